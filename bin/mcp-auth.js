@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+"use strict";
+// Launcher. CommonJS on purpose: a cached `mcp-auth token` is answered by dist/fast.cjs before the
+// full CLI (an ES module graph) is loaded, so it costs little more than starting Node.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 20 || (major === 20 && minor < 12)) {
+  process.stderr.write(`mcp-auth: Node.js >= 20.12 is required (this is ${process.version})\n`);
+  process.exit(1);
+}
+let fast;
+try {
+  fast = require("../dist/fast.cjs");
+} catch {
+  process.stderr.write("mcp-auth: not built yet; run `npm install` (or `npm run build`) in the mcp-auth folder\n");
+  process.exit(1);
+}
+if (!fast.tryCachedToken(process.argv.slice(2), process.env)) {
+  import("../dist/cli.mjs").then((cli) => cli.run(process.argv.slice(2)));
+}

@@ -1,0 +1,81 @@
+import { Command, CommanderError, Option } from "commander";
+import { createContext, type Context, type GlobalOptions } from "./context.js";
+import { ExitCode, McpAuthError, UsageError } from "./errors.js";
+import { registerCommands } from "./commands/index.js";
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  other failure
+  2  usage error (bad flags or arguments)
+  3  network error: IdP/server unreachable, timed out, or a malformed response
+  4  authentication required, or credentials refused (run: mcp-auth login PROFILE)
+  5  a file mcp-auth must read or edit cannot be parsed or changed (it is left untouched)
+  130 interrupted`;
+
+export function buildProgram(getCtx: () => Context): Command {
+  const program = new Command("mcp-auth")
+    .description("Get, cache and refresh OAuth tokens for MCP servers, and wire MCP clients to them.")
+    .version(VERSION, "-V, --version")
+    .option("--debug", "trace HTTP exchanges (secrets redacted) and show stack traces")
+    .addOption(new Option("--store <kind>", "secret store: keychain, file or memory (env MCP_AUTH_STORE)").choices(["keychain", "file", "memory", "auto"]))
+    .option("--timeout <seconds>", "timeout for each HTTP request (default 30, env MCP_AUTH_TIMEOUT)")
+    .option("--ca-file <path>", "trust this PEM CA bundle too (NODE_EXTRA_CA_CERTS also works)")
+    .option("--insecure", "do not verify TLS certificates (dangerous; for throw-away test setups)")
+    .option("--allow-http", "allow plain http:// for non-loopback hosts")
+    .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
+  registerCommands(program, getCtx);
+  return program;
+}
+
+declare const __VERSION__: string | undefined;
+const VERSION = typeof __VERSION__ === "string" ? __VERSION__ : "0.0.0";
+
+/** Runs the CLI; the only place that turns errors into exit codes. */
+export async function run(argv: string[]): Promise<void> {
+  let ctx: Context | undefined;
+  let debug = argv.includes("--debug");
+  const program = buildProgram(() => {
+    if (!ctx) {
+      const g = program.opts<GlobalOptions>();
+      debug ||= Boolean(g.debug);
+      ctx = createContext(g);
+    }
+    return ctx;
+  });
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  process.on("SIGINT", () => {
+    process.stderr.write("\nmcp-auth: interrupted\n");
+    process.exit(ExitCode.INTERRUPTED);
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    process.exitCode = 0;
+  } catch (e) {
+    process.exitCode = report(e, debug);
+  }
+}
+
+function report(e: unknown, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+    return ExitCode.USAGE; // commander already printed the message
+  }
+  if ((e as Error)?.name === "ExitPromptError") return ExitCode.INTERRUPTED;
+  const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e), { cause: e });
+  if (err.message) {
+    const hint = err.hint ? ` (${err.hint})` : "";
+    process.stderr.write(`mcp-auth: ${err.message}${hint}\n`);
+  }
+  if (debug) {
+    for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+      if (c instanceof Error) process.stderr.write(`${c.stack}\n`);
+      else break;
+    }
+  }
+  if (err instanceof UsageError) return ExitCode.USAGE;
+  return err.exitCode;
+}

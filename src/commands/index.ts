@@ -1,0 +1,18 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { registerLogin } from "./login.js";
+import { registerLogout } from "./logout.js";
+import { registerProfiles } from "./profiles.js";
+import { registerSandbox } from "./sandbox.js";
+import { registerStatus } from "./status.js";
+import { registerToken } from "./token.js";
+
+/** Every command is one module with one register function; add new ones here. */
+export function registerCommands(program: Command, getCtx: () => Context): void {
+  registerToken(program, getCtx);
+  registerLogin(program, getCtx);
+  registerLogout(program, getCtx);
+  registerStatus(program, getCtx);
+  registerProfiles(program, getCtx);
+  registerSandbox(program, getCtx);
+}

@@ -1,0 +1,62 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { saveProfile } from "./profiles.js";
+import { seconds } from "./shared.js";
+
+export function registerSandbox(program: Command, getCtx: () => Context): void {
+  program
+    .command("sandbox")
+    .description("run a local OpenID provider and a protected MCP server to try mcp-auth against")
+    .option("--port <port>", "IdP port (default: random)", "0")
+    .option("--mcp-port <port>", "MCP server port (default: random)", "0")
+    .option("--token-ttl <seconds>", "access token lifetime", "3600")
+    .option("--save", "save profiles 'sandbox' (client credentials) and 'sandbox-login' (browser login)")
+    .option("--json", "print the endpoints as one JSON line on stdout")
+    .action(async (o) => {
+      const ctx = getCtx();
+      const { startSandbox } = await import("../sandbox/server.js");
+      const sb = await startSandbox({ port: Number(o.port), mcpPort: Number(o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600) });
+      if (o.save) {
+        await saveProfile(ctx, {
+          name: "sandbox",
+          force: true,
+          clientSecret: sb.clients.m2m.clientSecret,
+          data: { provider: "oidc", issuer: sb.issuer, clientId: sb.clients.m2m.clientId, grant: "client_credentials", resource: sb.mcpUrl, mcpUrl: sb.mcpUrl },
+        });
+        await saveProfile(ctx, {
+          name: "sandbox-login",
+          force: true,
+          data: { provider: "oidc", issuer: sb.issuer, clientId: sb.clients.cli.clientId, grant: "authorization_code", scopes: ["openid", "mcp:read"], resource: sb.mcpUrl, mcpUrl: sb.mcpUrl },
+        });
+      }
+      if (o.json) ctx.io.out.write(JSON.stringify({ issuer: sb.issuer, mcpUrl: sb.mcpUrl, clients: sb.clients, profiles: o.save ? ["sandbox", "sandbox-login"] : [] }) + "\n");
+      const lines = [
+        "mcp-auth sandbox is running (Ctrl-C to stop)",
+        `  OpenID provider: ${sb.issuer}   (any username and password log in)`,
+        `  MCP server:      ${sb.mcpUrl}   (wants a token for this audience)`,
+        "",
+      ];
+      if (o.save) {
+        lines.push("Saved profiles 'sandbox' and 'sandbox-login'. Try, in another terminal:", "  mcp-auth token --profile sandbox", "  mcp-auth login sandbox-login", "  mcp-auth status");
+      } else {
+        lines.push(
+          "Try, in another terminal (the sandbox client's secret is the demo value 'sandbox-secret'):",
+          `  printf sandbox-secret | mcp-auth profiles add sandbox --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin --resource ${sb.mcpUrl}`,
+          "  mcp-auth token --profile sandbox",
+          `  mcp-auth profiles add sandbox-login --issuer ${sb.issuer} --client-id sandbox-cli --grant authorization_code --scope openid mcp:read --resource ${sb.mcpUrl}`,
+          "  mcp-auth login sandbox-login",
+          "Or restart with --save to create both profiles.",
+        );
+      }
+      ctx.info(lines.join("\n"));
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          ctx.info("Stopping the sandbox.");
+          void sb.close().then(resolve);
+        };
+        process.removeAllListeners("SIGINT");
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+    });
+}

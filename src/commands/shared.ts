@@ -1,0 +1,57 @@
+import { Option, type Command } from "commander";
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { adHocTarget, targetFromProfile, type AdHocOptions, type Target } from "../core/target.js";
+import { selectProfile, type Profile } from "../target.js";
+
+/** --profile / --provider, accepted by every command that acts on a profile. */
+export function withProfileOptions(cmd: Command): Command {
+  return cmd
+    .option("-p, --profile <name>", "profile to use (env MCP_AUTH_PROFILE)")
+    .option("--provider <kind>", "use the only profile of this provider kind (e.g. thunder, keycloak)");
+}
+
+/** Flags of the profile-less mode (CI): a target built from flags and an environment variable. */
+export function withAdHocOptions(cmd: Command): Command {
+  return cmd
+    .option("--issuer <url>", "profile-less: the issuer URL (needs --client-id)")
+    .option("--client-id <id>", "profile-less: the client id")
+    .option("--client-secret-env <VAR>", "profile-less: read the client secret from $VAR (default MCP_AUTH_CLIENT_SECRET)")
+    .option("--scope <scope...>", "profile-less: scopes to request")
+    .option("--resource <uri>", "profile-less: RFC 8707 resource indicator")
+    .option("--audience <aud>", "profile-less: audience parameter");
+}
+
+export function profileFor(ctx: Context, o: { profile?: string; provider?: string }, positional?: string): Profile {
+  if (positional && o.profile && positional !== o.profile) throw new UsageError(`two different profiles given: "${positional}" and "${o.profile}"`);
+  return selectProfile(ctx.config(), { profile: positional ?? o.profile, provider: o.provider }, ctx.env);
+}
+
+export function targetFor(ctx: Context, o: { profile?: string; provider?: string } & Partial<AdHocOptions>, positional?: string): Target {
+  if (o.issuer) {
+    if (o.profile || o.provider || positional) throw new UsageError("--issuer (profile-less mode) cannot be combined with a profile");
+    return adHocTarget(o as AdHocOptions, ctx.env);
+  }
+  for (const flag of ["clientId", "clientSecretEnv", "scope", "resource", "audience"] as const) {
+    if (o[flag] !== undefined) throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies with --issuer (profile-less mode)`, { hint: "to change a profile, use: mcp-auth profiles add NAME … --force" });
+  }
+  return targetFromProfile(profileFor(ctx, o, positional));
+}
+
+export function seconds(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds, got "${value}"`);
+  return n;
+}
+
+export function choice<T extends string>(flags: string, desc: string, values: readonly T[]): Option {
+  return new Option(flags, desc).choices(values as unknown as string[]);
+}
+
+/** "in 53 min", "2 h ago" */
+export function relative(deltaSec: number): string {
+  const a = Math.abs(deltaSec);
+  const v = a < 90 ? `${Math.round(a)} s` : a < 5400 ? `${Math.round(a / 60)} min` : a < 172800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
+  return deltaSec >= 0 ? `in ${v}` : `${v} ago`;
+}

@@ -1,0 +1,31 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { getToken } from "../core/tokens.js";
+import { interactiveLogin } from "../core/login.js";
+import { FORMATS, formatToken, type Format } from "../format.js";
+import { choice, seconds, targetFor, withAdHocOptions, withProfileOptions } from "./shared.js";
+
+export function registerToken(program: Command, getCtx: () => Context): void {
+  const cmd = program
+    .command("token")
+    .description("print a valid access token (cached, refreshed or newly acquired)")
+    .addOption(choice("-f, --format <format>", "raw | json | header | headers-json | env | github", FORMATS).default("raw"))
+    .option("--min-ttl <seconds>", "minimum remaining lifetime of a cached token", "60")
+    .option("--force-refresh", "ignore the cached access token")
+    .option("--no-cache", "neither read nor write the token cache")
+    .option("--env-name <NAME>", "variable name for --format env/github", "MCP_AUTH_TOKEN")
+    .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci");
+  withProfileOptions(cmd);
+  withAdHocOptions(cmd);
+  cmd.action(async (o) => {
+    const ctx = getCtx();
+    const target = targetFor(ctx, o);
+    const token = await getToken(ctx, target, {
+      minTtl: seconds("--min-ttl", o.minTtl, 60),
+      forceRefresh: o.forceRefresh,
+      noCache: o.cache === false,
+      login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
+    });
+    ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format as Format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
+  });
+}

@@ -1,0 +1,100 @@
+import { paths as resolvePaths, type Paths } from "./paths.js";
+import { UsageError } from "./errors.js";
+import { createFetch, type Fetch } from "./oauth/http.js";
+import type { OAuthEnv } from "./oauth/client.js";
+import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
+import { writeFileAtomic } from "./store/fsutil.js";
+import { readConfigSync, type Config } from "./target.js";
+
+/**
+ * The one object commands receive. Everything that touches the outside world (streams, env, clock,
+ * HTTP, secret store, browser) hangs off it, so tests can run commands with their own.
+ */
+export interface IO {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+  /** Can we ask the user something (stdin and stderr are terminals)? */
+  interactive: boolean;
+  color: boolean;
+}
+
+export interface GlobalOptions {
+  debug?: boolean;
+  store?: string;
+  timeout?: string;
+  caFile?: string;
+  insecure?: boolean;
+  allowHttp?: boolean;
+  nonInteractive?: boolean;
+}
+
+export interface Context {
+  env: NodeJS.ProcessEnv;
+  io: IO;
+  paths: Paths;
+  now(): number; // ms
+  /** Progress and notices (stderr). */
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug(msg: string): void;
+  readonly debugEnabled: boolean;
+  readonly nonInteractive: boolean;
+  readonly allowHttp: boolean;
+  fetch: Fetch;
+  oauthEnv(): OAuthEnv;
+  config(): Config;
+  saveConfig(cfg: Config): void;
+  /** The store new secrets are written to (keychain, else file). */
+  secrets(): Promise<SecretStore>;
+  /** The store of a given kind (to read a secret where it was written). */
+  secretsOf(kind: StoreKind): Promise<SecretStore>;
+}
+
+export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
+  const p = resolvePaths(env);
+  const err = process.stderr;
+  const color = env.NO_COLOR ? false : env.FORCE_COLOR ? env.FORCE_COLOR !== "0" : Boolean(err.isTTY);
+  const io: IO = { out: process.stdout, err, interactive: Boolean(process.stdin.isTTY && err.isTTY), color };
+  const timeoutSec = g.timeout === undefined ? Number(env.MCP_AUTH_TIMEOUT ?? 30) : Number(g.timeout);
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${g.timeout}"`);
+  const paint = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const debug = g.debug ? (m: string) => err.write(`${paint(2, "debug")} ${m}\n`) : undefined;
+  if (g.insecure) err.write(`${paint(33, "warning:")} --insecure: TLS certificates are NOT verified; anyone on the path can read your tokens\n`);
+  const fetchFn = createFetch({ timeoutMs: timeoutSec * 1000, debug, caFile: g.caFile, insecure: g.insecure, env });
+  let cfg: Config | undefined;
+  let store: Promise<SecretStore> | undefined;
+  const byKind = new Map<StoreKind, Promise<SecretStore>>();
+  const ctx: Context = {
+    env,
+    io,
+    paths: p,
+    now: () => Date.now(),
+    info: (m) => err.write(`${m}\n`),
+    warn: (m) => err.write(`${paint(33, "warning:")} ${m}\n`),
+    debug: debug ?? (() => {}),
+    debugEnabled: Boolean(g.debug),
+    nonInteractive: Boolean(g.nonInteractive) || !io.interactive,
+    allowHttp: Boolean(g.allowHttp),
+    fetch: fetchFn,
+    oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now }),
+    config: () => (cfg ??= readConfigSync(p.config)),
+    saveConfig: (c) => {
+      writeFileAtomic(p.config, JSON.stringify(c, null, 2) + "\n", { mode: 0o600, backup: true });
+      cfg = c;
+    },
+    secrets: () => {
+      const forced = g.store ?? env.MCP_AUTH_STORE ?? ctx.config().settings?.store;
+      parseStoreKind(forced, g.store ? "--store" : env.MCP_AUTH_STORE ? "MCP_AUTH_STORE" : "settings.store");
+      return (store ??= chooseStore({ forced, paths: p, env, notice: (m) => ctx.warn(m) }).then((s) => {
+        byKind.set(s.kind, Promise.resolve(s));
+        return s;
+      }));
+    },
+    secretsOf: (kind) => {
+      let s = byKind.get(kind);
+      if (!s) byKind.set(kind, (s = openStore(kind, { paths: p, env, notice: () => {} })));
+      return s;
+    },
+  };
+  return ctx;
+}

@@ -1,0 +1,75 @@
+import { spawn } from "node:child_process";
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { targetParams, toTokenSet, type TokenSet } from "../oauth/client.js";
+import { deviceLogin } from "../oauth/device.js";
+import { loopbackLogin } from "../oauth/loopback.js";
+import type { Target } from "./target.js";
+import { oauthConfig } from "./tokens.js";
+
+/** How a person completes a login: which flow, and how the URL reaches a browser. */
+export interface LoginOptions {
+  device?: boolean;
+  port?: number;
+  /** false = only print the URL. */
+  browser: boolean;
+  /** Run this instead of the system browser opener: `CMD <url>`. */
+  browserCommand?: string;
+  timeoutSec: number;
+}
+
+/** Browser (authorization code + PKCE on a loopback redirect) or device-code login for a target. */
+export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet> {
+  return async (t) => {
+    const config = await oauthConfig(ctx, t);
+    const params = targetParams(t);
+    if (o.device || t.grant === "device_code") {
+      const res = await deviceLogin(config, params, async (d) => {
+        ctx.info(`To sign in, open ${d.verificationUri} and enter the code: ${d.userCode}`);
+        if (d.verificationUriComplete) ctx.info(`(or open ${d.verificationUriComplete})`);
+        ctx.info(`Waiting for approval (the code expires in ${Math.round(d.expiresIn / 60)} min)…`);
+        if (o.browserCommand) await openBrowser(ctx, d.verificationUriComplete ?? d.verificationUri, o);
+      });
+      return toTokenSet(res, ctx.now());
+    }
+    if (t.grant === "client_credentials") throw new UsageError(`profile "${t.profile}" uses client credentials; it needs no login`, { hint: "use: mcp-auth token" });
+    const res = await loopbackLogin(config, {
+      params,
+      port: o.port ?? t.redirectPort ?? 0,
+      timeoutMs: o.timeoutSec * 1000,
+      open: async (url) => {
+        if (o.browser || o.browserCommand) {
+          ctx.info(`Opening your browser to sign in. If it does not open, visit:\n  ${url}`);
+          await openBrowser(ctx, url, o);
+        } else {
+          ctx.info(`Open this URL in a browser on this machine to sign in:\n  ${url}`);
+        }
+      },
+    });
+    return toTokenSet(res, ctx.now());
+  };
+}
+
+/** `--browser-command`, else $BROWSER, else the platform opener. Their output goes to stderr, never stdout. */
+async function openBrowser(ctx: Context, url: string, o: LoginOptions): Promise<void> {
+  const command = o.browserCommand ?? ctx.env.BROWSER;
+  if (command) {
+    const child = spawn(process.platform === "win32" ? "cmd" : "/bin/sh", process.platform === "win32" ? ["/c", `${command} "${url}"`] : ["-c", `${command} "$1"`, "sh", url], {
+      stdio: ["ignore", "ignore", "inherit"],
+      detached: false,
+    });
+    child.on("error", (e) => ctx.warn(`could not run the browser command: ${e.message}`));
+    child.on("exit", (code) => {
+      if (code) ctx.warn(`the browser command exited with ${code}`);
+    });
+    child.unref();
+    return;
+  }
+  try {
+    const { default: open } = await import("open");
+    const child = await open(url);
+    child.on("error", () => ctx.warn("could not open a browser; open the URL above yourself"));
+  } catch {
+    ctx.warn("could not open a browser; open the URL above yourself");
+  }
+}

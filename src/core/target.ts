@@ -1,0 +1,78 @@
+import { UsageError } from "../errors.js";
+import type { Context } from "../context.js";
+import type { StoreKind } from "../store/secrets.js";
+import { accounts } from "../store/tokens.js";
+import { normalizeIssuer, splitScopes, type CacheIdentity, type Grant, type Profile, type TokenAuthMethod } from "../target.js";
+
+/** Everything needed to get one token, whether from a saved profile or from CI flags. */
+export interface Target extends CacheIdentity {
+  grant: Grant;
+  redirectPort?: number;
+  authMethod?: TokenAuthMethod;
+  /** Where the client secret comes from, if there is one. */
+  secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "none" };
+}
+
+export function targetFromProfile(p: Profile): Target {
+  return {
+    profile: p.name,
+    issuer: p.issuer,
+    clientId: p.clientId,
+    grant: p.grant,
+    scopes: p.scopes,
+    resource: p.resource,
+    audience: p.audience,
+    redirectPort: p.redirectPort,
+    authMethod: p.tokenEndpointAuthMethod,
+    secret: p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
+  };
+}
+
+export interface AdHocOptions {
+  issuer: string;
+  clientId?: string;
+  clientSecretEnv?: string;
+  scope?: string[];
+  resource?: string;
+  audience?: string;
+}
+
+/** Profile-less mode for CI: client credentials from flags and an environment variable, no config. */
+export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
+  if (!o.clientId) throw new UsageError("--issuer needs --client-id");
+  const varName = o.clientSecretEnv ?? "MCP_AUTH_CLIENT_SECRET";
+  const value = env[varName];
+  if (!value) {
+    throw new UsageError(`no client secret: $${varName} is not set`, {
+      hint: o.clientSecretEnv ? `export ${varName} first` : "set MCP_AUTH_CLIENT_SECRET or pass --client-secret-env VAR",
+    });
+  }
+  return {
+    profile: null,
+    issuer: normalizeIssuer(o.issuer),
+    clientId: o.clientId,
+    grant: "client_credentials",
+    scopes: splitScopes(o.scope),
+    resource: o.resource,
+    audience: o.audience,
+    secret: { from: "value", value },
+  };
+}
+
+export async function clientSecretOf(ctx: Context, t: Target): Promise<string | undefined> {
+  if (t.secret.from === "value") return t.secret.value;
+  if (t.secret.from === "none") return undefined;
+  const store = await ctx.secretsOf(t.secret.kind);
+  const value = await store.get(t.secret.account);
+  if (value === null) {
+    throw new UsageError(`the client secret of profile "${t.profile}" is missing from the ${t.secret.kind} store`, {
+      hint: `store it again: mcp-auth profiles add ${t.profile} … --client-secret-stdin --force`,
+    });
+  }
+  return value;
+}
+
+/** What to tell a user who must log in. */
+export function loginHint(t: Target): string {
+  return t.profile ? `run: mcp-auth login ${t.profile}` : "run: mcp-auth login (with a profile)";
+}

@@ -1,0 +1,69 @@
+/**
+ * The cached-token fast path, bundled on its own as dist/fast.cjs and loaded by bin/mcp-auth.js
+ * before anything else. It answers `mcp-auth token` from the cache using node built-ins only; any
+ * flag it does not know, any doubt, and it returns false and the full CLI takes over.
+ */
+import { formatToken, isFormat, type Format } from "./format.js";
+import { paths } from "./paths.js";
+import { readCachedToken } from "./store/tokens.js";
+import { cacheKey, readConfigSync, selectProfile, splitScopes, type CacheIdentity } from "./target.js";
+
+const VALUE_FLAGS: Record<string, string> = {
+  "--profile": "profile",
+  "-p": "profile",
+  "--provider": "provider",
+  "--format": "format",
+  "-f": "format",
+  "--min-ttl": "minTtl",
+  "--env-name": "envName",
+  "--issuer": "issuer",
+  "--client-id": "clientId",
+  "--scope": "scope",
+  "--resource": "resource",
+  "--audience": "audience",
+  "--client-secret-env": "secretEnv",
+};
+
+export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void = (s) => process.stdout.write(s)): boolean {
+  try {
+    if (argv[0] !== "token") return false;
+    const o: Record<string, string> = {};
+    const scopes: string[] = [];
+    for (let i = 1; i < argv.length; i++) {
+      const arg = argv[i]!;
+      const eq = arg.indexOf("=");
+      const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+      const name = VALUE_FLAGS[flag];
+      if (!name) return false;
+      const value = flag !== arg ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) return false;
+      if (name === "scope") scopes.push(value);
+      else o[name] = value;
+    }
+    const format = (o.format ?? "raw") as Format;
+    if (!isFormat(format)) return false;
+    const minTtl = o.minTtl === undefined ? 60 : Number(o.minTtl);
+    if (!Number.isFinite(minTtl) || minTtl < 0) return false;
+    if (env.MCP_AUTH_STORE === "memory") return false;
+
+    const p = paths(env);
+    const cfg = readConfigSync(p.config);
+    if (cfg.settings?.store === "memory") return false;
+    let id: CacheIdentity;
+    if (o.issuer) {
+      if (!o.clientId || o.profile || o.provider) return false;
+      id = { issuer: o.issuer, clientId: o.clientId, scopes: splitScopes(scopes), resource: o.resource, audience: o.audience, profile: null };
+    } else {
+      if (o.clientId || scopes.length || o.resource || o.audience) return false;
+      const prof = selectProfile(cfg, { profile: o.profile, provider: o.provider }, env);
+      id = { ...prof, profile: prof.name };
+    }
+    const rec = readCachedToken(p, cacheKey(id));
+    const now = Date.now() / 1000;
+    if (!rec?.access_token || rec.expires_at - now < minTtl) return false;
+    out(formatToken({ ...rec, access_token: rec.access_token }, format, { envName: o.envName, now: Math.floor(now), env }));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,116 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type * as OC from "openid-client";
+import { AuthError, McpAuthError, UsageError } from "../errors.js";
+import { openid, wrapOAuthError } from "./client.js";
+
+/**
+ * Authorization code + PKCE (S256) through a one-shot loopback redirect on 127.0.0.1 (RFC 8252).
+ * The browser gets its answer only after the code exchange, so the page tells the truth.
+ * openid-client checks `state` and, when the server advertises it, the RFC 9207 `iss` parameter.
+ */
+export interface LoopbackOptions {
+  params: Record<string, string>;
+  /** 0 = a random free port; IdPs that register an exact redirect URI need a fixed one. */
+  port: number;
+  timeoutMs: number;
+  /** Shows the URL to the user (opens a browser, prints it…). */
+  open(url: string): Promise<void>;
+}
+
+export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions): Promise<OC.TokenEndpointResponse> {
+  const client = await openid();
+  const verifier = client.randomPKCECodeVerifier();
+  const challenge = await client.calculatePKCECodeChallenge(verifier);
+  const state = client.randomState();
+
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === "EADDRINUSE"
+          ? new UsageError(`port ${o.port} on 127.0.0.1 is in use, cannot receive the login redirect`, { hint: "free it, or pick another with --port" })
+          : e,
+      ),
+    );
+    server.listen(o.port, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const redirectUri = `http://127.0.0.1:${port}/callback`;
+
+  try {
+    const url = client.buildAuthorizationUrl(config, {
+      ...o.params,
+      redirect_uri: redirectUri,
+      response_type: "code",
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      state,
+    });
+    let settle!: { resolve: (t: OC.TokenEndpointResponse) => void; reject: (e: unknown) => void };
+    const result = new Promise<OC.TokenEndpointResponse>((resolve, reject) => (settle = { resolve, reject }));
+    let handled = false;
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      const current = new URL(req.url ?? "/", redirectUri);
+      if (current.pathname !== "/callback" || handled) {
+        res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
+        return;
+      }
+      handled = true; // one shot: a second callback can never replay or swap the code
+      exchange(client, config, current, verifier, state).then(
+        (tokens) => {
+          page(res, 200, "Login complete", "You are signed in to mcp-auth. You can close this window and return to the terminal.");
+          settle.resolve(tokens);
+        },
+        (e: McpAuthError) => {
+          page(res, 400, "Login failed", `${e.message}. Return to the terminal for details.`);
+          settle.reject(e);
+        },
+      );
+    });
+    await o.open(url.href);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AuthError(`login timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for the browser`, { hint: "run the login again; use --no-browser to copy the URL by hand" })),
+        o.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([result, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    server.closeAllConnections?.();
+    server.close();
+  }
+}
+
+async function exchange(client: typeof OC, config: OC.Configuration, current: URL, verifier: string, state: string): Promise<OC.TokenEndpointResponse> {
+  const got = current.searchParams.get("state");
+  if (got !== state) {
+    throw new AuthError("login failed: the redirect carried the wrong state (a stale or forged login attempt)", { hint: "start the login again" });
+  }
+  const error = current.searchParams.get("error");
+  if (error) {
+    const desc = current.searchParams.get("error_description");
+    throw new AuthError(`login refused by the server: ${error}${desc ? `: ${desc}` : ""}`);
+  }
+  try {
+    return await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: verifier, expectedState: state });
+  } catch (e) {
+    throw wrapOAuthError(e, "login");
+  }
+}
+
+function page(res: ServerResponse, status: number, title: string, text: string): void {
+  const ok = status === 200;
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  res.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", connection: "close" });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mcp-auth: ${esc(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;margin:0;background:#f6f7f9;color:#1d2330}
+main{background:#fff;padding:2rem 2.5rem;border-radius:12px;box-shadow:0 2px 12px #0002;max-width:32rem}
+h1{font-size:1.3rem;margin:0 0 .5rem;color:${ok ? "#17693a" : "#a3261a"}}</style></head>
+<body><main><h1>${ok ? "✓" : "✗"} ${esc(title)}</h1><p>${esc(text)}</p></main></body></html>`);
+}

@@ -1,0 +1,173 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * The sandbox: a real OpenID provider (oidc-provider) and a small MCP server that demands its JWTs,
+ * both on 127.0.0.1. It is what a newcomer runs first and what the test suite runs against.
+ *
+ * IdP clients:
+ *   sandbox-m2m  confidential, client credentials (secret SANDBOX_SECRET unless given)
+ *   sandbox-cli  public native client: authorization code + PKCE, refresh (rotating), device code
+ *   open dynamic client registration at /reg
+ * Access tokens are RS256 JWTs (typ at+jwt) whose audience is the requested resource, by default the
+ * MCP server's URL. The MCP server checks signature, iss, aud and exp, and publishes RFC 9728 metadata.
+ */
+export const SANDBOX_SECRET = "sandbox-secret";
+
+export interface SandboxOptions {
+  /** IdP port (0 = random). */
+  port?: number;
+  /** MCP server port (0 = random). */
+  mcpPort?: number;
+  /** Access token lifetime in seconds. */
+  tokenTtl?: number;
+  clientSecret?: string;
+  quiet?: boolean;
+}
+
+export interface Counts {
+  total: number;
+  discovery: number;
+  token: number;
+  device: number;
+  revocation: number;
+  registration: number;
+  mcp: number;
+}
+
+export interface Sandbox {
+  issuer: string;
+  mcpUrl: string;
+  clients: { m2m: { clientId: string; clientSecret: string }; cli: { clientId: string } };
+  counts: Counts;
+  /** Token endpoint requests by grant_type. */
+  grants: Record<string, number>;
+  resetCounts(): void;
+  /** Make the IdP answer every request with this (for failure tests), or undo with undefined. */
+  breakIdp(mode: "500" | "html" | "bad-json" | "stall" | undefined): void;
+  close(): Promise<void>;
+}
+
+function zero(): Counts {
+  return { total: 0, discovery: 0, token: 0, device: 0, revocation: 0, registration: 0, mcp: 0 };
+}
+
+async function listen(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
+  const ttl = o.tokenTtl ?? 3600;
+  const secret = o.clientSecret ?? SANDBOX_SECRET;
+  const idpServer = createServer();
+  const mcpServer = createServer();
+  const idpPort = await listen(idpServer, o.port ?? 0);
+  const mcpPort = await listen(mcpServer, o.mcpPort ?? 0);
+  const issuer = `http://127.0.0.1:${idpPort}`;
+  const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
+
+  // oidc-provider warns about Node 20 and dev keys on import/start; the sandbox is meant for that.
+  const restoreWarn = console.warn;
+  if (o.quiet !== false) console.warn = () => {};
+  const { default: Provider } = await import("oidc-provider");
+  const provider = new Provider(issuer, {
+    clients: [
+      { client_id: "sandbox-m2m", client_secret: secret, grant_types: ["client_credentials"], response_types: [], redirect_uris: [], scope: "mcp:read mcp:write" },
+      {
+        client_id: "sandbox-cli",
+        application_type: "native",
+        token_endpoint_auth_method: "none",
+        grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+        response_types: ["code"],
+        redirect_uris: ["http://127.0.0.1/callback"], // native loopback: any port matches (RFC 8252 §7.3)
+        scope: "openid offline_access mcp:read mcp:write",
+      },
+    ],
+    scopes: ["openid", "offline_access", "mcp:read", "mcp:write"],
+    pkce: { required: () => true },
+    cookies: { keys: [randomBytes(16).toString("hex")] },
+    findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub, name: sub }) }),
+    ttl: { AccessToken: ttl, ClientCredentials: ttl, RefreshToken: 14 * 86400, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 14 * 86400 },
+    features: {
+      devInteractions: { enabled: true },
+      clientCredentials: { enabled: true },
+      deviceFlow: { enabled: true },
+      registration: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string[]) => oneOf ?? mcpUrl,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx: unknown, resource: string) => ({
+          scope: "mcp:read mcp:write",
+          audience: resource,
+          accessTokenTTL: ttl,
+          accessTokenFormat: "jwt",
+          jwt: { sign: { alg: "RS256" } },
+        }),
+      },
+    },
+    // MCP clients do not ask for offline_access; give public clients refresh tokens anyway.
+    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed("refresh_token"),
+    rotateRefreshToken: true,
+  } as never);
+  if (o.quiet !== false) console.warn = restoreWarn;
+
+  const counts = zero();
+  const grants: Record<string, number> = {};
+  let broken: "500" | "html" | "bad-json" | "stall" | undefined;
+  const stalled = new Set<ServerResponse>();
+  // Count token requests per grant type once oidc-provider has parsed the body.
+  provider.use(async (ctx: { oidc?: { route?: string; params?: { grant_type?: string } } }, next: () => Promise<void>) => {
+    await next();
+    const g = ctx.oidc?.route === "token" ? ctx.oidc.params?.grant_type : undefined;
+    if (g) grants[g] = (grants[g] ?? 0) + 1;
+  });
+  const handler = provider.callback();
+  idpServer.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    counts.total++;
+    const path = (req.url ?? "/").split("?")[0]!;
+    if (path.startsWith("/.well-known/")) counts.discovery++;
+    else if (path === "/token") counts.token++;
+    else if (path === "/device/auth") counts.device++;
+    else if (path === "/token/revocation") counts.revocation++;
+    else if (path === "/reg") counts.registration++;
+    if (broken === "500") return void res.writeHead(500, { "content-type": "text/plain" }).end("Internal Server Error");
+    if (broken === "html") return void res.writeHead(502, { "content-type": "text/html" }).end("<html><body><h1>502 Bad Gateway</h1></body></html>");
+    if (broken === "bad-json") return void res.writeHead(200, { "content-type": "application/json" }).end('{"issuer": "' + issuer + '", ');
+    if (broken === "stall") return void stalled.add(res);
+    handler(req, res);
+  });
+
+  const { mountMcp } = await import("./mcp.js");
+  mountMcp(mcpServer, { issuer, mcpUrl, counts });
+
+  return {
+    issuer,
+    mcpUrl,
+    clients: { m2m: { clientId: "sandbox-m2m", clientSecret: secret }, cli: { clientId: "sandbox-cli" } },
+    counts,
+    grants,
+    resetCounts() {
+      Object.assign(counts, zero());
+      for (const k of Object.keys(grants)) delete grants[k];
+    },
+    breakIdp(mode) {
+      broken = mode;
+      if (!mode) for (const r of stalled) r.destroy();
+    },
+    async close() {
+      for (const r of stalled) r.destroy();
+      for (const s of [idpServer, mcpServer]) {
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+    },
+  };
+}

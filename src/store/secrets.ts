@@ -1,0 +1,234 @@
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { FileError, McpAuthError, UsageError } from "../errors.js";
+import type { Paths } from "../paths.js";
+import { ensureDir, writeFileAtomic } from "./fsutil.js";
+import { withLock } from "./lock.js";
+
+/**
+ * Where long-lived secrets (client secrets, refresh tokens) live: the OS keychain when one is
+ * usable, else a 0600 file in the config dir, or process memory when asked (`MCP_AUTH_STORE=memory`).
+ */
+export type StoreKind = "keychain" | "file" | "memory";
+export const STORE_KINDS: readonly StoreKind[] = ["keychain", "file", "memory"];
+
+export interface SecretStore {
+  readonly kind: StoreKind;
+  /** Human description for `status`, e.g. "keychain (Secret Service)". */
+  readonly description: string;
+  get(account: string): Promise<string | null>;
+  set(account: string, value: string): Promise<void>;
+  delete(account: string): Promise<boolean>;
+}
+
+export const SERVICE = "mcp-auth";
+
+// ---------------------------------------------------------------------------------------------------
+// keychain: @napi-rs/keyring (no install scripts; prebuilt for every platform). On Linux it is pinned
+// to the Secret Service: its default would fall back to the kernel keyring, which forgets secrets at
+// reboot and after three days.
+
+type KeyringModule = typeof import("@napi-rs/keyring");
+const ENTRY_OPTS = { linux: { store: "secret-service" } } as never;
+
+class KeychainStore implements SecretStore {
+  readonly kind = "keychain" as const;
+  readonly description: string;
+  constructor(private readonly mod: KeyringModule) {
+    this.description =
+      process.platform === "darwin" ? "keychain (macOS Keychain)" : process.platform === "win32" ? "keychain (Credential Manager)" : "keychain (Secret Service)";
+  }
+  private entry(account: string) {
+    return new this.mod.Entry(SERVICE, account, ENTRY_OPTS);
+  }
+  async get(account: string) {
+    try {
+      return this.entry(account).getPassword() ?? null;
+    } catch (e) {
+      if (/no (matching )?(entry|result)/i.test(String((e as Error).message))) return null;
+      throw keychainError("read", e);
+    }
+  }
+  async set(account: string, value: string) {
+    try {
+      this.entry(account).setPassword(value);
+    } catch (e) {
+      throw keychainError("write", e);
+    }
+  }
+  async delete(account: string) {
+    try {
+      return this.entry(account).deletePassword();
+    } catch (e) {
+      if (/no (matching )?(entry|result)/i.test(String((e as Error).message))) return false;
+      throw keychainError("delete from", e);
+    }
+  }
+}
+
+function keychainError(verb: string, e: unknown) {
+  return new McpAuthError(`cannot ${verb} the keychain: ${(e as Error).message}`, {
+    cause: e,
+    hint: "unlock it, or use MCP_AUTH_STORE=file",
+  });
+}
+
+const PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * Is a keychain usable right now? On Linux a D-Bus that accepts and never answers would hang the
+ * process for good (not even process.exit returns), so the first call runs in a child process with
+ * a hard timeout; only after it answered do we call the keychain in-process.
+ */
+export async function probeKeychain(env: NodeJS.ProcessEnv): Promise<{ ok: true; mod: KeyringModule } | { ok: false; reason: string }> {
+  const require = createRequire(import.meta.url);
+  let modPath: string;
+  try {
+    modPath = require.resolve("@napi-rs/keyring");
+  } catch {
+    return { ok: false, reason: "the keyring module is not installed" };
+  }
+  if (process.platform === "linux") {
+    if (!env.DBUS_SESSION_BUS_ADDRESS) return { ok: false, reason: "no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)" };
+    const script =
+      `const {Entry}=require(${JSON.stringify(modPath)});` +
+      `try{new Entry(${JSON.stringify(SERVICE)},'__probe__',{linux:{store:'secret-service'}}).getPassword();}` +
+      `catch(e){if(!/no (matching )?(entry|result)/i.test(e.message)){process.stderr.write(e.message);process.exit(1);}}`;
+    const res = await runProbe(script, env);
+    if (!res.ok) return res;
+  }
+  try {
+    return { ok: true, mod: require(modPath) as KeyringModule };
+  } catch (e) {
+    return { ok: false, reason: `the keyring module failed to load: ${(e as Error).message}` };
+  }
+}
+
+function runProbe(script: string, env: NodeJS.ProcessEnv): Promise<{ ok: true } | { ok: false; reason: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["-e", script], { env, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve({ ok: false, reason: `the Secret Service did not answer within ${PROBE_TIMEOUT_MS / 1000}s` });
+    }, PROBE_TIMEOUT_MS);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve({ ok: false, reason: e.message });
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code === 0 ? { ok: true } : { ok: false, reason: err.trim().split("\n")[0] || `probe exited with ${code}` });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// file: one JSON map in a 0600 file inside the 0700 config dir, edited under a lock.
+
+class FileStore implements SecretStore {
+  readonly kind = "file" as const;
+  readonly description: string;
+  constructor(private readonly p: Paths) {
+    this.description = `file (${p.secretsFile})`;
+  }
+  private read(): Record<string, string> {
+    if (!existsSync(this.p.secretsFile)) return {};
+    try {
+      const data = JSON.parse(readFileSync(this.p.secretsFile, "utf8")) as { secrets?: Record<string, string> };
+      return data.secrets ?? {};
+    } catch (e) {
+      throw new FileError(`cannot parse ${this.p.secretsFile}: ${(e as Error).message}`, { hint: "fix or move the file; mcp-auth left it untouched" });
+    }
+  }
+  private edit(fn: (s: Record<string, string>) => boolean): Promise<boolean> {
+    return withLock(this.p.locks, "secrets", async () => {
+      const s = this.read();
+      const changed = fn(s);
+      if (changed) writeFileAtomic(this.p.secretsFile, JSON.stringify({ version: 1, secrets: s }, null, 2) + "\n", { mode: 0o600 });
+      return changed;
+    });
+  }
+  async get(account: string) {
+    return this.read()[account] ?? null;
+  }
+  async set(account: string, value: string) {
+    await this.edit((s) => {
+      s[account] = value;
+      return true;
+    });
+  }
+  async delete(account: string) {
+    return this.edit((s) => {
+      if (!(account in s)) return false;
+      delete s[account];
+      return true;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// memory: nothing outlives the process (CI steps that must leave no trace).
+
+const memory = new Map<string, string>();
+class MemoryStore implements SecretStore {
+  readonly kind = "memory" as const;
+  readonly description = "memory (nothing persisted)";
+  async get(account: string) {
+    return memory.get(account) ?? null;
+  }
+  async set(account: string, value: string) {
+    memory.set(account, value);
+  }
+  async delete(account: string) {
+    return memory.delete(account);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export interface StoreChoice {
+  /** --store, else MCP_AUTH_STORE, else the config setting; undefined = automatic. */
+  forced?: string;
+  paths: Paths;
+  env: NodeJS.ProcessEnv;
+  /** Called once per config dir when we fall back to the file store. */
+  notice: (message: string) => void;
+}
+
+export function parseStoreKind(value: string | undefined, source: string): StoreKind | undefined {
+  if (value === undefined || value === "" || value === "auto") return undefined;
+  if ((STORE_KINDS as readonly string[]).includes(value)) return value as StoreKind;
+  throw new UsageError(`${source} must be one of keychain, file, memory (got "${value}")`);
+}
+
+/** Opens the store for `kind` without any fallback (used to read a secret where it was written). */
+export async function openStore(kind: StoreKind, c: StoreChoice): Promise<SecretStore> {
+  if (kind === "memory") return new MemoryStore();
+  if (kind === "file") return new FileStore(c.paths);
+  const probe = await probeKeychain(c.env);
+  if (!probe.ok) throw new McpAuthError(`the keychain is not usable: ${probe.reason}`, { hint: "use --store file (or MCP_AUTH_STORE=file)" });
+  return new KeychainStore(probe.mod);
+}
+
+/** The store new secrets go to: the forced one, else the keychain, else the file (announced once). */
+export async function chooseStore(c: StoreChoice): Promise<SecretStore> {
+  const forced = parseStoreKind(c.forced, "the secret store");
+  if (forced) return openStore(forced, c);
+  const probe = await probeKeychain(c.env);
+  if (probe.ok) return new KeychainStore(probe.mod);
+  const marker = join(c.paths.dir, ".file-store-notice");
+  if (!existsSync(marker)) {
+    c.notice(`no usable keychain (${probe.reason}); keeping secrets in ${c.paths.secretsFile} (mode 0600).`);
+    try {
+      ensureDir(c.paths.dir);
+      writeFileSync(marker, "", { mode: 0o600 });
+    } catch {
+      /* best effort */
+    }
+  }
+  return new FileStore(c.paths);
+}

@@ -1,0 +1,58 @@
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Paths } from "../paths.js";
+import { writeFileAtomic } from "./fsutil.js";
+import type { StoreKind } from "./secrets.js";
+
+/**
+ * The token cache. One small 0600 JSON file per target holds the access token and its expiry, so a
+ * cached `mcp-auth token` is one file read (the keychain library alone costs more than Node's own
+ * start-up). Refresh tokens never go in it: they live in the secret store, and the record says which.
+ * With `accessTokenStore: "keychain"` the access token moves to the keychain too.
+ */
+export interface CachedToken {
+  version: 1;
+  profile: string | null;
+  issuer: string;
+  clientId: string;
+  /** Absent when the access token is kept in the secret store instead. */
+  access_token?: string;
+  token_type: string;
+  /** unix seconds */
+  expires_at: number;
+  obtained_at: number;
+  scope?: string;
+  /** The store holding this target's refresh token, if it has one. */
+  refresh_store?: StoreKind;
+  /** The store holding the access token when it is not in this file. */
+  access_store?: StoreKind;
+}
+
+export function tokenFile(p: Pick<Paths, "tokens">, key: string): string {
+  return join(p.tokens, `${key}.json`);
+}
+
+/** The cache is ours and disposable: anything unreadable counts as "no cached token". */
+export function readCachedToken(p: Pick<Paths, "tokens">, key: string): CachedToken | null {
+  try {
+    const rec = JSON.parse(readFileSync(tokenFile(p, key), "utf8")) as CachedToken;
+    return rec && rec.version === 1 && typeof rec.expires_at === "number" ? rec : null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeCachedToken(p: Pick<Paths, "tokens">, key: string, rec: CachedToken): void {
+  writeFileAtomic(tokenFile(p, key), JSON.stringify(rec, null, 2) + "\n", { mode: 0o600 });
+}
+
+export function deleteCachedToken(p: Pick<Paths, "tokens">, key: string): void {
+  rmSync(tokenFile(p, key), { force: true });
+}
+
+/** Secret-store account names. */
+export const accounts = {
+  clientSecret: (profile: string) => `client-secret:${profile}`,
+  refreshToken: (key: string) => `refresh-token:${key}`,
+  accessToken: (key: string) => `access-token:${key}`,
+};

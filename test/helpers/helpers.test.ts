@@ -1,0 +1,282 @@
+// Self-tests for the test helpers: the oidc-provider fixture (oidc.ts), the headless
+// browser command (browser.mjs) and the keyring wrapper (with-keyring.sh).
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as client from 'openid-client';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOidc, type OidcFixture } from './oidc.js';
+
+// __dirname: vitest provides it in every module (and it type-checks whether the package is CJS or ESM)
+const here = __dirname;
+const BROWSER = join(here, 'browser.mjs');
+const WITH_KEYRING = join(here, 'with-keyring.sh');
+const insecure = { execute: [client.allowInsecureRequests] };
+
+interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 45_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** A tiny stand-in for the CLI's loopback server: records /callback hits, shows a result page. */
+async function startLoopback() {
+  const hits: URL[] = [];
+  let resolveHit!: (u: URL) => void;
+  const firstHit = new Promise<URL>((r) => { resolveHit = r; });
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? '/', `http://${req.headers.host}`);
+    if (!u.pathname.startsWith('/callback')) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    hits.push(u);
+    resolveHit(u);
+    const ok = u.searchParams.has('code') && !u.searchParams.has('error');
+    res.writeHead(ok ? 200 : 400, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
+    res.end(ok
+      ? '<!doctype html><title>mcp-auth</title><h1>Login complete</h1><p>You can close this window.</p>'
+      : `<!doctype html><title>mcp-auth</title><h1>Login failed</h1><p>${u.searchParams.get('error')}</p>`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    redirectUri: `http://127.0.0.1:${port}/callback`,
+    hits,
+    firstHit,
+    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+  };
+}
+
+async function pkceStart(op: OidcFixture, redirectUri: string, extra: Record<string, string> = {}) {
+  const config = await client.discovery(new URL(op.issuer), op.clients.cli.clientId, undefined, client.None(), insecure);
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'read',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    ...extra,
+  });
+  return { config, codeVerifier, state, url };
+}
+
+const chromiumMissing = !existsSync('/usr/bin/chromium');
+const keyringMissing = ['/usr/bin/gnome-keyring-daemon', '/usr/bin/secret-tool', '/usr/bin/dbus-run-session']
+  .filter((p) => !existsSync(p));
+
+describe('startOidc fixture', () => {
+  it('issues client_credentials JWTs with the default audience, configurable TTL, and counts requests', async () => {
+    const op = await startOidc({ accessTokenTtl: 120, audience: 'urn:mcp-auth:custom' });
+    try {
+      const m2m = await client.discovery(new URL(op.issuer), op.clients.m2m.clientId, op.clients.m2m.clientSecret, undefined, insecure);
+      const tokens = await client.clientCredentialsGrant(m2m, { scope: 'read' });
+      expect(tokens.token_type?.toLowerCase()).toBe('bearer');
+      expect(tokens.expires_in).toBe(120);
+      const jwks = createRemoteJWKSet(new URL(m2m.serverMetadata().jwks_uri!));
+      const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
+        issuer: op.issuer, audience: 'urn:mcp-auth:custom', typ: 'at+jwt',
+      });
+      expect(protectedHeader.alg).toBe('RS256');
+      expect(payload.scope).toBe('read');
+      expect(payload.client_id).toBe('m2m');
+
+      // explicit resource -> that audience
+      const res = await client.clientCredentialsGrant(m2m, { scope: 'write', resource: 'http://127.0.0.1:9/mcp' });
+      expect(decodeJwt(res.access_token).aud).toBe('http://127.0.0.1:9/mcp');
+
+      expect(op.counts.discovery).toBe(1);
+      expect(op.counts.token).toBe(2);
+      expect(op.counts.jwks).toBe(1);
+      expect(op.counts.total).toBe(4);
+      expect(op.counts.byPath['/token']).toBe(2);
+
+      // gotcha: oidc-provider refuses to revoke/introspect structured (JWT) access tokens
+      await expect(client.tokenRevocation(m2m, res.access_token)).rejects.toMatchObject({ error: 'unsupported_token_type' });
+      expect(op.counts.revocation).toBe(1);
+
+      op.resetCounts();
+      expect(op.counts).toMatchObject({ token: 0, discovery: 0, revocation: 0, total: 0, byPath: {} });
+
+      // open dynamic client registration
+      const dcr = await client.dynamicClientRegistration(new URL(op.issuer), {
+        application_type: 'native', token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+      }, client.None(), insecure);
+      expect(dcr.clientMetadata().client_id).toBeTruthy();
+      expect(op.counts.registration).toBe(1);
+    } finally {
+      await op.close();
+    }
+  });
+});
+
+describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
+  let op: OidcFixture;
+  beforeAll(async () => { op = await startOidc(); });
+  afterAll(async () => { await op?.close(); });
+
+  it('completes a PKCE authorization (login + consent) and the code is redeemable', async () => {
+    const loopback = await startLoopback();
+    const shot = join(mkdtempSync(join(tmpdir(), 'browser-shot-')), 'final.png');
+    try {
+      const resource = 'http://127.0.0.1:9/mcp';
+      const { config, codeVerifier, state, url } = await pkceStart(op, loopback.redirectUri, { resource });
+      const r = await run(process.execPath, [BROWSER, url.href], {
+        env: { BROWSER_LOGIN: 'bob', BROWSER_SCREENSHOT: shot },
+      });
+      console.info(`browser login (approve) took ${r.ms} ms`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('Login complete');
+      expect(loopback.hits).toHaveLength(1);
+      const cb = loopback.hits[0]!;
+      expect(cb.searchParams.get('state')).toBe(state);
+      expect(cb.searchParams.get('code')).toBeTruthy();
+      expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
+
+      op.resetCounts();
+      const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: codeVerifier, expectedState: state });
+      expect(op.counts.token).toBe(1);
+      // refresh token without offline_access
+      expect(tokens.refresh_token).toBeTruthy();
+      const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: op.issuer, audience: resource, typ: 'at+jwt' });
+      expect(payload.sub).toBe('bob');
+      expect(payload.scope).toBe('read');
+
+      // public client: refresh tokens rotate, the old one is then rejected
+      const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+      expect(refreshed.refresh_token).toBeTruthy();
+      expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+      expect(decodeJwt(refreshed.access_token).aud).toBe(resource);
+      await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+      // refresh tokens (opaque) can be revoked by the public client
+      op.resetCounts();
+      await client.tokenRevocation(config, refreshed.refresh_token!, { token_type_hint: 'refresh_token' });
+      expect(op.counts.revocation).toBe(1);
+      await expect(client.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    } finally {
+      await loopback.close();
+      rmSync(dirname(shot), { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('BROWSER_ACTION=deny ends at the callback with error=access_denied', async () => {
+    const loopback = await startLoopback();
+    try {
+      const { url, state } = await pkceStart(op, loopback.redirectUri);
+      const r = await run(process.execPath, [BROWSER, url.href], { env: { BROWSER_ACTION: 'deny' } });
+      console.info(`browser login (deny) took ${r.ms} ms`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('Login failed');
+      expect(loopback.hits).toHaveLength(1);
+      expect(loopback.hits[0]!.searchParams.get('error')).toBe('access_denied');
+      expect(loopback.hits[0]!.searchParams.get('state')).toBe(state);
+      expect(loopback.hits[0]!.searchParams.has('code')).toBe(false);
+    } finally {
+      await loopback.close();
+    }
+  }, 60_000);
+
+  it('BROWSER_ACTION=deny-consent logs in, then cancels at consent', async () => {
+    const loopback = await startLoopback();
+    try {
+      const { url } = await pkceStart(op, loopback.redirectUri);
+      const r = await run(process.execPath, [BROWSER, url.href], { env: { BROWSER_ACTION: 'deny-consent', BROWSER_DEBUG: '1' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/page login:/);
+      expect(r.stderr).toMatch(/\[ Cancel \] \(consent\)/);
+      expect(loopback.hits[0]!.searchParams.get('error')).toBe('access_denied');
+    } finally {
+      await loopback.close();
+    }
+  }, 60_000);
+
+  it('drives the device flow pages (verification_uri_complete)', async () => {
+    const config = await client.discovery(new URL(op.issuer), op.clients.cli.clientId, undefined, client.None(), insecure);
+    op.resetCounts();
+    const da = await client.initiateDeviceAuthorization(config, { scope: 'read' });
+    expect(op.counts.device).toBe(1);
+    const r = await run(process.execPath, [BROWSER, da.verification_uri_complete!]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reached device-success/);
+    const tokens = await client.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:device_code', { device_code: da.device_code });
+    expect(decodeJwt(tokens.access_token).aud).toBe(op.audience);
+    expect(tokens.refresh_token).toBeTruthy();
+  }, 60_000);
+
+  it('exits 1 with a clear message on timeout', async () => {
+    // a server that accepts the request and never answers
+    const sockets = new Set<import('node:net').Socket>();
+    const hang = http.createServer(() => {});
+    hang.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = hang.address() as AddressInfo;
+      const r = await run(process.execPath, [BROWSER, `http://127.0.0.1:${port}/authorize`], {
+        env: { BROWSER_TIMEOUT_MS: '2000' },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/FAILED after \d+ ms: timed out after 2000 ms/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hang.close(r));
+    }
+  }, 30_000);
+
+  it('exits 1 on an unexpected page', async () => {
+    const r = await run(process.execPath, [BROWSER, `${op.issuer}/.well-known/openid-configuration`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unexpected page at http:\/\/127\.0\.0\.1:\d+\/\.well-known\/openid-configuration/);
+  }, 30_000);
+});
+
+describe('with-keyring.sh', () => {
+  it('stores and looks up a secret in a throw-away gnome-keyring', async (ctx) => {
+    if (keyringMissing.length > 0) {
+      ctx.skip(`gnome-keyring not installed (missing ${keyringMissing.join(', ')}): apt-get install --no-install-recommends gnome-keyring libsecret-tools dbus`);
+    }
+    const home = mkdtempSync(join(tmpdir(), 'with-keyring-home-'));
+    try {
+      const env = { HOME: home };
+      const store = await run(WITH_KEYRING, ['secret-tool', 'store', '--label', 'x', 'service', 'mcp-auth-test', 'account', 'a'], {
+        env, input: 's3cret-value',
+      });
+      console.info(`with-keyring.sh secret-tool store took ${store.ms} ms`);
+      expect(store.code, store.stderr).toBe(0);
+      // a second session reads it back from ~/.local/share/keyrings/login.keyring
+      const lookup = await run(WITH_KEYRING, ['secret-tool', 'lookup', 'service', 'mcp-auth-test', 'account', 'a'], { env });
+      expect(lookup.code, lookup.stderr).toBe(0);
+      expect(lookup.stdout).toBe('s3cret-value');
+      expect(existsSync(join(home, '.local/share/keyrings/login.keyring'))).toBe(true);
+
+      // exit codes propagate
+      const rc = await run(WITH_KEYRING, ['sh', '-c', 'test -n "$DBUS_SESSION_BUS_ADDRESS" && exit 7'], { env });
+      expect(rc.code).toBe(7);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
