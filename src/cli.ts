@@ -25,6 +25,8 @@ export function buildProgram(getCtx: () => Context): Command {
     .option("--allow-http", "allow plain http:// for non-loopback hosts")
     .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
     .showHelpAfterError("(run with --help for usage)")
+    .exitOverride() // set before subcommands are added: they copy it
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
     .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
   registerCommands(program, getCtx);
   return program;
@@ -45,8 +47,6 @@ export async function run(argv: string[]): Promise<void> {
     }
     return ctx;
   });
-  program.exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   process.on("SIGINT", () => {
     process.stderr.write("\nmcp-auth: interrupted\n");
     process.exit(ExitCode.INTERRUPTED);

@@ -191,6 +191,12 @@ export function wrapOAuthError(e: unknown, action: string): McpAuthError {
     if (c instanceof McpAuthError) return c;
   }
   const err = e as { name?: string; code?: string; error?: string; error_description?: string; status?: number; message?: string; cause?: unknown };
+  if (err.name === "WWWAuthenticateChallengeError" && Array.isArray(err.cause)) {
+    // A 401 whose reason is in the WWW-Authenticate header (RFC 6750 / RFC 6749 §5.2 with Basic).
+    const params = (err.cause as Array<{ parameters?: Record<string, string> }>).find((c) => c.parameters?.error)?.parameters ?? {};
+    const desc = params.error_description ? `: ${params.error_description}` : "";
+    return new AuthError(`${action} refused: ${params.error ?? `HTTP ${err.status}`}${desc}`, { cause: e, code: params.error });
+  }
   if (err.name === "ResponseBodyError" || err.name === "AuthorizationResponseError") {
     const desc = err.error_description ? `: ${err.error_description}` : "";
     const msg = `${action} refused: ${err.error}${desc}`;

@@ -1,0 +1,214 @@
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { user, type Sandboxed } from "./helpers/cli.js";
+
+let sb: Sandbox;
+let u: Sandboxed;
+
+beforeAll(async () => {
+  sb = await startSandbox();
+});
+afterAll(async () => {
+  await sb.close();
+});
+afterEach(() => {
+  sb.breakIdp(undefined);
+  u?.cleanup();
+});
+
+async function addM2m(s: Sandboxed, name = "m2m", extra: string[] = []) {
+  const r = await s.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl, ...extra], { input: "sandbox-secret\n" });
+  expect(r.stderr).toContain(`Saved profile "${name}"`);
+  expect(r.code).toBe(0);
+}
+
+function jwtPayload(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
+}
+
+/** Makes every cached token of this user look expired. */
+function expireCache(s: Sandboxed) {
+  const dir = join(s.configDir, "tokens");
+  for (const f of readdirSync(dir)) {
+    const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
+    rec.expires_at = Math.floor(Date.now() / 1000) - 10;
+    writeFileSync(join(dir, f), JSON.stringify(rec));
+  }
+}
+
+describe("client credentials", () => {
+  it("costs 2 requests cold, 1 warm, 0 cached — and the token is a real JWT for the MCP server", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    sb.resetCounts();
+    const cold = await u.run(["token"]);
+    expect(cold.code).toBe(0);
+    expect(sb.counts.total).toBe(2); // discovery + token
+    const token = cold.stdout.trim();
+    expect(cold.stdout).toBe(`${token}\n`);
+    expect(jwtPayload(token)).toMatchObject({ iss: sb.issuer, aud: sb.mcpUrl, client_id: "sandbox-m2m" });
+
+    sb.resetCounts();
+    const cached = await u.run(["token", "--profile", "m2m"]);
+    expect(cached.stdout.trim()).toBe(token);
+    expect(sb.counts.total).toBe(0);
+
+    expireCache(u);
+    sb.resetCounts();
+    const warm = await u.run(["token"]);
+    expect(warm.code).toBe(0);
+    expect(warm.stdout.trim()).not.toBe(token);
+    expect(sb.counts.total).toBe(1); // discovery came from the cache
+    expect(sb.grants).toEqual({ client_credentials: 1 });
+  });
+
+  it("prints every format", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    const raw = (await u.run(["token"])).stdout.trim();
+    const json = JSON.parse((await u.run(["token", "--format", "json"])).stdout);
+    expect(json).toMatchObject({ access_token: raw, token_type: "Bearer", profile: "m2m" });
+    expect(json.expires_at - Math.floor(Date.now() / 1000)).toBeGreaterThan(3500);
+    expect(json.expires_in).toBeGreaterThan(3500);
+    expect((await u.run(["token", "-f", "header"])).stdout).toBe(`Authorization: Bearer ${raw}\n`);
+    expect(JSON.parse((await u.run(["token", "--format=headers-json"])).stdout)).toEqual({ Authorization: `Bearer ${raw}` });
+    expect((await u.run(["token", "--format", "env", "--env-name", "K8S_TOKEN"])).stdout).toBe(`export K8S_TOKEN=${raw}\n`);
+    const ghEnv = join(u.home, "github_env");
+    writeFileSync(ghEnv, "EXISTING=1\n");
+    const gh = await u.run(["token", "--format", "github"], { env: { GITHUB_ENV: ghEnv } });
+    expect(gh.stdout).toBe(`::add-mask::${raw}\n`);
+    expect(readFileSync(ghEnv, "utf8")).toBe(`EXISTING=1\nMCP_AUTH_TOKEN=${raw}\n`);
+    const bad = await u.run(["token", "--format", "yaml"]);
+    expect(bad.code).toBe(2);
+  });
+
+  it("works without any profile (CI mode) and caches unless --no-cache", async () => {
+    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: "sandbox-secret" });
+    const args = ["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "CI_SECRET", "--resource", sb.mcpUrl];
+    sb.resetCounts();
+    const first = await u.run(args);
+    expect(first.code).toBe(0);
+    expect(jwtPayload(first.stdout.trim()).aud).toBe(sb.mcpUrl);
+    const second = await u.run(args);
+    expect(second.stdout).toBe(first.stdout);
+    expect(sb.counts.token).toBe(1);
+    const nocache = await u.run([...args, "--no-cache"]);
+    expect(nocache.stdout).not.toBe(first.stdout);
+    expect(sb.counts.token).toBe(2);
+    // MCP_AUTH_CLIENT_SECRET is the default variable
+    const viaDefault = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--resource", sb.mcpUrl, "--no-cache"], { env: { MCP_AUTH_CLIENT_SECRET: "sandbox-secret" } });
+    expect(viaDefault.code).toBe(0);
+    const missing = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/MCP_AUTH_CLIENT_SECRET is not set/);
+  });
+
+  it("refuses a wrong secret with exit 4 and one line, no stack", async () => {
+    u = user({ MCP_AUTH_STORE: "file", BAD: "nope" });
+    const r = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "BAD"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^mcp-auth: token request to .* refused: invalid_client/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).not.toContain("nope");
+  });
+
+  it("20 parallel calls on an expired cache make exactly one token request, and all succeed", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    await u.run(["token"]);
+    expireCache(u);
+    sb.resetCounts();
+    const results = await Promise.all(Array.from({ length: 20 }, () => u.run(["token"])));
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(new Set(results.map((r) => r.stdout)).size).toBe(1);
+    expect(sb.counts.token).toBe(1);
+  });
+
+  it("--force-refresh gets a new token; --min-ttl decides what counts as fresh", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    const a = await u.run(["token"]);
+    sb.resetCounts();
+    const b = await u.run(["token", "--force-refresh"]);
+    expect(b.stdout).not.toBe(a.stdout);
+    expect(sb.counts.token).toBe(1);
+    const c = await u.run(["token", "--min-ttl", "7200"]); // longer than the token's life: must fetch
+    expect(c.stdout).not.toBe(b.stdout);
+    expect(sb.counts.token).toBe(2);
+  });
+
+  it("keeps the cache private: 0600 files in a 0700 directory, no secret in the config", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    await u.run(["token"]);
+    expect(statSync(u.configDir).mode & 0o777).toBe(0o700);
+    for (const f of [join(u.configDir, "config.json"), join(u.configDir, "secrets.json"), ...readdirSync(join(u.configDir, "tokens")).map((f) => join(u.configDir, "tokens", f))]) {
+      expect(statSync(f).mode & 0o777, f).toBe(0o600);
+    }
+    expect(readFileSync(join(u.configDir, "config.json"), "utf8")).not.toContain("sandbox-secret");
+  });
+});
+
+describe("profiles", () => {
+  it("adds, lists, shows (without secrets), selects by provider, and removes with its secrets", async () => {
+    u = user({ MCP_AUTH_STORE: "file", SECRET_VAR: "sandbox-secret" });
+    await addM2m(u, "one");
+    const two = await u.run(["profiles", "add", "two", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "SECRET_VAR", "--kind", "thunder"]);
+    expect(two.code).toBe(0);
+    const list = await u.run(["profiles", "list", "--json"]);
+    expect(JSON.parse(list.stdout).map((p: { name: string }) => p.name)).toEqual(["one", "two"]);
+    const show = await u.run(["profiles", "show", "two"]);
+    expect(show.stdout).toContain("clientSecret: stored (file)");
+    expect(show.stdout).not.toContain("sandbox-secret");
+    const byProvider = await u.run(["token", "--provider", "thunder", "--format", "json"]);
+    expect(JSON.parse(byProvider.stdout).profile).toBe("two");
+    const ambiguous = await u.run(["token", "--provider", "oidc"]);
+    expect(ambiguous.code).toBe(0); // only "one" is oidc
+    const none = await u.run(["token", "--provider", "keycloak"]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("no keycloak profile");
+    const envProfile = await u.run(["token", "--format", "json"], { env: { MCP_AUTH_PROFILE: "two" } });
+    expect(JSON.parse(envProfile.stdout).profile).toBe("two");
+    const dup = await u.run(["profiles", "add", "two", "--issuer", sb.issuer, "--client-id", "x", "--client-secret-env", "SECRET_VAR"]);
+    expect(dup.code).toBe(2);
+    const rm = await u.run(["profiles", "remove", "two"]);
+    expect(rm.code).toBe(0);
+    const secrets = readFileSync(join(u.configDir, "secrets.json"), "utf8");
+    expect(secrets).not.toContain("client-secret:two");
+    expect(secrets).toContain("client-secret:one");
+    const missing = await u.run(["token", "--profile", "two"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no profile named "two"');
+  });
+
+  it("never accepts a secret on the command line and rejects bad input with exit 2", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    const r = await u.run(["profiles", "add", "x", "--issuer", sb.issuer, "--client-id", "c", "--client-secret", "s3cret"]);
+    expect(r.code).toBe(2);
+    const http = await u.run(["profiles", "add", "x", "--issuer", "http://idp.example.com", "--client-id", "c", "--grant", "authorization_code"]);
+    expect(http.code).toBe(2);
+    expect(http.stderr).toContain("refusing plain http://");
+    const name = await u.run(["profiles", "add", "../x", "--issuer", sb.issuer, "--client-id", "c", "--grant", "authorization_code"]);
+    expect(name.code).toBe(2);
+    const noSecret = await u.run(["profiles", "add", "x", "--issuer", sb.issuer, "--client-id", "c", "--grant", "client_credentials"]);
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain("need a client secret");
+  });
+
+  it("refuses an unparsable config with exit 5 and leaves it untouched", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(u.configDir, { recursive: true });
+    const file = join(u.configDir, "config.json");
+    writeFileSync(file, "{ this is not json");
+    const r = await u.run(["profiles", "add", "x", "--issuer", sb.issuer, "--client-id", "c", "--grant", "authorization_code"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/cannot parse .*config\.json/);
+    expect(readFileSync(file, "utf8")).toBe("{ this is not json");
+    const t = await u.run(["token"]);
+    expect(t.code).toBe(5);
+  });
+});
