@@ -206,7 +206,9 @@ export function wrapOAuthError(e: unknown, action: string): McpAuthError {
   const cause = err.cause;
   if (cause instanceof Response) {
     const ct = cause.headers.get("content-type") ?? "no content-type";
-    return new NetworkError(`${action} failed: HTTP ${cause.status} (${ct}) from ${new URL(cause.url || "http://unknown").host}`, { cause: e, code: err.code });
+    const from = new URL(cause.url || "http://unknown").host;
+    const what = cause.ok ? `expected JSON, got HTTP ${cause.status} (${ct})` : `HTTP ${cause.status} (${ct})`;
+    return new NetworkError(`${action} failed: ${what} from ${from}`, { cause: e, code: err.code });
   }
   switch (err.code) {
     case "OAUTH_RESPONSE_IS_NOT_JSON":
