@@ -6,7 +6,7 @@
 import { formatToken, isFormat, type Format } from "./format.js";
 import { paths } from "./paths.js";
 import { readCachedToken } from "./store/tokens.js";
-import { cacheKey, readConfigSync, selectProfile, splitScopes, type CacheIdentity } from "./target.js";
+import { readConfigSync, selectProfile, splitScopes, type CacheIdentity } from "./target.js";
 
 const VALUE_FLAGS: Record<string, string> = {
   "--profile": "profile",
@@ -58,7 +58,7 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
       const prof = selectProfile(cfg, { profile: o.profile, provider: o.provider }, env);
       id = { ...prof, profile: prof.name };
     }
-    const rec = readCachedToken(p, cacheKey(id));
+    const rec = readCachedToken(p, id);
     const now = Date.now() / 1000;
     if (!rec?.access_token || rec.expires_at - now < minTtl) return false;
     out(formatToken({ ...rec, access_token: rec.access_token }, format, { envName: o.envName, now: Math.floor(now), env }));

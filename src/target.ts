@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { FileError, UsageError } from "./errors.js";
 
@@ -139,17 +138,29 @@ export interface CacheIdentity {
   profile: string | null;
 }
 
-/** SHA-256 of canonical JSON: the same target always maps to the same cache entry and lock. */
+/** Canonical JSON of what a cached token was obtained for; stored with it and compared on every read. */
+export function cacheIdentity(t: CacheIdentity): string {
+  return JSON.stringify([normalizeIssuer(t.issuer), t.clientId, [...(t.scopes ?? [])].sort(), t.resource ?? null, t.audience ?? null, t.profile]);
+}
+
+/**
+ * The cache entry (file, lock, keychain account) of a target: the profile name for profiles, a hash of
+ * the identity for profile-less targets. Not a cryptographic hash on purpose: node:crypto would cost
+ * the cached path ~15% of Node's start-up, and a collision could only cause a cache miss, since the
+ * stored identity is checked on read.
+ */
 export function cacheKey(t: CacheIdentity): string {
-  const canonical = JSON.stringify([
-    normalizeIssuer(t.issuer),
-    t.clientId,
-    [...(t.scopes ?? [])].sort(),
-    t.resource ?? null,
-    t.audience ?? null,
-    t.profile,
-  ]);
-  return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
+  if (t.profile) return `p-${t.profile}`;
+  return `h-${fnv1a64(cacheIdentity(t))}`;
+}
+
+function fnv1a64(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(text, "utf8")) {
+    h ^= BigInt(byte);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, "0");
 }
 
 export function normalizeIssuer(issuer: string): string {

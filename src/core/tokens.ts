@@ -23,20 +23,20 @@ export interface TokenResult extends TokenSet {
   source: "cache" | "refresh" | "grant" | "login";
 }
 
-const memoryCache = new Map<string, { rec: CachedToken; access: string; refresh?: string }>();
+const memoryCache = new Map<string, { rec: Omit<CachedToken, "identity">; access: string; refresh?: string }>();
 
 export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
   if (o.noCache) return acquire_(ctx, t, o);
   const key = cacheKey(t);
   if (!o.forceRefresh) {
-    const hit = await cached(ctx, key, o.minTtl);
+    const hit = await cached(ctx, t, o.minTtl);
     if (hit) return hit;
   }
   const startedAt = ctx.now() / 1000;
   const release = await acquire(ctx.paths.locks, key);
   try {
     // Someone may have refreshed while we waited for the lock.
-    const hit = await cached(ctx, key, o.minTtl);
+    const hit = await cached(ctx, t, o.minTtl);
     if (hit && (!o.forceRefresh || hit.obtainedAt >= startedAt)) return hit;
     const refreshed = await tryRefresh(ctx, t, key);
     if (refreshed) return refreshed;
@@ -72,9 +72,10 @@ async function clientCredentials(ctx: Context, t: Target): Promise<TokenSet> {
   }
 }
 
-async function cached(ctx: Context, key: string, minTtl: number): Promise<(TokenResult & { obtainedAt: number }) | null> {
+async function cached(ctx: Context, t: Target, minTtl: number): Promise<(TokenResult & { obtainedAt: number }) | null> {
+  const key = cacheKey(t);
   const mem = memoryCache.get(key);
-  const rec = mem?.rec ?? readCachedToken(ctx.paths, key);
+  const rec = mem?.rec ?? readCachedToken(ctx.paths, t);
   if (!rec || rec.expires_at - ctx.now() / 1000 < minTtl) return null;
   let access = mem?.access ?? rec.access_token;
   if (!access && rec.access_store) access = (await (await ctx.secretsOf(rec.access_store)).get(accounts.accessToken(key))) ?? undefined;
@@ -84,7 +85,7 @@ async function cached(ctx: Context, key: string, minTtl: number): Promise<(Token
 
 async function tryRefresh(ctx: Context, t: Target, key: string): Promise<TokenResult | null> {
   const mem = memoryCache.get(key);
-  const rec = mem?.rec ?? readCachedToken(ctx.paths, key);
+  const rec = mem?.rec ?? readCachedToken(ctx.paths, t);
   if (!rec?.refresh_store) return null;
   const store = await ctx.secretsOf(rec.refresh_store);
   const rt = mem?.refresh ?? (await store.get(accounts.refreshToken(key)));
@@ -116,7 +117,7 @@ async function tryRefresh(ctx: Context, t: Target, key: string): Promise<TokenRe
 export async function saveTokens(ctx: Context, t: Target, ts: TokenSet): Promise<void> {
   const key = cacheKey(t);
   const store = ts.refresh_token || wantsKeychainAccess(ctx) ? await ctx.secrets() : undefined;
-  const rec: CachedToken = {
+  const rec: Omit<CachedToken, "identity"> = {
     version: 1,
     profile: t.profile,
     issuer: t.issuer,
@@ -140,7 +141,7 @@ export async function saveTokens(ctx: Context, t: Target, ts: TokenSet): Promise
   } else {
     rec.access_token = ts.access_token;
   }
-  writeCachedToken(ctx.paths, key, rec);
+  writeCachedToken(ctx.paths, t, rec);
 }
 
 function wantsKeychainAccess(ctx: Context): boolean {
@@ -152,7 +153,7 @@ export async function forgetTokens(ctx: Context, t: Target): Promise<{ refreshTo
   const key = cacheKey(t);
   const mem = memoryCache.get(key);
   memoryCache.delete(key);
-  const rec = readCachedToken(ctx.paths, key);
+  const rec = readCachedToken(ctx.paths, t);
   let refreshToken = mem?.refresh;
   let accessToken = mem?.access ?? rec?.access_token;
   for (const [kind, account, isRefresh] of [
@@ -171,11 +172,11 @@ export async function forgetTokens(ctx: Context, t: Target): Promise<{ refreshTo
       ctx.warn(`could not remove a token from the ${kind} store: ${e.message}`);
     }
   }
-  deleteCachedToken(ctx.paths, key);
+  deleteCachedToken(ctx.paths, t);
   return { refreshToken, accessToken, had: Boolean(rec || mem) };
 }
 
 /** The cache record of a target, for `status`. Never exposes tokens. */
-export function tokenState(ctx: Context, t: Target): CachedToken | null {
-  return memoryCache.get(cacheKey(t))?.rec ?? readCachedToken(ctx.paths, cacheKey(t));
+export function tokenState(ctx: Context, t: Target): Omit<CachedToken, "identity"> | null {
+  return memoryCache.get(cacheKey(t))?.rec ?? readCachedToken(ctx.paths, t);
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Paths } from "../paths.js";
 import { writeFileAtomic } from "./fsutil.js";
 import type { StoreKind } from "./secrets.js";
+import { cacheIdentity, cacheKey, type CacheIdentity } from "../target.js";
 
 /**
  * The token cache. One small 0600 JSON file per target holds the access token and its expiry, so a
@@ -12,6 +13,8 @@ import type { StoreKind } from "./secrets.js";
  */
 export interface CachedToken {
   version: 1;
+  /** cacheIdentity() of the target: a record found under the right name but for another target is ignored. */
+  identity: string;
   profile: string | null;
   issuer: string;
   clientId: string;
@@ -28,26 +31,26 @@ export interface CachedToken {
   access_store?: StoreKind;
 }
 
-export function tokenFile(p: Pick<Paths, "tokens">, key: string): string {
-  return join(p.tokens, `${key}.json`);
+export function tokenFile(p: Pick<Paths, "tokens">, t: CacheIdentity): string {
+  return join(p.tokens, `${cacheKey(t)}.json`);
 }
 
-/** The cache is ours and disposable: anything unreadable counts as "no cached token". */
-export function readCachedToken(p: Pick<Paths, "tokens">, key: string): CachedToken | null {
+/** The cache is ours and disposable: anything unreadable, or for another target, counts as "no cached token". */
+export function readCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): CachedToken | null {
   try {
-    const rec = JSON.parse(readFileSync(tokenFile(p, key), "utf8")) as CachedToken;
-    return rec && rec.version === 1 && typeof rec.expires_at === "number" ? rec : null;
+    const rec = JSON.parse(readFileSync(tokenFile(p, t), "utf8")) as CachedToken;
+    return rec && rec.version === 1 && typeof rec.expires_at === "number" && rec.identity === cacheIdentity(t) ? rec : null;
   } catch {
     return null;
   }
 }
 
-export function writeCachedToken(p: Pick<Paths, "tokens">, key: string, rec: CachedToken): void {
-  writeFileAtomic(tokenFile(p, key), JSON.stringify(rec, null, 2) + "\n", { mode: 0o600 });
+export function writeCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity, rec: Omit<CachedToken, "identity">): void {
+  writeFileAtomic(tokenFile(p, t), JSON.stringify({ ...rec, identity: cacheIdentity(t) }, null, 2) + "\n", { mode: 0o600 });
 }
 
-export function deleteCachedToken(p: Pick<Paths, "tokens">, key: string): void {
-  rmSync(tokenFile(p, key), { force: true });
+export function deleteCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): void {
+  rmSync(tokenFile(p, t), { force: true });
 }
 
 /** Secret-store account names. */

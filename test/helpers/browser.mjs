@@ -9,20 +9,30 @@
 //   consent page -> clicks "Continue"
 // until the browser lands on http://127.0.0.1:<port>/callback... (or localhost / [::1]).
 // It then waits for that page to load, prints its visible text to stderr and exits 0.
-// It also handles oidc-provider's device-flow pages (user-code input / confirm / success),
-// so it can act as the person in device-flow tests when given verification_uri_complete.
+// It also drives oidc-provider's device-flow pages (user-code input -> confirm -> login ->
+// consent -> "Sign-in Success"), given verification_uri_complete, or verification_uri plus
+// BROWSER_USER_CODE; that run ends on the success page instead of a callback.
 //
 // Environment:
 //   BROWSER_LOGIN        login name (default 'alice'); becomes the `sub`
 //   BROWSER_PASSWORD     password (default 'pass'; devInteractions accepts anything)
-//   BROWSER_ACTION       'approve' (default) | 'deny' (click [ Cancel ] on the first
-//                        login/consent page) | 'deny-consent' (log in, then cancel at consent)
+//   BROWSER_ACTION       'approve' (default)
+//                        'deny'         click [ Cancel ] on the first login/consent page
+//                                       ([ Abort ] on the device confirm page)
+//                        'deny-consent' log in, then click [ Cancel ] on the consent page
+//                        The redirect then carries error=access_denied (the device flow ends
+//                        on its "request was interrupted" page; the poller gets access_denied).
 //   BROWSER_USER_CODE    device flow: user code to type when the code-input page is shown
 //   BROWSER_TIMEOUT_MS   overall deadline in ms (default 30000)
 //   BROWSER_SCREENSHOT   path: save a full-page PNG of the final page (also on failure, if possible)
-//   BROWSER_DEBUG=1      log every step to stderr
+//   BROWSER_DEBUG=1      log every step (with ms since start) to stderr
+//   BROWSER_EXECUTABLE   Chromium binary (default /usr/bin/chromium)
 //
-// Exit codes: 0 reached the callback (or device success page); 1 timeout / error / bad usage.
+// stdout stays empty. stderr gets "[browser] reached <kind> page in N ms: <url>" followed by the
+// final page's visible text (or "[browser] FAILED after N ms: <reason>").
+// Exit codes: 0 reached the callback (any result, including error=access_denied) or a device
+// end page; 1 timeout / error / unexpected page / callback unreachable / bad usage;
+// 130/143/129 after SIGINT/SIGTERM/SIGHUP.
 // Always closes the browser and removes its temporary directory (which holds the
 // Chromium --user-data-dir: TMPDIR is pointed at it before launch).
 
@@ -144,14 +154,17 @@ async function screenshot() {
   }
 }
 
-/** Click `locator` and wait until the main frame has navigated away from `fromHref`. */
+/**
+ * Click `locator` and wait until the main frame has committed a new document. (Not "until the
+ * URL changes": the device flow's code-input form POSTs to /device and the confirm page comes
+ * back at the same URL.)
+ */
 async function clickAndWait(locator, fromHref, what) {
   debug(`click ${what} on ${fromHref}`);
-  const navigated = page.waitForURL((u) => u.href !== fromHref, { waitUntil: 'commit', timeout: 0 });
+  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 0 });
   navigated.catch(() => {}); // avoid an unhandled rejection if the click fails or the browser closes
   await locator.click({ timeout: 0 });
   await navigated;
-  // (a failed navigation rejects `navigated`; the caller turns it into a readable message)
 }
 
 // Identify the current page. Order matters: the device confirm page also has forms.
@@ -243,6 +256,8 @@ async function run() {
         break;
       }
       case 'device-input': {
+        // after [ Abort ] oidc-provider shows the code-input page again ("interrupted"): done
+        if (denied) return { kind: 'device-aborted', href };
         const input = page.locator('form[id="op.deviceInputForm"] input[name="user_code"]');
         if (!USER_CODE && !(await input.inputValue().catch(() => ''))) {
           throw new Error('device code input page shown but BROWSER_USER_CODE is not set');
@@ -252,7 +267,7 @@ async function run() {
         break;
       }
       case 'device-confirm': {
-        if (ACTION !== 'approve' && !denied) {
+        if (ACTION === 'deny' && !denied) {
           denied = true;
           await clickAndWait(page.locator('button[name="abort"]'), href, '[ Abort ] (device)');
           break;
@@ -261,6 +276,7 @@ async function run() {
         break;
       }
       case 'op-error':
+        if (denied && /access_denied/.test(await visibleText())) return { kind: 'device-aborted', href };
         throw new Error(`authorization server error page at ${href}:\n${await visibleText()}`);
       default: {
         if (callbackFailure) throw new Error(`callback request failed: ${callbackFailure}`);

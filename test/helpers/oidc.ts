@@ -280,11 +280,12 @@ export async function startOidc(opts: StartOidcOptions = {}): Promise<OidcFixtur
       cli: { clientId: CLI_CLIENT_ID, redirectUri: CLI_REDIRECT_URI, scope: 'openid offline_access read write' },
     },
     resetCounts() {
+      // mutate in place so references to `counts` (and `counts.byPath`) stay live
       const fresh = newCounts();
       for (const k of Object.keys(fresh) as (keyof OidcCounts)[]) {
-        // mutate in place so references to `counts` stay live
-        (counts as unknown as Record<string, unknown>)[k] = fresh[k];
+        if (k !== 'byPath') counts[k] = fresh[k] as number;
       }
+      for (const p of Object.keys(counts.byPath)) delete counts.byPath[p];
     },
     async close() {
       if (closed) return;

@@ -1,0 +1,101 @@
+// `npm run bench`: what a cached `mcp-auth token` costs next to starting Node, in the same run, plus
+// peak memory and the IdP requests of the cold, warm, cached and parallel cases. Prints a report;
+// asserts nothing (timings depend on the machine).
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "bin", "mcp-auth.js");
+const runs = Number(process.env.BENCH_RUNS ?? 40);
+const home = mkdtempSync(join(tmpdir(), "mcp-auth-bench-"));
+const baseEnv = { ...process.env, HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "cfg"), MCP_AUTH_STORE: "file", NO_COLOR: "1" };
+delete baseEnv.DBUS_SESSION_BUS_ADDRESS;
+
+// The sandbox runs as its own process so the timed runs below measure the CLI alone.
+const sandbox = spawn(process.execPath, [bin, "sandbox", "--save", "--json"], { env: baseEnv, stdio: ["ignore", "pipe", "pipe"] });
+const info = await new Promise((resolve, reject) => {
+  let buf = "";
+  sandbox.stdout.on("data", (d) => {
+    buf += d;
+    if (buf.includes("\n")) resolve(JSON.parse(buf.split("\n")[0]));
+  });
+  sandbox.on("exit", (c) => reject(new Error(`sandbox exited with ${c}`)));
+});
+
+const cli = (args, env = baseEnv) => spawnSync(process.execPath, [bin, ...args], { env, encoding: "utf8" });
+const requests = (r) => (r.stderr.match(/^debug > (GET|POST) /gm) ?? []).length;
+function expireCache() {
+  const dir = join(home, "cfg", "tokens");
+  for (const f of readdirSync(dir)) {
+    const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
+    rec.expires_at = 0;
+    writeFileSync(join(dir, f), JSON.stringify(rec));
+  }
+}
+
+const cold = cli(["token", "--profile", "sandbox", "--debug"]);
+if (cold.status !== 0) throw new Error(cold.stderr);
+const cached = cli(["token", "--profile", "sandbox", "--debug"]);
+expireCache();
+const warm = cli(["token", "--profile", "sandbox", "--debug"]);
+expireCache();
+const parallel = await Promise.all(
+  Array.from({ length: 20 }, () =>
+    new Promise((resolve) => {
+      const c = spawn(process.execPath, [bin, "token", "--profile", "sandbox", "--debug"], { env: baseEnv });
+      let stderr = "";
+      c.stderr.on("data", (d) => (stderr += d));
+      c.on("close", (status) => resolve({ status, stderr }));
+    }),
+  ),
+);
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+function time(cmd, args, env) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+  if (r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+function compare(label, env) {
+  const base = [];
+  const tok = [];
+  for (let i = 0; i < 5; i++) time(process.execPath, [bin, "token", "--profile", "sandbox"], env); // warm-up
+  for (let i = 0; i < runs; i++) {
+    base.push(time(process.execPath, ["-e", "0"], env));
+    tok.push(time(process.execPath, [bin, "token", "--profile", "sandbox"], env));
+  }
+  const b = median(base);
+  const t = median(tok);
+  console.log(`${label.padEnd(34)} node -e 0: ${b.toFixed(1)} ms   mcp-auth token (cached): ${t.toFixed(1)} ms   ratio ${(t / b).toFixed(3)}x`);
+  return t / b;
+}
+function peakRss(args) {
+  const file = join(home, "rss");
+  rmSync(file, { force: true });
+  spawnSync(process.execPath, ["--require", join(root, "scripts", "rss-probe.cjs"), bin, ...args], { env: { ...baseEnv, MCP_AUTH_RSS_FILE: file } });
+  return Number(readFileSync(file, "utf8").trim()) / 1024;
+}
+
+console.log(`mcp-auth benchmark (${runs} runs each, median; ${process.version}, ${process.platform})`);
+console.log(`IdP requests: cold ${requests(cold)} (discovery + token), warm ${requests(warm)} (cached discovery), cached ${requests(cached)}, ` +
+  `20 parallel on an expired cache ${parallel.reduce((n, r) => n + requests(r), 0)} (all ok: ${parallel.every((r) => r.status === 0)})`);
+const ratio = compare("environment as is", baseEnv);
+if (baseEnv.NODE_EXTRA_CA_CERTS) {
+  const clean = { ...baseEnv };
+  delete clean.NODE_EXTRA_CA_CERTS;
+  compare("without NODE_EXTRA_CA_CERTS", clean);
+}
+const rssCached = peakRss(["token", "--profile", "sandbox"]);
+expireCache();
+const rssFetch = peakRss(["token", "--profile", "sandbox"]);
+console.log(`peak RSS: cached token ${rssCached.toFixed(1)} MB, client-credentials token from the IdP ${rssFetch.toFixed(1)} MB`);
+console.log(`target for the cached path: ratio <= 1.15x, peak RSS <= 60 MB → ${ratio <= 1.15 && rssCached <= 60 ? "met" : "NOT met"}`);
+sandbox.kill("SIGTERM");
+rmSync(home, { recursive: true, force: true });
