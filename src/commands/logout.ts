@@ -25,11 +25,17 @@ export function registerLogout(program: Command, getCtx: () => Context): void {
           ctx.warn(`${p.issuer} has no revocation endpoint; tokens were only removed locally`);
         } else {
           const client = await openid();
-          try {
-            if (refreshToken) await client.tokenRevocation(config, refreshToken, { token_type_hint: "refresh_token" });
-            if (accessToken) await client.tokenRevocation(config, accessToken, { token_type_hint: "access_token" });
-          } catch (e) {
-            throw wrapOAuthError(e, "revocation");
+          for (const [token, hint] of [[refreshToken, "refresh_token"], [accessToken, "access_token"]] as const) {
+            if (!token) continue;
+            try {
+              await client.tokenRevocation(config, token, { token_type_hint: hint });
+            } catch (e) {
+              const err = wrapOAuthError(e, "revocation");
+              // RFC 7009 §2.2.1: a server may refuse to revoke a token type (self-contained JWT access
+              // tokens, typically); revoking the refresh token already ended the grant.
+              if (err.code !== "unsupported_token_type") throw err;
+              ctx.debug(`${hint}: ${err.message}`);
+            }
           }
           ctx.info(`Revoked the tokens of "${p.name}" at the IdP.`);
         }

@@ -1,0 +1,197 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
+
+/** Browser and device logins, driven through real headless Chromium against the sandbox IdP. */
+const BROWSER = `${process.execPath} ${join(ROOT, "test", "helpers", "browser.mjs")}`;
+const hasChromium = existsSync("/usr/bin/chromium");
+
+let sb: Sandbox;
+let u: Sandboxed;
+beforeAll(async () => {
+  sb = await startSandbox();
+});
+afterAll(async () => {
+  await sb.close();
+});
+afterEach(() => {
+  sb.breakIdp(undefined);
+  u?.cleanup();
+});
+
+async function addUserProfile(s: Sandboxed, name = "dev", extra: string[] = []) {
+  const r = await s.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", sb.mcpUrl, ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+function secrets(s: Sandboxed): Record<string, string> {
+  return JSON.parse(readFileSync(join(s.configDir, "secrets.json"), "utf8")).secrets;
+}
+function refreshTokenOf(s: Sandboxed, profile = "dev"): string | undefined {
+  return secrets(s)[`refresh-token:p-${profile}`];
+}
+function expireCache(s: Sandboxed) {
+  const dir = join(s.configDir, "tokens");
+  for (const f of readdirSync(dir)) {
+    const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
+    rec.expires_at = Math.floor(Date.now() / 1000) - 1;
+    writeFileSync(join(dir, f), JSON.stringify(rec));
+  }
+}
+function payload(token: string) {
+  return JSON.parse(Buffer.from(token.trim().split(".")[1]!, "base64url").toString());
+}
+
+describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopback redirect)", () => {
+  it("logs in through Chromium, then serves, refreshes and rotates tokens without a browser", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    sb.resetCounts();
+    const login = await u.run(["login", "dev", "--browser-command", BROWSER]);
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stderr).toContain("Logged in: profile \"dev\"");
+    expect(login.stderr).toContain("Login complete"); // the page Chromium landed on
+    expect(login.stdout).toBe("");
+    expect(sb.grants).toEqual({ authorization_code: 1 });
+
+    const t1 = await u.run(["token", "--profile", "dev"]);
+    expect(t1.code, t1.stderr).toBe(0);
+    expect(payload(t1.stdout)).toMatchObject({ sub: "alice", aud: sb.mcpUrl, iss: sb.issuer });
+    expect(sb.grants).toEqual({ authorization_code: 1 }); // from the cache
+
+    const rt1 = refreshTokenOf(u)!;
+    expect(rt1).toBeTruthy();
+    expect(readFileSync(join(u.configDir, "tokens", "p-dev.json"), "utf8")).not.toContain(rt1);
+
+    expireCache(u);
+    const t2 = await u.run(["token"]);
+    expect(t2.code, t2.stderr).toBe(0);
+    expect(t2.stdout).not.toBe(t1.stdout);
+    expect(sb.grants.refresh_token).toBe(1);
+    const rt2 = refreshTokenOf(u)!;
+    expect(rt2).not.toBe(rt1); // rotated, and the new one was kept
+
+    expireCache(u);
+    const t3 = await u.run(["token"]);
+    expect(t3.code, t3.stderr).toBe(0); // only works if rt2 was persisted: rt1 is spent
+    expect(sb.grants.refresh_token).toBe(2);
+
+    const status = await u.run(["status", "--json"]);
+    const row = JSON.parse(status.stdout)[0];
+    expect(row).toMatchObject({ profile: "dev", token: "valid", refresh_token: "stored (file)" });
+    expect(status.stdout).not.toContain(t3.stdout.trim());
+  });
+
+  it("a refused refresh (invalid_grant) clears only that profile's tokens and says to log in", async () => {
+    u = user({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
+    await addUserProfile(u);
+    await addUserProfile(u, "other");
+    expect((await u.run(["login", "dev", "--browser-command", BROWSER])).code).toBe(0);
+    expect((await u.run(["login", "other", "--browser-command", BROWSER])).code).toBe(0);
+    const s = JSON.parse(readFileSync(join(u.configDir, "secrets.json"), "utf8"));
+    s.secrets["refresh-token:p-dev"] = "revoked-or-garbage";
+    writeFileSync(join(u.configDir, "secrets.json"), JSON.stringify(s));
+    expireCache(u);
+    const r = await u.run(["token", "--profile", "dev"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("run: mcp-auth login dev");
+    expect(refreshTokenOf(u, "dev")).toBeUndefined();
+    expect(refreshTokenOf(u, "other")).toBeTruthy();
+    expect(existsSync(join(u.configDir, "tokens", "p-dev.json"))).toBe(false);
+    expect((await u.run(["token", "--profile", "other"])).code).toBe(0); // refreshes fine
+  });
+
+  it("a network failure during refresh keeps the refresh token (exit 3), and the next call succeeds", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
+    const rt = refreshTokenOf(u);
+    expireCache(u);
+    sb.breakIdp("500");
+    const r = await u.run(["token"]);
+    expect(r.code).toBe(3);
+    expect(refreshTokenOf(u)).toBe(rt);
+    sb.breakIdp(undefined);
+    const again = await u.run(["token"]);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it("logout --revoke revokes at the IdP and forgets the tokens; the profile stays", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
+    const rt = refreshTokenOf(u)!;
+    sb.resetCounts();
+    const out = await u.run(["logout", "--revoke"]);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toContain("Revoked");
+    expect(sb.counts.revocation).toBeGreaterThanOrEqual(1);
+    expect(refreshTokenOf(u)).toBeUndefined();
+    // the IdP really forgot it: using it directly fails
+    const res = await fetch(`${sb.issuer}/token`, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "sandbox-cli" }) });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toBe("invalid_grant");
+    const t = await u.run(["token"]);
+    expect(t.code).toBe(4);
+    expect(t.stderr).toContain("run: mcp-auth login dev");
+    expect((await u.run(["profiles", "list", "--json"])).stdout).toContain('"dev"');
+  });
+
+  it("a denied consent ends the login with exit 4", async () => {
+    u = user({ MCP_AUTH_STORE: "file", BROWSER_ACTION: "deny" });
+    await addUserProfile(u);
+    const r = await u.run(["login", "--browser-command", BROWSER]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/login refused by the server: access_denied/);
+  });
+
+  it("device code login (for SSH/WSL) completes through the device pages", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    const r = await u.run(["login", "--device", "--browser-command", BROWSER]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/enter the code: [A-Z]{4}-[A-Z]{4}/);
+    const t = await u.run(["token"]);
+    expect(payload(t.stdout)).toMatchObject({ sub: "alice", aud: sb.mcpUrl });
+  });
+});
+
+describe("login without a browser", () => {
+  it("non-interactive token without a session: exit 4 and the command to run", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    const r = await u.run(["token"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr.trim()).toBe('mcp-auth: profile "dev" needs a login (browser) and this is not an interactive terminal (run: mcp-auth login dev)');
+  });
+
+  it("rejects a callback with the wrong state (exit 4, failure page) and times out cleanly", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    const child = spawn(process.execPath, [BIN, "login", "--no-browser"], { env: u.env });
+    let stderr = "";
+    const url = await new Promise<URL>((resolve) => {
+      child.stderr.on("data", (d) => {
+        stderr += d;
+        const m = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(stderr);
+        if (m) resolve(new URL(m[1]!));
+      });
+    });
+    const redirect = new URL(url.searchParams.get("redirect_uri")!);
+    expect(redirect.hostname).toBe("127.0.0.1");
+    expect(url.searchParams.get("code_challenge_method")).toBe("S256");
+    const page = await fetch(`${redirect.href}?code=stolen&state=forged`);
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain("Login failed");
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    expect(code).toBe(4);
+    expect(stderr).toContain("wrong state");
+
+    const timeout = await u.run(["login", "--no-browser", "--login-timeout", "1"]);
+    expect(timeout.code).toBe(4);
+    expect(timeout.stderr).toContain("login timed out after 1s");
+  });
+});
