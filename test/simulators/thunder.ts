@@ -1273,7 +1273,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       method = 'private_key_jwt';
     }
     if (!method && form.client_id) method = 'none';
-    const basicChallenge = authHeader ? { 'WWW-Authenticate': 'Basic' } : {};
+    const basicChallenge: Record<string, string> = authHeader ? { 'WWW-Authenticate': 'Basic' } : {};
     let clientId = '';
     let secret = '';
     if (method === 'client_secret_basic') {
