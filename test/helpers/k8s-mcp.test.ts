@@ -117,11 +117,14 @@ describe("kubernetes-mcp-server (real binary) behind oidc-provider", () => {
     );
   });
 
-  it("publishes protected-resource metadata pointing at the issuer", async () => {
+  it("publishes protected-resource metadata naming itself as the authorization server (it proxies the IdP's metadata)", async () => {
     const res = await fetch(new URL("/.well-known/oauth-protected-resource/mcp", mcp.url));
     expect(res.status).toBe(200);
     const meta = (await res.json()) as { resource?: string; authorization_servers?: string[] };
-    expect(meta.authorization_servers).toEqual([idp.issuer]);
-    expect(meta.resource).toBe(mcp.url);
+    // v0.0.66 (the pinned version): authorization_servers = the MCP server's own origin, which passes
+    // /.well-known/oauth-authorization-server through from the IdP.
+    expect(meta.authorization_servers).toEqual([new URL(mcp.url).origin]);
+    const asMeta = (await (await fetch(new URL("/.well-known/oauth-authorization-server", mcp.url))).json()) as { issuer?: string };
+    expect(asMeta.issuer).toBe(idp.issuer);
   });
 });

@@ -1,11 +1,11 @@
 /**
  * Test helper: runs the real `kubernetes-mcp-server` binary (npm devDependency,
- * v0.0.67) as an OAuth-protected MCP server over streamable HTTP.
+ * v0.0.66) as an OAuth-protected MCP server over streamable HTTP.
  *
  * What the server checks (read in containers/kubernetes-mcp-server,
  * pkg/http/authorization.go `AuthorizationMiddleware`, pkg/oauth/state.go
  * `CreateOIDCProviderAndClient`, and pkg/config/config.go `Validate`, at commit
- * 55749981; the binary is v0.0.67 = fcd9bbe6, and its behaviour below was confirmed by running it):
+ * 55749981; the binary is v0.0.66 = fcd9bbe6, and its behaviour below was confirmed by running it):
  *  - At startup it runs OIDC discovery (go-oidc `NewProvider`) on `authorization_url`. If the
  *    issuer is down or its `issuer` field differs from the URL *as a string* (a trailing slash or
  *    localhost vs 127.0.0.1 is enough), the process exits 1. So the IdP must be up first.
@@ -16,7 +16,8 @@
  *    against the issuer's jwks_uri.
  *  - 401 responses carry `WWW-Authenticate: Bearer realm="Kubernetes MCP Server", audience="<aud>",
  *    error="missing_token"|"invalid_token"`. There is no `resource_metadata` parameter, but
- *    /.well-known/oauth-protected-resource[/mcp] is served (authorization_servers = [issuer]).
+ *    /.well-known/oauth-protected-resource[/mcp] is served with authorization_servers = [its own origin]
+ *    (v0.0.66; it passes the IdP's /.well-known/oauth-authorization-server through).
  *  - The MCP endpoint is exactly `/mcp`; `/mcp/` returns 404.
  * A dummy kubeconfig (https://127.0.0.1:1) is enough: failing API discovery is only logged.
  */
