@@ -6,6 +6,7 @@ import { registerProfiles } from "./profiles.js";
 import { registerSandbox } from "./sandbox.js";
 import { registerStatus } from "./status.js";
 import { registerToken } from "./token.js";
+import { registerBootstrap } from "./bootstrap.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
@@ -15,4 +16,5 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerStatus(program, getCtx);
   registerProfiles(program, getCtx);
   registerSandbox(program, getCtx);
+  registerBootstrap(program, getCtx);
 }
