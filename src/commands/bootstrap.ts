@@ -24,33 +24,35 @@ export function registerBootstrap(program: Command, getCtx: () => Context): void
     cmd.action(async (o) => {
       const ctx = getCtx();
       const result = await p.bootstrap(ctx, o);
-      const profile = ctx.config().profiles[result.profile]!;
+      const profile = result.profile ? ctx.config().profiles[result.profile] : undefined;
       const checks: Check[] = [];
       let token: string | undefined;
-      if (o.verify !== false && profile.grant === "client_credentials") {
+      if (o.verify !== false && result.profile && profile?.grant === "client_credentials") {
         const t = await getToken(ctx, targetFromProfile({ name: result.profile, ...profile }), { minTtl: 0, forceRefresh: true });
         token = t.access_token;
         const aud = peekClaims(t.access_token).aud;
         checks.push({ ok: true, what: "first token", detail: `${aud ? `aud ${JSON.stringify(aud)}, ` : ""}expires ${relative(t.expires_at - ctx.now() / 1000)}` });
       }
+      checks.push(...(result.checks ?? []));
       if (o.verify !== false && p.verify) checks.push(...(await p.verify(ctx, o, result, token)));
 
-      const lines = [`${p.title}: ${result.action} — profile "${result.profile}"`];
+      const lines = [`${p.title}: ${result.action}${result.profile ? ` — profile "${result.profile}"` : ""}`];
       for (const [k, v] of result.facts) lines.push(`  ${k}: ${v}`);
       for (const c of checks) {
         lines.push(`  ${c.ok ? "✓" : "✗"} ${c.what}${c.detail ? `: ${c.detail}` : ""}`);
         if (!c.ok && c.fix) lines.push(`      fix: ${c.fix}`);
       }
       if (result.notes?.length) lines.push("", ...result.notes);
-      if (profile.grant === "client_credentials") lines.push(`Get a token: mcp-auth token --profile ${result.profile}`);
-      else lines.push(`Next: mcp-auth login ${result.profile}`);
+      if (profile?.grant === "client_credentials") lines.push(`Get a token: mcp-auth token --profile ${result.profile}`);
+      else if (profile) lines.push(`Next: mcp-auth login ${result.profile}`);
       ctx.info(lines.join("\n"));
       if (o.json) {
         ctx.io.out.write(
-          JSON.stringify({ provider: p.id, profile: result.profile, action: result.action, facts: Object.fromEntries(result.facts), checks, ...result.json }) + "\n",
+          JSON.stringify({ provider: p.id, profile: result.profile ?? null, action: result.action, facts: Object.fromEntries(result.facts), checks, ...result.json }) + "\n",
         );
       }
       if (o.showSecret && result.clientSecret) ctx.io.out.write(`${result.clientSecret}\n`);
+      if (result.stdout) ctx.io.out.write(result.stdout);
       if (checks.some((c) => !c.ok)) throw new SilentError(1);
     });
   }

@@ -20,8 +20,8 @@ export interface Provider<O = Record<string, unknown>> {
 }
 
 export interface BootstrapResult {
-  /** The saved profile. */
-  profile: string;
+  /** The saved profile, if this run created or updated one. */
+  profile?: string;
   /** What happened, for the summary: created / reused / rotated. */
   action: "created" | "reused" | "rotated" | "configured";
   /** Facts to report (app id, client id…), in order. Never secrets. */
@@ -30,6 +30,10 @@ export interface BootstrapResult {
   notes?: string[];
   /** The client secret, only so `--show-secret` can print it; it is already stored. */
   clientSecret?: string;
+  /** Checks already made while bootstrapping (they need the admin session). */
+  checks?: Check[];
+  /** Data the user asked for on stdout (e.g. a server config file). */
+  stdout?: string;
   /** Machine-readable extras for --json. */
   json?: Record<string, unknown>;
 }

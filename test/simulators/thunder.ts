@@ -6,7 +6,8 @@
  *   - era 'B' (default) = asgardeo/thunder@v0.28.0, the version OpenChoreo pins
  *     (openchoreo/openchoreo@HEAD:install/quick-start/.config.sh THUNDER_VERSION="0.28.0");
  *   - era 'D'           = asgardeo/thunder@v0.39.0 (newest tag; D spans v0.35+, see §1.0 table).
- * Source paths below are under `backend/internal/` unless they start otherwise.
+ * Source citations below are paths under `backend/internal/` of asgardeo/thunder@v0.28.0 unless they
+ * say "(v0.39.0)" / "HEAD" (era D), or start with `backend/cmd/`.
  *
  * Implemented:
  *   - POST /flow/execute: the default-basic-flow (and an optional username-then-password flow),
