@@ -44,6 +44,8 @@ export interface Context {
   oauthEnv(): OAuthEnv;
   config(): Config;
   saveConfig(cfg: Config): void;
+  /** The store forced by --store / MCP_AUTH_STORE / settings, if any (no probing). */
+  forcedStore(): string | undefined;
   /** The store new secrets are written to (keychain, else file). */
   secrets(): Promise<SecretStore>;
   /** The store of a given kind (to read a secret where it was written). */
@@ -82,8 +84,9 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
       writeFileAtomic(p.config, JSON.stringify(c, null, 2) + "\n", { mode: 0o600, backup: true });
       cfg = c;
     },
+    forcedStore: () => g.store ?? env.MCP_AUTH_STORE ?? ctx.config().settings?.store,
     secrets: () => {
-      const forced = g.store ?? env.MCP_AUTH_STORE ?? ctx.config().settings?.store;
+      const forced = ctx.forcedStore();
       parseStoreKind(forced, g.store ? "--store" : env.MCP_AUTH_STORE ? "MCP_AUTH_STORE" : "settings.store");
       return (store ??= chooseStore({ forced, paths: p, env, notice: (m) => ctx.warn(m) }).then((s) => {
         byKind.set(s.kind, Promise.resolve(s));

@@ -116,7 +116,8 @@ async function tryRefresh(ctx: Context, t: Target, key: string): Promise<TokenRe
 /** Persists a token set: the refresh token (and optionally the access token) to the secret store first, then the cache record. */
 export async function saveTokens(ctx: Context, t: Target, ts: TokenSet): Promise<void> {
   const key = cacheKey(t);
-  const store = ts.refresh_token || wantsKeychainAccess(ctx) ? await ctx.secrets() : undefined;
+  const memoryOnly = ctx.forcedStore() === "memory";
+  const store = !memoryOnly && (ts.refresh_token || wantsKeychainAccess(ctx)) ? await ctx.secrets() : undefined;
   const rec: Omit<CachedToken, "identity"> = {
     version: 1,
     profile: t.profile,
@@ -127,7 +128,7 @@ export async function saveTokens(ctx: Context, t: Target, ts: TokenSet): Promise
     obtained_at: ctx.now() / 1000,
     scope: ts.scope,
   };
-  if (store?.kind === "memory") {
+  if (memoryOnly) {
     memoryCache.set(key, { rec, access: ts.access_token, refresh: ts.refresh_token });
     return;
   }

@@ -140,7 +140,9 @@ async function undiciFetch(o: HttpOptions): Promise<Fetch> {
     }
   }
   const connect = { ca, rejectUnauthorized: !o.insecure };
-  const dispatcher = new undici.EnvHttpProxyAgent({ connect, proxyTls: connect, requestTls: connect } as never);
+  // proxyTunnel: false = plain http:// requests go to the proxy in absolute form, as curl does;
+  // https:// still tunnels with CONNECT.
+  const dispatcher = new undici.EnvHttpProxyAgent({ connect, proxyTls: connect, requestTls: connect, proxyTunnel: false } as never);
   return async (input, init) => {
     const res = await undici.fetch(input as never, { ...(init as object), dispatcher } as never);
     return new Response(res.body as never, { status: res.status, statusText: res.statusText, headers: res.headers as never });

@@ -89,6 +89,23 @@ describe("bootstrap keycloak", () => {
     expect(k!.requests.filter((q) => q.path === "/realms/master/protocol/openid-connect/token").length).toBeGreaterThan(1);
   });
 
+  it("can sign in as a service account of the realm instead of a user", async () => {
+    await setup();
+    const master = await (await fetch(`${k!.url}/realms/master/protocol/openid-connect/token`, { method: "POST", body: new URLSearchParams({ grant_type: "password", client_id: "admin-cli", username: "admin", password: "admin" }) })).json();
+    const created = await fetch(`${k!.url}/admin/realms/kcp/clients`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${master.access_token}`, "content-type": "application/json" },
+      body: JSON.stringify({ clientId: "bootstrapper", serviceAccountsEnabled: true }),
+    });
+    expect(created.status).toBe(201);
+    k!.grantServiceAccountRoles("kcp", "bootstrapper", { "realm-management": ["manage-clients", "manage-realm"] });
+    const r = await u!.run(["bootstrap", "keycloak", "--url", k!.url, "--admin-realm", "kcp", "--admin-client-id", "bootstrapper", "--admin-client-secret-env", "SA_SECRET", ...FULL], {
+      env: { SA_SECRET: k!.client("kcp", "bootstrapper")!.secret! },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(k!.clientScope("kcp", "mcp-audience")).toBeTruthy();
+  });
+
   it("bad paths: wrong password (4), no admin role (4), unknown realm (2), unreachable (3)", async () => {
     await setup();
     const wrong = await bootstrap(FULL, { ADMIN_PW: "nope" });
