@@ -1,5 +1,6 @@
-// Self-tests for the test helpers: the oidc-provider fixture (oidc.ts), the headless
-// browser command (browser.mjs) and the keyring wrapper (with-keyring.sh).
+// Self-tests for the test helpers: the headless browser command (browser.mjs), driven against the
+// sandbox IdP (src/sandbox/server.ts, the suite's one oidc-provider fixture), and the keyring
+// wrapper (with-keyring.sh).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +10,7 @@ import { dirname, join } from 'node:path';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOidc, type OidcFixture } from './oidc.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 
 // __dirname: vitest provides it in every module (and it type-checks whether the package is CJS or ESM)
 const here = __dirname;
@@ -66,13 +67,13 @@ async function startLoopback() {
   };
 }
 
-async function pkceStart(op: OidcFixture, redirectUri: string, extra: Record<string, string> = {}) {
-  const config = await client.discovery(new URL(op.issuer), op.clients.cli.clientId, undefined, client.None(), insecure);
+async function pkceStart(sb: Sandbox, redirectUri: string, extra: Record<string, string> = {}) {
+  const config = await client.discovery(new URL(sb.issuer), sb.clients.cli.clientId, undefined, client.None(), insecure);
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: redirectUri,
-    scope: 'read',
+    scope: 'mcp:read',
     code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
     state,
@@ -85,64 +86,65 @@ const chromiumMissing = !existsSync('/usr/bin/chromium');
 const keyringMissing = ['/usr/bin/gnome-keyring-daemon', '/usr/bin/secret-tool', '/usr/bin/dbus-run-session']
   .filter((p) => !existsSync(p));
 
-describe('startOidc fixture', () => {
-  it('issues client_credentials JWTs with the default audience, configurable TTL, and counts requests', async () => {
-    const op = await startOidc({ accessTokenTtl: 120, audience: 'urn:mcp-auth:custom' });
+describe('sandbox IdP, as the helpers use it', () => {
+  it('issues client_credentials JWTs for the MCP URL by default, honours tokenTtl, and counts requests', async () => {
+    const sb = await startSandbox({ tokenTtl: 120 });
     try {
-      const m2m = await client.discovery(new URL(op.issuer), op.clients.m2m.clientId, op.clients.m2m.clientSecret, undefined, insecure);
-      const tokens = await client.clientCredentialsGrant(m2m, { scope: 'read' });
+      const m2m = await client.discovery(new URL(sb.issuer), sb.clients.m2m.clientId, sb.clients.m2m.clientSecret, undefined, insecure);
+      const tokens = await client.clientCredentialsGrant(m2m, { scope: 'mcp:read' });
       expect(tokens.token_type?.toLowerCase()).toBe('bearer');
       expect(tokens.expires_in).toBe(120);
       const jwks = createRemoteJWKSet(new URL(m2m.serverMetadata().jwks_uri!));
       const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
-        issuer: op.issuer, audience: 'urn:mcp-auth:custom', typ: 'at+jwt',
+        issuer: sb.issuer, audience: sb.mcpUrl, typ: 'at+jwt',
       });
       expect(protectedHeader.alg).toBe('RS256');
-      expect(payload.scope).toBe('read');
-      expect(payload.client_id).toBe('m2m');
+      expect(payload.scope).toBe('mcp:read');
+      expect(payload.client_id).toBe('sandbox-m2m');
+      expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(120);
 
       // explicit resource -> that audience
-      const res = await client.clientCredentialsGrant(m2m, { scope: 'write', resource: 'http://127.0.0.1:9/mcp' });
+      const res = await client.clientCredentialsGrant(m2m, { scope: 'mcp:write', resource: 'http://127.0.0.1:9/mcp' });
       expect(decodeJwt(res.access_token).aud).toBe('http://127.0.0.1:9/mcp');
 
-      expect(op.counts.discovery).toBe(1);
-      expect(op.counts.token).toBe(2);
-      expect(op.counts.jwks).toBe(1);
-      expect(op.counts.total).toBe(4);
-      expect(op.counts.byPath['/token']).toBe(2);
+      expect(sb.counts.discovery).toBe(1);
+      expect(sb.counts.token).toBe(2);
+      expect(sb.grants).toEqual({ client_credentials: 2 });
+      expect(sb.counts.total).toBe(4); // discovery + 2 token + 1 jwks
 
       // gotcha: oidc-provider refuses to revoke/introspect structured (JWT) access tokens
       await expect(client.tokenRevocation(m2m, res.access_token)).rejects.toMatchObject({ error: 'unsupported_token_type' });
-      expect(op.counts.revocation).toBe(1);
+      expect(sb.counts.revocation).toBe(1);
 
-      op.resetCounts();
-      expect(op.counts).toMatchObject({ token: 0, discovery: 0, revocation: 0, total: 0, byPath: {} });
+      sb.resetCounts();
+      expect(sb.counts).toMatchObject({ token: 0, discovery: 0, revocation: 0, total: 0 });
+      expect(sb.grants).toEqual({});
 
       // open dynamic client registration
-      const dcr = await client.dynamicClientRegistration(new URL(op.issuer), {
+      const dcr = await client.dynamicClientRegistration(new URL(sb.issuer), {
         application_type: 'native', token_endpoint_auth_method: 'none',
         redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
       }, client.None(), insecure);
       expect(dcr.clientMetadata().client_id).toBeTruthy();
-      expect(op.counts.registration).toBe(1);
+      expect(sb.counts.registration).toBe(1);
     } finally {
-      await op.close();
+      await sb.close();
     }
   });
 });
 
-describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
-  let op: OidcFixture;
-  beforeAll(async () => { op = await startOidc(); });
-  afterAll(async () => { await op?.close(); });
+describe.skipIf(chromiumMissing)('browser.mjs against the sandbox IdP', () => {
+  let sb: Sandbox;
+  beforeAll(async () => { sb = await startSandbox(); });
+  afterAll(async () => { await sb?.close(); });
 
   it('completes a PKCE authorization (login + consent) and the code is redeemable', async () => {
     const loopback = await startLoopback();
     const shot = join(mkdtempSync(join(tmpdir(), 'browser-shot-')), 'final.png');
     try {
       const resource = 'http://127.0.0.1:9/mcp';
-      const { config, codeVerifier, state, url } = await pkceStart(op, loopback.redirectUri, { resource });
+      const { config, codeVerifier, state, url } = await pkceStart(sb, loopback.redirectUri, { resource });
       const r = await run(process.execPath, [BROWSER, url.href], {
         env: { BROWSER_LOGIN: 'bob', BROWSER_SCREENSHOT: shot },
       });
@@ -155,15 +157,15 @@ describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
       expect(cb.searchParams.get('code')).toBeTruthy();
       expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
 
-      op.resetCounts();
+      sb.resetCounts();
       const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: codeVerifier, expectedState: state });
-      expect(op.counts.token).toBe(1);
+      expect(sb.counts.token).toBe(1);
       // refresh token without offline_access
       expect(tokens.refresh_token).toBeTruthy();
       const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
-      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: op.issuer, audience: resource, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: sb.issuer, audience: resource, typ: 'at+jwt' });
       expect(payload.sub).toBe('bob');
-      expect(payload.scope).toBe('read');
+      expect(payload.scope).toBe('mcp:read');
 
       // public client: refresh tokens rotate, the old one is then rejected
       const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
@@ -171,11 +173,12 @@ describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
       expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
       expect(decodeJwt(refreshed.access_token).aud).toBe(resource);
       await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+      expect(sb.grants).toEqual({ authorization_code: 1, refresh_token: 2 });
 
       // refresh tokens (opaque) can be revoked by the public client
-      op.resetCounts();
+      sb.resetCounts();
       await client.tokenRevocation(config, refreshed.refresh_token!, { token_type_hint: 'refresh_token' });
-      expect(op.counts.revocation).toBe(1);
+      expect(sb.counts.revocation).toBe(1);
       await expect(client.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     } finally {
       await loopback.close();
@@ -186,7 +189,7 @@ describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
   it('BROWSER_ACTION=deny ends at the callback with error=access_denied', async () => {
     const loopback = await startLoopback();
     try {
-      const { url, state } = await pkceStart(op, loopback.redirectUri);
+      const { url, state } = await pkceStart(sb, loopback.redirectUri);
       const r = await run(process.execPath, [BROWSER, url.href], { env: { BROWSER_ACTION: 'deny' } });
       console.info(`browser login (deny) took ${r.ms} ms`);
       expect(r.code, r.stderr).toBe(0);
@@ -203,7 +206,7 @@ describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
   it('BROWSER_ACTION=deny-consent logs in, then cancels at consent', async () => {
     const loopback = await startLoopback();
     try {
-      const { url } = await pkceStart(op, loopback.redirectUri);
+      const { url } = await pkceStart(sb, loopback.redirectUri);
       const r = await run(process.execPath, [BROWSER, url.href], { env: { BROWSER_ACTION: 'deny-consent', BROWSER_DEBUG: '1' } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/page login:/);
@@ -215,16 +218,16 @@ describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
   }, 60_000);
 
   it('drives the device flow pages (code input, confirm, login, consent)', async () => {
-    const config = await client.discovery(new URL(op.issuer), op.clients.cli.clientId, undefined, client.None(), insecure);
-    op.resetCounts();
-    const da = await client.initiateDeviceAuthorization(config, { scope: 'read' });
-    expect(op.counts.device).toBe(1);
+    const config = await client.discovery(new URL(sb.issuer), sb.clients.cli.clientId, undefined, client.None(), insecure);
+    sb.resetCounts();
+    const da = await client.initiateDeviceAuthorization(config, { scope: 'mcp:read' });
+    expect(sb.counts.device).toBe(1);
     // verification_uri + typed code (verification_uri_complete skips the input page)
     const r = await run(process.execPath, [BROWSER, da.verification_uri], { env: { BROWSER_USER_CODE: da.user_code } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/reached device-success/);
     const tokens = await client.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:device_code', { device_code: da.device_code });
-    expect(decodeJwt(tokens.access_token).aud).toBe(op.audience);
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: sb.mcpUrl, sub: 'alice' }); // default resource; browser.mjs's default login
     expect(tokens.refresh_token).toBeTruthy();
   }, 60_000);
 
@@ -248,7 +251,7 @@ describe.skipIf(chromiumMissing)('browser.mjs against startOidc()', () => {
   }, 30_000);
 
   it('exits 1 on an unexpected page', async () => {
-    const r = await run(process.execPath, [BROWSER, `${op.issuer}/.well-known/openid-configuration`]);
+    const r = await run(process.execPath, [BROWSER, `${sb.issuer}/.well-known/openid-configuration`]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unexpected page at http:\/\/127\.0\.0\.1:\d+\/\.well-known\/openid-configuration/);
   }, 30_000);

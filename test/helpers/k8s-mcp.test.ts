@@ -1,90 +1,38 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSandbox, type Sandbox } from "../../src/sandbox/server.js";
 import { mcpInitialize, startKubernetesMcp, type KubernetesMcp } from "./k8s-mcp.js";
 
 const AUDIENCE = "https://k8s-mcp.test.invalid/mcp";
 
-interface Idp {
-  issuer: string;
-  token(resource: string): Promise<string>;
-  close(): Promise<void>;
-}
-
-/** Minimal oidc-provider: one client_credentials client, JWT access tokens whose aud = the requested resource. */
-async function startIdp(): Promise<Idp> {
-  // oidc-provider ships no type declarations.
-  const { default: Provider } = (await import("oidc-provider" as string)) as {
-    default: new (issuer: string, config: Record<string, unknown>) => { callback(): http.RequestListener };
-  };
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: "m2m",
-        client_secret: "m2m-secret",
-        grant_types: ["client_credentials"],
-        response_types: [],
-        redirect_uris: [],
-        scope: "read",
-      },
-    ],
-    scopes: ["openid", "read"],
-    features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string) => oneOf ?? AUDIENCE,
-        useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx: unknown, resource: string) => ({
-          scope: "read",
-          audience: resource,
-          accessTokenFormat: "jwt",
-          jwt: { sign: { alg: "RS256" } },
-        }),
-      },
+/** A client_credentials token from the sandbox IdP whose `aud` is `resource`. */
+async function token(sb: Sandbox, resource: string): Promise<string> {
+  const { clientId, clientSecret } = sb.clients.m2m;
+  const res = await fetch(`${sb.issuer}/token`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`,
     },
-    ttl: { ClientCredentials: 600 },
+    body: new URLSearchParams({ grant_type: "client_credentials", scope: "mcp:read", resource }),
   });
-  server.on("request", provider.callback());
-  return {
-    issuer,
-    async token(resource) {
-      const res = await fetch(`${issuer}/token`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          authorization: `Basic ${Buffer.from("m2m:m2m-secret").toString("base64")}`,
-        },
-        body: new URLSearchParams({ grant_type: "client_credentials", scope: "read", resource }),
-      });
-      const json = (await res.json()) as { access_token?: string };
-      if (!res.ok || !json.access_token) throw new Error(`token request failed: ${res.status} ${JSON.stringify(json)}`);
-      return json.access_token;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const json = (await res.json()) as { access_token?: string };
+  if (!res.ok || !json.access_token) throw new Error(`token request failed: ${res.status} ${JSON.stringify(json)}`);
+  return json.access_token;
 }
 
-describe("kubernetes-mcp-server (real binary) behind oidc-provider", () => {
-  let idp: Idp;
+describe("kubernetes-mcp-server (real binary) behind the sandbox IdP", () => {
+  let sb: Sandbox;
   let mcp: KubernetesMcp;
 
   beforeAll(async () => {
-    idp = await startIdp(); // must be up first: the server does OIDC discovery at startup
-    mcp = await startKubernetesMcp({ issuer: idp.issuer, audience: AUDIENCE });
+    sb = await startSandbox(); // must be up first: the server does OIDC discovery at startup
+    mcp = await startKubernetesMcp({ issuer: sb.issuer, audience: AUDIENCE });
   }, 30_000);
 
   afterAll(async () => {
     await mcp?.stop();
-    await idp?.close();
+    await sb?.close();
   });
 
   it("serves the MCP endpoint at /mcp on 127.0.0.1", () => {
@@ -92,8 +40,9 @@ describe("kubernetes-mcp-server (real binary) behind oidc-provider", () => {
   });
 
   it("accepts a token with the configured audience (200)", async () => {
-    const token = await idp.token(AUDIENCE);
-    const res = await mcpInitialize(mcp.url, token);
+    const t = await token(sb, AUDIENCE);
+    expect(decodeJwt(t).aud).toBe(AUDIENCE);
+    const res = await mcpInitialize(mcp.url, t);
     expect(res.status, mcp.logs()).toBe(200);
     expect(res.wwwAuthenticate).toBeNull();
     expect(res.body).toContain('"serverInfo"');
@@ -101,8 +50,10 @@ describe("kubernetes-mcp-server (real binary) behind oidc-provider", () => {
   });
 
   it("rejects a token for another audience (401 invalid_token)", async () => {
-    const token = await idp.token("https://other-resource.test.invalid/");
-    const res = await mcpInitialize(mcp.url, token);
+    // a token from the same, trusted issuer: only the audience is wrong
+    const t = await token(sb, "https://other-resource.test.invalid/");
+    expect(decodeJwt(t).aud).toBe("https://other-resource.test.invalid/");
+    const res = await mcpInitialize(mcp.url, t);
     expect(res.status).toBe(401);
     expect(res.wwwAuthenticate).toBe(
       `Bearer realm="Kubernetes MCP Server", audience="${AUDIENCE}", error="invalid_token"`,
@@ -125,6 +76,6 @@ describe("kubernetes-mcp-server (real binary) behind oidc-provider", () => {
     // /.well-known/oauth-authorization-server through from the IdP.
     expect(meta.authorization_servers).toEqual([new URL(mcp.url).origin]);
     const asMeta = (await (await fetch(new URL("/.well-known/oauth-authorization-server", mcp.url))).json()) as { issuer?: string };
-    expect(asMeta.issuer).toBe(idp.issuer);
+    expect(asMeta.issuer).toBe(sb.issuer);
   });
 });
