@@ -1,18 +1,17 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { useSandbox } from "./helpers/sandbox.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
 
 /** Bad servers and bad input: each must end in one clear line and a documented exit code, never a hang or a stack. */
-let sb: Sandbox;
+const sb = useSandbox();
 let u: Sandboxed;
 let fake: Server;
 let fakeUrl: string;
 let respond: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => void = () => {};
 
 beforeAll(async () => {
-  sb = await startSandbox();
   fake = createServer((req, res) => respond(req, res));
   await new Promise<void>((r) => fake.listen(0, "127.0.0.1", () => r()));
   fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
@@ -20,10 +19,8 @@ beforeAll(async () => {
 afterAll(async () => {
   fake.closeAllConnections();
   fake.close();
-  await sb.close();
 });
 afterEach(() => {
-  sb.breakIdp(undefined);
   u?.cleanup();
 });
 

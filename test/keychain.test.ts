@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { useSandbox } from "./helpers/sandbox.js";
 import { BIN, ROOT, runProcess, user, type Sandboxed } from "./helpers/cli.js";
 
 /** The real Secret Service (gnome-keyring on a private D-Bus), and what happens without one. */
@@ -19,14 +19,8 @@ const hasKeyring = (() => {
 })();
 const SECRET = "kc-s3cret-value-7d1f";
 
-let sb: Sandbox;
+const sb = useSandbox({ clientSecret: SECRET });
 let u: Sandboxed;
-beforeAll(async () => {
-  sb = await startSandbox({ clientSecret: SECRET });
-});
-afterAll(async () => {
-  await sb.close();
-});
 afterEach(() => u?.cleanup());
 
 /** Every file mcp-auth wrote, as text. */

@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { expireTokens, useSandbox } from "./helpers/sandbox.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
 
 /** Browser and device logins, driven through real headless Chromium against the sandbox IdP. */
@@ -10,16 +10,9 @@ const BROWSER = `${process.execPath} ${join(ROOT, "test", "helpers", "browser.mj
 // In CI a missing browser is a failure, not a skip.
 const hasChromium = existsSync("/usr/bin/chromium") || Boolean(process.env.CI);
 
-let sb: Sandbox;
+const sb = useSandbox();
 let u: Sandboxed;
-beforeAll(async () => {
-  sb = await startSandbox();
-});
-afterAll(async () => {
-  await sb.close();
-});
 afterEach(() => {
-  sb.breakIdp(undefined);
   u?.cleanup();
 });
 
@@ -33,14 +26,6 @@ function secrets(s: Sandboxed): Record<string, string> {
 }
 function refreshTokenOf(s: Sandboxed, profile = "dev"): string | undefined {
   return secrets(s)[`refresh-token:p-${profile}`];
-}
-function expireCache(s: Sandboxed) {
-  const dir = join(s.configDir, "tokens");
-  for (const f of readdirSync(dir)) {
-    const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
-    rec.expires_at = Math.floor(Date.now() / 1000) - 1;
-    writeFileSync(join(dir, f), JSON.stringify(rec));
-  }
 }
 function payload(token: string) {
   return JSON.parse(Buffer.from(token.trim().split(".")[1]!, "base64url").toString());
@@ -67,7 +52,7 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     expect(rt1).toBeTruthy();
     expect(readFileSync(join(u.configDir, "tokens", "p-dev.json"), "utf8")).not.toContain(rt1);
 
-    expireCache(u);
+    expireTokens(u);
     const t2 = await u.run(["token"]);
     expect(t2.code, t2.stderr).toBe(0);
     expect(t2.stdout).not.toBe(t1.stdout);
@@ -75,7 +60,7 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     const rt2 = refreshTokenOf(u)!;
     expect(rt2).not.toBe(rt1); // rotated, and the new one was kept
 
-    expireCache(u);
+    expireTokens(u);
     const t3 = await u.run(["token"]);
     expect(t3.code, t3.stderr).toBe(0); // only works if rt2 was persisted: rt1 is spent
     expect(sb.grants.refresh_token).toBe(2);
@@ -95,7 +80,7 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     const s = JSON.parse(readFileSync(join(u.configDir, "secrets.json"), "utf8"));
     s.secrets["refresh-token:p-dev"] = "revoked-or-garbage";
     writeFileSync(join(u.configDir, "secrets.json"), JSON.stringify(s));
-    expireCache(u);
+    expireTokens(u);
     const r = await u.run(["token", "--profile", "dev"]);
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("run: mcp-auth login dev");
@@ -110,7 +95,7 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     await addUserProfile(u);
     expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
     const rt = refreshTokenOf(u);
-    expireCache(u);
+    expireTokens(u);
     sb.breakIdp("500");
     const r = await u.run(["token"]);
     expect(r.code).toBe(3);

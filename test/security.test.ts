@@ -3,19 +3,13 @@ import type { AddressInfo } from "node:net";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { useSandbox } from "./helpers/sandbox.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
 
 /** Secrets stay secret in traces; proxies are honoured; the memory store leaves nothing behind. */
 const SECRET = "very-secret-client-secret-0451";
-let sb: Sandbox;
+const sb = useSandbox({ clientSecret: SECRET });
 let u: Sandboxed;
-beforeAll(async () => {
-  sb = await startSandbox({ clientSecret: SECRET });
-});
-afterAll(async () => {
-  await sb.close();
-});
 afterEach(() => u?.cleanup());
 
 describe("--debug", () => {

@@ -1,20 +1,13 @@
 import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { expireTokens, useSandbox } from "./helpers/sandbox.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
 
-let sb: Sandbox;
+const sb = useSandbox();
 let u: Sandboxed;
 
-beforeAll(async () => {
-  sb = await startSandbox();
-});
-afterAll(async () => {
-  await sb.close();
-});
 afterEach(() => {
-  sb.breakIdp(undefined);
   u?.cleanup();
 });
 
@@ -26,16 +19,6 @@ async function addM2m(s: Sandboxed, name = "m2m", extra: string[] = []) {
 
 function jwtPayload(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
-}
-
-/** Makes every cached token of this user look expired. */
-function expireCache(s: Sandboxed) {
-  const dir = join(s.configDir, "tokens");
-  for (const f of readdirSync(dir)) {
-    const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
-    rec.expires_at = Math.floor(Date.now() / 1000) - 10;
-    writeFileSync(join(dir, f), JSON.stringify(rec));
-  }
 }
 
 describe("client credentials", () => {
@@ -55,7 +38,7 @@ describe("client credentials", () => {
     expect(cached.stdout.trim()).toBe(token);
     expect(sb.counts.total).toBe(0);
 
-    expireCache(u);
+    expireTokens(u);
     sb.resetCounts();
     const warm = await u.run(["token"]);
     expect(warm.code).toBe(0);
@@ -119,7 +102,7 @@ describe("client credentials", () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     await u.run(["token"]);
-    expireCache(u);
+    expireTokens(u);
     sb.resetCounts();
     const results = await Promise.all(Array.from({ length: 20 }, () => u.run(["token"])));
     for (const r of results) expect(r.code, r.stderr).toBe(0);

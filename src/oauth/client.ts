@@ -179,12 +179,6 @@ export function targetParams(t: { scopes?: string[]; resource?: string; audience
   return p;
 }
 
-/** OAuth error codes that mean "your credentials or grant were refused" (exit 4). */
-const AUTH_CODES = new Set([
-  "invalid_client", "invalid_grant", "unauthorized_client", "access_denied", "invalid_scope", "invalid_target",
-  "invalid_request", "unsupported_grant_type", "expired_token", "consent_required", "login_required", "interaction_required",
-]);
-
 /** Turns whatever openid-client (or our fetch) threw into one of our typed errors. */
 export function wrapOAuthError(e: unknown, action: string): McpAuthError {
   for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {

@@ -7,6 +7,7 @@ import { checkUrl } from "../oauth/client.js";
 import { saveProfile } from "../commands/profiles.js";
 import { normalizeIssuer, type ProfileData } from "../target.js";
 import { api, apiError, peekClaims, type ApiResponse } from "./http.js";
+import { adminPassword, clientChoice, declareAdminOptions, declareClientOptions, type AdminOptions, type ClientGrant, type ClientOptions } from "./options.js";
 import { defineProvider, type Check } from "./types.js";
 
 /**
@@ -19,15 +20,12 @@ import { defineProvider, type Check } from "./types.js";
  *  - optionally a client for mcp-auth itself, saved as a profile;
  *  - verify: an anonymous DCR probe (deleted again) and the first token's `aud`.
  */
-export interface KeycloakOptions {
+export interface KeycloakOptions extends AdminOptions, ClientOptions {
   profile: string;
   verify?: boolean;
   url: string;
   realm: string;
   adminRealm: string;
-  adminUser: string;
-  adminPasswordStdin?: boolean;
-  adminPasswordEnv?: string;
   adminClientId?: string;
   adminClientSecretEnv?: string;
   mcpHost?: string[];
@@ -36,9 +34,6 @@ export interface KeycloakOptions {
   audienceClient?: boolean;
   clientScope: string;
   createClient?: string;
-  grant: "client_credentials" | "authorization_code";
-  redirectPort: string;
-  rotateSecret?: boolean;
   printServerConfig?: boolean;
 }
 
@@ -50,13 +45,16 @@ export const keycloak = defineProvider<KeycloakOptions>({
   title: "Keycloak",
   summary: "Keycloak / kcp: trusted hosts for DCR, an audience scope, optionally a client for mcp-auth",
   declare: (cmd: Command) =>
-    cmd
-      .requiredOption("--url <url>", "Keycloak base URL (e.g. https://auth.example.com)")
-      .requiredOption("--realm <realm>", "realm the MCP server trusts")
-      .option("--admin-realm <realm>", "realm of the admin account", "master")
-      .option("--admin-user <name>", "admin user (password grant on admin-cli)", "admin")
-      .option("--admin-password-stdin", "read the admin password from stdin")
-      .option("--admin-password-env <VAR>", "read the admin password from $VAR")
+    declareClientOptions(
+      declareAdminOptions(
+        cmd
+          .requiredOption("--url <url>", "Keycloak base URL (e.g. https://auth.example.com)")
+          .requiredOption("--realm <realm>", "realm the MCP server trusts")
+          .option("--admin-realm <realm>", "realm of the admin account", "master"),
+        "admin user (password grant on admin-cli)",
+      ),
+      "for --create-client",
+    )
       .option("--admin-client-id <id>", "use this service-account client instead of a user")
       .option("--admin-client-secret-env <VAR>", "the service-account client's secret, from $VAR")
       .option("--mcp-host <host...>", "host(s) MCP clients register from / redirect to (Trusted Hosts)")
@@ -65,15 +63,10 @@ export const keycloak = defineProvider<KeycloakOptions>({
       .option("--audience-client", "the audience is a client id of the realm (included.client.audience)")
       .option("--client-scope <name>", "client scope that carries the audience mapper", "mcp-audience")
       .option("--create-client <clientId>", "create (or reuse) a client for mcp-auth and save a profile for it")
-      .option("--grant <grant>", "for --create-client: client_credentials or authorization_code", "client_credentials")
-      .option("--redirect-port <port>", "for authorization_code: loopback port to register", "33418")
-      .option("--rotate-secret", "for an existing client: regenerate its secret")
       .option("--print-server-config", "print the matching kubernetes-mcp-server config.toml on stdout"),
 
   async bootstrap(ctx, o) {
-    if (o.grant !== "client_credentials" && o.grant !== "authorization_code") throw new UsageError(`--grant must be client_credentials or authorization_code, got "${o.grant}"`);
-    const port = Number(o.redirectPort);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
+    const { grant, port } = clientChoice(o);
     const base = normalizeIssuer(checkUrl(o.url, "--url", ctx.allowHttp).href);
     const issuer = `${base}/realms/${encodeURIComponent(o.realm)}`;
     const kc = new KeycloakAdmin(ctx, base, o.realm, await adminCredentials(ctx, o));
@@ -94,24 +87,24 @@ export const keycloak = defineProvider<KeycloakOptions>({
     let secret: string | undefined;
     let action: "created" | "reused" | "rotated" | "configured" = "configured";
     if (o.createClient) {
-      const c = await kc.ensureClient(o.createClient, o.grant, port);
+      const c = await kc.ensureClient(o.createClient, grant, port);
       action = c.action;
       if (scopeId) await kc.attachScope(c.uuid, scopeId);
-      if (o.grant === "client_credentials") secret = o.rotateSecret ? await kc.rotateSecret(c.uuid) : await kc.secret(c.uuid);
-      if (o.rotateSecret && o.grant === "client_credentials") action = "rotated";
+      if (grant === "client_credentials") secret = o.rotateSecret ? await kc.rotateSecret(c.uuid) : await kc.secret(c.uuid);
+      if (o.rotateSecret && grant === "client_credentials") action = "rotated";
       const data: ProfileData = {
         provider: "keycloak",
         issuer,
         clientId: o.createClient,
-        grant: o.grant,
-        scopes: o.grant === "authorization_code" ? ["openid"] : undefined,
-        redirectPort: o.grant === "authorization_code" ? port : undefined,
-        tokenEndpointAuthMethod: o.grant === "authorization_code" ? "none" : "client_secret_basic",
+        grant,
+        scopes: grant === "authorization_code" ? ["openid"] : undefined,
+        redirectPort: grant === "authorization_code" ? port : undefined,
+        tokenEndpointAuthMethod: grant === "authorization_code" ? "none" : "client_secret_basic",
         extra: { realm: o.realm, clientUuid: c.uuid, ...(o.audience ? { expectedAudience: o.audience } : {}) },
       };
       await saveProfile(ctx, { name: o.profile, data, clientSecret: secret, force: true });
       profile = o.profile;
-      facts.push(["client", `${o.createClient} (${c.action}, ${o.grant})`]);
+      facts.push(["client", `${o.createClient} (${c.action}, ${grant})`]);
     }
 
     const checks: Check[] = [];
@@ -163,9 +156,7 @@ async function adminCredentials(ctx: Context, o: KeycloakOptions): Promise<Admin
     const secret = await readSecret(ctx, { env: o.adminClientSecretEnv ?? "MCP_AUTH_ADMIN_CLIENT_SECRET" }, "admin client secret", "admin-client-secret");
     return { kind: "client", clientId: o.adminClientId, secret: secret!, realm: o.adminRealm };
   }
-  let password = await readSecret(ctx, { stdin: o.adminPasswordStdin, env: o.adminPasswordEnv }, "admin password", "admin-password");
-  if (!password && !ctx.nonInteractive) password = await readSecret(ctx, { stdin: true }, `password of Keycloak user "${o.adminUser}"`, "admin-password");
-  if (!password) throw new UsageError("the Keycloak admin password is needed", { hint: "pass --admin-password-stdin or --admin-password-env VAR (or --admin-client-id with --admin-client-secret-env)" });
+  const password = await adminPassword(ctx, o, "Keycloak", " (or --admin-client-id with --admin-client-secret-env)");
   return { kind: "password", user: o.adminUser, password, realm: o.adminRealm };
 }
 
@@ -294,7 +285,7 @@ class KeycloakAdmin {
     return s ? { id: String(s.id) } : undefined;
   }
 
-  async ensureClient(clientId: string, grant: KeycloakOptions["grant"], port: number): Promise<{ uuid: string; action: "created" | "reused" }> {
+  async ensureClient(clientId: string, grant: ClientGrant, port: number): Promise<{ uuid: string; action: "created" | "reused" }> {
     const isPublic = grant === "authorization_code";
     const res = await this.call("POST", "/clients", {
       clientId,

@@ -2,11 +2,11 @@ import { randomBytes } from "node:crypto";
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
-import { readSecret } from "../io/secret-input.js";
 import { checkUrl } from "../oauth/client.js";
 import { saveProfile } from "../commands/profiles.js";
 import { normalizeIssuer, type ProfileData } from "../target.js";
 import { api, apiError, i18n, peekClaims, type ApiResponse } from "./http.js";
+import { adminPassword, clientChoice, declareAdminOptions, declareClientOptions, type AdminOptions, type ClientGrant, type ClientOptions } from "./options.js";
 import { defineProvider } from "./types.js";
 
 /**
@@ -19,20 +19,14 @@ import { defineProvider } from "./types.js";
  * so a body in the wrong era "succeeds" without its OAuth config: we detect the era from what the
  * server sends, and check every response for the fields we asked for.
  */
-export interface ThunderOptions {
+export interface ThunderOptions extends AdminOptions, ClientOptions {
   profile: string;
   url: string;
-  adminUser: string;
-  adminPasswordStdin?: boolean;
-  adminPasswordEnv?: string;
   appId?: string;
   name: string;
   clientId?: string;
-  grant: "client_credentials" | "authorization_code";
   apiCasing?: string;
-  redirectPort: string;
   validity: string;
-  rotateSecret?: boolean;
 }
 
 type Casing = "snake" | "camel";
@@ -50,28 +44,22 @@ export const thunder = defineProvider<ThunderOptions>({
   title: "Thunder",
   summary: "Asgardeo Thunder / OpenChoreo: create the MCP client application via the admin API",
   declare: (cmd: Command) =>
-    cmd
-      .option("--url <url>", "Thunder's public URL (also the token issuer)", "http://thunder.openchoreo.localhost:8080")
-      .option("--admin-user <name>", "admin user (needs the 'system' permission)", "admin")
-      .option("--admin-password-stdin", "read the admin password from stdin")
-      .option("--admin-password-env <VAR>", "read the admin password from $VAR")
+    declareClientOptions(
+      declareAdminOptions(cmd.option("--url <url>", "Thunder's public URL (also the token issuer)", "http://thunder.openchoreo.localhost:8080"), "admin user (needs the 'system' permission)"),
+      "the application",
+    )
       .option("--app-id <id>", "application to run the admin login flow with (found automatically)")
       .option("--name <name>", "name of the application to create", "MCP client")
       .option("--client-id <id>", "OAuth client id of the new application (default mcp_client, or mcp_cli for authorization_code)")
-      .option("--grant <grant>", "client_credentials (CI, services) or authorization_code (people, PKCE)", "client_credentials")
-      .option("--redirect-port <port>", "loopback port registered for authorization_code", "33418")
       .option("--validity <seconds>", "access token lifetime", "3600")
-      .option("--rotate-secret", "if the application exists, issue it a new client secret")
       .addOption(new Option("--api-casing <casing>", "force the applications API casing instead of detecting it").choices(["snake", "camel"]).hideHelp()),
 
   async bootstrap(ctx, o) {
-    if (o.grant !== "client_credentials" && o.grant !== "authorization_code") throw new UsageError(`--grant must be client_credentials or authorization_code, got "${o.grant}"`);
+    const { grant, port } = clientChoice(o);
     const validity = Number(o.validity);
     if (!Number.isInteger(validity) || validity <= 0) throw new UsageError(`--validity must be a positive number of seconds, got "${o.validity}"`);
-    const port = Number(o.redirectPort);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
     const url = normalizeIssuer(checkUrl(o.url, "--url", ctx.allowHttp).href);
-    const password = await adminPassword(ctx, o);
+    const password = await adminPassword(ctx, o, "Thunder");
 
     const appId = o.appId ?? (await findLoginApplication(ctx, url));
     const { assertion, flowEra } = await adminAssertion(ctx, url, appId, o.adminUser, password);
@@ -80,7 +68,7 @@ export const thunder = defineProvider<ThunderOptions>({
     const casing: Casing = (o.apiCasing as Casing | undefined) ?? apps.casing ?? (flowEra === "executionId" ? "camel" : "snake");
 
     const existing = apps.items.find((a) => a.name === o.name);
-    const wanted = oauthConfig(o.grant, o.clientId ?? (o.grant === "authorization_code" ? "mcp_cli" : "mcp_client"), port, validity);
+    const wanted = oauthConfig(grant, o.clientId ?? (grant === "authorization_code" ? "mcp_cli" : "mcp_client"), port, validity);
     let action: "created" | "reused" | "rotated";
     let appIdCreated: string;
     let clientId: string;
@@ -127,10 +115,10 @@ export const thunder = defineProvider<ThunderOptions>({
       provider: "thunder",
       issuer: url,
       clientId,
-      grant: o.grant,
-      scopes: o.grant === "authorization_code" ? ["openid"] : undefined,
-      redirectPort: o.grant === "authorization_code" ? port : undefined,
-      tokenEndpointAuthMethod: o.grant === "authorization_code" ? "none" : "client_secret_basic",
+      grant,
+      scopes: grant === "authorization_code" ? ["openid"] : undefined,
+      redirectPort: grant === "authorization_code" ? port : undefined,
+      tokenEndpointAuthMethod: grant === "authorization_code" ? "none" : "client_secret_basic",
       extra: { applicationId: appIdCreated, apiCasing: casing },
     };
     // The secret is shown by Thunder exactly once: it goes to the secret store before anything else can fail.
@@ -141,7 +129,7 @@ export const thunder = defineProvider<ThunderOptions>({
       facts: [
         ["application", `${o.name} (${appIdCreated})`],
         ["client id", clientId],
-        ["grant", o.grant],
+        ["grant", grant],
         ["API", `${casing === "camel" ? "camelCase (Thunder ≥ 0.30)" : "snake_case (Thunder ≤ 0.29)"}, ${flowEra} flows`],
         ["client secret", secret ? (action === "rotated" ? "rotated, stored" : "stored") : action === "reused" ? "kept (already stored)" : "none (public client)"],
       ],
@@ -150,16 +138,6 @@ export const thunder = defineProvider<ThunderOptions>({
     };
   },
 });
-
-async function adminPassword(ctx: Context, o: ThunderOptions): Promise<string> {
-  const v = await readSecret(ctx, { stdin: o.adminPasswordStdin, env: o.adminPasswordEnv }, "admin password", "admin-password");
-  if (v) return v;
-  if (!ctx.nonInteractive) {
-    const p = await readSecret(ctx, { stdin: true }, `password of Thunder user "${o.adminUser}"`, "admin-password");
-    if (p) return p;
-  }
-  throw new UsageError("the Thunder admin password is needed", { hint: "pass --admin-password-stdin or --admin-password-env VAR" });
-}
 
 /**
  * The admin login flow needs an application id, and listing applications needs the admin login:
@@ -299,7 +277,7 @@ class ThunderAdmin {
 }
 
 /** The OAuth part, in snake_case; `body()` converts it for camelCase servers. */
-function oauthConfig(grant: ThunderOptions["grant"], clientId: string, port: number, validity: number): Json {
+function oauthConfig(grant: ClientGrant, clientId: string, port: number, validity: number): Json {
   const token = { access_token: { validity_period: validity } };
   if (grant === "client_credentials") {
     return { client_id: clientId, grant_types: ["client_credentials"], token_endpoint_auth_method: "client_secret_basic", token };
