@@ -53,6 +53,25 @@ function zero(): Counts {
   return { total: 0, discovery: 0, token: 0, device: 0, revocation: 0, registration: 0, mcp: 0 };
 }
 
+function quietOidcProvider(toStderr: boolean): () => void {
+  const original = { info: console.info, warn: console.warn };
+  const filter =
+    (fallback: (...args: unknown[]) => void) =>
+    (...args: unknown[]): void => {
+      if (typeof args[0] === "string" && args[0].includes("oidc-provider ")) {
+        if (toStderr) process.stderr.write(`${args[0]}\n`);
+        return;
+      }
+      fallback.apply(console, args);
+    };
+  console.info = filter(original.info);
+  console.warn = filter(original.warn);
+  return () => {
+    console.info = original.info;
+    console.warn = original.warn;
+  };
+}
+
 async function listen(server: Server, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -71,9 +90,10 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
   const issuer = `http://127.0.0.1:${idpPort}`;
   const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
 
-  // oidc-provider warns about Node 20 and dev keys on import/start; the sandbox is meant for that.
-  const restoreWarn = console.warn;
-  if (o.quiet !== false) console.warn = () => {};
+  // oidc-provider prints notices about Node 20, dev keys and its default pages (some on stdout, which
+  // must carry only data): the sandbox is exactly that kind of setup, so they go nowhere (or, with
+  // quiet: false, to stderr).
+  const restoreConsole = quietOidcProvider(o.quiet === false);
   const { default: Provider } = await import("oidc-provider");
   const provider = new Provider(issuer, {
     clients: [
@@ -117,7 +137,6 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed("refresh_token"),
     rotateRefreshToken: true,
   } as never);
-  if (o.quiet !== false) console.warn = restoreWarn;
 
   const counts = zero();
   const grants: Record<string, number> = {};
@@ -163,6 +182,7 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
       if (!mode) for (const r of stalled) r.destroy();
     },
     async close() {
+      restoreConsole();
       for (const r of stalled) r.destroy();
       for (const s of [idpServer, mcpServer]) {
         s.closeAllConnections();
