@@ -110,6 +110,19 @@ describe("client credentials", () => {
     expect(sb.counts.token).toBe(1);
   });
 
+  it("a lock left by a crashed process does not block anyone", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    await u.run(["token"]);
+    expireTokens(u);
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(join(u.configDir, "locks"), { recursive: true });
+    // pid 2^22+1 cannot exist on Linux (pid_max is at most 2^22)
+    writeFileSync(join(u.configDir, "locks", "p-m2m.lock"), JSON.stringify({ pid: 4194305, host: (await import("node:os")).hostname(), at: Date.now() }));
+    const r = await u.run(["token"], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(0);
+  });
+
   it("--force-refresh gets a new token; --min-ttl decides what counts as fresh", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);

@@ -116,6 +116,9 @@ function toNetworkError(e: unknown, url: string, timedOut: boolean, timeoutMs: n
   if (timedOut) return new NetworkError(`request to ${host} timed out after ${timeoutMs / 1000}s`, { cause: e, hint: "is the server up? raise the limit with --timeout SECONDS" });
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
   const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(detail)) {
+    return new NetworkError(`the TLS certificate of ${host} is not trusted (${detail})`, { cause: e, hint: "add its CA with --ca-file PEM or NODE_EXTRA_CA_CERTS" });
+  }
   return new NetworkError(`cannot reach ${host}: ${detail}`, { cause: e, hint: "check the URL, your network and HTTPS_PROXY/NO_PROXY" });
 }
 
