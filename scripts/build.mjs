@@ -1,5 +1,6 @@
 // Bundles src/ with esbuild: dist/fast.cjs (the cached-token fast path, node built-ins only) and
-// dist/cli.mjs (the full CLI; npm dependencies stay external and are loaded lazily).
+// dist/cli.mjs (the full CLI; npm dependencies stay external and are loaded lazily), then
+// completions/ from the built program.
 import { readFileSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -10,3 +11,11 @@ await Promise.all([
   build({ ...common, entryPoints: ["src/fast.ts"], format: "cjs", outfile: "dist/fast.cjs" }),
   build({ ...common, entryPoints: ["src/cli.ts"], format: "esm", define: { __VERSION__: JSON.stringify(pkg.version) }, outfile: "dist/cli.mjs", packages: "external", splitting: false }),
 ]);
+
+// Shell completions ship as files too, generated from the same program so they never drift.
+const { completionFor } = await import(`../dist/cli.mjs?${Date.now()}`);
+const { mkdirSync, writeFileSync } = await import("node:fs");
+mkdirSync(new URL("../completions/", import.meta.url), { recursive: true });
+for (const [shell, file] of [["bash", "mcp-auth.bash"], ["zsh", "_mcp-auth"], ["fish", "mcp-auth.fish"]]) {
+  writeFileSync(new URL(`../completions/${file}`, import.meta.url), completionFor(shell));
+}

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { createContext, type Context, type GlobalOptions } from "./context.js";
 import { ExitCode, McpAuthError, UsageError } from "./errors.js";
 import { registerCommands } from "./commands/index.js";
+import { completionScript, type Shell } from "./completion.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -30,6 +31,16 @@ export function buildProgram(getCtx: () => Context): Command {
     .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
   registerCommands(program, getCtx);
   return program;
+}
+
+/** A completion script, for the build to ship in completions/ (no context: completion reads nothing). */
+export function completionFor(shell: Shell): string {
+  return completionScript(
+    buildProgram(() => {
+      throw new Error("no context while generating completions");
+    }),
+    shell,
+  );
 }
 
 declare const __VERSION__: string | undefined;

@@ -7,6 +7,7 @@ import { registerSandbox } from "./sandbox.js";
 import { registerStatus } from "./status.js";
 import { registerToken } from "./token.js";
 import { registerBootstrap } from "./bootstrap.js";
+import { registerCompletion } from "./completion.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
@@ -17,4 +18,5 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerProfiles(program, getCtx);
   registerSandbox(program, getCtx);
   registerBootstrap(program, getCtx);
+  registerCompletion(program, getCtx);
 }

@@ -112,9 +112,11 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .alias("ls")
     .description("list profiles")
     .option("--json", "machine-readable output")
+    .option("-q, --quiet", "names only, one per line")
     .action((o) => {
       const ctx = getCtx();
       const cfg = ctx.config();
+      if (o.quiet) return void ctx.io.out.write(Object.keys(cfg.profiles).map((n) => `${n}\n`).join(""));
       const rows = Object.entries(cfg.profiles).map(([name, p]) => ({ name, default: cfg.defaultProfile === name, provider: p.provider, grant: p.grant, issuer: p.issuer, clientId: p.clientId }));
       if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
       if (!rows.length) return void ctx.io.out.write("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID\n");
