@@ -65,6 +65,13 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     expect(t3.code, t3.stderr).toBe(0); // only works if rt2 was persisted: rt1 is spent
     expect(sb.grants.refresh_token).toBe(2);
 
+    // parallel callers on an expired cache spend the rotating refresh token exactly once
+    expireTokens(u);
+    const parallel = await Promise.all(Array.from({ length: 10 }, () => u.run(["token"])));
+    for (const p of parallel) expect(p.code, p.stderr).toBe(0);
+    expect(new Set(parallel.map((p) => p.stdout)).size).toBe(1);
+    expect(sb.grants.refresh_token).toBe(3);
+
     const status = await u.run(["status", "--json"]);
     const row = JSON.parse(status.stdout)[0];
     expect(row).toMatchObject({ profile: "dev", token: "valid", refresh_token: "stored (file)" });
