@@ -136,6 +136,23 @@ describe("Thunder bad paths", () => {
     }
   });
 
+  it("--show-secret prints the stored secret on stdout, and only then", async () => {
+    t = await startThunder();
+    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
+    const r = await bootstrap(["--show-secret", "--no-verify"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${storedSecret()}\n`);
+    expect(r.stderr).not.toContain(storedSecret()!);
+  });
+
+  it("a client id taken by another application: exit 2 with what to do", async () => {
+    t = await startThunder();
+    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
+    const r = await bootstrap(["--client-id", "sample_app_client"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/APP-1021.*\(another application already uses that client id: pass --client-id\)/);
+  });
+
   it("an unreachable Thunder: exit 3; no password: exit 2", async () => {
     u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
     const r = await u.run(["bootstrap", "thunder", "--url", "http://127.0.0.1:9", "--admin-password-env", "ADMIN_PW", "--timeout", "5"]);
