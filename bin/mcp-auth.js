@@ -15,5 +15,10 @@ try {
   process.exit(1);
 }
 if (!fast.tryCachedToken(process.argv.slice(2), process.env)) {
+  // A reader that closed the pipe (`mcp-auth status | head -1`) is not an error.
+  process.stdout.on("error", (e) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
   import("../dist/cli.mjs").then((cli) => cli.run(process.argv.slice(2)));
 }

@@ -25,9 +25,13 @@ export function buildProgram(getCtx: () => Context): Command {
     .option("--insecure", "do not verify TLS certificates (dangerous; for throw-away test setups)")
     .option("--allow-http", "allow plain http:// for non-loopback hosts")
     .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
-    .showHelpAfterError("(run with --help for usage)")
     .exitOverride() // set before subcommands are added: they copy it
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => process.stdout.write(s),
+      // Usage errors are one line too: "mcp-auth: unknown option '--x' (Did you mean --y?) (see --help)".
+      outputError: (s, write) => write(`mcp-auth: ${s.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see --help)\n`),
+    })
     .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
   registerCommands(program, getCtx);
   return program;

@@ -4,6 +4,7 @@ import { createFetch, type Fetch } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
 import { writeFileAtomic } from "./store/fsutil.js";
+import { withLock } from "./store/lock.js";
 import { readConfigSync, type Config } from "./target.js";
 
 /**
@@ -43,7 +44,11 @@ export interface Context {
   fetch: Fetch;
   oauthEnv(): OAuthEnv;
   config(): Config;
-  saveConfig(cfg: Config): void;
+  /**
+   * Changes config.json safely: under a lock, on a fresh read (so parallel runs never lose each
+   * other's edits), written atomically with the previous version kept as config.json.bak.
+   */
+  updateConfig<T>(change: (cfg: Config) => Promise<T> | T): Promise<T>;
   /** The store forced by --store / MCP_AUTH_STORE / settings, if any (no probing). */
   forcedStore(): string | undefined;
   /** The store new secrets are written to (keychain, else file). */
@@ -57,8 +62,9 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
   const err = process.stderr;
   const color = env.NO_COLOR ? false : env.FORCE_COLOR ? env.FORCE_COLOR !== "0" : Boolean(err.isTTY);
   const io: IO = { out: process.stdout, err, interactive: Boolean(process.stdin.isTTY && err.isTTY), color };
-  const timeoutSec = g.timeout === undefined ? Number(env.MCP_AUTH_TIMEOUT ?? 30) : Number(g.timeout);
-  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${g.timeout}"`);
+  const [timeoutRaw, timeoutSource] = g.timeout !== undefined ? [g.timeout, "--timeout"] : env.MCP_AUTH_TIMEOUT !== undefined ? [env.MCP_AUTH_TIMEOUT, "MCP_AUTH_TIMEOUT"] : ["30", ""];
+  const timeoutSec = Number(timeoutRaw);
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`${timeoutSource} must be a positive number of seconds, got "${timeoutRaw}"`);
   const paint = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const debug = g.debug ? (m: string) => err.write(`${paint(2, "debug")} ${m}\n`) : undefined;
   if (g.insecure) err.write(`${paint(33, "warning:")} --insecure: TLS certificates are NOT verified; anyone on the path can read your tokens\n`);
@@ -80,10 +86,14 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
     fetch: fetchFn,
     oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now }),
     config: () => (cfg ??= readConfigSync(p.config)),
-    saveConfig: (c) => {
-      writeFileAtomic(p.config, JSON.stringify(c, null, 2) + "\n", { mode: 0o600, backup: true });
-      cfg = c;
-    },
+    updateConfig: (change) =>
+      withLock(p.locks, "config", async () => {
+        const next = readConfigSync(p.config);
+        const result = await change(next);
+        writeFileAtomic(p.config, JSON.stringify(next, null, 2) + "\n", { mode: 0o600, backup: true });
+        cfg = next;
+        return result;
+      }),
     forcedStore: () => g.store ?? env.MCP_AUTH_STORE ?? ctx.config().settings?.store,
     secrets: () => {
       const forced = ctx.forcedStore();

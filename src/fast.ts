@@ -3,10 +3,11 @@
  * before anything else. It answers `mcp-auth token` from the cache using node built-ins only; any
  * flag it does not know, any doubt, and it returns false and the full CLI takes over.
  */
+import { writeSync } from "node:fs";
 import { formatToken, isFormat, type Format } from "./format.js";
 import { paths } from "./paths.js";
 import { readCachedToken } from "./store/tokens.js";
-import { readConfigSync, selectProfile, splitScopes, type CacheIdentity } from "./target.js";
+import { readConfigSync, secretFingerprint, selectProfile, splitScopes, type CacheIdentity } from "./target.js";
 
 const VALUE_FLAGS: Record<string, string> = {
   "--profile": "profile",
@@ -24,7 +25,9 @@ const VALUE_FLAGS: Record<string, string> = {
   "--client-secret-env": "secretEnv",
 };
 
-export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void = (s) => process.stdout.write(s)): boolean {
+// fs.writeSync(1) rather than process.stdout: creating the stdout stream costs more than the rest of this file.
+export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void = (s) => void writeSync(1, s)): boolean {
+  let text: string;
   try {
     if (argv[0] !== "token") return false;
     const o: Record<string, string> = {};
@@ -51,8 +54,9 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
     if (cfg.settings?.store === "memory") return false;
     let id: CacheIdentity;
     if (o.issuer) {
-      if (!o.clientId || o.profile || o.provider) return false;
-      id = { issuer: o.issuer, clientId: o.clientId, scopes: splitScopes(scopes), resource: o.resource, audience: o.audience, profile: null };
+      const secret = env[o.secretEnv ?? "MCP_AUTH_CLIENT_SECRET"];
+      if (!o.clientId || o.profile || o.provider || !secret) return false;
+      id = { issuer: o.issuer, clientId: o.clientId, scopes: splitScopes(scopes), resource: o.resource, audience: o.audience, profile: null, secretFingerprint: secretFingerprint(secret) };
     } else {
       if (o.clientId || scopes.length || o.resource || o.audience) return false;
       const prof = selectProfile(cfg, { profile: o.profile, provider: o.provider }, env);
@@ -61,9 +65,15 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
     const rec = readCachedToken(p, id);
     const now = Date.now() / 1000;
     if (!rec?.access_token || rec.expires_at - now < minTtl) return false;
-    out(formatToken({ ...rec, access_token: rec.access_token }, format, { envName: o.envName, now: Math.floor(now), env }));
-    return true;
+    text = formatToken({ ...rec, access_token: rec.access_token }, format, { envName: o.envName, now: Math.floor(now), env });
   } catch {
     return false;
   }
+  try {
+    out(text);
+  } catch (e) {
+    // A closed pipe (`mcp-auth token | head -c0`) is the reader's choice, not our failure.
+    if ((e as NodeJS.ErrnoException).code !== "EPIPE") throw e;
+  }
+  return true;
 }

@@ -69,8 +69,15 @@ export function parseConfig(text: string, file: string): Config {
     throw new FileError(`cannot parse ${file}: expected a JSON object`, { hint: "fix or move the file; mcp-auth left it untouched" });
   }
   const cfg = data as Partial<Config>;
-  if (cfg.profiles !== undefined && (typeof cfg.profiles !== "object" || Array.isArray(cfg.profiles))) {
-    throw new FileError(`cannot parse ${file}: "profiles" must be an object`, { hint: "fix or move the file; mcp-auth left it untouched" });
+  const refuse = (why: string) => new FileError(`cannot use ${file}: ${why}`, { hint: "fix or move the file; mcp-auth left it untouched" });
+  if (cfg.profiles !== undefined && (typeof cfg.profiles !== "object" || cfg.profiles === null || Array.isArray(cfg.profiles))) throw refuse('"profiles" must be an object');
+  for (const [name, p] of Object.entries(cfg.profiles ?? {})) {
+    if (!p || typeof p !== "object") throw refuse(`profile "${name}" is not an object`);
+    for (const key of ["provider", "issuer", "clientId", "grant"] as const) {
+      if (typeof p[key] !== "string" || !p[key]) throw refuse(`profile "${name}" has no "${key}"`);
+    }
+    if (!(GRANTS as readonly string[]).includes(p.grant)) throw refuse(`profile "${name}" has an unknown grant "${p.grant}"`);
+    if (p.scopes !== undefined && !(Array.isArray(p.scopes) && p.scopes.every((x) => typeof x === "string"))) throw refuse(`profile "${name}": "scopes" must be a list of strings`);
   }
   return { ...cfg, version: 1, profiles: cfg.profiles ?? {} };
 }
@@ -128,6 +135,11 @@ export function selectProfile(cfg: Config, sel: Selector, env: NodeJS.ProcessEnv
   throw new UsageError(`several profiles exist (${names.join(", ")}); say which one`, { hint: "pass --profile NAME or set MCP_AUTH_PROFILE" });
 }
 
+/** Fingerprint of a client secret for the cache identity (the file holding it is 0600 and holds a token for it anyway). */
+export function secretFingerprint(secret: string): string {
+  return fnv1a64(`mcp-auth:${secret}`);
+}
+
 /** The parts of a target that identify a cached token. */
 export interface CacheIdentity {
   issuer: string;
@@ -136,11 +148,15 @@ export interface CacheIdentity {
   resource?: string;
   audience?: string;
   profile: string | null;
+  /** Profile-less targets: a fingerprint of the client secret, so a changed secret never reuses a cached token. */
+  secretFingerprint?: string;
 }
 
 /** Canonical JSON of what a cached token was obtained for; stored with it and compared on every read. */
 export function cacheIdentity(t: CacheIdentity): string {
-  return JSON.stringify([normalizeIssuer(t.issuer), t.clientId, [...(t.scopes ?? [])].sort(), t.resource ?? null, t.audience ?? null, t.profile]);
+  const id: unknown[] = [normalizeIssuer(t.issuer), t.clientId, [...(t.scopes ?? [])].sort(), t.resource ?? null, t.audience ?? null, t.profile];
+  if (t.secretFingerprint) id.push(t.secretFingerprint);
+  return JSON.stringify(id);
 }
 
 /**
@@ -154,7 +170,7 @@ export function cacheKey(t: CacheIdentity): string {
   return `h-${fnv1a64(cacheIdentity(t))}`;
 }
 
-function fnv1a64(text: string): string {
+export function fnv1a64(text: string): string {
   let h = 0xcbf29ce484222325n;
   for (const byte of Buffer.from(text, "utf8")) {
     h ^= BigInt(byte);

@@ -133,6 +133,20 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     expect((await u.run(["profiles", "list", "--json"])).stdout).toContain('"dev"');
   });
 
+  it("a failed revocation keeps the tokens, so it can be retried", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
+    const rt = refreshTokenOf(u);
+    sb.breakIdp("500");
+    const r = await u.run(["logout", "--revoke"]);
+    expect(r.code).toBe(3);
+    expect(refreshTokenOf(u)).toBe(rt);
+    sb.breakIdp(undefined);
+    expect((await u.run(["logout", "--revoke"])).code).toBe(0);
+    expect(refreshTokenOf(u)).toBeUndefined();
+  });
+
   it("a denied consent ends the login with exit 4", async () => {
     u = user({ MCP_AUTH_STORE: "file", BROWSER_ACTION: "deny" });
     await addUserProfile(u);
@@ -159,6 +173,14 @@ describe("login without a browser", () => {
     const r = await u.run(["token"]);
     expect(r.code).toBe(4);
     expect(r.stderr.trim()).toBe('mcp-auth: profile "dev" needs a login (browser) and this is not an interactive terminal (run: mcp-auth login dev)');
+  });
+
+  it("a device login nobody approves gives up after --login-timeout (exit 4)", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addUserProfile(u);
+    const r = await u.run(["login", "--device", "--login-timeout", "2"], { timeoutMs: 30_000 });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("device login timed out after 2s without approval");
   });
 
   it("rejects a callback with the wrong state (exit 4, failure page) and times out cleanly", async () => {

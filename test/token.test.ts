@@ -86,6 +86,11 @@ describe("client credentials", () => {
     const missing = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/MCP_AUTH_CLIENT_SECRET is not set/);
+    // the cached token is for that secret only: no secret, or another one, never gets it
+    const unset = await u.run(args, { env: { CI_SECRET: "" } });
+    expect(unset.code).toBe(2);
+    const wrong = await u.run(args, { env: { CI_SECRET: "not-the-secret" } });
+    expect(wrong.code).toBe(4);
   });
 
   it("refuses a wrong secret with exit 4 and one line, no stack", async () => {
@@ -108,6 +113,28 @@ describe("client credentials", () => {
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     expect(new Set(results.map((r) => r.stdout)).size).toBe(1);
     expect(sb.counts.token).toBe(1);
+  });
+
+  it("parallel callers asking for more life than a token has still make one request", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    sb.resetCounts();
+    const results = await Promise.all(Array.from({ length: 8 }, () => u.run(["token", "--min-ttl", "7200"])));
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(sb.counts.token).toBe(1);
+  });
+
+  it("a lock abandoned on another host (a killed CI container) is broken once it goes stale", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    await addM2m(u);
+    const { mkdirSync, utimesSync } = await import("node:fs");
+    mkdirSync(join(u.configDir, "locks"), { recursive: true });
+    const lock = join(u.configDir, "locks", "p-m2m.lock");
+    writeFileSync(lock, JSON.stringify({ pid: 1, host: "ci-runner-gone", at: Date.now() - 120_000 }));
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(lock, old, old);
+    const r = await u.run(["token"], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it("a lock left by a crashed process does not block anyone", async () => {
@@ -192,6 +219,30 @@ describe("profiles", () => {
     const noSecret = await u.run(["profiles", "add", "x", "--issuer", sb.issuer, "--client-id", "c", "--grant", "client_credentials"]);
     expect(noSecret.code).toBe(2);
     expect(noSecret.stderr).toContain("need a client secret");
+  });
+
+  it("parallel profile edits never lose each other's changes", async () => {
+    u = user({ MCP_AUTH_STORE: "file", SECRET_VAR: "sandbox-secret" });
+    const adds = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => u.run(["profiles", "add", `p${i}`, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "SECRET_VAR"])),
+    );
+    for (const a of adds) expect(a.code, a.stderr).toBe(0);
+    const names = (await u.run(["profiles", "list", "--quiet"])).stdout.trim().split("\n").sort();
+    expect(names).toEqual(["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"]);
+  });
+
+  it("refuses a config whose profile lacks required fields (exit 5), and closed pipes are fine", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(u.configDir, { recursive: true });
+    writeFileSync(join(u.configDir, "config.json"), JSON.stringify({ profiles: { a: { issuer: "https://x", clientId: "c" } } }));
+    const r = await u.run(["profiles", "list"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr.trim()).toBe(`mcp-auth: cannot use ${join(u.configDir, "config.json")}: profile "a" has no "provider" (fix or move the file; mcp-auth left it untouched)`);
+    const { runProcess, BIN } = await import("./helpers/cli.js");
+    const piped = await runProcess("bash", ["-o", "pipefail", "-c", `"${process.execPath}" "${BIN}" --help | true`], u.env);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe("");
   });
 
   it("refuses an unparsable config with exit 5 and leaves it untouched", async () => {

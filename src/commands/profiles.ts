@@ -6,7 +6,7 @@ import { targetFromProfile } from "../core/target.js";
 import { readSecret } from "../io/secret-input.js";
 import { checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
-import { AUTH_METHODS, GRANTS, normalizeIssuer, splitScopes, type Config, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
+import { AUTH_METHODS, GRANTS, normalizeIssuer, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { choice } from "./shared.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -30,28 +30,28 @@ export interface SaveProfileInput {
  */
 export async function saveProfile(ctx: Context, input: SaveProfileInput): Promise<ProfileData> {
   checkProfileName(input.name);
-  const cfg: Config = structuredClone(ctx.config());
-  const existing = cfg.profiles[input.name];
-  if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
-  const data: ProfileData = { ...input.data };
-  if (input.clientSecret) {
-    const store = await ctx.secrets();
-    await store.set(accounts.clientSecret(input.name), input.clientSecret);
-    data.secretStore = store.kind;
-    if (existing?.secretStore && existing.secretStore !== store.kind) {
-      await (await ctx.secretsOf(existing.secretStore)).delete(accounts.clientSecret(input.name)).catch(() => false);
+  return ctx.updateConfig(async (cfg) => {
+    const existing = cfg.profiles[input.name];
+    if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
+    const data: ProfileData = { ...input.data };
+    if (input.clientSecret) {
+      const store = await ctx.secrets();
+      await store.set(accounts.clientSecret(input.name), input.clientSecret);
+      data.secretStore = store.kind;
+      if (existing?.secretStore && existing.secretStore !== store.kind) {
+        await (await ctx.secretsOf(existing.secretStore)).delete(accounts.clientSecret(input.name)).catch(() => false);
+      }
+    } else if (existing?.secretStore && data.tokenEndpointAuthMethod !== "none") {
+      data.secretStore = existing.secretStore; // keep the stored secret when only other fields change
     }
-  } else if (existing?.secretStore && data.tokenEndpointAuthMethod !== "none") {
-    data.secretStore = existing.secretStore; // keep the stored secret when only other fields change
-  }
-  if (existing) {
-    // The target may have changed (issuer, scopes…): old tokens must not be served for it.
-    await forgetTokens(ctx, targetFromProfile({ name: input.name, ...existing }));
-  }
-  cfg.profiles[input.name] = data;
-  if (input.makeDefault || Object.keys(cfg.profiles).length === 1) cfg.defaultProfile = input.name;
-  ctx.saveConfig(cfg);
-  return data;
+    if (existing) {
+      // The target may have changed (issuer, scopes…): old tokens must not be served for it.
+      await forgetTokens(ctx, targetFromProfile({ name: input.name, ...existing }));
+    }
+    cfg.profiles[input.name] = data;
+    if (input.makeDefault || Object.keys(cfg.profiles).length === 1) cfg.defaultProfile = input.name;
+    return data;
+  });
 }
 
 export function registerProfiles(program: Command, getCtx: () => Context): void {
@@ -81,7 +81,7 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
       if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
       const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
       const grant: Grant = o.grant ?? (secret ? "client_credentials" : "authorization_code");
-      const hadSecret = Boolean(ctx.config().profiles[name]?.secretStore) && o.force;
+      const hadSecret = Boolean(ctx.config().profiles[name]?.secretStore) && o.force; // kept by saveProfile
       if (grant === "client_credentials" && !secret && !hadSecret) {
         throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });
       }
@@ -141,12 +141,12 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
   profiles
     .command("use <name>")
     .description("make a profile the default")
-    .action((name: string) => {
+    .action(async (name: string) => {
       const ctx = getCtx();
-      const cfg = structuredClone(ctx.config());
-      if (!cfg.profiles[name]) throw new UsageError(`no profile named "${name}"`);
-      cfg.defaultProfile = name;
-      ctx.saveConfig(cfg);
+      await ctx.updateConfig((cfg) => {
+        if (!cfg.profiles[name]) throw new UsageError(`no profile named "${name}"`);
+        cfg.defaultProfile = name;
+      });
       ctx.info(`Default profile: ${name}`);
     });
 
@@ -156,14 +156,14 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .description("delete a profile, its client secret and its cached tokens")
     .action(async (name: string) => {
       const ctx = getCtx();
-      const cfg = structuredClone(ctx.config());
-      const p = cfg.profiles[name];
-      if (!p) throw new UsageError(`no profile named "${name}"`);
-      await forgetTokens(ctx, targetFromProfile({ name, ...p }));
-      if (p.secretStore) await (await ctx.secretsOf(p.secretStore)).delete(accounts.clientSecret(name));
-      delete cfg.profiles[name];
-      if (cfg.defaultProfile === name) delete cfg.defaultProfile;
-      ctx.saveConfig(cfg);
+      await ctx.updateConfig(async (cfg) => {
+        const p = cfg.profiles[name];
+        if (!p) throw new UsageError(`no profile named "${name}"`);
+        await forgetTokens(ctx, targetFromProfile({ name, ...p }));
+        if (p.secretStore) await (await ctx.secretsOf(p.secretStore)).delete(accounts.clientSecret(name));
+        delete cfg.profiles[name];
+        if (cfg.defaultProfile === name) delete cfg.defaultProfile;
+      });
       ctx.info(`Removed profile "${name}" and its secrets.`);
     });
 }

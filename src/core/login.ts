@@ -29,7 +29,7 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
         if (d.verificationUriComplete) ctx.info(`(or open ${d.verificationUriComplete})`);
         ctx.info(`Waiting for approval (the code expires in ${Math.round(d.expiresIn / 60)} min)…`);
         if (o.browserCommand) await openBrowser(ctx, d.verificationUriComplete ?? d.verificationUri, o);
-      });
+      }, o.timeoutSec * 1000);
       return toTokenSet(res, ctx.now());
     }
     if (t.grant === "client_credentials") throw new UsageError(`profile "${t.profile}" uses client credentials; it needs no login`, { hint: "use: mcp-auth token" });

@@ -2,7 +2,7 @@ import { UsageError } from "../errors.js";
 import type { Context } from "../context.js";
 import type { StoreKind } from "../store/secrets.js";
 import { accounts } from "../store/tokens.js";
-import { normalizeIssuer, splitScopes, type CacheIdentity, type Grant, type Profile, type TokenAuthMethod } from "../target.js";
+import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Grant, type Profile, type TokenAuthMethod } from "../target.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */
 export interface Target extends CacheIdentity {
@@ -55,6 +55,7 @@ export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
     scopes: splitScopes(o.scope),
     resource: o.resource,
     audience: o.audience,
+    secretFingerprint: secretFingerprint(value),
     secret: { from: "value", value },
   };
 }

@@ -27,18 +27,18 @@ const memoryCache = new Map<string, { rec: Omit<CachedToken, "identity">; access
 
 export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
   if (o.noCache) return acquire_(ctx, t, o);
-  const key = cacheKey(t);
   if (!o.forceRefresh) {
     const hit = await cached(ctx, t, o.minTtl);
     if (hit) return hit;
   }
   const startedAt = ctx.now() / 1000;
-  const release = await acquire(ctx.paths.locks, key);
+  const release = await acquire(ctx.paths.locks, cacheKey(t), { onWait: (holder) => ctx.info(`Waiting for another mcp-auth (${holder}) that is getting this token…`) });
   try {
-    // Someone may have refreshed while we waited for the lock.
-    const hit = await cached(ctx, t, o.minTtl);
-    if (hit && (!o.forceRefresh || hit.obtainedAt >= startedAt)) return hit;
-    const refreshed = await tryRefresh(ctx, t, key);
+    // Someone may have got a token while we waited for the lock: take it if it is fresh enough, or if
+    // it was obtained after we started (asking the IdP again would give nothing better).
+    const hit = await cached(ctx, t, 0);
+    if (hit && (hit.obtainedAt >= startedAt || (!o.forceRefresh && hit.expires_at - ctx.now() / 1000 >= o.minTtl))) return hit;
+    const refreshed = await tryRefresh(ctx, t);
     if (refreshed) return refreshed;
     const got = await acquire_(ctx, t, o);
     await saveTokens(ctx, t, got);
@@ -78,12 +78,20 @@ async function cached(ctx: Context, t: Target, minTtl: number): Promise<(TokenRe
   const rec = mem?.rec ?? readCachedToken(ctx.paths, t);
   if (!rec || rec.expires_at - ctx.now() / 1000 < minTtl) return null;
   let access = mem?.access ?? rec.access_token;
-  if (!access && rec.access_store) access = (await (await ctx.secretsOf(rec.access_store)).get(accounts.accessToken(key))) ?? undefined;
+  if (!access && rec.access_store) {
+    try {
+      access = (await (await ctx.secretsOf(rec.access_store)).get(accounts.accessToken(key))) ?? undefined;
+    } catch (e) {
+      // The keychain holding it is not usable right now: a cache miss, not a failure.
+      ctx.debug(`cached access token unavailable: ${(e as Error).message}`);
+    }
+  }
   if (!access) return null;
   return { access_token: access, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, source: "cache", obtainedAt: rec.obtained_at };
 }
 
-async function tryRefresh(ctx: Context, t: Target, key: string): Promise<TokenResult | null> {
+async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> {
+  const key = cacheKey(t);
   const mem = memoryCache.get(key);
   const rec = mem?.rec ?? readCachedToken(ctx.paths, t);
   if (!rec?.refresh_store) return null;
@@ -100,9 +108,11 @@ async function tryRefresh(ctx: Context, t: Target, key: string): Promise<TokenRe
     if (err instanceof AuthError && err.code === "invalid_grant") {
       // The refresh token is dead: forget this target's tokens (and only these), then start over.
       await forgetTokens(ctx, t);
-      ctx.warn(`the refresh token${t.profile ? ` of profile "${t.profile}"` : ""} was refused (invalid_grant); cleared its cached tokens`);
-      if (t.grant === "client_credentials") return null;
-      throw new AuthError(`the session${t.profile ? ` of profile "${t.profile}"` : ""} has ended; log in again`, { hint: loginHint(t), cause: err });
+      if (t.grant === "client_credentials") {
+        ctx.debug("the refresh token was refused (invalid_grant); getting a new token with the client credentials");
+        return null;
+      }
+      throw new AuthError(`the IdP refused the refresh token${t.profile ? ` of profile "${t.profile}"` : ""} (invalid_grant), so its cached tokens were cleared`, { hint: loginHint(t), cause: err });
     }
     // Network trouble, a 5xx, anything else: keep the refresh token for the next try.
     throw err;
@@ -149,32 +159,36 @@ function wantsKeychainAccess(ctx: Context): boolean {
   return (ctx.env.MCP_AUTH_ACCESS_TOKEN_STORE ?? ctx.config().settings?.accessTokenStore) === "keychain";
 }
 
-/** Removes a target's cached tokens everywhere; returns the refresh token it had, if any (for revocation). */
-export async function forgetTokens(ctx: Context, t: Target): Promise<{ refreshToken?: string; accessToken?: string; had: boolean }> {
+/** A target's stored tokens (for revocation), read where they were written; nothing is removed. */
+export async function storedTokens(ctx: Context, t: Target): Promise<{ refreshToken?: string; accessToken?: string; had: boolean }> {
   const key = cacheKey(t);
   const mem = memoryCache.get(key);
-  memoryCache.delete(key);
   const rec = readCachedToken(ctx.paths, t);
   let refreshToken = mem?.refresh;
   let accessToken = mem?.access ?? rec?.access_token;
-  for (const [kind, account, isRefresh] of [
-    [rec?.refresh_store, accounts.refreshToken(key), true],
-    [rec?.access_store, accounts.accessToken(key), false],
+  if (rec?.refresh_store) refreshToken ??= (await (await ctx.secretsOf(rec.refresh_store)).get(accounts.refreshToken(key))) ?? undefined;
+  if (rec?.access_store) accessToken ??= (await (await ctx.secretsOf(rec.access_store)).get(accounts.accessToken(key))) ?? undefined;
+  return { refreshToken, accessToken, had: Boolean(rec || mem) };
+}
+
+/** Removes a target's cached tokens everywhere (cache record, refresh and access token in their stores). */
+export async function forgetTokens(ctx: Context, t: Target): Promise<void> {
+  const key = cacheKey(t);
+  memoryCache.delete(key);
+  const rec = readCachedToken(ctx.paths, t);
+  for (const [kind, account] of [
+    [rec?.refresh_store, accounts.refreshToken(key)],
+    [rec?.access_store, accounts.accessToken(key)],
   ] as const) {
     if (!kind) continue;
     try {
-      const s = await ctx.secretsOf(kind);
-      const v = await s.get(account);
-      if (isRefresh) refreshToken ??= v ?? undefined;
-      else accessToken ??= v ?? undefined;
-      await s.delete(account);
+      await (await ctx.secretsOf(kind)).delete(account);
     } catch (e) {
       if (!(e instanceof McpAuthError)) throw e;
       ctx.warn(`could not remove a token from the ${kind} store: ${e.message}`);
     }
   }
   deleteCachedToken(ctx.paths, t);
-  return { refreshToken, accessToken, had: Boolean(rec || mem) };
 }
 
 /** The cache record of a target, for `status`. Never exposes tokens. */

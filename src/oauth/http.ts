@@ -21,7 +21,9 @@ const SECRET_KEYS = new Set([
   "access_token", "refresh_token", "id_token", "client_secret", "code", "code_verifier", "device_code",
   "password", "assertion", "client_assertion", "subject_token", "actor_token", "token", "secret",
   "registration_access_token", "challengeToken", "challenge_token", "clientSecret", "accessToken", "assertion_token",
+  "refreshToken", "idToken", "value", // Keycloak's client-secret answer is {"type":"secret","value":"…"}
 ]);
+const SECRET_JSON_FIELD = new RegExp(`"(${[...SECRET_KEYS].join("|")})"\\s*:\\s*"(?:[^"\\\\]|\\\\.)*"`, "g");
 
 export function redact(text: string, contentType = ""): string {
   if (!text) return text;
@@ -29,7 +31,8 @@ export function redact(text: string, contentType = ""): string {
     try {
       return JSON.stringify(JSON.parse(text), (k, v) => (SECRET_KEYS.has(k) && typeof v === "string" ? "[redacted]" : v));
     } catch {
-      /* fall through */
+      // Not parseable (cut off, or almost-JSON): still never show a secret-named field.
+      return text.replace(SECRET_JSON_FIELD, '"$1":"[redacted]"').replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, "[redacted-jwt]");
     }
   }
   if (contentType.includes("x-www-form-urlencoded") || /^[\w.~%-]+=[^&\s]*(&[\w.~%-]+=[^&\s]*)*$/.test(text)) {
@@ -105,7 +108,9 @@ export function createFetch(o: HttpOptions): Fetch {
       o.debug(`< ${res.status} ${method} ${redactUrl(url)} (${Date.now() - started} ms) ${ct}`);
       const www = res.headers.get("www-authenticate");
       if (www) o.debug(`<   www-authenticate: ${www}`);
-      if (text) o.debug(`<   ${redact(text.length > 2000 ? text.slice(0, 2000) + "…" : text, ct)}`);
+      // Redact the whole body first: a cut-off body would no longer parse as JSON.
+      const shown = redact(text, ct);
+      if (shown) o.debug(`<   ${shown.length > 2000 ? `${shown.slice(0, 2000)}…` : shown}`);
     }
     return res;
   };

@@ -33,7 +33,14 @@ export async function api<T = unknown>(ctx: Context, method: string, url: string
   }
   if (r.token) headers.authorization = `Bearer ${r.token}`;
   const res = await ctx.fetch(url, { method, headers, body, redirect: r.redirect ?? "follow" });
-  const text = await res.text();
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (e) {
+    // The headers came, the body did not (a stalled or cut connection; our timeout covers the body too).
+    const timedOut = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
+    throw new NetworkError(`${method} ${url}: ${timedOut ? "timed out reading the response" : `the response was cut off (${(e as Error).message})`}`, { cause: e, hint: timedOut ? "raise the limit with --timeout SECONDS" : undefined });
+  }
   let parsed: unknown = undefined;
   if (text) {
     try {

@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
 import { saveProfile } from "../commands/profiles.js";
+import { accounts } from "../store/tokens.js";
 import { normalizeIssuer, type ProfileData } from "../target.js";
 import { api, apiError, i18n, peekClaims, type ApiResponse } from "./http.js";
 import { adminPassword, clientChoice, declareAdminOptions, declareClientOptions, type AdminOptions, type ClientGrant, type ClientOptions } from "./options.js";
@@ -60,6 +61,7 @@ export const thunder = defineProvider<ThunderOptions>({
     if (!Number.isInteger(validity) || validity <= 0) throw new UsageError(`--validity must be a positive number of seconds, got "${o.validity}"`);
     const url = normalizeIssuer(checkUrl(o.url, "--url", ctx.allowHttp).href);
     const password = await adminPassword(ctx, o, "Thunder");
+    const pendingAccount = `${accounts.clientSecret(o.profile)}:rotating`;
 
     const appId = o.appId ?? (await findLoginApplication(ctx, url));
     const { assertion, flowEra } = await adminAssertion(ctx, url, appId, o.adminUser, password);
@@ -95,14 +97,23 @@ export const thunder = defineProvider<ThunderOptions>({
       if (!cfg) throw new McpAuthError(`application "${o.name}" (${existing.id}) exists but has no OAuth configuration`, { hint: "delete it in the Thunder console, or pass another --name" });
       clientId = String(pick(cfg, "client_id", "clientId"));
       const isPublic = pick(cfg, "token_endpoint_auth_method", "tokenEndpointAuthMethod") === "none";
+      const kind: ClientGrant = isPublic ? "authorization_code" : "client_credentials";
+      if (kind !== grant) {
+        throw new UsageError(`application "${o.name}" already exists (id ${existing.id}) as a ${kind} client, not ${grant}`, { hint: `pass another --name, or --grant ${kind}` });
+      }
       if (o.rotateSecret && !isPublic) {
         secret = randomBytes(32).toString("base64url");
-        const updated = await session.update(existing.id, withSecret(full, casing, secret));
+        // Ours before it is Thunder's: if anything below fails, the new secret is not lost.
+        const store = await ctx.secrets();
+        await store.set(pendingAccount, secret);
+        const updated = await session.update(existing.id, withSecret(full, casing, secret)).catch(async (e: unknown) => {
+          await store.delete(pendingAccount);
+          throw e;
+        });
         if (!inboundConfig(updated)) throw new McpAuthError(`Thunder did not keep the OAuth configuration of "${o.name}" when rotating its secret`);
         action = "rotated";
       } else {
-        const prof = ctx.config().profiles[o.profile];
-        if (!isPublic && !(prof?.clientId === clientId && prof.secretStore)) {
+        if (!isPublic && !(await holdsSecret(ctx, o.profile, clientId))) {
           throw new UsageError(`application "${o.name}" already exists (id ${existing.id}) and mcp-auth does not hold its client secret`, {
             hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
           });
@@ -122,7 +133,15 @@ export const thunder = defineProvider<ThunderOptions>({
       extra: { applicationId: appIdCreated, apiCasing: casing },
     };
     // The secret is shown by Thunder exactly once: it goes to the secret store before anything else can fail.
-    await saveProfile(ctx, { name: o.profile, data, clientSecret: secret, force: true });
+    try {
+      await saveProfile(ctx, { name: o.profile, data, clientSecret: secret, force: true });
+    } catch (e) {
+      if (action === "rotated" && e instanceof McpAuthError) {
+        throw new McpAuthError(`${e.message}; the new client secret is kept in the secret store as "${pendingAccount}"`, { cause: e, hint: e.hint });
+      }
+      throw e;
+    }
+    if (action === "rotated") await (await ctx.secrets()).delete(pendingAccount);
     return {
       profile: o.profile,
       action,
@@ -138,6 +157,17 @@ export const thunder = defineProvider<ThunderOptions>({
     };
   },
 });
+
+/** Does the profile hold a client secret for this client id, really (not just a note that it should)? */
+async function holdsSecret(ctx: Context, profile: string, clientId: string): Promise<boolean> {
+  const p = ctx.config().profiles[profile];
+  if (!p?.secretStore || p.clientId !== clientId) return false;
+  try {
+    return Boolean(await (await ctx.secretsOf(p.secretStore)).get(accounts.clientSecret(profile)));
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The admin login flow needs an application id, and listing applications needs the admin login:

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { McpAuthError } from "../errors.js";
@@ -7,12 +7,16 @@ import { ensureDir } from "./fsutil.js";
 /**
  * A cross-process lock per cache entry, so N parallel `mcp-auth token` calls on an expired cache make
  * one IdP request (and rotating refresh tokens are used exactly once). The lock file records its
- * holder; a holder that died (same host, pid gone) or a lock older than `staleMs` is broken, so a
- * crashed process never blocks others for good.
+ * holder, who touches it every few seconds while working (a browser login can take minutes). A lock
+ * is broken when its holder died (same host, pid gone) or stopped touching it (any host: a CI
+ * container that was killed), so a crashed process never blocks others for long.
  */
 export interface LockOptions {
   timeoutMs?: number;
+  /** A lock not touched for this long is abandoned. */
   staleMs?: number;
+  /** Called once if we have to wait, with who holds the lock. */
+  onWait?: (holder: string) => void;
 }
 
 interface Holder {
@@ -20,6 +24,8 @@ interface Holder {
   host: string;
   at: number;
 }
+
+const HEARTBEAT_MS = 5_000;
 
 export async function withLock<T>(dir: string, name: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   const release = await acquire(dir, name, opts);
@@ -34,32 +40,49 @@ export async function acquire(dir: string, name: string, opts: LockOptions = {})
   ensureDir(dir);
   const file = join(dir, `${name}.lock`);
   const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
-  const staleMs = opts.staleMs ?? 15 * 60_000;
+  const staleMs = opts.staleMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
-  const me: Holder = { pid: process.pid, host: hostname(), at: Date.now() };
+  const waitNoticeAt = Date.now() + 2_000;
+  let noticed = false;
   for (;;) {
+    const me = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() } satisfies Holder);
     try {
       const fd = openSync(file, "wx", 0o600);
-      writeSync(fd, JSON.stringify(me));
+      writeSync(fd, me);
       closeSync(fd);
+      const heartbeat = setInterval(() => {
+        try {
+          const now = new Date();
+          utimesSync(file, now, now);
+        } catch {
+          /* broken by someone who judged us stale; release() will notice */
+        }
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
       let released = false;
       return () => {
         if (released) return;
         released = true;
+        clearInterval(heartbeat);
         try {
-          unlinkSync(file);
+          // Only remove our own lock, never one a waiter took after judging us stale.
+          if (readFileSync(file, "utf8") === me) unlinkSync(file);
         } catch {
-          /* already broken by someone who judged us stale */
+          /* already gone */
         }
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
-    breakIfStale(file, staleMs);
+    const holder = breakIfStale(file, staleMs);
     if (Date.now() > deadline) {
-      throw new McpAuthError(`timed out waiting for another mcp-auth process (lock ${file})`, {
-        hint: "if no other mcp-auth is running, delete that file",
+      throw new McpAuthError(`timed out waiting for another mcp-auth process${holder ? ` (${holder})` : ""} holding ${file}`, {
+        hint: "if it is not running any more, delete that file",
       });
+    }
+    if (!noticed && holder && Date.now() > waitNoticeAt) {
+      noticed = true;
+      opts.onWait?.(holder);
     }
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 40));
   }
@@ -74,26 +97,25 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function breakIfStale(file: string, staleMs: number): void {
+/** Breaks the lock if abandoned; returns a description of a live holder. */
+function breakIfStale(file: string, staleMs: number): string | undefined {
   let raw: string;
+  let touched: number;
   try {
     raw = readFileSync(file, "utf8");
+    touched = statSync(file).mtimeMs;
   } catch {
-    return; // released meanwhile
+    return undefined; // released meanwhile
   }
   let holder: Holder | undefined;
   try {
     holder = JSON.parse(raw) as Holder;
   } catch {
-    // Half-written by a holder that is creating it right now, or garbage left by a crash: judge by age.
-    try {
-      if (Date.now() - statSync(file).mtimeMs < 2000) return;
-    } catch {
-      return;
-    }
+    // Half-written by a holder creating it right now, or garbage left by a crash: judge by age.
   }
-  const dead = holder ? (holder.host === hostname() && !isAlive(holder.pid)) || Date.now() - holder.at > staleMs : true;
-  if (!dead) return;
+  const age = Date.now() - touched;
+  const dead = (holder && holder.host === hostname() && !isAlive(holder.pid)) || age > staleMs || (!holder && age > 2_000);
+  if (!dead) return holder ? `pid ${holder.pid} on ${holder.host}` : undefined;
   // Only one process may break a given stale lock: the breaker directory is the tie-breaker, and the
   // content is re-checked under it so we never delete a lock that a live process just took.
   const breaker = `${file}.break`;
@@ -105,7 +127,7 @@ function breakIfStale(file: string, staleMs: number): void {
     } catch {
       /* gone */
     }
-    return;
+    return undefined;
   }
   try {
     if (readFileSync(file, "utf8") === raw) unlinkSync(file);
@@ -114,4 +136,5 @@ function breakIfStale(file: string, staleMs: number): void {
   } finally {
     rmdirSync(breaker);
   }
+  return undefined;
 }

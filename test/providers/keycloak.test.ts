@@ -65,6 +65,16 @@ describe("bootstrap keycloak", () => {
     expect([...k!.realm("kcp").clients.values()].filter((c) => c.clientId === "mcp-auth-ci")).toHaveLength(1);
   });
 
+  it("--debug traces never show the client secret Keycloak hands out", async () => {
+    await setup();
+    const r = await bootstrap([...FULL, "--debug"]);
+    expect(r.code, r.stderr).toBe(0);
+    const secret = k!.client("kcp", "mcp-auth-ci")!.secret!;
+    expect(r.stderr).toContain("/client-secret");
+    expect(r.stderr).not.toContain(secret);
+    expect(r.stderr).not.toContain("admin\"");
+  });
+
   it("--print-server-config prints kubernetes-mcp-server's config.toml on stdout", async () => {
     await setup();
     const r = await bootstrap([...FULL, "--print-server-config", "--no-verify"]);

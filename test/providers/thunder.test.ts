@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
@@ -134,6 +134,23 @@ describe("Thunder bad paths", () => {
     } finally {
       other.cleanup();
     }
+  });
+
+  it("does not reuse an application of another kind, nor one whose secret is gone from the store", async () => {
+    t = await startThunder();
+    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
+    expect((await bootstrap()).code).toBe(0);
+    const kind = await bootstrap(["--grant", "authorization_code"]);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toContain('application "MCP client" already exists');
+    expect(kind.stderr).toContain("as a client_credentials client, not authorization_code");
+    writeFileSync(join(u.configDir, "secrets.json"), JSON.stringify({ version: 1, secrets: {} }));
+    const gone = await bootstrap();
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain("--rotate-secret");
+    expect((await bootstrap(["--rotate-secret"])).code).toBe(0);
+    expect(storedSecret()).toBeTruthy();
+    expect(Object.keys(JSON.parse(readFileSync(join(u.configDir, "secrets.json"), "utf8")).secrets)).toEqual(["client-secret:thunder"]);
   });
 
   it("--show-secret prints the stored secret on stdout, and only then", async () => {
