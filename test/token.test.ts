@@ -115,12 +115,32 @@ describe("client credentials", () => {
     expect(sb.counts.token).toBe(1);
   });
 
-  it("parallel callers asking for more life than a token has still make one request", async () => {
+  it("callers waiting together, asking for more life than a token has, still make one request", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
+    // Hold the lock (as a live process on this host) while they all start, so they really wait together.
+    const { mkdirSync, rmSync } = await import("node:fs");
+    mkdirSync(join(u.configDir, "locks"), { recursive: true });
+    const lock = join(u.configDir, "locks", "p-m2m.lock");
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: (await import("node:os")).hostname(), at: Date.now() }));
     sb.resetCounts();
-    const results = await Promise.all(Array.from({ length: 8 }, () => u.run(["token", "--min-ttl", "7200"])));
-    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const { spawn } = await import("node:child_process");
+    const { BIN } = await import("./helpers/cli.js");
+    let waiting = 0;
+    const children = Array.from({ length: 8 }, () => {
+      const c = spawn(process.execPath, [BIN, "token", "--min-ttl", "7200"], { env: u.env });
+      let stderr = "";
+      c.stderr.on("data", (d) => {
+        stderr += d;
+        if (/Waiting for another mcp-auth/.test(String(d))) waiting++;
+      });
+      return new Promise<{ code: number | null; stderr: string }>((resolve) => c.on("close", (code) => resolve({ code, stderr })));
+    });
+    // each says so once it has waited 2 s for the lock
+    while (waiting < 8) await new Promise((r) => setTimeout(r, 50));
+    expect(sb.counts.token).toBe(0);
+    rmSync(lock);
+    for (const r of await Promise.all(children)) expect(r.code, r.stderr).toBe(0);
     expect(sb.counts.token).toBe(1);
   });
 
