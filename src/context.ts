@@ -38,7 +38,6 @@ export interface Context {
   info(msg: string): void;
   warn(msg: string): void;
   debug(msg: string): void;
-  readonly debugEnabled: boolean;
   readonly nonInteractive: boolean;
   readonly allowHttp: boolean;
   fetch: Fetch;
@@ -80,7 +79,6 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
     info: (m) => err.write(`${m}\n`),
     warn: (m) => err.write(`${paint(33, "warning:")} ${m}\n`),
     debug: debug ?? (() => {}),
-    debugEnabled: Boolean(g.debug),
     nonInteractive: Boolean(g.nonInteractive) || !io.interactive,
     allowHttp: Boolean(g.allowHttp),
     fetch: fetchFn,
@@ -96,8 +94,7 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
       }),
     forcedStore: () => g.store ?? env.MCP_AUTH_STORE ?? ctx.config().settings?.store,
     secrets: () => {
-      const forced = ctx.forcedStore();
-      parseStoreKind(forced, g.store ? "--store" : env.MCP_AUTH_STORE ? "MCP_AUTH_STORE" : "settings.store");
+      const forced = parseStoreKind(ctx.forcedStore(), g.store ? "--store" : env.MCP_AUTH_STORE ? "MCP_AUTH_STORE" : "settings.store");
       return (store ??= chooseStore({ forced, paths: p, env, notice: (m) => ctx.warn(m) }).then((s) => {
         byKind.set(s.kind, Promise.resolve(s));
         return s;

@@ -1,8 +1,10 @@
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { expireTokens, useSandbox } from "./helpers/sandbox.js";
-import { user, type Sandboxed } from "./helpers/cli.js";
+import { BIN, runProcess, user, type Sandboxed } from "./helpers/cli.js";
 
 const sb = useSandbox();
 let u: Sandboxed;
@@ -15,6 +17,16 @@ async function addM2m(s: Sandboxed, name = "m2m", extra: string[] = []) {
   const r = await s.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl, ...extra], { input: "sandbox-secret\n" });
   expect(r.stderr).toContain(`Saved profile "${name}"`);
   expect(r.code).toBe(0);
+}
+
+/** Puts a lock file for profile "m2m" in place, as a holder would leave it; returns its path. */
+function plantLock(s: Sandboxed, holder: { pid: number; host: string }, ageMs = 0): string {
+  mkdirSync(join(s.configDir, "locks"), { recursive: true });
+  const lock = join(s.configDir, "locks", "p-m2m.lock");
+  writeFileSync(lock, JSON.stringify({ ...holder, at: Date.now() - ageMs }));
+  const touched = new Date(Date.now() - ageMs);
+  utimesSync(lock, touched, touched);
+  return lock;
 }
 
 function jwtPayload(token: string): Record<string, unknown> {
@@ -119,13 +131,8 @@ describe("client credentials", () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     // Hold the lock (as a live process on this host) while they all start, so they really wait together.
-    const { mkdirSync, rmSync } = await import("node:fs");
-    mkdirSync(join(u.configDir, "locks"), { recursive: true });
-    const lock = join(u.configDir, "locks", "p-m2m.lock");
-    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: (await import("node:os")).hostname(), at: Date.now() }));
+    const lock = plantLock(u, { pid: process.pid, host: hostname() });
     sb.resetCounts();
-    const { spawn } = await import("node:child_process");
-    const { BIN } = await import("./helpers/cli.js");
     let waiting = 0;
     const children = Array.from({ length: 8 }, () => {
       const c = spawn(process.execPath, [BIN, "token", "--min-ttl", "7200"], { env: u.env });
@@ -147,12 +154,7 @@ describe("client credentials", () => {
   it("a lock abandoned on another host (a killed CI container) is broken once it goes stale", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
-    const { mkdirSync, utimesSync } = await import("node:fs");
-    mkdirSync(join(u.configDir, "locks"), { recursive: true });
-    const lock = join(u.configDir, "locks", "p-m2m.lock");
-    writeFileSync(lock, JSON.stringify({ pid: 1, host: "ci-runner-gone", at: Date.now() - 120_000 }));
-    const old = new Date(Date.now() - 120_000);
-    utimesSync(lock, old, old);
+    plantLock(u, { pid: 1, host: "ci-runner-gone" }, 120_000);
     const r = await u.run(["token"], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(0);
   });
@@ -162,10 +164,8 @@ describe("client credentials", () => {
     await addM2m(u);
     await u.run(["token"]);
     expireTokens(u);
-    const { mkdirSync } = await import("node:fs");
-    mkdirSync(join(u.configDir, "locks"), { recursive: true });
     // pid 2^22+1 cannot exist on Linux (pid_max is at most 2^22)
-    writeFileSync(join(u.configDir, "locks", "p-m2m.lock"), JSON.stringify({ pid: 4194305, host: (await import("node:os")).hostname(), at: Date.now() }));
+    plantLock(u, { pid: 4194305, host: hostname() });
     const r = await u.run(["token"], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(0);
   });
@@ -253,13 +253,11 @@ describe("profiles", () => {
 
   it("refuses a config whose profile lacks required fields (exit 5), and closed pipes are fine", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(u.configDir, { recursive: true });
     writeFileSync(join(u.configDir, "config.json"), JSON.stringify({ profiles: { a: { issuer: "https://x", clientId: "c" } } }));
     const r = await u.run(["profiles", "list"]);
     expect(r.code).toBe(5);
     expect(r.stderr.trim()).toBe(`mcp-auth: cannot use ${join(u.configDir, "config.json")}: profile "a" has no "provider" (fix or move the file; mcp-auth left it untouched)`);
-    const { runProcess, BIN } = await import("./helpers/cli.js");
     const piped = await runProcess("bash", ["-o", "pipefail", "-c", `"${process.execPath}" "${BIN}" --help | true`], u.env);
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe("");
@@ -267,7 +265,6 @@ describe("profiles", () => {
 
   it("refuses an unparsable config with exit 5 and leaves it untouched", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(u.configDir, { recursive: true });
     const file = join(u.configDir, "config.json");
     writeFileSync(file, "{ this is not json");

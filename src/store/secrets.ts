@@ -191,8 +191,8 @@ class MemoryStore implements SecretStore {
 // ---------------------------------------------------------------------------------------------------
 
 export interface StoreChoice {
-  /** --store, else MCP_AUTH_STORE, else the config setting; undefined = automatic. */
-  forced?: string;
+  /** --store, else MCP_AUTH_STORE, else the config setting (parsed); undefined = automatic. */
+  forced?: StoreKind;
   paths: Paths;
   env: NodeJS.ProcessEnv;
   /** Called once per config dir when we fall back to the file store. */
@@ -216,8 +216,7 @@ export async function openStore(kind: StoreKind, c: StoreChoice): Promise<Secret
 
 /** The store new secrets go to: the forced one, else the keychain, else the file (announced once). */
 export async function chooseStore(c: StoreChoice): Promise<SecretStore> {
-  const forced = parseStoreKind(c.forced, "the secret store");
-  if (forced) return openStore(forced, c);
+  if (c.forced) return openStore(c.forced, c);
   const probe = await probeKeychain(c.env);
   if (probe.ok) return new KeychainStore(probe.mod);
   const marker = join(c.paths.dir, ".file-store-notice");
