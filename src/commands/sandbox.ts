@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import { saveProfile } from "./profiles.js";
+import { saveProfile } from "../core/profiles.js";
 import { seconds } from "./shared.js";
 
 export function registerSandbox(program: Command, getCtx: () => Context): void {

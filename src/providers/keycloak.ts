@@ -4,7 +4,7 @@ import type { Context } from "../context.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
 import { readSecret } from "../io/secret-input.js";
 import { checkUrl } from "../oauth/client.js";
-import { saveProfile } from "../commands/profiles.js";
+import { saveProfile } from "../core/profiles.js";
 import { normalizeIssuer, type ProfileData } from "../target.js";
 import { api, apiError, peekClaims, type ApiResponse } from "./http.js";
 import { adminPassword, clientChoice, declareAdminOptions, declareClientOptions, type AdminOptions, type ClientGrant, type ClientOptions } from "./options.js";

@@ -3,7 +3,7 @@ import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
-import { saveProfile } from "../commands/profiles.js";
+import { saveProfile } from "../core/profiles.js";
 import { accounts } from "../store/tokens.js";
 import { normalizeIssuer, type ProfileData } from "../target.js";
 import { api, apiError, i18n, peekClaims, type ApiResponse } from "./http.js";
