@@ -59,7 +59,7 @@ _mcp_auth() {
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
       esac
-      words="--revoke --all --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--revoke --force --all --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "status")
       case "$prev" in

@@ -37,6 +37,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l login-timeout -r 
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l profile -s p -r -a '(mcp-auth profiles list --quiet 2>/dev/null)' -d 'profile to use (env MCP_AUTH_PROFILE)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l provider -r -a 'oidc thunder keycloak' -d 'use the only profile of this provider kind (e.g. thunder, keycloak)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from logout' -l revoke -d 'also revoke the tokens at the IdP (when it has a revocation endpoint)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from logout' -l force -d 'with --revoke: forget the tokens here even if the IdP could not revoke them'
 complete -c mcp-auth -n '__fish_seen_subcommand_from logout' -l all -d 'log out of every profile'
 complete -c mcp-auth -n '__fish_seen_subcommand_from logout' -l profile -s p -r -a '(mcp-auth profiles list --quiet 2>/dev/null)' -d 'profile to use (env MCP_AUTH_PROFILE)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from logout' -l provider -r -a 'oidc thunder keycloak' -d 'use the only profile of this provider kind (e.g. thunder, keycloak)'

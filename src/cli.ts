@@ -3,6 +3,7 @@ import { createContext, type Context, type GlobalOptions } from "./context.js";
 import { ExitCode, McpAuthError, UsageError } from "./errors.js";
 import { registerCommands } from "./commands/index.js";
 import { completionScript, type Shell } from "./completion.js";
+import { sanitize } from "./io/sanitize.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -30,11 +31,24 @@ export function buildProgram(getCtx: () => Context): Command {
       writeErr: (s) => process.stderr.write(s),
       writeOut: (s) => process.stdout.write(s),
       // Usage errors are one line too: "mcp-auth: unknown option '--x' (Did you mean --y?) (see --help)".
-      outputError: (s, write) => write(`mcp-auth: ${s.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see --help)\n`),
+      outputError: (s, write) => write(`mcp-auth: ${usageLine(s)} (see --help)\n`),
     })
     .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
   registerCommands(program, getCtx);
   return program;
+}
+
+/**
+ * commander's message as one safe line. The value of a mistyped `--flag=value` is never echoed: it may
+ * be a password typed into the wrong flag (`--admin-password=…`).
+ */
+export function usageLine(message: string): string {
+  const line = message
+    .replace(/^error: /, "")
+    .trim()
+    .replace(/\s*\n\s*/g, " ")
+    .replace(/'(-{1,2}[^'=\s]+)=[^']*'/g, "'$1=…'");
+  return sanitize(line);
 }
 
 /** A completion script, for the build to ship in completions/ (no context: completion reads nothing). */
@@ -83,11 +97,11 @@ function report(e: unknown, debug: boolean): number {
   const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e), { cause: e });
   if (err.message) {
     const hint = err.hint ? ` (${err.hint})` : "";
-    process.stderr.write(`mcp-auth: ${err.message}${hint}\n`);
+    process.stderr.write(`mcp-auth: ${sanitize(`${err.message}${hint}`).replace(/\n+/g, " ")}\n`);
   }
   if (debug) {
     for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
-      if (c instanceof Error) process.stderr.write(`${c.stack}\n`);
+      if (c instanceof Error) process.stderr.write(`${sanitize(c.stack ?? c.message)}\n`);
       else break;
     }
   }

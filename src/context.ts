@@ -6,18 +6,17 @@ import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKin
 import { writeFileAtomic } from "./store/fsutil.js";
 import { withLock } from "./store/lock.js";
 import { readConfigSync, type Config } from "./target.js";
+import { createTokenCache, type TokenCache } from "./store/cache.js";
+import { createTerminal, type Terminal } from "./io/terminal.js";
+import { systemBrowser, type Browser } from "./io/browser.js";
+import { sanitize } from "./io/sanitize.js";
 
 /**
- * The one object commands receive. Everything that touches the outside world (streams, env, clock,
- * HTTP, secret store, browser) hangs off it, so tests can run commands with their own.
+ * The one object commands receive. Everything that touches the outside world (terminal, env, clock,
+ * HTTP, browser, secret store, token cache) hangs off it, so tests build their own
+ * (test/helpers/context.ts) and run commands in-process.
  */
-export interface IO {
-  out: NodeJS.WritableStream;
-  err: NodeJS.WritableStream;
-  /** Can we ask the user something (stdin and stderr are terminals)? */
-  interactive: boolean;
-  color: boolean;
-}
+export type IO = Terminal;
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -29,12 +28,19 @@ export interface GlobalOptions {
   nonInteractive?: boolean;
 }
 
+export interface Clock {
+  now(): number; // ms
+}
+
 export interface Context {
   env: NodeJS.ProcessEnv;
-  io: IO;
+  /** The terminal: streams, interactivity, colour, prompter, spinner. */
+  io: Terminal;
   paths: Paths;
-  now(): number; // ms
-  /** Progress and notices (stderr). */
+  clock: Clock;
+  now(): number; // ms, = clock.now()
+  browser: Browser;
+  /** Progress and notices (stderr), sanitised. */
   info(msg: string): void;
   warn(msg: string): void;
   debug(msg: string): void;
@@ -54,20 +60,30 @@ export interface Context {
   secrets(): Promise<SecretStore>;
   /** The store of a given kind (to read a secret where it was written). */
   secretsOf(kind: StoreKind): Promise<SecretStore>;
+  /** The token cache (records, refresh/access tokens, locks). */
+  tokens: TokenCache;
 }
 
-export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
+/** What a test (or another front end) may supply instead of the process's own. */
+export interface ContextDeps {
+  env?: NodeJS.ProcessEnv;
+  terminal?: Terminal;
+  clock?: Clock;
+  browser?: Browser;
+  fetch?: Fetch;
+}
+
+export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context {
+  const env = deps.env ?? process.env;
   const p = resolvePaths(env);
-  const err = process.stderr;
-  const color = env.NO_COLOR ? false : env.FORCE_COLOR ? env.FORCE_COLOR !== "0" : Boolean(err.isTTY);
-  const io: IO = { out: process.stdout, err, interactive: Boolean(process.stdin.isTTY && err.isTTY), color };
+  const io = deps.terminal ?? createTerminal({ env, nonInteractive: g.nonInteractive });
+  const clock = deps.clock ?? { now: () => Date.now() };
   const [timeoutRaw, timeoutSource] = g.timeout !== undefined ? [g.timeout, "--timeout"] : env.MCP_AUTH_TIMEOUT !== undefined ? [env.MCP_AUTH_TIMEOUT, "MCP_AUTH_TIMEOUT"] : ["30", ""];
   const timeoutSec = Number(timeoutRaw);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`${timeoutSource} must be a positive number of seconds, got "${timeoutRaw}"`);
-  const paint = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const debug = g.debug ? (m: string) => err.write(`${paint(2, "debug")} ${m}\n`) : undefined;
-  if (g.insecure) err.write(`${paint(33, "warning:")} --insecure: TLS certificates are NOT verified; anyone on the path can read your tokens\n`);
-  const fetchFn = createFetch({ timeoutMs: timeoutSec * 1000, debug, caFile: g.caFile, insecure: g.insecure, env });
+  const debug = g.debug ? (m: string) => io.err.write(`${io.paint.dim("debug")} ${sanitize(m)}\n`) : undefined;
+  if (g.insecure) io.warn("--insecure: TLS certificates are NOT verified; anyone on the path can read your tokens");
+  const fetchFn = deps.fetch ?? createFetch({ timeoutMs: timeoutSec * 1000, debug, caFile: g.caFile, insecure: g.insecure, env });
   let cfg: Config | undefined;
   let store: Promise<SecretStore> | undefined;
   const byKind = new Map<StoreKind, Promise<SecretStore>>();
@@ -75,11 +91,13 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
     env,
     io,
     paths: p,
-    now: () => Date.now(),
-    info: (m) => err.write(`${m}\n`),
-    warn: (m) => err.write(`${paint(33, "warning:")} ${m}\n`),
+    clock,
+    now: () => clock.now(),
+    browser: deps.browser ?? systemBrowser(env, (m) => io.warn(m)),
+    info: (m) => io.info(m),
+    warn: (m) => io.warn(m),
     debug: debug ?? (() => {}),
-    nonInteractive: Boolean(g.nonInteractive) || !io.interactive,
+    nonInteractive: !io.interactive,
     allowHttp: Boolean(g.allowHttp),
     fetch: fetchFn,
     oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now }),
@@ -105,6 +123,15 @@ export function createContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process
       if (!s) byKind.set(kind, (s = openStore(kind, { paths: p, env, notice: () => {} })));
       return s;
     },
+    tokens: undefined as unknown as TokenCache,
   };
+  ctx.tokens = createTokenCache({
+    paths: p,
+    secrets: () => ctx.secrets(),
+    secretsOf: (kind) => ctx.secretsOf(kind),
+    memoryOnly: () => ctx.forcedStore() === "memory",
+    accessTokensInKeychain: () => (env.MCP_AUTH_ACCESS_TOKEN_STORE ?? ctx.config().settings?.accessTokenStore) === "keychain",
+    now: () => clock.now(),
+  });
   return ctx;
 }

@@ -1,57 +1,69 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import { forgetTokens, oauthConfig, storedTokens } from "../core/tokens.js";
-import { targetFromProfile, type Target } from "../core/target.js";
-import { openid, wrapOAuthError } from "../oauth/client.js";
-import { acquire } from "../store/lock.js";
-import { cacheKey } from "../target.js";
-import { profileFor, withProfileOptions } from "./shared.js";
+import { logout, type LogoutResult } from "../core/session.js";
+import { McpAuthError } from "../errors.js";
+import type { Profile } from "../target.js";
+import { profileFor, withProfileOptions, type Run } from "./shared.js";
 
-export function registerLogout(program: Command, getCtx: () => Context): void {
+export interface LogoutCommandOptions {
+  profileArg?: string;
+  profile?: string;
+  provider?: string;
+  revoke?: boolean;
+  all?: boolean;
+  force?: boolean;
+}
+
+export async function runLogout(ctx: Context, o: LogoutCommandOptions): Promise<void> {
+  const cfg = ctx.config();
+  const profiles: Profile[] = o.all ? Object.keys(cfg.profiles).map((n) => ({ name: n, ...cfg.profiles[n]! })) : [profileFor(ctx, o, o.profileArg)];
+  let failure: McpAuthError | undefined;
+  for (const p of profiles) {
+    const r = await logout(ctx, p, {
+      revoke: o.revoke,
+      force: o.force,
+      confirmForget: ctx.io.interactive
+        ? (name, why) => ctx.io.prompter.confirm(`Revocation failed (${why}). Forget the tokens of "${name}" on this machine anyway?`, { default: false })
+        : undefined,
+    });
+    report(ctx, p, r);
+    failure ??= r.error;
+  }
+  if (failure) {
+    throw new (failure.constructor as typeof McpAuthError)(failure.message, {
+      cause: failure,
+      code: failure.code,
+      hint: "the tokens were kept so the revocation can be retried; pass --force to forget them here without revoking",
+    });
+  }
+}
+
+const NAMES = { refresh_token: "refresh token", access_token: "access token" } as const;
+
+/** Says exactly what was revoked, what was not, and what was removed from this machine. */
+function report(ctx: Context, p: Profile, r: LogoutResult): void {
+  if (r.revocation === "no-endpoint") {
+    ctx.warn(`${p.issuer} has no revocation endpoint; the tokens are only removed here`);
+  } else if (r.revocation) {
+    const revoked = r.revocation.filter((x) => x.result === "revoked").map((x) => NAMES[x.hint]);
+    if (revoked.length) ctx.info(`Revoked at the IdP: the ${revoked.join(" and the ")} of "${p.name}".`);
+    for (const x of r.revocation) {
+      if (x.result === "unsupported") ctx.info(`The IdP does not revoke the ${NAMES[x.hint]} (it stays valid until it expires).`);
+      if (x.result === "failed") ctx.warn(`NOT revoked: the ${NAMES[x.hint]} of "${p.name}" (${x.error?.message ?? "failed"})`);
+    }
+  }
+  if (r.error) ctx.info(`Kept the tokens of "${p.name}" on this machine.`);
+  else if (r.forgotten) ctx.info(r.had ? `Logged out of "${p.name}"${r.revocation && r.revocation !== "no-endpoint" && r.revocation.some((x) => x.result === "failed") ? " (forgotten here without revoking)" : ""}.` : `"${p.name}" had no cached tokens.`);
+  for (const u of r.unchecked) ctx.warn(`could not check a secret store for leftover tokens (${u})`);
+}
+
+export function registerLogout(program: Command, getCtx: () => Context, run: Run<LogoutCommandOptions> = runLogout): void {
   const cmd = program
     .command("logout [profile]")
     .description("forget a profile's cached tokens (the profile and its client secret stay)")
     .option("--revoke", "also revoke the tokens at the IdP (when it has a revocation endpoint)")
+    .option("--force", "with --revoke: forget the tokens here even if the IdP could not revoke them")
     .option("--all", "log out of every profile");
   withProfileOptions(cmd);
-  cmd.action(async (name: string | undefined, o) => {
-    const ctx = getCtx();
-    const cfg = ctx.config();
-    const profiles = o.all ? Object.keys(cfg.profiles).map((n) => ({ name: n, ...cfg.profiles[n]! })) : [profileFor(ctx, o, name)];
-    for (const p of profiles) {
-      const t = targetFromProfile(p);
-      const release = await acquire(ctx.paths.locks, cacheKey(t));
-      try {
-        const tokens = await storedTokens(ctx, t);
-        // Revoke first: if that fails, the tokens stay here so the revocation can be retried.
-        if (o.revoke && (tokens.refreshToken || tokens.accessToken)) await revoke(ctx, t, tokens);
-        await forgetTokens(ctx, t);
-        ctx.info(tokens.had ? `Logged out of "${p.name}".` : `"${p.name}" had no cached tokens.`);
-      } finally {
-        release();
-      }
-    }
-  });
-}
-
-async function revoke(ctx: Context, t: Target, tokens: { refreshToken?: string; accessToken?: string }): Promise<void> {
-  const config = await oauthConfig(ctx, t);
-  if (!config.serverMetadata().revocation_endpoint) {
-    ctx.warn(`${t.issuer} has no revocation endpoint; the tokens are only removed here`);
-    return;
-  }
-  const client = await openid();
-  for (const [token, hint] of [[tokens.refreshToken, "refresh_token"], [tokens.accessToken, "access_token"]] as const) {
-    if (!token) continue;
-    try {
-      await client.tokenRevocation(config, token, { token_type_hint: hint });
-    } catch (e) {
-      const err = wrapOAuthError(e, "revocation");
-      // RFC 7009 §2.2.1: a server may refuse to revoke a token type (self-contained JWT access
-      // tokens, typically); revoking the refresh token already ended the grant.
-      if (err.code !== "unsupported_token_type") throw err;
-      ctx.debug(`${hint}: ${err.message}`);
-    }
-  }
-  ctx.info(`Revoked the tokens of "${t.profile}" at the IdP.`);
+  cmd.action((name: string | undefined, o: LogoutCommandOptions) => run(getCtx(), { ...o, profileArg: name }));
 }

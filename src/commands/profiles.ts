@@ -1,13 +1,98 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { checkProfileName, removeProfile, saveProfile } from "../core/profiles.js";
+import { addProfile, removeProfile, useProfile } from "../core/profiles.js";
 import { readSecret } from "../io/secret-input.js";
-import { checkUrl } from "../oauth/client.js";
-import { AUTH_METHODS, GRANTS, normalizeIssuer, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
-import { choice } from "./shared.js";
+import { AUTH_METHODS, GRANTS, type Grant, type TokenAuthMethod } from "../target.js";
+import { choice, type Run } from "./shared.js";
 
-export function registerProfiles(program: Command, getCtx: () => Context): void {
+export interface ProfilesAddOptions {
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecretStdin?: boolean;
+  clientSecretEnv?: string;
+  grant?: Grant;
+  scope?: string[];
+  resource?: string;
+  audience?: string;
+  mcpUrl?: string;
+  redirectPort?: string;
+  authMethod?: TokenAuthMethod;
+  kind: string;
+  default?: boolean;
+  force?: boolean;
+}
+
+export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promise<void> {
+  const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
+  const saved = await addProfile(ctx, {
+    name: o.name,
+    issuer: o.issuer,
+    clientId: o.clientId,
+    clientSecret: secret,
+    grant: o.grant,
+    scopes: o.scope,
+    resource: o.resource,
+    audience: o.audience,
+    mcpUrl: o.mcpUrl,
+    redirectPort: o.redirectPort,
+    authMethod: o.authMethod,
+    kind: o.kind,
+    makeDefault: o.default,
+    force: o.force,
+  });
+  ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : ""}).`);
+  ctx.info(saved.grant === "client_credentials" ? `Try: mcp-auth token --profile ${o.name}` : `Next: mcp-auth login ${o.name}`);
+}
+
+export interface ProfilesListOptions {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function runProfilesList(ctx: Context, o: ProfilesListOptions): void {
+  const cfg = ctx.config();
+  if (o.quiet) return void ctx.io.out.write(Object.keys(cfg.profiles).map((n) => `${n}\n`).join(""));
+  const rows = Object.entries(cfg.profiles).map(([name, p]) => ({ name, default: cfg.defaultProfile === name, provider: p.provider, grant: p.grant, issuer: p.issuer, clientId: p.clientId }));
+  if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
+  if (!rows.length) return void ctx.io.out.write("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID\n");
+  const w = Math.max(...rows.map((r) => r.name.length)) + 2;
+  for (const r of rows) ctx.io.out.write(`${(r.default ? "* " : "  ") + r.name.padEnd(w)}${r.provider.padEnd(10)}${r.grant.padEnd(20)}${r.issuer}\n`);
+}
+
+export function runProfilesShow(ctx: Context, o: { name: string; json?: boolean }): void {
+  const profiles = ctx.config().profiles;
+  const p = Object.hasOwn(profiles, o.name) ? profiles[o.name] : undefined;
+  if (!p) throw new UsageError(`no profile named "${o.name}"`);
+  const view = { name: o.name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
+  delete (view as { secretStore?: unknown }).secretStore;
+  if (o.json) return void ctx.io.out.write(JSON.stringify(view, null, 2) + "\n");
+  for (const [k, v] of Object.entries(view)) if (v !== undefined) ctx.io.out.write(`${k}: ${Array.isArray(v) ? v.join(" ") : typeof v === "object" ? JSON.stringify(v) : v}\n`);
+}
+
+export async function runProfilesUse(ctx: Context, o: { name: string }): Promise<void> {
+  await useProfile(ctx, o.name);
+  ctx.info(`Default profile: ${o.name}`);
+}
+
+export async function runProfilesRemove(ctx: Context, o: { name: string }): Promise<void> {
+  await removeProfile(ctx, o.name);
+  ctx.info(`Removed profile "${o.name}" and its secrets.`);
+}
+
+export interface ProfilesRuns {
+  add: Run<ProfilesAddOptions>;
+  list: Run<ProfilesListOptions>;
+  show: Run<{ name: string; json?: boolean }>;
+  use: Run<{ name: string }>;
+  remove: Run<{ name: string }>;
+}
+
+const RUNS: ProfilesRuns = { add: runProfilesAdd, list: runProfilesList, show: runProfilesShow, use: runProfilesUse, remove: runProfilesRemove };
+
+export function registerProfiles(program: Command, getCtx: () => Context, runs: Partial<ProfilesRuns> = {}): void {
+  const r = { ...RUNS, ...runs };
   const profiles = program.command("profiles").description("manage saved profiles (issuer, client, grant, scopes)");
 
   profiles
@@ -27,38 +112,7 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .option("--kind <provider>", "provider kind", "oidc")
     .option("--default", "make it the default profile")
     .option("--force", "replace an existing profile of that name")
-    .action(async (name: string, o) => {
-      const ctx = getCtx();
-      checkProfileName(name);
-      checkUrl(o.issuer, "--issuer", ctx.allowHttp);
-      if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
-      const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
-      const grant: Grant = o.grant ?? (secret ? "client_credentials" : "authorization_code");
-      const hadSecret = Boolean(ctx.config().profiles[name]?.secretStore) && o.force; // kept by saveProfile
-      if (grant === "client_credentials" && !secret && !hadSecret) {
-        throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });
-      }
-      let redirectPort: number | undefined;
-      if (o.redirectPort !== undefined) {
-        redirectPort = Number(o.redirectPort);
-        if (!Number.isInteger(redirectPort) || redirectPort < 1 || redirectPort > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
-      }
-      const data: ProfileData = {
-        provider: o.kind,
-        issuer: normalizeIssuer(o.issuer),
-        clientId: o.clientId,
-        grant,
-        scopes: splitScopes(o.scope),
-        resource: o.resource,
-        audience: o.audience,
-        mcpUrl: o.mcpUrl,
-        redirectPort,
-        tokenEndpointAuthMethod: o.authMethod as TokenAuthMethod | undefined,
-      };
-      const saved = await saveProfile(ctx, { name, data, clientSecret: secret, force: o.force, makeDefault: o.default });
-      ctx.info(`Saved profile "${name}" (${grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : ""}).`);
-      ctx.info(grant === "client_credentials" ? `Try: mcp-auth token --profile ${name}` : `Next: mcp-auth login ${name}`);
-    });
+    .action((name: string, o: Omit<ProfilesAddOptions, "name">) => r.add(getCtx(), { ...o, name }));
 
   profiles
     .command("list")
@@ -66,50 +120,22 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .description("list profiles")
     .option("--json", "machine-readable output")
     .option("-q, --quiet", "names only, one per line")
-    .action((o) => {
-      const ctx = getCtx();
-      const cfg = ctx.config();
-      if (o.quiet) return void ctx.io.out.write(Object.keys(cfg.profiles).map((n) => `${n}\n`).join(""));
-      const rows = Object.entries(cfg.profiles).map(([name, p]) => ({ name, default: cfg.defaultProfile === name, provider: p.provider, grant: p.grant, issuer: p.issuer, clientId: p.clientId }));
-      if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
-      if (!rows.length) return void ctx.io.out.write("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID\n");
-      const w = Math.max(...rows.map((r) => r.name.length)) + 2;
-      for (const r of rows) ctx.io.out.write(`${(r.default ? "* " : "  ") + r.name.padEnd(w)}${r.provider.padEnd(10)}${r.grant.padEnd(20)}${r.issuer}\n`);
-    });
+    .action((o: ProfilesListOptions) => r.list(getCtx(), o));
 
   profiles
     .command("show <name>")
     .description("show a profile (never its secrets)")
     .option("--json", "machine-readable output")
-    .action((name: string, o) => {
-      const ctx = getCtx();
-      const p = ctx.config().profiles[name];
-      if (!p) throw new UsageError(`no profile named "${name}"`);
-      const view = { name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
-      delete (view as { secretStore?: unknown }).secretStore;
-      if (o.json) return void ctx.io.out.write(JSON.stringify(view, null, 2) + "\n");
-      for (const [k, v] of Object.entries(view)) if (v !== undefined) ctx.io.out.write(`${k}: ${Array.isArray(v) ? v.join(" ") : typeof v === "object" ? JSON.stringify(v) : v}\n`);
-    });
+    .action((name: string, o: { json?: boolean }) => r.show(getCtx(), { ...o, name }));
 
   profiles
     .command("use <name>")
     .description("make a profile the default")
-    .action(async (name: string) => {
-      const ctx = getCtx();
-      await ctx.updateConfig((cfg) => {
-        if (!cfg.profiles[name]) throw new UsageError(`no profile named "${name}"`);
-        cfg.defaultProfile = name;
-      });
-      ctx.info(`Default profile: ${name}`);
-    });
+    .action((name: string) => r.use(getCtx(), { name }));
 
   profiles
     .command("remove <name>")
     .alias("rm")
     .description("delete a profile, its client secret and its cached tokens")
-    .action(async (name: string) => {
-      const ctx = getCtx();
-      await removeProfile(ctx, name);
-      ctx.info(`Removed profile "${name}" and its secrets.`);
-    });
+    .action((name: string) => r.remove(getCtx(), { name }));
 }

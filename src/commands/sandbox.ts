@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import { saveProfile } from "../core/profiles.js";
+import { startSandboxProfiles } from "../core/sandbox.js";
 import { seconds } from "./shared.js";
 
 export function registerSandbox(program: Command, getCtx: () => Context): void {
@@ -14,21 +14,7 @@ export function registerSandbox(program: Command, getCtx: () => Context): void {
     .option("--json", "print the endpoints as one JSON line on stdout")
     .action(async (o) => {
       const ctx = getCtx();
-      const { startSandbox } = await import("../sandbox/server.js");
-      const sb = await startSandbox({ port: Number(o.port), mcpPort: Number(o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600) });
-      if (o.save) {
-        await saveProfile(ctx, {
-          name: "sandbox",
-          force: true,
-          clientSecret: sb.clients.m2m.clientSecret,
-          data: { provider: "oidc", issuer: sb.issuer, clientId: sb.clients.m2m.clientId, grant: "client_credentials", resource: sb.mcpUrl, mcpUrl: sb.mcpUrl },
-        });
-        await saveProfile(ctx, {
-          name: "sandbox-login",
-          force: true,
-          data: { provider: "oidc", issuer: sb.issuer, clientId: sb.clients.cli.clientId, grant: "authorization_code", scopes: ["openid", "mcp:read"], resource: sb.mcpUrl, mcpUrl: sb.mcpUrl },
-        });
-      }
+      const sb = await startSandboxProfiles(ctx, { port: Number(o.port), mcpPort: Number(o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600), save: o.save });
       if (o.json) ctx.io.out.write(JSON.stringify({ issuer: sb.issuer, mcpUrl: sb.mcpUrl, clients: sb.clients, profiles: o.save ? ["sandbox", "sandbox-login"] : [] }) + "\n");
       const lines = [
         "mcp-auth sandbox is running (Ctrl-C to stop)",

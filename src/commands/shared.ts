@@ -4,6 +4,9 @@ import { UsageError } from "../errors.js";
 import { adHocTarget, targetFromProfile, type AdHocOptions, type Target } from "../core/target.js";
 import { selectProfile, type Profile } from "../target.js";
 
+/** A command's use of its options: the real run, or a capture in parse tests. */
+export type Run<O> = (ctx: Context, o: O) => Promise<void> | void;
+
 /** --profile / --provider, accepted by every command that acts on a profile. */
 export function withProfileOptions(cmd: Command): Command {
   return cmd

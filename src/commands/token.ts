@@ -3,9 +3,38 @@ import type { Context } from "../context.js";
 import { getToken } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
-import { choice, seconds, targetFor, withAdHocOptions, withProfileOptions } from "./shared.js";
+import { choice, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
 
-export function registerToken(program: Command, getCtx: () => Context): void {
+export interface TokenOptions {
+  format: Format;
+  minTtl?: string;
+  forceRefresh?: boolean;
+  /** false with --no-cache */
+  cache?: boolean;
+  envName?: string;
+  profile?: string;
+  provider?: string;
+  issuer?: string;
+  clientId?: string;
+  clientSecretEnv?: string;
+  scope?: string[];
+  resource?: string;
+  audience?: string;
+}
+
+/** Prints a valid access token, and nothing else, on stdout. */
+export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
+  const target = targetFor(ctx, o);
+  const token = await getToken(ctx, target, {
+    minTtl: seconds("--min-ttl", o.minTtl, 60),
+    forceRefresh: o.forceRefresh,
+    noCache: o.cache === false,
+    login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
+  });
+  ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
+}
+
+export function registerToken(program: Command, getCtx: () => Context, run: Run<TokenOptions> = runToken): void {
   const cmd = program
     .command("token")
     .description("print a valid access token (cached, refreshed or newly acquired)")
@@ -17,15 +46,5 @@ export function registerToken(program: Command, getCtx: () => Context): void {
     .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci");
   withProfileOptions(cmd);
   withAdHocOptions(cmd);
-  cmd.action(async (o) => {
-    const ctx = getCtx();
-    const target = targetFor(ctx, o);
-    const token = await getToken(ctx, target, {
-      minTtl: seconds("--min-ttl", o.minTtl, 60),
-      forceRefresh: o.forceRefresh,
-      noCache: o.cache === false,
-      login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
-    });
-    ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format as Format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
-  });
+  cmd.action((o: TokenOptions) => run(getCtx(), o));
 }

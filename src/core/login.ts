@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { targetParams, toTokenSet, type TokenSet } from "../oauth/client.js";
@@ -50,26 +49,7 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
   };
 }
 
-/** `--browser-command`, else $BROWSER, else the platform opener. Their output goes to stderr, never stdout. */
+/** `--browser-command`, else $BROWSER, else the platform opener (ctx.browser decides). */
 async function openBrowser(ctx: Context, url: string, o: LoginOptions): Promise<void> {
-  const command = o.browserCommand ?? ctx.env.BROWSER;
-  if (command) {
-    const child = spawn(process.platform === "win32" ? "cmd" : "/bin/sh", process.platform === "win32" ? ["/c", `${command} "${url}"`] : ["-c", `${command} "$1"`, "sh", url], {
-      stdio: ["ignore", "ignore", "inherit"],
-      detached: false,
-    });
-    child.on("error", (e) => ctx.warn(`could not run the browser command: ${e.message}`));
-    child.on("exit", (code) => {
-      if (code) ctx.warn(`the browser command exited with ${code}`);
-    });
-    child.unref();
-    return;
-  }
-  try {
-    const { default: open } = await import("open");
-    const child = await open(url);
-    child.on("error", () => ctx.warn("could not open a browser; open the URL above yourself"));
-  } catch {
-    ctx.warn("could not open a browser; open the URL above yourself");
-  }
+  await ctx.browser.open(url, { command: o.browserCommand });
 }

@@ -1,7 +1,8 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
-import type { ProfileData } from "../target.js";
+import { normalizeIssuer, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { forgetTokens } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
@@ -28,7 +29,7 @@ export interface SaveProfileInput {
 export async function saveProfile(ctx: Context, input: SaveProfileInput): Promise<ProfileData> {
   checkProfileName(input.name);
   return ctx.updateConfig(async (cfg) => {
-    const existing = cfg.profiles[input.name];
+    const existing = Object.hasOwn(cfg.profiles, input.name) ? cfg.profiles[input.name] : undefined;
     if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
     const data: ProfileData = { ...input.data };
     if (input.clientSecret) {
@@ -58,8 +59,66 @@ export async function removeProfile(ctx: Context, name: string): Promise<void> {
     const p = Object.hasOwn(cfg.profiles, name) ? cfg.profiles[name] : undefined;
     if (!p) throw new UsageError(`no profile named "${name}"`);
     await forgetTokens(ctx, targetFromProfile({ name, ...p }));
-    if (p.secretStore) await (await ctx.secretsOf(p.secretStore)).delete(accounts.clientSecret(name));
+    // Every store, whatever the profile says: a secret written elsewhere by an older run must go too.
+    const report = await ctx.tokens.purgeAccount(accounts.clientSecret(name));
+    for (const f of report.failed) ctx.warn(`could not check a secret store for the client secret (${f})`);
     delete cfg.profiles[name];
     if (cfg.defaultProfile === name) delete cfg.defaultProfile;
+  });
+}
+
+export interface AddProfileInput {
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  grant?: Grant;
+  scopes?: string[];
+  resource?: string;
+  audience?: string;
+  mcpUrl?: string;
+  redirectPort?: string;
+  authMethod?: TokenAuthMethod;
+  kind: string;
+  makeDefault?: boolean;
+  force?: boolean;
+}
+
+/** `profiles add`: validates what a person typed, then saves the profile and its secret. */
+export async function addProfile(ctx: Context, o: AddProfileInput): Promise<ProfileData> {
+  checkProfileName(o.name);
+  checkUrl(o.issuer, "--issuer", ctx.allowHttp);
+  if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
+  const grant: Grant = o.grant ?? (o.clientSecret ? "client_credentials" : "authorization_code");
+  const existing = Object.hasOwn(ctx.config().profiles, o.name) ? ctx.config().profiles[o.name] : undefined;
+  const hadSecret = Boolean(existing?.secretStore) && o.force; // kept by saveProfile
+  if (grant === "client_credentials" && !o.clientSecret && !hadSecret) {
+    throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });
+  }
+  let redirectPort: number | undefined;
+  if (o.redirectPort !== undefined) {
+    redirectPort = Number(o.redirectPort);
+    if (!Number.isInteger(redirectPort) || redirectPort < 1 || redirectPort > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
+  }
+  const data: ProfileData = {
+    provider: o.kind,
+    issuer: normalizeIssuer(o.issuer),
+    clientId: o.clientId,
+    grant,
+    scopes: splitScopes(o.scopes),
+    resource: o.resource,
+    audience: o.audience,
+    mcpUrl: o.mcpUrl,
+    redirectPort,
+    tokenEndpointAuthMethod: o.authMethod,
+  };
+  return saveProfile(ctx, { name: o.name, data, clientSecret: o.clientSecret, force: o.force, makeDefault: o.makeDefault });
+}
+
+/** Makes a profile the default. */
+export async function useProfile(ctx: Context, name: string): Promise<void> {
+  await ctx.updateConfig((cfg) => {
+    if (!Object.hasOwn(cfg.profiles, name)) throw new UsageError(`no profile named "${name}"`);
+    cfg.defaultProfile = name;
   });
 }

@@ -2,6 +2,7 @@ import { UsageError } from "../errors.js";
 import type { Context } from "../context.js";
 import type { StoreKind } from "../store/secrets.js";
 import { accounts } from "../store/tokens.js";
+import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Grant, type Profile, type TokenAuthMethod } from "../target.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */
@@ -47,6 +48,8 @@ export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
       hint: o.clientSecretEnv ? `export ${varName} first` : "set MCP_AUTH_CLIENT_SECRET or pass --client-secret-env VAR",
     });
   }
+  registerSecretEnv(varName, env);
+  registerSecret(value, { clientId: o.clientId });
   return {
     profile: null,
     issuer: normalizeIssuer(o.issuer),
@@ -70,6 +73,7 @@ export async function clientSecretOf(ctx: Context, t: Target): Promise<string | 
       hint: `store it again: mcp-auth profiles add ${t.profile} … --client-secret-stdin --force`,
     });
   }
+  registerSecret(value, { clientId: t.clientId });
   return value;
 }
 

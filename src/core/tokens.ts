@@ -1,9 +1,7 @@
 import type { Context } from "../context.js";
-import { AuthError, McpAuthError } from "../errors.js";
+import { AuthError } from "../errors.js";
 import { configure, discover, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
-import { acquire } from "../store/lock.js";
-import { accounts, deleteCachedToken, readCachedToken, writeCachedToken, type CachedToken } from "../store/tokens.js";
-import { cacheKey } from "../target.js";
+import type { ForgetReport, TokenRecord } from "../store/cache.js";
 import { clientSecretOf, loginHint, type Target } from "./target.js";
 
 /**
@@ -23,8 +21,6 @@ export interface TokenResult extends TokenSet {
   source: "cache" | "refresh" | "grant" | "login";
 }
 
-const memoryCache = new Map<string, { rec: Omit<CachedToken, "identity">; access: string; refresh?: string }>();
-
 export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
   if (o.noCache) return acquire_(ctx, t, o);
   if (!o.forceRefresh) {
@@ -32,7 +28,7 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
     if (hit) return hit;
   }
   const startedAt = ctx.now() / 1000;
-  const release = await acquire(ctx.paths.locks, cacheKey(t), { onWait: (holder) => ctx.info(`Waiting for another mcp-auth (${holder}) that is getting this token…`) });
+  const release = await ctx.tokens.lock(t, { onWait: (holder) => ctx.info(`Waiting for another mcp-auth (${holder}) that is getting this token…`) });
   try {
     // Someone may have got a token while we waited for the lock: take it if it is fresh enough, or if
     // it was obtained after we started (asking the IdP again would give nothing better).
@@ -73,30 +69,21 @@ async function clientCredentials(ctx: Context, t: Target): Promise<TokenSet> {
 }
 
 async function cached(ctx: Context, t: Target, minTtl: number): Promise<(TokenResult & { obtainedAt: number }) | null> {
-  const key = cacheKey(t);
-  const mem = memoryCache.get(key);
-  const rec = mem?.rec ?? readCachedToken(ctx.paths, t);
+  const rec = ctx.tokens.record(t);
   if (!rec || rec.expires_at - ctx.now() / 1000 < minTtl) return null;
-  let access = mem?.access ?? rec.access_token;
-  if (!access && rec.access_store) {
-    try {
-      access = (await (await ctx.secretsOf(rec.access_store)).get(accounts.accessToken(key))) ?? undefined;
-    } catch (e) {
-      // The keychain holding it is not usable right now: a cache miss, not a failure.
-      ctx.debug(`cached access token unavailable: ${(e as Error).message}`);
-    }
+  let access: string | undefined;
+  try {
+    access = await ctx.tokens.accessToken(t, rec);
+  } catch (e) {
+    // The keychain holding it is not usable right now: a cache miss, not a failure.
+    ctx.debug(`cached access token unavailable: ${(e as Error).message}`);
   }
   if (!access) return null;
   return { access_token: access, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, source: "cache", obtainedAt: rec.obtained_at };
 }
 
 async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> {
-  const key = cacheKey(t);
-  const mem = memoryCache.get(key);
-  const rec = mem?.rec ?? readCachedToken(ctx.paths, t);
-  if (!rec?.refresh_store) return null;
-  const store = await ctx.secretsOf(rec.refresh_store);
-  const rt = mem?.refresh ?? (await store.get(accounts.refreshToken(key)));
+  const rt = await ctx.tokens.refreshToken(t);
   if (!rt) return null;
   const client = await openid();
   const config = await oauthConfig(ctx, t);
@@ -125,73 +112,25 @@ async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> 
 
 /** Persists a token set: the refresh token (and optionally the access token) to the secret store first, then the cache record. */
 export async function saveTokens(ctx: Context, t: Target, ts: TokenSet): Promise<void> {
-  const key = cacheKey(t);
-  const memoryOnly = ctx.forcedStore() === "memory";
-  const store = !memoryOnly && (ts.refresh_token || wantsKeychainAccess(ctx)) ? await ctx.secrets() : undefined;
-  const rec: Omit<CachedToken, "identity"> = {
-    version: 1,
-    profile: t.profile,
-    issuer: t.issuer,
-    clientId: t.clientId,
-    token_type: ts.token_type,
-    expires_at: ts.expires_at,
-    obtained_at: ctx.now() / 1000,
-    scope: ts.scope,
-  };
-  if (memoryOnly) {
-    memoryCache.set(key, { rec, access: ts.access_token, refresh: ts.refresh_token });
-    return;
-  }
-  if (ts.refresh_token && store) {
-    await store.set(accounts.refreshToken(key), ts.refresh_token);
-    rec.refresh_store = store.kind;
-  }
-  if (store && wantsKeychainAccess(ctx) && store.kind === "keychain") {
-    await store.set(accounts.accessToken(key), ts.access_token);
-    rec.access_store = store.kind;
-  } else {
-    rec.access_token = ts.access_token;
-  }
-  writeCachedToken(ctx.paths, t, rec);
-}
-
-function wantsKeychainAccess(ctx: Context): boolean {
-  return (ctx.env.MCP_AUTH_ACCESS_TOKEN_STORE ?? ctx.config().settings?.accessTokenStore) === "keychain";
+  await ctx.tokens.save(t, ts);
 }
 
 /** A target's stored tokens (for revocation), read where they were written; nothing is removed. */
 export async function storedTokens(ctx: Context, t: Target): Promise<{ refreshToken?: string; accessToken?: string; had: boolean }> {
-  const key = cacheKey(t);
-  const mem = memoryCache.get(key);
-  const rec = readCachedToken(ctx.paths, t);
-  let refreshToken = mem?.refresh;
-  let accessToken = mem?.access ?? rec?.access_token;
-  if (rec?.refresh_store) refreshToken ??= (await (await ctx.secretsOf(rec.refresh_store)).get(accounts.refreshToken(key))) ?? undefined;
-  if (rec?.access_store) accessToken ??= (await (await ctx.secretsOf(rec.access_store)).get(accounts.accessToken(key))) ?? undefined;
-  return { refreshToken, accessToken, had: Boolean(rec || mem) };
+  const rec = ctx.tokens.record(t);
+  const refreshToken = await ctx.tokens.refreshToken(t);
+  const accessToken = rec ? await ctx.tokens.accessToken(t, rec) : undefined;
+  return { refreshToken, accessToken, had: Boolean(rec || refreshToken) };
 }
 
-/** Removes a target's cached tokens everywhere (cache record, refresh and access token in their stores). */
-export async function forgetTokens(ctx: Context, t: Target): Promise<void> {
-  const key = cacheKey(t);
-  memoryCache.delete(key);
-  const rec = readCachedToken(ctx.paths, t);
-  for (const [kind, account] of [
-    [rec?.refresh_store, accounts.refreshToken(key)],
-    [rec?.access_store, accounts.accessToken(key)],
-  ] as const) {
-    if (!kind) continue;
-    try {
-      await (await ctx.secretsOf(kind)).delete(account);
-    } catch (e) {
-      if (!(e instanceof McpAuthError)) throw e;
-      ctx.warn(`could not remove a token from the ${kind} store: ${e.message}`);
-    }
-  }
-  deleteCachedToken(ctx.paths, t);
+/** Removes a target's cached tokens everywhere (cache record, refresh and access token in every store). */
+export async function forgetTokens(ctx: Context, t: Target): Promise<ForgetReport> {
+  const report = await ctx.tokens.forget(t);
+  for (const f of report.failed) ctx.warn(`could not check or clean a secret store (${f})`);
+  return report;
 }
 
 /** The cache record of a target, for `status`. Never exposes tokens. */
-export function tokenState(ctx: Context, t: Target): Omit<CachedToken, "identity"> | null {
-  return memoryCache.get(cacheKey(t))?.rec ?? readCachedToken(ctx.paths, t);
+export function tokenState(ctx: Context, t: Target): TokenRecord | null {
+  return ctx.tokens.record(t);
 }

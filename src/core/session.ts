@@ -1,0 +1,101 @@
+import type { Context } from "../context.js";
+import { McpAuthError, NetworkError } from "../errors.js";
+import { revokeTokens, type RevocationOutcome } from "../oauth/revoke.js";
+import type { Profile } from "../target.js";
+import { interactiveLogin, type LoginOptions } from "./login.js";
+import { targetFromProfile, type Target } from "./target.js";
+import { forgetTokens, getToken, oauthConfig, saveTokens, storedTokens, type TokenResult } from "./tokens.js";
+
+/**
+ * Sessions: signing in and out. Both hold the target's lock, so a parallel `token` waits for a login
+ * in progress instead of starting another, and never reads tokens a logout is removing.
+ */
+export type LoginResult = { kind: "client_credentials"; token: TokenResult } | { kind: "login"; token: TokenResult };
+
+export async function login(ctx: Context, profile: Profile, o: LoginOptions): Promise<LoginResult> {
+  const t = targetFromProfile(profile);
+  if (t.grant === "client_credentials") {
+    // Nothing to sign in to: check the credentials by getting a fresh token instead.
+    return { kind: "client_credentials", token: await getToken(ctx, t, { minTtl: 0, forceRefresh: true }) };
+  }
+  const run = interactiveLogin(ctx, o);
+  const release = await ctx.tokens.lock(t);
+  try {
+    const tokens = await run(t);
+    await saveTokens(ctx, t, tokens);
+    return { kind: "login", token: { ...tokens, source: "login" } };
+  } finally {
+    release();
+  }
+}
+
+export interface LogoutOptions {
+  revoke?: boolean;
+  /** Forget the tokens here even when they could not be revoked. */
+  force?: boolean;
+  /** Asked when revocation failed and --force was not given; absent = nobody to ask (keep the tokens). */
+  confirmForget?: (profile: string, failed: string) => Promise<boolean>;
+}
+
+export interface LogoutResult {
+  profile: string;
+  /** Tokens were found (and, unless kept, removed). */
+  had: boolean;
+  /** Revocation: per-token outcomes, "no-endpoint", or absent when not asked for / nothing to revoke. */
+  revocation?: RevocationOutcome[] | "no-endpoint";
+  /** The tokens were removed from this machine. */
+  forgotten: boolean;
+  /** Revocation failed and the tokens were kept. */
+  error?: McpAuthError;
+  /** Stores that could not be searched. */
+  unchecked: string[];
+}
+
+export async function logout(ctx: Context, profile: Profile, o: LogoutOptions): Promise<LogoutResult> {
+  const t = targetFromProfile(profile);
+  const release = await ctx.tokens.lock(t);
+  try {
+    const tokens = await storedTokens(ctx, t);
+    const result: LogoutResult = { profile: profile.name, had: tokens.had, forgotten: false, unchecked: [] };
+    if (o.revoke && (tokens.refreshToken || tokens.accessToken)) {
+      // Revoke first: if that fails, the tokens stay here so the revocation can be retried.
+      const failure = await revoke(ctx, t, tokens, result);
+      if (failure) {
+        const forget = o.force || (o.confirmForget ? await o.confirmForget(profile.name, failure.message) : false);
+        if (!forget) {
+          result.error = failure;
+          return result;
+        }
+      }
+    }
+    const report = await forgetTokens(ctx, t);
+    result.had ||= report.removed;
+    result.forgotten = true;
+    result.unchecked = report.failed;
+    return result;
+  } finally {
+    release();
+  }
+}
+
+async function revoke(ctx: Context, t: Target, tokens: { refreshToken?: string; accessToken?: string }, result: LogoutResult): Promise<McpAuthError | undefined> {
+  let config;
+  try {
+    config = await oauthConfig(ctx, t);
+  } catch (e) {
+    const err = e instanceof McpAuthError ? e : new NetworkError((e as Error).message, { cause: e });
+    result.revocation = [
+      ...(tokens.refreshToken ? [{ hint: "refresh_token" as const, result: "failed" as const, error: err }] : []),
+      ...(tokens.accessToken ? [{ hint: "access_token" as const, result: "failed" as const, error: err }] : []),
+    ];
+    return err;
+  }
+  if (!config.serverMetadata().revocation_endpoint) {
+    result.revocation = "no-endpoint";
+    return undefined;
+  }
+  result.revocation = await revokeTokens(config, tokens, `revocation at ${t.issuer}`);
+  const failed = result.revocation.find((r) => r.result === "failed");
+  if (!failed) return undefined;
+  return failed.error instanceof McpAuthError ? failed.error : new NetworkError(failed.error?.message ?? "revocation failed");
+}

@@ -1,0 +1,82 @@
+/**
+ * Everything mcp-auth prints on stderr passes through here: text a server sent (error descriptions,
+ * WWW-Authenticate, HTML titles, admin API messages) may carry terminal escape sequences, and a
+ * hostile or careless server may echo a secret back. So control characters are stripped and every
+ * secret this process knows of is replaced, in the forms it may travel in (plain, URL-encoded,
+ * and base64 as in an HTTP Basic header).
+ */
+
+const known = new Set<string>();
+/** Environment variables that held a secret this run (kept out of child processes such as the browser). */
+const secretEnvNames = new Set<string>(["MCP_AUTH_CLIENT_SECRET"]);
+
+/** Secrets shorter than this are not scrubbed: replacing "a" everywhere would garble every line. */
+const MIN_LENGTH = 4;
+
+/** Remembers a secret so it is never printed. `clientId` adds the HTTP Basic forms of `id:secret`. */
+export function registerSecret(value: string | undefined | null, o: { clientId?: string } = {}): void {
+  if (!value || value.length < MIN_LENGTH) return;
+  const forms = [value, encodeURIComponent(value), new URLSearchParams({ v: value }).toString().slice(2), b64(value)];
+  if (o.clientId !== undefined) {
+    forms.push(b64(`${o.clientId}:${value}`));
+    // RFC 6749 §2.3.1: id and secret are form-encoded before the Basic encoding.
+    forms.push(b64(`${formEncode(o.clientId)}:${formEncode(value)}`));
+  }
+  for (const f of forms) if (f.length >= MIN_LENGTH) known.add(f);
+}
+
+/** Remembers that an environment variable holds a secret (its value is registered too). */
+export function registerSecretEnv(name: string, env: NodeJS.ProcessEnv): void {
+  secretEnvNames.add(name);
+  registerSecret(env[name]);
+}
+
+/** A copy of `env` without the variables that carry mcp-auth's secrets, for child processes. */
+export function envWithoutSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || secretEnvNames.has(k) || /^MCP_AUTH_.*(SECRET|PASSWORD|TOKEN)/i.test(k) || known.has(v)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function b64(s: string): string {
+  return Buffer.from(s, "utf8").toString("base64");
+}
+
+function formEncode(s: string): string {
+  return encodeURIComponent(s).replace(/%20/g, "+");
+}
+
+// C0 controls but \t and \n, DEL, and C1 controls (0x80-0x9f: CSI and OSC have 8-bit forms).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+// A whole escape sequence (CSI … final byte, OSC … BEL/ST), so no stray "[2J" is left behind.
+// eslint-disable-next-line no-control-regex
+const ESCAPE_SEQUENCE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]/g;
+
+/** Removes terminal control sequences and characters (keeps newlines and tabs). */
+export function stripControl(text: string): string {
+  return text.replace(ESCAPE_SEQUENCE, "").replace(CONTROL, "");
+}
+
+/** Replaces every known secret with "[redacted]". */
+export function scrubSecrets(text: string): string {
+  if (!known.size) return text;
+  // Longest first, so a secret that contains another is replaced whole.
+  for (const s of [...known].sort((a, b) => b.length - a.length)) {
+    if (text.includes(s)) text = text.split(s).join("[redacted]");
+  }
+  return text;
+}
+
+/** What may reach a terminal or a log: no control sequences, no known secrets. */
+export function sanitize(text: string): string {
+  return scrubSecrets(stripControl(text));
+}
+
+/** For tests: forget everything registered. */
+export function resetSecrets(): void {
+  known.clear();
+}

@@ -1,0 +1,143 @@
+import { UsageError } from "../errors.js";
+import { sanitize } from "./sanitize.js";
+
+/**
+ * The terminal, in one object: streams, whether a person can be asked something, colour, prompts and
+ * spinners. Every TTY/colour/prompt decision lives here, so nothing below the command layer touches
+ * process.stdin/stdout/stderr, and a test can swap the whole thing (test/helpers/context.ts).
+ *
+ * stdout carries data only (a token, JSON); prompts, spinners, notices and warnings go to stderr.
+ */
+export interface Terminal {
+  in: NodeJS.ReadableStream & { isTTY?: boolean };
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+  /** A person is there: stdin and stderr are terminals and --non-interactive was not given. */
+  interactive: boolean;
+  color: boolean;
+  prompter: Prompter;
+  /** A spinner on stderr; draws only on a TTY outside CI, else prints nothing until it ends. */
+  spinner(text: string): Spinner;
+  /** One line (or several) to stderr, control characters and known secrets removed. */
+  info(msg: string): void;
+  warn(msg: string): void;
+  /** Semantic colours (no-ops without colour). */
+  paint: Painter;
+}
+
+export interface Painter {
+  success(s: string): string;
+  warn(s: string): string;
+  fail(s: string): string;
+  dim(s: string): string;
+  bold(s: string): string;
+}
+
+export interface Spinner {
+  succeed(text?: string): void;
+  fail(text?: string): void;
+  stop(): void;
+}
+
+export interface Choice<T extends string = string> {
+  value: T;
+  name: string;
+  description?: string;
+}
+
+/** Questions to a person. Every method throws a UsageError naming the flag to pass when nobody can answer. */
+export interface Prompter {
+  password(message: string, o?: { flagHint?: string }): Promise<string>;
+  confirm(message: string, o?: { default?: boolean; flagHint?: string }): Promise<boolean>;
+  input(message: string, o?: { default?: string; flagHint?: string; validate?: (v: string) => string | true }): Promise<string>;
+  select<T extends string>(message: string, choices: Choice<T>[], o?: { default?: T; flagHint?: string }): Promise<T>;
+}
+
+export interface TerminalOptions {
+  stdin?: Terminal["in"];
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  nonInteractive?: boolean;
+}
+
+export function colorEnabled(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+  if (env.NO_COLOR) return false;
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== "0";
+  return isTTY && env.TERM !== "dumb";
+}
+
+export function painter(color: boolean): Painter {
+  const p = (code: number) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return { success: p(32), warn: p(33), fail: p(31), dim: p(2), bold: p(1) };
+}
+
+export function createTerminal(o: TerminalOptions): Terminal {
+  const stdin = o.stdin ?? process.stdin;
+  const out = o.stdout ?? process.stdout;
+  const err = o.stderr ?? process.stderr;
+  const color = colorEnabled(o.env, Boolean(err.isTTY));
+  const interactive = !o.nonInteractive && Boolean(stdin.isTTY && err.isTTY);
+  const paint = painter(color);
+  const write = (s: string) => void err.write(`${sanitize(s)}\n`);
+  return {
+    in: stdin,
+    out,
+    err,
+    interactive,
+    color,
+    paint,
+    prompter: interactive ? inquirerPrompter(stdin, err) : refusingPrompter(),
+    spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err) : quietSpinner()),
+    info: write,
+    warn: (m) => write(`${paint.warn("warning:")} ${m}`),
+  };
+}
+
+/** Nobody to ask: name the flag that answers the question instead. */
+export function refusingPrompter(): Prompter {
+  const refuse = (message: string, flagHint?: string): never => {
+    throw new UsageError(`cannot ask "${message.replace(/[:?]\s*$/, "")}": this is not an interactive terminal`, {
+      hint: flagHint ?? "run it in a terminal, or pass the answer as a flag",
+    });
+  };
+  return {
+    password: async (m, o) => refuse(m, o?.flagHint),
+    confirm: async (m, o) => refuse(m, o?.flagHint),
+    input: async (m, o) => refuse(m, o?.flagHint),
+    select: async (m, _c, o) => refuse(m, o?.flagHint),
+  };
+}
+
+/** @inquirer/prompts, loaded on first use, drawing on stderr (stdout stays data only). */
+function inquirerPrompter(input: Terminal["in"], output: NodeJS.WritableStream): Prompter {
+  const ctx = { input: input as NodeJS.ReadableStream, output: output as NodeJS.WritableStream, clearPromptOnDone: false };
+  const load = () => import("@inquirer/prompts");
+  return {
+    password: async (message) => (await load()).password({ message, mask: "*" }, ctx as never),
+    confirm: async (message, o) => (await load()).confirm({ message, default: o?.default }, ctx as never),
+    input: async (message, o) => (await load()).input({ message, default: o?.default, validate: o?.validate }, ctx as never),
+    select: async (message, choices, o) => (await load()).select({ message, choices, default: o?.default }, ctx as never),
+  };
+}
+
+function quietSpinner(): Spinner {
+  return { succeed: () => {}, fail: () => {}, stop: () => {} };
+}
+
+/** ora is ESM and costs a few ms to load: it is started lazily and the spinner works before it arrives. */
+function oraSpinner(text: string, stream: NodeJS.WritableStream): Spinner {
+  let ended: { how: "succeed" | "fail" | "stop"; text?: string } | undefined;
+  let spinner: { succeed(t?: string): void; fail(t?: string): void; stop(): void } | undefined;
+  void import("ora").then(({ default: ora }) => {
+    if (ended) return;
+    spinner = ora({ text: sanitize(text), stream: stream as never, discardStdin: false }).start();
+  }, () => {});
+  const end = (how: "succeed" | "fail" | "stop", t?: string) => {
+    if (ended) return;
+    ended = { how, text: t };
+    if (spinner) spinner[how](t === undefined ? undefined : sanitize(t));
+    else if (how !== "stop") stream.write(`${how === "succeed" ? "✔" : "✖"} ${sanitize(t ?? text)}\n`);
+  };
+  return { succeed: (t) => end("succeed", t), fail: (t) => end("fail", t), stop: () => end("stop") };
+}
