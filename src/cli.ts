@@ -15,7 +15,12 @@ Exit codes:
   5  a file mcp-auth must read or edit cannot be parsed or changed (it is left untouched)
   130 interrupted`;
 
-export function buildProgram(getCtx: () => Context): Command {
+export interface Streams {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+export function buildProgram(getCtx: () => Context, streams: Streams = { out: process.stdout, err: process.stderr }): Command {
   const program = new Command("mcp-auth")
     .description("Get, cache and refresh OAuth tokens for MCP servers, and wire MCP clients to them.")
     .version(VERSION, "-V, --version")
@@ -28,8 +33,8 @@ export function buildProgram(getCtx: () => Context): Command {
     .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
     .exitOverride() // set before subcommands are added: they copy it
     .configureOutput({
-      writeErr: (s) => process.stderr.write(s),
-      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => streams.err.write(s),
+      writeOut: (s) => streams.out.write(s),
       // Usage errors are one line too: "mcp-auth: unknown option '--x' (Did you mean --y?) (see --help)".
       outputError: (s, write) => write(`mcp-auth: ${usageLine(s)} (see --help)\n`),
     })
@@ -64,31 +69,40 @@ export function completionFor(shell: Shell): string {
 declare const __VERSION__: string | undefined;
 const VERSION = typeof __VERSION__ === "string" ? __VERSION__ : "0.0.0";
 
-/** Runs the CLI; the only place that turns errors into exit codes. */
-export async function run(argv: string[]): Promise<void> {
+/**
+ * Runs one command line and returns its exit code: the only place that turns errors into exit codes.
+ * `makeContext` builds the context from the global flags (tests pass one with captured streams).
+ */
+export async function main(argv: string[], makeContext: (g: GlobalOptions) => Context = (g) => createContext(g), streams?: Streams): Promise<number> {
   let ctx: Context | undefined;
   let debug = argv.includes("--debug");
+  const err = streams?.err ?? process.stderr;
   const program = buildProgram(() => {
     if (!ctx) {
       const g = program.opts<GlobalOptions>();
       debug ||= Boolean(g.debug);
-      ctx = createContext(g);
+      ctx = makeContext(g);
     }
     return ctx;
-  });
+  }, streams);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return ExitCode.OK;
+  } catch (e) {
+    return report(e, debug, err);
+  }
+}
+
+/** The process entry point (bin/mcp-auth.js). */
+export async function run(argv: string[]): Promise<void> {
   process.on("SIGINT", () => {
     process.stderr.write("\nmcp-auth: interrupted\n");
     process.exit(ExitCode.INTERRUPTED);
   });
-  try {
-    await program.parseAsync(argv, { from: "user" });
-    process.exitCode = 0;
-  } catch (e) {
-    process.exitCode = report(e, debug);
-  }
+  process.exitCode = await main(argv);
 }
 
-function report(e: unknown, debug: boolean): number {
+function report(e: unknown, debug: boolean, out: NodeJS.WritableStream): number {
   if (e instanceof CommanderError) {
     if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
     return ExitCode.USAGE; // commander already printed the message
@@ -97,11 +111,11 @@ function report(e: unknown, debug: boolean): number {
   const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e), { cause: e });
   if (err.message) {
     const hint = err.hint ? ` (${err.hint})` : "";
-    process.stderr.write(`mcp-auth: ${sanitize(`${err.message}${hint}`).replace(/\n+/g, " ")}\n`);
+    out.write(`mcp-auth: ${sanitize(`${err.message}${hint}`).replace(/\n+/g, " ")}\n`);
   }
   if (debug) {
     for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
-      if (c instanceof Error) process.stderr.write(`${sanitize(c.stack ?? c.message)}\n`);
+      if (c instanceof Error) out.write(`${sanitize(c.stack ?? c.message)}\n`);
       else break;
     }
   }

@@ -24,9 +24,10 @@ export interface TokenOptions {
 
 /** Prints a valid access token, and nothing else, on stdout. */
 export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
+  const minTtl = seconds("--min-ttl", o.minTtl, 60);
   const target = targetFor(ctx, o);
   const token = await getToken(ctx, target, {
-    minTtl: seconds("--min-ttl", o.minTtl, 60),
+    minTtl,
     forceRefresh: o.forceRefresh,
     noCache: o.cache === false,
     login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
