@@ -1,5 +1,5 @@
 import type { Context } from "../context.js";
-import { AuthError } from "../errors.js";
+import { AuthError, FileError } from "../errors.js";
 import { configure, discover, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
 import type { ForgetReport, TokenRecord } from "../store/cache.js";
 import { clientSecretOf, loginHint, type Target } from "./target.js";
@@ -28,7 +28,16 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
     if (hit) return hit;
   }
   const startedAt = ctx.now() / 1000;
-  const release = await ctx.tokens.lock(t, { onWait: (holder) => ctx.info(`Waiting for another mcp-auth (${holder}) that is getting this token…`) });
+  let release: () => void;
+  try {
+    release = await ctx.tokens.lock(t, { onWait: (holder) => ctx.info(`Waiting for another mcp-auth (${holder}) that is getting this token…`) });
+  } catch (e) {
+    // A read-only or full config dir: client credentials need no state, so the token can still be had,
+    // uncached. Anything with a refresh token must not run without its lock (a rotated token would be lost).
+    if (!(e instanceof FileError) || t.grant !== "client_credentials") throw e;
+    ctx.warn(`${e.message}; getting a token without caching it`);
+    return acquire_(ctx, t, o);
+  }
   try {
     // Someone may have got a token while we waited for the lock: take it if it is fresh enough, or if
     // it was obtained after we started (asking the IdP again would give nothing better).
@@ -37,7 +46,12 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
     const refreshed = await tryRefresh(ctx, t);
     if (refreshed) return refreshed;
     const got = await acquire_(ctx, t, o);
-    await saveTokens(ctx, t, got);
+    try {
+      await saveTokens(ctx, t, got);
+    } catch (e) {
+      if (!(e instanceof FileError) || got.refresh_token) throw e;
+      ctx.warn(`the token could not be cached: ${e.message}`);
+    }
     return got;
   } finally {
     release();
