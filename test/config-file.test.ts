@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileError } from "../src/errors.js";
-import { updateConfigFile } from "../src/store/config-file.js";
+import { planConfigUpdate, updateConfigFile } from "../src/store/config-file.js";
+import { renderPlan } from "../src/store/plan.js";
 import { CONFIG_VERSION, migrateConfig } from "../src/store/config-version.js";
 import { paths } from "../src/paths.js";
 import { parseConfig } from "../src/target.js";
@@ -53,6 +54,18 @@ describe("updating config.json (in process)", () => {
     expect(backups(dir)).toEqual([]);
   });
 
+  it("can be planned and shown as a diff without writing anything (--dry-run)", async () => {
+    dir = mkdtempSync(join(tmpdir(), "mcp-auth-cfg-"));
+    const p = paths({ MCP_AUTH_CONFIG_DIR: dir });
+    writeFileSync(p.config, '{"profiles": {}}\n');
+    const { plan, result } = await planConfigUpdate(p, (cfg) => ((cfg.defaultProfile = "x"), 42));
+    expect(result).toBe(42);
+    expect(readFileSync(p.config, "utf8")).toBe('{"profiles": {}}\n');
+    expect(readdirSync(dir)).toEqual(["config.json"]);
+    const diff = await renderPlan([plan]);
+    expect(diff.split("\n")).toEqual(expect.arrayContaining(['-{"profiles": {}}', '+  "version": 1,', '+  "defaultProfile": "x"']));
+  });
+
   it("never writes through a symlink planted at a backup name (the old config.json.bak route included)", async () => {
     dir = mkdtempSync(join(tmpdir(), "mcp-auth-cfg-"));
     const p = paths({ MCP_AUTH_CONFIG_DIR: dir });
@@ -78,7 +91,7 @@ describe("config.json end to end", () => {
     expect((await add("one")).code).toBe(0);
     const first = readFileSync(join(u.configDir, "config.json"), "utf8");
     expect(backups(u.configDir)).toEqual([]); // nothing to keep the first time
-    const r = await add("two");
+    const r = await u.run(["profiles", "add", "two", "--issuer", ISSUER, "--client-id", "c-two", "--client-secret-env", "S"], { env: { MCP_AUTH_STORE: "file", S: "s3cret-value-never-in-config" } });
     expect(r.code, r.stderr).toBe(0);
     const kept = backups(u.configDir);
     expect(kept).toHaveLength(1);
@@ -87,6 +100,7 @@ describe("config.json end to end", () => {
     expect(statSync(backup).mode & 0o777).toBe(0o600);
     expect(statSync(join(u.configDir, "config.json")).mode & 0o777).toBe(0o600);
     expect(readdirSync(u.configDir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    expect(readFileSync(join(u.configDir, "config.json"), "utf8")).not.toContain("s3cret"); // so plans of it never hold one
   });
 
   it("a symlink planted where the old config.json.bak went is not followed", async () => {

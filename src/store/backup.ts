@@ -28,6 +28,11 @@ export interface BackupPolicy {
 
 export const KEEP_BACKUPS = 5;
 
+/** The policy for mcp-auth's paths. */
+export function backupPolicy(p: { dir: string; backups: string }, now?: () => number): BackupPolicy {
+  return { configDir: p.dir, backupsDir: p.backups, ...(now && { now }) };
+}
+
 /** `20261129T213800.123Z`: sorts in time order, no `:` (Windows). */
 export function stamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, "");
