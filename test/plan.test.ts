@@ -175,6 +175,13 @@ describe("applyPlan", () => {
     expect(readFileSync(f, "utf8")).toBe("1");
   });
 
+  it("refuses a plan that changes one file twice, before writing anything", () => {
+    const f = join(root, "f.json");
+    writeFileSync(f, "1");
+    expect(() => apply(planFile(f, () => "2"), planFile(f, () => "3"))).toThrow(/changes .*f\.json twice/);
+    expect(readFileSync(f, "utf8")).toBe("1");
+  });
+
   it("writes through a symlinked file: the link stays a link", () => {
     const real = join(root, "dotfiles", "claude.json");
     mkdirSync(join(root, "dotfiles"));
@@ -192,12 +199,15 @@ describe("applyPlan", () => {
       const b = join(root, "b.json");
       writeFileSync(a, "a1");
       writeFileSync(b, "b1");
-      const plan = [planFile(a, () => "a2"), planFile(b, () => "b2")];
+      const c = join(root, "c.json");
+      const plan = [planFile(a, () => "a2"), planFile(b, () => "b2"), planFile(c, () => "c2")];
       writeFileSync(b, "b1 edited by someone else");
-      expectFileError(() => applyPlan(plan, policy), /b\.json changed since mcp-auth read it; nothing was written/);
+      writeFileSync(c, "c created by someone else");
+      expectFileError(() => applyPlan(plan, policy), /b\.json, .*c\.json changed since mcp-auth read them; nothing was written/);
       expect(readFileSync(a, "utf8")).toBe("a1");
       expect(readFileSync(b, "utf8")).toBe("b1 edited by someone else");
-      expect(leftovers(root, ["a.json", "b.json", "config"])).toEqual([]);
+      expect(readFileSync(c, "utf8")).toBe("c created by someone else");
+      expect(leftovers(root, ["a.json", "b.json", "c.json", "config"])).toEqual([]);
     });
 
     it("is refused when it changes between the first check and the rename", () => {

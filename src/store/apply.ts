@@ -37,12 +37,15 @@ interface Step {
 export function applyPlan(changes: FileChange[], opts: ApplyOptions): Applied[] {
   const steps: Step[] = changes.map((change) => ({ change, action: actionOf(change), target: realTarget(change.path) }));
   const todo = steps.filter((s) => s.action !== "unchanged");
+  const targets = todo.map((s) => s.target);
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i);
+  if (twice) throw new Error(`a plan changes ${twice} twice`); // a bug in the planner, not the user's
   const committed: Step[] = [];
   let current: Step | undefined;
   try {
+    checkUnchanged(todo);
     for (const s of todo) {
       current = s;
-      checkUnchanged([s]);
       if (s.change.before !== null) {
         s.st = statSync(s.target);
         const uid = process.getuid?.();

@@ -6,6 +6,8 @@ import { join } from "node:path";
 export interface Owner {
   uid: number;
   gid: number;
+  /** Only the group, as a non-root member of it: skipped if not permitted. */
+  bestEffort?: boolean;
 }
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -22,7 +24,13 @@ export function writeTemp(dir: string, base: string, data: string, mode: number,
   try {
     const bytes = Buffer.from(data, "utf8");
     for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    if (owner) {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+      } catch (e) {
+        if (!owner.bestEffort) throw e;
+      }
+    }
     fchmodSync(fd, mode & 0o777); // after chown, which may clear bits
     fsyncSync(fd);
   } catch (e) {
@@ -47,10 +55,13 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** The owner to give a replacement of a file owned by (uid, gid): only root can give away files. */
+/**
+ * The owner to give a replacement of a file owned by (uid, gid), where it differs from what a new file
+ * gets: root gives the file back to its owner; anyone else can only keep its group, if a member.
+ */
 export function ownerToKeep(st: { uid: number; gid: number }): Owner | undefined {
   const uid = process.getuid?.();
   if (uid === undefined) return undefined; // Windows
-  if (uid === 0 && (st.uid !== 0 || st.gid !== process.getgid?.())) return { uid: st.uid, gid: st.gid };
-  return undefined;
+  if (st.uid === uid && st.gid === process.getgid?.()) return undefined;
+  return uid === 0 ? { uid: st.uid, gid: st.gid } : { uid, gid: st.gid, bestEffort: true };
 }
