@@ -100,6 +100,12 @@ describe("renderPlan (--dry-run)", () => {
       { path: "/c", before: null, after: "3\n", description: "" },
     ]);
     expect(out.match(/^\+\+\+ .*$/gm)).toEqual(["+++ /a", "+++ /c"]);
+    expect(out.startsWith("--- /a\n")).toBe(true); // no description, no comment line
+  });
+
+  it("says why above each patch, in a line patch(1) ignores", async () => {
+    const out = await renderPlan([{ path: "/a", before: "1\n", after: "2\n", description: "add server k8s to Cursor" }]);
+    expect(out.split("\n").slice(0, 3)).toEqual(["# add server k8s to Cursor", "--- /a", "+++ /a"]);
   });
 });
 

@@ -81,7 +81,8 @@ export function planFile(path: string, transform: (before: string | null) => str
 }
 
 /**
- * The plan as a unified diff, one patch per changed file ("" when nothing changes). Control characters
+ * The plan as a unified diff, one patch per changed file, each after a `# description` line ("" when
+ * nothing changes). Control characters
  * in the files are shown escaped, so a hostile file in a cloned project cannot drive the terminal.
  */
 export async function renderPlan(changes: FileChange[]): Promise<string> {
@@ -92,6 +93,7 @@ export async function renderPlan(changes: FileChange[]): Promise<string> {
     if (action === "unchanged") continue;
     const from = c.before === null ? "/dev/null" : c.path;
     const to = c.after === null ? "/dev/null" : c.path;
+    if (c.description) out += `# ${c.description.replace(/\n/g, " ")}\n`; // text before "---" is ignored by patch(1) and git apply
     if (c.sensitive) {
       out += `--- ${from}\n+++ ${to}\n# ${action}: content not shown, it may hold secrets\n`;
       continue;
