@@ -67,7 +67,7 @@ export function inProject(file: string): boolean {
 /** Is `file` (a real path) below `dir`? */
 export function isInside(dir: string, file: string): boolean {
   const rel = relative(realTarget(dir), file);
-  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 interface Location {
