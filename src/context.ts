@@ -3,8 +3,7 @@ import { UsageError } from "./errors.js";
 import { createFetch, type Fetch } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
-import { writeFileAtomic } from "./store/fsutil.js";
-import { withLock } from "./store/lock.js";
+import { updateConfigFile } from "./store/config-file.js";
 import { readConfigSync, type Config } from "./target.js";
 import { createTokenCache, type TokenCache } from "./store/cache.js";
 import { createTerminal, type Terminal } from "./io/terminal.js";
@@ -51,7 +50,7 @@ export interface Context {
   config(): Config;
   /**
    * Changes config.json safely: under a lock, on a fresh read (so parallel runs never lose each
-   * other's edits), written atomically with the previous version kept as config.json.bak.
+   * other's edits), written atomically with the previous version backed up (src/store/config-file.ts).
    */
   updateConfig<T>(change: (cfg: Config) => Promise<T> | T): Promise<T>;
   /** The store forced by --store / MCP_AUTH_STORE / settings, if any (no probing). */
@@ -102,14 +101,11 @@ export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context
     fetch: fetchFn,
     oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now }),
     config: () => (cfg ??= readConfigSync(p.config)),
-    updateConfig: (change) =>
-      withLock(p.locks, "config", async () => {
-        const next = readConfigSync(p.config);
-        const result = await change(next);
-        writeFileAtomic(p.config, JSON.stringify(next, null, 2) + "\n", { mode: 0o600, backup: true });
-        cfg = next;
-        return result;
-      }),
+    updateConfig: async (change) => {
+      const done = await updateConfigFile(p, change, { now: ctx.now });
+      cfg = done.config;
+      return done.result;
+    },
     forcedStore: () => g.store ?? env.MCP_AUTH_STORE ?? ctx.config().settings?.store,
     secrets: () => {
       const forced = parseStoreKind(ctx.forcedStore(), g.store ? "--store" : env.MCP_AUTH_STORE ? "MCP_AUTH_STORE" : "settings.store");

@@ -21,6 +21,8 @@ export interface Paths {
   discovery: string;
   locks: string;
   secretsFile: string;
+  /** Previous versions of edited files that may not be kept next to them (src/store/backup.ts). */
+  backups: string;
 }
 
 export function paths(env: NodeJS.ProcessEnv = process.env, platform: string = process.platform): Paths {
@@ -32,5 +34,6 @@ export function paths(env: NodeJS.ProcessEnv = process.env, platform: string = p
     discovery: join(dir, "cache", "discovery"),
     locks: join(dir, "locks"),
     secretsFile: join(dir, "secrets.json"),
+    backups: join(dir, "backups"),
   };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { FileError, UsageError } from "./errors.js";
+import { migrateConfig } from "./store/config-version.js";
 
 /**
  * Profiles and "targets". A target is everything needed to get one token: issuer, client, grant,
@@ -68,7 +69,7 @@ export function parseConfig(text: string, file: string): Config {
   if (!data || typeof data !== "object" || Array.isArray(data)) {
     throw new FileError(`cannot parse ${file}: expected a JSON object`, { hint: "fix or move the file; mcp-auth left it untouched" });
   }
-  const cfg = data as Partial<Config>;
+  const cfg = migrateConfig(data as Record<string, unknown>, file) as Partial<Config>;
   const refuse = (why: string) => new FileError(`cannot use ${file}: ${why}`, { hint: "fix or move the file; mcp-auth left it untouched" });
   if (cfg.profiles !== undefined && (typeof cfg.profiles !== "object" || cfg.profiles === null || Array.isArray(cfg.profiles))) throw refuse('"profiles" must be an object');
   for (const [name, p] of Object.entries(cfg.profiles ?? {})) {

@@ -1,0 +1,67 @@
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, openSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/** Who a written file must belong to (the file it replaces, when we are root and it is not ours). */
+export interface Owner {
+  uid: number;
+  gid: number;
+  /** Only the group, as a non-root member of it: skipped if not permitted. */
+  bestEffort?: boolean;
+}
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/**
+ * Writes `data` to a fresh, randomly named temp file in `dir` and returns its path. O_EXCL|O_NOFOLLOW:
+ * a symlink or file planted at that name makes it fail rather than write through it. The mode is set
+ * with fchmod (the umask does not apply), the owner with fchown, and the bytes are fsynced, so a
+ * rename of this file is a complete, durable replacement.
+ */
+export function writeTemp(dir: string, base: string, data: string, mode: number, owner?: Owner): string {
+  const tmp = join(dir, `.${base.slice(0, 100)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, mode & 0o777);
+  try {
+    const bytes = Buffer.from(data, "utf8");
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    if (owner) {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+      } catch (e) {
+        if (!owner.bestEffort) throw e;
+      }
+    }
+    fchmodSync(fd, mode & 0o777); // after chown, which may clear bits
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  return tmp;
+}
+
+/** Makes a rename or unlink in `dir` durable; best effort (Windows cannot open a directory). */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, constants.O_RDONLY);
+    fsyncSync(fd);
+  } catch {
+    /* not supported here */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The owner to give a replacement of a file owned by (uid, gid), where it differs from what a new file
+ * gets: root gives the file back to its owner; anyone else can only keep its group, if a member.
+ */
+export function ownerToKeep(st: { uid: number; gid: number }): Owner | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined; // Windows
+  if (st.uid === uid && st.gid === process.getgid?.()) return undefined;
+  return uid === 0 ? { uid: st.uid, gid: st.gid } : { uid, gid: st.gid, bestEffort: true };
+}
