@@ -61,7 +61,7 @@ export function inputOptions(specs: readonly InputSpec[]): Option[] {
 }
 
 /** The values the user typed (not commander's defaults), by attribute name, for resolveInputs. */
-function givenFlags(cmd: Command, specs: readonly InputSpec[]): Answers {
+export function givenFlags(cmd: Command, specs: readonly InputSpec[]): Answers {
   const raw: Answers = {};
   const keys = specs.flatMap((s) => (s.secret ? [secretFlags(s).stdin, secretFlags(s).env] : [flagName(s)]).map(attributeOf));
   for (const k of keys) if (cmd.getOptionValueSource(k) === "cli") raw[k] = cmd.getOptionValue(k);

@@ -121,10 +121,7 @@ export async function resolveInputs<const S extends readonly InputSpec[]>(specs:
       const f = secretFlags(spec);
       const [stdin, env] = [attributeOf(f.stdin), attributeOf(f.env)];
       if (given(stdin) && given(env)) throw new UsageError(`pass only one of ${f.stdin} and ${f.env}`);
-      if (!active) {
-        if (given(stdin) || given(env)) throw new UsageError(`${given(stdin) ? f.stdin : f.env} does not apply here`);
-        continue;
-      }
+      if (!active) continue; // e.g. a password when a service account signs in: not read at all
       const variable = given(env) ? String(raw[env]) : undefined;
       if (variable !== undefined) {
         value = o.env[variable];
@@ -141,10 +138,7 @@ export async function resolveInputs<const S extends readonly InputSpec[]>(specs:
       }
     } else {
       const key = attributeOf(flag);
-      if (!active) {
-        if (given(key) && raw[key] !== false) throw new UsageError(`${flag} does not apply here`);
-        continue;
-      }
+      if (!active) continue; // not asked, and a flag given anyway is ignored, as commander always did
       value = given(key) ? parse(spec, raw[key]) : undefined;
       if (value === undefined && o.askAll && o.prompter) value = parse(spec, await o.prompter.ask(spec, defaultOf(spec, answers), answers));
       if (value === undefined) value = defaultOf(spec, answers);
@@ -152,8 +146,9 @@ export async function resolveInputs<const S extends readonly InputSpec[]>(specs:
     }
     if (value === undefined) {
       if (spec.required) {
-        const how = spec.secret ? `pass ${secretFlags(spec).stdin} or ${secretFlags(spec).env} VAR` : `pass ${spec.flag}`;
-        throw new UsageError(`the ${spec.description} is needed`, { hint: `${how}${spec.missingHint ?? ""}` });
+        if (!spec.secret) throw new UsageError(`${flag} is required (${spec.description})`, spec.missingHint ? { hint: spec.missingHint.trim() } : {});
+        const f = secretFlags(spec);
+        throw new UsageError(`the ${spec.description} is needed`, { hint: `pass ${f.stdin} or ${f.env} VAR${spec.missingHint ?? ""}` });
       }
       continue;
     }
