@@ -60,7 +60,14 @@ export type InputValues<S extends readonly InputSpec[]> = {
   [P in S[number] as P["name"]]: AlwaysSet<P> extends true ? ValueOf<P> : ValueOf<P> | undefined;
 };
 
-/** Declares one input, keeping its literal name, kind and choices for `InputValues` (annotate `validate`'s parameter). */
+/**
+ * Declares one input, keeping its literal name, kind and choices for `InputValues` (annotate `validate`'s parameter).
+ * @example
+ * const validity = defineInput({
+ *   name: "validity", flag: "--validity <seconds>", kind: "number", description: "access token lifetime", default: 3600,
+ *   validate: (v: number) => (v > 0 ? undefined : `must be positive, got "${v}"`),
+ * });
+ */
 export function defineInput<const S extends InputSpec>(spec: S): S {
   return spec;
 }
@@ -106,6 +113,10 @@ export function promptOf(spec: InputSpec, answers: Answers): string {
 }
 
 /**
+ * @example
+ * const input = await resolveInputs(thunder.inputs, { adminPasswordEnv: "PW", grant: "authorization_code" }, { env: { PW: "s3cret" } });
+ * input.clientId; // "mcp_cli": a default computed from the grant
+ *
  * Raw flag values (as commander stores them, by attribute name; only what the user gave) → the
  * typed input. In spec order, so defaults and `askIf` see the answers before them. Every failure
  * is a one-line UsageError (exit 2).

@@ -70,6 +70,14 @@ export interface BootstrapResult {
   json?: Record<string, unknown>;
 }
 
+/**
+ * @example
+ * export const acme = defineProvider({
+ *   id: "acme", title: "Acme", summary: "Acme IdP: create the MCP client", inputs: [urlInput, adminPasswordInput("Acme")] as const,
+ *   matches: (x) => issuerUrl(x)?.hostname.endsWith(".acme.example") ?? false,
+ *   async bootstrap(ctx, input, run) { return { action: "created", profile: data, clientSecret, facts: [["client id", data.clientId]] }; },
+ * });
+ */
 export function defineProvider<const S extends readonly InputSpec[]>(p: Provider<S>): Provider<S> {
   return p;
 }
