@@ -28,7 +28,7 @@ _mcp_auth() {
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
-        --client-secret-env) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
@@ -81,7 +81,7 @@ _mcp_auth() {
       case "$prev" in
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
-        --client-secret-env) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code device_code" -- "$cur")); return ;;
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
@@ -152,8 +152,8 @@ _mcp_auth() {
         --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --url) COMPREPLY=(); return ;;
         --admin-user) COMPREPLY=(); return ;;
-        --admin-password-env) COMPREPLY=(); return ;;
-        --grant) COMPREPLY=(); return ;;
+        --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code" -- "$cur")); return ;;
         --redirect-port) COMPREPLY=(); return ;;
         --app-id) COMPREPLY=(); return ;;
         --name) COMPREPLY=(); return ;;
@@ -172,11 +172,11 @@ _mcp_auth() {
         --realm) COMPREPLY=(); return ;;
         --admin-realm) COMPREPLY=(); return ;;
         --admin-user) COMPREPLY=(); return ;;
-        --admin-password-env) COMPREPLY=(); return ;;
-        --grant) COMPREPLY=(); return ;;
-        --redirect-port) COMPREPLY=(); return ;;
         --admin-client-id) COMPREPLY=(); return ;;
-        --admin-client-secret-env) COMPREPLY=(); return ;;
+        --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --admin-client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code" -- "$cur")); return ;;
+        --redirect-port) COMPREPLY=(); return ;;
         --mcp-host) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
         --client-scope) COMPREPLY=(); return ;;
@@ -185,7 +185,7 @@ _mcp_auth() {
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --admin-client-id --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
       ;;
     "completion")
       case "$prev" in

@@ -30,9 +30,10 @@ function walk(cmd: Command, path: string[] = [], out: Node[] = []): Node[] {
 const flagsOf = (o: Option) => [o.long, o.short].filter((f): f is string => Boolean(f));
 const takesValue = (o: Option) => o.required || o.optional;
 const isProfileFlag = (o: Option) => o.long === "--profile";
-/** Values to offer for an option: its choices, the known provider kinds, or files where a path is wanted. */
-function valuesOf(o: Option): { words?: string; files?: boolean } {
+/** Values to offer for an option: its choices, the known provider kinds, variable names, or files where a path is wanted. */
+function valuesOf(o: Option): { words?: string; files?: boolean; envVars?: boolean } {
   if (o.argChoices) return { words: o.argChoices.join(" ") };
+  if (/<VAR>/.test(o.flags)) return { envVars: true }; // --X-env VAR of secret inputs
   if (o.long === "--provider" || o.long === "--kind") return { words: ["oidc", ...providers.map((p) => p.id)].join(" ") };
   if (o.long === "--ca-file") return { files: true };
   return {};
@@ -54,7 +55,13 @@ function bash(nodes: Node[]): string {
         .map((o) => {
           const v = valuesOf(o);
           const list = isProfileFlag(o) ? "$(mcp-auth profiles list --quiet 2>/dev/null)" : v.words;
-          const action = list ? `COMPREPLY=($(compgen -W "${list}" -- "$cur"))` : v.files ? 'COMPREPLY=($(compgen -f -- "$cur"))' : "COMPREPLY=()";
+          const action = list
+            ? `COMPREPLY=($(compgen -W "${list}" -- "$cur"))`
+            : v.files
+              ? 'COMPREPLY=($(compgen -f -- "$cur"))'
+              : v.envVars
+                ? 'COMPREPLY=($(compgen -e -- "$cur"))'
+                : "COMPREPLY=()";
           return `        ${flagsOf(o).join("|")}) ${action}; return ;;`;
         })
         .join("\n");
@@ -106,7 +113,7 @@ function fish(nodes: Node[]): string {
       if (o.short) parts.push(`-s ${o.short.slice(1)}`);
       if (takesValue(o)) {
         const v = valuesOf(o);
-        parts.push("-r", isProfileFlag(o) ? "-a '(mcp-auth profiles list --quiet 2>/dev/null)'" : v.words ? `-a '${v.words}'` : v.files ? "-F" : "");
+        parts.push("-r", isProfileFlag(o) ? "-a '(mcp-auth profiles list --quiet 2>/dev/null)'" : v.words ? `-a '${v.words}'` : v.files ? "-F" : v.envVars ? "-a '(set -xn)'" : "");
       }
       parts.push(`-d '${esc(o.description)}'`);
       lines.push(parts.filter(Boolean).join(" "));

@@ -42,6 +42,11 @@ describe("completion", () => {
     expect(await complete("mcp-auth profiles a")).toEqual(["add"]);
     expect(await complete("mcp-auth bootstrap k")).toEqual(["keycloak"]);
     expect(await complete("mcp-auth --debug bootstrap thunder --admin-")).toEqual(["--admin-password-env", "--admin-password-stdin", "--admin-user"]);
+    // generated from the providers' inputs: choices, secret flags, variable names; hidden switches stay hidden
+    expect(await complete("mcp-auth bootstrap thunder --grant ")).toEqual(["authorization_code", "client_credentials"]);
+    expect(await complete("mcp-auth bootstrap keycloak --admin-client-")).toEqual(["--admin-client-id", "--admin-client-secret-env", "--admin-client-secret-stdin"]);
+    expect(await complete("mcp-auth bootstrap thunder --admin-password-env MCP_AUTH_S")).toEqual(["MCP_AUTH_STORE"]);
+    expect(await complete("mcp-auth bootstrap thunder --api")).toEqual([]);
   });
 
   it("ships the same scripts in completions/", async () => {

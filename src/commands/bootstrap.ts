@@ -1,59 +1,91 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { SilentError } from "../errors.js";
-import { getToken } from "../core/tokens.js";
-import { targetFromProfile } from "../core/target.js";
-import { peekClaims } from "../providers/http.js";
+import { bootstrap, type BootstrapOutcome } from "../core/bootstrap.js";
+import { allPassed } from "../core/checks.js";
+import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
+import { checkProfileName } from "../core/profiles.js";
+import { checksJson, renderChecks } from "../io/checks.js";
+import { readSecret } from "../io/secret-input.js";
 import { providers } from "../providers/index.js";
-import type { Check } from "../providers/types.js";
-import { relative } from "./shared.js";
+import type { Provider } from "../providers/types.js";
 
+/** `mcp-auth bootstrap <id>` for every provider, its flags generated from the provider's inputs. */
 export function registerBootstrap(program: Command, getCtx: () => Context): void {
-  const bootstrap = program
+  const group = program
     .command("bootstrap")
     .description("create (or reuse) the OAuth client in your IdP and save a profile for it");
   for (const p of providers) {
-    const cmd = bootstrap
+    const cmd = group
       .command(p.id)
       .description(p.summary)
       .option("--profile <name>", "name of the profile to save", p.id)
       .option("--show-secret", "also print the client secret on stdout (it is stored either way)")
       .option("--no-verify", "skip the first token and the checks")
       .option("--json", "print the result as JSON on stdout");
-    p.declare(cmd);
-    cmd.action(async (o) => {
+    for (const o of inputOptions(p.inputs)) cmd.addOption(o);
+    cmd.action(async (o: { profile: string; showSecret?: boolean; verify: boolean; json?: boolean }) => {
       const ctx = getCtx();
-      const result = await p.bootstrap(ctx, o);
-      const profile = result.profile ? ctx.config().profiles[result.profile] : undefined;
-      const checks: Check[] = [];
-      let token: string | undefined;
-      if (o.verify !== false && result.profile && profile?.grant === "client_credentials") {
-        const t = await getToken(ctx, targetFromProfile({ name: result.profile, ...profile }), { minTtl: 0, forceRefresh: true });
-        token = t.access_token;
-        const aud = peekClaims(t.access_token).aud;
-        checks.push({ ok: true, what: "first token", detail: `${aud ? `aud ${JSON.stringify(aud)}, ` : ""}expires ${relative(t.expires_at - ctx.now() / 1000)}` });
-      }
-      checks.push(...(result.checks ?? []));
-      if (o.verify !== false && p.verify) checks.push(...(await p.verify(ctx, o, result, token)));
-
-      const lines = [`${p.title}: ${result.action}${result.profile ? ` — profile "${result.profile}"` : ""}`];
-      for (const [k, v] of result.facts) lines.push(`  ${k}: ${v}`);
-      for (const c of checks) {
-        lines.push(`  ${c.ok ? "✓" : "✗"} ${c.what}${c.detail ? `: ${c.detail}` : ""}`);
-        if (!c.ok && c.fix) lines.push(`      fix: ${c.fix}`);
-      }
-      if (result.notes?.length) lines.push("", ...result.notes);
-      if (profile?.grant === "client_credentials") lines.push(`Get a token: mcp-auth token --profile ${result.profile}`);
-      else if (profile) lines.push(`Next: mcp-auth login ${result.profile}`);
-      ctx.info(lines.join("\n"));
-      if (o.json) {
-        ctx.io.out.write(
-          JSON.stringify({ provider: p.id, profile: result.profile ?? null, action: result.action, facts: Object.fromEntries(result.facts), checks, ...result.json }) + "\n",
-        );
-      }
-      if (o.showSecret && result.clientSecret) ctx.io.out.write(`${result.clientSecret}\n`);
-      if (result.stdout) ctx.io.out.write(result.stdout);
-      if (checks.some((c) => !c.ok)) throw new SilentError(1);
+      checkProfileName(o.profile);
+      const input = await resolveInputs(p.inputs, givenFlags(cmd, p.inputs), {
+        env: ctx.env,
+        readStdin: (spec) => readSecret(ctx, { stdin: true }, spec.description, flagName(spec).slice(2)).then((v) => v ?? ""),
+        prompter: ctx.nonInteractive ? undefined : secretPrompter(ctx),
+      });
+      const outcome = await bootstrap(ctx, p, input, { profile: o.profile, verify: o.verify !== false });
+      render(ctx, p, outcome, o);
+      if (!allPassed(outcome.checks)) throw new SilentError(1);
     });
   }
+}
+
+/** Commander options for a list of inputs: a secret becomes `--X-stdin` and `--X-env <VAR>`, never a flag that takes it. */
+export function inputOptions(specs: readonly InputSpec[]): Option[] {
+  const options: Option[] = [];
+  for (const s of specs) {
+    if (s.secret) {
+      const f = secretFlags(s);
+      options.push(new Option(f.stdin, `read the ${s.description} from stdin`));
+      options.push(new Option(`${f.env} <VAR>`, `read the ${s.description} from $VAR${s.env ? ` (default ${s.env})` : ""}`));
+      if (s.hidden) options.slice(-2).forEach((o) => o.hideHelp());
+      continue;
+    }
+    const o = new Option(s.flag, s.description);
+    if (s.choices) o.choices(s.choices);
+    // Shown in help only: resolveInputs applies defaults, so a value the user did not type stays distinguishable.
+    if (s.default !== undefined && typeof s.default !== "function") o.default(s.default);
+    if (s.hidden) o.hideHelp();
+    options.push(o);
+  }
+  return options;
+}
+
+/** The values the user typed (not commander's defaults), by attribute name, for resolveInputs. */
+export function givenFlags(cmd: Command, specs: readonly InputSpec[]): Answers {
+  const raw: Answers = {};
+  const keys = specs.flatMap((s) => (s.secret ? [secretFlags(s).stdin, secretFlags(s).env] : [flagName(s)]).map(attributeOf));
+  for (const k of keys) if (cmd.getOptionValueSource(k) === "cli") raw[k] = cmd.getOptionValue(k);
+  return raw;
+}
+
+/** On a terminal, only secrets are asked for today (a hidden prompt), as before the wizard. */
+function secretPrompter(ctx: Context): Prompter {
+  return { ask: async (spec, _default, answers) => (spec.secret ? readSecret(ctx, { stdin: true }, promptOf(spec, answers), flagName(spec).slice(2)) : undefined) };
+}
+
+function render(ctx: Context, p: Provider, { result, profile, checks }: BootstrapOutcome, o: { showSecret?: boolean; json?: boolean }): void {
+  const lines = [`${p.title}: ${result.action}${profile ? ` — profile "${profile.name}"` : ""}`];
+  for (const [k, v] of result.facts) lines.push(`  ${k}: ${v}`);
+  lines.push(...renderChecks(checks, { indent: "  ", color: ctx.io.color }));
+  if (result.notes?.length) lines.push("", ...result.notes);
+  if (profile?.data.grant === "client_credentials") lines.push(`Get a token: mcp-auth token --profile ${profile.name}`);
+  else if (profile) lines.push(`Next: mcp-auth login ${profile.name}`);
+  ctx.info(lines.join("\n"));
+  if (o.json) {
+    ctx.io.out.write(
+      JSON.stringify({ provider: p.id, profile: profile?.name ?? null, action: result.action, facts: Object.fromEntries(result.facts), checks: checksJson(checks), ...result.json }) + "\n",
+    );
+  }
+  if (o.showSecret && result.clientSecret) ctx.io.out.write(`${result.clientSecret}\n`);
+  if (result.stdout) ctx.io.out.write(result.stdout);
 }

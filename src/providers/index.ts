@@ -1,8 +1,12 @@
-import type { Provider } from "./types.js";
-import { keycloak } from "./keycloak.js";
+import type { InputSpec } from "../core/inputs.js";
+import type { IssuerMetadata, Provider } from "./types.js";
+import { keycloak } from "./keycloak/index.js";
 import { thunder } from "./thunder.js";
 
 /** Every IdP module; `mcp-auth bootstrap <id>` is generated from this list. */
-// Each provider declares its own option type; commander hands the parsed options back untyped.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const providers: Provider<any>[] = [thunder, keycloak];
+export const providers: readonly Provider<readonly InputSpec[]>[] = [thunder, keycloak] as unknown as Provider<readonly InputSpec[]>[];
+
+/** The provider an issuer (or its metadata document) belongs to, if any; for doctor and discovery. */
+export function providerFor(issuerOrMetadata: string | IssuerMetadata): Provider<readonly InputSpec[]> | undefined {
+  return providers.find((p) => p.matches(issuerOrMetadata));
+}

@@ -1,14 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
+import { defineInput } from "../core/inputs.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
-import { saveProfile } from "../core/profiles.js";
-import { accounts } from "../store/tokens.js";
 import { normalizeIssuer, type ProfileData } from "../target.js";
 import { api, apiError, i18n, peekClaims, type ApiResponse } from "./http.js";
-import { adminPassword, clientChoice, declareAdminOptions, declareClientOptions, type AdminOptions, type ClientGrant, type ClientOptions } from "./options.js";
-import { defineProvider } from "./types.js";
+import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, type ClientGrant } from "./options.js";
+import { defineProvider, issuerUrl } from "./types.js";
 
 /**
  * Asgardeo Thunder (the IdP of OpenChoreo). Turns the seed's manual steps into one command:
@@ -20,16 +18,6 @@ import { defineProvider } from "./types.js";
  * so a body in the wrong era "succeeds" without its OAuth config: we detect the era from what the
  * server sends, and check every response for the fields we asked for.
  */
-export interface ThunderOptions extends AdminOptions, ClientOptions {
-  profile: string;
-  url: string;
-  appId?: string;
-  name: string;
-  clientId?: string;
-  apiCasing?: string;
-  validity: string;
-}
-
 type Casing = "snake" | "camel";
 type Json = Record<string, unknown>;
 
@@ -40,37 +28,64 @@ const KNOWN_CLIENTS = (url: string) => [
   { clientId: "REACT_SDK_SAMPLE", redirectUri: "https://localhost:3000" },
 ];
 
-export const thunder = defineProvider<ThunderOptions>({
+const inputs = [
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", description: "Thunder's public URL (also the token issuer)", prompt: "Thunder URL", default: "http://thunder.openchoreo.localhost:8080" }),
+  adminUserInput("admin user (needs the 'system' permission)"),
+  adminPasswordInput("Thunder"),
+  grantInput("the application"),
+  redirectPortInput,
+  rotateSecretInput,
+  defineInput({ name: "appId", flag: "--app-id <id>", kind: "string", description: "application to run the admin login flow with (found automatically)" }),
+  defineInput({ name: "name", flag: "--name <name>", kind: "string", description: "name of the application to create", prompt: "Application name", default: "MCP client" }),
+  defineInput({
+    name: "clientId",
+    flag: "--client-id <id>",
+    kind: "string",
+    description: "OAuth client id of the new application (default mcp_client, or mcp_cli for authorization_code)",
+    prompt: "OAuth client id",
+    default: (a: Record<string, unknown>) => (a.grant === "authorization_code" ? "mcp_cli" : "mcp_client"),
+  }),
+  defineInput({
+    name: "validity",
+    flag: "--validity <seconds>",
+    kind: "number",
+    description: "access token lifetime",
+    prompt: "Access token lifetime (seconds)",
+    default: 3600,
+    validate: (v: number) => (Number.isInteger(v) && v > 0 ? undefined : `must be a positive number of seconds, got "${v}"`),
+  }),
+  defineInput({ name: "apiCasing", flag: "--api-casing <casing>", kind: "choice", choices: ["snake", "camel"] as const, description: "force the applications API casing instead of detecting it", hidden: true }),
+] as const;
+
+export const thunder = defineProvider({
   id: "thunder",
   title: "Thunder",
   summary: "Asgardeo Thunder / OpenChoreo: create the MCP client application via the admin API",
-  declare: (cmd: Command) =>
-    declareClientOptions(
-      declareAdminOptions(cmd.option("--url <url>", "Thunder's public URL (also the token issuer)", "http://thunder.openchoreo.localhost:8080"), "admin user (needs the 'system' permission)"),
-      "the application",
-    )
-      .option("--app-id <id>", "application to run the admin login flow with (found automatically)")
-      .option("--name <name>", "name of the application to create", "MCP client")
-      .option("--client-id <id>", "OAuth client id of the new application (default mcp_client, or mcp_cli for authorization_code)")
-      .option("--validity <seconds>", "access token lifetime", "3600")
-      .addOption(new Option("--api-casing <casing>", "force the applications API casing instead of detecting it").choices(["snake", "camel"]).hideHelp()),
+  inputs,
 
-  async bootstrap(ctx, o) {
-    const { grant, port } = clientChoice(o);
-    const validity = Number(o.validity);
-    if (!Number.isInteger(validity) || validity <= 0) throw new UsageError(`--validity must be a positive number of seconds, got "${o.validity}"`);
+  /** A host named thunder, or Thunder's own endpoint layout (idp-apis.md §1.7: /oauth2/token, /oauth2/jwks, /oauth2/dcr/register at the root). */
+  matches(x) {
+    const u = issuerUrl(x);
+    if (!u) return false;
+    if (/(^|[.-])thunder([.-]|$)/i.test(u.hostname)) return true;
+    if (typeof x === "string") return false;
+    const base = x.issuer.replace(/\/+$/, "");
+    return x.token_endpoint === `${base}/oauth2/token` && (x.jwks_uri === `${base}/oauth2/jwks` || x.registration_endpoint === `${base}/oauth2/dcr/register`);
+  },
+
+  async bootstrap(ctx, o, run) {
+    const { grant, redirectPort: port, validity } = o;
     const url = normalizeIssuer(checkUrl(o.url, "--url", ctx.allowHttp).href);
-    const password = await adminPassword(ctx, o, "Thunder");
-    const pendingAccount = `${accounts.clientSecret(o.profile)}:rotating`;
+    const password = o.adminPassword!;
 
     const appId = o.appId ?? (await findLoginApplication(ctx, url));
     const { assertion, flowEra } = await adminAssertion(ctx, url, appId, o.adminUser, password);
     const session = new ThunderAdmin(ctx, url, assertion);
     const apps = await session.list();
-    const casing: Casing = (o.apiCasing as Casing | undefined) ?? apps.casing ?? (flowEra === "executionId" ? "camel" : "snake");
+    const casing: Casing = o.apiCasing ?? apps.casing ?? (flowEra === "executionId" ? "camel" : "snake");
 
     const existing = apps.items.find((a) => a.name === o.name);
-    const wanted = oauthConfig(grant, o.clientId ?? (grant === "authorization_code" ? "mcp_cli" : "mcp_client"), port, validity);
+    const wanted = oauthConfig(grant, o.clientId, port, validity);
     let action: "created" | "reused" | "rotated";
     let appIdCreated: string;
     let clientId: string;
@@ -104,16 +119,15 @@ export const thunder = defineProvider<ThunderOptions>({
       if (o.rotateSecret && !isPublic) {
         secret = randomBytes(32).toString("base64url");
         // Ours before it is Thunder's: if anything below fails, the new secret is not lost.
-        const store = await ctx.secrets();
-        await store.set(pendingAccount, secret);
+        await run.vault.stage(secret);
         const updated = await session.update(existing.id, withSecret(full, casing, secret)).catch(async (e: unknown) => {
-          await store.delete(pendingAccount);
+          await run.vault.unstage();
           throw e;
         });
         if (!inboundConfig(updated)) throw new McpAuthError(`Thunder did not keep the OAuth configuration of "${o.name}" when rotating its secret`);
         action = "rotated";
       } else {
-        if (!isPublic && !(await holdsSecret(ctx, o.profile, clientId))) {
+        if (!isPublic && !(await run.vault.holds(clientId))) {
           throw new UsageError(`application "${o.name}" already exists (id ${existing.id}) and mcp-auth does not hold its client secret`, {
             hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
           });
@@ -122,7 +136,7 @@ export const thunder = defineProvider<ThunderOptions>({
       }
     }
 
-    const data: ProfileData = {
+    const profile: ProfileData = {
       provider: "thunder",
       issuer: url,
       clientId,
@@ -132,19 +146,11 @@ export const thunder = defineProvider<ThunderOptions>({
       tokenEndpointAuthMethod: grant === "authorization_code" ? "none" : "client_secret_basic",
       extra: { applicationId: appIdCreated, apiCasing: casing },
     };
-    // The secret is shown by Thunder exactly once: it goes to the secret store before anything else can fail.
-    try {
-      await saveProfile(ctx, { name: o.profile, data, clientSecret: secret, force: true });
-    } catch (e) {
-      if (action === "rotated" && e instanceof McpAuthError) {
-        throw new McpAuthError(`${e.message}; the new client secret is kept in the secret store as "${pendingAccount}"`, { cause: e, hint: e.hint });
-      }
-      throw e;
-    }
-    if (action === "rotated") await (await ctx.secrets()).delete(pendingAccount);
     return {
-      profile: o.profile,
       action,
+      profile,
+      // Thunder shows it exactly once: core stores it with the profile.
+      clientSecret: secret,
       facts: [
         ["application", `${o.name} (${appIdCreated})`],
         ["client id", clientId],
@@ -152,22 +158,10 @@ export const thunder = defineProvider<ThunderOptions>({
         ["API", `${casing === "camel" ? "camelCase (Thunder ≥ 0.30)" : "snake_case (Thunder ≤ 0.29)"}, ${flowEra} flows`],
         ["client secret", secret ? (action === "rotated" ? "rotated, stored" : "stored") : action === "reused" ? "kept (already stored)" : "none (public client)"],
       ],
-      clientSecret: secret,
       json: { applicationId: appIdCreated, clientId, casing, flowEra },
     };
   },
 });
-
-/** Does the profile hold a client secret for this client id, really (not just a note that it should)? */
-async function holdsSecret(ctx: Context, profile: string, clientId: string): Promise<boolean> {
-  const p = ctx.config().profiles[profile];
-  if (!p?.secretStore || p.clientId !== clientId) return false;
-  try {
-    return Boolean(await (await ctx.secretsOf(p.secretStore)).get(accounts.clientSecret(profile)));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The admin login flow needs an application id, and listing applications needs the admin login:

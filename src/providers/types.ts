@@ -1,35 +1,67 @@
-import type { Command } from "commander";
 import type { Context } from "../context.js";
+import type { Check } from "../core/checks.js";
+import type { InputSpec, InputValues } from "../core/inputs.js";
+import type { ProfileData } from "../target.js";
 
 /**
- * One IdP = one module implementing Provider, registered in ./index.ts. `mcp-auth bootstrap <id>`
- * declares the provider's options, runs bootstrap() (which creates or reuses the OAuth client and
- * saves a profile with its secret already in the secret store), gets a first token for
- * client-credentials profiles, then runs verify(). Providers never print: they return lines.
+ * One IdP = one module built with defineProvider, registered in ./index.ts. Its inputs are data
+ * (core/inputs.ts): `mcp-auth bootstrap <id>`'s flags, help and completion are generated from them.
+ * bootstrap() talks to the IdP and RETURNS what it created; core/bootstrap.ts saves the profile and
+ * its secret, gets the first token and runs verify(). Providers never write config and never print.
  */
-export interface Provider<O = Record<string, unknown>> {
+export interface Provider<S extends readonly InputSpec[] = readonly InputSpec[]> {
   id: string;
   title: string;
   /** One line for `mcp-auth bootstrap --help`. */
   summary: string;
-  /** Declares the options of `mcp-auth bootstrap <id>`. */
-  declare(cmd: Command): Command;
-  bootstrap(ctx: Context, opts: O): Promise<BootstrapResult>;
-  /** Post-token checks (a DCR probe, the token's audience…); runs after the first token. */
-  verify?(ctx: Context, opts: O, result: BootstrapResult, token?: string): Promise<Check[]>;
+  inputs: S;
+  /** Is this issuer (or its metadata document) one of ours? For doctor and discovery. */
+  matches(issuerOrMetadata: string | IssuerMetadata): boolean;
+  bootstrap(ctx: Context, input: InputValues<S>, run: BootstrapRun): Promise<BootstrapResult>;
+  /** Post-token checks (the token's audience…); runs after the first token. */
+  verify?(ctx: Context, input: InputValues<S>, result: BootstrapResult, token?: string): Promise<Check[]>;
+}
+
+/** An RFC 8414 / OIDC discovery document (only what matching looks at is typed). */
+export interface IssuerMetadata {
+  issuer: string;
+  token_endpoint?: string;
+  [k: string]: unknown;
+}
+
+/** What core hands a provider for one run, beyond its inputs. */
+export interface BootstrapRun {
+  /** The profile the result will be saved as. */
+  profile: string;
+  /** False with --no-verify: skip probes. */
+  verify: boolean;
+  vault: SecretVault;
+}
+
+/**
+ * The narrow part of the secret store a provider may touch. A secret the provider is about to give
+ * the IdP (a rotation) is staged first, so a failure after the IdP accepted it never loses it;
+ * core replaces the staged copy with the profile's secret once the profile is saved.
+ */
+export interface SecretVault {
+  stage(secret: string): Promise<void>;
+  /** The IdP never got the staged secret (its request failed): forget it. */
+  unstage(): Promise<void>;
+  /** Does the profile being written already hold a client secret for this client id? */
+  holds(clientId: string): Promise<boolean>;
 }
 
 export interface BootstrapResult {
-  /** The saved profile, if this run created or updated one. */
-  profile?: string;
   /** What happened, for the summary: created / reused / rotated. */
   action: "created" | "reused" | "rotated" | "configured";
+  /** The profile to save (core saves it under BootstrapRun.profile), if this run made a client for mcp-auth. */
+  profile?: ProfileData;
+  /** The client secret to store with the profile (and print only with --show-secret). */
+  clientSecret?: string;
   /** Facts to report (app id, client id…), in order. Never secrets. */
   facts: Array<[string, string]>;
   /** Extra lines to show after the summary (next steps, server config…). */
   notes?: string[];
-  /** The client secret, only so `--show-secret` can print it; it is already stored. */
-  clientSecret?: string;
   /** Checks already made while bootstrapping (they need the admin session). */
   checks?: Check[];
   /** Data the user asked for on stdout (e.g. a server config file). */
@@ -38,14 +70,20 @@ export interface BootstrapResult {
   json?: Record<string, unknown>;
 }
 
-export interface Check {
-  ok: boolean;
-  what: string;
-  detail?: string;
-  /** How to fix it, when !ok. */
-  fix?: string;
+/**
+ * @example
+ * export const acme = defineProvider({
+ *   id: "acme", title: "Acme", summary: "Acme IdP: create the MCP client", inputs: [urlInput, adminPasswordInput("Acme")] as const,
+ *   matches: (x) => issuerUrl(x)?.hostname.endsWith(".acme.example") ?? false,
+ *   async bootstrap(ctx, input, run) { return { action: "created", profile: data, clientSecret, facts: [["client id", data.clientId]] }; },
+ * });
+ */
+export function defineProvider<const S extends readonly InputSpec[]>(p: Provider<S>): Provider<S> {
+  return p;
 }
 
-export function defineProvider<O>(p: Provider<O>): Provider<O> {
-  return p;
+/** The issuer URL of either form `matches` accepts, parsed; undefined when it is not a URL. */
+export function issuerUrl(x: string | IssuerMetadata): URL | undefined {
+  const s = typeof x === "string" ? x : x.issuer;
+  return typeof s === "string" && URL.canParse(s) ? new URL(s) : undefined;
 }

@@ -1,0 +1,93 @@
+import type { Context } from "../context.js";
+import { McpAuthError } from "../errors.js";
+import { peekClaims } from "../providers/http.js";
+import type { BootstrapResult, Provider, SecretVault } from "../providers/types.js";
+import { accounts } from "../store/tokens.js";
+import type { ProfileData } from "../target.js";
+import { relativeTime, type Check } from "./checks.js";
+import type { InputSpec, InputValues } from "./inputs.js";
+import { saveProfile } from "./profiles.js";
+import { targetFromProfile } from "./target.js";
+import { getToken } from "./tokens.js";
+
+/**
+ * The bootstrap use case: the provider creates (or reuses) the client in its IdP and returns what
+ * it made; this saves the profile with its secret, gets a first token for client-credentials
+ * profiles and runs the provider's verify(). The command only renders the outcome.
+ */
+export interface BootstrapOptions {
+  /** Name of the profile to save. */
+  profile: string;
+  /** False: no first token and no probes. */
+  verify: boolean;
+}
+
+export interface BootstrapOutcome {
+  result: BootstrapResult;
+  /** The saved profile's name and data, when the provider made a client for mcp-auth. */
+  profile?: { name: string; data: ProfileData };
+  /** Every check, in order: first token, the provider's own, then verify's. */
+  checks: Check[];
+}
+
+export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, provider: Provider<S>, input: InputValues<S>, o: BootstrapOptions): Promise<BootstrapOutcome> {
+  const vault = secretVault(ctx, o.profile);
+  const result = await provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault });
+
+  let saved: BootstrapOutcome["profile"];
+  if (result.profile) {
+    try {
+      const data = await saveProfile(ctx, { name: o.profile, data: result.profile, clientSecret: result.clientSecret, force: true });
+      saved = { name: o.profile, data };
+    } catch (e) {
+      if (vault.staged && e instanceof McpAuthError) {
+        throw new McpAuthError(`${e.message}; the new client secret is kept in the secret store as "${vault.account}"`, { cause: e, hint: e.hint });
+      }
+      throw e;
+    }
+    // The profile now holds the secret: the staged copy has done its job.
+    await vault.unstage();
+  }
+
+  const checks: Check[] = [];
+  let token: string | undefined;
+  if (o.verify && saved?.data.grant === "client_credentials") {
+    const t = await getToken(ctx, targetFromProfile({ name: saved.name, ...saved.data }), { minTtl: 0, forceRefresh: true });
+    token = t.access_token;
+    const aud = peekClaims(t.access_token).aud;
+    checks.push({ ok: true, what: "first token", detail: `${aud ? `aud ${JSON.stringify(aud)}, ` : ""}expires ${relativeTime(t.expires_at - ctx.now() / 1000)}` });
+  }
+  checks.push(...(result.checks ?? []));
+  if (o.verify && provider.verify) checks.push(...(await provider.verify(ctx, input, result, token)));
+  return { result, profile: saved, checks };
+}
+
+/** The provider's narrow view of the secret store: a pending account for a secret in flight, and "do we hold one?". */
+function secretVault(ctx: Context, profile: string): SecretVault & { readonly staged: boolean; readonly account: string } {
+  const account = `${accounts.clientSecret(profile)}:rotating`;
+  let staged = false;
+  return {
+    account,
+    get staged() {
+      return staged;
+    },
+    async stage(secret) {
+      await (await ctx.secrets()).set(account, secret);
+      staged = true;
+    },
+    async unstage() {
+      if (!staged) return;
+      await (await ctx.secrets()).delete(account);
+      staged = false;
+    },
+    async holds(clientId) {
+      const p = Object.hasOwn(ctx.config().profiles, profile) ? ctx.config().profiles[profile] : undefined;
+      if (!p?.secretStore || p.clientId !== clientId) return false;
+      try {
+        return Boolean(await (await ctx.secretsOf(p.secretStore)).get(accounts.clientSecret(profile)));
+      } catch {
+        return false;
+      }
+    },
+  };
+}
