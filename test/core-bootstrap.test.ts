@@ -20,7 +20,7 @@ afterEach(() => {
 
 function context(): Context {
   dir = mkdtempSync(join(tmpdir(), "mcp-auth-core-"));
-  return createContext({ store: "file", nonInteractive: true }, { MCP_AUTH_CONFIG_DIR: dir, HOME: dir, NO_COLOR: "1" });
+  return createContext({ store: "file", nonInteractive: true }, { env: { MCP_AUTH_CONFIG_DIR: dir, HOME: dir, NO_COLOR: "1" } });
 }
 const secrets = () => JSON.parse(readFileSync(join(dir!, "secrets.json"), "utf8")).secrets as Record<string, string>;
 const DATA: ProfileData = { provider: "fake", issuer: "https://idp.invalid", clientId: "c1", grant: "client_credentials", tokenEndpointAuthMethod: "client_secret_basic" };
