@@ -3,9 +3,11 @@ import { isIPv4, isIPv6 } from "node:net";
 import { NetworkError, UsageError } from "../errors.js";
 
 /**
- * The one fetch every request goes through: a timeout on each request, `--debug` traces with
- * secrets redacted, and — only when a proxy, a custom CA or --insecure is in play — npm undici,
- * loaded lazily because importing it costs more than Node's start-up.
+ * The one fetch every request goes through (openid-client's customFetch and the admin APIs): a
+ * timeout on each request covering the body too, `--debug` traces with secrets redacted, no
+ * redirect ever followed (a request carrying credentials that meets a 3xx fails naming the
+ * Location), bodies read whole but capped, and — only when a proxy, a custom CA or --insecure is in
+ * play — npm undici, loaded lazily because importing it costs more than Node's start-up.
  */
 export interface HttpOptions {
   timeoutMs: number;
@@ -147,28 +149,33 @@ export function createFetch(o: HttpOptions): Fetch {
     } catch (e) {
       throw toNetworkError(e, url, timeout.aborted, o.timeoutMs);
     }
+    const ct = res.headers.get("content-type") ?? "";
+    if (o.debug) {
+      o.debug(`< ${res.status} ${method} ${redactUrl(url)} (${Date.now() - started} ms) ${ct}`);
+      const www = res.headers.get("www-authenticate");
+      if (www) o.debug(`<   www-authenticate: ${www.replace(CONTROL, " ")}`);
+    }
+    if (res.status >= 300 && res.status < 400 && res.status !== 304 && (credentialed || init.redirect !== "manual")) {
+      await res.body?.cancel().catch(() => {});
+      throw new NetworkError(`${safeHost(url)} answered HTTP ${res.status}, redirecting to ${safeLocation(res.headers.get("location"), url)}; mcp-auth does not follow redirects${credentialed ? " of requests that carry credentials" : ""}`, {
+        hint: "use the URL it points to, if you trust it",
+      });
+    }
     try {
       bytes = await readCapped(res, url);
     } catch (e) {
       if (e instanceof NetworkError || timeout.aborted) throw e instanceof NetworkError ? e : toNetworkError(e, url, true, o.timeoutMs);
       throw new NetworkError(`the response from ${safeHost(url)} was cut off (${(e as Error).message})`, { cause: e });
     }
-    const ct = res.headers.get("content-type") ?? "";
-    if (o.debug) {
-      o.debug(`< ${res.status} ${method} ${redactUrl(url)} (${Date.now() - started} ms) ${ct}`);
-      const www = res.headers.get("www-authenticate");
-      if (www) o.debug(`<   www-authenticate: ${www.replace(CONTROL, " ")}`);
+    if (o.debug && bytes?.length) {
       // Redact the whole body first (a cut-off body would no longer parse as JSON), then cut.
-      const shown = bytes ? redact(new TextDecoder().decode(bytes), ct).replace(CONTROL, " ") : "";
-      if (shown) o.debug(`<   ${shown.length > TRACE_BODY_CHARS ? `${shown.slice(0, TRACE_BODY_CHARS)}…` : shown}`);
-    }
-    if (res.status >= 300 && res.status < 400 && res.status !== 304 && (credentialed || init.redirect !== "manual")) {
-      throw new NetworkError(`${safeHost(url)} answered HTTP ${res.status}, redirecting to ${safeLocation(res.headers.get("location"), url)}; mcp-auth does not follow redirects${credentialed ? " of requests that carry credentials" : ""}`, {
-        hint: "use the URL it points to, if you trust it",
-      });
+      const shown = redact(new TextDecoder().decode(bytes), ct).replace(CONTROL, " ");
+      o.debug(`<   ${shown.length > TRACE_BODY_CHARS ? `${shown.slice(0, TRACE_BODY_CHARS)}…` : shown}`);
     }
     // A buffered copy: every consumer (openid-client, the admin APIs) reads at most MAX_BODY_BYTES.
-    return new Response(NULL_BODY_STATUS.has(res.status) ? null : (bytes as BodyInit | null), { status: res.status, statusText: res.statusText, headers: res.headers });
+    const copy = new Response(NULL_BODY_STATUS.has(res.status) ? null : (bytes as BodyInit | null), { status: res.status, statusText: res.statusText, headers: res.headers });
+    Object.defineProperty(copy, "url", { value: res.url || url }); // error messages name the host from it
+    return copy;
   };
 }
 
