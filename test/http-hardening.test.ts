@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { isLoopbackHost, safeLocation } from "../src/oauth/http.js";
+import { NetworkError } from "../src/errors.js";
+import { createFetch, isLoopbackHost, safeLocation } from "../src/oauth/http.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
 import { droppingProxy, flood, loggingProxy, recorder, redirectingFront, type Flood, type Running } from "./helpers/hostile-http.js";
 import { useSandbox } from "./helpers/sandbox.js";
@@ -99,6 +100,27 @@ describe("redirects of requests that carry credentials are never followed", () =
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain(`redirecting to http://127.0.0.1:${thief.port}/token;`);
     expect(r.stderr).not.toMatch(/eve|pw@|code=x/);
+  });
+});
+
+describe("createFetch and redirects (in-process)", () => {
+  it.each([
+    ["a plain GET asking for manual (Thunder's application-id lookup) gets the 3xx itself", { redirect: "manual" }, "passed"],
+    ["a GET with Authorization", { redirect: "manual", headers: { authorization: "Bearer t" } }, "refused"],
+    ["a GET with a cookie", { redirect: "manual", headers: { cookie: "s=1" } }, "refused"],
+    ["a POST with a body", { method: "POST", redirect: "manual", body: "password=x" }, "refused"],
+    ["a plain GET asking to follow", {}, "refused"],
+  ] as Array<[string, RequestInit, string]>)("%s", async (_name, init, outcome) => {
+    const thief = track(await recorder());
+    const server = track(await redirectingFront("http://127.0.0.1:9", () => true, `http://127.0.0.1:${thief.port}/next`));
+    const f = createFetch({ timeoutMs: 5000, env: {} });
+    const got = await f(`${server.url}/start`, init).then((r) => r.status, (e: unknown) => e);
+    if (outcome === "passed") expect(got).toBe(307);
+    else {
+      expect(got).toBeInstanceOf(NetworkError);
+      expect((got as Error).message).toContain(`redirecting to http://127.0.0.1:${thief.port}/next`);
+    }
+    expect(thief.seen).toEqual([]);
   });
 });
 

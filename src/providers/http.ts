@@ -35,14 +35,7 @@ export async function api<T = unknown>(ctx: Context, method: string, url: string
   // Never followed: admin calls carry a password, a secret or a token (a 3xx is a NetworkError naming
   // its Location, from ctx.fetch). Bodies are capped there too.
   const res = await ctx.fetch(url, { method, headers, body, redirect: "manual" });
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (e) {
-    // The headers came, the body did not (a stalled or cut connection; our timeout covers the body too).
-    const timedOut = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
-    throw new NetworkError(`${method} ${url}: ${timedOut ? "timed out reading the response" : `the response was cut off (${(e as Error).message})`}`, { cause: e, hint: timedOut ? "raise the limit with --timeout SECONDS" : undefined });
-  }
+  const text = await res.text(); // already read by ctx.fetch: a cut-off, stalled or oversized body failed there
   let parsed: unknown = undefined;
   if (text) {
     try {
