@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NetworkError } from "../src/errors.js";
 import { createFetch, isLoopbackHost, safeLocation } from "../src/oauth/http.js";
@@ -214,6 +216,23 @@ describe("a proxy that drops every CONNECT", () => {
     expect(r.stderr).toContain("idp.mcp-auth.invalid");
     expect(proxy.connections()).toBeGreaterThan(0);
     expect(proxy.connections()).toBeLessThanOrEqual(10);
+  });
+});
+
+describe("the process ends when the command does", () => {
+  const sb = useSandbox();
+
+  it("exits with the command's code and full output even when a handle stays open", async () => {
+    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: "sandbox-secret" });
+    // A leftover handle, as a proxy storm or a stray socket would leave: an interval from a preload.
+    const keepAlive = join(u.home, "keep-alive.cjs");
+    writeFileSync(keepAlive, "setInterval(() => {}, 1000);\n");
+    const env = { NODE_OPTIONS: `--require ${keepAlive}` };
+    const ok = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "CI_SECRET", "--no-cache"], { env, timeoutMs: 30_000 });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    const refused = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--no-cache"], { env: { ...env, MCP_AUTH_CLIENT_SECRET: "wrong" }, timeoutMs: 30_000 });
+    expect(refused.code, refused.stderr).toBe(4);
   });
 });
 
