@@ -20,5 +20,15 @@ if (!fast.tryCachedToken(process.argv.slice(2), process.env)) {
     if (e.code === "EPIPE") process.exit(0);
     throw e;
   });
-  import("../dist/cli.mjs").then((cli) => cli.run(process.argv.slice(2)));
+  // Exit once the command has settled, whatever handles remain (a proxy that keeps undici busy, a
+  // stray socket): flush stdout/stderr first, as process.exit() would not wait for a pending write.
+  import("../dist/cli.mjs")
+    .then((cli) => cli.run(process.argv.slice(2)))
+    .then(() => {
+      const code = process.exitCode ?? 0;
+      let pending = 2;
+      const done = () => --pending === 0 && process.exit(code);
+      process.stdout.write("", done);
+      process.stderr.write("", done);
+    });
 }

@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
+import { isIPv4, isIPv6 } from "node:net";
 import { NetworkError, UsageError } from "../errors.js";
 
 /**
- * The one fetch every request goes through: a timeout on each request, `--debug` traces with
- * secrets redacted, and — only when a proxy, a custom CA or --insecure is in play — npm undici,
- * loaded lazily because importing it costs more than Node's start-up.
+ * The one fetch every request goes through (openid-client's customFetch and the admin APIs): a
+ * timeout on each request covering the body too, `--debug` traces with secrets redacted, no
+ * redirect ever followed (a request carrying credentials that meets a 3xx fails naming the
+ * Location), bodies read whole but capped, and — only when a proxy, a custom CA or --insecure is in
+ * play — npm undici, loaded lazily because importing it costs more than Node's start-up.
  */
 export interface HttpOptions {
   timeoutMs: number;
@@ -63,9 +66,55 @@ function redactHeaders(h: Headers): string {
   return parts.join("; ");
 }
 
+function proxyEnv(e: NodeJS.ProcessEnv): { httpProxy?: string; httpsProxy?: string; noProxy?: string } {
+  return { httpProxy: e.http_proxy || e.HTTP_PROXY, httpsProxy: e.https_proxy || e.HTTPS_PROXY, noProxy: e.no_proxy ?? e.NO_PROXY };
+}
+
 function needsUndici(o: HttpOptions): boolean {
-  const e = o.env;
-  return Boolean(o.caFile || o.insecure || e.HTTPS_PROXY || e.https_proxy || e.HTTP_PROXY || e.http_proxy);
+  const p = proxyEnv(o.env);
+  return Boolean(o.caFile || o.insecure || p.httpProxy || p.httpsProxy);
+}
+
+/** Largest response body read (discovery, token and admin JSON are a few KB): more is an attack or a mistake. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Longest body text a `--debug` trace shows. */
+const TRACE_BODY_CHARS = 2000;
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Loopback never goes through a proxy, whatever NO_PROXY says (as Go's net/http): a proxy has no
+ * business seeing requests, and credentials, meant for this machine.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  if (h === "localhost" || h.endsWith(".localhost")) return true;
+  if (isIPv4(h)) return h.startsWith("127.");
+  if (isIPv6(h)) return h === "::1" || /^::ffff:(7f[0-9a-f]{2}:[0-9a-f]{1,4}|127\.[\d.]+)$/.test(h); // IPv4-mapped 127/8
+  return false;
+}
+
+/** A redirect target as it may be printed: no control characters, no userinfo, query or fragment. */
+export function safeLocation(location: string | null, base: string): string {
+  if (!location) return "(no Location header)";
+  let shown: string;
+  try {
+    const u = new URL(location, base);
+    u.username = u.password = u.search = u.hash = "";
+    shown = u.href;
+  } catch {
+    shown = location.replace(/[?#][\s\S]*$/, "");
+  }
+  shown = shown.replace(CONTROL, "");
+  return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
+}
+
+/** Authorization, cookies or a body: a request whose content must reach only the URL it was meant for. */
+function carriesCredentials(input: string | URL | Request, init: RequestInit): boolean {
+  const headers = new Headers(input instanceof Request ? input.headers : undefined);
+  new Headers(init.headers).forEach((v, k) => headers.set(k, v));
+  return headers.has("authorization") || headers.has("cookie") || headers.has("proxy-authorization") || init.body != null || (input instanceof Request && input.body != null);
 }
 
 export function createFetch(o: HttpOptions): Fetch {
@@ -83,6 +132,7 @@ export function createFetch(o: HttpOptions): Fetch {
     const method = init.method ?? (input instanceof Request ? input.method : "GET");
     const timeout = AbortSignal.timeout(o.timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    const credentialed = carriesCredentials(input, init);
     if (o.debug) {
       const headers = new Headers(init.headers);
       const body = typeof init.body === "string" ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : "";
@@ -92,35 +142,73 @@ export function createFetch(o: HttpOptions): Fetch {
     }
     const started = Date.now();
     let res: Response;
+    let bytes: Uint8Array | null;
     try {
-      res = await base(input, { ...init, signal });
+      // Never "follow": the next hop would get the same password, secret or token, unchecked for http/https.
+      res = await base(input, { ...init, signal, redirect: "manual" });
     } catch (e) {
       throw toNetworkError(e, url, timeout.aborted, o.timeoutMs);
     }
+    const ct = res.headers.get("content-type") ?? "";
     if (o.debug) {
-      const ct = res.headers.get("content-type") ?? "";
-      let text = "";
-      try {
-        text = await res.clone().text();
-      } catch {
-        /* stream errors surface to the caller */
-      }
       o.debug(`< ${res.status} ${method} ${redactUrl(url)} (${Date.now() - started} ms) ${ct}`);
       const www = res.headers.get("www-authenticate");
-      if (www) o.debug(`<   www-authenticate: ${www}`);
-      // Redact the whole body first: a cut-off body would no longer parse as JSON.
-      const shown = redact(text, ct);
-      if (shown) o.debug(`<   ${shown.length > 2000 ? `${shown.slice(0, 2000)}…` : shown}`);
+      if (www) o.debug(`<   www-authenticate: ${www.replace(CONTROL, " ")}`);
     }
-    return res;
+    if (res.status >= 300 && res.status < 400 && res.status !== 304 && (credentialed || init.redirect !== "manual")) {
+      await res.body?.cancel().catch(() => {});
+      throw new NetworkError(`${safeHost(url)} answered HTTP ${res.status}, redirecting to ${safeLocation(res.headers.get("location"), url)}; mcp-auth does not follow redirects${credentialed ? " of requests that carry credentials" : ""}`, {
+        hint: "use the URL it points to, if you trust it",
+      });
+    }
+    try {
+      bytes = await readCapped(res, url);
+    } catch (e) {
+      if (e instanceof NetworkError || timeout.aborted) throw e instanceof NetworkError ? e : toNetworkError(e, url, true, o.timeoutMs);
+      throw new NetworkError(`the response from ${safeHost(url)} was cut off (${(e as Error).message})`, { cause: e });
+    }
+    if (o.debug && bytes?.length) {
+      // Redact the whole body first (a cut-off body would no longer parse as JSON), then cut.
+      const shown = redact(new TextDecoder().decode(bytes), ct).replace(CONTROL, " ");
+      o.debug(`<   ${shown.length > TRACE_BODY_CHARS ? `${shown.slice(0, TRACE_BODY_CHARS)}…` : shown}`);
+    }
+    // A buffered copy: every consumer (openid-client, the admin APIs) reads at most MAX_BODY_BYTES.
+    const copy = new Response(NULL_BODY_STATUS.has(res.status) ? null : (bytes as BodyInit | null), { status: res.status, statusText: res.statusText, headers: res.headers });
+    Object.defineProperty(copy, "url", { value: res.url || url }); // error messages name the host from it
+    return copy;
   };
+}
+
+/** The whole body, refused as soon as it passes MAX_BODY_BYTES (by Content-Length or by bytes read). */
+async function readCapped(res: Response, url: string): Promise<Uint8Array | null> {
+  const tooLarge = () => new NetworkError(`the response from ${safeHost(url)} is too large (over ${MAX_BODY_BYTES / 1024 / 1024} MB)`, { hint: "is this the right URL?" });
+  if (!res.body) return null;
+  const declared = Number(res.headers.get("content-length") ?? "");
+  if (declared > MAX_BODY_BYTES) {
+    await res.body.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }
 
 function toNetworkError(e: unknown, url: string, timedOut: boolean, timeoutMs: number): NetworkError {
   const host = safeHost(url);
   if (timedOut) return new NetworkError(`request to ${host} timed out after ${timeoutMs / 1000}s`, { cause: e, hint: "is the server up? raise the limit with --timeout SECONDS" });
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+  const cause = (e as { cause?: { code?: unknown; message?: string } }).cause;
+  const detail = (typeof cause?.code === "string" ? cause.code : undefined) ?? cause?.message ?? (e as Error).message;
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(detail)) {
     return new NetworkError(`the TLS certificate of ${host} is not trusted (${detail})`, { cause: e, hint: "add its CA with --ca-file PEM or NODE_EXTRA_CA_CERTS" });
   }
@@ -135,7 +223,10 @@ function safeHost(url: string): string {
   }
 }
 
-/** npm undici with a proxy-aware agent; its Response is re-wrapped as a global Response for openid-client. */
+/**
+ * npm undici: a direct agent for loopback, a proxy-aware one (HTTP(S)_PROXY, NO_PROXY) for the rest.
+ * Its Response is re-wrapped as a global Response for openid-client.
+ */
 async function undiciFetch(o: HttpOptions): Promise<Fetch> {
   const undici = await import("undici");
   const tls = await import("node:tls");
@@ -148,11 +239,42 @@ async function undiciFetch(o: HttpOptions): Promise<Fetch> {
     }
   }
   const connect = { ca, rejectUnauthorized: !o.insecure };
-  // proxyTunnel: false = plain http:// requests go to the proxy in absolute form, as curl does;
-  // https:// still tunnels with CONNECT.
-  const dispatcher = new undici.EnvHttpProxyAgent({ connect, proxyTls: connect, requestTls: connect, proxyTunnel: false } as never);
+  const direct = new undici.Agent({ connect });
+  const p = proxyEnv(o.env);
+  const proxied = p.httpProxy || p.httpsProxy
+    ? new undici.EnvHttpProxyAgent({
+        ...p,
+        connect,
+        proxyTls: connect,
+        requestTls: connect,
+        // proxyTunnel: false = plain http:// requests go to the proxy in absolute form, as curl does;
+        // https:// still tunnels with CONNECT.
+        proxyTunnel: false,
+        clientFactory: (origin: URL, opts: object) => oneTunnelAttempt(new undici.Pool(origin, opts)),
+      } as never)
+    : direct;
   return async (input, init) => {
+    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    const dispatcher = isLoopbackHost(url.hostname) ? direct : proxied;
     const res = await undici.fetch(input as never, { ...(init as object), dispatcher } as never);
     return new Response(res.body as never, { status: res.status, statusText: res.statusText, headers: res.headers as never });
   };
+}
+
+/**
+ * undici 7 retries a CONNECT whose socket the proxy dropped forever (UND_ERR_SOCKET counts as
+ * recoverable while no request is running: tens of thousands of connections a second; fixed in
+ * undici 8, nodejs/undici#5441). Re-labelling that failure makes it fail the request: one attempt.
+ */
+function oneTunnelAttempt<T extends { connect: (...a: never[]) => unknown }>(proxyClient: T): T {
+  const connect = (proxyClient.connect as (opts: object) => Promise<unknown>).bind(proxyClient);
+  (proxyClient as unknown as { connect: (opts: object) => Promise<unknown> }).connect = async (opts: object) => {
+    try {
+      return await connect(opts);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "UND_ERR_SOCKET") throw e;
+      throw new Error("the proxy closed the connection while opening a tunnel (CONNECT)", { cause: e });
+    }
+  };
+  return proxyClient;
 }

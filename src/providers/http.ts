@@ -2,7 +2,8 @@ import type { Context } from "../context.js";
 import { AuthError, McpAuthError, NetworkError } from "../errors.js";
 
 /**
- * JSON requests to IdP admin APIs, through the context's fetch (timeouts, proxy, redacted traces).
+ * JSON requests to IdP admin APIs, through the context's fetch (timeouts, proxy, redacted traces,
+ * no redirects, bounded bodies).
  * Returns status, headers and parsed body; callers decide what each status means, and
  * `apiError()` turns an error body of any IdP into one readable message.
  */
@@ -18,7 +19,6 @@ export interface ApiRequest {
   json?: unknown;
   form?: Record<string, string>;
   headers?: Record<string, string>;
-  redirect?: "manual" | "follow";
 }
 
 export async function api<T = unknown>(ctx: Context, method: string, url: string, r: ApiRequest = {}): Promise<ApiResponse<T>> {
@@ -32,15 +32,10 @@ export async function api<T = unknown>(ctx: Context, method: string, url: string
     body = new URLSearchParams(r.form).toString();
   }
   if (r.token) headers.authorization = `Bearer ${r.token}`;
-  const res = await ctx.fetch(url, { method, headers, body, redirect: r.redirect ?? "follow" });
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (e) {
-    // The headers came, the body did not (a stalled or cut connection; our timeout covers the body too).
-    const timedOut = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
-    throw new NetworkError(`${method} ${url}: ${timedOut ? "timed out reading the response" : `the response was cut off (${(e as Error).message})`}`, { cause: e, hint: timedOut ? "raise the limit with --timeout SECONDS" : undefined });
-  }
+  // Never followed: admin calls carry a password, a secret or a token (a 3xx is a NetworkError naming
+  // its Location, from ctx.fetch). Bodies are capped there too.
+  const res = await ctx.fetch(url, { method, headers, body, redirect: "manual" });
+  const text = await res.text(); // already read by ctx.fetch: a cut-off, stalled or oversized body failed there
   let parsed: unknown = undefined;
   if (text) {
     try {
