@@ -7,6 +7,7 @@ import { peekClaims } from "../providers/http.js";
 import { providers } from "../providers/index.js";
 import type { Check } from "../providers/types.js";
 import { relative } from "./shared.js";
+import { profileOf } from "../target.js";
 
 export function registerBootstrap(program: Command, getCtx: () => Context): void {
   const bootstrap = program
@@ -24,7 +25,7 @@ export function registerBootstrap(program: Command, getCtx: () => Context): void
     cmd.action(async (o) => {
       const ctx = getCtx();
       const result = await p.bootstrap(ctx, o);
-      const profile = result.profile ? ctx.config().profiles[result.profile] : undefined;
+      const profile = result.profile ? profileOf(ctx.config(), result.profile) : undefined;
       const checks: Check[] = [];
       let token: string | undefined;
       if (o.verify !== false && result.profile && profile?.grant === "client_credentials") {

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.js";
 import { checkProfileName, removeProfile, saveProfile } from "../core/profiles.js";
 import { readSecret } from "../io/secret-input.js";
 import { checkUrl } from "../oauth/client.js";
-import { AUTH_METHODS, GRANTS, normalizeIssuer, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
+import { AUTH_METHODS, GRANTS, normalizeIssuer, profileOf, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { choice } from "./shared.js";
 
 export function registerProfiles(program: Command, getCtx: () => Context): void {
@@ -34,7 +34,7 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
       if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
       const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
       const grant: Grant = o.grant ?? (secret ? "client_credentials" : "authorization_code");
-      const hadSecret = Boolean(ctx.config().profiles[name]?.secretStore) && o.force; // kept by saveProfile
+      const hadSecret = Boolean(profileOf(ctx.config(), name)?.secretStore) && o.force; // kept by saveProfile
       if (grant === "client_credentials" && !secret && !hadSecret) {
         throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });
       }
@@ -83,7 +83,7 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .option("--json", "machine-readable output")
     .action((name: string, o) => {
       const ctx = getCtx();
-      const p = ctx.config().profiles[name];
+      const p = profileOf(ctx.config(), name);
       if (!p) throw new UsageError(`no profile named "${name}"`);
       const view = { name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
       delete (view as { secretStore?: unknown }).secretStore;
@@ -97,7 +97,7 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .action(async (name: string) => {
       const ctx = getCtx();
       await ctx.updateConfig((cfg) => {
-        if (!cfg.profiles[name]) throw new UsageError(`no profile named "${name}"`);
+        if (!profileOf(cfg, name)) throw new UsageError(`no profile named "${name}"`);
         cfg.defaultProfile = name;
       });
       ctx.info(`Default profile: ${name}`);

@@ -1,15 +1,13 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { accounts } from "../store/tokens.js";
-import type { ProfileData } from "../target.js";
+import { isProfileName, profileOf, type ProfileData } from "../target.js";
 import { forgetTokens } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 export function checkProfileName(name: string): void {
-  if (!NAME.test(name)) throw new UsageError(`invalid profile name "${name}": use letters, digits, ".", "_" or "-" (max 64)`);
+  if (!isProfileName(name)) throw new UsageError(`invalid profile name "${name}": use letters, digits, ".", "_" or "-" (max 64)`);
 }
 
 export interface SaveProfileInput {
@@ -28,7 +26,7 @@ export interface SaveProfileInput {
 export async function saveProfile(ctx: Context, input: SaveProfileInput): Promise<ProfileData> {
   checkProfileName(input.name);
   return ctx.updateConfig(async (cfg) => {
-    const existing = cfg.profiles[input.name];
+    const existing = profileOf(cfg, input.name);
     if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
     const data: ProfileData = { ...input.data };
     if (input.clientSecret) {
@@ -55,7 +53,7 @@ export async function saveProfile(ctx: Context, input: SaveProfileInput): Promis
 /** Deletes a profile, its client secret and its cached tokens. */
 export async function removeProfile(ctx: Context, name: string): Promise<void> {
   await ctx.updateConfig(async (cfg) => {
-    const p = Object.hasOwn(cfg.profiles, name) ? cfg.profiles[name] : undefined;
+    const p = profileOf(cfg, name);
     if (!p) throw new UsageError(`no profile named "${name}"`);
     await forgetTokens(ctx, targetFromProfile({ name, ...p }));
     if (p.secretStore) await (await ctx.secretsOf(p.secretStore)).delete(accounts.clientSecret(name));

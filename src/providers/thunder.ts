@@ -5,7 +5,7 @@ import { AuthError, McpAuthError, UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
 import { saveProfile } from "../core/profiles.js";
 import { accounts } from "../store/tokens.js";
-import { normalizeIssuer, type ProfileData } from "../target.js";
+import { normalizeIssuer, profileOf, type ProfileData } from "../target.js";
 import { api, apiError, i18n, peekClaims, type ApiResponse } from "./http.js";
 import { adminPassword, clientChoice, declareAdminOptions, declareClientOptions, type AdminOptions, type ClientGrant, type ClientOptions } from "./options.js";
 import { defineProvider } from "./types.js";
@@ -160,7 +160,7 @@ export const thunder = defineProvider<ThunderOptions>({
 
 /** Does the profile hold a client secret for this client id, really (not just a note that it should)? */
 async function holdsSecret(ctx: Context, profile: string, clientId: string): Promise<boolean> {
-  const p = ctx.config().profiles[profile];
+  const p = profileOf(ctx.config(), profile);
   if (!p?.secretStore || p.clientId !== clientId) return false;
   try {
     return Boolean(await (await ctx.secretsOf(p.secretStore)).get(accounts.clientSecret(profile)));

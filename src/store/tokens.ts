@@ -1,7 +1,9 @@
-import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, fstatSync, openSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { FileError } from "../errors.js";
 import type { Paths } from "../paths.js";
-import { writeFileAtomic } from "./fsutil.js";
+import { writeError, writeFileAtomic } from "./fsutil.js";
+import { assertPrivateDir, assertTrusted, O_READ_NOFOLLOW, TRUST_CHECKS } from "./trust.js";
 import type { StoreKind } from "./secrets.js";
 import { cacheIdentity, cacheKey, type CacheIdentity } from "../target.js";
 
@@ -35,10 +37,40 @@ export function tokenFile(p: Pick<Paths, "tokens">, t: CacheIdentity): string {
   return join(p.tokens, `${cacheKey(t)}.json`);
 }
 
-/** The cache is ours and disposable: anything unreadable, or for another target, counts as "no cached token". */
+/**
+ * The cache is ours and disposable: anything unreadable, or for another target, counts as "no cached
+ * token". What is not ours is refused (FileError, exit 5), never served: a config or tokens dir that
+ * another account owns or can write to, a record owned by another uid or writable by others, or a
+ * symlink in place of the record (opened with O_NOFOLLOW, the owner checked on the opened fd).
+ */
 export function readCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): CachedToken | null {
+  assertPrivateDir(dirname(p.tokens));
+  assertPrivateDir(p.tokens);
+  const file = tokenFile(p, t);
+  let fd: number;
   try {
-    const rec = JSON.parse(readFileSync(tokenFile(p, t), "utf8")) as CachedToken;
+    fd = openSync(file, O_READ_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") throw new FileError(`refusing to use ${file}: it is a symlink`, { hint: "remove it; mcp-auth writes this file itself", code: "EUNTRUSTED" });
+    return null;
+  }
+  let text: string;
+  try {
+    if (TRUST_CHECKS) {
+      const st = fstatSync(fd);
+      assertTrusted(file, st);
+      if (!st.isFile()) return null;
+    }
+    text = readFileSync(fd, "utf8");
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    const rec = JSON.parse(text) as CachedToken;
     return rec && rec.version === 1 && typeof rec.expires_at === "number" && rec.identity === cacheIdentity(t) ? rec : null;
   } catch {
     return null;
@@ -46,11 +78,17 @@ export function readCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): Cac
 }
 
 export function writeCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity, rec: Omit<CachedToken, "identity">): void {
-  writeFileAtomic(tokenFile(p, t), JSON.stringify({ ...rec, identity: cacheIdentity(t) }, null, 2) + "\n", { mode: 0o600 });
+  writeFileAtomic(tokenFile(p, t), JSON.stringify({ ...rec, identity: cacheIdentity(t) }, null, 2) + "\n", { mode: 0o600, root: dirname(p.tokens) });
 }
 
 export function deleteCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): void {
-  rmSync(tokenFile(p, t), { force: true });
+  assertPrivateDir(dirname(p.tokens));
+  assertPrivateDir(p.tokens);
+  try {
+    rmSync(tokenFile(p, t), { force: true });
+  } catch (e) {
+    throw writeError(e, p.tokens);
+  }
 }
 
 /** Secret-store account names. */
