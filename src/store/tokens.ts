@@ -1,9 +1,9 @@
-import { closeSync, fstatSync, openSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { FileError } from "../errors.js";
 import type { Paths } from "../paths.js";
 import { writeError, writeFileAtomic } from "./fsutil.js";
-import { assertPrivateDir, assertTrusted, O_READ_NOFOLLOW, TRUST_CHECKS } from "./trust.js";
+import { assertPrivateDir, readPrivateFile } from "./trust.js";
 import type { StoreKind } from "./secrets.js";
 import { cacheIdentity, cacheKey, type CacheIdentity } from "../target.js";
 
@@ -46,29 +46,14 @@ export function tokenFile(p: Pick<Paths, "tokens">, t: CacheIdentity): string {
 export function readCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): CachedToken | null {
   assertPrivateDir(dirname(p.tokens));
   assertPrivateDir(p.tokens);
-  const file = tokenFile(p, t);
-  let fd: number;
+  let text: string | null;
   try {
-    fd = openSync(file, O_READ_NOFOLLOW);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ELOOP") throw new FileError(`refusing to use ${file}: it is a symlink`, { hint: "remove it; mcp-auth writes this file itself", code: "EUNTRUSTED" });
-    return null;
-  }
-  let text: string;
-  try {
-    if (TRUST_CHECKS) {
-      const st = fstatSync(fd);
-      assertTrusted(file, st);
-      if (!st.isFile()) return null;
-    }
-    text = readFileSync(fd, "utf8");
+    text = readPrivateFile(tokenFile(p, t));
   } catch (e) {
     if (e instanceof FileError) throw e;
     return null;
-  } finally {
-    closeSync(fd);
   }
+  if (text === null) return null;
   try {
     const rec = JSON.parse(text) as CachedToken;
     return rec && rec.version === 1 && typeof rec.expires_at === "number" && rec.identity === cacheIdentity(t) ? rec : null;

@@ -1,4 +1,4 @@
-import { constants, fstatSync, lstatSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, type Stats } from "node:fs";
 import { FileError } from "../errors.js";
 
 /**
@@ -74,4 +74,27 @@ export function assertPrivateDir(dir: string): void {
 /** For tests in-process: forget what was checked. */
 export function forgetTrustChecks(): void {
   checked.clear();
+}
+
+/**
+ * Reads a file mcp-auth wrote itself (a cache), or null when there is none: never through a symlink,
+ * and refused (FileError) unless the opened file is ours and private.
+ */
+export function readPrivateFile(file: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(file, O_READ_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") throw new FileError(`refusing to use ${file}: it is a symlink`, { hint: "remove it; mcp-auth writes this file itself", code: "EUNTRUSTED" });
+    if (code === "ENOENT") return null;
+    throw e;
+  }
+  try {
+    const st = fstatSync(fd);
+    assertTrusted(file, st);
+    return st.isFile() ? readFileSync(fd, "utf8") : null;
+  } finally {
+    closeSync(fd);
+  }
 }
