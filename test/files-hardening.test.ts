@@ -50,6 +50,19 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
     refused(await u.run(["token", "--timeout", "30"]), /writable by group/);
   });
 
+  it("as an ordinary user (uid 65534, for whom modes count): a private dir works, a shared one is refused", async () => {
+    u = user();
+    chownSync(u.home, OTHER, OTHER);
+    const asOther = (args: string[]) =>
+      runProcess("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BIN, ...args], u.env);
+    const add = ["profiles", "add", "x", "--issuer", "https://idp.invalid", "--client-id", "c", "--grant", "authorization_code"];
+    expect((await asOther(add)).code).toBe(0);
+    expect(statSync(u.configDir).uid).toBe(OTHER);
+    chmodSync(u.configDir, 0o777);
+    refused(await asOther([...add, "--force"]), new RegExp(`refusing to use ${u.configDir}: it is writable by group and others.*chmod 700`));
+    refused(await asOther(["profiles", "list"]), /writable by group and others/);
+  });
+
   it("tokens/ owned by another uid", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);

@@ -3,7 +3,8 @@ import { FileError } from "../errors.js";
 
 /**
  * What mcp-auth trusts on disk: its config dir, the dirs inside it and the files it reads tokens,
- * secrets and profiles from must be owned by the current user and not writable by group or others.
+ * secrets and profiles from must be owned by the current user (or root) and not writable by group or
+ * others.
  * Anything else could have been planted or swapped by another account on the machine, so it is
  * refused (exit 5) with the command that fixes it, never used silently. Only node built-ins: the
  * cached fast path loads this module.
@@ -20,7 +21,8 @@ export const O_READ_NOFOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 export function distrust(st: Pick<Stats, "uid" | "mode">): string | undefined {
   if (!TRUST_CHECKS) return undefined;
   const uid = process.getuid!();
-  if (st.uid !== uid) return `it is owned by uid ${st.uid}, not by you (uid ${uid})`;
+  // root may own them too (an admin-provisioned dir, as ssh allows): root can change them anyway.
+  if (st.uid !== uid && st.uid !== 0) return `it is owned by uid ${st.uid}, not by you (uid ${uid})`;
   if (st.mode & 0o022) return `it is writable by ${st.mode & 0o020 ? (st.mode & 0o002 ? "group and others" : "group") : "others"} (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")})`;
   return undefined;
 }
@@ -35,7 +37,7 @@ function refuse(path: string, why: string, isDir: boolean, ownedByOther: boolean
 /** Throws a FileError (exit 5) unless `st` (of `path`) is ours and private. */
 export function assertTrusted(path: string, st: Stats): void {
   const why = distrust(st);
-  if (why) throw refuse(path, why, st.isDirectory(), st.uid !== process.getuid?.());
+  if (why) throw refuse(path, why, st.isDirectory(), st.uid !== process.getuid!() && st.uid !== 0);
 }
 
 /** Throws unless the open file `fd` (of `path`) is ours and private: one fstat on what was really opened. */
