@@ -62,6 +62,9 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
       const prof = selectProfile(cfg, { profile: o.profile, provider: o.provider }, env);
       id = { ...prof, profile: prof.name };
     }
+    // Trust checks cost a few stat calls: config dir and config.json (readConfigSync), tokens dir and
+    // the record, opened without following a symlink and checked by fstat (readCachedToken). Any
+    // refusal lands in the catch below: the full CLI then reports it (exit 5).
     const rec = readCachedToken(p, id);
     const now = Date.now() / 1000;
     if (!rec?.access_token || rec.expires_at - now < minTtl) return false;

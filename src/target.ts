@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { FileError, UsageError } from "./errors.js";
 import { migrateConfig } from "./store/config-version.js";
+import { assertPrivateDir, assertTrustedFd } from "./store/trust.js";
 
 /**
  * Profiles and "targets". A target is everything needed to get one token: issuer, client, grant,
@@ -52,8 +54,34 @@ export interface Config {
   profiles: Record<string, ProfileData>;
 }
 
+/**
+ * Profile names become file names (`tokens/p-NAME.json`, `locks/p-NAME.lock`) and keychain accounts,
+ * so they are checked wherever they come from, config.json included: no "/", "..", leading dot or
+ * underscore (so never `__proto__`), at most 64 characters.
+ */
+export const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function isProfileName(name: string): boolean {
+  return PROFILE_NAME.test(name);
+}
+
+/**
+ * The profiles map has no prototype, so names such as `constructor` or `toString` are ordinary
+ * profiles and never inherited members; reads still use Object.hasOwn (see profileOf).
+ */
+export function profileMap(entries: Iterable<[string, ProfileData]> = []): Record<string, ProfileData> {
+  const m = Object.create(null) as Record<string, ProfileData>;
+  for (const [k, v] of entries) m[k] = v;
+  return m;
+}
+
+/** The profile called `name`, if there is one (own properties only). */
+export function profileOf(cfg: Pick<Config, "profiles">, name: string): ProfileData | undefined {
+  return Object.hasOwn(cfg.profiles, name) ? cfg.profiles[name] : undefined;
+}
+
 export function emptyConfig(): Config {
-  return { version: 1, profiles: {} };
+  return { version: 1, profiles: profileMap() };
 }
 
 /** Parses config.json text; a file we cannot understand is refused (exit 5), never overwritten. */
@@ -73,6 +101,7 @@ export function parseConfig(text: string, file: string): Config {
   const refuse = (why: string) => new FileError(`cannot use ${file}: ${why}`, { hint: "fix or move the file; mcp-auth left it untouched" });
   if (cfg.profiles !== undefined && (typeof cfg.profiles !== "object" || cfg.profiles === null || Array.isArray(cfg.profiles))) throw refuse('"profiles" must be an object');
   for (const [name, p] of Object.entries(cfg.profiles ?? {})) {
+    if (!isProfileName(name)) throw refuse(`invalid profile name ${JSON.stringify(name)} (use letters, digits, ".", "_" or "-", max 64)`);
     if (!p || typeof p !== "object") throw refuse(`profile "${name}" is not an object`);
     for (const key of ["provider", "issuer", "clientId", "grant"] as const) {
       if (typeof p[key] !== "string" || !p[key]) throw refuse(`profile "${name}" has no "${key}"`);
@@ -80,16 +109,34 @@ export function parseConfig(text: string, file: string): Config {
     if (!(GRANTS as readonly string[]).includes(p.grant)) throw refuse(`profile "${name}" has an unknown grant "${p.grant}"`);
     if (p.scopes !== undefined && !(Array.isArray(p.scopes) && p.scopes.every((x) => typeof x === "string"))) throw refuse(`profile "${name}": "scopes" must be a list of strings`);
   }
-  return { ...cfg, version: 1, profiles: cfg.profiles ?? {} };
+  if (cfg.defaultProfile !== undefined && typeof cfg.defaultProfile !== "string") throw refuse('"defaultProfile" must be a string');
+  return { ...cfg, version: 1, profiles: profileMap(Object.entries(cfg.profiles ?? {})) };
 }
 
+/**
+ * Reads config.json. The config dir and the file must be ours and not writable by others (checked on
+ * the opened fd, with one fstat), or the file is refused (exit 5): a planted config could point a
+ * profile at another issuer.
+ */
 export function readConfigSync(file: string): Config {
+  assertPrivateDir(dirname(file));
   let text: string;
+  let fd: number;
   try {
-    text = readFileSync(file, "utf8");
+    // A symlinked config.json (dotfiles) is followed: what it points at is what fstat checks.
+    fd = openSync(file, "r");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return emptyConfig();
     throw new FileError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    assertTrustedFd(file, fd);
+    text = readFileSync(fd, "utf8");
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError(`cannot read ${file}: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
   }
   return parseConfig(text, file);
 }
@@ -107,7 +154,7 @@ export function selectProfile(cfg: Config, sel: Selector, env: NodeJS.ProcessEnv
   const names = Object.keys(cfg.profiles);
   const name = sel.profile ?? (sel.provider ? undefined : env.MCP_AUTH_PROFILE);
   if (name) {
-    const p = cfg.profiles[name];
+    const p = profileOf(cfg, name);
     if (!p) {
       throw new UsageError(`no profile named "${name}"`, {
         hint: names.length ? `known profiles: ${names.join(", ")}` : "create one with: mcp-auth profiles add NAME --issuer URL --client-id ID",
@@ -119,15 +166,16 @@ export function selectProfile(cfg: Config, sel: Selector, env: NodeJS.ProcessEnv
     return { name, ...p };
   }
   if (sel.provider) {
-    const matches = names.filter((n) => cfg.profiles[n]!.provider === sel.provider);
-    if (matches.length === 1) return { name: matches[0]!, ...cfg.profiles[matches[0]!]! };
+    const matches = names.filter((n) => profileOf(cfg, n)!.provider === sel.provider);
+    if (matches.length === 1) return { name: matches[0]!, ...profileOf(cfg, matches[0]!)! };
     if (matches.length === 0) {
       throw new UsageError(`no ${sel.provider} profile`, { hint: `create one with: mcp-auth bootstrap ${sel.provider}, or mcp-auth profiles add` });
     }
     throw new UsageError(`${matches.length} ${sel.provider} profiles match: ${matches.join(", ")}`, { hint: "pick one with --profile NAME" });
   }
-  if (cfg.defaultProfile && cfg.profiles[cfg.defaultProfile]) return { name: cfg.defaultProfile, ...cfg.profiles[cfg.defaultProfile]! };
-  if (names.length === 1) return { name: names[0]!, ...cfg.profiles[names[0]!]! };
+  const def = cfg.defaultProfile ? profileOf(cfg, cfg.defaultProfile) : undefined;
+  if (def) return { name: cfg.defaultProfile!, ...def };
+  if (names.length === 1) return { name: names[0]!, ...profileOf(cfg, names[0]!)! };
   if (names.length === 0) {
     throw new UsageError("no profile configured", {
       hint: "create one with: mcp-auth profiles add NAME --issuer URL --client-id ID (or pass --issuer and --client-id)",

@@ -154,8 +154,10 @@ describe("client credentials", () => {
   it("a lock abandoned on another host (a killed CI container) is broken once it goes stale", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
+    // Its old mtime proves nothing (the other host's clock may be off): the waiter watches it stay
+    // unchanged for 30 s of its own time.
     plantLock(u, { pid: 1, host: "ci-runner-gone" }, 120_000);
-    const r = await u.run(["token"], { timeoutMs: 20_000 });
+    const r = await u.run(["token"], { timeoutMs: 55_000 });
     expect(r.code, r.stderr).toBe(0);
   });
 

@@ -2,15 +2,13 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
-import { normalizeIssuer, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
+import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { forgetTokens } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 export function checkProfileName(name: string): void {
-  if (!NAME.test(name)) throw new UsageError(`invalid profile name "${name}": use letters, digits, ".", "_" or "-" (max 64)`);
+  if (!isProfileName(name)) throw new UsageError(`invalid profile name "${name}": use letters, digits, ".", "_" or "-" (max 64)`);
 }
 
 export interface SaveProfileInput {
@@ -29,7 +27,7 @@ export interface SaveProfileInput {
 export async function saveProfile(ctx: Context, input: SaveProfileInput): Promise<ProfileData> {
   checkProfileName(input.name);
   return ctx.updateConfig(async (cfg) => {
-    const existing = Object.hasOwn(cfg.profiles, input.name) ? cfg.profiles[input.name] : undefined;
+    const existing = profileOf(cfg, input.name);
     if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
     const data: ProfileData = { ...input.data };
     if (input.clientSecret) {
@@ -56,7 +54,7 @@ export async function saveProfile(ctx: Context, input: SaveProfileInput): Promis
 /** Deletes a profile, its client secret and its cached tokens. */
 export async function removeProfile(ctx: Context, name: string): Promise<void> {
   await ctx.updateConfig(async (cfg) => {
-    const p = Object.hasOwn(cfg.profiles, name) ? cfg.profiles[name] : undefined;
+    const p = profileOf(cfg, name);
     if (!p) throw new UsageError(`no profile named "${name}"`);
     await forgetTokens(ctx, targetFromProfile({ name, ...p }));
     // Every store, whatever the profile says: a secret written elsewhere by an older run must go too.
@@ -90,7 +88,7 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Prof
   checkUrl(o.issuer, "--issuer", ctx.allowHttp);
   if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
   const grant: Grant = o.grant ?? (o.clientSecret ? "client_credentials" : "authorization_code");
-  const existing = Object.hasOwn(ctx.config().profiles, o.name) ? ctx.config().profiles[o.name] : undefined;
+  const existing = profileOf(ctx.config(), o.name);
   const hadSecret = Boolean(existing?.secretStore) && o.force; // kept by saveProfile
   if (grant === "client_credentials" && !o.clientSecret && !hadSecret) {
     throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { writeFileAtomic } from "../store/fsutil.js";
+import { readPrivateFile } from "../store/trust.js";
 import type { TokenAuthMethod } from "../target.js";
 import type { Fetch } from "./http.js";
 
@@ -65,7 +65,7 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
   const file = discoveryFile(env, issuer);
   if (!opts.refresh) {
     try {
-      const rec = JSON.parse(readFileSync(file, "utf8")) as DiscoveryRecord;
+      const rec = JSON.parse(readPrivateFile(file) ?? "null") as DiscoveryRecord; // a planted or foreign cache is ignored
       if (rec.issuer === issuer && env.now() - rec.fetched_at < env.discoveryTtl * 1000) return rec.metadata;
     } catch {
       /* no usable cache */

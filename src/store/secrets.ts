@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import type { Paths } from "../paths.js";
 import { ensureDir, writeFileAtomic } from "./fsutil.js";
 import { withLock } from "./lock.js";
+import { assertPrivateDir, assertTrustedFd } from "./trust.js";
 
 /**
  * Where long-lived secrets (client secrets, refresh tokens) live: the OS keychain when one is
@@ -135,11 +136,27 @@ class FileStore implements SecretStore {
   constructor(private readonly p: Paths) {
     this.description = `file (${p.secretsFile})`;
   }
+  /** Secrets are only read from a file that is ours and private (fstat on the opened fd), in a dir that is too. */
   private read(): Record<string, string> {
-    if (!existsSync(this.p.secretsFile)) return {};
+    assertPrivateDir(this.p.dir);
+    let fd: number;
     try {
-      const data = JSON.parse(readFileSync(this.p.secretsFile, "utf8")) as { secrets?: Record<string, string> };
-      return data.secrets ?? {};
+      fd = openSync(this.p.secretsFile, "r");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return Object.create(null) as Record<string, string>;
+      throw new FileError(`cannot read ${this.p.secretsFile}: ${(e as Error).message}`);
+    }
+    let text: string;
+    try {
+      assertTrustedFd(this.p.secretsFile, fd);
+      text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const data = JSON.parse(text) as { secrets?: Record<string, string> };
+      // Own properties only: an account name is never looked up on Object.prototype.
+      return Object.assign(Object.create(null) as Record<string, string>, data.secrets ?? {});
     } catch (e) {
       throw new FileError(`cannot parse ${this.p.secretsFile}: ${(e as Error).message}`, { hint: "fix or move the file; mcp-auth left it untouched" });
     }
@@ -148,7 +165,7 @@ class FileStore implements SecretStore {
     return withLock(this.p.locks, "secrets", async () => {
       const s = this.read();
       const changed = fn(s);
-      if (changed) writeFileAtomic(this.p.secretsFile, JSON.stringify({ version: 1, secrets: s }, null, 2) + "\n", { mode: 0o600 });
+      if (changed) writeFileAtomic(this.p.secretsFile, JSON.stringify({ version: 1, secrets: s }, null, 2) + "\n", { mode: 0o600, root: this.p.dir });
       return changed;
     });
   }
@@ -163,7 +180,7 @@ class FileStore implements SecretStore {
   }
   async delete(account: string) {
     return this.edit((s) => {
-      if (!(account in s)) return false;
+      if (!Object.hasOwn(s, account)) return false;
       delete s[account];
       return true;
     });

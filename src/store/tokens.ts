@@ -1,7 +1,9 @@
-import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { FileError } from "../errors.js";
 import type { Paths } from "../paths.js";
-import { writeFileAtomic } from "./fsutil.js";
+import { writeError, writeFileAtomic } from "./fsutil.js";
+import { assertPrivateDir, readPrivateFile } from "./trust.js";
 import type { StoreKind } from "./secrets.js";
 import { cacheIdentity, cacheKey, type CacheIdentity } from "../target.js";
 
@@ -35,10 +37,25 @@ export function tokenFile(p: Pick<Paths, "tokens">, t: CacheIdentity): string {
   return join(p.tokens, `${cacheKey(t)}.json`);
 }
 
-/** The cache is ours and disposable: anything unreadable, or for another target, counts as "no cached token". */
+/**
+ * The cache is ours and disposable: anything unreadable, or for another target, counts as "no cached
+ * token". What is not ours is refused (FileError, exit 5), never served: a config or tokens dir that
+ * another account owns or can write to, a record owned by another uid or writable by others, or a
+ * symlink in place of the record (opened with O_NOFOLLOW, the owner checked on the opened fd).
+ */
 export function readCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): CachedToken | null {
+  assertPrivateDir(dirname(p.tokens));
+  assertPrivateDir(p.tokens);
+  let text: string | null;
   try {
-    const rec = JSON.parse(readFileSync(tokenFile(p, t), "utf8")) as CachedToken;
+    text = readPrivateFile(tokenFile(p, t));
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    return null;
+  }
+  if (text === null) return null;
+  try {
+    const rec = JSON.parse(text) as CachedToken;
     return rec && rec.version === 1 && typeof rec.expires_at === "number" && rec.identity === cacheIdentity(t) ? rec : null;
   } catch {
     return null;
@@ -46,11 +63,17 @@ export function readCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): Cac
 }
 
 export function writeCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity, rec: Omit<CachedToken, "identity">): void {
-  writeFileAtomic(tokenFile(p, t), JSON.stringify({ ...rec, identity: cacheIdentity(t) }, null, 2) + "\n", { mode: 0o600 });
+  writeFileAtomic(tokenFile(p, t), JSON.stringify({ ...rec, identity: cacheIdentity(t) }, null, 2) + "\n", { mode: 0o600, root: dirname(p.tokens) });
 }
 
 export function deleteCachedToken(p: Pick<Paths, "tokens">, t: CacheIdentity): void {
-  rmSync(tokenFile(p, t), { force: true });
+  assertPrivateDir(dirname(p.tokens));
+  assertPrivateDir(p.tokens);
+  try {
+    rmSync(tokenFile(p, t), { force: true });
+  } catch (e) {
+    throw writeError(e, p.tokens);
+  }
 }
 
 /** Secret-store account names. */
