@@ -133,8 +133,10 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
     await addM2m(u, "one");
     await addM2m(u, "two");
     expect(readFileSync(victim, "utf8")).toBe("precious\n");
-    const bak = join(u.configDir, "config.json.bak");
-    expect(statSync(bak, { throwIfNoEntry: false })?.isFile()).toBe(true);
+    // Backups are stamped (config.json.<time>.bak): the planted name is left alone, never written through.
+    const baks = readdirSync(u.configDir).filter((f) => /^config\.json\..+\.bak$/.test(f));
+    expect(baks).toHaveLength(1);
+    const bak = join(u.configDir, baks[0]!);
     expect(JSON.parse(readFileSync(bak, "utf8")).profiles).toHaveProperty("one");
     expect(statSync(bak).mode & 0o777).toBe(0o600);
   });
@@ -183,12 +185,12 @@ describe("profile names in a hand-written config.json", () => {
 
 describe("a config dir that cannot be written", () => {
   /** Runs the CLI with the config dir mounted read-only in a private mount namespace. */
-  function runReadOnly(args: string[]): Promise<RunResult> {
+  function runReadOnly(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     const script = `mount --bind -o ro "$DIR" "$DIR" && exec "$NODE" "$BIN" "$@"`;
-    return runProcess("unshare", ["-m", "sh", "-c", script, "sh", ...args], { ...u.env, DIR: u.configDir, NODE: process.execPath, BIN });
+    return runProcess("unshare", ["-m", "sh", "-c", script, "sh", ...args], { ...u.env, ...env, DIR: u.configDir, NODE: process.execPath, BIN });
   }
 
-  it("a valid cached token is still served (fast path and full CLI); a refresh that must write exits 5 with one line", async () => {
+  it("a valid cached token is still served (fast path and full CLI); a new client-credentials token is returned uncached, with a warning; writes that cannot be skipped exit 5", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const token = (await u.run(["token"])).stdout;
@@ -200,7 +202,13 @@ describe("a config dir that cannot be written", () => {
     }
     expireTokens(u);
     const r = await runReadOnly(["token"]);
-    refused(r, new RegExp(`cannot write in ${u.configDir}/(locks|tokens): the file system is read-only`));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^eyJ\S+\n$/);
+    expect(r.stdout).not.toBe(token);
+    expect(r.stderr).toMatch(new RegExp(`^warning: cannot write in ${u.configDir}/(locks|tokens): the file system is read-only.*; getting a token without caching it\n$`));
+    // Profile-less CI calls work the same way.
+    const rt = await runReadOnly(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m"], { MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
+    expect(rt.code, rt.stderr).toBe(0);
     const add = await runReadOnly(["profiles", "add", "other", "--issuer", sb.issuer, "--client-id", "c", "--grant", "authorization_code"]);
     refused(add, /cannot write in .*: the file system is read-only/);
   });
