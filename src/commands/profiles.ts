@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkProfileName, removeProfile, saveProfile } from "../core/profiles.js";
 import { readSecret } from "../io/secret-input.js";
-import { checkUrl } from "../oauth/client.js";
+import { checkResource, checkUrl } from "../oauth/client.js";
 import { AUTH_METHODS, GRANTS, normalizeIssuer, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { choice } from "./shared.js";
 
@@ -30,8 +30,9 @@ export function registerProfiles(program: Command, getCtx: () => Context): void 
     .action(async (name: string, o) => {
       const ctx = getCtx();
       checkProfileName(name);
-      checkUrl(o.issuer, "--issuer", ctx.allowHttp);
-      if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
+      checkUrl(o.issuer, "--issuer", ctx.allowHttp, "issuer");
+      if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp, "resource");
+      if (o.resource) checkResource(o.resource, "--resource");
       const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
       const grant: Grant = o.grant ?? (secret ? "client_credentials" : "authorization_code");
       const hadSecret = Boolean(ctx.config().profiles[name]?.secretStore) && o.force; // kept by saveProfile

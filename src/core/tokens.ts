@@ -1,5 +1,6 @@
 import type { Context } from "../context.js";
 import { AuthError, McpAuthError } from "../errors.js";
+import { isBearer, tokenProblem } from "../format.js";
 import { configure, discover, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
 import { acquire } from "../store/lock.js";
 import { accounts, deleteCachedToken, readCachedToken, writeCachedToken, type CachedToken } from "../store/tokens.js";
@@ -86,7 +87,8 @@ async function cached(ctx: Context, t: Target, minTtl: number): Promise<(TokenRe
       ctx.debug(`cached access token unavailable: ${(e as Error).message}`);
     }
   }
-  if (!access) return null;
+  // A cached token that could not be printed (tampered with, or cached before tokens were checked) is a miss.
+  if (!access || tokenProblem("access_token", access) || !isBearer(rec.token_type)) return null;
   return { access_token: access, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, source: "cache", obtainedAt: rec.obtained_at };
 }
 
