@@ -71,7 +71,7 @@ export function checkUrl(raw: string, what: string, allowHttp: boolean, kind: Ur
   if (url.protocol === "https:") return url;
   if (url.protocol !== "http:") throw new UsageError(`${what} must be an https:// URL, got "${displayUrl(raw)}"`);
   if (!allowHttp && !LOOPBACK.test(url.hostname)) {
-    throw new UsageError(`refusing plain http:// for ${what} ${displayUrl(raw)}: tokens would travel unencrypted`, { hint: "use https, or pass --allow-http if you really mean it" });
+    throw new UsageError(`refusing plain http:// for ${what} ${displayUrl(raw)}: tokens would travel unencrypted`, { hint: "use https, or pass --allow-http if you really mean it", code: "insecure_http" });
   }
   return url;
 }
@@ -102,8 +102,9 @@ const ENDPOINTS = [
  * openid-client's insecure-requests switch is per configuration, not per endpoint.
  */
 export function checkMetadata(metadata: ServerMetadata, allowHttp: boolean): void {
+  // Server text: no control characters reach the terminal.
   const bad = (field: string, why: string, hint = "fix the server's metadata") =>
-    new NetworkError(`unusable server metadata for ${displayUrl(String(metadata.issuer))}: ${field} ${why}`, { hint });
+    new NetworkError(`unusable server metadata for ${displayUrl(String(metadata.issuer))}: ${field} ${why}`.replace(/[\x00-\x1f\x7f-\x9f]/g, "?"), { hint });
   if (metadata.token_endpoint === undefined) throw bad("token_endpoint", "is missing");
   const entries: Array<[string, unknown]> = ENDPOINTS.filter((f) => metadata[f] !== undefined).map((f) => [f, metadata[f]]);
   const aliases = metadata.mtls_endpoint_aliases;
@@ -113,8 +114,8 @@ export function checkMetadata(metadata: ServerMetadata, allowHttp: boolean): voi
     try {
       checkUrl(value, field, allowHttp, "endpoint");
     } catch (e) {
-      const msg = (e as Error).message;
-      if (msg.startsWith("refusing plain http://")) {
+      const msg = (e as McpAuthError).message;
+      if ((e as McpAuthError).code === "insecure_http") {
         throw bad(field, `is plain http:// on a host that is not loopback (${new URL(value).host}): the client secret and tokens would travel unencrypted`, "fix the server, or pass --allow-http if you really mean it");
       }
       throw bad(field, `is not a usable https URL (${msg.replace(`${field} `, "")})`);
@@ -234,7 +235,7 @@ export async function configure(metadata: ServerMetadata, spec: ClientSpec, env:
   config[client.customFetch] = guardedFetch(env) as never;
   config.timeout = env.timeoutMs / 1000;
   // Safe only because checkMetadata passed every endpoint, and guardedFetch checks every request.
-  if (ENDPOINTS.some((f) => typeof metadata[f] === "string" && (metadata[f] as string).startsWith("http:"))) client.allowInsecureRequests(config);
+  if (ENDPOINTS.some((f) => typeof metadata[f] === "string" && new URL(metadata[f] as string).protocol === "http:")) client.allowInsecureRequests(config);
   return config;
 }
 
