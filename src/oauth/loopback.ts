@@ -85,7 +85,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const also = ignored.length ? ` (ignored ${ignored.length} redirect${ignored.length > 1 ? "s" : ""} that were not this login's: the last ${ignored.at(-1)})` : "";
+        const also = ignored.length ? ` (ignored ${ignored.length} redirect${ignored.length > 1 ? "s" : ""} not meant for this login; the last one ${ignored.at(-1)})` : "";
         reject(new AuthError(`login timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for the browser${also}`, { hint: "run the login again; use --no-browser to copy the URL by hand" }));
       }, o.timeoutMs);
     });
