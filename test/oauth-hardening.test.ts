@@ -274,6 +274,25 @@ describe("metadata that cannot be used", () => {
   });
 });
 
+describe("device login answers", () => {
+  it.each([
+    [{ verification_uri: "javascript:alert(1)" }, "verification_uri"],
+    [{ verification_uri_complete: "https://idp.example.com/a\u001b]0;owned\u0007" }, "verification_uri_complete"],
+    [{ user_code: "AB\u001b[2JCD" }, "user_code"],
+  ])("a hostile %j is refused (exit 3) before it is shown", async (o, field) => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    idp.metadata.device_authorization_endpoint = `${idp.issuer}/device`;
+    const good = idp.device() as Record<string, unknown>;
+    idp.device = () => ({ ...good, ...o });
+    expect((await u.run(["profiles", "add", "d", "--issuer", idp.issuer, "--client-id", "c", "--grant", "device_code"])).code).toBe(0);
+    const r = await u.run(["login", "d", "--device", "--login-timeout", "5"]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain(field);
+    expect(r.stderr).not.toContain("\u001b");
+    expect(r.stderr).not.toContain("javascript:");
+  });
+});
+
 describe("endpoints from metadata each follow the https/loopback rule", () => {
   it("logout --revoke never sends the client secret to a plain-http revocation endpoint elsewhere", async () => {
     u = user({ MCP_AUTH_STORE: "file", S: SECRET, MCP_AUTH_DISCOVERY_TTL: "0" });

@@ -26,6 +26,8 @@ export interface HostileIdp {
   metadata: Record<string, unknown>;
   /** What the token endpoint answers, given the form it received. */
   token: (form: URLSearchParams) => TokenAnswer;
+  /** What the device authorization endpoint (/device) answers. */
+  device: () => unknown;
   requests: SeenRequest[];
   /** Back to a well-behaved server (default metadata, a plain Bearer token). */
   reset(): void;
@@ -45,14 +47,17 @@ export async function startHostileIdp(): Promise<HostileIdp> {
     grant_types_supported: ["client_credentials", "refresh_token"],
     token_endpoint_auth_methods_supported: ["client_secret_basic"],
   });
+  const goodDevice = () => ({ device_code: "dc", user_code: "ABCD-EFGH", verification_uri: `${issuer}/activate`, expires_in: 60, interval: 1 });
   const idp: HostileIdp = {
     issuer,
     metadata: defaults(),
     token: () => ({ body: { access_token: GOOD_TOKEN, token_type: "Bearer", expires_in: 300 } }),
+    device: () => goodDevice(),
     requests: [],
     reset() {
       idp.metadata = defaults();
       idp.token = () => ({ body: { access_token: GOOD_TOKEN, token_type: "Bearer", expires_in: 300 } });
+      idp.device = () => goodDevice();
       idp.requests = [];
     },
     close: () =>
@@ -78,6 +83,7 @@ export async function startHostileIdp(): Promise<HostileIdp> {
         else json(a.status ?? 200, a.body);
         return;
       }
+      if (path === "/device" && req.method === "POST") return json(200, idp.device());
       if (path === "/revoke" && req.method === "POST") return void res.writeHead(200).end();
       json(404, { error: "not_found" });
     });
