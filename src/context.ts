@@ -99,7 +99,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context
     nonInteractive: !io.interactive,
     allowHttp: Boolean(g.allowHttp),
     fetch: fetchFn,
-    oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now }),
+    oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now, timeoutMs: timeoutSec * 1000 }),
     config: () => (cfg ??= readConfigSync(p.config)),
     updateConfig: async (change) => {
       const done = await updateConfigFile(p, change, { now: ctx.now });

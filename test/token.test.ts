@@ -69,7 +69,7 @@ describe("client credentials", () => {
     expect(json.expires_in).toBeGreaterThan(3500);
     expect((await u.run(["token", "-f", "header"])).stdout).toBe(`Authorization: Bearer ${raw}\n`);
     expect(JSON.parse((await u.run(["token", "--format=headers-json"])).stdout)).toEqual({ Authorization: `Bearer ${raw}` });
-    expect((await u.run(["token", "--format", "env", "--env-name", "K8S_TOKEN"])).stdout).toBe(`export K8S_TOKEN=${raw}\n`);
+    expect((await u.run(["token", "--format", "env", "--env-name", "K8S_TOKEN"])).stdout).toBe(`export K8S_TOKEN='${raw}'\n`);
     const ghEnv = join(u.home, "github_env");
     writeFileSync(ghEnv, "EXISTING=1\n");
     const gh = await u.run(["token", "--format", "github"], { env: { GITHUB_ENV: ghEnv } });

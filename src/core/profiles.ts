@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { checkUrl } from "../oauth/client.js";
+import { checkResource, checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { forgetTokens } from "./tokens.js";
@@ -85,8 +85,9 @@ export interface AddProfileInput {
 /** `profiles add`: validates what a person typed, then saves the profile and its secret. */
 export async function addProfile(ctx: Context, o: AddProfileInput): Promise<ProfileData> {
   checkProfileName(o.name);
-  checkUrl(o.issuer, "--issuer", ctx.allowHttp);
-  if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp);
+  checkUrl(o.issuer, "--issuer", ctx.allowHttp, "issuer");
+  if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp, "resource");
+  if (o.resource) checkResource(o.resource, "--resource");
   const grant: Grant = o.grant ?? (o.clientSecret ? "client_credentials" : "authorization_code");
   const existing = profileOf(ctx.config(), o.name);
   const hadSecret = Boolean(existing?.secretStore) && o.force; // kept by saveProfile

@@ -1,5 +1,6 @@
 import type { Context } from "../context.js";
 import { AuthError, FileError } from "../errors.js";
+import { isBearer, tokenProblem } from "../format.js";
 import { configure, discover, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
 import type { ForgetReport, TokenRecord } from "../store/cache.js";
 import { clientSecretOf, loginHint, type Target } from "./target.js";
@@ -92,7 +93,8 @@ async function cached(ctx: Context, t: Target, minTtl: number): Promise<(TokenRe
     // The keychain holding it is not usable right now: a cache miss, not a failure.
     ctx.debug(`cached access token unavailable: ${(e as Error).message}`);
   }
-  if (!access) return null;
+  // A cached token that could not be printed (tampered with, or cached before tokens were checked) is a miss.
+  if (!access || tokenProblem("access_token", access) || !isBearer(rec.token_type)) return null;
   return { access_token: access, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, source: "cache", obtainedAt: rec.obtained_at };
 }
 

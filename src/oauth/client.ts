@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
+import { isBearer, tokenProblem, tokenTypeName, type TokenField } from "../format.js";
 import { writeFileAtomic } from "../store/fsutil.js";
 import { readPrivateFile } from "../store/trust.js";
 import type { TokenAuthMethod } from "../target.js";
@@ -21,6 +22,8 @@ export interface OAuthEnv {
   discoveryTtl: number;
   allowHttp: boolean;
   now: () => number; // ms
+  /** The per-request limit (--timeout); openid-client gets the same one instead of its own 30 s. */
+  timeoutMs: number;
 }
 
 let oc: typeof OC | undefined;
@@ -31,20 +34,124 @@ export async function openid(): Promise<typeof OC> {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1|.+\.localhost)$/i;
 
+/**
+ * What a URL is for. `issuer`: RFC 8414 §2 allows no query and no fragment. `resource` (an MCP server,
+ * RFC 8707 §2) and `endpoint` (RFC 6749 §3.1/§3.2): a query is fine, a fragment is not. None may carry
+ * a user name or password: they would be saved, sent and echoed.
+ */
+export type UrlKind = "issuer" | "resource" | "endpoint";
+
+/** A URL as it may be shown: never its user name or password (also when it does not parse). */
+export function displayUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    u.username = "";
+    u.password = "";
+    return u.href;
+  } catch {
+    return raw.replace(/\/\/[^/?#]*@/, "//…@");
+  }
+}
+
 /** https always; http only for loopback hosts (where TLS adds nothing) unless --allow-http. */
-export function checkUrl(raw: string, what: string, allowHttp: boolean): URL {
+export function checkUrl(raw: string, what: string, allowHttp: boolean, kind: UrlKind = "endpoint"): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new UsageError(`${what} is not a valid URL: "${raw}"`);
+    throw new UsageError(`${what} is not a valid URL: "${displayUrl(raw)}"`);
+  }
+  if (url.username || url.password) {
+    throw new UsageError(`${what} must not contain a user name or password (${displayUrl(raw)})`, { hint: "drop the \"user:password@\" part; credentials never go in a URL" });
+  }
+  if (url.hash || raw.includes("#")) throw new UsageError(`${what} must not contain a fragment ("#…"): ${url.origin}${url.pathname}`);
+  if (kind === "issuer" && (url.search || raw.includes("?"))) {
+    throw new UsageError(`${what} must not contain a query ("?…"): ${url.origin}${url.pathname}`, { hint: "an issuer is scheme, host, port and path only (RFC 8414)" });
   }
   if (url.protocol === "https:") return url;
-  if (url.protocol !== "http:") throw new UsageError(`${what} must be an https:// URL, got "${raw}"`);
+  if (url.protocol !== "http:") throw new UsageError(`${what} must be an https:// URL, got "${displayUrl(raw)}"`);
   if (!allowHttp && !LOOPBACK.test(url.hostname)) {
-    throw new UsageError(`refusing plain http:// for ${what} ${raw}: tokens would travel unencrypted`, { hint: "use https, or pass --allow-http if you really mean it" });
+    throw new UsageError(`refusing plain http:// for ${what} ${displayUrl(raw)}: tokens would travel unencrypted`, { hint: "use https, or pass --allow-http if you really mean it", code: "insecure_http" });
   }
   return url;
+}
+
+/** A resource indicator that is an http(s) URL (an MCP server) follows the `resource` rules; other URIs pass. */
+export function checkResource(raw: string, what: string): void {
+  if (/^https?:/i.test(raw)) checkUrl(raw, what, true, "resource");
+}
+
+/** Every endpoint openid-client may call, taken from the metadata. */
+const ENDPOINTS = [
+  "token_endpoint",
+  "authorization_endpoint",
+  "device_authorization_endpoint",
+  "revocation_endpoint",
+  "introspection_endpoint",
+  "userinfo_endpoint",
+  "jwks_uri",
+  "registration_endpoint",
+  "pushed_authorization_request_endpoint",
+  "end_session_endpoint",
+  "backchannel_authentication_endpoint",
+] as const;
+
+/**
+ * Refuses (exit 3) metadata we cannot use safely: no usable token_endpoint, or any endpoint that is
+ * not https (or loopback http, or --allow-http). Each endpoint is checked on its own, because
+ * openid-client's insecure-requests switch is per configuration, not per endpoint.
+ */
+export function checkMetadata(metadata: ServerMetadata, allowHttp: boolean): void {
+  // Server text: no control characters reach the terminal.
+  const bad = (field: string, why: string, hint = "fix the server's metadata") =>
+    new NetworkError(`unusable server metadata for ${displayUrl(String(metadata.issuer))}: ${field} ${why}`.replace(/[\x00-\x1f\x7f-\x9f]/g, "?"), { hint });
+  if (metadata.token_endpoint === undefined) throw bad("token_endpoint", "is missing");
+  const entries: Array<[string, unknown]> = ENDPOINTS.filter((f) => metadata[f] !== undefined).map((f) => [f, metadata[f]]);
+  const aliases = metadata.mtls_endpoint_aliases;
+  if (aliases && typeof aliases === "object") for (const [k, v] of Object.entries(aliases)) entries.push([`mtls_endpoint_aliases.${k}`, v]);
+  for (const [field, value] of entries) {
+    if (typeof value !== "string") throw bad(field, "is not a string");
+    try {
+      checkUrl(value, field, allowHttp, "endpoint");
+    } catch (e) {
+      const msg = (e as McpAuthError).message;
+      if ((e as McpAuthError).code === "insecure_http") {
+        throw bad(field, `is plain http:// on a host that is not loopback (${new URL(value).host}): the client secret and tokens would travel unencrypted`, "fix the server, or pass --allow-http if you really mean it");
+      }
+      throw bad(field, `is not a usable https URL (${msg.replace(`${field} `, "")})`);
+    }
+  }
+}
+
+/** The timeout openid-client was last given, for its own "timed out" errors. */
+let configuredTimeoutMs: number | undefined;
+
+/**
+ * The fetch openid-client uses: ours, plus two guards. Every request URL follows the https/loopback
+ * rule (whatever switch openid-client has on), and an abort by openid-client's own timer reads as
+ * the timeout it is rather than "cannot reach".
+ */
+function guardedFetch(env: OAuthEnv): Fetch {
+  configuredTimeoutMs = env.timeoutMs;
+  return async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    try {
+      checkUrl(url, "a request", env.allowHttp, "endpoint");
+    } catch (e) {
+      throw new NetworkError(`refusing a request the server's metadata led to: ${(e as Error).message}`, { cause: e, hint: "fix the server, or pass --allow-http if you really mean it" });
+    }
+    try {
+      return await env.fetch(input, init);
+    } catch (e) {
+      const reason = init?.signal?.aborted ? (init.signal.reason as { name?: string } | undefined) : undefined;
+      if (reason?.name === "TimeoutError" && !(e instanceof NetworkError && /timed out/.test(e.message))) throw timeoutError(new URL(url).host, env.timeoutMs, e);
+      throw e;
+    }
+  };
+}
+
+function timeoutError(host: string, timeoutMs: number, cause: unknown): NetworkError {
+  return new NetworkError(`request to ${host} timed out after ${timeoutMs / 1000}s`, { cause, hint: "is the server up? raise the limit with --timeout SECONDS" });
 }
 
 interface DiscoveryRecord {
@@ -62,20 +169,24 @@ function discoveryFile(env: OAuthEnv, issuer: string): string {
  * warm token request costs exactly one HTTP request.
  */
 export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: boolean } = {}): Promise<ServerMetadata> {
+  const url = checkUrl(issuer, "the issuer", env.allowHttp, "issuer");
   const file = discoveryFile(env, issuer);
   if (!opts.refresh) {
     try {
       const rec = JSON.parse(readPrivateFile(file) ?? "null") as DiscoveryRecord; // a planted or foreign cache is ignored
-      if (rec.issuer === issuer && env.now() - rec.fetched_at < env.discoveryTtl * 1000) return rec.metadata;
+      if (rec.issuer === issuer && env.now() - rec.fetched_at < env.discoveryTtl * 1000) {
+        checkMetadata(rec.metadata, env.allowHttp);
+        return rec.metadata;
+      }
     } catch {
       /* no usable cache */
     }
   }
   const client = await openid();
-  const url = checkUrl(issuer, "the issuer", env.allowHttp);
   const options = {
     execute: url.protocol === "http:" ? [client.allowInsecureRequests] : [],
-    [client.customFetch]: env.fetch as never,
+    [client.customFetch]: guardedFetch(env) as never,
+    timeout: env.timeoutMs / 1000,
   };
   let config: OC.Configuration;
   try {
@@ -90,6 +201,8 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
     }
   }
   const metadata = config.serverMetadata();
+  // Before caching: a document we cannot use must not keep failing runs after the server is fixed.
+  checkMetadata(metadata, env.allowHttp);
   try {
     writeFileAtomic(file, JSON.stringify({ fetched_at: env.now(), issuer, metadata } satisfies DiscoveryRecord), { mode: 0o600 });
   } catch {
@@ -117,12 +230,12 @@ export async function configure(metadata: ServerMetadata, spec: ClientSpec, env:
   if (method === "none" || !spec.clientSecret) auth = client.None();
   else if (method === "client_secret_post") auth = client.ClientSecretPost(spec.clientSecret);
   else auth = client.ClientSecretBasic(spec.clientSecret);
+  checkMetadata(metadata, env.allowHttp);
   const config = new client.Configuration(metadata, spec.clientId, undefined, auth);
-  config[client.customFetch] = env.fetch as never;
-  if (metadata.token_endpoint && new URL(metadata.token_endpoint).protocol === "http:") {
-    checkUrl(metadata.token_endpoint, "the token endpoint", env.allowHttp);
-    client.allowInsecureRequests(config);
-  }
+  config[client.customFetch] = guardedFetch(env) as never;
+  config.timeout = env.timeoutMs / 1000;
+  // Safe only because checkMetadata passed every endpoint, and guardedFetch checks every request.
+  if (ENDPOINTS.some((f) => typeof metadata[f] === "string" && new URL(metadata[f] as string).protocol === "http:")) client.allowInsecureRequests(config);
   return config;
 }
 
@@ -144,14 +257,33 @@ export interface TokenSet {
   id_token?: string;
 }
 
-/** Normalises a token endpoint response; an unknown lifetime falls back to the JWT's exp, else 5 minutes. */
+/** Longest we trust a lifetime we cannot check (an opaque token): a day, whatever expires_in says. */
+export const MAX_OPAQUE_LIFETIME = 24 * 3600;
+
+/**
+ * Normalises a token endpoint response, refusing (exit 3, naming the field, never the value) what we
+ * could not safely cache or print: a token type other than Bearer, tokens outside the RFC 6750
+ * b64token syntax (refresh and ID tokens: visible ASCII), or longer than 64 KB. The lifetime is
+ * expires_in (unknown when absent, negative or not a number: then the JWT's exp, else 5 minutes),
+ * never beyond the JWT's exp, and at most MAX_OPAQUE_LIFETIME for a token without one.
+ */
 export function toTokenSet(res: OC.TokenEndpointResponse, nowMs: number): TokenSet {
+  const malformed = (why: string) => new NetworkError(`malformed response from the token endpoint: ${why}`);
+  const type = typeof res.token_type === "string" ? res.token_type : undefined;
+  if (!isBearer(type)) throw malformed(`unsupported token type "${tokenTypeName(type!)}" (mcp-auth supports Bearer tokens only)`);
+  for (const field of ["access_token", "refresh_token", "id_token"] as TokenField[]) {
+    if (field !== "access_token" && res[field] === undefined) continue;
+    const problem = tokenProblem(field, res[field]);
+    if (problem) throw malformed(problem);
+  }
   const now = Math.floor(nowMs / 1000);
-  let expiresAt = typeof res.expires_in === "number" ? now + res.expires_in : jwtExp(res.access_token) ?? now + 300;
-  if (!Number.isFinite(expiresAt)) expiresAt = now + 300;
+  const exp = jwtExp(res.access_token);
+  const expiresIn = typeof res.expires_in === "number" && Number.isFinite(res.expires_in) && res.expires_in >= 0 ? res.expires_in : undefined;
+  let expiresAt = expiresIn !== undefined ? now + expiresIn : (exp ?? now + 300);
+  expiresAt = Math.floor(Math.min(expiresAt, exp ?? now + MAX_OPAQUE_LIFETIME));
   return {
     access_token: res.access_token,
-    token_type: res.token_type ?? "Bearer",
+    token_type: "Bearer",
     expires_at: expiresAt,
     scope: res.scope,
     refresh_token: res.refresh_token,
@@ -160,11 +292,11 @@ export function toTokenSet(res: OC.TokenEndpointResponse, nowMs: number): TokenS
 }
 
 function jwtExp(token: string): number | undefined {
-  const part = token.split(".")[1];
-  if (!part) return undefined;
+  const parts = token.split(".");
+  if (parts.length !== 3) return undefined;
   try {
-    const exp = (JSON.parse(Buffer.from(part, "base64url").toString("utf8")) as { exp?: unknown }).exp;
-    return typeof exp === "number" ? exp : undefined;
+    const exp = (JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8")) as { exp?: unknown }).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp : undefined;
   } catch {
     return undefined;
   }
@@ -174,7 +306,10 @@ function jwtExp(token: string): number | undefined {
 export function targetParams(t: { scopes?: string[]; resource?: string; audience?: string }): Record<string, string> {
   const p: Record<string, string> = {};
   if (t.scopes?.length) p.scope = t.scopes.join(" ");
-  if (t.resource) p.resource = t.resource;
+  if (t.resource) {
+    checkResource(t.resource, "the resource");
+    p.resource = t.resource;
+  }
   if (t.audience) p.audience = t.audience;
   return p;
 }
@@ -217,7 +352,16 @@ export function wrapOAuthError(e: unknown, action: string): McpAuthError {
         hint: "the issuer URL must match the server's \"issuer\" exactly (scheme, host, port, path)",
       });
     case "OAUTH_TIMEOUT":
-      return new NetworkError(`${action} timed out`, { cause: e, code: err.code });
+      return new NetworkError(`${action} timed out${configuredTimeoutMs ? ` after ${configuredTimeoutMs / 1000}s` : ""}`, { cause: e, code: err.code, hint: "is the server up? raise the limit with --timeout SECONDS" });
+    case "OAUTH_UNSUPPORTED_OPERATION": {
+      // oauth4webapi refuses token types it does not know (e.g. "mac") before we see the response.
+      let body: { token_type?: unknown } | undefined;
+      for (let c: unknown = e; c && !body; c = (c as { cause?: unknown }).cause) body = (c as { body?: { token_type?: unknown } }).body;
+      if (typeof body?.token_type === "string") {
+        return new NetworkError(`${action} failed: malformed response from the token endpoint: unsupported token type "${tokenTypeName(body.token_type)}" (mcp-auth supports Bearer tokens only)`, { cause: e, code: err.code });
+      }
+      break;
+    }
     case "OAUTH_HTTP_REQUEST_FORBIDDEN":
       return new UsageError(`${action}: plain http:// is not allowed here`, { cause: e, hint: "use https, or --allow-http" });
   }

@@ -1,5 +1,5 @@
 import type * as OC from "openid-client";
-import { AuthError, UsageError } from "../errors.js";
+import { AuthError, NetworkError, UsageError } from "../errors.js";
 import { openid, wrapOAuthError } from "./client.js";
 
 /**
@@ -20,6 +20,7 @@ export async function deviceLogin(
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const res = await client.initiateDeviceAuthorization(config, params);
+    checkDeviceResponse(res);
     await show({
       verificationUri: res.verification_uri,
       verificationUriComplete: res.verification_uri_complete,
@@ -33,4 +34,24 @@ export async function deviceLogin(
     }
     throw wrapOAuthError(e, "device login");
   }
+}
+
+/**
+ * What the user is shown and the browser command is given comes from the server: an http(s) URL
+ * without credentials, and a short code of visible characters (no terminal escapes), or exit 3.
+ */
+function checkDeviceResponse(res: OC.DeviceAuthorizationResponse): void {
+  const malformed = (why: string) => new NetworkError(`device login failed: malformed response from the device authorization endpoint: ${why}`);
+  for (const field of ["verification_uri", "verification_uri_complete"] as const) {
+    const v = res[field];
+    if (v === undefined && field === "verification_uri_complete") continue;
+    let url: URL | undefined;
+    try {
+      url = typeof v === "string" && /^[\x21-\x7e]+$/.test(v) ? new URL(v) : undefined;
+    } catch {
+      /* refused below */
+    }
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password) throw malformed(`${field} is not an http(s) URL`);
+  }
+  if (typeof res.user_code !== "string" || !/^[\x20-\x7e]{1,64}$/.test(res.user_code)) throw malformed("user_code is not a short printable code");
 }

@@ -1,13 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as OC from "openid-client";
-import { AuthError, McpAuthError, UsageError } from "../errors.js";
+import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { openid, wrapOAuthError } from "./client.js";
 
 /**
  * Authorization code + PKCE (S256) through a one-shot loopback redirect on 127.0.0.1 (RFC 8252).
  * The browser gets its answer only after the code exchange, so the page tells the truth.
- * openid-client checks `state` and, when the server advertises it, the RFC 9207 `iss` parameter.
+ * Any web page can send requests to the loopback port, so a callback that is not this login's (wrong
+ * `state`, or an RFC 9207 `iss` other than the issuer's) is answered 400 and ignored; only a matching
+ * callback ends the flow, once. openid-client checks both again on the code exchange.
  */
 export interface LoopbackOptions {
   params: Record<string, string>;
@@ -20,6 +22,9 @@ export interface LoopbackOptions {
 
 export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions): Promise<OC.TokenEndpointResponse> {
   const client = await openid();
+  if (!config.serverMetadata().authorization_endpoint) {
+    throw new NetworkError("unusable server metadata: authorization_endpoint is missing, so a browser login is impossible", { hint: "fix the server's metadata, or use a grant it supports" });
+  }
   const verifier = client.randomPKCECodeVerifier();
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();
@@ -50,10 +55,18 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
     let settle!: { resolve: (t: OC.TokenEndpointResponse) => void; reject: (e: unknown) => void };
     const result = new Promise<OC.TokenEndpointResponse>((resolve, reject) => (settle = { resolve, reject }));
     let handled = false;
+    const ignored: string[] = [];
+    const metadata = config.serverMetadata();
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       const current = new URL(req.url ?? "/", redirectUri);
       if (current.pathname !== "/callback" || handled) {
         res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
+        return;
+      }
+      const problem = notThisLogin(current, state, metadata);
+      if (problem) {
+        ignored.push(problem);
+        page(res, 400, "Not this login", `This request ${problem}, so mcp-auth ignored it. The login is still waiting.`);
         return;
       }
       handled = true; // one shot: a second callback can never replay or swap the code
@@ -71,10 +84,10 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
     await o.open(url.href);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new AuthError(`login timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for the browser`, { hint: "run the login again; use --no-browser to copy the URL by hand" })),
-        o.timeoutMs,
-      );
+      timer = setTimeout(() => {
+        const also = ignored.length ? ` (ignored ${ignored.length} redirect${ignored.length > 1 ? "s" : ""} not meant for this login; the last one ${ignored.at(-1)})` : "";
+        reject(new AuthError(`login timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for the browser${also}`, { hint: "run the login again; use --no-browser to copy the URL by hand" }));
+      }, o.timeoutMs);
     });
     try {
       return await Promise.race([result, timeout]);
@@ -87,11 +100,20 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
   }
 }
 
+/**
+ * Why a callback is not the answer to this login (then it is ignored), or undefined. State first,
+ * then RFC 9207: a present `iss` must be the issuer, and one the server promised must be present.
+ * Checked before an `error` is believed, so a forged "access_denied" cannot end the login either.
+ */
+function notThisLogin(current: URL, state: string, metadata: OC.ServerMetadata): string | undefined {
+  if (current.searchParams.get("state") !== state) return "carried the wrong state (a stale or forged login attempt)";
+  const iss = current.searchParams.get("iss");
+  if (iss !== null && iss !== metadata.issuer) return "came from another issuer than the one being logged in to (RFC 9207 iss mismatch)";
+  if (iss === null && metadata.authorization_response_iss_parameter_supported) return "lacked the issuer (iss) this server always sends (RFC 9207)";
+  return undefined;
+}
+
 async function exchange(client: typeof OC, config: OC.Configuration, current: URL, verifier: string, state: string): Promise<OC.TokenEndpointResponse> {
-  const got = current.searchParams.get("state");
-  if (got !== state) {
-    throw new AuthError("login failed: the redirect carried the wrong state (a stale or forged login attempt)", { hint: "start the login again" });
-  }
   const error = current.searchParams.get("error");
   if (error) {
     const desc = current.searchParams.get("error_description");

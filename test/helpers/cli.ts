@@ -65,6 +65,8 @@ export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
+    // A child that exits without reading stdin (the cached fast path is that quick) is no failure.
+    child.stdin.on("error", () => {});
     child.stdin.end(input ?? "");
   });
 }
