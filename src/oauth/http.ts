@@ -81,8 +81,12 @@ export function createFetch(o: HttpOptions): Fetch {
   return async (input, init = {}) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     const method = init.method ?? (input instanceof Request ? input.method : "GET");
-    const timeout = AbortSignal.timeout(o.timeoutMs);
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    // The timeout covers the wait for the response headers and the body, except for an event stream:
+    // that is meant to stay open (MCP's SSE streams), so its timer stops once the headers are in.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException("timed out", "TimeoutError")), o.timeoutMs);
+    timer.unref?.();
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     if (o.debug) {
       const headers = new Headers(init.headers);
       const body = typeof init.body === "string" ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : "";
@@ -95,13 +99,17 @@ export function createFetch(o: HttpOptions): Fetch {
     try {
       res = await base(input, { ...init, signal });
     } catch (e) {
-      throw toNetworkError(e, url, timeout.aborted, o.timeoutMs);
+      clearTimeout(timer);
+      throw toNetworkError(e, url, timeout.signal.aborted, o.timeoutMs);
     }
+    const stream = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
+    if (stream) clearTimeout(timer);
     if (o.debug) {
       const ct = res.headers.get("content-type") ?? "";
       let text = "";
       try {
-        text = await res.clone().text();
+        // An event stream is not waited for (it may never end): its messages are traced by their reader.
+        if (!stream) text = await res.clone().text();
       } catch {
         /* stream errors surface to the caller */
       }
