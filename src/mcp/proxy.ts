@@ -170,7 +170,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   await barrier;
   closing = true;
   const terminate = (up as { terminateSession?: () => Promise<void> }).terminateSession;
-  if (terminate) await Promise.race([terminate.call(up).catch(() => {}), sleep(2000)]);
+  if (terminate) await within(2000, terminate.call(up).catch(() => {}));
   await up.close().catch(() => {});
   await down.close().catch(() => {});
 }
@@ -219,6 +219,13 @@ function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>
 
 function short(s: string): string {
   return s.length > 2000 ? `${s.slice(0, 2000)}…` : s;
+}
+
+/** Waits for `p`, but no longer than `ms` (and leaves no timer behind to keep the process up). */
+async function within(ms: number, p: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {
