@@ -1,5 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, user, type Sandboxed } from "./helpers/cli.js";
@@ -194,6 +196,36 @@ describe("mcp-auth proxy, other servers and options", () => {
   }, 60_000);
 
   it.each([
+    ["", [], 0],
+    // The event stream outlives --timeout and is not held up by --debug's tracing of bodies.
+    [" (--debug, a stream older than --timeout)", ["--debug", "--timeout", "2"], 3000],
+  ])("falls back to the older HTTP+SSE transport, with the token on the stream and on every POST, and forwards server notifications%s", async (_label, extra, pause) => {
+    const legacy = await legacySseServer();
+    try {
+      const p = launch(["--profile", "sb", "--url", legacy.url, ...(extra as string[])]);
+      const init = await p.initialize();
+      expect(init.result.serverInfo.name).toBe("legacy-sse");
+      await sleep(pause as number);
+      const call = await p.request("tools/call", { name: "shout", arguments: {} });
+      expect(call.result.content[0].text).toBe("done");
+      const end = await p.close();
+      expect(end.code, end.stderr()).toBe(0);
+      onlyJsonRpc(end.stdout);
+      expect(end.stderr()).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+      // The server's notification reached the client, before the answer to the call that caused it.
+      const note = end.messages.findIndex((m) => m.method === "notifications/message");
+      expect(note).toBeGreaterThan(-1);
+      expect(note).toBeLessThan(end.messages.findIndex((m) => m.id === call.id));
+      expect(legacy.seen[0]).toMatchObject({ method: "POST", path: "/sse", status: 405 }); // Streamable HTTP tried first
+      expect(legacy.seen.filter((r) => r.method === "GET" && r.path === "/sse")).toHaveLength(1);
+      expect(legacy.seen.filter((r) => r.path === "/messages").length).toBeGreaterThanOrEqual(3);
+      for (const r of legacy.seen) expect(r.auth).toMatch(/^Bearer eyJ/);
+    } finally {
+      await legacy.close();
+    }
+  }, 60_000);
+
+  it.each([
     [["--profile", "kcp", "--url", "http://mcp.example.invalid/mcp"], /refusing plain http:\/\//],
     [["--profile", "kcp", "--url", "ftp://127.0.0.1/mcp"], /must be an https:\/\/ URL/],
   ])("refuses %j with exit 2 before reading stdin", async (args, message) => {
@@ -211,3 +243,49 @@ describe("mcp-auth proxy, other servers and options", () => {
     expect(r.stderr).toContain("--url");
   });
 });
+
+/** An MCP server of the 2024-11-05 kind (HTTP+SSE, the SDK's SSEServerTransport) that wants a bearer token. */
+async function legacySseServer(): Promise<{ url: string; seen: Array<{ method: string; path: string; status: number; auth?: string }>; close(): Promise<void> }> {
+  const { McpServer } = await import("@modelcontextprotocol/sdk/server/mcp.js");
+  const { SSEServerTransport } = await import("@modelcontextprotocol/sdk/server/sse.js");
+  const sessions = new Map<string, InstanceType<typeof SSEServerTransport>>();
+  const seen: Array<{ method: string; path: string; status: number; auth?: string }> = [];
+  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const record = (status: number) => seen.push({ method: req.method ?? "", path: url.pathname, status, auth: req.headers.authorization });
+    if (!/^Bearer eyJ/.test(req.headers.authorization ?? "")) {
+      record(401);
+      return void res.writeHead(401, { "www-authenticate": "Bearer" }).end();
+    }
+    if (url.pathname === "/sse" && req.method === "GET") {
+      record(200);
+      const transport = new SSEServerTransport("/messages", res);
+      sessions.set(transport.sessionId, transport);
+      const mcp = new McpServer({ name: "legacy-sse", version: "1.0.0" }, { capabilities: { logging: {} } });
+      mcp.registerTool("shout", { description: "sends a notification, then answers" }, async (extra) => {
+        await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: "hello from the server" } });
+        return { content: [{ type: "text", text: "done" }] };
+      });
+      res.on("close", () => void mcp.close());
+      return void (await mcp.connect(transport));
+    }
+    if (url.pathname === "/messages" && req.method === "POST") {
+      const transport = sessions.get(url.searchParams.get("sessionId") ?? "");
+      record(transport ? 202 : 404);
+      if (!transport) return void res.writeHead(404).end();
+      return void (await transport.handlePostMessage(req, res));
+    }
+    record(405);
+    res.writeHead(405, { allow: "GET" }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/sse`,
+    seen,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
