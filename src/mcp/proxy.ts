@@ -192,7 +192,11 @@ function bearerCache(o: ProxyOptions) {
   return {
     get: (): Promise<string> => (current && o.now() < current.renewAt ? Promise.resolve(current.token) : renew(false)),
     /** The server refused `stale`: get a new one, unless someone already has. */
-    refused: (stale: string): Promise<string> => (current && current.token !== stale ? Promise.resolve(current.token) : renew(true)),
+    refused: async (stale: string): Promise<string> => {
+      // A renewal under way may just hand back the cached (refused) token: wait for it, then judge.
+      await pending?.catch(() => {});
+      return current && current.token !== stale ? current.token : renew(true);
+    },
   };
 }
 
