@@ -46,7 +46,7 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
     token: ({ forceRefresh }) => getToken(ctx, target, { minTtl, forceRefresh }),
     fetch: ctx.fetch,
     now: () => ctx.now(),
-    error: (line) => ctx.io.err.write(`mcp-auth: ${line.replace(/\s*\n\s*/g, " ")}\n`),
+    error: (line) => ctx.io.info(`mcp-auth: ${line}`),
     debug: o.debug ? (line) => ctx.debug(line) : undefined,
     owner: `profile "${profile.name}"`,
     loginHint: loginHint(target),

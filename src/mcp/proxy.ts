@@ -30,7 +30,7 @@ export interface ProxyOptions {
   token: (o: { forceRefresh: boolean }) => Promise<BearerToken>;
   fetch: Fetch;
   now: () => number; // ms
-  /** One line to the user (stderr). */
+  /** One line to the user (stderr); the caller strips control characters and known secrets. */
   error: (line: string) => void;
   /** Traffic trace (stderr, --debug). Messages are redacted before they get here. */
   debug?: (line: string) => void;
@@ -87,7 +87,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
 
   const report = (e: unknown): string => {
     const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
-    const line = `${err.message}${err.hint ? ` (${err.hint})` : ""}`;
+    // A server's error text may be a whole HTML page, or echo the token: keep it short and redacted.
+    const line = `${short(redact(err.message), 300)}${err.hint ? ` (${err.hint})` : ""}`.replace(/\s*\n\s*/g, " ");
     // One line per episode: a client retrying in a loop must not flood the log.
     if (!(e instanceof AuthError) || !refusedShown) o.error(line);
     if (e instanceof AuthError) refusedShown = true;
@@ -221,8 +222,8 @@ function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>
   };
 }
 
-function short(s: string): string {
-  return s.length > 2000 ? `${s.slice(0, 2000)}…` : s;
+function short(s: string, max = 2000): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 /** Waits for `p`, but no longer than `ms` (and leaves no timer behind to keep the process up). */
