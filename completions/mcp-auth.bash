@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client) skip=1 ;;
+      --store|--timeout|--ca-file|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--transport) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -17,7 +17,7 @@ _mcp_auth() {
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
       esac
-      words="token login logout status profiles sandbox bootstrap completion --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="token login logout status profiles sandbox bootstrap completion proxy --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
       ;;
     "token")
       case "$prev" in
@@ -195,12 +195,25 @@ _mcp_auth() {
       esac
       words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
       ;;
+    "proxy")
+      case "$prev" in
+        --url) COMPREPLY=(); return ;;
+        --transport) COMPREPLY=($(compgen -W "auto streamable-http sse" -- "$cur")); return ;;
+        --min-ttl) COMPREPLY=(); return ;;
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+      esac
+      words="--url --transport --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "token login logout status profiles sandbox bootstrap completion" ;;
+    "") echo "token login logout status profiles sandbox bootstrap completion proxy" ;;
     "token") echo "" ;;
     "login") echo "" ;;
     "logout") echo "" ;;
@@ -216,6 +229,7 @@ _mcp_auth_sub() {
     "bootstrap thunder") echo "" ;;
     "bootstrap keycloak") echo "" ;;
     "completion") echo "" ;;
+    "proxy") echo "" ;;
   esac
 }
 complete -F _mcp_auth mcp-auth

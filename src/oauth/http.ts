@@ -130,8 +130,12 @@ export function createFetch(o: HttpOptions): Fetch {
   return async (input, init = {}) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     const method = init.method ?? (input instanceof Request ? input.method : "GET");
-    const timeout = AbortSignal.timeout(o.timeoutMs);
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    // The timeout covers the wait for the response headers and the body, except for an event stream:
+    // that is meant to stay open (MCP's SSE streams), so its timer stops once the headers are in.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException("timed out", "TimeoutError")), o.timeoutMs);
+    timer.unref?.();
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     const credentialed = carriesCredentials(input, init);
     if (o.debug) {
       const headers = new Headers(init.headers);
@@ -147,9 +151,12 @@ export function createFetch(o: HttpOptions): Fetch {
       // Never "follow": the next hop would get the same password, secret or token, unchecked for http/https.
       res = await base(input, { ...init, signal, redirect: "manual" });
     } catch (e) {
-      throw toNetworkError(e, url, timeout.aborted, o.timeoutMs);
+      clearTimeout(timer);
+      throw toNetworkError(e, url, timeout.signal.aborted, o.timeoutMs);
     }
     const ct = res.headers.get("content-type") ?? "";
+    const stream = ct.startsWith("text/event-stream");
+    if (stream) clearTimeout(timer);
     if (o.debug) {
       o.debug(`< ${res.status} ${method} ${redactUrl(url)} (${Date.now() - started} ms) ${ct}`);
       const www = res.headers.get("www-authenticate");
@@ -161,11 +168,16 @@ export function createFetch(o: HttpOptions): Fetch {
         hint: "use the URL it points to, if you trust it",
       });
     }
+    // An event stream is handed on as it comes (its reader, the MCP transport, parses it message by
+    // message); everything else is read whole, capped, under the timeout.
+    if (stream && res.ok) return res;
     try {
       bytes = await readCapped(res, url);
     } catch (e) {
-      if (e instanceof NetworkError || timeout.aborted) throw e instanceof NetworkError ? e : toNetworkError(e, url, true, o.timeoutMs);
+      if (e instanceof NetworkError || timeout.signal.aborted) throw e instanceof NetworkError ? e : toNetworkError(e, url, true, o.timeoutMs);
       throw new NetworkError(`the response from ${safeHost(url)} was cut off (${(e as Error).message})`, { cause: e });
+    } finally {
+      clearTimeout(timer);
     }
     if (o.debug && bytes?.length) {
       // Redact the whole body first (a cut-off body would no longer parse as JSON), then cut.

@@ -1,0 +1,238 @@
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { AuthError, McpAuthError } from "../errors.js";
+import { redact, type Fetch } from "../oauth/http.js";
+
+/**
+ * The stdio ↔ MCP-over-HTTP bridge behind `mcp-auth proxy`: an MCP client that only speaks stdio
+ * (Claude Desktop, …) launches us; every JSON-RPC line it writes is sent to the remote server with a
+ * fresh bearer token, and everything the server sends back (responses, notifications, requests, on
+ * POST or GET event streams) is written to stdout, one JSON-RPC message per line.
+ *
+ * It is built on the MCP SDK's own transports, loaded lazily: Streamable HTTP first, then the older
+ * HTTP+SSE transport when the server answers the first POST with 400/404/405 (the fallback the SDK's
+ * documentation recommends for clients). Nothing here touches the process: the streams, the token
+ * source and the log come in as parameters.
+ */
+export interface BearerToken {
+  access_token: string;
+  /** Seconds since the epoch. */
+  expires_at: number;
+}
+
+export interface ProxyOptions {
+  url: URL;
+  /** From the MCP client: newline-delimited JSON-RPC. */
+  input: NodeJS.ReadableStream;
+  /** To the MCP client: JSON-RPC only. */
+  output: NodeJS.WritableStream;
+  /** A token from the cache or the IdP; `forceRefresh` when the server refused the last one. */
+  token: (o: { forceRefresh: boolean }) => Promise<BearerToken>;
+  fetch: Fetch;
+  now: () => number; // ms
+  /** One line to the user (stderr); the caller strips control characters and known secrets. */
+  error: (line: string) => void;
+  /** Traffic trace (stderr, --debug). Messages are redacted before they get here. */
+  debug?: (line: string) => void;
+  /** Who the token belongs to, for messages: `profile "dev"`. */
+  owner: string;
+  /** What to do when the token is refused: `run: mcp-auth login dev`. */
+  loginHint: string;
+  transport?: "auto" | "streamable-http" | "sse";
+  /** How long to wait for answers still owed after stdin closes (ms). */
+  drainMs?: number;
+}
+
+/** JSON-RPC error code of failures the proxy itself reports (the implementation-defined server range). */
+export const PROXY_ERROR = -32000;
+
+/** Refresh a token this long before it expires: a minute, or half its life if it is shorter. */
+const MAX_SKEW_MS = 60_000;
+
+/** The server refused a token we had just renewed. */
+export class TokenRefusedError extends AuthError {}
+
+type Id = string | number;
+
+/** Runs until the input closes; resolves once the session is closed upstream. */
+export async function runProxy(o: ProxyOptions): Promise<void> {
+  const [{ StdioServerTransport }, { StreamableHTTPClientTransport, StreamableHTTPError }, { isJSONRPCRequest, isJSONRPCResultResponse }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/stdio.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
+  const trace = o.debug ? (dir: string, m: unknown) => o.debug!(`${dir} ${short(redact(JSON.stringify(m)))}`) : undefined;
+  const bearer = bearerCache(o);
+  const authFetch = authorizedFetch(o, bearer);
+
+  const down = new StdioServerTransport(o.input as never, o.output as never);
+  /** Requests sent upstream and not answered yet: id → method. */
+  const owed = new Map<Id, string>();
+  let refusedShown = false;
+  let closing = false;
+
+  const toClient = (m: JSONRPCMessage) => {
+    trace?.("stdio <", m);
+    if (("result" in m || "error" in m) && m.id !== undefined) {
+      const method = owed.get(m.id as Id);
+      owed.delete(m.id as Id);
+      // The transport adds MCP-Protocol-Version to later requests, as the SDK's own Client does.
+      if (method === "initialize" && isJSONRPCResultResponse(m)) {
+        const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
+        if (typeof v === "string") (up as { setProtocolVersion?: (v: string) => void }).setProtocolVersion?.(v);
+      }
+    }
+    void down.send(m).catch(() => {});
+  };
+
+  const report = (e: unknown): string => {
+    const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
+    // A server's error text may be a whole HTML page, or echo the token: keep it short and redacted.
+    const line = `${short(redact(err.message), 300)}${err.hint ? ` (${err.hint})` : ""}`.replace(/\s*\n\s*/g, " ");
+    // One line per episode: a client retrying in a loop must not flood the log.
+    if (!(e instanceof AuthError) || !refusedShown) o.error(line);
+    if (e instanceof AuthError) refusedShown = true;
+    return line;
+  };
+
+  const fail = (m: JSONRPCMessage, e: unknown) => {
+    const line = report(e);
+    if (!isJSONRPCRequest(m)) return;
+    owed.delete(m.id);
+    const status = e instanceof StreamableHTTPError ? e.code : e instanceof TokenRefusedError ? 401 : undefined;
+    toClient({ jsonrpc: "2.0", id: m.id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}`, data: status ? { status } : undefined } });
+  };
+
+  const wire = (t: Transport) => {
+    t.onmessage = (m) => {
+      refusedShown = false;
+      toClient(m);
+    };
+    // Failed sends are answered through `fail`; this only sees the transport's own stream trouble.
+    t.onerror = (e) => {
+      if (closing) return;
+      if (e instanceof AuthError) report(e);
+      else o.debug?.(`upstream: ${e.message}`);
+    };
+  };
+
+  const streamable = (): Transport => new StreamableHTTPClientTransport(o.url, { fetch: authFetch });
+  const legacy = async (): Promise<Transport> => {
+    const { SSEClientTransport } = await import("@modelcontextprotocol/sdk/client/sse.js");
+    return new SSEClientTransport(o.url, { fetch: authFetch });
+  };
+  let up: Transport = o.transport === "sse" ? await legacy() : streamable();
+  wire(up);
+  await up.start();
+  let mayFallBack = (o.transport ?? "auto") === "auto";
+
+  const sendUp = async (m: JSONRPCMessage): Promise<void> => {
+    try {
+      await up.send(m);
+    } catch (e) {
+      // An old HTTP+SSE server does not take POSTs at its SSE URL: reconnect that way, once.
+      if (!(mayFallBack && e instanceof StreamableHTTPError && [400, 404, 405].includes(e.code ?? 0))) throw e;
+      o.debug?.(`upstream answered ${e.code} to a Streamable HTTP POST; trying the HTTP+SSE transport`);
+      mayFallBack = false;
+      await up.close().catch(() => {});
+      up = await legacy();
+      wire(up);
+      await up.start();
+      await up.send(m);
+    } finally {
+      mayFallBack = false;
+    }
+  };
+
+  // Notifications keep their order relative to what follows them (initialized before the next request),
+  // and nothing is sent before the first message (initialize) has settled the transport; requests then
+  // run side by side.
+  let barrier: Promise<unknown> = Promise.resolve();
+  let first = true;
+  down.onmessage = (m) => {
+    trace?.("stdio >", m);
+    if (isJSONRPCRequest(m)) owed.set(m.id, m.method);
+    const sent = barrier.then(() => sendUp(m)).catch((e) => fail(m, e));
+    if (first || !isJSONRPCRequest(m)) barrier = sent;
+    first = false;
+  };
+  down.onerror = (e) => o.error(`ignored a line from the MCP client that is not JSON-RPC: ${short(e.message)}`);
+
+  const closed = new Promise<void>((resolve) => {
+    o.input.once("end", resolve);
+    o.input.once("close", resolve);
+  });
+  await down.start();
+  await closed;
+
+  // stdin is closed: answer what is still owed (a piped batch wants its results), then end the session.
+  const deadline = o.now() + (o.drainMs ?? 3000);
+  while (owed.size && o.now() < deadline) await sleep(20);
+  await barrier;
+  closing = true;
+  const terminate = (up as { terminateSession?: () => Promise<void> }).terminateSession;
+  if (terminate) await within(2000, terminate.call(up).catch(() => {}));
+  await up.close().catch(() => {});
+  await down.close().catch(() => {});
+}
+
+/** The current token, renewed shortly before it expires; concurrent callers share one renewal. */
+function bearerCache(o: ProxyOptions) {
+  let current: { token: string; renewAt: number } | undefined;
+  let pending: Promise<string> | undefined;
+  const renew = (forceRefresh: boolean) =>
+    (pending ??= o
+      .token({ forceRefresh })
+      .then((t) => {
+        const now = o.now();
+        const expires = t.expires_at * 1000;
+        current = { token: t.access_token, renewAt: expires - Math.min(MAX_SKEW_MS, Math.max(0, expires - now) / 2) };
+        return t.access_token;
+      })
+      .finally(() => (pending = undefined)));
+  return {
+    get: (): Promise<string> => (current && o.now() < current.renewAt ? Promise.resolve(current.token) : renew(false)),
+    /** The server refused `stale`: get a new one, unless someone already has. */
+    refused: async (stale: string): Promise<string> => {
+      // A renewal under way may just hand back the cached (refused) token: wait for it, then judge.
+      await pending?.catch(() => {});
+      return current && current.token !== stale ? current.token : renew(true);
+    },
+  };
+}
+
+/** ctx.fetch with the bearer token on every request; a 401 gets one renewal and one retry. */
+function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
+  const withToken = (init: RequestInit | undefined, token: string): RequestInit => {
+    const headers = new Headers(init?.headers);
+    headers.set("authorization", `Bearer ${token}`);
+    return { ...init, headers };
+  };
+  return async (url, init) => {
+    const token = await bearer.get();
+    const res = await o.fetch(url, withToken(init, token));
+    if (res.status !== 401) return res;
+    await res.body?.cancel().catch(() => {});
+    o.debug?.("the server answered 401: getting a new token and retrying once");
+    const fresh = await bearer.refused(token);
+    const again = await o.fetch(url, withToken(init, fresh));
+    if (again.status !== 401) return again;
+    await again.body?.cancel().catch(() => {});
+    throw new TokenRefusedError(`the MCP server ${o.url.host} refused the token of ${o.owner} (HTTP 401, also after getting a new one)`, { hint: o.loginHint });
+  };
+}
+
+function short(s: string, max = 2000): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** Waits for `p`, but no longer than `ms` (and leaves no timer behind to keep the process up). */
+async function within(ms: number, p: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

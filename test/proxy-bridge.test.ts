@@ -1,0 +1,137 @@
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { AuthError } from "../src/errors.js";
+import { runProxy, type BearerToken } from "../src/mcp/proxy.js";
+
+/**
+ * The bridge in-process: streams for stdin/stdout, a scripted token source, a movable clock, and a
+ * fetch that plays a Streamable HTTP server (JSON answers) which accepts only the tokens it is told to.
+ * The real CLI against real servers is test/proxy.test.ts; this is for counts and races.
+ */
+function rig(o: { accept: (token: string) => boolean; tokens: string[]; lifetimeSec?: number }) {
+  let now = 1_700_000_000_000;
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const errors: string[] = [];
+  const tokenCalls: boolean[] = [];
+  const seen: Array<{ method: string; auth: string | null; session: string | null }> = [];
+  let out = "";
+  const answers = new Map<number, (m: any) => void>();
+  output.on("data", (d) => {
+    out += d;
+    let nl: number;
+    while ((nl = out.indexOf("\n")) !== -1) {
+      const m = JSON.parse(out.slice(0, nl));
+      out = out.slice(nl + 1);
+      if (m.id !== undefined) answers.get(m.id)?.(m);
+    }
+  });
+  const token = async ({ forceRefresh }: { forceRefresh: boolean }): Promise<BearerToken> => {
+    tokenCalls.push(forceRefresh);
+    await new Promise((r) => setTimeout(r, 10)); // an IdP round trip, so that callers overlap
+    if (!o.tokens.length) throw new AuthError('profile "p" needs a login (browser) and this is not an interactive terminal', { hint: "run: mcp-auth login p" });
+    const t = o.tokens[Math.min(tokenCalls.length - 1, o.tokens.length - 1)]!;
+    return { access_token: t, expires_at: Math.floor(now / 1000) + (o.lifetimeSec ?? 3600) };
+  };
+  const fetch = async (_url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const h = new Headers(init?.headers);
+    const auth = h.get("authorization");
+    const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
+    seen.push({ method: init?.method ?? "GET", auth, session: h.get("mcp-session-id") });
+    if (!o.accept(auth?.replace(/^Bearer /, "") ?? "")) return new Response("", { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' } });
+    if (init?.method !== "POST") return new Response(null, { status: 405 });
+    if (body.id === undefined) return new Response(null, { status: 202 });
+    const result = body.method === "initialize" ? { protocolVersion: "2025-06-18", capabilities: {}, serverInfo: { name: "fake", version: "0" } } : { echo: body.method };
+    return new Response(JSON.stringify({ jsonrpc: "2.0", id: body.id, result }), { status: 200, headers: { "content-type": "application/json", "mcp-session-id": "s-1" } });
+  };
+  const done = runProxy({
+    url: new URL("https://mcp.example.invalid/mcp"),
+    input,
+    output,
+    token,
+    fetch,
+    now: () => now,
+    error: (l) => errors.push(l),
+    owner: 'profile "p"',
+    loginHint: "run: mcp-auth login p",
+    drainMs: 2000,
+  });
+  let id = 0;
+  const request = (method: string) => {
+    const n = ++id;
+    const p = new Promise<any>((r) => answers.set(n, r));
+    input.write(JSON.stringify({ jsonrpc: "2.0", id: n, method }) + "\n");
+    return p;
+  };
+  return { o, input, errors, tokenCalls, seen, request, done, advance: (ms: number) => (now += ms), raw: (line: string) => input.write(line) };
+}
+
+describe("runProxy (in-process)", () => {
+  it("parallel first requests share one token request; the session id is kept", async () => {
+    const r = rig({ accept: (t) => t === "A", tokens: ["A"] });
+    expect((await r.request("initialize")).result.serverInfo.name).toBe("fake");
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => r.request("tools/list")));
+    expect(answers.every((a) => a.result?.echo === "tools/list")).toBe(true);
+    expect(r.tokenCalls).toEqual([false]);
+    expect(r.seen.filter((s) => s.method === "POST").slice(1).every((s) => s.session === "s-1")).toBe(true);
+    r.input.end();
+    await r.done;
+  });
+
+  it("five requests refused at once → one forced renewal, five retries that succeed, nothing on stderr", async () => {
+    const r = rig({ accept: () => true, tokens: ["A", "B"] });
+    await r.request("initialize");
+    r.o.accept = (t) => t === "B"; // the server stops taking A
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => r.request("tools/list")));
+    expect(answers.every((a) => a.result?.echo === "tools/list")).toBe(true);
+    expect(r.tokenCalls).toEqual([false, true]);
+    expect(r.errors).toEqual([]);
+    r.input.end();
+    await r.done;
+  });
+
+  it("renews shortly before expiry: a 30 s token is used for 15 s", async () => {
+    const r = rig({ accept: () => true, tokens: ["A", "B"], lifetimeSec: 30 });
+    await r.request("initialize");
+    r.advance(14_000);
+    await r.request("tools/list");
+    expect(r.tokenCalls).toEqual([false]);
+    r.advance(2_000);
+    await r.request("tools/list");
+    expect(r.tokenCalls).toEqual([false, false]);
+    expect(r.seen.at(-1)!.auth).toBe("Bearer B");
+    r.input.end();
+    await r.done;
+  });
+
+  it("refused after renewal → a JSON-RPC error per request, one stderr line, and the bridge keeps going", async () => {
+    const r = rig({ accept: () => false, tokens: ["A", "B", "C"] });
+    const a = await r.request("initialize");
+    const b = await r.request("tools/list");
+    for (const m of [a, b]) expect(m.error).toMatchObject({ code: -32000, data: { status: 401 }, message: expect.stringContaining("mcp-auth login p") });
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatch(/refused the token of profile "p".*run: mcp-auth login p/);
+    r.input.end();
+    await r.done;
+  });
+
+  it("a token source that fails (login needed) answers the request with its message", async () => {
+    const r = rig({ accept: () => true, tokens: [] });
+    const a = await r.request("initialize");
+    expect(a.error).toMatchObject({ code: -32000, message: expect.stringMatching(/needs a login.*run: mcp-auth login p/) });
+    expect(r.errors).toEqual([expect.stringContaining("run: mcp-auth login p")]);
+    r.input.end();
+    await r.done;
+  });
+
+  it("a line that is not JSON-RPC is reported and skipped; answers owed when stdin closes are still delivered", async () => {
+    const r = rig({ accept: () => true, tokens: ["A"] });
+    r.raw("this is not json\n");
+    const init = r.request("initialize");
+    r.input.end();
+    expect((await init).result.serverInfo.name).toBe("fake");
+    await r.done;
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toContain("not JSON-RPC");
+  });
+});
