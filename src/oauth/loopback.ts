@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { openid, wrapOAuthError } from "./client.js";
+import { registerSecret } from "../io/sanitize.js";
 
 /**
  * Authorization code + PKCE (S256) through a one-shot loopback redirect on 127.0.0.1 (RFC 8252).
@@ -26,6 +27,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
     throw new NetworkError("unusable server metadata: authorization_endpoint is missing, so a browser login is impossible", { hint: "fix the server's metadata, or use a grant it supports" });
   }
   const verifier = client.randomPKCECodeVerifier();
+  registerSecret(verifier); // never printed, even if a server echoes it back
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { registerSecret } from "../io/sanitize.js";
 import type { Context } from "../context.js";
 import { defineInput } from "../core/inputs.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
@@ -80,6 +81,7 @@ export const thunder = defineProvider({
 
     const appId = o.appId ?? (await findLoginApplication(ctx, url));
     const { assertion, flowEra } = await adminAssertion(ctx, url, appId, o.adminUser, password);
+    registerSecret(assertion); // the admin's bearer credential: never printed, whatever a server echoes
     const session = new ThunderAdmin(ctx, url, assertion);
     const apps = await session.list();
     const casing: Casing = o.apiCasing ?? apps.casing ?? (flowEra === "executionId" ? "camel" : "snake");

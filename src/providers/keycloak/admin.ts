@@ -1,4 +1,5 @@
 import type { Context } from "../../context.js";
+import { registerSecret } from "../../io/sanitize.js";
 import { AuthError, McpAuthError, UsageError } from "../../errors.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import type { ClientGrant } from "../options.js";
@@ -43,6 +44,8 @@ export class KeycloakAdmin {
     }
     const b = res.body;
     this.token = { access: String(b.access_token), refresh: typeof b.refresh_token === "string" ? b.refresh_token : undefined, expiresAt: now + Number(b.expires_in ?? 60) };
+    registerSecret(this.token.access); // admin credentials: never printed, whatever a server echoes
+    registerSecret(this.token.refresh);
     return this.token.access;
   }
 
