@@ -1,14 +1,12 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { SilentError } from "../errors.js";
-import { bootstrap, type BootstrapOutcome } from "../core/bootstrap.js";
+import { bootstrap, providers, type BootstrapOutcome, type Provider } from "../core/bootstrap.js";
 import { allPassed } from "../core/checks.js";
 import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
 import { checkProfileName } from "../core/profiles.js";
 import { checksJson, renderChecks } from "../io/checks.js";
 import { readSecret } from "../io/secret-input.js";
-import { providers } from "../providers/index.js";
-import type { Provider } from "../providers/types.js";
 
 /** `mcp-auth bootstrap <id>` for every provider, its flags generated from the provider's inputs. */
 export function registerBootstrap(program: Command, getCtx: () => Context): void {

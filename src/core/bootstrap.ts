@@ -8,6 +8,10 @@ import { relativeTime, type Check } from "./checks.js";
 import type { InputSpec, InputValues } from "./inputs.js";
 import { saveProfile } from "./profiles.js";
 import { targetFromProfile } from "./target.js";
+
+/** The IdP plug-ins, for the commands that list them (bootstrap subcommands, completion, the wizard). */
+export { providers } from "../providers/index.js";
+export type { Provider } from "../providers/types.js";
 import { getToken } from "./tokens.js";
 
 /**
