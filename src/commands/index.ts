@@ -8,6 +8,7 @@ import { registerStatus } from "./status.js";
 import { registerToken } from "./token.js";
 import { registerBootstrap } from "./bootstrap.js";
 import { registerCompletion } from "./completion.js";
+import { registerClients } from "./clients.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
@@ -19,4 +20,5 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerSandbox(program, getCtx);
   registerBootstrap(program, getCtx);
   registerCompletion(program, getCtx);
+  registerClients(program, getCtx);
 }
