@@ -71,7 +71,7 @@ function styleOf(body: string): { eol: string; unit: string } {
 }
 
 /** One change to apply: a value at an object path (undefined = remove it), or an item appended to a list. */
-export type JsonEdit = { path: readonly string[]; value: unknown } | { append: readonly string[]; value: unknown };
+export type JsonEdit = { path: readonly string[]; value: unknown } | { append: readonly string[]; value: unknown } | { remove: ReadonlyArray<string | number> };
 
 type Node = import("jsonc-parser").Node;
 
@@ -91,19 +91,24 @@ export function editJsonc(before: string | null, edits: JsonEdit[], file: string
     const root: JsonObject = {};
     for (const e of edits) {
       if ("append" in e) (ensureContainer(root, e.append, []) as unknown[]).push(e.value);
-      else if (e.value !== undefined) (ensureContainer(root, e.path.slice(0, -1), {}) as JsonObject)[e.path[e.path.length - 1]!] = e.value;
+      else if ("path" in e && e.value !== undefined) (ensureContainer(root, e.path.slice(0, -1), {}) as JsonObject)[e.path[e.path.length - 1]!] = e.value;
     }
     return Object.keys(root).length ? bom + JSON.stringify(root, null, 2) + "\n" : text;
   }
   const style = styleOf(body);
   for (const e of edits) {
+    if ("remove" in e) {
+      const J = jsonc();
+      if (J.findNodeAtLocation(J.parseTree(body, [], { allowTrailingComma: true })!, [...e.remove])) body = J.applyEdits(body, J.modify(body, [...e.remove], undefined, {}));
+      continue;
+    }
     checkParents(parseJsonc(body, file), ("append" in e ? e.append : e.path).slice(0, -1), file);
     body = edit(body, e, style, file);
   }
   return bom + body;
 }
 
-function edit(body: string, e: JsonEdit, style: { eol: string; unit: string }, file: string): string {
+function edit(body: string, e: Exclude<JsonEdit, { remove: unknown }>, style: { eol: string; unit: string }, file: string): string {
   const J = jsonc();
   const tree = J.parseTree(body, [], { allowTrailingComma: true })!;
   const path = "append" in e ? e.append : e.path;

@@ -294,7 +294,17 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
         exact = true;
         return rec.undo ? applyUndo(before, rec.undo) : null;
       }
-      return editJsonc(before, [{ path: entryPath, value: undefined }], path);
+      const edits: JsonEdit[] = [{ path: entryPath, value: undefined }];
+      // Our VS Code input goes too, unless another server still uses it.
+      const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
+      const inputs = getAt(root, ["inputs"]);
+      if (id && Array.isArray(inputs)) {
+        const servers = getAt(root, entryPath.slice(0, -1));
+        const others = isObject(servers) ? Object.entries(servers).filter(([n]) => n !== req.name) : [];
+        const i = inputs.findIndex((x) => isObject(x) && x.id === id);
+        if (i >= 0 && !JSON.stringify(others).includes(`\${input:${id}}`)) edits.push({ remove: ["inputs", i] });
+      }
+      return editJsonc(before, edits, path);
     },
     { description: `remove server ${req.name} from ${writer.title} (${scope} scope)` },
   );
