@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
@@ -123,6 +123,34 @@ describe("add-client claude with the real Claude Code CLI", () => {
     const headers = await runHelper(helper, proj, env);
     expect((await mcpInitialize(k8s.url, headers.Authorization!.replace(/^Bearer /, ""))).status).toBe(200);
   }, 60_000);
+});
+
+describe("add-client: local scope and static tokens", () => {
+  it("local scope goes through claude mcp add-json under projects[<cwd>]", async () => {
+    const proj = join(u.home, "local-proj");
+    mkdirSync(proj);
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "claude", "--profile", "k8s.dev", "--name", "k8s-local"], u.env, 90_000);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("local scope");
+    const get = await runIn(proj, CLAUDE, ["mcp", "get", "k8s-local"], u.env);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toContain("Local config");
+    const rm = await runIn(proj, process.execPath, [BIN, "remove-client", "claude", "--name", "k8s-local"], u.env, 90_000);
+    expect(rm.code, rm.stderr).toBe(0);
+  }, 120_000);
+
+  it("--static-token writes the token itself, privately, and says when it expires", async () => {
+    const proj = join(u.home, "static");
+    mkdirSync(proj);
+    const r = await runIn(proj, process.execPath, [BIN, "add-client", "cursor", "--scope", "project", "--profile", "k8s.dev", "--strategy", "header", "--static-token"], u.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/writes a bearer token into .*stops working at \d{4}-\d\d-\d\dT/);
+    const file = join(proj, ".cursor", "mcp.json");
+    const auth = JSON.parse(readFileSync(file, "utf8")).mcpServers["k8s-dev"].headers.Authorization as string;
+    expect(auth).toMatch(/^Bearer ey/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await mcpInitialize(k8s.url, auth.slice(7))).status).toBe(200);
+  });
 });
 
 describe("crash safety", () => {
