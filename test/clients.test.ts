@@ -9,6 +9,9 @@ import { vscode } from "../src/clients/vscode.js";
 import { shQuote } from "../src/clients/types.js";
 import { describeEntry, serverName } from "../src/core/clients.js";
 import { tryCachedToken } from "../src/fast.js";
+import { paths } from "../src/paths.js";
+import { writeCachedToken } from "../src/store/tokens.js";
+import { readConfigSync, selectProfile } from "../src/target.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { BIN } from "./helpers/cli.js";
 
@@ -329,5 +332,16 @@ describe("fast path: the helper's global flags", () => {
     expect(tryCachedToken(["--config-dir", dir, "--store", "file", "--non-interactive", "token", "--profile", "p", "--format", "headers-json"], {}, () => {})).toBe(false);
     expect(tryCachedToken(["--store", "memory", "token"], {}, () => {})).toBe(false);
     expect(tryCachedToken(["--bogus", "token"], {}, () => {})).toBe(false);
+  });
+
+  it("answers a helper from the cache in the dir --config-dir names, with no MCP_AUTH_* in the env", () => {
+    const prof = selectProfile(readConfigSync(join(t.configDir, "config.json")), { profile: "dev.k8s" });
+    const rec = { version: 1, profile: prof.name, issuer: prof.issuer, clientId: prof.clientId, access_token: "cached-tok", token_type: "Bearer", expires_at: Math.floor(Date.now() / 1000) + 3600 };
+    writeCachedToken(paths({}, undefined, t.configDir), { ...prof, profile: prof.name }, rec as never);
+    const argv = ["--config-dir", t.configDir, "--non-interactive", "token", "--profile", "dev.k8s", "--format", "headers-json"];
+    let out = "";
+    expect(tryCachedToken(argv, { HOME: join(home, "elsewhere") }, (s) => void (out += s))).toBe(true);
+    expect(JSON.parse(out)).toEqual({ Authorization: "Bearer cached-tok" });
+    expect(tryCachedToken(argv.slice(2), { HOME: join(home, "elsewhere") }, () => {})).toBe(false); // default dir: no cache there
   });
 });
