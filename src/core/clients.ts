@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import { CLIENTS, clientWriter } from "../clients/index.js";
@@ -106,7 +106,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
       warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
     }
   } else {
-    globals.push("--config-dir", ctx.paths.dir);
+    globals.push("--config-dir", resolve(ctx.paths.dir)); // the client runs it from another directory
     const store = ctx.forcedStore();
     if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
   }
