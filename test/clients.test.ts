@@ -255,6 +255,29 @@ describe("add-client: file safety", () => {
   });
 });
 
+describe("remove-client after the file changed", () => {
+  it("removes the VS Code input with the server, unless another server still uses it", async () => {
+    expect((await run(["add-client", "vscode", "--strategy", "header"])).code).toBe(0);
+    const file = fileFor("vscode", "user");
+    const withOther = readFileSync(file, "utf8").replace('"servers": {', '"servers": {\n    "other": { "type": "http", "url": "https://o.invalid", "headers": { "Authorization": "Bearer ${input:mcp-auth-dev-k8s}" } },');
+    writeFileSync(file, withOther);
+    expect((await run(["remove-client", "vscode", "--name", "dev-k8s"])).code).toBe(0);
+    expect(JSON.parse(readFileSync(file, "utf8")).inputs).toHaveLength(1); // still used by "other"
+    writeFileSync(file, readFileSync(file, "utf8").replace(/\n    "other": [^\n]*/, ""));
+    expect((await run(["add-client", "vscode", "--strategy", "header"])).code).toBe(0);
+    writeFileSync(file, readFileSync(file, "utf8") + "\n");
+    expect((await run(["remove-client", "vscode", "--name", "dev-k8s"])).code).toBe(0);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ servers: {}, inputs: [] });
+  });
+
+  it("says to log in first when the profile has no tokens yet", async () => {
+    const r = await run(["add-client", "cursor", "--dry-run"]);
+    expect(r.code).toBe(0);
+    const a = await run(["add-client", "cursor"]);
+    expect(a.err).toContain("Log in once first: mcp-auth login dev.k8s");
+  });
+});
+
 describe("clients", () => {
   it("lists clients, their files, and which entries use which profile", async () => {
     copyFileSync(join(FIX, "claude-project.json"), join(proj, ".mcp.json"));

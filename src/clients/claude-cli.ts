@@ -12,13 +12,16 @@ export interface ClaudeCli {
 }
 
 export function findClaudeCli(env: NodeJS.ProcessEnv, platform: string): ClaudeCli | undefined {
+  // On Windows `claude` is a .cmd shim that only runs through cmd.exe, whose quoting would mangle the
+  // JSON argument: there the file is edited directly (with the same checks).
+  if (platform === "win32") return undefined;
   const path = onPath(env, "claude", platform);
   if (!path) return undefined;
   return {
     path,
     run: (args, cwd) =>
       new Promise((resolve, reject) => {
-        const child = spawn(path, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], shell: platform === "win32" });
+        const child = spawn(path, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));

@@ -37,9 +37,6 @@ export const claude = defineClientWriter({
     } else {
       server = { type: "http", url: spec.url, headersHelper: helperCommand(spec) };
     }
-    if (spec.scope === "project" && spec.strategy !== "header") {
-      notes.push("This .mcp.json is meant to be committed, so it runs `mcp-auth` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace `mcp-auth` by `npx --yes mcp-auth-cli@0` (slower to start).");
-    }
     if ((spec.scope === "project" || spec.scope === "local") && spec.strategy === "helper") {
       notes.push("Claude Code runs a project or local headersHelper only after you accept the folder's trust dialog; until then it connects without the token.");
     }

@@ -16,7 +16,7 @@ import { backupPath } from "../store/backup.js";
 import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
 import { configDir } from "../paths.js";
 import { selectProfile, type Profile } from "../target.js";
-import { getToken } from "./tokens.js";
+import { getToken, tokenState } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
 /**
@@ -130,6 +130,12 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     warnings.push(`this mcp-auth runs from npx's cache (${req.launcher.script}), which npm may clear; install it (npm install -g mcp-auth-cli) and run add-client again`);
   }
   const entry = writer.entry(spec);
+  if (shared && strategy !== "header") {
+    entry.notes.unshift(`This project file is meant to be shared, so it runs \`mcp-auth\` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace \`mcp-auth\` by \`npx --yes mcp-auth-cli@0\` (slower to start).`);
+  }
+  if (strategy !== "header" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
+    entry.notes.push(`Log in once first: mcp-auth login ${profile.name} (${strategy === "helper" ? "the helper never opens a browser" : "then the client gets fresh tokens without asking"}).`);
+  }
 
   await loadJsonc();
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
