@@ -255,6 +255,21 @@ describe("add-client: file safety", () => {
   });
 });
 
+describe("add-client over its own older entry", () => {
+  it("updates mcp-auth's entry for the same profile without --force (a moved node or script)", async () => {
+    const file = join(proj, ".mcp.json");
+    const old = '{\n  "mcpServers": {\n    "dev-k8s": { "type": "http", "url": "https://mcp.example.invalid/mcp", "headersHelper": "/old/node /old/bin/mcp-auth.js token --profile dev.k8s --format headers-json" }\n  }\n}\n';
+    writeFileSync(file, old);
+    const r = await run(["add-client", "claude", "--scope", "project"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('Updated "dev-k8s"');
+    expect(readFileSync(file, "utf8")).toContain('"headersHelper": "mcp-auth --non-interactive token');
+    // Another profile's entry of that name is not ours to replace.
+    writeFileSync(file, old.replace("--profile dev.k8s", "--profile prod"));
+    expect((await run(["add-client", "claude", "--scope", "project"])).code).toBe(5);
+  });
+});
+
 describe("remove-client after the file changed", () => {
   it("removes the VS Code input with the server, unless another server still uses it", async () => {
     expect((await run(["add-client", "vscode", "--strategy", "header"])).code).toBe(0);

@@ -124,8 +124,3 @@ export function proxyServer(spec: EntrySpec): { command: string; args: string[] 
 export function bearer(spec: EntrySpec, reference: string): string {
   return `Bearer ${spec.staticToken ?? reference}`;
 }
-
-export function headerNotes(spec: EntrySpec, how: string): string[] {
-  if (spec.staticToken) return [];
-  return [how];
-}

@@ -84,7 +84,7 @@ export async function runAddClient(ctx: Context, o: AddClientOptions): Promise<v
   } else if (done.action === "unchanged") {
     ctx.info(`"${p.spec.name}" is already configured in ${where}.`);
   } else {
-    ctx.info(`${p.conflict ? "Replaced" : "Added"} "${p.spec.name}" in ${where}${p.via === "claude-cli" ? " through claude mcp add-json" : ""}.${done.backup ? ` Previous version: ${done.backup}` : ""}`);
+    ctx.info(`${p.conflict ? "Replaced" : p.replaces ? "Updated" : "Added"} "${p.spec.name}" in ${where}${p.via === "claude-cli" ? " through claude mcp add-json" : ""}.${done.backup ? ` Previous version: ${done.backup}` : ""}`);
   }
   if (!o.json) for (const n of p.entry.notes) ctx.info(n);
 }

@@ -56,6 +56,8 @@ export interface PreparedAdd {
   /** The client's file (first) and our record of the entry. */
   changes: FileChange[];
   /** An entry of that name exists and differs. */
+  replaces: boolean;
+  /** ... and is not mcp-auth's own entry for this profile (an older path, another strategy): it needs --force. */
   conflict: boolean;
   via: "file" | "claude-cli";
   warnings: string[];
@@ -142,6 +144,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const serversPath = writer.serversPath(scope, req.cwd);
   const entryPath = [...serversPath, name];
   let conflict = false;
+  let replaces = false;
   const change = planFile(
     path,
     (before) => {
@@ -149,7 +152,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
       const existing = getAt(root, entryPath);
       const edits: JsonEdit[] = [];
       if (existing === undefined || !sameJson(existing, entry.server)) {
-        conflict = existing !== undefined;
+        replaces = existing !== undefined;
+        const d = describeEntry(existing);
+        conflict = replaces && !(d.ours && d.profile === profile.name);
         edits.push({ path: entryPath, value: entry.server });
       }
       if (entry.input) {
@@ -167,7 +172,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const changes = [change];
   if (actionOf(change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(change, profile))));
   const viaCli = writer.id === "claude" && scope !== "project" && req.claudeCli !== null && !spec.staticToken;
-  return { writer, spec, entry, path, changes, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+  return { writer, spec, entry, path, changes, replaces, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
 }
 
 export interface AddOutcome {
@@ -184,7 +189,7 @@ export async function applyAddClient(ctx: Context, p: PreparedAdd, req: Pick<Add
   if (action === "unchanged") return { action, backup: null };
   if (p.via === "claude-cli" && req.claudeCli) {
     const cli = req.claudeCli;
-    if (p.conflict) await claudeRun(cli, ["mcp", "remove", "--scope", p.spec.scope, p.spec.name], req.cwd);
+    if (p.replaces) await claudeRun(cli, ["mcp", "remove", "--scope", p.spec.scope, p.spec.name], req.cwd);
     await claudeRun(cli, ["mcp", "add-json", "--scope", p.spec.scope, p.spec.name, JSON.stringify(p.entry.server)], req.cwd);
     const now = readForPlan(p.path);
     const written = now === null ? undefined : getAt(parseJsonc(now, p.path), [...p.writer.serversPath(p.spec.scope, req.cwd), p.spec.name]);
