@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--transport) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -16,8 +16,9 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="token login logout status profiles sandbox bootstrap completion proxy --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -35,8 +36,9 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
@@ -48,8 +50,9 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --port --no-browser --browser-command --login-timeout --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --port --no-browser --browser-command --login-timeout --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -58,24 +61,27 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--revoke --force --all --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--revoke --force --all --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "status")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="add list ls show use remove rm --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="add list ls show use remove rm --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles add")
       case "$prev" in
@@ -93,40 +99,45 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--json --quiet -q --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--json --quiet -q --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles show")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "profiles use")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "profiles remove")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "sandbox")
       case "$prev" in
@@ -136,16 +147,18 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--port --mcp-port --token-ttl --save --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--port --mcp-port --token-ttl --save --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="thunder keycloak --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="thunder keycloak --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap thunder")
       case "$prev" in
@@ -162,8 +175,9 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--profile --show-secret --no-verify --json --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap keycloak")
       case "$prev" in
@@ -184,16 +198,18 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "completion")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "proxy")
       case "$prev" in
@@ -205,15 +221,50 @@ _mcp_auth() {
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--url --transport --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --help";
+      words="--url --transport --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "add-client")
+      case "$prev" in
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --name) COMPREPLY=(); return ;;
+        --url) COMPREPLY=(); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --strategy) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--profile -p --name --url --scope --strategy --static-token --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "remove-client")
+      case "$prev" in
+        --name) COMPREPLY=(); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--name --scope --force --dry-run --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "clients")
+      case "$prev" in
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "token login logout status profiles sandbox bootstrap completion proxy" ;;
+    "") echo "token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients" ;;
     "token") echo "" ;;
     "login") echo "" ;;
     "logout") echo "" ;;
@@ -230,6 +281,9 @@ _mcp_auth_sub() {
     "bootstrap keycloak") echo "" ;;
     "completion") echo "" ;;
     "proxy") echo "" ;;
+    "add-client") echo "" ;;
+    "remove-client") echo "" ;;
+    "clients") echo "" ;;
   esac
 }
 complete -F _mcp_auth mcp-auth

@@ -31,6 +31,7 @@ export function buildProgram(getCtx: () => Context, streams: Streams = { out: pr
     .option("--insecure", "do not verify TLS certificates (dangerous; for throw-away test setups)")
     .option("--allow-http", "allow plain http:// for non-loopback hosts")
     .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
+    .option("--config-dir <dir>", "mcp-auth's config dir (default: $MCP_AUTH_CONFIG_DIR, else per OS)")
     .exitOverride() // set before subcommands are added: they copy it
     .configureOutput({
       writeErr: (s) => streams.err.write(s),

@@ -25,6 +25,8 @@ export interface GlobalOptions {
   insecure?: boolean;
   allowHttp?: boolean;
   nonInteractive?: boolean;
+  /** --config-dir: overrides MCP_AUTH_CONFIG_DIR. */
+  configDir?: string;
 }
 
 export interface Clock {
@@ -74,7 +76,7 @@ export interface ContextDeps {
 
 export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context {
   const env = deps.env ?? process.env;
-  const p = resolvePaths(env);
+  const p = resolvePaths(env, undefined, g.configDir);
   const io = deps.terminal ?? createTerminal({ env, nonInteractive: g.nonInteractive });
   const clock = deps.clock ?? { now: () => Date.now() };
   const [timeoutRaw, timeoutSource] = g.timeout !== undefined ? [g.timeout, "--timeout"] : env.MCP_AUTH_TIMEOUT !== undefined ? [env.MCP_AUTH_TIMEOUT, "MCP_AUTH_TIMEOUT"] : ["30", ""];

@@ -29,10 +29,20 @@ const VALUE_FLAGS: Record<string, string> = {
 export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void = (s) => void writeSync(1, s)): boolean {
   let text: string;
   try {
-    if (argv[0] !== "token") return false;
+    // Global flags a client's headersHelper puts before `token` (src/clients/claude.ts).
+    let dirFlag: string | undefined;
+    let start = 0;
+    for (;;) {
+      const a = argv[start];
+      if (a === "--non-interactive") start += 1;
+      else if (a === "--config-dir" && argv[start + 1]) (dirFlag = argv[start + 1]), (start += 2);
+      else if (a === "--store" && argv[start + 1] && argv[start + 1] !== "memory") start += 2;
+      else break;
+    }
+    if (argv[start] !== "token") return false;
     const o: Record<string, string> = {};
     const scopes: string[] = [];
-    for (let i = 1; i < argv.length; i++) {
+    for (let i = start + 1; i < argv.length; i++) {
       const arg = argv[i]!;
       const eq = arg.indexOf("=");
       const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
@@ -49,7 +59,7 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
     if (!Number.isFinite(minTtl) || minTtl < 0) return false;
     if (env.MCP_AUTH_STORE === "memory") return false;
 
-    const p = paths(env);
+    const p = paths(env, undefined, dirFlag);
     const cfg = readConfigSync(p.config);
     if (cfg.settings?.store === "memory") return false;
     let id: CacheIdentity;

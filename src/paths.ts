@@ -1,12 +1,14 @@
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 /**
  * Where mcp-auth keeps its files. One directory holds the config, the token cache and (only when no
  * keychain is usable) the secrets file, so `MCP_AUTH_CONFIG_DIR` relocates everything at once.
  * Never `~/.mcp-auth`: mcp-remote owns that name and tells users to delete it.
  */
-export function configDir(env: NodeJS.ProcessEnv = process.env, platform: string = process.platform): string {
+export function configDir(env: NodeJS.ProcessEnv = process.env, platform: string = process.platform, override?: string): string {
+  // --config-dir beats the env: a headersHelper carries it as a flag because Claude Code strips MCP_AUTH_* from project helpers.
+  if (override) return resolve(override);
   if (env.MCP_AUTH_CONFIG_DIR) return env.MCP_AUTH_CONFIG_DIR;
   const home = env.HOME || env.USERPROFILE || homedir();
   if (platform === "darwin") return join(home, "Library", "Application Support", "mcp-auth");
@@ -25,8 +27,8 @@ export interface Paths {
   backups: string;
 }
 
-export function paths(env: NodeJS.ProcessEnv = process.env, platform: string = process.platform): Paths {
-  const dir = configDir(env, platform);
+export function paths(env: NodeJS.ProcessEnv = process.env, platform: string = process.platform, override?: string): Paths {
+  const dir = configDir(env, platform, override);
   return {
     dir,
     config: join(dir, "config.json"),

@@ -9,6 +9,7 @@ import { registerToken } from "./token.js";
 import { registerBootstrap } from "./bootstrap.js";
 import { registerCompletion } from "./completion.js";
 import { registerProxy } from "./proxy.js";
+import { registerClients } from "./clients.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
@@ -21,4 +22,5 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerBootstrap(program, getCtx);
   registerCompletion(program, getCtx);
   registerProxy(program, getCtx);
+  registerClients(program, getCtx);
 }

@@ -1,0 +1,48 @@
+import { bearer, defineClientWriter, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote, type EntrySpec } from "./types.js";
+
+/**
+ * Claude Code (../shared/research/clients-and-spec.md §1). Remote `http` entries take a `headersHelper`:
+ * a shell command (run through /bin/sh, 10 s limit, fresh on every connection and after a 401/403)
+ * printing `{"Authorization":"Bearer …"}`. Ours is `mcp-auth token --format headers-json`, answered from
+ * the cache by the fast path. Scopes: project → ./.mcp.json; user → `mcpServers` at the top of
+ * ~/.claude.json; local (Claude Code's default) → `projects[<cwd>].mcpServers` there.
+ */
+export function helperCommand(spec: EntrySpec): string {
+  return mcpAuthArgv(spec, ["--non-interactive", "token", "--profile", spec.profile, "--format", "headers-json"]).map(shQuote).join(" ");
+}
+
+export const claude = defineClientWriter({
+  id: "claude",
+  title: "Claude Code",
+  scopes: ["local", "user", "project"],
+  defaultScope: "local",
+  strategies: ["helper", "header", "proxy"],
+  defaultStrategy: "helper",
+  configPath(env, platform, scope, cwd) {
+    if (scope === "project") return joinFor(platform, cwd, ".mcp.json");
+    // CLAUDE_CONFIG_DIR moves Claude Code's files; that .claude.json follows it is not documented (§1.1).
+    return joinFor(platform, env.CLAUDE_CONFIG_DIR || homeOf(env), ".claude.json");
+  },
+  serversPath(scope, cwd) {
+    return scope === "local" ? ["projects", cwd, "mcpServers"] : ["mcpServers"];
+  },
+  entry(spec) {
+    const notes: string[] = [];
+    let server: Record<string, unknown>;
+    if (spec.strategy === "proxy") {
+      server = { type: "stdio", ...proxyServer(spec) };
+    } else if (spec.strategy === "header") {
+      server = { type: "http", url: spec.url, headers: { Authorization: bearer(spec, `\${${spec.headerVar}}`) } };
+      if (!spec.staticToken) notes.push(`Claude Code reads the token from $${spec.headerVar}: start it with ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" claude (the token expires; the helper strategy refreshes it for you)`);
+    } else {
+      server = { type: "http", url: spec.url, headersHelper: helperCommand(spec) };
+    }
+    if ((spec.scope === "project" || spec.scope === "local") && spec.strategy === "helper") {
+      notes.push("Claude Code runs a project or local headersHelper only after you accept the folder's trust dialog; until then it connects without the token.");
+    }
+    return { server, notes };
+  },
+  installed({ env, platform }) {
+    return Boolean(onPath(env, "claude", platform)) || exists(joinFor(platform, homeOf(env), ".claude.json")) || exists(joinFor(platform, homeOf(env), ".claude"));
+  },
+});

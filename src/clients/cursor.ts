@@ -1,0 +1,38 @@
+import { bearer, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "./types.js";
+
+/**
+ * Cursor (../shared/research/clients-and-spec.md §3): `~/.cursor/mcp.json` or `.cursor/mcp.json`, root
+ * `mcpServers`. Cursor has no helper command, so the default is the stdio proxy; `header` writes
+ * `${env:NAME}`, which Cursor interpolates from its environment.
+ */
+export const cursor = defineClientWriter({
+  id: "cursor",
+  title: "Cursor",
+  scopes: ["user", "project"],
+  defaultScope: "user",
+  strategies: ["proxy", "header"],
+  defaultStrategy: "proxy",
+  configPath(env, platform, scope, cwd) {
+    return joinFor(platform, scope === "project" ? cwd : homeOf(env), ".cursor", "mcp.json");
+  },
+  serversPath() {
+    return ["mcpServers"];
+  },
+  entry(spec) {
+    if (spec.strategy === "header") {
+      const notes = spec.staticToken
+        ? []
+        : [`Cursor reads the token from $${spec.headerVar}: export ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" in the environment Cursor starts from (the token expires; the proxy strategy refreshes it for you).`];
+      return { server: { url: spec.url, headers: { Authorization: bearer(spec, `\${env:${spec.headerVar}}`) } }, notes };
+    }
+    return { server: { type: "stdio", ...proxyServer(spec) }, notes: [] };
+  },
+  installed({ env, platform }) {
+    return exists(joinFor(platform, homeOf(env), ".cursor"));
+  },
+  link(name, entry) {
+    // The config is the server object without its name, JSON then base64 (§3 "Deeplink").
+    const config = Buffer.from(JSON.stringify(entry.server)).toString("base64");
+    return `cursor://anysphere.cursor-deeplink/mcp/install?name=${encodeURIComponent(name)}&config=${encodeURIComponent(config)}`;
+  },
+});

@@ -1,0 +1,126 @@
+import { existsSync, statSync } from "node:fs";
+import { posix, win32 } from "node:path";
+
+/**
+ * One writer per MCP client, all behind this interface (src/clients/index.ts lists them). A writer
+ * knows where its client keeps its config, under which key, and what an entry that gets its token from
+ * mcp-auth looks like; the shared JSONC edit (jsonc.ts) and the plan → apply seam (src/store/) do the rest.
+ * Facts: ../shared/research/clients-and-spec.md §0–4.
+ */
+export const SCOPES = ["user", "project", "local"] as const;
+export type Scope = (typeof SCOPES)[number];
+export const STRATEGIES = ["helper", "proxy", "header"] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** What an entry needs to know to call mcp-auth. */
+export interface EntrySpec {
+  name: string;
+  url: string;
+  profile: string;
+  scope: Scope;
+  strategy: Strategy;
+  /** How to start mcp-auth: [absolute node, absolute script], or ["mcp-auth"] (from PATH) in a shared project file. */
+  command: string[];
+  /** Global flags carried by the entry (--config-dir, --store), since the client's environment may lack them. */
+  globals: string[];
+  /** header strategy: the environment variable (Cursor, Claude Code) or input id (VS Code) holding the token. */
+  headerVar: string;
+  /** header strategy with --static-token: the token itself. */
+  staticToken?: string;
+}
+
+export interface Entry {
+  /** The server object, stored under its name. */
+  server: Record<string, unknown>;
+  /** VS Code: an `inputs` item the server refers to. */
+  input?: { id: string; [k: string]: unknown };
+  /** What the user must know or do next. */
+  notes: string[];
+}
+
+export interface Platform {
+  env: NodeJS.ProcessEnv;
+  platform: string;
+  cwd: string;
+}
+
+export interface ClientWriter {
+  id: string;
+  title: string;
+  scopes: readonly Scope[];
+  defaultScope: Scope;
+  strategies: readonly Strategy[];
+  defaultStrategy: Strategy;
+  configPath(env: NodeJS.ProcessEnv, platform: string, scope: Scope, cwd: string): string;
+  /** Object keys leading to the servers object in that file. */
+  serversPath(scope: Scope, cwd: string): string[];
+  entry(spec: EntrySpec): Entry;
+  /** Is the client (probably) installed here? */
+  installed(p: Platform): boolean;
+  /** An install link (Cursor deeplink, VS Code URL handler), if the client has one. */
+  link?(name: string, entry: Entry): string;
+}
+
+export function defineClientWriter(w: ClientWriter): ClientWriter {
+  return w;
+}
+
+/** path.join for the target OS (tests compute Windows paths on Linux). */
+export function joinFor(platform: string, ...parts: string[]): string {
+  return platform === "win32" ? win32.join(...parts) : posix.join(...parts);
+}
+
+export function homeOf(env: NodeJS.ProcessEnv): string {
+  return env.HOME || env.USERPROFILE || "";
+}
+
+/** The per-OS application data dir (macOS Application Support, Windows %APPDATA%, XDG elsewhere). */
+export function appDataDir(env: NodeJS.ProcessEnv, platform: string): string {
+  const home = homeOf(env);
+  if (platform === "darwin") return joinFor(platform, home, "Library", "Application Support");
+  if (platform === "win32") return env.APPDATA || joinFor(platform, home, "AppData", "Roaming");
+  return env.XDG_CONFIG_HOME || joinFor(platform, home, ".config");
+}
+
+export function exists(p: string): boolean {
+  return existsSync(p);
+}
+
+/** Is an executable named `cmd` on PATH? */
+export function onPath(env: NodeJS.ProcessEnv, cmd: string, platform: string = process.platform): string | undefined {
+  const sep = platform === "win32" ? ";" : ":";
+  const exts = platform === "win32" ? ["", ".cmd", ".exe"] : [""];
+  for (const dir of (env.PATH ?? env.Path ?? "").split(sep)) {
+    if (!dir) continue;
+    for (const ext of exts) {
+      const p = joinFor(platform, dir, cmd + ext);
+      try {
+        if (statSync(p).isFile()) return p;
+      } catch {
+        /* not here */
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A word for `sh -c`: bare when safe, else single-quoted. */
+export function shQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The argv that runs `mcp-auth <globals> <args>`. */
+export function mcpAuthArgv(spec: EntrySpec, args: string[]): string[] {
+  return [...spec.command, ...spec.globals, ...args];
+}
+
+/** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */
+export function proxyServer(spec: EntrySpec): { command: string; args: string[] } {
+  const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url]);
+  return { command: argv[0]!, args: argv.slice(1) };
+}
+
+/** The Authorization header value of the header strategy, with the client's own variable syntax. */
+export function bearer(spec: EntrySpec, reference: string): string {
+  return `Bearer ${spec.staticToken ?? reference}`;
+}

@@ -1,0 +1,41 @@
+import { appDataDir, bearer, defineClientWriter, exists, joinFor, onPath, proxyServer } from "./types.js";
+
+/**
+ * VS Code (../shared/research/clients-and-spec.md §4): `.vscode/mcp.json` or the default profile's
+ * `User/mcp.json`, root `servers` (not `mcpServers`: installers that write that key are ignored, peers.md §5).
+ * Default: the stdio proxy. `header` asks VS Code for the token once through an `inputs` entry
+ * (`promptString`, `password: true`), stored by VS Code, referenced as `${input:ID}`.
+ */
+export const vscode = defineClientWriter({
+  id: "vscode",
+  title: "VS Code",
+  scopes: ["user", "project"],
+  defaultScope: "user",
+  strategies: ["proxy", "header"],
+  defaultStrategy: "proxy",
+  configPath(env, platform, scope, cwd) {
+    if (scope === "project") return joinFor(platform, cwd, ".vscode", "mcp.json");
+    return joinFor(platform, appDataDir(env, platform), "Code", "User", "mcp.json");
+  },
+  serversPath() {
+    return ["servers"];
+  },
+  entry(spec) {
+    if (spec.strategy === "header") {
+      const server = { type: "http", url: spec.url, headers: { Authorization: bearer(spec, `\${input:${spec.headerVar}}`) } };
+      if (spec.staticToken) return { server, notes: [] };
+      return {
+        server,
+        input: { type: "promptString", id: spec.headerVar, description: `Access token for ${spec.name} (print one with: mcp-auth token --profile ${spec.profile})`, password: true },
+        notes: [`VS Code asks for the token when the server first starts and stores it; paste the output of: mcp-auth token --profile ${spec.profile} (it expires; the proxy strategy refreshes it for you).`],
+      };
+    }
+    return { server: { type: "stdio", ...proxyServer(spec) }, notes: [] };
+  },
+  installed({ env, platform }) {
+    return Boolean(onPath(env, "code", platform)) || exists(joinFor(platform, appDataDir(env, platform), "Code", "User"));
+  },
+  link(name, entry) {
+    return `vscode:mcp/install?${encodeURIComponent(JSON.stringify({ name, ...entry.server }))}`;
+  },
+});

@@ -1,0 +1,158 @@
+import { existsSync, realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { actionOf, applyAddClient, applyRemoveClient, CLIENTS, findClaudeCli, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
+import type { Run } from "./shared.js";
+
+export interface AddClientOptions {
+  client: string;
+  profile?: string;
+  name?: string;
+  url?: string;
+  scope?: string;
+  strategy?: string;
+  staticToken?: boolean;
+  dryRun?: boolean;
+  print?: boolean;
+  link?: boolean;
+  force?: boolean;
+  json?: boolean;
+}
+
+export interface RemoveClientOptions {
+  client: string;
+  name: string;
+  scope?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** This mcp-auth as absolute paths: the node running it and its launcher script (bin/mcp-auth.js). */
+export function selfLauncher(): Launcher {
+  const argv1 = process.argv[1];
+  if (argv1 && /^mcp-auth(\.js)?$/.test(basename(argv1))) return { node: process.execPath, script: realpathSync(argv1) };
+  // In-process (tests): the package's bin, found above this module (src/commands/ or dist/).
+  for (let d = dirname(fileURLToPath(import.meta.url)); dirname(d) !== d; d = dirname(d)) {
+    const bin = join(d, "bin", "mcp-auth.js");
+    if (existsSync(bin)) return { node: process.execPath, script: bin };
+  }
+  throw new Error("cannot find bin/mcp-auth.js");
+}
+
+function claudeCliFor(ctx: Context): ClaudeCli | null {
+  return findClaudeCli(ctx.env, process.platform) ?? null;
+}
+
+async function showPlan(ctx: Context, changes: Parameters<typeof planView>[1], json: boolean | undefined): Promise<void> {
+  ctx.io.out.write(await planView(ctx, changes, json));
+}
+
+export async function runAddClient(ctx: Context, o: AddClientOptions): Promise<void> {
+  const claudeCli = claudeCliFor(ctx);
+  const req = { ...o, cwd: process.cwd(), platform: process.platform, launcher: selfLauncher(), claudeCli };
+  const p = await prepareAddClient(ctx, req);
+  const w = p.writer;
+  for (const m of p.warnings) ctx.warn(m);
+  if (p.spec.staticToken) ctx.warn(`--static-token writes a bearer token into ${p.path}; it stops working at ${p.expiresAt ? new Date(p.expiresAt * 1000).toISOString() : "its expiry"} and anyone who can read the file can use it until then`);
+  if (o.print || o.link) {
+    if (o.print) {
+      const root = w.serversPath(p.spec.scope, req.cwd).at(-1)!;
+      const doc: Record<string, unknown> = { [root]: { [p.spec.name]: p.entry.server } };
+      if (p.entry.input) doc.inputs = [p.entry.input];
+      ctx.io.out.write(JSON.stringify(doc, null, 2) + "\n");
+    }
+    if (o.link) {
+      if (!w.link) throw new UsageError(`${w.title} has no install link`, { hint: `links exist for: ${CLIENTS.filter((c) => c.link).map((c) => c.id).join(", ")}` });
+      ctx.io.out.write(w.link(p.spec.name, p.entry) + "\n");
+    }
+    return;
+  }
+  const shown = [p.changes[0]!];
+  if (o.dryRun) {
+    if (p.conflict && !o.force) ctx.warn(`${p.path} already has a different server named "${p.spec.name}": add-client would need --force`);
+    if (p.via === "claude-cli" && actionOf(shown[0]!) !== "unchanged") ctx.info(`Would run: claude mcp add-json --scope ${p.spec.scope} ${p.spec.name} '…' (Claude Code then writes ${p.path} as shown)`);
+    return showPlan(ctx, shown, o.json);
+  }
+  const done = await applyAddClient(ctx, p, req);
+  const where = `${w.title} (${p.spec.scope} scope, ${p.path})`;
+  if (o.json) {
+    ctx.io.out.write(JSON.stringify({ client: w.id, scope: p.spec.scope, strategy: p.spec.strategy, name: p.spec.name, profile: p.spec.profile, url: p.spec.url, path: p.path, action: done.action, via: p.via, backup: done.backup, notes: p.entry.notes }, null, 2) + "\n");
+  } else if (done.action === "unchanged") {
+    ctx.info(`"${p.spec.name}" is already configured in ${where}.`);
+  } else {
+    ctx.info(`${p.conflict ? "Replaced" : p.replaces ? "Updated" : "Added"} "${p.spec.name}" in ${where}${p.via === "claude-cli" ? " through claude mcp add-json" : ""}.${done.backup ? ` Previous version: ${done.backup}` : ""}`);
+  }
+  if (!o.json) for (const n of p.entry.notes) ctx.info(n);
+}
+
+export async function runRemoveClient(ctx: Context, o: RemoveClientOptions): Promise<void> {
+  const claudeCli = claudeCliFor(ctx);
+  const req = { ...o, cwd: process.cwd(), platform: process.platform, claudeCli };
+  const p = await prepareRemoveClient(ctx, req);
+  if (o.dryRun) return showPlan(ctx, [p.changes[0]!], o.json);
+  const done = p.found ? await applyRemoveClient(ctx, p, req) : { action: "unchanged" as const, backup: null };
+  if (!p.found && p.changes[1]) await applyRemoveClient(ctx, p, req); // forget a stale record
+  if (o.json) return void ctx.io.out.write(JSON.stringify({ client: p.writer.id, scope: p.scope, name: p.name, path: p.path, removed: p.found, exact: p.exact, action: done.action, backup: done.backup }, null, 2) + "\n");
+  if (!p.found) return ctx.info(`No server "${p.name}" in ${p.writer.title} (${p.scope} scope, ${p.path}); nothing to remove.`);
+  ctx.info(`Removed "${p.name}" from ${p.writer.title} (${p.scope} scope, ${p.path})${p.exact ? "; the file is back as it was before add-client" : ""}.${done.backup ? ` Previous version: ${done.backup}` : ""}`);
+}
+
+export async function runClients(ctx: Context, o: { json?: boolean }): Promise<void> {
+  const rows = await listClients(ctx, { cwd: process.cwd(), platform: process.platform });
+  if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
+  for (const r of rows) {
+    ctx.io.out.write(`${r.title} (${r.client}): ${r.installed ? "installed" : "not found"}\n`);
+    for (const f of r.files) {
+      if (!f.exists && !f.error) continue;
+      ctx.io.out.write(`  ${f.scope}: ${f.path}${f.error ? `  (${f.error})` : ""}\n`);
+      for (const s of f.servers) ctx.io.out.write(`    ${s.name}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${s.profile}` : ""}` : ""}${s.url ? `  ${s.url}` : ""}\n`);
+    }
+  }
+}
+
+export interface ClientsRuns {
+  add: Run<AddClientOptions>;
+  remove: Run<RemoveClientOptions>;
+  list: Run<{ json?: boolean }>;
+}
+
+const RUNS: ClientsRuns = { add: runAddClient, remove: runRemoveClient, list: runClients };
+
+export function registerClients(program: Command, getCtx: () => Context, runs: Partial<ClientsRuns> = {}): void {
+  const r = { ...RUNS, ...runs };
+  const ids = CLIENTS.map((c) => c.id).join(", ");
+  program
+    .command("add-client <client>")
+    .description(`configure an MCP client to get its token from mcp-auth (${ids})`)
+    .option("-p, --profile <name>", "the mcp-auth profile (default: the default profile)")
+    .option("--name <server>", "server name in the client (default: the profile name)")
+    .option("--url <url>", "the MCP server URL (default: the profile's --mcp-url)")
+    .option("--scope <scope>", "user | project | local (default: the client's own default)")
+    .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header")
+    .option("--static-token", "with --strategy header: write the current token itself (it expires)")
+    .option("--dry-run", "show the change as a diff, write nothing")
+    .option("--print", "print the entry instead of writing it")
+    .option("--link", "print the client's install link (Cursor, VS Code)")
+    .option("--force", "replace a different entry of that name")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExamples:\n  mcp-auth add-client claude --profile dev --scope user\n  mcp-auth add-client cursor --profile dev --dry-run\n  mcp-auth add-client vscode --scope project --strategy header")
+    .action((client: string, o: Omit<AddClientOptions, "client">) => r.add(getCtx(), { ...o, client }));
+  program
+    .command("remove-client <client>")
+    .description("remove a server entry that add-client wrote (the file comes back byte for byte when untouched since)")
+    .requiredOption("--name <server>", "server name in the client")
+    .option("--scope <scope>", "user | project | local (default: the client's own default)")
+    .option("--force", "remove it even if it does not use mcp-auth")
+    .option("--dry-run", "show the change as a diff, write nothing")
+    .option("--json", "machine-readable output")
+    .action((client: string, o: Omit<RemoveClientOptions, "client">) => r.remove(getCtx(), { ...o, client }));
+  program
+    .command("clients")
+    .description("list supported MCP clients, their config files, and which entries use which mcp-auth profile")
+    .option("--json", "machine-readable output")
+    .action((o: { json?: boolean }) => r.list(getCtx(), o));
+}

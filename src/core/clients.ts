@@ -1,0 +1,416 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Context } from "../context.js";
+import { FileError, McpAuthError, UsageError } from "../errors.js";
+import { CLIENTS, clientWriter } from "../clients/index.js";
+import type { ClaudeCli } from "../clients/claude-cli.js";
+import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type Undo } from "../clients/jsonc.js";
+import { SCOPES, STRATEGIES, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "../clients/types.js";
+import { applyPlan } from "../store/apply.js";
+import { backupPolicy, realTarget } from "../store/backup.js";
+export { findClaudeCli, type ClaudeCli } from "../clients/claude-cli.js";
+export { CLIENTS } from "../clients/index.js";
+export { actionOf } from "../store/plan.js";
+import { backupPath } from "../store/backup.js";
+import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
+import { configDir } from "../paths.js";
+import { selectProfile, type Profile } from "../target.js";
+import { getToken, tokenState } from "./tokens.js";
+import { targetFromProfile } from "./target.js";
+
+/**
+ * add-client / remove-client / clients: wire an MCP client to an mcp-auth profile. Every file change
+ * goes through plan → apply (src/store/): atomic, mode kept, backed up, refused when the file changed
+ * meanwhile. What we add is recorded in `<configDir>/clients.json` (the single edit that undoes it, and
+ * a hash of the file it applies to), so remove-client gives back the file byte for byte.
+ */
+
+/** How to start this mcp-auth with absolute paths (user/local-scope entries). */
+export interface Launcher {
+  node: string;
+  script: string;
+}
+
+export interface AddClientRequest {
+  client: string;
+  profile?: string;
+  name?: string;
+  url?: string;
+  scope?: string;
+  strategy?: string;
+  staticToken?: boolean;
+  force?: boolean;
+  cwd: string;
+  platform: string;
+  launcher: Launcher;
+  /** Claude Code's CLI for user/local scope (null: edit ~/.claude.json ourselves). */
+  claudeCli: ClaudeCli | null;
+}
+
+export interface PreparedAdd {
+  writer: ClientWriter;
+  spec: EntrySpec;
+  entry: Entry;
+  path: string;
+  /** The client's file (first) and our record of the entry. */
+  changes: FileChange[];
+  /** An entry of that name exists and differs. */
+  replaces: boolean;
+  /** ... and is not mcp-auth's own entry for this profile (an older path, another strategy): it needs --force. */
+  conflict: boolean;
+  via: "file" | "claude-cli";
+  warnings: string[];
+  /** The static token's expiry (unix s). */
+  expiresAt?: number;
+}
+
+const NAME_RE = /^[A-Za-z0-9_-]+$/;
+
+/** A profile name as a server name clients accept (Claude Code refuses dots). */
+export function serverName(profile: string): string {
+  return profile.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "");
+}
+
+function pick<T extends string>(what: string, value: string | undefined, allowed: readonly T[], all: readonly string[], w: ClientWriter, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!all.includes(value)) throw new UsageError(`unknown ${what} "${value}"`, { hint: `choose one of: ${all.join(", ")}` });
+  if (!allowed.includes(value as T)) throw new UsageError(`${w.title} has no ${what} "${value}"`, { hint: `${w.id} supports: ${allowed.join(", ")}` });
+  return value as T;
+}
+
+export async function prepareAddClient(ctx: Context, req: AddClientRequest): Promise<PreparedAdd> {
+  const writer = clientWriter(req.client);
+  const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
+  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
+  if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
+  const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
+  const url = req.url ?? profile.mcpUrl;
+  if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--url is not a URL: "${url}"`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
+  const name = req.name ?? serverName(profile.name);
+  if (!NAME_RE.test(name)) {
+    throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
+  }
+
+  const warnings: string[] = [];
+  const shared = scope === "project";
+  const globals: string[] = [];
+  if (shared) {
+    // A committed file names no machine's paths; the helper then finds the config where mcp-auth looks by default.
+    if (strategy !== "header" && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
+      warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
+    }
+  } else {
+    globals.push("--config-dir", resolve(ctx.paths.dir)); // the client runs it from another directory
+    const store = ctx.forcedStore();
+    if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
+  }
+  const spec: EntrySpec = {
+    name,
+    url,
+    profile: profile.name,
+    scope,
+    strategy,
+    command: shared ? ["mcp-auth"] : [req.launcher.node, req.launcher.script],
+    globals,
+    headerVar: writer.id === "vscode" ? `mcp-auth-${name}` : `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
+  };
+  let expiresAt: number | undefined;
+  if (req.staticToken) {
+    const tok = await getToken(ctx, targetFromProfile(profile), { minTtl: 60 });
+    spec.staticToken = tok.access_token;
+    expiresAt = tok.expires_at;
+  }
+  if (!shared && /[\\/]_npx[\\/]/.test(req.launcher.script)) {
+    warnings.push(`this mcp-auth runs from npx's cache (${req.launcher.script}), which npm may clear; install it (npm install -g mcp-auth-cli) and run add-client again`);
+  }
+  const entry = writer.entry(spec);
+  if (shared && strategy !== "header") {
+    entry.notes.unshift(`This project file is meant to be shared, so it runs \`mcp-auth\` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace \`mcp-auth\` by \`npx --yes mcp-auth-cli@0\` (slower to start).`);
+  }
+  if (strategy !== "header" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
+    entry.notes.push(`Log in once first: mcp-auth login ${profile.name} (${strategy === "helper" ? "the helper never opens a browser" : "then the client gets fresh tokens without asking"}).`);
+  }
+
+  await loadJsonc();
+  const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
+  const serversPath = writer.serversPath(scope, req.cwd);
+  const entryPath = [...serversPath, name];
+  let conflict = false;
+  let replaces = false;
+  const change = planFile(
+    path,
+    (before) => {
+      const root = before === null ? {} : parseJsonc(before, path);
+      const existing = getAt(root, entryPath);
+      const edits: JsonEdit[] = [];
+      if (existing === undefined || !sameJson(existing, entry.server)) {
+        replaces = existing !== undefined;
+        const d = describeEntry(existing);
+        conflict = replaces && !(d.ours && d.profile === profile.name);
+        edits.push({ path: entryPath, value: entry.server });
+      }
+      if (entry.input) {
+        const inputs = getAt(root, ["inputs"]);
+        const list = Array.isArray(inputs) ? inputs : [];
+        const i = list.findIndex((x) => isObject(x) && x.id === entry.input!.id);
+        if (i < 0) edits.push({ append: ["inputs"], value: entry.input });
+        else if (!sameJson(list[i], entry.input)) throw new FileError(`${path} already has an input "${entry.input.id}" that mcp-auth did not write`, { hint: "remove it, or pass another --name" });
+      }
+      return edits.length ? editJsonc(before, edits, path) : before;
+    },
+    // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
+    { description: `add server ${name} to ${writer.title} (${scope} scope)`, ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }) },
+  );
+  const changes = [change];
+  if (actionOf(change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(change, profile))));
+  const viaCli = writer.id === "claude" && scope !== "project" && req.claudeCli !== null && !spec.staticToken;
+  return { writer, spec, entry, path, changes, replaces, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+}
+
+export interface AddOutcome {
+  action: PlanAction;
+  backup: string | null;
+}
+
+export async function applyAddClient(ctx: Context, p: PreparedAdd, req: Pick<AddClientRequest, "force" | "cwd" | "claudeCli">): Promise<AddOutcome> {
+  if (p.conflict && !req.force) {
+    throw new FileError(`${p.path} already has a different server named "${p.spec.name}"`, { hint: "pass --force to replace it, or --name to choose another name; mcp-auth left it untouched" });
+  }
+  const change = p.changes[0]!;
+  const action = actionOf(change);
+  if (action === "unchanged") return { action, backup: null };
+  if (p.via === "claude-cli" && req.claudeCli) {
+    const cli = req.claudeCli;
+    if (p.replaces) await claudeRun(cli, ["mcp", "remove", "--scope", p.spec.scope, p.spec.name], req.cwd);
+    await claudeRun(cli, ["mcp", "add-json", "--scope", p.spec.scope, p.spec.name, JSON.stringify(p.entry.server)], req.cwd);
+    const now = readForPlan(p.path);
+    const written = now === null ? undefined : getAt(parseJsonc(now, p.path), [...p.writer.serversPath(p.spec.scope, req.cwd), p.spec.name]);
+    if (!sameJson(written, p.entry.server)) throw new McpAuthError(`claude mcp add-json ran, but ${p.path} does not hold the entry mcp-auth expected`);
+    return { action, backup: null };
+  }
+  const applied = applyPlan(p.changes, backupPolicy(ctx.paths, ctx.now));
+  return { action, backup: applied[0]!.backup };
+}
+
+async function claudeRun(cli: ClaudeCli, args: string[], cwd: string): Promise<void> {
+  const r = await cli.run(args, cwd);
+  if (r.code !== 0) throw new McpAuthError(`claude ${args.slice(0, 2).join(" ")} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n")[0] ?? ""}`);
+}
+
+// ---- the record of what we added ----
+
+interface LedgerRecord {
+  profile: string;
+  /** sha256 of the file right after our edit. */
+  hash: string;
+  /** The edit that gives the previous bytes back; null: the file did not exist. */
+  undo: Undo | null;
+}
+type Ledger = Record<string, LedgerRecord>;
+
+function ledgerPath(ctx: Context): string {
+  return join(ctx.paths.dir, "clients.json");
+}
+
+function ledgerKey(client: string, scope: Scope, path: string, name: string): string {
+  return `${client} ${scope} ${realTarget(path)} ${name}`;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function recordOf(change: FileChange, profile: Profile): LedgerRecord {
+  return { profile: profile.name, hash: sha256(change.after ?? ""), undo: change.before === null ? null : undoOf(change.before, change.after ?? "") };
+}
+
+function readLedger(ctx: Context, text: string | null): Ledger {
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text) as { entries?: Ledger };
+    return isObject(v.entries) ? v.entries : {};
+  } catch {
+    throw new FileError(`cannot parse ${ledgerPath(ctx)}`, { hint: "move it away; it only helps remove-client restore files exactly" });
+  }
+}
+
+function planLedger(ctx: Context, change: (l: Ledger) => void): FileChange {
+  return planFile(
+    ledgerPath(ctx),
+    (before) => {
+      const l = readLedger(ctx, before);
+      change(l);
+      return JSON.stringify({ version: 1, entries: l }, null, 2) + "\n";
+    },
+    { description: "record the entry so remove-client can undo it exactly", mode: 0o600, sensitive: true },
+  );
+}
+
+// ---- remove ----
+
+export interface RemoveClientRequest {
+  client: string;
+  name: string;
+  scope?: string;
+  force?: boolean;
+  cwd: string;
+  platform: string;
+  claudeCli: ClaudeCli | null;
+}
+
+export interface PreparedRemove {
+  writer: ClientWriter;
+  scope: Scope;
+  path: string;
+  name: string;
+  changes: FileChange[];
+  /** false: there is no such entry. */
+  found: boolean;
+  /** The file comes back exactly as it was before add-client. */
+  exact: boolean;
+  via: "file" | "claude-cli";
+}
+
+export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest): Promise<PreparedRemove> {
+  const writer = clientWriter(req.client);
+  const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
+  if (!NAME_RE.test(req.name)) throw new UsageError(`--name "${req.name}" is not a server name`);
+  await loadJsonc();
+  const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
+  const entryPath = [...writer.serversPath(scope, req.cwd), req.name];
+  const key = ledgerKey(writer.id, scope, path, req.name);
+  const rec = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
+  let found = false;
+  let exact = false;
+  const change = planFile(
+    path,
+    (before) => {
+      if (before === null) return null;
+      const root = parseJsonc(before, path);
+      const existing = getAt(root, entryPath);
+      if (existing === undefined) return before;
+      found = true;
+      if (!describeEntry(existing).ours && !req.force) {
+        throw new FileError(`the server "${req.name}" in ${path} does not use mcp-auth`, { hint: "pass --force to remove it anyway; mcp-auth left it untouched" });
+      }
+      if (rec && sha256(before) === rec.hash) {
+        exact = true;
+        return rec.undo ? applyUndo(before, rec.undo) : null;
+      }
+      const edits: JsonEdit[] = [{ path: entryPath, value: undefined }];
+      // Our VS Code input goes too, unless another server still uses it.
+      const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
+      const inputs = getAt(root, ["inputs"]);
+      if (id && Array.isArray(inputs)) {
+        const servers = getAt(root, entryPath.slice(0, -1));
+        const others = isObject(servers) ? Object.entries(servers).filter(([n]) => n !== req.name) : [];
+        const i = inputs.findIndex((x) => isObject(x) && x.id === id);
+        if (i >= 0 && !JSON.stringify(others).includes(`\${input:${id}}`)) edits.push({ remove: ["inputs", i] });
+      }
+      return editJsonc(before, edits, path);
+    },
+    { description: `remove server ${req.name} from ${writer.title} (${scope} scope)` },
+  );
+  const changes = [change];
+  if (rec) changes.push(planLedger(ctx, (l) => void delete l[key]));
+  const via = writer.id === "claude" && scope !== "project" && req.claudeCli !== null && found && !exact ? "claude-cli" : "file";
+  return { writer, scope, path, name: req.name, changes, found, exact, via };
+}
+
+export async function applyRemoveClient(ctx: Context, p: PreparedRemove, req: Pick<RemoveClientRequest, "cwd" | "claudeCli">): Promise<AddOutcome> {
+  const action = actionOf(p.changes[0]!);
+  if (p.via === "claude-cli" && req.claudeCli) {
+    await claudeRun(req.claudeCli, ["mcp", "remove", "--scope", p.scope, p.name], req.cwd);
+    if (p.changes[1]) applyPlan([p.changes[1]], backupPolicy(ctx.paths, ctx.now));
+    return { action, backup: null };
+  }
+  const applied = applyPlan(p.changes, backupPolicy(ctx.paths, ctx.now));
+  return { action, backup: applied[0]!.backup };
+}
+
+// ---- list ----
+
+/** Does a server entry get its token from mcp-auth, and for which profile? */
+export function describeEntry(server: unknown): { ours: boolean; profile?: string } {
+  if (!isObject(server)) return { ours: false };
+  const words: string[] = [];
+  if (typeof server.headersHelper === "string") words.push(...shellWords(server.headersHelper));
+  if (typeof server.command === "string") words.push(server.command);
+  if (Array.isArray(server.args)) words.push(...server.args.filter((a): a is string => typeof a === "string"));
+  const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy"));
+  const i = words.indexOf("--profile");
+  if (runsUs) return { ours: true, ...(i >= 0 && words[i + 1] && { profile: words[i + 1] }) };
+  const auth = isObject(server.headers) ? server.headers.Authorization : undefined;
+  return { ours: typeof auth === "string" && /\$\{(env:|input:)?(MCP_AUTH_TOKEN_|mcp-auth-)/.test(auth) };
+}
+
+/** Splits what shQuote joined (single quotes and bare words). */
+function shellWords(cmd: string): string[] {
+  const out: string[] = [];
+  const re = /'((?:[^']|'\\'')*)'|(\S+)/g;
+  for (let m; (m = re.exec(cmd)); ) out.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!);
+  return out;
+}
+
+export interface ClientListing {
+  client: string;
+  title: string;
+  installed: boolean;
+  files: Array<{
+    scope: Scope;
+    path: string;
+    exists: boolean;
+    error?: string;
+    servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string }>;
+  }>;
+}
+
+export async function listClients(ctx: Context, o: { cwd: string; platform: string }): Promise<ClientListing[]> {
+  await loadJsonc();
+  const ledger = (() => {
+    try {
+      return readLedger(ctx, readForPlan(ledgerPath(ctx)));
+    } catch {
+      return {};
+    }
+  })();
+  return CLIENTS.map((w) => {
+    const files: ClientListing["files"] = [];
+    for (const scope of w.scopes) {
+      const path = w.configPath(ctx.env, o.platform, scope, o.cwd);
+      const file: ClientListing["files"][number] = { scope, path, exists: false, servers: [] };
+      files.push(file);
+      try {
+        const text = readForPlan(path);
+        if (text === null) continue;
+        file.exists = true;
+        const servers = getAt(parseJsonc(text, path), w.serversPath(scope, o.cwd));
+        if (!isObject(servers)) continue;
+        for (const [name, s] of Object.entries(servers)) {
+          const d = describeEntry(s);
+          const profile = d.profile ?? ledger[ledgerKey(w.id, scope, path, name)]?.profile;
+          const url = isObject(s) && typeof s.url === "string" ? s.url : undefined;
+          file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }) });
+        }
+      } catch (e) {
+        file.error = (e as Error).message;
+      }
+    }
+    return { client: w.id, title: w.title, installed: w.installed({ env: ctx.env, platform: o.platform, cwd: o.cwd }), files };
+  });
+}
+
+/** A plan for --dry-run: a unified diff, or with --json the list of actions. */
+export async function planView(ctx: Context, changes: FileChange[], json: boolean | undefined): Promise<string> {
+  if (!json) return renderPlan(changes);
+  const policy = backupPolicy(ctx.paths, ctx.now);
+  return JSON.stringify(planToJson(changes, (p) => backupPath(p, policy)), null, 2) + "\n";
+}

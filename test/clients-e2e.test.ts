@@ -1,0 +1,203 @@
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { BIN, ROOT, runProcess, user, type RunResult, type Sandboxed } from "./helpers/cli.js";
+import { mcpInitialize, startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
+import { expireTokens } from "./helpers/sandbox.js";
+
+/**
+ * add-client end to end: the real binary, the real Claude Code CLI (npm @anthropic-ai/claude-code) and
+ * the real kubernetes-mcp-server behind the sandbox IdP; the headersHelper run the way Claude Code runs
+ * it (sh -c, a minimal PATH, CLAUDE_CODE_MCP_SERVER_* set, credential-looking variables removed).
+ * Then crash safety: a failing rename, or a kill in the middle of writing, leaves the original intact.
+ */
+const AUDIENCE = "urn:kcp:mcp";
+const CLAUDE = join(ROOT, "node_modules", ".bin", "claude");
+let sb: Sandbox;
+let k8s: KubernetesMcp;
+let u: Sandboxed;
+
+beforeAll(async () => {
+  sb = await startSandbox();
+  k8s = await startKubernetesMcp({ issuer: sb.issuer, audience: AUDIENCE });
+  u = user({ MCP_AUTH_STORE: "file", PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` });
+  const r = await u.run(["profiles", "add", "k8s.dev", "--issuer", sb.issuer, "--client-id", sb.clients.m2m.clientId, "--client-secret-env", "SB_SECRET", "--grant", "client_credentials", "--resource", AUDIENCE, "--mcp-url", k8s.url], { env: { SB_SECRET: sb.clients.m2m.clientSecret } });
+  expect(r.code, r.stderr).toBe(0);
+});
+afterAll(async () => {
+  await k8s?.stop();
+  await sb?.close();
+  u?.cleanup();
+});
+
+function runIn(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`timed out: ${cmd} ${args.join(" ")}\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The environment Claude Code gives a project helper: credential-looking variables removed (research §1.3). */
+function strippedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const words = ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "KEY", "AUTH", "COOKIE", "PAT", "DSN", "CREDENTIAL", "CREDENTIALS"];
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.split("_").some((p) => words.includes(p.toUpperCase()))));
+}
+
+/** Runs a headersHelper as Claude Code does; answering within Claude Code's 10 s limit is part of the check. */
+async function runHelper(helper: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  const r = await runIn(cwd, "/bin/sh", ["-c", helper], { ...env, CLAUDE_CODE_MCP_SERVER_NAME: "k8s-dev", CLAUDE_CODE_MCP_SERVER_URL: k8s.url }, 10_000);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, string>;
+}
+
+describe("add-client claude with the real Claude Code CLI", () => {
+  it("user scope: claude mcp get shows the entry and claude mcp list connects through the headersHelper", async () => {
+    const add = await u.run(["add-client", "claude", "--scope", "user", "--profile", "k8s.dev"]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("through claude mcp add-json");
+    const cfg = JSON.parse(readFileSync(join(u.home, ".claude.json"), "utf8"));
+    const entry = cfg.mcpServers["k8s-dev"];
+    expect(entry).toMatchObject({ type: "http", url: k8s.url });
+
+    const get = await runIn(u.home, CLAUDE, ["mcp", "get", "k8s-dev"], u.env);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toContain(k8s.url);
+    expect(get.stdout).toContain("User config");
+
+    const list = await runIn(u.home, CLAUDE, ["mcp", "list"], u.env, 90_000);
+    expect(list.stdout, list.stderr + k8s.logs()).toMatch(/k8s-dev: .*Connected/);
+    expect(list.stdout).not.toMatch(/k8s-dev: .*Failed/);
+
+    // Once more: nothing to do.
+    const again = await u.run(["add-client", "claude", "--scope", "user", "--profile", "k8s.dev"]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("already configured");
+
+    // The helper as Claude Code runs it, with a cold cache too: minimal PATH, no MCP_AUTH_* variables.
+    const env = { PATH: "/usr/bin:/bin", HOME: u.home, LANG: "C.UTF-8" };
+    for (const cold of [false, true]) {
+      if (cold) expireTokens(u);
+      const headers = await runHelper(entry.headersHelper, join(u.home, ".claude"), env);
+      expect(Object.keys(headers)).toEqual(["Authorization"]);
+      const res = await mcpInitialize(k8s.url, headers.Authorization!.replace(/^Bearer /, ""));
+      expect(res.status, k8s.logs()).toBe(200);
+    }
+
+    const rm = await u.run(["remove-client", "claude", "--scope", "user", "--name", "k8s-dev"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    const gone = await runIn(u.home, CLAUDE, ["mcp", "get", "k8s-dev"], u.env);
+    expect(gone.code).not.toBe(0);
+  }, 180_000);
+
+  it("project scope: the committed helper runs mcp-auth from PATH, without MCP_AUTH_* in its environment", async () => {
+    const proj = join(u.home, "repo");
+    mkdirSync(proj);
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "claude", "--scope", "project", "--profile", "k8s.dev"], u.env);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("trust dialog");
+    const text = readFileSync(join(proj, ".mcp.json"), "utf8");
+    expect(text).not.toContain(u.home);
+    const helper = JSON.parse(text).mcpServers["k8s-dev"].headersHelper as string;
+    // `mcp-auth` installed on PATH, as the note asks.
+    const bin = join(u.home, "bin");
+    mkdirSync(bin);
+    symlinkSync(BIN, join(bin, "mcp-auth"));
+    const env = strippedEnv({ ...u.env, PATH: `${bin}:/usr/bin:/bin`, MCP_AUTH_TOKEN_X: "dropped" });
+    expect(env.MCP_AUTH_CONFIG_DIR).toBeUndefined();
+    expect(env.MCP_AUTH_STORE).toBeUndefined();
+    expireTokens(u);
+    const headers = await runHelper(helper, proj, env);
+    expect((await mcpInitialize(k8s.url, headers.Authorization!.replace(/^Bearer /, ""))).status).toBe(200);
+  }, 60_000);
+});
+
+describe("add-client: local scope and static tokens", () => {
+  it("local scope goes through claude mcp add-json under projects[<cwd>]", async () => {
+    const proj = join(u.home, "local-proj");
+    mkdirSync(proj);
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "claude", "--profile", "k8s.dev", "--name", "k8s-local"], u.env, 90_000);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("local scope");
+    const get = await runIn(proj, CLAUDE, ["mcp", "get", "k8s-local"], u.env);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toContain("Local config");
+    const rm = await runIn(proj, process.execPath, [BIN, "remove-client", "claude", "--name", "k8s-local"], u.env, 90_000);
+    expect(rm.code, rm.stderr).toBe(0);
+  }, 120_000);
+
+  it("--static-token writes the token itself, privately, and says when it expires", async () => {
+    const proj = join(u.home, "static");
+    mkdirSync(proj);
+    const r = await runIn(proj, process.execPath, [BIN, "add-client", "cursor", "--scope", "project", "--profile", "k8s.dev", "--strategy", "header", "--static-token"], u.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/writes a bearer token into .*stops working at \d{4}-\d\d-\d\dT/);
+    const file = join(proj, ".cursor", "mcp.json");
+    const auth = JSON.parse(readFileSync(file, "utf8")).mcpServers["k8s-dev"].headers.Authorization as string;
+    expect(auth).toMatch(/^Bearer ey/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await mcpInitialize(k8s.url, auth.slice(7))).status).toBe(200);
+  });
+});
+
+describe("crash safety", () => {
+  const PRELOAD = `
+const fs = require("node:fs");
+const { syncBuiltinESMExports } = require("node:module");
+const target = process.env.CRASH_TARGET;
+const rename = fs.renameSync, write = fs.writeSync;
+fs.renameSync = (from, to) => {
+  if (to === target) {
+    if (process.env.CRASH_MODE === "kill-rename") process.kill(process.pid, "SIGKILL");
+    if (process.env.CRASH_MODE === "fail-rename") throw Object.assign(new Error("EIO: i/o error, rename"), { code: "EIO" });
+  }
+  return rename(from, to);
+};
+fs.writeSync = (fd, buf, off, len, ...rest) => {
+  if (process.env.CRASH_MODE === "kill-write" && fd > 2 && typeof buf !== "string" && len > 100) {
+    write(fd, buf, off, Math.floor(len / 2));
+    process.kill(process.pid, "SIGKILL");
+  }
+  return write(fd, buf, off, len, ...rest);
+};
+syncBuiltinESMExports();
+`;
+
+  it.each(["fail-rename", "kill-rename", "kill-write"])("%s leaves the original intact", async (mode) => {
+    const preload = join(u.home, "crash.cjs");
+    writeFileSync(preload, PRELOAD);
+    const dir = join(u.home, ".cursor");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "mcp.json");
+    copyFileSync(join(__dirname, "fixtures", "clients", "cursor-user.json"), file);
+    const original = readFileSync(file, "utf8");
+    const r = await runProcess(process.execPath, [BIN, "add-client", "cursor", "--profile", "k8s.dev"], { ...u.env, NODE_OPTIONS: `--require ${preload}`, CRASH_TARGET: file, CRASH_MODE: mode });
+    if (mode === "fail-rename") {
+      expect(r.code).toBe(5);
+      expect(r.stderr).toContain("EIO");
+      expect(readdirSync(dir)).toEqual(["mcp.json"]); // no temp file left behind
+    } else {
+      expect(r.code).toBeNull(); // killed
+    }
+    expect(readFileSync(file, "utf8")).toBe(original);
+    // And a clean run afterwards works.
+    const ok = await u.run(["add-client", "cursor", "--profile", "k8s.dev", "--force"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readFileSync(file, "utf8")).toContain("k8s-dev");
+    expect((await u.run(["remove-client", "cursor", "--name", "k8s-dev"])).code).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(original);
+  });
+});
