@@ -2,9 +2,9 @@
 "use strict";
 // Launcher. CommonJS on purpose: a cached `mcp-auth token` is answered by dist/fast.cjs before the
 // full CLI (an ES module graph) is loaded, so it costs little more than starting Node.
-const [major, minor] = process.versions.node.split(".").map(Number);
-if (major < 20 || (major === 20 && minor < 12)) {
-  process.stderr.write(`mcp-auth: Node.js >= 20.12 is required (this is ${process.version})\n`);
+const [major, minor, patch] = process.versions.node.split(".").map(Number);
+if (major < 20 || (major === 20 && (minor < 18 || (minor === 18 && patch < 1)))) {
+  process.stderr.write(`mcp-auth: Node.js >= 20.18.1 is required (this is ${process.version})\n`);
   process.exit(1);
 }
 let fast;
