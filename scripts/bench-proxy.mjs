@@ -1,7 +1,7 @@
 // `npm run bench` (second part): what `mcp-auth proxy` adds to an MCP round trip, measured against
 // calling the same server directly in the same run, and the proxy's memory over many requests.
 // Prints a report; asserts nothing (timings depend on the machine).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { startSandboxProcess } from "./bench-sandbox.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "mcp-auth.js");
@@ -19,15 +20,7 @@ const env = { ...process.env, HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "cfg")
 delete env.DBUS_SESSION_BUS_ADDRESS;
 
 // The sandbox (IdP + MCP server) is its own process, so neither side of the comparison pays for it.
-const sandbox = spawn(process.execPath, [bin, "sandbox", "--save", "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
-const info = await new Promise((resolve, reject) => {
-  let buf = "";
-  sandbox.stdout.on("data", (d) => {
-    buf += d;
-    if (buf.includes("\n")) resolve(JSON.parse(buf.split("\n")[0]));
-  });
-  sandbox.on("exit", (c) => reject(new Error(`sandbox exited with ${c}`)));
-});
+const { sandbox, info } = await startSandboxProcess(bin, env);
 
 const tok = spawnSync(process.execPath, [bin, "token", "--profile", "sandbox"], { env, encoding: "utf8" });
 if (tok.status !== 0) throw new Error(tok.stderr);

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startSandboxProcess } from "./bench-sandbox.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "mcp-auth.js");
@@ -15,15 +16,7 @@ const baseEnv = { ...process.env, HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "c
 delete baseEnv.DBUS_SESSION_BUS_ADDRESS;
 
 // The sandbox runs as its own process so the timed runs below measure the CLI alone.
-const sandbox = spawn(process.execPath, [bin, "sandbox", "--save", "--json"], { env: baseEnv, stdio: ["ignore", "pipe", "pipe"] });
-const info = await new Promise((resolve, reject) => {
-  let buf = "";
-  sandbox.stdout.on("data", (d) => {
-    buf += d;
-    if (buf.includes("\n")) resolve(JSON.parse(buf.split("\n")[0]));
-  });
-  sandbox.on("exit", (c) => reject(new Error(`sandbox exited with ${c}`)));
-});
+const { sandbox, info } = await startSandboxProcess(bin, baseEnv);
 
 const cli = (args, env = baseEnv) => spawnSync(process.execPath, [bin, ...args], { env, encoding: "utf8" });
 const requests = (r) => (r.stderr.match(/^debug > (GET|POST) /gm) ?? []).length;

@@ -49,9 +49,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string, t
   return runProcess(process.execPath, [BIN, ...args], env, input, timeoutMs);
 }
 
-export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 60_000): Promise<RunResult> {
+export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 60_000, cwd?: string): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
