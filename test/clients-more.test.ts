@@ -1,9 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { parse } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { codex } from "../src/clients/codex.js";
 import { gemini } from "../src/clients/gemini.js";
+import { renderTable } from "../src/clients/toml.js";
 import { windsurf } from "../src/clients/windsurf.js";
+import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClient } from "../src/core/clients.js";
+import { actionOf } from "../src/store/plan.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { BIN } from "./helpers/cli.js";
 
@@ -237,4 +241,178 @@ describe("config paths", () => {
   ] as const)("%#: %s on %s", (w, platform, scope, env, want) => {
     expect(w.configPath(env, platform, scope, "/p")).toBe(want);
   });
+});
+
+/**
+ * Property test for the Codex writer: 400 generated config.toml files (comments, root keys, other tables,
+ * dotted headers, arrays of tables, multi-line strings and arrays, other servers with sub-tables, CRLF,
+ * a BOM, odd endings), half of them already holding an older mcp-auth table of ours somewhere.
+ * add-client changes only our table (appended at the end, or replaced in place), a second add changes
+ * nothing, remove-client gives the original bytes back; after an edit elsewhere it still takes out
+ * only our table.
+ */
+const N = 400;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(s ^ (s >>> 15), 1 | s);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Gen {
+  constructor(private r: () => number) {}
+  int(n: number): number {
+    return Math.floor(this.r() * n);
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]!;
+  }
+  chance(p: number): boolean {
+    return this.r() < p;
+  }
+  comment(): string {
+    return this.pick(["# note", "#", "# [mcp_servers.p] in a comment", "# é 漢字", "#\tmcp_servers"]);
+  }
+  gap(): string {
+    return this.pick(["", "", "\n", `${this.comment()}\n`, "\n\n", `\n${this.comment()}\n`]);
+  }
+  value(): string {
+    return this.pick([
+      '"x"',
+      "'literal \\ kept'",
+      "42",
+      "-1.5e3",
+      "true",
+      "1979-05-27T07:32:00Z",
+      '["a", "b"]',
+      "[\n  1,\n  2, # two\n]",
+      '"""\nmulti\n[not.a.table]\n"""',
+      "'''\nraw [x]\n'''",
+      '{ a = 1, "b c" = "d" }',
+      '"quote \\" and \\\\"',
+    ]);
+  }
+  keyvals(prefix: string, n: number): string {
+    let s = "";
+    for (let i = 0; i < n; i++) s += `${this.pick(["", "  "])}${prefix}${i}${this.pick([" = ", "=", "  =  "])}${this.value()}${this.chance(0.2) ? "  " + this.comment() : ""}\n` + (this.chance(0.2) ? this.gap() : "");
+    return s;
+  }
+  table(i: number): string {
+    const k = this.int(6);
+    const head =
+      k === 0 ? `[t${i}]` :
+      k === 1 ? `[a${i}.b."c d"]` :
+      k === 2 ? `[[profiles.list${i % 2}]]` :
+      k === 3 ? `[mcp_servers.srv-${i}]` :
+      k === 4 ? `[ mcp_servers . "srv ${i}" ]` :
+      `[mcp_servers.srv-${i}.env]`;
+    return `${head}${this.chance(0.2) ? "  " + this.comment() : ""}\n${this.keyvals(`k${i}_`, this.int(4))}`;
+  }
+  ours(): string {
+    let s = `[mcp_servers.p]${this.chance(0.3) ? " # mcp-auth" : ""}\ncommand = "/old/node"\nargs = ["/old/bin/mcp-auth.js", "proxy", "--profile", "p", "--url", "https://old.example.invalid/mcp"]\n`;
+    if (this.chance(0.4)) s += `${this.pick(["", "\n"])}[mcp_servers.p.env]\nDEBUG = "1"\n`;
+    return s;
+  }
+  /** A file, and where our older table sits in it (if any). */
+  file(): { text: string; ours?: { start: number; end: number } } {
+    let text = this.gap() + this.keyvals("root", this.int(4));
+    const n = this.int(6);
+    const at = this.chance(0.5) ? this.int(n + 1) : -1;
+    let ours: { start: number; end: number } | undefined;
+    const dup = new Set<string>();
+    for (let i = 0; i <= n; i++) {
+      if (i === at) {
+        text += this.gap();
+        if (text && !text.endsWith("\n")) text += "\n";
+        const start = text.length;
+        text += this.ours();
+        ours = { start, end: text.length };
+      }
+      if (i === n) break;
+      const t = this.table(i);
+      const h = t.split("\n")[0]!;
+      if (dup.has(h)) continue;
+      dup.add(h);
+      text += this.gap() + t;
+    }
+    text += this.pick(["", "", "\n", "\n\n", "# end", "# end\n", "  "]);
+    return { text, ...(ours && { ours }) };
+  }
+}
+
+const strip = (s: string) => (s.startsWith("\uFEFF") ? s.slice(1) : s);
+const doc = (s: string) => JSON.parse(JSON.stringify(parse(strip(s)))) as Record<string, Record<string, unknown>>;
+
+describe("add-client / remove-client codex on generated TOML files", () => {
+  it(`only our table changes, add is idempotent, remove restores the bytes (${N} files)`, async () => {
+    expect(await t.run(["profiles", "add", "p", "--issuer", "https://idp.example.invalid", "--client-id", "c", "--mcp-url", "https://mcp.example.invalid/mcp"])).toBe(0);
+    const g = new Gen(rng(20261129));
+    const req = { client: "codex", profile: "p", cwd: proj, platform: "linux", launcher: { node: "/n", script: "/s/bin/mcp-auth.js" }, claudeCli: null };
+    const rmReq = { client: "codex", name: "p", cwd: proj, platform: "linux", claudeCli: null };
+    let replaced = 0;
+    for (let i = 0; i < N; i++) {
+      let { text: original, ours } = g.file();
+      if (g.chance(0.3)) {
+        const crlf = original.replace(/\n/g, "\r\n");
+        if (ours) ours = { start: original.slice(0, ours.start).replace(/\n/g, "\r\n").length, end: original.slice(0, ours.end).replace(/\n/g, "\r\n").length };
+        original = crlf;
+      }
+      if (g.chance(0.1)) {
+        original = "\uFEFF" + original;
+        if (ours) ours = { start: ours.start + 1, end: ours.end + 1 };
+      }
+      const ctxt = `case ${i}:\n${JSON.stringify(original)}`;
+      expect(() => parse(strip(original)), ctxt).not.toThrow(); // the generator makes valid TOML
+      const prep = await prepareAddClient(t.ctx, req);
+      const file = prep.path;
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, original);
+
+      const add = await prepareAddClient(t.ctx, req);
+      await applyAddClient(t.ctx, add, req);
+      const after = readFileSync(file, "utf8");
+      const eol = strip(original).includes("\r\n") ? "\r\n" : "\n";
+      const table = renderTable(["mcp_servers", "p"], add.entry.server, eol);
+      if (!ours) {
+        // Appended: the original is a prefix, followed by line ends and our table.
+        expect(after.startsWith(original), ctxt).toBe(true);
+        expect(after.slice(original.length).replace(/^[ \t]*(\r?\n)*/, ""), ctxt).toBe(table + eol);
+      } else {
+        replaced++;
+        // Replaced in place: everything before and after our old table is the same.
+        expect(after.slice(0, ours.start), ctxt).toBe(original.slice(0, ours.start));
+        const tail = original.slice(ours.end);
+        expect(after.endsWith(tail), ctxt).toBe(true);
+        expect(after.slice(ours.start, after.length - tail.length).trimEnd(), ctxt).toBe(table);
+      }
+      const want = doc(original);
+      want.mcp_servers = { ...want.mcp_servers, p: add.entry.server };
+      expect(doc(after), ctxt).toEqual(want);
+
+      expect(actionOf((await prepareAddClient(t.ctx, req)).changes[0]!), ctxt).toBe("unchanged");
+
+      const rm = await prepareRemoveClient(t.ctx, rmReq);
+      expect(rm.exact, ctxt).toBe(true);
+      await applyRemoveClient(t.ctx, rm, { cwd: proj, claudeCli: null });
+      expect(readFileSync(file, "utf8"), ctxt).toBe(original);
+
+      // After an edit elsewhere the ledger no longer matches: our table alone is taken out.
+      if (!ours) {
+        await applyAddClient(t.ctx, await prepareAddClient(t.ctx, req), req);
+        const edited = "# edited" + eol + readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+        writeFileSync(file, edited);
+        const rm2 = await prepareRemoveClient(t.ctx, rmReq);
+        expect(rm2.exact, ctxt).toBe(false);
+        await applyRemoveClient(t.ctx, rm2, { cwd: proj, claudeCli: null });
+        const back = readFileSync(file, "utf8");
+        expect(back.trimEnd(), ctxt).toBe(("# edited" + eol + strip(original)).trimEnd());
+      }
+      rmSync(file);
+    }
+    expect(replaced).toBeGreaterThan(N / 4);
+  }, 600_000);
 });
