@@ -185,6 +185,19 @@ describe("file safety", () => {
     expect(readFileSync(file, "utf8")).toBe(readFileSync(join(FIX, "codex-user.toml"), "utf8").replace('model = "gpt-5.1"', 'model = "gpt-5.2"'));
   });
 
+  it("codex: a header inside a multi-line string is text, not our table", async () => {
+    const file = fileFor("codex", "user");
+    const text = 'notes = """\n[mcp_servers.dev-k8s]\ncommand = "not a table"\n"""\nlist = [\n  "[mcp_servers.dev-k8s]",\n]\n';
+    put(file, text);
+    const r = await run(["add-client", "codex"]);
+    expect(r.code, r.err).toBe(0);
+    const after = readFileSync(file, "utf8");
+    expect(after.startsWith(text + "\n[mcp_servers.dev-k8s]\n")).toBe(true);
+    writeFileSync(file, "# edited\n" + after); // the ledger no longer matches: remove by line range
+    expect((await run(["remove-client", "codex", "--name", "dev-k8s"])).code).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe("# edited\n" + text);
+  });
+
   it("codex: remove-client refuses a table that is not mcp-auth's unless --force", async () => {
     const file = fileFor("codex", "user");
     put(file, readFileSync(join(FIX, "codex-user.toml"), "utf8"));
@@ -292,6 +305,8 @@ class Gen {
       "[\n  1,\n  2, # two\n]",
       '"""\nmulti\n[not.a.table]\n"""',
       "'''\nraw [x]\n'''",
+      '"""\n[mcp_servers.p]\ncommand = \"fake\"\n"""',
+      "'''\n[mcp_servers.p.env]'''",
       '{ a = 1, "b c" = "d" }',
       '"quote \\" and \\\\"',
     ]);

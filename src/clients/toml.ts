@@ -89,20 +89,65 @@ const HEADER = new RegExp(String.raw`^[ \t]*(\[\[?)[ \t]*(${KEY_PART}(?:[ \t]*\.
 function header(line: string): { keys: string[]; array: boolean } | undefined {
   const m = HEADER.exec(line);
   if (!m) return undefined;
-  const keys = [...m[2]!.matchAll(new RegExp(KEY_PART, "g"))].map(([k]) => (k.startsWith('"') ? (JSON.parse(k) as string) : k.startsWith("'") ? k.slice(1, -1) : k));
+  const keys = [...m[2]!.matchAll(new RegExp(KEY_PART, "g"))].map(([k]) => (k.startsWith('"') ? unquote(k) : k.startsWith("'") ? k.slice(1, -1) : k));
   return { keys, array: m[1] === "[[" };
+}
+
+/** A basic-string key; TOML-only escapes (\\e, \\U…) are kept as written: such a key is never ours. */
+function unquote(k: string): string {
+  try {
+    return JSON.parse(k) as string;
+  } catch {
+    return k;
+  }
 }
 
 const isContent = (l: Line) => !/^[ \t]*(#.*)?$/.test(l.text);
 
+/**
+ * Each line's table header, if it is one: a `[` line counts only outside multi-line strings and
+ * multi-line arrays or inline tables, so a `[mcp_servers.x]` inside a `"""` string is not a header.
+ */
+function headersOf(lines: Line[]): Array<{ keys: string[]; array: boolean } | undefined> {
+  let ml: string | undefined; // the delimiter of the multi-line string we are in
+  let depth = 0;
+  return lines.map(({ text }) => {
+    const h = !ml && depth === 0 ? header(text) : undefined;
+    if (h) return h;
+    for (let i = 0; i < text.length; i++) {
+      if (ml) {
+        if (ml === '"""' && text[i] === "\\") i++;
+        else if (text.startsWith(ml, i)) {
+          while (text[i + 3] === ml[0]) i++; // up to two more quotes belong to the content
+          i += 2;
+          ml = undefined;
+        }
+        continue;
+      }
+      const c = text[i]!;
+      if (c === "#") break;
+      const three = text.slice(i, i + 3);
+      if (three === '"""' || three === "'''") {
+        ml = three;
+        i += 2;
+      } else if (c === '"' || c === "'") {
+        for (i++; i < text.length && text[i] !== c; i++) if (c === '"' && text[i] === "\\") i++;
+      } else if (c === "[" || c === "{") depth++;
+      else if (c === "]" || c === "}") depth = Math.max(0, depth - 1);
+    }
+    return undefined;
+  });
+}
+
 /** Line ranges [start, end) of our table and its sub-tables: header through its last key line. */
 function segments(lines: Line[], path: readonly string[]): Array<{ start: number; end: number; first: number; last: number }> {
+  const heads = headersOf(lines);
   const out: Array<{ start: number; end: number; first: number; last: number }> = [];
   for (let i = 0; i < lines.length; i++) {
-    const h = header(lines[i]!.text);
+    const h = heads[i];
     if (!h || h.array || h.keys.length < path.length || !path.every((k, j) => h.keys[j] === k)) continue;
     let last = i;
-    for (let j = i + 1; j < lines.length && !header(lines[j]!.text); j++) if (isContent(lines[j]!)) last = j;
+    for (let j = i + 1; j < lines.length && !heads[j]; j++) if (isContent(lines[j]!)) last = j;
     out.push({ start: lines[i]!.start, end: lines[last]!.end, first: i, last });
   }
   return out;
