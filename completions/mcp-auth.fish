@@ -9,7 +9,7 @@ complete -c mcp-auth -n '__fish_use_subcommand' -a sandbox -d 'run a local OpenI
 complete -c mcp-auth -n '__fish_use_subcommand' -a bootstrap -d 'create (or reuse) the OAuth client in your IdP and save a profile for it'
 complete -c mcp-auth -n '__fish_use_subcommand' -a completion -d 'print a shell completion script'
 complete -c mcp-auth -n '__fish_use_subcommand' -a proxy -d 'stdio ↔ remote MCP server bridge that adds the profile\'s token to every request (for clients without OAuth)'
-complete -c mcp-auth -n '__fish_use_subcommand' -a add-client -d 'configure an MCP client to get its token from mcp-auth (claude, claude-desktop, cursor, vscode)'
+complete -c mcp-auth -n '__fish_use_subcommand' -a add-client -d 'configure an MCP client to get its token from mcp-auth (claude, claude-desktop, cursor, vscode, codex, gemini, windsurf)'
 complete -c mcp-auth -n '__fish_use_subcommand' -a remove-client -d 'remove a server entry that add-client wrote (the file comes back byte for byte when untouched since)'
 complete -c mcp-auth -n '__fish_use_subcommand' -a clients -d 'list supported MCP clients, their config files, and which entries use which mcp-auth profile'
 complete -c mcp-auth -l version -s V -d 'output the version number'

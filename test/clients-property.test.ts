@@ -102,6 +102,8 @@ describe("add-client / remove-client on generated JSONC files", () => {
       { client: "cursor", scope: "user", key: "mcpServers", strategy: undefined },
       { client: "vscode", scope: "project", key: "servers", strategy: "header" },
       { client: "claude", scope: "local", key: "mcpServers", strategy: undefined },
+      { client: "gemini", scope: "project", key: "mcpServers", strategy: "header" },
+      { client: "windsurf", scope: "user", key: "mcpServers", strategy: undefined },
     ] as const;
     for (let i = 0; i < N; i++) {
       const c = clients[i % clients.length]!;

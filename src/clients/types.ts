@@ -47,6 +47,8 @@ export interface Platform {
 export interface ClientWriter {
   id: string;
   title: string;
+  /** The config file's syntax (default JSONC); a TOML file is edited by toml.ts. */
+  format?: "jsonc" | "toml";
   scopes: readonly Scope[];
   defaultScope: Scope;
   strategies: readonly Strategy[];

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { actionOf, applyAddClient, applyRemoveClient, CLIENTS, findClaudeCli, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
+import { actionOf, applyAddClient, applyRemoveClient, CLIENTS, entrySnippet, findClaudeCli, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
 import type { Run } from "./shared.js";
 
 export interface AddClientOptions {
@@ -59,12 +59,7 @@ export async function runAddClient(ctx: Context, o: AddClientOptions): Promise<v
   for (const m of p.warnings) ctx.warn(m);
   if (p.spec.staticToken) ctx.warn(`--static-token writes a bearer token into ${p.path}; it stops working at ${p.expiresAt ? new Date(p.expiresAt * 1000).toISOString() : "its expiry"} and anyone who can read the file can use it until then`);
   if (o.print || o.link) {
-    if (o.print) {
-      const root = w.serversPath(p.spec.scope, req.cwd).at(-1)!;
-      const doc: Record<string, unknown> = { [root]: { [p.spec.name]: p.entry.server } };
-      if (p.entry.input) doc.inputs = [p.entry.input];
-      ctx.io.out.write(JSON.stringify(doc, null, 2) + "\n");
-    }
+    if (o.print) ctx.io.out.write(entrySnippet(p, req.cwd));
     if (o.link) {
       if (!w.link) throw new UsageError(`${w.title} has no install link`, { hint: `links exist for: ${CLIENTS.filter((c) => c.link).map((c) => c.id).join(", ")}` });
       ctx.io.out.write(w.link(p.spec.name, p.entry) + "\n");

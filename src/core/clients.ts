@@ -5,7 +5,8 @@ import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import { CLIENTS, clientWriter } from "../clients/index.js";
 import type { ClaudeCli } from "../clients/claude-cli.js";
-import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type Undo } from "../clients/jsonc.js";
+import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../clients/jsonc.js";
+import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../clients/toml.js";
 import { SCOPES, STRATEGIES, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "../clients/types.js";
 import { applyPlan } from "../store/apply.js";
 import { backupPolicy, realTarget } from "../store/backup.js";
@@ -66,6 +67,16 @@ export interface PreparedAdd {
 }
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
+
+/** The client's file parsed: JSONC, or TOML (Codex), whose edits go through toml.ts instead. */
+function parseConfig(w: ClientWriter, text: string, path: string): JsonObject {
+  return w.format === "toml" ? parseToml(text, path) : parseJsonc(text, path);
+}
+
+async function loadFormats(w?: ClientWriter): Promise<void> {
+  await loadJsonc();
+  if (!w || w.format === "toml") await loadToml();
+}
 
 /** A profile name as a server name clients accept (Claude Code refuses dots). */
 export function serverName(profile: string): string {
@@ -139,7 +150,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     entry.notes.push(`Log in once first: mcp-auth login ${profile.name} (${strategy === "helper" ? "the helper never opens a browser" : "then the client gets fresh tokens without asking"}).`);
   }
 
-  await loadJsonc();
+  await loadFormats(writer);
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
   const serversPath = writer.serversPath(scope, req.cwd);
   const entryPath = [...serversPath, name];
@@ -148,7 +159,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const change = planFile(
     path,
     (before) => {
-      const root = before === null ? {} : parseJsonc(before, path);
+      const root = before === null ? {} : parseConfig(writer, before, path);
       const existing = getAt(root, entryPath);
       const edits: JsonEdit[] = [];
       if (existing === undefined || !sameJson(existing, entry.server)) {
@@ -164,6 +175,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
         if (i < 0) edits.push({ append: ["inputs"], value: entry.input });
         else if (!sameJson(list[i], entry.input)) throw new FileError(`${path} already has an input "${entry.input.id}" that mcp-auth did not write`, { hint: "remove it, or pass another --name" });
       }
+      if (writer.format === "toml") return edits.length ? setTomlTable(before, entryPath, entry.server, path) : before;
       return edits.length ? editJsonc(before, edits, path) : before;
     },
     // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
@@ -173,6 +185,15 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   if (actionOf(change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(change, profile))));
   const viaCli = writer.id === "claude" && scope !== "project" && req.claudeCli !== null && !spec.staticToken;
   return { writer, spec, entry, path, changes, replaces, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+}
+
+/** The entry as the client's file would hold it (for --print): JSON, or a TOML table for Codex. */
+export function entrySnippet(p: PreparedAdd, cwd: string): string {
+  const servers = p.writer.serversPath(p.spec.scope, cwd);
+  if (p.writer.format === "toml") return renderTable([...servers, p.spec.name], p.entry.server, "\n") + "\n";
+  const doc: Record<string, unknown> = { [servers.at(-1)!]: { [p.spec.name]: p.entry.server } };
+  if (p.entry.input) doc.inputs = [p.entry.input];
+  return JSON.stringify(doc, null, 2) + "\n";
 }
 
 export interface AddOutcome {
@@ -283,7 +304,7 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
   const writer = clientWriter(req.client);
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   if (!NAME_RE.test(req.name)) throw new UsageError(`--name "${req.name}" is not a server name`);
-  await loadJsonc();
+  await loadFormats(writer);
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
   const entryPath = [...writer.serversPath(scope, req.cwd), req.name];
   const key = ledgerKey(writer.id, scope, path, req.name);
@@ -294,7 +315,7 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
     path,
     (before) => {
       if (before === null) return null;
-      const root = parseJsonc(before, path);
+      const root = parseConfig(writer, before, path);
       const existing = getAt(root, entryPath);
       if (existing === undefined) return before;
       found = true;
@@ -305,6 +326,7 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
         exact = true;
         return rec.undo ? applyUndo(before, rec.undo) : null;
       }
+      if (writer.format === "toml") return removeTomlTable(before, entryPath, path);
       const edits: JsonEdit[] = [{ path: entryPath, value: undefined }];
       // Our VS Code input goes too, unless another server still uses it.
       const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
@@ -348,6 +370,7 @@ export function describeEntry(server: unknown): { ours: boolean; profile?: strin
   const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy"));
   const i = words.indexOf("--profile");
   if (runsUs) return { ours: true, ...(i >= 0 && words[i + 1] && { profile: words[i + 1] }) };
+  if (typeof server.bearer_token_env_var === "string" && server.bearer_token_env_var.startsWith("MCP_AUTH_TOKEN_")) return { ours: true }; // Codex
   const auth = isObject(server.headers) ? server.headers.Authorization : undefined;
   return { ours: typeof auth === "string" && /\$\{(env:|input:)?(MCP_AUTH_TOKEN_|mcp-auth-)/.test(auth) };
 }
@@ -374,7 +397,7 @@ export interface ClientListing {
 }
 
 export async function listClients(ctx: Context, o: { cwd: string; platform: string }): Promise<ClientListing[]> {
-  await loadJsonc();
+  await loadFormats();
   const ledger = (() => {
     try {
       return readLedger(ctx, readForPlan(ledgerPath(ctx)));
@@ -392,12 +415,13 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
         const text = readForPlan(path);
         if (text === null) continue;
         file.exists = true;
-        const servers = getAt(parseJsonc(text, path), w.serversPath(scope, o.cwd));
+        const servers = getAt(parseConfig(w, text, path), w.serversPath(scope, o.cwd));
         if (!isObject(servers)) continue;
         for (const [name, s] of Object.entries(servers)) {
           const d = describeEntry(s);
           const profile = d.profile ?? ledger[ledgerKey(w.id, scope, path, name)]?.profile;
-          const url = isObject(s) && typeof s.url === "string" ? s.url : undefined;
+          const u = isObject(s) ? (s.url ?? s.httpUrl ?? s.serverUrl) : undefined; // Gemini CLI: httpUrl; Windsurf: serverUrl
+          const url = typeof u === "string" ? u : undefined;
           file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }) });
         }
       } catch (e) {
