@@ -1,7 +1,6 @@
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { AuthError, McpAuthError } from "../errors.js";
 import { redact, type Fetch } from "../oauth/http.js";
+import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
 
 /**
  * The stdio ↔ MCP-over-HTTP bridge behind `mcp-auth proxy`: an MCP client that only speaks stdio
@@ -9,10 +8,11 @@ import { redact, type Fetch } from "../oauth/http.js";
  * fresh bearer token, and everything the server sends back (responses, notifications, requests, on
  * POST or GET event streams) is written to stdout, one JSON-RPC message per line.
  *
- * It is built on the MCP SDK's own transports, loaded lazily: Streamable HTTP first, then the older
- * HTTP+SSE transport when the server answers the first POST with 400/404/405 (the fallback the SDK's
- * documentation recommends for clients). Nothing here touches the process: the streams, the token
- * source and the log come in as parameters.
+ * Its transports (./transport.ts) follow the MCP SDK's client transports without loading the SDK's
+ * zod schemas (the proxy's memory budget): Streamable HTTP first, then the older HTTP+SSE transport
+ * when the server answers the first POST with 400/404/405 (the fallback the SDK's documentation
+ * recommends for clients). Nothing here touches the process: the streams, the token source and the
+ * log come in as parameters.
  */
 export interface BearerToken {
   access_token: string;
@@ -56,16 +56,11 @@ type Id = string | number;
 
 /** Runs until the input closes; resolves once the session is closed upstream. */
 export async function runProxy(o: ProxyOptions): Promise<void> {
-  const [{ StdioServerTransport }, { StreamableHTTPClientTransport, StreamableHTTPError }, { isJSONRPCRequest, isJSONRPCResultResponse }] = await Promise.all([
-    import("@modelcontextprotocol/sdk/server/stdio.js"),
-    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
-    import("@modelcontextprotocol/sdk/types.js"),
-  ]);
   const trace = o.debug ? (dir: string, m: unknown) => o.debug!(`${dir} ${short(redact(JSON.stringify(m)))}`) : undefined;
   const bearer = bearerCache(o);
   const authFetch = authorizedFetch(o, bearer);
 
-  const down = new StdioServerTransport(o.input as never, o.output as never);
+  const down = new StdioTransport(o.input, o.output);
   /** Requests sent upstream and not answered yet: id → method. */
   const owed = new Map<Id, string>();
   let refusedShown = false;
@@ -77,9 +72,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       const method = owed.get(m.id as Id);
       owed.delete(m.id as Id);
       // The transport adds MCP-Protocol-Version to later requests, as the SDK's own Client does.
-      if (method === "initialize" && isJSONRPCResultResponse(m)) {
+      if (method === "initialize" && "result" in m && m.result) {
         const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
-        if (typeof v === "string") (up as { setProtocolVersion?: (v: string) => void }).setProtocolVersion?.(v);
+        if (typeof v === "string") up.setProtocolVersion?.(v);
       }
     }
     void down.send(m).catch(() => {});
@@ -97,9 +92,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
 
   const fail = (m: JSONRPCMessage, e: unknown) => {
     const line = report(e);
-    if (!isJSONRPCRequest(m)) return;
+    if (!isRequest(m)) return;
     owed.delete(m.id);
-    const status = e instanceof StreamableHTTPError ? e.code : e instanceof TokenRefusedError ? 401 : undefined;
+    const status = e instanceof HttpTransportError ? e.code : e instanceof TokenRefusedError ? 401 : undefined;
     toClient({ jsonrpc: "2.0", id: m.id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}`, data: status ? { status } : undefined } });
   };
 
@@ -116,11 +111,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     };
   };
 
-  const streamable = (): Transport => new StreamableHTTPClientTransport(o.url, { fetch: authFetch });
-  const legacy = async (): Promise<Transport> => {
-    const { SSEClientTransport } = await import("@modelcontextprotocol/sdk/client/sse.js");
-    return new SSEClientTransport(o.url, { fetch: authFetch });
-  };
+  const streamable = (): Transport => new StreamableHttpTransport(o.url, authFetch);
+  const legacy = async (): Promise<Transport> => new SseTransport(o.url, authFetch);
   let up: Transport = o.transport === "sse" ? await legacy() : streamable();
   wire(up);
   await up.start();
@@ -131,7 +123,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       await up.send(m);
     } catch (e) {
       // An old HTTP+SSE server does not take POSTs at its SSE URL: reconnect that way, once.
-      if (!(mayFallBack && e instanceof StreamableHTTPError && [400, 404, 405].includes(e.code ?? 0))) throw e;
+      if (!(mayFallBack && e instanceof HttpTransportError && [400, 404, 405].includes(e.code ?? 0))) throw e;
       o.debug?.(`upstream answered ${e.code} to a Streamable HTTP POST; trying the HTTP+SSE transport`);
       mayFallBack = false;
       await up.close().catch(() => {});
@@ -151,9 +143,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   let first = true;
   down.onmessage = (m) => {
     trace?.("stdio >", m);
-    if (isJSONRPCRequest(m)) owed.set(m.id, m.method);
+    if (isRequest(m)) owed.set(m.id, m.method);
     const sent = barrier.then(() => sendUp(m)).catch((e) => fail(m, e));
-    if (first || !isJSONRPCRequest(m)) barrier = sent;
+    if (first || !isRequest(m)) barrier = sent;
     first = false;
   };
   down.onerror = (e) => o.error(`ignored a line from the MCP client that is not JSON-RPC: ${short(e.message)}`);
@@ -170,8 +162,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   while (owed.size && o.now() < deadline) await sleep(20);
   await barrier;
   closing = true;
-  const terminate = (up as { terminateSession?: () => Promise<void> }).terminateSession;
-  if (terminate) await within(2000, terminate.call(up).catch(() => {}));
+  if (up.terminateSession) await within(2000, up.terminateSession().catch(() => {}));
   await up.close().catch(() => {});
   await down.close().catch(() => {});
 }
