@@ -60,6 +60,8 @@ const rssOf = (pid) => {
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 };
 const pid = viaTransport.pid;
+// VmHWM here is the high-water mark of start-up plus the latency rounds, before the volume run.
+const before = rssOf(pid);
 const samples = [rssOf(pid).rss];
 const started = Date.now();
 for (let done = 0; done < volume; ) {
@@ -73,6 +75,7 @@ const { peak } = rssOf(pid);
 
 console.log(`mcp-auth proxy benchmark (${process.version}, ${process.platform}; sandbox MCP server, tools/list)`);
 console.log(`${rounds} round trips, median: direct ${md.toFixed(2)} ms, via proxy ${mp.toFixed(2)} ms → overhead ${(mp - md).toFixed(2)} ms (ratio ${(mp / md).toFixed(2)}x)`);
+console.log(`before the volume run: RSS ${before.rss.toFixed(1)} MB, peak so far ${before.peak.toFixed(1)} MB`);
 console.log(`${volume} requests via the proxy in ${seconds.toFixed(1)} s: RSS ${samples.map((s) => s.toFixed(0)).join(" → ")} MB, peak ${peak.toFixed(1)} MB`);
 console.log(`target: overhead <= 2 ms, peak RSS <= 80 MB → ${mp - md <= 2 && peak <= 80 ? "met" : "NOT met"}`);
 

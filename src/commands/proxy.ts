@@ -37,6 +37,10 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
   // peak RSS over a few thousand requests ~135 MB → ~95 MB.
   setFlagsFromString("--semi-space-growth-factor=1");
   setFlagsFromString("--optimize-for-size");
+  // fetch parses HTTP with llhttp compiled to WebAssembly; after a few dozen requests V8 recompiles
+  // it with its optimising tier, a one-off that briefly takes ~25 MB of native memory (the proxy's
+  // peak RSS). The baseline tier parses a few KB of headers just as well. Set before the first fetch.
+  setFlagsFromString("--liftoff-only");
   const { runProxy } = await import("../mcp/proxy.js");
   await runProxy({
     url,
