@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -211,12 +211,13 @@ _mcp_auth() {
         --name) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-uri) COMPREPLY=(); return ;;
+        --env-file) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --env-file --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "completion")
       case "$prev" in

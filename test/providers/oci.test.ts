@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mergeEnv } from "../../src/providers/oci/env-file.js";
 import { oci } from "../../src/providers/oci/index.js";
 import { user, type Sandboxed } from "../helpers/cli.js";
 import { createTestContext, type TestContext } from "../helpers/context.js";
@@ -114,6 +115,50 @@ describe("bootstrap oci", () => {
     expect(r.stderr).toContain("/admin/v1/Apps");
     expect(r.stderr + r.stdout).not.toContain(ADMIN_SECRET);
     expect(r.stderr + r.stdout).not.toContain(s!.app("MCP server")!.clientSecret);
+  });
+});
+
+describe("bootstrap oci --env-file", () => {
+  const SAMPLE = "# OCI MCP server sample\n\n# domain\nIAM_DOMAIN=old.example.com\nexport IAM_CLIENT_ID=old-id   \nPORT=8000 # the server's port\n# token exchange\nIAM_TOKENEXCHANGE_CLIENT_ID=old\nLOG_LEVEL=debug";
+
+  it("merges the sample server's keys in place, keeps every other line byte for byte, 0600, backup kept", async () => {
+    await setup();
+    const env = join(u!.home, ".env");
+    writeFileSync(env, SAMPLE, { mode: 0o644 });
+    const r = await bootstrap(["--env-file", env]);
+    expect(r.code, r.stderr).toBe(0);
+    const app = { ...s!.app("MCP server")! }; // a copy: the simulator's record changes on rotation
+    const host = new URL(s!.url).host;
+    expect(readFileSync(env, "utf8")).toBe(
+      `# OCI MCP server sample\n\n# domain\nIAM_DOMAIN=${host}\nexport IAM_CLIENT_ID=${app.name}\nPORT=8000 # the server's port\n# token exchange\nIAM_TOKENEXCHANGE_CLIENT_ID=${app.name}\nLOG_LEVEL=debug\n` +
+        `IAM_CLIENT_SECRET=${app.clientSecret}\nIAM_GUID=${host.split(".")[0]}\nIAM_TOKENEXCHANGE_CLIENT_SECRET=${app.clientSecret}\n`,
+    );
+    expect(statSync(env).mode & 0o777).toBe(0o600);
+    expect(r.stderr).toMatch(/holds the app's client secret \(mode 0600\) because --env-file asked for it/);
+    expect(r.stderr).toMatch(/env file: .*\.env \(update; previous version kept at /);
+    expect(r.stderr).not.toContain(app.clientSecret);
+
+    // A re-run with --rotate-secret replaces the secret lines only.
+    const rotated = await bootstrap(["--env-file", env, "--rotate-secret"]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const now = s!.app("MCP server")!.clientSecret;
+    const text = readFileSync(env, "utf8");
+    expect(text).toContain(`IAM_CLIENT_SECRET=${now}\n`);
+    expect(text).not.toContain(app.clientSecret);
+    expect(text.split("\n").filter((l) => l.startsWith("IAM_CLIENT_SECRET="))).toHaveLength(1);
+    expect(text.startsWith("# OCI MCP server sample\n\n# domain\n")).toBe(true);
+  });
+
+  it.each([
+    ["new file", null, { A: "1" }, "A=1\n"],
+    ["keeps CRLF and comments", "# c\r\nA=old\r\nB=2\r\n", { A: "new", C: "3" }, "# c\r\nA=new\r\nB=2\r\nC=3\r\n"],
+    ["keeps export and spacing before =", "export A =old\n", { A: "x" }, "export A =x\n"],
+    ["replaces every duplicate", "A=1\nA=2\n", { A: "3" }, "A=3\nA=3\n"],
+    ["quotes what needs quoting", "", { A: 'a b"c' }, 'A="a b\\"c"\n'],
+    ["undefined leaves a key alone", "A=keep\n", { A: undefined, B: undefined }, "A=keep\n"],
+    ["a commented-out key is not a key", "# A=1\n", { A: "2" }, "# A=1\nA=2\n"],
+  ] as const)("mergeEnv: %s", (_name, before, values, after) => {
+    expect(mergeEnv(before, values)).toBe(after);
   });
 });
 

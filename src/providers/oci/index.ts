@@ -6,6 +6,7 @@ import type { ProfileData } from "../../target.js";
 import { rotateSecretInput } from "../options.js";
 import { defineProvider, issuerUrl } from "../types.js";
 import { OciAdmin } from "./admin.js";
+import { planEnvFile, writeEnvFile } from "./env-file.js";
 
 /**
  * Oracle OCI IAM Identity Domains: the 17 console steps of Oracle's MCP sample (create a
@@ -49,6 +50,7 @@ const inputs = [
     validate: (_v: string, a) => (a.mcpUrl ? "and --mcp-url cannot be used together" : undefined),
   }),
   rotateSecretInput,
+  defineInput({ name: "envFile", flag: "--env-file <path>", kind: "string", description: "write or merge the sample MCP server's .env (IAM_DOMAIN, IAM_CLIENT_ID, IAM_CLIENT_SECRET…); it will hold the client secret, mode 0600" }),
 ] as const;
 
 export const oci = defineProvider({
@@ -134,6 +136,24 @@ export const oci = defineProvider({
       ["client access (public JWKS)", changed ? "enabled" : "already enabled"],
       ["client secret", action === "rotated" ? "rotated, stored" : secret ? "stored" : "kept (already stored)"],
     ];
+    if (o.envFile) {
+      // The one place a secret is written outside the secret store: the user asked for exactly this file.
+      const envSecret = secret ?? app.clientSecret;
+      const host = new URL(domain).host;
+      const change = planEnvFile(o.envFile, {
+        IAM_DOMAIN: host,
+        IAM_CLIENT_ID: app.clientId,
+        IAM_CLIENT_SECRET: envSecret,
+        IAM_GUID: host.split(".")[0],
+        // The seed's token exchange uses the same app ("In most cases, you can use the same OAuth client").
+        IAM_TOKENEXCHANGE_CLIENT_ID: app.clientId,
+        IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
+      });
+      const applied = writeEnvFile(ctx, change);
+      ctx.warn(`${change.path} holds the app's client secret (mode 0600) because --env-file asked for it; keep it out of version control`);
+      if (!envSecret) ctx.warn(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
+      facts.push(["env file", `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`]);
+    }
     return {
       action,
       profile,
