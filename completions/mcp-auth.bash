@@ -217,7 +217,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --env-file --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --token-exchange --env-file --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "completion")
       case "$prev" in

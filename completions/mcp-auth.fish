@@ -129,6 +129,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l name -r -d 'display
 complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l mcp-url -r -d 'the MCP server\'s URL; the redirect is <url>/oauth/callback (default http://localhost:8000)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l redirect-uri -r -d 'redirect URI to register instead of <mcp-url>/oauth/callback'
 complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l rotate-secret -d 'if the client exists, issue it a new client secret'
+complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l token-exchange -d 'also create (or reuse) the identity propagation trust that lets this app exchange user tokens for OCI session tokens (UPST)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l env-file -r -d 'write or merge the sample MCP server\'s .env (IAM_DOMAIN, IAM_CLIENT_ID, IAM_CLIENT_SECRET…); it will hold the client secret, mode 0600'
 complete -c mcp-auth -n '__fish_seen_subcommand_from proxy' -l url -r -d 'the MCP server (default: the profile\'s mcpUrl)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from proxy' -l transport -r -a 'auto streamable-http sse' -d 'auto (Streamable HTTP, then HTTP+SSE) | streamable-http | sse'

@@ -118,6 +118,45 @@ describe("bootstrap oci", () => {
   });
 });
 
+describe("bootstrap oci --token-exchange", () => {
+  it("creates an active identity propagation trust for IDCS tokens listing the app, and reuses it on a re-run", async () => {
+    await setup();
+    const r = await bootstrap(["--token-exchange"]);
+    expect(r.code, r.stderr).toBe(0);
+    const app = s!.app("MCP server")!;
+    expect(s!.trusts).toHaveLength(1);
+    expect(s!.trusts[0]).toMatchObject({
+      schemas: ["urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"],
+      type: "JWT",
+      issuer: IDCS_ISSUER,
+      publicKeyEndpoint: `${s!.url}/admin/v1/SigningCert/jwk`,
+      active: true,
+      subjectClaimName: "sub",
+      subjectMappingAttribute: "username",
+      subjectType: "User",
+      clientClaimName: "iss",
+      clientClaimValues: [IDCS_ISSUER],
+      allowImpersonation: false,
+      oauthClients: [app.name],
+    });
+    expect(r.stderr).toMatch(/token exchange: identity propagation trust \w+ \(created\)/);
+    const again = await bootstrap(["--token-exchange"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/\(reused\)/);
+    expect(s!.trusts).toHaveLength(1);
+  });
+
+  it("an existing, inactive trust for the issuer is activated and given the client, keeping its other clients", async () => {
+    await setup();
+    s!.trusts.push({ id: "t1", name: "For Token Exchange", type: "JWT", issuer: IDCS_ISSUER, active: false, oauthClients: ["someone-else"] });
+    const r = await bootstrap(["--token-exchange"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("identity propagation trust t1 (updated)");
+    expect(s!.trusts).toHaveLength(1);
+    expect(s!.trusts[0]).toMatchObject({ active: true, oauthClients: ["someone-else", s!.app("MCP server")!.name], name: "For Token Exchange" });
+  });
+});
+
 describe("bootstrap oci --env-file", () => {
   const SAMPLE = "# OCI MCP server sample\n\n# domain\nIAM_DOMAIN=old.example.com\nexport IAM_CLIENT_ID=old-id   \nPORT=8000 # the server's port\n# token exchange\nIAM_TOKENEXCHANGE_CLIENT_ID=old\nLOG_LEVEL=debug";
 

@@ -12,7 +12,7 @@
  *   - POST /admin/v1/AppClientSecretRegenerator (§3.2 "Secret rotation").
  *   - PUT /admin/v1/AppStatusChanger/{id} (§3.3).
  *   - GET/PATCH /admin/v1/Settings/Settings, GET /admin/v1/SigningCert/jwk (§3.4, §3.8.4).
- *   - POST/GET /admin/v1/IdentityPropagationTrusts (§3.5, §3.8.5).
+ *   - POST/GET /admin/v1/IdentityPropagationTrusts, GET/PATCH …/{id} (§3.5, §3.8.5).
  *   - GET /.well-known/openid-configuration without registration_endpoint (§3.7 "No DCR", §3.8.6).
  * Not implemented: authorization_code/refresh grants, the UPST token exchange (§3.6), Grants, users.
  * UNVERIFIED and chosen here: the discovery document's `issuer` (the domain URL, so standard clients
@@ -308,6 +308,26 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         const trust = { ...body, id: randomBytes(16).toString("hex"), active: body.active === true }; // §3.5: active defaults to false
         trusts.push(trust);
         return send(res, 201, trust, "application/scim+json");
+      }
+    }
+    // SCIM PATCH (RFC 7644 §3.5.2) on one trust: `add` appends to multi-valued attributes, `replace` sets.
+    // §3.5 names `name` immutable; the PATCH endpoint itself is UNVERIFIED (oci-go-sdk PatchIdentityPropagationTrust).
+    const trustPath = /^\/admin\/v1\/IdentityPropagationTrusts\/([^/]+)$/.exec(path);
+    if (trustPath) {
+      const trust = trusts.find((t) => t.id === decodeURIComponent(trustPath[1]!));
+      if (!trust) return scimError(res, 404, `Resource ${trustPath[1]} not found.`);
+      if (method === "GET") return send(res, 200, trust, "application/scim+json");
+      if (method === "PATCH") {
+        const ops = body.Operations;
+        if (!Array.isArray(body.schemas) || !body.schemas.includes(S.patch) || !Array.isArray(ops)) return scimError(res, 400, "Invalid PatchOp request.", "invalidSyntax");
+        for (const op of ops as Json[]) {
+          const attr = String(op.path);
+          if (attr === "name" || attr === "issuer") return scimError(res, 400, `Attribute ${attr} is immutable.`, "mutability");
+          if (op.op === "add" && Array.isArray(op.value)) trust[attr] = [...new Set([...((trust[attr] as unknown[]) ?? []), ...op.value])];
+          else if (op.op === "replace" || op.op === "add") trust[attr] = op.value;
+          else return scimError(res, 400, `Unsupported operation ${String(op.op)}.`, "invalidSyntax");
+        }
+        return send(res, 200, trust, "application/scim+json");
       }
     }
     return scimError(res, 404, `No resource at ${method} ${path}.`);

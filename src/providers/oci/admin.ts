@@ -16,6 +16,7 @@ const SCHEMA = {
   statusChanger: "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger",
   regenerator: "urn:ietf:params:scim:schemas:oracle:idcs:AppClientSecretRegenerator",
   patch: "urn:ietf:params:scim:api:messages:2.0:PatchOp",
+  trust: "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust",
 };
 
 export interface OciApp {
@@ -123,6 +124,46 @@ export class OciAdmin {
     });
     if (res.status !== 200 && res.status !== 204) throw failure('enabling "Configure client access" (signingCertPublicAccess)', res);
     return true;
+  }
+
+  /**
+   * §3.5: the Identity Propagation Trust that lets `clientId` exchange IDCS-issued user tokens for a
+   * UPST (§3.6), as the seed's `oci identity-domains identity-propagation-trust create`. The issuer
+   * is unique per domain, so an existing trust for it is reused: made active and given the client.
+   */
+  async ensureTrust(issuer: string, clientId: string): Promise<{ id: string; action: "created" | "updated" | "reused" }> {
+    const filter = `issuer eq "${issuer.replace(/"/g, '\\"')}"`;
+    const list = await this.call("GET", `/admin/v1/IdentityPropagationTrusts?${new URLSearchParams({ filter })}`);
+    if (list.status !== 200) throw failure("searching the identity propagation trusts", list);
+    const existing = ((list.body?.Resources ?? []) as Json[]).find((t) => t.issuer === issuer);
+    if (!existing) {
+      const res = await this.call("POST", "/admin/v1/IdentityPropagationTrusts", {
+        schemas: [SCHEMA.trust],
+        name: "MCP token exchange",
+        type: "JWT",
+        issuer,
+        publicKeyEndpoint: `${this.domain}/admin/v1/SigningCert/jwk`,
+        active: true, // §3.5: defaults to false
+        subjectClaimName: "sub",
+        subjectMappingAttribute: "username",
+        subjectType: "User",
+        clientClaimName: "iss",
+        clientClaimValues: [issuer],
+        allowImpersonation: false,
+        oauthClients: [clientId],
+      });
+      if (res.status !== 201 || typeof res.body?.id !== "string") throw failure("creating the identity propagation trust", res);
+      return { id: res.body.id, action: "created" };
+    }
+    const id = String(existing.id);
+    const clients = Array.isArray(existing.oauthClients) ? existing.oauthClients.map(String) : [];
+    const ops: Json[] = [];
+    if (!clients.includes(clientId)) ops.push({ op: "add", path: "oauthClients", value: [clientId] });
+    if (existing.active !== true) ops.push({ op: "replace", path: "active", value: true });
+    if (!ops.length) return { id, action: "reused" };
+    const res = await this.call("PATCH", `/admin/v1/IdentityPropagationTrusts/${encodeURIComponent(id)}`, { schemas: [SCHEMA.patch], Operations: ops });
+    if (res.status !== 200 && res.status !== 204) throw failure(`updating identity propagation trust ${id}`, res);
+    return { id, action: "updated" };
   }
 }
 

@@ -50,6 +50,7 @@ const inputs = [
     validate: (_v: string, a) => (a.mcpUrl ? "and --mcp-url cannot be used together" : undefined),
   }),
   rotateSecretInput,
+  defineInput({ name: "tokenExchange", flag: "--token-exchange", kind: "boolean", description: "also create (or reuse) the identity propagation trust that lets this app exchange user tokens for OCI session tokens (UPST)" }),
   defineInput({ name: "envFile", flag: "--env-file <path>", kind: "string", description: "write or merge the sample MCP server's .env (IAM_DOMAIN, IAM_CLIENT_ID, IAM_CLIENT_SECRET…); it will hold the client secret, mode 0600" }),
 ] as const;
 
@@ -136,6 +137,10 @@ export const oci = defineProvider({
       ["client access (public JWKS)", changed ? "enabled" : "already enabled"],
       ["client secret", action === "rotated" ? "rotated, stored" : secret ? "stored" : "kept (already stored)"],
     ];
+    if (o.tokenExchange) {
+      const trust = await oci.ensureTrust(IDCS_TOKEN_ISSUER, app.clientId);
+      facts.push(["token exchange", `identity propagation trust ${trust.id} (${trust.action}), issuer ${IDCS_TOKEN_ISSUER}, lists client ${app.clientId}`]);
+    }
     if (o.envFile) {
       // The one place a secret is written outside the secret store: the user asked for exactly this file.
       const envSecret = secret ?? app.clientSecret;
