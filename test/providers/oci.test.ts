@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createRemoteJWKSet, jwtVerify } from "jose";
@@ -144,6 +145,34 @@ describe("bootstrap oci --token-exchange", () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/\(reused\)/);
     expect(s!.trusts).toHaveLength(1);
+  });
+
+  it("the app can then exchange a user's IDCS token for a UPST, as the seed's sample server does; before, it cannot", async () => {
+    await setup();
+    expect((await bootstrap([])).code).toBe(0);
+    const app = s!.app("MCP server")!;
+    const der = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "der", type: "spki" }).toString("base64");
+    const exchange = async () =>
+      fetch(`${s!.url}/oauth2/v1/token`, {
+        method: "POST",
+        headers: { authorization: `Basic ${Buffer.from(`${app.name}:${app.clientSecret}`).toString("base64")}` },
+        body: new URLSearchParams({
+          grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+          requested_token_type: "urn:oci:token-type:oci-upst",
+          subject_token: await s!.userToken("alice", app.name),
+          subject_token_type: "jwt",
+          public_key: der,
+        }),
+      });
+    const before = await exchange();
+    expect(before.status).toBe(400);
+    expect((await before.json()).error).toBe("invalid_grant");
+    expect((await bootstrap(["--token-exchange"])).code).toBe(0);
+    const after = await exchange();
+    expect(after.status).toBe(200);
+    const body = await after.json();
+    expect(typeof body.token).toBe("string");
+    expect(body.access_token).toBeUndefined();
   });
 
   it("an existing, inactive trust for the issuer is activated and given the client, keeping its other clients", async () => {

@@ -14,13 +14,14 @@
  *   - GET/PATCH /admin/v1/Settings/Settings, GET /admin/v1/SigningCert/jwk (§3.4, §3.8.4).
  *   - POST/GET /admin/v1/IdentityPropagationTrusts, GET/PATCH …/{id} (§3.5, §3.8.5).
  *   - GET /.well-known/openid-configuration without registration_endpoint (§3.7 "No DCR", §3.8.6).
- * Not implemented: authorization_code/refresh grants, the UPST token exchange (§3.6), Grants, users.
+ *   - POST /oauth2/v1/token UPST token exchange (§3.6, §3.8.1), checked against the trusts.
+ * Not implemented: authorization_code/refresh grants (userToken() mints a user's token instead), Grants, users.
  * UNVERIFIED and chosen here: the discovery document's `issuer` (the domain URL, so standard clients
  * can discover it), the regenerator's body/response shape, the text of the SCIM `detail`s.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type JWK } from "jose";
 
 export const IDCS_ISSUER = "https://identity.oraclecloud.com/";
@@ -60,6 +61,8 @@ export interface OciSim {
   trusts: Json[];
   requests: Array<{ method: string; path: string; auth?: string }>;
   app(displayName: string): OciApp | undefined;
+  /** An IDCS-issued access token for a user, as the authorization-code flow would give (§3.7 iss). */
+  userToken(username: string, clientId: string): Promise<string>;
   /** The next request to `method path` (path without query) is answered with this SCIM error. */
   failNext(method: string, path: string, status: number, detail: string, scimType?: string): void;
   close(): Promise<void>;
@@ -72,8 +75,8 @@ export interface OciOptions {
 
 export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const admin = { id: o.adminClientId ?? "admin-app", secret: o.adminClientSecret ?? "admin-app-secret" };
-  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: "SIGNING_KEY", alg: "RS256", use: "sig" };
+  const { privateKey, publicKey: signingKey } = await generateKeyPair("RS256", { extractable: true });
+  const jwk: JWK = { ...(await exportJWK(signingKey)), kid: "SIGNING_KEY", alg: "RS256", use: "sig" };
   const apps = new Map<string, OciApp>();
   // §3.4: single pre-seeded instance, id "Settings"; client access is off until enabled.
   const settings: Json = { id: "Settings", schemas: [S.settings], signingCertPublicAccess: false, csrAccess: "none" };
@@ -123,7 +126,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
     if (!m) return false;
     try {
-      const { payload } = await jwtVerify(m[1]!, publicKey, { issuer: IDCS_ISSUER });
+      const { payload } = await jwtVerify(m[1]!, signingKey, { issuer: IDCS_ISSUER });
       return payload.client_id === admin.id && String(payload.scope ?? "").split(" ").includes("urn:opc:idm:__myscopes__");
     } catch {
       return false;
@@ -147,6 +150,34 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     return items.filter((x) => String(x[m[1]!] ?? "").toLowerCase() === value);
   }
   const listResponse = (items: Json[]) => ({ schemas: [S.list], totalResults: items.length, Resources: items, startIndex: 1, itemsPerPage: items.length });
+
+  /**
+   * §3.6 / §3.8.1: UPST exchange. `subject_token_type` is the literal `jwt`; `public_key` is base64
+   * DER SubjectPublicKeyInfo; the client must be listed in an active trust whose issuer is the
+   * subject token's `iss` (signature checked against the domain key for IDCS tokens). Answer: {"token"}.
+   */
+  async function exchange(res: ServerResponse, form: URLSearchParams, app: OciApp): Promise<void> {
+    if (form.get("requested_token_type") !== "urn:oci:token-type:oci-upst") return oauthError(res, 400, "invalid_request", "Unsupported requested_token_type.");
+    if (form.get("subject_token_type") !== "jwt") return oauthError(res, 400, "invalid_request", "Invalid subject_token_type.");
+    let publicKey: KeyObject;
+    try {
+      publicKey = createPublicKey({ key: Buffer.from(form.get("public_key") ?? "", "base64"), format: "der", type: "spki" });
+      if (publicKey.asymmetricKeyType !== "rsa") throw new Error("not RSA");
+    } catch {
+      return oauthError(res, 400, "invalid_request", "Invalid public_key.");
+    }
+    let claims: Json;
+    try {
+      claims = (await jwtVerify(form.get("subject_token") ?? "", signingKey, { issuer: IDCS_ISSUER })).payload as Json;
+    } catch {
+      return oauthError(res, 400, "invalid_grant", "Invalid subject_token.");
+    }
+    const trust = trusts.find((t) => t.active === true && t.issuer === claims.iss && Array.isArray(t.oauthClients) && t.oauthClients.includes(app.name));
+    if (!trust) return oauthError(res, 400, "invalid_grant", "No active identity propagation trust authorizes this client for the subject token's issuer.");
+    const jwkPub = await exportJWK(publicKey);
+    const token = await sign({ sub_type: "user", user: claims.sub, jwk: JSON.stringify(jwkPub), sess_exp: Math.floor(Date.now() / 1000) + 3600, ptype: "user" }, String(claims.sub));
+    return send(res, 200, { token });
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
     const u = new URL(req.url ?? "/", url);
@@ -200,6 +231,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       const app = [...apps.values()].find((a) => a.name === creds.id);
       if (!app || app.clientSecret !== creds.secret) return oauthError(res, 401, "invalid_client", "Client authentication failed.");
       if (!app.active) return oauthError(res, 401, "invalid_client", "Client is inactive.");
+      if (grant === "urn:ietf:params:oauth:grant-type:token-exchange") return exchange(res, form, app);
       if (grant !== "client_credentials" || !app.allowedGrants.includes("client_credentials")) {
         return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
       }
@@ -352,6 +384,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     trusts,
     requests,
     app: (displayName) => [...apps.values()].find((a) => a.displayName === displayName),
+    userToken: (username, clientId) => sign({ client_id: clientId, sub_type: "user", user_displayname: username, scope: "openid" }, username),
     failNext: (method, path, status, detail, scimType) => void injected.push({ key: `${method} ${path}`, status, detail, scimType }),
     close: () =>
       new Promise<void>((resolve) => {
