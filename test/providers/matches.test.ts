@@ -28,7 +28,7 @@ describe("provider.matches", () => {
     [{ ...thunderLike, jwks_uri: undefined, registration_endpoint: "https://idp.example.com/oauth2/dcr/register" }, "thunder"],
     [{ ...thunderLike, jwks_uri: "https://idp.example.com/keys" }, undefined],
     [okta, undefined],
-    [oci, undefined],
+    [oci, "oci"],
   ] as Array<[string | IssuerMetadata, string | undefined]>)("%j → %s", (x, id) => {
     expect(providerFor(x)?.id).toBe(id);
     // at most one provider claims an issuer

@@ -1,0 +1,198 @@
+import type { Check } from "../../core/checks.js";
+import { defineInput } from "../../core/inputs.js";
+import { UsageError } from "../../errors.js";
+import { checkUrl } from "../../oauth/client.js";
+import type { ProfileData } from "../../target.js";
+import { rotateSecretInput } from "../options.js";
+import { defineProvider, issuerUrl } from "../types.js";
+import { OciAdmin } from "./admin.js";
+import { planEnvFile, writeEnvFile } from "./env-file.js";
+
+/**
+ * Oracle OCI IAM Identity Domains: the 17 console steps of Oracle's MCP sample (create a
+ * confidential app, OAuth client with authorization code + client credentials and the MCP server's
+ * callback, activate it, note its id and secret, "Configure client access" for the JWKS) as one
+ * idempotent command over the domain's SCIM admin API (../shared/research/idp-apis.md §3).
+ * The profile saved is the app's client-credentials side, so the first token proves the app works.
+ */
+const IDCS_HOST = /^idcs-[0-9a-z]+\.identity\.oraclecloud\.com$/i;
+/** §3.7: IDCS-issued tokens carry this `iss`, whatever the domain. */
+const IDCS_TOKEN_ISSUER = "https://identity.oraclecloud.com/";
+
+const inputs = [
+  defineInput({
+    name: "domainUrl",
+    flag: "--domain-url <url>",
+    kind: "url",
+    required: true,
+    description: "identity domain URL (https://idcs-….identity.oraclecloud.com)",
+    prompt: "Identity domain URL",
+    validate: (v: string) => (new URL(v).pathname.replace(/\/+$/, "") || new URL(v).search ? "must be the domain's origin only (https://idcs-….identity.oraclecloud.com)" : undefined),
+  }),
+  defineInput({ name: "adminClientId", flag: "--admin-client-id <id>", kind: "string", required: true, description: "client id of a confidential app with an administrator app role", prompt: "Admin client id" }),
+  defineInput({
+    name: "adminClientSecret",
+    flag: "--admin-client-secret",
+    kind: "string",
+    secret: true,
+    required: true,
+    env: "MCP_AUTH_ADMIN_CLIENT_SECRET",
+    description: "admin client's secret",
+    prompt: (a) => `Secret of admin client "${String(a.adminClientId)}"`,
+  }),
+  defineInput({ name: "name", flag: "--name <name>", kind: "string", required: true, description: "display name of the confidential app to create or reuse", prompt: "Application name" }),
+  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server's URL; the redirect is <url>/oauth/callback (default http://localhost:8000)", prompt: "MCP server URL" }),
+  defineInput({
+    name: "redirectUri",
+    flag: "--redirect-uri <uri>",
+    kind: "url",
+    description: "redirect URI to register instead of <mcp-url>/oauth/callback",
+    validate: (_v: string, a) => (a.mcpUrl ? "and --mcp-url cannot be used together" : undefined),
+  }),
+  rotateSecretInput,
+  defineInput({ name: "tokenExchange", flag: "--token-exchange", kind: "boolean", description: "also create (or reuse) the identity propagation trust that lets this app exchange user tokens for OCI session tokens (UPST)" }),
+  defineInput({ name: "envFile", flag: "--env-file <path>", kind: "string", description: "write or merge the sample MCP server's .env (IAM_DOMAIN, IAM_CLIENT_ID, IAM_CLIENT_SECRET…); it will hold the client secret, mode 0600" }),
+] as const;
+
+export const oci = defineProvider({
+  id: "oci",
+  title: "OCI IAM",
+  summary: "Oracle OCI IAM identity domain: confidential app for an MCP server, activated, with a public JWKS",
+  inputs,
+
+  /** Domain hosts are idcs-<guid>.identity.oraclecloud.com; IDCS tokens' and documents' issuer is https://identity.oraclecloud.com/. */
+  matches(x) {
+    const u = issuerUrl(x);
+    if (!u) return false;
+    if (IDCS_HOST.test(u.hostname)) return true;
+    return u.href === IDCS_TOKEN_ISSUER && typeof x !== "string" && typeof x.token_endpoint === "string" && URL.canParse(x.token_endpoint) && IDCS_HOST.test(new URL(x.token_endpoint).hostname);
+  },
+
+  async bootstrap(ctx, o, run) {
+    const domain = checkUrl(o.domainUrl, "--domain-url", ctx.allowHttp, "issuer").origin;
+    const redirectUri = o.redirectUri ?? `${(o.mcpUrl ?? "http://localhost:8000").replace(/\/+$/, "")}/oauth/callback`;
+    const oci = new OciAdmin(ctx, domain, o.adminClientId, o.adminClientSecret);
+    await oci.signIn();
+
+    const checks: Check[] = [];
+    let app = await oci.findApp(o.name);
+    let action: "created" | "reused" | "rotated";
+    let secret: string | undefined;
+    if (!app) {
+      app = await oci.createApp({ displayName: o.name, redirectUri });
+      secret = app.clientSecret;
+      action = "created";
+    } else {
+      if (app.raw.isOAuthClient === false || (app.raw.clientType !== undefined && app.raw.clientType !== "confidential")) {
+        throw new UsageError(`app "${o.name}" (${app.id}) exists but is not a confidential OAuth client`, { hint: "pass another --name" });
+      }
+      if (o.rotateSecret) {
+        secret = await oci.regenerateSecret(app.id);
+        // The domain already has it: keep a copy before anything else can fail.
+        await run.vault.stage(secret);
+        action = "rotated";
+      } else {
+        if (!(await run.vault.holds(app.clientId))) {
+          // §3.2: clientSecret is "returned default", so an admin may read it back.
+          secret = app.clientSecret;
+          if (!secret) {
+            throw new UsageError(`app "${o.name}" (${app.id}) exists and neither mcp-auth nor the domain gives its client secret`, {
+              hint: "rerun with --rotate-secret to issue a new one (servers using the old secret will stop working)",
+            });
+          }
+        }
+        action = "reused";
+      }
+      const uris = Array.isArray(app.raw.redirectUris) ? app.raw.redirectUris.map(String) : [];
+      const grants = Array.isArray(app.raw.allowedGrants) ? app.raw.allowedGrants.map(String) : [];
+      if (!uris.includes(redirectUri)) checks.push({ ok: false, what: "redirect URI", detail: `app "${o.name}" does not register ${redirectUri} (it has ${uris.join(", ") || "none"})`, fix: "add it under the app's OAuth configuration, or pass the --mcp-url/--redirect-uri it was created with" });
+      const missing = ["authorization_code", "client_credentials"].filter((g) => !grants.includes(g));
+      if (missing.length) checks.push({ ok: false, what: "grants", detail: `app "${o.name}" does not allow ${missing.join(" and ")}`, fix: "enable them under the app's OAuth configuration" });
+    }
+
+    // §3.3: activation is idempotent; read the app back rather than trust the answer.
+    await oci.activate(app.id);
+    const after = await oci.getApp(app.id);
+    checks.push(after.active ? { ok: true, what: "app active", detail: `${o.name} (${app.id})` } : { ok: false, what: "app active", detail: `the domain still reports ${app.id} inactive`, fix: "activate it in the console (Integrated applications → Actions → Activate)" });
+
+    // §3.4: "Configure client access", so MCP servers can validate tokens.
+    const changed = await oci.publishSigningCert();
+    if (run.verify) checks.push(await publicJwks(ctx, domain));
+
+    const profile: ProfileData = {
+      provider: "oci",
+      issuer: domain,
+      clientId: app.clientId,
+      grant: "client_credentials",
+      // §3.1: what the app was granted; IDCS wants a scope on client credentials.
+      scopes: ["urn:opc:idm:__myscopes__"],
+      tokenEndpointAuthMethod: "client_secret_basic",
+      extra: { appId: app.id, displayName: o.name, redirectUri, tokenIssuer: IDCS_TOKEN_ISSUER },
+    };
+    const facts: Array<[string, string]> = [
+      ["domain", domain],
+      ["app", `${o.name} (${app.id})`],
+      ["client id", app.clientId],
+      ["redirect URI", redirectUri],
+      ["client access (public JWKS)", changed ? "enabled" : "already enabled"],
+      ["client secret", action === "rotated" ? "rotated, stored" : secret ? "stored" : "kept (already stored)"],
+    ];
+    if (o.tokenExchange) {
+      const trust = await oci.ensureTrust(IDCS_TOKEN_ISSUER, app.clientId);
+      facts.push(["token exchange", `identity propagation trust ${trust.id} (${trust.action}), issuer ${IDCS_TOKEN_ISSUER}, lists client ${app.clientId}`]);
+    }
+    if (o.envFile) {
+      // The one place a secret is written outside the secret store: the user asked for exactly this file.
+      const envSecret = secret ?? app.clientSecret;
+      const host = new URL(domain).host;
+      const change = planEnvFile(o.envFile, {
+        IAM_DOMAIN: host,
+        IAM_CLIENT_ID: app.clientId,
+        IAM_CLIENT_SECRET: envSecret,
+        IAM_GUID: host.split(".")[0],
+        // The seed's token exchange uses the same app ("In most cases, you can use the same OAuth client").
+        IAM_TOKENEXCHANGE_CLIENT_ID: app.clientId,
+        IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
+      });
+      const applied = writeEnvFile(ctx, change);
+      ctx.warn(`${change.path} holds the app's client secret (mode 0600) because --env-file asked for it; keep it out of version control`);
+      if (!envSecret) ctx.warn(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
+      facts.push(["env file", `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`]);
+    }
+    return {
+      action,
+      profile,
+      clientSecret: secret,
+      facts,
+      checks,
+      notes: [
+        "MCP server settings (Oracle's sample .env):",
+        `  IAM_DOMAIN=${new URL(domain).host}`,
+        `  IAM_CLIENT_ID=${app.clientId}`,
+        "  IAM_CLIENT_SECRET=<stored by mcp-auth; --show-secret prints it>",
+        `Tokens are signed by the domain (jwks ${domain}/admin/v1/SigningCert/jwk) with iss ${IDCS_TOKEN_ISSUER}`,
+      ],
+      json: { domain, appId: app.id, clientId: app.clientId, redirectUri, signingCertPublicAccess: true },
+    };
+  },
+});
+
+/** §3.4: the JWKS must answer without a token once client access is configured. */
+async function publicJwks(ctx: Parameters<typeof oci.bootstrap>[0], domain: string): Promise<Check> {
+  const url = `${domain}/admin/v1/SigningCert/jwk`;
+  try {
+    const res = await ctx.fetch(url, { headers: { accept: "application/json" }, redirect: "manual" });
+    const text = await res.text();
+    let keys = 0;
+    try {
+      const b = JSON.parse(text) as { keys?: unknown };
+      keys = Array.isArray(b.keys) ? b.keys.length : 0;
+    } catch {
+      /* counted as no keys */
+    }
+    if (res.status === 200 && keys > 0) return { ok: true, what: "public JWKS", detail: `${url} answers without a token (${keys} key${keys > 1 ? "s" : ""})` };
+    return { ok: false, what: "public JWKS", detail: `${url} answered HTTP ${res.status}${res.status === 200 ? " without keys" : ""} without a token`, fix: 'enable "Configure client access" in the domain settings' };
+  } catch (e) {
+    return { ok: false, what: "public JWKS", detail: `${url}: ${(e as Error).message}` };
+  }
+}
