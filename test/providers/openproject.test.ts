@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startOpenProject, type OpenProjectSim } from "../simulators/openproject.js";
@@ -67,6 +67,40 @@ describe("bootstrap openproject (the built CLI)", () => {
     expect(s!.apps.size).toBe(1);
   });
 
+  /** POST /mcp initialize with a token, as an MCP client would. */
+  async function mcpInit(token: string) {
+    const res = await fetch(`${s!.url}/mcp`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }) });
+    return { status: res.status, body: (await res.json()) as { result?: { serverInfo?: { name?: string } } } };
+  }
+
+  it("the saved profile logs in with PKCE at /oauth/authorize (no discovery document) and its token opens /mcp", async () => {
+    await setup();
+    const app = s!.createApp({ name: "MCP client", redirectUris: [REDIRECT], scopes: ["api_v3", "mcp"] });
+    expect((await run(["--oauth", "--client-id", app.clientId, "--client-secret-env", "S", "--profile", "op"], { env: { S: app.clientSecret } })).code).toBe(0);
+    // A person approving in the browser: the simulator's signed-in user consents, the browser follows the redirect.
+    const browser = join(u!.home, "browser.mjs");
+    writeFileSync(browser, 'const r = await fetch(process.argv[2], { redirect: "manual" }); await fetch(r.headers.get("location"));\n');
+    const login = await u!.run(["login", "--profile", "op", "--browser-command", `${process.execPath} ${browser}`]);
+    expect(login.code, login.stderr).toBe(0);
+    const tok = await u!.run(["token", "--profile", "op"]);
+    expect(tok.code, tok.stderr).toBe(0);
+    expect((await mcpInit(tok.stdout.trim())).body.result?.serverInfo?.name).toBe("openproject");
+    expect(s!.log.some((l) => l.path.startsWith("/.well-known/"))).toBe(false);
+  });
+
+  it("client credentials: the first token carries mcp and `token` opens /mcp", async () => {
+    await setup();
+    const app = s!.createApp({ name: "svc", redirectUris: ["urn:ietf:wg:oauth:2.0:oob"], scopes: ["api_v3", "mcp"], clientCredentialsUser: "alice" });
+    const r = await run(["--oauth", "--grant", "client_credentials", "--client-id", app.clientId, "--client-secret-env", "S", "--profile", "svc"], { env: { S: app.clientSecret } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("✓ token scope: api_v3 mcp");
+    expect(r.stderr).toContain("✓ first token");
+    expect(r.stderr).toContain(`✓ MCP endpoint: ${s!.url}/mcp initialized`);
+    const tok = await u!.run(["token", "--profile", "svc"]);
+    expect(tok.code, tok.stderr).toBe(0);
+    expect((await mcpInit(tok.stdout.trim())).status).toBe(200);
+  });
+
   it("a wrong client secret → exit 4 with Doorkeeper's own words on one line, nothing saved", async () => {
     await setup();
     const app = s!.createApp({ name: "MCP client", redirectUris: [REDIRECT], scopes: ["api_v3", "mcp"] });
@@ -109,6 +143,18 @@ describe("bootstrap openproject (the built CLI)", () => {
     expect(config().profiles.mine).toMatchObject({ provider: "openproject", clientId: "apikey", extra: { credential: "api-token", user: "alice" } });
     expect(JSON.stringify(config())).not.toContain(tok);
     expect(secrets()["client-secret:mine"]).toBe(tok);
+  });
+
+  it("`token` on an API-token profile hands out the stored token and caches no copy of it", async () => {
+    await setup();
+    const tok = s!.createApiToken("alice");
+    expect((await run(["--api-token-env", "T", "--profile", "mine"], { env: { T: tok } })).code).toBe(0);
+    const r = await u!.run(["token", "--profile", "mine"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(tok);
+    expect((await mcpInit(tok)).status).toBe(200);
+    const cached = readdirSync(u!.configDir, { recursive: true }).map(String).filter((f) => f.startsWith("tokens"));
+    for (const f of cached) if (!f.endsWith("tokens")) expect(readFileSync(join(u!.configDir, f), "utf8")).not.toContain(tok);
   });
 
   it("a wrong API token → exit 4 with OpenProject's own message, after trying Bearer and Basic apikey:", async () => {
@@ -157,5 +203,19 @@ describe("bootstrap openproject: inputs (in-process)", () => {
     if (c.err) expect(t.stderr()).toMatch(c.err);
     expect(t.asked).toHaveLength(c.asked ?? 0);
     expect(t.stdout() + t.stderr()).not.toMatch(/s3cr3t-on-argv|wrong-secret-typed-in/);
+  });
+});
+
+describe("openproject.matches", () => {
+  it.each([
+    [{ issuer: "https://op.example.com", token_endpoint: "https://op.example.com/oauth/token", authorization_endpoint: "https://op.example.com/oauth/authorize" }, true],
+    [{ issuer: "https://op.example.com/", token_endpoint: "https://op.example.com/oauth/token", authorization_endpoint: "https://op.example.com/oauth/authorize" }, true],
+    [{ issuer: "https://idp.example.com", token_endpoint: "https://idp.example.com/oauth2/token" }, false],
+    ["https://op.example.com", false], // a bare URL says nothing: OpenProject serves no discovery document (§4.1)
+  ] as const)("%j → %s", async (x, want) => {
+    const { openproject } = await import("../../src/providers/openproject/index.js");
+    const { providers } = await import("../../src/providers/index.js");
+    expect(openproject.matches(x)).toBe(want);
+    expect(providers.filter((p) => p.matches(x)).length).toBeLessThanOrEqual(1);
   });
 });
