@@ -195,6 +195,19 @@ describe("bootstrap openproject: inputs (in-process)", () => {
     },
     { name: "--url must be http(s)", args: ["--oauth"], code: 2, err: /--url/ },
   ];
+  it("--open opens the admin page for a new OAuth application and still prints the steps", async () => {
+    t = createTestContext();
+    expect(await t.run(["bootstrap", "openproject", "--url", s.url, "--oauth", "--open"])).toBe(0);
+    expect(t.browsed).toEqual([`${s.url}/admin/oauth/applications/new`]);
+    expect(t.stderr()).toContain("Redirect URI: http://127.0.0.1:33418/callback");
+  });
+
+  it("--redirect-port changes the redirect URI the admin is told to paste and the profile uses", async () => {
+    t = createTestContext();
+    expect(await t.run(["bootstrap", "openproject", "--url", s.url, "--oauth", "--redirect-port", "40111"])).toBe(0);
+    expect(t.stderr()).toContain("Redirect URI: http://127.0.0.1:40111/callback");
+  });
+
   it.each(cases)("$name", async (c) => {
     t = createTestContext({ env: c.env, stdin: c.stdin, interactive: c.interactive, answers: c.answers });
     const url = c.name.startsWith("--url") ? "ftp://op.invalid" : s.url;
