@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -26,7 +26,7 @@ _mcp_auth() {
         --min-ttl) COMPREPLY=(); return ;;
         --env-name) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
@@ -46,7 +46,7 @@ _mcp_auth() {
         --browser-command) COMPREPLY=(); return ;;
         --login-timeout) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -57,7 +57,7 @@ _mcp_auth() {
     "logout")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -95,7 +95,7 @@ _mcp_auth() {
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
-        --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci" -- "$cur")); return ;;
+        --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -158,7 +158,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="thunder keycloak oci --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="thunder keycloak oci openproject --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap thunder")
       case "$prev" in
@@ -219,6 +219,24 @@ _mcp_auth() {
       esac
       words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --token-exchange --env-file --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
+    "bootstrap openproject")
+      case "$prev" in
+        --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --url) COMPREPLY=(); return ;;
+        --api-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --name) COMPREPLY=(); return ;;
+        --grant) COMPREPLY=($(compgen -W "authorization_code client_credentials" -- "$cur")); return ;;
+        --client-credentials-user) COMPREPLY=(); return ;;
+        --redirect-port) COMPREPLY=(); return ;;
+        --client-id) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--profile --show-secret --no-verify --json --url --oauth --api-token-stdin --api-token-env --name --grant --client-credentials-user --redirect-port --client-id --client-secret-stdin --client-secret-env --open --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
     "completion")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -234,7 +252,7 @@ _mcp_auth() {
         --transport) COMPREPLY=($(compgen -W "auto streamable-http sse" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -293,10 +311,11 @@ _mcp_auth_sub() {
     "profiles use") echo "" ;;
     "profiles remove") echo "" ;;
     "sandbox") echo "" ;;
-    "bootstrap") echo "thunder keycloak oci" ;;
+    "bootstrap") echo "thunder keycloak oci openproject" ;;
     "bootstrap thunder") echo "" ;;
     "bootstrap keycloak") echo "" ;;
     "bootstrap oci") echo "" ;;
+    "bootstrap openproject") echo "" ;;
     "completion") echo "" ;;
     "proxy") echo "" ;;
     "add-client") echo "" ;;

@@ -10,6 +10,10 @@ export interface Target extends CacheIdentity {
   grant: Grant;
   redirectPort?: number;
   authMethod?: TokenAuthMethod;
+  /** Fixed OAuth endpoints for a server without a discovery document (OpenProject). */
+  endpoints?: { authorization_endpoint?: string; token_endpoint: string };
+  /** The stored secret is itself the bearer token (a personal API token): no OAuth at all. */
+  staticToken?: boolean;
   /** Where the client secret comes from, if there is one. */
   secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "none" };
 }
@@ -25,6 +29,10 @@ export function targetFromProfile(p: Profile): Target {
     audience: p.audience,
     redirectPort: p.redirectPort,
     authMethod: p.tokenEndpointAuthMethod,
+    ...(typeof p.extra?.tokenEndpoint === "string" && {
+      endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },
+    }),
+    ...(p.extra?.credential === "api-token" && { staticToken: true }),
     secret: p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
   };
 }

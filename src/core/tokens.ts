@@ -23,6 +23,7 @@ export interface TokenResult extends TokenSet {
 }
 
 export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
+  if (t.staticToken) return staticToken(ctx, t);
   if (o.noCache) return acquire_(ctx, t, o);
   if (!o.forceRefresh) {
     const hit = await cached(ctx, t, o.minTtl);
@@ -69,8 +70,19 @@ async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<To
 
 export async function oauthConfig(ctx: Context, t: Target) {
   const env = ctx.oauthEnv();
-  const metadata = await discover(t.issuer, env);
+  // configure() checks fixed endpoints with the same https/loopback rules as discovered ones.
+  const metadata = t.endpoints ? { issuer: t.issuer, ...t.endpoints } : await discover(t.issuer, env);
   return configure(metadata, { clientId: t.clientId, clientSecret: await clientSecretOf(ctx, t), authMethod: t.authMethod }, env);
+}
+
+/**
+ * A personal API token is a long-lived secret kept in the secret store; it is handed out as it is and
+ * never copied into the token cache. It has no expiry we could know: a day from now, like an opaque token.
+ */
+async function staticToken(ctx: Context, t: Target): Promise<TokenResult> {
+  const value = await clientSecretOf(ctx, t);
+  if (!value) throw new AuthError(`profile "${t.profile}" has no API token in the secret store`, { hint: loginHint(t) });
+  return { access_token: value, token_type: "Bearer", expires_at: Math.floor(ctx.now() / 1000) + 86400, source: "grant" };
 }
 
 async function clientCredentials(ctx: Context, t: Target): Promise<TokenSet> {

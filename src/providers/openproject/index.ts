@@ -1,0 +1,255 @@
+import { randomBytes } from "node:crypto";
+import type { Context } from "../../context.js";
+import { failed, passed, type Check } from "../../core/checks.js";
+import { defineInput, type InputValues } from "../../core/inputs.js";
+import { AuthError, UsageError } from "../../errors.js";
+import { registerSecret } from "../../io/sanitize.js";
+import { checkUrl } from "../../oauth/client.js";
+import { normalizeIssuer, type ProfileData } from "../../target.js";
+import { api, apiError, type ApiResponse } from "../http.js";
+import { redirectPortInput } from "../options.js";
+import { defineProvider, issuerUrl } from "../types.js";
+
+/**
+ * OpenProject (seed 002, ../shared/research/idp-apis.md §4). OpenProject has no API that creates OAuth
+ * applications (§4.1: only GET /api/v3/oauth_applications/{id}; creation is the admin UI), so:
+ *  - `--oauth`: print the exact admin steps and values, then (with --client-id and the secret through
+ *    stdin/env/prompt) verify the client at /oauth/token and save a profile for it;
+ *  - `--api-token-stdin|--api-token-env`: verify a personal API token at /api/v3/users/me and keep it
+ *    in the secret store (it is a static credential, never written to a file).
+ * Either way /mcp is probed: MCP is an experimental setting / Enterprise add-on (§4.3) and needs `mcp`.
+ */
+type Json = Record<string, unknown>;
+
+const SCOPES = ["api_v3", "mcp"]; // §4.1 scopes; `mcp` is required by the MCP endpoints (§4.3)
+const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper native_redirect_uri, always accepted (§4.1)
+
+const inputs = [
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL" }),
+  defineInput({ name: "oauth", flag: "--oauth", kind: "boolean", description: "use an OAuth application (guided: the admin creates it in the UI)" }),
+  defineInput({ name: "apiToken", flag: "--api-token", kind: "string", secret: true, description: "personal API token (My account → Access tokens)" }),
+  defineInput({ name: "name", flag: "--name <name>", kind: "string", description: "name of the OAuth application", default: "MCP client" }),
+  defineInput({
+    name: "grant",
+    flag: "--grant <grant>",
+    kind: "choice",
+    choices: ["authorization_code", "client_credentials"] as const,
+    description: "authorization_code (people, PKCE) or client_credentials (a service acting as one user)",
+    default: "authorization_code",
+  }),
+  defineInput({ name: "clientCredentialsUser", flag: "--client-credentials-user <login>", kind: "string", description: "user the client-credentials tokens act as", askIf: (a) => a.grant === "client_credentials" }),
+  { ...redirectPortInput, askIf: (a: Record<string, unknown>) => a.grant === "authorization_code" },
+  defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "client id OpenProject showed for the application" }),
+  defineInput({
+    name: "clientSecret",
+    flag: "--client-secret",
+    kind: "string",
+    secret: true,
+    required: true,
+    description: "OAuth application's client secret",
+    prompt: (a) => `Client secret of OpenProject application ${String(a.clientId)}`,
+    askIf: (a) => Boolean(a.oauth && a.clientId),
+  }),
+  defineInput({ name: "open", flag: "--open", kind: "boolean", description: "open the admin page for new OAuth applications in the browser" }),
+] as const;
+
+type OpInput = InputValues<typeof inputs>;
+
+export const openproject = defineProvider({
+  id: "openproject",
+  title: "OpenProject",
+  summary: "OpenProject: guided OAuth application (api_v3 + mcp) or a personal API token, verified against /mcp",
+  inputs,
+
+  /** OpenProject has no discovery document (§4.1); a profile's issuer is the base URL and its endpoints are /oauth/*. */
+  matches(x) {
+    if (typeof x === "string") return false;
+    const u = issuerUrl(x);
+    return Boolean(u && x.token_endpoint === `${normalizeIssuer(u.href)}/oauth/token` && x.authorization_endpoint === `${normalizeIssuer(u.href)}/oauth/authorize`);
+  },
+
+  async bootstrap(ctx, o, run) {
+    const base = normalizeIssuer(checkUrl(o.url, "--url", ctx.allowHttp).href);
+    if (o.apiToken !== undefined && o.oauth) throw new UsageError("pass either --oauth or --api-token-stdin/--api-token-env, not both");
+    if (o.apiToken !== undefined) return apiTokenMode(ctx, base, o.apiToken, run.verify);
+    if (!o.oauth) {
+      throw new UsageError("say how mcp-auth should sign in to OpenProject", {
+        hint: "--oauth (an OAuth application an admin creates; mcp-auth prints the steps), or --api-token-stdin / --api-token-env VAR (your personal API token)",
+      });
+    }
+    const redirectUri = o.grant === "authorization_code" ? `http://127.0.0.1:${o.redirectPort}/callback` : OOB;
+    if (!o.clientId) {
+      const admin = `${base}/admin/oauth/applications/new`;
+      if (o.open) await ctx.browser.open(admin);
+      return { action: "configured", facts: [["admin page", admin]], notes: guide(base, o, redirectUri), json: { adminUrl: admin, redirectUri, scopes: SCOPES } };
+    }
+    return oauthMode(ctx, base, o, redirectUri, run.verify);
+  },
+});
+
+/** The admin's clicks, with every value to paste (§4.1 form fields; seed 002 "Shared access via OAuth"). */
+function guide(base: string, o: OpInput, redirectUri: string): string[] {
+  const cc = o.grant === "client_credentials";
+  const user = o.clientCredentialsUser ?? "LOGIN";
+  const steps = [
+    "OpenProject has no API to create OAuth applications; an admin creates one in the web UI:",
+    `  1. Sign in as an administrator and open Administration → Authentication → OAuth applications → "+ OAuth application" (${base}/admin/oauth/applications/new)`,
+    `  2. Name: ${o.name}`,
+    `  3. Redirect URI: ${redirectUri}`,
+    `  4. Scopes: tick "api_v3" and "mcp" (MCP refuses tokens without "mcp")`,
+    "  5. Confidential: ticked",
+    ...(cc ? [`  6. Client Credentials User: ${user} (the user every token acts as)`] : []),
+    `  ${cc ? 7 : 6}. Create, then copy the Client ID and the Client secret (the secret is shown only once)`,
+    `Then run: mcp-auth bootstrap openproject --url ${base} --oauth${cc ? " --grant client_credentials" : ""} --client-id CLIENT_ID --client-secret-stdin`,
+    "  (paste the secret on stdin, or use --client-secret-env VAR; on a terminal mcp-auth asks for it without echo)",
+  ];
+  if (!cc) {
+    steps.push(
+      `If OpenProject refuses the redirect URI as not secure (production instances require https redirect URIs), enter ${OOB} instead and use --grant client_credentials with a Client Credentials User, or put an https redirect in front of the loopback port.`,
+    );
+  }
+  steps.push(
+    "MCP must be enabled: Administration → Artificial Intelligence (AI) → Model Context Protocol (MCP) (Enterprise add-on); on older versions tick it at /admin/settings/experimental.",
+    "Self-hosted, without the UI (prints the client id and the secret once):",
+    `  docker compose exec web bundle exec rails runner 'a = Doorkeeper::Application.create!(name: ${rubyString(o.name)}, redirect_uri: ${rubyString(redirectUri)}, scopes: "api_v3 mcp", confidential: true${cc ? `, client_credentials_user_id: User.find_by!(login: ${rubyString(user)}).id` : ""}); puts a.uid, a.plaintext_secret'`,
+  );
+  return steps;
+}
+
+function rubyString(s: string): string {
+  return `"${s.replace(/[\\"#]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Verifies the pasted client at /oauth/token (form, client_secret_basic, §4.2). For authorization_code a
+ * made-up code tells a good secret (invalid_grant) from a bad one (invalid_client) without a login.
+ */
+async function oauthMode(ctx: Context, base: string, o: OpInput, redirectUri: string, verify: boolean) {
+  const clientId = o.clientId!;
+  const secret = o.clientSecret!;
+  registerSecret(secret, { clientId });
+  const token = `${base}/oauth/token`;
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+  const cc = o.grant === "client_credentials";
+  const form: Record<string, string> = cc
+    ? { grant_type: "client_credentials", scope: SCOPES.join(" ") }
+    : { grant_type: "authorization_code", code: randomBytes(16).toString("hex"), redirect_uri: redirectUri, code_verifier: randomBytes(32).toString("base64url") };
+  const res = await api<Json>(ctx, "POST", token, { form, headers: { authorization: basic } });
+  const error = typeof res.body?.error === "string" ? res.body.error : undefined;
+  const checks: Check[] = [];
+  if (res.status === 401 || error === "invalid_client") {
+    throw new AuthError(`OpenProject refused client ${clientId}: ${describe(res)}`, { hint: "check the client id and secret (Administration → Authentication → OAuth applications; regenerate the secret if it was lost)" });
+  }
+  let accessToken: string | undefined;
+  if (cc) {
+    if (error === "invalid_scope") throw new AuthError(`OpenProject refused the scopes "api_v3 mcp" for client ${clientId}: ${describe(res)}`, { hint: 'edit the OAuth application and tick the "mcp" and "api_v3" scopes' });
+    if (error === "unauthorized_client") throw new AuthError(`OpenProject refused client credentials for ${clientId}: ${describe(res)}`, { hint: "edit the OAuth application and set a Client Credentials User" });
+    if (res.status !== 200 || typeof res.body?.access_token !== "string") throw apiError("client credentials token", res as ApiResponse);
+    accessToken = res.body.access_token;
+    registerSecret(accessToken);
+    const scopes = String(res.body.scope ?? "").split(/\s+/);
+    checks.push(scopes.includes("mcp") ? passed("token scope", scopes.join(" ")) : failed("token scope", `the token carries "${scopes.join(" ")}", without "mcp"`, 'edit the OAuth application and tick the "mcp" scope'));
+  } else if (error === "invalid_grant") {
+    checks.push(passed("client secret", "accepted by /oauth/token"));
+  } else {
+    throw apiError("checking the client at /oauth/token", res as ApiResponse);
+  }
+  if (verify) checks.push(await mcpProbe(ctx, base, accessToken ? `Bearer ${accessToken}` : undefined));
+
+  const profile: ProfileData = {
+    provider: "openproject",
+    issuer: base,
+    clientId,
+    grant: o.grant,
+    scopes: SCOPES,
+    mcpUrl: `${base}/mcp`,
+    redirectPort: cc ? undefined : o.redirectPort,
+    tokenEndpointAuthMethod: "client_secret_basic",
+    // No RFC 8414 document on OpenProject (§4.1): the endpoints are fixed paths (§4.2).
+    extra: { authorizationEndpoint: `${base}/oauth/authorize`, tokenEndpoint: token, redirectUri },
+  };
+  return {
+    action: "configured" as const,
+    profile,
+    clientSecret: secret,
+    facts: [["client", `${clientId} (${o.grant})`], ["scopes", SCOPES.join(" ")], ["redirect URI", redirectUri]] as Array<[string, string]>,
+    checks,
+    json: { clientId, grant: o.grant, redirectUri, mcpUrl: `${base}/mcp` },
+  };
+}
+
+/** A personal API token: Bearer first, Basic `apikey:<token>` as the fallback (§4.2). */
+async function apiTokenMode(ctx: Context, base: string, tokenValue: string, verify: boolean) {
+  registerSecret(tokenValue, { clientId: "apikey" });
+  const me = `${base}/api/v3/users/me`;
+  let scheme: "bearer" | "basic" = "bearer";
+  let res = await api<Json>(ctx, "GET", me, { token: tokenValue });
+  if (res.status === 401) {
+    scheme = "basic";
+    res = await api<Json>(ctx, "GET", me, { headers: { authorization: basicApiKey(tokenValue) } });
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new AuthError(`OpenProject refused the API token: ${describe(res)}`, { hint: 'create a new one under My account → Access tokens; an admin must have "Enable API tokens" on' });
+  }
+  if (res.status !== 200) throw apiError("GET /api/v3/users/me", res as ApiResponse);
+  const login = String(res.body?.login ?? res.body?.name ?? "?");
+  const checks: Check[] = [passed("API token", `signs in as ${login} (${scheme === "bearer" ? "Bearer" : "Basic apikey:"})`)];
+  if (verify) checks.push(await mcpProbe(ctx, base, scheme === "bearer" ? `Bearer ${tokenValue}` : basicApiKey(tokenValue)));
+  const profile: ProfileData = {
+    provider: "openproject",
+    issuer: base,
+    clientId: "apikey",
+    grant: "authorization_code",
+    mcpUrl: `${base}/mcp`,
+    tokenEndpointAuthMethod: "client_secret_basic",
+    // The token is the profile's secret (secret store only); `credential` says it is sent as it is.
+    extra: { credential: "api-token", scheme, user: login },
+  };
+  return {
+    action: "configured" as const,
+    profile,
+    clientSecret: tokenValue,
+    facts: [["user", login], ["MCP endpoint", `${base}/mcp`]] as Array<[string, string]>,
+    checks,
+    notes: [`The API token is kept in the secret store, never in a file; MCP clients send it as "Authorization: Bearer <token>" to ${base}/mcp.`],
+    json: { user: login, scheme, mcpUrl: `${base}/mcp` },
+  };
+}
+
+function basicApiKey(token: string): string {
+  return `Basic ${Buffer.from(`apikey:${token}`).toString("base64")}`;
+}
+
+/** OpenProject's own words: a HAL error's `message` (§4.2) or Doorkeeper's error_description. */
+function describe(res: ApiResponse<Json>): string {
+  const b = res.body ?? {};
+  const text = typeof b.message === "string" ? b.message : typeof b.error_description === "string" ? `${String(b.error)}: ${b.error_description}` : res.text.slice(0, 200).replace(/\s+/g, " ");
+  return `HTTP ${res.status}: ${text}`;
+}
+
+/**
+ * POST /mcp initialize (§4.3). Without a token, 401 means MCP is on (it wants a token with `mcp`);
+ * 404/403 means it is switched off (§4.4.4).
+ */
+async function mcpProbe(ctx: Context, base: string, authorization?: string): Promise<Check> {
+  const res = await api<Json>(ctx, "POST", `${base}/mcp`, {
+    json: { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "mcp-auth", version: "1" } } },
+    headers: { accept: "application/json, text/event-stream", ...(authorization ? { authorization } : {}) },
+  });
+  const what = "MCP endpoint";
+  if (res.status === 404 || res.status === 403) {
+    return failed(what, `${base}/mcp answers HTTP ${res.status}: the MCP server is not enabled`, "enable it under Administration → Artificial Intelligence (AI) → Model Context Protocol (MCP) (an Enterprise add-on), or on older versions at /admin/settings/experimental");
+  }
+  if (!authorization) {
+    return res.status === 401 ? passed(what, `${base}/mcp is on and asks for a token with the "mcp" scope`) : failed(what, `${base}/mcp answered HTTP ${res.status} without a token`, "check the URL");
+  }
+  if (res.status === 401) {
+    const scope = /insufficient_scope/.test(res.headers.get("www-authenticate") ?? "");
+    return failed(what, `${base}/mcp refused the token (HTTP 401${scope ? ', insufficient_scope' : ""}): ${describe(res)}`, scope ? 'tick the "mcp" scope in the OAuth application' : "check the token");
+  }
+  if (res.status === 200 && res.body && typeof res.body.result === "object") {
+    const info = (res.body.result as Json).serverInfo as Json | undefined;
+    return passed(what, `${base}/mcp initialized${info?.name ? ` (${String(info.name)})` : ""}`);
+  }
+  return failed(what, `${base}/mcp answered HTTP ${res.status}`, "check that the URL is OpenProject's");
+}

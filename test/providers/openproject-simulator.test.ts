@@ -1,0 +1,95 @@
+import { createHash, randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startOpenProject, type OpenProjectSim } from "../simulators/openproject.js";
+
+/** The OpenProject simulator keeps ../shared/research/idp-apis.md §4.4's contract. */
+let s: OpenProjectSim;
+beforeAll(async () => {
+  s = await startOpenProject();
+});
+afterAll(() => s.close());
+
+const REDIRECT = "http://127.0.0.1:33418/callback";
+const form = (o: Record<string, string>) => ({ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(o).toString() });
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
+
+describe("OpenProject simulator (§4.4)", () => {
+  it("has no discovery document and no create endpoint (§4.1)", async () => {
+    expect((await fetch(`${s.url}/.well-known/oauth-authorization-server`)).status).toBe(404);
+    expect((await fetch(`${s.url}/.well-known/openid-configuration`)).status).toBe(404);
+    const admin = s.createApiToken("admin");
+    const post = await fetch(`${s.url}/api/v3/oauth_applications`, { method: "POST", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: "{}" });
+    expect(post.status).toBe(404);
+    expect(await post.json()).toMatchObject({ _type: "Error", errorIdentifier: "urn:openproject-org:api:v3:errors:NotFound" });
+  });
+
+  it("GET /api/v3/oauth_applications/{id} is admin-only HAL (§4.1)", async () => {
+    const app = s.createApp({ name: "hal", redirectUris: [REDIRECT, "urn:ietf:wg:oauth:2.0:oob"], scopes: ["api_v3", "mcp"] });
+    const asAdmin = await fetch(`${s.url}/api/v3/oauth_applications/${app.id}`, { headers: { authorization: `Bearer ${s.createApiToken("admin")}` } });
+    const text = await asAdmin.text();
+    expect(text).not.toContain(app.clientSecret); // the secret is shown once, at creation
+    expect(JSON.parse(text)).toMatchObject({ _type: "OAuthApplication", name: "hal", clientId: app.clientId, confidential: true, scopes: ["api_v3", "mcp"], _links: { redirectUri: [{ href: REDIRECT }, { href: "urn:ietf:wg:oauth:2.0:oob" }] } });
+    const asAlice = await fetch(`${s.url}/api/v3/oauth_applications/${app.id}`, { headers: { authorization: `Bearer ${s.createApiToken("alice")}` } });
+    expect(asAlice.status).toBe(403);
+  });
+
+  it("/oauth/token: form content type, Doorkeeper errors, client_credentials only with a client-credentials user (§4.1, §4.2)", async () => {
+    const app = s.createApp({ name: "cc", redirectUris: [REDIRECT], scopes: ["api_v3", "mcp"] });
+    const json = await fetch(`${s.url}/oauth/token`, { method: "POST", headers: { "content-type": "application/json", authorization: basic(app.clientId, app.clientSecret) }, body: '{"grant_type":"client_credentials"}' });
+    expect([json.status, ((await json.json()) as { error: string }).error]).toEqual([400, "invalid_request"]);
+    const bad = await fetch(`${s.url}/oauth/token`, { ...form({ grant_type: "client_credentials" }), headers: { ...form({}).headers, authorization: basic(app.clientId, "wrong") } });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toMatchObject({ error: "invalid_client" });
+    const noUser = await fetch(`${s.url}/oauth/token`, { ...form({ grant_type: "client_credentials" }), headers: { ...form({}).headers, authorization: basic(app.clientId, app.clientSecret) } });
+    expect(await noUser.json()).toMatchObject({ error: "unauthorized_client" });
+    const withUser = s.createApp({ name: "cc2", redirectUris: [REDIRECT], scopes: ["api_v3"], clientCredentialsUser: "alice" });
+    const ok = await fetch(`${s.url}/oauth/token`, form({ grant_type: "client_credentials", client_id: withUser.clientId, client_secret: withUser.clientSecret }));
+    expect(await ok.json()).toMatchObject({ token_type: "Bearer", expires_in: 7200, scope: "api_v3", created_at: expect.any(Number) });
+    const scope = await fetch(`${s.url}/oauth/token`, form({ grant_type: "client_credentials", scope: "api_v3 mcp", client_id: withUser.clientId, client_secret: withUser.clientSecret }));
+    expect(await scope.json()).toMatchObject({ error: "invalid_scope" });
+  });
+
+  it("authorization code + PKCE, scopes bounded by the app's, the OOB URN, refresh (§4.1, §4.2)", async () => {
+    const app = s.createApp({ name: "ac", redirectUris: [REDIRECT, "urn:ietf:wg:oauth:2.0:oob"], scopes: ["api_v3"] });
+    const verifier = randomBytes(32).toString("base64url");
+    const challenge = createHash("sha256").update(verifier).digest("base64url");
+    const q = (o: Record<string, string>) => `${s.url}/oauth/authorize?${new URLSearchParams({ response_type: "code", client_id: app.clientId, code_challenge: challenge, code_challenge_method: "S256", ...o })}`;
+    const denied = await fetch(q({ redirect_uri: REDIRECT, scope: "api_v3 mcp", state: "x" }), { redirect: "manual" });
+    expect(new URL(denied.headers.get("location")!).searchParams.get("error")).toBe("invalid_scope");
+    expect((await fetch(q({ redirect_uri: "http://127.0.0.1:1/other" }), { redirect: "manual" })).status).toBe(400);
+    const oob = await (await fetch(q({ redirect_uri: "urn:ietf:wg:oauth:2.0:oob" }))).text();
+    expect(oob).toMatch(/id="authorization_code">[\w-]+</);
+    const code = new URL((await fetch(q({ redirect_uri: REDIRECT }), { redirect: "manual" })).headers.get("location")!).searchParams.get("code")!;
+    const wrongVerifier = await fetch(`${s.url}/oauth/token`, form({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: "nope", client_id: app.clientId, client_secret: app.clientSecret }));
+    expect(await wrongVerifier.json()).toMatchObject({ error: "invalid_grant" });
+    const code2 = new URL((await fetch(q({ redirect_uri: REDIRECT }), { redirect: "manual" })).headers.get("location")!).searchParams.get("code")!;
+    const t = (await (await fetch(`${s.url}/oauth/token`, form({ grant_type: "authorization_code", code: code2, redirect_uri: REDIRECT, code_verifier: verifier, client_id: app.clientId, client_secret: app.clientSecret }))).json()) as Record<string, string>;
+    expect(t).toMatchObject({ token_type: "Bearer", scope: "api_v3", refresh_token: expect.any(String) });
+    const r = await fetch(`${s.url}/oauth/token`, form({ grant_type: "refresh_token", refresh_token: t.refresh_token!, client_id: app.clientId, client_secret: app.clientSecret }));
+    expect(r.status).toBe(200);
+    // an api_v3-only token reaches the API but not MCP (§4.3)
+    expect((await fetch(`${s.url}/api/v3/users/me`, { headers: { authorization: `Bearer ${t.access_token}` } })).status).toBe(200);
+    const mcp = await fetch(`${s.url}/mcp`, { method: "POST", headers: { authorization: `Bearer ${t.access_token}` }, body: '{"jsonrpc":"2.0","id":1,"method":"initialize"}' });
+    expect(mcp.status).toBe(401);
+    expect(mcp.headers.get("www-authenticate")).toContain("insufficient_scope");
+  });
+
+  it("/api/v3/users/me: API token as Bearer or Basic apikey:, HAL 401 otherwise (§4.2)", async () => {
+    const tok = s.createApiToken("alice");
+    expect(await (await fetch(`${s.url}/api/v3/users/me`, { headers: { authorization: `Bearer ${tok}` } })).json()).toMatchObject({ _type: "User", login: "alice" });
+    expect(await (await fetch(`${s.url}/api/v3/users/me`, { headers: { authorization: basic("apikey", tok) } })).json()).toMatchObject({ login: "alice" });
+    const no = await fetch(`${s.url}/api/v3/users/me`, { headers: { authorization: basic("alice", tok) } });
+    expect(no.status).toBe(401);
+    expect(await no.json()).toEqual({ _type: "Error", errorIdentifier: "urn:openproject-org:api:v3:errors:Unauthenticated", message: "You need to be authenticated to access this resource." });
+  });
+
+  it("/mcp: 401 without a token, 404 when switched off (§4.4.4)", async () => {
+    expect((await fetch(`${s.url}/mcp`, { method: "POST", body: "{}" })).status).toBe(401);
+    s.setMcp(false);
+    try {
+      expect((await fetch(`${s.url}/mcp`, { method: "POST", headers: { authorization: `Bearer ${s.createApiToken("alice")}` }, body: "{}" })).status).toBe(404);
+    } finally {
+      s.setMcp(true);
+    }
+  });
+});

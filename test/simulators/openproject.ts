@@ -1,0 +1,299 @@
+/**
+ * Test simulator of OpenProject's OAuth (Doorkeeper), API v3 and MCP endpoints.
+ *
+ * Spec: ../shared/research/idp-apis.md §4 (contract list §4.4) and seed 002 (the MCP server admin guide).
+ * Implemented, each with its section:
+ *   - no RFC 8414 metadata, no DCR (§4.1: "treat as unsupported") → 404;
+ *   - GET /oauth/authorize: code + PKCE (S256), scopes checked against the app's, OOB URN (§4.1, §4.2);
+ *     the resource owner is the simulator's signed-in user (the admin UI and login are not simulated);
+ *   - POST /oauth/token: authorization_code, refresh_token, client_credentials (only with a
+ *     client-credentials user), form content type enforced, Doorkeeper's error bodies and response shape (§4.1, §4.2);
+ *   - GET /api/v3/oauth_applications/{id} (admin, HAL) and no create endpoint (§4.1);
+ *   - GET /api/v3/users/me: OAuth bearer, API-token bearer, Basic `apikey:<token>`; HAL errors (§4.2);
+ *   - POST /mcp (JSON-RPC): 401 without a token carrying `mcp`, 404 when MCP is disabled (§4.3, §4.4.4);
+ *   - seeded apps through a test-only back door returning the client id and secret once (§4.4.5).
+ * Not implemented: the web login, the admin UI's forms, external-IdP JWTs, token revocation.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createHash, randomBytes } from "node:crypto";
+
+export interface OpenProjectOptions {
+  /** MCP server switched on (experimental setting / Enterprise add-on, §4.3). Default true. */
+  mcp?: boolean;
+  /** "Enable API tokens" (§4.2). Default true. */
+  apiTokens?: boolean;
+}
+
+export interface OpUser {
+  id: number;
+  login: string;
+  admin: boolean;
+}
+
+export interface OpApp {
+  id: number;
+  name: string;
+  uid: string;
+  /** Doorkeeper `hash_application_secrets` (§4.1): only a hash is kept. */
+  secretHash: string;
+  redirectUris: string[];
+  scopes: string[];
+  confidential: boolean;
+  clientCredentialsUserId?: number;
+}
+
+interface IssuedToken {
+  appId?: number;
+  userId: number;
+  scopes: string[];
+  kind: "oauth" | "api";
+}
+
+export interface OpenProjectSim {
+  url: string;
+  users: OpUser[];
+  apps: Map<number, OpApp>;
+  /** Requests as received (method, path, content type) for assertions. */
+  log: Array<{ method: string; path: string; auth?: string }>;
+  /** §4.4.5: the admin UI's "create", returning the once-shown secret. */
+  createApp(a: { name: string; redirectUris: string[]; scopes?: string[]; confidential?: boolean; clientCredentialsUser?: string }): { id: number; clientId: string; clientSecret: string };
+  /** A personal API token (`opapi-…`, §4.2) for a user. */
+  createApiToken(login: string): string;
+  /** Signs the user in for /oauth/authorize. */
+  signIn(login: string): void;
+  setMcp(on: boolean): void;
+  close(): Promise<void>;
+}
+
+const hash = (s: string) => createHash("sha256").update(s).digest("hex");
+const OOB = "urn:ietf:wg:oauth:2.0:oob"; // native_redirect_uri (§4.1)
+const ERR = "urn:openproject-org:api:v3:errors:";
+
+// Doorkeeper's en.yml texts (§4.2: "Doorkeeper response shape").
+const DK = {
+  invalid_client: "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
+  invalid_grant: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
+  invalid_request: "The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed.",
+  invalid_scope: "The requested scope is invalid, unknown, or malformed.",
+  unauthorized_client: "The client is not authorized to perform this request using this method.",
+  unsupported_grant_type: "The authorization grant type is not supported by the authorization server.",
+};
+
+export async function startOpenProject(o: OpenProjectOptions = {}): Promise<OpenProjectSim> {
+  let mcpOn = o.mcp ?? true;
+  const users: OpUser[] = [
+    { id: 1, login: "admin", admin: true },
+    { id: 2, login: "alice", admin: false },
+  ];
+  const apps = new Map<number, OpApp>();
+  const tokens = new Map<string, IssuedToken>();
+  const refresh = new Map<string, IssuedToken>();
+  const codes = new Map<string, { appId: number; userId: number; scopes: string[]; redirectUri: string; challenge?: string }>();
+  const log: OpenProjectSim["log"] = [];
+  let signedIn: OpUser | undefined = users[0];
+  let nextAppId = 1;
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { "content-type": typeof body === "string" ? "text/html; charset=utf-8" : "application/json; charset=utf-8", ...headers });
+    res.end(typeof body === "string" ? body : JSON.stringify(body));
+  };
+  // HAL error (§4.2).
+  const hal = (res: ServerResponse, status: number, id: string, message: string, headers: Record<string, string> = {}) =>
+    send(res, status, { _type: "Error", errorIdentifier: `${ERR}${id}`, message }, { ...headers, "content-type": "application/hal+json; charset=utf-8" });
+  const unauthenticated = (res: ServerResponse, headers: Record<string, string> = {}) => hal(res, 401, "Unauthenticated", "You need to be authenticated to access this resource.", headers);
+  const dk = (res: ServerResponse, status: number, error: keyof typeof DK) => send(res, status, { error, error_description: DK[error] }, { "cache-control": "no-store" });
+
+  /** The caller's token: OAuth or API-token bearer, or Basic `apikey:<token>` (§4.2). */
+  function caller(req: IncomingMessage): IssuedToken | undefined {
+    const h = req.headers.authorization ?? "";
+    let t: string | undefined;
+    if (/^Bearer /i.test(h)) t = h.slice(7).trim();
+    else if (/^Basic /i.test(h)) {
+      const [user, ...rest] = Buffer.from(h.slice(6), "base64").toString().split(":");
+      if (user === "apikey") t = rest.join(":");
+    }
+    const tok = t ? tokens.get(t) : undefined;
+    if (tok?.kind === "api" && o.apiTokens === false) return undefined;
+    return tok;
+  }
+
+  function issue(appId: number, userId: number, scopes: string[], withRefresh: boolean) {
+    const access = randomBytes(32).toString("base64url");
+    const rec: IssuedToken = { appId, userId, scopes, kind: "oauth" };
+    tokens.set(access, rec);
+    const body: Record<string, unknown> = { access_token: access, token_type: "Bearer", expires_in: 7200, scope: scopes.join(" "), created_at: Math.floor(Date.now() / 1000) };
+    if (withRefresh) {
+      // use_refresh_token (§4.1)
+      const r = randomBytes(32).toString("base64url");
+      refresh.set(r, rec);
+      body.refresh_token = r;
+    }
+    return body;
+  }
+
+  /** Client authentication: Basic, or client_id/client_secret in the form; Doorkeeper's invalid_client → 401. */
+  function client(req: IncomingMessage, form: URLSearchParams): OpApp | undefined {
+    let id = form.get("client_id") ?? undefined;
+    let secret = form.get("client_secret") ?? undefined;
+    const h = req.headers.authorization ?? "";
+    if (/^Basic /i.test(h)) {
+      const [u, ...rest] = Buffer.from(h.slice(6), "base64").toString().split(":");
+      id = decodeURIComponent(u ?? "");
+      secret = decodeURIComponent(rest.join(":"));
+    }
+    const app = [...apps.values()].find((a) => a.uid === id);
+    if (!app) return undefined;
+    if (app.confidential && (!secret || hash(secret) !== app.secretHash)) return undefined;
+    return app;
+  }
+
+  async function body(req: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString();
+  }
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const path = url.pathname;
+    log.push({ method: req.method ?? "", path, auth: req.headers.authorization?.split(" ")[0] });
+    const text = await body(req);
+
+    // §4.1: no metadata, no DCR on OpenProject.
+    if (path.startsWith("/.well-known/")) return send(res, 404, "<h1>404</h1>");
+
+    if (path === "/oauth/authorize" && req.method === "GET") {
+      const q = url.searchParams;
+      const app = [...apps.values()].find((a) => a.uid === q.get("client_id"));
+      const redirectUri = q.get("redirect_uri") ?? "";
+      // Doorkeeper renders an error page (no redirect) for an unknown client or redirect URI.
+      if (!app) return send(res, 401, "<h1>An error has occurred</h1><p>" + DK.invalid_client + "</p>");
+      if (!app.redirectUris.includes(redirectUri)) return send(res, 400, "<h1>An error has occurred</h1><p>The requested redirect uri is malformed or doesn't match client redirect URI.</p>");
+      if (!signedIn) return send(res, 302, "", { location: "/login" });
+      const redirect = (params: Record<string, string>) => {
+        if (redirectUri === OOB) return send(res, 200, `<h1>Authorization code</h1><code id="authorization_code">${params.code ?? params.error}</code>`);
+        const to = new URL(redirectUri);
+        for (const [k, v] of Object.entries({ ...params, ...(q.get("state") ? { state: q.get("state")! } : {}) })) to.searchParams.set(k, v);
+        return send(res, 302, "", { location: to.href });
+      };
+      if (q.get("response_type") !== "code") return redirect({ error: "unsupported_response_type" });
+      // default_scopes :api_v3, enforce_configured_scopes; the app's own scopes bound the request (§4.1).
+      const scopes = (q.get("scope") ?? "api_v3").split(/\s+/).filter(Boolean);
+      if (!scopes.every((s) => app.scopes.includes(s))) return redirect({ error: "invalid_scope", error_description: DK.invalid_scope });
+      const method = q.get("code_challenge_method");
+      if (q.get("code_challenge") && method !== "S256" && method !== "plain") return redirect({ error: "invalid_request", error_description: DK.invalid_request });
+      const code = randomBytes(24).toString("base64url");
+      codes.set(code, { appId: app.id, userId: signedIn.id, scopes, redirectUri, challenge: q.get("code_challenge") ?? undefined });
+      return redirect({ code });
+    }
+
+    if (path === "/oauth/token") {
+      if (req.method !== "POST") return send(res, 404, "<h1>404</h1>");
+      // enforce_content_type (§4.1)
+      if (!(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")) return dk(res, 400, "invalid_request");
+      const form = new URLSearchParams(text);
+      const grant = form.get("grant_type");
+      if (!["authorization_code", "refresh_token", "client_credentials"].includes(grant ?? "")) return dk(res, 400, "unsupported_grant_type");
+      const app = client(req, form);
+      if (!app) return dk(res, 401, "invalid_client");
+      if (grant === "authorization_code") {
+        const c = codes.get(form.get("code") ?? "");
+        if (!c || c.appId !== app.id || c.redirectUri !== form.get("redirect_uri")) return dk(res, 400, "invalid_grant");
+        if (c.challenge && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") !== c.challenge) return dk(res, 400, "invalid_grant");
+        codes.delete(form.get("code")!);
+        return send(res, 200, issue(app.id, c.userId, c.scopes, true), { "cache-control": "no-store" });
+      }
+      if (grant === "refresh_token") {
+        const r = refresh.get(form.get("refresh_token") ?? "");
+        if (!r || r.appId !== app.id) return dk(res, 400, "invalid_grant");
+        refresh.delete(form.get("refresh_token")!);
+        return send(res, 200, issue(app.id, r.userId, r.scopes, true), { "cache-control": "no-store" });
+      }
+      // client_credentials: bound to the Client Credentials User (§4.2).
+      if (!app.clientCredentialsUserId) return dk(res, 400, "unauthorized_client");
+      const scopes = (form.get("scope") ?? "api_v3").split(/\s+/).filter(Boolean);
+      if (!scopes.every((s) => app.scopes.includes(s))) return dk(res, 400, "invalid_scope");
+      return send(res, 200, issue(app.id, app.clientCredentialsUserId, scopes, false), { "cache-control": "no-store" });
+    }
+
+    if (path.startsWith("/api/v3/")) {
+      const who = caller(req);
+      const apiOk = who && (who.kind === "api" || who.scopes.includes("api_v3"));
+      if (path === "/api/v3/oauth_applications" || (path.startsWith("/api/v3/oauth_applications/") && req.method !== "GET")) {
+        return hal(res, 404, "NotFound", "The requested resource could not be found."); // §4.1: no create endpoint
+      }
+      if (!apiOk) return unauthenticated(res);
+      const u = users.find((x) => x.id === who.userId)!;
+      if (path === "/api/v3/users/me" && req.method === "GET") {
+        return send(res, 200, { _type: "User", id: u.id, login: u.login, name: u.login, admin: u.admin, _links: { self: { href: `/api/v3/users/${u.id}` } } }, { "content-type": "application/hal+json; charset=utf-8" });
+      }
+      const m = /^\/api\/v3\/oauth_applications\/(\d+)$/.exec(path);
+      if (m && req.method === "GET") {
+        if (!u.admin) return hal(res, 403, "MissingPermission", "You are not authorized to access this resource.");
+        const a = apps.get(Number(m[1]));
+        if (!a) return hal(res, 404, "NotFound", "The requested resource could not be found.");
+        return send(res, 200, {
+          _type: "OAuthApplication", id: a.id, name: a.name, clientId: a.uid, confidential: a.confidential, scopes: a.scopes,
+          _links: { self: { href: `/api/v3/oauth_applications/${a.id}` }, redirectUri: a.redirectUris.map((href) => ({ href })) },
+        }, { "content-type": "application/hal+json; charset=utf-8" });
+      }
+      return hal(res, 404, "NotFound", "The requested resource could not be found.");
+    }
+
+    if (path === "/mcp") {
+      if (!mcpOn) return hal(res, 404, "NotFound", "The requested resource could not be found."); // §4.4.4
+      const who = caller(req);
+      // §4.3: MCP needs a token carrying `mcp`; personal API tokens work too (seed 002).
+      if (!who) return unauthenticated(res, { "www-authenticate": 'Bearer realm="OpenProject API", scope="mcp"' });
+      if (who.kind === "oauth" && !who.scopes.includes("mcp")) return unauthenticated(res, { "www-authenticate": 'Bearer realm="OpenProject API", error="insufficient_scope", scope="mcp"' });
+      let rpc: { id?: unknown; method?: string };
+      try {
+        rpc = JSON.parse(text) as typeof rpc;
+      } catch {
+        return send(res, 400, { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } });
+      }
+      if (rpc.method === "initialize") return send(res, 200, { jsonrpc: "2.0", id: rpc.id, result: { protocolVersion: "2025-06-18", capabilities: { tools: {} }, serverInfo: { name: "openproject", version: "16.x" } } });
+      if (rpc.method === "tools/list") return send(res, 200, { jsonrpc: "2.0", id: rpc.id, result: { tools: ["SearchWorkPackages", "SearchProjects", "CurrentUser"].map((name) => ({ name, inputSchema: { type: "object" } })) } });
+      return send(res, 200, { jsonrpc: "2.0", id: rpc.id, error: { code: -32601, message: "Method not found" } });
+    }
+    return send(res, 404, "<h1>404</h1>");
+  });
+
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    users,
+    apps,
+    log,
+    createApp(a) {
+      const ccUser = a.clientCredentialsUser ? users.find((u) => u.login === a.clientCredentialsUser) : undefined;
+      if (a.clientCredentialsUser && !ccUser) throw new Error(`client credentials user must be an existing user (§4.1): ${a.clientCredentialsUser}`);
+      const secret = randomBytes(32).toString("base64url");
+      const app: OpApp = {
+        id: nextAppId++, name: a.name, uid: randomBytes(32).toString("base64url"), secretHash: hash(secret),
+        redirectUris: a.redirectUris, scopes: a.scopes ?? ["api_v3"], confidential: a.confidential ?? true, clientCredentialsUserId: ccUser?.id,
+      };
+      apps.set(app.id, app);
+      return { id: app.id, clientId: app.uid, clientSecret: secret };
+    },
+    createApiToken(login) {
+      const u = users.find((x) => x.login === login)!;
+      const t = `opapi-${randomBytes(24).toString("hex")}`;
+      tokens.set(t, { userId: u.id, scopes: [], kind: "api" });
+      return t;
+    },
+    signIn(login) {
+      signedIn = users.find((x) => x.login === login);
+    },
+    setMcp(on) {
+      mcpOn = on;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections?.();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
