@@ -18,7 +18,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -270,12 +270,25 @@ _mcp_auth() {
       esac
       words="--token-stdin --json --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
+    "doctor")
+      case "$prev" in
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
+        --url) COMPREPLY=(); return ;;
+        --audience) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--profile -p --provider --url --token-stdin --audience --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode" ;;
+    "") echo "token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor" ;;
     "token") echo "" ;;
     "login") echo "" ;;
     "logout") echo "" ;;
@@ -296,6 +309,7 @@ _mcp_auth_sub() {
     "remove-client") echo "" ;;
     "clients") echo "" ;;
     "decode") echo "" ;;
+    "doctor") echo "" ;;
   esac
 }
 complete -F _mcp_auth mcp-auth

@@ -58,14 +58,24 @@ export interface Probe {
 
 const INITIALIZE = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "mcp-auth", version: "0" } } });
 
-/** One MCP `initialize` POST, with a token or without; the outcome as data. */
-export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string): Promise<Probe & { body: string }> {
+/**
+ * One MCP JSON-RPC POST (default: `initialize`), with a token or without; the outcome as data.
+ * `sessionId` is the server's Mcp-Session-Id, for the requests that follow.
+ */
+export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string, o: { body?: string; sessionId?: string } = {}): Promise<Probe & { body: string; sessionId?: string }> {
   checkUrl(mcpUrl, "the MCP server URL", env.allowHttp, "resource");
   const res = await env.fetch(mcpUrl, {
     method: "POST",
-    headers: { Accept: "application/json, text/event-stream", "Content-Type": "application/json", "MCP-Protocol-Version": "2025-06-18", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: INITIALIZE,
+    headers: {
+      Accept: "application/json, text/event-stream",
+      "Content-Type": "application/json",
+      "MCP-Protocol-Version": "2025-06-18",
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(o.sessionId ? { "Mcp-Session-Id": o.sessionId } : {}),
+    },
+    body: o.body ?? INITIALIZE,
   });
+  const sessionId = res.headers.get("mcp-session-id") ?? undefined;
   const www = res.headers.get("www-authenticate");
   const date = Date.parse(res.headers.get("date") ?? "");
   let body = "";
@@ -79,6 +89,7 @@ export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string
     status: res.status,
     ...(Number.isFinite(date) ? { date: Math.floor(date / 1000) } : {}),
     ...(www ? { wwwAuthenticate: clean(www), challenge: parseWwwAuthenticate(www) } : {}),
+    ...(sessionId ? { sessionId } : {}),
     body,
   };
 }
