@@ -39,7 +39,7 @@ async function token(resource: string): Promise<string> {
 }
 
 type Row = { id: string; status: string; what: string; detail?: string; fix?: string };
-async function doctorJson(args: string[], input?: string): Promise<{ code: number; checks: Row[]; stderr: string }> {
+async function doctorJson(args: string[], input?: string): Promise<{ code: number | null; checks: Row[]; stderr: string }> {
   const r = await u.run(["doctor", ...args, "--json"], { input });
   const { checks } = JSON.parse(r.stdout) as { checks: Row[] };
   return { code: r.code, checks, stderr: r.stderr };

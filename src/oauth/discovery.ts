@@ -220,13 +220,16 @@ export async function fetchAuthServerMetadata(env: DiscoveryEnv, issuer: string)
     throw new NetworkError(`issuer mismatch: metadata fetched for ${clean(issuer)} names ${clean(named)}, which is not a usable issuer (${(e as Error).message}); refusing it`);
   }
   void own;
-  const second = await firstDocument(env, named);
-  const tried = [...first.tried, ...second.tried];
-  if (!("json" in second) || second.json.issuer !== named) {
-    throw new NetworkError(`issuer mismatch: metadata fetched for ${clean(issuer)} names ${clean(named)}, and ${clean(named)}'s own metadata does not confirm it; refusing both`, {
-      hint: "the server's metadata must name the issuer it is served for (RFC 8414 §3.3)",
-    });
+  const refuse = (why: string) =>
+    new NetworkError(`issuer mismatch: metadata fetched for ${clean(issuer)} names ${clean(named)}, and ${why}; refusing both`, { hint: "the server's metadata must name the issuer it is served for (RFC 8414 §3.3)" });
+  let second: Awaited<ReturnType<typeof firstDocument>>;
+  try {
+    second = await firstDocument(env, named);
+  } catch (e) {
+    throw refuse(`${clean(named)}'s own metadata could not be read (${(e as Error).message})`);
   }
+  const tried = [...first.tried, ...second.tried];
+  if (!("json" in second) || second.json.issuer !== named) throw refuse(`${clean(named)}'s own metadata does not confirm it`);
   checkMetadata(second.json as ServerMetadata, env.allowHttp);
   return { issuer: named, url: second.url, metadata: second.json as ServerMetadata, tried, proxiedBy: issuer };
 }
