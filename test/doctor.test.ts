@@ -87,6 +87,17 @@ describe("mcp-auth doctor", () => {
     expect(byId(checks, "mcp.initialize")).toMatchObject({ status: "fail" });
   });
 
+  it("a token from another issuer, or not yet valid: the issuer and lifetime findings name both sides, exit 1", async () => {
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const forged = `${b64({ alg: "RS256" })}.${b64({ iss: "https://public.example", aud: KCP_AUDIENCE, nbf: now + 3600, exp: now + 7200 })}.c2ln`;
+    const { code, checks } = await doctorJson(["--url", k8s.url, "--token-stdin"], forged);
+    expect(code).toBe(1);
+    expect(byId(checks, "token.issuer")).toMatchObject({ status: "fail", detail: `the token's iss is https://public.example, the server trusts ${sb.issuer}`, fix: expect.stringContaining("authorization_url") });
+    expect(byId(checks, "token.expiry")).toMatchObject({ status: "fail", detail: "not valid yet (nbf in 60 min)" });
+    expect(byId(checks, "token.audience")).toMatchObject({ status: "pass" });
+  });
+
   it("a server that needs no auth is reported as such (pass), exit 0", async () => {
     const r = await u.run(["doctor", "--url", openUrl]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
