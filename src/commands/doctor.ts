@@ -8,7 +8,6 @@ import { targetFromProfile } from "../core/target.js";
 import { checksStatusJson, renderChecks } from "../io/checks.js";
 import { readSecret } from "../io/secret-input.js";
 import { profileFor, type Run } from "./shared.js";
-import type { Profile } from "../target.js";
 
 export interface DoctorOptions {
   profile?: string;
@@ -21,7 +20,7 @@ export interface DoctorOptions {
 
 /** The checklist from MCP URL to accepted token; exit 1 when anything failed. */
 export async function runDoctor(ctx: Context, o: DoctorOptions): Promise<void> {
-  let profile: Profile | undefined;
+  let profile: ReturnType<typeof profileFor> | undefined;
   try {
     profile = profileFor(ctx, o);
   } catch (e) {

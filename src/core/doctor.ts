@@ -98,10 +98,13 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   if (as && t) {
     const m = as.metadata;
     const grantName = t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
-    const grants = m.grant_types_supported ?? ["authorization_code", "implicit"];
+    // An absent list means RFC 8414's default, but many servers just omit it: only a list that
+    // leaves the grant out is a failure.
+    const grants = m.grant_types_supported;
     const notes: string[] = [];
-    let status: CheckStatus = grants.includes(grantName) ? "pass" : "fail";
-    if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants.join(", ")})`);
+    let status: CheckStatus = !grants || grants.includes(grantName) ? "pass" : "fail";
+    if (!grants) notes.push("the server does not list its grant types");
+    if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants!.join(", ")})`);
     if (t.grant === "authorization_code") {
       const pkce = m.code_challenge_methods_supported;
       if (!pkce?.includes("S256")) {
@@ -137,8 +140,9 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   } else if (token) add("token.obtain", "pass", "token obtainable", "read from standard input");
   else add("token.obtain", "skip", "token obtainable", "no profile and no --token-stdin", "pass --profile P or pipe a token to --token-stdin");
 
-  const expectedAud = challenge?.params.audience ?? input.audience ?? prm?.resource;
-  const audSource = challenge?.params.audience ? "its challenge" : input.audience ? "--audience" : "its resource metadata";
+  // What the user says wins; then what the server says in its challenge, then its metadata.
+  const expectedAud = input.audience ?? challenge?.params.audience ?? prm?.resource;
+  const audSource = input.audience ? "--audience" : challenge?.params.audience ? "its challenge" : "its resource metadata";
   const decoded = token ? decodeToken(token) : undefined;
   if (decoded?.kind === "opaque") add("token.claims", "warn", "token claims", `the token is opaque (${decoded.why}): its expiry, issuer and audience cannot be checked here`);
   if (decoded?.kind === "jwt") {
