@@ -7,6 +7,7 @@ import { checkMcpUrl } from "../core/mcp.js";
 import { targetFromProfile } from "../core/target.js";
 import { checksStatusJson, renderChecks } from "../io/checks.js";
 import { readSecret } from "../io/secret-input.js";
+import { sanitize } from "../io/sanitize.js";
 import { profileFor, type Run } from "./shared.js";
 
 export interface DoctorOptions {
@@ -31,7 +32,10 @@ export async function runDoctor(ctx: Context, o: DoctorOptions): Promise<void> {
   if (mcpUrl) checkMcpUrl(ctx, mcpUrl);
   if (!mcpUrl && !profile) throw new UsageError("nothing to check: pass --url MCP_URL and/or --profile P");
   const token = o.tokenStdin ? (await readSecret(ctx, { stdin: true }, "access token", "token"))!.trim() : undefined;
-  const checks = await doctor(ctx, { mcpUrl, target: profile ? targetFromProfile(profile) : undefined, token, audience: o.audience });
+  const found = await doctor(ctx, { mcpUrl, target: profile ? targetFromProfile(profile) : undefined, token, audience: o.audience });
+  // Details quote server text (URLs from metadata, challenges): no control sequences reach the terminal.
+  const clean = (s: string | undefined) => (s === undefined ? undefined : sanitize(s).replace(/[\r\n\t]+/g, " "));
+  const checks = found.map((c) => ({ ...c, what: clean(c.what)!, ...(c.detail !== undefined ? { detail: clean(c.detail) } : {}), ...(c.fix !== undefined ? { fix: clean(c.fix) } : {}) }));
   if (o.json) ctx.io.out.write(`${JSON.stringify({ checks: checksStatusJson(checks) }, null, 2)}\n`);
   else ctx.io.out.write(`${renderChecks(checks, { color: ctx.io.color }).join("\n")}\n`);
   if (!allPassed(checks)) throw new SilentError(1);
