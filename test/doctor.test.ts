@@ -125,5 +125,13 @@ describe("mcp-auth doctor", () => {
     expect(code, JSON.stringify(checks, null, 1)).toBe(0);
     expect(byId(checks, "token.obtain")).toMatchObject({ status: "pass" });
     expect(byId(checks, "as.grants")).toMatchObject({ status: "pass" });
+    // decode reads the same profile's token: claims shown, the token never.
+    const d = await u.run(["decode", "--profile", "kcp"]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toMatch(new RegExp(`aud\\s+${KCP_AUDIENCE}`));
+    expect(d.stdout).toMatch(/client_id\s+sandbox-m2m/);
+    expect(d.stdout).toMatch(/exp\s+.*\(expires in \d+ min\)/);
+    const tok = (await u.run(["token", "--profile", "kcp"])).stdout.trim();
+    expect(d.stdout).not.toContain(tok);
   });
 });
