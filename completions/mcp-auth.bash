@@ -18,7 +18,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -294,12 +294,36 @@ _mcp_auth() {
       esac
       words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
+    "decode")
+      case "$prev" in
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--token-stdin --json --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "doctor")
+      case "$prev" in
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
+        --url) COMPREPLY=(); return ;;
+        --audience) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--profile -p --provider --url --token-stdin --audience --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients" ;;
+    "") echo "token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor" ;;
     "token") echo "" ;;
     "login") echo "" ;;
     "logout") echo "" ;;
@@ -321,6 +345,8 @@ _mcp_auth_sub() {
     "add-client") echo "" ;;
     "remove-client") echo "" ;;
     "clients") echo "" ;;
+    "decode") echo "" ;;
+    "doctor") echo "" ;;
   esac
 }
 complete -F _mcp_auth mcp-auth

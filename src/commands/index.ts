@@ -10,6 +10,8 @@ import { registerBootstrap } from "./bootstrap.js";
 import { registerCompletion } from "./completion.js";
 import { registerProxy } from "./proxy.js";
 import { registerClients } from "./clients.js";
+import { registerDecode } from "./decode.js";
+import { registerDoctor } from "./doctor.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
@@ -23,4 +25,6 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerCompletion(program, getCtx);
   registerProxy(program, getCtx);
   registerClients(program, getCtx);
+  registerDecode(program, getCtx);
+  registerDoctor(program, getCtx);
 }

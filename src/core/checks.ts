@@ -8,6 +8,19 @@ export interface Check {
   detail?: string;
   /** How to fix it, when !ok. */
   fix?: string;
+  /** A stable name (doctor's --json). */
+  id?: string;
+  /**
+   * Finer than ok: "warn" works but is worth knowing (ok stays true), "skip" could not run because an
+   * earlier step failed (ok stays true: it is not a failure of its own). Absent: pass/fail from ok.
+   */
+  status?: CheckStatus;
+}
+
+export type CheckStatus = "pass" | "fail" | "warn" | "skip";
+
+export function statusOf(c: Check): CheckStatus {
+  return c.status ?? (c.ok ? "pass" : "fail");
 }
 
 export const passed = (what: string, detail?: string): Check => ({ ok: true, what, ...(detail ? { detail } : {}) });

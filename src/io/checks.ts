@@ -1,4 +1,4 @@
-import type { Check } from "../core/checks.js";
+import { statusOf, type Check } from "../core/checks.js";
 
 /**
  * The one renderer of checks (bootstrap, doctor, init): `✓ what: detail`, or `✗ what: detail`
@@ -15,8 +15,9 @@ export function renderChecks(checks: readonly Check[], o: RenderOptions = {}): s
   const paint = (code: number, s: string) => (o.color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const lines: string[] = [];
   for (const c of checks) {
-    lines.push(`${indent}${c.ok ? paint(32, "✓") : paint(31, "✗")} ${c.what}${c.detail ? `: ${c.detail}` : ""}`);
-    if (!c.ok && c.fix) lines.push(`${indent}    ${paint(2, "fix:")} ${c.fix}`);
+    const mark = { pass: paint(32, "✓"), fail: paint(31, "✗"), warn: paint(33, "!"), skip: paint(2, "-") }[statusOf(c)];
+    lines.push(`${indent}${mark} ${c.what}${c.detail ? `: ${c.detail}` : ""}`);
+    if ((statusOf(c) === "fail" || statusOf(c) === "warn") && c.fix) lines.push(`${indent}    ${paint(2, "fix:")} ${c.fix}`);
   }
   return lines;
 }
@@ -28,5 +29,16 @@ export function checksJson(checks: readonly Check[]): Check[] {
     what: c.what,
     ...(c.detail !== undefined ? { detail: c.detail } : {}),
     ...(!c.ok && c.fix !== undefined ? { fix: c.fix } : {}),
+  }));
+}
+
+/** doctor's JSON form: every check with its id and status; `fix` where there is one to give. */
+export function checksStatusJson(checks: readonly Check[]): Array<{ id: string; status: string; what: string; detail?: string; fix?: string }> {
+  return checks.map((c) => ({
+    id: c.id ?? "",
+    status: statusOf(c),
+    what: c.what,
+    ...(c.detail !== undefined ? { detail: c.detail } : {}),
+    ...(c.fix !== undefined && statusOf(c) !== "pass" ? { fix: c.fix } : {}),
   }));
 }

@@ -1,0 +1,56 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { SilentError, UsageError } from "../errors.js";
+import { allPassed } from "../core/checks.js";
+import { doctor } from "../core/doctor.js";
+import { checkMcpUrl } from "../core/mcp.js";
+import { targetFromProfile } from "../core/target.js";
+import { checksStatusJson, renderChecks } from "../io/checks.js";
+import { readSecret } from "../io/secret-input.js";
+import { sanitize } from "../io/sanitize.js";
+import { profileFor, type Run } from "./shared.js";
+
+export interface DoctorOptions {
+  profile?: string;
+  provider?: string;
+  url?: string;
+  tokenStdin?: boolean;
+  audience?: string;
+  json?: boolean;
+}
+
+/** The checklist from MCP URL to accepted token; exit 1 when anything failed. */
+export async function runDoctor(ctx: Context, o: DoctorOptions): Promise<void> {
+  let profile: ReturnType<typeof profileFor> | undefined;
+  try {
+    profile = profileFor(ctx, o);
+  } catch (e) {
+    // Without --profile, a missing profile only means "check the server alone".
+    if (o.profile || o.provider || !(e instanceof UsageError)) throw e;
+  }
+  const mcpUrl = o.url ?? profile?.mcpUrl;
+  if (mcpUrl) checkMcpUrl(ctx, mcpUrl);
+  if (!mcpUrl && !profile) throw new UsageError("nothing to check: pass --url MCP_URL and/or --profile P");
+  const token = o.tokenStdin ? (await readSecret(ctx, { stdin: true }, "access token", "token"))!.trim() : undefined;
+  const found = await doctor(ctx, { mcpUrl, target: profile ? targetFromProfile(profile) : undefined, token, audience: o.audience });
+  // Details quote server text (URLs from metadata, challenges): no control sequences reach the terminal.
+  const clean = (s: string | undefined) => (s === undefined ? undefined : sanitize(s).replace(/[\r\n\t]+/g, " "));
+  const checks = found.map((c) => ({ ...c, what: clean(c.what)!, ...(c.detail !== undefined ? { detail: clean(c.detail) } : {}), ...(c.fix !== undefined ? { fix: clean(c.fix) } : {}) }));
+  if (o.json) ctx.io.out.write(`${JSON.stringify({ checks: checksStatusJson(checks) }, null, 2)}\n`);
+  else ctx.io.out.write(`${renderChecks(checks, { color: ctx.io.color }).join("\n")}\n`);
+  if (!allPassed(checks)) throw new SilentError(1);
+}
+
+export function registerDoctor(program: Command, getCtx: () => Context, run: Run<DoctorOptions> = runDoctor): void {
+  const cmd = program
+    .command("doctor")
+    .description("check the path from an MCP server URL to an accepted token, naming each failure and its fix")
+    .option("-p, --profile <name>", "profile to check (env MCP_AUTH_PROFILE)")
+    .option("--provider <kind>", "use the only profile of this provider kind")
+    .option("--url <mcp-url>", "the MCP server (default: the profile's MCP URL)")
+    .option("--token-stdin", "check the token read from standard input instead of the profile's")
+    .option("--audience <aud>", "the audience the server expects, when it does not say")
+    .option("--json", "print {checks:[{id,status,what,detail,fix}]} on stdout")
+    .addHelpText("after", "\nExit status: 0 when nothing failed, 1 otherwise.\n\nExamples:\n  mcp-auth doctor --profile dev\n  mcp-auth doctor --url https://mcp.example.com/mcp\n  echo \"$TOKEN\" | mcp-auth doctor --url https://mcp.example.com/mcp --token-stdin");
+  cmd.action((o: DoctorOptions) => run(getCtx(), o));
+}

@@ -1,0 +1,221 @@
+import type { Context } from "../context.js";
+import { getToken } from "./tokens.js";
+import { relativeTime, type Check, type CheckStatus } from "./checks.js";
+import { audiences, decodeToken, scopesOf } from "./decode.js";
+import type { Target } from "./target.js";
+import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
+
+/**
+ * The doctor use case: a checklist of the path from an MCP URL to an accepted token, each check
+ * independent (a failure skips only what depends on it), each failure with one concrete fix. The
+ * findings map the seeds' troubleshooting sections (kcp, OCI, OpenProject, OctoPerf, OpenChoreo).
+ */
+export interface DoctorInput {
+  mcpUrl?: string;
+  /** The profile's target, when there is one (the token comes from it unless `token` is given). */
+  target?: Target;
+  /** A token given on stdin. */
+  token?: string;
+  /** The audience the server expects, when neither its challenge nor its metadata say. */
+  audience?: string;
+}
+
+const SKEW_SEC = 60;
+
+export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = (id: string, status: CheckStatus, what: string, detail?: string, fix?: string) =>
+    checks.push({ id, ok: status !== "fail", status, what, ...(detail ? { detail } : {}), ...(fix ? { fix } : {}) });
+  const msg = (e: unknown) => (e as Error).message;
+  const profileFlag = input.target?.profile ? ` --profile ${input.target.profile}` : "";
+
+  // 1. The MCP server, without a token.
+  let probe: Probe | undefined;
+  let open = false;
+  let prm: ResourceMetadata | undefined;
+  const url = input.mcpUrl;
+  if (!url) {
+    add("server.reachable", "skip", "MCP server", "no MCP URL (the profile has none)", `pass --url MCP_URL, or save it: mcp-auth profiles add NAME … --mcp-url MCP_URL --force`);
+  } else {
+    try {
+      probe = await probeMcp(ctx, url);
+      add("server.reachable", "pass", "MCP server reachable", `${url} answered ${probe.status} without a token`);
+    } catch (e) {
+      add("server.reachable", "fail", "MCP server reachable", msg(e), "check the URL (scheme, host, port and the endpoint path such as /mcp) and that the server is running");
+    }
+  }
+  const challenge: Challenge | undefined = probe?.challenge;
+  if (probe) {
+    if (probe.status >= 200 && probe.status < 300) {
+      open = true;
+      add("server.auth", "pass", "MCP server needs no authentication", "it answered initialize without a token: no token is needed, and any client on the network can use it");
+    } else if (probe.status === 401) {
+      if (challenge) {
+        const p = challenge.params;
+        const said = ["resource_metadata", "scope", "audience", "error"].filter((k) => p[k]).map((k) => `${k}=${p[k]}`);
+        add("server.auth", "pass", "MCP server asks for a Bearer token", said.length ? said.join(", ") : "a Bearer challenge with no parameters");
+      } else {
+        add("server.auth", "warn", "MCP server asks for a token", `401 without a Bearer WWW-Authenticate${probe.wwwAuthenticate ? ` (${probe.wwwAuthenticate})` : ""}: clients cannot discover how to authenticate`, "the server should answer 401 with WWW-Authenticate: Bearer resource_metadata=… (MCP authorization spec)");
+      }
+    } else {
+      add("server.auth", "fail", "MCP server asks for a token", `initialize without a token answered ${probe.status}, not 401`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401 (or 200 when it needs no auth) to initialize");
+    }
+    if (!open) {
+      try {
+        prm = await fetchResourceMetadata(ctx, url!, challenge?.params.resource_metadata);
+        if (!prm) add("server.resource-metadata", "warn", "protected-resource metadata (RFC 9728)", "not published (tried the path-suffixed and the root well-known URLs)", "the server should publish /.well-known/oauth-protected-resource; until then the profile's issuer is used");
+        else {
+          const notes = [`at ${prm.url}`, `authorization_servers: ${prm.authorization_servers.join(", ") || "none"}`];
+          if (prm.resource !== undefined && prm.resource !== url) notes.push(`its resource is ${prm.resource}, not ${url}`);
+          add("server.resource-metadata", prm.authorization_servers.length && (prm.resource === undefined || prm.resource === url) ? "pass" : "warn", "protected-resource metadata (RFC 9728)", notes.join("; "), prm.authorization_servers.length ? "the metadata's resource should be the MCP URL itself (RFC 9728 §3.3)" : "the metadata should list authorization_servers");
+        }
+      } catch (e) {
+        add("server.resource-metadata", "fail", "protected-resource metadata (RFC 9728)", msg(e), "fix the server's /.well-known/oauth-protected-resource document");
+      }
+    }
+  }
+  if (open && !input.token && !input.target) return checks;
+
+  // 2. The authorization server.
+  const listed = prm?.authorization_servers[0];
+  const issuer = listed ?? input.target?.issuer;
+  let as: AuthServerMetadata | undefined;
+  if (!issuer) {
+    add("as.metadata", "skip", "authorization server metadata", "no authorization server known (no metadata from the server and no profile)", "pass --profile P, or fix the server's protected-resource metadata");
+  } else {
+    try {
+      as = await fetchAuthServerMetadata(ctx, issuer);
+      if (as.proxiedBy) add("as.metadata", "warn", "authorization server metadata", `${as.proxiedBy} serves ${as.issuer}'s metadata as its own (kubernetes-mcp-server does); ${as.issuer}'s own metadata was fetched and matches itself, so it is used`, "nothing to do; the server could list the real issuer in authorization_servers");
+      else add("as.metadata", "pass", "authorization server metadata", `issuer ${as.issuer} (from ${as.url})`);
+    } catch (e) {
+      add("as.metadata", "fail", "authorization server metadata", msg(e), /mismatch/.test(msg(e)) ? "the metadata's issuer must be the URL it is served for: fix the IdP's public URL (OctoPerf: its public origin; Keycloak: KC_HOSTNAME)" : `check that ${issuer} is the issuer and is reachable`);
+    }
+  }
+  const t = input.target;
+  if (as && t && t.issuer.replace(/\/$/, "") !== as.issuer.replace(/\/$/, "") && listed) {
+    add("as.issuer", "fail", "profile's issuer", `the profile uses ${t.issuer}, the server names ${as.issuer}`, `mcp-auth profiles add ${t.profile ?? "NAME"} … --issuer ${as.issuer} --force`);
+  }
+  if (as && t) {
+    const m = as.metadata;
+    const grantName = t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
+    // An absent list means RFC 8414's default, but many servers just omit it: only a list that
+    // leaves the grant out is a failure.
+    const grants = m.grant_types_supported;
+    const notes: string[] = [];
+    let status: CheckStatus = !grants || grants.includes(grantName) ? "pass" : "fail";
+    if (!grants) notes.push("the server does not list its grant types");
+    if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants!.join(", ")})`);
+    if (t.grant === "authorization_code") {
+      const pkce = m.code_challenge_methods_supported;
+      if (!pkce?.includes("S256")) {
+        status = "fail";
+        notes.push(pkce ? `PKCE S256 is not supported (${pkce.join(", ")})` : "code_challenge_methods_supported is missing: the server does not say it supports PKCE");
+      } else notes.push("PKCE S256 supported");
+    }
+    add("as.grants", status, "grant and PKCE fit the profile", notes.join("; ") || `${t.grant} supported`, status === "fail" ? "enable the grant (and PKCE S256) for the client on the IdP, or use another profile grant" : undefined);
+  }
+
+  // 3. The JWKS, which the MCP server must read to check tokens.
+  if (as?.metadata.jwks_uri) {
+    try {
+      const res = await ctx.fetch(as.metadata.jwks_uri, { headers: { Accept: "application/json" } });
+      const body = (await res.json().catch(() => undefined)) as { keys?: unknown } | undefined;
+      if (res.ok && Array.isArray(body?.keys)) add("as.jwks", "pass", "JWKS publicly readable", `${body!.keys.length} key(s) at ${as.metadata.jwks_uri}`);
+      else add("as.jwks", "fail", "JWKS publicly readable", `${as.metadata.jwks_uri} answered ${res.status}${res.ok ? " without a keys list" : ""}`, res.status === 401 || res.status === 403 ? "make the signing keys public (OCI IAM: identity domain → Settings → Configure client access → allow access to the signing certificate)" : "fix the IdP's jwks_uri");
+    } catch (e) {
+      add("as.jwks", "fail", "JWKS publicly readable", msg(e), "fix the IdP's jwks_uri");
+    }
+  } else if (as) add("as.jwks", "warn", "JWKS publicly readable", "the metadata has no jwks_uri", "servers that check JWTs offline need the issuer's jwks_uri");
+
+  // 4. The token.
+  const now = Math.floor(ctx.now() / 1000);
+  let token = input.token;
+  if (!token && t) {
+    try {
+      token = (await getToken(ctx, t, { minTtl: 0 })).access_token;
+      add("token.obtain", "pass", "token obtainable", `for profile ${t.profile ?? ""}`.trim());
+    } catch (e) {
+      add("token.obtain", "fail", "token obtainable", msg(e), (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag}`);
+    }
+  } else if (token) add("token.obtain", "pass", "token obtainable", "read from standard input");
+  else add("token.obtain", "skip", "token obtainable", "no profile and no --token-stdin", "pass --profile P or pipe a token to --token-stdin");
+
+  // What the user says wins; then what the server says in its challenge, then its metadata.
+  const expectedAud = input.audience ?? challenge?.params.audience ?? prm?.resource;
+  const audSource = input.audience ? "--audience" : challenge?.params.audience ? "its challenge" : "its resource metadata";
+  const decoded = token ? decodeToken(token) : undefined;
+  if (decoded?.kind === "opaque") add("token.claims", "warn", "token claims", `the token is opaque (${decoded.why}): its expiry, issuer and audience cannot be checked here`);
+  if (decoded?.kind === "jwt") {
+    const c = decoded.claims;
+    const exp = typeof c.exp === "number" ? c.exp : undefined;
+    const nbf = typeof c.nbf === "number" ? c.nbf : undefined;
+    const skew = probe?.date !== undefined ? now - probe.date : 0;
+    if (exp !== undefined && exp <= now) add("token.expiry", "fail", "token lifetime", `expired ${relativeTime(exp - now)}`, `get a fresh one: mcp-auth token${profileFlag} --force-refresh`);
+    else if (nbf !== undefined && nbf > now + SKEW_SEC) add("token.expiry", "fail", "token lifetime", `not valid yet (nbf ${relativeTime(nbf - now)})`, "check this machine's clock and the IdP's (NTP)");
+    else add("token.expiry", "pass", "token lifetime", exp !== undefined ? `expires ${relativeTime(exp - now)}` : "no exp claim");
+    if (Math.abs(skew) > SKEW_SEC) add("token.clock", "warn", "clock", `this machine's clock is ${Math.abs(skew)} s ${skew > 0 ? "ahead of" : "behind"} the MCP server's`, "synchronise the clocks (NTP): skew makes fresh tokens look expired or not yet valid");
+    const iss = typeof c.iss === "string" ? c.iss : undefined;
+    if (as) {
+      if (iss === as.issuer) add("token.issuer", "pass", "token issuer", iss);
+      else add("token.issuer", "fail", "token issuer", `the token's iss is ${iss ?? "missing"}, the server trusts ${as.issuer}`, `make them the same URL: the server's issuer setting (kcp: authorization_url) must be the token's iss exactly, and the IdP must issue tokens under its public URL (OctoPerf: the public origin)`);
+    }
+    const auds = audiences(c);
+    if (expectedAud) {
+      if (auds.includes(expectedAud)) add("token.audience", "pass", "token audience", `aud contains ${expectedAud} (expected by ${audSource})`);
+      else
+        add("token.audience", "fail", "token audience", `invalid audience: the token's aud is ${auds.length ? auds.join(", ") : "empty"}, the server expects ${expectedAud} (from ${audSource})`, `make the IdP put ${expectedAud} in aud, e.g. mcp-auth bootstrap keycloak --audience ${expectedAud} (kcp: ensure oauth_audience matches the client's audience)`);
+    } else add("token.audience", "skip", "token audience", `the server says nothing about the audience it expects; aud is ${auds.join(", ") || "empty"}`, "pass --audience AUD to check it");
+    const wanted = challenge?.params.scope?.split(" ").filter(Boolean) ?? [];
+    if (wanted.length) {
+      const have = scopesOf(c);
+      const missing = wanted.filter((s) => !have.includes(s));
+      if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, `request them: mcp-auth profiles add ${t?.profile ?? "NAME"} … --scope ${wanted.join(" ")} --force (OpenProject: the mcp scope)`);
+      else add("token.scope", "pass", "token scopes", `has ${wanted.join(" ")}`);
+    }
+  }
+
+  // 5. A real MCP session with the token.
+  if (!url || !probe) add("mcp.initialize", "skip", "MCP initialize with the token", "the server could not be probed");
+  else if (!token) add("mcp.initialize", "skip", "MCP initialize with the token", "no token");
+  else {
+    try {
+      const r = await probeMcp(ctx, url, token);
+      if (r.status >= 200 && r.status < 300) {
+        add("mcp.initialize", "pass", "MCP initialize with the token", `${r.status}`);
+        await toolsList(ctx, url, token, r.sessionId, add);
+      } else add("mcp.initialize", "fail", "MCP initialize with the token", refusal(r), refusalFix(r, profileFlag));
+    } catch (e) {
+      add("mcp.initialize", "fail", "MCP initialize with the token", msg(e), "check that the server is up");
+    }
+  }
+  return checks;
+}
+
+async function toolsList(ctx: Context, url: string, token: string, sessionId: string | undefined, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void): Promise<void> {
+  try {
+    await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) });
+    const r = await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) });
+    const n = (r.body.match(/"inputSchema"/g) ?? []).length;
+    if (r.status >= 200 && r.status < 300 && /"tools"/.test(r.body)) add("mcp.tools", "pass", "MCP tools/list with the token", `${n} tool(s)`);
+    else add("mcp.tools", "fail", "MCP tools/list with the token", refusal(r), refusalFix(r, ""));
+  } catch (e) {
+    add("mcp.tools", "fail", "MCP tools/list with the token", (e as Error).message, "check the server's logs");
+  }
+}
+
+/** The server's refusal, its WWW-Authenticate interpreted. */
+function refusal(r: Probe): string {
+  const p = r.challenge?.params ?? {};
+  const head = `the server answered ${r.status}`;
+  if (p.error === "invalid_token") return `${head}: it refused the token (invalid_token${p.error_description ? `: ${p.error_description}` : ""})`;
+  if (p.error === "insufficient_scope") return `${head}: the token lacks scope${p.scope ? ` (it needs ${p.scope})` : ""}`;
+  return `${head}${r.wwwAuthenticate ? ` (WWW-Authenticate: ${r.wwwAuthenticate})` : ""}`;
+}
+
+function refusalFix(r: Probe, profileFlag: string): string {
+  const p = r.challenge?.params ?? {};
+  if (p.error === "insufficient_scope") return `request the scopes it names${p.scope ? ` (${p.scope})` : ""} for the profile, then mcp-auth login${profileFlag}`;
+  if (r.status === 401) return "see the token checks above (audience, issuer, expiry); the server's logs name the exact reason";
+  if (r.status === 403) return "the token is valid but not allowed: grant the user or client access on the server";
+  return "check the server's logs";
+}
