@@ -297,7 +297,7 @@ _mcp_auth() {
     "decode")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -308,7 +308,7 @@ _mcp_auth() {
     "doctor")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --url) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
