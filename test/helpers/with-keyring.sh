@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run a command against a real, unlocked Secret Service (gnome-keyring) on a private
-# D-Bus session bus. The robust recipe from /work/shared/research/feasibility.md §2.
+# D-Bus session bus. The robust recipe from ../shared/research/feasibility.md §2.
 #
 #   HOME=$(mktemp -d) test/helpers/with-keyring.sh node test.mjs       # throw-away keyring
 #   KEYRING_FRESH_HOME=1 test/helpers/with-keyring.sh secret-tool ...    # HOME made + removed here

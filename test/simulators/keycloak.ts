@@ -2,7 +2,7 @@
  * Test simulator of Keycloak 26.x: token endpoint, discovery, JWKS, the admin REST API that
  * `mcp-auth bootstrap keycloak` needs, client-registration policies and anonymous DCR.
  *
- * Spec: /work/shared/research/idp-apis.md §2 (contract list §2.7). Sources cited next to each
+ * Spec: ../shared/research/idp-apis.md §2 (contract list §2.7). Sources cited next to each
  * behaviour:
  *   - `keycloak/keycloak@main:<path>` - Keycloak sources read through the code index (commit of the
  *     indexed copy; the research cites the same files);

@@ -1,6 +1,6 @@
 /**
  * Drives the Thunder simulator with plain fetch, the way seed 000 (OpenChoreo "MCP Configuration")
- * does with curl, and checks the contract of /work/shared/research/idp-apis.md §1.
+ * does with curl, and checks the contract of ../shared/research/idp-apis.md §1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';

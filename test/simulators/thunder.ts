@@ -1,7 +1,7 @@
 /**
  * Test simulator of the Asgardeo Thunder ("ThunderID") admin and OAuth APIs.
  *
- * Spec: /work/shared/research/idp-apis.md §1 (contract list §1.8). Every behaviour below carries
+ * Spec: ../shared/research/idp-apis.md §1 (contract list §1.8). Every behaviour below carries
  * the source it was read from, as `repo@tag:path`. Two wire-format eras are served:
  *   - era 'B' (default) = asgardeo/thunder@v0.28.0, the version OpenChoreo pins
  *     (openchoreo/openchoreo@HEAD:install/quick-start/.config.sh THUNDER_VERSION="0.28.0");
