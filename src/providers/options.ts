@@ -25,6 +25,20 @@ export function adminPasswordInput(idp: string, o: { askIf?: (a: Record<string, 
   });
 }
 
+/** A service account's client secret (stdin, $VAR — default MCP_AUTH_ADMIN_CLIENT_SECRET — or a hidden prompt). */
+export function adminClientSecretInput(description: string, promptPrefix: string) {
+  return defineInput({
+    name: "adminClientSecret",
+    flag: "--admin-client-secret",
+    kind: "string",
+    secret: true,
+    required: true,
+    env: "MCP_AUTH_ADMIN_CLIENT_SECRET",
+    description,
+    prompt: (a) => `${promptPrefix} "${String(a.adminClientId)}"`,
+  });
+}
+
 export function grantInput(what: string) {
   return defineInput({
     name: "grant",

@@ -6,7 +6,7 @@ import { UsageError } from "../../errors.js";
 import { checkUrl } from "../../oauth/client.js";
 import { normalizeIssuer, type ProfileData } from "../../target.js";
 import { api, peekClaims } from "../http.js";
-import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput } from "../options.js";
+import { adminClientSecretInput, adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput } from "../options.js";
 import { defineProvider, issuerUrl } from "../types.js";
 import { KeycloakAdmin, type AdminCredentials } from "./admin.js";
 import { serverConfigToml } from "./server-config.js";
@@ -30,17 +30,7 @@ const inputs = [
   adminUserInput("admin user (password grant on admin-cli)"),
   defineInput({ name: "adminClientId", flag: "--admin-client-id <id>", kind: "string", description: "use this service-account client instead of a user" }),
   adminPasswordInput("Keycloak", { askIf: (a) => !a.adminClientId, missingHint: " (or --admin-client-id with --admin-client-secret-env)" }),
-  defineInput({
-    name: "adminClientSecret",
-    flag: "--admin-client-secret",
-    kind: "string",
-    secret: true,
-    required: true,
-    env: "MCP_AUTH_ADMIN_CLIENT_SECRET",
-    description: "service-account client's secret",
-    prompt: (a) => `Secret of client "${String(a.adminClientId)}"`,
-    askIf: (a) => Boolean(a.adminClientId),
-  }),
+  { ...adminClientSecretInput("service-account client's secret", "Secret of client"), askIf: (a: Record<string, unknown>) => Boolean(a.adminClientId) },
   grantInput("for --create-client"),
   redirectPortInput,
   rotateSecretInput,

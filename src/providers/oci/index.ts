@@ -3,7 +3,7 @@ import { defineInput } from "../../core/inputs.js";
 import { UsageError } from "../../errors.js";
 import { checkUrl } from "../../oauth/client.js";
 import type { ProfileData } from "../../target.js";
-import { rotateSecretInput } from "../options.js";
+import { adminClientSecretInput, rotateSecretInput } from "../options.js";
 import { defineProvider, issuerUrl } from "../types.js";
 import { OciAdmin } from "./admin.js";
 import { planEnvFile, writeEnvFile } from "./env-file.js";
@@ -30,16 +30,7 @@ const inputs = [
     validate: (v: string) => (new URL(v).pathname.replace(/\/+$/, "") || new URL(v).search ? "must be the domain's origin only (https://idcs-….identity.oraclecloud.com)" : undefined),
   }),
   defineInput({ name: "adminClientId", flag: "--admin-client-id <id>", kind: "string", required: true, description: "client id of a confidential app with an administrator app role", prompt: "Admin client id" }),
-  defineInput({
-    name: "adminClientSecret",
-    flag: "--admin-client-secret",
-    kind: "string",
-    secret: true,
-    required: true,
-    env: "MCP_AUTH_ADMIN_CLIENT_SECRET",
-    description: "admin client's secret",
-    prompt: (a) => `Secret of admin client "${String(a.adminClientId)}"`,
-  }),
+  adminClientSecretInput("admin client's secret", "Secret of admin client"),
   defineInput({ name: "name", flag: "--name <name>", kind: "string", required: true, description: "display name of the confidential app to create or reuse", prompt: "Application name" }),
   defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server's URL; the redirect is <url>/oauth/callback (default http://localhost:8000)", prompt: "MCP server URL" }),
   defineInput({
