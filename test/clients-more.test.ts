@@ -10,6 +10,7 @@ import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClien
 import { actionOf } from "../src/store/plan.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { BIN } from "./helpers/cli.js";
+import { Random, rng } from "./helpers/random.js";
 
 /**
  * add-client / remove-client / clients for Codex (TOML), Gemini CLI and Windsurf: exact bytes per client,
@@ -266,27 +267,7 @@ describe("config paths", () => {
  */
 const N = 400;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  constructor(private r: () => number) {}
-  int(n: number): number {
-    return Math.floor(this.r() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.r() < p;
-  }
+class Gen extends Random {
   comment(): string {
     return this.pick(["# note", "#", "# [mcp_servers.p] in a comment", "# é 漢字", "#\tmcp_servers"]);
   }

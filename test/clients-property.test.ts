@@ -7,6 +7,7 @@ import { editJsonc, getAt, loadJsonc, undoOf } from "../src/clients/jsonc.js";
 import { actionOf } from "../src/store/plan.js";
 import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClient } from "../src/core/clients.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
+import { Random, rng } from "./helpers/random.js";
 
 /**
  * Property test: 1,000 generated JSONC config files (comments, trailing commas, other servers, odd
@@ -16,27 +17,7 @@ import { createTestContext, type TestContext } from "./helpers/context.js";
  */
 const N = 1000;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  constructor(private r: () => number) {}
-  int(n: number): number {
-    return Math.floor(this.r() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.r() < p;
-  }
+class Gen extends Random {
   /** Whitespace and comments between tokens. */
   gap(): string {
     let s = this.pick(["", " ", "  ", "\t", "\n", "\n  ", "\n\t\t", "\n    ", " \n \n"]);
