@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--client-metadata-url|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -45,6 +45,11 @@ _mcp_auth() {
         --port) COMPREPLY=(); return ;;
         --browser-command) COMPREPLY=(); return ;;
         --login-timeout) COMPREPLY=(); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --issuer) COMPREPLY=(); return ;;
+        --client-id) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --client-metadata-url) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -52,7 +57,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --port --no-browser --browser-command --login-timeout --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -93,6 +98,7 @@ _mcp_auth() {
         --resource) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
+        --client-metadata-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
@@ -101,7 +107,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in

@@ -8,15 +8,19 @@ import { choice, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {
   name: string;
-  issuer: string;
-  clientId: string;
+  /** Without it, --mcp-url is required and the authorization server is discovered. */
+  issuer?: string;
+  clientId?: string;
   clientSecretStdin?: boolean;
   clientSecretEnv?: string;
   grant?: Grant;
   scope?: string[];
-  resource?: string;
+  /** A URI, or false with --no-resource. */
+  resource?: string | false;
   audience?: string;
   mcpUrl?: string;
+  clientMetadataUrl?: string;
+  allowMissingPkceMetadata?: boolean;
   redirectPort?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
@@ -25,6 +29,14 @@ export interface ProfilesAddOptions {
 }
 
 export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promise<void> {
+  if (!o.issuer || !o.clientId) {
+    if (o.mcpUrl) return addDiscovered(ctx, o);
+    throw new UsageError(o.issuer ? "--issuer needs --client-id" : "pass --issuer URL and --client-id ID, or --mcp-url URL to discover them from the MCP server");
+  }
+  for (const k of ["clientMetadataUrl", "allowMissingPkceMetadata"] as const) {
+    if (o[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies when the authorization server is discovered (--mcp-url without --issuer)`);
+  }
+  if (o.resource === false) throw new UsageError("--no-resource only applies when the authorization server is discovered; without --resource none is sent");
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
   const saved = await addProfile(ctx, {
     name: o.name,
@@ -44,6 +56,44 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
   });
   ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : ""}).`);
   ctx.info(saved.grant === "client_credentials" ? `Try: mcp-auth token --profile ${o.name}` : `Next: mcp-auth login ${o.name}`);
+}
+
+/** `profiles add NAME --mcp-url URL` without --issuer: discover and register, as `login URL` does, without signing in. */
+async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void> {
+  for (const k of ["grant", "audience", "authMethod"] as const) {
+    if (o[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with discovery (--mcp-url without --issuer)`);
+  }
+  if (typeof o.resource === "string") throw new UsageError("--resource comes from the MCP server's metadata when it is discovered", { hint: "pass --issuer and --client-id to set everything by hand" });
+  if (o.kind !== "oidc") throw new UsageError("--kind cannot be combined with discovery (--mcp-url without --issuer)");
+  const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
+  if (secret && !o.clientId) throw new UsageError("--client-secret-* needs --client-id");
+  const redirectPort = o.redirectPort === undefined ? undefined : Number(o.redirectPort);
+  if (redirectPort !== undefined && (!Number.isInteger(redirectPort) || redirectPort < 1 || redirectPort > 65535)) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
+  const { setupMcpProfile } = await import("../core/mcp-login.js");
+  if (Object.hasOwn(ctx.config().profiles, o.name) && !o.force) throw new UsageError(`profile "${o.name}" already exists`, { hint: "pass --force to replace it" });
+  const r = await setupMcpProfile(ctx, {
+    mcpUrl: o.mcpUrl!,
+    name: o.name,
+    clientId: o.clientId,
+    clientSecret: secret,
+    clientMetadataUrl: o.clientMetadataUrl,
+    scopes: o.scope,
+    noResource: o.resource === false,
+    allowMissingPkceMetadata: o.allowMissingPkceMetadata,
+    redirectPort,
+    makeDefault: o.default,
+    force: true,
+    askClientId: ctx.io.interactive
+      ? (issuer) => ctx.io.prompter.input(`${issuer} offers no client registration. Client id (from its admin):`, { flagHint: "--client-id ID" })
+      : undefined,
+  });
+  if (r.kind === "open") {
+    throw new UsageError(`${r.mcpUrl} answered without asking for a token: it needs no authentication, so no profile was saved`);
+  }
+  for (const note of r.discovery?.notes ?? []) ctx.info(`note: ${note}`);
+  const p = r.profile;
+  ctx.info(`Saved profile "${p.name}": ${p.mcpUrl} → authorization server ${p.issuer}, client ${p.clientId} (${r.registration === "dcr" ? "registered just now" : r.registration === "reused" ? "registered before" : r.registration})${p.scopes?.length ? `, scopes ${p.scopes.join(" ")}` : ""}.`);
+  ctx.info(`Next: mcp-auth login ${p.name}`);
 }
 
 export interface ProfilesListOptions {
@@ -98,15 +148,18 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
   profiles
     .command("add <name>")
     .description("save a profile; its client secret goes to the secret store")
-    .requiredOption("--issuer <url>", "the authorization server's issuer URL")
-    .requiredOption("--client-id <id>", "the OAuth client id")
+    .option("--issuer <url>", "the authorization server's issuer URL (omit it with --mcp-url to discover it)")
+    .option("--client-id <id>", "the OAuth client id (omit it with --mcp-url to register one)")
     .option("--client-secret-stdin", "read the client secret from stdin (a hidden prompt on a terminal)")
     .option("--client-secret-env <VAR>", "read the client secret from $VAR now and store it")
     .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
     .option("--scope <scope...>", "scopes to request")
     .option("--resource <uri>", "RFC 8707 resource indicator (usually the MCP server URL)")
     .option("--audience <aud>", "audience parameter, for IdPs that use one")
-    .option("--mcp-url <url>", "the MCP server this profile is for")
+    .option("--mcp-url <url>", "the MCP server this profile is for; alone, its authorization server is discovered")
+    .option("--no-resource", "with discovery: do not send RFC 8707 resource (for servers that reject it)")
+    .option("--client-metadata-url <url>", "with discovery: your https Client ID Metadata Document, used when the server supports it")
+    .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .option("--kind <provider>", "provider kind", "oidc")

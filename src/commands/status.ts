@@ -17,6 +17,9 @@ export async function runStatus(ctx: Context, o: { json?: boolean }): Promise<vo
       provider: p.provider,
       grant: p.grant,
       issuer: p.issuer,
+      mcp_url: p.mcpUrl ?? null,
+      // The issuer is the authorization server; for a profile set up from an MCP URL it was discovered.
+      authorization_server: p.extra?.discovered ? { issuer: p.issuer, discovered_from: p.extra.resourceMetadata ?? p.mcpUrl, registration: p.extra.registration ?? null } : null,
       token: state,
       expires_at: rec?.expires_at ?? null,
       scope: rec?.scope ?? null,
@@ -32,6 +35,7 @@ export async function runStatus(ctx: Context, o: { json?: boolean }): Promise<vo
   for (const r of rows) {
     const when = r.expires_at ? ` (${r.token === "valid" ? "expires" : "expired"} ${relative(r.expires_at - now)}, ${new Date(r.expires_at * 1000).toISOString()})` : "";
     const lines = [`${r.profile}${r.default ? " (default)" : ""}  ${r.provider}  ${r.grant}  ${r.issuer}`, `  token: ${r.token}${when}`];
+    if (r.mcp_url) lines.push(`  MCP server: ${r.mcp_url}${r.authorization_server ? ` (authorization server discovered from ${r.authorization_server.discovered_from})` : ""}`);
     if (r.scope) lines.push(`  scope: ${r.scope}`);
     if (r.refresh_token) lines.push(`  refresh token: ${r.refresh_token}`);
     if (r.client_secret) lines.push(`  client secret: stored (${r.client_secret})`);

@@ -2,7 +2,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
-import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Grant, type ProfileData, type TokenAuthMethod } from "../target.js";
+import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Grant, type Profile, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { forgetTokens } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
@@ -119,5 +119,22 @@ export async function useProfile(ctx: Context, name: string): Promise<void> {
   await ctx.updateConfig((cfg) => {
     if (!Object.hasOwn(cfg.profiles, name)) throw new UsageError(`no profile named "${name}"`);
     cfg.defaultProfile = name;
+  });
+}
+
+/** A profile with `extra` scopes added to its own (step-up), not saved yet. */
+export function withScopes(p: Profile, extra: string[]): Profile {
+  const scopes = [...new Set([...(p.scopes ?? []), ...splitScopes(extra)!])];
+  return { ...p, scopes };
+}
+
+/**
+ * Records a profile's new scopes after a step-up succeeded. Its tokens were just obtained for these
+ * scopes, so they stay: only the scope list changes.
+ */
+export async function saveScopes(ctx: Context, name: string, scopes: string[]): Promise<void> {
+  await ctx.updateConfig((cfg) => {
+    const p = profileOf(cfg, name);
+    if (p) p.scopes = scopes;
   });
 }

@@ -26,6 +26,11 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
   if (!config.serverMetadata().authorization_endpoint) {
     throw new NetworkError("unusable server metadata: authorization_endpoint is missing, so a browser login is impossible", { hint: "fix the server's metadata, or use a grant it supports" });
   }
+  // S256 is the only method we send; a server that lists its methods without it would reject the login.
+  const methods = config.serverMetadata().code_challenge_methods_supported;
+  if (Array.isArray(methods) && !methods.includes("S256")) {
+    throw new NetworkError(`the authorization server does not support PKCE with S256 (code_challenge_methods_supported: ${methods.join(", ").replace(/[\x00-\x1f\x7f-\x9f]/g, "?") || "none"}); refusing to log in without it`);
+  }
   const verifier = client.randomPKCECodeVerifier();
   registerSecret(verifier); // never printed, even if a server echoes it back
   const challenge = await client.calculatePKCECodeChallenge(verifier);
@@ -72,7 +77,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
         return;
       }
       handled = true; // one shot: a second callback can never replay or swap the code
-      exchange(client, config, current, verifier, state).then(
+      exchange(client, config, current, verifier, state, o.params.resource).then(
         (tokens) => {
           page(res, 200, "Login complete", "You are signed in to mcp-auth. You can close this window and return to the terminal.");
           settle.resolve(tokens);
@@ -115,14 +120,15 @@ function notThisLogin(current: URL, state: string, metadata: OC.ServerMetadata):
   return undefined;
 }
 
-async function exchange(client: typeof OC, config: OC.Configuration, current: URL, verifier: string, state: string): Promise<OC.TokenEndpointResponse> {
+async function exchange(client: typeof OC, config: OC.Configuration, current: URL, verifier: string, state: string, resource?: string): Promise<OC.TokenEndpointResponse> {
   const error = current.searchParams.get("error");
   if (error) {
     const desc = current.searchParams.get("error_description");
     throw new AuthError(`login refused by the server: ${error}${desc ? `: ${desc}` : ""}`);
   }
   try {
-    return await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: verifier, expectedState: state });
+    // RFC 8707 / MCP spec: `resource` on the token request too, not only on the authorization request.
+    return await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: verifier, expectedState: state }, resource ? { resource } : undefined);
   } catch (e) {
     throw wrapOAuthError(e, "login");
   }
