@@ -23,7 +23,7 @@ interface Fixture {
   /** Which well-known URL serves the AS metadata. */
   asAt?: "rfc8414" | "oidc";
   asExtra?: Record<string, unknown>;
-  dcr?: "ok" | "401" | "none" | "secret";
+  dcr?: "ok" | "401" | "none" | "secret" | "trusted-hosts";
   /** Client ids the token endpoint refuses with invalid_client. */
   forgotten?: string[];
 }
@@ -76,7 +76,10 @@ async function fixture(f: Fixture = {}) {
       });
     }
     if (url === `${issuer}/register` && req.method === "POST") {
-      if (f.dcr === "401") return json(res, 401, { error: "unauthorized", error_description: "initial access token required" });
+      // Thunder's answer to anonymous DCR (../shared/research/idp-apis.md §1.7).
+      if (f.dcr === "401") return json(res, 401, { error: "unauthorized_client", error_description: "Authentication with sufficient permissions is required to register a client" });
+      // Keycloak's Trusted Hosts policy (idp-apis.md §2.4).
+      if (f.dcr === "trusted-hosts") return json(res, 403, { error: "insufficient_scope", error_description: "Policy 'Trusted Hosts' rejected request to client-registration service. Details: URI doesn't match any trusted host or trusted domain" });
       const meta = JSON.parse(body) as Record<string, unknown>;
       registered.push(meta);
       const secret = f.dcr === "secret" ? { client_secret: "dcr-secret-value", token_endpoint_auth_method: "client_secret_basic" } : { token_endpoint_auth_method: "none" };
@@ -105,6 +108,7 @@ describe("profiles add NAME --mcp-url URL (no --issuer): the discovery matrix", 
     expect(await tc.run(["profiles", "add", "p", "--mcp-url", s.mcpUrl]), tc.stderr()).toBe(0);
     expect(profile(tc, "p")).toMatchObject({ issuer: s.issuer, clientId: "client-1", grant: "authorization_code", resource: s.mcpUrl, mcpUrl: s.mcpUrl, tokenEndpointAuthMethod: "none", extra: { discovered: true, registration: "dcr", resourceMetadata: s.prmUrl } });
     expect(s.hits.filter((h) => h.includes("oauth-protected-resource"))).toEqual([]);
+    expect(s.registered[0]!.client_name).toMatch(/^mcp-auth on .+ [0-9a-f]{6}$/); // unique: Thunder refuses a repeated name
     expect(s.registered[0]).toMatchObject({ application_type: "native", token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"], response_types: ["code"] });
     expect(s.registered[0]!.redirect_uris).toEqual([expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/callback$/)]);
     expect(profile(tc, "p")!.redirectPort).toBe(Number(new URL((s.registered[0]!.redirect_uris as string[])[0]!).port));
@@ -193,8 +197,16 @@ describe("profiles add NAME --mcp-url URL (no --issuer): the discovery matrix", 
     const s = await fixture({ dcr: "401" });
     const tc = ctx();
     expect(await tc.run(["profiles", "add", "p", "--mcp-url", s.mcpUrl])).toBe(4);
-    expect(tc.stderr()).toContain("refused dynamic client registration (HTTP 401: initial access token required)");
+    expect(tc.stderr()).toContain("refused dynamic client registration (HTTP 401: Authentication with sufficient permissions is required to register a client)");
     expect(tc.stderr()).toContain("mcp-auth bootstrap thunder");
+  });
+
+  it("Keycloak's Trusted Hosts policy: exit 4 naming the host to add and where", async () => {
+    const s = await fixture({ dcr: "trusted-hosts" });
+    const tc = ctx();
+    expect(await tc.run(["profiles", "add", "p", "--mcp-url", s.mcpUrl])).toBe(4);
+    expect(tc.stderr()).toContain("Keycloak refused the registration: Policy 'Trusted Hosts' rejected request");
+    expect(tc.stderr()).toContain("add 127.0.0.1 (the loopback redirect's host) to the realm's Trusted Hosts policy");
   });
 
   it("CIMD supported: the metadata document URL is the client id, nothing is registered", async () => {

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { AuthError, NetworkError, UsageError } from "../errors.js";
 import { checkUrl, type ServerMetadata } from "./client.js";
 import type { Fetch } from "./http.js";
@@ -45,7 +47,9 @@ export async function registerClient(env: { fetch: Fetch; allowHttp: boolean }, 
   if (typeof endpoint !== "string") throw new UsageError(`the authorization server ${clean(String(metadata.issuer))} offers no dynamic client registration`);
   checkUrl(endpoint, "registration_endpoint", env.allowHttp, "endpoint");
   const body = {
-    client_name: "mcp-auth",
+    // Unique: Thunder refuses a second application of the same name (research §1.7), and an admin
+    // auditing registered clients (OctoPerf) can tell which machine each one is.
+    client_name: `mcp-auth on ${hostname().slice(0, 40)} ${randomBytes(3).toString("hex")}`,
     application_type: "native",
     redirect_uris: [input.redirectUri],
     grant_types: ["authorization_code", "refresh_token", ...(input.device ? ["urn:ietf:params:oauth:grant-type:device_code"] : [])],
@@ -66,6 +70,15 @@ export async function registerClient(env: { fetch: Fetch; allowHttp: boolean }, 
     /* not JSON */
   }
   const host = new URL(endpoint).host;
+  const desc = typeof json?.error_description === "string" ? clean(json.error_description) : "";
+  if (res.status === 403 && /Policy 'Trusted Hosts' rejected/.test(desc)) {
+    // Keycloak's anonymous-registration policy (research §2.4): the redirect URI's host, or this machine, is not trusted.
+    const what = /Host not trusted/.test(desc) ? "this machine's address" : `${new URL(input.redirectUri).hostname} (the loopback redirect's host)`;
+    throw new AuthError(`Keycloak refused the registration: ${desc}`, {
+      hint: `add ${what} to the realm's Trusted Hosts policy (Realm settings → Client registration → Trusted Hosts), or create the client with mcp-auth bootstrap keycloak and pass --client-id`,
+      code: "registration_refused",
+    });
+  }
   if (res.status === 401 || res.status === 403) {
     // Thunder (OpenChoreo) and Keycloak with its default policies answer 401/403 to anonymous DCR.
     const why = typeof json?.error_description === "string" ? `: ${clean(json.error_description)}` : typeof json?.error === "string" ? `: ${clean(json.error)}` : "";
