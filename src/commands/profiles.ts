@@ -60,7 +60,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
 
 /** `profiles add NAME --mcp-url URL` without --issuer: discover and register, as `login URL` does, without signing in. */
 async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void> {
-  for (const k of ["grant", "audience", "authMethod"] as const) {
+  for (const k of ["audience", "authMethod"] as const) {
     if (o[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with discovery (--mcp-url without --issuer)`);
   }
   if (typeof o.resource === "string") throw new UsageError("--resource comes from the MCP server's metadata when it is discovered", { hint: "pass --issuer and --client-id to set everything by hand" });
@@ -76,6 +76,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     name: o.name,
     clientId: o.clientId,
     clientSecret: secret,
+    grant: o.grant,
     clientMetadataUrl: o.clientMetadataUrl,
     scopes: o.scope,
     noResource: o.resource === false,
@@ -93,7 +94,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   for (const note of r.discovery?.notes ?? []) ctx.info(`note: ${note}`);
   const p = r.profile;
   ctx.info(`Saved profile "${p.name}": ${p.mcpUrl} → authorization server ${p.issuer}, client ${p.clientId} (${r.registration === "dcr" ? "registered just now" : r.registration === "reused" ? "registered before" : r.registration})${p.scopes?.length ? `, scopes ${p.scopes.join(" ")}` : ""}.`);
-  ctx.info(`Next: mcp-auth login ${p.name}`);
+  ctx.info(p.grant === "client_credentials" ? `Try: mcp-auth token --profile ${p.name}` : `Next: mcp-auth login ${p.name}`);
 }
 
 export interface ProfilesListOptions {

@@ -4,7 +4,9 @@ import type { Context } from "../context.js";
 import { checkMcpUrl } from "../core/mcp.js";
 import { loginHint, targetFromProfile } from "../core/target.js";
 import { getToken } from "../core/tokens.js";
-import { UsageError } from "../errors.js";
+import { saveScopes, withScopes } from "../core/profiles.js";
+import { login } from "../core/session.js";
+import { AuthError, UsageError } from "../errors.js";
 import { choice, profileFor, seconds, withProfileOptions, type Run } from "./shared.js";
 
 export interface ProxyCommandOptions {
@@ -29,7 +31,7 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
   }
   const url = checkMcpUrl(ctx, raw);
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
-  const target = targetFromProfile(profile);
+  let target = targetFromProfile(profile);
   // stdout is the protocol channel: a stray console.log from any library would corrupt it.
   for (const k of ["log", "info", "debug"] as const) console[k] = (...a: unknown[]) => ctx.io.err.write(`${a.map(String).join(" ")}\n`);
   // A long-lived process that allocates a little per message: keep the young generation at its
@@ -49,6 +51,25 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
     output: ctx.io.out,
     // No login from here: stdin belongs to the MCP client. The error says which command to run.
     token: ({ forceRefresh }) => getToken(ctx, target, { minTtl, forceRefresh }),
+    // Step-up on 403 insufficient_scope: the challenged scopes added to the profile's. Client
+    // credentials just ask again; a person signs in again in the browser (never through stdin).
+    stepUp: async (scopes) => {
+      const wider = withScopes({ ...profile, scopes: target.scopes }, scopes);
+      const next = targetFromProfile(wider);
+      const got =
+        next.grant === "client_credentials"
+          ? await getToken(ctx, next, { minTtl, forceRefresh: true })
+          : (await login(ctx, wider, { browser: true, timeoutSec: 300 })).token;
+      // The IdP decides what it grants (and may drop what it does not know): keep only a real step-up.
+      const granted = got.scope?.split(/\s+/);
+      const missing = granted ? scopes.filter((s) => !granted.includes(s)) : [];
+      if (missing.length) {
+        throw new AuthError(`the IdP did not grant ${missing.join(" ")} to ${profile.name}'s client (granted: ${got.scope || "nothing"})`, { hint: "ask the IdP's admin to allow that scope for the client" });
+      }
+      await saveScopes(ctx, profile.name, wider.scopes!);
+      target = next;
+      return got;
+    },
     fetch: ctx.fetch,
     now: () => ctx.now(),
     error: (line) => ctx.io.info(`mcp-auth: ${line}`),

@@ -5,7 +5,7 @@ import { checkUrl, type ServerMetadata } from "../oauth/client.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { checkClientMetadataUrl, registerClient } from "../oauth/register.js";
 import { Registrations, registrationSecretAccount, type RegistrationRecord } from "../store/registrations.js";
-import { profileOf, type Profile, type ProfileData } from "../target.js";
+import { profileOf, type Grant, type Profile, type ProfileData } from "../target.js";
 import { checkProfileName, saveProfile } from "./profiles.js";
 import { login, type LoginResult } from "./session.js";
 import type { LoginOptions } from "./login.js";
@@ -25,6 +25,8 @@ export interface McpSetupInput {
   issuer?: string;
   clientId?: string;
   clientSecret?: string;
+  /** Default authorization_code; client_credentials needs a given client and secret. */
+  grant?: Grant;
   clientMetadataUrl?: string;
   /** Scopes to request instead of the challenged / advertised ones. */
   scopes?: string[];
@@ -91,7 +93,7 @@ function resourceCovers(resource: string, mcpUrl: string): boolean {
  * Discovery without side effects. Undefined `as` never: a server that needs no token is returned as
  * `{ open: true }`; anything that prevents a login is an error naming it.
  */
-export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetupInput, "issuer" | "scopes" | "noResource" | "allowMissingPkceMetadata"> = {}): Promise<{ open: true; mcpUrl: string; probe: Probe } | ({ open: false } & McpDiscovery)> {
+export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetupInput, "issuer" | "scopes" | "noResource" | "allowMissingPkceMetadata" | "grant"> = {}): Promise<{ open: true; mcpUrl: string; probe: Probe } | ({ open: false } & McpDiscovery)> {
   const mcpUrl = canonicalMcpUrl(ctx, rawUrl);
   const notes: string[] = [];
   const probe = await probeMcp(ctx, mcpUrl);
@@ -122,8 +124,9 @@ export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetup
   }
   const as = await fetchAuthServerMetadata(ctx, issuer);
   if (as.proxiedBy) notes.push(`${as.proxiedBy} serves the metadata of ${as.issuer} (as kubernetes-mcp-server does); ${as.issuer}'s own metadata confirmed it, so ${as.issuer} is used`);
-  checkPkce(as.metadata, o.allowMissingPkceMetadata, notes);
-  if (!(as.metadata.response_types_supported ?? ["code"]).includes("code")) {
+  const person = (o.grant ?? "authorization_code") === "authorization_code";
+  if (person) checkPkce(as.metadata, o.allowMissingPkceMetadata, notes);
+  if (person && !(as.metadata.response_types_supported ?? ["code"]).includes("code")) {
     throw new NetworkError(`the authorization server ${as.issuer} does not support the authorization code flow (response_types_supported lacks "code")`);
   }
 
@@ -229,6 +232,10 @@ export async function setupMcpProfile(ctx: Context, input: McpSetupInput, opts: 
     }
     return { kind: "profile", profile: { name, ...existing }, registration: "reused", reusedProfile: true };
   }
+  const grant = input.grant ?? "authorization_code";
+  if (grant === "client_credentials" && !(input.clientId && input.clientSecret)) {
+    throw new UsageError("client credentials need a client registered by the server's admin", { hint: "pass --client-id ID and --client-secret-stdin (or --client-secret-env VAR)" });
+  }
   const d = await discoverMcp(ctx, mcpUrl, input);
   if (d.open) return { kind: "open", mcpUrl, probe: d.probe };
   const client = await chooseClient(ctx, d, input, opts);
@@ -236,7 +243,7 @@ export async function setupMcpProfile(ctx: Context, input: McpSetupInput, opts: 
     provider: "oidc",
     issuer: d.as.issuer,
     clientId: client.clientId,
-    grant: "authorization_code",
+    grant,
     ...(d.scopes.length ? { scopes: d.scopes } : {}),
     ...(d.resource ? { resource: d.resource } : {}),
     mcpUrl,

@@ -1,4 +1,5 @@
 import { AuthError, McpAuthError } from "../errors.js";
+import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { redact, type Fetch } from "../oauth/http.js";
 import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
 
@@ -41,7 +42,15 @@ export interface ProxyOptions {
   transport?: "auto" | "streamable-http" | "sse";
   /** How long to wait for answers still owed after stdin closes (ms). */
   drainMs?: number;
+  /**
+   * Step-up (MCP spec 2025-11-25): the server answered 403 insufficient_scope naming `scopes`; get a
+   * token that also has them. Absent = report the refusal.
+   */
+  stepUp?: (scopes: string[]) => Promise<BearerToken>;
 }
+
+/** Step-ups per proxy session: the spec's "no more than a few times", so a server that is never satisfied cannot loop us. */
+export const MAX_STEP_UPS = 2;
 
 /** JSON-RPC error code of failures the proxy itself reports (the implementation-defined server range). */
 export const PROXY_ERROR = -32000;
@@ -174,14 +183,17 @@ function bearerCache(o: ProxyOptions) {
   const renew = (forceRefresh: boolean) =>
     (pending ??= o
       .token({ forceRefresh })
-      .then((t) => {
-        const now = o.now();
-        const expires = t.expires_at * 1000;
-        current = { token: t.access_token, renewAt: expires - Math.min(MAX_SKEW_MS, Math.max(0, expires - now) / 2) };
-        return t.access_token;
-      })
+      .then((t) => keep(t))
       .finally(() => (pending = undefined)));
+  const keep = (t: BearerToken) => {
+    const now = o.now();
+    const expires = t.expires_at * 1000;
+    current = { token: t.access_token, renewAt: expires - Math.min(MAX_SKEW_MS, Math.max(0, expires - now) / 2) };
+    return t.access_token;
+  };
   return {
+    /** A token obtained elsewhere (a step-up) replaces the current one. */
+    set: keep,
     get: (): Promise<string> => (current && o.now() < current.renewAt ? Promise.resolve(current.token) : renew(false)),
     /** The server refused `stale`: get a new one, unless someone already has. */
     refused: async (stale: string): Promise<string> => {
@@ -192,8 +204,20 @@ function bearerCache(o: ProxyOptions) {
   };
 }
 
-/** ctx.fetch with the bearer token on every request; a 401 gets one renewal and one retry. */
+/**
+ * ctx.fetch with the bearer token on every request; a 401 gets one renewal and one retry, a 403
+ * insufficient_scope a step-up (at most MAX_STEP_UPS per session) and one retry.
+ */
 function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
+  let stepUps = 0;
+  let guardShown = false;
+  let stepping: Promise<string> | undefined;
+  /** The scopes a 403 insufficient_scope challenge asks for (none for any other answer, or without a step-up). */
+  const stepUpScopes = (res: Response): string[] => {
+    if (res.status !== 403 || !o.stepUp) return [];
+    const c = parseWwwAuthenticate(res.headers.get("www-authenticate"));
+    return c?.params.error === "insufficient_scope" ? (c.params.scope ?? "").split(/\s+/).filter(Boolean) : [];
+  };
   const withToken = (init: RequestInit | undefined, token: string): RequestInit => {
     const headers = new Headers(init?.headers);
     headers.set("authorization", `Bearer ${token}`);
@@ -201,11 +225,31 @@ function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>
   };
   return async (url, init) => {
     const token = await bearer.get();
-    const res = await o.fetch(url, withToken(init, token));
+    let res = await o.fetch(url, withToken(init, token));
+    let used = token;
+    for (let scopes = stepUpScopes(res); scopes.length; scopes = stepUpScopes(res)) {
+      const current = await bearer.get();
+      if (current === used) {
+        // Requests refused together share one step-up.
+        if (!stepping) {
+          if (stepUps >= MAX_STEP_UPS) {
+            if (!guardShown) o.error(`the MCP server ${o.url.host} still asks for more scope (${scopes.join(" ")}) after ${MAX_STEP_UPS} step-ups; passing its refusal on`);
+            guardShown = true;
+            break;
+          }
+          stepUps++;
+          o.error(`the MCP server ${o.url.host} needs scope ${scopes.join(" ")}: getting a token that has it (step-up ${stepUps} of ${MAX_STEP_UPS})`);
+          stepping = o.stepUp!(scopes).then((t) => bearer.set(t)).finally(() => (stepping = undefined));
+        }
+        used = await stepping;
+      } else used = current; // someone stepped up meanwhile
+      await res.body?.cancel().catch(() => {});
+      res = await o.fetch(url, withToken(init, used));
+    }
     if (res.status !== 401) return res;
     await res.body?.cancel().catch(() => {});
     o.debug?.("the server answered 401: getting a new token and retrying once");
-    const fresh = await bearer.refused(token);
+    const fresh = await bearer.refused(used);
     const again = await o.fetch(url, withToken(init, fresh));
     if (again.status !== 401) return again;
     await again.body?.cancel().catch(() => {});
