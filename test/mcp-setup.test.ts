@@ -339,6 +339,15 @@ describe("login URL", () => {
     expect(tc.stdout()).toContain("at-for-client-1");
   });
 
+  it("an issuer with a path published only by OIDC path insertion: found for setup, and again for the login", async () => {
+    const s = await fixture({ asPath: "/tenant1", asAt: "oidc" });
+    const tc = ctx({ onBrowse: browser(`${s.base}/tenant1`) });
+    expect(await tc.run(["login", s.mcpUrl, "--profile", "t"]), tc.stderr()).toBe(0);
+    expect(profile(tc, "t")!.issuer).toBe(`${s.base}/tenant1`);
+    expect(s.hits.filter((h) => h === "GET /.well-known/openid-configuration/tenant1").length).toBeGreaterThanOrEqual(2);
+    expect(s.tokenRequests).toHaveLength(1);
+  });
+
   it("a dynamically registered client the server has forgotten (invalid_client) is registered again, once", async () => {
     const s = await fixture({ forgotten: ["client-1"] });
     const tc = ctx({ onBrowse: browser(s.issuer) });
@@ -376,6 +385,15 @@ describe("login URL", () => {
     expect(await tc.run(["login", s.mcpUrl, "--profile", "x"]), tc.stderr()).toBe(0);
     expect(s.registered).toHaveLength(1);
     expect(s.hits.slice(hits).filter((h) => h.includes("well-known") || h.startsWith("POST /mcp"))).toEqual([]);
+  });
+
+  it("login PROFILE --scope X: step-up; the profile keeps X only after the new token was obtained", async () => {
+    const s = await fixture({ challenge: 'scope="files:read"' });
+    const tc = ctx({ stdin: "s3cret" });
+    expect(await tc.run(["profiles", "add", "cc", "--mcp-url", s.mcpUrl, "--grant", "client_credentials", "--client-id", "m2m", "--client-secret-stdin"]), tc.stderr()).toBe(0);
+    expect(await tc.run(["login", "cc", "--scope", "files:write"]), tc.stderr()).toBe(0);
+    expect(s.tokenRequests.at(-1)!.get("scope")).toBe("files:read files:write");
+    expect(profile(tc, "cc")!.scopes).toEqual(["files:read", "files:write"]);
   });
 
   it("URL-only flags are refused with a profile login", async () => {

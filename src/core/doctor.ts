@@ -169,7 +169,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     if (wanted.length) {
       const have = scopesOf(c);
       const missing = wanted.filter((s) => !have.includes(s));
-      if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, `request them: mcp-auth profiles add ${t?.profile ?? "NAME"} … --scope ${wanted.join(" ")} --force (OpenProject: the mcp scope)`);
+      if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, t?.profile ? `step up: mcp-auth login ${t.profile} --scope ${missing.join(" ")} (OpenProject: the mcp scope)` : `request ${missing.join(" ")} when getting the token (OpenProject: the mcp scope)`);
       else add("token.scope", "pass", "token scopes", `has ${wanted.join(" ")}`);
     }
   }
@@ -182,7 +182,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
       const r = await probeMcp(ctx, url, token);
       if (r.status >= 200 && r.status < 300) {
         add("mcp.initialize", "pass", "MCP initialize with the token", `${r.status}`);
-        await toolsList(ctx, url, token, r.sessionId, add);
+        await toolsList(ctx, url, token, r.sessionId, add, profileFlag);
       } else add("mcp.initialize", "fail", "MCP initialize with the token", refusal(r), refusalFix(r, profileFlag));
     } catch (e) {
       add("mcp.initialize", "fail", "MCP initialize with the token", msg(e), "check that the server is up");
@@ -191,13 +191,13 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   return checks;
 }
 
-async function toolsList(ctx: Context, url: string, token: string, sessionId: string | undefined, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void): Promise<void> {
+async function toolsList(ctx: Context, url: string, token: string, sessionId: string | undefined, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void, profileFlag: string): Promise<void> {
   try {
     await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) });
     const r = await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) });
     const n = (r.body.match(/"inputSchema"/g) ?? []).length;
     if (r.status >= 200 && r.status < 300 && /"tools"/.test(r.body)) add("mcp.tools", "pass", "MCP tools/list with the token", `${n} tool(s)`);
-    else add("mcp.tools", "fail", "MCP tools/list with the token", refusal(r), refusalFix(r, ""));
+    else add("mcp.tools", "fail", "MCP tools/list with the token", refusal(r), refusalFix(r, profileFlag));
   } catch (e) {
     add("mcp.tools", "fail", "MCP tools/list with the token", (e as Error).message, "check the server's logs");
   }
@@ -214,7 +214,11 @@ function refusal(r: Probe): string {
 
 function refusalFix(r: Probe, profileFlag: string): string {
   const p = r.challenge?.params ?? {};
-  if (p.error === "insufficient_scope") return `request the scopes it names${p.scope ? ` (${p.scope})` : ""} for the profile, then mcp-auth login${profileFlag}`;
+  if (p.error === "insufficient_scope") {
+    // The spec's step-up: sign in again with the challenged scopes added to the profile's.
+    const profile = profileFlag.replace(" --profile ", "");
+    return p.scope && profile ? `step up: mcp-auth login ${profile} --scope ${p.scope} (mcp-auth proxy does this by itself)` : `request the scopes it names${p.scope ? ` (${p.scope})` : ""}, then sign in again`;
+  }
   if (r.status === 401) return "see the token checks above (audience, issuer, expiry); the server's logs name the exact reason";
   if (r.status === 403) return "the token is valid but not allowed: grant the user or client access on the server";
   return "check the server's logs";

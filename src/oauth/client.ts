@@ -197,7 +197,15 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
     try {
       config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oauth2" });
     } catch (e2) {
-      throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      if (!isStatus(e2, 404) || url.pathname === "/") throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      // An issuer with a path may publish only the OIDC path-insertion form, the one the MCP spec's
+      // order has and openid-client does not try (../shared/research/clients-and-spec.md §5.3).
+      const { fetchAuthServerMetadata } = await import("./discovery.js");
+      const found = await fetchAuthServerMetadata(env, issuer).catch(() => {
+        throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      });
+      if (found.proxiedBy) throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      config = new client.Configuration(found.metadata, "discovery");
     }
   }
   const metadata = config.serverMetadata();
