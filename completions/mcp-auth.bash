@@ -26,7 +26,7 @@ _mcp_auth() {
         --min-ttl) COMPREPLY=(); return ;;
         --env-name) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
@@ -51,7 +51,7 @@ _mcp_auth() {
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -62,7 +62,7 @@ _mcp_auth() {
     "logout")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -101,7 +101,7 @@ _mcp_auth() {
         --client-metadata-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
-        --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -164,7 +164,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="thunder keycloak oci openproject --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="thunder keycloak oci openproject octoperf --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap thunder")
       case "$prev" in
@@ -243,6 +243,19 @@ _mcp_auth() {
       esac
       words="--profile --show-secret --no-verify --json --url --oauth --api-token-stdin --api-token-env --name --grant --client-credentials-user --redirect-port --client-id --client-secret-stdin --client-secret-env --open --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
+    "bootstrap octoperf")
+      case "$prev" in
+        --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --url) COMPREPLY=(); return ;;
+        --browser-command) COMPREPLY=(); return ;;
+        --login-timeout) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--profile --show-secret --no-verify --json --url --browser-command --print-url --login-timeout --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
     "completion")
       case "$prev" in
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -258,7 +271,7 @@ _mcp_auth() {
         --transport) COMPREPLY=($(compgen -W "auto streamable-http sse" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -303,7 +316,7 @@ _mcp_auth() {
     "decode")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -314,7 +327,7 @@ _mcp_auth() {
     "doctor")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --url) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -341,11 +354,12 @@ _mcp_auth_sub() {
     "profiles use") echo "" ;;
     "profiles remove") echo "" ;;
     "sandbox") echo "" ;;
-    "bootstrap") echo "thunder keycloak oci openproject" ;;
+    "bootstrap") echo "thunder keycloak oci openproject octoperf" ;;
     "bootstrap thunder") echo "" ;;
     "bootstrap keycloak") echo "" ;;
     "bootstrap oci") echo "" ;;
     "bootstrap openproject") echo "" ;;
+    "bootstrap octoperf") echo "" ;;
     "completion") echo "" ;;
     "proxy") echo "" ;;
     "add-client") echo "" ;;

@@ -76,7 +76,7 @@ function render(ctx: Context, p: Provider, { result, profile, checks }: Bootstra
   for (const [k, v] of result.facts) lines.push(`  ${k}: ${v}`);
   lines.push(...renderChecks(checks, { indent: "  ", color: ctx.io.color }));
   if (result.notes?.length) lines.push("", ...result.notes);
-  if (profile?.data.grant === "client_credentials") lines.push(`Get a token: mcp-auth token --profile ${profile.name}`);
+  if (profile?.data.grant === "client_credentials" || (profile && result.login && checks.some((c) => c.what.startsWith("first token")))) lines.push(`Get a token: mcp-auth token --profile ${profile.name}`);
   else if (profile) lines.push(`Next: mcp-auth login ${profile.name}`);
   ctx.info(lines.join("\n"));
   if (o.json) {

@@ -13,6 +13,7 @@ import { targetFromProfile } from "./target.js";
 export { providers } from "../providers/index.js";
 export type { Provider } from "../providers/types.js";
 import { getToken } from "./tokens.js";
+import { login } from "./session.js";
 
 /**
  * The bootstrap use case: the provider creates (or reuses) the client in its IdP and returns what
@@ -55,7 +56,11 @@ export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, pr
 
   const checks: Check[] = [];
   let token: string | undefined;
-  if (o.verify && saved?.data.grant === "client_credentials") {
+  if (o.verify && saved && result.login && saved.data.grant !== "client_credentials") {
+    const t = (await login(ctx, { name: saved.name, ...saved.data }, result.login)).token;
+    token = t.access_token;
+    checks.push({ ok: true, what: "first token (signed in)", detail: `expires ${relativeTime(t.expires_at - ctx.now() / 1000)}` });
+  } else if (o.verify && saved?.data.grant === "client_credentials") {
     const t = await getToken(ctx, targetFromProfile({ name: saved.name, ...saved.data }), { minTtl: 0, forceRefresh: true });
     token = t.access_token;
     const aud = peekClaims(t.access_token).aud;

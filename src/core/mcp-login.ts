@@ -220,18 +220,17 @@ function portOf(redirectUri: string): number | undefined {
   return p > 0 ? p : undefined;
 }
 
-/** Discovers the server and saves a profile for it (no login). */
-export async function setupMcpProfile(ctx: Context, input: McpSetupInput, opts: { reregister?: boolean } = {}): Promise<McpSetupResult> {
+export type McpPlan =
+  | { kind: "open"; mcpUrl: string; probe: Probe }
+  | { kind: "plan"; data: ProfileData; clientSecret?: string; discovery: McpDiscovery; registration: RegistrationKind };
+
+/**
+ * Discovery and client registration for a server, as profile data not saved yet (a bootstrap
+ * provider returns it; core saves it). Registering is the one side effect: a dynamically registered
+ * client is recorded per authorization server, to be reused.
+ */
+export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: { reregister?: boolean } = {}): Promise<McpPlan> {
   const mcpUrl = canonicalMcpUrl(ctx, input.mcpUrl);
-  const name = input.name ?? profileNameFor(mcpUrl);
-  checkProfileName(name);
-  const existing = profileOf(ctx.config(), name);
-  if (existing && !input.force && !opts.reregister) {
-    if (existing.mcpUrl !== mcpUrl) {
-      throw new UsageError(`profile "${name}" already exists for ${existing.mcpUrl ?? existing.issuer}, not ${mcpUrl}`, { hint: "pass --profile NAME to save this server under another name (or --force to replace it)" });
-    }
-    return { kind: "profile", profile: { name, ...existing }, registration: "reused", reusedProfile: true };
-  }
   const grant = input.grant ?? "authorization_code";
   if (grant === "client_credentials" && !(input.clientId && input.clientSecret)) {
     throw new UsageError("client credentials need a client registered by the server's admin", { hint: "pass --client-id ID and --client-secret-stdin (or --client-secret-env VAR)" });
@@ -257,8 +256,25 @@ export async function setupMcpProfile(ctx: Context, input: McpSetupInput, opts: 
       ...(input.noResource ? { noResource: true } : {}),
     },
   };
-  const saved = await saveProfile(ctx, { name, data, clientSecret: client.clientSecret, force: true, makeDefault: input.makeDefault });
-  return { kind: "profile", profile: { name, ...saved }, discovery: d, registration: client.kind, reusedProfile: false };
+  return { kind: "plan", data, ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}), discovery: d, registration: client.kind };
+}
+
+/** Discovers the server and saves a profile for it (no login). */
+export async function setupMcpProfile(ctx: Context, input: McpSetupInput, opts: { reregister?: boolean } = {}): Promise<McpSetupResult> {
+  const mcpUrl = canonicalMcpUrl(ctx, input.mcpUrl);
+  const name = input.name ?? profileNameFor(mcpUrl);
+  checkProfileName(name);
+  const existing = profileOf(ctx.config(), name);
+  if (existing && !input.force && !opts.reregister) {
+    if (existing.mcpUrl !== mcpUrl) {
+      throw new UsageError(`profile "${name}" already exists for ${existing.mcpUrl ?? existing.issuer}, not ${mcpUrl}`, { hint: "pass --profile NAME to save this server under another name (or --force to replace it)" });
+    }
+    return { kind: "profile", profile: { name, ...existing }, registration: "reused", reusedProfile: true };
+  }
+  const plan = await planMcpProfile(ctx, input, opts);
+  if (plan.kind === "open") return plan;
+  const saved = await saveProfile(ctx, { name, data: plan.data, clientSecret: plan.clientSecret, force: true, makeDefault: input.makeDefault });
+  return { kind: "profile", profile: { name, ...saved }, discovery: plan.discovery, registration: plan.registration, reusedProfile: false };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Context } from "../context.js";
 import type { Check } from "../core/checks.js";
 import type { InputSpec, InputValues } from "../core/inputs.js";
 import type { ProfileData } from "../target.js";
+import type { LoginOptions } from "../core/login.js";
 
 /**
  * One IdP = one module built with defineProvider, registered in ./index.ts. Its inputs are data
@@ -68,6 +69,8 @@ export interface BootstrapResult {
   stdout?: string;
   /** Machine-readable extras for --json. */
   json?: Record<string, unknown>;
+  /** Sign in (browser or device) once the profile is saved, for the first token (MCP-native servers). */
+  login?: LoginOptions;
 }
 
 /**
