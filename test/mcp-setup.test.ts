@@ -359,6 +359,15 @@ describe("login URL", () => {
     expect(regs.servers[s.issuer].client_id).toBe("client-2");
   });
 
+  it("login PROFILE of a discovered profile also registers a forgotten client again", async () => {
+    const s = await fixture({ forgotten: ["client-1"] });
+    const tc = ctx({ onBrowse: browser(s.issuer) });
+    expect(await tc.run(["profiles", "add", "p", "--mcp-url", s.mcpUrl]), tc.stderr()).toBe(0);
+    expect(await tc.run(["login", "p"]), tc.stderr()).toBe(0);
+    expect(s.registered).toHaveLength(2);
+    expect(profile(tc, "p")!.clientId).toBe("client-2");
+  });
+
   it("a client the server keeps refusing is not registered a third time (exit 4)", async () => {
     const s = await fixture({ forgotten: ["client-1", "client-2"] });
     const tc = ctx({ onBrowse: browser(s.issuer) });

@@ -50,6 +50,10 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
   for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${flag(k)} only applies to a login with an MCP server URL (mcp-auth login https://…)`);
   if (o.resource === false) throw new UsageError("--no-resource only applies to a login with an MCP server URL");
   let profile = profileFor(ctx, o, o.profileArg);
+  // A profile set up from an MCP URL signs in the same way, so a client the server forgot is registered again.
+  if (profile.extra?.discovered && profile.mcpUrl && profile.extra.registration === "dcr" && !o.scope?.length) {
+    return loginToServer(ctx, profile.mcpUrl, { ...o, profile: profile.name }, how);
+  }
   // Step-up: sign in with the added scopes; the profile keeps them only once that worked.
   if (o.scope?.length) profile = withScopes(profile, o.scope);
   const r = await login(ctx, profile, how);
