@@ -29,7 +29,7 @@ export function readmeCommands(md: string): string[] {
       if (m && !/^[A-Za-z_]+=/.test(m[1]!)) found.push(`mcp-auth ${m[1]!.trim()}`);
     }
   };
-  for (const block of md.matchAll(/```(?:sh|bash|shell|console)\n([\s\S]*?)```/g)) {
+  for (const block of md.matchAll(/```(?:sh|bash|shell|console|yaml|yml)\n([\s\S]*?)```/g)) {
     const joined = block[1]!.replace(/\\\n\s*/g, " ");
     for (const raw of joined.split("\n")) scan(raw.replace(/\s+#\s.*$/, "").replace(/^\s*#.*$/, ""));
   }
