@@ -28,6 +28,8 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l min-ttl -r -d 'mi
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l force-refresh -d 'ignore the cached access token'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l no-cache -d 'neither read nor write the token cache'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l env-name -r -d 'variable name for --format env/github'
+complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l exchange -r -a 'oci-upst' -d 'print a token exchanged for the profile\'s: oci-upst (OCI session token)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l oci-session-dir -r -d 'with --exchange oci-upst: also write the token and its private key where `oci --auth security_token` reads them'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l profile -s p -r -a '(mcp-auth profiles list --quiet 2>/dev/null)' -d 'profile to use (env MCP_AUTH_PROFILE)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l provider -r -a 'oidc thunder keycloak oci openproject' -d 'use the only profile of this provider kind (e.g. thunder, keycloak)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l issuer -r -d 'profile-less: the issuer URL (needs --client-id)'

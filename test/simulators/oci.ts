@@ -60,6 +60,8 @@ export interface OciSim {
   settings: Json;
   trusts: Json[];
   requests: Array<{ method: string; path: string; auth?: string }>;
+  /** Every UPST exchange that succeeded: who asked, for whom, and the key the UPST is bound to. */
+  exchanges: Array<{ clientId: string; subject: string; subjectClientId?: string; publicKeyDer: string }>;
   app(displayName: string): OciApp | undefined;
   /** An IDCS-issued access token for a user, as the authorization-code flow would give (§3.7 iss). */
   userToken(username: string, clientId: string): Promise<string>;
@@ -71,6 +73,8 @@ export interface OciSim {
 export interface OciOptions {
   adminClientId?: string;
   adminClientSecret?: string;
+  /** Lifetime of the UPSTs issued (default 3600 s, UNVERIFIED). */
+  upstTtlSec?: number;
 }
 
 export async function startOci(o: OciOptions = {}): Promise<OciSim> {
@@ -82,17 +86,18 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const settings: Json = { id: "Settings", schemas: [S.settings], signingCertPublicAccess: false, csrAccess: "none" };
   const trusts: Json[] = [];
   const requests: OciSim["requests"] = [];
+  const exchanges: OciSim["exchanges"] = [];
   const injected: Array<{ key: string; status: number; detail: string; scimType?: string }> = [];
   let url = "";
 
-  const sign = (claims: Json, sub: string) =>
+  const sign = (claims: Json, sub: string, ttlSec = 3600) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: "RS256", kid: jwk.kid, typ: "JWT" })
       .setIssuer(IDCS_ISSUER) // §3.7: IDCS tokens carry https://identity.oraclecloud.com/, not the domain URL
       .setSubject(sub)
       .setAudience(url) // UNVERIFIED: the domain URL as audience
       .setIssuedAt()
-      .setExpirationTime("1h")
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
       .setJti(randomUUID())
       .sign(privateKey);
 
@@ -155,14 +160,19 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
    * §3.6 / §3.8.1: UPST exchange. `subject_token_type` is the literal `jwt`; `public_key` is base64
    * DER SubjectPublicKeyInfo; the client must be listed in an active trust whose issuer is the
    * subject token's `iss` (signature checked against the domain key for IDCS tokens). Answer: {"token"}.
+   * Errors are OAuth's {"error","error_description"} (§3.7): 400 invalid_request for a malformed
+   * request, 400 invalid_grant for a subject token or trust that does not allow it; a bad client is
+   * 401 invalid_client (checked before, in the token endpoint). UNVERIFIED and chosen here: the
+   * descriptions' text, and that a key shorter than 2048 bits is refused (§3.6 names RSA-2048).
    */
   async function exchange(res: ServerResponse, form: URLSearchParams, app: OciApp): Promise<void> {
+    if (!form.get("subject_token")) return oauthError(res, 400, "invalid_request", "Missing subject_token.");
     if (form.get("requested_token_type") !== "urn:oci:token-type:oci-upst") return oauthError(res, 400, "invalid_request", "Unsupported requested_token_type.");
     if (form.get("subject_token_type") !== "jwt") return oauthError(res, 400, "invalid_request", "Invalid subject_token_type.");
     let publicKey: KeyObject;
     try {
       publicKey = createPublicKey({ key: Buffer.from(form.get("public_key") ?? "", "base64"), format: "der", type: "spki" });
-      if (publicKey.asymmetricKeyType !== "rsa") throw new Error("not RSA");
+      if (publicKey.asymmetricKeyType !== "rsa" || (publicKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error("not RSA-2048");
     } catch {
       return oauthError(res, 400, "invalid_request", "Invalid public_key.");
     }
@@ -175,7 +185,9 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     const trust = trusts.find((t) => t.active === true && t.issuer === claims.iss && Array.isArray(t.oauthClients) && t.oauthClients.includes(app.name));
     if (!trust) return oauthError(res, 400, "invalid_grant", "No active identity propagation trust authorizes this client for the subject token's issuer.");
     const jwkPub = await exportJWK(publicKey);
-    const token = await sign({ sub_type: "user", user: claims.sub, jwk: JSON.stringify(jwkPub), sess_exp: Math.floor(Date.now() / 1000) + 3600, ptype: "user" }, String(claims.sub));
+    const ttl = o.upstTtlSec ?? 3600;
+    const token = await sign({ sub_type: "user", user: claims.sub, jwk: JSON.stringify(jwkPub), sess_exp: Math.floor(Date.now() / 1000) + ttl, ptype: "user" }, String(claims.sub), ttl);
+    exchanges.push({ clientId: app.name, subject: String(claims.sub), subjectClientId: typeof claims.client_id === "string" ? claims.client_id : undefined, publicKeyDer: publicKey.export({ format: "der", type: "spki" }).toString("base64") });
     return send(res, 200, { token });
   }
 
@@ -383,6 +395,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     settings,
     trusts,
     requests,
+    exchanges,
     app: (displayName) => [...apps.values()].find((a) => a.displayName === displayName),
     userToken: (username, clientId) => sign({ client_id: clientId, sub_type: "user", user_displayname: username, scope: "openid" }, username),
     failNext: (method, path, status, detail, scimType) => void injected.push({ key: `${method} ${path}`, status, detail, scimType }),
