@@ -225,11 +225,14 @@ _mcp_auth() {
       case "$prev" in
         --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --url) COMPREPLY=(); return ;;
+        --admin-user) COMPREPLY=(); return ;;
+        --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --api-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --name) COMPREPLY=(); return ;;
         --grant) COMPREPLY=($(compgen -W "authorization_code client_credentials" -- "$cur")); return ;;
         --client-credentials-user) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -237,7 +240,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --oauth --api-token-stdin --api-token-env --name --grant --client-credentials-user --redirect-port --client-id --client-secret-stdin --client-secret-env --open --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --url --create --admin-user --admin-password-stdin --admin-password-env --oauth --api-token-stdin --api-token-env --name --grant --client-credentials-user --redirect-port --redirect-uri --client-id --client-secret-stdin --client-secret-env --open --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "completion")
       case "$prev" in
