@@ -19,10 +19,10 @@
  * UNVERIFIED and chosen here: the discovery document's `issuer` (the domain URL, so standard clients
  * can discover it), the regenerator's body/response shape, the text of the SCIM `detail`s.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
-import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type JWK } from "jose";
+import { SignJWT, exportJWK, jwtVerify } from "jose";
+import { basicCredentials, rsaKey, sendJson, serve } from "./common.js";
 
 export const IDCS_ISSUER = "https://identity.oraclecloud.com/";
 const S = {
@@ -79,8 +79,7 @@ export interface OciOptions {
 
 export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const admin = { id: o.adminClientId ?? "admin-app", secret: o.adminClientSecret ?? "admin-app-secret" };
-  const { privateKey, publicKey: signingKey } = await generateKeyPair("RS256", { extractable: true });
-  const jwk: JWK = { ...(await exportJWK(signingKey)), kid: "SIGNING_KEY", alg: "RS256", use: "sig" };
+  const { privateKey, publicKey: signingKey, jwk } = await rsaKey({ kid: "SIGNING_KEY" });
   const apps = new Map<string, OciApp>();
   // §3.4: single pre-seeded instance, id "Settings"; client access is off until enabled.
   const settings: Json = { id: "Settings", schemas: [S.settings], signingCertPublicAccess: false, csrAccess: "none" };
@@ -101,10 +100,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       .setJti(randomUUID())
       .sign(privateKey);
 
-  const send = (res: ServerResponse, status: number, body?: unknown, type = "application/json") => {
-    res.writeHead(status, body === undefined ? {} : { "content-type": type });
-    res.end(body === undefined ? undefined : JSON.stringify(body));
-  };
+  const send = (res: ServerResponse, status: number, body?: unknown, type = "application/json") => sendJson(res, status, body, {}, type);
   // §3.7: SCIM error shape; `status` is a string.
   const scimError = (res: ServerResponse, status: number, detail: string, scimType?: string, messageId?: string) =>
     send(res, status, { schemas: [S.error, S.idcsError], detail, status: String(status), ...(scimType && { scimType }), [S.idcsError]: { messageId: messageId ?? `error.common.${status}` } }, "application/scim+json");
@@ -136,14 +132,6 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     } catch {
       return false;
     }
-  }
-
-  function basic(req: IncomingMessage): { id: string; secret: string } | undefined {
-    const m = /^Basic (.+)$/.exec(req.headers.authorization ?? "");
-    if (!m) return undefined;
-    const text = Buffer.from(m[1]!, "base64").toString("utf8");
-    const i = text.indexOf(":");
-    return i < 0 ? undefined : { id: decodeURIComponent(text.slice(0, i)), secret: decodeURIComponent(text.slice(i + 1)) };
   }
 
   /** §3.2: `filter=displayName eq "x"` (SCIM string compare; displayName is not caseExact). */
@@ -230,7 +218,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     // §3.1 / §3.8.1: the token endpoint (client_credentials only here).
     if (method === "POST" && path === "/oauth2/v1/token") {
       const form = new URLSearchParams(raw);
-      const creds = basic(req) ?? (form.get("client_id") ? { id: form.get("client_id")!, secret: form.get("client_secret") ?? "" } : undefined);
+      const creds = basicCredentials(req) ?? (form.get("client_id") ? { id: form.get("client_id")!, secret: form.get("client_secret") ?? "" } : undefined);
       if (!creds) return oauthError(res, 401, "invalid_client", "Client authentication failed.");
       const grant = form.get("grant_type");
       const scope = form.get("scope") ?? "";
@@ -377,18 +365,8 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     return scimError(res, 404, `No resource at ${method} ${path}.`);
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      handle(req, res, Buffer.concat(chunks).toString("utf8")).catch((e: unknown) => {
-        if (!res.headersSent) scimError(res, 500, String(e));
-        else res.end();
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await serve(handle, (res, e) => scimError(res, 500, String(e)));
+  url = served.url;
   return {
     url,
     apps,
@@ -399,10 +377,6 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     app: (displayName) => [...apps.values()].find((a) => a.displayName === displayName),
     userToken: (username, clientId) => sign({ client_id: clientId, sub_type: "user", user_displayname: username, scope: "openid" }, username),
     failNext: (method, path, status, detail, scimType) => void injected.push({ key: `${method} ${path}`, status, detail, scimType }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: served.close,
   };
 }

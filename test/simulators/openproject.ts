@@ -31,8 +31,8 @@
  *   the flash/error markup, the "mcp" scope being absent from the form while MCP is disabled.
  * Not implemented: external-IdP JWTs, token revocation.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { basicCredentials, serve } from "./common.js";
 import { createHash, randomBytes } from "node:crypto";
 
 export interface OpenProjectOptions {
@@ -176,28 +176,18 @@ export async function startOpenProject(o: OpenProjectOptions = {}): Promise<Open
     let id = form.get("client_id") ?? undefined;
     let secret = form.get("client_secret") ?? undefined;
     const h = req.headers.authorization ?? "";
-    if (/^Basic /i.test(h)) {
-      const [u, ...rest] = Buffer.from(h.slice(6), "base64").toString().split(":");
-      id = decodeURIComponent(u ?? "");
-      secret = decodeURIComponent(rest.join(":"));
-    }
+    const basic = /^Basic /i.test(h) ? basicCredentials(req) : undefined;
+    if (basic) ({ id, secret } = basic);
     const app = [...apps.values()].find((a) => a.uid === id);
     if (!app) return undefined;
     if (app.confidential && (!secret || hash(secret) !== app.secretHash)) return undefined;
     return app;
   }
 
-  async function body(req: IncomingMessage): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString();
-  }
-
-  const server = createServer(async (req, res) => {
+  const served = await serve(async (req, res, text) => {
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname;
     log.push({ method: req.method ?? "", path, auth: req.headers.authorization?.split(" ")[0] });
-    const text = await body(req);
 
     // §4.1: no metadata, no DCR on OpenProject.
     if (path.startsWith("/.well-known/")) return send(res, 404, "<h1>404</h1>");
@@ -432,8 +422,7 @@ export async function startOpenProject(o: OpenProjectOptions = {}): Promise<Open
     return send(res, 404, "<h1>404</h1>");
   });
 
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = served.url;
   return {
     url,
     users,
@@ -463,10 +452,6 @@ export async function startOpenProject(o: OpenProjectOptions = {}): Promise<Open
     setMcp(on) {
       mcpOn = on;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections?.();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: served.close,
   };
 }
