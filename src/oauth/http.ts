@@ -35,6 +35,11 @@ const SECRET_JSON_FIELD = new RegExp(`"(${[...SECRET_KEYS].join("|")})"\\s*:\\s*
 
 export function redact(text: string, contentType = ""): string {
   if (!text) return text;
+  // A web page may show a secret once (OpenProject's new OAuth application): only its title is traced.
+  if (contentType.includes("html") || /^\s*<(!doctype|html)\b/i.test(text)) {
+    const title = /<title\b[^>]*>[\s\S]*?<\/title>/i.exec(text)?.[0];
+    return `${title ? `${title.replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, "[redacted-jwt]")} ` : ""}[HTML page, ${text.length} characters, not shown]`;
+  }
   if (contentType.includes("json") || /^\s*[[{]/.test(text)) {
     try {
       return JSON.stringify(JSON.parse(text), (k, v) => (SECRET_KEYS.has(k) && typeof v === "string" ? "[redacted]" : v));

@@ -68,6 +68,20 @@ describe("token --exchange oci-upst", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ access_token: longer.stdout.trim(), profile: "oci" });
   });
 
+  it("--debug traces show the exchange but neither the subject token, the UPST, the client secret nor the private key", async () => {
+    const app = await setup();
+    const r = await exchange("--debug");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("requested_token_type=urn%3Aoci%3Atoken-type%3Aoci-upst");
+    expect(r.stderr).toContain("subject_token=%5Bredacted%5D");
+    expect(r.stderr).toContain('{"token":"[redacted]"}');
+    const upst = r.stdout.trim();
+    expect(r.stderr).not.toContain(upst);
+    expect(r.stderr).not.toContain(app.clientSecret);
+    expect(r.stderr).not.toMatch(/eyJ[\w-]{20,}\.[\w-]{20,}/);
+    expect(r.stderr).not.toContain("PRIVATE KEY");
+  });
+
   it("a UPST about to expire is exchanged again on the next call", async () => {
     await setup(true, 30); // lives 30 s, less than the default --min-ttl of 60
     expect((await exchange()).code).toBe(0);

@@ -141,6 +141,17 @@ describe("bootstrap openproject --create", () => {
     expect(s!.apps.size).toBe(0);
   });
 
+  it("--debug traces show neither the admin password, the session cookie, nor the once-shown client secret", async () => {
+    await setup();
+    const r = await create([...CC, "--debug"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("/admin/oauth/applications");
+    const stored = secrets()["client-secret:op"]!;
+    expect(r.stderr + r.stdout).not.toContain(stored);
+    expect(r.stderr + r.stdout).not.toContain(PW);
+    expect(r.stderr).not.toMatch(/_open_project_session=[0-9a-f]{8}/);
+  });
+
   it("the admin password is never a flag: --admin-password VALUE is refused (exit 2)", async () => {
     await setup();
     const r = await u!.run(["bootstrap", "openproject", "--url", s!.url, "--create", "--admin-password", "on-argv"]);
