@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,8 +8,9 @@ import { user, type Sandboxed } from "../helpers/cli.js";
 import { IDCS_ISSUER, startOci, type OciSim } from "../simulators/oci.js";
 
 /**
- * `mcp-auth token --exchange oci-upst` end to end against the OCI IAM simulator: the profile made by
- * `bootstrap oci --token-exchange` exchanges its own token for a UPST (../shared/research/idp-apis.md §3.6).
+ * `mcp-auth token --exchange oci-upst` end to end against the OCI IAM simulator, as seed 003 does it:
+ * a user signs in with the app `bootstrap oci --token-exchange` made (authorization code + PKCE), and
+ * that user's access token is exchanged for a UPST (../shared/research/idp-apis.md §3.6).
  */
 let s: OciSim | undefined;
 let u: Sandboxed | undefined;
@@ -18,28 +20,47 @@ afterEach(async () => {
   s = u = undefined;
 });
 
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** The app with the trust (or not), and a profile "oci" whose user (alice) has logged in. */
 async function setup(trust = true, upstTtlSec?: number) {
   s = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret", upstTtlSec });
   u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET: "admin-app-secret" });
-  const r = await u.run(["bootstrap", "oci", "--domain-url", s.url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "ADMIN_SECRET", "--name", "MCP server", ...(trust ? ["--token-exchange"] : [])]);
+  const port = await freePort();
+  const r = await u.run(["bootstrap", "oci", "--domain-url", s.url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "ADMIN_SECRET", "--name", "MCP server", "--profile", "app", "--redirect-uri", `http://127.0.0.1:${port}/callback`, ...(trust ? ["--token-exchange"] : [])]);
   expect(r.code, r.stderr).toBe(0);
-  return s.app("MCP server")!;
+  const app = s.app("MCP server")!;
+  const add = await u.run(["profiles", "add", "oci", "--kind", "oci", "--issuer", s.url, "--client-id", app.name, "--client-secret-env", "S", "--grant", "authorization_code", "--redirect-port", String(port)], { env: { S: app.clientSecret } });
+  expect(add.code, add.stderr).toBe(0);
+  // A person approving in the browser: the domain's signed-in user consents, the browser follows the redirect.
+  const browser = join(u.home, "browser.mjs");
+  writeFileSync(browser, 'const r = await fetch(process.argv[2], { redirect: "manual" }); await fetch(r.headers.get("location"));\n');
+  const login = await u.run(["login", "--profile", "oci", "--browser-command", `${process.execPath} ${browser}`]);
+  expect(login.code, login.stderr).toBe(0);
+  return app;
 }
 const secrets = () => JSON.parse(readFileSync(join(u!.configDir, "secrets.json"), "utf8")).secrets as Record<string, string>;
 const derOf = (pem: string) => createPublicKey(createPrivateKey(pem)).export({ format: "der", type: "spki" }).toString("base64");
 const exchange = (...args: string[]) => u!.run(["token", "--profile", "oci", "--exchange", "oci-upst", ...args]);
 
 describe("token --exchange oci-upst", () => {
-  it("exchanges the profile's own token for a UPST bound to a key kept in the secret store, caches it, exchanges again only when asked for more life", async () => {
+  it("exchanges the signed-in user's token for a UPST bound to a key kept in the secret store, caches it, exchanges again only when asked for more life", async () => {
     const app = await setup();
     const r = await exchange();
     expect(r.code, r.stderr).toBe(0);
     const upst = r.stdout.trim();
     // The domain signed it (checked as the seed's sample server checks tokens: the domain's JWKS).
     const { payload } = await jwtVerify(upst, createRemoteJWKSet(new URL(`${s!.url}/admin/v1/SigningCert/jwk`)), { issuer: IDCS_ISSUER });
-    // Server side: the app itself asked, with the profile's client-credentials token as the subject.
+    // Server side: the app asked, with alice's access token (from the login) as the subject.
     expect(s!.exchanges).toHaveLength(1);
-    expect(s!.exchanges[0]).toMatchObject({ clientId: app.name, subject: app.name, subjectClientId: app.name });
+    expect(s!.exchanges[0]).toMatchObject({ clientId: app.name, subject: "alice", subjectClientId: app.name });
+    expect(payload.sub).toBe("alice");
     // The UPST is bound to the public half of the key in the secret store, an RSA-2048 key.
     const pem = secrets()["oci-upst-key:oci"]!;
     expect(createPrivateKey(pem).asymmetricKeyDetails?.modulusLength).toBe(2048);
@@ -53,11 +74,11 @@ describe("token --exchange oci-upst", () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout.trim()).toBe(upst);
     expect(s!.exchanges).toHaveLength(1);
-    // Its own cache entry: the profile's plain token is still the client-credentials access token.
+    // Its own cache entry: the profile's plain token is still alice's access token.
     const plain = await u!.run(["token", "--profile", "oci"]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout.trim()).not.toBe(upst);
-    expect(decodeJwt(plain.stdout.trim()).client_id).toBe(app.name);
+    expect(decodeJwt(plain.stdout.trim())).toMatchObject({ client_id: app.name, sub: "alice", sub_type: "user" });
 
     // More life than it has left: exchanged again, with the same key.
     const longer = await exchange("--min-ttl", "7200");
@@ -140,13 +161,22 @@ describe("token --exchange oci-upst", () => {
 
   it("a client secret the domain no longer accepts: exit 4, invalid_client, never the secret", async () => {
     const app = await setup();
-    const old = app.clientSecret;
-    expect((await u!.run(["token", "--profile", "oci"])).code).toBe(0); // subject token cached with the old secret
+    const old = app.clientSecret; // alice's token is cached from the login
     app.clientSecret = "rotated-elsewhere";
     const r = await exchange();
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("invalid_client");
     expect(r.stderr).not.toContain(old);
+  });
+
+  it("a client-credentials profile: its subject is the app, not a user; exit 4 saying which profile to use instead", async () => {
+    const app = await setup();
+    const r = await u!.run(["token", "--profile", "app", "--exchange", "oci-upst"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("refused: invalid_grant: The subject token does not identify a user.");
+    expect(r.stderr).toContain('profile "app" gets its token by client credentials, so the subject is the app, not a user');
+    expect(r.stderr).toContain(`--client-id ${app.name} --client-secret-stdin --grant authorization_code`);
+    expect(s!.exchanges).toHaveLength(0);
   });
 
   it("refusals before any request: a profile of another IdP, a header format, a session dir without --exchange (exit 2)", async () => {

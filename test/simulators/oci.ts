@@ -14,13 +14,18 @@
  *   - GET/PATCH /admin/v1/Settings/Settings, GET /admin/v1/SigningCert/jwk (§3.4, §3.8.4).
  *   - POST/GET /admin/v1/IdentityPropagationTrusts, GET/PATCH …/{id} (§3.5, §3.8.5).
  *   - GET /.well-known/openid-configuration without registration_endpoint (§3.7 "No DCR", §3.8.6).
- *   - POST /oauth2/v1/token UPST token exchange (§3.6, §3.8.1), checked against the trusts.
- * Not implemented: authorization_code/refresh grants (userToken() mints a user's token instead), Grants, users.
+ *   - POST /oauth2/v1/token UPST token exchange (§3.6, §3.8.1), checked against the trusts; a trust
+ *     whose subjectType is "User" (the seed's, §3.5) takes user tokens only (UNVERIFIED: the exact
+ *     refusal; a client-credentials token's subject is the client, which maps to no user).
+ *   - GET /oauth2/v1/authorize + authorization_code/refresh_token grants (§3.8.1 "authorization_code/refresh
+ *     for the app"): PKCE S256 when a challenge is sent, the redirect URI must be registered on the app,
+ *     the signed-in user (`signedInUser`, default alice) approves at once.
+ * Not implemented: Grants, user management.
  * UNVERIFIED and chosen here: the discovery document's `issuer` (the domain URL, so standard clients
  * can discover it), the regenerator's body/response shape, the text of the SCIM `detail`s.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT, exportJWK, jwtVerify } from "jose";
 import { basicCredentials, rsaKey, sendJson, serve } from "./common.js";
 
@@ -75,6 +80,8 @@ export interface OciOptions {
   adminClientSecret?: string;
   /** Lifetime of the UPSTs issued (default 3600 s, UNVERIFIED). */
   upstTtlSec?: number;
+  /** The user who approves authorization requests (default "alice"). */
+  signedInUser?: string;
 }
 
 export async function startOci(o: OciOptions = {}): Promise<OciSim> {
@@ -86,6 +93,8 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const trusts: Json[] = [];
   const requests: OciSim["requests"] = [];
   const exchanges: OciSim["exchanges"] = [];
+  const codes = new Map<string, { clientId: string; redirectUri: string; challenge?: string; user: string; scope: string }>();
+  const refreshTokens = new Map<string, { clientId: string; user: string; scope: string }>();
   const injected: Array<{ key: string; status: number; detail: string; scimType?: string }> = [];
   let url = "";
 
@@ -172,6 +181,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     }
     const trust = trusts.find((t) => t.active === true && t.issuer === claims.iss && Array.isArray(t.oauthClients) && t.oauthClients.includes(app.name));
     if (!trust) return oauthError(res, 400, "invalid_grant", "No active identity propagation trust authorizes this client for the subject token's issuer.");
+    if (trust.subjectType === "User" && claims.sub_type !== "user") return oauthError(res, 400, "invalid_grant", "The subject token does not identify a user.");
     const jwkPub = await exportJWK(publicKey);
     const ttl = o.upstTtlSec ?? 3600;
     const token = await sign({ sub_type: "user", user: claims.sub, jwk: JSON.stringify(jwkPub), sess_exp: Math.floor(Date.now() / 1000) + ttl, ptype: "user" }, String(claims.sub), ttl);
@@ -209,6 +219,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         grant_types_supported: ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
         token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
         response_types_supported: ["code"],
+        code_challenge_methods_supported: ["S256"],
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256"],
         scopes_supported: ["openid", "profile", "email", "urn:opc:idm:__myscopes__"],
@@ -232,11 +243,51 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       if (!app || app.clientSecret !== creds.secret) return oauthError(res, 401, "invalid_client", "Client authentication failed.");
       if (!app.active) return oauthError(res, 401, "invalid_client", "Client is inactive.");
       if (grant === "urn:ietf:params:oauth:grant-type:token-exchange") return exchange(res, form, app);
+      if (grant === "authorization_code" || grant === "refresh_token") {
+        if (!app.allowedGrants.includes(grant === "refresh_token" ? "authorization_code" : grant)) return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
+        let who: { user: string; scope: string } | undefined;
+        if (grant === "authorization_code") {
+          const c = codes.get(form.get("code") ?? "");
+          codes.delete(form.get("code") ?? "");
+          if (!c || c.clientId !== app.name || c.redirectUri !== form.get("redirect_uri")) return oauthError(res, 400, "invalid_grant", "Invalid authorization code.");
+          if (c.challenge && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") !== c.challenge) return oauthError(res, 400, "invalid_grant", "Invalid code_verifier.");
+          who = c;
+        } else {
+          const r = refreshTokens.get(form.get("refresh_token") ?? "");
+          refreshTokens.delete(form.get("refresh_token") ?? "");
+          if (!r || r.clientId !== app.name) return oauthError(res, 400, "invalid_grant", "Invalid refresh token.");
+          who = r;
+        }
+        const rt = randomBytes(24).toString("base64url");
+        refreshTokens.set(rt, { clientId: app.name, user: who.user, scope: who.scope });
+        const token = await sign({ client_id: app.name, sub_type: "user", user_displayname: who.user, scope: who.scope }, who.user);
+        return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600, refresh_token: rt });
+      }
       if (grant !== "client_credentials" || !app.allowedGrants.includes("client_credentials")) {
         return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
       }
       const token = await sign({ client_id: app.name, scope, sub_type: "client" }, app.name);
       return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600 });
+    }
+
+    // §3.7 authorize endpoint: the signed-in user approves at once.
+    if (method === "GET" && path === "/oauth2/v1/authorize") {
+      const q = u.searchParams;
+      const app = [...apps.values()].find((a) => a.name === q.get("client_id"));
+      const redirectUri = q.get("redirect_uri") ?? "";
+      if (!app || !app.active || !app.redirectUris.includes(redirectUri)) return oauthError(res, 400, "invalid_request", "Invalid client_id or redirect_uri.");
+      const to = new URL(redirectUri);
+      if (q.get("state")) to.searchParams.set("state", q.get("state")!);
+      if (q.get("response_type") !== "code" || !app.allowedGrants.includes("authorization_code")) to.searchParams.set("error", "unauthorized_client");
+      else if (q.get("code_challenge") && q.get("code_challenge_method") !== "S256") to.searchParams.set("error", "invalid_request");
+      else {
+        const code = randomBytes(24).toString("base64url");
+        codes.set(code, { clientId: app.name, redirectUri, challenge: q.get("code_challenge") ?? undefined, user: o.signedInUser ?? "alice", scope: q.get("scope") ?? "openid" });
+        to.searchParams.set("code", code);
+      }
+      res.writeHead(302, { location: to.href });
+      res.end();
+      return;
     }
 
     // §3.4 / §3.8.4: the JWKS needs a token unless "Configure client access" is on.

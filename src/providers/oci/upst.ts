@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { Context } from "../../context.js";
 import { clientSecretOf, targetFromProfile, type Target } from "../../core/target.js";
 import { getToken, type GetTokenOptions, type TokenResult } from "../../core/tokens.js";
-import { FileError, UsageError } from "../../errors.js";
+import { AuthError, FileError, UsageError } from "../../errors.js";
 import { isBearer, tokenProblem } from "../../format.js";
 import { registerSecret } from "../../io/sanitize.js";
 import { checkUrl } from "../../oauth/client.js";
@@ -12,10 +12,12 @@ import { writeFileAtomic } from "../../store/fsutil.js";
 import { fnv1a64, normalizeIssuer, type CacheIdentity, type Profile } from "../../target.js";
 
 /**
- * `mcp-auth token --exchange oci-upst`: the seed's token exchange (../shared/seeds/003: "exchange
- * access token for OCI session token") done by the CLI. The subject token is the profile's own
- * access token, got as any token of the profile is (cache, refresh, client credentials or login);
- * the app must be listed in an identity propagation trust (`bootstrap oci --token-exchange`).
+ * `mcp-auth token --exchange oci-upst`: the seed's token exchange (../shared/seeds/003: "Once the
+ * user is authenticated, we use OCI token exchange to exchange access token for OCI session token")
+ * done by the CLI. The subject token is the profile's own access token, got as any token of the
+ * profile is (cache, refresh, login, or client credentials); for the seed's identity propagation that
+ * is a profile that logs a user in. The app must be listed in an identity propagation trust
+ * (`bootstrap oci --token-exchange`).
  * The UPST is bound to an RSA-2048 key generated once per profile whose private half lives in the
  * secret store; the UPST itself is cached like any token, under its own cache entry, and exchanged
  * again when it is about to expire.
@@ -63,7 +65,20 @@ export async function getUpst(ctx: Context, p: Profile, o: GetTokenOptions): Pro
     const secret = await clientSecretOf(ctx, t);
     if (!secret) throw new UsageError(`profile "${p.name}" has no client secret, and the OCI token exchange authenticates the client`, { hint: "rerun mcp-auth bootstrap oci" });
     const tokenEndpoint = checkUrl(t.endpoints?.token_endpoint ?? `${normalizeIssuer(t.issuer)}/oauth2/v1/token`, "token endpoint", ctx.allowHttp).href;
-    const upst = await exchangeForUpst(ctx.fetch, { tokenEndpoint, clientId: t.clientId, clientSecret: secret, subjectToken: subject.access_token, publicKeyDer: key.publicKey.export({ format: "der", type: "spki" }) }, ctx.now());
+    let upst;
+    try {
+      upst = await exchangeForUpst(ctx.fetch, { tokenEndpoint, clientId: t.clientId, clientSecret: secret, subjectToken: subject.access_token, publicKeyDer: key.publicKey.export({ format: "der", type: "spki" }) }, ctx.now());
+    } catch (e) {
+      // The seed exchanges a signed-in user's token; the trust `bootstrap oci --token-exchange` makes maps users (subjectType User).
+      if (e instanceof AuthError && e.code === "invalid_grant" && t.grant === "client_credentials") {
+        throw new AuthError(e.message, {
+          code: e.code,
+          cause: e,
+          hint: `profile "${p.name}" gets its token by client credentials, so the subject is the app, not a user: exchange the token of a profile that logs a user in (mcp-auth profiles add NAME --kind oci --issuer ${t.issuer} --client-id ${t.clientId} --client-secret-stdin --grant authorization_code --redirect-port PORT, with http://127.0.0.1:PORT/callback registered on the app), or check the trust (mcp-auth bootstrap oci --token-exchange)`,
+        });
+      }
+      throw e;
+    }
     const got: TokenResult = { access_token: upst.token, token_type: "Bearer", expires_at: upst.expires_at, source: "grant" };
     if (!o.noCache) {
       try {
