@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--client-metadata-url|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--client-metadata-url|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -25,6 +25,8 @@ _mcp_auth() {
         --format|-f) COMPREPLY=($(compgen -W "raw json header headers-json env github" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
         --env-name) COMPREPLY=(); return ;;
+        --exchange) COMPREPLY=($(compgen -W "oci-upst" -- "$cur")); return ;;
+        --oci-session-dir) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --issuer) COMPREPLY=(); return ;;
@@ -38,7 +40,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
@@ -229,11 +231,14 @@ _mcp_auth() {
       case "$prev" in
         --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --url) COMPREPLY=(); return ;;
+        --admin-user) COMPREPLY=(); return ;;
+        --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --api-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --name) COMPREPLY=(); return ;;
         --grant) COMPREPLY=($(compgen -W "authorization_code client_credentials" -- "$cur")); return ;;
         --client-credentials-user) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -241,7 +246,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --oauth --api-token-stdin --api-token-env --name --grant --client-credentials-user --redirect-port --client-id --client-secret-stdin --client-secret-env --open --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --url --create --admin-user --admin-password-stdin --admin-password-env --oauth --api-token-stdin --api-token-env --name --grant --client-credentials-user --redirect-port --redirect-uri --client-id --client-secret-stdin --client-secret-env --open --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap octoperf")
       case "$prev" in

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
 import { getToken } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
-import { choice, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
+import { choice, profileFor, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
 
 export interface TokenOptions {
   format: Format;
@@ -20,11 +21,15 @@ export interface TokenOptions {
   scope?: string[];
   resource?: string;
   audience?: string;
+  /** --exchange oci-upst: print an OCI session token got by exchanging the profile's token */
+  exchange?: "oci-upst";
+  ociSessionDir?: string;
 }
 
 /** Prints a valid access token, and nothing else, on stdout. */
 export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
+  if (o.exchange || o.ociSessionDir) return runExchange(ctx, o, minTtl);
   const target = targetFor(ctx, o);
   const token = await getToken(ctx, target, {
     minTtl,
@@ -33,6 +38,27 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
     login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
   });
   ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
+}
+
+async function runExchange(ctx: Context, o: TokenOptions, minTtl: number): Promise<void> {
+  if (!o.exchange) throw new UsageError("--oci-session-dir needs --exchange oci-upst");
+  if (o.issuer) throw new UsageError("--exchange needs a profile (made by mcp-auth bootstrap oci --token-exchange), not --issuer");
+  // A UPST signs OCI API requests (with its key); it is never an Authorization: Bearer header.
+  if (o.format === "header" || o.format === "headers-json") throw new UsageError(`--format ${o.format} does not apply to an OCI session token`, { hint: "use raw, json, env or github" });
+  const { getUpst, writeSessionDir } = await import("../providers/oci/upst.js");
+  const p = profileFor(ctx, o);
+  const upst = await getUpst(ctx, p, {
+    minTtl,
+    forceRefresh: o.forceRefresh,
+    noCache: o.cache === false,
+    login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
+  });
+  const out = formatToken({ ...upst, profile: p.name }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env });
+  if (o.ociSessionDir) {
+    const f = writeSessionDir(o.ociSessionDir, upst);
+    ctx.info(`Wrote ${f.token} and ${f.key} (0600). For the OCI CLI, add to ~/.oci/config:\n  [${p.name}]\n  fingerprint=${f.fingerprint}\n  key_file=${f.key}\n  security_token_file=${f.token}\n  tenancy=<tenancy OCID>\n  region=<region>\nthen: oci --auth security_token --profile ${p.name} …`);
+  }
+  ctx.io.out.write(out);
 }
 
 export function registerToken(program: Command, getCtx: () => Context, run: Run<TokenOptions> = runToken): void {
@@ -44,7 +70,9 @@ export function registerToken(program: Command, getCtx: () => Context, run: Run<
     .option("--force-refresh", "ignore the cached access token")
     .option("--no-cache", "neither read nor write the token cache")
     .option("--env-name <NAME>", "variable name for --format env/github", "MCP_AUTH_TOKEN")
-    .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci");
+    .addOption(choice("--exchange <kind>", "print a token exchanged for the profile's: oci-upst (OCI session token)", ["oci-upst"]))
+    .option("--oci-session-dir <dir>", "with --exchange oci-upst: also write the token and its private key where `oci --auth security_token` reads them")
+    .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci\n  mcp-auth token --profile oci --exchange oci-upst --oci-session-dir ~/.oci/sessions/oci");
   withProfileOptions(cmd);
   withAdHocOptions(cmd);
   cmd.action((o: TokenOptions) => run(getCtx(), o));

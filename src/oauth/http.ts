@@ -17,7 +17,12 @@ export interface HttpOptions {
   env: NodeJS.ProcessEnv;
 }
 
-export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+/**
+ * `returnRedirects`: the caller follows 3xx answers itself, checking each hop (a web session that
+ * keeps its cookie to one origin); without it a redirect of a request carrying credentials is refused.
+ */
+export type FetchInit = RequestInit & { returnRedirects?: boolean };
+export type Fetch = (input: string | URL | Request, init?: FetchInit) => Promise<Response>;
 
 /** Keys whose values never appear in a trace (form bodies, JSON bodies, query strings). */
 const SECRET_KEYS = new Set([
@@ -30,6 +35,11 @@ const SECRET_JSON_FIELD = new RegExp(`"(${[...SECRET_KEYS].join("|")})"\\s*:\\s*
 
 export function redact(text: string, contentType = ""): string {
   if (!text) return text;
+  // A web page may show a secret once (OpenProject's new OAuth application): only its title is traced.
+  if (contentType.includes("html") || /^\s*<(!doctype|html)\b/i.test(text)) {
+    const title = /<title\b[^>]*>[\s\S]*?<\/title>/i.exec(text)?.[0];
+    return `${title ? `${title.replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, "[redacted-jwt]")} ` : ""}[HTML page, ${text.length} characters, not shown]`;
+  }
   if (contentType.includes("json") || /^\s*[[{]/.test(text)) {
     try {
       return JSON.stringify(JSON.parse(text), (k, v) => (SECRET_KEYS.has(k) && typeof v === "string" ? "[redacted]" : v));
@@ -162,7 +172,7 @@ export function createFetch(o: HttpOptions): Fetch {
       const www = res.headers.get("www-authenticate");
       if (www) o.debug(`<   www-authenticate: ${www.replace(CONTROL, " ")}`);
     }
-    if (res.status >= 300 && res.status < 400 && res.status !== 304 && (credentialed || init.redirect !== "manual")) {
+    if (res.status >= 300 && res.status < 400 && res.status !== 304 && !(init as FetchInit).returnRedirects && (credentialed || init.redirect !== "manual")) {
       await res.body?.cancel().catch(() => {});
       throw new NetworkError(`${safeHost(url)} answered HTTP ${res.status}, redirecting to ${safeLocation(res.headers.get("location"), url)}; mcp-auth does not follow redirects${credentialed ? " of requests that carry credentials" : ""}`, {
         hint: "use the URL it points to, if you trust it",

@@ -93,3 +93,46 @@ describe("OpenProject simulator (§4.4)", () => {
     }
   });
 });
+
+describe("OpenProject simulator: the admin web UI (§4.1, applications_controller.rb)", () => {
+  /** A minimal cookie-keeping client, to check the simulator without mcp-auth's own code. */
+  function browser(base: string) {
+    let cookie = "";
+    return async (path: string, body?: Record<string, string>) => {
+      const res = await fetch(`${base}${path}`, { method: body ? "POST" : "GET", redirect: "manual", headers: { cookie, ...(body && { "content-type": "application/x-www-form-urlencoded" }) }, body: body && new URLSearchParams(body).toString() });
+      const set = res.headers.get("set-cookie");
+      if (set) cookie = set.split(";")[0]!;
+      const html = await res.text();
+      return { status: res.status, location: res.headers.get("location"), html, token: /name="authenticity_token" value="([^"]+)"/.exec(html)?.[1] ?? /name="csrf-token" content="([^"]+)"/.exec(html)?.[1] };
+    };
+  }
+
+  it("CSRF: a login without the session's authenticity_token is 422; with it, a new session and a redirect", async () => {
+    const b = browser(s.url);
+    const login = await b("/login");
+    expect((await b("/login", { username: "admin", password: "admin-password", authenticity_token: "forged" })).status).toBe(422);
+    const ok = await b("/login", { username: "admin", password: "admin-password", authenticity_token: login.token! });
+    expect(ok).toMatchObject({ status: 302, location: "/my/page" });
+    expect((await b("/admin/oauth/applications")).status).toBe(200);
+  });
+
+  it("require_admin, the markup's own prefix, and the secret shown once", async () => {
+    const anon = browser(s.url);
+    expect((await anon("/admin/oauth/applications")).location).toMatch(/^\/login\?back_url=/);
+    const b = browser(s.url);
+    await b("/login", { username: "admin", password: "admin-password", authenticity_token: (await b("/login")).token! });
+    const form = await b("/admin/oauth/applications/new");
+    expect(form.html).toContain('name="doorkeeper_application[name]"'); // primer by default
+    const wrong = await b("/admin/oauth/applications", { authenticity_token: form.token!, "application[name]": "x", "application[redirect_uri]": "urn:ietf:wg:oauth:2.0:oob" });
+    expect(wrong.status).toBe(400); // params.expect(doorkeeper_application: …)
+    const made = await b("/admin/oauth/applications", { authenticity_token: form.token!, "doorkeeper_application[name]": "once", "doorkeeper_application[redirect_uri]": "urn:ietf:wg:oauth:2.0:oob", "doorkeeper_application[confidential]": "1" });
+    expect(made.status).toBe(302);
+    const first = await b(made.location!);
+    expect(first.html).toContain("Client secret");
+    const second = await b(made.location!);
+    expect(second.html).not.toContain("Client secret");
+    const http = await b("/admin/oauth/applications", { authenticity_token: form.token!, "doorkeeper_application[name]": "h", "doorkeeper_application[redirect_uri]": REDIRECT });
+    expect(http.status).toBe(422);
+    expect(http.html).toContain("Redirect URI must be an HTTPS/SSL URI."); // production: force_ssl_in_redirect_uri
+  });
+});

@@ -178,8 +178,9 @@ describe("bootstrap openproject: inputs (in-process)", () => {
   afterEach(() => t?.cleanup());
 
   const cases: Array<{ name: string; args: string[] | ((s: OpenProjectSim) => string[]); env?: NodeJS.ProcessEnv; stdin?: string; interactive?: boolean; answers?: string[]; code: number; err?: RegExp; asked?: number }> = [
-    { name: "no mode and nobody to ask → exit 2 listing the modes", args: [], code: 2, err: /say how mcp-auth should sign in[\s\S]*--oauth[\s\S]*--api-token-stdin \/ --api-token-env VAR/ },
-    { name: "both modes → exit 2", args: ["--oauth", "--api-token-env", "T"], env: { T: "opapi-x" }, code: 2, err: /either --oauth or --api-token/ },
+    { name: "no mode and nobody to ask → exit 2 listing the modes", args: [], code: 2, err: /say how mcp-auth should set up OpenProject[\s\S]*--create --admin-user LOGIN[\s\S]*--oauth[\s\S]*--api-token-stdin \/ --api-token-env VAR/ },
+    { name: "both modes → exit 2", args: ["--oauth", "--api-token-env", "T"], env: { T: "opapi-x" }, code: 2, err: /pass one of --oauth, --api-token-stdin\/--api-token-env, not several/ },
+    { name: "--create with --oauth → exit 2", args: ["--create", "--oauth", "--admin-password-env", "T"], env: { T: "pw" }, code: 2, err: /pass one of --create, --oauth, not several/ },
     { name: "a secret flag never takes a value", args: ["--oauth", "--client-id", "x", "--client-secret", "s3cr3t-on-argv"], code: 2, err: /unknown option '--client-secret'/ },
     { name: "--client-id without a secret and nobody to ask → exit 2", args: ["--oauth", "--client-id", "x"], code: 2, err: /client secret is needed[\s\S]*--client-secret-stdin or --client-secret-env VAR/ },
     { name: "empty secret variable → exit 2", args: ["--oauth", "--client-id", "x", "--client-secret-env", "EMPTY"], env: { EMPTY: "" }, code: 2, err: /\$EMPTY is empty or not set/ },
@@ -194,6 +195,16 @@ describe("bootstrap openproject: inputs (in-process)", () => {
       err: /refused client/,
     },
     { name: "--url must be http(s)", args: ["--oauth"], code: 2, err: /--url/ },
+    {
+      name: "no mode on a terminal: asks which, then the admin and the hidden password, and creates the application",
+      args: ["--grant", "client_credentials", "--client-credentials-user", "alice", "--profile", "asked", "--no-verify"],
+      interactive: true,
+      answers: ["create", "admin", "admin-password"],
+      code: 0,
+      asked: 3,
+      err: /OpenProject: created — profile "asked"/,
+    },
+    { name: "no mode on a terminal, guided chosen: the steps", args: [], interactive: true, answers: ["oauth"], code: 0, asked: 1, err: /Administration → Authentication → OAuth applications/ },
   ];
   it("--open opens the admin page for a new OAuth application and still prints the steps", async () => {
     t = createTestContext();

@@ -33,8 +33,8 @@
  * Trusted Hosts resolves only IP literals and `localhost` (no DNS); set `sim.remoteAddressOverride`
  * to pretend the registration request came from elsewhere (e.g. a Docker bridge address).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseBody, rsaKey, sendJson, serve } from './common.js';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
 
@@ -466,18 +466,16 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
       initialAccessTokens: new Map(),
     };
     realms.set(name, realm);
-    const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+    const { privateKey, publicKey, kid: sigKid, jwk: sigJwk } = await rsaKey();
     const enc = await generateKeyPair('RSA-OAEP', { extractable: true });
-    const pub = await exportJWK(publicKey);
     const encPub = await exportJWK(enc.publicKey);
-    const sigKid = await calculateJwkThumbprint(pub);
     // gloak observed "Certificate endpoint": an RS256/sig key and an RSA-OAEP/enc key; key order is
     // not stable across starts - the enc key is listed first here so clients must select by kid/use
     keys.set(name, {
       sigKid,
       privateKey,
       publicKey,
-      sigJwk: { kid: sigKid, kty: 'RSA', alg: 'RS256', use: 'sig', n: pub.n, e: pub.e },
+      sigJwk,
       encJwk: { kid: await calculateJwkThumbprint(encPub), kty: 'RSA', alg: 'RSA-OAEP', use: 'enc', n: encPub.n, e: encPub.e },
       hmac: randomBytes(64), // refresh tokens are HS512 (gloak observed "Token signing")
     });
@@ -1849,31 +1847,12 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
   // --------------------------------------------------------------------------------------------
   // HTTP plumbing
   // --------------------------------------------------------------------------------------------
-  function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-    res.statusCode = status;
-    for (const [k2, v] of Object.entries(headers)) res.setHeader(k2, v);
-    res.setHeader('Content-Type', 'application/json');
-    res.end(JSON.stringify(body));
-  }
-
-  const server = createServer((req, res) => {
-    void (async () => {
+  const served = await serve(async (req, res, raw) => {
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       const path = u.pathname;
       const query = Object.fromEntries(u.searchParams);
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const raw = Buffer.concat(chunks).toString('utf8');
       const ctype = (req.headers['content-type'] ?? '').toLowerCase();
-      let body: unknown = raw === '' ? undefined : raw;
-      if (raw && ctype.includes('application/x-www-form-urlencoded')) body = Object.fromEntries(new URLSearchParams(raw));
-      else if (raw) {
-        try {
-          body = JSON.parse(raw);
-        } catch {
-          body = raw;
-        }
-      }
+      const { body } = parseBody(raw, ctype);
       const entry: LoggedRequest = { method: req.method ?? 'GET', path, query, headers: { authorization: req.headers.authorization, 'content-type': req.headers['content-type'] }, body };
       requests.push(entry);
       res.on('finish', () => (entry.status = res.statusCode));
@@ -1917,14 +1896,8 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
         if (e instanceof HttpError) return sendJson(res, e.status, e.body);
         throw e;
       }
-    })().catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: 'unknown_error', error_description: String(err) });
-      else res.end();
-    });
-  });
-
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, (res, err) => sendJson(res, 500, { error: 'unknown_error', error_description: String(err) }));
+  url = served.url;
 
   const getRealm = (name: string) => {
     const r = realms.get(name);
@@ -1965,11 +1938,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
       const u = r.users.get(c.serviceAccountUserId!)!;
       for (const [cid, names] of Object.entries(roles)) u.clientRoles[cid] = [...new Set([...(u.clientRoles[cid] ?? []), ...names])];
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections?.();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: served.close,
   };
   return api;
 }

@@ -14,15 +14,20 @@
  *   - GET/PATCH /admin/v1/Settings/Settings, GET /admin/v1/SigningCert/jwk (§3.4, §3.8.4).
  *   - POST/GET /admin/v1/IdentityPropagationTrusts, GET/PATCH …/{id} (§3.5, §3.8.5).
  *   - GET /.well-known/openid-configuration without registration_endpoint (§3.7 "No DCR", §3.8.6).
- *   - POST /oauth2/v1/token UPST token exchange (§3.6, §3.8.1), checked against the trusts.
- * Not implemented: authorization_code/refresh grants (userToken() mints a user's token instead), Grants, users.
+ *   - POST /oauth2/v1/token UPST token exchange (§3.6, §3.8.1), checked against the trusts; a trust
+ *     whose subjectType is "User" (the seed's, §3.5) takes user tokens only (UNVERIFIED: the exact
+ *     refusal; a client-credentials token's subject is the client, which maps to no user).
+ *   - GET /oauth2/v1/authorize + authorization_code/refresh_token grants (§3.8.1 "authorization_code/refresh
+ *     for the app"): PKCE S256 when a challenge is sent, the redirect URI must be registered on the app,
+ *     the signed-in user (`signedInUser`, default alice) approves at once.
+ * Not implemented: Grants, user management.
  * UNVERIFIED and chosen here: the discovery document's `issuer` (the domain URL, so standard clients
  * can discover it), the regenerator's body/response shape, the text of the SCIM `detail`s.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
-import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type JWK } from "jose";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createHash, createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { SignJWT, exportJWK, jwtVerify } from "jose";
+import { basicCredentials, rsaKey, sendJson, serve } from "./common.js";
 
 export const IDCS_ISSUER = "https://identity.oraclecloud.com/";
 const S = {
@@ -60,6 +65,8 @@ export interface OciSim {
   settings: Json;
   trusts: Json[];
   requests: Array<{ method: string; path: string; auth?: string }>;
+  /** Every UPST exchange that succeeded: who asked, for whom, and the key the UPST is bound to. */
+  exchanges: Array<{ clientId: string; subject: string; subjectClientId?: string; publicKeyDer: string }>;
   app(displayName: string): OciApp | undefined;
   /** An IDCS-issued access token for a user, as the authorization-code flow would give (§3.7 iss). */
   userToken(username: string, clientId: string): Promise<string>;
@@ -71,35 +78,38 @@ export interface OciSim {
 export interface OciOptions {
   adminClientId?: string;
   adminClientSecret?: string;
+  /** Lifetime of the UPSTs issued (default 3600 s, UNVERIFIED). */
+  upstTtlSec?: number;
+  /** The user who approves authorization requests (default "alice"). */
+  signedInUser?: string;
 }
 
 export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const admin = { id: o.adminClientId ?? "admin-app", secret: o.adminClientSecret ?? "admin-app-secret" };
-  const { privateKey, publicKey: signingKey } = await generateKeyPair("RS256", { extractable: true });
-  const jwk: JWK = { ...(await exportJWK(signingKey)), kid: "SIGNING_KEY", alg: "RS256", use: "sig" };
+  const { privateKey, publicKey: signingKey, jwk } = await rsaKey({ kid: "SIGNING_KEY" });
   const apps = new Map<string, OciApp>();
   // §3.4: single pre-seeded instance, id "Settings"; client access is off until enabled.
   const settings: Json = { id: "Settings", schemas: [S.settings], signingCertPublicAccess: false, csrAccess: "none" };
   const trusts: Json[] = [];
   const requests: OciSim["requests"] = [];
+  const exchanges: OciSim["exchanges"] = [];
+  const codes = new Map<string, { clientId: string; redirectUri: string; challenge?: string; user: string; scope: string }>();
+  const refreshTokens = new Map<string, { clientId: string; user: string; scope: string }>();
   const injected: Array<{ key: string; status: number; detail: string; scimType?: string }> = [];
   let url = "";
 
-  const sign = (claims: Json, sub: string) =>
+  const sign = (claims: Json, sub: string, ttlSec = 3600) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: "RS256", kid: jwk.kid, typ: "JWT" })
       .setIssuer(IDCS_ISSUER) // §3.7: IDCS tokens carry https://identity.oraclecloud.com/, not the domain URL
       .setSubject(sub)
       .setAudience(url) // UNVERIFIED: the domain URL as audience
       .setIssuedAt()
-      .setExpirationTime("1h")
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
       .setJti(randomUUID())
       .sign(privateKey);
 
-  const send = (res: ServerResponse, status: number, body?: unknown, type = "application/json") => {
-    res.writeHead(status, body === undefined ? {} : { "content-type": type });
-    res.end(body === undefined ? undefined : JSON.stringify(body));
-  };
+  const send = (res: ServerResponse, status: number, body?: unknown, type = "application/json") => sendJson(res, status, body, {}, type);
   // §3.7: SCIM error shape; `status` is a string.
   const scimError = (res: ServerResponse, status: number, detail: string, scimType?: string, messageId?: string) =>
     send(res, status, { schemas: [S.error, S.idcsError], detail, status: String(status), ...(scimType && { scimType }), [S.idcsError]: { messageId: messageId ?? `error.common.${status}` } }, "application/scim+json");
@@ -133,14 +143,6 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     }
   }
 
-  function basic(req: IncomingMessage): { id: string; secret: string } | undefined {
-    const m = /^Basic (.+)$/.exec(req.headers.authorization ?? "");
-    if (!m) return undefined;
-    const text = Buffer.from(m[1]!, "base64").toString("utf8");
-    const i = text.indexOf(":");
-    return i < 0 ? undefined : { id: decodeURIComponent(text.slice(0, i)), secret: decodeURIComponent(text.slice(i + 1)) };
-  }
-
   /** §3.2: `filter=displayName eq "x"` (SCIM string compare; displayName is not caseExact). */
   function filtered<T extends Json>(items: T[], filter: string | null): T[] | undefined {
     if (!filter) return items;
@@ -155,14 +157,19 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
    * §3.6 / §3.8.1: UPST exchange. `subject_token_type` is the literal `jwt`; `public_key` is base64
    * DER SubjectPublicKeyInfo; the client must be listed in an active trust whose issuer is the
    * subject token's `iss` (signature checked against the domain key for IDCS tokens). Answer: {"token"}.
+   * Errors are OAuth's {"error","error_description"} (§3.7): 400 invalid_request for a malformed
+   * request, 400 invalid_grant for a subject token or trust that does not allow it; a bad client is
+   * 401 invalid_client (checked before, in the token endpoint). UNVERIFIED and chosen here: the
+   * descriptions' text, and that a key shorter than 2048 bits is refused (§3.6 names RSA-2048).
    */
   async function exchange(res: ServerResponse, form: URLSearchParams, app: OciApp): Promise<void> {
+    if (!form.get("subject_token")) return oauthError(res, 400, "invalid_request", "Missing subject_token.");
     if (form.get("requested_token_type") !== "urn:oci:token-type:oci-upst") return oauthError(res, 400, "invalid_request", "Unsupported requested_token_type.");
     if (form.get("subject_token_type") !== "jwt") return oauthError(res, 400, "invalid_request", "Invalid subject_token_type.");
     let publicKey: KeyObject;
     try {
       publicKey = createPublicKey({ key: Buffer.from(form.get("public_key") ?? "", "base64"), format: "der", type: "spki" });
-      if (publicKey.asymmetricKeyType !== "rsa") throw new Error("not RSA");
+      if (publicKey.asymmetricKeyType !== "rsa" || (publicKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error("not RSA-2048");
     } catch {
       return oauthError(res, 400, "invalid_request", "Invalid public_key.");
     }
@@ -174,8 +181,11 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     }
     const trust = trusts.find((t) => t.active === true && t.issuer === claims.iss && Array.isArray(t.oauthClients) && t.oauthClients.includes(app.name));
     if (!trust) return oauthError(res, 400, "invalid_grant", "No active identity propagation trust authorizes this client for the subject token's issuer.");
+    if (trust.subjectType === "User" && claims.sub_type !== "user") return oauthError(res, 400, "invalid_grant", "The subject token does not identify a user.");
     const jwkPub = await exportJWK(publicKey);
-    const token = await sign({ sub_type: "user", user: claims.sub, jwk: JSON.stringify(jwkPub), sess_exp: Math.floor(Date.now() / 1000) + 3600, ptype: "user" }, String(claims.sub));
+    const ttl = o.upstTtlSec ?? 3600;
+    const token = await sign({ sub_type: "user", user: claims.sub, jwk: JSON.stringify(jwkPub), sess_exp: Math.floor(Date.now() / 1000) + ttl, ptype: "user" }, String(claims.sub), ttl);
+    exchanges.push({ clientId: app.name, subject: String(claims.sub), subjectClientId: typeof claims.client_id === "string" ? claims.client_id : undefined, publicKeyDer: publicKey.export({ format: "der", type: "spki" }).toString("base64") });
     return send(res, 200, { token });
   }
 
@@ -209,6 +219,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         grant_types_supported: ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
         token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
         response_types_supported: ["code"],
+        code_challenge_methods_supported: ["S256"],
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256"],
         scopes_supported: ["openid", "profile", "email", "urn:opc:idm:__myscopes__"],
@@ -218,7 +229,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     // §3.1 / §3.8.1: the token endpoint (client_credentials only here).
     if (method === "POST" && path === "/oauth2/v1/token") {
       const form = new URLSearchParams(raw);
-      const creds = basic(req) ?? (form.get("client_id") ? { id: form.get("client_id")!, secret: form.get("client_secret") ?? "" } : undefined);
+      const creds = basicCredentials(req) ?? (form.get("client_id") ? { id: form.get("client_id")!, secret: form.get("client_secret") ?? "" } : undefined);
       if (!creds) return oauthError(res, 401, "invalid_client", "Client authentication failed.");
       const grant = form.get("grant_type");
       const scope = form.get("scope") ?? "";
@@ -232,11 +243,51 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       if (!app || app.clientSecret !== creds.secret) return oauthError(res, 401, "invalid_client", "Client authentication failed.");
       if (!app.active) return oauthError(res, 401, "invalid_client", "Client is inactive.");
       if (grant === "urn:ietf:params:oauth:grant-type:token-exchange") return exchange(res, form, app);
+      if (grant === "authorization_code" || grant === "refresh_token") {
+        if (!app.allowedGrants.includes(grant === "refresh_token" ? "authorization_code" : grant)) return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
+        let who: { user: string; scope: string } | undefined;
+        if (grant === "authorization_code") {
+          const c = codes.get(form.get("code") ?? "");
+          codes.delete(form.get("code") ?? "");
+          if (!c || c.clientId !== app.name || c.redirectUri !== form.get("redirect_uri")) return oauthError(res, 400, "invalid_grant", "Invalid authorization code.");
+          if (c.challenge && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") !== c.challenge) return oauthError(res, 400, "invalid_grant", "Invalid code_verifier.");
+          who = c;
+        } else {
+          const r = refreshTokens.get(form.get("refresh_token") ?? "");
+          refreshTokens.delete(form.get("refresh_token") ?? "");
+          if (!r || r.clientId !== app.name) return oauthError(res, 400, "invalid_grant", "Invalid refresh token.");
+          who = r;
+        }
+        const rt = randomBytes(24).toString("base64url");
+        refreshTokens.set(rt, { clientId: app.name, user: who.user, scope: who.scope });
+        const token = await sign({ client_id: app.name, sub_type: "user", user_displayname: who.user, scope: who.scope }, who.user);
+        return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600, refresh_token: rt });
+      }
       if (grant !== "client_credentials" || !app.allowedGrants.includes("client_credentials")) {
         return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
       }
       const token = await sign({ client_id: app.name, scope, sub_type: "client" }, app.name);
       return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600 });
+    }
+
+    // §3.7 authorize endpoint: the signed-in user approves at once.
+    if (method === "GET" && path === "/oauth2/v1/authorize") {
+      const q = u.searchParams;
+      const app = [...apps.values()].find((a) => a.name === q.get("client_id"));
+      const redirectUri = q.get("redirect_uri") ?? "";
+      if (!app || !app.active || !app.redirectUris.includes(redirectUri)) return oauthError(res, 400, "invalid_request", "Invalid client_id or redirect_uri.");
+      const to = new URL(redirectUri);
+      if (q.get("state")) to.searchParams.set("state", q.get("state")!);
+      if (q.get("response_type") !== "code" || !app.allowedGrants.includes("authorization_code")) to.searchParams.set("error", "unauthorized_client");
+      else if (q.get("code_challenge") && q.get("code_challenge_method") !== "S256") to.searchParams.set("error", "invalid_request");
+      else {
+        const code = randomBytes(24).toString("base64url");
+        codes.set(code, { clientId: app.name, redirectUri, challenge: q.get("code_challenge") ?? undefined, user: o.signedInUser ?? "alice", scope: q.get("scope") ?? "openid" });
+        to.searchParams.set("code", code);
+      }
+      res.writeHead(302, { location: to.href });
+      res.end();
+      return;
     }
 
     // §3.4 / §3.8.4: the JWKS needs a token unless "Configure client access" is on.
@@ -365,31 +416,18 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     return scimError(res, 404, `No resource at ${method} ${path}.`);
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      handle(req, res, Buffer.concat(chunks).toString("utf8")).catch((e: unknown) => {
-        if (!res.headersSent) scimError(res, 500, String(e));
-        else res.end();
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await serve(handle, (res, e) => scimError(res, 500, String(e)));
+  url = served.url;
   return {
     url,
     apps,
     settings,
     trusts,
     requests,
+    exchanges,
     app: (displayName) => [...apps.values()].find((a) => a.displayName === displayName),
     userToken: (username, clientId) => sign({ client_id: clientId, sub_type: "user", user_displayname: username, scope: "openid" }, username),
     failNext: (method, path, status, detail, scimType) => void injected.push({ key: `${method} ${path}`, status, detail, scimType }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: served.close,
   };
 }

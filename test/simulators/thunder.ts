@@ -33,10 +33,10 @@
  *     /oauth2/introspect, /oauth2/userinfo, registration / user-onboarding flows, users/roles/groups APIs,
  *     certificates (accepted and echoed, not validated), consent, flow `verbose` meta.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { SignJWT, compactVerify, type JWK } from 'jose';
+import { parseBody, rsaKey, serve } from './common.js';
 
 // ------------------------------------------------------------------------------------------------
 // Public types
@@ -554,11 +554,8 @@ const AUTH_FLOW_EXPIRY = 1800; // flow/flowexec/service.go defaultAuthFlowExpiry
 
 export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSim> {
   const era: ThunderEra = opts.era ?? 'B';
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
-  const publicJwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(publicJwk);
-  // oauth/jwks/service.go getRSAPublicKeyJWKS: kid, kty, use "sig", alg "RS256", n, e
-  const jwk: JWK = { kid, kty: 'RSA', use: 'sig', alg: 'RS256', n: publicJwk.n, e: publicJwk.e };
+  // oauth/jwks/service.go getRSAPublicKeyJWKS: kid (thumbprint), kty, use "sig", alg "RS256", n, e
+  const { privateKey, publicKey, kid, jwk } = await rsaKey();
 
   const apps = new Map<string, StoredApplication>();
   const requests: LoggedRequest[] = [];
@@ -1611,31 +1608,11 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   // --------------------------------------------------------------------------------------------
   // HTTP plumbing
   // --------------------------------------------------------------------------------------------
-  async function readBody(req: IncomingMessage): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  }
-
-  const server = createServer((req, res) => {
-    void (async () => {
+  const served = await serve(async (req, res, raw) => {
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       const path = u.pathname;
       const query = Object.fromEntries(u.searchParams);
-      const raw = await readBody(req);
-      const ctype = (req.headers['content-type'] ?? '').toLowerCase();
-      let body: unknown = raw === '' ? undefined : raw;
-      let form: Record<string, string> | undefined;
-      if (raw && ctype.includes('application/x-www-form-urlencoded')) {
-        form = Object.fromEntries(new URLSearchParams(raw));
-        body = form;
-      } else if (raw) {
-        try {
-          body = JSON.parse(raw);
-        } catch {
-          body = raw;
-        }
-      }
+      const { body, form } = parseBody(raw, req.headers['content-type']);
       const entry: LoggedRequest = {
         method: req.method ?? 'GET',
         path,
@@ -1663,14 +1640,8 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       // everything else: the security middleware runs before the mux, so non-public paths 401 first
       if (!isPublic(path) && !(await requireSystem(req, res))) return;
       return send(res, 404, '404 page not found\n', { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
-    })().catch((err: unknown) => {
-      if (!res.headersSent) send(res, 500, { code: 'SSE-5000', message: 'Internal server error', description: String(err) });
-      else res.end();
-    });
-  });
-
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, (res, err) => send(res, 500, { code: 'SSE-5000', message: 'Internal server error', description: String(err) }));
+  url = served.url;
 
   // seed after `url` is known (Console redirect = {publicUrl}/console)
   const consoleApp = seed(
@@ -1713,10 +1684,6 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       const user = users.find((x) => x.username === (o.username ?? users[0]!.username)) ?? users[0]!;
       return issueAssertion(user, o.appId ?? sampleApp.id, o.permissions ?? 'system', o.validitySeconds);
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections?.();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: served.close,
   };
 }

@@ -7,12 +7,15 @@ import { registerSecret } from "../../io/sanitize.js";
 import { checkUrl } from "../../oauth/client.js";
 import { normalizeIssuer, type ProfileData } from "../../target.js";
 import { api, apiError, type ApiResponse } from "../http.js";
-import { redirectPortInput } from "../options.js";
+import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
+import { OpenProjectAdmin, Unsupported } from "./create.js";
 import { defineProvider, issuerUrl } from "../types.js";
 
 /**
  * OpenProject (seed 002, ../shared/research/idp-apis.md §4). OpenProject has no API that creates OAuth
  * applications (§4.1: only GET /api/v3/oauth_applications/{id}; creation is the admin UI), so:
+ *  - `--create`: sign in to the web UI as an admin and fill the new-application form as a browser
+ *    does (./create.ts); anything unexpected there falls back to the guided mode, with the reason;
  *  - `--oauth`: print the exact admin steps and values, then (with --client-id and the secret through
  *    stdin/env/prompt) verify the client at /oauth/token and save a profile for it;
  *  - `--api-token-stdin|--api-token-env`: verify a personal API token at /api/v3/users/me and keep it
@@ -26,6 +29,9 @@ const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper native_redirect_uri, alwa
 
 const inputs = [
   defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL" }),
+  defineInput({ name: "create", flag: "--create", kind: "boolean", description: "sign in to the web UI as an admin and create the OAuth application (api_v3 + mcp, confidential)" }),
+  { ...adminUserInput("OpenProject administrator who creates the application (--create)"), askIf: (a: Record<string, unknown>) => Boolean(a.create) },
+  adminPasswordInput("OpenProject", { askIf: (a) => Boolean(a.create) }),
   defineInput({ name: "oauth", flag: "--oauth", kind: "boolean", description: "use an OAuth application (guided: the admin creates it in the UI)" }),
   defineInput({ name: "apiToken", flag: "--api-token", kind: "string", secret: true, description: "personal API token (My account → Access tokens)" }),
   defineInput({ name: "name", flag: "--name <name>", kind: "string", description: "name of the OAuth application", default: "MCP client" }),
@@ -39,6 +45,13 @@ const inputs = [
   }),
   defineInput({ name: "clientCredentialsUser", flag: "--client-credentials-user <login>", kind: "string", description: "user the client-credentials tokens act as", askIf: (a) => a.grant === "client_credentials" }),
   { ...redirectPortInput, askIf: (a: Record<string, unknown>) => a.grant === "authorization_code" },
+  defineInput({
+    name: "redirectUri",
+    flag: "--redirect-uri <uri>",
+    kind: "string",
+    description: "redirect URI to register instead of http://127.0.0.1:<redirect-port>/callback (e.g. an https URI forwarding to it)",
+    validate: (v: string) => (v === OOB || (URL.canParse(v) && /^https?:$/.test(new URL(v).protocol)) ? undefined : `must be an http(s) URI or ${OOB}`),
+  }),
   defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "client id OpenProject showed for the application" }),
   defineInput({
     name: "clientSecret",
@@ -70,22 +83,97 @@ export const openproject = defineProvider({
 
   async bootstrap(ctx, o, run) {
     const base = normalizeIssuer(checkUrl(o.url, "--url", ctx.allowHttp).href);
-    if (o.apiToken !== undefined && o.oauth) throw new UsageError("pass either --oauth or --api-token-stdin/--api-token-env, not both");
+    const modes = [o.create && "--create", o.oauth && "--oauth", o.apiToken !== undefined && "--api-token-stdin/--api-token-env"].filter(Boolean);
+    if (modes.length > 1) throw new UsageError(`pass one of ${modes.join(", ")}, not several`);
+    if (!modes.length) o = await askMode(ctx, o);
     if (o.apiToken !== undefined) return apiTokenMode(ctx, base, o.apiToken, run.verify);
-    if (!o.oauth) {
-      throw new UsageError("say how mcp-auth should sign in to OpenProject", {
-        hint: "--oauth (an OAuth application an admin creates; mcp-auth prints the steps), or --api-token-stdin / --api-token-env VAR (your personal API token)",
-      });
-    }
-    const redirectUri = o.grant === "authorization_code" ? `http://127.0.0.1:${o.redirectPort}/callback` : OOB;
-    if (!o.clientId) {
-      const admin = `${base}/admin/oauth/applications/new`;
-      if (o.open) await ctx.browser.open(admin);
-      return { action: "configured", facts: [["admin page", admin]], notes: guide(base, o, redirectUri), json: { adminUrl: admin, redirectUri, scopes: SCOPES } };
-    }
+    const redirectUri = o.redirectUri ?? (o.grant === "authorization_code" ? `http://127.0.0.1:${o.redirectPort}/callback` : OOB);
+    if (o.create) return createMode(ctx, base, o, redirectUri, run);
+    if (!o.clientId) return guided(ctx, base, o, redirectUri);
     return oauthMode(ctx, base, o, redirectUri, run.verify);
   },
 });
+
+const MODES_HINT = "--create --admin-user LOGIN (mcp-auth creates the OAuth application in the web UI), --oauth (an admin creates it; mcp-auth prints the steps), or --api-token-stdin / --api-token-env VAR (your personal API token)";
+
+/** None of the three modes given: a person chooses (with what that mode needs, asked hidden); anyone else gets exit 2. */
+async function askMode(ctx: Context, o: OpInput): Promise<OpInput> {
+  if (!ctx.io.interactive || ctx.nonInteractive) throw new UsageError("say how mcp-auth should set up OpenProject", { hint: `pass ${MODES_HINT}` });
+  const p = ctx.io.prompter;
+  const mode = await p.select("How should mcp-auth set up OpenProject?", [
+    { value: "create", name: "Create the OAuth application (signs in to the web UI as an administrator)" },
+    { value: "oauth", name: "Guided: an administrator creates it, mcp-auth prints the steps" },
+    { value: "token", name: "Use my personal API token" },
+  ] as const);
+  if (mode === "token") return { ...o, apiToken: await p.password("Personal API token (My account → Access tokens)", { flagHint: "--api-token-stdin" }) };
+  if (mode === "oauth") return { ...o, oauth: true };
+  const adminUser = o.adminUser ?? (await p.input("Admin user", { default: "admin", flagHint: "--admin-user" }));
+  return { ...o, create: true, adminUser, adminPassword: await p.password(`Password of OpenProject user "${adminUser}"`, { flagHint: "--admin-password-stdin" }) };
+}
+
+function guided(ctx: Context, base: string, o: OpInput, redirectUri: string, reason?: string) {
+  const admin = `${base}/admin/oauth/applications/new`;
+  const open = o.open ? ctx.browser.open(admin) : Promise.resolve();
+  return open.then(() => ({
+    action: "configured" as const,
+    facts: [["admin page", admin]] as Array<[string, string]>,
+    // The fallback stops with exit 1: what was asked (--create) did not happen.
+    checks: reason ? [failed("create the OAuth application", reason, "follow the steps below")] : undefined,
+    notes: guide(base, o, redirectUri),
+    json: { adminUrl: admin, redirectUri, scopes: SCOPES, ...(reason && { fallback: reason }) },
+  }));
+}
+
+/** `--create`: the web UI does what the guide would ask an admin to do; then the client is checked as in `--oauth`. */
+async function createMode(ctx: Context, base: string, o: OpInput, redirectUri: string, run: { verify: boolean; vault: { holds(clientId: string): Promise<boolean> } }) {
+  const cc = o.grant === "client_credentials";
+  if (cc && !o.clientCredentialsUser) throw new UsageError("--grant client_credentials needs --client-credentials-user LOGIN (the user its tokens act as)");
+  const admin = new OpenProjectAdmin(ctx, base);
+  let created;
+  try {
+    await admin.signIn(o.adminUser!, o.adminPassword!);
+    const existing = await admin.find(o.name);
+    if (existing) {
+      const clientId = await admin.clientIdOf(existing);
+      if (!(await run.vault.holds(clientId))) {
+        throw new UsageError(`OpenProject already has an OAuth application "${o.name}" (client ${clientId}), and its secret, shown once when it was created, is not in mcp-auth's store`, {
+          hint: "pass another --name, or delete that application under Administration → Authentication → OAuth applications (OpenProject cannot show or regenerate its secret)",
+        });
+      }
+      created = { action: "reused" as const, appId: existing, clientId, markup: "" };
+    } else {
+      created = await admin.create({ name: o.name, redirectUri, scopes: SCOPES, clientCredentialsUser: cc ? o.clientCredentialsUser : undefined });
+    }
+  } catch (e) {
+    if (!(e instanceof Unsupported)) throw e;
+    ctx.warn(`cannot create the application through the web UI: ${e.message}; here are the steps instead`);
+    return guided(ctx, base, o, redirectUri, e.message);
+  }
+  const facts: Array<[string, string]> = [["application", `${o.name} (id ${created.appId})`]];
+  if (created.action === "reused") {
+    // Its secret is already in the store (core keeps it); the first token checks it.
+    return { ...profileResult(base, o, created.clientId, redirectUri), action: "reused" as const, facts: [...facts, ["client", `${created.clientId} (${o.grant})`], ["client secret", "kept (already stored)"]] as Array<[string, string]> };
+  }
+  const checked = await oauthMode(ctx, base, { ...o, clientId: created.clientId, clientSecret: created.clientSecret }, redirectUri, run.verify);
+  return { ...checked, action: "created" as const, facts: [...facts, ...checked.facts], json: { ...checked.json, appId: created.appId, form: created.markup } };
+}
+
+function profileResult(base: string, o: OpInput, clientId: string, redirectUri: string): { profile: ProfileData; json: Json } {
+  const cc = o.grant === "client_credentials";
+  const profile: ProfileData = {
+    provider: "openproject",
+    issuer: base,
+    clientId,
+    grant: o.grant,
+    scopes: SCOPES,
+    mcpUrl: `${base}/mcp`,
+    redirectPort: cc ? undefined : o.redirectPort,
+    tokenEndpointAuthMethod: "client_secret_basic",
+    // No RFC 8414 document on OpenProject (§4.1): the endpoints are fixed paths (§4.2).
+    extra: { authorizationEndpoint: `${base}/oauth/authorize`, tokenEndpoint: `${base}/oauth/token`, redirectUri },
+  };
+  return { profile, json: { clientId, grant: o.grant, redirectUri, mcpUrl: `${base}/mcp` } };
+}
 
 /** The admin's clicks, with every value to paste (§4.1 form fields; seed 002 "Shared access via OAuth"). */
 function guide(base: string, o: OpInput, redirectUri: string): string[] {
@@ -156,25 +244,14 @@ async function oauthMode(ctx: Context, base: string, o: OpInput, redirectUri: st
   }
   if (verify) checks.push(await mcpProbe(ctx, base, accessToken ? `Bearer ${accessToken}` : undefined));
 
-  const profile: ProfileData = {
-    provider: "openproject",
-    issuer: base,
-    clientId,
-    grant: o.grant,
-    scopes: SCOPES,
-    mcpUrl: `${base}/mcp`,
-    redirectPort: cc ? undefined : o.redirectPort,
-    tokenEndpointAuthMethod: "client_secret_basic",
-    // No RFC 8414 document on OpenProject (§4.1): the endpoints are fixed paths (§4.2).
-    extra: { authorizationEndpoint: `${base}/oauth/authorize`, tokenEndpoint: token, redirectUri },
-  };
+  const { profile, json } = profileResult(base, o, clientId, redirectUri);
   return {
     action: "configured" as const,
     profile,
     clientSecret: secret,
     facts: [["client", `${clientId} (${o.grant})`], ["scopes", SCOPES.join(" ")], ["redirect URI", redirectUri]] as Array<[string, string]>,
     checks,
-    json: { clientId, grant: o.grant, redirectUri, mcpUrl: `${base}/mcp` },
+    json,
   };
 }
 
