@@ -81,7 +81,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="add list ls show use remove rm --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="add list ls show use remove rm rename mv set --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles add")
       case "$prev" in
@@ -138,6 +138,35 @@ _mcp_auth() {
         --config-dir) COMPREPLY=(); return ;;
       esac
       words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      ;;
+    "profiles rename")
+      case "$prev" in
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "profiles set")
+      case "$prev" in
+        --issuer) COMPREPLY=(); return ;;
+        --client-id) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code device_code" -- "$cur")); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --resource) COMPREPLY=(); return ;;
+        --audience) COMPREPLY=(); return ;;
+        --mcp-url) COMPREPLY=(); return ;;
+        --redirect-port) COMPREPLY=(); return ;;
+        --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
+        --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in
@@ -328,12 +357,14 @@ _mcp_auth_sub() {
     "login") echo "" ;;
     "logout") echo "" ;;
     "status") echo "" ;;
-    "profiles") echo "add list ls show use remove rm" ;;
+    "profiles") echo "add list ls show use remove rm rename mv set" ;;
     "profiles add") echo "" ;;
     "profiles list") echo "" ;;
     "profiles show") echo "" ;;
     "profiles use") echo "" ;;
     "profiles remove") echo "" ;;
+    "profiles rename") echo "" ;;
+    "profiles set") echo "" ;;
     "sandbox") echo "" ;;
     "bootstrap") echo "thunder keycloak oci openproject" ;;
     "bootstrap thunder") echo "" ;;

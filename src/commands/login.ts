@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
-import { profileFor, relative, seconds, withProfileOptions, type Run } from "./shared.js";
+import { duration, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
 
 export interface LoginCommandOptions {
   profileArg?: string;
@@ -20,16 +20,19 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
   const profile = profileFor(ctx, o, o.profileArg);
   const port = o.port === undefined ? undefined : Number(o.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be a port number, got "${o.port}"`);
-  const r = await login(ctx, profile, {
-    device: o.device,
-    port,
-    browser: o.browser !== false,
-    browserCommand: o.browserCommand,
-    timeoutSec: seconds("--login-timeout", o.loginTimeout, 300),
-  });
-  const valid = relative(r.token.expires_at - ctx.now() / 1000);
-  if (r.kind === "client_credentials") ctx.info(`Profile "${profile.name}" uses client credentials: got a token, valid ${valid}.`);
-  else ctx.info(`Logged in: profile "${profile.name}", token valid ${valid}${r.token.refresh_token ? ", refreshable" : ""}.`);
+  const run = () =>
+    login(ctx, profile, {
+      device: o.device,
+      port,
+      browser: o.browser !== false,
+      browserCommand: o.browserCommand,
+      timeoutSec: seconds("--login-timeout", o.loginTimeout, 300),
+    });
+  // Client credentials are one request to the IdP; a browser or device login prints its own progress.
+  const r = profile.grant === "client_credentials" ? await withSpinner(ctx, `Getting a token from ${profile.issuer}…`, run) : await run();
+  const valid = duration(r.token.expires_at - ctx.now() / 1000);
+  if (r.kind === "client_credentials") ctx.info(`Profile "${profile.name}" uses client credentials: got a token, valid for ${valid}.`);
+  else ctx.info(`Logged in: profile "${profile.name}", token valid for ${valid}${r.token.refresh_token ? ", refreshable" : ""}.`);
 }
 
 export function registerLogin(program: Command, getCtx: () => Context, run: Run<LoginCommandOptions> = runLogin): void {
