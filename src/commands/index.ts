@@ -13,9 +13,11 @@ import { registerClients } from "./clients.js";
 import { registerDecode } from "./decode.js";
 import { registerDoctor } from "./doctor.js";
 import { addExamples } from "./examples.js";
+import { registerInit } from "./init.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
+  registerInit(program, getCtx);
   registerToken(program, getCtx);
   registerLogin(program, getCtx);
   registerLogout(program, getCtx);
