@@ -97,6 +97,21 @@ describe("progress on slow steps", () => {
     expect(piped.stdout).toBe("");
   });
 
+  it.each([
+    ["bootstrap", (url: string) => ["bootstrap", "thunder", "--url", url, "--admin-password-env", "PW"], /Thunder: creating or reusing the client…/],
+    ["doctor", (url: string) => ["doctor", "--url", `${url}/mcp`], /Checking http:\/\/127\.0\.0\.1:\d+\/mcp…/],
+  ] as const)("%s against a hung server shows a spinner on a terminal", async (name, argv, pattern) => {
+    const hung = await serve(() => {});
+    const home = mkdtempSync(join(tmpdir(), "mcp-auth-spin-"));
+    const term = inTerminal(`mcp-auth-spin-${name}-${process.pid}`, { HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "cfg"), MCP_AUTH_STORE: "file", PW: "x", PATH: process.env.PATH }, [...argv(hung.url)]);
+    try {
+      await until(term.screen, pattern);
+    } finally {
+      term.kill();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("a browser login says it is waiting, with the URL; its timeout does not suggest the --no-browser just given", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
     expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"])).code).toBe(0);
