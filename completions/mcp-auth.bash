@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--client-metadata-url|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--audience|--client-scope|--create-client|--domain-url|--mcp-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--port|--client-metadata-url|--auth-method|--kind|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -18,7 +18,47 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="init token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "init")
+      case "$prev" in
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --clients) COMPREPLY=(); return ;;
+        --url) COMPREPLY=(); return ;;
+        --admin-user) COMPREPLY=(); return ;;
+        --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --grant) COMPREPLY=(); return ;;
+        --redirect-port) COMPREPLY=(); return ;;
+        --app-id) COMPREPLY=(); return ;;
+        --name) COMPREPLY=(); return ;;
+        --client-id) COMPREPLY=(); return ;;
+        --validity) COMPREPLY=(); return ;;
+        --realm) COMPREPLY=(); return ;;
+        --admin-realm) COMPREPLY=(); return ;;
+        --admin-client-id) COMPREPLY=(); return ;;
+        --admin-client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --mcp-host) COMPREPLY=(); return ;;
+        --audience) COMPREPLY=(); return ;;
+        --client-scope) COMPREPLY=(); return ;;
+        --create-client) COMPREPLY=(); return ;;
+        --domain-url) COMPREPLY=(); return ;;
+        --mcp-url) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
+        --env-file) COMPREPLY=(); return ;;
+        --api-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --client-credentials-user) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --browser-command) COMPREPLY=(); return ;;
+        --login-timeout) COMPREPLY=(); return ;;
+        --issuer) COMPREPLY=(); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --domain-url --mcp-url --redirect-uri --token-exchange --env-file --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -88,7 +128,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="add list ls show use remove rm --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="add list ls show use remove rm rename mv set --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles add")
       case "$prev" in
@@ -146,6 +186,35 @@ _mcp_auth() {
         --config-dir) COMPREPLY=(); return ;;
       esac
       words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      ;;
+    "profiles rename")
+      case "$prev" in
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "profiles set")
+      case "$prev" in
+        --issuer) COMPREPLY=(); return ;;
+        --client-id) COMPREPLY=(); return ;;
+        --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code device_code" -- "$cur")); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --resource) COMPREPLY=(); return ;;
+        --audience) COMPREPLY=(); return ;;
+        --mcp-url) COMPREPLY=(); return ;;
+        --redirect-port) COMPREPLY=(); return ;;
+        --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
+        --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in
@@ -347,17 +416,20 @@ _mcp_auth() {
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor" ;;
+    "") echo "init token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor" ;;
+    "init") echo "" ;;
     "token") echo "" ;;
     "login") echo "" ;;
     "logout") echo "" ;;
     "status") echo "" ;;
-    "profiles") echo "add list ls show use remove rm" ;;
+    "profiles") echo "add list ls show use remove rm rename mv set" ;;
     "profiles add") echo "" ;;
     "profiles list") echo "" ;;
     "profiles show") echo "" ;;
     "profiles use") echo "" ;;
     "profiles remove") echo "" ;;
+    "profiles rename") echo "" ;;
+    "profiles set") echo "" ;;
     "sandbox") echo "" ;;
     "bootstrap") echo "thunder keycloak oci openproject octoperf" ;;
     "bootstrap thunder") echo "" ;;

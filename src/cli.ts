@@ -4,6 +4,7 @@ import { ExitCode, McpAuthError, UsageError } from "./errors.js";
 import { registerCommands } from "./commands/index.js";
 import { completionScript, type Shell } from "./completion.js";
 import { sanitize } from "./io/sanitize.js";
+import { colorEnabled, painter } from "./io/terminal.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -20,12 +21,40 @@ export interface Streams {
   err: NodeJS.WritableStream;
 }
 
+/**
+ * commander's Command, with typo suggestions taken from the command's own options only: by default
+ * commander also offers the parent's (global) flags, so `status --profile` got "Did you mean --ca-file?".
+ * Subcommand suggestions are already the command's own.
+ */
+export class McpAuthCommand extends Command {
+  override createCommand(name?: string): Command {
+    return new McpAuthCommand(name);
+  }
+
+  unknownOption(flag: string): void {
+    // commander walks up to the parents until one has positional options: make the parent that one, briefly.
+    const parent = this.parent as unknown as { _enablePositionalOptions?: boolean } | null;
+    const saved = parent?._enablePositionalOptions;
+    if (parent) parent._enablePositionalOptions = true;
+    try {
+      (Command.prototype as unknown as { unknownOption(f: string): void }).unknownOption.call(this, flag);
+    } finally {
+      if (parent) parent._enablePositionalOptions = saved;
+    }
+  }
+}
+
+/** `error:` in red on a colour terminal, plain otherwise (NO_COLOR, a pipe, a file). */
+export function errorLabel(stream: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): string {
+  return painter(colorEnabled(env, Boolean((stream as { isTTY?: boolean }).isTTY))).fail("error:");
+}
+
 export function buildProgram(getCtx: () => Context, streams: Streams = { out: process.stdout, err: process.stderr }): Command {
-  const program = new Command("mcp-auth")
+  const program = new McpAuthCommand("mcp-auth")
     .description("Get, cache and refresh OAuth tokens for MCP servers, and wire MCP clients to them.")
     .version(VERSION, "-V, --version")
     .option("--debug", "trace HTTP exchanges (secrets redacted) and show stack traces")
-    .addOption(new Option("--store <kind>", "secret store: keychain, file or memory (env MCP_AUTH_STORE)").choices(["keychain", "file", "memory", "auto"]))
+    .addOption(new Option("--store <kind>", "secret store (env MCP_AUTH_STORE; auto = the keychain if usable, else file)").choices(["keychain", "file", "memory", "auto"]))
     .option("--timeout <seconds>", "timeout for each HTTP request (default 30, env MCP_AUTH_TIMEOUT)")
     .option("--ca-file <path>", "trust this PEM CA bundle too (NODE_EXTRA_CA_CERTS also works)")
     .option("--insecure", "do not verify TLS certificates (dangerous; for throw-away test setups)")
@@ -33,11 +62,13 @@ export function buildProgram(getCtx: () => Context, streams: Streams = { out: pr
     .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
     .option("--config-dir <dir>", "mcp-auth's config dir (default: $MCP_AUTH_CONFIG_DIR, else per OS)")
     .exitOverride() // set before subcommands are added: they copy it
+    // Every command's help lists the global flags (--timeout, --debug, --store…) too.
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
       writeErr: (s) => streams.err.write(s),
       writeOut: (s) => streams.out.write(s),
-      // Usage errors are one line too: "mcp-auth: unknown option '--x' (Did you mean --y?) (see --help)".
-      outputError: (s, write) => write(`mcp-auth: ${usageLine(s)} (see --help)\n`),
+      // Usage errors are one line too: "error: unknown option '--x' (Did you mean --y?) (see --help)".
+      outputError: (s, write) => write(`${errorLabel(streams.err)} ${usageLine(s)} (see --help)\n`),
     })
     .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
   registerCommands(program, getCtx);
@@ -112,7 +143,7 @@ function report(e: unknown, debug: boolean, out: NodeJS.WritableStream): number 
   const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e), { cause: e });
   if (err.message) {
     const hint = err.hint ? ` (${err.hint})` : "";
-    out.write(`mcp-auth: ${sanitize(`${err.message}${hint}`).replace(/\n+/g, " ")}\n`);
+    out.write(`${errorLabel(out)} ${sanitize(`${err.message}${hint}`).replace(/\n+/g, " ")}\n`);
   }
   if (debug) {
     for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {

@@ -55,6 +55,8 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
     }
     const format = (o.format ?? "raw") as Format;
     if (!isFormat(format)) return false;
+    // --env-name with another format deserves a warning: the full CLI gives it.
+    if (o.envName !== undefined && format !== "env" && format !== "github") return false;
     const minTtl = o.minTtl === undefined ? 60 : Number(o.minTtl);
     if (!Number.isFinite(minTtl) || minTtl < 0) return false;
     if (env.MCP_AUTH_STORE === "memory") return false;

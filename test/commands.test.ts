@@ -30,7 +30,7 @@ async function parse<O>(register: (p: Command, getCtx: () => Context, run: (ctx:
 
 describe("token: flags → options", () => {
   const cases: Array<[string[], Partial<TokenOptions>]> = [
-    [["token"], { format: "raw", minTtl: "60", envName: "MCP_AUTH_TOKEN", cache: true }],
+    [["token"], { format: "raw", cache: true }], // --min-ttl and --env-name defaults are applied later (so a given one can be told apart)
     [["token", "-p", "dev", "-f", "json"], { profile: "dev", format: "json" }],
     [["token", "--format=headers-json", "--min-ttl", "0"], { format: "headers-json", minTtl: "0" }],
     [["token", "--no-cache", "--force-refresh"], { cache: false, forceRefresh: true }],

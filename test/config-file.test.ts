@@ -124,7 +124,7 @@ describe("config.json end to end", () => {
       const r = await u.run(args);
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(5);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
-      expect(r.stderr).toMatch(/^mcp-auth: cannot use .*config\.json: written by a newer mcp-auth \(config version 2; this one knows 1\); upgrade mcp-auth/);
+      expect(r.stderr).toMatch(/^error: cannot use .*config\.json: written by a newer mcp-auth \(config version 2; this one knows 1\); upgrade mcp-auth/);
       expect(readFileSync(file, "utf8")).toBe(text);
     }
     expect(readdirSync(u.configDir).filter((n) => n !== "config.json" && n !== "locks")).toEqual([]); // no backup, no temp file

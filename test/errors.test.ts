@@ -32,7 +32,7 @@ function ci(issuer: string, extra: string[] = []) {
 function expectOneLine(r: { stderr: string; stdout: string }, pattern: RegExp) {
   const lines = r.stderr.trim().split("\n");
   expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^mcp-auth: /);
+  expect(lines[0]).toMatch(/^error: /);
   expect(lines[0]).toMatch(pattern);
   expect(r.stderr).not.toMatch(/\n\s+at /);
   expect(r.stdout).toBe("");

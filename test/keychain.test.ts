@@ -95,7 +95,7 @@ describe("without a usable keychain", () => {
     expect(readFileSync(join(u.configDir, "secrets.json"), "utf8")).toContain(SECRET);
     const forced = await u.run(["profiles", "add", "k", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "SECRET"], { env: { MCP_AUTH_STORE: "keychain" } });
     expect(forced.code).toBe(1);
-    expect(forced.stderr.trim()).toMatch(/^mcp-auth: the keychain is not usable: no D-Bus session/);
+    expect(forced.stderr.trim()).toMatch(/^error: the keychain is not usable: no D-Bus session/);
     const bad = await u.run(["profiles", "add", "k", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "SECRET"], { env: { MCP_AUTH_STORE: "vault" } });
     expect(bad.code).toBe(2);
   });

@@ -172,7 +172,7 @@ describe("login without a browser", () => {
     await addUserProfile(u);
     const r = await u.run(["token"]);
     expect(r.code).toBe(4);
-    expect(r.stderr.trim()).toBe('mcp-auth: profile "dev" needs a login (browser) and this is not an interactive terminal (run: mcp-auth login dev)');
+    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and this is not an interactive terminal (run: mcp-auth login dev)');
   });
 
   it("a device login nobody approves gives up after --login-timeout (exit 4)", async () => {

@@ -70,7 +70,7 @@ describe("a hostile server's words reach the terminal without escapes or secrets
         const args = auth.length ? ["token", "-p", "p", ...debug] : ["token", "--issuer", issuer, "--client-id", CLIENT_ID, ...debug];
         const r = await u.run(args);
         expect(r.code).not.toBe(0);
-        expect(r.stderr).toMatch(/^mcp-auth: /m);
+        expect(r.stderr).toMatch(/^error: /m);
         // eslint-disable-next-line no-control-regex
         expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
         for (const f of FORMS) expect(r.stderr, `${m} ${args.join(" ")}: ${f}`).not.toContain(f);

@@ -40,7 +40,7 @@ describe("TLS", () => {
     u = user({ MCP_AUTH_CLIENT_SECRET: "s", MCP_AUTH_STORE: "file" });
     const r = await token();
     expect(r.code).toBe(3);
-    expect(r.stderr.trim()).toMatch(/^mcp-auth: the TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\) \(add its CA with --ca-file/);
+    expect(r.stderr.trim()).toMatch(/^error: the TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\) \(add its CA with --ca-file/);
   });
 
   it("trusts it with --ca-file or NODE_EXTRA_CA_CERTS", async () => {

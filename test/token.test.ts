@@ -109,7 +109,7 @@ describe("client credentials", () => {
     u = user({ MCP_AUTH_STORE: "file", BAD: "nope" });
     const r = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "BAD"]);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/^mcp-auth: token request to .* refused: invalid_client/);
+    expect(r.stderr).toMatch(/^error: token request to .* refused: invalid_client/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).not.toContain("nope");
@@ -259,7 +259,7 @@ describe("profiles", () => {
     writeFileSync(join(u.configDir, "config.json"), JSON.stringify({ profiles: { a: { issuer: "https://x", clientId: "c" } } }));
     const r = await u.run(["profiles", "list"]);
     expect(r.code).toBe(5);
-    expect(r.stderr.trim()).toBe(`mcp-auth: cannot use ${join(u.configDir, "config.json")}: profile "a" has no "provider" (fix or move the file; mcp-auth left it untouched)`);
+    expect(r.stderr.trim()).toBe(`error: cannot use ${join(u.configDir, "config.json")}: profile "a" has no "provider" (fix or move the file; mcp-auth left it untouched)`);
     const piped = await runProcess("bash", ["-o", "pipefail", "-c", `"${process.execPath}" "${BIN}" --help | true`], u.env);
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe("");

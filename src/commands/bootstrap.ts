@@ -7,6 +7,7 @@ import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answe
 import { checkProfileName } from "../core/profiles.js";
 import { checksJson, renderChecks } from "../io/checks.js";
 import { readSecret } from "../io/secret-input.js";
+import { withSpinner } from "./shared.js";
 
 /** `mcp-auth bootstrap <id>` for every provider, its flags generated from the provider's inputs. */
 export function registerBootstrap(program: Command, getCtx: () => Context): void {
@@ -30,7 +31,7 @@ export function registerBootstrap(program: Command, getCtx: () => Context): void
         readStdin: (spec) => readSecret(ctx, { stdin: true }, spec.description, flagName(spec).slice(2)).then((v) => v ?? ""),
         prompter: ctx.nonInteractive ? undefined : secretPrompter(ctx),
       });
-      const outcome = await bootstrap(ctx, p, input, { profile: o.profile, verify: o.verify !== false });
+      const outcome = await bootstrap(ctx, p, input, { profile: o.profile, verify: o.verify !== false, step: (what, fn) => withSpinner(ctx, `${what}…`, fn, { quiet: o.json }) });
       render(ctx, p, outcome, o);
       if (!allPassed(outcome.checks)) throw new SilentError(1);
     });

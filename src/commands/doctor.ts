@@ -8,7 +8,7 @@ import { targetFromProfile } from "../core/target.js";
 import { checksStatusJson, renderChecks } from "../io/checks.js";
 import { readSecret } from "../io/secret-input.js";
 import { sanitize } from "../io/sanitize.js";
-import { profileFor, type Run } from "./shared.js";
+import { profileFor, withSpinner, type Run } from "./shared.js";
 
 export interface DoctorOptions {
   profile?: string;
@@ -32,7 +32,7 @@ export async function runDoctor(ctx: Context, o: DoctorOptions): Promise<void> {
   if (mcpUrl) checkMcpUrl(ctx, mcpUrl);
   if (!mcpUrl && !profile) throw new UsageError("nothing to check: pass --url MCP_URL and/or --profile P");
   const token = o.tokenStdin ? (await readSecret(ctx, { stdin: true }, "access token", "token"))!.trim() : undefined;
-  const found = await doctor(ctx, { mcpUrl, target: profile ? targetFromProfile(profile) : undefined, token, audience: o.audience });
+  const found = await withSpinner(ctx, `Checking ${mcpUrl ?? `profile "${profile!.name}"`}…`, () => doctor(ctx, { mcpUrl, target: profile ? targetFromProfile(profile) : undefined, token, audience: o.audience }), { quiet: o.json });
   // Details quote server text (URLs from metadata, challenges): no control sequences reach the terminal.
   const clean = (s: string | undefined) => (s === undefined ? undefined : sanitize(s).replace(/[\r\n\t]+/g, " "));
   const checks = found.map((c) => ({ ...c, what: clean(c.what)!, ...(c.detail !== undefined ? { detail: clean(c.detail) } : {}), ...(c.fix !== undefined ? { fix: clean(c.fix) } : {}) }));

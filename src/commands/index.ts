@@ -12,9 +12,12 @@ import { registerProxy } from "./proxy.js";
 import { registerClients } from "./clients.js";
 import { registerDecode } from "./decode.js";
 import { registerDoctor } from "./doctor.js";
+import { addExamples } from "./examples.js";
+import { registerInit } from "./init.js";
 
 /** Every command is one module with one register function; add new ones here. */
 export function registerCommands(program: Command, getCtx: () => Context): void {
+  registerInit(program, getCtx);
   registerToken(program, getCtx);
   registerLogin(program, getCtx);
   registerLogout(program, getCtx);
@@ -27,4 +30,5 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerClients(program, getCtx);
   registerDecode(program, getCtx);
   registerDoctor(program, getCtx);
+  addExamples(program); // last: every command above is there to get its examples
 }

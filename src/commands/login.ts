@@ -6,7 +6,7 @@ import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
 import { readSecret } from "../io/secret-input.js";
 import type { LoginOptions } from "../core/login.js";
-import { profileFor, relative, seconds, withProfileOptions, type Run } from "./shared.js";
+import { duration, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
 
 export interface LoginCommandOptions {
   /** A profile name, or an MCP server URL. */
@@ -56,11 +56,13 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
   }
   // Step-up: sign in with the added scopes; the profile keeps them only once that worked.
   if (o.scope?.length) profile = withScopes(profile, o.scope);
-  const r = await login(ctx, profile, how);
+  const run = () => login(ctx, profile, how);
+  // Client credentials are one request to the IdP; a browser or device login prints its own progress.
+  const r = profile.grant === "client_credentials" ? await withSpinner(ctx, `Getting a token from ${profile.issuer}…`, run) : await run();
   if (o.scope?.length) await saveScopes(ctx, profile.name, profile.scopes!);
-  const valid = relative(r.token.expires_at - ctx.now() / 1000);
-  if (r.kind === "client_credentials") ctx.info(`Profile "${profile.name}" uses client credentials: got a token, valid ${valid}.`);
-  else ctx.info(`Logged in: profile "${profile.name}", token valid ${valid}${r.token.refresh_token ? ", refreshable" : ""}.`);
+  const valid = duration(r.token.expires_at - ctx.now() / 1000);
+  if (r.kind === "client_credentials") ctx.info(`Profile "${profile.name}" uses client credentials: got a token, valid for ${valid}.`);
+  else ctx.info(`Logged in: profile "${profile.name}", token valid for ${valid}${r.token.refresh_token ? ", refreshable" : ""}.`);
 }
 
 /** `login https://…`: discovery, registration and a browser login, saved as a profile. */
@@ -90,9 +92,9 @@ async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, 
     return;
   }
   const p = r.setup.profile;
-  const valid = r.login ? relative(r.login.token.expires_at - ctx.now() / 1000) : "";
+  const valid = r.login ? duration(r.login.token.expires_at - ctx.now() / 1000) : "";
   const reg = { "pre-registered": "the given client", cimd: "its client metadata document", dcr: "a client registered just now", reused: "the client registered before", entered: "the entered client" }[r.setup.registration];
-  ctx.info(`Logged in to ${p.mcpUrl} through ${p.issuer} with ${reg} (${p.clientId}); saved as profile "${p.name}", token valid ${valid}.`);
+  ctx.info(`Logged in to ${p.mcpUrl} through ${p.issuer} with ${reg} (${p.clientId}); saved as profile "${p.name}", token valid for ${valid}.`);
   ctx.info(`Next: mcp-auth token --profile ${p.name}   or   mcp-auth add-client claude --profile ${p.name}`);
 }
 

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { addProfile, removeProfile, useProfile } from "../core/profiles.js";
+import { addProfile, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
+import { providers } from "../core/bootstrap.js";
 import { readSecret } from "../io/secret-input.js";
 import { AUTH_METHODS, GRANTS, type Grant, type TokenAuthMethod } from "../target.js";
-import { choice, type Run } from "./shared.js";
+import { choice, profileFor, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {
   name: string;
@@ -112,11 +113,10 @@ export function runProfilesList(ctx: Context, o: ProfilesListOptions): void {
   for (const r of rows) ctx.io.out.write(`${(r.default ? "* " : "  ") + r.name.padEnd(w)}${r.provider.padEnd(10)}${r.grant.padEnd(20)}${r.issuer}\n`);
 }
 
-export function runProfilesShow(ctx: Context, o: { name: string; json?: boolean }): void {
-  const profiles = ctx.config().profiles;
-  const p = Object.hasOwn(profiles, o.name) ? profiles[o.name] : undefined;
-  if (!p) throw new UsageError(`no profile named "${o.name}"`);
-  const view = { name: o.name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
+export function runProfilesShow(ctx: Context, o: { name?: string; json?: boolean }): void {
+  // Without a name: the profile a bare `mcp-auth token` would use.
+  const { name, ...p } = profileFor(ctx, { profile: o.name });
+  const view = { name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
   delete (view as { secretStore?: unknown }).secretStore;
   if (o.json) return void ctx.io.out.write(JSON.stringify(view, null, 2) + "\n");
   for (const [k, v] of Object.entries(view)) if (v !== undefined) ctx.io.out.write(`${k}: ${Array.isArray(v) ? v.join(" ") : typeof v === "object" ? JSON.stringify(v) : v}\n`);
@@ -128,19 +128,59 @@ export async function runProfilesUse(ctx: Context, o: { name: string }): Promise
 }
 
 export async function runProfilesRemove(ctx: Context, o: { name: string }): Promise<void> {
-  await removeProfile(ctx, o.name);
-  ctx.info(`Removed profile "${o.name}" and its secrets.`);
+  const r = await removeProfile(ctx, o.name);
+  let next = "";
+  if (r.newDefault) next = ` "${r.newDefault}" is now the default profile.`;
+  else if (r.wasDefault && r.remaining.length) next = ` There is no default profile now; pick one with: mcp-auth profiles use NAME (${r.remaining.join(", ")})`;
+  ctx.info(`Removed profile "${o.name}" and its secrets.${next}`);
+}
+
+export async function runProfilesRename(ctx: Context, o: { from: string; to: string }): Promise<void> {
+  await renameProfile(ctx, o.from, o.to);
+  ctx.info(`Renamed profile "${o.from}" to "${o.to}" (client secret and cached tokens moved).`);
+}
+
+export interface ProfilesSetOptions {
+  name: string;
+  issuer?: string;
+  clientId?: string;
+  clientSecretStdin?: boolean;
+  clientSecretEnv?: string;
+  grant?: Grant;
+  scope?: string[];
+  resource?: string;
+  audience?: string;
+  mcpUrl?: string;
+  redirectPort?: string;
+  authMethod?: TokenAuthMethod;
+  kind?: string;
+}
+
+/** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
+export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promise<void> {
+  const { name, clientSecretStdin, clientSecretEnv, scope, ...rest } = o;
+  const changed = Object.entries(o).filter(([k, v]) => k !== "name" && v !== undefined);
+  if (!changed.length) throw new UsageError("nothing to change", { hint: "pass the fields to change, e.g. --scope \"openid mcp:read\" or --resource URL (see --help)" });
+  const clientSecret = clientSecretStdin || clientSecretEnv ? await readSecret(ctx, { stdin: clientSecretStdin, env: clientSecretEnv }, "client secret", "client-secret") : undefined;
+  const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret });
+  ctx.info(`Updated profile "${name}" (${changed.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}); its cached tokens were cleared.`);
+  if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
 }
 
 export interface ProfilesRuns {
   add: Run<ProfilesAddOptions>;
   list: Run<ProfilesListOptions>;
-  show: Run<{ name: string; json?: boolean }>;
+  show: Run<{ name?: string; json?: boolean }>;
   use: Run<{ name: string }>;
   remove: Run<{ name: string }>;
+  rename: Run<{ from: string; to: string }>;
+  set: Run<ProfilesSetOptions>;
 }
 
-const RUNS: ProfilesRuns = { add: runProfilesAdd, list: runProfilesList, show: runProfilesShow, use: runProfilesUse, remove: runProfilesRemove };
+const RUNS: ProfilesRuns = { add: runProfilesAdd, list: runProfilesList, show: runProfilesShow, use: runProfilesUse, remove: runProfilesRemove, rename: runProfilesRename, set: runProfilesSet };
+
+/** Provider kinds a profile may have: "oidc" for any standard server, and every IdP module's id. */
+export const PROFILE_KINDS = ["oidc", ...providers.map((p) => p.id)];
 
 export function registerProfiles(program: Command, getCtx: () => Context, runs: Partial<ProfilesRuns> = {}): void {
   const r = { ...RUNS, ...runs };
@@ -163,7 +203,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
-    .option("--kind <provider>", "provider kind", "oidc")
+    .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
     .option("--default", "make it the default profile")
     .option("--force", "replace an existing profile of that name")
     .action((name: string, o: Omit<ProfilesAddOptions, "name">) => r.add(getCtx(), { ...o, name }));
@@ -177,10 +217,10 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .action((o: ProfilesListOptions) => r.list(getCtx(), o));
 
   profiles
-    .command("show <name>")
-    .description("show a profile (never its secrets)")
+    .command("show [name]")
+    .description("show a profile, the default one without a name (never its secrets)")
     .option("--json", "machine-readable output")
-    .action((name: string, o: { json?: boolean }) => r.show(getCtx(), { ...o, name }));
+    .action((name: string | undefined, o: { json?: boolean }) => r.show(getCtx(), { ...o, name }));
 
   profiles
     .command("use <name>")
@@ -192,4 +232,27 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .alias("rm")
     .description("delete a profile, its client secret and its cached tokens")
     .action((name: string) => r.remove(getCtx(), { name }));
+
+  profiles
+    .command("rename <old> <new>")
+    .alias("mv")
+    .description("rename a profile, moving its client secret, cached tokens and default status")
+    .action((from: string, to: string) => r.rename(getCtx(), { from, to }));
+
+  profiles
+    .command("set <name>")
+    .description("change fields of a saved profile, keeping its stored client secret; \"\" clears a field")
+    .option("--issuer <url>", "the authorization server's issuer URL")
+    .option("--client-id <id>", "the OAuth client id")
+    .option("--client-secret-stdin", "replace the client secret, read from stdin (a hidden prompt on a terminal)")
+    .option("--client-secret-env <VAR>", "replace the client secret with $VAR")
+    .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
+    .option("--scope <scope...>", "scopes to request (replaces the list)")
+    .option("--resource <uri>", "RFC 8707 resource indicator")
+    .option("--audience <aud>", "audience parameter")
+    .option("--mcp-url <url>", "the MCP server this profile is for")
+    .option("--redirect-port <port>", "fixed loopback port for browser logins")
+    .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
+    .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS))
+    .action((name: string, o: Omit<ProfilesSetOptions, "name">) => r.set(getCtx(), { ...o, name }));
 }

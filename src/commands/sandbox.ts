@@ -1,21 +1,25 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { startSandboxProfiles } from "../core/sandbox.js";
+import { invocation } from "../io/invocation.js";
+import { UsageError } from "../errors.js";
 import { seconds } from "./shared.js";
 
 export function registerSandbox(program: Command, getCtx: () => Context): void {
   program
     .command("sandbox")
     .description("run a local OpenID provider and a protected MCP server to try mcp-auth against")
-    .option("--port <port>", "IdP port (default: random)", "0")
-    .option("--mcp-port <port>", "MCP server port (default: random)", "0")
+    .option("--port <port>", "IdP port (default: a free port)")
+    .option("--mcp-port <port>", "MCP server port (default: a free port)")
     .option("--token-ttl <seconds>", "access token lifetime", "3600")
     .option("--save", "save profiles 'sandbox' (client credentials) and 'sandbox-login' (browser login)")
     .option("--json", "print the endpoints as one JSON line on stdout")
     .action(async (o) => {
       const ctx = getCtx();
-      const sb = await startSandboxProfiles(ctx, { port: Number(o.port), mcpPort: Number(o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600), save: o.save });
+      const sb = await startSandboxProfiles(ctx, { port: port("--port", o.port), mcpPort: port("--mcp-port", o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600), save: o.save });
       if (o.json) ctx.io.out.write(JSON.stringify({ issuer: sb.issuer, mcpUrl: sb.mcpUrl, clients: sb.clients, profiles: o.save ? ["sandbox", "sandbox-login"] : [] }) + "\n");
+      // The commands to try, in the form that runs from here (`npx mcp-auth` when it is not on PATH).
+      const me = invocation(ctx.env);
       const lines = [
         "mcp-auth sandbox is running (Ctrl-C to stop)",
         `  OpenID provider: ${sb.issuer}   (any username and password log in)`,
@@ -23,14 +27,14 @@ export function registerSandbox(program: Command, getCtx: () => Context): void {
         "",
       ];
       if (o.save) {
-        lines.push("Saved profiles 'sandbox' and 'sandbox-login'. Try, in another terminal:", "  mcp-auth token --profile sandbox", "  mcp-auth login sandbox-login", "  mcp-auth status");
+        lines.push("Saved profiles 'sandbox' and 'sandbox-login'. Try, in another terminal:", `  ${me} token --profile sandbox`, `  ${me} login sandbox-login`, `  ${me} status`);
       } else {
         lines.push(
           "Try, in another terminal (the sandbox client's secret is the demo value 'sandbox-secret'):",
-          `  printf sandbox-secret | mcp-auth profiles add sandbox --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin --resource ${sb.mcpUrl}`,
-          "  mcp-auth token --profile sandbox",
-          `  mcp-auth profiles add sandbox-login --issuer ${sb.issuer} --client-id sandbox-cli --grant authorization_code --scope openid mcp:read --resource ${sb.mcpUrl}`,
-          "  mcp-auth login sandbox-login",
+          `  printf sandbox-secret | ${me} profiles add sandbox --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin --resource ${sb.mcpUrl}`,
+          `  ${me} token --profile sandbox`,
+          `  ${me} profiles add sandbox-login --issuer ${sb.issuer} --client-id sandbox-cli --grant authorization_code --scope openid mcp:read --resource ${sb.mcpUrl}`,
+          `  ${me} login sandbox-login`,
           "Or restart with --save to create both profiles.",
         );
       }
@@ -45,4 +49,11 @@ export function registerSandbox(program: Command, getCtx: () => Context): void {
         process.once("SIGTERM", stop);
       });
     });
+}
+
+function port(flag: string, value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port number (0-65535), got "${value}"`);
+  return n;
 }

@@ -58,3 +58,27 @@ export function relative(deltaSec: number): string {
   const v = a < 90 ? `${Math.round(a)} s` : a < 5400 ? `${Math.round(a / 60)} min` : a < 172800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
   return deltaSec >= 0 ? `in ${v}` : `${v} ago`;
 }
+
+/** "60 min", "2 h": a length of time, for "valid for …". */
+export function duration(sec: number): string {
+  return relative(Math.max(0, sec)).replace(/^in /, "");
+}
+
+/**
+ * Runs a network step under a spinner on stderr. The terminal draws it only on a TTY (never in CI or
+ * when piped); `quiet` (a --json run) turns it off altogether.
+ */
+export async function withSpinner<T>(ctx: Context, text: string, fn: () => Promise<T>, o: { quiet?: boolean; done?: (v: T) => string | undefined } = {}): Promise<T> {
+  if (o.quiet) return fn();
+  const s = ctx.io.spinner(text);
+  try {
+    const v = await fn();
+    const done = o.done?.(v);
+    if (done === undefined) s.stop();
+    else s.succeed(done);
+    return v;
+  } catch (e) {
+    s.stop();
+    throw e;
+  }
+}

@@ -1,40 +1,73 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
+import { profilelessTokens } from "../core/session.js";
 import { tokenState } from "../core/tokens.js";
 import { targetFromProfile } from "../core/target.js";
-import { relative, type Run } from "./shared.js";
+import { profileFor, relative, type Run } from "./shared.js";
 
-/** Profiles and the state of their tokens; never a token or a secret. */
-export async function runStatus(ctx: Context, o: { json?: boolean }): Promise<void> {
+export interface StatusOptions {
+  /** One profile only. */
+  profile?: string;
+  json?: boolean;
+}
+
+/** Profiles (and profile-less cached targets) and the state of their tokens; never a token or a secret. */
+export async function runStatus(ctx: Context, o: StatusOptions): Promise<void> {
   const cfg = ctx.config();
   const now = ctx.now() / 1000;
-  const rows = Object.entries(cfg.profiles).map(([name, p]) => {
-    const rec = tokenState(ctx, targetFromProfile({ name, ...p }));
-    const state = !rec ? "none" : rec.expires_at > now ? "valid" : rec.refresh_store ? "expired-refreshable" : "expired";
-    return {
-      profile: name,
-      default: cfg.defaultProfile === name,
-      provider: p.provider,
-      grant: p.grant,
-      issuer: p.issuer,
-      mcp_url: p.mcpUrl ?? null,
-      // The issuer is the authorization server; for a profile set up from an MCP URL it was discovered.
-      authorization_server: p.extra?.discovered ? { issuer: p.issuer, discovered_from: p.extra.resourceMetadata ?? p.mcpUrl, registration: p.extra.registration ?? null } : null,
-      token: state,
-      expires_at: rec?.expires_at ?? null,
-      scope: rec?.scope ?? null,
-      refresh_token: rec?.refresh_store ? `stored (${rec.refresh_store})` : null,
-      access_token_store: rec ? (rec.access_store ?? "file") : null,
-      client_secret: p.secretStore ?? null,
-    };
-  });
-  if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
+  const only = o.profile ? profileFor(ctx, { profile: o.profile }).name : undefined;
+  const state = (rec: { expires_at: number; refresh_store?: string } | null) => (!rec ? "none" : rec.expires_at > now ? "valid" : rec.refresh_store ? "expired-refreshable" : "expired");
+  const rows = Object.entries(cfg.profiles)
+    .filter(([name]) => only === undefined || name === only)
+    .map(([name, p]) => {
+      const rec = tokenState(ctx, targetFromProfile({ name, ...p }));
+      return {
+        profile: name as string | null,
+        default: cfg.defaultProfile === name,
+        provider: p.provider,
+        grant: p.grant,
+        issuer: p.issuer,
+        mcp_url: p.mcpUrl ?? null,
+        // The issuer is the authorization server; for a profile set up from an MCP URL it was discovered.
+        authorization_server: p.extra?.discovered ? { issuer: p.issuer, discovered_from: String(p.extra.resourceMetadata ?? p.mcpUrl), registration: String(p.extra.registration ?? "") } : null,
+        token: state(rec),
+        expires_at: rec?.expires_at ?? null,
+        scope: rec?.scope ?? null,
+        refresh_token: rec?.refresh_store ? `stored (${rec.refresh_store})` : null,
+        access_token_store: rec ? (rec.access_store ?? "file") : null,
+        client_secret: p.secretStore ?? null,
+        client_id: undefined as string | undefined,
+      };
+    });
+  // Tokens cached by `token --issuer … --client-id …` (CI), which have no profile to list them under.
+  if (only === undefined) {
+    for (const t of profilelessTokens(ctx)) {
+      rows.push({
+        profile: null,
+        default: false,
+        provider: "oidc",
+        grant: "client_credentials",
+        issuer: t.issuer,
+        mcp_url: null,
+        authorization_server: null,
+        token: state(t),
+        expires_at: t.expires_at,
+        scope: t.scope ?? null,
+        refresh_token: null,
+        access_token_store: "file",
+        client_secret: null,
+        client_id: t.clientId,
+      });
+    }
+  }
+  if (o.json) return void ctx.io.out.write(JSON.stringify(rows.map(({ client_id, ...r }) => (client_id === undefined ? r : { ...r, client_id })), null, 2) + "\n");
   if (!rows.length) {
     return void ctx.io.out.write("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID  (or try: mcp-auth sandbox)\n");
   }
   for (const r of rows) {
     const when = r.expires_at ? ` (${r.token === "valid" ? "expires" : "expired"} ${relative(r.expires_at - now)}, ${new Date(r.expires_at * 1000).toISOString()})` : "";
-    const lines = [`${r.profile}${r.default ? " (default)" : ""}  ${r.provider}  ${r.grant}  ${r.issuer}`, `  token: ${r.token}${when}`];
+    const head = r.profile === null ? `(no profile)  client ${r.client_id}  ${r.grant}  ${r.issuer}` : `${r.profile}${r.default ? " (default)" : ""}  ${r.provider}  ${r.grant}  ${r.issuer}`;
+    const lines = [head, `  token: ${r.token}${when}`];
     if (r.mcp_url) lines.push(`  MCP server: ${r.mcp_url}${r.authorization_server ? ` (authorization server discovered from ${r.authorization_server.discovered_from})` : ""}`);
     if (r.scope) lines.push(`  scope: ${r.scope}`);
     if (r.refresh_token) lines.push(`  refresh token: ${r.refresh_token}`);
@@ -43,10 +76,11 @@ export async function runStatus(ctx: Context, o: { json?: boolean }): Promise<vo
   }
 }
 
-export function registerStatus(program: Command, getCtx: () => Context, run: Run<{ json?: boolean }> = runStatus): void {
+export function registerStatus(program: Command, getCtx: () => Context, run: Run<StatusOptions> = runStatus): void {
   program
-    .command("status")
-    .description("list profiles and the state of their tokens (never the tokens themselves)")
+    .command("status [profile]")
+    .description("list profiles (or one) and the state of their tokens, including profile-less cached tokens (never the tokens themselves)")
     .option("--json", "machine-readable output")
-    .action((o: { json?: boolean }) => run(getCtx(), o));
+    .addHelpText("after", "\nExamples:\n  mcp-auth status\n  mcp-auth status dev\n  mcp-auth status --json")
+    .action((profile: string | undefined, o: { json?: boolean }) => run(getCtx(), { ...o, profile }));
 }

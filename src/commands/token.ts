@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { getToken } from "../core/tokens.js";
+import { getToken, tokenState } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
-import { choice, profileFor, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
+import { choice, duration, profileFor, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
 
 export interface TokenOptions {
   format: Format;
@@ -30,13 +30,28 @@ export interface TokenOptions {
 export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
   if (o.exchange || o.ociSessionDir) return runExchange(ctx, o, minTtl);
+  if (o.envName !== undefined && o.format !== "env" && o.format !== "github") ctx.warn(`--env-name only applies with --format env or github; ignored with --format ${o.format}`);
   const target = targetFor(ctx, o);
-  const token = await getToken(ctx, target, {
-    minTtl,
-    forceRefresh: o.forceRefresh,
-    noCache: o.cache === false,
-    login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
-  });
+  // A spinner only when the IdP will be asked: a cached answer stays silent (and is usually answered by src/fast.ts anyway).
+  const rec = o.cache === false || o.forceRefresh ? null : tokenState(ctx, target);
+  const hit = rec !== null && rec.expires_at - ctx.now() / 1000 >= minTtl;
+  const spin = hit ? undefined : ctx.io.spinner(`Getting a token from ${target.issuer}…`);
+  const login = ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 });
+  let token;
+  try {
+    token = await getToken(ctx, target, {
+      minTtl,
+      forceRefresh: o.forceRefresh,
+      noCache: o.cache === false,
+      login: login && ((t) => (spin?.stop(), login(t))),
+    });
+  } finally {
+    spin?.stop();
+  }
+  const life = token.expires_at - ctx.now() / 1000;
+  if (o.minTtl !== undefined && token.source !== "cache" && life < minTtl) {
+    ctx.warn(`--min-ttl ${minTtl} is longer than the tokens ${target.issuer} issues (${duration(life)}): every call will ask the IdP`);
+  }
   ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
 }
 
@@ -66,10 +81,10 @@ export function registerToken(program: Command, getCtx: () => Context, run: Run<
     .command("token")
     .description("print a valid access token (cached, refreshed or newly acquired)")
     .addOption(choice("-f, --format <format>", "raw | json | header | headers-json | env | github", FORMATS).default("raw"))
-    .option("--min-ttl <seconds>", "minimum remaining lifetime of a cached token", "60")
+    .option("--min-ttl <seconds>", "minimum remaining lifetime of a cached token (default: 60)")
     .option("--force-refresh", "ignore the cached access token")
     .option("--no-cache", "neither read nor write the token cache")
-    .option("--env-name <NAME>", "variable name for --format env/github", "MCP_AUTH_TOKEN")
+    .option("--env-name <NAME>", "variable name for --format env/github (default: MCP_AUTH_TOKEN)")
     .addOption(choice("--exchange <kind>", "print a token exchanged for the profile's: oci-upst (OCI session token)", ["oci-upst"]))
     .option("--oci-session-dir <dir>", "with --exchange oci-upst: also write the token and its private key where `oci --auth security_token` reads them")
     .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci\n  mcp-auth token --profile oci --exchange oci-upst --oci-session-dir ~/.oci/sessions/oci");

@@ -25,6 +25,8 @@ export interface BootstrapOptions {
   profile: string;
   /** False: no first token and no probes. */
   verify: boolean;
+  /** Runs each network step (the command shows a spinner); default: just runs it. */
+  step?: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface BootstrapOutcome {
@@ -37,7 +39,8 @@ export interface BootstrapOutcome {
 
 export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, provider: Provider<S>, input: InputValues<S>, o: BootstrapOptions): Promise<BootstrapOutcome> {
   const vault = secretVault(ctx, o.profile);
-  const result = await provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault });
+  const step = o.step ?? (<T>(_what: string, fn: () => Promise<T>) => fn());
+  const result = await step(`${provider.title}: creating or reusing the client`, () => provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault }));
 
   let saved: BootstrapOutcome["profile"];
   if (result.profile) {
@@ -61,13 +64,15 @@ export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, pr
     token = t.access_token;
     checks.push({ ok: true, what: "first token (signed in)", detail: `expires ${relativeTime(t.expires_at - ctx.now() / 1000)}` });
   } else if (o.verify && saved?.data.grant === "client_credentials") {
-    const t = await getToken(ctx, targetFromProfile({ name: saved.name, ...saved.data }), { minTtl: 0, forceRefresh: true });
+    const target = targetFromProfile({ name: saved.name, ...saved.data });
+    const t = await step("Getting a first token", () => getToken(ctx, target, { minTtl: 0, forceRefresh: true }));
     token = t.access_token;
     const aud = peekClaims(t.access_token).aud;
     checks.push({ ok: true, what: "first token", detail: `${aud ? `aud ${JSON.stringify(aud)}, ` : ""}expires ${relativeTime(t.expires_at - ctx.now() / 1000)}` });
   }
   checks.push(...(result.checks ?? []));
-  if (o.verify && provider.verify) checks.push(...(await provider.verify(ctx, input, result, token)));
+  const verify = provider.verify;
+  if (o.verify && verify) checks.push(...(await step("Checking the setup", () => verify(ctx, input, result, token))));
   return { result, profile: saved, checks };
 }
 

@@ -36,6 +36,8 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
       params,
       port: o.port ?? t.redirectPort ?? 0,
       timeoutMs: o.timeoutSec * 1000,
+      // --no-browser was given: suggesting it again would not help.
+      timeoutHint: o.browser || o.browserCommand ? undefined : "run the login again and open the URL in a browser on this machine, or use --device",
       open: async (url) => {
         if (o.browser || o.browserCommand) {
           ctx.info(`Opening your browser to sign in. If it does not open, visit:\n  ${url}`);
@@ -43,10 +45,15 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
         } else {
           ctx.info(`Open this URL in a browser on this machine to sign in:\n  ${url}`);
         }
+        ctx.info(`Waiting for the browser to complete the sign-in (up to ${waitFor(o.timeoutSec)}; Ctrl-C to cancel)…`);
       },
     });
     return toTokenSet(res, ctx.now());
   };
+}
+
+function waitFor(sec: number): string {
+  return sec % 60 === 0 ? `${sec / 60} min` : `${sec} s`;
 }
 
 /** `--browser-command`, else $BROWSER, else the platform opener (ctx.browser decides). */

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Grant, type Profile, type ProfileData, type TokenAuthMethod } from "../target.js";
-import { forgetTokens } from "./tokens.js";
+import { forgetTokens, storedTokens } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
@@ -51,9 +51,18 @@ export async function saveProfile(ctx: Context, input: SaveProfileInput): Promis
 }
 
 
-/** Deletes a profile, its client secret and its cached tokens. */
-export async function removeProfile(ctx: Context, name: string): Promise<void> {
-  await ctx.updateConfig(async (cfg) => {
+export interface RemoveResult {
+  /** The removed profile was the default. */
+  wasDefault: boolean;
+  /** The profile that became the default (the only one left), if any. */
+  newDefault?: string;
+  /** Profiles left. */
+  remaining: string[];
+}
+
+/** Deletes a profile, its client secret and its cached tokens; the only profile left becomes the default. */
+export async function removeProfile(ctx: Context, name: string): Promise<RemoveResult> {
+  return ctx.updateConfig(async (cfg) => {
     const p = profileOf(cfg, name);
     if (!p) throw new UsageError(`no profile named "${name}"`);
     await forgetTokens(ctx, targetFromProfile({ name, ...p }));
@@ -61,8 +70,123 @@ export async function removeProfile(ctx: Context, name: string): Promise<void> {
     const report = await ctx.tokens.purgeAccount(accounts.clientSecret(name));
     for (const f of report.failed) ctx.warn(`could not check a secret store for the client secret (${f})`);
     delete cfg.profiles[name];
-    if (cfg.defaultProfile === name) delete cfg.defaultProfile;
+    const remaining = Object.keys(cfg.profiles);
+    const result: RemoveResult = { wasDefault: cfg.defaultProfile === name, remaining };
+    if (result.wasDefault) {
+      delete cfg.defaultProfile;
+      // Otherwise the next `token` would say "several profiles exist" (or pick the survivor silently).
+      if (remaining.length === 1) cfg.defaultProfile = result.newDefault = remaining[0];
+    }
+    return result;
   });
+}
+
+/**
+ * Renames a profile with everything that hangs off its name: the client secret, the cached tokens
+ * (refresh token included) and the default. The copies under the new name are made first and the old
+ * ones removed only once config.json names the new profile, so a failure at any point leaves a working
+ * profile (the old one, or the new one) and never one without its secret.
+ */
+export async function renameProfile(ctx: Context, from: string, to: string): Promise<void> {
+  checkProfileName(to);
+  const cfg0 = ctx.config();
+  const p = profileOf(cfg0, from);
+  if (!p) throw new UsageError(`no profile named "${from}"`, { hint: "see: mcp-auth profiles list" });
+  if (profileOf(cfg0, to)) throw new UsageError(`profile "${to}" already exists`, { hint: `remove it first: mcp-auth profiles remove ${to}` });
+  const oldT = targetFromProfile({ name: from, ...p });
+  const newT = targetFromProfile({ name: to, ...p });
+  const releaseOld = await ctx.tokens.lock(oldT);
+  const releaseNew = await ctx.tokens.lock(newT).catch((e: unknown) => {
+    releaseOld();
+    throw e;
+  });
+  let copiedSecret = false;
+  let copiedTokens = false;
+  try {
+    await ctx.updateConfig(async (cfg) => {
+      const cur = profileOf(cfg, from);
+      if (!cur) throw new UsageError(`no profile named "${from}"`);
+      if (profileOf(cfg, to)) throw new UsageError(`profile "${to}" already exists`);
+      if (cur.secretStore) {
+        const store = await ctx.secretsOf(cur.secretStore);
+        const secret = await store.get(accounts.clientSecret(from));
+        if (secret !== null) {
+          await store.set(accounts.clientSecret(to), secret);
+          copiedSecret = true;
+        }
+      }
+      const held = await storedTokens(ctx, oldT);
+      const rec = ctx.tokens.record(oldT);
+      if (rec && held.accessToken) {
+        await ctx.tokens.save(newT, { access_token: held.accessToken, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, refresh_token: held.refreshToken });
+        copiedTokens = true;
+      }
+      cfg.profiles[to] = cur;
+      delete cfg.profiles[from];
+      if (cfg.defaultProfile === from) cfg.defaultProfile = to;
+    });
+  } catch (e) {
+    // config.json still names the old profile: drop the copies.
+    if (copiedTokens) await ctx.tokens.forget(newT).catch(() => undefined);
+    if (copiedSecret) await ctx.tokens.purgeAccount(accounts.clientSecret(to)).catch(() => undefined);
+    throw e;
+  } finally {
+    releaseNew();
+    releaseOld();
+  }
+  await forgetTokens(ctx, oldT);
+  const report = await ctx.tokens.purgeAccount(accounts.clientSecret(from));
+  for (const f of report.failed) ctx.warn(`could not remove the old client secret from a secret store (${f})`);
+}
+
+/** What `profiles set` may change; absent fields stay as they are. */
+export interface ProfileChanges {
+  issuer?: string;
+  clientId?: string;
+  clientSecret?: string;
+  grant?: Grant;
+  scopes?: string[];
+  resource?: string;
+  audience?: string;
+  mcpUrl?: string;
+  redirectPort?: string;
+  authMethod?: TokenAuthMethod;
+  kind?: string;
+}
+
+/**
+ * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
+ * cached tokens are dropped (they were obtained for the old settings). An empty string clears an
+ * optional field (`--resource ""`).
+ */
+export async function updateProfile(ctx: Context, name: string, c: ProfileChanges): Promise<ProfileData> {
+  const cur = profileOf(ctx.config(), name);
+  if (!cur) throw new UsageError(`no profile named "${name}"`, { hint: "see: mcp-auth profiles list" });
+  const opt = (v: string | undefined, old: string | undefined) => (v === undefined ? old : v === "" ? undefined : v);
+  const scopes = c.scopes === undefined ? cur.scopes : splitScopes(c.scopes);
+  const redirectPort = c.redirectPort === undefined ? cur.redirectPort : c.redirectPort === "" ? undefined : checkPort(c.redirectPort);
+  return addProfile(ctx, {
+    name,
+    issuer: c.issuer ?? cur.issuer,
+    clientId: c.clientId ?? cur.clientId,
+    clientSecret: c.clientSecret,
+    grant: c.grant ?? cur.grant,
+    scopes,
+    resource: opt(c.resource, cur.resource),
+    audience: opt(c.audience, cur.audience),
+    mcpUrl: opt(c.mcpUrl, cur.mcpUrl),
+    redirectPort: redirectPort === undefined ? undefined : String(redirectPort),
+    authMethod: c.authMethod ?? cur.tokenEndpointAuthMethod,
+    kind: c.kind ?? cur.provider,
+    base: cur,
+    force: true,
+  });
+}
+
+function checkPort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${v}"`);
+  return n;
 }
 
 export interface AddProfileInput {
@@ -80,6 +204,8 @@ export interface AddProfileInput {
   kind: string;
   makeDefault?: boolean;
   force?: boolean;
+  /** `profiles set`: the profile being edited; fields this form does not know (provider facts…) are kept. */
+  base?: ProfileData;
 }
 
 /** `profiles add`: validates what a person typed, then saves the profile and its secret. */
@@ -99,7 +225,9 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Prof
     redirectPort = Number(o.redirectPort);
     if (!Number.isInteger(redirectPort) || redirectPort < 1 || redirectPort > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
   }
+  const { secretStore: _kept, ...base } = o.base ?? ({} as Partial<ProfileData>);
   const data: ProfileData = {
+    ...base,
     provider: o.kind,
     issuer: normalizeIssuer(o.issuer),
     clientId: o.clientId,

@@ -1,3 +1,6 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { assertPrivateDir, readPrivateFile } from "../store/trust.js";
 import type { Context } from "../context.js";
 import { McpAuthError, NetworkError } from "../errors.js";
 import { revokeTokens, type RevocationOutcome } from "../oauth/revoke.js";
@@ -98,4 +101,43 @@ async function revoke(ctx: Context, t: Target, tokens: { refreshToken?: string; 
   const failed = result.revocation.find((r) => r.result === "failed");
   if (!failed) return undefined;
   return failed.error instanceof McpAuthError ? failed.error : new NetworkError(failed.error?.message ?? "revocation failed");
+}
+
+/** A token cached for a profile-less (CI) target: what `status` can say about it, never the token. */
+export interface ProfilelessToken {
+  issuer: string;
+  clientId: string;
+  scopes: string[];
+  resource: string | null;
+  audience: string | null;
+  expires_at: number;
+  scope?: string;
+}
+
+/**
+ * The cache records of profile-less targets (`token --issuer … --client-id …`), so `status` shows every
+ * token this machine holds. A record we cannot read or do not trust is skipped here: `token` reports it.
+ */
+export function profilelessTokens(ctx: Context): ProfilelessToken[] {
+  let names: string[];
+  try {
+    assertPrivateDir(ctx.paths.tokens);
+    names = readdirSync(ctx.paths.tokens).filter((n) => /^h-[0-9a-f]{16}\.json$/.test(n)).sort();
+  } catch {
+    return [];
+  }
+  const found: ProfilelessToken[] = [];
+  for (const n of names) {
+    try {
+      const rec = JSON.parse(readPrivateFile(join(ctx.paths.tokens, n)) ?? "null") as { version?: number; profile?: unknown; identity?: string; expires_at?: unknown; scope?: string } | null;
+      if (!rec || rec.version !== 1 || rec.profile !== null || typeof rec.expires_at !== "number" || typeof rec.identity !== "string") continue;
+      // cacheIdentity(): [issuer, clientId, scopes, resource, audience, profile, secret fingerprint]
+      const [issuer, clientId, scopes, resource, audience] = JSON.parse(rec.identity) as [string, string, string[], string | null, string | null];
+      if (typeof issuer !== "string" || typeof clientId !== "string") continue;
+      found.push({ issuer, clientId, scopes: Array.isArray(scopes) ? scopes : [], resource: resource ?? null, audience: audience ?? null, expires_at: rec.expires_at, scope: rec.scope });
+    } catch {
+      continue;
+    }
+  }
+  return found;
 }

@@ -63,7 +63,7 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
 async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
   if (t.grant === "client_credentials") return { ...(await clientCredentials(ctx, t)), source: "grant" };
   if (!o.login) {
-    throw new AuthError(`profile "${t.profile}" needs a login (${t.grant === "device_code" ? "device code" : "browser"}) and this is not an interactive terminal`, { hint: loginHint(t) });
+    throw new AuthError(`profile "${t.profile}" needs a login (${t.grant === "device_code" ? "device code" : "browser"}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, { hint: loginHint(t) });
   }
   return { ...(await o.login(t)), source: "login" };
 }

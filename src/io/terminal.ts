@@ -14,6 +14,8 @@ export interface Terminal {
   err: NodeJS.WritableStream;
   /** A person is there: stdin and stderr are terminals and --non-interactive was not given. */
   interactive: boolean;
+  /** Why nobody can be asked, for messages: "--non-interactive was given" or "this is not an interactive terminal". */
+  notInteractiveBecause?: string;
   color: boolean;
   prompter: Prompter;
   /** A spinner on stderr; draws only on a TTY outside CI, else prints nothing until it ends. */
@@ -78,6 +80,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   const err = o.stderr ?? process.stderr;
   const color = colorEnabled(o.env, Boolean(err.isTTY));
   const interactive = !o.nonInteractive && Boolean(stdin.isTTY && err.isTTY);
+  const why = o.nonInteractive ? "--non-interactive was given" : NOT_A_TERMINAL;
   const paint = painter(color);
   const write = (s: string) => void err.write(`${sanitize(s)}\n`);
   return {
@@ -85,19 +88,22 @@ export function createTerminal(o: TerminalOptions): Terminal {
     out,
     err,
     interactive,
+    notInteractiveBecause: interactive ? undefined : why,
     color,
     paint,
-    prompter: interactive ? inquirerPrompter(stdin, err) : refusingPrompter(),
+    prompter: interactive ? inquirerPrompter(stdin, err) : refusingPrompter(why),
     spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err) : quietSpinner()),
     info: write,
     warn: (m) => write(`${paint.warn("warning:")} ${m}`),
   };
 }
 
+export const NOT_A_TERMINAL = "this is not an interactive terminal";
+
 /** Nobody to ask: name the flag that answers the question instead. */
-export function refusingPrompter(): Prompter {
+export function refusingPrompter(why: string = NOT_A_TERMINAL): Prompter {
   const refuse = (message: string, flagHint?: string): never => {
-    throw new UsageError(`cannot ask "${message.replace(/[:?]\s*$/, "")}": this is not an interactive terminal`, {
+    throw new UsageError(`cannot ask "${message.replace(/[:?]\s*$/, "")}": ${why}`, {
       hint: flagHint ?? "run it in a terminal, or pass the answer as a flag",
     });
   };

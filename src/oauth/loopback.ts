@@ -17,6 +17,8 @@ export interface LoopbackOptions {
   /** 0 = a random free port; IdPs that register an exact redirect URI need a fixed one. */
   port: number;
   timeoutMs: number;
+  /** What to suggest when the browser never comes back (the caller knows whether it opened one). */
+  timeoutHint?: string;
   /** Shows the URL to the user (opens a browser, prints it…). */
   open(url: string): Promise<void>;
 }
@@ -93,7 +95,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const also = ignored.length ? ` (ignored ${ignored.length} redirect${ignored.length > 1 ? "s" : ""} not meant for this login; the last one ${ignored.at(-1)})` : "";
-        reject(new AuthError(`login timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for the browser${also}`, { hint: "run the login again; use --no-browser to copy the URL by hand" }));
+        reject(new AuthError(`login timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for the browser${also}`, { hint: o.timeoutHint ?? "run the login again; use --no-browser to copy the URL by hand" }));
       }, o.timeoutMs);
     });
     try {

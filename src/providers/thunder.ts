@@ -171,6 +171,8 @@ export const thunder = defineProvider({
  * query (idp-apis.md §1.6), for any registered client.
  */
 async function findLoginApplication(ctx: Context, url: string): Promise<string> {
+  let redirected = false;
+  let answer = "";
   for (const c of KNOWN_CLIENTS(url)) {
     const q = new URLSearchParams({
       response_type: "code",
@@ -184,7 +186,9 @@ async function findLoginApplication(ctx: Context, url: string): Promise<string> 
     const res = await ctx.fetch(`${url}/oauth2/authorize?${q}`, { redirect: "manual" });
     await res.body?.cancel();
     const location = res.headers.get("location");
+    answer = `GET /oauth2/authorize answered ${res.status}${location ? "" : res.headers.get("content-type") ? ` with ${res.headers.get("content-type")!.split(";")[0]}` : ""}`;
     if (res.status >= 300 && res.status < 400 && location) {
+      redirected = true;
       const id = new URL(location, url).searchParams.get("applicationId");
       if (id) {
         ctx.debug(`application id ${id} found via client ${c.clientId}`);
@@ -192,6 +196,9 @@ async function findLoginApplication(ctx: Context, url: string): Promise<string> 
       }
     }
   }
+  // Thunder redirects every authorize request (to its sign-in gate, or with an error): a server that never
+  // redirects is something else, and saying so beats "no application" (../shared/research/idp-apis.md §1.6).
+  if (!redirected) throw new UsageError(`${url} is not a Thunder server (${answer})`, { hint: "check --url: it is Thunder's public URL, e.g. http://thunder.openchoreo.localhost:8080" });
   throw new UsageError(`could not find an application to sign in with at ${url}`, { hint: "pass --app-id ID (Thunder's setup logs 'Sample App ID: …')" });
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { UsageError } from "../errors.js";
 
 /**
  * The sandbox: a real OpenID provider (oidc-provider) and a small MCP server that demands its JWTs,
@@ -72,9 +73,11 @@ function quietOidcProvider(toStderr: boolean): () => void {
   };
 }
 
-async function listen(server: Server, port: number): Promise<number> {
+async function listen(server: Server, port: number, flag: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "EADDRINUSE" ? new UsageError(`port ${port} on 127.0.0.1 is already in use (another sandbox?)`, { hint: `stop it, pick another with ${flag} N, or leave ${flag} out for a free port` }) : e),
+    );
     server.listen(port, "127.0.0.1", () => resolve());
   });
   return (server.address() as AddressInfo).port;
@@ -85,8 +88,11 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
   const secret = o.clientSecret ?? SANDBOX_SECRET;
   const idpServer = createServer();
   const mcpServer = createServer();
-  const idpPort = await listen(idpServer, o.port ?? 0);
-  const mcpPort = await listen(mcpServer, o.mcpPort ?? 0);
+  const idpPort = await listen(idpServer, o.port ?? 0, "--port");
+  const mcpPort = await listen(mcpServer, o.mcpPort ?? 0, "--mcp-port").catch((e: unknown) => {
+    idpServer.close();
+    throw e;
+  });
   const issuer = `http://127.0.0.1:${idpPort}`;
   const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
 

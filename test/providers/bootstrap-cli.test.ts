@@ -51,7 +51,7 @@ describe("bootstrap --help is generated from the provider's inputs", () => {
     u = user();
     const r = await u.run(["bootstrap", "keycloak", "--url", "https://kc.invalid"]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe("mcp-auth: --realm is required (realm the MCP server trusts)");
+    expect(r.stderr.trim()).toBe("error: --realm is required (realm the MCP server trusts)");
   });
 });
 

@@ -106,7 +106,7 @@ describe("bootstrap openproject (the built CLI)", () => {
     const app = s!.createApp({ name: "MCP client", redirectUris: [REDIRECT], scopes: ["api_v3", "mcp"] });
     const r = await run(["--oauth", "--client-id", app.clientId, "--client-secret-env", "S"], { env: { S: "not-the-secret-at-all" } });
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/^mcp-auth: OpenProject refused client \S+: HTTP 401: invalid_client: Client authentication failed due to unknown client.* \(check the client id and secret/);
+    expect(r.stderr).toMatch(/^error: OpenProject refused client \S+: HTTP 401: invalid_client: Client authentication failed due to unknown client.* \(check the client id and secret/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).not.toContain("not-the-secret-at-all");
     expect(() => config()).toThrow();
@@ -161,7 +161,7 @@ describe("bootstrap openproject (the built CLI)", () => {
     await setup();
     const r = await run(["--api-token-env", "T"], { env: { T: "opapi-wrong-token-value" } });
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/^mcp-auth: OpenProject refused the API token: HTTP 401: You need to be authenticated to access this resource\. \(create a new one under My account → Access tokens/);
+    expect(r.stderr).toMatch(/^error: OpenProject refused the API token: HTTP 401: You need to be authenticated to access this resource\. \(create a new one under My account → Access tokens/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).not.toContain("opapi-wrong-token-value");
     expect(s!.log.filter((l) => l.path === "/api/v3/users/me").map((l) => l.auth)).toEqual(["Bearer", "Basic"]);

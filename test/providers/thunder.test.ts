@@ -89,7 +89,7 @@ describe.each(["B", "D"] as const)("Thunder era %s", (era) => {
     u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "wrong" });
     const r = await bootstrap();
     expect(r.code).toBe(4);
-    expect(r.stderr.trim()).toBe('mcp-auth: Thunder refused the admin login for "admin": Invalid credentials provided (check --admin-user and the password)');
+    expect(r.stderr.trim()).toBe('error: Thunder refused the admin login for "admin": Invalid credentials provided (check --admin-user and the password)');
     expect(t.counters.flowExecuteRequests).toBeLessThanOrEqual(2);
     expect(t.findApp("MCP client")).toBeUndefined();
   });

@@ -1,0 +1,213 @@
+import { Option, type Command } from "commander";
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { applyAddClient, findClaudeCli, listClients, prepareAddClient } from "../core/clients.js";
+import { doctor } from "../core/doctor.js";
+import { equivalentCommand, askable, initChoice, initChoices, performInit, planInit, profileExists } from "../core/init.js";
+import { attributeOf, flagName, promptOf, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
+import { checkProfileName } from "../core/profiles.js";
+import { login } from "../core/session.js";
+import { targetFromProfile } from "../core/target.js";
+import { getToken } from "../core/tokens.js";
+import { renderChecks } from "../io/checks.js";
+import { invocation } from "../io/invocation.js";
+import { readSecret } from "../io/secret-input.js";
+import { selfLauncher } from "./clients.js";
+import { withSpinner } from "./shared.js";
+import type { Check } from "../core/checks.js";
+
+/** The MCP clients the wizard offers to configure when they are installed. */
+const WIZARD_CLIENTS = ["claude", "claude-desktop", "cursor", "vscode"];
+
+export interface InitOptions {
+  provider?: string;
+  profile?: string;
+  yes?: boolean;
+  /** --login / --no-login; undefined: ask (no with --yes). */
+  login?: boolean;
+  clients?: string;
+}
+
+/** Every provider's inputs as one set of flags (the first description of a shared flag wins; values are checked per provider). */
+export function initInputSpecs(): InputSpec[] {
+  const seen = new Set<string>();
+  const specs: InputSpec[] = [];
+  for (const c of initChoices()) {
+    for (const s of c.inputs) {
+      if (seen.has(flagName(s))) continue;
+      seen.add(flagName(s));
+      specs.push(s);
+    }
+  }
+  return specs;
+}
+
+function inputFlags(specs: InputSpec[]): Option[] {
+  const users = (s: InputSpec) => initChoices().filter((c) => c.inputs.some((x) => flagName(x) === flagName(s))).map((c) => c.id);
+  const options: Option[] = [];
+  for (const s of specs) {
+    const who = ` [${users(s).join(", ")}]`;
+    if (s.secret) {
+      const f = secretFlags(s);
+      options.push(new Option(f.stdin, `read the ${s.description} from stdin${who}`), new Option(`${f.env} <VAR>`, `read the ${s.description} from $VAR${who}`));
+      if (s.hidden) options.slice(-2).forEach((o) => o.hideHelp());
+      continue;
+    }
+    const o = new Option(s.flag, `${s.description}${who}`); // no default here: it differs by provider and must not count as given
+    if (s.hidden) o.hideHelp();
+    options.push(o);
+  }
+  return options;
+}
+
+/** The wizard's questions, through ctx.io's prompter: secrets hidden, choices as a list, defaults shown. */
+function wizardPrompter(ctx: Context): Prompter {
+  const p = ctx.io.prompter;
+  return {
+    ask: async (spec, def, answers) => {
+      if (!askable(spec)) return undefined; // expert switches and optional extras stay flags
+      const message = promptOf(spec, answers).replace(/[:?]?$/, spec.kind === "boolean" ? "?" : ":");
+      if (spec.secret) {
+        const f = secretFlags(spec);
+        return p.password(message, { flagHint: `pass ${f.stdin} or ${f.env} VAR` });
+      }
+      const flagHint = `pass ${flagName(spec)}`;
+      if (spec.kind === "boolean") return p.confirm(message, { default: def === true, flagHint });
+      if (spec.kind === "choice" && spec.choices) {
+        return p.select(message, spec.choices.map((c) => ({ value: c, name: c })), { default: def as string | undefined, flagHint });
+      }
+      const shown = def === undefined ? undefined : Array.isArray(def) ? def.join(" ") : String(def);
+      const v = (await p.input(message, { default: shown, flagHint })).trim();
+      if (!v) return undefined; // no default and nothing typed: an optional value stays unset
+      return spec.kind === "list" ? v.split(/[\s,]+/).filter(Boolean) : v;
+    },
+  };
+}
+
+export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promise<void> {
+  if (!ctx.io.interactive && !o.yes) {
+    throw new UsageError(`init asks questions and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, {
+      hint: `answer them with flags: ${await equivalentCommand(ctx, o.provider, raw, o.profile)}`,
+    });
+  }
+  const ask = !o.yes;
+  const p = ctx.io.prompter;
+  const choices = initChoices();
+  let choiceId = o.provider;
+  if (!choiceId) {
+    if (!ask) throw new UsageError("--yes needs --provider", { hint: `one of: ${choices.map((c) => c.id).join(", ")}` });
+    choiceId = await p.select(
+      "Which identity provider (IdP) do your MCP servers trust?",
+      choices.map((c) => ({ value: c.id, name: c.title, description: c.summary })),
+      { flagHint: "pass --provider" },
+    );
+  }
+  const choice = initChoice(choiceId);
+  const foreign = Object.keys(raw).filter((k) => !choice.inputs.some((s) => (s.secret ? [secretFlags(s).stdin, secretFlags(s).env] : [flagName(s)]).some((f) => attributeOf(f) === k)));
+  if (foreign.length) throw new UsageError(`${foreign.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} do${foreign.length === 1 ? "es" : ""} not apply to --provider ${choice.id}`);
+
+  let profile = o.profile;
+  if (profile === undefined) {
+    profile = ask ? (await p.input("Name of the profile to save:", { default: choice.id, flagHint: "pass --profile" })).trim() || choice.id : choice.id;
+  }
+  checkProfileName(profile);
+  if (ask && o.profile === undefined && profileExists(ctx, profile) && !(await p.confirm(`Profile "${profile}" exists. Replace it?`, { default: false }))) {
+    throw new UsageError(`profile "${profile}" exists; nothing was changed`, { hint: "pass another --profile NAME" });
+  }
+
+  // Every question is answered before anything is written.
+  const plan = await planInit(ctx, choice, raw, {
+    profile,
+    prompter: ask ? wizardPrompter(ctx) : undefined,
+    readStdin: (spec) => readSecret(ctx, { stdin: true }, spec.description, flagName(spec).slice(2)).then((v) => v ?? ""),
+  });
+  const step = <T>(what: string, fn: () => Promise<T>) => withSpinner(ctx, `${what}…`, fn, { done: () => what });
+  const result = await performInit(ctx, plan, step);
+  const lines: string[] = [];
+  if (result.bootstrap) {
+    const r = result.bootstrap.result;
+    lines.push(`${choice.title}: ${r.action}`, ...r.facts.map(([k, v]) => `  ${k}: ${v}`), ...renderChecks(result.bootstrap.checks, { indent: "  ", color: ctx.io.color }));
+    if (r.notes?.length) lines.push(...r.notes);
+  }
+  if (!result.profile) {
+    ctx.info(lines.join("\n"));
+    return;
+  }
+  const { name, data } = result.profile;
+  const target = targetFromProfile({ name, ...data });
+  let haveToken = Boolean(result.bootstrap?.checks.some((c) => c.what === "first token" && c.ok));
+  if (!haveToken && data.grant === "client_credentials") {
+    await step("Getting a first token", () => getToken(ctx, target, { minTtl: 0, forceRefresh: true }));
+    haveToken = true;
+  } else if (!haveToken) {
+    const signIn = o.login ?? (ask ? await p.confirm("Sign in now (opens your browser)?", { default: true, flagHint: "pass --login or --no-login" }) : false);
+    if (signIn) {
+      await login(ctx, { name, ...data }, { browser: true, timeoutSec: 300, device: data.grant === "device_code" });
+      haveToken = true;
+    }
+  }
+  let checks: Check[] = [];
+  if (data.mcpUrl && haveToken) checks = await step(`Checking ${data.mcpUrl}`, () => doctor(ctx, { mcpUrl: data.mcpUrl, target }));
+  const configured = await configureClients(ctx, o, ask, name, data.mcpUrl);
+
+  lines.push(`Created profile "${name}" (${data.provider}, ${data.grant}, ${data.issuer}${data.secretStore ? `, client secret in the ${data.secretStore} store` : ""}).`);
+  if (checks.length) lines.push(...renderChecks(checks, { indent: "  ", color: ctx.io.color }));
+  for (const c of configured) lines.push(`  ${c}`);
+  const me = invocation(ctx.env); // the form that runs from here (`npx mcp-auth` when not on PATH)
+  const next = [...(haveToken ? [] : [`${me} login ${name}`]), `${me} token --profile ${name}`, `${me} status`, `${me} doctor --profile ${name}`].slice(0, 3);
+  lines.push("Next:", ...next.map((n) => `  ${n}`));
+  ctx.info(lines.join("\n"));
+}
+
+/** Offers each installed MCP client (Claude Code, Claude Desktop, Cursor, VS Code); `--clients` answers for all. */
+async function configureClients(ctx: Context, o: InitOptions, ask: boolean, profile: string, mcpUrl: string | undefined): Promise<string[]> {
+  const wanted = o.clients?.split(",").map((s) => s.trim()).filter((s) => s && s !== "none");
+  for (const id of wanted ?? []) if (!WIZARD_CLIENTS.includes(id)) throw new UsageError(`--clients: unknown client "${id}"`, { hint: `one of: ${WIZARD_CLIENTS.join(", ")}, or none` });
+  if (!mcpUrl) return wanted?.length ? ["MCP clients: not configured (the profile has no MCP server URL; add one with: mcp-auth profiles set NAME --mcp-url URL)"] : [];
+  const installed = (await listClients(ctx, { cwd: process.cwd(), platform: process.platform })).filter((c) => WIZARD_CLIENTS.includes(c.client) && c.installed);
+  const done: string[] = [];
+  const ids = wanted ?? (ask ? [] : undefined);
+  if (ids === undefined) return done; // --yes without --clients: no client file is touched
+  if (!wanted) {
+    for (const c of installed) if (await ctx.io.prompter.confirm(`Configure ${c.title} to use this profile?`, { default: true, flagHint: "pass --clients" })) ids.push(c.client);
+  }
+  for (const id of ids) {
+    try {
+      const req = { client: id, profile, cwd: process.cwd(), platform: process.platform, launcher: selfLauncher(), claudeCli: findClaudeCli(ctx.env, process.platform) ?? null };
+      const prepared = await prepareAddClient(ctx, req);
+      const r = await applyAddClient(ctx, prepared, req);
+      done.push(`${prepared.writer.title}: ${r.action === "unchanged" ? "already configured" : "configured"} (${prepared.path})`);
+    } catch (e) {
+      ctx.warn(`${id} was not configured: ${(e as Error).message}`);
+    }
+  }
+  return done;
+}
+
+export function registerInit(program: Command, getCtx: () => Context): void {
+  const specs = initInputSpecs();
+  const cmd = program
+    .command("init")
+    .description("set up step by step: pick your IdP, create the client, get a first token, check it, configure MCP clients")
+    .option("--provider <id>", `the IdP: ${initChoices().map((c) => c.id).join(", ")}`)
+    .option("--profile <name>", "name of the profile to save (default: the provider id)")
+    .option("-y, --yes", "unattended: take the default for every question not answered by a flag")
+    .option("--login", "sign in with the browser at the end (people's profiles)")
+    .option("--no-login", "do not sign in at the end")
+    .option("--clients <ids>", "MCP clients to configure, comma-separated (claude, claude-desktop, cursor, vscode) or none; default: ask for each one installed (none with --yes)");
+  for (const o of inputFlags(specs)) cmd.addOption(o);
+  cmd.addHelpText(
+    "after",
+    "\nWithout a terminal and without --yes, init exits 2 and prints the flags that answer its questions.\n\nExamples:\n  mcp-auth init\n  mcp-auth init --provider thunder --admin-password-env THUNDER_ADMIN_PASSWORD --yes\n  mcp-auth init --provider oidc --issuer https://idp.example.com --client-id ci --grant client_credentials --client-secret-env SECRET --mcp-url https://mcp.example.com/mcp --yes",
+  );
+  cmd.action(async (o: InitOptions) => {
+    const raw: Answers = {};
+    for (const s of specs) {
+      for (const f of s.secret ? [secretFlags(s).stdin, secretFlags(s).env] : [flagName(s)]) {
+        const k = attributeOf(f);
+        if (cmd.getOptionValueSource(k) === "cli") raw[k] = cmd.getOptionValue(k);
+      }
+    }
+    await runInit(getCtx(), o, raw);
+  });
+}

@@ -1,0 +1,175 @@
+import type { Context } from "../context.js";
+import { UsageError } from "../errors.js";
+import { GRANTS, profileOf, type ProfileData } from "../target.js";
+import { bootstrap, providers, type BootstrapOutcome } from "./bootstrap.js";
+import { checkProfileName, addProfile } from "./profiles.js";
+import { attributeOf, defineInput, flagName, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "./inputs.js";
+
+/**
+ * `mcp-auth init`: the guided path from nothing to a working profile. Every question is one of the
+ * inputs a provider already declares (src/providers/*), so the wizard, the flags and `--yes` stay in
+ * step with `bootstrap`; "another OpenID Connect server" is the `profiles add` form as inputs too.
+ * Nothing is written before every question has been answered: Ctrl-C during the questions leaves
+ * no trace, and each write after them (secret, then profile; each client file) is atomic.
+ */
+
+/** Any standard OpenID Connect / OAuth server: what `profiles add` asks for. */
+export const OIDC_INPUTS = [
+  defineInput({ name: "issuer", flag: "--issuer <url>", kind: "url", description: "the authorization server's issuer URL", prompt: "Issuer URL", required: true }),
+  defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the OAuth client id", prompt: "Client id", required: true }),
+  defineInput({
+    name: "grant",
+    flag: "--grant <grant>",
+    kind: "choice",
+    choices: GRANTS,
+    description: "how tokens are obtained: authorization_code (people, browser), device_code, client_credentials (CI, services)",
+    prompt: "How are tokens obtained",
+    default: "authorization_code",
+  }),
+  defineInput({
+    name: "clientSecret",
+    flag: "--client-secret",
+    kind: "string",
+    secret: true,
+    required: true,
+    description: "client secret",
+    askIf: (a) => a.grant === "client_credentials",
+  }),
+  defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "scopes to request", prompt: "Scopes (space-separated)", default: ["openid"] }),
+  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL (also the RFC 8707 resource)", prompt: "MCP server URL (empty: none)" }),
+] as const;
+
+export interface InitChoice {
+  id: string;
+  title: string;
+  summary: string;
+  inputs: readonly InputSpec[];
+}
+
+/** The IdPs the wizard offers: every provider module, then any OIDC server. */
+export function initChoices(): InitChoice[] {
+  return [
+    ...providers.map((p) => ({ id: p.id, title: p.title, summary: p.summary, inputs: p.inputs })),
+    { id: "oidc", title: "Another OpenID Connect server", summary: "any standard OAuth 2 / OIDC server: issuer, client id, grant", inputs: OIDC_INPUTS },
+  ];
+}
+
+export function initChoice(id: string): InitChoice {
+  const c = initChoices().find((x) => x.id === id);
+  if (!c) throw new UsageError(`--provider must be one of ${initChoices().map((x) => x.id).join(", ")}, got "${id}"`);
+  return c;
+}
+
+/**
+ * The inputs the wizard asks about: what is required, secrets, and what the provider wrote a question
+ * (`prompt`) for. Expert switches (hidden) and the other optional inputs stay flags, as in `bootstrap`.
+ */
+export function askable(spec: InputSpec): boolean {
+  if (spec.hidden) return false;
+  return Boolean(spec.secret || spec.required || spec.prompt !== undefined);
+}
+
+/**
+ * The command line that answers, with flags, every question the wizard would have asked (for a run
+ * with nobody to ask). Defaults are filled in; a secret becomes `--X-env VAR`.
+ */
+export async function equivalentCommand(ctx: Context, choiceId: string | undefined, raw: Answers, profile: string | undefined): Promise<string> {
+  const words = ["mcp-auth", "init"];
+  if (!choiceId) return [...words, `--provider ${initChoices().map((c) => c.id).join("|")}`, "…", "--yes"].join(" ");
+  const choice = initChoice(choiceId);
+  words.push("--provider", choice.id);
+  const given = (spec: InputSpec) => (spec.secret ? [secretFlags(spec).stdin, secretFlags(spec).env] : [flagName(spec)]).some((f) => raw[attributeOf(f)] !== undefined);
+  for (const spec of choice.inputs) if (given(spec)) words.push(...echo(spec, raw));
+  const asked: string[] = [];
+  await resolveInputs(choice.inputs, raw, {
+    env: ctx.env,
+    askAll: true,
+    readStdin: async () => "…",
+    prompter: {
+      ask: async (spec, def) => {
+        if (!askable(spec)) return undefined;
+        if (spec.secret) {
+          asked.push(`${secretFlags(spec).env} ${spec.env ?? envVarOf(spec)}`);
+          return "…";
+        }
+        if (spec.kind === "boolean") {
+          if (def === true) asked.push(flagName(spec));
+        } else if (def !== undefined) asked.push(`${flagName(spec)} ${shellWord(Array.isArray(def) ? def.join(" ") : String(def))}`);
+        else if (spec.required) asked.push(`${flagName(spec)} ${placeholder(spec)}`);
+        return def ?? (spec.kind === "url" ? "https://example.invalid" : spec.kind === "boolean" ? false : spec.required ? "…" : undefined);
+      },
+    },
+  }).catch(() => undefined); // a value the flags got wrong is reported by the real run
+  words.push(...asked, "--profile", profile ?? choice.id, "--yes");
+  return words.join(" ");
+}
+
+function echo(spec: InputSpec, raw: Answers): string[] {
+  if (spec.secret) {
+    const f = secretFlags(spec);
+    return raw[attributeOf(f.stdin)] ? [f.stdin] : [f.env, String(raw[attributeOf(f.env)])];
+  }
+  const v = raw[attributeOf(flagName(spec))];
+  if (v === true) return [flagName(spec)];
+  return [flagName(spec), ...(Array.isArray(v) ? v.map((x) => shellWord(String(x))) : [shellWord(String(v))])];
+}
+
+function placeholder(spec: InputSpec): string {
+  return spec.flag.match(/<([^>]+)>/)?.[1]?.replace(/\.\.\.$/, "").toUpperCase() ?? "VALUE";
+}
+
+function envVarOf(spec: InputSpec): string {
+  return flagName(spec).replace(/^--/, "").replace(/-/g, "_").toUpperCase();
+}
+
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface InitPlan {
+  choice: InitChoice;
+  /** The resolved inputs of that choice. */
+  input: Answers;
+  profile: string;
+}
+
+export interface InitResult {
+  profile?: { name: string; data: ProfileData };
+  /** The provider's outcome (facts, checks, notes), when a provider ran. */
+  bootstrap?: BootstrapOutcome;
+}
+
+/** Resolves the answers (asking through `prompter` when given) into a plan; writes nothing. */
+export async function planInit(ctx: Context, choice: InitChoice, raw: Answers, o: { profile: string; prompter?: Prompter; readStdin?: (spec: InputSpec) => Promise<string> }): Promise<InitPlan> {
+  checkProfileName(o.profile);
+  const input = await resolveInputs(choice.inputs, raw, { env: ctx.env, prompter: o.prompter, askAll: Boolean(o.prompter), readStdin: o.readStdin });
+  return { choice, input: input as Answers, profile: o.profile };
+}
+
+/** Carries the plan out: the provider's bootstrap (or the OIDC profile), with the first token and checks. */
+export async function performInit(ctx: Context, plan: InitPlan, step: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<InitResult> {
+  if (plan.choice.id !== "oidc") {
+    const provider = providers.find((p) => p.id === plan.choice.id)!;
+    const outcome = await bootstrap(ctx, provider, plan.input as never, { profile: plan.profile, verify: true, step });
+    return { profile: outcome.profile, bootstrap: outcome };
+  }
+  const a = plan.input as { issuer: string; clientId: string; grant: (typeof GRANTS)[number]; clientSecret?: string; scope?: string[]; mcpUrl?: string };
+  const data = await addProfile(ctx, {
+    name: plan.profile,
+    issuer: a.issuer,
+    clientId: a.clientId,
+    clientSecret: a.clientSecret,
+    grant: a.grant,
+    scopes: a.scope,
+    resource: a.mcpUrl,
+    mcpUrl: a.mcpUrl,
+    kind: "oidc",
+    force: true,
+  });
+  return { profile: { name: plan.profile, data } };
+}
+
+/** A profile of that name exists already (the wizard asks before replacing it). */
+export function profileExists(ctx: Context, name: string): boolean {
+  return profileOf(ctx.config(), name) !== undefined;
+}

@@ -1,0 +1,40 @@
+import { accessSync, constants, readFileSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+
+/** The npm package that ships the `mcp-auth` command (the name `mcp-auth` itself belongs to another project). */
+export const PACKAGE_NAME = "mcp-auth-cli";
+
+/**
+ * How the user can run mcp-auth from where they are, for the commands we print: `mcp-auth` when it is on
+ * PATH, `npx mcp-auth` inside a project that has it (or is it), else `npx mcp-auth-cli`. Right after a
+ * local `npm install`, a bare `mcp-auth` is "command not found".
+ */
+export function invocation(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): string {
+  const exe = process.platform === "win32" ? ["mcp-auth.cmd", "mcp-auth.exe", "mcp-auth"] : ["mcp-auth"];
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    for (const name of exe) if (executable(join(dir, name))) return "mcp-auth";
+  }
+  for (let d = cwd; ; d = dirname(d)) {
+    if (executable(join(d, "node_modules", ".bin", "mcp-auth")) || packageName(join(d, "package.json")) === PACKAGE_NAME) return "npx mcp-auth";
+    if (dirname(d) === d) break;
+  }
+  return `npx ${PACKAGE_NAME}`;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function packageName(file: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(file, "utf8")) as { name?: string }).name;
+  } catch {
+    return undefined;
+  }
+}

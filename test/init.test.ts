@@ -1,0 +1,194 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { BIN, user, type Sandboxed } from "./helpers/cli.js";
+import { createTestContext, type TestContext } from "./helpers/context.js";
+import { useSandbox } from "./helpers/sandbox.js";
+import { startThunder, type ThunderSim } from "./simulators/thunder.js";
+
+/** `mcp-auth init`: the wizard's questions answered by a script, then by a person on a real pty (tmux). */
+const sb = useSandbox();
+let t: TestContext | undefined;
+let u: Sandboxed | undefined;
+let th: ThunderSim | undefined;
+
+afterEach(async () => {
+  t?.cleanup();
+  u?.cleanup();
+  await th?.close();
+  t = u = th = undefined;
+});
+
+describe("init, answered by a script", () => {
+  it("another OIDC server: the questions come from its inputs, then a token, the checks and the next commands", async () => {
+    t = createTestContext({
+      interactive: true,
+      env: { PATH: "/nonexistent" },
+      answers: ["oidc", "dev", sb.issuer, "sandbox-m2m", "client_credentials", "sandbox-secret", "mcp:read", sb.mcpUrl],
+    });
+    const code = await t.run(["init", "--clients", "none"]);
+    expect(code, t.stderr()).toBe(0);
+    expect(t.asked).toEqual([
+      "Which identity provider (IdP) do your MCP servers trust?",
+      "Name of the profile to save:",
+      "Issuer URL:",
+      "Client id:",
+      "How are tokens obtained:",
+      "client secret:",
+      "Scopes (space-separated):",
+      "MCP server URL (empty: none):",
+    ]);
+    const err = t.stderr();
+    expect(err).toContain(`Created profile "dev" (oidc, client_credentials, ${sb.issuer}, client secret in the file store).`);
+    expect(err).toMatch(/✓ .*token/);
+    // mcp-auth is not on PATH, and this checkout is the mcp-auth-cli package: `npx mcp-auth` runs it from here.
+    expect(err).toContain("Next:\n  npx mcp-auth token --profile dev\n  npx mcp-auth status\n  npx mcp-auth doctor --profile dev");
+    expect(err).toMatch(/✓ MCP initialize with the token: 200/);
+    expect(t.stdout()).toBe("");
+    expect(t.ctx.config().profiles.dev).toMatchObject({ issuer: sb.issuer, clientId: "sandbox-m2m", grant: "client_credentials", scopes: ["mcp:read"], mcpUrl: sb.mcpUrl, resource: sb.mcpUrl });
+  });
+
+  it("flags answer their questions: only the rest is asked", async () => {
+    t = createTestContext({ interactive: true, answers: ["sandbox-secret", "mcp:read", ""] });
+    const code = await t.run(["init", "--provider", "oidc", "--profile", "ci", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--clients", "none"]);
+    expect(code, t.stderr()).toBe(0);
+    expect(t.asked).toEqual(["client secret:", "Scopes (space-separated):", "MCP server URL (empty: none):"]);
+    expect(t.ctx.config().profiles.ci?.mcpUrl).toBeUndefined();
+  });
+
+  it("a flag of another provider is refused before anything is asked", async () => {
+    t = createTestContext({ interactive: true, answers: [] });
+    expect(await t.run(["init", "--provider", "oidc", "--realm", "x"])).toBe(2);
+    expect(t.stderr()).toContain("error: --realm does not apply to --provider oidc");
+    expect(t.asked).toEqual([]);
+  });
+
+  it("without a terminal and without --yes: exit 2 with the flags that answer every question", async () => {
+    t = createTestContext();
+    expect(await t.run(["init", "--provider", "thunder"])).toBe(2);
+    expect(t.stderr().trim()).toBe(
+      "error: init asks questions and this is not an interactive terminal (answer them with flags: mcp-auth init --provider thunder --url http://thunder.openchoreo.localhost:8080 --admin-user admin --admin-password-env ADMIN_PASSWORD --grant client_credentials --redirect-port 33418 --name 'MCP client' --client-id mcp_client --validity 3600 --profile thunder --yes)",
+    );
+    expect(existsSync(join(t.configDir, "config.json"))).toBe(false);
+  });
+
+  it("--yes runs unattended against Thunder (the simulator)", async () => {
+    th = await startThunder({});
+    u = user({ MCP_AUTH_STORE: "file", PW: "admin" });
+    const r = await u.run(["init", "--provider", "thunder", "--url", th.url, "--admin-password-env", "PW", "--yes"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("Thunder: created");
+    expect(r.stderr).toMatch(/✓ first token/);
+    expect(r.stderr).toContain(`Created profile "thunder" (thunder, client_credentials, ${th.url}, client secret in the file store).`);
+    expect((await u.run(["token", "--profile", "thunder"])).code).toBe(0);
+  });
+
+  it("--yes with a required value missing names its flag", async () => {
+    t = createTestContext();
+    expect(await t.run(["init", "--provider", "keycloak", "--yes"])).toBe(2);
+    expect(t.stderr().trim()).toMatch(/^error: --url is required/);
+  });
+});
+
+// ---- a person at a real terminal ----
+
+function tmux(...args: string[]): string {
+  return execFileSync("tmux", args, { encoding: "utf8" });
+}
+
+async function until(what: () => string, pattern: RegExp, tries = 300): Promise<string> {
+  let last = "";
+  for (let i = 0; i < tries; i++) {
+    last = what();
+    if (pattern.test(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`never saw ${pattern} in:\n${last}`);
+}
+
+function wizard(name: string, env: Record<string, string>, args: string[] = []) {
+  const vars = Object.entries({ TERM: "xterm-256color", PATH: "/usr/bin:/bin", ...env }).map(([k, v]) => `${k}=${v}`);
+  tmux("new-session", "-d", "-s", name, "-c", env.HOME!, "-x", "200", "-y", "50", "sh", "-c", '"$@"; echo "[exit $?]"; sleep 600', "sh", "env", "-i", ...vars, process.execPath, BIN, "init", ...args);
+  return {
+    screen: () => tmux("capture-pane", "-p", "-t", name, "-S", "-200"),
+    keys: (...k: string[]) => tmux("send-keys", "-t", name, ...k),
+    type: (text: string) => tmux("send-keys", "-t", name, "-l", text),
+    kill: () => {
+      try {
+        tmux("kill-session", "-t", name);
+      } catch {
+        /* gone */
+      }
+    },
+  };
+}
+
+describe("init on a real terminal (tmux)", () => {
+  it("a person picks the IdP with the arrow keys, types the answers (the secret hidden) and gets a working profile", async () => {
+    const home = mkdtempSync(join(tmpdir(), "mcp-auth-init-"));
+    const cfg = join(home, "cfg");
+    const w = wizard(`mcp-auth-init-${process.pid}`, { HOME: home, MCP_AUTH_CONFIG_DIR: cfg, MCP_AUTH_STORE: "file" }, ["--clients", "none"]);
+    try {
+      await until(w.screen, /Which identity provider/);
+      // "Another OpenID Connect server" is the last choice: one step up wraps around to it.
+      w.keys("Up");
+      await until(w.screen, /❯ Another OpenID Connect server/);
+      w.keys("Enter");
+      await until(w.screen, /Name of the profile to save/);
+      w.type("dev");
+      w.keys("Enter");
+      await until(w.screen, /Issuer URL/);
+      w.type(sb.issuer);
+      w.keys("Enter");
+      await until(w.screen, /Client id/);
+      w.type("sandbox-m2m");
+      w.keys("Enter");
+      await until(w.screen, /How are tokens obtained/);
+      // authorization_code (default), device_code, client_credentials: two steps down.
+      w.keys("Down");
+      w.keys("Down");
+      w.keys("Enter");
+      await until(w.screen, /client secret/);
+      w.type("sandbox-secret");
+      w.keys("Enter");
+      await until(w.screen, /Scopes/);
+      w.keys("C-u");
+      w.type("mcp:read");
+      w.keys("Enter");
+      await until(w.screen, /MCP server URL/);
+      w.type(sb.mcpUrl);
+      w.keys("Enter");
+      const screen = await until(w.screen, /\[exit \d+\]/);
+      expect(screen).toContain("[exit 0]");
+      expect(screen).toContain('Created profile "dev"');
+      expect(screen).not.toContain("sandbox-secret"); // typed, but shown as *
+      expect(screen).toMatch(/ {2}npx mcp-auth-cli token --profile dev\n/); // started outside any project, without mcp-auth on PATH
+      const config = JSON.parse(readFileSync(join(cfg, "config.json"), "utf8"));
+      expect(config.profiles.dev).toMatchObject({ clientId: "sandbox-m2m", grant: "client_credentials" });
+    } finally {
+      w.kill();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("Ctrl-C at a question exits 130, with no stack trace and nothing written", async () => {
+    const home = mkdtempSync(join(tmpdir(), "mcp-auth-init-"));
+    const cfg = join(home, "cfg");
+    const w = wizard(`mcp-auth-init-c-${process.pid}`, { HOME: home, MCP_AUTH_CONFIG_DIR: cfg, MCP_AUTH_STORE: "file" }, ["--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials"]);
+    try {
+      await until(w.screen, /client secret/);
+      w.type("sandbox-se");
+      w.keys("C-c");
+      const screen = await until(w.screen, /\[exit \d+\]/);
+      expect(screen).toContain("[exit 130]");
+      expect(screen).not.toMatch(/\n\s+at /);
+      expect(existsSync(join(cfg, "config.json"))).toBe(false);
+      expect(existsSync(join(cfg, "secrets.json"))).toBe(false);
+    } finally {
+      w.kill();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
