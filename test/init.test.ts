@@ -85,6 +85,15 @@ describe("init, answered by a script", () => {
     expect((await u.run(["token", "--profile", "thunder"])).code).toBe(0);
   });
 
+  it("--yes --clients claude configures Claude Code for the new profile", async () => {
+    u = user({ MCP_AUTH_STORE: "file", S: "sandbox-secret", PATH: "/usr/bin:/bin" });
+    const r = await u.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-env", "S", "--scope", "mcp:read", "--mcp-url", sb.mcpUrl, "--clients", "claude", "--yes"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/Claude Code: configured \(.*\.claude\.json\)/);
+    const claude = JSON.parse(readFileSync(join(u.home, ".claude.json"), "utf8"));
+    expect(JSON.stringify(claude)).toContain(sb.mcpUrl);
+  });
+
   it("--yes with a required value missing names its flag", async () => {
     t = createTestContext();
     expect(await t.run(["init", "--provider", "keycloak", "--yes"])).toBe(2);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { errorLabel } from "../src/cli.js";
+import { FileError } from "../src/errors.js";
 import { invocation } from "../src/io/invocation.js";
 import { createTerminal } from "../src/io/terminal.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
@@ -287,6 +288,36 @@ describe("everyday profile commands", () => {
     expect((await u.run(["token", "--force-refresh"])).code).toBe(0);
     const secrets = readdirSync(u.configDir).filter((f) => f.startsWith("secrets")).map((f) => readFileSync(join(u!.configDir, f), "utf8")).join("");
     expect(secrets).not.toContain("client-secret:m2m");
+  });
+
+  it("profiles rename is atomic with the config: when config.json cannot be written, the copies are dropped and the old profile works", async () => {
+    t = createTestContext();
+    const { ctx } = t;
+    const secretCtx = createTestContext({ stdin: "s3cret", env: { MCP_AUTH_CONFIG_DIR: t.configDir } });
+    try {
+      expect(await secretCtx.run(["profiles", "add", "a", "--issuer", "https://a.mcp-auth.invalid", "--client-id", "c", "--client-secret-stdin"])).toBe(0);
+    } finally {
+      secretCtx.cleanup();
+    }
+    const target = { profile: "a", issuer: "https://a.mcp-auth.invalid", clientId: "c" };
+    await ctx.tokens.save(target, { access_token: "at-1", token_type: "Bearer", expires_at: ctx.now() / 1000 + 3600, refresh_token: "rt-1" });
+    const real = ctx.updateConfig;
+    ctx.updateConfig = async (change) => {
+      await real(async (cfg) => {
+        await change(cfg);
+        throw new FileError("cannot write config.json: no space left on device");
+      });
+      throw new Error("unreachable");
+    };
+    const { renameProfile } = await import("../src/core/profiles.js");
+    await expect(renameProfile(ctx, "a", "b")).rejects.toThrow("no space left on device");
+    ctx.updateConfig = real;
+    const store = await ctx.secrets();
+    expect(await store.get("client-secret:b")).toBeNull();
+    expect(await store.get("client-secret:a")).toBe("s3cret");
+    expect(await ctx.tokens.refreshToken({ ...target, profile: "b" })).toBeUndefined();
+    expect(await ctx.tokens.refreshToken(target)).toBe("rt-1");
+    expect(Object.keys(ctx.config().profiles)).toEqual(["a"]);
   });
 
   it("profiles rename refuses to overwrite a profile", async () => {

@@ -46,14 +46,18 @@ function inputFlags(specs: InputSpec[]): Option[] {
   const users = (s: InputSpec) => initChoices().filter((c) => c.inputs.some((x) => flagName(x) === flagName(s))).map((c) => c.id);
   const options: Option[] = [];
   for (const s of specs) {
-    const who = ` [${users(s).join(", ")}]`;
+    const ids = users(s);
+    const who = ` [${ids.join(", ")}]`;
+    // A flag several providers share means what each one's bootstrap says (Thunder's URL, Keycloak's…).
+    const what = ids.length > 1 ? `as for ${ids.map((i) => (i === "oidc" ? "profiles add" : `bootstrap ${i}`)).join(", ")} (see their --help)` : s.description;
     if (s.secret) {
       const f = secretFlags(s);
-      options.push(new Option(f.stdin, `read the ${s.description} from stdin${who}`), new Option(`${f.env} <VAR>`, `read the ${s.description} from $VAR${who}`));
+      const secret = ids.length > 1 ? "secret" : s.description;
+      options.push(new Option(f.stdin, `read the ${secret} from stdin${who}`), new Option(`${f.env} <VAR>`, `read the ${secret} from $VAR${who}`));
       if (s.hidden) options.slice(-2).forEach((o) => o.hideHelp());
       continue;
     }
-    const o = new Option(s.flag, `${s.description}${who}`); // no default here: it differs by provider and must not count as given
+    const o = new Option(s.flag, ids.length > 1 ? what : `${s.description}${who}`); // no default here: it differs by provider and must not count as given
     if (s.hidden) o.hideHelp();
     options.push(o);
   }
