@@ -50,6 +50,25 @@ describe("init, answered by a script", () => {
     expect(t.ctx.config().profiles.dev).toMatchObject({ issuer: sb.issuer, clientId: "sandbox-m2m", grant: "client_credentials", scopes: ["mcp:read"], mcpUrl: sb.mcpUrl, resource: sb.mcpUrl });
   });
 
+  it("I only have the MCP server URL: discovery and registration, then the sign-in offer, doctor and the summary", async () => {
+    t = createTestContext({ interactive: true, env: { PATH: "/nonexistent", MCP_AUTH_STORE: "file" }, answers: ["mcp", "", sb.mcpUrl] });
+    const code = await t.run(["init", "--no-login", "--clients", "none"]);
+    expect(code, t.stderr()).toBe(0);
+    expect(t.asked).toEqual(["Which identity provider (IdP) do your MCP servers trust?", "Name of the profile to save:", "MCP server URL:"]);
+    const name = "mcp";
+    expect(t.ctx.config().profiles[name]).toMatchObject({ issuer: sb.issuer, grant: "authorization_code", mcpUrl: sb.mcpUrl, resource: sb.mcpUrl, extra: { discovered: true, registration: "dcr" } });
+    expect(t.stderr()).toContain(`Created profile "${name}" (oidc, authorization_code, ${sb.issuer})`);
+    expect(t.stderr()).toContain(`npx mcp-auth login ${name}`);
+  });
+
+  it("--provider mcp --mcp-url … --yes: unattended, the profile named after the host", async () => {
+    t = createTestContext({ env: { MCP_AUTH_STORE: "file" } });
+    const code = await t.run(["init", "--provider", "mcp", "--mcp-url", sb.mcpUrl, "--yes"]);
+    expect(code, t.stderr()).toBe(0);
+    const name = `127.0.0.1-${new URL(sb.mcpUrl).port}`;
+    expect(t.ctx.config().profiles[name]).toMatchObject({ issuer: sb.issuer, mcpUrl: sb.mcpUrl });
+  });
+
   it("flags answer their questions: only the rest is asked", async () => {
     t = createTestContext({ interactive: true, answers: ["sandbox-secret", "mcp:read", ""] });
     const code = await t.run(["init", "--provider", "oidc", "--profile", "ci", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--clients", "none"]);
@@ -141,7 +160,9 @@ describe("init on a real terminal (tmux)", () => {
     const w = wizard(`mcp-auth-init-${process.pid}`, { HOME: home, MCP_AUTH_CONFIG_DIR: cfg, MCP_AUTH_STORE: "file" }, ["--clients", "none"]);
     try {
       await until(w.screen, /Which identity provider/);
-      // "Another OpenID Connect server" is the last choice: one step up wraps around to it.
+      // "Another OpenID Connect server" is the last but one choice: two steps up, wrapping around.
+      w.keys("Up");
+      await until(w.screen, /❯ I only have the MCP server URL/);
       w.keys("Up");
       await until(w.screen, /❯ Another OpenID Connect server/);
       w.keys("Enter");

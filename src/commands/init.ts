@@ -6,6 +6,7 @@ import { doctor } from "../core/doctor.js";
 import { equivalentCommand, askable, initChoice, initChoices, performInit, planInit, profileExists } from "../core/init.js";
 import { attributeOf, flagName, promptOf, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
 import { checkProfileName } from "../core/profiles.js";
+import { profileNameFor } from "../core/mcp-login.js";
 import { login } from "../core/session.js";
 import { targetFromProfile } from "../core/target.js";
 import { getToken } from "../core/tokens.js";
@@ -112,7 +113,9 @@ export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promi
 
   let profile = o.profile;
   if (profile === undefined) {
-    profile = ask ? (await p.input("Name of the profile to save:", { default: choice.id, flagHint: "pass --profile" })).trim() || choice.id : choice.id;
+    // From an MCP URL, the profile is named after the server's host, as `login URL` does.
+    const given = choice.id === "mcp" && typeof raw.mcpUrl === "string" && URL.canParse(raw.mcpUrl) ? profileNameFor(raw.mcpUrl) : choice.id;
+    profile = ask ? (await p.input("Name of the profile to save:", { default: given, flagHint: "pass --profile" })).trim() || given : given;
   }
   checkProfileName(profile);
   if (ask && o.profile === undefined && profileExists(ctx, profile) && !(await p.confirm(`Profile "${profile}" exists. Replace it?`, { default: false }))) {
@@ -133,13 +136,15 @@ export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promi
     lines.push(`${choice.title}: ${r.action}`, ...r.facts.map(([k, v]) => `  ${k}: ${v}`), ...renderChecks(result.bootstrap.checks, { indent: "  ", color: ctx.io.color }));
     if (r.notes?.length) lines.push(...r.notes);
   }
+  if (result.open) lines.push(`${result.open} answered without asking for a token: it needs no authentication, so there is nothing to set up.`);
+  for (const n of result.notes ?? []) lines.push(`note: ${n}`);
   if (!result.profile) {
     ctx.info(lines.join("\n"));
     return;
   }
   const { name, data } = result.profile;
   const target = targetFromProfile({ name, ...data });
-  let haveToken = Boolean(result.bootstrap?.checks.some((c) => c.what === "first token" && c.ok));
+  let haveToken = Boolean(result.bootstrap?.checks.some((c) => c.what.startsWith("first token") && c.ok));
   if (!haveToken && data.grant === "client_credentials") {
     await step("Getting a first token", () => getToken(ctx, target, { minTtl: 0, forceRefresh: true }));
     haveToken = true;

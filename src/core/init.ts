@@ -39,6 +39,12 @@ export const OIDC_INPUTS = [
   defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL (also the RFC 8707 resource)", prompt: "MCP server URL (empty: none)" }),
 ] as const;
 
+/** "I only have the MCP server URL": everything else is discovered (core/mcp-login.ts). */
+export const MCP_INPUTS = [
+  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL", required: true }),
+  defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "a client its admin registered (default: mcp-auth registers itself)" }),
+] as const;
+
 export interface InitChoice {
   id: string;
   title: string;
@@ -51,6 +57,7 @@ export function initChoices(): InitChoice[] {
   return [
     ...providers.map((p) => ({ id: p.id, title: p.title, summary: p.summary, inputs: p.inputs })),
     { id: "oidc", title: "Another OpenID Connect server", summary: "any standard OAuth 2 / OIDC server: issuer, client id, grant", inputs: OIDC_INPUTS },
+    { id: "mcp", title: "I only have the MCP server URL", summary: "discover its authorization server and register mcp-auth (the MCP authorization spec)", inputs: MCP_INPUTS },
   ];
 }
 
@@ -135,6 +142,10 @@ export interface InitPlan {
 
 export interface InitResult {
   profile?: { name: string; data: ProfileData };
+  /** The MCP server answered without a token: nothing to set up. */
+  open?: string;
+  /** Notes from discovery (proxied metadata, …). */
+  notes?: string[];
   /** The provider's outcome (facts, checks, notes), when a provider ran. */
   bootstrap?: BootstrapOutcome;
 }
@@ -148,6 +159,13 @@ export async function planInit(ctx: Context, choice: InitChoice, raw: Answers, o
 
 /** Carries the plan out: the provider's bootstrap (or the OIDC profile), with the first token and checks. */
 export async function performInit(ctx: Context, plan: InitPlan, step: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<InitResult> {
+  if (plan.choice.id === "mcp") {
+    const a = plan.input as { mcpUrl: string; clientId?: string };
+    const { setupMcpProfile } = await import("./mcp-login.js");
+    const r = await step(`Discovering ${a.mcpUrl}'s authorization server and registering`, () => setupMcpProfile(ctx, { mcpUrl: a.mcpUrl, clientId: a.clientId, name: plan.profile, force: true }));
+    if (r.kind === "open") return { open: r.mcpUrl };
+    return { profile: { name: r.profile.name, data: r.profile }, notes: r.discovery?.notes };
+  }
   if (plan.choice.id !== "oidc") {
     const provider = providers.find((p) => p.id === plan.choice.id)!;
     const outcome = await bootstrap(ctx, provider, plan.input as never, { profile: plan.profile, verify: true, step });
