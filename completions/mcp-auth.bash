@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--client-auth|--key-file|--alg|--assertion-from|--federation|--subject-token-type|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -81,7 +81,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="add list ls show use remove rm --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="add list ls show use rotate-key set remove rm --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles add")
       case "$prev" in
@@ -96,12 +96,18 @@ _mcp_auth() {
         --redirect-port) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject" -- "$cur")); return ;;
+        --client-auth) COMPREPLY=($(compgen -W "private-key-jwt" -- "$cur")); return ;;
+        --key-file) COMPREPLY=(); return ;;
+        --alg) COMPREPLY=($(compgen -W "ES256 RS256" -- "$cur")); return ;;
+        --assertion-from) COMPREPLY=(); return ;;
+        --federation) COMPREPLY=($(compgen -W "client-assertion token-exchange" -- "$cur")); return ;;
+        --subject-token-type) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -129,6 +135,26 @@ _mcp_auth() {
         --config-dir) COMPREPLY=(); return ;;
       esac
       words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      ;;
+    "profiles rotate-key")
+      case "$prev" in
+        --alg) COMPREPLY=($(compgen -W "ES256 RS256" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--alg --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      ;;
+    "profiles set")
+      case "$prev" in
+        --client-id) COMPREPLY=(); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--client-id --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles remove")
       case "$prev" in
@@ -328,11 +354,13 @@ _mcp_auth_sub() {
     "login") echo "" ;;
     "logout") echo "" ;;
     "status") echo "" ;;
-    "profiles") echo "add list ls show use remove rm" ;;
+    "profiles") echo "add list ls show use rotate-key set remove rm" ;;
     "profiles add") echo "" ;;
     "profiles list") echo "" ;;
     "profiles show") echo "" ;;
     "profiles use") echo "" ;;
+    "profiles rotate-key") echo "" ;;
+    "profiles set") echo "" ;;
     "profiles remove") echo "" ;;
     "sandbox") echo "" ;;
     "bootstrap") echo "thunder keycloak oci openproject" ;;
