@@ -221,12 +221,13 @@ _mcp_auth() {
         --audience) COMPREPLY=(); return ;;
         --client-scope) COMPREPLY=(); return ;;
         --create-client) COMPREPLY=(); return ;;
+        --client-auth) COMPREPLY=($(compgen -W "client-secret private-key-jwt" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap oci")
       case "$prev" in

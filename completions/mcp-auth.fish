@@ -132,6 +132,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from keycloak' -l audience -r -d
 complete -c mcp-auth -n '__fish_seen_subcommand_from keycloak' -l audience-client -d 'the audience is a client id of the realm (included.client.audience)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from keycloak' -l client-scope -r -d 'client scope that carries the audience mapper'
 complete -c mcp-auth -n '__fish_seen_subcommand_from keycloak' -l create-client -r -d 'create (or reuse) a client for mcp-auth and save a profile for it'
+complete -c mcp-auth -n '__fish_seen_subcommand_from keycloak' -l client-auth -r -a 'client-secret private-key-jwt' -d 'how the --create-client client authenticates: a secret, or a key pair whose public half Keycloak holds (no secret at all)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from keycloak' -l print-server-config -d 'print the matching kubernetes-mcp-server config.toml on stdout'
 complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l profile -r -a '(mcp-auth profiles list --quiet 2>/dev/null)' -d 'name of the profile to save'
 complete -c mcp-auth -n '__fish_seen_subcommand_from oci' -l show-secret -d 'also print the client secret on stdout (it is stored either way)'
