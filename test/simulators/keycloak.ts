@@ -27,7 +27,7 @@
  *   - DCR: POST/GET/PUT/DELETE /realms/{r}/clients-registrations/openid-connect[/{client_id}] with the
  *     anonymous / authenticated policies (Trusted Hosts, Consent Required, Full Scope Disabled,
  *     Max Clients, Allowed Protocol Mapper Types, Allowed Client Scopes), registration access tokens.
-   - "Signed JWT" client authentication (client-jwt with a jwks.string JWKS), single-use jti.
+ *   - "Signed JWT" client authentication (client-jwt with a jwks.string JWKS), single-use jti.
  * Not implemented: browser flows (auth, login pages, code grant), device grant, token exchange,
  * introspection, userinfo, logout, users CRUD beyond role mappings, groups, identity providers,
  * realm keys rotation, organizations, fine-grained admin permissions, client policies.
