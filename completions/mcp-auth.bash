@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--client-auth|--key-file|--alg|--assertion-from|--federation|--subject-token-type|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--assertion-from|--federation|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--client-auth|--key-file|--alg|--subject-token-type|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -33,12 +33,14 @@ _mcp_auth() {
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
+        --assertion-from) COMPREPLY=(); return ;;
+        --federation) COMPREPLY=($(compgen -W "client-assertion token-exchange" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in

@@ -36,6 +36,8 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l client-secret-env
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l scope -r -d 'profile-less: scopes to request'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l resource -r -d 'profile-less: RFC 8707 resource indicator'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l audience -r -d 'profile-less: audience parameter'
+complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l assertion-from -r -d 'profile-less: the CI\'s own token instead of a secret: github-actions[:AUDIENCE] | env:VAR | file:PATH'
+complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l federation -r -a 'client-assertion token-exchange' -d 'profile-less: client-assertion (default) or token-exchange'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l device -d 'use the device-code flow (SSH, WSL, no local browser)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l port -r -d 'fixed loopback port for the redirect (default: a random free port)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l no-browser -d 'print the URL instead of opening a browser'

@@ -69,7 +69,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
   }
   if (o.json) ctx.io.out.write(JSON.stringify({ profile: o.name }) + "\n");
   if (saved.assertion) {
-    ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; no secret stored${saved.secretStore ? " but the client secret" : ""}).`);
+    ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; ${saved.secretStore ? `client secret in the ${saved.secretStore} store` : "no secret stored"}).`);
     return ctx.info(`Try: mcp-auth token --profile ${o.name}   (check the trust with: mcp-auth doctor --profile ${o.name})`);
   }
   ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : ""}).`);

@@ -3,6 +3,8 @@ import type { Context } from "../context.js";
 import { getToken } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
+import { UsageError } from "../errors.js";
+import { FEDERATIONS, type Federation } from "../target.js";
 import { choice, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
 
 export interface TokenOptions {
@@ -20,11 +22,17 @@ export interface TokenOptions {
   scope?: string[];
   resource?: string;
   audience?: string;
+  /** Profile-less identity federation: where the CI token is, and how it is used. */
+  assertionFrom?: string;
+  federation?: Federation;
 }
 
 /** Prints a valid access token, and nothing else, on stdout. */
 export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
+  if ((o.assertionFrom || o.federation) && !o.issuer) {
+    throw new UsageError("--assertion-from and --federation only apply with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles add NAME … --assertion-from SOURCE --force" });
+  }
   const target = targetFor(ctx, o);
   const token = await getToken(ctx, target, {
     minTtl,
@@ -47,5 +55,8 @@ export function registerToken(program: Command, getCtx: () => Context, run: Run<
     .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci");
   withProfileOptions(cmd);
   withAdHocOptions(cmd);
+  cmd
+    .option("--assertion-from <source>", "profile-less: the CI's own token instead of a secret: github-actions[:AUDIENCE] | env:VAR | file:PATH")
+    .addOption(choice("--federation <how>", "profile-less: client-assertion (default) or token-exchange", FEDERATIONS));
   cmd.action((o: TokenOptions) => run(getCtx(), o));
 }

@@ -4,8 +4,9 @@ import type { Context } from "../context.js";
 import { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { checkUrl, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
-import type { Federation, ProfileAssertion } from "../target.js";
-import { decodeToken } from "./decode.js";
+import { normalizeIssuer, type Federation, type ProfileAssertion } from "../target.js";
+import { audiences, decodeToken } from "./decode.js";
+import { relativeTime, type Check } from "./checks.js";
 import type { Target } from "./target.js";
 
 /**
@@ -183,4 +184,41 @@ export async function federatedToken(ctx: Context, t: Target, config: (clientAut
 export function assertionSetting(from: string, federation: Federation | undefined, tokenType?: string): ProfileAssertion {
   parseAssertionSource(from);
   return { from, federation: federation ?? "client-assertion", ...(tokenType ? { subjectTokenType: tokenType } : {}) };
+}
+
+/**
+ * `doctor` for a federated profile: can the CI token be had here, what does it claim (the values the
+ * IdP's trust must match, shown as `decode` would, never the token), and does its issuer publish the
+ * keys the IdP needs. Whether the IdP trusts it is the token check that follows.
+ */
+export async function federationChecks(ctx: Context, t: Target): Promise<Check[]> {
+  const a = t.assertion!;
+  const source = parseAssertionSource(a.from);
+  const checks: Check[] = [];
+  let token: string;
+  try {
+    token = await readAssertion(ctx, source, t.issuer);
+  } catch (e) {
+    return [{ id: "federation.source", ok: false, status: "fail", what: "CI token", detail: (e as Error).message, fix: (e as McpAuthError).hint ?? "run this inside the CI job" }];
+  }
+  const d = decodeToken(token);
+  const claims = d.kind === "jwt" ? d.claims : {};
+  const exp = typeof claims.exp === "number" ? ` expires ${relativeTime(claims.exp - ctx.now() / 1000)}` : "";
+  checks.push({ id: "federation.source", ok: true, status: "pass", what: "CI token", detail: `from ${describeSource(source)}: ${trustClaims(token)}${exp} (${a.federation})` });
+  const auds = audiences(claims);
+  if (a.federation === "client-assertion" && !auds.some((x) => normalizeIssuer(x) === normalizeIssuer(t.issuer) || x.startsWith(`${normalizeIssuer(t.issuer)}/`))) {
+    checks.push({ id: "federation.audience", ok: true, status: "warn", what: "CI token audience", detail: `aud ${auds.join(", ") || "(none)"} does not name ${t.issuer}`, fix: "fine if the IdP expects exactly this audience (Entra: api://AzureADTokenExchange); otherwise drop the :AUDIENCE suffix" });
+  }
+  const iss = typeof claims.iss === "string" ? claims.iss : undefined;
+  if (iss) {
+    try {
+      const res = await ctx.fetch(`${normalizeIssuer(iss)}/.well-known/openid-configuration`, { headers: { accept: "application/json" } });
+      const jwksUri = res.ok ? ((await res.json()) as { jwks_uri?: unknown }).jwks_uri : undefined;
+      if (typeof jwksUri !== "string") throw new Error(`HTTP ${res.status}, no jwks_uri`);
+      checks.push({ id: "federation.issuer", ok: true, status: "pass", what: "CI issuer keys", detail: `${iss} publishes ${jwksUri} (the IdP must be able to reach it)` });
+    } catch (e) {
+      checks.push({ id: "federation.issuer", ok: true, status: "warn", what: "CI issuer keys", detail: `${iss}/.well-known/openid-configuration: ${(e as Error).message}`, fix: "the IdP verifies the CI token with that issuer's JWKS: give it the keys another way (Kubernetes: the cluster's service-account issuer discovery)" });
+    }
+  }
+  return checks;
 }
