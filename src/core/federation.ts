@@ -160,7 +160,7 @@ export async function federatedToken(ctx: Context, t: Target, config: (clientAut
   const seen: { token?: string } = {};
   if (a.federation === "client-assertion") {
     try {
-      return toTokenSet(await client.clientCredentialsGrant(await config(assertionClientAuth(ctx, t, seen)), targetParams(t)), ctx.now());
+      return noRefresh(toTokenSet(await client.clientCredentialsGrant(await config(assertionClientAuth(ctx, t, seen)), targetParams(t)), ctx.now()));
     } catch (e) {
       throw explain(e, seen.token, t, a.federation);
     }
@@ -174,10 +174,16 @@ export async function federatedToken(ctx: Context, t: Target, config: (clientAut
     requested_token_type: TOKEN_TYPE_ACCESS,
   };
   try {
-    return toTokenSet(await client.genericGrantRequest(cfg, TOKEN_EXCHANGE, params), ctx.now());
+    return noRefresh(toTokenSet(await client.genericGrantRequest(cfg, TOKEN_EXCHANGE, params), ctx.now()));
   } catch (e) {
     throw explain(e, seen.token, t, a.federation);
   }
+}
+
+/** The identity is proved anew with a fresh CI token each time: a refresh token would only be a long-lived secret to keep. */
+function noRefresh(ts: TokenSet): TokenSet {
+  const { refresh_token: _dropped, ...rest } = ts;
+  return rest;
 }
 
 /** Validates `--assertion-from` / `--federation` / `--subject-token-type` into what a profile stores. */

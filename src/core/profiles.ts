@@ -109,6 +109,7 @@ async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; asser
     if (o.assertionFrom) throw new UsageError("--client-auth private-key-jwt and --assertion-from exclude each other");
     if (Boolean(o.generateKey) === Boolean(o.keyFile)) throw new UsageError("--client-auth private-key-jwt needs --generate-key or --key-file PATH (one of them)");
   }
+  if (o.assertionFrom && o.grant && o.grant !== "client_credentials") throw new UsageError("--assertion-from is for machine tokens: it needs --grant client_credentials (the default)");
   if (!o.assertionFrom && (o.federation || o.subjectTokenType)) throw new UsageError("--federation and --subject-token-type need --assertion-from");
   if (o.assertionFrom && o.clientSecret && (o.federation ?? "client-assertion") === "client-assertion") {
     throw new UsageError("a client secret and --federation client-assertion exclude each other: the CI token is the client credential");
