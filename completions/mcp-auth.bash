@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--assertion-from|--federation|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--client-auth|--key-file|--alg|--subject-token-type|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--format|-f|--min-ttl|--env-name|--profile|-p|--provider|--issuer|--client-id|--client-secret-env|--scope|--resource|--audience|--assertion-from|--federation|--port|--browser-command|--login-timeout|--grant|--mcp-url|--redirect-port|--auth-method|--kind|--client-auth|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--url|--admin-user|--admin-password-env|--app-id|--name|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--client-scope|--create-client|--domain-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -101,6 +101,7 @@ _mcp_auth() {
         --client-auth) COMPREPLY=($(compgen -W "private-key-jwt" -- "$cur")); return ;;
         --key-file) COMPREPLY=(); return ;;
         --alg) COMPREPLY=($(compgen -W "ES256 RS256" -- "$cur")); return ;;
+        --key-audience) COMPREPLY=($(compgen -W "issuer token-endpoint" -- "$cur")); return ;;
         --assertion-from) COMPREPLY=(); return ;;
         --federation) COMPREPLY=($(compgen -W "client-assertion token-exchange" -- "$cur")); return ;;
         --subject-token-type) COMPREPLY=(); return ;;
@@ -109,7 +110,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in

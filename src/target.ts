@@ -32,6 +32,8 @@ export interface KeyRef {
 export interface ProfileKey extends KeyRef {
   /** The public JWK to register at the IdP (public members only). */
   publicJwk: Record<string, unknown>;
+  /** The assertion's `aud`: the issuer identifier (default; RFC 7523bis, oidc-provider, Keycloak) or the token endpoint URL (Okta). */
+  audience?: "token-endpoint";
   /** After `profiles rotate-key`: the key in use before, kept until the new one has earned a token. */
   previous?: KeyRef;
 }

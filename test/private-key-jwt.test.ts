@@ -1,4 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -138,5 +140,40 @@ describe("private_key_jwt", () => {
     expect(allFiles(u.configDir)).toContain(`private-key:ci:${jwk.kid}`);
     expect((await u.run(["profiles", "remove", "ci"])).code).toBe(0);
     expect(allFiles(u.configDir)).not.toContain(`private-key:ci:${jwk.kid}`);
+  });
+
+  it("signs each assertion for the issuer by default, or for the token endpoint with --key-audience token-endpoint", async () => {
+    // A token endpoint that records the assertions it is sent (the sandbox accepts both audiences).
+    const seen: Array<Record<string, unknown>> = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d)).on("end", () => {
+        const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        if (req.url === "/.well-known/oauth-authorization-server") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ issuer, token_endpoint: `${issuer}/oauth2/v1/token` }));
+        if (req.url !== "/oauth2/v1/token") return void res.writeHead(404, { "content-type": "application/json" }).end("{}");
+        const jwt = new URLSearchParams(body).get("client_assertion") ?? "";
+        seen.push(JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString() || "{}"));
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: `t${seen.length}-abcdefghijklmnop`, token_type: "Bearer", expires_in: 300 }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      u = user({ MCP_AUTH_STORE: "file" });
+      for (const [name, extra] of [["plain", []], ["okta", ["--key-audience", "token-endpoint"]]] as const) {
+        const add = await u.run(["profiles", "add", name, "--issuer", issuer, "--client-id", "c1", "--client-auth", "private-key-jwt", "--generate-key", ...extra]);
+        expect(add.code, add.stderr).toBe(0);
+        for (let i = 0; i < 2; i++) expect((await u.run(["token", "--profile", name, "--no-cache"])).code).toBe(0);
+      }
+      expect(seen.map((c) => c.aud)).toEqual([issuer, issuer, `${issuer}/oauth2/v1/token`, `${issuer}/oauth2/v1/token`]);
+      for (const c of seen) {
+        expect(c).toMatchObject({ iss: "c1", sub: "c1" });
+        expect((c.exp as number) - (c.iat as number)).toBeLessThanOrEqual(60);
+      }
+      expect(new Set(seen.map((c) => c.jti)).size).toBe(4);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

@@ -28,6 +28,7 @@ export interface ProfilesAddOptions {
   generateKey?: boolean;
   keyFile?: string;
   alg?: KeyAlg;
+  keyAudience?: "issuer" | "token-endpoint";
   assertionFrom?: string;
   federation?: Federation;
   subjectTokenType?: string;
@@ -55,6 +56,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     generateKey: o.generateKey,
     keyFile: o.keyFile,
     alg: o.alg,
+    keyAudience: o.keyAudience,
     assertionFrom: o.assertionFrom,
     federation: o.federation,
     subjectTokenType: o.subjectTokenType,
@@ -164,6 +166,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--generate-key", "with private-key-jwt: make a key pair (private half in the secret store); prints the public JWK")
     .option("--key-file <path>", "with private-key-jwt: import a PEM or JWK private key into the secret store")
     .addOption(choice("--alg <alg>", "key algorithm (default ES256)", KEY_ALGS))
+    .addOption(choice("--key-audience <aud>", "aud of the signed assertion: issuer (default) or token-endpoint (Okta)", ["issuer", "token-endpoint"] as const))
     .option("--assertion-from <source>", "use the CI's own token: github-actions[:AUDIENCE] | env:VAR | file:PATH")
     .addOption(choice("--federation <how>", "how the CI token is used (default client-assertion)", FEDERATIONS))
     .option("--subject-token-type <type>", "token exchange: jwt (default) | id_token | a literal the IdP wants")

@@ -104,10 +104,13 @@ async function loadKey(ctx: Context, profile: string, ref: KeyRef): Promise<OC.P
 }
 
 /** The openid-client client authentication for a profile's key. */
-export async function keyClientAuth(ctx: Context, t: Target): Promise<OC.ClientAuth | undefined> {
+export async function keyClientAuth(ctx: Context, t: Target, metadata: { token_endpoint?: string }): Promise<OC.ClientAuth | undefined> {
   if (!t.key || !t.profile) return undefined;
-  const { PrivateKeyJwt } = await import("openid-client");
-  return PrivateKeyJwt(await loadKey(ctx, t.profile, t.key));
+  const { PrivateKeyJwt, modifyAssertion } = await import("openid-client");
+  const key = await loadKey(ctx, t.profile, t.key);
+  const tokenEndpoint = metadata.token_endpoint;
+  if (t.key.audience !== "token-endpoint" || !tokenEndpoint) return PrivateKeyJwt(key);
+  return PrivateKeyJwt(key, { [modifyAssertion]: (_header: unknown, payload: Record<string, unknown>) => void (payload.aud = tokenEndpoint) } as never);
 }
 
 /**
@@ -157,7 +160,7 @@ export async function rotateKey(ctx: Context, profile: string, alg?: KeyAlg): Pr
     // Rotating twice before the new key earned a token: the untried key goes, the proven one stays.
     const previous: KeyRef = old.previous ?? { kid: old.kid, alg: old.alg, store: old.store };
     if (old.previous) unproven = { kid: old.kid, alg: old.alg, store: old.store };
-    cur.key = { ...ref, publicJwk: k.publicJwk, previous };
+    cur.key = { ...ref, publicJwk: k.publicJwk, previous, ...(old.audience && { audience: old.audience }) };
     return cur.key;
   });
   if (unproven) await (await ctx.secretsOf(unproven.store)).delete(privateKeyAccount(profile, unproven.kid)).catch(() => false);

@@ -90,6 +90,7 @@ export interface AddProfileInput {
   generateKey?: boolean;
   keyFile?: string;
   alg?: KeyAlg;
+  keyAudience?: "issuer" | "token-endpoint";
   assertionFrom?: string;
   federation?: Federation;
   subjectTokenType?: string;
@@ -103,7 +104,7 @@ export interface AddedProfile extends ProfileData {
 /** Checks the key/federation flags of `profiles add` and makes or imports the key (not yet stored). */
 async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; assertion?: ProfileData["assertion"] }> {
   if (o.clientAuth !== "private-key-jwt") {
-    if (o.generateKey || o.keyFile || o.alg) throw new UsageError("--generate-key, --key-file and --alg need --client-auth private-key-jwt");
+    if (o.generateKey || o.keyFile || o.alg || o.keyAudience) throw new UsageError("--generate-key, --key-file, --alg and --key-audience need --client-auth private-key-jwt");
   } else {
     if (o.clientSecret) throw new UsageError("--client-auth private-key-jwt replaces the client secret: pass one or the other");
     if (o.assertionFrom) throw new UsageError("--client-auth private-key-jwt and --assertion-from exclude each other");
@@ -155,7 +156,7 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   if (!key) return saveProfile(ctx, { name: o.name, data, clientSecret: o.clientSecret, force: o.force, makeDefault: o.makeDefault });
   // The private key goes to the secret store first; a refused save takes it out again.
   const ref = await storeKey(ctx, o.name, key);
-  data.key = { ...ref, publicJwk: key.publicJwk };
+  data.key = { ...ref, publicJwk: key.publicJwk, ...(o.keyAudience === "token-endpoint" && { audience: "token-endpoint" as const }) };
   const old = existing?.key;
   try {
     await saveProfile(ctx, { name: o.name, data, force: o.force, makeDefault: o.makeDefault });

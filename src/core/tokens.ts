@@ -77,7 +77,7 @@ export async function oauthConfig(ctx: Context, t: Target, clientAuth?: OC.Clien
   const metadata = t.endpoints ? { issuer: t.issuer, ...t.endpoints } : await discover(t.issuer, env);
   if (!t.clientId) throw new UsageError(`profile "${t.profile}" has no client id yet`, { hint: `once the IdP has assigned one: mcp-auth profiles set ${t.profile} --client-id ID` });
   // Client authentication: a federated CI token (given), a private key, or the client secret.
-  clientAuth ??= await keyClientAuth(ctx, t);
+  clientAuth ??= await keyClientAuth(ctx, t, metadata);
   return configure(metadata, { clientId: t.clientId, clientSecret: clientAuth ? undefined : await clientSecretOf(ctx, t), authMethod: t.authMethod, clientAuth }, env);
 }
 
