@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--audience|--client-scope|--create-client|--domain-url|--mcp-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--port|--client-metadata-url|--auth-method|--kind|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--audience|--client-scope|--create-client|--client-auth|--domain-url|--mcp-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -42,6 +42,7 @@ _mcp_auth() {
         --audience) COMPREPLY=(); return ;;
         --client-scope) COMPREPLY=(); return ;;
         --create-client) COMPREPLY=(); return ;;
+        --client-auth) COMPREPLY=(); return ;;
         --domain-url) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-uri) COMPREPLY=(); return ;;
@@ -58,7 +59,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --domain-url --mcp-url --redirect-uri --token-exchange --env-file --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --mcp-url --redirect-uri --token-exchange --env-file --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -75,12 +76,14 @@ _mcp_auth() {
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
+        --assertion-from) COMPREPLY=(); return ;;
+        --federation) COMPREPLY=($(compgen -W "client-assertion token-exchange" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
@@ -128,7 +131,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="add list ls show use remove rm rename mv set --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="add list ls show use rotate-key remove rm rename mv set --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles add")
       case "$prev" in
@@ -144,12 +147,19 @@ _mcp_auth() {
         --redirect-port) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --client-auth) COMPREPLY=($(compgen -W "private-key-jwt" -- "$cur")); return ;;
+        --key-file) COMPREPLY=(); return ;;
+        --alg) COMPREPLY=($(compgen -W "ES256 RS256" -- "$cur")); return ;;
+        --key-audience) COMPREPLY=($(compgen -W "issuer token-endpoint" -- "$cur")); return ;;
+        --assertion-from) COMPREPLY=(); return ;;
+        --federation) COMPREPLY=($(compgen -W "client-assertion token-exchange" -- "$cur")); return ;;
+        --subject-token-type) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -177,6 +187,16 @@ _mcp_auth() {
         --config-dir) COMPREPLY=(); return ;;
       esac
       words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      ;;
+    "profiles rotate-key")
+      case "$prev" in
+        --alg) COMPREPLY=($(compgen -W "ES256 RS256" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--alg --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "profiles remove")
       case "$prev" in
@@ -272,12 +292,13 @@ _mcp_auth() {
         --audience) COMPREPLY=(); return ;;
         --client-scope) COMPREPLY=(); return ;;
         --create-client) COMPREPLY=(); return ;;
+        --client-auth) COMPREPLY=($(compgen -W "client-secret private-key-jwt" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap oci")
       case "$prev" in
@@ -422,11 +443,12 @@ _mcp_auth_sub() {
     "login") echo "" ;;
     "logout") echo "" ;;
     "status") echo "" ;;
-    "profiles") echo "add list ls show use remove rm rename mv set" ;;
+    "profiles") echo "add list ls show use rotate-key remove rm rename mv set" ;;
     "profiles add") echo "" ;;
     "profiles list") echo "" ;;
     "profiles show") echo "" ;;
     "profiles use") echo "" ;;
+    "profiles rotate-key") echo "" ;;
     "profiles remove") echo "" ;;
     "profiles rename") echo "" ;;
     "profiles set") echo "" ;;

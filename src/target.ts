@@ -14,7 +14,38 @@ import { assertPrivateDir, assertTrustedFd } from "./store/trust.js";
 export const GRANTS = ["client_credentials", "authorization_code", "device_code"] as const;
 export type Grant = (typeof GRANTS)[number];
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"] as const;
-export type TokenAuthMethod = (typeof AUTH_METHODS)[number];
+export type TokenAuthMethod = (typeof AUTH_METHODS)[number] | "private_key_jwt";
+
+// ---- Keys and identity federation (RFC 7523, RFC 8693) -------------------------------------------
+export const KEY_ALGS = ["ES256", "RS256"] as const;
+export type KeyAlg = (typeof KEY_ALGS)[number];
+export const FEDERATIONS = ["client-assertion", "token-exchange"] as const;
+export type Federation = (typeof FEDERATIONS)[number];
+
+/** A private_key_jwt signing key: its private half is in the secret store, never in the config. */
+export interface KeyRef {
+  kid: string;
+  alg: KeyAlg;
+  store: "keychain" | "file" | "memory";
+}
+
+export interface ProfileKey extends KeyRef {
+  /** The public JWK to register at the IdP (public members only). */
+  publicJwk: Record<string, unknown>;
+  /** The assertion's `aud`: the issuer identifier (default; RFC 7523bis, oidc-provider, Keycloak) or the token endpoint URL (Okta). */
+  audience?: "token-endpoint";
+  /** After `profiles rotate-key`: the key in use before, kept until the new one has earned a token. */
+  previous?: KeyRef;
+}
+
+/** Identity federation: the CI's own token replaces a client secret. */
+export interface ProfileAssertion {
+  /** github-actions[:AUDIENCE] | env:VAR | file:PATH (a place to read the token from, never the token). */
+  from: string;
+  federation: Federation;
+  /** RFC 8693 subject_token_type for token exchange (default urn:ietf:params:oauth:token-type:jwt). */
+  subjectTokenType?: string;
+}
 
 export interface ProfileData {
   /** Provider kind: "oidc" for any standard server; IdP modules add "thunder", "keycloak", … */
@@ -32,6 +63,10 @@ export interface ProfileData {
   tokenEndpointAuthMethod?: TokenAuthMethod;
   /** Which secret store holds this profile's client secret, if it has one. */
   secretStore?: "keychain" | "file" | "memory";
+  /** private_key_jwt client authentication with this key. */
+  key?: ProfileKey;
+  /** Identity federation: where the CI token comes from and how it is used. */
+  assertion?: ProfileAssertion;
   /** Provider-specific, non-secret facts (an application id, a realm…). */
   extra?: Record<string, unknown>;
 }
@@ -104,6 +139,8 @@ export function parseConfig(text: string, file: string): Config {
     if (!isProfileName(name)) throw refuse(`invalid profile name ${JSON.stringify(name)} (use letters, digits, ".", "_" or "-", max 64)`);
     if (!p || typeof p !== "object") throw refuse(`profile "${name}" is not an object`);
     for (const key of ["provider", "issuer", "clientId", "grant"] as const) {
+      // A key-only profile may wait for the client id the IdP assigns once it has seen the key.
+      if (key === "clientId" && p.key && p.clientId === "") continue;
       if (typeof p[key] !== "string" || !p[key]) throw refuse(`profile "${name}" has no "${key}"`);
     }
     if (!(GRANTS as readonly string[]).includes(p.grant)) throw refuse(`profile "${name}" has an unknown grant "${p.grant}"`);

@@ -7,18 +7,27 @@ import { flagName, secretFlags } from "../core/inputs.js";
  * decode, status, add-client) are not repeated here; test/help.test.ts checks that none is left without.
  */
 const EXAMPLES: Record<string, string[]> = {
-  login: ["mcp-auth login dev", "mcp-auth login dev --device            # SSH, WSL: no local browser", "mcp-auth login dev --no-browser        # print the URL instead"],
+  login: [
+    "mcp-auth login dev",
+    "mcp-auth login https://mcp.example.com/mcp   # discover, register, sign in, save profile mcp.example.com",
+    "mcp-auth login dev --scope files:write       # step up: add a scope and sign in again",
+    "mcp-auth login dev --device                  # SSH, WSL: no local browser",
+    "mcp-auth login dev --no-browser              # print the URL instead",
+  ],
   logout: ["mcp-auth logout dev", "mcp-auth logout dev --revoke", "mcp-auth logout --all"],
   profiles: ["mcp-auth profiles list", "mcp-auth profiles show", "mcp-auth profiles set dev --scope \"openid mcp:read\"", "mcp-auth profiles rename dev staging"],
   "profiles add": [
     "mcp-auth profiles add dev --issuer https://idp.example.com --client-id mcp-cli --grant authorization_code --scope openid mcp:read",
     "printf %s \"$SECRET\" | mcp-auth profiles add ci --issuer https://idp.example.com --client-id ci --client-secret-stdin --resource https://mcp.example.com/mcp",
+    "mcp-auth profiles add work --mcp-url https://mcp.example.com/mcp   # discover the authorization server, register",
+    "mcp-auth profiles add ci --issuer https://idp.example.com --client-auth private-key-jwt --generate-key",
   ],
   "profiles list": ["mcp-auth profiles list", "mcp-auth profiles list --json", "mcp-auth profiles list -q"],
   "profiles show": ["mcp-auth profiles show            # the default profile", "mcp-auth profiles show dev --json"],
   "profiles use": ["mcp-auth profiles use dev"],
   "profiles remove": ["mcp-auth profiles remove old-dev"],
   "profiles rename": ["mcp-auth profiles rename dev staging"],
+  "profiles rotate-key": ["mcp-auth profiles rotate-key ci            # prints the new public JWK to register", "mcp-auth profiles rotate-key ci --alg RS256 --json"],
   "profiles set": ["mcp-auth profiles set dev --scope openid mcp:read mcp:write", "mcp-auth profiles set dev --resource https://mcp.example.com/mcp", "mcp-auth profiles set dev --audience \"\"          # clear a field", "mcp-auth profiles set ci --client-secret-env NEW_SECRET"],
   sandbox: ["mcp-auth sandbox --save", "mcp-auth sandbox --port 9000 --token-ttl 120", "mcp-auth sandbox --json"],
   bootstrap: ["mcp-auth bootstrap thunder --admin-password-env THUNDER_ADMIN_PASSWORD", "mcp-auth bootstrap keycloak --url https://auth.example.com --realm mcp --admin-password-env KC_PASSWORD"],

@@ -117,11 +117,7 @@ export function registerLogin(program: Command, getCtx: () => Context, run: Run<
     .option("--client-metadata-url <url>", "URL login: your https Client ID Metadata Document, used when the server supports it")
     .option("--no-resource", "URL login: do not send RFC 8707 resource (for servers that reject it)")
     .option("--allow-missing-pkce-metadata", "URL login: proceed although the server does not advertise PKCE S256")
-    .option("--force", "URL login: replace a profile of that name that points at another server")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  mcp-auth login dev                                 # sign in to profile dev\n  mcp-auth login https://mcp.example.com/mcp         # discover, register, sign in, save profile mcp.example.com\n  mcp-auth login dev --scope files:write             # step up: add a scope and sign in again",
-    );
+    .option("--force", "URL login: replace a profile of that name that points at another server");
   withProfileOptions(cmd);
   cmd.action((name: string | undefined, o: LoginCommandOptions) => run(getCtx(), { ...o, profileArg: name }));
 }

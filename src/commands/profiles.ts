@@ -3,8 +3,9 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { addProfile, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
 import { providers } from "../core/bootstrap.js";
+import { rotateKey } from "../core/keys.js";
 import { readSecret } from "../io/secret-input.js";
-import { AUTH_METHODS, GRANTS, type Grant, type TokenAuthMethod } from "../target.js";
+import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../target.js";
 import { choice, profileFor, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {
@@ -27,12 +28,23 @@ export interface ProfilesAddOptions {
   kind: string;
   default?: boolean;
   force?: boolean;
+  // private_key_jwt and identity federation
+  clientAuth?: "private-key-jwt";
+  generateKey?: boolean;
+  keyFile?: string;
+  alg?: KeyAlg;
+  keyAudience?: "issuer" | "token-endpoint";
+  assertionFrom?: string;
+  federation?: Federation;
+  subjectTokenType?: string;
+  json?: boolean;
 }
 
 export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promise<void> {
-  if (!o.issuer || !o.clientId) {
-    if (o.mcpUrl) return addDiscovered(ctx, o);
-    throw new UsageError(o.issuer ? "--issuer needs --client-id" : "pass --issuer URL and --client-id ID, or --mcp-url URL to discover them from the MCP server");
+  const keyProfile = o.clientAuth === "private-key-jwt";
+  if (!o.issuer || (!o.clientId && !keyProfile)) {
+    if (o.mcpUrl && !keyProfile && !o.assertionFrom) return addDiscovered(ctx, o);
+    if (!o.issuer) throw new UsageError("pass --issuer URL and --client-id ID, or --mcp-url URL to discover them from the MCP server");
   }
   for (const k of ["clientMetadataUrl", "allowMissingPkceMetadata"] as const) {
     if (o[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies when the authorization server is discovered (--mcp-url without --issuer)`);
@@ -41,7 +53,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
   const saved = await addProfile(ctx, {
     name: o.name,
-    issuer: o.issuer,
+    issuer: o.issuer!,
     clientId: o.clientId,
     clientSecret: secret,
     grant: o.grant,
@@ -54,7 +66,28 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     kind: o.kind,
     makeDefault: o.default,
     force: o.force,
+    clientAuth: o.clientAuth,
+    generateKey: o.generateKey,
+    keyFile: o.keyFile,
+    alg: o.alg,
+    keyAudience: o.keyAudience,
+    assertionFrom: o.assertionFrom,
+    federation: o.federation,
+    subjectTokenType: o.subjectTokenType,
   });
+  if (saved.publicJwk) {
+    // The public JWK is data (stdout): it is what the IdP must be given. Its private half stays in the store.
+    ctx.io.out.write(o.json ? JSON.stringify({ profile: o.name, jwk: saved.publicJwk }, null, 2) + "\n" : JSON.stringify(saved.publicJwk) + "\n");
+    ctx.info(`Saved profile "${o.name}" (${saved.grant}, private_key_jwt; private key ${saved.key!.kid} in the ${saved.key!.store} store).`);
+    ctx.info(`Register the public key above at the IdP as the client's JWKS ({"keys":[…]}).`);
+    if (!saved.clientId) return ctx.info(`Then: mcp-auth profiles set ${o.name} --client-id ID`);
+    return ctx.info(`Try: mcp-auth token --profile ${o.name}`);
+  }
+  if (o.json) ctx.io.out.write(JSON.stringify({ profile: o.name }) + "\n");
+  if (saved.assertion) {
+    ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; ${saved.secretStore ? `client secret in the ${saved.secretStore} store` : "no secret stored"}).`);
+    return ctx.info(`Try: mcp-auth token --profile ${o.name}   (check the trust with: mcp-auth doctor --profile ${o.name})`);
+  }
   ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : ""}).`);
   ctx.info(saved.grant === "client_credentials" ? `Try: mcp-auth token --profile ${o.name}` : `Next: mcp-auth login ${o.name}`);
 }
@@ -75,6 +108,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   const r = await setupMcpProfile(ctx, {
     mcpUrl: o.mcpUrl!,
     name: o.name,
+    issuer: o.issuer,
     clientId: o.clientId,
     clientSecret: secret,
     grant: o.grant,
@@ -167,6 +201,16 @@ export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promi
   if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
 }
 
+// ---- private_key_jwt: rotate-key (`profiles set NAME --client-id ID` completes a key profile) --------
+
+export async function runProfilesRotateKey(ctx: Context, o: { name: string; alg?: KeyAlg; json?: boolean }): Promise<void> {
+  const key = await rotateKey(ctx, o.name, o.alg);
+  ctx.io.out.write(o.json ? JSON.stringify({ profile: o.name, jwk: key.publicJwk }, null, 2) + "\n" : JSON.stringify(key.publicJwk) + "\n");
+  ctx.info(`New key ${key.kid} for profile "${o.name}". Register it at the IdP (keep the old one there until then):`);
+  ctx.info(`the previous key ${key.previous!.kid} is used while the IdP refuses the new one, and deleted after the first token the new key gets.`);
+}
+
+
 export interface ProfilesRuns {
   add: Run<ProfilesAddOptions>;
   list: Run<ProfilesListOptions>;
@@ -175,9 +219,10 @@ export interface ProfilesRuns {
   remove: Run<{ name: string }>;
   rename: Run<{ from: string; to: string }>;
   set: Run<ProfilesSetOptions>;
+  rotateKey: Run<{ name: string; alg?: KeyAlg; json?: boolean }>;
 }
 
-const RUNS: ProfilesRuns = { add: runProfilesAdd, list: runProfilesList, show: runProfilesShow, use: runProfilesUse, remove: runProfilesRemove, rename: runProfilesRename, set: runProfilesSet };
+const RUNS: ProfilesRuns = { add: runProfilesAdd, list: runProfilesList, show: runProfilesShow, use: runProfilesUse, remove: runProfilesRemove, rename: runProfilesRename, set: runProfilesSet, rotateKey: runProfilesRotateKey };
 
 /** Provider kinds a profile may have: "oidc" for any standard server, and every IdP module's id. */
 export const PROFILE_KINDS = ["oidc", ...providers.map((p) => p.id)];
@@ -190,7 +235,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .command("add <name>")
     .description("save a profile; its client secret goes to the secret store")
     .option("--issuer <url>", "the authorization server's issuer URL (omit it with --mcp-url to discover it)")
-    .option("--client-id <id>", "the OAuth client id (omit it with --mcp-url to register one)")
+    .option("--client-id <id>", "the OAuth client id (omit it with --mcp-url to register one, or for a key profile whose id the IdP assigns later)")
     .option("--client-secret-stdin", "read the client secret from stdin (a hidden prompt on a terminal)")
     .option("--client-secret-env <VAR>", "read the client secret from $VAR now and store it")
     .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
@@ -206,6 +251,16 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
     .option("--default", "make it the default profile")
     .option("--force", "replace an existing profile of that name")
+    // private_key_jwt (RFC 7523) and identity federation
+    .addOption(choice("--client-auth <method>", "private-key-jwt: sign assertions with a key instead of a secret", ["private-key-jwt"] as const))
+    .option("--generate-key", "with private-key-jwt: make a key pair (private half in the secret store); prints the public JWK")
+    .option("--key-file <path>", "with private-key-jwt: import a PEM or JWK private key into the secret store")
+    .addOption(choice("--alg <alg>", "key algorithm (default ES256)", KEY_ALGS))
+    .addOption(choice("--key-audience <aud>", "aud of the signed assertion: issuer (default) or token-endpoint (Okta)", ["issuer", "token-endpoint"] as const))
+    .option("--assertion-from <source>", "use the CI's own token: github-actions[:AUDIENCE] | env:VAR | file:PATH")
+    .addOption(choice("--federation <how>", "how the CI token is used (default client-assertion)", FEDERATIONS))
+    .option("--subject-token-type <type>", "token exchange: jwt (default) | id_token | a literal the IdP wants")
+    .option("--json", "print {profile, jwk} as JSON")
     .action((name: string, o: Omit<ProfilesAddOptions, "name">) => r.add(getCtx(), { ...o, name }));
 
   profiles
@@ -226,6 +281,13 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .command("use <name>")
     .description("make a profile the default")
     .action((name: string) => r.use(getCtx(), { name }));
+
+  profiles
+    .command("rotate-key <name>")
+    .description("make a new private_key_jwt key; the old one is deleted after the new one earns a token")
+    .addOption(choice("--alg <alg>", "key algorithm (default: the current key's)", KEY_ALGS))
+    .option("--json", "print {profile, jwk} as JSON")
+    .action((name: string, o: { alg?: KeyAlg; json?: boolean }) => r.rotateKey(getCtx(), { ...o, name }));
 
   profiles
     .command("remove <name>")

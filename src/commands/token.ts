@@ -4,6 +4,7 @@ import { UsageError } from "../errors.js";
 import { getToken, tokenState } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
+import { FEDERATIONS, type Federation } from "../target.js";
 import { choice, duration, profileFor, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
 
 export interface TokenOptions {
@@ -24,6 +25,9 @@ export interface TokenOptions {
   /** --exchange oci-upst: print an OCI session token got by exchanging the profile's token */
   exchange?: "oci-upst";
   ociSessionDir?: string;
+  /** Profile-less identity federation: where the CI token is, and how it is used. */
+  assertionFrom?: string;
+  federation?: Federation;
 }
 
 /** Prints a valid access token, and nothing else, on stdout. */
@@ -31,6 +35,9 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
   if (o.exchange || o.ociSessionDir) return runExchange(ctx, o, minTtl);
   if (o.envName !== undefined && o.format !== "env" && o.format !== "github") ctx.warn(`--env-name only applies with --format env or github; ignored with --format ${o.format}`);
+  if ((o.assertionFrom || o.federation) && !o.issuer) {
+    throw new UsageError("--assertion-from and --federation only apply with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles add NAME … --assertion-from SOURCE --force" });
+  }
   const target = targetFor(ctx, o);
   // A spinner only when the IdP will be asked: a cached answer stays silent (and is usually answered by src/fast.ts anyway).
   const rec = o.cache === false || o.forceRefresh ? null : tokenState(ctx, target);
@@ -90,5 +97,8 @@ export function registerToken(program: Command, getCtx: () => Context, run: Run<
     .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci\n  mcp-auth token --profile oci --exchange oci-upst --oci-session-dir ~/.oci/sessions/oci");
   withProfileOptions(cmd);
   withAdHocOptions(cmd);
+  cmd
+    .option("--assertion-from <source>", "profile-less: the CI's own token instead of a secret: github-actions[:AUDIENCE] | env:VAR | file:PATH")
+    .addOption(choice("--federation <how>", "profile-less: client-assertion (default) or token-exchange", FEDERATIONS));
   cmd.action((o: TokenOptions) => run(getCtx(), o));
 }

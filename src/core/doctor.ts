@@ -3,6 +3,7 @@ import { getToken } from "./tokens.js";
 import { relativeTime, type Check, type CheckStatus } from "./checks.js";
 import { audiences, decodeToken, scopesOf } from "./decode.js";
 import type { Target } from "./target.js";
+import { federationChecks } from "./federation.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 
 /**
@@ -127,12 +128,16 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     }
   } else if (as) add("as.jwks", "warn", "JWKS publicly readable", "the metadata has no jwks_uri", "servers that check JWTs offline need the issuer's jwks_uri");
 
+  // 3b. Identity federation: the CI token and its claims (the IdP's trust is tested by the token below).
+  if (t?.assertion) for (const c of await federationChecks(ctx, t)) checks.push(c);
+
   // 4. The token.
   const now = Math.floor(ctx.now() / 1000);
   let token = input.token;
   if (!token && t) {
     try {
-      token = (await getToken(ctx, t, { minTtl: 0 })).access_token;
+      // A federated profile asks the IdP afresh: a cached token says nothing about today's trust.
+      token = (await getToken(ctx, t, { minTtl: 0, noCache: Boolean(t.assertion) })).access_token;
       add("token.obtain", "pass", "token obtainable", `for profile ${t.profile ?? ""}`.trim());
     } catch (e) {
       add("token.obtain", "fail", "token obtainable", msg(e), (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag}`);

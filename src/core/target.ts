@@ -3,7 +3,8 @@ import type { Context } from "../context.js";
 import type { StoreKind } from "../store/secrets.js";
 import { accounts } from "../store/tokens.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
-import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Grant, type Profile, type TokenAuthMethod } from "../target.js";
+import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Federation, type Grant, type Profile, type ProfileAssertion, type ProfileKey, type TokenAuthMethod } from "../target.js";
+import { assertionSetting } from "./federation.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */
 export interface Target extends CacheIdentity {
@@ -12,8 +13,14 @@ export interface Target extends CacheIdentity {
   authMethod?: TokenAuthMethod;
   /** Fixed OAuth endpoints for a server without a discovery document (OpenProject). */
   endpoints?: { authorization_endpoint?: string; token_endpoint: string };
+  /** Never read or write the token cache for this target. */
+  noCache?: boolean;
   /** The stored secret is itself the bearer token (a personal API token): no OAuth at all. */
   staticToken?: boolean;
+  /** private_key_jwt: the profile's signing key. */
+  key?: ProfileKey;
+  /** Identity federation: the CI token replaces (or, for some token exchanges, accompanies) the secret. */
+  assertion?: ProfileAssertion;
   /** Where the client secret comes from, if there is one. */
   secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "none" };
 }
@@ -33,6 +40,8 @@ export function targetFromProfile(p: Profile): Target {
       endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },
     }),
     ...(p.extra?.credential === "api-token" && { staticToken: true }),
+    ...(p.key && { key: p.key }),
+    ...(p.assertion && { assertion: p.assertion }),
     secret: p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
   };
 }
@@ -44,11 +53,16 @@ export interface AdHocOptions {
   scope?: string[];
   resource?: string;
   audience?: string;
+  /** Identity federation instead of a client secret. */
+  assertionFrom?: string;
+  federation?: Federation;
 }
 
 /** Profile-less mode for CI: client credentials from flags and an environment variable, no config. */
 export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
   if (!o.clientId) throw new UsageError("--issuer needs --client-id");
+  if (o.federation && !o.assertionFrom) throw new UsageError("--federation needs --assertion-from");
+  if (o.assertionFrom) return federatedAdHocTarget({ ...o, clientId: o.clientId, assertionFrom: o.assertionFrom }, env);
   const varName = o.clientSecretEnv ?? "MCP_AUTH_CLIENT_SECRET";
   const value = env[varName];
   if (!value) {
@@ -68,6 +82,36 @@ export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
     audience: o.audience,
     secretFingerprint: secretFingerprint(value),
     secret: { from: "value", value },
+  };
+}
+
+/**
+ * Profile-less federation: no secret at all (a client secret only when --client-secret-env names one,
+ * for IdPs that authenticate the client on a token exchange). Never cached: the CI identity is not
+ * part of the cache identity, and another job on a shared runner must not get this job's token.
+ */
+function federatedAdHocTarget(o: AdHocOptions & { clientId: string; assertionFrom: string }, env: NodeJS.ProcessEnv): Target {
+  const assertion = assertionSetting(o.assertionFrom, o.federation);
+  let secret: Target["secret"] = { from: "none" };
+  if (o.clientSecretEnv) {
+    if (assertion.federation === "client-assertion") throw new UsageError("--client-secret-env and --federation client-assertion exclude each other: the CI token is the client credential");
+    const value = env[o.clientSecretEnv];
+    if (!value) throw new UsageError(`no client secret: $${o.clientSecretEnv} is not set`, { hint: `export ${o.clientSecretEnv} first` });
+    registerSecretEnv(o.clientSecretEnv, env);
+    registerSecret(value, { clientId: o.clientId });
+    secret = { from: "value", value };
+  }
+  return {
+    profile: null,
+    issuer: normalizeIssuer(o.issuer),
+    clientId: o.clientId,
+    grant: "client_credentials",
+    scopes: splitScopes(o.scope),
+    resource: o.resource,
+    audience: o.audience,
+    assertion,
+    noCache: true,
+    secret,
   };
 }
 

@@ -1,9 +1,12 @@
 import type { Context } from "../context.js";
-import { AuthError, FileError } from "../errors.js";
+import { AuthError, FileError, UsageError } from "../errors.js";
 import { isBearer, tokenProblem } from "../format.js";
 import { configure, discover, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
 import type { ForgetReport, TokenRecord } from "../store/cache.js";
 import { clientSecretOf, loginHint, type Target } from "./target.js";
+import { federatedToken } from "./federation.js";
+import { keyClientAuth, withKeyRollover } from "./keys.js";
+import type * as OC from "openid-client";
 
 /**
  * The token use case: cache → refresh → acquire, under a per-target lock so that parallel callers
@@ -24,7 +27,7 @@ export interface TokenResult extends TokenSet {
 
 export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
   if (t.staticToken) return staticToken(ctx, t);
-  if (o.noCache) return acquire_(ctx, t, o);
+  if (o.noCache || t.noCache) return acquire_(ctx, t, o);
   if (!o.forceRefresh) {
     const hit = await cached(ctx, t, o.minTtl);
     if (hit) return hit;
@@ -68,11 +71,14 @@ async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<To
   return { ...(await o.login(t)), source: "login" };
 }
 
-export async function oauthConfig(ctx: Context, t: Target) {
+export async function oauthConfig(ctx: Context, t: Target, clientAuth?: OC.ClientAuth) {
   const env = ctx.oauthEnv();
   // configure() checks fixed endpoints with the same https/loopback rules as discovered ones.
   const metadata = t.endpoints ? { issuer: t.issuer, ...t.endpoints } : await discover(t.issuer, env);
-  return configure(metadata, { clientId: t.clientId, clientSecret: await clientSecretOf(ctx, t), authMethod: t.authMethod }, env);
+  if (!t.clientId) throw new UsageError(`profile "${t.profile}" has no client id yet`, { hint: `once the IdP has assigned one: mcp-auth profiles set ${t.profile} --client-id ID` });
+  // Client authentication: a federated CI token (given), a private key, or the client secret.
+  clientAuth ??= await keyClientAuth(ctx, t, metadata);
+  return configure(metadata, { clientId: t.clientId, clientSecret: clientAuth ? undefined : await clientSecretOf(ctx, t), authMethod: t.authMethod, clientAuth }, env);
 }
 
 /**
@@ -86,6 +92,11 @@ async function staticToken(ctx: Context, t: Target): Promise<TokenResult> {
 }
 
 async function clientCredentials(ctx: Context, t: Target): Promise<TokenSet> {
+  if (t.assertion) return federatedToken(ctx, t, (auth) => oauthConfig(ctx, t, auth));
+  return withKeyRollover(ctx, t, (k) => secretOrKeyGrant(ctx, k));
+}
+
+async function secretOrKeyGrant(ctx: Context, t: Target): Promise<TokenSet> {
   const client = await openid();
   const config = await oauthConfig(ctx, t);
   try {

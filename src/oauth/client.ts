@@ -228,6 +228,8 @@ export interface ClientSpec {
   clientId: string;
   clientSecret?: string;
   authMethod?: TokenAuthMethod;
+  /** A client authentication built elsewhere (private_key_jwt, a federated client assertion). */
+  clientAuth?: OC.ClientAuth;
 }
 
 /** An openid-client Configuration for one client of a discovered server. */
@@ -235,7 +237,8 @@ export async function configure(metadata: ServerMetadata, spec: ClientSpec, env:
   const client = await openid();
   let auth: OC.ClientAuth;
   const method = spec.authMethod ?? defaultAuthMethod(metadata, spec.clientSecret);
-  if (method === "none" || !spec.clientSecret) auth = client.None();
+  if (spec.clientAuth) auth = spec.clientAuth;
+  else if (method === "none" || method === "private_key_jwt" || !spec.clientSecret) auth = client.None();
   else if (method === "client_secret_post") auth = client.ClientSecretPost(spec.clientSecret);
   else auth = client.ClientSecretBasic(spec.clientSecret);
   checkMetadata(metadata, env.allowHttp);

@@ -45,6 +45,11 @@ export interface Sandbox {
   /** Token endpoint requests by grant_type. */
   grants: Record<string, number>;
   resetCounts(): void;
+  /**
+   * Registers a client through the open DCR endpoint (RFC 7591), e.g. a private_key_jwt client with
+   * `jwks` holding the public key `mcp-auth profiles add … --generate-key` printed.
+   */
+  registerClient(metadata: Record<string, unknown>): Promise<{ client_id: string } & Record<string, unknown>>;
   /** Make the IdP answer every request with this (for failure tests), or undo with undefined. */
   breakIdp(mode: "500" | "html" | "bad-json" | "stall" | undefined): void;
   close(): Promise<void>;
@@ -179,6 +184,12 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
     clients: { m2m: { clientId: "sandbox-m2m", clientSecret: secret }, cli: { clientId: "sandbox-cli" } },
     counts,
     grants,
+    async registerClient(metadata) {
+      const res = await fetch(`${issuer}/reg`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(metadata) });
+      const body = (await res.json()) as { client_id: string } & Record<string, unknown>;
+      if (res.status !== 201) throw new Error(`client registration failed: HTTP ${res.status} ${JSON.stringify(body)}`);
+      return body;
+    },
     resetCounts() {
       Object.assign(counts, zero());
       for (const k of Object.keys(grants)) delete grants[k];

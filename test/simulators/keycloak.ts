@@ -27,6 +27,7 @@
  *   - DCR: POST/GET/PUT/DELETE /realms/{r}/clients-registrations/openid-connect[/{client_id}] with the
  *     anonymous / authenticated policies (Trusted Hosts, Consent Required, Full Scope Disabled,
  *     Max Clients, Allowed Protocol Mapper Types, Allowed Client Scopes), registration access tokens.
+ *   - "Signed JWT" client authentication (client-jwt with a jwks.string JWKS), single-use jti.
  * Not implemented: browser flows (auth, login pages, code grant), device grant, token exchange,
  * introspection, userinfo, logout, users CRUD beyond role mappings, groups, identity providers,
  * realm keys rotation, organizations, fine-grained admin permissions, client policies.
@@ -36,7 +37,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseBody, rsaKey, sendJson, serve } from './common.js';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { SignJWT, calculateJwkThumbprint, compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload, type CryptoKey } from 'jose';
 
 // ------------------------------------------------------------------------------------------------
 // Public types
@@ -788,6 +789,61 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     return out;
   }
 
+  /**
+   * "Signed JWT" client authentication (private_key_jwt), `keycloak/keycloak@main:services/src/main/java/
+   * org/keycloak/authentication/authenticators/client/{JWTClientAuthenticator,AbstractJWTClientValidator}.java`:
+   * the client's `clientAuthenticatorType` must be `client-jwt`; its public keys come from the
+   * `jwks.string` attribute when `use.jwks.string` is "true" (OIDCConfigAttributes; the admin console's
+   * Keys tab "JWKS"), picked by the assertion's `kid` (PublicKeyStorageManager). Failures are 400
+   * `invalid_client` with the validators' texts; exceptions get the prefix "Client authentication with
+   * signed JWT failed: ". Assertion `aud` may be the realm issuer or its token endpoint; `jti` is single-use.
+   */
+  const usedJtis = new Set<string>();
+  async function authenticateJwtClient(realm: KcRealm, form: Record<string, string>): Promise<KcClient> {
+    const fail = (d: string) => new HttpError(400, RFC_ERR('invalid_client', d));
+    const failed = (d: string) => fail(`Client authentication with signed JWT failed: ${d}`);
+    if (form.client_assertion_type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+      throw fail(`Parameter client_assertion_type has value '${form.client_assertion_type}' but expected is 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'`);
+    }
+    const assertion = form.client_assertion;
+    if (!assertion) throw fail('client_assertion parameter missing');
+    let claims: JWTPayload;
+    let header: { alg?: string; kid?: string };
+    try {
+      claims = decodeJwt(assertion);
+      header = decodeProtectedHeader(assertion) as typeof header;
+    } catch (e) {
+      throw failed((e as Error).message);
+    }
+    if (!claims.sub) throw fail('Token sub claim is required');
+    if (form.client_id !== undefined && form.client_id !== claims.sub) throw fail('client_id parameter does not match sub claim');
+    const c = [...realm.clients.values()].find((x) => x.clientId === claims.sub);
+    if (!c || c.clientAuthenticatorType !== 'client-jwt') throw new HttpError(401, RFC_ERR('invalid_client', 'Invalid client or Invalid client credentials'));
+    const expectedAlg = c.attributes['token.endpoint.auth.signing.alg'];
+    if (!header.alg || (expectedAlg && expectedAlg !== header.alg)) throw fail('invalid signature algorithm');
+    let jwks: { keys: JWK[] } | undefined;
+    try {
+      jwks = c.attributes['use.jwks.string'] === 'true' ? (JSON.parse(c.attributes['jwks.string'] ?? '') as { keys: JWK[] }) : undefined;
+    } catch {
+      jwks = undefined;
+    }
+    const candidates = (jwks?.keys ?? []).filter((k) => !header.kid || k.kid === header.kid);
+    if (!candidates.length) throw fail('Unable to load public key');
+    const issuer = issuerOf(realm.name);
+    try {
+      await jwtVerify(assertion, createLocalJWKSet({ keys: candidates }), { algorithms: [header.alg] });
+    } catch {
+      throw failed('Signature on JWT token failed validation');
+    }
+    const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : [];
+    if (!aud.some((a) => a === issuer || a === `${issuer}/protocol/openid-connect/token`)) throw fail('Invalid token audience');
+    if (typeof claims.exp !== 'number' || claims.exp < now()) throw fail('Token is not active');
+    if (!claims.jti) throw fail('Token reuse detected');
+    if (usedJtis.has(claims.jti)) throw fail('Token reuse detected');
+    usedJtis.add(claims.jti);
+    return c;
+  }
+
   /** Client authentication at the token endpoint (ClientIdAndSecretAuthenticator). */
   function authenticateClient(realm: KcRealm, req: IncomingMessage, form: Record<string, string>): KcClient {
     let clientId = form.client_id;
@@ -815,7 +871,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     counters.tokenRequests++;
     const grant = form.grant_type;
     if (!grant) throw new HttpError(400, RFC_ERR('invalid_request', 'Missing form parameter: grant_type'));
-    const client = authenticateClient(realm, req, form);
+    const client = form.client_assertion !== undefined || form.client_assertion_type !== undefined ? await authenticateJwtClient(realm, form) : authenticateClient(realm, req, form);
     const clientHost = '127.0.0.1';
     if (grant === 'password') {
       if (!client.directAccessGrantsEnabled) throw new HttpError(400, RFC_ERR('unauthorized_client', 'Client not allowed for direct access grants'));

@@ -10,6 +10,27 @@ const POLICY_TYPE = "org.keycloak.services.clientregistration.policy.ClientRegis
 
 export type AdminCredentials = { kind: "password"; user: string; password: string; realm: string } | { kind: "client"; clientId: string; secret: string; realm: string };
 
+/** A public key for Keycloak's "Signed JWT" client authenticator. */
+export interface SignedJwtKey {
+  alg: string;
+  publicJwk: Record<string, unknown>;
+}
+
+/**
+ * "Signed JWT" (private_key_jwt): `clientAuthenticatorType` "client-jwt" (JWTClientAuthenticator.PROVIDER_ID)
+ * with the public key as a JWKS string on the client, not a URL (OIDCConfigAttributes: use.jwks.url,
+ * use.jwks.string, jwks.string, token.endpoint.auth.signing.alg; keycloak/keycloak
+ * services/src/main/java/org/keycloak/protocol/oidc/OIDCConfigAttributes.java). Values are strings.
+ */
+function signedJwtAttributes(key: SignedJwtKey): Record<string, string> {
+  return {
+    "use.jwks.url": "false",
+    "use.jwks.string": "true",
+    "jwks.string": JSON.stringify({ keys: [key.publicJwk] }),
+    "token.endpoint.auth.signing.alg": key.alg,
+  };
+}
+
 /** The admin REST API. Master-realm admin tokens live 60 s, so every call makes sure the token has some left. */
 export class KeycloakAdmin {
   private token?: { access: string; refresh?: string; expiresAt: number };
@@ -137,19 +158,19 @@ export class KeycloakAdmin {
     return s ? { id: String(s.id) } : undefined;
   }
 
-  async ensureClient(clientId: string, grant: ClientGrant, port: number): Promise<{ uuid: string; action: "created" | "reused" }> {
+  async ensureClient(clientId: string, grant: ClientGrant, port: number, key?: SignedJwtKey): Promise<{ uuid: string; action: "created" | "reused" }> {
     const isPublic = grant === "authorization_code";
     const res = await this.call("POST", "/clients", {
       clientId,
       name: `${clientId} (mcp-auth)`,
       protocol: "openid-connect",
       publicClient: isPublic,
-      clientAuthenticatorType: "client-secret",
+      clientAuthenticatorType: key ? "client-jwt" : "client-secret",
       standardFlowEnabled: isPublic,
       directAccessGrantsEnabled: false,
       serviceAccountsEnabled: !isPublic,
       redirectUris: isPublic ? [`http://127.0.0.1:${port}/callback`] : [],
-      attributes: isPublic ? { "pkce.code.challenge.method": "S256", "oauth2.device.authorization.grant.enabled": "true" } : {},
+      attributes: isPublic ? { "pkce.code.challenge.method": "S256", "oauth2.device.authorization.grant.enabled": "true" } : key ? signedJwtAttributes(key) : {},
     });
     if (res.status === 201) {
       const location = res.headers.get("location") ?? "";
@@ -164,7 +185,18 @@ export class KeycloakAdmin {
     if (Boolean(c.publicClient) !== isPublic) {
       throw new UsageError(`client "${clientId}" already exists as a ${c.publicClient ? "public" : "confidential"} client`, { hint: "pass another --create-client name, or the matching --grant" });
     }
+    if (key) await this.useSignedJwt(String(c.id), key);
     return { uuid: String(c.id), action: res.status === 409 ? "reused" : "created" };
+  }
+
+  /** Switches an existing client to "Signed JWT" with this public key (GET the representation, PUT it back changed). */
+  private async useSignedJwt(uuid: string, key: SignedJwtKey): Promise<void> {
+    const got = await this.call("GET", `/clients/${uuid}`);
+    if (got.status !== 200 || !got.body || typeof got.body !== "object") throw this.fail("reading the client", got);
+    const rep = got.body as Json;
+    const attributes = { ...((rep.attributes as Json | undefined) ?? {}), ...signedJwtAttributes(key) };
+    const put = await this.call("PUT", `/clients/${uuid}`, { ...rep, clientAuthenticatorType: "client-jwt", attributes });
+    if (put.status !== 204 && put.status !== 200) throw this.fail("registering the public key on the client", put);
   }
 
   /** Names of a client's default scopes, by clientId (used to check what a DCR client got). */

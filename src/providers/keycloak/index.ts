@@ -4,7 +4,8 @@ import type { Check } from "../../core/checks.js";
 import { defineInput, type InputValues } from "../../core/inputs.js";
 import { UsageError } from "../../errors.js";
 import { checkUrl } from "../../oauth/client.js";
-import { normalizeIssuer, type ProfileData } from "../../target.js";
+import { normalizeIssuer, profileOf, type ProfileData, type ProfileKey } from "../../target.js";
+import { generateKey, storeKey } from "../../core/keys.js";
 import { api, peekClaims } from "../http.js";
 import { adminClientSecretInput, adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput } from "../options.js";
 import { defineProvider, issuerUrl } from "../types.js";
@@ -40,6 +41,7 @@ const inputs = [
   defineInput({ name: "audienceClient", flag: "--audience-client", kind: "boolean", description: "the audience is a client id of the realm (included.client.audience)", askIf: (a) => Boolean(a.audience) }),
   defineInput({ name: "clientScope", flag: "--client-scope <name>", kind: "string", description: "client scope that carries the audience mapper", default: "mcp-audience" }),
   defineInput({ name: "createClient", flag: "--create-client <clientId>", kind: "string", description: "create (or reuse) a client for mcp-auth and save a profile for it", prompt: "Client id for mcp-auth (empty: none)" }),
+  defineInput({ name: "clientAuth", flag: "--client-auth <method>", kind: "choice", choices: ["client-secret", "private-key-jwt"] as const, description: "how the --create-client client authenticates: a secret, or a key pair whose public half Keycloak holds (no secret at all)", default: "client-secret" }),
   defineInput({ name: "printServerConfig", flag: "--print-server-config", kind: "boolean", description: "print the matching kubernetes-mcp-server config.toml on stdout" }),
 ] as const;
 
@@ -79,10 +81,14 @@ export const keycloak = defineProvider({
     let secret: string | undefined;
     let action: "created" | "reused" | "rotated" | "configured" = "configured";
     if (o.createClient) {
-      const c = await kc.ensureClient(o.createClient, grant, port);
+      const signedJwt = o.clientAuth === "private-key-jwt";
+      if (signedJwt && grant !== "client_credentials") throw new UsageError("--client-auth private-key-jwt needs --grant client_credentials");
+      if (signedJwt && o.rotateSecret) throw new UsageError("--rotate-secret and --client-auth private-key-jwt exclude each other (rotate the key with: mcp-auth profiles rotate-key)");
+      const key = signedJwt ? await profileKey(ctx, run.profile, o.createClient) : undefined;
+      const c = await kc.ensureClient(o.createClient, grant, port, key);
       action = c.action;
       if (scopeId) await kc.attachScope(c.uuid, scopeId);
-      if (grant === "client_credentials") secret = o.rotateSecret ? await kc.rotateSecret(c.uuid) : await kc.secret(c.uuid);
+      if (grant === "client_credentials" && !key) secret = o.rotateSecret ? await kc.rotateSecret(c.uuid) : await kc.secret(c.uuid);
       if (o.rotateSecret && grant === "client_credentials") action = "rotated";
       profile = {
         provider: "keycloak",
@@ -91,10 +97,11 @@ export const keycloak = defineProvider({
         grant,
         scopes: grant === "authorization_code" ? ["openid"] : undefined,
         redirectPort: grant === "authorization_code" ? port : undefined,
-        tokenEndpointAuthMethod: grant === "authorization_code" ? "none" : "client_secret_basic",
+        tokenEndpointAuthMethod: grant === "authorization_code" ? "none" : key ? "private_key_jwt" : "client_secret_basic",
+        ...(key && { key }),
         extra: { realm: o.realm, clientUuid: c.uuid, ...(o.audience ? { expectedAudience: o.audience } : {}) },
       };
-      facts.push(["client", `${o.createClient} (${c.action}, ${grant})`]);
+      facts.push(["client", `${o.createClient} (${c.action}, ${grant}${key ? `, Signed JWT with key ${key.kid}, no secret` : ""})`]);
     }
 
     const checks: Check[] = [];
@@ -128,6 +135,17 @@ export const keycloak = defineProvider({
     return checks;
   },
 });
+
+/**
+ * The key a Signed-JWT client gets: the profile's current one when it is re-run for the same client
+ * (idempotent), else a new key pair whose private half goes to the secret store.
+ */
+async function profileKey(ctx: Context, profile: string, clientId: string): Promise<ProfileKey> {
+  const existing = profileOf(ctx.config(), profile);
+  if (existing?.key && existing.clientId === clientId) return existing.key;
+  const k = await generateKey("ES256");
+  return { ...(await storeKey(ctx, profile, k)), publicJwk: k.publicJwk };
+}
 
 function adminCredentials(o: KeycloakInput): AdminCredentials {
   if (o.adminClientId) return { kind: "client", clientId: o.adminClientId, secret: o.adminClientSecret!, realm: o.adminRealm };
