@@ -68,6 +68,7 @@ async function runExchange(ctx: Context, o: TokenOptions, minTtl: number): Promi
   // A UPST signs OCI API requests (with its key); it is never an Authorization: Bearer header.
   if (o.format === "header" || o.format === "headers-json") throw new UsageError(`--format ${o.format} does not apply to an OCI session token`, { hint: "use raw, json, env or github" });
   const { getUpst, writeSessionDir } = await import("../providers/oci/upst.js");
+  targetFor(ctx, o); // the same refusals as a plain `token` (ad-hoc flags with a profile…)
   const p = profileFor(ctx, o);
   const upst = await getUpst(ctx, p, {
     minTtl,
