@@ -6,6 +6,7 @@ import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation
 import { assertionSetting } from "./federation.js";
 import { forgetKeys, generateKey, importKeyFile, privateKeyAccount, storeKey, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
+import { upstIdentity, upstKeyAccount } from "../providers/oci/upst.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
@@ -72,6 +73,9 @@ export async function removeProfile(ctx: Context, name: string): Promise<RemoveR
     const report = await ctx.tokens.purgeAccount(accounts.clientSecret(name));
     for (const f of report.failed) ctx.warn(`could not check a secret store for the client secret (${f})`);
     await forgetKeys(ctx, name, [p.key, p.key?.previous]);
+    // An OCI session token exchanged for this profile, and the key it is bound to.
+    await ctx.tokens.forget(upstIdentity({ issuer: p.issuer, clientId: p.clientId, profile: name }));
+    await ctx.tokens.purgeAccount(upstKeyAccount(name));
     delete cfg.profiles[name];
     const remaining = Object.keys(cfg.profiles);
     const result: RemoveResult = { wasDefault: cfg.defaultProfile === name, remaining };

@@ -6,6 +6,7 @@ import { McpAuthError, NetworkError } from "../errors.js";
 import { revokeTokens, type RevocationOutcome } from "../oauth/revoke.js";
 import type { Profile } from "../target.js";
 import { interactiveLogin, type LoginOptions } from "./login.js";
+import { upstIdentity } from "../providers/oci/upst.js";
 import { targetFromProfile, type Target } from "./target.js";
 import { forgetTokens, getToken, oauthConfig, saveTokens, storedTokens, type TokenResult } from "./tokens.js";
 
@@ -72,6 +73,8 @@ export async function logout(ctx: Context, profile: Profile, o: LogoutOptions): 
       }
     }
     const report = await forgetTokens(ctx, t);
+    // An OCI session token exchanged from this session goes with it (its key stays: it is the profile's).
+    await ctx.tokens.forget(upstIdentity(t));
     result.had ||= report.removed;
     result.forgotten = true;
     result.unchecked = report.failed;

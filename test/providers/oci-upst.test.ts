@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
@@ -50,6 +50,21 @@ const derOf = (pem: string) => createPublicKey(createPrivateKey(pem)).export({ f
 const exchange = (...args: string[]) => u!.run(["token", "--profile", "oci", "--exchange", "oci-upst", ...args]);
 
 describe("token --exchange oci-upst", () => {
+  it("logout forgets the session token too; profiles remove also deletes the key it is bound to", async () => {
+    await setup();
+    const upst = (await exchange()).stdout.trim();
+    expect(upst).toBeTruthy();
+    const cached = () => readdirSync(join(u!.configDir, "tokens")).map((f) => readFileSync(join(u!.configDir, "tokens", f), "utf8")).filter((t) => t.includes("urn:oci:token-type:oci-upst"));
+    expect(cached()).toHaveLength(1);
+    const out = await u!.run(["logout", "oci"]);
+    expect(out.code, out.stderr).toBe(0);
+    expect(cached()).toHaveLength(0);
+    expect(secrets()["oci-upst-key:oci"]).toBeTruthy(); // the profile's key stays with the profile
+    const rm = await u!.run(["profiles", "remove", "oci"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(secrets()["oci-upst-key:oci"]).toBeUndefined();
+  });
+
   it("exchanges the signed-in user's token for a UPST bound to a key kept in the secret store, caches it, exchanges again only when asked for more life", async () => {
     const app = await setup();
     const r = await exchange();
