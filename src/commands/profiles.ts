@@ -174,21 +174,10 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
   ctx.info(`Renamed profile "${o.from}" to "${o.to}" (client secret and cached tokens moved).`);
 }
 
-export interface ProfilesSetOptions {
-  name: string;
-  issuer?: string;
-  clientId?: string;
-  clientSecretStdin?: boolean;
-  clientSecretEnv?: string;
-  grant?: Grant;
-  scope?: string[];
-  resource?: string;
-  audience?: string;
-  mcpUrl?: string;
-  redirectPort?: string;
-  authMethod?: TokenAuthMethod;
-  kind?: string;
-}
+/** `profiles set`: the `profiles add` flags that edit a field, each optional. */
+export type ProfilesSetOptions = { name: string; resource?: string } & Partial<
+  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind">
+>;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
 export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promise<void> {

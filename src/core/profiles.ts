@@ -147,19 +147,8 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 }
 
 /** What `profiles set` may change; absent fields stay as they are. */
-export interface ProfileChanges {
-  issuer?: string;
-  clientId?: string;
-  clientSecret?: string;
-  grant?: Grant;
-  scopes?: string[];
-  resource?: string;
-  audience?: string;
-  mcpUrl?: string;
-  redirectPort?: string;
-  authMethod?: TokenAuthMethod;
-  kind?: string;
-}
+/** What `profiles set` may change: the `profiles add` fields, each optional. */
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the

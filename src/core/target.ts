@@ -72,17 +72,12 @@ export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
   }
   registerSecretEnv(varName, env);
   registerSecret(value, { clientId: o.clientId });
-  return {
-    profile: null,
-    issuer: normalizeIssuer(o.issuer),
-    clientId: o.clientId,
-    grant: "client_credentials",
-    scopes: splitScopes(o.scope),
-    resource: o.resource,
-    audience: o.audience,
-    secretFingerprint: secretFingerprint(value),
-    secret: { from: "value", value },
-  };
+  return { ...adHocBase(o as AdHocOptions & { clientId: string }), secretFingerprint: secretFingerprint(value), secret: { from: "value", value } };
+}
+
+/** What every profile-less target is: client credentials for the flags' issuer, client, scopes, resource, audience. */
+function adHocBase(o: AdHocOptions & { clientId: string }): Omit<Target, "secret"> {
+  return { profile: null, issuer: normalizeIssuer(o.issuer), clientId: o.clientId, grant: "client_credentials", scopes: splitScopes(o.scope), resource: o.resource, audience: o.audience };
 }
 
 /**
@@ -101,18 +96,7 @@ function federatedAdHocTarget(o: AdHocOptions & { clientId: string; assertionFro
     registerSecret(value, { clientId: o.clientId });
     secret = { from: "value", value };
   }
-  return {
-    profile: null,
-    issuer: normalizeIssuer(o.issuer),
-    clientId: o.clientId,
-    grant: "client_credentials",
-    scopes: splitScopes(o.scope),
-    resource: o.resource,
-    audience: o.audience,
-    assertion,
-    noCache: true,
-    secret,
-  };
+  return { ...adHocBase(o), assertion, noCache: true, secret };
 }
 
 export async function clientSecretOf(ctx: Context, t: Target): Promise<string | undefined> {
