@@ -359,6 +359,20 @@ describe("login URL", () => {
     expect(regs.servers[s.issuer].client_id).toBe("client-2");
   });
 
+  it("token: a refresh refused with invalid_client clears the tokens and says that login registers a new client", async () => {
+    const f: Fixture = { forgotten: [] };
+    const s = await fixture(f);
+    const tc = ctx({ onBrowse: browser(s.issuer) });
+    expect(await tc.run(["login", s.mcpUrl, "--profile", "p"]), tc.stderr()).toBe(0);
+    f.forgotten!.push("client-1"); // the server forgets the client
+    tc.clock.advance(3600_000);
+    expect(await tc.run(["token", "--profile", "p"])).toBe(4);
+    expect(tc.stderr()).toContain('no longer knows the client mcp-auth registered for profile "p" (invalid_client)');
+    expect(tc.stderr()).toContain("run: mcp-auth login p (it registers a new client)");
+    expect(await tc.run(["login", "p"]), tc.stderr()).toBe(0);
+    expect(profile(tc, "p")!.clientId).toBe("client-2");
+  });
+
   it("login PROFILE of a discovered profile also registers a forgotten client again", async () => {
     const s = await fixture({ forgotten: ["client-1"] });
     const tc = ctx({ onBrowse: browser(s.issuer) });

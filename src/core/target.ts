@@ -17,6 +17,8 @@ export interface Target extends CacheIdentity {
   noCache?: boolean;
   /** The stored secret is itself the bearer token (a personal API token): no OAuth at all. */
   staticToken?: boolean;
+  /** The client is one mcp-auth registered itself (RFC 7591), so a forgotten one can be registered again. */
+  registered?: boolean;
   /** private_key_jwt: the profile's signing key. */
   key?: ProfileKey;
   /** Identity federation: the CI token replaces (or, for some token exchanges, accompanies) the secret. */
@@ -40,6 +42,7 @@ export function targetFromProfile(p: Profile): Target {
       endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },
     }),
     ...(p.extra?.credential === "api-token" && { staticToken: true }),
+    ...(p.extra?.registration === "dcr" && { registered: true }),
     ...(p.key && { key: p.key }),
     ...(p.assertion && { assertion: p.assertion }),
     secret: p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },

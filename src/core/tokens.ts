@@ -140,6 +140,12 @@ async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> 
       }
       throw new AuthError(`the IdP refused the refresh token${t.profile ? ` of profile "${t.profile}"` : ""} (invalid_grant), so its cached tokens were cleared`, { hint: loginHint(t), cause: err });
     }
+    if (err instanceof AuthError && err.code === "invalid_client" && t.registered) {
+      // The server forgot the client mcp-auth registered for itself: its tokens are worthless, and
+      // `login` registers a new client (once) before signing in again.
+      await forgetTokens(ctx, t);
+      throw new AuthError(`the authorization server no longer knows the client mcp-auth registered for profile "${t.profile}" (invalid_client), so its cached tokens were cleared`, { hint: `run: mcp-auth login ${t.profile} (it registers a new client)`, cause: err });
+    }
     // Network trouble, a 5xx, anything else: keep the refresh token for the next try.
     throw err;
   }
