@@ -103,6 +103,8 @@ interface Step {
   input?: () => string;
   env?: () => NodeJS.ProcessEnv;
   code?: number;
+  /** The state the README's line assumes, made first. */
+  before?: () => Promise<void>;
   check?: (r: RunResult) => void | Promise<void>;
 }
 
@@ -131,7 +133,9 @@ function steps(s: Section, list: Step[]): void {
   for (const step of list) {
     ran.add(step.readme);
     it(step.readme, async () => {
+      await step.before?.();
       const r = await runReadme(s, step);
+      if (process.env.README_RUN_DEBUG) console.log(`$ ${step.readme}\n[${r.code}] ${r.stdout}\n${r.stderr}`);
       expect(r.code, `${step.readme}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(step.code ?? 0);
       await step.check?.(r);
     });
@@ -527,7 +531,19 @@ describe.skipIf(!hasChromium)("README: Logging in", () => {
     // Bare `login`: the default profile (me, the only one).
     { readme: "mcp-auth login", extra: browser },
     { readme: "mcp-auth logout me --revoke", check: (r) => expect(r.stderr).toMatch(/revoked/i) },
-    { readme: "mcp-auth logout me --revoke --force" },
+    {
+      readme: "mcp-auth logout me --revoke --force",
+      // Signed in again, and the IdP cannot be reached: the tokens are forgotten here anyway.
+      before: async () => {
+        expect((await u.run(["login", "me", "--browser-command", CHROMIUM])).code).toBe(0);
+        sb.breakIdp("500");
+      },
+      check: async (r) => {
+        sb.breakIdp(undefined);
+        expect(r.stderr).toContain('Logged out of "me"');
+        expect(JSON.parse((await u.run(["status", "me", "--json"])).stdout)[0]).toMatchObject({ profile: "me", token: "none" });
+      },
+    },
     { readme: "mcp-auth logout --all" },
   ]);
 });
@@ -614,15 +630,15 @@ describe.skipIf(!hasChromium)("README: doctor, decode, MCP clients, proxy (profi
   });
   steps(s, [
     { readme: "mcp-auth doctor --profile dev", check: (r) => expect(r.stdout + r.stderr).toContain("✓") },
-    { readme: "mcp-auth doctor --profile P" },
-    { readme: "mcp-auth doctor --url https://mcp.example.com/mcp --token-stdin < token.txt" },
+    { readme: "mcp-auth doctor --profile P", check: (r) => expect(r.stdout).toContain("token obtainable: for profile dev") },
+    { readme: "mcp-auth doctor --url https://mcp.example.com/mcp --token-stdin < token.txt", check: (r) => expect(r.stdout).toContain("✓ MCP tools/list with the token") },
     { readme: "mcp-auth decode --profile dev", check: (r) => expect(r.stdout).toContain(sb.issuer) },
     { readme: "mcp-auth add-client claude --profile dev", check: () => expect(file(u, ".claude.json")).toContain("headersHelper") },
     { readme: "mcp-auth add-client claude --profile dev --scope project", check: () => expect(readFileSync(join(project, ".mcp.json"), "utf8")).toContain("headersHelper") },
     { readme: "mcp-auth add-client cursor --profile dev", check: () => expect(file(u, ".cursor/mcp.json")).toContain("proxy") },
     { readme: "mcp-auth add-client vscode --profile dev --scope project --dry-run", check: () => expect(existsSync(join(project, ".vscode"))).toBe(false) },
-    { readme: "mcp-auth add-client claude-desktop --profile dev" },
-    { readme: "mcp-auth clients", check: (r) => expect(r.stdout).toContain("dev") },
+    { readme: "mcp-auth add-client claude-desktop --profile dev", check: () => expect(file(u, ".config/Claude/claude_desktop_config.json")).toContain("proxy") },
+    { readme: "mcp-auth clients", check: (r) => expect(r.stdout).toMatch(/Claude Desktop[\s\S]*dev/) },
     { readme: "mcp-auth remove-client cursor --name dev", check: () => expect(existsSync(join(u.home, ".cursor/mcp.json"))).toBe(false) }, // it did not exist before,
     // What the Claude Code entry's headersHelper runs ("…" is its --config-dir, the environment's here).
     { readme: "mcp-auth … token --format headers-json", extra: () => ["--profile", "dev"], check: (r) => expect(JSON.parse(r.stdout).Authorization).toMatch(/^Bearer /) },
