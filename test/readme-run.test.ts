@@ -362,9 +362,9 @@ describe("README: Bootstrapping an IdP: Oracle OCI IAM", () => {
     o = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret" });
     u = newUser({ OCI_ADMIN_SECRET: "admin-app-secret" });
     port = await freePort();
-    // The sample server's .env, already there: Node itself (20 to at least 26) reads any `--env-file X`
-    // in argv, even after the script path, and exits 9 ("node: .env: not found") before mcp-auth runs
-    // when X does not exist yet (nodejs/node#54232).
+    // The sample server's .env, already there: the README's `--env-file` (now a hidden alias of
+    // --dotenv) is read by Node itself anywhere in argv, which exits 9 ("node: .env: not found") before
+    // mcp-auth runs when the file does not exist yet (nodejs/node#54232).
     writeFileSync(join(u.home, ".env"), "# Oracle's sample MCP server\nPORT=8000\n");
   });
   afterAll(() => o?.close());
