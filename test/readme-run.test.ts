@@ -61,9 +61,10 @@ interface Invocation {
 }
 
 /**
- * A README command line → argv for the CLI: `map` replaces whole words (placeholders) and then
- * substrings (example hosts, longest first); `~` is the user's HOME; `[…]` marks an optional part that
- * is given; `> FILE` and `< FILE` are the shell's redirections, relative to the working directory.
+ * A README command line → argv for the CLI: `map` replaces whole words (placeholders; an array is
+ * several words) and, inside other words, example hosts (keys with a dot, longest first); `~` is the
+ * user's HOME; `[…]` marks an optional part that is given; `> FILE` and `< FILE` are the shell's
+ * redirections, relative to the working directory.
  */
 function toArgv(readme: string, map: Record<string, string | string[]>, u: Sandboxed, cwd: string): Invocation {
   const keys = Object.keys(map).sort((a, b) => b.length - a.length);
@@ -85,7 +86,7 @@ function toArgv(readme: string, map: Record<string, string | string[]>, u: Sandb
       continue;
     }
     if (whole !== undefined) w = whole;
-    else for (const k of keys) if (w.includes(k) && typeof map[k] === "string") w = w.split(k).join(map[k] as string);
+    else for (const k of keys) if (k.includes(".") && w.includes(k) && typeof map[k] === "string") w = w.split(k).join(map[k] as string);
     if (w.startsWith("~/")) w = join(u.home, w.slice(2));
     out.args.push(w);
   }
