@@ -356,6 +356,15 @@ describe("README: Bootstrapping an IdP: Keycloak", () => {
 });
 
 describe("README: Bootstrapping an IdP: Oracle OCI IAM", () => {
+  // Found in the README rather than copied, so a rename there (the user's profile, the .env flag)
+  // needs no edit here.
+  const shown = readmeCommands(README);
+  const pick = (re: RegExp) => shown.find((c) => re.test(c)) ?? `(no README line matches ${re})`;
+  const bootstrapLine = pick(/^mcp-auth bootstrap oci /);
+  const userProfile = /^mcp-auth profiles add (\S+) --kind oci /.exec(pick(/^mcp-auth profiles add \S+ --kind oci /))?.[1] ?? "oci";
+  const appProfile = /--profile (\S+)/.exec(bootstrapLine)?.[1] ?? "oci";
+  const dotenv = /--(?:dotenv|env-file) (\S+)/.exec(bootstrapLine)?.[1] ?? ".env";
+  const sessionDir = /--oci-session-dir ~\/(\S+)/;
   let o: OciSim;
   let u: Sandboxed;
   let port: number;
@@ -363,38 +372,41 @@ describe("README: Bootstrapping an IdP: Oracle OCI IAM", () => {
     o = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret" });
     u = newUser({ OCI_ADMIN_SECRET: "admin-app-secret" });
     port = await freePort();
-    // The sample server's .env, already there: the README's `--env-file` (now a hidden alias of
-    // --dotenv) is read by Node itself anywhere in argv, which exits 9 ("node: .env: not found") before
-    // mcp-auth runs when the file does not exist yet (nodejs/node#54232).
-    writeFileSync(join(u.home, ".env"), "# Oracle's sample MCP server\nPORT=8000\n");
+    // Node itself reads `--env-file X` anywhere in argv and exits 9 ("node: X: not found") before
+    // mcp-auth runs when X does not exist yet (nodejs/node#54232): with that spelling (now a hidden
+    // alias of --dotenv) the sample server's .env must already be there.
+    if (bootstrapLine.includes("--env-file")) writeFileSync(join(u.home, dotenv), "# Oracle's sample MCP server\nPORT=8000\n");
   });
   afterAll(() => o?.close());
   const app = () => o.app("My MCP server");
+  // The bootstrap's own (client-credentials) profile must not take the name the README gives the
+  // user's profile: `profiles add` would exit 2 ("already exists").
+  const appProfileHere = appProfile === userProfile ? "app" : appProfile;
+  const clientId = () => (u && existsSync(join(u.configDir, "config.json")) ? (config(u).profiles[appProfileHere]?.clientId ?? "CLIENT_ID") : "CLIENT_ID");
   const s: Section = {
     user: () => u,
-    map: () => ({ "https://idcs-….identity.oraclecloud.com": o.url, ID: "admin-app", CLIENT_ID: u && existsSync(join(u.configDir, "config.json")) ? config(u).profiles.app?.clientId ?? "CLIENT_ID" : "CLIENT_ID", "8765": String(port) }),
+    map: () => ({ "https://idcs-….identity.oraclecloud.com": o.url, ID: "admin-app", CLIENT_ID: clientId(), "8765": String(port) }),
   };
+  const tokenLine = pick(new RegExp(`^mcp-auth token --profile ${userProfile} --exchange oci-upst`));
   steps(s, [
     {
-      readme: "mcp-auth bootstrap oci --domain-url https://idcs-….identity.oraclecloud.com  --admin-client-id ID --admin-client-secret-env OCI_ADMIN_SECRET --name \"My MCP server\"  --mcp-url https://mcp.example.com --token-exchange --env-file .env",
-      // Its client-credentials profile would be "oci", the name the session-token block below gives the
-      // user's profile (`profiles add oci` would exit 2: it exists): so it is saved as "app" here.
-      extra: () => ["--profile", "app"],
+      readme: bootstrapLine,
+      extra: () => (appProfileHere === appProfile ? [] : ["--profile", appProfileHere]),
       check: () => {
-        expect(file(u, ".env")).toContain(`IAM_CLIENT_SECRET=${app()!.clientSecret}`);
-        expect(file(u, ".env")).toContain("PORT=8000");
-        expect(statSync(join(u.home, ".env")).mode & 0o777).toBe(0o600);
+        expect(file(u, dotenv)).toContain(`IAM_CLIENT_SECRET=${app()!.clientSecret}`);
+        expect(statSync(join(u.home, dotenv)).mode & 0o777).toBe(0o600);
         // What the README then asks the admin to do: register the profile's loopback redirect on the app.
         app()!.redirectUris.push(`http://127.0.0.1:${port}/callback`);
       },
     },
-    { readme: "mcp-auth profiles add oci --kind oci --issuer https://idcs-….identity.oraclecloud.com --client-id CLIENT_ID  --client-secret-stdin --grant authorization_code --redirect-port 8765", input: () => app()!.clientSecret },
+    { readme: pick(/^mcp-auth profiles add \S+ --kind oci /), input: () => app()!.clientSecret },
     // The simulated domain's signed-in user approves at once.
-    { readme: "mcp-auth login oci", extra: () => ["--browser-command", FETCH_BROWSER] },
+    { readme: `mcp-auth login ${userProfile}`, extra: () => ["--browser-command", FETCH_BROWSER] },
     {
-      readme: "mcp-auth token --profile oci --exchange oci-upst --oci-session-dir ~/.oci/sessions/oci",
+      readme: tokenLine,
       check: (r) => {
-        expect(file(u, ".oci/sessions/oci/token").trim()).toBe(r.stdout.trim());
+        const dir = sessionDir.exec(tokenLine)?.[1] ?? "";
+        expect(file(u, join(dir, "token")).trim()).toBe(r.stdout.trim());
         expect(r.stderr).toMatch(/key_file=.*oci_api_key\.pem/);
       },
     },
