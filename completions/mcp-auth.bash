@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--audience|--client-scope|--create-client|--client-auth|--domain-url|--mcp-url|--redirect-uri|--env-file|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--audience|--client-scope|--create-client|--client-auth|--domain-url|--mcp-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -46,7 +46,7 @@ _mcp_auth() {
         --domain-url) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-uri) COMPREPLY=(); return ;;
-        --env-file) COMPREPLY=(); return ;;
+        --dotenv) COMPREPLY=(); return ;;
         --api-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --client-credentials-user) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
@@ -59,7 +59,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --mcp-url --redirect-uri --token-exchange --env-file --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --mcp-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -309,13 +309,13 @@ _mcp_auth() {
         --name) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-uri) COMPREPLY=(); return ;;
-        --env-file) COMPREPLY=(); return ;;
+        --dotenv) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --token-exchange --env-file --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --domain-url --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --name --mcp-url --redirect-uri --rotate-secret --token-exchange --dotenv --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap openproject")
       case "$prev" in

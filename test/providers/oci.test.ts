@@ -202,7 +202,7 @@ describe("bootstrap oci --env-file", () => {
         `IAM_CLIENT_SECRET=${app.clientSecret}\nIAM_GUID=${host.split(".")[0]}\nIAM_TOKENEXCHANGE_CLIENT_SECRET=${app.clientSecret}\n`,
     );
     expect(statSync(env).mode & 0o777).toBe(0o600);
-    expect(r.stderr).toMatch(/holds the app's client secret \(mode 0600\) because --env-file asked for it/);
+    expect(r.stderr).toMatch(/holds the app's client secret \(mode 0600\) because --dotenv asked for it/);
     expect(r.stderr).toMatch(/env file: .*\.env \(update; previous version kept at /);
     expect(r.stderr).not.toContain(app.clientSecret);
 
@@ -215,6 +215,21 @@ describe("bootstrap oci --env-file", () => {
     expect(text).not.toContain(app.clientSecret);
     expect(text.split("\n").filter((l) => l.startsWith("IAM_CLIENT_SECRET="))).toHaveLength(1);
     expect(text.startsWith("# OCI MCP server sample\n\n# domain\n")).toBe(true);
+  });
+
+  it("--dotenv writes a .env that does not exist yet; Node itself stops `--env-file <missing file>` (exit 9)", async () => {
+    await setup();
+    const env = join(u!.home, ".env");
+    // Node (20 to at least 26) reads `--env-file X` anywhere in argv, after the script path too, and
+    // exits 9 before mcp-auth runs when X does not exist (nodejs/node#54232): no such flag can work.
+    const intercepted = await bootstrap(["--env-file", env]);
+    expect(intercepted.code).toBe(9);
+    expect(intercepted.stderr).toContain(`${env}: not found`);
+    const r = await bootstrap(["--dotenv", env]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(env, "utf8")).toContain(`IAM_CLIENT_SECRET=${s!.app("MCP server")!.clientSecret}\n`);
+    expect(statSync(env).mode & 0o777).toBe(0o600);
+    expect(r.stderr).toMatch(/holds the app's client secret \(mode 0600\) because --dotenv asked for it/);
   });
 
   it.each([

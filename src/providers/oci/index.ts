@@ -42,7 +42,10 @@ const inputs = [
   }),
   rotateSecretInput,
   defineInput({ name: "tokenExchange", flag: "--token-exchange", kind: "boolean", description: "also create (or reuse) the identity propagation trust that lets this app exchange user tokens for OCI session tokens (UPST)" }),
-  defineInput({ name: "envFile", flag: "--env-file <path>", kind: "string", description: "write or merge the sample MCP server's .env (IAM_DOMAIN, IAM_CLIENT_ID, IAM_CLIENT_SECRET…); it will hold the client secret, mode 0600" }),
+  // Not --env-file: Node takes `--env-file X` anywhere in argv as its own and exits 9 before mcp-auth
+  // runs when X does not exist yet (nodejs/node#54232). The old name stays, hidden, for existing files.
+  defineInput({ name: "envFile", flag: "--dotenv <path>", kind: "string", description: "write or merge the sample MCP server's .env (IAM_DOMAIN, IAM_CLIENT_ID, IAM_CLIENT_SECRET…); it will hold the client secret, mode 0600" }),
+  defineInput({ name: "envFileOld", flag: "--env-file <path>", kind: "string", hidden: true, description: "the former name of --dotenv" }),
 ] as const;
 
 export const oci = defineProvider({
@@ -132,11 +135,12 @@ export const oci = defineProvider({
       const trust = await oci.ensureTrust(IDCS_TOKEN_ISSUER, app.clientId);
       facts.push(["token exchange", `identity propagation trust ${trust.id} (${trust.action}), issuer ${IDCS_TOKEN_ISSUER}, lists client ${app.clientId}`]);
     }
-    if (o.envFile) {
+    const envFile = o.envFile ?? o.envFileOld;
+    if (envFile) {
       // The one place a secret is written outside the secret store: the user asked for exactly this file.
       const envSecret = secret ?? app.clientSecret;
       const host = new URL(domain).host;
-      const change = planEnvFile(o.envFile, {
+      const change = planEnvFile(envFile, {
         IAM_DOMAIN: host,
         IAM_CLIENT_ID: app.clientId,
         IAM_CLIENT_SECRET: envSecret,
@@ -146,7 +150,7 @@ export const oci = defineProvider({
         IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
       });
       const applied = writeEnvFile(ctx, change);
-      ctx.warn(`${change.path} holds the app's client secret (mode 0600) because --env-file asked for it; keep it out of version control`);
+      ctx.warn(`${change.path} holds the app's client secret (mode 0600) because --dotenv asked for it; keep it out of version control`);
       if (!envSecret) ctx.warn(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
       facts.push(["env file", `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`]);
     }

@@ -1,0 +1,690 @@
+import { spawn } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, ROOT, runProcess, user, type RunResult, type Sandboxed } from "./helpers/cli.js";
+import { startCiIssuer, startFederatedAs, CI_SUBJECT, type CiIssuer, type FederatedAs } from "./helpers/federation.js";
+import { readmeCommands, words } from "./helpers/readme.js";
+import { useSandbox } from "./helpers/sandbox.js";
+import { startKeycloak, type KeycloakSim } from "./simulators/keycloak.js";
+import { startOci, type OciSim } from "./simulators/oci.js";
+import { startOctoPerf, type OctoPerfSim } from "./simulators/octoperf.js";
+import { startOpenProject, type OpenProjectSim } from "./simulators/openproject.js";
+import { startThunder, type ThunderSim } from "./simulators/thunder.js";
+
+/**
+ * Every command the README shows, run as a user would (the built CLI, a temp HOME), section by section
+ * so state builds up as the README walks through it. The README's example hosts become real local
+ * servers: idp.example.com and mcp.example.com the sandbox (a real oidc-provider and MCP server),
+ * auth.example.com the Keycloak simulator (or, for federation, an RFC 7523 server trusting a
+ * GitHub-style CI issuer), idcs-… the OCI simulator, openproject/octoperf.example.com theirs, and
+ * Thunder's default URL the Thunder simulator. Placeholders (ID, CLIENT_ID, $SECRET, NAME, PROFILE, …)
+ * become the set-up's concrete values; fixed ports (8765) become free ones. Browser sign-ins go
+ * through headless Chromium (test/helpers/browser.mjs), or a plain fetch where the server approves
+ * at once. The last test fails when the README gains a command that is neither run here nor excluded
+ * with a reason.
+ */
+const README = readFileSync(join(ROOT, "README.md"), "utf8");
+const CHROMIUM = `${process.execPath} ${join(ROOT, "test", "helpers", "browser.mjs")}`;
+const FETCH_BROWSER = `${process.execPath} ${join(ROOT, "test", "helpers", "fetch-browser.mjs")}`;
+const hasChromium = existsSync("/usr/bin/chromium") || Boolean(process.env.CI);
+// Claude Code's CLI is not on PATH here, so `add-client claude` edits ~/.claude.json itself
+// (test/clients-e2e.test.ts runs the real `claude`).
+const PATH = (process.env.PATH ?? "").split(":").filter((d) => !d.includes("node_modules")).join(":");
+
+/** README commands deliberately not run, each with its reason. */
+const EXCLUDED: Record<string, string> = {
+  "mcp-auth …": "a placeholder for any command, not a command",
+  "mcp-auth bootstrap <idp>": "the syntax summary; every concrete `bootstrap <idp>` line below it is run",
+  "mcp-auth add-client": "names the command in prose; every concrete add-client line is run",
+  "mcp-auth bootstrap octoperf": "the SaaS default https://api.octoperf.com cannot be reached here; the Enterprise form with --url is run",
+};
+
+/** Every README command run below (filled as the steps are declared). */
+const ran = new Set<string>();
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+interface Invocation {
+  args: string[];
+  stdoutFile?: string;
+  stdinFile?: string;
+}
+
+/**
+ * A README command line → argv for the CLI: `map` replaces whole words (placeholders; an array is
+ * several words) and, inside other words, example hosts (keys with a dot, longest first); `~` is the
+ * user's HOME; `[…]` marks an optional part that is given; `> FILE` and `< FILE` are the shell's
+ * redirections, relative to the working directory.
+ */
+function toArgv(readme: string, map: Record<string, string | string[]>, u: Sandboxed, cwd: string): Invocation {
+  const keys = Object.keys(map).sort((a, b) => b.length - a.length);
+  const out: Invocation = { args: [] };
+  const ws = words(readme).slice(1);
+  for (let i = 0; i < ws.length; i++) {
+    let w = ws[i]!.replace(/^\[/, "").replace(/\]$/, "");
+    if (w === ">" || w === "<") {
+      const target = map[ws[i + 1]!];
+      const file = toPath(typeof target === "string" ? target : ws[i + 1]!, u, cwd);
+      if (w === ">") out.stdoutFile = file;
+      else out.stdinFile = file;
+      i++;
+      continue;
+    }
+    const whole = map[w];
+    if (Array.isArray(whole)) {
+      out.args.push(...whole);
+      continue;
+    }
+    if (whole !== undefined) w = whole;
+    else for (const k of keys) if (k.includes(".") && w.includes(k) && typeof map[k] === "string") w = w.split(k).join(map[k] as string);
+    if (w.startsWith("~/")) w = join(u.home, w.slice(2));
+    out.args.push(w);
+  }
+  return out;
+}
+function toPath(p: string, u: Sandboxed, cwd: string): string {
+  return p.startsWith("~/") ? join(u.home, p.slice(2)) : p.startsWith("/") ? p : join(cwd, p);
+}
+
+interface Step {
+  /** Exactly as readmeCommands() extracts it from the README. */
+  readme: string;
+  /** Appended arguments (a browser command, a simulator's URL for a default that names a real host). */
+  extra?: () => string[];
+  input?: () => string;
+  env?: () => NodeJS.ProcessEnv;
+  code?: number;
+  /** The state the README's line assumes, made first. */
+  before?: () => Promise<void>;
+  check?: (r: RunResult) => void | Promise<void>;
+}
+
+interface Section {
+  user: () => Sandboxed;
+  map: () => Record<string, string | string[]>;
+  cwd?: () => string;
+}
+
+/** Runs one README command in a section's user, as the shell would. */
+async function runReadme(s: Section, step: Step): Promise<RunResult> {
+  const u = s.user();
+  const cwd = s.cwd?.() ?? u.home;
+  const inv = toArgv(step.readme, s.map(), u, cwd);
+  const input = inv.stdinFile ? readFileSync(inv.stdinFile, "utf8") : step.input?.();
+  const r = await runProcess(process.execPath, [BIN, ...inv.args, ...(step.extra?.() ?? [])], { ...u.env, ...step.env?.() }, input, 60_000, cwd);
+  if (inv.stdoutFile) {
+    mkdirSync(dirname(inv.stdoutFile), { recursive: true });
+    writeFileSync(inv.stdoutFile, r.stdout);
+  }
+  return r;
+}
+
+/** One `it` per README command, in README order; they share the section's state. */
+function steps(s: Section, list: Step[]): void {
+  for (const step of list) {
+    ran.add(step.readme);
+    it(step.readme, async () => {
+      await step.before?.();
+      const r = await runReadme(s, step);
+      if (process.env.README_RUN_DEBUG) console.log(`$ ${step.readme}\n[${r.code}] ${r.stdout}\n${r.stderr}`);
+      expect(r.code, `${step.readme}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(step.code ?? 0);
+      await step.check?.(r);
+    });
+  }
+}
+
+/**
+ * Runs the CLI and waits for a line on stderr, then lets `then` act on it (a person copying a URL
+ * into a browser) while the CLI keeps waiting; resolves with the CLI's result.
+ */
+function runWatching(u: Sandboxed, args: string[], wait: RegExp, then: (m: RegExpMatchArray) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...u.env, ...env }, cwd: u.home, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let acted = false;
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      const m = stderr.match(wait);
+      if (m && !acted) {
+        acted = true;
+        then(m).catch(reject);
+      }
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`timed out: ${args.join(" ")}\n${stderr}`));
+    }, 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const jwtPayload = (token: string) => JSON.parse(Buffer.from(token.trim().split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
+const file = (u: Sandboxed, p: string) => readFileSync(join(u.home, p), "utf8");
+const config = (u: Sandboxed) => JSON.parse(readFileSync(join(u.configDir, "config.json"), "utf8"));
+const secrets = (u: Sandboxed) => JSON.parse(readFileSync(join(u.configDir, "secrets.json"), "utf8")).secrets as Record<string, string>;
+
+const sb = useSandbox();
+const users: Sandboxed[] = [];
+function newUser(env: NodeJS.ProcessEnv = {}): Sandboxed {
+  const u = user({ MCP_AUTH_STORE: "file", PATH, ...env });
+  users.push(u);
+  return u;
+}
+afterAll(() => {
+  for (const u of users) u.cleanup();
+});
+
+/** The sandbox's hosts and clients in the README's names. */
+const sandboxMap = (): Record<string, string | string[]> => ({
+  "https://idp.example.com": sb.issuer,
+  "https://mcp.example.com/mcp": sb.mcpUrl,
+  "mcp.example.com": `127.0.0.1-${new URL(sb.mcpUrl).port}`, // the profile `login <url>` names after the host
+  "mcp-ci": "sandbox-m2m",
+  "mcp-cli": "sandbox-cli",
+  "files:write": "mcp:write",
+});
+
+describe.skipIf(!hasChromium)("README: Try it: the sandbox", () => {
+  let u: Sandboxed;
+  let child: ReturnType<typeof spawn>;
+  let out = "";
+  beforeAll(async () => {
+    u = newUser();
+  });
+  afterAll(() => {
+    if (child?.exitCode === null) child.kill("SIGKILL");
+  });
+  const s: Section = { user: () => u, map: () => ({}) };
+
+  ran.add("mcp-auth sandbox --save");
+  it("mcp-auth sandbox --save (runs until Ctrl-C)", async () => {
+    const inv = toArgv("mcp-auth sandbox --save", {}, u, u.home);
+    child = spawn(process.execPath, [BIN, ...inv.args], { env: u.env, cwd: u.home, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    await expect.poll(() => out, { timeout: 30_000 }).toContain("Saved profiles 'sandbox' and 'sandbox-login'");
+  });
+  steps(s, [
+    { readme: "mcp-auth token --profile sandbox", check: (r) => expect(jwtPayload(r.stdout).aud).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/) },
+    { readme: "mcp-auth login sandbox-login", extra: () => ["--browser-command", CHROMIUM], check: (r) => expect(r.stderr).toContain('Logged in: profile "sandbox-login"') },
+    { readme: "mcp-auth status", check: (r) => expect(r.stdout).toMatch(/sandbox-login/) },
+  ]);
+  it("Ctrl-C stops it", async () => {
+    const closed = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
+    child.kill("SIGINT");
+    expect(await closed).toBe(0);
+    expect(out).toContain("Stopping the sandbox.");
+  });
+
+  ran.add("mcp-auth sandbox");
+  it("mcp-auth sandbox (without --save: prints the profiles add commands)", async () => {
+    const other = newUser();
+    const p = spawn(process.execPath, [BIN, "sandbox"], { env: other.env, cwd: other.home, stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    p.stdout!.on("data", (d) => (text += d));
+    p.stderr!.on("data", (d) => (text += d));
+    const closed = new Promise<number | null>((r) => p.once("close", (code) => r(code)));
+    await expect.poll(() => text, { timeout: 30_000 }).toContain("Or restart with --save");
+    p.kill("SIGINT");
+    expect(await closed).toBe(0);
+    expect(text).toMatch(/profiles add sandbox --issuer http:\/\/127\.0\.0\.1:\d+ --client-id sandbox-m2m --client-secret-stdin/);
+  });
+});
+
+describe("README: Install and set up: mcp-auth init", () => {
+  let t: ThunderSim;
+  let u: Sandboxed;
+  beforeAll(async () => {
+    t = await startThunder();
+    u = newUser({ THUNDER_ADMIN_PASSWORD: "admin" });
+  });
+  afterAll(() => t?.close());
+  steps({ user: () => u, map: sandboxMap }, [
+    // No terminal here: init says which flags answer its questions (exit 2), writing nothing.
+    { readme: "mcp-auth init", code: 2, check: (r) => expect(r.stderr).toContain("not an interactive terminal") },
+    // Thunder's default URL (thunder.openchoreo.localhost:8080) is the simulator's.
+    { readme: "mcp-auth init --provider thunder --admin-password-env THUNDER_ADMIN_PASSWORD --yes", extra: () => ["--url", t.url], check: (r) => expect(r.stderr).toContain('Created profile "thunder"') },
+  ]);
+  describe.skipIf(!hasChromium)("with a browser", () => {
+    steps({ user: () => u, map: sandboxMap }, [
+      {
+        readme: "mcp-auth init --provider mcp --mcp-url https://mcp.example.com/mcp --login --clients claude --yes",
+        env: () => ({ BROWSER: CHROMIUM }),
+        check: () => expect(JSON.stringify(JSON.parse(file(u, ".claude.json")))).toContain(sb.mcpUrl),
+      },
+    ]);
+  });
+});
+
+describe.skipIf(!hasChromium)("README: Start from an MCP server's URL", () => {
+  let u: Sandboxed;
+  beforeAll(() => {
+    u = newUser();
+  });
+  steps({ user: () => u, map: () => ({ ...sandboxMap(), PROFILE: `127.0.0.1-${new URL(sb.mcpUrl).port}` }) }, [
+    { readme: "mcp-auth login https://mcp.example.com/mcp", extra: () => ["--browser-command", CHROMIUM], check: (r) => expect(r.stderr).toContain(`saved as profile "127.0.0.1-${new URL(sb.mcpUrl).port}"`) },
+    { readme: "mcp-auth token --profile mcp.example.com", check: (r) => expect(jwtPayload(r.stdout)).toMatchObject({ iss: sb.issuer, aud: sb.mcpUrl }) },
+    { readme: "mcp-auth profiles add work --mcp-url https://mcp.example.com/mcp", check: () => expect(config(u).profiles.work).toMatchObject({ issuer: sb.issuer, mcpUrl: sb.mcpUrl }) },
+    // Step-up by hand: PROFILE is the one `login <url>` saved; the sandbox's extra scope is mcp:write.
+    { readme: "mcp-auth login PROFILE --scope files:write", extra: () => ["--browser-command", CHROMIUM] },
+  ]);
+  it("the step-up kept the scope", () => {
+    expect(config(u).profiles[`127.0.0.1-${new URL(sb.mcpUrl).port}`].scopes).toContain("mcp:write");
+  });
+});
+
+describe("README: Profiles", () => {
+  let u: Sandboxed;
+  beforeAll(() => {
+    u = newUser();
+  });
+  const s: Section = { user: () => u, map: () => ({ ...sandboxMap(), NAME: "dev" }) };
+  steps(s, [
+    { readme: "mcp-auth profiles add ci --issuer https://idp.example.com --client-id mcp-ci  --client-secret-stdin --scope mcp:read --resource https://mcp.example.com/mcp", input: () => "sandbox-secret" },
+    { readme: "mcp-auth profiles add ci2 --issuer https://idp.example.com --client-id mcp-ci --client-secret-env MY_SECRET", env: () => ({ MY_SECRET: "sandbox-secret" }) },
+    { readme: "mcp-auth profiles add me --issuer https://idp.example.com --client-id mcp-cli  --grant authorization_code --scope openid mcp:read --resource https://mcp.example.com/mcp" },
+    { readme: "mcp-auth profiles list", check: (r) => expect(r.stdout).toMatch(/\*\s*ci\b/) },
+    { readme: "mcp-auth profiles list --quiet", check: (r) => expect(r.stdout.split("\n").filter(Boolean).sort()).toEqual(["ci", "ci2", "me"]) },
+    { readme: "mcp-auth profiles show me", check: (r) => expect(r.stdout + r.stderr).not.toContain("sandbox-secret") },
+    { readme: "mcp-auth profiles use me", check: () => expect(config(u).defaultProfile ?? config(u).default).toBe("me") },
+    { readme: "mcp-auth profiles set me --scope openid mcp:write", check: () => expect(config(u).profiles.me.scopes).toEqual(["openid", "mcp:write"]) },
+    { readme: "mcp-auth profiles rename me dev", check: () => expect(Object.keys(config(u).profiles).sort()).toEqual(["ci", "ci2", "dev"]) },
+    { readme: "mcp-auth profiles remove ci2", check: () => expect(secrets(u)["client-secret:ci2"]).toBeUndefined() },
+    { readme: "mcp-auth status dev", check: (r) => expect(r.stdout).toContain("dev") },
+    { readme: "mcp-auth profiles use NAME" },
+  ]);
+});
+
+describe("README: Bootstrapping an IdP: Thunder", () => {
+  let t: ThunderSim;
+  let u: Sandboxed;
+  beforeAll(async () => {
+    t = await startThunder();
+    u = newUser();
+  });
+  afterAll(() => t?.close());
+  steps({ user: () => u, map: () => ({}) }, [
+    // The default --url (thunder.openchoreo.localhost:8080) is the simulator's.
+    { readme: "mcp-auth bootstrap thunder --admin-password-stdin", input: () => "admin", extra: () => ["--url", t.url], check: (r) => expect(r.stderr).toContain("✓ first token") },
+    { readme: "mcp-auth token --provider thunder", check: (r) => expect(jwtPayload(r.stdout).iss).toBe(t.url) },
+  ]);
+});
+
+describe("README: Bootstrapping an IdP: Keycloak", () => {
+  let k: KeycloakSim;
+  let u: Sandboxed;
+  beforeAll(async () => {
+    k = await startKeycloak({ realms: ["kcp"] });
+    u = newUser({ KC_ADMIN_PASSWORD: "admin" });
+  });
+  afterAll(() => k?.close());
+  const s: Section = {
+    user: () => u,
+    map: () => ({ "https://auth.example.com": k.url, "…": ["--url", k.url, "--realm", "kcp", "--admin-password-env", "KC_ADMIN_PASSWORD"] }),
+  };
+  steps(s, [
+    { readme: "mcp-auth bootstrap keycloak --url https://auth.example.com --realm kcp --admin-password-env KC_ADMIN_PASSWORD  --mcp-host mcp.example.com --trust-loopback --audience kcp --create-client mcp-auth-ci", check: (r) => expect(r.stderr).toContain('✓ token audience: aud contains "kcp"') },
+    {
+      readme: "mcp-auth bootstrap keycloak --url https://auth.example.com --realm kcp --admin-password-env KC_ADMIN_PASSWORD  --audience kcp --print-server-config > config.toml",
+      check: () => expect(parseToml(file(u, "config.toml"))).toMatchObject({ require_oauth: true, oauth_audience: "kcp", authorization_url: `${k.url}/realms/kcp` }),
+    },
+  ]);
+  steps(s, [
+    {
+      readme: "mcp-auth bootstrap keycloak … --create-client mcp-ci --client-auth private-key-jwt",
+      check: () => {
+        expect(config(u).profiles["mcp-ci"] ?? Object.values(config(u).profiles).find((p) => (p as { clientId?: string }).clientId === "mcp-ci")).toBeTruthy();
+        expect(Object.keys(secrets(u)).filter((k) => k.startsWith("client-secret:") && k.includes("mcp-ci"))).toEqual([]);
+      },
+    },
+  ]);
+});
+
+describe("README: Bootstrapping an IdP: Oracle OCI IAM", () => {
+  // Found in the README rather than copied, so a rename there (the user's profile, the .env flag)
+  // needs no edit here.
+  const shown = readmeCommands(README);
+  const pick = (re: RegExp) => shown.find((c) => re.test(c)) ?? `(no README line matches ${re})`;
+  const bootstrapLine = pick(/^mcp-auth bootstrap oci /);
+  const userProfile = /^mcp-auth profiles add (\S+) --kind oci /.exec(pick(/^mcp-auth profiles add \S+ --kind oci /))?.[1] ?? "oci";
+  const appProfile = /--profile (\S+)/.exec(bootstrapLine)?.[1] ?? "oci";
+  const dotenv = /--(?:dotenv|env-file) (\S+)/.exec(bootstrapLine)?.[1] ?? ".env";
+  const sessionDir = /--oci-session-dir ~\/(\S+)/;
+  let o: OciSim;
+  let u: Sandboxed;
+  let port: number;
+  beforeAll(async () => {
+    o = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret" });
+    u = newUser({ OCI_ADMIN_SECRET: "admin-app-secret" });
+    port = await freePort();
+    // Node itself reads `--env-file X` anywhere in argv and exits 9 ("node: X: not found") before
+    // mcp-auth runs when X does not exist yet (nodejs/node#54232): with that spelling (now a hidden
+    // alias of --dotenv) the sample server's .env must already be there.
+    if (bootstrapLine.includes("--env-file")) writeFileSync(join(u.home, dotenv), "# Oracle's sample MCP server\nPORT=8000\n");
+  });
+  afterAll(() => o?.close());
+  const app = () => o.app("My MCP server");
+  // The bootstrap's own (client-credentials) profile must not take the name the README gives the
+  // user's profile: `profiles add` would exit 2 ("already exists").
+  const appProfileHere = appProfile === userProfile ? "app" : appProfile;
+  const clientId = () => (u && existsSync(join(u.configDir, "config.json")) ? (config(u).profiles[appProfileHere]?.clientId ?? "CLIENT_ID") : "CLIENT_ID");
+  const s: Section = {
+    user: () => u,
+    map: () => ({ "https://idcs-….identity.oraclecloud.com": o.url, ID: "admin-app", CLIENT_ID: clientId(), "8765": String(port) }),
+  };
+  const tokenLine = pick(new RegExp(`^mcp-auth token --profile ${userProfile} --exchange oci-upst`));
+  steps(s, [
+    {
+      readme: bootstrapLine,
+      extra: () => (appProfileHere === appProfile ? [] : ["--profile", appProfileHere]),
+      check: () => {
+        expect(file(u, dotenv)).toContain(`IAM_CLIENT_SECRET=${app()!.clientSecret}`);
+        expect(statSync(join(u.home, dotenv)).mode & 0o777).toBe(0o600);
+        // What the README then asks the admin to do: register the profile's loopback redirect on the app.
+        app()!.redirectUris.push(`http://127.0.0.1:${port}/callback`);
+      },
+    },
+    { readme: pick(/^mcp-auth profiles add \S+ --kind oci /), input: () => app()!.clientSecret },
+    // The simulated domain's signed-in user approves at once.
+    { readme: `mcp-auth login ${userProfile}`, extra: () => ["--browser-command", FETCH_BROWSER] },
+    {
+      readme: tokenLine,
+      check: (r) => {
+        const dir = sessionDir.exec(tokenLine)?.[1] ?? "";
+        expect(file(u, join(dir, "token")).trim()).toBe(r.stdout.trim());
+        expect(r.stderr).toMatch(/key_file=.*oci_api_key\.pem/);
+      },
+    },
+  ]);
+});
+
+describe("README: Bootstrapping an IdP: OpenProject", () => {
+  let op: OpenProjectSim;
+  let u: Sandboxed;
+  let port: number;
+  let created: { clientId: string; clientSecret: string };
+  beforeAll(async () => {
+    op = await startOpenProject();
+    u = newUser();
+    port = await freePort();
+  });
+  afterAll(() => op?.close());
+  const s: Section = { user: () => u, map: () => ({ "https://openproject.example.com": op.url, ID: created?.clientId ?? "ID" }) };
+  steps(s, [
+    { readme: "mcp-auth bootstrap openproject --url https://openproject.example.com --oauth", check: (r) => expect(r.stderr).toContain('Scopes: tick "api_v3" and "mcp"') },
+  ]);
+  it("(the admin creates the application the steps describe, on a free redirect port)", () => {
+    created = op.createApp({ name: "MCP client", redirectUris: [`http://127.0.0.1:${port}/callback`], scopes: ["api_v3", "mcp"] });
+  });
+  steps(s, [
+    // --redirect-port: the README's port 33418 is a free one here.
+    { readme: "mcp-auth bootstrap openproject --url https://openproject.example.com --oauth --client-id ID --client-secret-stdin", input: () => created.clientSecret, extra: () => ["--redirect-port", String(port)], check: (r) => expect(r.stderr).toContain("✓ client secret: accepted by /oauth/token") },
+    // OpenProject's signed-in user approves at once.
+    { readme: "mcp-auth login openproject", extra: () => ["--browser-command", FETCH_BROWSER] },
+    { readme: "mcp-auth token --profile openproject", check: (r) => expect(r.stdout.trim()).not.toBe("") },
+  ]);
+  describe("a personal API token", () => {
+    let v: Sandboxed;
+    beforeAll(() => {
+      v = newUser();
+    });
+    steps({ user: () => v, map: () => ({ "https://openproject.example.com": op.url }) }, [
+      { readme: "mcp-auth bootstrap openproject --url https://openproject.example.com --api-token-stdin", input: () => op.createApiToken("alice") },
+    ]);
+  });
+  describe("--create through the admin web UI", () => {
+    let w: Sandboxed;
+    let fresh: OpenProjectSim;
+    beforeAll(async () => {
+      fresh = await startOpenProject();
+      fresh.users.push({ id: 3, login: "bot", admin: false } as (typeof fresh.users)[number]);
+      w = newUser();
+    });
+    afterAll(() => fresh?.close());
+    steps({ user: () => w, map: () => ({ "https://openproject.example.com": fresh.url }) }, [
+      { readme: "mcp-auth bootstrap openproject --url https://openproject.example.com --create --admin-user admin  --admin-password-stdin --grant client_credentials --client-credentials-user bot", input: () => "admin-password" },
+    ]);
+  });
+});
+
+describe("README: Bootstrapping an IdP: OctoPerf", () => {
+  let sim: OctoPerfSim;
+  let u: Sandboxed;
+  beforeAll(async () => {
+    sim = await startOctoPerf();
+    u = newUser();
+  });
+  afterAll(() => sim?.close());
+  steps({ user: () => u, map: () => ({ "https://octoperf.example.com": sim.url }) }, [
+    // The simulator's signed-in user approves at once.
+    { readme: "mcp-auth bootstrap octoperf --url https://octoperf.example.com", extra: () => ["--browser-command", FETCH_BROWSER], check: (r) => expect(r.stderr).toContain("MCP server accepts the token") },
+  ]);
+});
+
+describe("README: Tokens", () => {
+  let u: Sandboxed;
+  beforeAll(() => {
+    u = newUser();
+  });
+  const env = () => ({ GITHUB_ENV: join(u.home, "github_env") });
+  const s: Section = { user: () => u, map: sandboxMap };
+  steps(s, [
+    // The default profile: the first one created (the README's client-credentials "ci").
+    { readme: "mcp-auth profiles add ci --issuer https://idp.example.com --client-id mcp-ci  --client-secret-stdin --scope mcp:read --resource https://mcp.example.com/mcp", input: () => "sandbox-secret" },
+    { readme: "mcp-auth token", check: (r) => expect(jwtPayload(r.stdout)).toMatchObject({ iss: sb.issuer, aud: sb.mcpUrl }) },
+    { readme: "mcp-auth token --format json", check: (r) => expect(Object.keys(JSON.parse(r.stdout)).sort()).toEqual(["access_token", "expires_at", "expires_in", "profile", "scope", "token_type"]) },
+    { readme: "mcp-auth token --format header", check: (r) => expect(r.stdout).toMatch(/^Authorization: Bearer \S+\n$/) },
+    { readme: "mcp-auth token --format headers-json", check: (r) => expect(JSON.parse(r.stdout).Authorization).toMatch(/^Bearer /) },
+    { readme: "mcp-auth token --format env --env-name K8S_TOKEN", check: (r) => expect(r.stdout).toMatch(/^export K8S_TOKEN='[^']+'\n$/) },
+    { readme: "mcp-auth token --format github", env, check: (r) => { expect(r.stdout).toContain("::add-mask::"); expect(file(u, "github_env")).toMatch(/MCP_AUTH_TOKEN/); } },
+  ]);
+});
+
+describe("README: CI without a config file", () => {
+  let u: Sandboxed;
+  beforeAll(() => {
+    u = newUser({ MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
+  });
+  const env = () => ({ GITHUB_ENV: join(u.home, "github_env") });
+  steps({ user: () => u, map: sandboxMap }, [
+    { readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci --scope mcp:read --format github", env, check: () => expect(file(u, "github_env")).toMatch(/MCP_AUTH_TOKEN/) },
+    { readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci", check: (r) => expect(jwtPayload(r.stdout).iss).toBe(sb.issuer) },
+    { readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci --format github", env },
+  ]);
+});
+
+describe.skipIf(!hasChromium)("README: Logging in", () => {
+  let u: Sandboxed;
+  let port: number;
+  beforeAll(async () => {
+    u = newUser();
+    port = await freePort();
+  });
+  const s: Section = { user: () => u, map: () => ({ ...sandboxMap(), "8765": String(port) }) };
+  const browser = () => ["--browser-command", CHROMIUM];
+  steps(s, [
+    { readme: "mcp-auth profiles add me --issuer https://idp.example.com --client-id mcp-cli  --grant authorization_code --scope openid mcp:read --resource https://mcp.example.com/mcp" },
+    { readme: "mcp-auth login me", extra: browser, check: (r) => expect(r.stderr).toContain('Logged in: profile "me"') },
+    { readme: "mcp-auth login me --port 8765", extra: browser, check: (r) => expect(r.stderr).toContain(`http://127.0.0.1:${port}/callback`) },
+  ]);
+  ran.add("mcp-auth login me --no-browser");
+  it("mcp-auth login me --no-browser (the person opens the printed URL)", async () => {
+    const inv = toArgv("mcp-auth login me --no-browser", s.map(), u, u.home);
+    const r = await runWatching(u, inv.args, /sign in:\n\s+(\S+)/, async (m) => {
+      const b = await runProcess("sh", ["-c", `${CHROMIUM} "$0"`, m[1]!], { PATH: process.env.PATH, HOME: u.home });
+      expect(b.code, b.stderr).toBe(0);
+    });
+    expect(r.code, r.stderr).toBe(0);
+  });
+  ran.add("mcp-auth login me --device");
+  it("mcp-auth login me --device (the code typed on another device)", async () => {
+    const inv = toArgv("mcp-auth login me --device", s.map(), u, u.home);
+    const r = await runWatching(u, inv.args, /open (\S+) and enter the code: (\S+)/, async (m) => {
+      const b = await runProcess("sh", ["-c", `${CHROMIUM} "$0"`, m[1]!], { PATH: process.env.PATH, HOME: u.home, BROWSER_USER_CODE: m[2]! });
+      expect(b.code, b.stderr).toBe(0);
+    });
+    expect(r.code, r.stderr).toBe(0);
+  });
+  steps(s, [
+    // Bare `login`: the default profile (me, the only one).
+    { readme: "mcp-auth login", extra: browser },
+    { readme: "mcp-auth logout me --revoke", check: (r) => expect(r.stderr).toMatch(/revoked/i) },
+    {
+      readme: "mcp-auth logout me --revoke --force",
+      // Signed in again, and the IdP cannot be reached: the tokens are forgotten here anyway.
+      before: async () => {
+        expect((await u.run(["login", "me", "--browser-command", CHROMIUM])).code).toBe(0);
+        sb.breakIdp("500");
+      },
+      check: async (r) => {
+        sb.breakIdp(undefined);
+        expect(r.stderr).toContain('Logged out of "me"');
+        expect(JSON.parse((await u.run(["status", "me", "--json"])).stdout)[0]).toMatchObject({ profile: "me", token: "none" });
+      },
+    },
+    { readme: "mcp-auth logout --all" },
+  ]);
+});
+
+describe("README: Secretless CI", () => {
+  let u: Sandboxed;
+  let ci: CiIssuer;
+  let as: FederatedAs;
+  let ci2Id = "";
+  beforeAll(async () => {
+    u = newUser();
+    ci = await startCiIssuer();
+    as = await startFederatedAs({ trust: { issuer: ci.issuer, jwks: ci.jwks, subject: CI_SUBJECT }, clientId: "mcp-ci" });
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    writeFileSync(join(u.home, "key.pem"), privateKey.export({ type: "pkcs8", format: "pem" }));
+  });
+  afterAll(async () => {
+    await ci?.close();
+    await as?.close();
+  });
+  const s: Section = {
+    user: () => u,
+    map: () => ({ "https://idp.example.com": sb.issuer, "https://mcp.example.com/mcp": sb.mcpUrl, "https://auth.example.com/realms/mcp": as.issuer, ID: ci2Id }),
+  };
+  steps(s, [
+    { readme: "mcp-auth profiles add ci --issuer https://idp.example.com --client-id mcp-ci --resource https://mcp.example.com/mcp  --client-auth private-key-jwt --generate-key", check: (r) => expect(r.stdout + r.stderr).toContain('"kty"') },
+    {
+      readme: "mcp-auth profiles add ci2 --issuer https://idp.example.com --client-auth private-key-jwt --key-file key.pem",
+      check: async (r) => {
+        // The IdP is given the public JWK printed and assigns the client id.
+        const jwk = JSON.parse(/\{[\s\S]*\}/.exec(r.stdout)![0]);
+        const reg = await sb.registerClient({ token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [jwk.jwk ?? jwk] }, grant_types: ["client_credentials"], response_types: [], redirect_uris: [], scope: "mcp:read mcp:write" });
+        ci2Id = reg.client_id;
+      },
+    },
+    { readme: "mcp-auth profiles set ci2 --client-id ID" },
+    { readme: "mcp-auth profiles rotate-key ci" },
+    {
+      readme: "mcp-auth token --issuer https://auth.example.com/realms/mcp --client-id mcp-ci --assertion-from github-actions --format github",
+      env: () => ({ ...ci.env, GITHUB_ENV: join(u.home, "github_env") }),
+      check: () => expect(file(u, "github_env")).toMatch(/MCP_AUTH_TOKEN/),
+    },
+  ]);
+  it("(the key-file profile gets a token signed with key.pem)", async () => {
+    const r = await u.run(["token", "--profile", "ci2"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(jwtPayload(r.stdout)).toMatchObject({ iss: sb.issuer, client_id: ci2Id });
+  });
+});
+
+describe.skipIf(!hasChromium)("README: doctor, decode, MCP clients, proxy (profile dev)", () => {
+  let u: Sandboxed;
+  let project: string;
+  beforeAll(() => {
+    u = newUser();
+    project = join(u.home, "project");
+    mkdirSync(project);
+  });
+  const s: Section = { user: () => u, map: () => ({ ...sandboxMap(), P: "dev", "…": ["--config-dir", u.configDir] }), cwd: () => project };
+  const rpc = [
+    { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "readme", version: "1" } } },
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    { jsonrpc: "2.0", id: 2, method: "tools/list" },
+  ]
+    .map((m) => JSON.stringify(m))
+    .join("\n");
+  const answered = (r: RunResult) => {
+    const ids = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id?: number; result?: unknown });
+    expect(ids.filter((m) => m.result).map((m) => m.id)).toEqual([1, 2]);
+  };
+  steps(s, [
+    // The Profiles section's "dev": the person's profile "me", renamed, signed in, with its MCP URL.
+    { readme: "mcp-auth profiles add me --issuer https://idp.example.com --client-id mcp-cli  --grant authorization_code --scope openid mcp:read --resource https://mcp.example.com/mcp" },
+    { readme: "mcp-auth profiles rename me dev" },
+  ]);
+  it("(profiles set dev --mcp-url: the server the clients below connect to)", async () => {
+    expect((await u.run(["profiles", "set", "dev", "--mcp-url", sb.mcpUrl])).code).toBe(0);
+  });
+  steps(s, [{ readme: "mcp-auth login", extra: () => ["--browser-command", CHROMIUM] }]);
+  it("(token.txt: a token saved for doctor --token-stdin)", async () => {
+    const t = await u.run(["token", "--profile", "dev"]);
+    expect(t.code, t.stderr).toBe(0);
+    writeFileSync(join(project, "token.txt"), t.stdout);
+  });
+  steps(s, [
+    { readme: "mcp-auth doctor --profile dev", check: (r) => expect(r.stdout + r.stderr).toContain("✓") },
+    { readme: "mcp-auth doctor --profile P", check: (r) => expect(r.stdout).toContain("token obtainable: for profile dev") },
+    { readme: "mcp-auth doctor --url https://mcp.example.com/mcp --token-stdin < token.txt", check: (r) => expect(r.stdout).toContain("✓ MCP tools/list with the token") },
+    { readme: "mcp-auth decode --profile dev", check: (r) => expect(r.stdout).toContain(sb.issuer) },
+    { readme: "mcp-auth add-client claude --profile dev", check: () => expect(file(u, ".claude.json")).toContain("headersHelper") },
+    { readme: "mcp-auth add-client claude --profile dev --scope project", check: () => expect(readFileSync(join(project, ".mcp.json"), "utf8")).toContain("headersHelper") },
+    { readme: "mcp-auth add-client cursor --profile dev", check: () => expect(file(u, ".cursor/mcp.json")).toContain("proxy") },
+    { readme: "mcp-auth add-client vscode --profile dev --scope project --dry-run", check: () => expect(existsSync(join(project, ".vscode"))).toBe(false) },
+    { readme: "mcp-auth add-client claude-desktop --profile dev", check: () => expect(file(u, ".config/Claude/claude_desktop_config.json")).toContain("proxy") },
+    { readme: "mcp-auth clients", check: (r) => expect(r.stdout).toMatch(/Claude Desktop[\s\S]*dev/) },
+    { readme: "mcp-auth remove-client cursor --name dev", check: () => expect(existsSync(join(u.home, ".cursor/mcp.json"))).toBe(false) }, // it did not exist before,
+    // What the Claude Code entry's headersHelper runs ("…" is its --config-dir, the environment's here).
+    { readme: "mcp-auth … token --format headers-json", extra: () => ["--profile", "dev"], check: (r) => expect(JSON.parse(r.stdout).Authorization).toMatch(/^Bearer /) },
+    // An MCP client on stdio: initialize, initialized, tools/list, then stdin closes (exit 0).
+    { readme: "mcp-auth proxy --profile dev [--url https://mcp.example.com/mcp]", input: () => `${rpc}\n`, check: answered },
+    { readme: "mcp-auth proxy", input: () => `${rpc}\n`, check: answered },
+  ]);
+});
+
+describe("README: Shell completion, help", () => {
+  let u: Sandboxed;
+  beforeAll(() => {
+    u = newUser();
+    // Where the shells look (created as a user would, before redirecting into them).
+    for (const d of [".local/share/bash-completion/completions", "zfunc", ".config/fish/completions"]) mkdirSync(join(u.home, d), { recursive: true });
+  });
+  steps({ user: () => u, map: () => ({ "${fpath[1]}/_mcp-auth": "~/zfunc/_mcp-auth" }) }, [
+    { readme: "mcp-auth completion bash > ~/.local/share/bash-completion/completions/mcp-auth", check: () => expect(file(u, ".local/share/bash-completion/completions/mcp-auth")).toContain("complete") },
+    { readme: 'mcp-auth completion zsh > "${fpath[1]}/_mcp-auth"', check: () => expect(file(u, "zfunc/_mcp-auth")).toContain("#compdef") },
+    { readme: "mcp-auth completion fish > ~/.config/fish/completions/mcp-auth.fish", check: () => expect(file(u, ".config/fish/completions/mcp-auth.fish")).toContain("complete -c mcp-auth") },
+    { readme: "mcp-auth --help", check: (r) => expect(r.stdout).toContain("Usage: mcp-auth") },
+  ]);
+});
+
+describe("README: every command it shows", () => {
+  it("is run above or excluded with a reason; the table names no command the README lacks", () => {
+    const shown = readmeCommands(README);
+    expect(shown.length).toBeGreaterThan(40);
+    const missing = shown.filter((c) => !ran.has(c) && !(c in EXCLUDED));
+    expect(missing, "README commands neither run in test/readme-run.test.ts nor excluded with a reason").toEqual([]);
+    const stale = [...ran, ...Object.keys(EXCLUDED)].filter((c) => !shown.includes(c));
+    expect(stale, "commands run here that the README no longer shows").toEqual([]);
+    // Most are really run.
+    expect(Object.keys(EXCLUDED).length).toBeLessThan(shown.length / 10);
+  });
+});
