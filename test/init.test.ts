@@ -7,6 +7,7 @@ import { BIN, user, type Sandboxed } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { startThunder, type ThunderSim } from "./simulators/thunder.js";
+import { until } from "./helpers/util.js";
 
 /** `mcp-auth init`: the wizard's questions answered by a script, then by a person on a real pty (tmux). */
 const sb = useSandbox();
@@ -126,15 +127,6 @@ function tmux(...args: string[]): string {
   return execFileSync("tmux", args, { encoding: "utf8" });
 }
 
-async function until(what: () => string, pattern: RegExp, tries = 300): Promise<string> {
-  let last = "";
-  for (let i = 0; i < tries; i++) {
-    last = what();
-    if (pattern.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`never saw ${pattern} in:\n${last}`);
-}
 
 function wizard(name: string, env: Record<string, string>, args: string[] = []) {
   const vars = Object.entries({ TERM: "xterm-256color", PATH: "/usr/bin:/bin", ...env }).map(([k, v]) => `${k}=${v}`);

@@ -13,6 +13,7 @@ import { createTerminal } from "../src/io/terminal.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
+import { until } from "./helpers/util.js";
 
 /** The first-time user's path: each rough edge reproduced as a newcomer met it. */
 const sb = useSandbox();
@@ -66,15 +67,6 @@ function inTerminal(name: string, env: NodeJS.ProcessEnv, args: string[]): { scr
   };
 }
 
-async function until(what: () => string, pattern: RegExp, tries = 200): Promise<string> {
-  let last = "";
-  for (let i = 0; i < tries; i++) {
-    last = what();
-    if (pattern.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`never saw ${pattern} in:\n${last}`);
-}
 
 describe("progress on slow steps", () => {
   it("a token fetch from a hung IdP shows a spinner on a terminal, and nothing of it when piped", async () => {

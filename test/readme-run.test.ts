@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +13,7 @@ import { startOci, type OciSim } from "./simulators/oci.js";
 import { startOctoPerf, type OctoPerfSim } from "./simulators/octoperf.js";
 import { startOpenProject, type OpenProjectSim } from "./simulators/openproject.js";
 import { startThunder, type ThunderSim } from "./simulators/thunder.js";
+import { freePort } from "./helpers/util.js";
 
 /**
  * Every command the README shows, run as a user would (the built CLI, a temp HOME), section by section
@@ -46,13 +46,6 @@ const EXCLUDED: Record<string, string> = {
 /** Every README command run below (filled as the steps are declared). */
 const ran = new Set<string>();
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 interface Invocation {
   args: string[];
@@ -239,9 +232,13 @@ describe.skipIf(!hasChromium)("README: Try it: the sandbox", () => {
     p.stdout!.on("data", (d) => (text += d));
     p.stderr!.on("data", (d) => (text += d));
     const closed = new Promise<number | null>((r) => p.once("close", (code) => r(code)));
-    await expect.poll(() => text, { timeout: 30_000 }).toContain("Or restart with --save");
-    p.kill("SIGINT");
-    expect(await closed).toBe(0);
+    try {
+      await expect.poll(() => text, { timeout: 30_000 }).toContain("Or restart with --save");
+      p.kill("SIGINT");
+      expect(await closed, text).toBe(0);
+    } finally {
+      p.kill("SIGKILL"); // never left running when an expectation failed
+    }
     expect(text).toMatch(/profiles add sandbox --issuer http:\/\/127\.0\.0\.1:\d+ --client-id sandbox-m2m --client-secret-stdin/);
   });
 });

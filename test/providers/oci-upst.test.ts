@@ -1,11 +1,11 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { user, type Sandboxed } from "../helpers/cli.js";
 import { IDCS_ISSUER, startOci, type OciSim } from "../simulators/oci.js";
+import { freePort } from "../helpers/util.js";
 
 /**
  * `mcp-auth token --exchange oci-upst` end to end against the OCI IAM simulator, as seed 003 does it:
@@ -20,13 +20,6 @@ afterEach(async () => {
   s = u = undefined;
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** The app with the trust (or not), and a profile "oci" whose user (alice) has logged in. */
 async function setup(trust = true, upstTtlSec?: number) {
