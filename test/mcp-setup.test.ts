@@ -263,6 +263,10 @@ describe("profiles add NAME --mcp-url URL (no --issuer): the discovery matrix", 
     expect(readFileSync(join(tc.ctx.paths.dir, "config.json"), "utf8")).not.toContain("dcr-secret-value");
     expect(readFileSync(join(tc.ctx.paths.dir, "registrations.json"), "utf8")).not.toContain("dcr-secret-value");
     expect(await (await tc.ctx.secrets()).get("client-secret:p")).toBe("dcr-secret-value");
+    // Traced with --debug, the registration's answer never shows the secret.
+    const tc2 = ctx();
+    expect(await tc2.run(["--debug", "profiles", "add", "q", "--mcp-url", `${s.mcpUrl}/`, "--force"]), tc2.stderr()).toBe(0);
+    expect(tc2.stderr()).not.toContain("dcr-secret-value");
   });
 
   it.each<[string, Fixture, string[], string[] | undefined]>([

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AuthError, NetworkError, UsageError } from "../errors.js";
+import { registerSecret } from "../io/sanitize.js";
 import { checkUrl, type ServerMetadata } from "./client.js";
 import type { Fetch } from "./http.js";
 
@@ -96,6 +97,7 @@ export async function registerClient(env: { fetch: Fetch; allowHttp: boolean }, 
   const id = json?.client_id;
   if (typeof id !== "string" || !/^[\x21-\x7e]{1,256}$/.test(id)) throw new NetworkError(`dynamic client registration at ${host} answered ${res.status} without a usable client_id`);
   const secret = typeof json?.client_secret === "string" && json.client_secret ? json.client_secret : undefined;
+  if (secret) registerSecret(secret, { clientId: id }); // scrubbed from everything printed from now on
   const method = json?.token_endpoint_auth_method;
   return {
     client_id: id,
