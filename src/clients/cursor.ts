@@ -1,4 +1,4 @@
-import { bearer, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "./types.js";
+import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "./types.js";
 
 /**
  * Cursor (../shared/research/clients-and-spec.md §3): `~/.cursor/mcp.json` or `.cursor/mcp.json`, root
@@ -19,12 +19,7 @@ export const cursor = defineClientWriter({
     return ["mcpServers"];
   },
   entry(spec) {
-    if (spec.strategy === "header") {
-      const notes = spec.staticToken
-        ? []
-        : [`Cursor reads the token from $${spec.headerVar}: export ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" in the environment Cursor starts from (the token expires; the proxy strategy refreshes it for you).`];
-      return { server: { url: spec.url, headers: { Authorization: bearer(spec, `\${env:${spec.headerVar}}`) } }, notes };
-    }
+    if (spec.strategy === "header") return envHeaderEntry(spec, { urlKey: "url", reference: `\${env:${spec.headerVar}}`, title: "Cursor", where: "in the environment Cursor starts from" });
     return { server: { type: "stdio", ...proxyServer(spec) }, notes: [] };
   },
   installed({ env, platform }) {

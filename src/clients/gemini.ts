@@ -1,4 +1,4 @@
-import { bearer, defineClientWriter, exists, homeOf, joinFor, onPath, proxyServer } from "./types.js";
+import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, onPath, proxyServer } from "./types.js";
 
 /**
  * Gemini CLI. Verified against google-gemini/gemini-cli, docs/tools/mcp-server.md ("Configuration
@@ -22,12 +22,7 @@ export const gemini = defineClientWriter({
     return ["mcpServers"];
   },
   entry(spec) {
-    if (spec.strategy === "header") {
-      const notes = spec.staticToken
-        ? []
-        : [`Gemini CLI reads the token from $${spec.headerVar}: export ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" before starting gemini (the token expires; the proxy strategy refreshes it for you).`];
-      return { server: { httpUrl: spec.url, headers: { Authorization: bearer(spec, `\${${spec.headerVar}}`) } }, notes };
-    }
+    if (spec.strategy === "header") return envHeaderEntry(spec, { urlKey: "httpUrl", reference: `\${${spec.headerVar}}`, title: "Gemini CLI", where: "before starting gemini" });
     return { server: proxyServer(spec), notes: ["Restart Gemini CLI to load the server."] };
   },
   installed({ env, platform }) {

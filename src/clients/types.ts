@@ -126,3 +126,14 @@ export function proxyServer(spec: EntrySpec): { command: string; args: string[] 
 export function bearer(spec: EntrySpec, reference: string): string {
   return `Bearer ${spec.staticToken ?? reference}`;
 }
+
+/**
+ * The header strategy of a client that expands an environment variable in its config file: the remote
+ * entry (its URL under the client's own key) and, unless the token is static, where the variable must be set.
+ */
+export function envHeaderEntry(spec: EntrySpec, o: { urlKey: string; reference: string; title: string; where: string }): Entry {
+  const notes = spec.staticToken
+    ? []
+    : [`${o.title} reads the token from $${spec.headerVar}: export ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" ${o.where} (the token expires; the proxy strategy refreshes it for you).`];
+  return { server: { [o.urlKey]: spec.url, headers: { Authorization: bearer(spec, o.reference) } }, notes };
+}

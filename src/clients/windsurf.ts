@@ -1,4 +1,4 @@
-import { bearer, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "./types.js";
+import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "./types.js";
 
 /**
  * Windsurf (Cascade). Verified against https://docs.windsurf.com/windsurf/cascade/mcp ("mcp_config.json":
@@ -21,12 +21,7 @@ export const windsurf = defineClientWriter({
     return ["mcpServers"];
   },
   entry(spec) {
-    if (spec.strategy === "header") {
-      const notes = spec.staticToken
-        ? []
-        : [`Windsurf reads the token from $${spec.headerVar}: export ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" in the environment Windsurf starts from (the token expires; the proxy strategy refreshes it for you).`];
-      return { server: { serverUrl: spec.url, headers: { Authorization: bearer(spec, `\${env:${spec.headerVar}}`) } }, notes };
-    }
+    if (spec.strategy === "header") return envHeaderEntry(spec, { urlKey: "serverUrl", reference: `\${env:${spec.headerVar}}`, title: "Windsurf", where: "in the environment Windsurf starts from" });
     return { server: proxyServer(spec), notes: ["Press the refresh button in Windsurf's MCP panel to load the server."] };
   },
   installed({ env, platform }) {
