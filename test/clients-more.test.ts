@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { renderTable } from "../src/clients/toml.js";
 import { windsurf } from "../src/clients/windsurf.js";
 import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClient } from "../src/core/clients.js";
 import { actionOf } from "../src/store/plan.js";
+import { addRemoveRoundTrip } from "./helpers/golden.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { BIN } from "./helpers/cli.js";
 import { Random, rng } from "./helpers/random.js";
@@ -72,30 +73,8 @@ const GOLDENS: Array<{ id: string; client: keyof typeof WRITERS; scope: string; 
 
 describe("add-client goldens: Codex, Gemini CLI, Windsurf", () => {
   it.each(GOLDENS)("$id", async (c) => {
-    const file = fileFor(c.client, c.scope);
-    const original = c.fixture ? readFileSync(join(FIX, c.fixture), "utf8") : null;
-    if (original !== null) {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, original, { mode: 0o640 });
-    }
-    const add = await run(["add-client", c.client, "--profile", "dev.k8s", "--scope", c.scope, ...(c.args ?? [])]);
-    expect(add.code, add.err).toBe(0);
-    const written = readFileSync(file, "utf8");
-    const golden = join(GOLDEN, c.id);
-    if (process.env.UPDATE_GOLDENS) writeFileSync(golden, normalise(written));
-    expect(normalise(written)).toBe(readFileSync(golden, "utf8"));
-    expect(statSync(file).mode & 0o777).toBe(original === null ? (c.scope === "project" ? 0o644 : 0o600) : 0o640);
+    const { original, written } = await addRemoveRoundTrip({ run, client: c.client, scope: c.scope, args: c.args, file: fileFor(c.client, c.scope), fixture: c.fixture && join(FIX, c.fixture), golden: join(GOLDEN, c.id), normalise });
     if (original !== null) expect(written.startsWith(original.replace(/\r?\n$/, "")) || c.client !== "codex").toBe(true); // TOML: appended
-
-    const again = await run(["add-client", c.client, "--profile", "dev.k8s", "--scope", c.scope, ...(c.args ?? [])]);
-    expect(again.code).toBe(0);
-    expect(again.err).toContain("already configured");
-    expect(readFileSync(file, "utf8")).toBe(written);
-
-    const rm = await run(["remove-client", c.client, "--name", "dev-k8s", "--scope", c.scope]);
-    expect(rm.code, rm.err).toBe(0);
-    if (original === null) expect(existsSync(file)).toBe(false);
-    else expect(readFileSync(file, "utf8")).toBe(original);
   });
 });
 

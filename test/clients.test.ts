@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, win32 } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { tryCachedToken } from "../src/fast.js";
 import { paths } from "../src/paths.js";
 import { writeCachedToken } from "../src/store/tokens.js";
 import { readConfigSync, selectProfile } from "../src/target.js";
+import { addRemoveRoundTrip } from "./helpers/golden.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { BIN } from "./helpers/cli.js";
 
@@ -75,32 +76,7 @@ const GOLDENS: Array<{ id: string; client: string; scope: string; fixture: strin
 
 describe("add-client goldens: exact bytes per client and scope", () => {
   it.each(GOLDENS)("$id", async (c) => {
-    const file = fileFor(c.client, c.scope);
-    const original = c.fixture ? readFileSync(join(FIX, c.fixture), "utf8") : null;
-    if (original !== null) {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, original, { mode: 0o640 });
-    }
-    const add = await run(["add-client", c.client, "--profile", "dev.k8s", "--scope", c.scope, ...(c.args ?? [])]);
-    expect(add.code, add.err).toBe(0);
-    const written = readFileSync(file, "utf8");
-    const golden = join(GOLDEN, `${c.id}.json`);
-    if (process.env.UPDATE_GOLDENS) writeFileSync(golden, normalise(written));
-    expect(normalise(written)).toBe(readFileSync(golden, "utf8"));
-    expect(statSync(file).mode & 0o777).toBe(original === null ? (c.scope === "project" ? 0o644 : 0o600) : 0o640);
-
-    // Again: nothing changes.
-    const again = await run(["add-client", c.client, "--profile", "dev.k8s", "--scope", c.scope, ...(c.args ?? [])]);
-    expect(again.code).toBe(0);
-    expect(again.err).toContain("already configured");
-    expect(readFileSync(file, "utf8")).toBe(written);
-
-    // remove-client gives the file back byte for byte (or removes the file it created).
-    const name = "dev-k8s";
-    const rm = await run(["remove-client", c.client, "--name", name, "--scope", c.scope]);
-    expect(rm.code, rm.err).toBe(0);
-    if (original === null) expect(existsSync(file)).toBe(false);
-    else expect(readFileSync(file, "utf8")).toBe(original);
+    await addRemoveRoundTrip({ run, client: c.client, scope: c.scope, args: c.args, file: fileFor(c.client, c.scope), fixture: c.fixture && join(FIX, c.fixture), golden: join(GOLDEN, `${c.id}.json`), normalise });
   });
 });
 
