@@ -6,7 +6,7 @@ import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
 import { readSecret } from "../io/secret-input.js";
 import type { LoginOptions } from "../core/login.js";
-import { duration, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
+import { askClientId, duration, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
 
 export interface LoginCommandOptions {
   /** A profile name, or an MCP server URL. */
@@ -81,9 +81,7 @@ async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, 
     device: o.device,
     redirectPort: port0(how.port),
     force: o.force,
-    askClientId: ctx.io.interactive
-      ? (issuer) => ctx.io.prompter.input(`${issuer} offers no client registration. Client id (from its admin):`, { flagHint: "--client-id ID" })
-      : undefined,
+    askClientId: askClientId(ctx),
   };
   if (input.clientSecret && !input.clientId) throw new UsageError("--client-secret-* needs --client-id");
   const r = await mcpLogin(ctx, input, how);

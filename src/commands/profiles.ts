@@ -6,7 +6,7 @@ import { providers } from "../core/bootstrap.js";
 import { rotateKey } from "../core/keys.js";
 import { readSecret } from "../io/secret-input.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../target.js";
-import { choice, profileFor, type Run } from "./shared.js";
+import { askClientId, choice, profileFor, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {
   name: string;
@@ -119,9 +119,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     redirectPort,
     makeDefault: o.default,
     force: true,
-    askClientId: ctx.io.interactive
-      ? (issuer) => ctx.io.prompter.input(`${issuer} offers no client registration. Client id (from its admin):`, { flagHint: "--client-id ID" })
-      : undefined,
+    askClientId: askClientId(ctx),
   });
   if (r.kind === "open") {
     throw new UsageError(`${r.mcpUrl} answered without asking for a token: it needs no authentication, so no profile was saved`);

@@ -82,3 +82,8 @@ export async function withSpinner<T>(ctx: Context, text: string, fn: () => Promi
     throw e;
   }
 }
+
+/** For a set-up from an MCP URL: asks a person for a client id when the server offers no registration (nobody to ask: undefined). */
+export function askClientId(ctx: Context): ((issuer: string) => Promise<string>) | undefined {
+  return ctx.io.interactive ? (issuer) => ctx.io.prompter.input(`${issuer} offers no client registration. Client id (from its admin):`, { flagHint: "--client-id ID" }) : undefined;
+}

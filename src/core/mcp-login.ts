@@ -1,11 +1,12 @@
 import { createServer } from "node:net";
 import type { Context } from "../context.js";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
-import { checkUrl, type ServerMetadata } from "../oauth/client.js";
+import type { ServerMetadata } from "../oauth/client.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { checkClientMetadataUrl, registerClient } from "../oauth/register.js";
 import { Registrations, registrationSecretAccount, type RegistrationRecord } from "../store/registrations.js";
 import { profileOf, type Grant, type Profile, type ProfileData } from "../target.js";
+import { checkMcpUrl } from "./mcp.js";
 import { checkProfileName, saveProfile } from "./profiles.js";
 import { login, type LoginResult } from "./session.js";
 import type { LoginOptions } from "./login.js";
@@ -64,7 +65,7 @@ export type McpSetupResult =
 
 /** The canonical form of an MCP server URL: lower-case scheme and host, no fragment, no trailing slash. */
 export function canonicalMcpUrl(ctx: Context, raw: string): string {
-  const u = checkUrl(raw, "the MCP server URL", ctx.allowHttp, "resource");
+  const u = checkMcpUrl(ctx, raw);
   const path = u.pathname === "/" ? "" : u.pathname.replace(/\/+$/, "");
   return `${u.protocol}//${u.host}${path}${u.search}`;
 }

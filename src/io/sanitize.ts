@@ -57,6 +57,14 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 const ESCAPE_SEQUENCE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]/g;
 
 /** Removes terminal control sequences and characters (keeps newlines and tabs). */
+/**
+ * Server text kept or quoted in a message: every control character (C0, DEL, C1) becomes "?", so a
+ * value stays recognisable but can never drive the terminal.
+ */
+export function markControl(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
+}
+
 export function stripControl(text: string): string {
   return text.replace(ESCAPE_SEQUENCE, "").replace(CONTROL, "");
 }

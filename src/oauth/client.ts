@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { isBearer, tokenProblem, tokenTypeName, type TokenField } from "../format.js";
+import { markControl } from "../io/sanitize.js";
 import { writeFileAtomic } from "../store/fsutil.js";
 import { readPrivateFile } from "../store/trust.js";
 import type { TokenAuthMethod } from "../target.js";
@@ -104,7 +105,7 @@ const ENDPOINTS = [
 export function checkMetadata(metadata: ServerMetadata, allowHttp: boolean): void {
   // Server text: no control characters reach the terminal.
   const bad = (field: string, why: string, hint = "fix the server's metadata") =>
-    new NetworkError(`unusable server metadata for ${displayUrl(String(metadata.issuer))}: ${field} ${why}`.replace(/[\x00-\x1f\x7f-\x9f]/g, "?"), { hint });
+    new NetworkError(markControl(`unusable server metadata for ${displayUrl(String(metadata.issuer))}: ${field} ${why}`), { hint });
   if (metadata.token_endpoint === undefined) throw bad("token_endpoint", "is missing");
   const entries: Array<[string, unknown]> = ENDPOINTS.filter((f) => metadata[f] !== undefined).map((f) => [f, metadata[f]]);
   const aliases = metadata.mtls_endpoint_aliases;

@@ -1,6 +1,7 @@
 import { NetworkError } from "../errors.js";
 import { checkMetadata, checkUrl, type ServerMetadata } from "./client.js";
 import type { Fetch } from "./http.js";
+import { markControl } from "../io/sanitize.js";
 
 /**
  * MCP discovery, data first (doctor reports it, login will act on it): probe the server without a
@@ -14,7 +15,7 @@ export interface DiscoveryEnv {
 }
 
 /** Server text: no control characters in anything we keep or show. */
-const clean = (s: string) => s.replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
+const clean = markControl;
 
 export interface Challenge {
   scheme: string;

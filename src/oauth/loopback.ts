@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { openid, wrapOAuthError } from "./client.js";
-import { registerSecret } from "../io/sanitize.js";
+import { markControl, registerSecret } from "../io/sanitize.js";
 
 /**
  * Authorization code + PKCE (S256) through a one-shot loopback redirect on 127.0.0.1 (RFC 8252).
@@ -31,7 +31,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
   // S256 is the only method we send; a server that lists its methods without it would reject the login.
   const methods = config.serverMetadata().code_challenge_methods_supported;
   if (Array.isArray(methods) && !methods.includes("S256")) {
-    throw new NetworkError(`the authorization server does not support PKCE with S256 (code_challenge_methods_supported: ${methods.join(", ").replace(/[\x00-\x1f\x7f-\x9f]/g, "?") || "none"}); refusing to log in without it`);
+    throw new NetworkError(`the authorization server does not support PKCE with S256 (code_challenge_methods_supported: ${markControl(methods.join(", ")) || "none"}); refusing to log in without it`);
   }
   const verifier = client.randomPKCECodeVerifier();
   registerSecret(verifier); // never printed, even if a server echoes it back

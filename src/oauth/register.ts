@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AuthError, NetworkError, UsageError } from "../errors.js";
-import { registerSecret } from "../io/sanitize.js";
+import { markControl, registerSecret } from "../io/sanitize.js";
 import { checkUrl, type ServerMetadata } from "./client.js";
 import type { Fetch } from "./http.js";
 
@@ -21,7 +21,7 @@ export interface Registration {
   how: "dcr" | "cimd";
 }
 
-const clean = (s: string) => s.replace(/[\x00-\x1f\x7f-\x9f]/g, "?").slice(0, 300);
+const clean = (s: string) => markControl(s).slice(0, 300);
 
 /**
  * A Client ID Metadata Document URL as the spec requires of a client_id: https with a path
