@@ -187,8 +187,8 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
       const r = await probeMcp(ctx, url, token);
       if (r.status >= 200 && r.status < 300) {
         add("mcp.initialize", "pass", "MCP initialize with the token", `${r.status}`);
-        await toolsList(ctx, url, token, r.sessionId, add, profileFlag);
-      } else add("mcp.initialize", "fail", "MCP initialize with the token", refusal(r), refusalFix(r, profileFlag));
+        await toolsList(ctx, url, token, r.sessionId, add, input.target?.profile ?? undefined);
+      } else add("mcp.initialize", "fail", "MCP initialize with the token", refusal(r), refusalFix(r, input.target?.profile ?? undefined));
     } catch (e) {
       add("mcp.initialize", "fail", "MCP initialize with the token", msg(e), "check that the server is up");
     }
@@ -196,13 +196,13 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   return checks;
 }
 
-async function toolsList(ctx: Context, url: string, token: string, sessionId: string | undefined, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void, profileFlag: string): Promise<void> {
+async function toolsList(ctx: Context, url: string, token: string, sessionId: string | undefined, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void, profile: string | undefined): Promise<void> {
   try {
     await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) });
     const r = await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) });
     const n = (r.body.match(/"inputSchema"/g) ?? []).length;
     if (r.status >= 200 && r.status < 300 && /"tools"/.test(r.body)) add("mcp.tools", "pass", "MCP tools/list with the token", `${n} tool(s)`);
-    else add("mcp.tools", "fail", "MCP tools/list with the token", refusal(r), refusalFix(r, profileFlag));
+    else add("mcp.tools", "fail", "MCP tools/list with the token", refusal(r), refusalFix(r, profile));
   } catch (e) {
     add("mcp.tools", "fail", "MCP tools/list with the token", (e as Error).message, "check the server's logs");
   }
@@ -217,11 +217,10 @@ function refusal(r: Probe): string {
   return `${head}${r.wwwAuthenticate ? ` (WWW-Authenticate: ${r.wwwAuthenticate})` : ""}`;
 }
 
-function refusalFix(r: Probe, profileFlag: string): string {
+function refusalFix(r: Probe, profile: string | undefined): string {
   const p = r.challenge?.params ?? {};
   if (p.error === "insufficient_scope") {
     // The spec's step-up: sign in again with the challenged scopes added to the profile's.
-    const profile = profileFlag.replace(" --profile ", "");
     return p.scope && profile ? `step up: mcp-auth login ${profile} --scope ${p.scope} (mcp-auth proxy does this by itself)` : `request the scopes it names${p.scope ? ` (${p.scope})` : ""}, then sign in again`;
   }
   if (r.status === 401) return "see the token checks above (audience, issuer, expiry); the server's logs name the exact reason";
