@@ -4,7 +4,7 @@ import { onPath } from "./types.js";
 /**
  * Claude Code's own CLI, used for user and local scope: Claude Code rewrites ~/.claude.json itself
  * (sign-in state, per-project trust…), so `claude mcp add-json` is safer than editing it behind its
- * back (../shared/research/clients-and-spec.md §1.1, §1.5). Spawned asynchronously with the user's env.
+ * back (docs/clients.md, Claude Code). Spawned asynchronously with the user's env.
  */
 export interface ClaudeCli {
   path: string;

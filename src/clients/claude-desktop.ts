@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { appDataDir, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "./types.js";
 
 /**
- * Claude Desktop (../shared/research/clients-and-spec.md §2): its config file takes stdio servers only
+ * Claude Desktop (docs/clients.md): its config file takes stdio servers only
  * (a `url` entry is skipped), so the entry runs `mcp-auth proxy`, a stdio bridge that adds the token.
  * macOS `~/Library/Application Support/Claude/`, Windows `%APPDATA%\Claude\` unless the Microsoft Store
  * package redirects it to `%LOCALAPPDATA%\Packages\Claude_<id>\LocalCache\Roaming\Claude\`, Linux

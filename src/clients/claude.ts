@@ -1,7 +1,7 @@
 import { bearer, defineClientWriter, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote, type EntrySpec } from "./types.js";
 
 /**
- * Claude Code (../shared/research/clients-and-spec.md §1). Remote `http` entries take a `headersHelper`:
+ * Claude Code (docs/clients.md). Remote `http` entries take a `headersHelper`:
  * a shell command (run through /bin/sh, 10 s limit, fresh on every connection and after a 401/403)
  * printing `{"Authorization":"Bearer …"}`. Ours is `mcp-auth token --format headers-json`, answered from
  * the cache by the fast path. Scopes: project → ./.mcp.json; user → `mcpServers` at the top of
@@ -20,7 +20,7 @@ export const claude = defineClientWriter({
   defaultStrategy: "helper",
   configPath(env, platform, scope, cwd) {
     if (scope === "project") return joinFor(platform, cwd, ".mcp.json");
-    // CLAUDE_CONFIG_DIR moves Claude Code's files; that .claude.json follows it is not documented (§1.1).
+    // CLAUDE_CONFIG_DIR moves Claude Code's files; that .claude.json follows it is not documented (docs/clients.md).
     return joinFor(platform, env.CLAUDE_CONFIG_DIR || homeOf(env), ".claude.json");
   },
   serversPath(scope, cwd) {

@@ -1,7 +1,7 @@
 import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "./types.js";
 
 /**
- * Cursor (../shared/research/clients-and-spec.md §3): `~/.cursor/mcp.json` or `.cursor/mcp.json`, root
+ * Cursor (docs/clients.md): `~/.cursor/mcp.json` or `.cursor/mcp.json`, root
  * `mcpServers`. Cursor has no helper command, so the default is the stdio proxy; `header` writes
  * `${env:NAME}`, which Cursor interpolates from its environment.
  */
@@ -26,7 +26,7 @@ export const cursor = defineClientWriter({
     return exists(joinFor(platform, homeOf(env), ".cursor"));
   },
   link(name, entry) {
-    // The config is the server object without its name, JSON then base64 (§3 "Deeplink").
+    // The config is the server object without its name, JSON then base64 (docs/clients.md, Cursor).
     const config = Buffer.from(JSON.stringify(entry.server)).toString("base64");
     return `cursor://anysphere.cursor-deeplink/mcp/install?name=${encodeURIComponent(name)}&config=${encodeURIComponent(config)}`;
   },

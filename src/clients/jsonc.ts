@@ -3,7 +3,7 @@ import { FileError } from "../errors.js";
 /**
  * The one JSONC edit every client writer uses: jsonc-parser `modify` + `applyEdits` change only the
  * bytes of our entry, so comments, trailing commas, indentation, key order, a BOM and CRLF line ends
- * survive (installers that parse + re-serialise lose them: ../shared/research/peers.md §5). A file that
+ * survive (installers that parse + re-serialise lose them). A file that
  * does not parse is refused (exit 5), never rewritten from scratch.
  * jsonc-parser is loaded on first use so other commands do not pay for it.
  */

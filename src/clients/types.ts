@@ -5,7 +5,7 @@ import { posix, win32 } from "node:path";
  * One writer per MCP client, all behind this interface (src/clients/index.ts lists them). A writer
  * knows where its client keeps its config, under which key, and what an entry that gets its token from
  * mcp-auth looks like; the shared JSONC edit (jsonc.ts) and the plan → apply seam (src/store/) do the rest.
- * Facts: ../shared/research/clients-and-spec.md §0–4.
+ * Facts: docs/clients.md.
  */
 export const SCOPES = ["user", "project", "local"] as const;
 export type Scope = (typeof SCOPES)[number];

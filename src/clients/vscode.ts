@@ -1,8 +1,8 @@
 import { appDataDir, bearer, defineClientWriter, exists, joinFor, onPath, proxyServer } from "./types.js";
 
 /**
- * VS Code (../shared/research/clients-and-spec.md §4): `.vscode/mcp.json` or the default profile's
- * `User/mcp.json`, root `servers` (not `mcpServers`: installers that write that key are ignored, peers.md §5).
+ * VS Code (docs/clients.md): `.vscode/mcp.json` or the default profile's
+ * `User/mcp.json`, root `servers` (not `mcpServers`: installers that write that key are ignored).
  * Default: the stdio proxy. `header` asks VS Code for the token once through an `inputs` entry
  * (`promptString`, `password: true`), stored by VS Code, referenced as `${input:ID}`.
  */

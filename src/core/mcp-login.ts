@@ -14,7 +14,7 @@ import type { LoginOptions } from "./login.js";
 /**
  * MCP-native setup: from nothing but an MCP server's URL to a saved profile, as a spec-complete MCP
  * client does it (authorization spec 2025-11-25 and the 2026-07-28 revision's additions;
- * ../shared/research/clients-and-spec.md §5–6): probe → RFC 9728 protected-resource metadata → RFC 8414 /
+ * docs/mcp-authorization.md): probe → RFC 9728 protected-resource metadata → RFC 8414 /
  * OIDC metadata (issuer checked) → client registration in the spec's priority → PKCE S256 with
  * `resource`. The profile then behaves like any other: `token` refreshes, `login` signs in again.
  */

@@ -200,7 +200,7 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
     } catch (e2) {
       if (!isStatus(e2, 404) || url.pathname === "/") throw wrapOAuthError(e2, `discovery at ${issuer}`);
       // An issuer with a path may publish only the OIDC path-insertion form, the one the MCP spec's
-      // order has and openid-client does not try (../shared/research/clients-and-spec.md §5.3).
+      // order has and openid-client does not try (docs/mcp-authorization.md).
       const { fetchAuthServerMetadata } = await import("./discovery.js");
       const found = await fetchAuthServerMetadata(env, issuer).catch(() => {
         throw wrapOAuthError(e2, `discovery at ${issuer}`);

@@ -6,7 +6,7 @@ import { markControl } from "../io/sanitize.js";
 /**
  * MCP discovery, data first (doctor reports it, login will act on it): probe the server without a
  * token, read its challenge, fetch RFC 9728 protected-resource metadata and the authorization
- * server's metadata in the spec's order. Facts: ../shared/research/clients-and-spec.md §5–6.
+ * server's metadata in the spec's order. Facts: docs/mcp-authorization.md.
  * Every request goes through the hardened fetch (size caps, timeouts, no redirects with credentials).
  */
 export interface DiscoveryEnv {
@@ -130,7 +130,7 @@ export interface ResourceMetadata {
 
 /**
  * Protected-resource metadata: the challenge's `resource_metadata` URL, else
- * `/.well-known/oauth-protected-resource/<path>`, else the root one (spec 2025-11-25; SDK order §6.2).
+ * `/.well-known/oauth-protected-resource/<path>`, else the root one (spec 2025-11-25, as the official SDK does it).
  * Undefined when none exists.
  */
 export async function fetchResourceMetadata(env: DiscoveryEnv, mcpUrl: string, headerUrl?: string): Promise<ResourceMetadata | undefined> {
@@ -179,7 +179,7 @@ export interface AuthServerMetadata {
   tried: Array<{ url: string; status: number }>;
   /**
    * Set when the listed server served another issuer's metadata (kubernetes-mcp-server proxies its
-   * IdP's, research §5.5) and that issuer's own metadata was fetched and matched itself instead.
+   * IdP's; docs/mcp-authorization.md) and that issuer's own metadata was fetched and matched itself instead.
    */
   proxiedBy?: string;
 }
@@ -191,7 +191,7 @@ async function firstDocument(env: DiscoveryEnv, issuer: string): Promise<{ url: 
     const r = await getJson(env, url);
     tried.push({ url, status: r.status });
     if (r.json) return { url, json: r.json, tried };
-    if (r.status >= 500) break; // the SDK stops at a server error too (§6.2)
+    if (r.status >= 500) break; // the official SDK stops at a server error too
   }
   return { tried };
 }

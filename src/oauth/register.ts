@@ -7,10 +7,10 @@ import type { Fetch } from "./http.js";
 
 /**
  * Client registration for an MCP-native setup, in the order of the MCP authorization spec
- * (2025-11-25, "Client registration priority"; ../shared/research/clients-and-spec.md §5.3): a Client ID
+ * (2025-11-25, "Client registration priority"; docs/mcp-authorization.md): a Client ID
  * Metadata Document when the server supports it and the user has one, else RFC 7591 dynamic client
  * registration. mcp-auth registers as what it is: a native app with a loopback redirect and no secret
- * (`application_type: native` is required from the 2026-07-28 revision on, §5.4).
+ * (`application_type: native` is required from the 2026-07-28 revision on).
  */
 export interface Registration {
   client_id: string;

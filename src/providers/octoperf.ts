@@ -9,7 +9,7 @@ import { probeMcp } from "../oauth/discovery.js";
 import { defineProvider, issuerUrl } from "./types.js";
 
 /**
- * OctoPerf (seed 004, ../shared/research/idp-apis.md §5): an MCP-native server with no API keys. Its
+ * OctoPerf (docs/idp/octoperf.md): an MCP-native server with no API keys. Its
  * MCP endpoint is `<origin>/mcp`, its identity provider is bundled in the OctoPerf backend on the same
  * public origin, and clients register themselves anonymously (RFC 7591 at /auth/connect/register).
  * So "bootstrap" is the seed's verification step (/mcp/public/AGENTS.md reachable without auth), the

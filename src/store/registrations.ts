@@ -9,8 +9,8 @@ import { readPrivateFile } from "./trust.js";
 /**
  * Clients mcp-auth registered itself (RFC 7591 DCR), one per authorization-server issuer, so a second
  * MCP server behind the same authorization server reuses the client instead of registering another.
- * Credentials are bound to the issuer that issued them (spec 2026-07-28, ../shared/research/
- * clients-and-spec.md §5.4): a different issuer never sees them. Non-secret facts live in
+ * Credentials are bound to the issuer that issued them (spec 2026-07-28,
+ * docs/mcp-authorization.md): a different issuer never sees them. Non-secret facts live in
  * `<configDir>/registrations.json` (0600, written atomically); a client secret, when a server insists
  * on one, goes to the secret store.
  */
