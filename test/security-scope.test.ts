@@ -33,6 +33,8 @@ describe("covers(base, url): same origin, path equal to or under base's, segment
     [base, "https://MCP.Example.INVALID/mcp", true], // host case
     [base, "https://mcp.example.invalid:443/mcp", true], // default port
     ["http://127.0.0.1:80/mcp", "http://127.0.0.1/mcp", true],
+    ["http://[::1]:8080/mcp", "http://[0:0:0:0:0:0:0:1]:8080/mcp/x", true], // one address, however written
+    ["http://127.0.0.1/mcp", "http://2130706433/mcp", true],
     [base, "https://mcp.example.invalid/%6Dcp", true], // %6D is "m": unreserved characters decoded
     [base, "https://mcp.example.invalid/mcp/a/../b", true], // dot segments resolved, still under /mcp
     ["https://mcp.example.invalid/", "https://mcp.example.invalid/anything", true], // a root resource covers its origin
@@ -72,6 +74,8 @@ interface Hostile {
   /** What a 403 insufficient_scope names, and the scope tools/call needs. */
   challenge: string;
   need: string;
+  /** A `scope` for the 401 challenge at /tenant/mcp. */
+  scope401?: string;
   close(): Promise<void>;
 }
 
@@ -100,7 +104,7 @@ async function hostile(issuer: string): Promise<Hostile> {
     return { status: 200, body: { jsonrpc: "2.0", id: m.id, result } };
   };
   const refuse = (res: ServerResponse, status: number) => {
-    const challenge = status === 403 ? `Bearer error="insufficient_scope", scope="${h.challenge}"` : `Bearer resource_metadata="${h.base}/.well-known/oauth-protected-resource/tenant/mcp"`;
+    const challenge = status === 403 ? `Bearer error="insufficient_scope", scope="${h.challenge}"` : `Bearer resource_metadata="${h.base}/.well-known/oauth-protected-resource/tenant/mcp"${h.scope401 ? `, scope="${h.scope401}"` : ""}`;
     res.writeHead(status, { "www-authenticate": challenge, "content-type": "application/json" }).end("{}");
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -163,6 +167,7 @@ afterEach(() => {
   t = undefined;
   evil.seen.length = 0;
   other.seen.length = 0;
+  evil.scope401 = undefined;
 });
 
 const INIT = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } });
@@ -258,6 +263,14 @@ describe("doctor --url at a URL the profile does not cover: probes it without a 
     if (status === "fail") expect(code).toBe(1);
     expect(evil.seen.length).toBeGreaterThan(0);
     expect(evil.seen.filter((s) => s.auth)).toEqual([]);
+  });
+
+  it("a scope the server asks for is quoted in the step-up command doctor prints", async () => {
+    t = await withProfile(["--mcp-url", `${evil.base}/tenant/mcp`]);
+    evil.scope401 = "mcp:read x;id|sh";
+    await t.run(["doctor", "--json"]);
+    const checks = JSON.parse(t.stdout()).checks as Array<{ id: string; status: string; fix?: string }>;
+    expect(checks.find((c) => c.id === "token.scope")).toMatchObject({ status: "fail", fix: "step up: mcp-auth login dev --scope 'x;id|sh' (OpenProject: the mcp scope)" });
   });
 
   it("a covered URL still gets the profile's token (the whole path checked)", async () => {

@@ -6,7 +6,9 @@ import type { Profile } from "../target.js";
  * `proxy --url`, `doctor --url` and `add-client --url` come from files a cloned repository can plant
  * (`.cursor/mcp.json`, `.vscode/mcp.json`, `.mcp.json`), so the URL alone never decides where a token
  * goes. `audience` is not a server: it is whatever name the IdP gives an API (Auth0 documents its
- * identifiers as logical names that are never called), so it covers nothing.
+ * identifiers as logical names that are never called), so it covers nothing. Profile-less tokens
+ * (`token --issuer …`) go to whoever ran the command, and `doctor --token-stdin` sends only the token
+ * it was given: the rule binds what mcp-auth itself sends with a profile's token.
  */
 
 /**
