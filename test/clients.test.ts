@@ -109,9 +109,12 @@ describe("add-client: what the entries say", () => {
     expect(r.err).toContain("--name");
   });
 
-  it("--url overrides the profile's; without either it is a usage error", async () => {
-    const r = await run(["add-client", "cursor", "--url", "https://other.example.invalid/mcp", "--print"]);
-    expect(JSON.parse(r.out).mcpServers["dev-k8s"].args).toContain("https://other.example.invalid/mcp");
+  it("--url overrides the profile's within its server (another server is refused); without either it is a usage error", async () => {
+    const r = await run(["add-client", "cursor", "--url", "https://mcp.example.invalid/mcp/v2", "--print"]);
+    expect(JSON.parse(r.out).mcpServers["dev-k8s"].args).toContain("https://mcp.example.invalid/mcp/v2");
+    const other = await run(["add-client", "cursor", "--url", "https://other.example.invalid/mcp", "--print"]);
+    expect(other.code).toBe(2);
+    expect(other.err).toContain('profile "dev.k8s" is for https://mcp.example.invalid/mcp, not https://other.example.invalid/mcp');
     expect(await t.run(["profiles", "add", "bare", "--issuer", "https://idp.example.invalid", "--client-id", "c"])).toBe(0);
     const bare = await run(["add-client", "cursor", "--profile", "bare", "--print"]);
     expect(bare.code).toBe(2);

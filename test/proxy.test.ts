@@ -202,7 +202,10 @@ describe("mcp-auth proxy, other servers and options", () => {
   ])("falls back to the older HTTP+SSE transport, with the token on the stream and on every POST, and forwards server notifications%s", async (_label, extra, pause) => {
     const legacy = await legacySseServer();
     try {
-      const p = launch(["--profile", "sb", "--url", legacy.url, ...(extra as string[])]);
+      // A profile for this server: another profile's token never goes to it.
+      const add = await u.run(["profiles", "add", "legacy", "--force", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", sb.mcpUrl, "--mcp-url", legacy.url], { input: "sandbox-secret\n" });
+      expect(add.code, add.stderr).toBe(0);
+      const p = launch(["--profile", "legacy", ...(extra as string[])]);
       const init = await p.initialize();
       expect(init.result.serverInfo.name).toBe("legacy-sse");
       await sleep(pause as number);

@@ -125,7 +125,7 @@ export function registerClients(program: Command, getCtx: () => Context, runs: P
     .description(`configure an MCP client to get its token from mcp-auth (${ids})`)
     .option("-p, --profile <name>", "the mcp-auth profile (default: the default profile)")
     .option("--name <server>", "server name in the client (default: the profile name)")
-    .option("--url <url>", "the MCP server URL (default: the profile's --mcp-url)")
+    .option("--url <url>", "the MCP server URL (default: the profile's --mcp-url; another URL must be under it or its resource)")
     .option("--scope <scope>", "user | project | local (default: the client's own default)")
     .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header")
     .option("--static-token", "with --strategy header: write the current token itself (it expires)")

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { SilentError, UsageError } from "../errors.js";
 import { allPassed } from "../core/checks.js";
 import { doctor } from "../core/doctor.js";
+import { profileCovers, serversOf } from "../core/covers.js";
 import { checkMcpUrl } from "../core/mcp.js";
 import { targetFromProfile } from "../core/target.js";
 import { checksStatusJson, renderChecks } from "../io/checks.js";
@@ -29,10 +30,13 @@ export async function runDoctor(ctx: Context, o: DoctorOptions): Promise<void> {
     if (o.profile || o.provider || !(e instanceof UsageError)) throw e;
   }
   const mcpUrl = o.url ?? profile?.mcpUrl;
-  if (mcpUrl) checkMcpUrl(ctx, mcpUrl);
+  const url = mcpUrl ? checkMcpUrl(ctx, mcpUrl) : undefined;
   if (!mcpUrl && !profile) throw new UsageError("nothing to check: pass --url MCP_URL and/or --profile P");
+  // A URL the profile does not cover is checked without the profile: its token goes only to its own server.
+  const elsewhere = profile && url && !profileCovers(profile, url) ? { profile: profile.name, servers: serversOf(profile), named: Boolean(o.profile || o.provider || ctx.env.MCP_AUTH_PROFILE) } : undefined;
+  const target = profile && !elsewhere ? targetFromProfile(profile) : undefined;
   const token = o.tokenStdin ? (await readSecret(ctx, { stdin: true }, "access token", "token"))!.trim() : undefined;
-  const found = await withSpinner(ctx, `Checking ${mcpUrl ?? `profile "${profile!.name}"`}…`, () => doctor(ctx, { mcpUrl, target: profile ? targetFromProfile(profile) : undefined, token, audience: o.audience }), { quiet: o.json });
+  const found = await withSpinner(ctx, `Checking ${mcpUrl ?? `profile "${profile!.name}"`}…`, () => doctor(ctx, { mcpUrl, target, token, audience: o.audience, elsewhere }), { quiet: o.json });
   // Details quote server text (URLs from metadata, challenges): no control sequences reach the terminal.
   const clean = (s: string | undefined) => (s === undefined ? undefined : sanitize(s).replace(/[\r\n\t]+/g, " "));
   const checks = found.map((c) => ({ ...c, what: clean(c.what)!, ...(c.detail !== undefined ? { detail: clean(c.detail) } : {}), ...(c.fix !== undefined ? { fix: clean(c.fix) } : {}) }));
@@ -47,7 +51,7 @@ export function registerDoctor(program: Command, getCtx: () => Context, run: Run
     .description("check the path from an MCP server URL to an accepted token, naming each failure and its fix")
     .option("-p, --profile <name>", "profile to check (env MCP_AUTH_PROFILE)")
     .option("--provider <kind>", "use the only profile of this provider kind")
-    .option("--url <mcp-url>", "the MCP server (default: the profile's MCP URL)")
+    .option("--url <mcp-url>", "the MCP server (default: the profile's MCP URL; a URL the profile does not cover is checked without its token)")
     .option("--token-stdin", "check the token read from standard input instead of the profile's")
     .option("--audience <aud>", "the audience the server expects, when it does not say")
     .option("--json", "print {checks:[{id,status,what,detail,fix}]} on stdout")

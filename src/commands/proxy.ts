@@ -2,11 +2,9 @@ import type { Command } from "commander";
 import { setFlagsFromString } from "node:v8";
 import type { Context } from "../context.js";
 import { checkMcpUrl } from "../core/mcp.js";
-import { loginHint, targetFromProfile } from "../core/target.js";
-import { getToken } from "../core/tokens.js";
-import { saveScopes, withScopes } from "../core/profiles.js";
-import { login } from "../core/session.js";
-import { AuthError, UsageError } from "../errors.js";
+import { assertCovers } from "../core/covers.js";
+import { proxyTokens } from "../core/proxy-tokens.js";
+import { UsageError } from "../errors.js";
 import { choice, profileFor, seconds, withProfileOptions, type Run } from "./shared.js";
 
 export interface ProxyCommandOptions {
@@ -30,8 +28,11 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
     throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: `pass --url URL, or save one: mcp-auth profiles add ${profile.name} … --mcp-url URL --force` });
   }
   const url = checkMcpUrl(ctx, raw);
+  // A planted `proxy --url https://elsewhere` must not get this profile's token (exit 2, before any request).
+  assertCovers(profile, url);
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
-  let target = targetFromProfile(profile);
+  const notice = (line: string) => ctx.io.info(`mcp-auth: ${line}`);
+  const tokens = proxyTokens(ctx, profile, { minTtl, notice });
   // stdout is the protocol channel: a stray console.log from any library would corrupt it.
   for (const k of ["log", "info", "debug"] as const) console[k] = (...a: unknown[]) => ctx.io.err.write(`${a.map(String).join(" ")}\n`);
   // A long-lived process that allocates a little per message: keep the young generation at its
@@ -49,33 +50,15 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
     url,
     input: ctx.io.in,
     output: ctx.io.out,
-    // No login from here: stdin belongs to the MCP client. The error says which command to run.
-    token: ({ forceRefresh }) => getToken(ctx, target, { minTtl, forceRefresh }),
-    // Step-up on 403 insufficient_scope: the challenged scopes added to the profile's. Client
-    // credentials just ask again; a person signs in again in the browser (never through stdin).
-    stepUp: async (scopes) => {
-      const wider = withScopes({ ...profile, scopes: target.scopes }, scopes);
-      const next = targetFromProfile(wider);
-      const got =
-        next.grant === "client_credentials"
-          ? await getToken(ctx, next, { minTtl, forceRefresh: true })
-          : (await login(ctx, wider, { browser: true, timeoutSec: 300 })).token;
-      // The IdP decides what it grants (and may drop what it does not know): keep only a real step-up.
-      const granted = got.scope?.split(/\s+/);
-      const missing = granted ? scopes.filter((s) => !granted.includes(s)) : [];
-      if (missing.length) {
-        throw new AuthError(`the IdP did not grant ${missing.join(" ")} to ${profile.name}'s client (granted: ${got.scope || "nothing"})`, { hint: "ask the IdP's admin to allow that scope for the client" });
-      }
-      await saveScopes(ctx, profile.name, wider.scopes!);
-      target = next;
-      return got;
-    },
+    token: tokens.token,
+    stepUp: tokens.stepUp,
+    covers: tokens.covers,
     fetch: ctx.fetch,
     now: () => ctx.now(),
-    error: (line) => ctx.io.info(`mcp-auth: ${line}`),
+    error: notice,
     debug: o.debug ? (line) => ctx.debug(line) : undefined,
     owner: `profile "${profile.name}"`,
-    loginHint: loginHint(target),
+    loginHint: tokens.loginHint,
     transport: o.transport,
   });
 }
@@ -84,7 +67,7 @@ export function registerProxy(program: Command, getCtx: () => Context, run: Run<
   const cmd = program
     .command("proxy")
     .description("stdio ↔ remote MCP server bridge that adds the profile's token to every request (for clients without OAuth)")
-    .option("--url <url>", "the MCP server (default: the profile's mcpUrl)")
+    .option("--url <url>", "the MCP server (default: the profile's mcpUrl; another URL must be under it or its resource)")
     .addOption(choice("--transport <kind>", "auto (Streamable HTTP, then HTTP+SSE) | streamable-http | sse", ["auto", "streamable-http", "sse"]).default("auto"))
     .option("--min-ttl <seconds>", "renew a cached token with less life than this", "60")
     .addHelpText(

@@ -17,6 +17,7 @@ import { backupPath } from "../store/backup.js";
 import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
 import { configDir } from "../paths.js";
 import { selectProfile, type Profile } from "../target.js";
+import { assertCovers } from "./covers.js";
 import { getToken, tokenState } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
 
@@ -105,6 +106,8 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     throw new UsageError(`--url is not a URL: "${url}"`);
   }
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
+  // The entry makes the client send this profile's token to the URL: only to the profile's own server.
+  assertCovers(profile, parsed);
   const name = req.name ?? serverName(profile.name);
   if (!NAME_RE.test(name)) {
     throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });

@@ -3,6 +3,7 @@ import { getToken } from "./tokens.js";
 import { relativeTime, type Check, type CheckStatus } from "./checks.js";
 import { audiences, decodeToken, scopesOf } from "./decode.js";
 import type { Target } from "./target.js";
+import { shellWord } from "./covers.js";
 import { federationChecks } from "./federation.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 
@@ -19,6 +20,11 @@ export interface DoctorInput {
   token?: string;
   /** The audience the server expects, when neither its challenge nor its metadata say. */
   audience?: string;
+  /**
+   * The profile at hand is for another server (src/core/covers.ts): it is not used, and its token is
+   * not sent. `named`: the user asked for that profile (a failure), rather than it being the default.
+   */
+  elsewhere?: { profile: string; servers: string[]; named: boolean };
 }
 
 const SKEW_SEC = 60;
@@ -29,6 +35,11 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     checks.push({ id, ok: status !== "fail", status, what, ...(detail ? { detail } : {}), ...(fix ? { fix } : {}) });
   const msg = (e: unknown) => (e as Error).message;
   const profileFlag = input.target?.profile ? ` --profile ${input.target.profile}` : "";
+  const away = input.elsewhere;
+  if (away && input.mcpUrl) {
+    const where = away.servers.length ? `is for ${away.servers.join(" and ")}` : "names no MCP server";
+    add("profile.server", away.named ? "fail" : "skip", "profile covers the MCP URL", `profile "${away.profile}" ${where}, not ${input.mcpUrl}: its token is not sent there, so the server is checked without a token`, `set up a profile for this server: mcp-auth login ${shellWord(input.mcpUrl)}`);
+  }
 
   // 1. The MCP server, without a token.
   let probe: Probe | undefined;
@@ -174,7 +185,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     if (wanted.length) {
       const have = scopesOf(c);
       const missing = wanted.filter((s) => !have.includes(s));
-      if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, t?.profile ? `step up: mcp-auth login ${t.profile} --scope ${missing.join(" ")} (OpenProject: the mcp scope)` : `request ${missing.join(" ")} when getting the token (OpenProject: the mcp scope)`);
+      if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, t?.profile ? `step up: mcp-auth login ${t.profile} --scope ${scopeWords(missing)} (OpenProject: the mcp scope)` : `request ${missing.join(" ")} when getting the token (OpenProject: the mcp scope)`);
       else add("token.scope", "pass", "token scopes", `has ${wanted.join(" ")}`);
     }
   }
@@ -221,9 +232,13 @@ function refusalFix(r: Probe, profile: string | undefined): string {
   const p = r.challenge?.params ?? {};
   if (p.error === "insufficient_scope") {
     // The spec's step-up: sign in again with the challenged scopes added to the profile's.
-    return p.scope && profile ? `step up: mcp-auth login ${profile} --scope ${p.scope} (mcp-auth proxy does this by itself)` : `request the scopes it names${p.scope ? ` (${p.scope})` : ""}, then sign in again`;
+    return p.scope && profile ? `step up: mcp-auth login ${profile} --scope ${scopeWords(p.scope.split(" "))} (mcp-auth proxy does this by itself)` : `request the scopes it names${p.scope ? ` (${p.scope})` : ""}, then sign in again`;
   }
   if (r.status === 401) return "see the token checks above (audience, issuer, expiry); the server's logs name the exact reason";
   if (r.status === 403) return "the token is valid but not allowed: grant the user or client access on the server";
   return "check the server's logs";
+}
+
+function scopeWords(scopes: string[]): string {
+  return scopes.filter(Boolean).map(shellWord).join(" ");
 }

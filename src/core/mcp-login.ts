@@ -6,6 +6,7 @@ import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServ
 import { checkClientMetadataUrl, registerClient } from "../oauth/register.js";
 import { Registrations, registrationSecretAccount, type RegistrationRecord } from "../store/registrations.js";
 import { profileOf, type Grant, type Profile, type ProfileData } from "../target.js";
+import { covers } from "./covers.js";
 import { checkMcpUrl } from "./mcp.js";
 import { checkProfileName, saveProfile } from "./profiles.js";
 import { login, type LoginResult } from "./session.js";
@@ -75,21 +76,6 @@ export function profileNameFor(mcpUrl: string): string {
   return new URL(mcpUrl).host.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[._-]+/, "").slice(0, 64) || "mcp";
 }
 
-/** RFC 9728 §3.3 / the SDK's checkResourceAllowed: the metadata must be about this server (same origin, path prefix). */
-function resourceCovers(resource: string, mcpUrl: string): boolean {
-  let r: URL;
-  try {
-    r = new URL(resource);
-  } catch {
-    return false;
-  }
-  const m = new URL(mcpUrl);
-  if (r.origin !== m.origin) return false;
-  const rp = r.pathname.replace(/\/+$/, "");
-  const mp = m.pathname.replace(/\/+$/, "");
-  return rp === "" || mp === rp || mp.startsWith(`${rp}/`);
-}
-
 /**
  * Discovery without side effects. Undefined `as` never: a server that needs no token is returned as
  * `{ open: true }`; anything that prevents a login is an error naming it.
@@ -116,7 +102,8 @@ export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetup
         hint: "pass --issuer URL (the authorization server the server's documentation names)",
       });
     }
-    if (prm.resource && !resourceCovers(prm.resource, mcpUrl)) {
+    // RFC 9728 §3.3 / the SDK's checkResourceAllowed: the metadata must be about this server.
+    if (prm.resource && !covers(prm.resource, mcpUrl)) {
       throw new NetworkError(`the protected-resource metadata at ${prm.url} is for ${prm.resource}, not ${mcpUrl} (RFC 9728 §3.3); refusing it`);
     }
     if (!prm.authorization_servers.length) throw new NetworkError(`the protected-resource metadata at ${prm.url} lists no authorization_servers`, { hint: "pass --issuer URL" });

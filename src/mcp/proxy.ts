@@ -1,3 +1,4 @@
+import { covers } from "../core/covers.js";
 import { AuthError, McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { redact, type Fetch } from "../oauth/http.js";
@@ -47,10 +48,21 @@ export interface ProxyOptions {
    * token that also has them. Absent = report the refusal.
    */
   stepUp?: (scopes: string[]) => Promise<BearerToken>;
+  /**
+   * The request URLs a 403 may step up for: the profile's own server (src/core/covers.ts). Default:
+   * `url` and what lies under it. A legacy HTTP+SSE server may name a POST endpoint elsewhere on its
+   * origin; a refusal there is passed on and never widens the profile.
+   */
+  covers?: (url: URL) => boolean;
 }
 
 /** Step-ups per proxy session: the spec's "no more than a few times", so a server that is never satisfied cannot loop us. */
 export const MAX_STEP_UPS = 2;
+
+/** A challenge may ask for this many scopes at most, each an RFC 6749 §3.3 scope-token of this length at most. */
+const MAX_SCOPES = 32;
+const MAX_SCOPE_LENGTH = 256;
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** JSON-RPC error code of failures the proxy itself reports (the implementation-defined server range). */
 export const PROXY_ERROR = -32000;
@@ -211,23 +223,44 @@ function bearerCache(o: ProxyOptions) {
 function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
   let stepUps = 0;
   let guardShown = false;
+  let badShown = false;
+  let outsideShown = false;
   let stepping: Promise<string> | undefined;
-  /** The scopes a 403 insufficient_scope challenge asks for (none for any other answer, or without a step-up). */
-  const stepUpScopes = (res: Response): string[] => {
+  const mayStepUp = o.covers ?? ((u: URL) => covers(o.url, u));
+  /**
+   * The scopes a 403 insufficient_scope challenge asks for: none for any other answer, without a
+   * step-up, for a URL the profile does not cover, or when the challenge is not a list of scope-tokens.
+   */
+  const stepUpScopes = (res: Response, url: URL): string[] => {
     if (res.status !== 403 || !o.stepUp) return [];
     const c = parseWwwAuthenticate(res.headers.get("www-authenticate"));
-    return c?.params.error === "insufficient_scope" ? (c.params.scope ?? "").split(/\s+/).filter(Boolean) : [];
+    if (c?.params.error !== "insufficient_scope") return [];
+    if (!mayStepUp(url)) {
+      if (!outsideShown) o.error(`the MCP server asks for more scope at ${url.origin}${url.pathname}, outside ${o.owner}'s server: no step-up there; passing its refusal on`);
+      outsideShown = true;
+      return [];
+    }
+    const scopes = (c.params.scope ?? "").split(" ").filter(Boolean);
+    if (scopes.length > MAX_SCOPES || !scopes.every((s) => s.length <= MAX_SCOPE_LENGTH && SCOPE_TOKEN.test(s))) {
+      if (!badShown) o.error(`the MCP server ${o.url.host} asks for more scope, but not as a list of OAuth scopes; passing its refusal on`);
+      badShown = true;
+      return [];
+    }
+    return [...new Set(scopes)];
   };
   const withToken = (init: RequestInit | undefined, token: string): RequestInit => {
     const headers = new Headers(init?.headers);
     headers.set("authorization", `Bearer ${token}`);
     return { ...init, headers };
   };
-  return async (url, init) => {
+  return async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    // The transports stay on the server's origin; should one ever stray, the token does not follow.
+    if (url.origin !== o.url.origin) throw new McpAuthError(`refusing to send the token of ${o.owner} to ${url.origin}, which is not the MCP server's origin ${o.url.origin}`);
     const token = await bearer.get();
-    let res = await o.fetch(url, withToken(init, token));
+    let res = await o.fetch(input, withToken(init, token));
     let used = token;
-    for (let scopes = stepUpScopes(res); scopes.length; scopes = stepUpScopes(res)) {
+    for (let scopes = stepUpScopes(res, url); scopes.length; scopes = stepUpScopes(res, url)) {
       const current = await bearer.get();
       if (current === used) {
         // Requests refused together share one step-up.
@@ -244,13 +277,13 @@ function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>
         used = await stepping;
       } else used = current; // someone stepped up meanwhile
       await res.body?.cancel().catch(() => {});
-      res = await o.fetch(url, withToken(init, used));
+      res = await o.fetch(input, withToken(init, used));
     }
     if (res.status !== 401) return res;
     await res.body?.cancel().catch(() => {});
     o.debug?.("the server answered 401: getting a new token and retrying once");
     const fresh = await bearer.refused(used);
-    const again = await o.fetch(url, withToken(init, fresh));
+    const again = await o.fetch(input, withToken(init, fresh));
     if (again.status !== 401) return again;
     await again.body?.cancel().catch(() => {});
     throw new TokenRefusedError(`the MCP server ${o.url.host} refused the token of ${o.owner} (HTTP 401, also after getting a new one)`, { hint: o.loginHint });
