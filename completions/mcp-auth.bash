@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--audience|--client-scope|--create-client|--client-auth|--domain-url|--mcp-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -39,12 +39,12 @@ _mcp_auth() {
         --admin-client-id) COMPREPLY=(); return ;;
         --admin-client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --mcp-host) COMPREPLY=(); return ;;
+        --mcp-url) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
         --client-scope) COMPREPLY=(); return ;;
         --create-client) COMPREPLY=(); return ;;
         --client-auth) COMPREPLY=(); return ;;
         --domain-url) COMPREPLY=(); return ;;
-        --mcp-url) COMPREPLY=(); return ;;
         --redirect-uri) COMPREPLY=(); return ;;
         --dotenv) COMPREPLY=(); return ;;
         --api-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
@@ -59,7 +59,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --mcp-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -289,6 +289,7 @@ _mcp_auth() {
         --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code" -- "$cur")); return ;;
         --redirect-port) COMPREPLY=(); return ;;
         --mcp-host) COMPREPLY=(); return ;;
+        --mcp-url) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
         --client-scope) COMPREPLY=(); return ;;
         --create-client) COMPREPLY=(); return ;;
@@ -298,7 +299,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --url --realm --admin-realm --admin-user --admin-client-id --admin-password-stdin --admin-password-env --admin-client-secret-stdin --admin-client-secret-env --grant --redirect-port --rotate-secret --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --version -V --debug --store --timeout --ca-file --insecure --allow-http --non-interactive --config-dir --help";
       ;;
     "bootstrap oci")
       case "$prev" in

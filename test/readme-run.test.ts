@@ -337,8 +337,9 @@ describe("README: Bootstrapping an IdP: Keycloak", () => {
   steps(s, [
     { readme: "mcp-auth bootstrap keycloak --url https://auth.example.com --realm kcp --admin-password-env KC_ADMIN_PASSWORD  --mcp-host mcp.example.com --trust-loopback --audience kcp --create-client mcp-auth-ci", check: (r) => expect(r.stderr).toContain('✓ token audience: aud contains "kcp"') },
     {
-      readme: "mcp-auth bootstrap keycloak --url https://auth.example.com --realm kcp --admin-password-env KC_ADMIN_PASSWORD  --audience kcp --print-server-config > config.toml",
-      check: () => expect(parseToml(file(u, "config.toml"))).toMatchObject({ require_oauth: true, oauth_audience: "kcp", authorization_url: `${k.url}/realms/kcp` }),
+      readme: "mcp-auth bootstrap keycloak --url https://auth.example.com --realm kcp --admin-password-env KC_ADMIN_PASSWORD  --mcp-host mcp.example.com --audience kcp --print-server-config > config.toml",
+      check: () =>
+        expect(parseToml(file(u, "config.toml"))).toMatchObject({ require_oauth: true, oauth_audience: "kcp", authorization_url: `${k.url}/realms/kcp`, server_url: "https://mcp.example.com", oauth_scopes: expect.arrayContaining(["mcp-audience"]) }),
     },
   ]);
   steps(s, [

@@ -6,6 +6,7 @@ import type { Target } from "./target.js";
 import { shellWord } from "./covers.js";
 import { federationChecks } from "./federation.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
+import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../mcp/probe.js";
 
 /**
  * The doctor use case: a checklist of the path from an MCP URL to an accepted token, each check
@@ -196,9 +197,14 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   else {
     try {
       const r = await probeMcp(ctx, url, token);
-      if (r.status >= 200 && r.status < 300) {
+      const a = readMcpAnswer(r.status, r.body);
+      if (a.kind === "result") {
         add("mcp.initialize", "pass", "MCP initialize with the token", `${r.status}`);
         await toolsList(ctx, url, token, r.sessionId, add, input.target?.profile ?? undefined);
+      } else if (mcpReachable(a)) {
+        // A JSON-RPC error is still an MCP server that took the token (a 2026-07-28-only server has no initialize).
+        add("mcp.initialize", "pass", "MCP initialize with the token", describeMcpAnswer(a));
+        add("mcp.tools", "skip", "MCP tools/list with the token", "the server has no initialize handshake, which this check's tools/list needs");
       } else add("mcp.initialize", "fail", "MCP initialize with the token", refusal(r), refusalFix(r, input.target?.profile ?? undefined));
     } catch (e) {
       add("mcp.initialize", "fail", "MCP initialize with the token", msg(e), "check that the server is up");

@@ -6,6 +6,7 @@ import { planMcpProfile } from "../core/mcp-login.js";
 import { NetworkError, UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
 import { probeMcp } from "../oauth/discovery.js";
+import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../mcp/probe.js";
 import { defineProvider, issuerUrl } from "./types.js";
 
 /**
@@ -89,10 +90,10 @@ export const octoperf = defineProvider({
     let accepted: boolean | undefined;
     try {
       const r = await probeMcp(ctx, mcpUrl, token);
-      accepted = r.status >= 200 && r.status < 300;
+      accepted = mcpReachable(readMcpAnswer(r.status, r.body));
       checks.push(
         accepted
-          ? passed("MCP server accepts the token", `initialize answered ${r.status}`)
+          ? passed("MCP server accepts the token", describeMcpAnswer(readMcpAnswer(r.status, r.body)))
           : failed("MCP server accepts the token", `initialize answered ${r.status}${r.wwwAuthenticate ? ` (${r.wwwAuthenticate})` : ""}`, r.status === 401 ? fix : "check the MCP server's logs"),
       );
     } catch (e) {

@@ -63,7 +63,7 @@ describe("keycloak --print-server-config writes TOML, never interpolated text", 
     const r = await u.run(["bootstrap", "keycloak", "--url", k.url, "--admin-password-env", "ADMIN_PW", "--realm", "kcp", "--audience", audience, "--print-server-config", "--no-verify"]);
     expect(r.code, r.stderr).toBe(0);
     const config = parse(r.stdout);
-    expect(config).toEqual({ require_oauth: true, authorization_url: `${k.url}/realms/kcp`, oauth_audience: audience });
+    expect(config).toEqual({ require_oauth: true, authorization_url: `${k.url}/realms/kcp`, oauth_audience: audience, oauth_scopes: ["profile", "email", "roles", "web-origins", "acr", "basic", "mcp-audience"] });
     // the copy shown on stderr (without --print-server-config) is the same TOML
     const shown = await u.run(["bootstrap", "keycloak", "--url", k.url, "--admin-password-env", "ADMIN_PW", "--realm", "kcp", "--audience", audience, "--no-verify"]);
     expect(shown.code, shown.stderr).toBe(0);

@@ -1,7 +1,7 @@
 /**
- * Drives the Keycloak simulator with plain fetch: the admin-token curl of idp-apis.md §2.1, then the
- * kcp MCP guide (seed 001) - trusted hosts policy, an audience mapper for `kcp`, DCR - and checks the
- * contract of idp-apis.md §2.
+ * Drives the Keycloak simulator with plain fetch: the admin-token curl, then the kcp MCP guide
+ * (seed 001) - trusted hosts policy, an audience mapper for `kcp`, DCR - and checks the behaviour
+ * docs/idp/keycloak.md describes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
@@ -31,7 +31,7 @@ async function call(method: string, url: string, opts: { token?: string; body?: 
 async function tokenRequest(kc: KeycloakSim, realm: string, form: Record<string, string>, headers: Record<string, string> = {}) {
   return call('POST', `${kc.url}/realms/${realm}/protocol/openid-connect/token`, { body: new URLSearchParams(form).toString(), headers: { ...formHeaders, ...headers } });
 }
-/** idp-apis.md §2.1: grant_type=password&client_id=admin-cli&username=admin&password=admin */
+/** The admin token: grant_type=password&client_id=admin-cli&username=admin&password=admin */
 async function adminToken(kc: KeycloakSim) {
   const r = await tokenRequest(kc, 'master', { grant_type: 'password', client_id: 'admin-cli', username: 'admin', password: 'admin' });
   expect(r.status).toBe(200);
@@ -258,6 +258,16 @@ describe('Keycloak simulator', () => {
     });
     expect(invalid.status).toBe(400);
     expect(invalid.body).toEqual({ errorMessage: 'At least one of hosts verification or client URIs validation must be enabled' });
+    // both switches are required, single and boolean (ConfigurationValidationHelper.checkBoolean(…, true))
+    const put = (config: Record<string, string[]>) => call('PUT', `${kc.url}/admin/realms/kcp/components/${th.id}`, { token: admin, body: { ...th, config } });
+    expect((await put({ 'host-sending-registration-request-must-match': ['false'] })).body).toEqual({ errorMessage: "'client-uris-must-match.label' is required" });
+    expect((await put({ 'host-sending-registration-request-must-match': ['no'], 'client-uris-must-match': ['true'] })).body).toEqual({
+      errorMessage: "'host-sending-registration-request-must-match.label' should be 'true' or 'false'",
+    });
+    expect((await put({ 'host-sending-registration-request-must-match': ['true', 'false'], 'client-uris-must-match': ['true'] })).body).toEqual({
+      errorMessage: "'host-sending-registration-request-must-match.label' should be a single entry",
+    });
+    expect(kc.trustedHostsPolicy('kcp').config).toEqual({ 'host-sending-registration-request-must-match': ['true'], 'client-uris-must-match': ['true'] });
   });
 
   it('seed 001 §1 + FAQ: anonymous DCR is refused until the Trusted Hosts policy lists the host', async () => {
@@ -327,16 +337,14 @@ describe('Keycloak simulator', () => {
     const openid = await dcr({ ...base, scope: 'openid profile' });
     expect(openid.status).toBe(403);
     expect(openid.body.error_description).toBe("Policy 'Allowed Client Scopes' rejected request to client-registration service. Details: Not permitted to use specified clientScope");
-    // naming scopes replaces the realm defaults: the requested ones become optional, kcp-audience is gone
+    // naming scopes: the requested ones become optional; the defaults are the realm's (26.8, see the release table below)
     const named = await dcr({ ...base, scope: 'kcp-audience profile', grant_types: ['client_credentials'] });
     expect(named.status).toBe(201);
     expect(named.body.scope).toBe('kcp-audience profile');
     expect(named.body.grant_types).toEqual(['authorization_code', 'client_credentials']);
     expect(named.body.client_secret).toBeTruthy();
     expect(named.body.client_secret_expires_at).toBe(0);
-    expect(kc.clientScopeNames('kcp', named.body.client_id)).toEqual({ default: ['service_account'], optional: ['kcp-audience', 'profile'] });
-    const noAud = await tokenRequest(kc, 'kcp', { grant_type: 'client_credentials', client_id: named.body.client_id, client_secret: named.body.client_secret });
-    expect(decodeJwt(noAud.body.access_token)).not.toHaveProperty('aud');
+    expect(kc.clientScopeNames('kcp', named.body.client_id)).toEqual({ default: ['profile', 'email', 'roles', 'web-origins', 'acr', 'basic', 'kcp-audience', 'service_account'], optional: ['kcp-audience', 'profile'] });
     const withAud = await tokenRequest(kc, 'kcp', { grant_type: 'client_credentials', client_id: named.body.client_id, client_secret: named.body.client_secret, scope: 'kcp-audience' });
     expect(decodeJwt(withAud.body.access_token).aud).toBe('kcp'); // one audience: a plain string; full scope disabled -> no `account`
 
@@ -421,5 +429,91 @@ describe('Keycloak simulator', () => {
     expect(kc.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/admin/realms/kcp/components/') && r.status === 204)).toBe(true);
     const tokenCall = kc.requests.find((r) => r.path === '/realms/master/protocol/openid-connect/token')!;
     expect(tokenCall.body).toMatchObject({ grant_type: 'password', client_id: 'admin-cli' });
+  });
+});
+
+/** Registration as an MCP client sends it (anonymous, public, a redirect URI). */
+const mcpRegistration = (redirect: string, extra: Record<string, unknown> = {}) => ({
+  client_name: 'MCP client',
+  redirect_uris: [redirect],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+  ...extra,
+});
+
+describe('Keycloak simulator: Trusted Hosts compares the registering machine (the socket address) when asked to', () => {
+  let kc: KeycloakSim;
+  let admin: string;
+  beforeAll(async () => {
+    kc = await startKeycloak({ realms: ['kcp'] });
+    admin = (await adminToken(kc)).access_token;
+  });
+  afterAll(() => kc.close());
+
+  const HOST_NOT_TRUSTED = "Policy 'Trusted Hosts' rejected request to client-registration service. Details: Host not trusted.";
+  const URI_NOT_TRUSTED = "Policy 'Trusted Hosts' rejected request to client-registration service. Details: URI doesn't match any trusted host or trusted domain";
+  // `from`: undefined = this test's own socket (127.0.0.1); otherwise decided as if it came from that address.
+  const table: Array<{ name: string; hostCheck: string; trusted: string[]; from?: string; redirect: string; status: number; error?: string }> = [
+    { name: 'check on, only the MCP host trusted: this machine (loopback) is refused', hostCheck: 'true', trusted: ['mcp.example.com'], redirect: 'https://mcp.example.com/cb', status: 403, error: HOST_NOT_TRUSTED },
+    { name: 'check on, the socket address trusted as an IP', hostCheck: 'true', trusted: ['mcp.example.com', '127.0.0.1'], redirect: 'https://mcp.example.com/cb', status: 201 },
+    { name: 'check on, loopback counts as the host name localhost', hostCheck: 'true', trusted: ['mcp.example.com', 'localhost'], redirect: 'https://mcp.example.com/cb', status: 201 },
+    { name: 'check on, loopback matches a *.localhost-style domain entry', hostCheck: 'true', trusted: ['*.localhost', 'mcp.example.com'], redirect: 'https://mcp.example.com/cb', status: 201 },
+    { name: 'check on, another machine (a laptop) is refused although loopback is trusted', hostCheck: 'true', trusted: ['mcp.example.com', 'localhost', '127.0.0.1'], from: '192.0.2.10', redirect: 'https://mcp.example.com/cb', status: 403, error: HOST_NOT_TRUSTED },
+    { name: 'check absent from the config: true by default', hostCheck: '', trusted: ['mcp.example.com'], from: '192.0.2.10', redirect: 'https://mcp.example.com/cb', status: 403, error: HOST_NOT_TRUSTED },
+    { name: 'check off: another machine may register with a trusted redirect', hostCheck: 'false', trusted: ['mcp.example.com'], from: '192.0.2.10', redirect: 'https://mcp.example.com/cb', status: 201 },
+    { name: 'check off: redirect URIs still must be on a trusted host', hostCheck: 'false', trusted: ['mcp.example.com'], from: '192.0.2.10', redirect: 'https://evil.example/cb', status: 403, error: URI_NOT_TRUSTED },
+    { name: 'check off: a wildcard entry covers subdomains', hostCheck: 'false', trusted: ['*.example.com'], redirect: 'https://a.b.example.com/cb', status: 201 },
+  ];
+  it.each(table)('$name', async ({ hostCheck, trusted, from, redirect, status, error }) => {
+    const th = kc.trustedHostsPolicy('kcp');
+    const config: Record<string, string[]> = { 'trusted-hosts': trusted, 'client-uris-must-match': ['true'], 'host-sending-registration-request-must-match': [hostCheck || 'true'] };
+    expect((await call('PUT', `${kc.url}/admin/realms/kcp/components/${th.id}`, { token: admin, body: { ...th, config } })).status).toBe(204);
+    if (!hostCheck) delete kc.trustedHostsPolicy('kcp').config['host-sending-registration-request-must-match']; // as stored by an older import
+    kc.remoteAddressOverride = from;
+    try {
+      const r = await call('POST', `${kc.url}/realms/kcp/clients-registrations/openid-connect`, { body: mcpRegistration(redirect) });
+      expect(r.status).toBe(status);
+      if (error) expect(r.body).toEqual({ error: 'insufficient_scope', error_description: error });
+    } finally {
+      kc.remoteAddressOverride = undefined;
+    }
+  });
+
+  it('reading and deleting a registration are checked against the registering machine too', async () => {
+    const th = kc.trustedHostsPolicy('kcp');
+    const config = { 'trusted-hosts': ['localhost', 'mcp.example.com'], 'client-uris-must-match': ['true'], 'host-sending-registration-request-must-match': ['true'] };
+    await call('PUT', `${kc.url}/admin/realms/kcp/components/${th.id}`, { token: admin, body: { ...th, config } });
+    const reg = await call('POST', `${kc.url}/realms/kcp/clients-registrations/openid-connect`, { body: mcpRegistration('https://mcp.example.com/cb') });
+    expect(reg.status).toBe(201);
+    kc.remoteAddressOverride = '192.0.2.10';
+    try {
+      const del = await call('DELETE', reg.body.registration_client_uri, { token: reg.body.registration_access_token });
+      expect(del.status).toBe(403);
+      expect(del.body.error_description).toBe(HOST_NOT_TRUSTED);
+    } finally {
+      kc.remoteAddressOverride = undefined;
+    }
+    expect((await call('DELETE', reg.body.registration_client_uri, { token: reg.body.registration_access_token })).status).toBe(204);
+  });
+});
+
+describe.each([
+  { release: '26.8' as const, defaults: ['profile', 'email', 'roles', 'web-origins', 'acr', 'basic'] },
+  { release: '26.7' as const, defaults: ['basic'] },
+])('Keycloak simulator $release: a DCR request naming `scope`', ({ release, defaults }) => {
+  let kc: KeycloakSim;
+  beforeAll(async () => {
+    kc = await startKeycloak({ realms: ['kcp'], release });
+    kc.trustedHostsPolicy('kcp').config['trusted-hosts'] = ['localhost'];
+  });
+  afterAll(() => kc.close());
+
+  it('gets the named scopes as optional ones and the release\'s default scopes', async () => {
+    const r = await call('POST', `${kc.url}/realms/kcp/clients-registrations/openid-connect`, { body: mcpRegistration('http://localhost:1/cb', { scope: 'profile email' }) });
+    expect(r.status).toBe(201);
+    expect(kc.clientScopeNames('kcp', r.body.client_id)).toEqual({ default: defaults, optional: ['profile', 'email'] });
+    const plain = await call('POST', `${kc.url}/realms/kcp/clients-registrations/openid-connect`, { body: mcpRegistration('http://localhost:1/cb') });
+    expect(kc.clientScopeNames('kcp', plain.body.client_id).default).toEqual(['profile', 'email', 'roles', 'web-origins', 'acr', 'basic']);
   });
 });

@@ -2,12 +2,26 @@
  * Test simulator of Keycloak 26.x: token endpoint, discovery, JWKS, the admin REST API that
  * `mcp-auth bootstrap keycloak` needs, client-registration policies and anonymous DCR.
  *
- * Spec: ../shared/research/idp-apis.md §2 (contract list §2.7). Sources cited next to each
- * behaviour:
- *   - `keycloak/keycloak@main:<path>` - Keycloak sources read through the code index (commit of the
- *     indexed copy; the research cites the same files);
+ * Models Keycloak 26.8 (the newest 26.x release line); `startKeycloak({ release: '26.7' })` keeps the
+ * one difference that matters here for 26.0-26.7, which users still run (see `release` below).
+ * The facts, in the project's words: docs/idp/keycloak.md. Upstream files followed
+ * (keycloak/keycloak, read through the code index), under services/src/main/java/org/keycloak/services/:
+ *   - clientregistration/policy/impl/TrustedHostClientRegistrationPolicy.java and its Factory: the
+ *     config keys `trusted-hosts`, `host-sending-registration-request-must-match`,
+ *     `client-uris-must-match` (both true when absent), the checks and their messages, the
+ *     validation that needs both switches present, single, boolean and not both false;
+ *   - clientregistration/policy/DefaultClientRegistrationPolicies.java: the policies a realm starts with;
+ *   - clientregistration/policy/impl/ClientScopesClientRegistrationPolicy.java and its Factory;
+ *   - clientregistration/AbstractClientRegistrationProvider.java (create: default scopes when the
+ *     request names `scope`; changed in 26.8.0 by keycloak/keycloak#50807 / #50842) and
+ *     clientregistration/oidc/DescriptionConverter.java (`scope` becomes optional client scopes);
+ *   - resources/admin/ComponentResource.java (validation errors as 400 {"errorMessage"}), and
+ *     server-spi-private/.../provider/ConfigurationValidationHelper.java (its messages).
+ * Component config is a multivalued map: every value is a list of strings, an empty list is not stored.
+ * Other behaviour cites, next to it:
+ *   - `keycloak/keycloak@main:<path>` - Keycloak sources read through the code index;
  *   - `gloak:<doc>` - measurements against a live quay.io/keycloak/keycloak:26.7.1 recorded by the
- *     Keycloak re-implementation ekalinin/gloak (the "Gloak" notes idp-apis.md §6 refers to):
+ *     Keycloak re-implementation ekalinin/gloak:
  *     docs/superpowers/specs/2026-08-18-keycloak-26.7.1-observed.md ("observed"),
  *     docs/superpowers/handover/p5-client-scopes.md ("p5a"), p5-protocol-mappers.md ("p5b"),
  *     p7-registration.md ("p7").
@@ -31,8 +45,11 @@
  * Not implemented: browser flows (auth, login pages, code grant), device grant, token exchange,
  * introspection, userinfo, logout, users CRUD beyond role mappings, groups, identity providers,
  * realm keys rotation, organizations, fine-grained admin permissions, client policies.
- * Trusted Hosts resolves only IP literals and `localhost` (no DNS); set `sim.remoteAddressOverride`
- * to pretend the registration request came from elsewhere (e.g. a Docker bridge address).
+ * Trusted Hosts compares the registering machine's address - the request's socket address, as
+ * Keycloak's `getRemoteAddr()` without proxy headers - with the trusted hosts. It resolves only IP
+ * literals and `localhost` (no DNS, so no reverse lookup of other addresses); set
+ * `sim.remoteAddressOverride` to decide as if the request came from another machine (no connection
+ * is made from there).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseBody, rsaKey, sendJson, serve } from './common.js';
@@ -52,6 +69,12 @@ export interface KeycloakOptions {
   masterTokenLifespan?: number;
   /** accessTokenLifespan of the other realms (Keycloak default 300 s). */
   realmTokenLifespan?: number;
+  /**
+   * Release line (default '26.8'). A DCR request naming `scope` gets those scopes as optional client
+   * scopes; as default scopes it gets the realm's default client scopes from 26.8.0 on
+   * (keycloak/keycloak#50807), only `basic` before (AbstractClientRegistrationProvider.create).
+   */
+  release?: '26.8' | '26.7';
 }
 
 export interface ProtocolMapperRep {
@@ -293,6 +316,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
   const counters = { tokenRequests: 0, adminRequests: 0, registrationRequests: 0 };
   let url = '';
   const sim = { remoteAddressOverride: undefined as string | undefined };
+  const release = opts.release ?? '26.8';
 
   const issuerOf = (realm: string) => `${url}/realms/${realm}`;
   const now = () => Math.floor(Date.now() / 1000);
@@ -672,7 +696,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
       switch (m.protocolMapper) {
         case 'oidc-audience-mapper': {
           // keycloak/keycloak@main:services/.../mappers/AudienceProtocolMapper.java: the client audience wins,
-          // the custom audience is only a fallback (idp-apis.md §2.3)
+          // the custom audience is only a fallback (docs/idp/keycloak.md "Audience")
           const v = cfg['included.client.audience'] ?? cfg['included.custom.audience'];
           if (v && v.trim() && !aud.includes(v)) aud.push(v);
           break;
@@ -876,7 +900,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     if (grant === 'password') {
       if (!client.directAccessGrantsEnabled) throw new HttpError(400, RFC_ERR('unauthorized_client', 'Client not allowed for direct access grants'));
       const user = [...realm.users.values()].find((u) => u.username === (form.username ?? '').toLowerCase() && !u.serviceAccountClientId);
-      // gloak observed (26.7.1): wrong password is 400 invalid_grant (idp-apis.md §2.1 says 401 - see report)
+      // gloak observed (26.7.1): wrong password is 400 invalid_grant
       if (!user || !user.password || user.password !== form.password) throw new HttpError(400, RFC_ERR('invalid_grant', 'Invalid user credentials'));
       const { scopes, invalid } = resolveScopes(realm, client, form.scope ?? '');
       if (invalid.length) throw new HttpError(400, RFC_ERR('invalid_scope', `Invalid scopes: ${form.scope}`));
@@ -1091,7 +1115,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
   }
 
   function applyClientRep(realm: KcRealm, c: KcClient, b: Record<string, unknown>, isCreate: boolean) {
-    // ValidationUtil / ClientValidation: invalid URLs -> 400 invalid_input (idp-apis.md §2.2)
+    // ValidationUtil / ClientValidation: invalid URLs -> 400 invalid_input (docs/idp/keycloak.md "Admin API calls")
     if (!validUrl(b.rootUrl)) throw new HttpError(400, RFC_ERR('invalid_input', 'Root URL is not a valid URL'));
     if (!validUrl(b.baseUrl) && !String(b.baseUrl).startsWith('/')) throw new HttpError(400, RFC_ERR('invalid_input', 'Base URL is not a valid URL'));
     const scalar = ['name', 'description', 'rootUrl', 'adminUrl', 'baseUrl', 'clientAuthenticatorType', 'protocol'] as const;
@@ -1416,7 +1440,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
 
     // ---- components -----------------------------------------------------------------------------
     if (section === 'components') {
-      // ComponentResource: view-realm to read, manage-realm to write (idp-apis.md §2.4)
+      // ComponentResource: view-realm to read, manage-realm to write (docs/idp/keycloak.md)
       if (id === undefined) {
         if (method === 'GET') {
           requireRole(caller, realm, ...VIEW_REALM);
@@ -1514,7 +1538,15 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
       config,
     };
     if (comp.providerType === POLICY_TYPE && comp.providerId === 'trusted-hosts') {
-      // TrustedHostClientRegistrationPolicyFactory.validateConfiguration (idp-apis.md §2.4)
+      // TrustedHostClientRegistrationPolicyFactory.validateConfiguration: both switches required, single and
+      // boolean (ConfigurationValidationHelper.checkBoolean(property, true)); ComponentResource formats the
+      // message with the property's label key when the admin messages have no text for it
+      for (const k2 of ['host-sending-registration-request-must-match', 'client-uris-must-match']) {
+        const label = `${k2}.label`;
+        if ((config[k2]?.length ?? 0) > 1) throw new HttpError(400, { errorMessage: `'${label}' should be a single entry` });
+        if (!config[k2]) throw new HttpError(400, { errorMessage: `'${label}' is required` });
+        if (!['true', 'false'].includes(config[k2]![0]!)) throw new HttpError(400, { errorMessage: `'${label}' should be 'true' or 'false'` });
+      }
       const flag = (k2: string) => (config[k2]?.[0] ?? 'true') !== 'false';
       if (!flag('host-sending-registration-request-must-match') && !flag('client-uris-must-match')) {
         throw new HttpError(400, { errorMessage: 'At least one of hosts verification or client URIs validation must be enabled' });
@@ -1528,7 +1560,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
   // --------------------------------------------------------------------------------------------
   class PolicyError extends Error {}
   const policyReject = (componentName: string, detail: string) =>
-    // ClientRegistrationPolicyException wrapped by ClientRegistrationAuth.forbidden (idp-apis.md §2.4)
+    // ClientRegistrationPolicyException wrapped by ClientRegistrationAuth.forbidden (docs/idp/keycloak.md "Trusted Hosts")
     new HttpError(403, RFC_ERR('insufficient_scope', `Policy '${componentName}' rejected request to client-registration service. Details: ${detail}`));
 
   function remoteAddress(req: IncomingMessage) {
@@ -1749,7 +1781,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     const bearer = /^bearer /i.test(authz) ? authz.slice(7).trim() : '';
     if (bearer) {
       bearerClaims = await verify(realm.name, bearer);
-      // a token from another realm (e.g. master admin against realm kcp) fails here too (idp-apis.md §2.5)
+      // a token from another realm (e.g. master admin against realm kcp) fails here too (docs/idp/keycloak.md)
       if (!bearerClaims) throw new HttpError(401, RFC_ERR('invalid_token', 'Failed decode token'));
       if (bearerClaims.typ === 'Refresh') throw new HttpError(401, RFC_ERR('invalid_token', 'Invalid type of token'));
     }
@@ -1778,12 +1810,15 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
       const rep = toInternal(body!);
       runPolicies(realm, auth, 'register', req, rep);
       const c = newClient(realm, { clientId: randomUUID(), name: rep.name as string | undefined, baseUrl: rep.baseUrl as string | undefined, publicClient: rep.publicClient as boolean, clientAuthenticatorType: rep.clientAuthenticatorType as string });
-      // `scope` given -> only those, as optional scopes; absent -> the realm defaults
-      attachScopes(realm, c, undefined, rep.optionalClientScopes as string[] | undefined);
+      // `scope` given -> those as optional scopes, and as defaults the realm's (26.8) or `basic` (26.0-26.7);
+      // absent -> the realm defaults
+      const named = rep.optionalClientScopes as string[] | undefined;
+      const realmDefaults = scopesById(realm, realm.defaultDefaultClientScopes).filter((x) => x.protocol === 'openid-connect').map((x) => x.name);
+      attachScopes(realm, c, named && (release === '26.7' ? ['basic'] : realmDefaults), named);
       applyClientRep(realm, c, { ...rep, name: undefined, baseUrl: undefined }, false);
       c.directAccessGrantsEnabled = rep.directAccessGrantsEnabled === true;
       if (auth === 'anonymous') {
-        // Consent Required and Full Scope Disabled policies (idp-apis.md §2.5)
+        // Consent Required and Full Scope Disabled policies (docs/idp/keycloak.md)
         c.consentRequired = true;
         c.fullScopeAllowed = false;
       }

@@ -4,9 +4,11 @@ import { AuthError, McpAuthError, UsageError } from "../../errors.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import type { ClientGrant } from "../options.js";
 
-/** Keycloak's admin REST API (idp-apis.md §2), signed in as a user (password grant on admin-cli) or a service account. */
+/** Keycloak's admin REST API (docs/idp/keycloak.md), signed in as a user (password grant on admin-cli) or a service account. */
 type Json = Record<string, unknown>;
 const POLICY_TYPE = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
+const HOST_CHECK = "host-sending-registration-request-must-match";
+const URI_CHECK = "client-uris-must-match";
 
 export type AdminCredentials = { kind: "password"; user: string; password: string; realm: string } | { kind: "client"; clientId: string; secret: string; realm: string };
 
@@ -85,20 +87,63 @@ export class KeycloakAdmin {
     if (res.status !== 200) throw this.fail("reading the realm", res);
   }
 
-  /** Adds hosts to the anonymous Trusted Hosts policy, keeping everything already there. */
-  async trustHosts(hosts: string[]): Promise<string> {
+  /** The realm's client-registration policy components (each config value a list of strings). */
+  private async policies(): Promise<Json[]> {
     const res = await this.call("GET", `/components?type=${encodeURIComponent(POLICY_TYPE)}`);
     if (res.status !== 200 || !Array.isArray(res.body)) throw this.fail("reading client-registration policies", res);
-    const policy = (res.body as Json[]).find((c) => c.providerId === "trusted-hosts" && c.subType === "anonymous");
-    if (!policy) return `no anonymous Trusted Hosts policy in the realm, nothing to change`;
+    return res.body as Json[];
+  }
+
+  /**
+   * Adds hosts to the anonymous Trusted Hosts policy, keeping everything already there, and sets its
+   * two switches (docs/idp/keycloak.md "Trusted Hosts"):
+   *  - `host-sending-registration-request-must-match` compares the *registering machine's* address with
+   *    the trusted hosts. MCP clients register from wherever they run (a laptop), so it goes off unless
+   *    `keepHostCheck`, which turns it (back) on;
+   *  - `client-uris-must-match` keeps redirect URIs on the trusted hosts: always on here.
+   * Keycloak refuses a PUT that lacks either switch or turns both off, so both are always sent.
+   */
+  async trustHosts(hosts: string[], keepHostCheck: boolean): Promise<{ detail: string; policy: boolean; hostCheck: boolean }> {
+    const policy = (await this.policies()).find((c) => c.providerId === "trusted-hosts" && c.subType === "anonymous");
+    if (!policy) return { detail: "no anonymous Trusted Hosts policy in the realm: any machine may register, with any redirect URI", policy: false, hostCheck: false };
     const config = { ...((policy.config ?? {}) as Record<string, string[]>) };
     const current = Array.isArray(config["trusted-hosts"]) ? config["trusted-hosts"] : [];
     const added = hosts.filter((h) => !current.includes(h));
-    if (!added.length) return `${hosts.join(", ")} already trusted`;
+    const wanted = { [HOST_CHECK]: [String(keepHostCheck)], [URI_CHECK]: ["true"] };
+    const flagsChange = Object.entries(wanted).some(([k, v]) => config[k]?.length !== 1 || config[k]![0] !== v[0]);
+    const switches = keepHostCheck ? "the registering machine's address must be a trusted host" : "any machine may register; redirect URIs must be on a trusted host";
+    if (!added.length && !flagsChange) return { detail: `${hosts.length ? `${hosts.join(", ")} already trusted` : "unchanged"}; ${switches}`, policy: true, hostCheck: keepHostCheck };
     config["trusted-hosts"] = [...current, ...added];
+    Object.assign(config, wanted);
     const put = await this.call("PUT", `/components/${encodeURIComponent(String(policy.id))}`, { ...policy, config });
     if (put.status !== 204 && put.status !== 200) throw this.fail('updating the "Trusted Hosts" policy', put);
-    return `added ${added.join(", ")} (now: ${config["trusted-hosts"].join(", ")})`;
+    const what = added.length ? `added ${added.join(", ")} (now: ${config["trusted-hosts"].join(", ")})` : `${hosts.join(", ")} already trusted`;
+    return { detail: `${what}; ${switches}`, policy: true, hostCheck: keepHostCheck };
+  }
+
+  /**
+   * The client scopes an anonymous DCR client may name in its registration, by the anonymous
+   * "Allowed Client Scopes" policy (docs/idp/keycloak.md "Scopes"): its `allowed-client-scopes`, plus the
+   * realm's default and optional client scopes while `allow-default-scopes` is on (its default). Only
+   * openid-connect scopes are kept; `openid` only when the policy names it.
+   */
+  async dcrScopes(): Promise<{ allowed: string[]; realmDefaults: string[] }> {
+    const policy = (await this.policies()).find((c) => c.providerId === "allowed-client-templates" && c.subType === "anonymous");
+    const all = await this.call("GET", "/client-scopes");
+    if (all.status !== 200 || !Array.isArray(all.body)) throw this.fail("listing client scopes", all);
+    const oidc = new Set((all.body as Json[]).filter((s) => s.protocol === undefined || s.protocol === "openid-connect").map((s) => String(s.name)));
+    const names = async (list: string) => {
+      const res = await this.call("GET", `/${list}`);
+      if (res.status !== 200 || !Array.isArray(res.body)) throw this.fail("reading the realm default scopes", res);
+      return (res.body as Json[]).map((s) => String(s.name)).filter((n) => oidc.has(n));
+    };
+    const realmDefaults = await names("default-default-client-scopes");
+    const realmOptional = await names("default-optional-client-scopes");
+    if (!policy) return { allowed: [...realmDefaults, ...realmOptional], realmDefaults }; // no policy: nothing is refused
+    const config = (policy.config ?? {}) as Record<string, string[]>;
+    const listed = (config["allowed-client-scopes"] ?? []).filter((n) => oidc.has(n) || n === "openid");
+    const allowDefaults = config["allow-default-scopes"]?.[0] !== "false";
+    return { allowed: [...new Set([...listed, ...(allowDefaults ? [...realmDefaults, ...realmOptional] : [])])], realmDefaults };
   }
 
   /** A client scope with an audience mapper, and a realm default so DCR clients get it too. */
@@ -199,13 +244,16 @@ export class KeycloakAdmin {
     if (put.status !== 204 && put.status !== 200) throw this.fail("registering the public key on the client", put);
   }
 
-  /** Names of a client's default scopes, by clientId (used to check what a DCR client got). */
-  async defaultScopesOf(clientId: string): Promise<string[] | undefined> {
+  /** Names of a client's default and optional scopes, by clientId (used to check what a DCR client got). */
+  async scopesOf(clientId: string): Promise<{ default: string[]; optional: string[] } | undefined> {
     const found = await this.call("GET", `/clients?clientId=${encodeURIComponent(clientId)}`);
-    const c = Array.isArray(found.body) ? (found.body as Json[])[0] : undefined;
+    const c = Array.isArray(found.body) ? (found.body as Json[]).find((x) => x.clientId === clientId) : undefined;
     if (!c) return undefined;
-    const res = await this.call("GET", `/clients/${c.id}/default-client-scopes`);
-    return Array.isArray(res.body) ? (res.body as Json[]).map((s) => String(s.name)) : undefined;
+    const list = async (kind: string) => {
+      const res = await this.call("GET", `/clients/${encodeURIComponent(String(c.id))}/${kind}-client-scopes`);
+      return Array.isArray(res.body) ? (res.body as Json[]).map((s) => String(s.name)) : [];
+    };
+    return { default: await list("default"), optional: await list("optional") };
   }
 
   async attachScope(uuid: string, scopeId: string): Promise<void> {

@@ -14,13 +14,15 @@ import { serverConfigToml } from "./server-config.js";
 
 /**
  * Keycloak (and kcp's Keycloak): the console clicks of the kcp MCP guide as one idempotent command
- * (idp-apis.md §2):
+ * (docs/idp/keycloak.md):
  *  - Trusted Hosts: add the MCP hosts to the anonymous `trusted-hosts` client-registration policy,
- *    so MCP clients may register themselves (DCR);
+ *    and stop it comparing the registering machine's address with them (unless --keep-host-check),
+ *    so MCP clients may register themselves (DCR) from wherever they run;
  *  - audience: a client scope with an `oidc-audience-mapper`, made a realm default so DCR clients
  *    get it, so tokens carry the `aud` the MCP server checks;
  *  - optionally a client for mcp-auth itself, saved as a profile;
- *  - verify: an anonymous DCR probe (deleted again) and the first token's `aud`.
+ *  - verify: an anonymous DCR probe from this machine (deleted again) and the first token's `aud`;
+ *  - print kubernetes-mcp-server's config, `server_url` and `oauth_scopes` included.
  */
 type Json = Record<string, unknown>;
 
@@ -35,7 +37,9 @@ const inputs = [
   grantInput("for --create-client"),
   redirectPortInput,
   rotateSecretInput,
-  defineInput({ name: "mcpHost", flag: "--mcp-host <host...>", kind: "list", description: "host(s) MCP clients register from / redirect to (Trusted Hosts)", prompt: "Hosts MCP clients register from", validate: (v: string[]) => v.map(badHost).find(Boolean) }),
+  defineInput({ name: "mcpHost", flag: "--mcp-host <host...>", kind: "list", description: "trusted host(s) for MCP clients' redirect URIs (Keycloak's Trusted Hosts); the first is also the MCP server's host for server_url unless --mcp-url", prompt: "Trusted hosts for MCP clients' redirect URIs", validate: (v: string[]) => v.map(badHost).find(Boolean) }),
+  defineInput({ name: "keepHostCheck", flag: "--keep-host-check", kind: "boolean", description: "keep Keycloak's check that the registering machine is a trusted host (MCP clients elsewhere then get \"Host not trusted\")" }),
+  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server's public URL, for server_url in the printed config (default: https://<first --mcp-host>)" }),
   defineInput({ name: "trustLoopback", flag: "--trust-loopback", kind: "boolean", description: "also trust localhost and 127.0.0.1 (local MCP clients)", prompt: "Trust local MCP clients (localhost)?" }),
   defineInput({ name: "audience", flag: "--audience <aud>", kind: "string", description: "audience the MCP server expects (oauth_audience)", prompt: "Audience the MCP server expects" }),
   defineInput({ name: "audienceClient", flag: "--audience-client", kind: "boolean", description: "the audience is a client id of the realm (included.client.audience)", askIf: (a) => Boolean(a.audience) }),
@@ -67,8 +71,14 @@ export const keycloak = defineProvider({
     await kc.checkRealm();
 
     const facts: Array<[string, string]> = [["issuer", issuer]];
+    const keepHostCheck = o.keepHostCheck;
     const hosts = [...new Set([...(o.mcpHost ?? []).map(hostOf), ...(o.trustLoopback ? ["localhost", "127.0.0.1"] : [])])];
-    if (hosts.length) facts.push(["trusted hosts", await kc.trustHosts(hosts)]);
+    let trust: Awaited<ReturnType<KeycloakAdmin["trustHosts"]>> | undefined;
+    if (hosts.length || keepHostCheck) {
+      trust = await kc.trustHosts(hosts, keepHostCheck);
+      facts.push(["trusted hosts", trust.detail]);
+    }
+    const serverUrl = o.mcpUrl ? checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp, "resource").href.replace(/\/$/, "") : o.mcpHost?.[0] ? publicUrlOf(o.mcpHost[0]) : undefined;
 
     let scopeId: string | undefined;
     if (o.audience) {
@@ -104,11 +114,21 @@ export const keycloak = defineProvider({
       facts.push(["client", `${o.createClient} (${c.action}, ${grant}${key ? `, Signed JWT with key ${key.kid}, no secret` : ""})`]);
     }
 
+    // The scopes MCP clients should ask for: what a DCR client may name and gets by default (docs/idp/keycloak.md "Scopes").
+    const offered = await kc.dcrScopes();
+    const oauthScopes = [...(offered.allowed.includes("openid") ? ["openid"] : []), ...offered.realmDefaults.filter((n) => offered.allowed.includes(n))];
+
     const checks: Check[] = [];
     const probeHost = o.mcpHost?.[0] ? hostOf(o.mcpHost[0]) : o.trustLoopback ? "127.0.0.1" : undefined;
-    if (run.verify && probeHost) checks.push(await dcrProbe(ctx, kc, base, o.realm, probeHost, o.audience ? o.clientScope : undefined));
+    if (run.verify && probeHost) {
+      const hostCheck = trust ? trust.hostCheck : undefined;
+      checks.push(await dcrProbe(ctx, kc, { base, realm: o.realm, host: probeHost, scopes: oauthScopes, audienceScope: o.audience ? o.clientScope : undefined, hostCheck }));
+    }
 
-    const serverConfig = await serverConfigToml({ issuer, audience: o.audience });
+    const serverConfig = await serverConfigToml({ issuer, audience: o.audience, serverUrl, oauthScopes });
+    const configNotes: string[] = [];
+    if (!serverUrl) configNotes.push("server_url is missing: pass --mcp-url (or --mcp-host); behind TLS termination the server otherwise advertises http://<Host> and MCP clients refuse it");
+    if (!oauthScopes.length) configNotes.push("oauth_scopes is missing: the realm offers DCR clients no default client scope, so MCP clients would ask for every scope Keycloak lists");
     return {
       action,
       profile,
@@ -116,8 +136,11 @@ export const keycloak = defineProvider({
       facts,
       checks,
       stdout: o.printServerConfig ? serverConfig : undefined,
-      notes: o.printServerConfig ? undefined : ["kubernetes-mcp-server config.toml (--print-server-config prints it alone):", ...serverConfig.trimEnd().split("\n").map((l) => `  ${l}`)],
-      json: { issuer, trustedHosts: hosts, audience: o.audience ?? null, clientScope: o.audience ? o.clientScope : null },
+      notes: [
+        ...(o.printServerConfig ? [] : ["kubernetes-mcp-server config.toml (--print-server-config prints it alone):", ...serverConfig.trimEnd().split("\n").map((l) => `  ${l}`)]),
+        ...configNotes.map((n) => `note: ${n}`),
+      ],
+      json: { issuer, trustedHosts: hosts, hostCheck: trust ? trust.hostCheck : null, audience: o.audience ?? null, clientScope: o.audience ? o.clientScope : null, serverUrl: serverUrl ?? null, oauthScopes },
     };
   },
 
@@ -162,6 +185,11 @@ function badHost(v: string): string | undefined {
   }
 }
 
+/** The MCP server's public URL from an --mcp-host value: its origin when it is a URL, else https://<host[:port]>. */
+function publicUrlOf(v: string): string {
+  return v.includes("://") ? new URL(v).origin : `https://${v.replace(/\/.*$/, "")}`;
+}
+
 function hostOf(v: string): string {
   try {
     return v.includes("://") ? new URL(v).hostname : v.replace(/[:/].*$/, "");
@@ -171,12 +199,19 @@ function hostOf(v: string): string {
 }
 
 /**
- * Registers a throw-away public client anonymously, as an MCP client would, and deletes it again.
- * A refusal names the policy that refused (the kcp guide's "Policy 'Trusted Hosts' rejected…").
+ * Registers a throw-away public client anonymously, as an MCP client would (with the `scope` it reads
+ * from the server's oauth_scopes), and deletes it again. It runs from *this* machine: with the host
+ * check off (the default here) that proves registration for MCP clients anywhere; with the check on it
+ * proves it only for machines Keycloak trusts. A refusal names the policy that refused (the kcp guide's
+ * "Policy 'Trusted Hosts' rejected…"). See docs/idp/keycloak.md "The DCR probe".
  */
-async function dcrProbe(ctx: Context, kc: KeycloakAdmin, base: string, realm: string, host: string, scope?: string): Promise<Check> {
-  const url = `${base}/realms/${encodeURIComponent(realm)}/clients-registrations/openid-connect`;
-  const redirect = host === "127.0.0.1" || host === "localhost" ? `http://${host}:33418/callback` : `https://${host}/callback`;
+async function dcrProbe(
+  ctx: Context,
+  kc: KeycloakAdmin,
+  o: { base: string; realm: string; host: string; scopes: string[]; audienceScope?: string; hostCheck?: boolean },
+): Promise<Check> {
+  const url = `${o.base}/realms/${encodeURIComponent(o.realm)}/clients-registrations/openid-connect`;
+  const redirect = o.host === "127.0.0.1" || o.host === "localhost" ? `http://${o.host}:33418/callback` : `https://${o.host}/callback`;
   const res = await api<Json>(ctx, "POST", url, {
     json: {
       client_name: `mcp-auth-probe-${randomBytes(4).toString("hex")}`,
@@ -184,24 +219,38 @@ async function dcrProbe(ctx: Context, kc: KeycloakAdmin, base: string, realm: st
       token_endpoint_auth_method: "none",
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
+      ...(o.scopes.length ? { scope: o.scopes.join(" ") } : {}),
     },
   });
+  const what = "dynamic client registration";
   if (res.status === 201) {
     const b = res.body;
-    const scopes = scope ? await kc.defaultScopesOf(String(b.client_id)) : undefined;
+    const got = o.audienceScope ? await kc.scopesOf(String(b.client_id)) : undefined;
     if (typeof b.registration_client_uri === "string" && typeof b.registration_access_token === "string") {
       const del = await api(ctx, "DELETE", b.registration_client_uri, { token: b.registration_access_token });
-      if (del.status !== 204 && del.status !== 200) ctx.warn(`could not delete the probe client ${b.client_id} (HTTP ${del.status}); remove it in the admin console`);
+      if (del.status !== 204 && del.status !== 200) ctx.warn(`could not delete the probe client ${String(b.client_id)} (HTTP ${del.status}); remove it in the admin console`);
     }
-    const detail = `an MCP client may register with redirect ${redirect}`;
-    if (scope && !scopes?.includes(scope)) {
-      return { ok: false, what: "dynamic client registration", detail: `${detail}, but its default scopes (${scopes?.join(", ") ?? "unknown"}) lack "${scope}"`, fix: `make "${scope}" a realm default client scope` };
+    const asked = o.scopes.length ? ` and scope "${o.scopes.join(" ")}"` : "";
+    const where =
+      o.hostCheck === true
+        ? "from this machine only: Keycloak checks the registering machine's address, so an MCP client elsewhere needs its address trusted too (or drop --keep-host-check)"
+        : o.hostCheck === false
+          ? "from this machine, and Keycloak does not check the registering machine, so MCP clients anywhere may register"
+          : "from this machine (the realm's host check was left as it is)";
+    const detail = `an anonymous client with redirect ${redirect}${asked} was registered ${where}`;
+    const has = got && [...got.default, ...got.optional].includes(o.audienceScope!);
+    if (o.audienceScope && !has) {
+      const list = got ? [...got.default, ...got.optional].join(", ") || "none" : "unknown";
+      return { ok: false, what, detail: `${detail}, but its client scopes (${list}) lack "${o.audienceScope}"`, fix: `make "${o.audienceScope}" a realm default client scope` };
     }
-    return { ok: true, what: "dynamic client registration", detail: scope ? `${detail}, and its tokens get the audience scope "${scope}"` : detail };
+    const check: Check = { ok: true, what, detail: o.audienceScope ? `${detail}; its tokens get the audience scope "${o.audienceScope}"` : detail };
+    return o.hostCheck ? { ...check, status: "warn" } : check;
   }
   const desc = typeof res.body?.error_description === "string" ? res.body.error_description : res.text.slice(0, 200);
-  let fix = "see the realm's Client registration → Client policies";
-  if (/Trusted Hosts/.test(desc) && /Host not trusted/.test(desc)) fix = "the registering machine's address is not trusted: add it with --mcp-host, or set host-sending-registration-request-must-match to OFF in the Trusted Hosts policy";
-  else if (/Trusted Hosts/.test(desc)) fix = `add the host with: mcp-auth bootstrap keycloak --url ${base} --realm ${realm} --mcp-host ${host}`;
-  return { ok: false, what: "dynamic client registration", detail: `HTTP ${res.status}: ${desc}`, fix };
+  let fix = "see the realm's Clients → Client registration → Anonymous access policies";
+  if (/Trusted Hosts/.test(desc) && /Host not trusted/.test(desc)) {
+    fix = "Keycloak checks the registering machine's address and this machine's is not trusted: run without --keep-host-check, or add this machine with --mcp-host";
+  } else if (/Trusted Hosts/.test(desc)) fix = `add the host with: mcp-auth bootstrap keycloak --url ${o.base} --realm ${o.realm} --mcp-host ${o.host}`;
+  else if (/Allowed Client Scopes/.test(desc)) fix = `let the anonymous "Allowed Client Scopes" policy allow ${o.scopes.join(", ")}, or make them realm default client scopes`;
+  return { ok: false, what, detail: `HTTP ${res.status}: ${desc}`, fix };
 }

@@ -5,6 +5,7 @@ import { defineInput, type InputValues } from "../../core/inputs.js";
 import { AuthError, UsageError } from "../../errors.js";
 import { registerSecret } from "../../io/sanitize.js";
 import { checkUrl } from "../../oauth/client.js";
+import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../../mcp/probe.js";
 import { normalizeIssuer, type ProfileData } from "../../target.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
@@ -324,9 +325,8 @@ async function mcpProbe(ctx: Context, base: string, authorization?: string): Pro
     const scope = /insufficient_scope/.test(res.headers.get("www-authenticate") ?? "");
     return failed(what, `${base}/mcp refused the token (HTTP 401${scope ? ', insufficient_scope' : ""}): ${describe(res)}`, scope ? 'tick the "mcp" scope in the OAuth application' : "check the token");
   }
-  if (res.status === 200 && res.body && typeof res.body.result === "object") {
-    const info = (res.body.result as Json).serverInfo as Json | undefined;
-    return passed(what, `${base}/mcp initialized${info?.name ? ` (${String(info.name)})` : ""}`);
-  }
+  const a = readMcpAnswer(res.status, res.text);
+  if (a.kind === "result") return passed(what, `${base}/mcp initialized${a.serverName ? ` (${a.serverName})` : ""}`);
+  if (mcpReachable(a)) return passed(what, `${base}/mcp ${describeMcpAnswer(a)}`);
   return failed(what, `${base}/mcp answered HTTP ${res.status}`, "check that the URL is OpenProject's");
 }
