@@ -218,7 +218,8 @@ export async function federationChecks(ctx: Context, t: Target): Promise<Check[]
   const iss = typeof claims.iss === "string" ? claims.iss : undefined;
   if (iss) {
     try {
-      const res = await ctx.fetch(`${normalizeIssuer(iss)}/.well-known/openid-configuration`, { headers: { accept: "application/json" } });
+      // The CI token's issuer is the token's say-so: it leads no further in than the profile's issuer.
+      const res = await ctx.fetchFrom([t.issuer])(`${normalizeIssuer(iss)}/.well-known/openid-configuration`, { headers: { accept: "application/json" } });
       const jwksUri = res.ok ? ((await res.json()) as { jwks_uri?: unknown }).jwks_uri : undefined;
       if (typeof jwksUri !== "string") throw new Error(`HTTP ${res.status}, no jwks_uri`);
       checks.push({ id: "federation.issuer", ok: true, status: "pass", what: "CI issuer keys", detail: `${iss} publishes ${jwksUri} (the IdP must be able to reach it)` });
