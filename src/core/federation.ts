@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { checkUrl, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
+import { AddressRefusedError } from "../oauth/http.js";
 import { normalizeIssuer, type Federation, type ProfileAssertion } from "../target.js";
 import { audiences, decodeToken } from "./decode.js";
 import { relativeTime, type Check } from "./checks.js";
@@ -224,7 +225,7 @@ export async function federationChecks(ctx: Context, t: Target): Promise<Check[]
       if (typeof jwksUri !== "string") throw new Error(`HTTP ${res.status}, no jwks_uri`);
       checks.push({ id: "federation.issuer", ok: true, status: "pass", what: "CI issuer keys", detail: `${iss} publishes ${jwksUri} (the IdP must be able to reach it)` });
     } catch (e) {
-      checks.push({ id: "federation.issuer", ok: true, status: "warn", what: "CI issuer keys", detail: `${iss}/.well-known/openid-configuration: ${(e as Error).message}`, fix: "the IdP verifies the CI token with that issuer's JWKS: give it the keys another way (Kubernetes: the cluster's service-account issuer discovery)" });
+      checks.push({ id: "federation.issuer", ok: true, status: "warn", what: "CI issuer keys", detail: e instanceof AddressRefusedError ? e.message : `${iss}/.well-known/openid-configuration: ${(e as Error).message}`, fix: "the IdP verifies the CI token with that issuer's JWKS: give it the keys another way (Kubernetes: the cluster's service-account issuer discovery)" });
     }
   }
   return checks;

@@ -326,9 +326,6 @@ async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
   return (await lookup(hostname, { all: true })) as ResolvedAddress[];
 }
 
-/** net.connect's `lookup` option (also tls.connect's, through undici's `connect`). */
-type Lookup = LookupFunction;
-
 /**
  * Name resolution for every connection: `localhost` names are loopback, other names go to the
  * resolver; under an AddressPolicy every address is judged first, and a connection may only use
@@ -391,7 +388,7 @@ function addressBook(o: HttpOptions) {
       const c = classifyAddress(a.address);
       const verdict = judge(c, reference, policy.allowPrivateNetwork);
       if (verdict === "never") {
-        throw refusal(shown, host, c, `${c.kind}; mcp-auth never connects there for a URL a server sent or a name resolved (--allow-private-network does not change that)`);
+        throw refusal(shown, host, c, `${c.kind}; mcp-auth never connects there by name or for a URL a server sent (--allow-private-network does not change that)`);
       }
       if (verdict === "more-internal") {
         throw refusal(shown, host, c, `${describeReach(c.class as Reach)} (${c.kind}), more internal than ${gave}, ${policy.references.length > 1 ? "the servers" : "the server"} you gave (${describeReach(reference)}); if that is intended (an intranet set-up), pass --allow-private-network`);
@@ -411,9 +408,12 @@ function addressBook(o: HttpOptions) {
     return list;
   };
 
-  /** The `lookup` for connections made under `policy` (none: localhost pinning and the resolver only). */
+  /**
+   * net.connect's `lookup` (tls.connect's too, through undici's `connect`) for connections made under
+   * `policy`: the addresses judged for that host; without a policy, localhost pinning and the resolver.
+   */
   const lookup =
-    (policy: AddressPolicy | undefined): Lookup =>
+    (policy: AddressPolicy | undefined): LookupFunction =>
     (hostname, options, callback) => {
       const host = bareHost(hostname);
       const pinned = policy ? pins.get(policy)?.get(host) : undefined;
@@ -441,7 +441,7 @@ type DispatchFetch = (input: string | URL | Request, init: RequestInit, policy?:
  * per AddressPolicy (so a connection judged under one policy is never reused under another), each
  * resolving names through `lookupFor`. Its Response is re-wrapped as a global Response for openid-client.
  */
-async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => Lookup): Promise<DispatchFetch> {
+async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<DispatchFetch> {
   const undici = await import("undici");
   const tls = await import("node:tls");
   let ca: string[] | undefined;
