@@ -217,6 +217,16 @@ describe.skipIf(!OWN)("discovery from an MCP server on this machine's own addres
     expect(target.connections).toBe(0);
   });
 
+  it("a device_authorization_endpoint at 127.0.0.1 is refused when a device login starts, never connected", async () => {
+    const target = await spy("127.0.0.1");
+    const idp = await hostileMcp(OWN!, "idp.hostile.invalid", { metadata: () => ({ device_authorization_endpoint: `${target.base}/device` }) });
+    t = createTestContext({ resolve: resolver({ "idp.hostile.invalid": [OWN!] }).resolve, global: { allowHttp: true } });
+    expect(await t.run(["profiles", "add", "dev", "--issuer", idp.issuer, "--client-id", "c", "--grant", "device_code"])).toBe(0);
+    expect(await t.run(["login", "dev", "--device"])).toBe(3);
+    expect(t.stderr()).toContain(`refusing ${target.base}/device`);
+    expect(target.connections).toBe(0);
+  });
+
   it("doctor: a jwks_uri at 127.0.0.1 fails its check instead of being fetched", async () => {
     const target = await spy("127.0.0.1");
     const mcp = await hostileMcp(OWN!, "mcp.hostile.invalid", { metadata: () => ({ jwks_uri: `${target.base}/jwks` }) });
