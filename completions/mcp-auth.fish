@@ -22,6 +22,7 @@ complete -c mcp-auth -l timeout -r -d 'timeout for each HTTP request (default 30
 complete -c mcp-auth -l ca-file -r -F -d 'trust this PEM CA bundle too (NODE_EXTRA_CA_CERTS also works)'
 complete -c mcp-auth -l insecure -d 'do not verify TLS certificates (dangerous; for throw-away test setups)'
 complete -c mcp-auth -l allow-http -d 'allow plain http:// for non-loopback hosts'
+complete -c mcp-auth -l allow-private-network -d 'let URLs a server sends lead into your private network or to this machine (intranet set-ups)'
 complete -c mcp-auth -l non-interactive -d 'never prompt or open a browser; fail with exit 4 instead'
 complete -c mcp-auth -l config-dir -r -d 'mcp-auth\'s config dir (default: $MCP_AUTH_CONFIG_DIR, else per OS)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l provider -r -a 'oidc thunder keycloak oci openproject octoperf' -d 'the IdP: thunder, keycloak, oci, openproject, octoperf, oidc, mcp'

@@ -59,6 +59,7 @@ export function buildProgram(getCtx: () => Context, streams: Streams = { out: pr
     .option("--ca-file <path>", "trust this PEM CA bundle too (NODE_EXTRA_CA_CERTS also works)")
     .option("--insecure", "do not verify TLS certificates (dangerous; for throw-away test setups)")
     .option("--allow-http", "allow plain http:// for non-loopback hosts")
+    .option("--allow-private-network", "let URLs a server sends lead into your private network or to this machine (intranet set-ups)")
     .option("--non-interactive", "never prompt or open a browser; fail with exit 4 instead")
     .option("--config-dir <dir>", "mcp-auth's config dir (default: $MCP_AUTH_CONFIG_DIR, else per OS)")
     .exitOverride() // set before subcommands are added: they copy it

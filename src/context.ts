@@ -1,6 +1,6 @@
 import { paths as resolvePaths, type Paths } from "./paths.js";
 import { UsageError } from "./errors.js";
-import { createFetch, type Fetch } from "./oauth/http.js";
+import { createFetch, withAddressPolicy, type Fetch, type Resolver } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
 import { updateConfigFile } from "./store/config-file.js";
@@ -24,6 +24,7 @@ export interface GlobalOptions {
   caFile?: string;
   insecure?: boolean;
   allowHttp?: boolean;
+  allowPrivateNetwork?: boolean;
   nonInteractive?: boolean;
   /** --config-dir: overrides MCP_AUTH_CONFIG_DIR. */
   configDir?: string;
@@ -48,7 +49,13 @@ export interface Context {
   readonly nonInteractive: boolean;
   readonly allowHttp: boolean;
   fetch: Fetch;
-  oauthEnv(): OAuthEnv;
+  /**
+   * The fetch for URLs a server sent (metadata, endpoints, issuers): each may lead no further into
+   * the user's network than `userUrls`, the URLs the user gave (src/oauth/address-policy.ts).
+   */
+  fetchFrom(userUrls: readonly string[]): Fetch;
+  /** `userUrls`: as for fetchFrom; every endpoint the metadata names is then held to them. */
+  oauthEnv(userUrls?: readonly string[]): OAuthEnv;
   config(): Config;
   /**
    * Changes config.json safely: under a lock, on a fresh read (so parallel runs never lose each
@@ -72,6 +79,8 @@ export interface ContextDeps {
   clock?: Clock;
   browser?: Browser;
   fetch?: Fetch;
+  /** Name resolution for every request (tests map names to this machine's own addresses). */
+  resolve?: Resolver;
 }
 
 export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context {
@@ -84,7 +93,15 @@ export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`${timeoutSource} must be a positive number of seconds, got "${timeoutRaw}"`);
   const debug = g.debug ? (m: string) => io.err.write(`${io.paint.dim("debug")} ${sanitize(m)}\n`) : undefined;
   if (g.insecure) io.warn("--insecure: TLS certificates are NOT verified; anyone on the path can read your tokens");
-  const fetchFn = deps.fetch ?? createFetch({ timeoutMs: timeoutSec * 1000, debug, caFile: g.caFile, insecure: g.insecure, env });
+  const fetchFn = deps.fetch ?? createFetch({ timeoutMs: timeoutSec * 1000, debug, warn: (m) => io.warn(m), caFile: g.caFile, insecure: g.insecure, env, resolve: deps.resolve });
+  // One policy per set of URLs, so a long-running proxy that refreshes often reuses its connections.
+  const policies = new Map<string, Fetch>();
+  const fetchFrom = (userUrls: readonly string[]): Fetch => {
+    const key = JSON.stringify(userUrls);
+    let f = policies.get(key);
+    if (!f) policies.set(key, (f = withAddressPolicy(fetchFn, { references: [...userUrls], allowPrivateNetwork: Boolean(g.allowPrivateNetwork) })));
+    return f;
+  };
   let cfg: Config | undefined;
   let store: Promise<SecretStore> | undefined;
   const byKind = new Map<StoreKind, Promise<SecretStore>>();
@@ -101,7 +118,8 @@ export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context
     nonInteractive: !io.interactive,
     allowHttp: Boolean(g.allowHttp),
     fetch: fetchFn,
-    oauthEnv: () => ({ fetch: fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now, timeoutMs: timeoutSec * 1000 }),
+    fetchFrom,
+    oauthEnv: (userUrls) => ({ fetch: userUrls?.length ? fetchFrom(userUrls) : fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now, timeoutMs: timeoutSec * 1000 }),
     config: () => (cfg ??= readConfigSync(p.config)),
     updateConfig: async (change) => {
       const done = await updateConfigFile(p, change, { now: ctx.now });

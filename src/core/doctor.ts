@@ -41,6 +41,9 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     const where = away.servers.length ? `is for ${away.servers.join(" and ")}` : "names no MCP server";
     add("profile.server", away.named ? "fail" : "skip", "profile covers the MCP URL", `profile "${away.profile}" ${where}, not ${input.mcpUrl}: its token is not sent there, so the server is checked without a token`, `set up a profile for this server: mcp-auth login ${shellWord(input.mcpUrl)}`);
   }
+  // What the server's metadata names leads no further in than the URLs the user gave (or saved).
+  const userUrls = [input.mcpUrl, input.target?.issuer].filter((u): u is string => Boolean(u));
+  const derived = { fetch: ctx.fetchFrom(userUrls), allowHttp: ctx.allowHttp };
 
   // 1. The MCP server, without a token.
   let probe: Probe | undefined;
@@ -75,7 +78,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     }
     if (!open) {
       try {
-        prm = await fetchResourceMetadata(ctx, url!, challenge?.params.resource_metadata);
+        prm = await fetchResourceMetadata(derived, url!, challenge?.params.resource_metadata);
         if (!prm) add("server.resource-metadata", "warn", "protected-resource metadata (RFC 9728)", "not published (tried the path-suffixed and the root well-known URLs)", "the server should publish /.well-known/oauth-protected-resource; until then the profile's issuer is used");
         else {
           const notes = [`at ${prm.url}`, `authorization_servers: ${prm.authorization_servers.join(", ") || "none"}`];
@@ -97,7 +100,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     add("as.metadata", "skip", "authorization server metadata", "no authorization server known (no metadata from the server and no profile)", "pass --profile P, or fix the server's protected-resource metadata");
   } else {
     try {
-      as = await fetchAuthServerMetadata(ctx, issuer);
+      as = await fetchAuthServerMetadata(derived, issuer);
       if (as.proxiedBy) add("as.metadata", "warn", "authorization server metadata", `${as.proxiedBy} serves ${as.issuer}'s metadata as its own (kubernetes-mcp-server does); ${as.issuer}'s own metadata was fetched and matches itself, so it is used`, "nothing to do; the server could list the real issuer in authorization_servers");
       else add("as.metadata", "pass", "authorization server metadata", `issuer ${as.issuer} (from ${as.url})`);
     } catch (e) {
@@ -131,7 +134,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   // 3. The JWKS, which the MCP server must read to check tokens.
   if (as?.metadata.jwks_uri) {
     try {
-      const res = await ctx.fetch(as.metadata.jwks_uri, { headers: { Accept: "application/json" } });
+      const res = await derived.fetch(as.metadata.jwks_uri, { headers: { Accept: "application/json" } });
       const body = (await res.json().catch(() => undefined)) as { keys?: unknown } | undefined;
       if (res.ok && Array.isArray(body?.keys)) add("as.jwks", "pass", "JWKS publicly readable", `${body!.keys.length} key(s) at ${as.metadata.jwks_uri}`);
       else add("as.jwks", "fail", "JWKS publicly readable", `${as.metadata.jwks_uri} answered ${res.status}${res.ok ? " without a keys list" : ""}`, res.status === 401 || res.status === 403 ? "make the signing keys public (OCI IAM: identity domain → Settings → Configure client access → allow access to the signing certificate)" : "fix the IdP's jwks_uri");

@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { checkUrl, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
+import { AddressRefusedError } from "../oauth/http.js";
 import { normalizeIssuer, type Federation, type ProfileAssertion } from "../target.js";
 import { audiences, decodeToken } from "./decode.js";
 import { relativeTime, type Check } from "./checks.js";
@@ -218,12 +219,13 @@ export async function federationChecks(ctx: Context, t: Target): Promise<Check[]
   const iss = typeof claims.iss === "string" ? claims.iss : undefined;
   if (iss) {
     try {
-      const res = await ctx.fetch(`${normalizeIssuer(iss)}/.well-known/openid-configuration`, { headers: { accept: "application/json" } });
+      // The CI token's issuer is the token's say-so: it leads no further in than the profile's issuer.
+      const res = await ctx.fetchFrom([t.issuer])(`${normalizeIssuer(iss)}/.well-known/openid-configuration`, { headers: { accept: "application/json" } });
       const jwksUri = res.ok ? ((await res.json()) as { jwks_uri?: unknown }).jwks_uri : undefined;
       if (typeof jwksUri !== "string") throw new Error(`HTTP ${res.status}, no jwks_uri`);
       checks.push({ id: "federation.issuer", ok: true, status: "pass", what: "CI issuer keys", detail: `${iss} publishes ${jwksUri} (the IdP must be able to reach it)` });
     } catch (e) {
-      checks.push({ id: "federation.issuer", ok: true, status: "warn", what: "CI issuer keys", detail: `${iss}/.well-known/openid-configuration: ${(e as Error).message}`, fix: "the IdP verifies the CI token with that issuer's JWKS: give it the keys another way (Kubernetes: the cluster's service-account issuer discovery)" });
+      checks.push({ id: "federation.issuer", ok: true, status: "warn", what: "CI issuer keys", detail: e instanceof AddressRefusedError ? e.message : `${iss}/.well-known/openid-configuration: ${(e as Error).message}`, fix: "the IdP verifies the CI token with that issuer's JWKS: give it the keys another way (Kubernetes: the cluster's service-account issuer discovery)" });
     }
   }
   return checks;

@@ -80,10 +80,19 @@ export function profileNameFor(mcpUrl: string): string {
  * Discovery without side effects. Undefined `as` never: a server that needs no token is returned as
  * `{ open: true }`; anything that prevents a login is an error naming it.
  */
+/**
+ * The fetch for discovery: everything the server (and the authorization server it names) sends
+ * leads no further into the user's network than the MCP URL and any --issuer the user gave.
+ */
+function discoveryEnv(ctx: Context, mcpUrl: string, issuer: string | undefined): { fetch: Context["fetch"]; allowHttp: boolean } {
+  return { fetch: ctx.fetchFrom(issuer ? [mcpUrl, issuer] : [mcpUrl]), allowHttp: ctx.allowHttp };
+}
+
 export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetupInput, "issuer" | "scopes" | "noResource" | "allowMissingPkceMetadata" | "grant"> = {}): Promise<{ open: true; mcpUrl: string; probe: Probe } | ({ open: false } & McpDiscovery)> {
   const mcpUrl = canonicalMcpUrl(ctx, rawUrl);
+  const env = discoveryEnv(ctx, mcpUrl, o.issuer);
   const notes: string[] = [];
-  const probe = await probeMcp(ctx, mcpUrl);
+  const probe = await probeMcp(env, mcpUrl);
   if (probe.status >= 200 && probe.status < 300) return { open: true, mcpUrl, probe };
   if (probe.status !== 401 && probe.status !== 403) {
     throw new NetworkError(`${mcpUrl} answered ${probe.status} to an MCP initialize, not 401: it does not look like a protected MCP endpoint`, {
@@ -96,7 +105,7 @@ export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetup
   let prm: ResourceMetadata | undefined;
   let issuer = o.issuer;
   if (!issuer) {
-    prm = await fetchResourceMetadata(ctx, mcpUrl, challenge.resource_metadata);
+    prm = await fetchResourceMetadata(env, mcpUrl, challenge.resource_metadata);
     if (!prm) {
       throw new NetworkError(`${mcpUrl} publishes no protected-resource metadata (RFC 9728), so its authorization server is unknown`, {
         hint: "pass --issuer URL (the authorization server the server's documentation names)",
@@ -110,7 +119,7 @@ export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetup
     issuer = prm.authorization_servers[0]!;
     if (prm.authorization_servers.length > 1) notes.push(`the server lists ${prm.authorization_servers.length} authorization servers; using the first, ${issuer} (--issuer picks another)`);
   }
-  const as = await fetchAuthServerMetadata(ctx, issuer);
+  const as = await fetchAuthServerMetadata(env, issuer);
   if (as.proxiedBy) notes.push(`${as.proxiedBy} serves the metadata of ${as.issuer} (as kubernetes-mcp-server does); ${as.issuer}'s own metadata confirmed it, so ${as.issuer} is used`);
   const person = (o.grant ?? "authorization_code") === "authorization_code";
   if (person) checkPkce(as.metadata, o.allowMissingPkceMetadata, notes);
@@ -186,7 +195,7 @@ async function chooseClient(ctx: Context, d: McpDiscovery, input: McpSetupInput,
   }
   if (typeof m.registration_endpoint === "string") {
     const port = input.redirectPort ?? (await freePort());
-    const reg = await registerClient(ctx, m, { redirectUri: `http://127.0.0.1:${port}/callback`, scope: d.scopes.join(" ") || undefined, device: input.device });
+    const reg = await registerClient(discoveryEnv(ctx, d.mcpUrl, input.issuer), m, { redirectUri: `http://127.0.0.1:${port}/callback`, scope: d.scopes.join(" ") || undefined, device: input.device });
     const record: RegistrationRecord = { client_id: reg.client_id, redirect_uri: reg.redirect_uri, token_endpoint_auth_method: reg.token_endpoint_auth_method, registered_at: Math.floor(ctx.now() / 1000) };
     if (reg.client_secret) {
       const store = await ctx.secrets();

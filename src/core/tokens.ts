@@ -72,7 +72,9 @@ async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<To
 }
 
 export async function oauthConfig(ctx: Context, t: Target, clientAuth?: OC.ClientAuth) {
-  const env = ctx.oauthEnv();
+  // Every endpoint the issuer's metadata names leads no further in than the issuer itself (which
+  // the user gave, or which discovery held to the MCP URL the user gave).
+  const env = ctx.oauthEnv([t.issuer]);
   // configure() checks fixed endpoints with the same https/loopback rules as discovered ones.
   const metadata = t.endpoints ? { issuer: t.issuer, ...t.endpoints } : await discover(t.issuer, env);
   if (!t.clientId) throw new UsageError(`profile "${t.profile}" has no client id yet`, { hint: `once the IdP has assigned one: mcp-auth profiles set ${t.profile} --client-id ID` });

@@ -1,28 +1,50 @@
 import { readFileSync } from "node:fs";
-import { isIPv4, isIPv6 } from "node:net";
+import { isIP, isIPv4, isIPv6, type LookupFunction } from "node:net";
 import { NetworkError, UsageError } from "../errors.js";
+import { classifyAddress, describeReach, isLocalhostName, judge, reachOf, widest, type AddressPolicy, type Classified, type Reach } from "./address-policy.js";
 
 /**
  * The one fetch every request goes through (openid-client's customFetch and the admin APIs): a
  * timeout on each request covering the body too, `--debug` traces with secrets redacted, no
  * redirect ever followed (a request carrying credentials that meets a 3xx fails naming the
- * Location), bodies read whole but capped, and — only when a proxy, a custom CA or --insecure is in
+ * Location), bodies read whole but capped, `localhost` and `*.localhost` connected to loopback
+ * without asking a resolver, a server-sent URL connected only to addresses its AddressPolicy allows
+ * (./address-policy.ts), and — only when one of those, a proxy, a custom CA or --insecure is in
  * play — npm undici, loaded lazily because importing it costs more than Node's start-up.
  */
 export interface HttpOptions {
   timeoutMs: number;
   debug?: (line: string) => void;
+  /** Notices (stderr): a connection --allow-private-network let through. */
+  warn?: (line: string) => void;
   caFile?: string;
   insecure?: boolean;
   env: NodeJS.ProcessEnv;
+  /** Name resolution; default the system's (dns.lookup). Tests map names to this machine's own addresses. */
+  resolve?: Resolver;
 }
+
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 /**
  * `returnRedirects`: the caller follows 3xx answers itself, checking each hop (a web session that
  * keeps its cookie to one origin); without it a redirect of a request carrying credentials is refused.
+ * `addressPolicy`: the URL came from a server; connect only to addresses the policy allows.
  */
-export type FetchInit = RequestInit & { returnRedirects?: boolean };
+export type FetchInit = RequestInit & { returnRedirects?: boolean; addressPolicy?: AddressPolicy };
 export type Fetch = (input: string | URL | Request, init?: FetchInit) => Promise<Response>;
+
+/** A fetch whose every request follows `policy` (the URLs it is given came from a server). */
+export function withAddressPolicy(fetch: Fetch, policy: AddressPolicy): Fetch {
+  return (input, init) => fetch(input, { ...init, addressPolicy: policy });
+}
+
+/** A server-sent URL leads somewhere the policy does not allow: exit 3, the message names the URL. */
+export class AddressRefusedError extends NetworkError {}
 
 /** Keys whose values never appear in a trace (form bodies, JSON bodies, query strings). */
 const SECRET_KEYS = new Set([
@@ -128,13 +150,20 @@ function carriesCredentials(input: string | URL | Request, init: RequestInit): b
 }
 
 export function createFetch(o: HttpOptions): Fetch {
-  let dispatcherFetch: Promise<Fetch> | undefined;
+  let dispatcherFetch: Promise<DispatchFetch> | undefined;
   const viaUndici = needsUndici(o);
+  const addresses = addressBook(o);
 
-  const base = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    if (!viaUndici) return fetch(input, init);
-    dispatcherFetch ??= undiciFetch(o);
-    return dispatcherFetch.then((f) => f(input, init));
+  const base = async (input: string | URL | Request, init: FetchInit): Promise<Response> => {
+    const { addressPolicy: policy, returnRedirects: _handledHere, ...rest } = init;
+    const u = new URL(urlOf(input));
+    const host = bareHost(u.hostname);
+    // Judged before anything is sent (and under the request's timeout); the connection then goes
+    // to the judged addresses only (the pinned lookup below).
+    if (policy) await abortable(addresses.check(policy, host, safeLocation(u.href, u.href), proxied(o.env, u)), init.signal);
+    if (!viaUndici && !policy && !o.resolve && !(isLocalhostName(host) && !isIP(host))) return fetch(input, rest);
+    dispatcherFetch ??= undiciFetch(o, (p) => addresses.lookup(p));
+    return (await dispatcherFetch)(input, rest, policy);
   };
 
   return async (input, init = {}) => {
@@ -162,6 +191,8 @@ export function createFetch(o: HttpOptions): Fetch {
       res = await base(input, { ...init, signal, redirect: "manual" });
     } catch (e) {
       clearTimeout(timer);
+      const refused = causeOf(e, AddressRefusedError);
+      if (refused) throw refused;
       throw toNetworkError(e, url, timeout.signal.aborted, o.timeoutMs);
     }
     const ct = res.headers.get("content-type") ?? "";
@@ -245,11 +276,172 @@ function safeHost(url: string): string {
   }
 }
 
+function urlOf(input: string | URL | Request): string {
+  return typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+}
+
+/** A URL's hostname as a resolver or an address check takes it: no IPv6 brackets, no trailing dot. */
+function bareHost(hostname: string): string {
+  return hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return bareHost(new URL(url).hostname);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a request to `u` goes through HTTP(S)_PROXY (NO_PROXY aside: the stricter answer). */
+function proxied(env: NodeJS.ProcessEnv, u: URL): boolean {
+  const p = proxyEnv(env);
+  return Boolean(u.protocol === "https:" ? p.httpsProxy || p.httpProxy : p.httpProxy) && !isLoopbackHost(u.hostname);
+}
+
+function causeOf<T>(e: unknown, type: abstract new (...a: never[]) => T): T | undefined {
+  for (let c = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) if (c instanceof type) return c;
+  return undefined;
+}
+
+/** `work`, or the signal's reason as soon as it aborts (a resolver takes no signal). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** What `localhost` and `*.localhost` are, whatever a resolver says (as curl does). */
+const LOOPBACK: readonly ResolvedAddress[] = [
+  { address: "127.0.0.1", family: 4 },
+  { address: "::1", family: 6 },
+];
+
+async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
+  const { lookup } = await import("node:dns/promises");
+  return (await lookup(hostname, { all: true })) as ResolvedAddress[];
+}
+
 /**
- * npm undici: a direct agent for loopback, a proxy-aware one (HTTP(S)_PROXY, NO_PROXY) for the rest.
- * Its Response is re-wrapped as a global Response for openid-client.
+ * Name resolution for every connection: `localhost` names are loopback, other names go to the
+ * resolver; under an AddressPolicy every address is judged first, and a connection may only use
+ * addresses that were judged (pinned per policy and host), so a second, different answer from the
+ * resolver (DNS rebinding) is never connected to.
  */
-async function undiciFetch(o: HttpOptions): Promise<Fetch> {
+function addressBook(o: HttpOptions) {
+  const resolve = o.resolve ?? systemResolve;
+  const resolveName = (host: string) => (isLocalhostName(host) ? Promise.resolve([...LOOPBACK]) : resolve(host));
+  const reaches = new WeakMap<AddressPolicy, Promise<Reach>>();
+  const pins = new WeakMap<AddressPolicy, Map<string, ResolvedAddress[]>>();
+  const lifted = new Set<string>();
+
+  /** How internal the URLs the user gave are (remembered once every one of them resolved). */
+  const referenceReach = (policy: AddressPolicy): Promise<Reach> => {
+    const known = reaches.get(policy);
+    if (known) return known;
+    let complete = true;
+    const work = Promise.all(
+      policy.references.map(async (ref) => {
+        const host = hostOf(ref);
+        if (host === undefined) return "public" as Reach; // not a URL: allows nothing further in
+        const addrs = isIP(host)
+          ? [host]
+          : await resolveName(host).then(
+              (list) => list.map((a) => a.address),
+              () => ((complete = false), [] as string[]),
+            );
+        return reachOf(addrs.map(classifyAddress));
+      }),
+    ).then((list) => {
+      if (!complete) reaches.delete(policy); // a resolver hiccup must not make a long-running proxy strict for good
+      return widest(list);
+    });
+    reaches.set(policy, work);
+    return work;
+  };
+
+  const refusal = (shown: string, host: string, c: Classified, why: string) =>
+    new AddressRefusedError(`refusing ${shown}: ${host === c.address ? host : `${host} resolves to ${c.address}, which`} is ${why}`, { code: "address_refused" });
+
+  /** The addresses a request to `host` may use under `policy`; throws AddressRefusedError naming `shown`. */
+  const check = async (policy: AddressPolicy, host: string, shown: string, viaProxy = false): Promise<ResolvedAddress[]> => {
+    const literal = isIP(host);
+    // An address the user typed is theirs to use, whatever it is (no resolver is involved).
+    if (literal && policy.references.some((r) => hostOf(r) === host)) return [{ address: host, family: literal as 4 | 6 }];
+    let list: ResolvedAddress[];
+    try {
+      list = literal ? [{ address: host, family: literal as 4 | 6 }] : await resolveName(host);
+    } catch (e) {
+      // Through a proxy, the proxy resolves the name: only a name that resolves here can be judged,
+      // and a name the user gave is theirs to send to their proxy.
+      if (!viaProxy) throw new TypeError("fetch failed", { cause: e }); // reported as any unreachable host
+      if (policy.allowPrivateNetwork || policy.references.some((r) => hostOf(r) === host)) return [];
+      throw new AddressRefusedError(`refusing ${shown}: ${host} does not resolve here, so where the proxy would take the request cannot be checked; to let the proxy decide (an intranet set-up), pass --allow-private-network`, { code: "address_refused", cause: e });
+    }
+    const reference = await referenceReach(policy);
+    const gave = policy.references.map((r) => safeHost(r)).join(" and ") || "nothing";
+    for (const a of list) {
+      const c = classifyAddress(a.address);
+      const verdict = judge(c, reference, policy.allowPrivateNetwork);
+      if (verdict === "never") {
+        throw refusal(shown, host, c, `${c.kind}; mcp-auth never connects there by name or for a URL a server sent (--allow-private-network does not change that)`);
+      }
+      if (verdict === "more-internal") {
+        throw refusal(shown, host, c, `${describeReach(c.class as Reach)} (${c.kind}), more internal than ${gave}, ${policy.references.length > 1 ? "the servers" : "the server"} you gave (${describeReach(reference)}); if that is intended (an intranet set-up), pass --allow-private-network`);
+      }
+      if (verdict === "lifted" && !lifted.has(`${host} ${c.address}`)) {
+        lifted.add(`${host} ${c.address}`);
+        o.warn?.(`--allow-private-network: connecting to ${shown} (${c.address}, ${describeReach(c.class as Reach)}) although ${gave} is on ${describeReach(reference)}`);
+      }
+    }
+    if (!list.length) throw Object.assign(new Error(`${host} has no address`), { code: "ENOTFOUND" });
+    if (!literal) {
+      let forPolicy = pins.get(policy);
+      if (!forPolicy) pins.set(policy, (forPolicy = new Map()));
+      forPolicy.set(host, list);
+    }
+    o.debug?.(`  ${host} → ${list.map((a) => a.address).join(", ")} (${list.map((a) => classifyAddress(a.address).class).join(", ")}; allowed up to ${describeReach(reference)})`);
+    return list;
+  };
+
+  /**
+   * net.connect's `lookup` (tls.connect's too, through undici's `connect`) for connections made under
+   * `policy`: the addresses judged for that host; without a policy, localhost pinning and the resolver.
+   */
+  const lookup =
+    (policy: AddressPolicy | undefined): LookupFunction =>
+    (hostname, options, callback) => {
+      const host = bareHost(hostname);
+      const pinned = policy ? pins.get(policy)?.get(host) : undefined;
+      const found = pinned ? Promise.resolve(pinned) : policy ? check(policy, host, host) : resolveName(host);
+      found.then(
+        (list) => {
+          const f = options.family as number | string | undefined;
+          const family = f === 4 || f === "IPv4" ? 4 : f === 6 || f === "IPv6" ? 6 : 0;
+          const usable = family ? list.filter((a) => a.family === family) : list;
+          if (!usable.length) return callback(Object.assign(new Error(`${host} has no IPv${family} address`), { code: "ENOTFOUND" }), "");
+          if (options.all) callback(null, usable);
+          else callback(null, usable[0]!.address, usable[0]!.family);
+        },
+        (e: NodeJS.ErrnoException) => callback(e, ""),
+      );
+    };
+
+  return { check, lookup };
+}
+
+type DispatchFetch = (input: string | URL | Request, init: RequestInit, policy?: AddressPolicy) => Promise<Response>;
+
+/**
+ * npm undici: a direct agent for loopback, a proxy-aware one (HTTP(S)_PROXY, NO_PROXY) for the rest,
+ * per AddressPolicy (so a connection judged under one policy is never reused under another), each
+ * resolving names through `lookupFor`. Its Response is re-wrapped as a global Response for openid-client.
+ */
+async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<DispatchFetch> {
   const undici = await import("undici");
   const tls = await import("node:tls");
   let ca: string[] | undefined;
@@ -260,24 +452,35 @@ async function undiciFetch(o: HttpOptions): Promise<Fetch> {
       throw new UsageError(`cannot read --ca-file ${o.caFile}: ${(e as Error).message}`);
     }
   }
-  const connect = { ca, rejectUnauthorized: !o.insecure };
-  const direct = new undici.Agent({ connect });
+  const tlsOptions = { ca, rejectUnauthorized: !o.insecure };
   const p = proxyEnv(o.env);
-  const proxied = p.httpProxy || p.httpsProxy
-    ? new undici.EnvHttpProxyAgent({
-        ...p,
-        connect,
-        proxyTls: connect,
-        requestTls: connect,
-        // proxyTunnel: false = plain http:// requests go to the proxy in absolute form, as curl does;
-        // https:// still tunnels with CONNECT.
-        proxyTunnel: false,
-        clientFactory: (origin: URL, opts: object) => oneTunnelAttempt(new undici.Pool(origin, opts)),
-      } as never)
-    : direct;
-  return async (input, init) => {
-    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-    const dispatcher = isLoopbackHost(url.hostname) ? direct : proxied;
+  const agents = new Map<AddressPolicy | undefined, { direct: object; proxied: object }>();
+  const agentsFor = (policy: AddressPolicy | undefined) => {
+    let a = agents.get(policy);
+    if (a) return a;
+    // The lookup is for connections to the server itself; the proxy's own connection resolves as usual.
+    const connect = { ...tlsOptions, lookup: lookupFor(policy) };
+    const direct = new undici.Agent({ connect });
+    const proxied =
+      p.httpProxy || p.httpsProxy
+        ? new undici.EnvHttpProxyAgent({
+            ...p,
+            connect,
+            proxyTls: tlsOptions,
+            requestTls: tlsOptions,
+            // proxyTunnel: false = plain http:// requests go to the proxy in absolute form, as curl does;
+            // https:// still tunnels with CONNECT.
+            proxyTunnel: false,
+            clientFactory: (origin: URL, opts: object) => oneTunnelAttempt(new undici.Pool(origin, opts)),
+          } as never)
+        : direct;
+    agents.set(policy, (a = { direct, proxied }));
+    return a;
+  };
+  return async (input, init, policy) => {
+    const url = new URL(urlOf(input));
+    const a = agentsFor(policy);
+    const dispatcher = isLoopbackHost(url.hostname) ? a.direct : a.proxied;
     const res = await undici.fetch(input as never, { ...(init as object), dispatcher } as never);
     return new Response(res.body as never, { status: res.status, statusText: res.statusText, headers: res.headers as never });
   };

@@ -5,6 +5,7 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { main } from "../../src/cli.js";
 import { createContext, type Context, type GlobalOptions } from "../../src/context.js";
 import { UsageError } from "../../src/errors.js";
+import type { Resolver } from "../../src/oauth/http.js";
 import { sanitize } from "../../src/io/sanitize.js";
 import { painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
 
@@ -26,6 +27,8 @@ export interface TestContextOptions {
   /** What the browser does with a URL (e.g. follow the login); it records the URL either way. */
   onBrowse?: (url: string) => Promise<void> | void;
   global?: GlobalOptions;
+  /** Name resolution for every request (map names to 127.0.0.1 or this machine's own addresses only). */
+  resolve?: Resolver;
 }
 
 export interface TestContext {
@@ -101,7 +104,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
       await o.onBrowse?.(url);
     },
   };
-  const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser });
+  const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser, resolve: o.resolve });
   const ctx = make(o.global ?? {});
   return {
     ctx,
