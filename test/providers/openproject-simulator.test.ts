@@ -58,6 +58,10 @@ describe("OpenProject simulator: OAuth, API v3 and MCP", () => {
     const denied = await fetch(q({ redirect_uri: REDIRECT, scope: "api_v3 mcp", state: "x" }), { redirect: "manual" });
     expect(new URL(denied.headers.get("location")!).searchParams.get("error")).toBe("invalid_scope");
     expect((await fetch(q({ redirect_uri: "http://127.0.0.1:1/other" }), { redirect: "manual" })).status).toBe(400);
+    // Doorkeeper's URIChecker: a loopback IP redirect matches on any port (RFC 8252 §7.3), localhost does not.
+    expect(new URL((await fetch(q({ redirect_uri: "http://127.0.0.1:40999/callback" }), { redirect: "manual" })).headers.get("location")!).port).toBe("40999");
+    const lh = s.createApp({ name: "lh", redirectUris: ["http://localhost:33418/callback"], scopes: ["api_v3"] });
+    expect((await fetch(`${s.url}/oauth/authorize?${new URLSearchParams({ response_type: "code", client_id: lh.clientId, redirect_uri: "http://localhost:40999/callback" })}`, { redirect: "manual" })).status).toBe(400);
     const oob = await (await fetch(q({ redirect_uri: "urn:ietf:wg:oauth:2.0:oob" }))).text();
     expect(oob).toMatch(/id="authorization_code">[\w-]+</);
     const code = new URL((await fetch(q({ redirect_uri: REDIRECT }), { redirect: "manual" })).headers.get("location")!).searchParams.get("code")!;

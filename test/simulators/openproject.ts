@@ -27,8 +27,9 @@
  *   - flashes as `OpPrimer::FlashComponent` (Primer `Banner`: `Banner-title`, description below);
  *     validation errors go to the flash (`ErrorMessageHelper#assign_flash_error`), the Primer form also
  *     shows them inline;
- *   - `/oauth/authorize`, `/oauth/token` (authorization_code + PKCE, refresh_token, client_credentials
- *     only with a client-credentials user), Doorkeeper's error bodies; API v3 `/users/me` (Bearer or
+ *   - `/oauth/authorize` (Doorkeeper's `URIChecker`: a loopback IP redirect URI matches on any port),
+ *     `/oauth/token` (authorization_code + PKCE, refresh_token, client_credentials only with a
+ *     client-credentials user), Doorkeeper's error bodies; API v3 `/users/me` (Bearer or
  *     Basic `apikey:`), `/users?filters=` with the session; `/mcp` (401 without a token carrying `mcp`).
  * Chosen here, not upstream: the page chrome (one `<main>`, no menus), the "mcp" scope being left out of
  * the form while MCP is switched off, the users and passwords seeded, a test-only `createApp`.
@@ -139,6 +140,21 @@ function redirectUriError(value: string): UriError | undefined {
     if ((scheme === "http" || scheme === "https") && !host) return "invalid_uri";
   }
   return undefined;
+}
+
+/**
+ * Doorkeeper's URIChecker.matches? (5.1+): the same URI, except that for loopback IP literals on both
+ * sides the port is not compared (RFC 8252 §7.3); `localhost` keeps its port.
+ */
+function redirectMatches(url: string, registered: string): boolean {
+  if (url === registered) return true;
+  if (!URL.canParse(url) || !URL.canParse(registered)) return false;
+  const a = new URL(url);
+  const b = new URL(registered);
+  const loopbackIp = (u: URL) => /^127\.\d+\.\d+\.\d+$/.test(u.hostname) || u.hostname === "[::1]";
+  if (!loopbackIp(a) || !loopbackIp(b)) return false;
+  a.port = b.port = "";
+  return a.href === b.href;
 }
 
 /** SecureContextUriValidator.secure_context_uri? for an http URI's host (Ruby keeps the host's case and IPv6 brackets). */
@@ -274,7 +290,7 @@ export async function startOpenProject(o: OpenProjectOptions = {}): Promise<Open
       const redirectUri = q.get("redirect_uri") ?? "";
       // Doorkeeper renders an error page (no redirect) for an unknown client or redirect URI.
       if (!app) return send(res, 401, "<h1>An error has occurred</h1><p>" + DK.invalid_client + "</p>");
-      if (!app.redirectUris.includes(redirectUri)) return send(res, 400, "<h1>An error has occurred</h1><p>The requested redirect uri is malformed or doesn't match client redirect URI.</p>");
+      if (!app.redirectUris.some((r) => redirectMatches(redirectUri, r))) return send(res, 400, "<h1>An error has occurred</h1><p>The requested redirect uri is malformed or doesn't match client redirect URI.</p>");
       if (!signedIn) return send(res, 302, "", { location: "/login" });
       const redirect = (params: Record<string, string>) => {
         if (redirectUri === OOB) return send(res, 200, `<h1>Authorization code</h1><code id="authorization_code">${params.code ?? params.error}</code>`);
