@@ -228,6 +228,15 @@ describe("bootstrap openproject --create: redirect URIs (in-process)", () => {
     expect(s!.log.some((l) => l.path === "/login")).toBe(false);
   });
 
+  it("a form OpenProject refuses after the submit: exit 2 with its flash banner in the admin's language, nothing created", async () => {
+    s = await startOpenProject({ locale: "de" });
+    t = createTestContext({ env: { PW } });
+    const code = await t.run(["bootstrap", "openproject", "--url", s.url, "--create", "--admin-user", "admin", "--admin-password-env", "PW", "--name", " ", "--no-verify"]);
+    expect(code).toBe(2);
+    expect(t.stderr()).toContain('OpenProject refused to create the application " ": Dieses OAuth-Anwendung-Objekt konnte nicht gespeichert werden: 1 Fehler. Bei dem folgenden Feld traten Fehler auf: Name muss ausgefüllt werden.');
+    expect(s.apps.size).toBe(0);
+  });
+
   it.each(["https://mcp.example.invalid/callback", "http://localhost:40111/callback", "http://[::1]:40111/callback"])("%s is taken as OpenProject takes it", async (uri) => {
     const r = await run(["--redirect-uri", uri]);
     expect(r.code, r.err).toBe(0);

@@ -213,6 +213,13 @@ describe("bootstrap openproject: inputs (in-process)", () => {
     expect(t.stderr()).toContain("Redirect URI: http://127.0.0.1:33418/callback");
   });
 
+  it("a --redirect-uri OpenProject would refuse: the guide says so and names the ways out", async () => {
+    t = createTestContext();
+    expect(await t.run(["bootstrap", "openproject", "--url", s.url, "--oauth", "--redirect-uri", "http://mcp.example.invalid/callback"])).toBe(0);
+    expect(t.stderr()).toContain('OpenProject will refuse http://mcp.example.invalid/callback: plain http is allowed only to a loopback host');
+    expect(t.stderr()).toContain("urn:ietf:wg:oauth:2.0:oob with --grant client_credentials");
+  });
+
   it("--redirect-port changes the redirect URI the admin is told to paste and the profile uses", async () => {
     t = createTestContext();
     expect(await t.run(["bootstrap", "openproject", "--url", s.url, "--oauth", "--redirect-port", "40111"])).toBe(0);

@@ -244,7 +244,8 @@ export function errorTexts(html: string): string[] {
       const message = byClass(innerOf(body, m.index), "Banner-message")[0];
       if (message !== undefined) {
         const parts = [...message.matchAll(/<p\b[^>]*>([\s\S]*?)<\/p>/gi)].map((p) => textOf(p[1]!)).filter(Boolean);
-        add(parts.length ? parts.join(": ").replace(/:: /g, ": ") : textOf(message));
+        // Title and description read as one sentence: "N errors prohibited …: The following fields …: …".
+        add(parts.length ? parts.reduce((a, p) => (/[.:!?]$/.test(a) ? `${a} ${p}` : `${a}: ${p}`)) : textOf(message));
       }
     } else if (classes.some((c) => /^(errorExplanation|flash|-error|FormControl-inlineValidation)$/.test(c) || /^op-toast$/.test(c))) {
       if (!classes.includes("-success") && !classes.includes("notice")) add(textOf(innerOf(body, m.index)));
