@@ -33,7 +33,7 @@ describe("bootstrap openproject (the built CLI)", () => {
     expect(r.stderr).toContain(`Redirect URI: ${REDIRECT}`);
     expect(r.stderr).toContain('Scopes: tick "api_v3" and "mcp"');
     expect(r.stderr).toContain("Confidential: ticked");
-    expect(r.stderr).toContain("urn:ietf:wg:oauth:2.0:oob"); // the production-https pitfall and its way out
+    expect(r.stderr).toContain("OpenProject accepts this plain-http redirect URI because it points at a loopback address"); // its secure-context rule
     expect(r.stderr).toContain(`rails runner 'a = Doorkeeper::Application.create!(name: "Claude", redirect_uri: "${REDIRECT}", scopes: "api_v3 mcp", confidential: true); puts a.uid, a.plaintext_secret'`);
     expect(r.stderr).toContain("--client-id CLIENT_ID --client-secret-stdin");
     expect(() => config()).toThrow(); // no profile
@@ -213,6 +213,13 @@ describe("bootstrap openproject: inputs (in-process)", () => {
     expect(t.stderr()).toContain("Redirect URI: http://127.0.0.1:33418/callback");
   });
 
+  it("a --redirect-uri OpenProject would refuse: the guide says so and names the ways out", async () => {
+    t = createTestContext();
+    expect(await t.run(["bootstrap", "openproject", "--url", s.url, "--oauth", "--redirect-uri", "http://mcp.example.invalid/callback"])).toBe(0);
+    expect(t.stderr()).toContain('OpenProject will refuse http://mcp.example.invalid/callback: plain http is allowed only to a loopback host');
+    expect(t.stderr()).toContain("urn:ietf:wg:oauth:2.0:oob with --grant client_credentials");
+  });
+
   it("--redirect-port changes the redirect URI the admin is told to paste and the profile uses", async () => {
     t = createTestContext();
     expect(await t.run(["bootstrap", "openproject", "--url", s.url, "--oauth", "--redirect-port", "40111"])).toBe(0);
@@ -235,7 +242,7 @@ describe("openproject.matches", () => {
     [{ issuer: "https://op.example.com", token_endpoint: "https://op.example.com/oauth/token", authorization_endpoint: "https://op.example.com/oauth/authorize" }, true],
     [{ issuer: "https://op.example.com/", token_endpoint: "https://op.example.com/oauth/token", authorization_endpoint: "https://op.example.com/oauth/authorize" }, true],
     [{ issuer: "https://idp.example.com", token_endpoint: "https://idp.example.com/oauth2/token" }, false],
-    ["https://op.example.com", false], // a bare URL says nothing: OpenProject serves no discovery document (§4.1)
+    ["https://op.example.com", false], // a bare URL says nothing: mcp-auth reads no discovery document from OpenProject
   ] as const)("%j → %s", async (x, want) => {
     const { openproject } = await import("../../src/providers/openproject/index.js");
     const { providers } = await import("../../src/providers/index.js");

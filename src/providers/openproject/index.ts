@@ -9,24 +9,25 @@ import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../../mcp/probe.
 import { normalizeIssuer, type ProfileData } from "../../target.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
-import { OpenProjectAdmin, Unsupported } from "./create.js";
+import { OpenProjectAdmin, redirectUriProblem, Unsupported } from "./create.js";
 import { defineProvider, issuerUrl } from "../types.js";
 
 /**
- * OpenProject (seed 002, ../shared/research/idp-apis.md §4). OpenProject has no API that creates OAuth
- * applications (§4.1: only GET /api/v3/oauth_applications/{id}; creation is the admin UI), so:
+ * OpenProject (docs/idp/openproject.md). OpenProject has no API that creates OAuth applications (only
+ * GET /api/v3/oauth_applications/{id}; creation is the admin UI), so:
  *  - `--create`: sign in to the web UI as an admin and fill the new-application form as a browser
  *    does (./create.ts); anything unexpected there falls back to the guided mode, with the reason;
  *  - `--oauth`: print the exact admin steps and values, then (with --client-id and the secret through
  *    stdin/env/prompt) verify the client at /oauth/token and save a profile for it;
  *  - `--api-token-stdin|--api-token-env`: verify a personal API token at /api/v3/users/me and keep it
  *    in the secret store (it is a static credential, never written to a file).
- * Either way /mcp is probed: MCP is an experimental setting / Enterprise add-on (§4.3) and needs `mcp`.
+ * Either way /mcp is probed: the MCP server (17.2+) is an Enterprise add-on an admin switches on, and
+ * it wants tokens with the `mcp` scope.
  */
 type Json = Record<string, unknown>;
 
-const SCOPES = ["api_v3", "mcp"]; // §4.1 scopes; `mcp` is required by the MCP endpoints (§4.3)
-const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper native_redirect_uri, always accepted (§4.1)
+const SCOPES = ["api_v3", "mcp"]; // `mcp` is required by the MCP endpoints (docs/idp/openproject.md)
+const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper's native_redirect_uri, always accepted
 
 const inputs = [
   defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL" }),
@@ -75,7 +76,7 @@ export const openproject = defineProvider({
   summary: "OpenProject: guided OAuth application (api_v3 + mcp) or a personal API token, verified against /mcp",
   inputs,
 
-  /** OpenProject has no discovery document (§4.1); a profile's issuer is the base URL and its endpoints are /oauth/*. */
+  /** OpenProject has no discovery document; a profile's issuer is the base URL and its endpoints are /oauth/*. */
   matches(x) {
     if (typeof x === "string") return false;
     const u = issuerUrl(x);
@@ -129,6 +130,13 @@ function guided(ctx: Context, base: string, o: OpInput, redirectUri: string, rea
 async function createMode(ctx: Context, base: string, o: OpInput, redirectUri: string, run: { verify: boolean; vault: { holds(clientId: string): Promise<boolean> } }) {
   const cc = o.grant === "client_credentials";
   if (cc && !o.clientCredentialsUser) throw new UsageError("--grant client_credentials needs --client-credentials-user LOGIN (the user its tokens act as)");
+  // OpenProject's own rule, checked before anything is signed in to or submitted (docs/idp/openproject.md "Redirect URIs").
+  const problem = redirectUriProblem(redirectUri);
+  if (problem) {
+    throw new UsageError(`OpenProject would refuse the redirect URI ${redirectUri}: ${problem}`, {
+      hint: "use an https redirect URI, the default loopback one (http://127.0.0.1:PORT/callback, --redirect-port), or --grant client_credentials --client-credentials-user LOGIN (no redirect)",
+    });
+  }
   const admin = new OpenProjectAdmin(ctx, base);
   let created;
   try {
@@ -170,13 +178,13 @@ function profileResult(base: string, o: OpInput, clientId: string, redirectUri: 
     mcpUrl: `${base}/mcp`,
     redirectPort: cc ? undefined : o.redirectPort,
     tokenEndpointAuthMethod: "client_secret_basic",
-    // No RFC 8414 document on OpenProject (§4.1): the endpoints are fixed paths (§4.2).
+    // No RFC 8414 document on OpenProject: the endpoints are fixed paths (docs/idp/openproject.md).
     extra: { authorizationEndpoint: `${base}/oauth/authorize`, tokenEndpoint: `${base}/oauth/token`, redirectUri },
   };
   return { profile, json: { clientId, grant: o.grant, redirectUri, mcpUrl: `${base}/mcp` } };
 }
 
-/** The admin's clicks, with every value to paste (§4.1 form fields; seed 002 "Shared access via OAuth"). */
+/** The admin's clicks, with every value to paste (the new-application form; docs/idp/openproject.md). */
 function guide(base: string, o: OpInput, redirectUri: string): string[] {
   const cc = o.grant === "client_credentials";
   const user = o.clientCredentialsUser ?? "LOGIN";
@@ -192,10 +200,11 @@ function guide(base: string, o: OpInput, redirectUri: string): string[] {
     `Then run: mcp-auth bootstrap openproject --url ${base} --oauth${cc ? " --grant client_credentials" : ""} --client-id CLIENT_ID --client-secret-stdin`,
     "  (paste the secret on stdin, or use --client-secret-env VAR; on a terminal mcp-auth asks for it without echo)",
   ];
-  if (!cc) {
-    steps.push(
-      `If OpenProject refuses the redirect URI as not secure (production instances require https redirect URIs), enter ${OOB} instead and use --grant client_credentials with a Client Credentials User, or put an https redirect in front of the loopback port.`,
-    );
+  const problem = redirectUriProblem(redirectUri);
+  if (problem) {
+    steps.push(`OpenProject will refuse ${redirectUri}: ${problem}. Use an https URI, a loopback one such as http://127.0.0.1:${o.redirectPort}/callback, or ${OOB} with --grant client_credentials.`);
+  } else if (!cc) {
+    steps.push(`OpenProject accepts this plain-http redirect URI because it points at a loopback address (its redirect-URI check asks for https or a loopback host); from another machine, use an https URI that forwards to the port instead.`);
   }
   steps.push(
     "MCP must be enabled: Administration → Artificial Intelligence (AI) → Model Context Protocol (MCP) (Enterprise add-on); on older versions tick it at /admin/settings/experimental.",
@@ -210,7 +219,7 @@ function rubyString(s: string): string {
 }
 
 /**
- * Verifies the pasted client at /oauth/token (form, client_secret_basic, §4.2). For authorization_code a
+ * Verifies the pasted client at /oauth/token (form, client_secret_basic). For authorization_code a
  * made-up code tells a good secret (invalid_grant) from a bad one (invalid_client) without a login.
  */
 async function oauthMode(ctx: Context, base: string, o: OpInput, redirectUri: string, verify: boolean) {
@@ -256,7 +265,7 @@ async function oauthMode(ctx: Context, base: string, o: OpInput, redirectUri: st
   };
 }
 
-/** A personal API token: Bearer first, Basic `apikey:<token>` as the fallback (§4.2). */
+/** A personal API token: Bearer first (tokens made since 17.2), Basic `apikey:<token>` as the fallback. */
 async function apiTokenMode(ctx: Context, base: string, tokenValue: string, verify: boolean) {
   registerSecret(tokenValue, { clientId: "apikey" });
   const me = `${base}/api/v3/users/me`;
@@ -298,7 +307,7 @@ function basicApiKey(token: string): string {
   return `Basic ${Buffer.from(`apikey:${token}`).toString("base64")}`;
 }
 
-/** OpenProject's own words: a HAL error's `message` (§4.2) or Doorkeeper's error_description. */
+/** OpenProject's own words: a HAL error's `message` or Doorkeeper's error_description. */
 function describe(res: ApiResponse<Json>): string {
   const b = res.body ?? {};
   const text = typeof b.message === "string" ? b.message : typeof b.error_description === "string" ? `${String(b.error)}: ${b.error_description}` : res.text.slice(0, 200).replace(/\s+/g, " ");

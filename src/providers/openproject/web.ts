@@ -4,7 +4,7 @@ import { registerSecret } from "../../io/sanitize.js";
 
 /**
  * A browser-like session with OpenProject's web UI, for the one thing it has no API for: creating an
- * OAuth application (../shared/research/idp-apis.md §4.1, `app/controllers/oauth/applications_controller.rb`).
+ * OAuth application (docs/idp/openproject.md, `app/controllers/oauth/applications_controller.rb`).
  * Cookies are kept for the instance's origin only and never sent anywhere else; redirects are followed
  * by hand, same origin only (a redirect elsewhere is refused); session cookies are registered as
  * secrets, so no trace or message ever shows them. Pages are read with small, tolerant HTML helpers:
@@ -160,30 +160,96 @@ export function csrfMeta(html: string): string | undefined {
 }
 
 /**
- * The value shown next to a label ("Client ID", "Client secret"): the first `value="…"` attribute
- * (a copy-to-clipboard control) or text node after the label's own text, whichever comes first.
+ * The inner HTML of the element that opens at `at` (a `<tag …>` start), up to its matching end tag:
+ * nested elements of the same name are counted, so a `<div>` holding `<div>`s is taken whole.
  */
-export function valueAfterLabel(html: string, label: RegExp): string | undefined {
-  const body = html.replace(/<(script|style)\b[\s\S]*?<\/\1>/gi, "");
-  const re = new RegExp(`>\\s*${label.source}\\s*<`, "i");
-  const m = re.exec(body);
-  if (!m) return undefined;
-  const rest = body.slice(m.index + m[0].length - 1);
-  for (const t of rest.matchAll(/<([^>]*)>([^<]*)/g)) {
-    const a = attrs(t[1]!.replace(/^\/?[\w-]+/, ""));
-    if (a.value?.trim()) return a.value.trim();
-    const text = decodeEntities(t[2]!).trim();
-    if (text) return text;
+export function innerOf(html: string, at: number): string {
+  const tag = /^<([\w-]+)/.exec(html.slice(at))?.[1]?.toLowerCase();
+  if (!tag) return "";
+  const open = html.indexOf(">", at) + 1;
+  const re = new RegExp(`<(/?)${tag}\\b[^>]*>`, "gi");
+  re.lastIndex = open;
+  let depth = 1;
+  for (let m = re.exec(html); m; m = re.exec(html)) {
+    depth += m[1] ? -1 : 1;
+    if (depth === 0) return html.slice(open, m.index);
   }
-  return undefined;
+  return html.slice(open);
 }
 
-/** Visible text of the elements whose class or id says error/flash/toast (Rails flashes, form errors). */
-export function errorTexts(html: string): string[] {
+/** Visible text of an HTML fragment: tags gone, entities decoded, whitespace collapsed. */
+export function textOf(fragment: string): string {
+  return decodeEntities(fragment.replace(/<(script|style|svg)\b[\s\S]*?<\/\1>/gi, " ").replace(/<br\s*\/?>/gi, " ").replace(/<[^>]*>/g, " ")).replace(/\s+/g, " ").trim();
+}
+
+/** Elements whose class attribute has this class, in document order: their inner HTML. */
+export function byClass(html: string, cls: string): string[] {
   const out: string[] = [];
-  for (const m of html.matchAll(/<(div|p|li|span|ul)\b([^>]*(?:error|flash|toast|Validation)[^>]*)>([\s\S]*?)<\/\1>/gi)) {
-    const text = decodeEntities(m[3]!.replace(/<[^>]*>/g, " ")).replace(/\s+/g, " ").trim();
+  for (const m of html.matchAll(/<[\w-]+\b[^>]*\bclass\s*=\s*"([^"]*)"[^>]*>/gi)) {
+    if (m[1]!.split(/\s+/).includes(cls)) out.push(innerOf(html, m.index));
+  }
+  return out;
+}
+
+/**
+ * The key/value cells of an attribute group, as OpenProject's show pages render them
+ * (`AttributeGroups::AttributeKeyValueComponent`: a `attributes-key-value--key` div, then its
+ * `attributes-key-value--value-container`), in page order. Keys are the translated labels, so
+ * callers go by position and by what a value cell holds, never by a key's words (docs/idp/openproject.md).
+ */
+export function attributePairs(html: string): Array<{ key: string; value: string }> {
+  const body = html.replace(/<(script|style)\b[\s\S]*?<\/\1>/gi, "");
+  const out: Array<{ key: string; value: string }> = [];
+  const re = /<div\b[^>]*\bclass\s*=\s*"([^"]*)"[^>]*>/gi;
+  let key: string | undefined;
+  for (const m of body.matchAll(re)) {
+    const classes = m[1]!.split(/\s+/);
+    if (classes.includes("attributes-key-value--key")) key = textOf(innerOf(body, m.index));
+    else if (classes.includes("attributes-key-value--value-container") && key !== undefined) {
+      out.push({ key, value: innerOf(body, m.index) });
+      key = undefined;
+    }
+  }
+  return out;
+}
+
+/**
+ * What a value cell offers to copy: the `value` of its copy button (`<clipboard-copy>`, the Primer
+ * ClipboardCopy of newer releases), else the text of its `<code>` (older releases show the secret so),
+ * else its visible text.
+ */
+export function copyableValue(cell: string): { value: string; kind: "copy" | "code" | "text" } {
+  const copy = /<clipboard-copy\b([^>]*)>/i.exec(cell);
+  if (copy) return { value: (attrs(copy[1]!).value ?? "").trim(), kind: "copy" };
+  const code = /<code\b[^>]*>([\s\S]*?)<\/code>/i.exec(cell);
+  if (code) return { value: textOf(code[1]!), kind: "code" };
+  return { value: textOf(cell), kind: "text" };
+}
+
+/**
+ * OpenProject's own words on a page that came back: its flash banners (Primer `Banner`: title and
+ * description), older flash/toast/errorExplanation boxes, and Primer forms' inline field validation.
+ */
+export function errorTexts(html: string): string[] {
+  const body = html.replace(/<(script|style)\b[\s\S]*?<\/\1>/gi, "");
+  const out: string[] = [];
+  const add = (t: string) => {
+    const text = t.slice(0, 300);
     if (text && !out.includes(text)) out.push(text);
+  };
+  for (const m of body.matchAll(/<[\w-]+\b[^>]*\bclass\s*=\s*"([^"]*)"[^>]*>/gi)) {
+    const classes = m[1]!.split(/\s+/);
+    // A success banner is no reason; an error one (or an unmarked flash) is.
+    if (classes.includes("Banner") && !classes.some((c) => /--(success|default)$/.test(c))) {
+      const message = byClass(innerOf(body, m.index), "Banner-message")[0];
+      if (message !== undefined) {
+        const parts = [...message.matchAll(/<p\b[^>]*>([\s\S]*?)<\/p>/gi)].map((p) => textOf(p[1]!)).filter(Boolean);
+        // Title and description read as one sentence: "N errors prohibited …: The following fields …: …".
+        add(parts.length ? parts.reduce((a, p) => (/[.:!?]$/.test(a) ? `${a} ${p}` : `${a}: ${p}`)) : textOf(message));
+      }
+    } else if (classes.some((c) => /^(errorExplanation|flash|-error|FormControl-inlineValidation)$/.test(c) || /^op-toast$/.test(c))) {
+      if (!classes.includes("-success") && !classes.includes("notice")) add(textOf(innerOf(body, m.index)));
+    }
   }
   return out;
 }
