@@ -91,7 +91,7 @@ export const thunder = defineProvider({
         throw new AuthError("the token from --admin-token-env does not carry the 'system' permission", { hint: "use a token of an administrator, asked for the 'system' scope" });
       }
     } else {
-      registerSecret(o.adminPassword);
+      // (the password travels only in the sign-in body, whose `password` field traces never show)
       registerSecret(o.flowSecret);
       const signedIn = await signIn(ctx, url, { user: o.adminUser!, password: o.adminPassword!, appId: adminAppId, flowSecret: o.flowSecret, systemResource: o.systemResourceServer });
       token = signedIn.assertion;
