@@ -62,7 +62,7 @@ export const thunder = defineProvider({
   summary: "Asgardeo Thunder / OpenChoreo: create the MCP client application via the admin API",
   inputs,
 
-  /** A host named thunder, or Thunder's own endpoint layout (idp-apis.md §1.7: /oauth2/token, /oauth2/jwks, /oauth2/dcr/register at the root). */
+  /** A host named thunder, or Thunder's own endpoint layout (docs/idp/thunder.md: /oauth2/token, /oauth2/jwks, /oauth2/dcr/register at the root). */
   matches(x) {
     const u = issuerUrl(x);
     if (!u) return false;

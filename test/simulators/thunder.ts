@@ -294,7 +294,7 @@ const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => '_' + c.toLowerC
 // Go encoding/json decoding: unknown keys ignored, keys matched case-insensitively (but
 // underscore-sensitively), type mismatches are errors.
 // Source: system/utils/http_util.go DecodeJSONBody (json.NewDecoder(...).Decode, no
-// DisallowUnknownFields) in asgardeo/thunder@v0.28.0 and @v0.39.0 - idp-apis.md §1.0 pitfall.
+// DisallowUnknownFields) at every tag, v0.28.0 to v1.0.0 (docs/idp/thunder.md, "Casing").
 // ------------------------------------------------------------------------------------------------
 
 type GoType = 'string' | 'bool' | 'int' | 'strings' | 'any-map' | 'map-strings' | { obj: GoSchema } | { arr: GoSchema };
@@ -647,8 +647,8 @@ const NOT_SIMULATED: ApiErr = { code: 'SSE-5000', message: 'Not simulated', desc
 // The simulator
 // ------------------------------------------------------------------------------------------------
 
-// oauth2/constants/constants.go (v0.28.0): supportedGrantTypes, supportedResponseTypes (only "code";
-// idp-apis.md §1.5 also lists id_token - the v0.28.0 source has code only), supportedTokenEndpointAuthMethods
+// oauth2/constants/constants.go (v0.28.0): supportedGrantTypes, supportedResponseTypes (only "code"),
+// supportedTokenEndpointAuthMethods
 const GRANT_TYPES = ['authorization_code', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange'];
 const RESPONSE_TYPES = ['code'];
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
@@ -687,7 +687,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   const flowContexts = new Map<string, FlowContext>();
   const authRequests = new Map<string, { appId: string; clientId: string; redirectUri: string; flowId: string }>();
 
-  // 01-default-resources.sh: admin/admin with a role carrying permission `system` (idp-apis.md §1.2)
+  // bootstrap/01-default-resources.sh (.yaml from 0.47): admin/admin with a role carrying permission `system`
   const users: ThunderUser[] = [
     { id: uuidv7(), username: opts.adminUser ?? 'admin', password: opts.adminPassword ?? 'admin', permissions: ['system'] },
     ...(opts.users ?? []).map((u) => ({ id: uuidv7(), username: u.username, password: u.password, permissions: u.permissions ?? [] })),
@@ -1216,7 +1216,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   }
 
   // --------------------------------------------------------------------------------------------
-  // Seed data (bootstrap/01-default-resources.sh, 02-sample-resources.sh; idp-apis.md §1.2)
+  // Seed data (bootstrap/01-default-resources.sh or .yaml, 02-sample-resources.sh up to 0.39)
   // --------------------------------------------------------------------------------------------
   function seed(input: DecodedApp, authFlow?: string): StoredApplication {
     const { app } = upsertApplication({ ...input, ouId: defaultOuId });
