@@ -175,7 +175,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l mcp-port -r -d 
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l token-ttl -r -d 'access token lifetime'
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l save -d 'save profiles \'sandbox\' (client credentials) and \'sandbox-login\' (browser login)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l json -d 'print the endpoints as one JSON line on stdout'
-complete -c mcp-auth -n '__fish_seen_subcommand_from bootstrap' -a thunder -d 'Asgardeo Thunder / OpenChoreo: create the MCP client application via the admin API'
+complete -c mcp-auth -n '__fish_seen_subcommand_from bootstrap' -a thunder -d 'Thunder / ThunderID (OpenChoreo): create the MCP client application via the admin API'
 complete -c mcp-auth -n '__fish_seen_subcommand_from bootstrap' -a keycloak -d 'Keycloak / kcp: trusted hosts for DCR, an audience scope, optionally a client for mcp-auth'
 complete -c mcp-auth -n '__fish_seen_subcommand_from bootstrap' -a oci -d 'Oracle OCI IAM identity domain: confidential app for an MCP server, activated, with a public JWKS'
 complete -c mcp-auth -n '__fish_seen_subcommand_from bootstrap' -a openproject -d 'OpenProject: guided OAuth application (api_v3 + mcp) or a personal API token, verified against /mcp'

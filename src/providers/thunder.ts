@@ -59,7 +59,7 @@ const inputs = [
 export const thunder = defineProvider({
   id: "thunder",
   title: "Thunder",
-  summary: "Asgardeo Thunder / OpenChoreo: create the MCP client application via the admin API",
+  summary: "Thunder / ThunderID (OpenChoreo): create the MCP client application via the admin API",
   inputs,
 
   /** A host named thunder, or Thunder's own endpoint layout (docs/idp/thunder.md: /oauth2/token, /oauth2/jwks, /oauth2/dcr/register at the root). */

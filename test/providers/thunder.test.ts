@@ -152,10 +152,13 @@ describe("bootstrap thunder: when Thunder will not start the admin sign-in", () 
     expect(r.err).not.toContain(FLOW_SECRET);
   });
 
-  it("0.45 lets a client_credentials-only application start the flow without a secret", async () => {
+  it("0.45 lets a client_credentials-only application start the flow without a secret (also named with the older --app-id)", async () => {
     const s = await start("0.45");
     const r = await bootstrap(["--admin-app-id", s.findApp("Admin CLI")!.id]);
     expect(r.code, r.err).toBe(0);
+    const again = await bootstrap(["--app-id", s.findApp("Admin CLI")!.id]);
+    expect(again.code, again.err).toBe(0);
+    expect(again.err).toContain("Thunder: reused");
   });
 });
 
