@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-user|--admin-password-env|--grant|--redirect-port|--app-id|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -26,11 +26,14 @@ _mcp_auth() {
         --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --clients) COMPREPLY=(); return ;;
         --url) COMPREPLY=(); return ;;
+        --admin-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --admin-user) COMPREPLY=(); return ;;
         --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --admin-app-id) COMPREPLY=(); return ;;
+        --flow-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --system-resource-server) COMPREPLY=(); return ;;
         --grant) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
-        --app-id) COMPREPLY=(); return ;;
         --name) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --validity) COMPREPLY=(); return ;;
@@ -59,7 +62,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--provider --profile --yes -y --login --no-login --clients --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-token-stdin --admin-token-env --admin-user --admin-password-stdin --admin-password-env --admin-app-id --flow-secret-stdin --flow-secret-env --system-resource-server --grant --redirect-port --rotate-secret --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -261,11 +264,14 @@ _mcp_auth() {
       case "$prev" in
         --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --url) COMPREPLY=(); return ;;
+        --admin-token-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --admin-user) COMPREPLY=(); return ;;
         --admin-password-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --admin-app-id) COMPREPLY=(); return ;;
+        --flow-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --system-resource-server) COMPREPLY=(); return ;;
         --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code" -- "$cur")); return ;;
         --redirect-port) COMPREPLY=(); return ;;
-        --app-id) COMPREPLY=(); return ;;
         --name) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --validity) COMPREPLY=(); return ;;
@@ -274,7 +280,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile --show-secret --no-verify --json --url --admin-user --admin-password-stdin --admin-password-env --grant --redirect-port --rotate-secret --app-id --name --client-id --validity --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--profile --show-secret --no-verify --json --url --admin-token-stdin --admin-token-env --admin-user --admin-password-stdin --admin-password-env --admin-app-id --flow-secret-stdin --flow-secret-env --system-resource-server --grant --redirect-port --rotate-secret --name --client-id --validity --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "bootstrap keycloak")
       case "$prev" in

@@ -41,7 +41,7 @@ describe("completion", () => {
     expect(await complete("mcp-auth login d")).toEqual(["dev"]);
     expect(await complete("mcp-auth profiles a")).toEqual(["add"]);
     expect(await complete("mcp-auth bootstrap k")).toEqual(["keycloak"]);
-    expect(await complete("mcp-auth --debug bootstrap thunder --admin-")).toEqual(["--admin-password-env", "--admin-password-stdin", "--admin-user"]);
+    expect(await complete("mcp-auth --debug bootstrap thunder --admin-")).toEqual(["--admin-app-id", "--admin-password-env", "--admin-password-stdin", "--admin-token-env", "--admin-token-stdin", "--admin-user"]);
     // generated from the providers' inputs: choices, secret flags, variable names; hidden switches stay hidden
     expect(await complete("mcp-auth bootstrap thunder --grant ")).toEqual(["authorization_code", "client_credentials"]);
     expect(await complete("mcp-auth bootstrap keycloak --admin-client-")).toEqual(["--admin-client-id", "--admin-client-secret-env", "--admin-client-secret-stdin"]);

@@ -1,10 +1,10 @@
 /**
  * Drives the Thunder simulator with plain fetch, the way seed 000 (OpenChoreo "MCP Configuration")
- * does with curl, and checks the contract of ../shared/research/idp-apis.md §1.
+ * does with curl, and checks it answers as each release's source does (docs/idp/thunder.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { startThunder, type ThunderSim } from './thunder.js';
+import { startThunder, type ThunderRelease, type ThunderSim } from './thunder.js';
 
 const json = { 'Content-Type': 'application/json' };
 const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64');
@@ -490,5 +490,256 @@ describe('Thunder simulator, multi-step login', () => {
   it('still completes in one call when every input is sent up front (actions auto-selected)', async () => {
     const r = await post(`${sim.url}/flow/execute`, { applicationId: sim.sampleAppId, flowType: 'AUTHENTICATION', inputs: { username: 'admin@openchoreo.dev', password: 'Admin@123', requested_permissions: 'system' } });
     expect(r.body.flowStatus).toBe('COMPLETE');
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The releases after 0.39, up to ThunderID 1.0.0 (thunder-id/thunderid at each tag)
+// ------------------------------------------------------------------------------------------------
+
+const FS = 'flow-secret-of-the-admin-app';
+const embedded = { name: 'Admin CLI', type: 'fullstack', flowSecret: FS };
+const m2m = { name: 'M2M', oauth: { clientId: 'm2m_cli', grantTypes: ['client_credentials'] } };
+
+/** Starts a flow; the admin app's flow secret as 0.47 (body) or 0.48+ (header) wants it, when asked to. */
+async function startFlow(sim: ThunderSim, applicationId: string, secret?: { body?: string; header?: string }) {
+  return post(`${sim.url}/flow/execute`, { applicationId, flowType: 'AUTHENTICATION', ...(secret?.body ? { flowSecret: secret.body } : {}) }, secret?.header ? { 'Flow-Secret': secret.header } : {});
+}
+/** Finishes a started flow with the admin's credentials. */
+async function finish(sim: ThunderSim, step: { body: any }, inputs: Record<string, string> = {}) {
+  return post(`${sim.url}/flow/execute`, {
+    executionId: step.body.executionId,
+    challengeToken: step.body.challengeToken,
+    action: 'action_001',
+    inputs: { username: 'admin', password: 'admin', requested_permissions: 'system', ...inputs },
+  });
+}
+
+describe('Thunder simulator, 0.40-0.43: no Sample App, the error object', () => {
+  it('0.40 seeds no Sample App; the Console still starts flows', async () => {
+    const sim = await startThunder({ release: '0.40' });
+    try {
+      expect(sim.sampleAppId).toBeUndefined();
+      expect(sim.findApp('sample_app_client')).toBeUndefined();
+      const init = await startFlow(sim, sim.consoleAppId);
+      expect(init.body.flowStatus).toBe('INCOMPLETE');
+      const bad = await finish(sim, init, { password: 'wrong' });
+      expect(bad.body).toMatchObject({ flowStatus: 'INCOMPLETE', failureReason: 'Invalid credentials provided' });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('0.43 reports a wrong password as a 200 INCOMPLETE step carrying the error object', async () => {
+    const sim = await startThunder({ release: '0.43' });
+    try {
+      const bad = await finish(sim, await startFlow(sim, sim.consoleAppId), { password: 'wrong' });
+      expect(bad.status).toBe(200);
+      expect(bad.body).toMatchObject({ flowStatus: 'INCOMPLETE', type: 'VIEW' });
+      expect(bad.body).not.toHaveProperty('failureReason');
+      expect(bad.body.error).toEqual({
+        code: 'FET-1005',
+        message: { key: 'flows.executor.errors.invalid_credentials', defaultValue: 'Invalid credentials provided' },
+        description: { key: 'flows.executor.errors.invalid_credentials_desc', defaultValue: 'The credentials provided are invalid' },
+      });
+      const nobody = await finish(sim, await startFlow(sim, sim.consoleAppId), { username: 'nobody' });
+      expect(nobody.body.error.code).toBe('FET-1001');
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe('Thunder simulator, who may start a flow (0.45+)', () => {
+  const refusal = (code: string, key: string, message: string, description: string) => ({
+    code,
+    message: { key: `error.flowexecservice.${key}`, defaultValue: message },
+    description: { key: `error.flowexecservice.${key}_description`, defaultValue: description },
+  });
+  const notPermitted = (code: string) => refusal(code, 'direct_flow_initiation_not_permitted', 'Direct flow initiation not permitted', 'Direct flow initiation is not permitted for this application type');
+
+  it('0.45 refuses redirect apps with FES-1011 (403) and lets a client_credentials-only app in without a secret', async () => {
+    const sim = await startThunder({ release: '0.45', apps: [m2m] });
+    try {
+      const consoleFlow = await startFlow(sim, sim.consoleAppId);
+      expect(consoleFlow.status).toBe(403);
+      expect(consoleFlow.body).toEqual(notPermitted('FES-1011'));
+      const done = await finish(sim, await startFlow(sim, sim.findApp('M2M')!.id));
+      expect(decodeJwt(done.body.assertion).authorized_permissions).toBe('system');
+      // the challenge token moved to an interceptor: a wrong one fails the step (200, ERROR, ICS-1002)
+      const init = await startFlow(sim, sim.findApp('M2M')!.id);
+      const stale = await post(`${sim.url}/flow/execute`, { executionId: init.body.executionId, challengeToken: 'f'.repeat(64), inputs: { username: 'admin', password: 'admin' } });
+      expect(stale.status).toBe(200);
+      expect(stale.body).toMatchObject({ flowStatus: 'ERROR', error: { code: 'ICS-1002', message: { key: 'error.interceptor.challenge_token_invalid' } } });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('0.47 renumbers: FES-1010 (403) not permitted, FES-1011 / FES-1012 (401) a missing / wrong flow secret, read from the body', async () => {
+    const sim = await startThunder({ release: '0.47', apps: [embedded, m2m] });
+    try {
+      expect((await startFlow(sim, sim.consoleAppId)).body).toEqual(notPermitted('FES-1010'));
+      expect((await startFlow(sim, sim.findApp('M2M')!.id)).status).toBe(403); // client_credentials-only apps no longer run flows
+      const id = sim.findApp('Admin CLI')!.id;
+      const missing = await startFlow(sim, id);
+      expect(missing.status).toBe(401);
+      expect(missing.body).toEqual(refusal('FES-1011', 'flow_secret_required', 'Authentication required', 'Backend applications must provide a valid flow secret to initiate a new flow'));
+      const wrong = await startFlow(sim, id, { body: 'nope' });
+      expect(wrong.status).toBe(401);
+      expect(wrong.body).toEqual(refusal('FES-1012', 'flow_secret_invalid', 'Authentication failed', 'The provided flow secret is invalid'));
+      expect((await startFlow(sim, id, { header: FS })).body.code).toBe('FES-1011'); // 0.47 does not read the header
+      const done = await finish(sim, await startFlow(sim, id, { body: FS }));
+      expect(done.body.flowStatus).toBe('COMPLETE');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('0.48 reads the flow secret from the Flow-Secret header only', async () => {
+    const sim = await startThunder({ release: '0.48', apps: [embedded] });
+    try {
+      const id = sim.findApp('Admin CLI')!.id;
+      expect((await startFlow(sim, id, { body: FS })).body.code).toBe('FES-1011');
+      expect((await finish(sim, await startFlow(sim, id, { header: FS }))).body.flowStatus).toBe('COMPLETE');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('0.47 issues a flow secret once to an application created without OAuth settings', async () => {
+    const sim = await startThunder({ release: '0.47', apps: [embedded] });
+    try {
+      const auth = { Authorization: `Bearer ${(await finish(sim, await startFlow(sim, sim.findApp('Admin CLI')!.id, { body: FS }))).body.assertion}` };
+      const made = await post(`${sim.url}/applications`, { ouId: sim.defaultOuId, name: 'Backend' }, auth);
+      expect(made.status).toBe(201);
+      expect(made.body.flowSecret).toMatch(/^[\w-]{40,}$/);
+      expect((await get(`${sim.url}/applications/${made.body.id}`, auth)).body).not.toHaveProperty('flowSecret');
+      expect((await finish(sim, await startFlow(sim, made.body.id, { body: made.body.flowSecret }))).body.flowStatus).toBe('COMPLETE');
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe('Thunder simulator, the access-token lifetime split (0.48+)', () => {
+  it.each(['0.47', '0.48'] as ThunderRelease[])('%s: which key the client_credentials token lifetime is read from', async (release) => {
+    const sim = await startThunder({ release });
+    try {
+      const auth = { Authorization: `Bearer ${await sim.issueAssertion()}` };
+      const app = (clientId: string, accessToken: object) => ({
+        ouId: sim.defaultOuId,
+        name: clientId,
+        inboundAuthConfig: [{ type: 'oauth2', config: { clientId, clientSecret: `${clientId}-secret`, grantTypes: ['client_credentials'], tokenEndpointAuthMethod: 'client_secret_basic', token: { accessToken } } }],
+      });
+      const flat = await post(`${sim.url}/applications`, app('flat', { validityPeriod: 600 }), auth);
+      const split = await post(`${sim.url}/applications`, app('split', { clientConfig: { validityPeriod: 600 } }), auth);
+      const expiresIn = async (id: string) =>
+        (await (await fetch(`${sim.url}/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(id, `${id}-secret`) }, body: 'grant_type=client_credentials' })).json()).expires_in;
+      if (release === '0.48') {
+        // the flat key is dropped without a word; userConfig is defaulted, clientConfig only when given
+        expect((await get(`${sim.url}/applications/${flat.body.id}`, auth)).body.inboundAuthConfig[0].config.token.accessToken).toEqual({ userConfig: { validityPeriod: 3600 } });
+        expect((await get(`${sim.url}/applications/${split.body.id}`, auth)).body.inboundAuthConfig[0].config.token.accessToken).toEqual({ userConfig: { validityPeriod: 3600 }, clientConfig: { validityPeriod: 600 } });
+        expect(await expiresIn('flat')).toBe(3600);
+        expect(await expiresIn('split')).toBe(600);
+      } else {
+        expect((await get(`${sim.url}/applications/${flat.body.id}`, auth)).body.inboundAuthConfig[0].config.token.accessToken).toEqual({ validityPeriod: 600 });
+        expect(await expiresIn('flat')).toBe(600);
+        expect(await expiresIn('split')).toBe(3600);
+      }
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe('Thunder simulator, ThunderID 1.0.0-alpha2 and 1.0.0', () => {
+  it('1.0.0-alpha2 requires an application type (APP-1042), knows no `mcp` (APP-1040), never changes it (APP-1041)', async () => {
+    const sim = await startThunder({ release: '1.0.0-alpha2' });
+    try {
+      const auth = { Authorization: `Bearer ${await sim.issueAssertion()}` };
+      const base = { ouId: sim.defaultOuId, name: 'typed', inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'typed', grantTypes: ['client_credentials'] } }] };
+      const none = await post(`${sim.url}/applications`, base, auth);
+      expect(none.status).toBe(400);
+      expect(none.body).toMatchObject({ code: 'APP-1042', message: { key: 'error.applicationservice.application_type_required' } });
+      const mcp = await post(`${sim.url}/applications`, { ...base, type: 'mcp' }, auth);
+      expect(mcp.body).toMatchObject({ code: 'APP-1040', message: { key: 'error.applicationservice.invalid_application_type' } });
+      const ok = await post(`${sim.url}/applications`, { ...base, type: 'm2m' }, auth);
+      expect(ok.status).toBe(201);
+      expect(ok.body.type).toBe('m2m');
+      const change = await fetch(`${sim.url}/applications/${ok.body.id}`, { method: 'PUT', headers: { ...json, ...auth }, body: JSON.stringify({ ...base, type: 'custom' }) });
+      expect((await change.json()).code).toBe('APP-1041');
+      const list = await get(`${sim.url}/applications`, auth);
+      expect(list.body.applications.find((a: any) => a.name === 'Console').type).toBe('browser');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('1.0.0-alpha2 grants `system` only for the System resource server named by resource_server_identifier', async () => {
+    const sim = await startThunder({ release: '1.0.0-alpha2', apps: [embedded] });
+    try {
+      const id = sim.findApp('Admin CLI')!.id;
+      const unscoped = await finish(sim, await startFlow(sim, id, { header: FS }));
+      expect(decodeJwt(unscoped.body.assertion)).not.toHaveProperty('authorized_permissions');
+      const wrong = await finish(sim, await startFlow(sim, id, { header: FS }), { resource_server_identifier: `${sim.url}/mcp` });
+      expect(decodeJwt(wrong.body.assertion)).not.toHaveProperty('authorized_permissions');
+      const scoped = await finish(sim, await startFlow(sim, id, { header: FS }), { resource_server_identifier: 'https://localhost:8090/mcp' });
+      expect(decodeJwt(scoped.body.assertion).authorized_permissions).toBe('system');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('1.0.0: the Console names the System resource server in its public config.js (0.45 did not)', async () => {
+    const newest = await startThunder({ release: '1.0.0', systemResourceServer: 'https://id.example.test/mcp' });
+    const older = await startThunder({ release: '0.45' });
+    try {
+      const cfg = await get(`${newest.url}/console/config.js`);
+      expect(cfg.status).toBe(200);
+      expect(cfg.headers.get('content-type')).toMatch(/javascript/);
+      expect(cfg.text).toContain("resource_identifier: 'https://id.example.test/mcp'");
+      expect((await get(`${older.url}/console/config.js`)).text).not.toContain('resource_identifier');
+    } finally {
+      await newest.close();
+      await older.close();
+    }
+  });
+
+  it('1.0.0 reads a flowId in the body as an administration flow: FES-1017 (401) without a system token, FES-1018 (403) with one', async () => {
+    const sim = await startThunder({ release: '1.0.0', apps: [embedded] });
+    try {
+      const init = await startFlow(sim, sim.findApp('Admin CLI')!.id, { header: FS });
+      // a 0.28-style continuation
+      const legacy = await post(`${sim.url}/flow/execute`, { flowId: init.body.executionId, action: 'action_001', inputs: { username: 'admin', password: 'admin' } });
+      expect(legacy.status).toBe(401);
+      expect(legacy.body).toEqual({
+        code: 'FES-1017',
+        message: { key: 'error.flowexecservice.administration_authentication_required', defaultValue: 'Authentication required' },
+        description: { key: 'error.flowexecservice.administration_authentication_required_description', defaultValue: 'Administrative flows require an authenticated caller' },
+      });
+      const withToken = await post(`${sim.url}/flow/execute`, { flowId: init.body.executionId }, { Authorization: `Bearer ${await sim.issueAssertion()}` });
+      expect(withToken.status).toBe(403);
+      expect(withToken.body.code).toBe('FES-1018');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('1.0.0 lists forgot-password and sign-up beside the credentials action, accepts the `mcp` type, and types DCR clients `custom`', async () => {
+    const sim = await startThunder({ release: '1.0.0', apps: [embedded], dcrInsecure: true });
+    try {
+      const init = await startFlow(sim, sim.findApp('Admin CLI')!.id, { header: FS });
+      expect(init.body.data.actions.map((a: any) => a.ref)).toEqual(['action_001', 'action_forgot_password', 'action_signup']);
+      const auth = { Authorization: `Bearer ${(await finish(sim, init, { resource_server_identifier: 'https://localhost:8090/mcp' })).body.assertion}` };
+      const mcp = await post(`${sim.url}/applications`, { ouId: sim.defaultOuId, name: 'mcp app', type: 'mcp', inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'mcp_app', grantTypes: ['authorization_code'], redirectUris: ['http://127.0.0.1:1/callback'], tokenEndpointAuthMethod: 'none', publicClient: true, pkceRequired: true } }] }, auth);
+      expect(mcp.status).toBe(201);
+      expect(mcp.body.type).toBe('mcp');
+      const dcr = await post(`${sim.url}/oauth2/dcr/register`, { client_name: 'dcr app', redirect_uris: ['http://127.0.0.1:2/cb'], token_endpoint_auth_method: 'none' });
+      expect(dcr.status).toBe(201);
+      expect(sim.findApp('dcr app')!.type).toBe('custom');
+    } finally {
+      await sim.close();
+    }
   });
 });

@@ -1,37 +1,53 @@
 /**
- * Test simulator of the Asgardeo Thunder ("ThunderID") admin and OAuth APIs.
+ * Test simulator of the Thunder / ThunderID admin and OAuth APIs, modelled on the upstream source
+ * (github.com/thunder-id/thunderid, formerly asgardeo/thunder; facts in docs/idp/thunder.md).
  *
- * Spec: ../shared/research/idp-apis.md §1 (contract list §1.8). Every behaviour below carries
- * the source it was read from, as `repo@tag:path`. Two wire-format eras are served:
- *   - era 'B' (default) = asgardeo/thunder@v0.28.0, the version OpenChoreo pins
- *     (openchoreo/openchoreo@HEAD:install/quick-start/.config.sh THUNDER_VERSION="0.28.0");
- *   - era 'D'           = asgardeo/thunder@v0.39.0 (newest tag; D spans v0.35+, see §1.0 table).
- * Source citations below are paths under `backend/internal/` of asgardeo/thunder@v0.28.0 unless they
- * say "(v0.39.0)" / "HEAD" (era D), or start with `backend/cmd/`.
+ * Releases served (option `release`; every behaviour below names the release it starts in):
+ *   - '1.0.0'        = thunder-id/thunderid@v1.0.0, the newest release;
+ *   - '1.0.0-alpha2' = @v1.0.0-alpha2: application `type` required (APP-1042), Console typed `browser`,
+ *                      permissions granted only for the resource server named by `resource_server_identifier`;
+ *   - '0.48'         = @v0.48.0: flow secret in the `Flow-Secret` header, access-token lifetime split into
+ *                      token.accessToken.userConfig / clientConfig (the old key is dropped);
+ *   - '0.47'         = @v0.47.0: flow secret as the body field `flowSecret`; FES-1010 (403) / FES-1011, FES-1012 (401);
+ *   - '0.45'         = @v0.45.0: authorization_code apps may not start flows (FES-1011, 403);
+ *   - '0.43'         = @v0.43.0: `error` object instead of `failureReason`;
+ *   - '0.40'         = @v0.40.0: no Sample App any more;
+ *   - '0.35'         = @v0.35.0–v0.39.0 (option era 'D'): camelCase, executionId + challengeToken, ouId;
+ *   - '0.28'         = @v0.28.0 (option era 'B', the default): what OpenChoreo pins
+ *                      (openchoreo/openchoreo install/quick-start/.config.sh THUNDER_VERSION="0.28.0"), and what
+ *                      the default `bootstrap thunder --url` reaches: snake_case, flowId, plain-string errors.
+ * Source files, under backend/ of each tag: internal/flow/flowexec/{handler,service,model,error_constants}.go,
+ * internal/flow/executor/{basic_auth,credentials_auth,authz,auth_assert}_executor.go,
+ * internal/flow/interceptor/{challenge_token_interceptor,error_constants}.go,
+ * internal/application/{service,error_constants}.go and model/, internal/inboundclient/service.go,
+ * internal/system/security/{middleware,jwt_authenticator,permissions}.go,
+ * internal/oauth/oauth2/granthandlers/client_credentials.go, cmd/server/bootstrap/ (seed data), and
+ * frontend/apps/console/public/config.js; tests/e2e/utils/authentication/admin-api-auth.ts shows
+ * upstream's own way to an admin token from 0.45 on.
  *
  * Implemented:
- *   - POST /flow/execute: the default-basic-flow (and an optional username-then-password flow),
- *     INCOMPLETE / COMPLETE / ERROR, failureReason on bad credentials, action auto-select,
- *     FES-100x errors; era B flowId, era D executionId + rotating challengeToken (FES-1009) and
- *     i18n error objects. The COMPLETE assertion is a real RS256 JWT with authorized_permissions.
- *   - security middleware: public-path list, Bearer JWT verified against the server key,
- *     permission `system` for everything else; era B plain 401/403 bodies, era D AUTH-4010/4030.
- *   - GET/POST /applications, GET/PUT/DELETE /applications/{id} with the era's JSON naming,
- *     Go encoding/json decoding (unknown keys ignored, case-insensitive keys, type errors -> 400),
- *     server-side defaults and validation (APP-10xx), secret returned once in plaintext.
- *   - era D: GET /organization-units, GET /organization-units/{id}, GET /organization-units/tree/{handle}
- *     (apps need an `ouId` from v0.32 on).
+ *   - POST /flow/execute: the default basic flow (1.0.0: the credentials prompt beside the forgot-password
+ *     and sign-up actions), an optional username-then-password flow, INCOMPLETE / COMPLETE / ERROR,
+ *     bad credentials as an INCOMPLETE step (failureReason, or the FET error object from 0.43), action
+ *     auto-select, FES errors, the flow-initiation guard and flow secrets (0.45+), `flowId` as an
+ *     administration-flow id (1.0.0, FES-1017). The COMPLETE assertion is a real RS256 JWT.
+ *   - security middleware: public paths, Bearer JWT verified against the server key, permission
+ *     `system` for everything else; 0.28 plain 401/403 bodies, later AUTH-4010/4030.
+ *   - GET/POST /applications, GET/PUT/DELETE /applications/{id} with the release's JSON naming and
+ *     fields, Go encoding/json decoding (unknown keys ignored, case-insensitive keys, type errors -> 400),
+ *     server-side defaults and validation (APP-10xx), secrets returned once in plaintext.
+ *   - GET /organization-units (+ /{id}, /tree/default) from 0.35; GET /console/config.js.
  *   - GET /oauth2/authorize -> 302 to {gate}/gate/signin?applicationId&authId&flowId|executionId.
- *   - POST /oauth2/token grant_type=client_credentials (client_secret_basic / client_secret_post,
- *     exactly the method registered), real RS256 JWT access tokens (typ at+jwt).
- *   - GET /oauth2/jwks, GET /.well-known/openid-configuration, GET /.well-known/oauth-authorization-server.
- *   - POST /oauth2/dcr/register (401 unless `dcrInsecure` or a `system` token).
- *   - seed data: user admin/admin (permission `system`), apps "Console" (CONSOLE),
- *     "Sample App" (sample_app_client), "React SDK Sample" (REACT_SDK_SAMPLE).
+ *   - POST /oauth2/token grant_type=client_credentials with the registered auth method, RS256 access tokens.
+ *   - GET /oauth2/jwks, the two discovery documents, POST /oauth2/dcr/register.
+ *   - seed data: user admin/admin (permission `system`), "Console" (CONSOLE), and up to 0.39 "Sample App"
+ *     (sample_app_client) and "React SDK Sample"; option `apps` adds applications (e.g. an admin app with
+ *     a flow secret, as upstream's e2e config does).
  * Not implemented (answered as Thunder answers an unknown grant / an unrouted path):
  *   - authorization_code, refresh_token and token-exchange grants, /oauth2/auth/callback, the gate UI,
- *     /oauth2/introspect, /oauth2/userinfo, registration / user-onboarding flows, users/roles/groups APIs,
- *     certificates (accepted and echoed, not validated), consent, flow `verbose` meta.
+ *     /oauth2/introspect, /oauth2/userinfo, registration / recovery / onboarding flows, administration
+ *     flows, SSO sessions, attestation, users/roles/groups APIs, certificates (echoed, not validated),
+ *     consent, flow `verbose` meta.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -44,8 +60,28 @@ import { parseBody, rsaKey, serve } from './common.js';
 
 export type ThunderEra = 'B' | 'D';
 
+/** The releases modelled, oldest first (see the header for what each one changes). */
+export const THUNDER_RELEASES = ['0.28', '0.35', '0.40', '0.43', '0.45', '0.47', '0.48', '1.0.0-alpha2', '1.0.0'] as const;
+export type ThunderRelease = (typeof THUNDER_RELEASES)[number];
+
+/** The shipped System resource server identifier (bootstrap/01-default-resources.yaml, 1.0.0-alpha2+). */
+export const SYSTEM_RESOURCE_SERVER = 'https://localhost:8090/mcp';
+
+/** An application seeded at start (as a declarative resource would be). */
+export interface SeedApp {
+  name: string;
+  /** 1.0.0-alpha2+: browser, fullstack, mobile, m2m, mcp (1.0.0), custom. */
+  type?: string;
+  /** 0.47+: the flow secret it authenticates flow initiation with. */
+  flowSecret?: string;
+  /** An OAuth profile; none = an embedded app (flows only). */
+  oauth?: { clientId?: string; clientSecret?: string; grantTypes?: string[]; redirectUris?: string[]; tokenEndpointAuthMethod?: string; publicClient?: boolean; pkceRequired?: boolean };
+}
+
 export interface ThunderOptions {
-  /** 'B' = v0.28 (OpenChoreo, default); 'D' = v0.35+ (modelled on v0.39.0). */
+  /** The release to behave as (default '0.28', what OpenChoreo runs). */
+  release?: ThunderRelease;
+  /** Older spelling: 'B' = '0.28', 'D' = '0.35'. `release` wins. */
   era?: ThunderEra;
   adminUser?: string;
   adminPassword?: string;
@@ -55,8 +91,14 @@ export interface ThunderOptions {
   users?: Array<{ username: string; password: string; permissions?: string[] }>;
   /** oauth.dcr.insecure (default false, conf/default.json). */
   dcrInsecure?: boolean;
-  /** Era D only: identifiers of registered resource servers accepted as `resource`. */
+  /** 0.35+: identifiers of registered resource servers accepted as `resource`. */
   resourceServers?: string[];
+  /** The System resource server's identifier (deployments may change it; default SYSTEM_RESOURCE_SERVER). */
+  systemResourceServer?: string;
+  /** What /console/config.js says `resource_identifier` is (default: the System resource server); false: no Console served. */
+  consoleResourceIdentifier?: string | false;
+  /** Applications to seed besides the release's own. */
+  apps?: SeedApp[];
 }
 
 export interface ThunderUser {
@@ -80,8 +122,11 @@ export interface StoredOAuthConfig {
   publicClient: boolean;
   requirePushedAuthorizationRequests: boolean;
   token: {
+    /** The user-subject access token (0.48+: token.accessToken.userConfig). */
     accessToken: { validityPeriod: number; userAttributes: string[] };
     idToken: { validityPeriod: number; userAttributes: string[] };
+    /** 0.48+: token.accessToken.clientConfig, the client_credentials token; no default. */
+    clientAccessToken?: { validityPeriod: number; userAttributes: string[] };
   };
   scopes: string[];
   userInfo: { responseType: string; userAttributes: string[] };
@@ -116,6 +161,10 @@ export interface StoredApplication {
   metadata: Record<string, unknown> | undefined;
   isReadOnly: boolean;
   inboundAuthConfig: Array<{ type: 'oauth2'; config: StoredOAuthConfig }>;
+  /** 1.0.0-alpha2+: the application type (immutable). */
+  type?: string;
+  /** 0.47+: SHA-256 of the flow secret, when the app holds one. */
+  flowSecretHash?: string;
 }
 
 export interface LoggedRequest {
@@ -141,6 +190,8 @@ export interface FlowContext {
   authenticatedAt?: number;
   /** Era D: SHA-256 hex of the last challengeToken handed out. */
   challengeTokenHash?: string;
+  /** A failure routed back to the prompt (the executor's error). */
+  pendingFailure?: ApiErr;
   expiresAt: number;
   /** Set when the flow was started by /oauth2/authorize. */
   authId?: string;
@@ -149,7 +200,11 @@ export interface FlowContext {
 export interface ThunderSim {
   /** http://127.0.0.1:PORT - also the JWT `iss` and every discovery URL base. */
   url: string;
+  release: ThunderRelease;
+  /** 'B' for 0.28 (snake_case, flowId), 'D' for every later release. */
   era: ThunderEra;
+  /** The System resource server's identifier. */
+  systemResourceServer: string;
   close(): Promise<void>;
   /** Stored applications keyed by id. */
   apps: Map<string, StoredApplication>;
@@ -160,7 +215,8 @@ export interface ThunderSim {
   /** Live /flow/execute contexts keyed by flowId / executionId. */
   flowContexts: Map<string, FlowContext>;
   flows: { defaultAuthFlowId: string; defaultRegistrationFlowId: string; consoleAuthFlowId: string };
-  sampleAppId: string;
+  /** Up to 0.39 only (0.40 stopped seeding it); undefined after. */
+  sampleAppId: string | undefined;
   consoleAppId: string;
   /** Era D: id of the "default" organization unit (required `ouId` of every app). */
   defaultOuId: string;
@@ -238,37 +294,45 @@ const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => '_' + c.toLowerC
 // Go encoding/json decoding: unknown keys ignored, keys matched case-insensitively (but
 // underscore-sensitively), type mismatches are errors.
 // Source: system/utils/http_util.go DecodeJSONBody (json.NewDecoder(...).Decode, no
-// DisallowUnknownFields) in asgardeo/thunder@v0.28.0 and @v0.39.0 - idp-apis.md §1.0 pitfall.
+// DisallowUnknownFields) at every tag, v0.28.0 to v1.0.0 (docs/idp/thunder.md, "Casing").
 // ------------------------------------------------------------------------------------------------
 
 type GoType = 'string' | 'bool' | 'int' | 'strings' | 'any-map' | 'map-strings' | { obj: GoSchema } | { arr: GoSchema };
 interface GoField {
   name: string; // era-neutral camelCase name
   type: GoType;
-  eras?: ThunderEra[]; // present only in these eras
-  /** explicit JSON name per era, when it is not camel (D) / snake (B) of `name` */
-  json?: Partial<Record<ThunderEra, string>>;
+  /** present from this release on */
+  since?: ThunderRelease;
+  /** present before this release only */
+  until?: ThunderRelease;
 }
 type GoSchema = GoField[];
+/** Which struct definitions apply: the release, and its naming era (snake_case 'B' or camelCase 'D'). */
+interface Rel {
+  era: ThunderEra;
+  release: ThunderRelease;
+}
+const atLeast = (release: ThunderRelease, r: ThunderRelease) => THUNDER_RELEASES.indexOf(release) >= THUNDER_RELEASES.indexOf(r);
+const present = (f: GoField, rel: Rel) => (!f.since || atLeast(rel.release, f.since)) && (!f.until || !atLeast(rel.release, f.until));
 
 class GoDecodeError extends Error {}
 
-function goDecode(schema: GoSchema, value: unknown, era: ThunderEra, path = '', camelAlways = false): Record<string, unknown> {
+function goDecode(schema: GoSchema, value: unknown, rel: Rel, path = '', camelAlways = false): Record<string, unknown> {
   if (value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new GoDecodeError(`cannot unmarshal into struct at ${path || 'root'}`);
   const out: Record<string, unknown> = {};
-  const fields = schema.filter((f) => !f.eras || f.eras.includes(era));
+  const fields = schema.filter((f) => present(f, rel));
   for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
     // exact match first, then case-insensitive (encoding/json: "preferring an exact match")
-    const jsonName = (f: GoField) => f.json?.[era] ?? (era === 'B' && !camelAlways ? snake(f.name) : f.name);
+    const jsonName = (f: GoField) => (rel.era === 'B' && !camelAlways ? snake(f.name) : f.name);
     const field = fields.find((f) => jsonName(f) === key) ?? fields.find((f) => jsonName(f).toLowerCase() === key.toLowerCase());
     if (!field) continue; // unknown field: silently ignored
-    out[field.name] = goDecodeValue(field.type, raw, era, `${path}.${key}`);
+    out[field.name] = goDecodeValue(field.type, raw, rel, `${path}.${key}`);
   }
   return out;
 }
 
-function goDecodeValue(t: GoType, raw: unknown, era: ThunderEra, path: string): unknown {
+function goDecodeValue(t: GoType, raw: unknown, rel: Rel, path: string): unknown {
   if (raw === null) return undefined; // null leaves the Go zero value
   const fail = () => {
     throw new GoDecodeError(`json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into ${path}`);
@@ -292,21 +356,26 @@ function goDecodeValue(t: GoType, raw: unknown, era: ThunderEra, path: string): 
     case 'map-strings': {
       if (typeof raw !== 'object' || Array.isArray(raw)) fail();
       const o: Record<string, string[]> = {};
-      for (const [k, v] of Object.entries(raw as object)) o[k] = goDecodeValue('strings', v, era, `${path}.${k}`) as string[];
+      for (const [k, v] of Object.entries(raw as object)) o[k] = goDecodeValue('strings', v, rel, `${path}.${k}`) as string[];
       return o;
     }
     default:
-      if ('obj' in t) return goDecode(t.obj, raw, era, path);
+      if ('obj' in t) return goDecode(t.obj, raw, rel, path);
       if (!Array.isArray(raw)) fail();
-      return (raw as unknown[]).map((x, i) => goDecode(t.arr, x, era, `${path}[${i}]`));
+      return (raw as unknown[]).map((x, i) => goDecode(t.arr, x, rel, `${path}[${i}]`));
   }
 }
 
-// model.OAuthAppConfigComplete (B, application/model/oauth_app.go) / inboundmodel.OAuthConfigWithSecret (D,
-// inboundclient/model/oauth.go)
+// model.OAuthAppConfigComplete (0.28, application/model/oauth_app.go) / inboundmodel.OAuthConfigWithSecret (0.35+,
+// inboundclient/model/oauth.go) / providers.OAuthConfigWithSecret (0.47+, pkg/thunderidengine/providers/model.go)
 const tokenPartSchema: GoSchema = [
   { name: 'validityPeriod', type: 'int' },
   { name: 'userAttributes', type: 'strings' },
+];
+// 0.48+ providers.AccessTokenSubConfig: `attributes`, not `userAttributes`
+const accessSubSchema: GoSchema = [
+  { name: 'validityPeriod', type: 'int' },
+  { name: 'attributes', type: 'strings' },
 ];
 const oauthConfigSchema: GoSchema = [
   { name: 'clientId', type: 'string' },
@@ -317,12 +386,14 @@ const oauthConfigSchema: GoSchema = [
   { name: 'tokenEndpointAuthMethod', type: 'string' },
   { name: 'pkceRequired', type: 'bool' },
   { name: 'publicClient', type: 'bool' },
-  { name: 'requirePushedAuthorizationRequests', type: 'bool', eras: ['D'] },
+  { name: 'requirePushedAuthorizationRequests', type: 'bool', since: '0.35' },
   {
     name: 'token',
     type: {
       obj: [
-        { name: 'accessToken', type: { obj: tokenPartSchema } },
+        { name: 'accessToken', type: { obj: tokenPartSchema }, until: '0.48' },
+        // 0.48 split the access token by subject; the flat keys above are unknown (dropped) from then on
+        { name: 'accessToken', type: { obj: [{ name: 'userConfig', type: { obj: accessSubSchema } }, { name: 'clientConfig', type: { obj: accessSubSchema } }] }, since: '0.48' },
         { name: 'idToken', type: { obj: tokenPartSchema } },
       ],
     },
@@ -339,18 +410,20 @@ const oauthConfigSchema: GoSchema = [
   },
   { name: 'scopeClaims', type: 'map-strings' },
   { name: 'certificate', type: { obj: [{ name: 'type', type: 'string' }, { name: 'value', type: 'string' }] } },
-  { name: 'acrValues', type: 'strings', eras: ['D'] },
+  { name: 'acrValues', type: 'strings', since: '0.35' },
 ];
 // model.ApplicationRequest (B, application/model/application.go) / model.ApplicationRequest (D, same path)
 const applicationRequestSchema: GoSchema = [
-  { name: 'ouId', type: 'string', eras: ['D'] },
+  { name: 'ouId', type: 'string', since: '0.35' },
+  { name: 'type', type: 'string', since: '1.0.0-alpha2' },
+  { name: 'flowSecret', type: 'string', since: '0.47' },
   { name: 'name', type: 'string' },
   { name: 'description', type: 'string' },
   { name: 'authFlowId', type: 'string' },
   { name: 'registrationFlowId', type: 'string' },
   { name: 'isRegistrationFlowEnabled', type: 'bool' },
-  { name: 'recoveryFlowId', type: 'string', eras: ['D'] },
-  { name: 'isRecoveryFlowEnabled', type: 'bool', eras: ['D'] },
+  { name: 'recoveryFlowId', type: 'string', since: '0.35' },
+  { name: 'isRecoveryFlowEnabled', type: 'bool', since: '0.35' },
   { name: 'themeId', type: 'string' },
   { name: 'layoutId', type: 'string' },
   { name: 'template', type: 'string' },
@@ -366,28 +439,32 @@ const applicationRequestSchema: GoSchema = [
   { name: 'loginConsent', type: { obj: [{ name: 'validityPeriod', type: 'int' }] } },
   { name: 'metadata', type: 'any-map' },
 ];
-// flowexec.FlowRequest (B: flow/flowexec/model.go; D: same path, flowId -> executionId + challengeToken).
-// camelCase JSON in every era; `inputs` (map[string]string) is decoded separately.
+// flowexec.FlowRequest (flow/flowexec/model.go): 0.28 flowId; 0.35 executionId + challengeToken; 0.47 only
+// flowSecret; 1.0.0 flowId again, now the id of an administration flow. camelCase JSON in every release;
+// `inputs` (map[string]string) is decoded separately.
 const flowRequestSchema: GoSchema = [
   { name: 'applicationId', type: 'string' },
   { name: 'flowType', type: 'string' },
   { name: 'verbose', type: 'bool' },
-  { name: 'flowId', type: 'string', eras: ['B'] },
-  { name: 'executionId', type: 'string', eras: ['D'] },
-  { name: 'challengeToken', type: 'string', eras: ['D'] },
+  { name: 'flowId', type: 'string', until: '0.35' },
+  { name: 'flowId', type: 'string', since: '1.0.0' },
+  { name: 'executionId', type: 'string', since: '0.35' },
+  { name: 'challengeToken', type: 'string', since: '0.35' },
+  { name: 'flowSecret', type: 'string', since: '0.47', until: '0.48' },
   { name: 'action', type: 'string' },
 ];
 
 // ------------------------------------------------------------------------------------------------
-// Error catalogue. Era B: {code, message, description} plain strings (system/error/apierror);
-// era D: message/description are {key, defaultValue} (idp-apis.md §1.0, §1.3).
+// Error catalogue. 0.28: {code, message, description} plain strings (system/error/apierror);
+// 0.35+: message/description are {key, defaultValue}.
 // ------------------------------------------------------------------------------------------------
 
 interface ApiErr {
   code: string;
   message: string;
   description: string;
-  key: string; // i18n key stem (D); description key = key + '_description'
+  key: string; // i18n key stem (D); description key = key + '_description' unless descKey
+  descKey?: string;
 }
 // asgardeo/thunder@v0.28.0:backend/internal/application/error_constants.go and
 // asgardeo/thunder@v0.39.0:backend/internal/application/error_constants.go (keys)
@@ -408,6 +485,10 @@ const APP = {
   clientIdExists: { code: 'APP-1021', message: 'Application with client ID already exists', description: 'An application with the same client ID already exists', key: 'error.applicationservice.application_with_client_id_already_exists' },
   publicClient: { code: 'APP-1023', message: 'Invalid public client configuration', description: 'The public client configuration is invalid', key: 'error.applicationservice.invalid_public_client_configuration' },
   oauthConfig: { code: 'APP-1024', message: 'Invalid OAuth configuration', description: 'The OAuth configuration is invalid', key: 'error.applicationservice.invalid_oauth_configuration' },
+  // thunder-id/thunderid@v1.0.0-alpha2:backend/internal/application/error_constants.go
+  invalidType: { code: 'APP-1040', message: 'Invalid application type', description: 'The provided application type is not supported. It must be one of: browser, fullstack, mobile, m2m, custom.', key: 'error.applicationservice.invalid_application_type' },
+  typeImmutable: { code: 'APP-1041', message: 'Application type cannot be changed', description: 'The application type is set at creation and cannot be modified.', key: 'error.applicationservice.application_type_immutable' },
+  typeRequired: { code: 'APP-1042', message: 'Application type is required', description: 'An application type must be provided. It must be one of: browser, fullstack, mobile, m2m, custom.', key: 'error.applicationservice.application_type_required' },
 } satisfies Record<string, ApiErr>;
 
 // asgardeo/thunder@v0.28.0:backend/internal/flow/flowexec/error_constants.go, @v0.39.0 same path
@@ -419,6 +500,27 @@ const FES = {
   flowType: { code: 'FES-1005', message: 'Invalid request', description: 'Invalid flow type provided in the request', key: 'error.flowexecservice.invalid_flow_type' },
   regDisabled: { code: 'FES-1006', message: 'Registration not allowed', description: 'Registration flow is disabled for the application', key: 'error.flowexecservice.registration_not_allowed' },
   challenge: { code: 'FES-1009', message: 'Invalid challenge token', description: 'The challenge token is missing or invalid', key: 'error.flowexecservice.invalid_challenge_token' },
+  // v0.45.0–v0.46.0: the flow-initiation guard, 403
+  notPermitted045: { code: 'FES-1011', message: 'Direct flow initiation not permitted', description: 'Direct flow initiation is not permitted for this application type', key: 'error.flowexecservice.direct_flow_initiation_not_permitted' },
+  // v0.47.0+: renumbered; FES-1011 now means a missing flow secret (401)
+  notPermitted: { code: 'FES-1010', message: 'Direct flow initiation not permitted', description: 'Direct flow initiation is not permitted for this application type', key: 'error.flowexecservice.direct_flow_initiation_not_permitted' },
+  secretRequired: { code: 'FES-1011', message: 'Authentication required', description: 'Backend applications must provide a valid flow secret to initiate a new flow', key: 'error.flowexecservice.flow_secret_required' },
+  secretInvalid: { code: 'FES-1012', message: 'Authentication failed', description: 'The provided flow secret is invalid', key: 'error.flowexecservice.flow_secret_invalid' },
+  // v1.0.0: `flowId` names an administration flow
+  adminAuth: { code: 'FES-1017', message: 'Authentication required', description: 'Administrative flows require an authenticated caller', key: 'error.flowexecservice.administration_authentication_required' },
+  flowIdNotPermitted: { code: 'FES-1018', message: 'Flow execution not permitted', description: 'The selected flow cannot be executed directly by its ID', key: 'error.flowexecservice.flow_id_execution_not_permitted' },
+} satisfies Record<string, ApiErr>;
+
+// v0.45.0+ internal/flow/interceptor/error_constants.go: the challenge token moved to an interceptor,
+// whose failure is a 200 ERROR step (flowexec/engine.go processInterceptorResponse)
+const ICS_CHALLENGE: ApiErr = { code: 'ICS-1002', message: 'Invalid challenge token', description: 'The challenge token is missing or invalid', key: 'error.interceptor.challenge_token_invalid' };
+
+// flow/executor/error_constants.go (v0.43.0+ reports these as the step's `error`; before, only the
+// message text travelled, as failureReason)
+const FET = {
+  userNotFound: { code: 'FET-1001', message: 'User not found', description: 'The user could not be found in the system', key: 'flows.executor.errors.user_not_found', descKey: 'flows.executor.errors.user_not_found_desc' },
+  notAuthenticated: { code: 'FET-1004', message: 'User is not authenticated', description: 'The user has not been authenticated in this flow', key: 'flows.executor.errors.user_not_authenticated', descKey: 'flows.executor.errors.user_not_authenticated_desc' },
+  invalidCredentials: { code: 'FET-1005', message: 'Invalid credentials provided', description: 'The credentials provided are invalid', key: 'flows.executor.errors.invalid_credentials', descKey: 'flows.executor.errors.invalid_credentials_desc' },
 } satisfies Record<string, ApiErr>;
 
 function renderErr(era: ThunderEra, e: ApiErr, customDescription?: { text: string; key: string }) {
@@ -427,7 +529,7 @@ function renderErr(era: ThunderEra, e: ApiErr, customDescription?: { text: strin
   return {
     code: e.code,
     message: { key: e.key, defaultValue: e.message },
-    description: { key: customDescription?.key ?? `${e.key}_description`, defaultValue: desc },
+    description: { key: customDescription?.key ?? e.descKey ?? `${e.key}_description`, defaultValue: desc },
   };
 }
 
@@ -457,7 +559,7 @@ interface GraphNode {
   id: string;
   type: 'START' | 'PROMPT' | 'TASK_EXECUTION' | 'END';
   prompts?: Array<{ inputs: FlowInput[]; action: { ref: string; nextNode: string } }>;
-  executor?: 'BasicAuthExecutor' | 'IdentifyingExecutor' | 'AuthorizationExecutor' | 'AuthAssertExecutor';
+  executor?: 'BasicAuthExecutor' | 'IdentifyingExecutor' | 'AuthorizationExecutor' | 'AuthAssertExecutor' | 'NotSimulated';
   onSuccess?: string;
   onIncomplete?: string;
 }
@@ -471,8 +573,13 @@ interface FlowGraph {
 const USERNAME_INPUT: FlowInput = { ref: 'input_001', identifier: 'username', type: 'TEXT_INPUT', required: true };
 const PASSWORD_INPUT: FlowInput = { ref: 'input_002', identifier: 'password', type: 'PASSWORD_INPUT', required: true };
 
-/** default-basic-flow / console-app-flow: start -> prompt_credentials -> basic_auth -> authorization_check -> auth_assert -> end. */
-function basicGraph(id: string, handle: string): FlowGraph {
+/**
+ * default-basic-flow / console-app-flow: start -> prompt_credentials -> basic_auth -> authorization_check ->
+ * auth_assert -> end. With `links` (1.0.0's default-flow, bootstrap/01-default-resources.yaml), the credentials
+ * prompt also offers forgot-password and sign-up actions (CALL nodes into other flows, not simulated), so a
+ * client has to name the action it takes.
+ */
+function basicGraph(id: string, handle: string, links = false): FlowGraph {
   return {
     id,
     handle,
@@ -482,8 +589,18 @@ function basicGraph(id: string, handle: string): FlowGraph {
       prompt_credentials: {
         id: 'prompt_credentials',
         type: 'PROMPT',
-        prompts: [{ inputs: [USERNAME_INPUT, PASSWORD_INPUT], action: { ref: 'action_001', nextNode: 'basic_auth' } }],
+        prompts: [
+          { inputs: [USERNAME_INPUT, PASSWORD_INPUT], action: { ref: 'action_001', nextNode: 'basic_auth' } },
+          ...(links
+            ? [
+                { inputs: [], action: { ref: 'action_forgot_password', nextNode: 'call_recovery' } },
+                { inputs: [], action: { ref: 'action_signup', nextNode: 'call_registration' } },
+              ]
+            : []),
+        ],
       },
+      call_recovery: { id: 'call_recovery', type: 'TASK_EXECUTION', executor: 'NotSimulated' },
+      call_registration: { id: 'call_registration', type: 'TASK_EXECUTION', executor: 'NotSimulated' },
       basic_auth: { id: 'basic_auth', type: 'TASK_EXECUTION', executor: 'BasicAuthExecutor', onSuccess: 'authorization_check', onIncomplete: 'prompt_credentials' },
       authorization_check: { id: 'authorization_check', type: 'TASK_EXECUTION', executor: 'AuthorizationExecutor', onSuccess: 'auth_assert' },
       auth_assert: { id: 'auth_assert', type: 'TASK_EXECUTION', executor: 'AuthAssertExecutor', onSuccess: 'end' },
@@ -520,15 +637,18 @@ interface FlowStep {
   type?: 'VIEW';
   data: { inputs?: FlowInput[]; actions?: Array<{ ref: string; nextNode: string }> };
   assertion?: string;
-  failureReason?: string;
+  /** Rendered as `failureReason` (text) before 0.43, as the `error` object from 0.43 on. */
+  failure?: ApiErr;
 }
+const INVALID_ACTION: ApiErr = { code: 'FES-1002', message: 'Invalid action', description: 'Invalid action selected', key: 'error.flowexecservice.invalid_action' };
+const NOT_SIMULATED: ApiErr = { code: 'SSE-5000', message: 'Not simulated', description: 'This step is not simulated', key: 'error.internal' };
 
 // ------------------------------------------------------------------------------------------------
 // The simulator
 // ------------------------------------------------------------------------------------------------
 
-// oauth2/constants/constants.go (v0.28.0): supportedGrantTypes, supportedResponseTypes (only "code";
-// idp-apis.md §1.5 also lists id_token - the v0.28.0 source has code only), supportedTokenEndpointAuthMethods
+// oauth2/constants/constants.go (v0.28.0): supportedGrantTypes, supportedResponseTypes (only "code"),
+// supportedTokenEndpointAuthMethods
 const GRANT_TYPES = ['authorization_code', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange'];
 const RESPONSE_TYPES = ['code'];
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
@@ -553,7 +673,11 @@ const JWT_VALIDITY = 3600; // conf/default.json jwt.validity_period
 const AUTH_FLOW_EXPIRY = 1800; // flow/flowexec/service.go defaultAuthFlowExpiry
 
 export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSim> {
-  const era: ThunderEra = opts.era ?? 'B';
+  const release: ThunderRelease = opts.release ?? (opts.era === 'D' ? '0.35' : '0.28');
+  const era: ThunderEra = release === '0.28' ? 'B' : 'D';
+  const rel: Rel = { era, release };
+  const since = (r: ThunderRelease) => atLeast(release, r);
+  const systemResourceServer = opts.systemResourceServer ?? SYSTEM_RESOURCE_SERVER;
   // oauth/jwks/service.go getRSAPublicKeyJWKS: kid (thumbprint), kty, use "sig", alg "RS256", n, e
   const { privateKey, publicKey, kid, jwk } = await rsaKey();
 
@@ -563,7 +687,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   const flowContexts = new Map<string, FlowContext>();
   const authRequests = new Map<string, { appId: string; clientId: string; redirectUri: string; flowId: string }>();
 
-  // 01-default-resources.sh: admin/admin with a role carrying permission `system` (idp-apis.md §1.2)
+  // bootstrap/01-default-resources.sh (.yaml from 0.47): admin/admin with a role carrying permission `system`
   const users: ThunderUser[] = [
     { id: uuidv7(), username: opts.adminUser ?? 'admin', password: opts.adminPassword ?? 'admin', permissions: ['system'] },
     ...(opts.users ?? []).map((u) => ({ id: uuidv7(), username: u.username, password: u.password, permissions: u.permissions ?? [] })),
@@ -573,7 +697,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   const defaultAuthFlowId = uuidv7();
   const consoleAuthFlowId = uuidv7();
   const defaultRegistrationFlowId = uuidv7();
-  graphs.set(defaultAuthFlowId, opts.multiStepLogin ? identifierFirstGraph(defaultAuthFlowId, 'default-basic-flow') : basicGraph(defaultAuthFlowId, 'default-basic-flow'));
+  graphs.set(defaultAuthFlowId, opts.multiStepLogin ? identifierFirstGraph(defaultAuthFlowId, 'default-basic-flow') : basicGraph(defaultAuthFlowId, since('1.0.0') ? 'default-flow' : 'default-basic-flow', since('1.0.0')));
   graphs.set(consoleAuthFlowId, basicGraph(consoleAuthFlowId, 'console-app-flow'));
   // registration graphs exist (apps get registration_flow_id inferred) but are not executable here
   graphs.set(defaultRegistrationFlowId, { id: defaultRegistrationFlowId, handle: 'default-basic-flow', flowType: 'REGISTRATION', nodes: {} });
@@ -664,6 +788,14 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     }, headers);
   }
 
+  /** The permissions of a valid bearer token that holds `system`, else undefined (nothing written). */
+  async function bearerPermissions(req: IncomingMessage): Promise<string[] | undefined> {
+    const auth = req.headers.authorization ?? '';
+    const claims = /^bearer /i.test(auth) ? await verifyOwnJwt(auth.slice(7).trim()) : undefined;
+    const perms = claims ? extractPermissions(claims) : [];
+    return hasPermission(perms, 'system') ? perms : undefined;
+  }
+
   /** Returns the caller's permissions, or writes the 401/403 and returns undefined. */
   async function requireSystem(req: IncomingMessage, res: ServerResponse): Promise<string[] | undefined> {
     const auth = req.headers.authorization ?? '';
@@ -700,7 +832,11 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     pkceRequired?: boolean;
     publicClient?: boolean;
     requirePushedAuthorizationRequests?: boolean;
-    token?: { accessToken?: { validityPeriod?: number; userAttributes?: string[] }; idToken?: { validityPeriod?: number; userAttributes?: string[] } };
+    token?: {
+      // before 0.48 {validityPeriod, userAttributes}; from 0.48 {userConfig, clientConfig}
+      accessToken?: { validityPeriod?: number; userAttributes?: string[]; userConfig?: { validityPeriod?: number; attributes?: string[] }; clientConfig?: { validityPeriod?: number; attributes?: string[] } };
+      idToken?: { validityPeriod?: number; userAttributes?: string[] };
+    };
     scopes?: string[];
     userInfo?: { responseType?: string; userAttributes?: string[] };
     scopeClaims?: Record<string, string[]>;
@@ -709,6 +845,8 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   }
   interface DecodedApp {
     ouId?: string;
+    type?: string;
+    flowSecret?: string;
     name?: string;
     description?: string;
     authFlowId?: string;
@@ -811,7 +949,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
    * CreateApplication / UpdateApplication. Returns the stored app and the plaintext secret to echo
    * (only when given or generated in this request - resolveClientSecret / getProcessedClientSecretForUpdate).
    */
-  function upsertApplication(input: DecodedApp, existing?: StoredApplication): { app: StoredApplication; plainSecret?: string } {
+  function upsertApplication(input: DecodedApp, existing?: StoredApplication): { app: StoredApplication; plainSecret?: string; flowSecret?: string } {
     const name = input.name ?? '';
     if (!name) throw new AppError(400, APP.invalidName);
     const other = findByName(name);
@@ -840,6 +978,25 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     if (era === 'D') {
       // v0.39.0 application/service.go validateApplicationFields: ouId required and must exist -> APP-1018
       if (!input.ouId || input.ouId !== defaultOuId) throw new AppError(400, APP.invalidFormat);
+    }
+    let type: string | undefined;
+    if (since('1.0.0-alpha2')) {
+      // v1.0.0-alpha2 application/service.go: an unknown type -> APP-1040 (validateApplicationFields);
+      // none on create -> APP-1042; a different one on update -> APP-1041, none inherits
+      const known = ['browser', 'fullstack', 'mobile', 'm2m', 'custom', ...(since('1.0.0') ? ['mcp'] : [])];
+      if (input.type && !known.includes(input.type)) throw new AppError(400, APP.invalidType);
+      if (!existing && !input.type) throw new AppError(400, APP.typeRequired);
+      if (existing && input.type && input.type !== existing.type) throw new AppError(400, APP.typeImmutable);
+      type = existing?.type ?? input.type;
+    }
+    // v0.47.0 application/service.go isFlowSecretEligible: apps that start flows themselves hold a flow
+    // secret (generated when none is given, returned once); 1.0.0-alpha2 decides by type first
+    let flowSecret: string | undefined;
+    let flowSecretHash = existing?.flowSecretHash;
+    if (since('0.47') && flowSecretEligible(type, oauthIn)) {
+      if (input.flowSecret) flowSecret = input.flowSecret;
+      else if (!existing) flowSecret = genClientSecret();
+      if (flowSecret) flowSecretHash = sha256hex(flowSecret);
     }
     // validateAuthFlowID: unknown flow -> APP-1007; empty -> default flow (mutates the DTO, so it is echoed)
     let authFlowId = input.authFlowId ?? '';
@@ -883,9 +1040,16 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       metadata: input.metadata,
       isReadOnly: false,
       inboundAuthConfig: [],
+      type,
+      flowSecretHash,
     };
     if (oauthIn) {
-      const at = oauthIn.token?.accessToken;
+      // 0.48+ inboundclient/service.go resolveOAuthTokens: userConfig defaults to the assertion's, clientConfig
+      // has no default; the flat keys of earlier releases were dropped by the decoder
+      const flatAt = oauthIn.token?.accessToken;
+      const userAt = flatAt?.userConfig;
+      const at = since('0.48') ? (userAt ? { validityPeriod: userAt.validityPeriod, userAttributes: userAt.attributes } : undefined) : flatAt;
+      const clientAt = since('0.48') ? flatAt?.clientConfig : undefined;
       const it = oauthIn.token?.idToken;
       const idToken = { validityPeriod: it?.validityPeriod || assertionValidity, userAttributes: it ? it.userAttributes ?? [] : assertionAttrs };
       const existingCfg = existing?.inboundAuthConfig[0]?.config;
@@ -910,6 +1074,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
             token: {
               accessToken: { validityPeriod: at?.validityPeriod || assertionValidity, userAttributes: at ? at.userAttributes ?? [] : assertionAttrs },
               idToken,
+              clientAccessToken: clientAt ? { validityPeriod: clientAt.validityPeriod ?? 0, userAttributes: clientAt.attributes ?? [] } : undefined,
             },
             scopes: oauthIn.scopes ?? [],
             // processUserInfoConfiguration: response type JSON unless JWS; attributes default to the id token's
@@ -925,7 +1090,15 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       ];
     }
     apps.set(id, app);
-    return { app, plainSecret };
+    return { app, plainSecret, flowSecret };
+  }
+
+  /** isFlowSecretEligible (v0.47.0 application/service.go; v1.0.0-alpha2 adds the type switch). */
+  function flowSecretEligible(type: string | undefined, oauth: DecodedOAuth | undefined): boolean {
+    if (type === 'browser' || type === 'mobile' || type === 'm2m') return false;
+    if (!oauth) return true;
+    if (oauth.publicClient || oauth.grantTypes?.includes('authorization_code')) return false;
+    return !(oauth.grantTypes?.length === 1 && oauth.grantTypes[0] === 'client_credentials');
   }
 
   // ---- rendering (field order = Go struct order; omitempty as tagged) ------------------------
@@ -934,7 +1107,12 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     return omitEmpty({ [k('validityPeriod')]: p.validityPeriod, [k('userAttributes')]: p.userAttributes });
   }
   function renderOAuth(c: StoredOAuthConfig, secret: string | undefined, withSecretField: boolean) {
-    const token = { [k('accessToken')]: renderTokenPart(c.token.accessToken), [k('idToken')]: renderTokenPart(c.token.idToken) };
+    // 0.48+ providers.AccessTokenConfig {userConfig, clientConfig}, each {validityPeriod, attributes} (omitempty)
+    const sub = (p: { validityPeriod: number; userAttributes: string[] }) => omitEmpty({ validityPeriod: p.validityPeriod, attributes: p.userAttributes });
+    const accessToken = since('0.48')
+      ? omitEmpty({ userConfig: sub(c.token.accessToken), clientConfig: c.token.clientAccessToken ? sub(c.token.clientAccessToken) : undefined })
+      : renderTokenPart(c.token.accessToken);
+    const token = { [k('accessToken')]: accessToken, [k('idToken')]: renderTokenPart(c.token.idToken) };
     const userInfo = omitEmpty({ [k('responseType')]: c.userInfo.responseType, [k('userAttributes')]: c.userInfo.userAttributes });
     if (era === 'B') {
       // model.OAuthAppConfigComplete / model.OAuthAppConfig (v0.28.0): redirect_uris, grant_types,
@@ -969,7 +1147,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     };
   }
   /** ApplicationCompleteResponse (POST/PUT) or ApplicationGetResponse (GET). */
-  function renderApp(a: StoredApplication, mode: 'complete' | 'get', secret?: string) {
+  function renderApp(a: StoredApplication, mode: 'complete' | 'get', secret?: string, flowSecret?: string) {
     const cfg = a.inboundAuthConfig[0]?.config;
     const inbound = a.inboundAuthConfig.map((c) => ({ type: c.type, config: renderOAuth(c.config, secret, mode === 'complete') }));
     const assertion = omitEmpty({ [k('validityPeriod')]: a.assertion.validityPeriod, [k('userAttributes')]: a.assertion.userAttributes });
@@ -1000,7 +1178,9 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     return {
       ...omitEmpty({ id: a.id, ouId: a.ouId }),
       name: a.name,
-      ...omitEmpty({ description: a.description, clientId: cfg?.clientId, template: a.template, url: a.url, logoUrl: a.logoUrl, tosUri: a.tosUri, policyUri: a.policyUri, contacts: a.contacts }),
+      // 0.47+ flowSecret (creation response only), 1.0.0-alpha2+ type
+      ...omitEmpty({ description: a.description, clientId: cfg?.clientId, type: a.type, flowSecret: mode === 'complete' ? flowSecret : undefined }),
+      ...omitEmpty({ template: a.template, url: a.url, logoUrl: a.logoUrl, tosUri: a.tosUri, policyUri: a.policyUri, contacts: a.contacts }),
       // embedded inboundmodel.InboundAuthProfile
       ...omitEmpty({ authFlowId: a.authFlowId, registrationFlowId: a.registrationFlowId }),
       isRegistrationFlowEnabled: a.isRegistrationFlowEnabled,
@@ -1030,13 +1210,13 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       isRegistrationFlowEnabled: a.isRegistrationFlowEnabled,
       ...omitEmpty({ recoveryFlowId: a.recoveryFlowId }),
       isRecoveryFlowEnabled: a.isRecoveryFlowEnabled,
-      ...omitEmpty({ themeId: a.themeId, layoutId: a.layoutId, template: a.template }),
-      isReadOnly: a.isReadOnly, // always present in C/D (idp-apis.md §1.5)
+      ...omitEmpty({ themeId: a.themeId, layoutId: a.layoutId, type: a.type, template: a.template }),
+      isReadOnly: a.isReadOnly, // always present from 0.30
     };
   }
 
   // --------------------------------------------------------------------------------------------
-  // Seed data (bootstrap/01-default-resources.sh, 02-sample-resources.sh; idp-apis.md §1.2)
+  // Seed data (bootstrap/01-default-resources.sh or .yaml, 02-sample-resources.sh up to 0.39)
   // --------------------------------------------------------------------------------------------
   function seed(input: DecodedApp, authFlow?: string): StoredApplication {
     const { app } = upsertApplication({ ...input, ouId: defaultOuId });
@@ -1055,12 +1235,13 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   }
 
   /** promptNode.Execute */
-  function runPrompt(node: GraphNode, ctx: FlowContext): { status: 'COMPLETE'; next: string } | { status: 'INCOMPLETE'; inputs: FlowInput[]; actions: Array<{ ref: string; nextNode: string }>; failureReason?: string } | { status: 'FAILURE'; failureReason: string } {
-    let failureReason: string | undefined;
-    if (ctx.runtimeData.failureReason) {
-      // a failure routed back here: report it, forget this prompt's inputs and the action
-      failureReason = ctx.runtimeData.failureReason;
-      delete ctx.runtimeData.failureReason;
+  function runPrompt(node: GraphNode, ctx: FlowContext): { status: 'COMPLETE'; next: string } | { status: 'INCOMPLETE'; inputs: FlowInput[]; actions: Array<{ ref: string; nextNode: string }>; failure?: ApiErr } | { status: 'FAILURE'; failure: ApiErr } {
+    let failure: ApiErr | undefined;
+    if (ctx.pendingFailure) {
+      // a failure routed back here (runtime data failureReason / failureReasonJSON): report it, forget
+      // this prompt's inputs and the action
+      failure = ctx.pendingFailure;
+      delete ctx.pendingFailure;
       for (const i of allInputs(node)) delete ctx.userInputs[i.identifier];
       ctx.currentAction = '';
     }
@@ -1090,10 +1271,10 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     }
     if (hasAllInputs && hasAction) {
       const next = actions.find((a) => a.ref === ctx.currentAction)?.nextNode;
-      if (!next) return { status: 'FAILURE', failureReason: 'Invalid action selected' }; // unreachable via the API
+      if (!next) return { status: 'FAILURE', failure: INVALID_ACTION }; // unreachable via the API
       return { status: 'COMPLETE', next };
     }
-    return { status: 'INCOMPLETE', inputs: missing, actions: listedActions, failureReason };
+    return { status: 'INCOMPLETE', inputs: missing, actions: listedActions, failure };
   }
 
   async function runEngine(ctx: FlowContext): Promise<FlowStep> {
@@ -1108,12 +1289,12 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
           node = graph.nodes[r.next];
           continue;
         }
-        if (r.status === 'FAILURE') return { status: 'ERROR', data: {}, failureReason: r.failureReason };
+        if (r.status === 'FAILURE') return { status: 'ERROR', data: {}, failure: r.failure };
         return {
           status: 'INCOMPLETE',
           type: 'VIEW',
           data: omitEmpty({ inputs: r.inputs, actions: r.actions }) as FlowStep['data'],
-          failureReason: r.failureReason,
+          failure: r.failure,
         };
       }
       // TASK_EXECUTION
@@ -1125,50 +1306,56 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
         continue;
       }
       if (result.status === 'RETRY' && node.onIncomplete) {
-        ctx.runtimeData.failureReason = result.failureReason;
+        ctx.pendingFailure = result.failure;
         node = graph.nodes[node.onIncomplete];
         continue;
       }
-      return { status: 'ERROR', data: {}, failureReason: result.failureReason };
+      return { status: 'ERROR', data: {}, failure: result.failure };
     }
     ctx.currentNodeId = undefined;
     return { status: 'COMPLETE', data: {}, assertion: ctx.runtimeData.__assertion };
   }
 
-  async function runExecutor(node: GraphNode, ctx: FlowContext): Promise<{ status: 'COMPLETE' | 'RETRY' | 'FAILURE'; failureReason: string }> {
+  type ExecResult = { status: 'COMPLETE' } | { status: 'RETRY' | 'FAILURE'; failure: ApiErr };
+  async function runExecutor(node: GraphNode, ctx: FlowContext): Promise<ExecResult> {
     switch (node.executor) {
       case 'IdentifyingExecutor': {
         const u = users.find((x) => x.username === ctx.userInputs.username);
-        if (!u) return { status: 'RETRY', failureReason: 'User not found' };
-        return { status: 'COMPLETE', failureReason: '' };
+        if (!u) return { status: 'RETRY', failure: FET.userNotFound };
+        return { status: 'COMPLETE' };
       }
       case 'BasicAuthExecutor': {
-        // flow/executor/basic_auth_executor.go: bad credentials -> USER_INPUT_REQUIRED, routed to onIncomplete
-        // (flow/executor/constants.go failureReasonUserNotFound / failureReasonInvalidCredentials)
+        // flow/executor/basic_auth_executor.go (0.45+: credentials_auth_executor.go): bad credentials ->
+        // USER_INPUT_REQUIRED with ErrUserNotFound / ErrInvalidCredentials, routed to onIncomplete
         const u = users.find((x) => x.username === ctx.userInputs.username);
-        if (!u) return { status: 'RETRY', failureReason: 'User not found' };
-        if (u.password !== ctx.userInputs.password) return { status: 'RETRY', failureReason: 'Invalid credentials provided' };
+        if (!u) return { status: 'RETRY', failure: FET.userNotFound };
+        if (u.password !== ctx.userInputs.password) return { status: 'RETRY', failure: FET.invalidCredentials };
         ctx.user = u;
         ctx.authenticatedAt = Math.floor(Date.now() / 1000);
-        return { status: 'COMPLETE', failureReason: '' };
+        return { status: 'COMPLETE' };
       }
       case 'AuthorizationExecutor': {
         // flow/executor/authz_executor.go: requested_permissions from runtime data, else user input
-        if (!ctx.user) return { status: 'FAILURE', failureReason: 'User is not authenticated' };
+        if (!ctx.user) return { status: 'FAILURE', failure: FET.notAuthenticated };
         const requested = (ctx.runtimeData.requested_permissions || ctx.userInputs.requested_permissions || '').split(' ').filter(Boolean);
         if (requested.length) {
-          const granted = requested.filter((p) => hasPermission(ctx.user!.permissions, p));
+          // v1.0.0-alpha2 resolveResourceServerID: permissions are evaluated on the resource server named by
+          // resource_server_identifier (runtime data from the OAuth layer, else the input); none or an
+          // unknown one (no default resource server ships) drops every requested permission
+          const identifier = ctx.runtimeData.resource_server_identifier || ctx.userInputs.resource_server_identifier || '';
+          const scoped = !since('1.0.0-alpha2') || identifier === systemResourceServer;
+          const granted = scoped ? requested.filter((p) => hasPermission(ctx.user!.permissions, p)) : [];
           ctx.runtimeData.authorized_permissions = granted.join(' ');
         }
-        return { status: 'COMPLETE', failureReason: '' };
+        return { status: 'COMPLETE' };
       }
       case 'AuthAssertExecutor': {
-        if (!ctx.user) return { status: 'FAILURE', failureReason: 'User is not authenticated' };
+        if (!ctx.user) return { status: 'FAILURE', failure: FET.notAuthenticated };
         ctx.runtimeData.__assertion = await issueAssertion(ctx.user, ctx.appId, ctx.runtimeData.authorized_permissions ?? '');
-        return { status: 'COMPLETE', failureReason: '' };
+        return { status: 'COMPLETE' };
       }
       default:
-        return { status: 'FAILURE', failureReason: 'Unsupported executor' };
+        return { status: 'FAILURE', failure: NOT_SIMULATED };
     }
   }
 
@@ -1176,14 +1363,36 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     return { id: uuidv7(), appId, graphId, flowType, currentAction: '', userInputs: {}, runtimeData: {}, expiresAt: Date.now() + AUTH_FLOW_EXPIRY * 1000 };
   }
 
-  async function handleFlowExecute(body: unknown, res: ServerResponse) {
+  /**
+   * checkDirectFlowInitiationAllowed (flow/flowexec/service.go, 0.45+) for a new AUTHENTICATION flow: the
+   * refusal to answer with, or undefined when the application may start it.
+   */
+  function initiationRefusal(app: StoredApplication, flowSecret: string): { status: number; err: ApiErr } | undefined {
+    if (!since('0.45')) return undefined;
+    const cfg = app.inboundAuthConfig[0]?.config;
+    const authCode = !!cfg?.grantTypes.includes('authorization_code');
+    if (!since('0.47')) {
+      // v0.45.0: only redirect (authorization_code) apps are refused; nothing else is asked
+      return authCode ? { status: 403, err: FES.notPermitted045 } : undefined;
+    }
+    // v0.47.0 resolveFlowInitiationMode: redirect and client_credentials-only apps never run flows; the
+    // rest (no OAuth profile, or another confidential one) present their flow secret. 1.0.0-alpha2 first
+    // looks at the type: browser and m2m apps never run flows.
+    const ccOnly = cfg?.grantTypes.length === 1 && cfg.grantTypes[0] === 'client_credentials';
+    if (app.type === 'browser' || app.type === 'm2m' || authCode || ccOnly) return { status: 403, err: FES.notPermitted };
+    if (!flowSecret) return { status: 401, err: FES.secretRequired };
+    if (!app.flowSecretHash || sha256hex(flowSecret) !== app.flowSecretHash) return { status: 401, err: FES.secretInvalid };
+    return undefined;
+  }
+
+  async function handleFlowExecute(req: IncomingMessage, body: unknown, res: ServerResponse) {
     counters.flowExecuteRequests++;
     const fesErr = (e: ApiErr, status = 400) => send(res, status, renderErr(era, e));
     let reqData: Record<string, unknown>;
     try {
       if (body === undefined || body === '') throw new GoDecodeError('EOF');
       if (typeof body === 'string') throw new GoDecodeError('invalid JSON');
-      reqData = goDecode(flowRequestSchema, body, era, '', true);
+      reqData = goDecode(flowRequestSchema, body, rel, '', true);
       // `inputs` is map[string]string: any non-string value is a decode error (FES-1001)
       const inputs = (body as Record<string, unknown>)[Object.keys(body as object).find((x) => x.toLowerCase() === 'inputs') ?? 'inputs'];
       if (inputs !== undefined && inputs !== null) {
@@ -1195,6 +1404,13 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     }
     const inputs = (reqData.inputs as Record<string, string> | undefined) ?? {};
     const action = (reqData.action as string | undefined)?.trim() ?? '';
+    if (since('1.0.0') && reqData.flowId) {
+      // v1.0.0 handler.go: a flowId starts (or continues) an administration flow, for a caller holding
+      // `system` only (validateAdministrationCaller); none exists here, so a caller who has it gets FES-1018
+      const perms = await bearerPermissions(req);
+      if (!perms) return fesErr(FES.adminAuth, 401);
+      return fesErr(FES.flowIdNotPermitted, 403);
+    }
     const continuation = ((era === 'B' ? reqData.flowId : reqData.executionId) as string | undefined) ?? '';
     let ctx: FlowContext;
     if (!continuation) {
@@ -1203,6 +1419,12 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       const appId = (reqData.applicationId as string | undefined) ?? '';
       const app = appId ? apps.get(appId) : undefined;
       if (!app) return fesErr(FES.appId);
+      if (flowType === 'AUTHENTICATION') {
+        // the flow secret: the body field in 0.47 only, the Flow-Secret header from 0.48
+        const secret = since('0.48') ? String(req.headers['flow-secret'] ?? '') : String(reqData.flowSecret ?? '');
+        const refusal = initiationRefusal(app, secret);
+        if (refusal) return fesErr(refusal.err, refusal.status);
+      }
       if (flowType === 'REGISTRATION') {
         if (!app.isRegistrationFlowEnabled) return fesErr(FES.regDisabled);
         return send(res, 500, renderErr(era, { code: 'SSE-5000', message: 'Internal server error', description: 'Registration flows are not simulated', key: 'error.internal' }));
@@ -1219,10 +1441,15 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       }
       ctx = stored;
       if (era === 'D' && ctx.challengeTokenHash) {
-        // v0.39.0 flow/flowexec/engine.go validateChallengeToken; the context survives FES-1009
-        // (service.go keeps it when flowErr.Code == ErrorInvalidChallengeToken.Code)
         const presented = (reqData.challengeToken as string | undefined) ?? '';
-        if (!presented || sha256hex(presented) !== ctx.challengeTokenHash) return fesErr(FES.challenge);
+        if (!presented || sha256hex(presented) !== ctx.challengeTokenHash) {
+          // v0.39.0 flow/flowexec/engine.go validateChallengeToken: 400 FES-1009, the context survives
+          // (service.go keeps it when flowErr.Code == ErrorInvalidChallengeToken.Code). 0.45+: the challenge
+          // token interceptor fails the step instead: 200, flowStatus ERROR, error ICS-1002.
+          if (!since('0.45')) return fesErr(FES.challenge);
+          flowContexts.delete(ctx.id);
+          return send(res, 200, { executionId: ctx.id, flowStatus: 'ERROR', data: {}, error: renderErr(era, ICS_CHALLENGE) });
+        }
       }
     }
     // prepareContext: merge inputs, set the action when given
@@ -1241,7 +1468,11 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     }
     out.data = step.data; // FlowData struct: never omitted, so COMPLETE/ERROR carry "data":{}
     if (step.assertion) out.assertion = step.assertion;
-    if (step.failureReason) out.failureReason = step.failureReason;
+    // FlowResponse: failureReason (a string) up to 0.42; from 0.43 `error`, an apierror.ErrorResponse
+    if (step.failure) {
+      if (since('0.43')) out.error = renderErr(era, step.failure);
+      else out.failureReason = step.failure.message;
+    }
     // service.go Execute: COMPLETE removes the context; otherwise it is stored/updated
     if (step.status === 'COMPLETE') flowContexts.delete(ctx.id);
     else flowContexts.set(ctx.id, ctx);
@@ -1339,7 +1570,8 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       scopes = [];
       if (resources.length) aud = resources.length === 1 ? resources[0]! : resources;
     }
-    const validity = cfg.token.accessToken.validityPeriod || JWT_VALIDITY;
+    // 0.48+ granthandlers/client_credentials.go: the client-subject lifetime (clientConfig), else jwt.validity_period
+    const validity = (since('0.48') ? cfg.token.clientAccessToken?.validityPeriod : cfg.token.accessToken.validityPeriod) || JWT_VALIDITY;
     const claims: Record<string, unknown> = {};
     if (scopes.length) claims.scope = scopes.join(' ');
     claims.client_id = clientId;
@@ -1486,6 +1718,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       const { app, plainSecret } = upsertApplication({
         name,
         ouId: defaultOuId,
+        type: 'custom', // 1.0.0 oauth2/dcr/service.go
         url: str(r.client_uri),
         logoUrl: str(r.logo_uri),
         tosUri: str(r.tos_uri),
@@ -1544,7 +1777,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   function decodeApp(body: unknown): DecodedApp {
     if (body === undefined || body === '' || typeof body === 'string') throw new AppError(400, APP.invalidFormat);
     try {
-      return goDecode(applicationRequestSchema, body, era) as DecodedApp;
+      return goDecode(applicationRequestSchema, body, rel) as DecodedApp;
     } catch (e) {
       if (e instanceof GoDecodeError) throw new AppError(400, APP.invalidFormat);
       throw e;
@@ -1571,8 +1804,8 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
         return send(res, 200, { totalResults: list.length, count: list.length, applications: list });
       }
       if (!id && method === 'POST') {
-        const { app, plainSecret } = upsertApplication(decodeApp(body));
-        return send(res, 201, renderApp(app, 'complete', plainSecret));
+        const { app, plainSecret, flowSecret } = upsertApplication(decodeApp(body));
+        return send(res, 201, renderApp(app, 'complete', plainSecret, flowSecret));
       }
       const existing = apps.get(id!);
       if (method === 'GET') {
@@ -1593,6 +1826,29 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
       if (e instanceof AppError) return appError(res, e);
       throw e;
     }
+  }
+
+  /**
+   * The Console's runtime configuration, a public static file (frontend/apps/console/public/config.js;
+   * Helm renders install/helm/conf/apps/console/config.js). From 0.48 it names the System resource
+   * server the Console asks tokens for (`client.resource_identifier`).
+   */
+  function consoleConfig(res: ServerResponse) {
+    if (opts.consoleResourceIdentifier === false) return send(res, 404, '404 page not found\n', { 'Content-Type': 'text/plain; charset=utf-8' });
+    const identifier = opts.consoleResourceIdentifier ?? systemResourceServer;
+    const lines = [
+      'window.__THUNDERID_RUNTIME_CONFIG__ = {',
+      "  brand: { product_name: 'ThunderID' },",
+      '  client: {',
+      "    base: '/console',",
+      "    client_id: 'CONSOLE',",
+      ...(since('0.48') ? [`    resource_identifier: '${identifier}',`] : []),
+      "    scopes: ['openid', 'profile', 'email', 'ou', 'system'],",
+      '  },',
+      '};',
+      '',
+    ];
+    return send(res, 200, lines.join('\n'), { 'Content-Type': 'application/javascript; charset=utf-8' });
   }
 
   async function handleOrganizationUnits(req: IncomingMessage, path: string, res: ServerResponse) {
@@ -1617,14 +1873,14 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
         method: req.method ?? 'GET',
         path,
         query,
-        headers: { authorization: req.headers.authorization, 'content-type': req.headers['content-type'] },
+        headers: { authorization: req.headers.authorization, 'content-type': req.headers['content-type'], 'flow-secret': req.headers['flow-secret'] as string | undefined },
         body,
       };
       requests.push(entry);
       res.on('finish', () => (entry.status = res.statusCode));
       const method = req.method ?? 'GET';
 
-      if (method === 'POST' && path === '/flow/execute') return handleFlowExecute(body, res);
+      if (method === 'POST' && path === '/flow/execute') return handleFlowExecute(req, body, res);
       if (method === 'GET' && path === '/oauth2/authorize') return handleAuthorize(query, res);
       if (method === 'POST' && path === '/oauth2/token') {
         // r.ParseForm + r.FormValue: urlencoded body values win over URL query values; other
@@ -1632,6 +1888,7 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
         return handleToken(req, { ...query, ...(form ?? {}) }, res);
       }
       if (method === 'GET' && path === '/oauth2/jwks') return send(res, 200, { keys: [jwk] });
+      if (method === 'GET' && path === '/console/config.js') return consoleConfig(res);
       if (method === 'POST' && path === '/oauth2/dcr/register') return handleDcr(req, body, res);
       if (method === 'GET' && path === '/.well-known/openid-configuration') return send(res, 200, discovery().oidc);
       if (method === 'GET' && path === '/.well-known/oauth-authorization-server') return send(res, 200, discovery().base);
@@ -1643,29 +1900,49 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
   }, (res, err) => send(res, 500, { code: 'SSE-5000', message: 'Internal server error', description: String(err) }));
   url = served.url;
 
-  // seed after `url` is known (Console redirect = {publicUrl}/console)
+  // seed after `url` is known (Console redirect = {publicUrl}/console). 1.0.0-alpha2 types the Console
+  // `browser` (bootstrap/01-default-resources.yaml); 1.0.0 also gives it refresh_token.
   const consoleApp = seed(
     {
       name: 'Console',
       description: 'Application for managing Thunder',
-      inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'CONSOLE', redirectUris: [`${url}/console`], grantTypes: ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', pkceRequired: true, publicClient: true } }],
+      type: 'browser',
+      inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'CONSOLE', redirectUris: [`${url}/console`], grantTypes: since('1.0.0') ? ['authorization_code', 'refresh_token'] : ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', pkceRequired: true, publicClient: true } }],
     },
     consoleAuthFlowId,
   );
-  const sampleApp = seed({
-    name: 'Sample App',
-    description: 'Sample application for testing',
-    inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'sample_app_client', redirectUris: ['https://localhost:3000'], grantTypes: ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', pkceRequired: true, publicClient: true } }],
-  });
-  seed({
-    name: 'React SDK Sample',
-    description: 'Sample React application using Thunder React SDK',
-    inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'REACT_SDK_SAMPLE', redirectUris: ['https://localhost:3000'], grantTypes: ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', pkceRequired: true, publicClient: true } }],
-  });
+  // bootstrap/02-sample-resources.sh, gone in v0.40.0
+  const sampleApp = since('0.40')
+    ? undefined
+    : seed({
+        name: 'Sample App',
+        description: 'Sample application for testing',
+        inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'sample_app_client', redirectUris: ['https://localhost:3000'], grantTypes: ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', pkceRequired: true, publicClient: true } }],
+      });
+  if (!since('0.40')) {
+    seed({
+      name: 'React SDK Sample',
+      description: 'Sample React application using Thunder React SDK',
+      inboundAuthConfig: [{ type: 'oauth2', config: { clientId: 'REACT_SDK_SAMPLE', redirectUris: ['https://localhost:3000'], grantTypes: ['authorization_code'], responseTypes: ['code'], tokenEndpointAuthMethod: 'none', pkceRequired: true, publicClient: true } }],
+    });
+  }
+  for (const a of opts.apps ?? []) {
+    const o = a.oauth;
+    seed({
+      name: a.name,
+      type: a.type ?? 'fullstack',
+      flowSecret: a.flowSecret,
+      inboundAuthConfig: o
+        ? [{ type: 'oauth2', config: { ...o, tokenEndpointAuthMethod: o.tokenEndpointAuthMethod ?? (o.publicClient ? 'none' : 'client_secret_basic'), responseTypes: o.grantTypes?.includes('authorization_code') ? ['code'] : [] } }]
+        : undefined,
+    });
+  }
 
   return {
     url,
+    release,
     era,
+    systemResourceServer,
     apps,
     requests,
     counters,
@@ -1675,14 +1952,14 @@ export async function startThunder(opts: ThunderOptions = {}): Promise<ThunderSi
     users,
     flowContexts,
     flows: { defaultAuthFlowId, defaultRegistrationFlowId, consoleAuthFlowId },
-    sampleAppId: sampleApp.id,
+    sampleAppId: sampleApp?.id,
     consoleAppId: consoleApp.id,
     defaultOuId,
     jwks: () => ({ keys: [jwk] }),
     findApp: (x) => findByName(x) ?? findByClientId(x),
     issueAssertion: async (o = {}) => {
       const user = users.find((x) => x.username === (o.username ?? users[0]!.username)) ?? users[0]!;
-      return issueAssertion(user, o.appId ?? sampleApp.id, o.permissions ?? 'system', o.validitySeconds);
+      return issueAssertion(user, o.appId ?? sampleApp?.id ?? consoleApp.id, o.permissions ?? 'system', o.validitySeconds);
     },
     close: served.close,
   };
