@@ -1,4 +1,8 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tenantIssuer } from "../../src/providers/oci/admin.js";
 import { IDCS_TOKEN_ISSUER, idcsMetadata } from "../../src/providers/oci/discovery.js";
@@ -152,6 +156,34 @@ describe("against the simulated domain, in-process", () => {
     expect(checks.find((k) => k.id === "as.metadata")).toMatchObject({ status: "pass" });
     expect(checks.find((k) => k.id === "token.issuer")).toMatchObject({ status: "pass", detail: IDCS_TOKEN_ISSUER });
     expect(s.refused).toEqual([]);
+  });
+
+  it("login <mcp-url>: an MCP server listing the domain (with :443, as Oracle's own MCP servers do) gets a profile and a signed-in user", async () => {
+    const { sim: s, t: c } = await domain();
+    expect(await bootstrap(s, c), c.stderr()).toBe(0);
+    // A protected MCP server on loopback: 401 with its resource metadata, which names the domain.
+    const mcp = createServer((req, res) => {
+      const base = `http://127.0.0.1:${(mcp.address() as AddressInfo).port}`;
+      if (req.method === "GET" && req.url === "/.well-known/oauth-protected-resource/mcp") {
+        return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ resource: `${base}/mcp`, authorization_servers: [`${s.url}:443`], scopes_supported: ["openid"] }));
+      }
+      res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"` }).end();
+    });
+    await new Promise<void>((r) => mcp.listen(0, "127.0.0.1", r));
+    try {
+      const port = await freePort();
+      const app = s.app("MCP server")!;
+      app.redirectUris.push(`http://127.0.0.1:${port}/callback`);
+      c.env.APP_SECRET = app.clientSecret;
+      const url = `http://127.0.0.1:${(mcp.address() as AddressInfo).port}/mcp`;
+      expect(await c.run(["login", url, "--client-id", app.name, "--client-secret-env", "APP_SECRET", "--port", String(port)]), c.stderr()).toBe(0);
+      const profile = Object.values(JSON.parse(readFileSync(join(c.configDir, "config.json"), "utf8")).profiles as Record<string, { issuer: string; mcpUrl?: string }>).find((p) => p.mcpUrl === url)!;
+      expect(new URL(profile.issuer).host).toBe(s.host);
+      expect(s.refused).toEqual([]);
+    } finally {
+      mcp.closeAllConnections();
+      await new Promise((r) => mcp.close(r));
+    }
   });
 
   it("a custom tenant issuer: the trust is made for it, and the exchange of the user's token (iss = that issuer) works", async () => {
