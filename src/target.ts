@@ -24,7 +24,10 @@ export type Federation = (typeof FEDERATIONS)[number];
 
 /** A private_key_jwt signing key: its private half is in the secret store, never in the config. */
 export interface KeyRef {
+  /** The RFC 7638 thumbprint: names the key in the secret store. */
   kid: string;
+  /** The assertion's `kid` header when it is not the thumbprint (imported or renamed keys); null: none. */
+  keyId?: string | null;
   alg: KeyAlg;
   store: "keychain" | "file" | "memory";
 }

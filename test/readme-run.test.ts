@@ -368,7 +368,7 @@ describe("README: Bootstrapping an IdP: Oracle OCI IAM", () => {
   let port: number;
   beforeAll(async () => {
     o = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret" });
-    u = newUser({ OCI_ADMIN_SECRET: "admin-app-secret" });
+    u = newUser({ OCI_ADMIN_SECRET: "admin-app-secret", ...o.env }); // the domain is reached through the simulator's proxy
     port = await freePort();
     // Node itself reads `--env-file X` anywhere in argv and exits 9 ("node: X: not found") before
     // mcp-auth runs when X does not exist yet (nodejs/node#54232): with that spelling (now a hidden
@@ -399,7 +399,7 @@ describe("README: Bootstrapping an IdP: Oracle OCI IAM", () => {
     },
     { readme: pick(/^mcp-auth profiles add \S+ --kind oci /), input: () => app()!.clientSecret },
     // The simulated domain's signed-in user approves at once.
-    { readme: `mcp-auth login ${userProfile}`, extra: () => ["--browser-command", FETCH_BROWSER] },
+    { readme: `mcp-auth login ${userProfile}`, extra: () => ["--browser-command", o.browserCommand] },
     {
       readme: tokenLine,
       check: (r) => {

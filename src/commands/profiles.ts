@@ -34,6 +34,8 @@ export interface ProfilesAddOptions {
   keyFile?: string;
   alg?: KeyAlg;
   keyAudience?: "issuer" | "token-endpoint";
+  /** --key-id KID, or false with --no-key-id. */
+  keyId?: string | false;
   assertionFrom?: string;
   federation?: Federation;
   subjectTokenType?: string;
@@ -71,6 +73,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     keyFile: o.keyFile,
     alg: o.alg,
     keyAudience: o.keyAudience,
+    keyId: o.keyId,
     assertionFrom: o.assertionFrom,
     federation: o.federation,
     subjectTokenType: o.subjectTokenType,
@@ -174,7 +177,7 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
 export type ProfilesSetOptions = { name: string; resource?: string } & Partial<
-  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind">
+  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">
 >;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
@@ -184,7 +187,7 @@ export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promi
   if (!changed.length) throw new UsageError("nothing to change", { hint: "pass the fields to change, e.g. --scope \"openid mcp:read\" or --resource URL (see --help)" });
   const clientSecret = clientSecretStdin || clientSecretEnv ? await readSecret(ctx, { stdin: clientSecretStdin, env: clientSecretEnv }, "client secret", "client-secret") : undefined;
   const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret });
-  ctx.info(`Updated profile "${name}" (${changed.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}); its cached tokens were cleared.`);
+  ctx.info(`Updated profile "${name}" (${changed.map(([k, v]) => `--${v === false ? "no-" : ""}${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}); its cached tokens were cleared.`);
   if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
 }
 
@@ -244,6 +247,8 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--key-file <path>", "with private-key-jwt: import a PEM or JWK private key into the secret store")
     .addOption(choice("--alg <alg>", "key algorithm (default ES256)", KEY_ALGS))
     .addOption(choice("--key-audience <aud>", "aud of the signed assertion: issuer (default) or token-endpoint (Okta)", ["issuer", "token-endpoint"] as const))
+    .option("--key-id <kid>", "with private-key-jwt: the kid the IdP registered the key under (default: a generated key's thumbprint, an imported JWK's own kid, none for a PEM)")
+    .option("--no-key-id", "with private-key-jwt: send no kid header")
     .option("--assertion-from <source>", "use the CI's own token: github-actions[:AUDIENCE] | env:VAR | file:PATH")
     .addOption(choice("--federation <how>", "how the CI token is used (default client-assertion)", FEDERATIONS))
     .option("--subject-token-type <type>", "token exchange: jwt (default) | id_token | a literal the IdP wants")
@@ -303,5 +308,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS))
+    .option("--key-id <kid>", "private_key_jwt: the kid the IdP registered the key under")
+    .option("--no-key-id", "private_key_jwt: send no kid header (the IdP registered the key without one)")
     .action((name: string, o: Omit<ProfilesSetOptions, "name">) => r.set(getCtx(), { ...o, name }));
 }

@@ -176,7 +176,8 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     if (Math.abs(skew) > SKEW_SEC) add("token.clock", "warn", "clock", `this machine's clock is ${Math.abs(skew)} s ${skew > 0 ? "ahead of" : "behind"} the MCP server's`, "synchronise the clocks (NTP): skew makes fresh tokens look expired or not yet valid");
     const iss = typeof c.iss === "string" ? c.iss : undefined;
     if (as) {
-      if (iss === as.issuer) add("token.issuer", "pass", "token issuer", iss);
+      // The metadata's own issuer is what tokens carry when an IdP documents serving another one (OCI).
+      if (iss === as.issuer || (as.quirk && iss === as.metadata.issuer)) add("token.issuer", "pass", "token issuer", iss!);
       else add("token.issuer", "fail", "token issuer", `the token's iss is ${iss ?? "missing"}, the server trusts ${as.issuer}`, `make them the same URL: the server's issuer setting (kcp: authorization_url) must be the token's iss exactly, and the IdP must issue tokens under its public URL (OctoPerf: the public origin)`);
     }
     const auds = audiences(c);

@@ -12,6 +12,11 @@ import type { Target } from "./target.js";
  * the kid, the algorithm and the public JWK. Every token request signs a fresh assertion through
  * openid-client's PrivateKeyJwt (unique jti, exp 60 s, aud = the issuer identifier, which is what
  * oidc-provider and Keycloak accept).
+ *
+ * The assertion's `kid` header is how the IdP picks the registered key, so it must be the name the IdP
+ * knows the key by (docs/private-key-jwt.md): a generated key's RFC 7638 thumbprint (the kid printed
+ * with it), an imported JWK's own kid, none for an imported PEM, or what `--key-id` says. The
+ * thumbprint stays the key's name in the secret store whatever the header carries.
  */
 type Jwk = Record<string, unknown> & { kty?: string; crv?: string; d?: string; n?: string };
 
@@ -21,22 +26,41 @@ let joseMod: typeof import("jose") | undefined;
 const jose = async () => (joseMod ??= await import("jose"));
 
 export interface NewKey {
+  /** The RFC 7638 thumbprint: the key's name in the secret store and in messages. */
   kid: string;
+  /** The assertion's `kid` header when it is not the thumbprint: another name, or null for none. */
+  keyId?: string | null;
   alg: KeyAlg;
   privateJwk: Jwk;
   publicJwk: Record<string, unknown>;
 }
 
-/** The members a verifier needs, and nothing else (never d, p, q, dp, dq, qi). */
-export function publicMembers(jwk: Jwk, kid: string, alg: KeyAlg): Record<string, unknown> {
+/** The members a verifier needs, and nothing else (never d, p, q, dp, dq, qi); no kid member when `kid` is null. */
+export function publicMembers(jwk: Jwk, kid: string | null, alg: KeyAlg): Record<string, unknown> {
   const pick = jwk.kty === "EC" ? ["kty", "crv", "x", "y"] : ["kty", "n", "e"];
-  return { ...Object.fromEntries(pick.map((k) => [k, jwk[k]])), kid, alg, use: "sig" };
+  return { ...Object.fromEntries(pick.map((k) => [k, jwk[k]])), ...(kid !== null && { kid }), alg, use: "sig" };
+}
+
+/** The `kid` header of a key's assertions (undefined: none). */
+export function assertionKid(ref: Pick<KeyRef, "kid" | "keyId">): string | undefined {
+  return ref.keyId === undefined ? ref.kid : (ref.keyId ?? undefined);
+}
+
+/** A key id as the IdP gave it: printable, and short enough for a header and a message. */
+export function checkKeyId(v: unknown, what: string): string {
+  if (typeof v !== "string" || !/^[\x21-\x7e]{1,256}$/.test(v)) throw new UsageError(`${what} must be 1-256 visible characters (ASCII, no spaces)`);
+  return v;
+}
+
+/** The key with another `kid` header (a string, or null for none); its public JWK says the same. */
+export function withKeyId(k: NewKey, keyId: string | null | undefined): NewKey {
+  if (keyId === undefined) return k;
+  return { ...k, keyId: keyId === k.kid ? undefined : keyId, publicJwk: publicMembers(k.publicJwk as Jwk, keyId, k.alg) };
 }
 
 async function finish(privateJwk: Jwk, alg: KeyAlg): Promise<NewKey> {
   const j = await jose();
-  const bare = publicMembers(privateJwk, "", alg);
-  delete bare.kid;
+  const bare = publicMembers(privateJwk, null, alg);
   delete bare.alg;
   delete bare.use;
   // RFC 7638 thumbprint: stable, and names the key without revealing anything.
@@ -50,7 +74,11 @@ export async function generateKey(alg: KeyAlg = "ES256"): Promise<NewKey> {
   return finish((await j.exportJWK(privateKey)) as Jwk, alg);
 }
 
-/** Reads a private key from a PEM (PKCS#8, SEC1 or PKCS#1) or JWK file; only P-256 and RSA ≥ 2048 bits. */
+/**
+ * Reads a private key from a PEM (PKCS#8, SEC1 or PKCS#1) or JWK file; only P-256 and RSA ≥ 2048 bits.
+ * A JWK's own kid is what the IdP was most likely given with it, so its assertions carry that kid; a
+ * PEM key has no name, so its assertions carry none (`--key-id` gives one).
+ */
 export async function importKeyFile(path: string, alg?: KeyAlg): Promise<NewKey> {
   let text: string;
   try {
@@ -78,16 +106,17 @@ export async function importKeyFile(path: string, alg?: KeyAlg): Promise<NewKey>
   if (!inferred) throw new UsageError(`--key-file ${path}: unsupported key (${jwk.kty ?? "?"}${jwk.crv ? ` ${jwk.crv}` : ""}); use an EC P-256 (ES256) or RSA (RS256) key`);
   if (alg && alg !== inferred) throw new UsageError(`--alg ${alg} does not fit the key in ${path} (it is an ${inferred} key)`);
   if (inferred === "RS256" && Buffer.from(String(jwk.n), "base64url").length < 256) throw new UsageError(`--key-file ${path}: RSA keys must have at least 2048 bits`);
+  const own = jwk.kid === undefined ? null : checkKeyId(jwk.kid, `--key-file ${path}: its "kid"`);
   const clean: Jwk = {};
   for (const k of ["kty", "crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq", "qi"]) if (jwk[k] !== undefined) clean[k] = jwk[k];
-  return finish(clean, inferred);
+  return withKeyId(await finish(clean, inferred), own);
 }
 
 /** Stores the private half; returns what the config may hold. */
 export async function storeKey(ctx: Context, profile: string, k: NewKey): Promise<KeyRef> {
   const store = await ctx.secrets();
   await store.set(privateKeyAccount(profile, k.kid), JSON.stringify(k.privateJwk));
-  return { kid: k.kid, alg: k.alg, store: store.kind };
+  return { kid: k.kid, alg: k.alg, store: store.kind, ...(k.keyId !== undefined && { keyId: k.keyId }) };
 }
 
 async function loadKey(ctx: Context, profile: string, ref: KeyRef): Promise<OC.PrivateKey> {
@@ -100,7 +129,7 @@ async function loadKey(ctx: Context, profile: string, ref: KeyRef): Promise<OC.P
   const jwk = JSON.parse(text) as Jwk;
   registerSecret(jwk.d);
   const key = (await (await jose()).importJWK(jwk as never, ref.alg)) as CryptoKey;
-  return { key, kid: ref.kid };
+  return { key, kid: assertionKid(ref) };
 }
 
 /** The openid-client client authentication for a profile's key. */
@@ -158,13 +187,22 @@ export async function rotateKey(ctx: Context, profile: string, alg?: KeyAlg): Pr
     const cur = profileOf(cfg, profile)!;
     const old = cur.key!;
     // Rotating twice before the new key earned a token: the untried key goes, the proven one stays.
-    const previous: KeyRef = old.previous ?? { kid: old.kid, alg: old.alg, store: old.store };
+    const previous: KeyRef = old.previous ?? { kid: old.kid, alg: old.alg, store: old.store, ...(old.keyId !== undefined && { keyId: old.keyId }) };
     if (old.previous) unproven = { kid: old.kid, alg: old.alg, store: old.store };
     cur.key = { ...ref, publicJwk: k.publicJwk, previous, ...(old.audience && { audience: old.audience }) };
     return cur.key;
   });
   if (unproven) await (await ctx.secretsOf(unproven.store)).delete(privateKeyAccount(profile, unproven.kid)).catch(() => false);
   return saved;
+}
+
+/**
+ * `profiles set --key-id KID | --no-key-id`: the kid header the current key's assertions carry (null:
+ * none), and the public JWK shown for it, without touching the key itself.
+ */
+export function renameKey(key: ProfileKey, keyId: string | null): ProfileKey {
+  const { keyId: _old, ...rest } = key;
+  return { ...rest, ...(keyId !== key.kid && { keyId }), publicJwk: publicMembers(key.publicJwk as Jwk, keyId, key.alg) };
 }
 
 /** Removes these stored private keys of a profile from every store. */

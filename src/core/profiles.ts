@@ -4,7 +4,7 @@ import { checkResource, checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../target.js";
 import { assertionSetting } from "./federation.js";
-import { forgetKeys, generateKey, importKeyFile, privateKeyAccount, storeKey, type NewKey } from "./keys.js";
+import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
 import { upstIdentity, upstKeyAccount } from "../providers/oci/upst.js";
 import { targetFromProfile } from "./target.js";
@@ -148,7 +148,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 
 /** What `profiles set` may change; absent fields stay as they are. */
 /** What `profiles set` may change: the `profiles add` fields, each optional. */
-export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind">>;
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
@@ -161,6 +161,11 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
   const opt = (v: string | undefined, old: string | undefined) => (v === undefined ? old : v === "" ? undefined : v);
   const scopes = c.scopes === undefined ? cur.scopes : splitScopes(c.scopes);
   const redirectPort = c.redirectPort === undefined ? cur.redirectPort : c.redirectPort === "" ? undefined : checkPort(c.redirectPort);
+  let base = cur;
+  if (c.keyId !== undefined) {
+    if (!cur.key) throw new UsageError(`profile "${name}" has no private_key_jwt key, so --key-id and --no-key-id do not apply`);
+    base = { ...cur, key: renameKey(cur.key, c.keyId === false ? null : checkKeyId(c.keyId, "--key-id")) };
+  }
   return addProfile(ctx, {
     name,
     issuer: c.issuer ?? cur.issuer,
@@ -174,7 +179,7 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
     redirectPort: redirectPort === undefined ? undefined : String(redirectPort),
     authMethod: c.authMethod ?? cur.tokenEndpointAuthMethod,
     kind: c.kind ?? cur.provider,
-    base: cur,
+    base,
     force: true,
   });
 }
@@ -210,6 +215,8 @@ export interface AddProfileInput {
   keyFile?: string;
   alg?: KeyAlg;
   keyAudience?: "issuer" | "token-endpoint";
+  /** The assertion's kid header (--key-id KID), or false for none (--no-key-id); default: see core/keys.ts. */
+  keyId?: string | false;
   assertionFrom?: string;
   federation?: Federation;
   subjectTokenType?: string;
@@ -224,6 +231,7 @@ export interface AddedProfile extends ProfileData {
 async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; assertion?: ProfileData["assertion"] }> {
   if (o.clientAuth !== "private-key-jwt") {
     if (o.generateKey || o.keyFile || o.alg || o.keyAudience) throw new UsageError("--generate-key, --key-file, --alg and --key-audience need --client-auth private-key-jwt");
+    if (o.keyId !== undefined) throw new UsageError("--key-id and --no-key-id need --client-auth private-key-jwt");
   } else {
     if (o.clientSecret) throw new UsageError("--client-auth private-key-jwt replaces the client secret: pass one or the other");
     if (o.assertionFrom) throw new UsageError("--client-auth private-key-jwt and --assertion-from exclude each other");
@@ -235,8 +243,9 @@ async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; asser
     throw new UsageError("a client secret and --federation client-assertion exclude each other: the CI token is the client credential");
   }
   if (!o.clientId && o.clientAuth !== "private-key-jwt") throw new UsageError("--client-id is required (only a private-key-jwt profile may get it later)");
+  const keyId = o.keyId === undefined ? undefined : o.keyId === false ? null : checkKeyId(o.keyId, "--key-id");
   return {
-    key: o.clientAuth === "private-key-jwt" ? (o.keyFile ? await importKeyFile(o.keyFile, o.alg) : await generateKey(o.alg)) : undefined,
+    key: o.clientAuth === "private-key-jwt" ? withKeyId(o.keyFile ? await importKeyFile(o.keyFile, o.alg) : await generateKey(o.alg), keyId) : undefined,
     assertion: o.assertionFrom ? assertionSetting(o.assertionFrom, o.federation, o.subjectTokenType) : undefined,
   };
 }

@@ -83,7 +83,7 @@ export function checkResource(raw: string, what: string): void {
 }
 
 /** Every endpoint openid-client may call, taken from the metadata. */
-const ENDPOINTS = [
+export const ENDPOINTS = [
   "token_endpoint",
   "authorization_endpoint",
   "device_authorization_endpoint",
@@ -191,7 +191,7 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
   };
   let config: OC.Configuration;
   try {
-    config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oidc" });
+    config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oidc" }).catch((e: unknown) => declaredConfig(env, issuer, e));
   } catch (e) {
     // Not an OpenID provider? Try RFC 8414 before giving up (many OAuth/MCP servers only publish that).
     if (!isStatus(e, 404)) throw wrapOAuthError(e, `discovery at ${issuer}`);
@@ -218,6 +218,20 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
     /* a read-only config dir only costs us the cache */
   }
   return metadata;
+}
+
+/**
+ * openid-client refused metadata naming another issuer: that stands, unless a provider declares it
+ * as its IdP's documented behaviour (docs/idp/oci.md). Nothing the document names is fetched.
+ */
+async function declaredConfig(env: OAuthEnv, issuer: string, e: unknown): Promise<OC.Configuration> {
+  if ((e as { code?: string }).code !== "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED") throw e;
+  const { fetchAuthServerMetadata } = await import("./discovery.js");
+  const found = await fetchAuthServerMetadata(env, issuer, { followNamed: false }).catch((e2: unknown) => {
+    throw (e2 as McpAuthError).code === "metadata_refused" ? e2 : wrapOAuthError(e, `discovery at ${issuer}`);
+  });
+  if (!found.quirk) throw wrapOAuthError(e, `discovery at ${issuer}`);
+  return new (await openid()).Configuration(found.metadata, "discovery");
 }
 
 function isStatus(e: unknown, status: number): boolean {

@@ -182,6 +182,21 @@ export interface AuthServerMetadata {
    * IdP's; docs/mcp-authorization.md) and that issuer's own metadata was fetched and matched itself instead.
    */
   proxiedBy?: string;
+  /** Set (to the IdP's title) when the metadata names another issuer in the form that IdP documents. */
+  quirk?: string;
+}
+
+/**
+ * A provider module that declares this mismatch as its IdP's documented behaviour (its
+ * `quirks.metadataIssuer`, facts in docs/idp/): its metadata, taken as the provider rewrote it.
+ */
+async function declaredQuirk(issuer: string, json: Record<string, unknown>): Promise<{ metadata: ServerMetadata; by: string } | undefined> {
+  const { providers } = await import("../providers/index.js");
+  for (const p of providers) {
+    const metadata = p.quirks?.metadataIssuer?.(issuer, json);
+    if (metadata) return { metadata: metadata as ServerMetadata, by: p.title };
+  }
+  return undefined;
 }
 
 /** The first metadata document found for `issuer`, without the identity check (the caller makes it). */
@@ -200,9 +215,11 @@ async function firstDocument(env: DiscoveryEnv, issuer: string): Promise<{ url: 
  * The authorization server's metadata, used only if its `issuer` is identical to the one it was
  * fetched for (RFC 8414 §3.3). One exception, made safe: a listed server that serves another issuer's
  * metadata (kubernetes-mcp-server) leads to that issuer's *own* metadata, which must match itself;
- * a hint to a plain-http, non-loopback issuer is refused like any other URL.
+ * a hint to a plain-http, non-loopback issuer is refused like any other URL. And one documented
+ * departure, declared by the IdP's provider module (`quirks.metadataIssuer`), is taken as declared.
+ * `followNamed: false` refuses any other mismatch without fetching what the document names.
  */
-export async function fetchAuthServerMetadata(env: DiscoveryEnv, issuer: string): Promise<AuthServerMetadata> {
+export async function fetchAuthServerMetadata(env: DiscoveryEnv, issuer: string, o: { followNamed?: boolean } = {}): Promise<AuthServerMetadata> {
   checkUrl(issuer, "the authorization server", env.allowHttp, "issuer");
   const first = await firstDocument(env, issuer);
   if (!("json" in first)) {
@@ -214,6 +231,12 @@ export async function fetchAuthServerMetadata(env: DiscoveryEnv, issuer: string)
     return { issuer, url: first.url, metadata: first.json as ServerMetadata, tried: first.tried };
   }
   if (!named) throw new NetworkError(`the metadata at ${first.url} names no issuer; refusing it`);
+  const declared = await declaredQuirk(issuer, first.json);
+  if (declared) {
+    checkMetadata(declared.metadata, env.allowHttp);
+    return { issuer, url: first.url, metadata: declared.metadata, tried: first.tried, quirk: declared.by };
+  }
+  if (o.followNamed === false) throw new NetworkError(`issuer mismatch: metadata fetched for ${clean(issuer)} names ${clean(named)}; refusing it`);
   let own: URL;
   try {
     own = checkUrl(named, "the issuer named by the metadata", env.allowHttp, "issuer");

@@ -5,7 +5,7 @@ import type { Fetch } from "./http.js";
 
 /**
  * OCI's RFC 8693 flavour: a JWT exchanged for a User Principal Session Token (UPST) bound to a public
- * key the caller holds the private half of. Wire format from ../shared/research/idp-apis.md §3.6
+ * key the caller holds the private half of. Wire format from docs/idp/oci.md §6
  * (oci-python-sdk token_exchange_signer.py): client authentication by HTTP Basic, the literal
  * `subject_token_type=jwt` (not the RFC 8693 URN), `public_key` = base64 DER SubjectPublicKeyInfo
  * without PEM armour, and the answer's key is `token`, not `access_token`. openid-client would insist
@@ -37,7 +37,7 @@ export interface Upst {
 
 export async function exchangeForUpst(fetch: Fetch, r: UpstRequest, nowMs: number): Promise<Upst> {
   const where = new URL(r.tokenEndpoint).host;
-  // §3.6 / §3.1: Basic base64(id:secret); form-encoding both halves first, as RFC 6749 §2.3.1 asks, is a no-op for IDCS ids.
+  // §6 / §1: Basic base64(id:secret); form-encoding both halves first, as RFC 6749 §2.3.1 asks, is a no-op for IDCS ids.
   const basic = Buffer.from(`${encodeURIComponent(r.clientId)}:${encodeURIComponent(r.clientSecret)}`).toString("base64");
   const res = await fetch(r.tokenEndpoint, {
     method: "POST",
@@ -60,7 +60,7 @@ export async function exchangeForUpst(fetch: Fetch, r: UpstRequest, nowMs: numbe
     /* handled below */
   }
   if (res.status !== 200) {
-    // §3.7: OAuth errors are {"error","error_description"}.
+    // §7: OAuth errors are {"error","error_description"}.
     const error = typeof body?.error === "string" ? body.error : undefined;
     const desc = typeof body?.error_description === "string" ? `: ${body.error_description}` : "";
     const msg = `token exchange (OCI UPST) at ${where} refused: ${error ?? `HTTP ${res.status}`}${desc}`;

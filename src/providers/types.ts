@@ -21,6 +21,18 @@ export interface Provider<S extends readonly InputSpec[] = readonly InputSpec[]>
   bootstrap(ctx: Context, input: InputValues<S>, run: BootstrapRun): Promise<BootstrapResult>;
   /** Post-token checks (the token's audience…); runs after the first token. */
   verify?(ctx: Context, input: InputValues<S>, result: BootstrapResult, token?: string): Promise<Check[]>;
+  /** Documented departures from the standards, each accepted only in the exact form declared here. */
+  quirks?: ProviderQuirks;
+}
+
+export interface ProviderQuirks {
+  /**
+   * Discovery found metadata for `issuer` that names another issuer, which RFC 8414 §3.3 refuses.
+   * Return the metadata to use when this is the IdP's documented behaviour (it is then used for
+   * `issuer`); undefined when the issuer or document is not this IdP's; throw when it is this IdP's
+   * but the document is not acceptable (nothing else is then tried).
+   */
+  metadataIssuer?(issuer: string, metadata: Record<string, unknown>): IssuerMetadata | undefined;
 }
 
 /** An RFC 8414 / OIDC discovery document (only what matching looks at is typed). */

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
+import { createLocalJWKSet, decodeJwt, jwtVerify } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { user, type Sandboxed } from "../helpers/cli.js";
 import { IDCS_ISSUER, startOci, type OciSim } from "../simulators/oci.js";
@@ -10,7 +10,7 @@ import { freePort } from "../helpers/util.js";
 /**
  * `mcp-auth token --exchange oci-upst` end to end against the OCI IAM simulator, as seed 003 does it:
  * a user signs in with the app `bootstrap oci --token-exchange` made (authorization code + PKCE), and
- * that user's access token is exchanged for a UPST (../shared/research/idp-apis.md §3.6).
+ * that user's access token is exchanged for a UPST (docs/idp/oci.md §6).
  */
 let s: OciSim | undefined;
 let u: Sandboxed | undefined;
@@ -24,7 +24,7 @@ afterEach(async () => {
 /** The app with the trust (or not), and a profile "oci" whose user (alice) has logged in. */
 async function setup(trust = true, upstTtlSec?: number) {
   s = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret", upstTtlSec });
-  u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET: "admin-app-secret" });
+  u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET: "admin-app-secret", ...s.env });
   const port = await freePort();
   const r = await u.run(["bootstrap", "oci", "--domain-url", s.url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "ADMIN_SECRET", "--name", "MCP server", "--profile", "app", "--redirect-uri", `http://127.0.0.1:${port}/callback`, ...(trust ? ["--token-exchange"] : [])]);
   expect(r.code, r.stderr).toBe(0);
@@ -32,9 +32,7 @@ async function setup(trust = true, upstTtlSec?: number) {
   const add = await u.run(["profiles", "add", "oci", "--kind", "oci", "--issuer", s.url, "--client-id", app.name, "--client-secret-env", "S", "--grant", "authorization_code", "--redirect-port", String(port)], { env: { S: app.clientSecret } });
   expect(add.code, add.stderr).toBe(0);
   // A person approving in the browser: the domain's signed-in user consents, the browser follows the redirect.
-  const browser = join(u.home, "browser.mjs");
-  writeFileSync(browser, 'const r = await fetch(process.argv[2], { redirect: "manual" }); await fetch(r.headers.get("location"));\n');
-  const login = await u.run(["login", "--profile", "oci", "--browser-command", `${process.execPath} ${browser}`]);
+  const login = await u.run(["login", "--profile", "oci", "--browser-command", s.browserCommand]);
   expect(login.code, login.stderr).toBe(0);
   return app;
 }
@@ -64,7 +62,7 @@ describe("token --exchange oci-upst", () => {
     expect(r.code, r.stderr).toBe(0);
     const upst = r.stdout.trim();
     // The domain signed it (checked as the seed's sample server checks tokens: the domain's JWKS).
-    const { payload } = await jwtVerify(upst, createRemoteJWKSet(new URL(`${s!.url}/admin/v1/SigningCert/jwk`)), { issuer: IDCS_ISSUER });
+    const { payload } = await jwtVerify(upst, createLocalJWKSet(await (await s!.fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).json()), { issuer: IDCS_ISSUER });
     // Server side: the app asked, with alice's access token (from the login) as the subject.
     expect(s!.exchanges).toHaveLength(1);
     expect(s!.exchanges[0]).toMatchObject({ clientId: app.name, subject: "alice", subjectClientId: app.name });
@@ -159,7 +157,7 @@ describe("token --exchange oci-upst", () => {
     await setup(false);
     const r = await exchange();
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/token exchange \(OCI UPST\) at 127\.0\.0\.1:\d+ refused: invalid_grant: No active identity propagation trust/);
+    expect(r.stderr).toContain(`token exchange (OCI UPST) at ${s!.host} refused: invalid_grant: No active identity propagation trust`);
     expect(r.stderr).toContain("mcp-auth bootstrap oci --token-exchange");
     expect(r.stdout).toBe("");
     const again = await exchange();

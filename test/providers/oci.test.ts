@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRemoteJWKSet, jwtVerify } from "jose";
+import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mergeEnv } from "../../src/providers/oci/env-file.js";
 import { oci } from "../../src/providers/oci/index.js";
@@ -9,7 +9,7 @@ import { user, type Sandboxed } from "../helpers/cli.js";
 import { createTestContext, type TestContext } from "../helpers/context.js";
 import { IDCS_ISSUER, startOci, type OciSim } from "../simulators/oci.js";
 
-/** `mcp-auth bootstrap oci` against the OCI IAM simulator (test/simulators/oci.ts, idp-apis.md §3). */
+/** `mcp-auth bootstrap oci` against the OCI IAM simulator (test/simulators/oci.ts, docs/idp/oci.md). */
 const ADMIN_SECRET = "admin-app-secret";
 let s: OciSim | undefined;
 let u: Sandboxed | undefined;
@@ -21,7 +21,7 @@ afterEach(async () => {
 
 async function setup() {
   s = await startOci({ adminClientId: "admin-app", adminClientSecret: ADMIN_SECRET });
-  u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET });
+  u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET, ...s.env });
 }
 function bootstrap(args: string[], env: NodeJS.ProcessEnv = {}) {
   return u!.run(["bootstrap", "oci", "--domain-url", s!.url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "ADMIN_SECRET", "--name", "MCP server", ...args], { env });
@@ -34,7 +34,7 @@ describe("bootstrap oci", () => {
   it("creates and activates the confidential app, makes the JWKS public, and the first token verifies", async () => {
     await setup();
     expect(s!.settings.signingCertPublicAccess).toBe(false);
-    expect((await fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).status).toBe(401);
+    expect((await s!.fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).status).toBe(401);
 
     const r = await bootstrap(["--mcp-url", "https://mcp.example.com"]);
     expect(r.code, r.stderr).toBe(0);
@@ -49,7 +49,7 @@ describe("bootstrap oci", () => {
     expect(app.allowedGrants).toEqual(expect.arrayContaining(["authorization_code", "client_credentials"]));
     expect(s!.requests.some((q) => q.method === "PUT" && q.path === `/admin/v1/AppStatusChanger/${app.id}`)).toBe(true);
     expect(s!.settings.signingCertPublicAccess).toBe(true);
-    expect((await fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).status).toBe(200);
+    expect((await s!.fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).status).toBe(200);
     expect(storedSecret()).toBe(app.clientSecret);
     expect(r.stderr).not.toContain(app.clientSecret);
     expect(r.stderr).not.toContain(ADMIN_SECRET);
@@ -57,10 +57,13 @@ describe("bootstrap oci", () => {
     const cfg = JSON.parse(readFileSync(join(u!.configDir, "config.json"), "utf8"));
     expect(cfg.profiles.oci).toMatchObject({ provider: "oci", issuer: s!.url, clientId: app.name, grant: "client_credentials" });
 
-    // As the seed's sample server does: verify against the domain's public JWKS; iss is IDCS's.
+    // The profile's issuer is the domain URL, whose discovery document names IDCS's issuer: token
+    // discovers it and gets a token. As the sample server does: verify against the domain's public
+    // JWKS; iss is IDCS's.
     const tok = await u!.run(["token", "--profile", "oci"]);
     expect(tok.code, tok.stderr).toBe(0);
-    const { payload } = await jwtVerify(tok.stdout.trim(), createRemoteJWKSet(new URL(`${s!.url}/admin/v1/SigningCert/jwk`)), { issuer: IDCS_ISSUER });
+    const jwks = createLocalJWKSet(await (await s!.fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).json());
+    const { payload } = await jwtVerify(tok.stdout.trim(), jwks, { issuer: IDCS_ISSUER });
     expect(payload.client_id).toBe(app.name);
   });
 
@@ -86,7 +89,7 @@ describe("bootstrap oci", () => {
     expect(s!.apps.size).toBe(1);
     // the old secret no longer works, the new one does (the first token check above used it)
     expect(rotated.stderr).toMatch(/✓ first token/);
-    const old = await fetch(`${s!.url}/oauth2/v1/token`, { method: "POST", headers: { authorization: `Basic ${Buffer.from(`${s!.app("MCP server")!.name}:${first}`).toString("base64")}` }, body: new URLSearchParams({ grant_type: "client_credentials" }) });
+    const old = await s!.fetch(`${s!.url}/oauth2/v1/token`, { method: "POST", headers: { authorization: `Basic ${Buffer.from(`${s!.app("MCP server")!.name}:${first}`).toString("base64")}` }, body: new URLSearchParams({ grant_type: "client_credentials" }) });
     expect(old.status).toBe(401);
   });
 
@@ -153,7 +156,7 @@ describe("bootstrap oci --token-exchange", () => {
     const app = s!.app("MCP server")!;
     const der = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "der", type: "spki" }).toString("base64");
     const exchange = async () =>
-      fetch(`${s!.url}/oauth2/v1/token`, {
+      s!.fetch(`${s!.url}/oauth2/v1/token`, {
         method: "POST",
         headers: { authorization: `Basic ${Buffer.from(`${app.name}:${app.clientSecret}`).toString("base64")}` },
         body: new URLSearchParams({
@@ -266,7 +269,7 @@ describe("bootstrap oci: inputs, in-process", () => {
     { name: "wrong admin secret", args: (url) => ["--domain-url", url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "S", "--name", "x"], env: { S: "not-the-secret" }, code: 4, err: /HTTP 401: invalid_client/ },
   ];
   it.each(cases)("$name → exit $code", async (c) => {
-    t = createTestContext({ env: c.env });
+    t = createTestContext({ env: { ...sim.env, ...c.env }, global: { caFile: sim.caFile } });
     expect(await t.run(["bootstrap", "oci", ...c.args(sim.url)])).toBe(c.code);
     expect(t.stderr()).toMatch(c.err);
     expect(t.stdout()).toBe("");
@@ -275,7 +278,7 @@ describe("bootstrap oci: inputs, in-process", () => {
   });
 
   it("a redirect URI given as such is registered as is; MCP_AUTH_ADMIN_CLIENT_SECRET is the default variable", async () => {
-    t = createTestContext({ env: { MCP_AUTH_ADMIN_CLIENT_SECRET: ADMIN_SECRET } });
+    t = createTestContext({ env: { ...sim.env, MCP_AUTH_ADMIN_CLIENT_SECRET: ADMIN_SECRET }, global: { caFile: sim.caFile } });
     expect(await t.run(["bootstrap", "oci", "--domain-url", sim.url, "--admin-client-id", "admin-app", "--name", "redirect app", "--redirect-uri", "http://localhost:5000/auth/callback", "--no-verify"])).toBe(0);
     expect(sim.app("redirect app")!.redirectUris).toEqual(["http://localhost:5000/auth/callback"]);
   });

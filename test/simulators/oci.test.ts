@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IDCS_ISSUER, startOci, type OciSim } from "./oci.js";
 
 /**
- * The OCI simulator's UPST exchange contract (../shared/research/idp-apis.md §3.6, §3.7, §3.8.1):
+ * The OCI simulator's UPST exchange contract (docs/idp/oci.md §6, §7, §8):
  * what it accepts and the OAuth error shape and status of each refusal.
  */
 let s: OciSim;
@@ -14,8 +14,8 @@ const GOOD_KEY = der(2048);
 
 beforeAll(async () => {
   s = await startOci();
-  const admin = (await (await fetch(`${s.url}/oauth2/v1/token`, { method: "POST", headers: { authorization: `Basic ${Buffer.from("admin-app:admin-app-secret").toString("base64")}` }, body: new URLSearchParams({ grant_type: "client_credentials", scope: "urn:opc:idm:__myscopes__" }) })).json()) as { access_token: string };
-  const scim = (path: string, body: unknown) => fetch(`${s.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${admin.access_token}`, "content-type": "application/scim+json" }, body: JSON.stringify(body) });
+  const admin = (await (await s.fetch(`${s.url}/oauth2/v1/token`, { method: "POST", headers: { authorization: `Basic ${Buffer.from("admin-app:admin-app-secret").toString("base64")}` }, body: new URLSearchParams({ grant_type: "client_credentials", scope: "urn:opc:idm:__myscopes__" }) })).json()) as { access_token: string };
+  const scim = (path: string, body: unknown) => s.fetch(`${s.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${admin.access_token}`, "content-type": "application/scim+json" }, body: JSON.stringify(body) });
   const app = (await (await scim("/admin/v1/Apps", { schemas: ["urn:ietf:params:scim:schemas:oracle:idcs:App"], displayName: "te", basedOnTemplate: { value: "CustomWebAppTemplateId" }, isOAuthClient: true, active: true, allowedGrants: ["client_credentials"] })).json()) as { name: string; clientSecret: string };
   client = { id: app.name, secret: app.clientSecret };
   await scim("/admin/v1/IdentityPropagationTrusts", { schemas: ["urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"], name: "t", type: "JWT", issuer: IDCS_ISSUER, active: true, oauthClients: [client.id] });
@@ -33,11 +33,11 @@ async function exchange(over: Record<string, string | undefined>, auth = `Basic 
     ...over,
   };
   for (const [k, v] of Object.entries(base)) if (v !== undefined) form[k] = v;
-  const res = await fetch(`${s.url}/oauth2/v1/token`, { method: "POST", headers: { authorization: auth }, body: new URLSearchParams(form) });
+  const res = await s.fetch(`${s.url}/oauth2/v1/token`, { method: "POST", headers: { authorization: auth }, body: new URLSearchParams(form) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-describe("OCI simulator: UPST token exchange (§3.6)", () => {
+describe("OCI simulator: UPST token exchange (§6)", () => {
   it("answers {token} (not access_token) for a valid request", async () => {
     const r = await exchange({});
     expect(r.status).toBe(200);

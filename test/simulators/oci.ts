@@ -1,33 +1,41 @@
 /**
- * Test simulator of an Oracle OCI IAM Identity Domain (IDCS): SCIM admin API + OAuth endpoints.
+ * Test simulator of an Oracle OCI IAM Identity Domain (IDCS): SCIM admin API + OAuth endpoints, at a
+ * real domain name (https://idcs-<guid>.identity.oraclecloud.com, reached through ./oci-net.ts: TLS on
+ * loopback behind a forward proxy, so host-name rules are exercised without leaving the machine).
  *
- * Spec: ../shared/research/idp-apis.md §3, contract list §3.8. Every behaviour cites its subsection.
- * Implemented:
- *   - POST /oauth2/v1/token client_credentials (Basic auth): admin clients with
- *     scope=urn:opc:idm:__myscopes__ (§3.1) and active confidential apps allowed that grant (§3.8.1);
- *     RS256 JWTs whose `iss` is https://identity.oraclecloud.com/ (§3.7). OAuth errors are
- *     {"error","error_description"} (§3.7).
- *   - POST/GET /admin/v1/Apps, GET/DELETE /admin/v1/Apps/{id} (§3.2, §3.8.2), with SCIM errors whose
- *     `status` is a string, plus `detail` and `scimType` (§3.7).
- *   - POST /admin/v1/AppClientSecretRegenerator (§3.2 "Secret rotation").
- *   - PUT /admin/v1/AppStatusChanger/{id} (§3.3).
- *   - GET/PATCH /admin/v1/Settings/Settings, GET /admin/v1/SigningCert/jwk (§3.4, §3.8.4).
- *   - POST/GET /admin/v1/IdentityPropagationTrusts, GET/PATCH …/{id} (§3.5, §3.8.5).
- *   - GET /.well-known/openid-configuration without registration_endpoint (§3.7 "No DCR", §3.8.6).
- *   - POST /oauth2/v1/token UPST token exchange (§3.6, §3.8.1), checked against the trusts; a trust
- *     whose subjectType is "User" (the seed's, §3.5) takes user tokens only (UNVERIFIED: the exact
- *     refusal; a client-credentials token's subject is the client, which maps to no user).
- *   - GET /oauth2/v1/authorize + authorization_code/refresh_token grants (§3.8.1 "authorization_code/refresh
- *     for the app"): PKCE S256 when a challenge is sent, the redirect URI must be registered on the app,
- *     the signed-in user (`signedInUser`, default alice) approves at once.
- * Not implemented: Grants, user management.
- * UNVERIFIED and chosen here: the discovery document's `issuer` (the domain URL, so standard clients
- * can discover it), the regenerator's body/response shape, the text of the SCIM `detail`s.
+ * Follows Oracle's documentation (the vendor wins where it and this file disagree), as of 2026:
+ *   - "Retrieve OpenID Discovery Doc", GET /.well-known/openid-configuration
+ *     (docs.oracle.com/en/cloud/paas/identity-cloud/rest-api/op-well-known-openid-configuration-get.html):
+ *     `issuer` is https://identity.oraclecloud.com/ for every domain, not the domain URL. Its example
+ *     gives endpoints as paths ("/oauth2/v1/token"); live domains give absolute URLs on the domain
+ *     host with an explicit :443, plus non-standard `secure_*` endpoints on a regional host. Both forms
+ *     are served: `discovery: "live"` (default, the newest) and `"documented"` (the example's shape).
+ *   - "Updating an OAuth Setting" (docs.oracle.com/en-us/iaas/Content/Identity/oauth/update-oauth-settings.htm):
+ *     a domain may set a custom issuer; newly issued tokens carry it, else the default
+ *     https://identity.oraclecloud.com/. The Settings resource's `issuer` ("Tenant issuer", added
+ *     20.1.3, returned by default) and `prevIssuer` hold it (oracle/oci-go-sdk identitydomains/setting.go).
+ *   - The SCIM admin API as summarised in docs/idp/oci.md: client-credentials admin token with scope
+ *     urn:opc:idm:__myscopes__; Apps (create/search/read/delete), AppStatusChanger,
+ *     AppClientSecretRegenerator, Settings (GET/PATCH), SigningCert/jwk, IdentityPropagationTrusts;
+ *     SCIM errors whose `status` is a string, with `detail` and `scimType`; OAuth errors
+ *     {"error","error_description"}.
+ *   - The UPST token exchange of oracle/oci-python-sdk auth/signers/token_exchange_signer.py
+ *     (subject_token_type `jwt`, base64 DER `public_key`, answer {"token"}), checked against the
+ *     trusts; a trust whose subjectType is "User" takes user tokens only.
+ *   - GET /oauth2/v1/authorize + authorization_code/refresh_token grants: PKCE S256 when a challenge is
+ *     sent, the redirect URI must be registered on the app, the signed-in user (`signedInUser`,
+ *     default alice) approves at once; an ID token (iss = the tenant issuer, aud = the client) when
+ *     the request asked for `openid`.
+ * Not implemented: Grants, user management, /.well-known/idcs-configuration.
+ * UNVERIFIED and chosen here: the regenerator's body/response shape, the text of the SCIM `detail`s,
+ * the access tokens' `aud` (the domain URL), and whether the discovery document's issuer follows a
+ * custom tenant issuer (here it keeps the documented default).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHash, createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT, exportJWK, jwtVerify } from "jose";
-import { basicCredentials, rsaKey, sendJson, serve } from "./common.js";
+import { basicCredentials, rsaKey, sendJson } from "./common.js";
+import { serveDomain, type DomainHost } from "./oci-net.js";
 
 export const IDCS_ISSUER = "https://identity.oraclecloud.com/";
 const S = {
@@ -46,7 +54,7 @@ type Json = Record<string, unknown>;
 
 export interface OciApp {
   id: string;
-  /** The OAuth client id (§3.2: `name`, server-generated). */
+  /** The OAuth client id (§2: `name`, server-generated). */
   name: string;
   clientSecret: string;
   displayName: string;
@@ -59,8 +67,7 @@ export interface OciApp {
   body: Json;
 }
 
-export interface OciSim {
-  url: string;
+export interface OciSim extends Omit<DomainHost, "close"> {
   apps: Map<string, OciApp>;
   settings: Json;
   trusts: Json[];
@@ -68,7 +75,7 @@ export interface OciSim {
   /** Every UPST exchange that succeeded: who asked, for whom, and the key the UPST is bound to. */
   exchanges: Array<{ clientId: string; subject: string; subjectClientId?: string; publicKeyDer: string }>;
   app(displayName: string): OciApp | undefined;
-  /** An IDCS-issued access token for a user, as the authorization-code flow would give (§3.7 iss). */
+  /** An IDCS-issued access token for a user, as the authorization-code flow would give (§7 iss). */
   userToken(username: string, clientId: string): Promise<string>;
   /** The next request to `method path` (path without query) is answered with this SCIM error. */
   failNext(method: string, path: string, status: number, detail: string, scimType?: string): void;
@@ -82,18 +89,68 @@ export interface OciOptions {
   upstTtlSec?: number;
   /** The user who approves authorization requests (default "alice"). */
   signedInUser?: string;
+  /** The domain's host name (default: idcs-<random 32 hex>.identity.oraclecloud.com). */
+  host?: string;
+  /** Which discovery document to serve: a live domain's (default) or the REST API docs' example. */
+  discovery?: "live" | "documented";
+  /** Changes the discovery document served (hostile-document tests). */
+  editDiscovery?: (doc: Json) => Json;
+  /** The domain's custom issuer (Settings `issuer`); tokens then carry it. */
+  tenantIssuer?: string;
+}
+
+/** What GET /.well-known/openid-configuration answers, in the two shapes described above. */
+export function discoveryDocument(url: string, shape: "live" | "documented"): Json {
+  const common = {
+    issuer: IDCS_ISSUER,
+    scopes_supported: ["openid", "profile", "offline_access", "email", "address", "phone", "groups", "get_groups", "approles", "get_approles"],
+    response_types_supported: ["code", "token", "id_token", "code token", "code id_token", "token id_token", "code token id_token"],
+    subject_types_supported: ["public"],
+    id_token_signing_alg_values_supported: ["RS256"],
+    claims_supported: ["aud", "exp", "iat", "iss", "jti", "sub"],
+    grant_types_supported: ["client_credentials", "password", "refresh_token", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", "tls_cert_auth"],
+    token_endpoint_auth_signing_alg_values_supported: ["RS256"],
+    userinfo_signing_alg_values_supported: ["none"],
+    ui_locales_supported: ["en"],
+    claims_parameter_supported: false,
+    http_logout_supported: true,
+    logout_session_supported: false,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    require_request_uri_registration: false,
+  };
+  const paths = { authorization_endpoint: "/oauth2/v1/authorize", token_endpoint: "/oauth2/v1/token", userinfo_endpoint: "/oauth2/v1/userinfo", revocation_endpoint: "/oauth2/v1/revoke", end_session_endpoint: "/oauth2/v1/userlogout", jwks_uri: "/admin/v1/SigningCert/jwk" };
+  if (shape === "documented") {
+    return { ...common, ...paths, introspect_endpoint: "/oauth2/v1/introspect", token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_jwt"] };
+  }
+  const at = (base: string) => Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, `${base}${p}`]));
+  const secure = `https://${new URL(url).hostname.replace(".identity.", ".us-ashburn-idcs-1.secure.identity.")}`;
+  return {
+    ...common,
+    ...at(`${url}:443`),
+    introspection_endpoint: `${url}:443/oauth2/v1/introspect`,
+    ...Object.fromEntries(Object.entries(at(secure)).map(([k, v]) => [`secure_${k}`, v])),
+    token_endpoint_auth_methods_supported: ["client_secret_basic", "private_key_jwt", "client_secret_post"],
+    code_challenge_methods_supported: ["S256"],
+    idcs_id_token: "supported",
+    idcs_logout_v3: "supported",
+  };
 }
 
 export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const admin = { id: o.adminClientId ?? "admin-app", secret: o.adminClientSecret ?? "admin-app-secret" };
   const { privateKey, publicKey: signingKey, jwk } = await rsaKey({ kid: "SIGNING_KEY" });
   const apps = new Map<string, OciApp>();
-  // §3.4: single pre-seeded instance, id "Settings"; client access is off until enabled.
-  const settings: Json = { id: "Settings", schemas: [S.settings], signingCertPublicAccess: false, csrAccess: "none" };
+  // §4: single pre-seeded instance, id "Settings"; client access is off until enabled. No `issuer`
+  // unless the domain has a custom one.
+  const settings: Json = { id: "Settings", schemas: [S.settings], signingCertPublicAccess: false, csrAccess: "none", ...(o.tenantIssuer && { issuer: o.tenantIssuer }) };
+  /** The `iss` of tokens issued now, and the issuers whose tokens still validate (the current and one previous). */
+  const issuerNow = () => (typeof settings.issuer === "string" && settings.issuer ? settings.issuer : IDCS_ISSUER);
+  const validIssuers = () => [issuerNow(), ...(typeof settings.prevIssuer === "string" ? [settings.prevIssuer] : [])];
   const trusts: Json[] = [];
   const requests: OciSim["requests"] = [];
   const exchanges: OciSim["exchanges"] = [];
-  const codes = new Map<string, { clientId: string; redirectUri: string; challenge?: string; user: string; scope: string }>();
+  const codes = new Map<string, { clientId: string; redirectUri: string; challenge?: string; user: string; scope: string; nonce?: string }>();
   const refreshTokens = new Map<string, { clientId: string; user: string; scope: string }>();
   const injected: Array<{ key: string; status: number; detail: string; scimType?: string }> = [];
   let url = "";
@@ -101,16 +158,16 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const sign = (claims: Json, sub: string, ttlSec = 3600) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: "RS256", kid: jwk.kid, typ: "JWT" })
-      .setIssuer(IDCS_ISSUER) // §3.7: IDCS tokens carry https://identity.oraclecloud.com/, not the domain URL
+      .setIssuer(issuerNow()) // the tenant issuer: https://identity.oraclecloud.com/ unless the domain set its own
       .setSubject(sub)
-      .setAudience(url) // UNVERIFIED: the domain URL as audience
+      .setAudience(typeof claims.aud === "string" ? claims.aud : url) // UNVERIFIED: the domain URL as an access token's audience
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
       .setJti(randomUUID())
       .sign(privateKey);
 
   const send = (res: ServerResponse, status: number, body?: unknown, type = "application/json") => sendJson(res, status, body, {}, type);
-  // §3.7: SCIM error shape; `status` is a string.
+  // §7: SCIM error shape; `status` is a string.
   const scimError = (res: ServerResponse, status: number, detail: string, scimType?: string, messageId?: string) =>
     send(res, status, { schemas: [S.error, S.idcsError], detail, status: String(status), ...(scimType && { scimType }), [S.idcsError]: { messageId: messageId ?? `error.common.${status}` } }, "application/scim+json");
   const oauthError = (res: ServerResponse, status: number, error: string, description: string) => send(res, status, { error, error_description: description });
@@ -127,7 +184,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     allowedGrants: a.allowedGrants,
     redirectUris: a.redirectUris,
     basedOnTemplate: a.basedOnTemplate,
-    // §3.2: clientSecret is readOnly, returned by default
+    // §2: clientSecret is readOnly, returned by default
     ...(withSecret && a.clientType !== "public" && { clientSecret: a.clientSecret }),
     meta: { resourceType: "App", location: `${url}/admin/v1/Apps/${a.id}` },
   });
@@ -136,14 +193,14 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
     if (!m) return false;
     try {
-      const { payload } = await jwtVerify(m[1]!, signingKey, { issuer: IDCS_ISSUER });
+      const { payload } = await jwtVerify(m[1]!, signingKey, { issuer: validIssuers() });
       return payload.client_id === admin.id && String(payload.scope ?? "").split(" ").includes("urn:opc:idm:__myscopes__");
     } catch {
       return false;
     }
   }
 
-  /** §3.2: `filter=displayName eq "x"` (SCIM string compare; displayName is not caseExact). */
+  /** §2: `filter=displayName eq "x"` (SCIM string compare; displayName is not caseExact). */
   function filtered<T extends Json>(items: T[], filter: string | null): T[] | undefined {
     if (!filter) return items;
     const m = /^\s*(\w+)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$/.exec(filter);
@@ -154,13 +211,13 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
   const listResponse = (items: Json[]) => ({ schemas: [S.list], totalResults: items.length, Resources: items, startIndex: 1, itemsPerPage: items.length });
 
   /**
-   * §3.6 / §3.8.1: UPST exchange. `subject_token_type` is the literal `jwt`; `public_key` is base64
+   * §6 / §8: UPST exchange. `subject_token_type` is the literal `jwt`; `public_key` is base64
    * DER SubjectPublicKeyInfo; the client must be listed in an active trust whose issuer is the
    * subject token's `iss` (signature checked against the domain key for IDCS tokens). Answer: {"token"}.
-   * Errors are OAuth's {"error","error_description"} (§3.7): 400 invalid_request for a malformed
+   * Errors are OAuth's {"error","error_description"} (§7): 400 invalid_request for a malformed
    * request, 400 invalid_grant for a subject token or trust that does not allow it; a bad client is
    * 401 invalid_client (checked before, in the token endpoint). UNVERIFIED and chosen here: the
-   * descriptions' text, and that a key shorter than 2048 bits is refused (§3.6 names RSA-2048).
+   * descriptions' text, and that a key shorter than 2048 bits is refused (§6 names RSA-2048).
    */
   async function exchange(res: ServerResponse, form: URLSearchParams, app: OciApp): Promise<void> {
     if (!form.get("subject_token")) return oauthError(res, 400, "invalid_request", "Missing subject_token.");
@@ -175,7 +232,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     }
     let claims: Json;
     try {
-      claims = (await jwtVerify(form.get("subject_token") ?? "", signingKey, { issuer: IDCS_ISSUER })).payload as Json;
+      claims = (await jwtVerify(form.get("subject_token") ?? "", signingKey, { issuer: validIssuers() })).payload as Json;
     } catch {
       return oauthError(res, 400, "invalid_grant", "Invalid subject_token.");
     }
@@ -208,25 +265,13 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       }
     }
 
-    // §3.7 discovery; §3.8.6: no registration_endpoint (OCI IAM has no DCR).
+    // "Retrieve OpenID Discovery Doc": the documented issuer, whatever the domain; no registration_endpoint (no DCR).
     if (method === "GET" && path === "/.well-known/openid-configuration") {
-      return send(res, 200, {
-        issuer: url,
-        authorization_endpoint: `${url}/oauth2/v1/authorize`,
-        token_endpoint: `${url}/oauth2/v1/token`,
-        jwks_uri: `${url}/admin/v1/SigningCert/jwk`,
-        userinfo_endpoint: `${url}/oauth2/v1/userinfo`,
-        grant_types_supported: ["client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
-        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-        response_types_supported: ["code"],
-        code_challenge_methods_supported: ["S256"],
-        subject_types_supported: ["public"],
-        id_token_signing_alg_values_supported: ["RS256"],
-        scopes_supported: ["openid", "profile", "email", "urn:opc:idm:__myscopes__"],
-      });
+      const doc = discoveryDocument(url, o.discovery ?? "live");
+      return send(res, 200, o.editDiscovery ? o.editDiscovery(doc) : doc);
     }
 
-    // §3.1 / §3.8.1: the token endpoint (client_credentials only here).
+    // §1 / §8: the token endpoint (client_credentials only here).
     if (method === "POST" && path === "/oauth2/v1/token") {
       const form = new URLSearchParams(raw);
       const creds = basicCredentials(req) ?? (form.get("client_id") ? { id: form.get("client_id")!, secret: form.get("client_secret") ?? "" } : undefined);
@@ -246,12 +291,16 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       if (grant === "authorization_code" || grant === "refresh_token") {
         if (!app.allowedGrants.includes(grant === "refresh_token" ? "authorization_code" : grant)) return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
         let who: { user: string; scope: string } | undefined;
+        let idToken: string | undefined;
         if (grant === "authorization_code") {
           const c = codes.get(form.get("code") ?? "");
           codes.delete(form.get("code") ?? "");
           if (!c || c.clientId !== app.name || c.redirectUri !== form.get("redirect_uri")) return oauthError(res, 400, "invalid_grant", "Invalid authorization code.");
           if (c.challenge && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") !== c.challenge) return oauthError(res, 400, "invalid_grant", "Invalid code_verifier.");
           who = c;
+          if (c.scope.split(" ").includes("openid")) {
+            idToken = await sign({ aud: app.name, ...(c.nonce && { nonce: c.nonce }), sub_type: "user", user_displayname: c.user }, c.user);
+          }
         } else {
           const r = refreshTokens.get(form.get("refresh_token") ?? "");
           refreshTokens.delete(form.get("refresh_token") ?? "");
@@ -261,7 +310,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         const rt = randomBytes(24).toString("base64url");
         refreshTokens.set(rt, { clientId: app.name, user: who.user, scope: who.scope });
         const token = await sign({ client_id: app.name, sub_type: "user", user_displayname: who.user, scope: who.scope }, who.user);
-        return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600, refresh_token: rt });
+        return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600, refresh_token: rt, ...(idToken && { id_token: idToken }) });
       }
       if (grant !== "client_credentials" || !app.allowedGrants.includes("client_credentials")) {
         return oauthError(res, 400, "unauthorized_client", "Client is not authorized for this grant type.");
@@ -270,7 +319,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       return send(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600 });
     }
 
-    // §3.7 authorize endpoint: the signed-in user approves at once.
+    // §7 authorize endpoint: the signed-in user approves at once.
     if (method === "GET" && path === "/oauth2/v1/authorize") {
       const q = u.searchParams;
       const app = [...apps.values()].find((a) => a.name === q.get("client_id"));
@@ -282,7 +331,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       else if (q.get("code_challenge") && q.get("code_challenge_method") !== "S256") to.searchParams.set("error", "invalid_request");
       else {
         const code = randomBytes(24).toString("base64url");
-        codes.set(code, { clientId: app.name, redirectUri, challenge: q.get("code_challenge") ?? undefined, user: o.signedInUser ?? "alice", scope: q.get("scope") ?? "openid" });
+        codes.set(code, { clientId: app.name, redirectUri, challenge: q.get("code_challenge") ?? undefined, user: o.signedInUser ?? "alice", scope: q.get("scope") ?? "", nonce: q.get("nonce") ?? undefined });
         to.searchParams.set("code", code);
       }
       res.writeHead(302, { location: to.href });
@@ -290,7 +339,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       return;
     }
 
-    // §3.4 / §3.8.4: the JWKS needs a token unless "Configure client access" is on.
+    // §4 / §8: the JWKS needs a token unless "Configure client access" is on.
     if (method === "GET" && path === "/admin/v1/SigningCert/jwk") {
       if (settings.signingCertPublicAccess !== true && !(await isAdmin(req))) return scimError(res, 401, "This operation is not permitted. You do not have access rights to this resource.");
       return send(res, 200, { keys: [jwk] });
@@ -299,7 +348,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     if (!path.startsWith("/admin/v1/")) return send(res, 404, { error: "not_found" });
     if (!(await isAdmin(req))) return scimError(res, 401, "This operation is not permitted. You do not have access rights to this resource.");
 
-    // §3.2 / §3.8.2: Apps
+    // §2 / §8: Apps
     if (path === "/admin/v1/Apps" && method === "GET") {
       const items = filtered([...apps.values()].map((a) => appResource(a)), u.searchParams.get("filter"));
       if (!items) return scimError(res, 400, "Invalid filter.", "invalidFilter");
@@ -312,7 +361,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         typeof body.displayName !== "string" || !body.displayName ? "displayName" : undefined,
       ].filter(Boolean);
       if (missing.length) return scimError(res, 400, `Missing required attributes: ${missing.join(", ")}.`, "invalidValue", "error.common.validation.missingReqAttributes");
-      // §3.8.2: displayName uniqueness (server); RFC 7644 §3.3: 409 with scimType "uniqueness".
+      // §8: displayName uniqueness (server); RFC 7644 §3.3: 409 with scimType "uniqueness".
       const taken = [...apps.values()].some((a) => a.displayName.toLowerCase() === String(body.displayName).toLowerCase());
       if (taken) return scimError(res, 409, `An App with the same displayName "${String(body.displayName)}" already exists.`, "uniqueness", "error.common.uniquenessViolation");
       const id = randomBytes(16).toString("hex");
@@ -321,7 +370,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         name: randomBytes(16).toString("hex"),
         clientSecret: randomUUID(),
         displayName: String(body.displayName),
-        // §3.3: REST creates honour "active" from the body; default inactive as in the console.
+        // §3: REST creates honour "active" from the body; default inactive as in the console.
         active: body.active === true,
         clientType: typeof body.clientType === "string" ? body.clientType : "confidential",
         isOAuthClient: body.isOAuthClient === true,
@@ -339,13 +388,13 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       if (!app) return scimError(res, 404, `Resource ${appPath[1]} not found.`);
       if (method === "GET") return send(res, 200, appResource(app), "application/scim+json");
       if (method === "DELETE") {
-        // §3.3: deletion requires active:false first (exact error UNVERIFIED).
+        // §3: deletion requires active:false first (exact error UNVERIFIED).
         if (app.active) return scimError(res, 400, "The App is active. Deactivate it before deleting it.", "mutability");
         apps.delete(app.id);
         return send(res, 204);
       }
     }
-    // §3.3: activation
+    // §3: activation
     const status = /^\/admin\/v1\/AppStatusChanger\/([^/]+)$/.exec(path);
     if (status && method === "PUT") {
       if (!Array.isArray(body.schemas) || !body.schemas.includes(S.statusChanger) || typeof body.active !== "boolean") {
@@ -356,7 +405,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       app.active = body.active;
       return send(res, 200, { schemas: [S.statusChanger], id: app.id, active: app.active, meta: { resourceType: "AppStatusChanger" } }, "application/scim+json");
     }
-    // §3.2: secret rotation (body/response shape UNVERIFIED: appId in, clientSecret out).
+    // §2: secret rotation (body/response shape UNVERIFIED: appId in, clientSecret out).
     if (path === "/admin/v1/AppClientSecretRegenerator" && method === "POST") {
       const app = typeof body.appId === "string" ? apps.get(body.appId) : undefined;
       if (!Array.isArray(body.schemas) || !body.schemas.includes(S.regenerator)) return scimError(res, 400, "Missing required attributes: schemas.", "invalidValue");
@@ -364,7 +413,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
       app.clientSecret = randomUUID();
       return send(res, 201, { schemas: [S.regenerator], appId: app.id, clientSecret: app.clientSecret }, "application/scim+json");
     }
-    // §3.4: Settings
+    // §4: Settings
     if (path === "/admin/v1/Settings/Settings") {
       if (method === "GET") return send(res, 200, settings, "application/scim+json");
       if (method === "PATCH") {
@@ -377,7 +426,7 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
         return send(res, 200, settings, "application/scim+json");
       }
     }
-    // §3.5 / §3.8.5: Identity Propagation Trusts
+    // §5 / §8: Identity Propagation Trusts
     if (path === "/admin/v1/IdentityPropagationTrusts") {
       if (method === "GET") {
         const items = filtered(trusts, u.searchParams.get("filter"));
@@ -388,13 +437,13 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
           return scimError(res, 400, "Missing required attributes.", "invalidValue", "error.common.validation.missingReqAttributes");
         }
         if (trusts.some((t) => t.issuer === body.issuer)) return scimError(res, 400, "An Identity Propagation Trust with the same issuer already exists.", "uniqueness");
-        const trust = { ...body, id: randomBytes(16).toString("hex"), active: body.active === true }; // §3.5: active defaults to false
+        const trust = { ...body, id: randomBytes(16).toString("hex"), active: body.active === true }; // §5: active defaults to false
         trusts.push(trust);
         return send(res, 201, trust, "application/scim+json");
       }
     }
     // SCIM PATCH (RFC 7644 §3.5.2) on one trust: `add` appends to multi-valued attributes, `replace` sets.
-    // §3.5 names `name` immutable; the PATCH endpoint itself is UNVERIFIED (oci-go-sdk PatchIdentityPropagationTrust).
+    // §5 names `name` immutable; the PATCH endpoint itself is UNVERIFIED (oci-go-sdk PatchIdentityPropagationTrust).
     const trustPath = /^\/admin\/v1\/IdentityPropagationTrusts\/([^/]+)$/.exec(path);
     if (trustPath) {
       const trust = trusts.find((t) => t.id === decodeURIComponent(trustPath[1]!));
@@ -416,10 +465,11 @@ export async function startOci(o: OciOptions = {}): Promise<OciSim> {
     return scimError(res, 404, `No resource at ${method} ${path}.`);
   }
 
-  const served = await serve(handle, (res, e) => scimError(res, 500, String(e)));
+  const host = o.host ?? `idcs-${randomBytes(16).toString("hex")}.identity.oraclecloud.com`;
+  const served = await serveDomain(host, handle, (res, e) => scimError(res, 500, String(e)));
   url = served.url;
   return {
-    url,
+    ...served,
     apps,
     settings,
     trusts,

@@ -2,12 +2,13 @@ import type { Context } from "../../context.js";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../../errors.js";
 import { registerSecret } from "../../io/sanitize.js";
 import { api, type ApiResponse } from "../http.js";
+import { IDCS_TOKEN_ISSUER } from "./discovery.js";
 
 /**
- * The SCIM admin API of an OCI IAM identity domain (IDCS), as read in
- * ../shared/research/idp-apis.md §3: a client-credentials admin token (§3.1), Apps (§3.2),
- * AppStatusChanger (§3.3), Settings (§3.4). Every failure is one line built from the SCIM error
- * body (`detail`, string `status`, `scimType`, §3.7) or the OAuth one (`error`, `error_description`).
+ * The SCIM admin API of an OCI IAM identity domain (IDCS), as described in docs/idp/oci.md (the §
+ * numbers below are its sections): a client-credentials admin token (§1), Apps (§2),
+ * AppStatusChanger (§3), Settings (§4). Every failure is one line built from the SCIM error
+ * body (`detail`, string `status`, `scimType`, §7) or the OAuth one (`error`, `error_description`).
  */
 type Json = Record<string, unknown>;
 
@@ -21,7 +22,7 @@ const SCHEMA = {
 
 export interface OciApp {
   id: string;
-  /** The OAuth client id (§3.2: the app's `name`). */
+  /** The OAuth client id (§2: the app's `name`). */
   clientId: string;
   clientSecret?: string;
   active: boolean;
@@ -42,7 +43,7 @@ export class OciAdmin {
     private readonly clientSecret: string,
   ) {}
 
-  /** §3.1: client credentials, Basic auth, scope urn:opc:idm:__myscopes__. */
+  /** §1: client credentials, Basic auth, scope urn:opc:idm:__myscopes__. */
   async signIn(): Promise<void> {
     const basic = Buffer.from(`${encodeURIComponent(this.clientId)}:${encodeURIComponent(this.clientSecret)}`).toString("base64");
     const res = await api<Json>(this.ctx, "POST", `${this.domain}/oauth2/v1/token`, {
@@ -60,7 +61,7 @@ export class OciAdmin {
     return api<Json>(this.ctx, method, `${this.domain}${path}`, { token: this.token, json, headers: { accept: "application/scim+json, application/json" } });
   }
 
-  /** §3.2: `GET /admin/v1/Apps?filter=displayName eq "…"`. */
+  /** §2: `GET /admin/v1/Apps?filter=displayName eq "…"`. */
   async findApp(displayName: string): Promise<OciApp | undefined> {
     const filter = `displayName eq "${displayName.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
     const res = await this.call("GET", `/admin/v1/Apps?${new URLSearchParams({ filter })}`);
@@ -70,7 +71,7 @@ export class OciAdmin {
     return found[0] ? appOf(found[0], "reading") : undefined;
   }
 
-  /** §3.2: a confidential OAuth client app from CustomWebAppTemplateId; the 201 carries `name` and `clientSecret`. */
+  /** §2: a confidential OAuth client app from CustomWebAppTemplateId; the 201 carries `name` and `clientSecret`. */
   async createApp(s: AppSpec): Promise<OciApp> {
     const res = await this.call("POST", "/admin/v1/Apps", {
       schemas: [SCHEMA.app],
@@ -92,7 +93,7 @@ export class OciAdmin {
     return app;
   }
 
-  /** §3.3: the documented, idempotent activation. */
+  /** §3: the documented, idempotent activation. */
   async activate(id: string): Promise<boolean> {
     const res = await this.call("PUT", `/admin/v1/AppStatusChanger/${encodeURIComponent(id)}`, { active: true, schemas: [SCHEMA.statusChanger] });
     if (res.status !== 200) throw failure(`activating app ${id}`, res);
@@ -105,7 +106,7 @@ export class OciAdmin {
     return appOf(res.body, "reading");
   }
 
-  /** §3.2 "Secret rotation": `POST /admin/v1/AppClientSecretRegenerator`. */
+  /** §2 "Secret rotation": `POST /admin/v1/AppClientSecretRegenerator`. */
   async regenerateSecret(id: string): Promise<string> {
     const res = await this.call("POST", "/admin/v1/AppClientSecretRegenerator", { appId: id, schemas: [SCHEMA.regenerator] });
     if ((res.status !== 200 && res.status !== 201) || typeof res.body?.clientSecret !== "string") throw failure(`regenerating the secret of app ${id}`, res);
@@ -113,11 +114,16 @@ export class OciAdmin {
     return res.body.clientSecret;
   }
 
-  /** §3.4: "Configure client access" = `signingCertPublicAccess`; PATCH, since PUT needs the whole resource. Returns whether it changed. */
-  async publishSigningCert(): Promise<boolean> {
+  /** The domain's Settings resource (single instance, id "Settings"). */
+  async settings(): Promise<Json> {
     const get = await this.call("GET", "/admin/v1/Settings/Settings");
-    if (get.status !== 200) throw failure("reading the domain settings", get);
-    if (get.body?.signingCertPublicAccess === true) return false;
+    if (get.status !== 200 || !get.body) throw failure("reading the domain settings", get);
+    return get.body;
+  }
+
+  /** §4: "Configure client access" = `signingCertPublicAccess`; PATCH, since PUT needs the whole resource. Returns whether it changed. */
+  async publishSigningCert(settings: Json): Promise<boolean> {
+    if (settings.signingCertPublicAccess === true) return false;
     const res = await this.call("PATCH", "/admin/v1/Settings/Settings", {
       schemas: [SCHEMA.patch],
       Operations: [{ op: "replace", path: "signingCertPublicAccess", value: true }],
@@ -127,8 +133,8 @@ export class OciAdmin {
   }
 
   /**
-   * §3.5: the Identity Propagation Trust that lets `clientId` exchange IDCS-issued user tokens for a
-   * UPST (§3.6), as the seed's `oci identity-domains identity-propagation-trust create`. The issuer
+   * §5: the Identity Propagation Trust that lets `clientId` exchange IDCS-issued user tokens for a
+   * UPST (§6), as the seed's `oci identity-domains identity-propagation-trust create`. The issuer
    * is unique per domain, so an existing trust for it is reused: made active and given the client.
    */
   async ensureTrust(issuer: string, clientId: string): Promise<{ id: string; action: "created" | "updated" | "reused" }> {
@@ -143,7 +149,7 @@ export class OciAdmin {
         type: "JWT",
         issuer,
         publicKeyEndpoint: `${this.domain}/admin/v1/SigningCert/jwk`,
-        active: true, // §3.5: defaults to false
+        active: true, // §5: defaults to false
         subjectClaimName: "sub",
         subjectMappingAttribute: "username",
         subjectType: "User",
@@ -167,6 +173,17 @@ export class OciAdmin {
   }
 }
 
+/**
+ * The `iss` the domain's tokens carry: its custom issuer (Settings `issuer`, "Tenant issuer") when it
+ * has one, else the documented default (docs/idp/oci.md). Refused if it could not be an issuer.
+ */
+export function tenantIssuer(settings: Json): string {
+  const v = settings.issuer;
+  if (v === undefined || v === null || v === "") return IDCS_TOKEN_ISSUER;
+  if (typeof v !== "string" || !/^[\x21-\x7e]{1,2048}$/.test(v)) throw new McpAuthError("the domain's Settings name an issuer that is not a printable string (attribute \"issuer\"); refusing to build a trust on it");
+  return v;
+}
+
 function appOf(b: Json | undefined, doing: string): OciApp {
   if (!b || typeof b.id !== "string" || typeof b.name !== "string") throw new McpAuthError(`OCI answered ${doing} an app without its id and name (client id)`);
   const secret = typeof b.clientSecret === "string" ? b.clientSecret : undefined;
@@ -175,7 +192,7 @@ function appOf(b: Json | undefined, doing: string): OciApp {
 }
 
 /**
- * One line from a SCIM error (§3.7: `detail`, `status` as a string, `scimType`) or an OAuth error.
+ * One line from a SCIM error (§7: `detail`, `status` as a string, `scimType`) or an OAuth error.
  * 401/403 → AuthError (exit 4); 400/404/409 → UsageError (exit 2: the request, i.e. the flags, was
  * refused); 5xx → NetworkError (exit 3).
  */

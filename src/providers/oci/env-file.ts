@@ -5,7 +5,7 @@ import { backupPolicy } from "../../store/backup.js";
 import { planFile, type FileChange } from "../../store/plan.js";
 
 /**
- * The `.env` Oracle's sample MCP server reads (../shared/research/idp-apis.md §3.7: IAM_DOMAIN,
+ * The `.env` Oracle's sample MCP server reads (docs/idp/oci.md §7: IAM_DOMAIN,
  * IAM_CLIENT_ID, IAM_CLIENT_SECRET, IAM_GUID, IAM_TOKENEXCHANGE_CLIENT_ID/SECRET). Merged, not
  * rewritten: a key already there is replaced on its own line (keeping `export ` and the line
  * ending), missing keys are appended, every other line and comment stays byte for byte. The file

@@ -5,19 +5,17 @@ import { checkUrl } from "../../oauth/client.js";
 import type { ProfileData } from "../../target.js";
 import { adminClientSecretInput, rotateSecretInput } from "../options.js";
 import { defineProvider, issuerUrl } from "../types.js";
-import { OciAdmin } from "./admin.js";
+import { OciAdmin, tenantIssuer } from "./admin.js";
+import { IDCS_HOST, IDCS_TOKEN_ISSUER, idcsMetadata } from "./discovery.js";
 import { planEnvFile, writeEnvFile } from "./env-file.js";
 
 /**
  * Oracle OCI IAM Identity Domains: the 17 console steps of Oracle's MCP sample (create a
  * confidential app, OAuth client with authorization code + client credentials and the MCP server's
  * callback, activate it, note its id and secret, "Configure client access" for the JWKS) as one
- * idempotent command over the domain's SCIM admin API (../shared/research/idp-apis.md §3).
+ * idempotent command over the domain's SCIM admin API (docs/idp/oci.md; § below are its sections).
  * The profile saved is the app's client-credentials side, so the first token proves the app works.
  */
-const IDCS_HOST = /^idcs-[0-9a-z]+\.identity\.oraclecloud\.com$/i;
-/** §3.7: IDCS-issued tokens carry this `iss`, whatever the domain. */
-const IDCS_TOKEN_ISSUER = "https://identity.oraclecloud.com/";
 
 const inputs = [
   defineInput({
@@ -62,6 +60,9 @@ export const oci = defineProvider({
     return u.href === IDCS_TOKEN_ISSUER && typeof x !== "string" && typeof x.token_endpoint === "string" && URL.canParse(x.token_endpoint) && IDCS_HOST.test(new URL(x.token_endpoint).hostname);
   },
 
+  // Domains name https://identity.oraclecloud.com/ as their discovery issuer (./discovery.ts).
+  quirks: { metadataIssuer: idcsMetadata },
+
   async bootstrap(ctx, o, run) {
     const domain = checkUrl(o.domainUrl, "--domain-url", ctx.allowHttp, "issuer").origin;
     const redirectUri = o.redirectUri ?? `${(o.mcpUrl ?? "http://localhost:8000").replace(/\/+$/, "")}/oauth/callback`;
@@ -87,7 +88,7 @@ export const oci = defineProvider({
         action = "rotated";
       } else {
         if (!(await run.vault.holds(app.clientId))) {
-          // §3.2: clientSecret is "returned default", so an admin may read it back.
+          // §2: clientSecret is "returned default", so an admin may read it back.
           secret = app.clientSecret;
           if (!secret) {
             throw new UsageError(`app "${o.name}" (${app.id}) exists and neither mcp-auth nor the domain gives its client secret`, {
@@ -104,13 +105,16 @@ export const oci = defineProvider({
       if (missing.length) checks.push({ ok: false, what: "grants", detail: `app "${o.name}" does not allow ${missing.join(" and ")}`, fix: "enable them under the app's OAuth configuration" });
     }
 
-    // §3.3: activation is idempotent; read the app back rather than trust the answer.
+    // §3: activation is idempotent; read the app back rather than trust the answer.
     await oci.activate(app.id);
     const after = await oci.getApp(app.id);
     checks.push(after.active ? { ok: true, what: "app active", detail: `${o.name} (${app.id})` } : { ok: false, what: "app active", detail: `the domain still reports ${app.id} inactive`, fix: "activate it in the console (Integrated applications → Actions → Activate)" });
 
-    // §3.4: "Configure client access", so MCP servers can validate tokens.
-    const changed = await oci.publishSigningCert();
+    // §4: "Configure client access", so MCP servers can validate tokens. The same Settings say
+    // which `iss` the domain's tokens carry (a custom tenant issuer, or the documented default).
+    const settings = await oci.settings();
+    const issuer = tenantIssuer(settings);
+    const changed = await oci.publishSigningCert(settings);
     if (run.verify) checks.push(await publicJwks(ctx, domain));
 
     const profile: ProfileData = {
@@ -118,10 +122,10 @@ export const oci = defineProvider({
       issuer: domain,
       clientId: app.clientId,
       grant: "client_credentials",
-      // §3.1: what the app was granted; IDCS wants a scope on client credentials.
+      // §1: what the app was granted; IDCS wants a scope on client credentials.
       scopes: ["urn:opc:idm:__myscopes__"],
       tokenEndpointAuthMethod: "client_secret_basic",
-      extra: { appId: app.id, displayName: o.name, redirectUri, tokenIssuer: IDCS_TOKEN_ISSUER },
+      extra: { appId: app.id, displayName: o.name, redirectUri, tokenIssuer: issuer },
     };
     const facts: Array<[string, string]> = [
       ["domain", domain],
@@ -132,8 +136,9 @@ export const oci = defineProvider({
       ["client secret", action === "rotated" ? "rotated, stored" : secret ? "stored" : "kept (already stored)"],
     ];
     if (o.tokenExchange) {
-      const trust = await oci.ensureTrust(IDCS_TOKEN_ISSUER, app.clientId);
-      facts.push(["token exchange", `identity propagation trust ${trust.id} (${trust.action}), issuer ${IDCS_TOKEN_ISSUER}, lists client ${app.clientId}`]);
+      // The trust matches the subject token's `iss`: the tenant issuer, not a hard-coded one.
+      const trust = await oci.ensureTrust(issuer, app.clientId);
+      facts.push(["token exchange", `identity propagation trust ${trust.id} (${trust.action}), issuer ${issuer}${issuer === IDCS_TOKEN_ISSUER ? "" : " (the domain's custom issuer)"}, lists client ${app.clientId}`]);
     }
     const envFile = o.envFile ?? o.envFileOld;
     if (envFile) {
@@ -165,14 +170,14 @@ export const oci = defineProvider({
         `  IAM_DOMAIN=${new URL(domain).host}`,
         `  IAM_CLIENT_ID=${app.clientId}`,
         "  IAM_CLIENT_SECRET=<stored by mcp-auth; --show-secret prints it>",
-        `Tokens are signed by the domain (jwks ${domain}/admin/v1/SigningCert/jwk) with iss ${IDCS_TOKEN_ISSUER}`,
+        `Tokens are signed by the domain (jwks ${domain}/admin/v1/SigningCert/jwk) with iss ${issuer}`,
       ],
       json: { domain, appId: app.id, clientId: app.clientId, redirectUri, signingCertPublicAccess: true },
     };
   },
 });
 
-/** §3.4: the JWKS must answer without a token once client access is configured. */
+/** §4: the JWKS must answer without a token once client access is configured. */
 async function publicJwks(ctx: Parameters<typeof oci.bootstrap>[0], domain: string): Promise<Check> {
   const url = `${domain}/admin/v1/SigningCert/jwk`;
   try {

@@ -12,9 +12,9 @@ import { writeFileAtomic } from "../../store/fsutil.js";
 import { fnv1a64, normalizeIssuer, type CacheIdentity, type Profile } from "../../target.js";
 
 /**
- * `mcp-auth token --exchange oci-upst`: the seed's token exchange (../shared/seeds/003: "Once the
- * user is authenticated, we use OCI token exchange to exchange access token for OCI session token")
- * done by the CLI. The subject token is the profile's own access token, got as any token of the
+ * `mcp-auth token --exchange oci-upst`: the token exchange of Oracle's MCP sample (docs/idp/oci.md §6:
+ * once the user is signed in, their access token is exchanged for an OCI session token), done by
+ * the CLI. The subject token is the profile's own access token, got as any token of the
  * profile is (cache, refresh, login, or client credentials); for the seed's identity propagation that
  * is a profile that logs a user in. The app must be listed in an identity propagation trust
  * (`bootstrap oci --token-exchange`).
@@ -107,7 +107,7 @@ async function cachedUpst(ctx: Context, id: CacheIdentity, minTtl: number): Prom
   return { access_token: token, token_type: "Bearer", expires_at: rec.expires_at, source: "cache" };
 }
 
-/** The profile's UPST key pair: read from the secret store, or generated (RSA-2048, §3.6) and stored there first. */
+/** The profile's UPST key pair: read from the secret store, or generated (RSA-2048, §6) and stored there first. */
 async function sessionKey(ctx: Context, profile: string): Promise<{ pem: string; publicKey: KeyObject; created: boolean }> {
   const store = await ctx.secrets();
   const account = upstKeyAccount(profile);
