@@ -110,6 +110,12 @@ describe("against the simulated domain, in-process", () => {
       now: Date.now(),
       env: { ...s.env, ADMIN: "admin-app-secret" },
       global: { caFile: s.caFile },
+      // The domain's name resolves to this machine, as a real one resolves to Oracle's: requests still go
+      // through the simulator's proxy, but the address checks on server-sent URLs have an address to check.
+      resolve: async (host) => {
+        if (host === s.host) return [{ address: "127.0.0.1", family: 4 }];
+        throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" });
+      },
       // The signed-in user approves at once; the browser follows the redirect to the loopback callback.
       onBrowse: async (url) => {
         const r = await s.fetch(url, { redirect: "manual" });
