@@ -72,8 +72,22 @@ export function buildProgram(getCtx: () => Context, streams: Streams = { out: pr
       outputError: (s, write) => write(`${errorLabel(streams.err)} ${usageLine(s)} (see --help)\n`),
     })
     .addHelpText("after", EXIT_CODES_HELP + "\n\nConfig dir: $MCP_AUTH_CONFIG_DIR, else ~/.config/mcp-auth (XDG_CONFIG_HOME).");
+  program.hook("preAction", (_program, command) => refuseControlInClientIds(command));
   registerCommands(program, getCtx);
   return program;
+}
+
+/**
+ * A client id is echoed in messages and, in CI, reaches logs whose runner acts on `::command::`
+ * lines: one holding a control character (a line break, ESC) is refused from every flag that takes one
+ * (--client-id, --admin-client-id…), before anything runs.
+ */
+function refuseControlInClientIds(command: Command): void {
+  for (const [key, value] of Object.entries(command.opts())) {
+    if (!/clientId$/i.test(key) || typeof value !== "string" || !/[\x00-\x1f\x7f-\x9f]/.test(value)) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(`${flag} must not contain control characters (a line break, tab or escape)`);
+  }
 }
 
 /**

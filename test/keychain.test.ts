@@ -2,8 +2,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer, type Server } from "node:net";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { configDirTag } from "../src/store/secrets.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { BIN, ROOT, runProcess, user, type Sandboxed } from "./helpers/cli.js";
 
@@ -18,6 +20,7 @@ const hasKeyring = (() => {
   }
 })();
 const SECRET = "kc-s3cret-value-7d1f";
+const require = createRequire(import.meta.url);
 
 const sb = useSandbox({ clientSecret: SECRET });
 let u: Sandboxed;
@@ -39,7 +42,8 @@ describe.skipIf(!hasKeyring)("with a real gnome-keyring", () => {
       `printf %s "$SECRET" | node ${BIN} profiles add kc --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin --resource ${sb.mcpUrl}`,
       `node ${BIN} token --profile kc > "$HOME/token.txt"`,
       `echo "--search--"; secret-tool search --all service mcp-auth 2>&1`,
-      `echo "--lookup--"; secret-tool lookup service mcp-auth username client-secret:kc`,
+      // The account names the config dir (a hash of its real path): see "keychain entries belong to one config dir".
+      `echo "--lookup--"; secret-tool lookup service mcp-auth username client-secret:kc@${configDirTag(u.configDir)}`,
       `echo; echo "--status--"; node ${BIN} status`,
     ].join(" && ");
     const r = await runProcess(WITH_KEYRING, ["sh", "-c", script], { ...u.env, SECRET }, undefined, 60_000);
@@ -73,6 +77,86 @@ describe.skipIf(!hasKeyring)("with a real gnome-keyring", () => {
     const rec = readFileSync(join(u.configDir, "tokens", "p-kc.json"), "utf8");
     expect(rec).not.toContain(a!);
     expect(JSON.parse(rec).access_store).toBe("keychain");
+  });
+});
+
+/** Runs a shell script against one throw-away gnome-keyring; `$BIN` is the CLI, `$KEYRING` the keyring module. */
+function inKeyring(script: string, env: NodeJS.ProcessEnv) {
+  const keyring = require.resolve("@napi-rs/keyring");
+  return runProcess(WITH_KEYRING, ["sh", "-c", script], { ...env, BIN, KEYRING: keyring, SECRET }, undefined, 60_000);
+}
+
+/** `secret-tool search` output → the account (username) of every mcp-auth entry. */
+function accountsIn(out: string): string[] {
+  return [...out.matchAll(/^attribute\.username = (.*)$/gm)].map((m) => m[1]!).sort();
+}
+
+describe.skipIf(!hasKeyring)("keychain entries belong to one config dir", () => {
+  it("two config dirs with the same profile name keep separate secrets, and a copied config.json finds none", async () => {
+    u = user();
+    const [a, b, c] = ["a", "b", "c"].map((d) => join(u.home, d));
+    const add = (dir: string, secret: string) =>
+      `printf %s '${secret}' | MCP_AUTH_CONFIG_DIR=${dir} node "$BIN" profiles add kc --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin`;
+    const script = [
+      add(a!, SECRET),
+      add(b!, "another-dirs-secret"),
+      // A per-job config dir holding a copy of a's config.json, but none of its secrets.
+      `mkdir -m 700 ${c} && cp ${a}/config.json ${c}/config.json`,
+      `{ echo "--a--"; MCP_AUTH_CONFIG_DIR=${a} node "$BIN" token --profile kc; }`,
+      `{ echo "--c--"; MCP_AUTH_CONFIG_DIR=${c} node "$BIN" token --profile kc; echo "exit $?"; }`,
+      `{ echo "--search--"; secret-tool search --all service mcp-auth 2>&1; }`,
+    ].join(" && ");
+    const r = await inKeyring(script, u.env);
+    expect(r.code, r.stderr).toBe(0);
+    // b's profile did not overwrite a's secret: a still gets a token with its own.
+    expect(r.stdout).toMatch(/--a--\neyJ/);
+    // c never sees a's secret: the IdP is asked without one and refuses (exit 4).
+    expect(r.stdout).toMatch(/--c--\nexit [1-9]/);
+    expect(r.stderr).not.toContain(SECRET);
+    const accts = accountsIn(r.stdout);
+    expect(accts).toHaveLength(2);
+    for (const acct of accts) expect(acct).toMatch(/^client-secret:kc@[0-9a-f]{12}$/);
+    expect(new Set(accts).size).toBe(2);
+  });
+
+  it("an entry written before entries were per config dir still works without a login, and is moved", async () => {
+    u = user();
+    const old = `node -e 'new (require(process.env.KEYRING).Entry)("mcp-auth", "client-secret:kc", {linux: {store: "secret-service"}}).setPassword(process.env.SECRET)'`;
+    const script = [
+      `printf %s "$SECRET" | node "$BIN" profiles add kc --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin`,
+      // What an older mcp-auth left behind: the secret under the bare account name, nothing else.
+      `secret-tool clear service mcp-auth`,
+      old,
+      `{ echo "--before--"; secret-tool search --all service mcp-auth 2>&1; }`,
+      `{ echo "--token--"; node "$BIN" token --profile kc; }`,
+      `{ echo "--after--"; secret-tool search --all service mcp-auth 2>&1; }`,
+      `{ echo "--again--"; node "$BIN" token --profile kc --min-ttl 100000; }`,
+      `{ echo "--remove--"; node "$BIN" profiles remove kc && secret-tool search --all service mcp-auth 2>&1; true; }`,
+    ].join(" && ");
+    const r = await inKeyring(script, u.env);
+    expect(r.code, r.stderr).toBe(0);
+    const section = (name: string) => r.stdout.split(`--${name}--\n`)[1]!.split(/\n--\w+--\n/)[0]!;
+    expect(accountsIn(section("before"))).toEqual(["client-secret:kc"]);
+    expect(section("token")).toMatch(/^eyJ/);
+    expect(accountsIn(section("after"))).toEqual([expect.stringMatching(/^client-secret:kc@[0-9a-f]{12}$/)]);
+    expect(section("after")).toContain(`secret = ${SECRET}`);
+    // The moved secret is read on the next (uncached) run too.
+    expect(section("again")).toMatch(/^eyJ/);
+    expect(accountsIn(section("remove"))).toEqual([]);
+  });
+
+  it("profiles remove also deletes an entry of the old form", async () => {
+    u = user();
+    const old = `node -e 'new (require(process.env.KEYRING).Entry)("mcp-auth", "client-secret:kc", {linux: {store: "secret-service"}}).setPassword("left-over")'`;
+    const script = [
+      `printf %s "$SECRET" | node "$BIN" profiles add kc --issuer ${sb.issuer} --client-id sandbox-m2m --client-secret-stdin`,
+      old,
+      `node "$BIN" profiles remove kc`,
+      `{ echo "--search--"; secret-tool search --all service mcp-auth 2>&1; true; }`,
+    ].join(" && ");
+    const r = await inKeyring(script, u.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(accountsIn(r.stdout)).toEqual([]);
   });
 });
 

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import type { Paths } from "../paths.js";
 import { ensureDir, writeFileAtomic } from "./fsutil.js";
@@ -34,38 +35,94 @@ export const SERVICE = "mcp-auth";
 type KeyringModule = typeof import("@napi-rs/keyring");
 const ENTRY_OPTS = { linux: { store: "secret-service" } } as never;
 
+/**
+ * The keychain is one per user, but a config dir is one per setting-up: a per-job MCP_AUTH_CONFIG_DIR
+ * must not see another dir's `client-secret:ci`. So each account name carries a short hash of the
+ * config dir's real path (`client-secret:ci@3f2a9c1b0d4e`). Names without it, written by earlier
+ * versions, are still read, and moved to the new name on first use (no new login needed).
+ */
+export function configDirTag(dir: string, platform: string = process.platform): string {
+  let real = canonicalPath(resolve(dir));
+  if (platform === "win32") real = real.toLowerCase(); // one dir, whatever the case it was typed in
+  return createHash("sha256").update(real).digest("hex").slice(0, 12);
+}
+
+/** The real path of `p`, or of its nearest existing ancestor plus the rest (the dir may not exist yet). */
+function canonicalPath(p: string): string {
+  const rest: string[] = [];
+  for (let cur = p; ; ) {
+    try {
+      return join(realpathSync.native(cur), ...rest.reverse());
+    } catch {
+      const up = dirname(cur);
+      if (up === cur) return p;
+      rest.push(basename(cur));
+      cur = up;
+    }
+  }
+}
+
+const NO_ENTRY = /no (matching )?(entry|result)/i;
+
 class KeychainStore implements SecretStore {
   readonly kind = "keychain" as const;
   readonly description: string;
-  constructor(private readonly mod: KeyringModule) {
+  private readonly tag: string;
+  constructor(
+    private readonly mod: KeyringModule,
+    configDir: string,
+  ) {
     this.description =
       process.platform === "darwin" ? "keychain (macOS Keychain)" : process.platform === "win32" ? "keychain (Credential Manager)" : "keychain (Secret Service)";
+    this.tag = configDirTag(configDir);
   }
-  private entry(account: string) {
-    return new this.mod.Entry(SERVICE, account, ENTRY_OPTS);
+  private entry(name: string) {
+    return new this.mod.Entry(SERVICE, name, ENTRY_OPTS);
   }
-  async get(account: string) {
+  private read(name: string): string | null {
     try {
-      return this.entry(account).getPassword() ?? null;
+      return this.entry(name).getPassword() ?? null;
     } catch (e) {
-      if (/no (matching )?(entry|result)/i.test(String((e as Error).message))) return null;
+      if (NO_ENTRY.test(String((e as Error).message))) return null;
       throw keychainError("read", e);
     }
   }
+  private remove(name: string): boolean {
+    try {
+      return this.entry(name).deletePassword();
+    } catch (e) {
+      if (NO_ENTRY.test(String((e as Error).message))) return false;
+      throw keychainError("delete from", e);
+    }
+  }
+  private own(account: string): string {
+    return `${account}@${this.tag}`;
+  }
+  async get(account: string) {
+    const value = this.read(this.own(account));
+    if (value !== null) return value;
+    // An entry from before names carried the config dir: move it here, so the next read is one call.
+    const legacy = this.read(account);
+    if (legacy === null) return null;
+    try {
+      await this.set(account, legacy);
+      this.remove(account);
+    } catch {
+      /* the old entry stays and still works; the move is tried again next time */
+    }
+    return legacy;
+  }
   async set(account: string, value: string) {
     try {
-      this.entry(account).setPassword(value);
+      this.entry(this.own(account)).setPassword(value);
     } catch (e) {
       throw keychainError("write", e);
     }
   }
   async delete(account: string) {
-    try {
-      return this.entry(account).deletePassword();
-    } catch (e) {
-      if (/no (matching )?(entry|result)/i.test(String((e as Error).message))) return false;
-      throw keychainError("delete from", e);
-    }
+    const own = this.remove(this.own(account));
+    const legacy = this.remove(account);
+    return own || legacy;
   }
 }
 
@@ -228,14 +285,14 @@ export async function openStore(kind: StoreKind, c: StoreChoice): Promise<Secret
   if (kind === "file") return new FileStore(c.paths);
   const probe = await probeKeychain(c.env);
   if (!probe.ok) throw new McpAuthError(`the keychain is not usable: ${probe.reason}`, { hint: "use --store file (or MCP_AUTH_STORE=file)" });
-  return new KeychainStore(probe.mod);
+  return new KeychainStore(probe.mod, c.paths.dir);
 }
 
 /** The store new secrets go to: the forced one, else the keychain, else the file (announced once). */
 export async function chooseStore(c: StoreChoice): Promise<SecretStore> {
   if (c.forced) return openStore(c.forced, c);
   const probe = await probeKeychain(c.env);
-  if (probe.ok) return new KeychainStore(probe.mod);
+  if (probe.ok) return new KeychainStore(probe.mod, c.paths.dir);
   const marker = join(c.paths.dir, ".file-store-notice");
   if (!existsSync(marker)) {
     c.notice(`no usable keychain (${probe.reason}); keeping secrets in ${c.paths.secretsFile} (mode 0600).`);
