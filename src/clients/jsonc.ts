@@ -95,6 +95,7 @@ export function editJsonc(before: string | null, edits: JsonEdit[], file: string
     }
     return Object.keys(root).length ? bom + JSON.stringify(root, null, 2) + "\n" : text;
   }
+  for (const e of edits) refuseDuplicates(body, "append" in e ? e.append : "path" in e ? e.path : e.remove, file);
   const style = styleOf(body);
   for (const e of edits) {
     if ("remove" in e) {
@@ -105,7 +106,35 @@ export function editJsonc(before: string | null, edits: JsonEdit[], file: string
     checkParents(parseJsonc(body, file), ("append" in e ? e.append : e.path).slice(0, -1), file);
     body = edit(body, e, style, file);
   }
+  // What the clients will read (JSON.parse and jsonc alike: the last of duplicate keys wins) is what we meant to write.
+  const after = parseJsonc(body, file);
+  for (const e of edits) {
+    if ("path" in e && !sameJson(getAt(after, e.path), e.value)) throw new FileError(`cannot edit ${file}: the edit of "${e.path.join(".")}" did not take`, { hint: "mcp-auth left it untouched" });
+  }
   return bom + body;
+}
+
+/**
+ * A key that appears twice on the path we edit (`mcpServers` twice) is refused: jsonc-parser edits the
+ * first, while every client reads the last, so an edit could land where no client looks, or a planted
+ * twin could override it.
+ */
+function refuseDuplicates(body: string, path: ReadonlyArray<string | number>, file: string): void {
+  const J = jsonc();
+  let node: Node | undefined = J.parseTree(body, [], { allowTrailingComma: true });
+  for (let i = 0; i < path.length && node; i++) {
+    const key = path[i]!;
+    if (node.type === "array" && typeof key === "number") {
+      node = node.children?.[key];
+      continue;
+    }
+    if (node.type !== "object") return;
+    const same: Node[] = (node.children ?? []).filter((p) => p.children?.[0]?.value === key);
+    if (same.length > 1) {
+      throw new FileError(`cannot edit ${file}: the key "${path.slice(0, i + 1).join(".")}" appears ${same.length} times`, { hint: "keep one (clients use the last); mcp-auth left the file untouched" });
+    }
+    node = same[0]?.children?.[1];
+  }
 }
 
 function edit(body: string, e: Exclude<JsonEdit, { remove: unknown }>, style: { eol: string; unit: string }, file: string): string {

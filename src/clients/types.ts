@@ -1,5 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { posix, win32 } from "node:path";
+import { UsageError } from "../errors.js";
+import { markControl } from "../io/sanitize.js";
 
 /**
  * One writer per MCP client, all behind this interface (src/clients/index.ts lists them). A writer
@@ -114,6 +116,31 @@ export function shQuote(s: string): string {
 /** The argv that runs `mcp-auth <globals> <args>`. */
 export function mcpAuthArgv(spec: EntrySpec, args: string[]): string[] {
   return [...spec.command, ...spec.globals, ...args];
+}
+
+/**
+ * The MCP URL as it is written into a client's config. Clients expand variables in their config files
+ * (`${env:X}`, `${X}`, `$X`, depending on the client), so a URL carrying one would have the client fill
+ * in, say, AWS_SECRET_ACCESS_KEY and send it to the server:
+ * the canonical URL is written with `$`, `{` and `}` percent-encoded (the same URL to the server). A
+ * quote, backslash or control character has no place in a URL and could end a string or a shell word:
+ * such a URL is refused (exit 2).
+ */
+export function configUrl(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/["'`\\\x00-\x1f\x7f-\x9f]/.test(raw)) {
+    throw new UsageError(`refusing to write the MCP URL "${markControl(raw)}" into a client config: it contains a quote, backslash or control character`, {
+      hint: "percent-encode them (%22 \", %27 ', %60 `, %5C \\) in --url, or in the profile: mcp-auth profiles set PROFILE --mcp-url URL",
+    });
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`not a URL: "${raw}"`);
+  }
+  if (/[${}]/.test(url.host)) throw new UsageError(`refusing to write the MCP URL "${raw}" into a client config: its host name contains $, { or }`);
+  return url.href.replace(/\$/g, "%24").replace(/\{/g, "%7B").replace(/\}/g, "%7D");
 }
 
 /** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */

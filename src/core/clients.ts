@@ -7,7 +7,7 @@ import { CLIENTS, clientWriter } from "../clients/index.js";
 import type { ClaudeCli } from "../clients/claude-cli.js";
 import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../clients/jsonc.js";
 import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../clients/toml.js";
-import { SCOPES, STRATEGIES, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "../clients/types.js";
+import { configUrl, SCOPES, STRATEGIES, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "../clients/types.js";
 import { applyPlan } from "../store/apply.js";
 import { backupPolicy, realTarget } from "../store/backup.js";
 export { findClaudeCli, type ClaudeCli } from "../clients/claude-cli.js";
@@ -128,7 +128,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   }
   const spec: EntrySpec = {
     name,
-    url,
+    url: configUrl(url),
     profile: profile.name,
     scope,
     strategy,

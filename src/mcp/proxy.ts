@@ -2,7 +2,7 @@ import { covers } from "../core/covers.js";
 import { AuthError, McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { redact, type Fetch } from "../oauth/http.js";
-import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
+import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamError, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
 
 /**
  * The stdio ↔ MCP-over-HTTP bridge behind `mcp-auth proxy`: an MCP client that only speaks stdio
@@ -127,9 +127,11 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     // Failed sends are answered through `fail`; this only sees the transport's own stream trouble.
     t.onerror = (e) => {
       if (closing) return;
-      if (e instanceof AuthError) report(e);
+      if (e instanceof AuthError || e instanceof StreamError) report(e);
       else o.debug?.(`upstream: ${e.message}`);
     };
+    // A request whose answer cannot come any more (its event stream broke a cap or ended first).
+    t.onrequesterror = (m, e) => fail(m, e);
   };
 
   const streamable = (): Transport => new StreamableHttpTransport(o.url, authFetch);

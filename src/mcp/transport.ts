@@ -25,6 +25,11 @@ export interface Transport {
   onmessage?: (m: JSONRPCMessage) => void;
   /** Stream trouble outside any send (a failed send rejects instead). */
   onerror?: (e: Error) => void;
+  /**
+   * A request sent without error whose answer will never come: its stream broke a cap or ended first.
+   * The proxy answers it with a JSON-RPC error, so the client is not left waiting.
+   */
+  onrequesterror?: (request: JSONRPCMessage, e: Error) => void;
   setProtocolVersion?(v: string): void;
   terminateSession?(): Promise<void>;
 }
@@ -60,12 +65,16 @@ export class StdioTransport implements Transport {
   onmessage?: (m: JSONRPCMessage) => void;
   onerror?: (e: Error) => void;
   private buf = "";
+  private readonly decoder = new TextDecoder();
   private readonly onData = (chunk: Buffer | string) => {
-    this.buf += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    // Streaming decode (a character may be split between chunks); only the new text is searched for line ends.
+    const text = typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
+    let from = 0;
     let nl: number;
-    while ((nl = this.buf.indexOf("\n")) !== -1) {
-      const line = this.buf.slice(0, nl).replace(/\r$/, "");
-      this.buf = this.buf.slice(nl + 1);
+    while ((nl = text.indexOf("\n", from)) !== -1) {
+      const line = (this.buf + text.slice(from, nl)).replace(/\r$/, "");
+      this.buf = "";
+      from = nl + 1;
       let m: JSONRPCMessage;
       try {
         m = asMessage(JSON.parse(line));
@@ -75,6 +84,7 @@ export class StdioTransport implements Transport {
       }
       this.onmessage?.(m);
     }
+    this.buf += text.slice(from);
   };
   private readonly onError = (e: Error) => this.onerror?.(e);
 
@@ -105,44 +115,124 @@ interface SseEvent {
   id?: string;
 }
 
-/** Server-sent events from a response body (the text/event-stream format of the HTML standard). */
-async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => void, onRetry?: (ms: number) => void): Promise<void> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buf = "";
+/**
+ * What the event-stream reader holds at most. An MCP message is one event, nearly always one `data:`
+ * line: 4 MB is far above what a tool result carries, and what a server sends past it would have to be
+ * held whole, decoded, parsed and written again, several copies inside the proxy's 80 MB budget. A
+ * line or an event over its cap ends that stream (the request it answers gets a JSON-RPC error).
+ */
+export const MAX_SSE_LINE_BYTES = 4 * 1024 * 1024;
+export const MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024;
+
+/** A server sent a line or an event over the reader's caps, or a stream ended without its answer. */
+export class StreamError extends Error {}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const COLON = 0x3a;
+// One decoder per line; a BOM is stripped once, at the start of the stream, as the standard says.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The text/event-stream format of the HTML standard, parsed from bytes as they arrive. Each byte is
+ * looked at once: only the new chunk is searched for line ends, and a partial line is kept as a list
+ * of chunks (joined once, when it ends), so a line spread over many chunks costs linear time, and what
+ * is held never exceeds the caps (`buffered()` says how much that is).
+ * Written here rather than taken from eventsource-parser: its 3.x line splitter searches for `\r` again
+ * from every line start, and 4.x needs Node 22.12.
+ */
+export function sseParser(onEvent: (e: SseEvent) => void, onRetry?: (ms: number) => void, caps = { line: MAX_SSE_LINE_BYTES, event: MAX_SSE_EVENT_BYTES }) {
+  let parts: Uint8Array[] = [];
+  let partBytes = 0;
+  let afterCr = false;
+  let first = true;
   let event = "";
   let data: string[] = [];
+  let dataBytes = 0;
   let id: string | undefined;
-  const line = (l: string) => {
-    if (l === "") {
+
+  const tooLong = (what: string, cap: number) => new StreamError(`the MCP server sent an event-stream ${what} over ${cap / 1024 / 1024} MB`);
+
+  const line = (raw: Uint8Array) => {
+    let bytes = raw;
+    if (first) {
+      first = false;
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    }
+    if (bytes.length === 0) {
       if (data.length || id !== undefined) onEvent({ event: event || "message", data: data.join("\n"), id });
       event = "";
       data = [];
+      dataBytes = 0;
       id = undefined;
       return;
     }
-    if (l.startsWith(":")) return;
-    const colon = l.indexOf(":");
-    const field = colon === -1 ? l : l.slice(0, colon);
-    const value = colon === -1 ? "" : l.slice(colon + (l[colon + 1] === " " ? 2 : 1));
-    if (field === "event") event = value;
-    else if (field === "data") data.push(value);
+    if (bytes[0] === COLON) return; // a comment (keep-alive)
+    const text = utf8.decode(bytes);
+    const colon = text.indexOf(":");
+    const field = colon === -1 ? text : text.slice(0, colon);
+    const value = colon === -1 ? "" : text.slice(colon + (text[colon + 1] === " " ? 2 : 1));
+    if (field === "data") {
+      dataBytes += bytes.length + 1;
+      if (dataBytes > caps.event) throw tooLong("event", caps.event);
+      data.push(value);
+    } else if (field === "event") event = value;
     else if (field === "id" && !value.includes("\0")) id = value;
     else if (field === "retry" && /^\d+$/.test(value)) onRetry?.(Number(value));
   };
+
+  return {
+    /** Bytes held: the partial line and the event's data so far. */
+    buffered: () => partBytes + dataBytes,
+    feed(chunk: Uint8Array): void {
+      let i = 0;
+      // A \r that ended the last chunk may be the first half of \r\n.
+      if (afterCr && chunk.length) {
+        afterCr = false;
+        if (chunk[0] === LF) i = 1;
+      }
+      // The next \n and \r at or after i, each searched for again only once passed: linear per chunk.
+      let lf = -2;
+      let cr = -2;
+      while (i < chunk.length) {
+        if (lf !== -1 && lf < i) lf = chunk.indexOf(LF, i);
+        if (cr !== -1 && cr < i) cr = chunk.indexOf(CR, i);
+        const eol = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
+        if (eol === -1) {
+          partBytes += chunk.length - i;
+          if (partBytes > caps.line) throw tooLong("line", caps.line);
+          parts.push(chunk.slice(i)); // a copy: the rest of the chunk is not kept alive by it
+          return;
+        }
+        if (partBytes + eol - i > caps.line) throw tooLong("line", caps.line);
+        const rest = chunk.subarray(i, eol);
+        const whole = parts.length ? Buffer.concat([...parts, rest]) : rest;
+        parts = [];
+        partBytes = 0;
+        line(whole);
+        i = eol + 1;
+        if (chunk[eol] === CR) {
+          if (i === chunk.length) afterCr = true;
+          else if (chunk[i] === LF) i++;
+        }
+      }
+    },
+  };
+}
+
+/** Reads a response body as server-sent events until it ends; a cap exceeded cancels the body and throws. */
+async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => void, onRetry?: (ms: number) => void): Promise<void> {
+  const reader = body.getReader();
+  const parser = sseParser(onEvent, onRetry);
   for (;;) {
     const { value, done } = await reader.read();
-    buf += done ? decoder.decode() : decoder.decode(value, { stream: true });
-    // A lone \r may end a line too; one at the very end waits for the next chunk (it may be \r\n).
-    let m: RegExpExecArray | null;
-    const eol = /\r\n|\r(?=[^\n])|\n/g;
-    let from = 0;
-    while ((m = eol.exec(buf))) {
-      line(buf.slice(from, m.index));
-      from = m.index + m[0].length;
+    if (done) return; // an unfinished last event is dropped, as the standard says
+    try {
+      parser.feed(value);
+    } catch (e) {
+      await reader.cancel().catch(() => {});
+      throw e;
     }
-    buf = buf.slice(from);
-    if (done) return;
   }
 }
 
@@ -162,6 +252,7 @@ function deliver(data: unknown, t: Transport) {
 export class StreamableHttpTransport implements Transport {
   onmessage?: (m: JSONRPCMessage) => void;
   onerror?: (e: Error) => void;
+  onrequesterror?: (request: JSONRPCMessage, e: Error) => void;
   private sessionId?: string;
   private protocolVersion?: string;
   private readonly abort = new AbortController();
@@ -204,13 +295,13 @@ export class StreamableHttpTransport implements Transport {
     }
     const type = mediaType(res.headers.get("content-type"));
     if (type === "application/json") return deliver(await res.json(), this);
-    if (type === "text/event-stream" && res.body) return void this.readStream(res.body, false);
+    if (type === "text/event-stream" && res.body) return void this.readStream(res.body, false, 0, m);
     await res.body?.cancel().catch(() => {});
     throw new HttpTransportError(-1, `Unexpected content type: ${res.headers.get("content-type")}`);
   }
 
-  /** The GET stream for what the server sends unasked. */
-  private async openStream(lastEventId?: string, attempt = 0): Promise<void> {
+  /** The GET stream for what the server sends unasked, or to resume a POST stream that still owes `request` its answer. */
+  private async openStream(lastEventId?: string, attempt = 0, request?: JSONRPCMessage): Promise<void> {
     try {
       const headers = this.headers();
       headers.set("accept", "text/event-stream");
@@ -218,23 +309,31 @@ export class StreamableHttpTransport implements Transport {
       const res = await this.fetch(this.url, { method: "GET", headers, signal: this.abort.signal });
       if (!res.ok) {
         await res.body?.cancel().catch(() => {});
-        if (res.status === 405) return;
+        if (res.status === 405) {
+          if (request) this.onrequesterror?.(request, new StreamError("the MCP server's event stream ended before its answer, and the server offers no stream to resume it on"));
+          return;
+        }
         throw new HttpTransportError(res.status, `Failed to open SSE stream: ${res.statusText}`);
       }
-      if (res.body) void this.readStream(res.body, true, attempt);
+      if (res.body) void this.readStream(res.body, true, attempt, request);
     } catch (e) {
-      this.onerror?.(e as Error);
+      if (request) this.onrequesterror?.(request, e as Error);
+      else this.onerror?.(e as Error);
       throw e;
     }
   }
 
   /**
-   * One event stream: a POST's answers, or the GET stream. A POST stream that ends before its answer
-   * after announcing an event id is resumed on a GET, as the spec allows.
+   * One event stream: a POST's answers (to `request`), or a GET stream. A stream that ends before its
+   * answer after announcing an event id is resumed on a GET, as the spec allows; one that broke the
+   * reader's caps is not (it would send the same again). A request whose answer can no longer come is
+   * handed to onrequesterror.
    */
-  private async readStream(body: ReadableStream<Uint8Array>, isGet: boolean, attempt = 0): Promise<void> {
+  private async readStream(body: ReadableStream<Uint8Array>, isGet: boolean, attempt = 0, request?: JSONRPCMessage): Promise<void> {
     let lastId: string | undefined;
     let answered = false;
+    let failed: Error | undefined;
+    const giveUp = (e: Error) => (request && !answered ? this.onrequesterror?.(request, e) : this.onerror?.(e));
     try {
       await readSse(
         body,
@@ -243,7 +342,7 @@ export class StreamableHttpTransport implements Transport {
           if (!e.data || e.event !== "message") return;
           try {
             const m = asMessage(JSON.parse(e.data));
-            if ("result" in m || "error" in m) answered = true;
+            if ("result" in m || "error" in m) answered ||= !request || m.id === request.id;
             this.onmessage?.(m);
           } catch (err) {
             this.onerror?.(err as Error);
@@ -253,12 +352,18 @@ export class StreamableHttpTransport implements Transport {
       );
     } catch (e) {
       if (this.abort.signal.aborted) return;
-      this.onerror?.(new Error(`SSE stream disconnected: ${(e as Error)?.message ?? e}`));
+      if (e instanceof StreamError) return void giveUp(e);
+      failed = new Error(`SSE stream disconnected: ${(e as Error)?.message ?? e}`);
+      if (!request) this.onerror?.(failed);
     }
-    if (this.abort.signal.aborted || answered || !(isGet || lastId)) return;
-    if (attempt >= 2) return this.onerror?.(new Error("Maximum reconnection attempts (2) exceeded."));
+    if (this.abort.signal.aborted || answered) return;
+    if (!(isGet || lastId)) {
+      if (request) giveUp(failed ?? new StreamError("the MCP server's event stream ended before its answer"));
+      return;
+    }
+    if (attempt >= 2) return void giveUp(new Error("Maximum reconnection attempts (2) exceeded."));
     this.reconnectTimer = setTimeout(
-      () => this.openStream(lastId, attempt + 1).catch(() => {}),
+      () => this.openStream(lastId, attempt + 1, request).catch(() => {}),
       isGet && attempt === 0 ? 0 : this.retryMs * 1.5 ** attempt,
     );
     this.reconnectTimer.unref?.();
@@ -286,7 +391,12 @@ export class StreamableHttpTransport implements Transport {
 export class SseTransport implements Transport {
   onmessage?: (m: JSONRPCMessage) => void;
   onerror?: (e: Error) => void;
+  onrequesterror?: (request: JSONRPCMessage, e: Error) => void;
   private endpoint?: URL;
+  /** Requests whose answers are still to come on the stream; failed together when it ends. */
+  private readonly owed = new Map<string | number, JSONRPCMessage>();
+  /** Why the stream is gone: every later request fails at once rather than waiting forever. */
+  private ended?: Error;
   private protocolVersion?: string;
   private readonly abort = new AbortController();
 
@@ -332,7 +442,12 @@ export class SseTransport implements Transport {
           }
         } else if (e.event === "message") {
           try {
-            deliver(JSON.parse(e.data), this);
+            const data: unknown = JSON.parse(e.data);
+            for (const m of Array.isArray(data) ? data : [data]) {
+              const msg = asMessage(m);
+              if (("result" in msg || "error" in msg) && msg.id != null) this.owed.delete(msg.id);
+              this.onmessage?.(msg);
+            }
           } catch (err) {
             this.onerror?.(err as Error);
           }
@@ -340,26 +455,45 @@ export class SseTransport implements Transport {
       }).then(
         () => {
           reject(new Error("SSE stream ended before the endpoint event"));
-          if (this.endpoint && !this.abort.signal.aborted) this.onerror?.(new Error("SSE stream ended"));
+          if (this.endpoint) this.streamEnded(new StreamError("the MCP server's HTTP+SSE stream ended"));
         },
         (err) => {
           reject(err);
-          if (this.endpoint && !this.abort.signal.aborted) this.onerror?.(new Error(`SSE stream disconnected: ${(err as Error)?.message ?? err}`));
+          if (this.endpoint) this.streamEnded(err instanceof StreamError ? err : new Error(`SSE stream disconnected: ${(err as Error)?.message ?? err}`));
         },
       );
     });
   }
 
+  /** The one stream is gone: the answers it owed will never come. */
+  private streamEnded(e: Error): void {
+    if (this.abort.signal.aborted) return;
+    this.ended = e;
+    const owed = [...this.owed.values()];
+    this.owed.clear();
+    if (!owed.length) this.onerror?.(e);
+    for (const m of owed) this.onrequesterror?.(m, e);
+  }
+
   async send(m: JSONRPCMessage): Promise<void> {
     if (!this.endpoint) throw new Error("Not connected");
+    if (this.ended) throw this.ended;
     const headers = this.headers();
     headers.set("content-type", "application/json");
-    const res = await this.fetch(this.endpoint, { method: "POST", headers, body: JSON.stringify(m), signal: this.abort.signal });
-    if (!res.ok) {
-      const text = await res.text().catch(() => null);
-      throw new Error(`Error POSTing to endpoint (HTTP ${res.status}): ${text}`);
+    // Owed before the POST: the answer may come on the stream before the POST's own response.
+    if (isRequest(m)) this.owed.set(m.id, m);
+    try {
+      const res = await this.fetch(this.endpoint, { method: "POST", headers, body: JSON.stringify(m), signal: this.abort.signal });
+      if (!res.ok) {
+        const text = await res.text().catch(() => null);
+        throw new Error(`Error POSTing to endpoint (HTTP ${res.status}): ${text}`);
+      }
+      await res.body?.cancel().catch(() => {});
+    } catch (e) {
+      // Already answered with the stream's end: one error per request is enough.
+      if (isRequest(m) && !this.owed.delete(m.id)) return;
+      throw e;
     }
-    await res.body?.cancel().catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { FileError } from "../errors.js";
 import { assertPrivateDir } from "./trust.js";
@@ -87,5 +87,72 @@ function replace(file: string, data: string | Buffer, mode: number): void {
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Config files are read whole, and some are not ours (a client's mcp.json, a cloned project's
+ * .vscode/mcp.json): a real one is a few KB, so anything past 4 MB is refused rather than held.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
+
+/** Kernel file systems whose "regular" files are endless or huge (/proc/self/pagemap, /proc/kcore). */
+const KERNEL_FS = ["/proc", "/sys"];
+
+/**
+ * The bytes of a file that may have been planted (a symlink in a cloned project), or null when it
+ * does not exist. Refused (exit 5), each with one line: anything but a regular file (a FIFO would
+ * hang a plain read; it is opened non-blocking), a file whose real path is under /proc or /sys, and
+ * one over `max` bytes (counted while reading: a /proc file reports size 0). Symlinks to regular files
+ * elsewhere are followed. `what` starts the refusal ("cannot edit").
+ */
+export function readRegularFile(path: string, o: { max?: number; what?: string } = {}): Buffer | null {
+  const max = o.max ?? MAX_CONFIG_BYTES;
+  const what = o.what ?? "cannot read";
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    throw new FileError(`cannot read ${path}: ${code ?? (e as Error).message}`, { hint: "fix its permissions; mcp-auth left it untouched" });
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new FileError(`${what} ${path}: not a regular file`, { hint: "mcp-auth left it untouched" });
+    const real = openedPath(fd, path);
+    if (KERNEL_FS.some((d) => real === d || real.startsWith(`${d}/`))) {
+      throw new FileError(`${what} ${path}: it leads to ${real}, a kernel file, not a config file`, { hint: "remove the link; mcp-auth left it untouched" });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(64 * 1024, max + 1 - size));
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      size += n;
+      if (size > max) throw new FileError(`${what} ${path}: it is larger than ${max / 1024 / 1024} MB, far more than a config file holds`, { hint: "mcp-auth left it untouched" });
+      chunks.push(buf.subarray(0, n));
+    }
+    return Buffer.concat(chunks, size);
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Where an open file really is: from the fd on Linux (no race with a link swapped meanwhile), else the path resolved. */
+function openedPath(fd: number, path: string): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    try {
+      return realpathSync(path);
+    } catch {
+      return path;
+    }
   }
 }

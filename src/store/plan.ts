@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { FileError } from "../errors.js";
+import { readRegularFile } from "./fsutil.js";
 
 /**
  * Every file mcp-auth edits is planned before anything is touched: the bytes it has now, the bytes it
@@ -31,38 +32,21 @@ export function actionOf(c: Pick<FileChange, "before" | "after">): PlanAction {
   return "update";
 }
 
-const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
-
 /**
  * The current text of a file, or null when it does not exist. Refuses (exit 5) what it cannot read or
- * must not edit: a directory, FIFO or device (a FIFO planted in a cloned project would hang a plain
- * read), a dangling symlink, or bytes that are not UTF-8 (rewriting them as text would corrupt them).
- * Symlinks to regular files are followed.
+ * must not edit: a directory, FIFO or device, a kernel file (/proc, /sys), more than 4 MB
+ * (src/store/fsutil.ts readRegularFile), a dangling symlink, or bytes that are not UTF-8 (rewriting
+ * them as text would corrupt them). Symlinks to regular files are followed.
  */
 export function readForPlan(path: string): string | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | O_NONBLOCK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
-      if (isSymlink(path)) throw new FileError(`cannot edit ${path}: it is a symbolic link to a missing file`, { hint: "remove the link or create its target; mcp-auth left it untouched" });
-      return null;
-    }
-    throw new FileError(`cannot read ${path}: ${code ?? (e as Error).message}`, { hint: "fix its permissions; mcp-auth left it untouched" });
+  const bytes = readRegularFile(path, { what: "cannot edit" });
+  if (bytes === null) {
+    if (isSymlink(path)) throw new FileError(`cannot edit ${path}: it is a symbolic link to a missing file`, { hint: "remove the link or create its target; mcp-auth left it untouched" });
+    return null;
   }
-  try {
-    if (!fstatSync(fd).isFile()) throw new FileError(`cannot edit ${path}: not a regular file`, { hint: "mcp-auth left it untouched" });
-    const bytes = readFileSync(fd);
-    const text = bytes.toString("utf8");
-    if (!Buffer.from(text, "utf8").equals(bytes)) throw new FileError(`cannot edit ${path}: not UTF-8 text`, { hint: "mcp-auth left it untouched" });
-    return text;
-  } catch (e) {
-    if (e instanceof FileError) throw e;
-    throw new FileError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  } finally {
-    closeSync(fd);
-  }
+  const text = bytes.toString("utf8");
+  if (!Buffer.from(text, "utf8").equals(bytes)) throw new FileError(`cannot edit ${path}: not UTF-8 text`, { hint: "mcp-auth left it untouched" });
+  return text;
 }
 
 function isSymlink(path: string): boolean {
