@@ -4,6 +4,7 @@
  * flag it does not know, any doubt, and it returns false and the full CLI takes over.
  */
 import { writeSync } from "node:fs";
+import { profileCovers } from "./core/covers.js";
 import { formatToken, isFormat, type Format } from "./format.js";
 import { paths } from "./paths.js";
 import { readCachedToken } from "./store/tokens.js";
@@ -72,6 +73,9 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
     } else {
       if (o.clientId || scopes.length || o.resource || o.audience) return false;
       const prof = selectProfile(cfg, { profile: o.profile, provider: o.provider }, env);
+      // A Claude Code headersHelper asking for another server's token: the full CLI refuses it (src/commands/token.ts).
+      const asked = env.CLAUDE_CODE_MCP_SERVER_URL;
+      if (asked !== undefined && !profileCovers(prof, asked)) return false;
       id = { ...prof, profile: prof.name };
     }
     // Trust checks cost a few stat calls: config dir and config.json (readConfigSync), tokens dir and

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { assertCovers } from "../core/covers.js";
 import { getToken, tokenState } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
@@ -39,6 +40,7 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
     throw new UsageError("--assertion-from and --federation only apply with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles add NAME … --assertion-from SOURCE --force" });
   }
   const target = targetFor(ctx, o);
+  helperGuard(ctx, o);
   // A spinner only when the IdP will be asked: a cached answer stays silent (and is usually answered by src/fast.ts anyway).
   const rec = o.cache === false || o.forceRefresh ? null : tokenState(ctx, target);
   const hit = rec !== null && rec.expires_at - ctx.now() / 1000 >= minTtl;
@@ -60,6 +62,24 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
     ctx.warn(`--min-ttl ${minTtl} is longer than the tokens ${target.issuer} issues (${duration(life)}): every call will ask the IdP`);
   }
   ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
+}
+
+/**
+ * Claude Code runs a `headersHelper` with the URL of the server it is connecting to in
+ * CLAUDE_CODE_MCP_SERVER_URL. A project `.mcp.json` from a cloned repository can pair any URL with
+ * `mcp-auth token --profile work`, so a profile's token is printed there only for a URL the profile
+ * covers, as `proxy --url` does (src/core/covers.ts). Profile-less tokens name their own issuer.
+ */
+function helperGuard(ctx: Context, o: TokenOptions): void {
+  const asked = ctx.env.CLAUDE_CODE_MCP_SERVER_URL;
+  if (asked === undefined || o.issuer) return;
+  let url: URL;
+  try {
+    url = new URL(asked);
+  } catch {
+    throw new UsageError("CLAUDE_CODE_MCP_SERVER_URL is not a URL: no token is printed for it");
+  }
+  assertCovers(profileFor(ctx, o), url, "the server Claude Code asked a token for");
 }
 
 async function runExchange(ctx: Context, o: TokenOptions, minTtl: number): Promise<void> {

@@ -44,18 +44,18 @@ export function profileCovers(p: Pick<Profile, "mcpUrl" | "resource">, url: stri
  * Refuses (exit 2) to use profile `p`'s token for `url` unless the profile covers it; the message names
  * the profile's server and the command that sets one up for `url`.
  */
-export function assertCovers(p: Profile, url: URL): void {
+export function assertCovers(p: Profile, url: URL, asker?: string): void {
   if (profileCovers(p, url)) return;
   const servers = serversOf(p);
-  const target = url.href;
-  const login = `mcp-auth login ${shellWord(target)}`;
+  const target = asker ? `${url.href} (${asker})` : url.href;
+  const login = `mcp-auth login ${shellWord(url.href)}`;
   if (!servers.length) {
     throw new UsageError(`profile "${p.name}" names no MCP server (no mcpUrl, no http(s) resource), so mcp-auth sends its token to none, ${target} included`, {
-      hint: `set up a profile for that server: ${login}; or, if it is ${p.name}'s own server: mcp-auth profiles set ${p.name} --mcp-url ${shellWord(target)}`,
+      hint: `set up a profile for that server: ${login}; or, if it is ${p.name}'s own server: mcp-auth profiles set ${p.name} --mcp-url ${shellWord(url.href)}`,
     });
   }
   throw new UsageError(`profile "${p.name}" is for ${servers.join(" and ")}, not ${target}: its token goes only to its own server`, {
-    hint: `set up a profile for ${target}: ${login} (or mcp-auth profiles add NAME --mcp-url ${shellWord(target)})`,
+    hint: `set up a profile for ${url.href}: ${login} (or mcp-auth profiles add NAME --mcp-url ${shellWord(url.href)})`,
   });
 }
 
