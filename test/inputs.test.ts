@@ -66,7 +66,7 @@ describe("bootstrap thunder: flags → input", () => {
   });
 
   it.each<[string, string[], string]>([
-    ["no password and nobody to ask", [], "the Thunder admin password is needed (pass --admin-password-stdin or --admin-password-env VAR)"],
+    ["no password and nobody to ask", [], "the Thunder admin password is needed (pass --admin-password-stdin or --admin-password-env VAR (or --admin-token-env VAR))"],
     ["both secret sources", ["--admin-password-stdin", "--admin-password-env", "PW"], "pass only one of --admin-password-stdin and --admin-password-env"],
     ["an empty variable", ["--admin-password-env", "EMPTY"], "$EMPTY is empty or not set (it should hold the Thunder admin password)"],
     ["an unset variable", ["--admin-password-env", "NOPE"], "$NOPE is empty or not set (it should hold the Thunder admin password)"],

@@ -26,7 +26,9 @@ describe("bootstrap --help is generated from the provider's inputs", () => {
       '--grant <grant> the application: client_credentials (CI, services) or authorization_code (people, PKCE) (choices: "client_credentials", "authorization_code", default: "client_credentials")',
       "--redirect-port <port> loopback port registered for authorization_code (default: 33418)",
       "--rotate-secret if the client exists, issue it a new client secret",
-      "--app-id <id>",
+      "--admin-app-id <id> application to run the admin sign-in flow with (found on its own up to Thunder 0.44)",
+      "--admin-token-env <VAR> read the admin access token carrying 'system' (skips the sign-in) from $VAR",
+      "--flow-secret-env <VAR> read the flow secret of the --admin-app-id application (ThunderID ≥ 0.47) from $VAR",
       '--name <name> name of the application to create (default: "MCP client")',
       "--client-id <id> OAuth client id of the new application (default mcp_client, or mcp_cli for authorization_code)",
       "--validity <seconds> access token lifetime (default: 3600)",
@@ -35,6 +37,7 @@ describe("bootstrap --help is generated from the provider's inputs", () => {
       expect(help).toContain(line);
     }
     expect(help).not.toContain("--api-casing");
+    expect(help).not.toMatch(/ --app-id /); // the old name still works, unlisted
     expect(help).not.toMatch(/--admin-password </);
   });
 
