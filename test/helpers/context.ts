@@ -6,7 +6,7 @@ import { main } from "../../src/cli.js";
 import { createContext, type Context, type GlobalOptions } from "../../src/context.js";
 import { UsageError } from "../../src/errors.js";
 import { sanitize } from "../../src/io/sanitize.js";
-import { painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
+import { humanWriter, painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
 
 /**
  * An in-process Context for the many small cases: captured stdout/stderr, scripted prompt answers, a
@@ -92,6 +92,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
     paint,
     prompter,
     spinner: () => ({ succeed: () => {}, fail: () => {}, stop: () => {} }),
+    print: humanWriter(out, false),
     info: (m) => void err.write(`${sanitize(m)}\n`),
     warn: (m) => void err.write(`warning: ${sanitize(m)}\n`),
   };
