@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { actionOf, applyAddClient, applyRemoveClient, CLIENTS, entrySnippet, findClaudeCli, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
+import { oneLine } from "../io/sanitize.js";
 import type { Run } from "./shared.js";
 
 export interface AddClientOptions {
@@ -99,12 +100,13 @@ export async function runRemoveClient(ctx: Context, o: RemoveClientOptions): Pro
 export async function runClients(ctx: Context, o: { json?: boolean }): Promise<void> {
   const rows = await listClients(ctx, { cwd: process.cwd(), platform: process.platform });
   if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
+  // Server names, URLs and profiles come from the config files, which a cloned project may have planted.
   for (const r of rows) {
-    ctx.io.out.write(`${r.title} (${r.client}): ${r.installed ? "installed" : "not found"}\n`);
+    ctx.io.print(`${r.title} (${r.client}): ${r.installed ? "installed" : "not found"}`);
     for (const f of r.files) {
       if (!f.exists && !f.error) continue;
-      ctx.io.out.write(`  ${f.scope}: ${f.path}${f.error ? `  (${f.error})` : ""}\n`);
-      for (const s of f.servers) ctx.io.out.write(`    ${s.name}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${s.profile}` : ""}` : ""}${s.url ? `  ${s.url}` : ""}\n`);
+      ctx.io.print(`  ${f.scope}: ${oneLine(f.path)}${f.error ? `  (${oneLine(f.error)})` : ""}`);
+      for (const s of f.servers) ctx.io.print(`    ${oneLine(s.name)}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${oneLine(s.profile)}` : ""}` : ""}${s.url ? `  ${oneLine(s.url)}` : ""}`);
     }
   }
 }

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { getToken } from "../core/tokens.js";
 import { claimRows, decodeToken } from "../core/decode.js";
+import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
 import { targetFor, withProfileOptions, type Run } from "./shared.js";
 
@@ -32,16 +33,17 @@ export async function runDecode(ctx: Context, o: DecodeOptions): Promise<void> {
     return;
   }
   if (d.kind === "opaque") {
-    out.write(`This token is opaque (${d.length} characters): ${d.why}.\nOnly the server that issued it can say what it grants (token introspection, RFC 7662).\n`);
-    return;
+    return ctx.io.print(`This token is opaque (${d.length} characters): ${oneLine(d.why)}.\nOnly the server that issued it can say what it grants (token introspection, RFC 7662).`);
   }
+  // Every name and value is the issuer's: one line each, no control sequences.
   const table = (title: string, rows: Array<[string, string]>) => {
-    const w = Math.max(...rows.map(([k]) => k.length));
-    out.write(`${title}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+    const cells = rows.map(([k, v]) => [oneLine(k), oneLine(v)] as const);
+    const w = Math.max(...cells.map(([k]) => k.length));
+    ctx.io.print(`${title}\n${cells.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n")}`);
   };
   table("Header", Object.entries(d.header).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
   table("Claims", claimRows(d.claims, now));
-  out.write("(signature not shown, and not verified: decode reads the token, the server checks it)\n");
+  ctx.io.print("(signature not shown, and not verified: decode reads the token, the server checks it)");
 }
 
 export function registerDecode(program: Command, getCtx: () => Context, run: Run<DecodeOptions> = runDecode): void {

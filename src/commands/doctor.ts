@@ -41,7 +41,7 @@ export async function runDoctor(ctx: Context, o: DoctorOptions): Promise<void> {
   const clean = (s: string | undefined) => (s === undefined ? undefined : sanitize(s).replace(/[\r\n\t]+/g, " "));
   const checks = found.map((c) => ({ ...c, what: clean(c.what)!, ...(c.detail !== undefined ? { detail: clean(c.detail) } : {}), ...(c.fix !== undefined ? { fix: clean(c.fix) } : {}) }));
   if (o.json) ctx.io.out.write(`${JSON.stringify({ checks: checksStatusJson(checks) }, null, 2)}\n`);
-  else ctx.io.out.write(`${renderChecks(checks, { color: ctx.io.color }).join("\n")}\n`);
+  else ctx.io.print(renderChecks(checks, { color: ctx.io.color }).join("\n"));
   if (!allPassed(checks)) throw new SilentError(1);
 }
 

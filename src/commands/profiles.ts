@@ -4,6 +4,7 @@ import { UsageError } from "../errors.js";
 import { addProfile, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
 import { providers } from "../core/bootstrap.js";
 import { rotateKey } from "../core/keys.js";
+import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../target.js";
 import { askClientId, choice, profileFor, type Run } from "./shared.js";
@@ -140,12 +141,12 @@ export interface ProfilesListOptions {
 
 export function runProfilesList(ctx: Context, o: ProfilesListOptions): void {
   const cfg = ctx.config();
-  if (o.quiet) return void ctx.io.out.write(Object.keys(cfg.profiles).map((n) => `${n}\n`).join(""));
+  if (o.quiet) return void ctx.io.out.write(Object.keys(cfg.profiles).map((n) => `${n}\n`).join("")); // names match PROFILE_NAME
   const rows = Object.entries(cfg.profiles).map(([name, p]) => ({ name, default: cfg.defaultProfile === name, provider: p.provider, grant: p.grant, issuer: p.issuer, clientId: p.clientId }));
   if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
-  if (!rows.length) return void ctx.io.out.write("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID\n");
+  if (!rows.length) return ctx.io.print("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID");
   const w = Math.max(...rows.map((r) => r.name.length)) + 2;
-  for (const r of rows) ctx.io.out.write(`${(r.default ? "* " : "  ") + r.name.padEnd(w)}${r.provider.padEnd(10)}${r.grant.padEnd(20)}${r.issuer}\n`);
+  for (const r of rows) ctx.io.print(`${(r.default ? "* " : "  ") + r.name.padEnd(w)}${oneLine(r.provider).padEnd(10)}${r.grant.padEnd(20)}${oneLine(r.issuer)}`);
 }
 
 export function runProfilesShow(ctx: Context, o: { name?: string; json?: boolean }): void {
@@ -154,7 +155,8 @@ export function runProfilesShow(ctx: Context, o: { name?: string; json?: boolean
   const view = { name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
   delete (view as { secretStore?: unknown }).secretStore;
   if (o.json) return void ctx.io.out.write(JSON.stringify(view, null, 2) + "\n");
-  for (const [k, v] of Object.entries(view)) if (v !== undefined) ctx.io.out.write(`${k}: ${Array.isArray(v) ? v.join(" ") : typeof v === "object" ? JSON.stringify(v) : v}\n`);
+  // Values may have come from a server (discovered issuer, scopes, registration): one line each, no control sequences.
+  for (const [k, v] of Object.entries(view)) if (v !== undefined) ctx.io.print(`${k}: ${oneLine(Array.isArray(v) ? v.join(" ") : typeof v === "object" ? JSON.stringify(v) : String(v))}`);
 }
 
 export async function runProfilesUse(ctx: Context, o: { name: string }): Promise<void> {

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { profilelessTokens } from "../core/session.js";
 import { tokenState } from "../core/tokens.js";
 import { targetFromProfile } from "../core/target.js";
+import { oneLine } from "../io/sanitize.js";
 import { profileFor, relative, type Run } from "./shared.js";
 
 export interface StatusOptions {
@@ -62,17 +63,19 @@ export async function runStatus(ctx: Context, o: StatusOptions): Promise<void> {
   }
   if (o.json) return void ctx.io.out.write(JSON.stringify(rows.map(({ client_id, ...r }) => (client_id === undefined ? r : { ...r, client_id })), null, 2) + "\n");
   if (!rows.length) {
-    return void ctx.io.out.write("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID  (or try: mcp-auth sandbox)\n");
+    return ctx.io.print("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID  (or try: mcp-auth sandbox)");
   }
+  // Values came from servers (a discovered issuer, granted scopes) or from config.json: one line each, no control sequences.
+  const f = (v: unknown) => oneLine(String(v));
   for (const r of rows) {
     const when = r.expires_at ? ` (${r.token === "valid" ? "expires" : "expired"} ${relative(r.expires_at - now)}, ${new Date(r.expires_at * 1000).toISOString()})` : "";
-    const head = r.profile === null ? `(no profile)  client ${r.client_id}  ${r.grant}  ${r.issuer}` : `${r.profile}${r.default ? " (default)" : ""}  ${r.provider}  ${r.grant}  ${r.issuer}`;
+    const head = r.profile === null ? `(no profile)  client ${f(r.client_id)}  ${f(r.grant)}  ${f(r.issuer)}` : `${r.profile}${r.default ? " (default)" : ""}  ${f(r.provider)}  ${f(r.grant)}  ${f(r.issuer)}`;
     const lines = [head, `  token: ${r.token}${when}`];
-    if (r.mcp_url) lines.push(`  MCP server: ${r.mcp_url}${r.authorization_server ? ` (authorization server discovered from ${r.authorization_server.discovered_from})` : ""}`);
-    if (r.scope) lines.push(`  scope: ${r.scope}`);
-    if (r.refresh_token) lines.push(`  refresh token: ${r.refresh_token}`);
-    if (r.client_secret) lines.push(`  client secret: stored (${r.client_secret})`);
-    ctx.io.out.write(lines.join("\n") + "\n");
+    if (r.mcp_url) lines.push(`  MCP server: ${f(r.mcp_url)}${r.authorization_server ? ` (authorization server discovered from ${f(r.authorization_server.discovered_from)})` : ""}`);
+    if (r.scope) lines.push(`  scope: ${f(r.scope)}`);
+    if (r.refresh_token) lines.push(`  refresh token: ${f(r.refresh_token)}`);
+    if (r.client_secret) lines.push(`  client secret: stored (${f(r.client_secret)})`);
+    ctx.io.print(lines.join("\n"));
   }
 }
 

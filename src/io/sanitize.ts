@@ -1,9 +1,10 @@
 /**
- * Everything mcp-auth prints on stderr passes through here: text a server sent (error descriptions,
- * WWW-Authenticate, HTML titles, admin API messages) may carry terminal escape sequences, and a
- * hostile or careless server may echo a secret back. So control characters are stripped and every
- * secret this process knows of is replaced, in the forms it may travel in (plain, URL-encoded,
- * and base64 as in an HTTP Basic header).
+ * Everything mcp-auth prints for a person, on stderr and on stdout, passes through here: text a
+ * server or a file sent (error descriptions, WWW-Authenticate, HTML titles, admin API messages, a
+ * client config's server names, a token's claims) may carry terminal escape sequences, and a hostile
+ * or careless server may echo a secret back. So control characters are stripped and every secret this
+ * process knows of is replaced, in the forms it may travel in (plain, URL-encoded, and base64 as in
+ * an HTTP Basic header). Machine output (a token, `--json`, the proxy's JSON-RPC) is written as is.
  */
 
 const known = new Set<string>();
@@ -52,11 +53,17 @@ function formEncode(s: string): string {
 // C0 controls but \t and \n, DEL, and C1 controls (0x80-0x9f: CSI and OSC have 8-bit forms).
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-// A whole escape sequence (CSI … final byte, OSC … BEL/ST), so no stray "[2J" is left behind.
+// A whole escape sequence (CSI … final byte, OSC … BEL/ST, as OSC 8 links and OSC 52 clipboard writes
+// use), so no stray "[2J" is left behind.
 // eslint-disable-next-line no-control-regex
-const ESCAPE_SEQUENCE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]/g;
+const ESCAPE_SEQUENCE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u009d[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?/g;
+// Bidirectional overrides, embeddings, isolates and marks: they reorder what the terminal shows, so a
+// value could read as something else ("Trojan Source", CVE-2021-42574).
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// The colours of mcp-auth's own painter (src/io/terminal.ts): the only sequences kept on output.
+// eslint-disable-next-line no-control-regex
+const OWN_COLOURS = /(\u001b\[(?:0|1|2|31|32|33)m)/;
 
-/** Removes terminal control sequences and characters (keeps newlines and tabs). */
 /**
  * Server text kept or quoted in a message: every control character (C0, DEL, C1) becomes "?", so a
  * value stays recognisable but can never drive the terminal.
@@ -65,8 +72,14 @@ export function markControl(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
 }
 
+/** Removes terminal control sequences, control characters (keeps newlines and tabs) and bidi controls. */
 export function stripControl(text: string): string {
-  return text.replace(ESCAPE_SEQUENCE, "").replace(CONTROL, "");
+  return text.replace(ESCAPE_SEQUENCE, "").replace(CONTROL, "").replace(BIDI, "");
+}
+
+/** One value shown inside a line of human output (a server name, a URL, a claim): no control, no line break. */
+export function oneLine(text: string): string {
+  return stripControl(text).replace(/[\n\t]+/g, " ");
 }
 
 /** Replaces every known secret with "[redacted]". */
@@ -82,6 +95,17 @@ export function scrubSecrets(text: string): string {
 /** What may reach a terminal or a log: no control sequences, no known secrets. */
 export function sanitize(text: string): string {
   return scrubSecrets(stripControl(text));
+}
+
+/**
+ * Human output on a colour terminal (src/io/terminal.ts `print`): `sanitize`, except that the colour
+ * codes of mcp-auth's own painter survive; the values painted were cleaned by their callers.
+ */
+export function sanitizeOutput(text: string): string {
+  return text
+    .split(OWN_COLOURS)
+    .map((part, i) => (i % 2 ? part : sanitize(part)))
+    .join("");
 }
 
 /** For tests: forget everything registered. */

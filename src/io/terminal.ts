@@ -1,15 +1,19 @@
 import { UsageError } from "../errors.js";
-import { sanitize } from "./sanitize.js";
+import { sanitize, sanitizeOutput, stripControl } from "./sanitize.js";
 
 /**
  * The terminal, in one object: streams, whether a person can be asked something, colour, prompts and
  * spinners. Every TTY/colour/prompt decision lives here, so nothing below the command layer touches
  * process.stdin/stdout/stderr, and a test can swap the whole thing (test/helpers/context.ts).
  *
- * stdout carries data only (a token, JSON); prompts, spinners, notices and warnings go to stderr.
+ * stdout carries data (a token, JSON) and the reports a command was asked for (a status, a listing);
+ * prompts, spinners, notices and warnings go to stderr. Whatever a person reads, on either stream, is
+ * written by `print`/`info`/`warn`, which strip control sequences (src/io/sanitize.ts); `out` itself is
+ * only for machine output, which must stay byte-exact.
  */
 export interface Terminal {
   in: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Machine output only (a token, JSON, JSON-RPC), byte-exact. A report for a person goes through `print`. */
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
   /** A person is there: stdin and stderr are terminals and --non-interactive was not given. */
@@ -20,6 +24,8 @@ export interface Terminal {
   prompter: Prompter;
   /** A spinner on stderr; draws only on a TTY outside CI, else prints nothing until it ends. */
   spinner(text: string): Spinner;
+  /** Human output on stdout (a listing, a report): one line or several, control sequences and known secrets removed. */
+  print(text: string): void;
   /** One line (or several) to stderr, control characters and known secrets removed. */
   info(msg: string): void;
   warn(msg: string): void;
@@ -82,7 +88,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   const interactive = !o.nonInteractive && Boolean(stdin.isTTY && err.isTTY);
   const why = o.nonInteractive ? "--non-interactive was given" : NOT_A_TERMINAL;
   const paint = painter(color);
-  const write = (s: string) => void err.write(`${sanitize(s)}\n`);
+  const write = humanWriter(err, false);
   return {
     in: stdin,
     out,
@@ -93,9 +99,18 @@ export function createTerminal(o: TerminalOptions): Terminal {
     paint,
     prompter: interactive ? inquirerPrompter(stdin, err) : refusingPrompter(why),
     spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err) : quietSpinner()),
+    print: humanWriter(out, color),
     info: write,
     warn: (m) => write(`${paint.warn("warning:")} ${m}`),
   };
+}
+
+/**
+ * Writes text for a person, then a newline: control sequences and known secrets removed. With
+ * `colours`, the painter's own colour codes are kept (callers paint only values they have cleaned).
+ */
+export function humanWriter(stream: NodeJS.WritableStream, colours: boolean): (text: string) => void {
+  return (text) => void stream.write(`${colours ? sanitizeOutput(text) : sanitize(text)}\n`);
 }
 
 export const NOT_A_TERMINAL = "this is not an interactive terminal";
@@ -119,11 +134,14 @@ export function refusingPrompter(why: string = NOT_A_TERMINAL): Prompter {
 function inquirerPrompter(input: Terminal["in"], output: NodeJS.WritableStream): Prompter {
   const ctx = { input: input as NodeJS.ReadableStream, output: output as NodeJS.WritableStream, clearPromptOnDone: false };
   const load = () => import("@inquirer/prompts");
+  // Questions and choices may quote a server (a discovered scope, a client name): no control sequences.
+  const clean = (s: string) => sanitize(s).replace(/[\r\n\t]+/g, " ");
   return {
-    password: async (message) => (await load()).password({ message, mask: "*" }, ctx as never),
-    confirm: async (message, o) => (await load()).confirm({ message, default: o?.default }, ctx as never),
-    input: async (message, o) => (await load()).input({ message, default: o?.default, validate: o?.validate }, ctx as never),
-    select: async (message, choices, o) => (await load()).select({ message, choices, default: o?.default }, ctx as never),
+    password: async (message) => (await load()).password({ message: clean(message), mask: "*" }, ctx as never),
+    confirm: async (message, o) => (await load()).confirm({ message: clean(message), default: o?.default }, ctx as never),
+    input: async (message, o) => (await load()).input({ message: clean(message), default: o?.default === undefined ? undefined : stripControl(o.default), validate: o?.validate }, ctx as never),
+    select: async (message, choices, o) =>
+      (await load()).select({ message: clean(message), choices: choices.map((c) => ({ ...c, name: clean(c.name), ...(c.description !== undefined && { description: clean(c.description) }) })), default: o?.default }, ctx as never),
   };
 }
 

@@ -87,9 +87,11 @@ export async function renderPlan(changes: FileChange[]): Promise<string> {
   return escapeControls(out);
 }
 
-/** Every C0/C1 control but newline and tab, as a visible `\xNN`. */
+/** Every C0/C1 control but newline and tab as a visible `\xNN`, and every bidi control as `\uNNNN` (it would reorder the line). */
 export function escapeControls(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`)
+    .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 export interface PlannedFile {

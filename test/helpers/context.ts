@@ -7,7 +7,7 @@ import { createContext, type Context, type GlobalOptions } from "../../src/conte
 import { UsageError } from "../../src/errors.js";
 import type { Resolver } from "../../src/oauth/http.js";
 import { sanitize } from "../../src/io/sanitize.js";
-import { painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
+import { humanWriter, painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
 
 /**
  * An in-process Context for the many small cases: captured stdout/stderr, scripted prompt answers, a
@@ -95,6 +95,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
     paint,
     prompter,
     spinner: () => ({ succeed: () => {}, fail: () => {}, stop: () => {} }),
+    print: humanWriter(out, false),
     info: (m) => void err.write(`${sanitize(m)}\n`),
     warn: (m) => void err.write(`warning: ${sanitize(m)}\n`),
   };
