@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 "use strict";
-// Launcher. CommonJS on purpose: a cached `mcp-auth token` is answered by dist/fast.cjs before the
-// full CLI (an ES module graph) is loaded, so it costs little more than starting Node.
+// Launcher. CommonJS on purpose: a cached `mcp-auth token` is answered by dist/fast.cjs, and one that
+// needs a single request to the IdP by dist/fast-fetch.cjs, before the full CLI (an ES module graph)
+// is loaded, so they cost little more than starting Node.
 const [major, minor, patch] = process.versions.node.split(".").map(Number);
 if (major < 20 || (major === 20 && (minor < 18 || (minor === 18 && patch < 1)))) {
   process.stderr.write(`mcp-auth: Node.js >= 20.18.1 is required (this is ${process.version})\n`);
@@ -15,6 +16,21 @@ try {
   process.exit(1);
 }
 if (!fast.tryCachedToken(process.argv.slice(2), process.env)) {
+  // A miss that needs one request to the IdP (client credentials, a refresh) is tried with node:https
+  // alone (dist/fast-fetch.cjs); anything unusual, and any error, goes to the full CLI, which reports it.
+  let fresh;
+  try {
+    fresh = require("../dist/fast-fetch.cjs");
+  } catch {
+    fresh = undefined;
+  }
+  const info = (line) => process.stderr.write(`${line}\n`);
+  Promise.resolve(fresh ? fresh.tryFreshToken(process.argv.slice(2), process.env, { info }) : false)
+    .catch(() => false)
+    .then((served) => served || runCli());
+}
+
+function runCli() {
   // A reader that closed the pipe (`mcp-auth status | head -1`) is not an error.
   process.stdout.on("error", (e) => {
     if (e.code === "EPIPE") process.exit(0);

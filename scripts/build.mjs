@@ -1,5 +1,6 @@
-// Bundles src/ with esbuild: dist/fast.cjs (the cached-token fast path, node built-ins only) and
-// dist/cli.mjs (the full CLI; npm dependencies stay external and are loaded lazily), then
+// Bundles src/ with esbuild: dist/fast.cjs (the cached-token fast path, node built-ins only),
+// dist/fast-fetch.cjs (a fresh token with node:https alone, loaded only when the cache misses; npm
+// packages stay external there, so a lazy import in a shared module can never pull one in) and dist/cli.mjs (the full CLI; npm dependencies stay external and are loaded lazily), then
 // completions/ from the built program.
 import { readFileSync } from "node:fs";
 import { build } from "esbuild";
@@ -9,6 +10,7 @@ const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url),
 const common = { bundle: true, platform: "node", target: "node20", sourcemap: true, logLevel: "warning" };
 await Promise.all([
   build({ ...common, entryPoints: ["src/fast.ts"], format: "cjs", outfile: "dist/fast.cjs" }),
+  build({ ...common, entryPoints: ["src/fast-fetch.ts"], format: "cjs", outfile: "dist/fast-fetch.cjs", packages: "external" }),
   build({ ...common, entryPoints: ["src/cli.ts"], format: "esm", define: { __VERSION__: JSON.stringify(pkg.version) }, outfile: "dist/cli.mjs", packages: "external", splitting: false }),
 ]);
 
