@@ -108,7 +108,7 @@ describe("runProxy (in-process)", () => {
     const r = rig({ accept: () => false, tokens: ["A", "B", "C"] });
     const a = await r.request("initialize");
     const b = await r.request("tools/list");
-    for (const m of [a, b]) expect(m.error).toMatchObject({ code: -32000, data: { status: 401 }, message: expect.stringContaining("mcp-auth login p") });
+    for (const m of [a, b]) expect(m.error).toMatchObject({ code: -31000, data: { status: 401 }, message: expect.stringContaining("mcp-auth login p") });
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toMatch(/refused the token of profile "p".*run: mcp-auth login p/);
     r.input.end();
@@ -118,7 +118,7 @@ describe("runProxy (in-process)", () => {
   it("a token source that fails (login needed) answers the request with its message", async () => {
     const r = rig({ accept: () => true, tokens: [] });
     const a = await r.request("initialize");
-    expect(a.error).toMatchObject({ code: -32000, message: expect.stringMatching(/needs a login.*run: mcp-auth login p/) });
+    expect(a.error).toMatchObject({ code: -31000, message: expect.stringMatching(/needs a login.*run: mcp-auth login p/) });
     expect(r.errors).toEqual([expect.stringContaining("run: mcp-auth login p")]);
     r.input.end();
     await r.done;
