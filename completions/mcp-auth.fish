@@ -179,6 +179,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from set' -l no-key-id -d 'priva
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l port -r -d 'IdP port (default: a free port)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l mcp-port -r -d 'MCP server port (default: a free port)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l token-ttl -r -d 'access token lifetime'
+complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l protocol -r -a 'both 2026-07-28 legacy' -d 'the MCP server\'s era: both (answers 2026-07-28 and initialize) | 2026-07-28 (stateless only) | legacy (initialize handshake)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l save -d 'save profiles \'sandbox\' (client credentials) and \'sandbox-login\' (browser login)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from sandbox' -l json -d 'print the endpoints as one JSON line on stdout'
 complete -c mcp-auth -n '__fish_seen_subcommand_from bootstrap' -a thunder -d 'Thunder / ThunderID (OpenChoreo): create the MCP client application via the admin API'
