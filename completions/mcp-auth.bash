@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -246,12 +246,13 @@ _mcp_auth() {
         --port) COMPREPLY=(); return ;;
         --mcp-port) COMPREPLY=(); return ;;
         --token-ttl) COMPREPLY=(); return ;;
+        --protocol) COMPREPLY=($(compgen -W "both 2026-07-28 legacy" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--port --mcp-port --token-ttl --save --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--port --mcp-port --token-ttl --protocol --save --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "bootstrap")
       case "$prev" in
@@ -373,6 +374,7 @@ _mcp_auth() {
       case "$prev" in
         --url) COMPREPLY=(); return ;;
         --transport) COMPREPLY=($(compgen -W "auto streamable-http sse" -- "$cur")); return ;;
+        --protocol) COMPREPLY=($(compgen -W "auto legacy 2026-07-28" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
@@ -381,7 +383,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--url --transport --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--url --transport --protocol --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "add-client")
       case "$prev" in

@@ -73,7 +73,8 @@ describe("runProxy (in-process)", () => {
     const answers = await Promise.all([1, 2, 3, 4, 5].map(() => r.request("tools/list")));
     expect(answers.every((a) => a.result?.echo === "tools/list")).toBe(true);
     expect(r.tokenCalls).toEqual([false]);
-    expect(r.seen.filter((s) => s.method === "POST").slice(1).every((s) => s.session === "s-1")).toBe(true);
+    // the era probe (server/discover) and initialize go without a session; everything after carries it
+    expect(r.seen.filter((s) => s.method === "POST").slice(2).every((s) => s.session === "s-1")).toBe(true);
     r.input.end();
     await r.done;
   });
@@ -108,7 +109,7 @@ describe("runProxy (in-process)", () => {
     const r = rig({ accept: () => false, tokens: ["A", "B", "C"] });
     const a = await r.request("initialize");
     const b = await r.request("tools/list");
-    for (const m of [a, b]) expect(m.error).toMatchObject({ code: -32000, data: { status: 401 }, message: expect.stringContaining("mcp-auth login p") });
+    for (const m of [a, b]) expect(m.error).toMatchObject({ code: -31000, data: { status: 401 }, message: expect.stringContaining("mcp-auth login p") });
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toMatch(/refused the token of profile "p".*run: mcp-auth login p/);
     r.input.end();
@@ -118,7 +119,7 @@ describe("runProxy (in-process)", () => {
   it("a token source that fails (login needed) answers the request with its message", async () => {
     const r = rig({ accept: () => true, tokens: [] });
     const a = await r.request("initialize");
-    expect(a.error).toMatchObject({ code: -32000, message: expect.stringMatching(/needs a login.*run: mcp-auth login p/) });
+    expect(a.error).toMatchObject({ code: -31000, message: expect.stringMatching(/needs a login.*run: mcp-auth login p/) });
     expect(r.errors).toEqual([expect.stringContaining("run: mcp-auth login p")]);
     r.input.end();
     await r.done;

@@ -99,7 +99,7 @@ describe("a hostile Streamable HTTP server ends only the request it answers", ()
     await r.until(() => !!r.byId(3));
     r.end();
     await r.done;
-    expect(r.byId(2)).toMatchObject({ error: { code: -32000, message: expect.stringMatching(why) } });
+    expect(r.byId(2)).toMatchObject({ error: { code: -31000, message: expect.stringMatching(why) } });
     expect(r.byId(3)).toEqual({ jsonrpc: "2.0", id: 3, result: {} });
     expect(r.errors).toEqual([expect.stringMatching(why)]);
     // The reader stopped reading at its cap: the rest of the 50 MB was never pulled.
@@ -120,7 +120,7 @@ describe("a hostile Streamable HTTP server ends only the request it answers", ()
     r.end();
     await r.done;
     expect(r.byId(1)).toMatchObject({ result: {} });
-    expect(r.byId(2)).toMatchObject({ error: { code: -32000, message: expect.stringContaining("ended before its answer") } });
+    expect(r.byId(2)).toMatchObject({ error: { code: -31000, message: expect.stringContaining("ended before its answer") } });
   });
 });
 
@@ -168,8 +168,8 @@ describe("a hostile HTTP+SSE (2024-11-05) server", () => {
     await r.until(() => !!r.byId(3));
     r.end();
     await r.done;
-    expect(r.byId(2)).toMatchObject({ error: { code: -32000, message: expect.stringContaining("line over 4 MB") } });
-    expect(r.byId(3)).toMatchObject({ error: { code: -32000, message: expect.stringContaining("line over 4 MB") } });
+    expect(r.byId(2)).toMatchObject({ error: { code: -31000, message: expect.stringContaining("line over 4 MB") } });
+    expect(r.byId(3)).toMatchObject({ error: { code: -31000, message: expect.stringContaining("line over 4 MB") } });
     expect(hostile!.stats.pulled).toBeLessThan(MAX_SSE_LINE_BYTES + 256 * 1024);
   });
 });

@@ -100,7 +100,7 @@ describe("mcp-auth proxy fed an endless event-stream line", () => {
     const settledMb = memory(child.pid!, "VmRSS");
     child.stdin.write(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) + "\n");
     const call = await ask(2, "tools/call", { name: "x", arguments: {} });
-    expect(call.error).toMatchObject({ code: -32000, message: expect.stringContaining("event-stream line over 4 MB") });
+    expect(call.error).toMatchObject({ code: -31000, message: expect.stringContaining("event-stream line over 4 MB") });
     expect(await ask(3, "tools/list")).toMatchObject({ result: { tools: [] } });
 
     const peakMb = memory(child.pid!, "VmHWM");

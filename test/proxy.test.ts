@@ -156,7 +156,7 @@ describe("mcp-auth proxy in front of kubernetes-mcp-server", () => {
     const before = sb.grants.client_credentials ?? 0;
     const init = await p.request("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "c", version: "0" } });
     expect(init.error?.message).toContain("mcp-auth login wrong");
-    expect(init.error).toMatchObject({ code: -32000, data: { status: 401 } });
+    expect(init.error).toMatchObject({ code: -31000, data: { status: 401 } });
     expect(sb.grants.client_credentials ?? 0).toBeGreaterThan(before); // it did try a new token
     const again = await p.request("tools/list");
     expect(again.error?.message).toContain("refused the token");

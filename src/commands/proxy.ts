@@ -12,6 +12,8 @@ export interface ProxyCommandOptions {
   provider?: string;
   url?: string;
   transport?: "auto" | "streamable-http" | "sse";
+  /** The server's MCP era: auto (probe with server/discover) | legacy | 2026-07-28. */
+  protocol?: "auto" | "legacy" | "2026-07-28";
   minTtl?: string;
   /** The global --debug: trace JSON-RPC traffic (redacted) on stderr. */
   debug?: boolean;
@@ -60,6 +62,7 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
     owner: `profile "${profile.name}"`,
     loginHint: tokens.loginHint,
     transport: o.transport,
+    protocol: o.protocol,
   });
 }
 
@@ -69,6 +72,7 @@ export function registerProxy(program: Command, getCtx: () => Context, run: Run<
     .description("stdio ↔ remote MCP server bridge that adds the profile's token to every request (for clients without OAuth)")
     .option("--url <url>", "the MCP server (default: the profile's mcpUrl; another URL must be under it or its resource)")
     .addOption(choice("--transport <kind>", "auto (Streamable HTTP, then HTTP+SSE) | streamable-http | sse", ["auto", "streamable-http", "sse"]).default("auto"))
+    .addOption(choice("--protocol <era>", "the server's MCP era: auto (ask it with server/discover) | legacy (initialize handshake) | 2026-07-28; clients of either era are bridged", ["auto", "legacy", "2026-07-28"]).default("auto"))
     .option("--min-ttl <seconds>", "renew a cached token with less life than this", "60")
     .addHelpText(
       "after",

@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { startSandboxProfiles } from "../core/sandbox.js";
 import { invocation } from "../io/invocation.js";
 import { UsageError } from "../errors.js";
-import { seconds } from "./shared.js";
+import { choice, seconds } from "./shared.js";
 
 export function registerSandbox(program: Command, getCtx: () => Context): void {
   program
@@ -12,18 +12,19 @@ export function registerSandbox(program: Command, getCtx: () => Context): void {
     .option("--port <port>", "IdP port (default: a free port)")
     .option("--mcp-port <port>", "MCP server port (default: a free port)")
     .option("--token-ttl <seconds>", "access token lifetime", "3600")
+    .addOption(choice("--protocol <era>", "the MCP server's era: both (answers 2026-07-28 and initialize) | 2026-07-28 (stateless only) | legacy (initialize handshake)", ["both", "2026-07-28", "legacy"]).default("both"))
     .option("--save", "save profiles 'sandbox' (client credentials) and 'sandbox-login' (browser login)")
     .option("--json", "print the endpoints as one JSON line on stdout")
     .action(async (o) => {
       const ctx = getCtx();
-      const sb = await startSandboxProfiles(ctx, { port: port("--port", o.port), mcpPort: port("--mcp-port", o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600), save: o.save });
-      if (o.json) ctx.io.out.write(JSON.stringify({ issuer: sb.issuer, mcpUrl: sb.mcpUrl, clients: sb.clients, profiles: o.save ? ["sandbox", "sandbox-login"] : [] }) + "\n");
+      const sb = await startSandboxProfiles(ctx, { port: port("--port", o.port), mcpPort: port("--mcp-port", o.mcpPort), tokenTtl: seconds("--token-ttl", o.tokenTtl, 3600), save: o.save, protocol: o.protocol });
+      if (o.json) ctx.io.out.write(JSON.stringify({ issuer: sb.issuer, mcpUrl: sb.mcpUrl, protocol: o.protocol, clients: sb.clients, profiles: o.save ? ["sandbox", "sandbox-login"] : [] }) + "\n");
       // The commands to try, in the form that runs from here (`npx mcp-auth` when it is not on PATH).
       const me = invocation(ctx.env);
       const lines = [
         "mcp-auth sandbox is running (Ctrl-C to stop)",
         `  OpenID provider: ${sb.issuer}   (any username and password log in)`,
-        `  MCP server:      ${sb.mcpUrl}   (wants a token for this audience)`,
+        `  MCP server:      ${sb.mcpUrl}   (wants a token for this audience; speaks ${o.protocol === "both" ? "2026-07-28 and the initialize handshake" : o.protocol === "legacy" ? "the initialize handshake (2025-11-25)" : "2026-07-28 only"})`,
         "",
       ];
       if (o.save) {

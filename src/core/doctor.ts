@@ -214,6 +214,27 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
       add("mcp.initialize", "fail", "MCP initialize with the token", msg(e), "check that the server is up");
     }
   }
+  // 6. The server's protocol era (docs/mcp-2026-07-28.md): server/discover, then initialize.
+  if (url && probe && (token || open)) {
+    try {
+      const { probeEra } = await import("../mcp/era.js");
+      const authed: Context["fetch"] = (u, init) => {
+        const h = new Headers(init?.headers);
+        if (token) h.set("authorization", `Bearer ${token}`);
+        return ctx.fetch(u, { ...init, headers: h });
+      };
+      const e = await probeEra(authed, new URL(url), { fresh: true });
+      const versions = e.supported?.length ? ` (lists ${e.supported.join(", ")})` : "";
+      if (e.era === "modern") {
+        const client = input.target?.profile ? `the MCP clients wired to profile ${input.target.profile}` : "an MCP client that sends initialize";
+        add("mcp.era", "pass", "MCP protocol era", `speaks ${e.version}${versions}${e.dualEra ? ", and the initialize handshake" : ""}`);
+        if (!e.dualEra) add("mcp.era.clients", "warn", "MCP clients of the older era", `this server speaks only ${e.version}; ${client} sends initialize, which it refuses`, "use `mcp-auth add-client … --strategy proxy`: the proxy bridges the eras");
+      } else if (e.era === "legacy") add("mcp.era", "pass", "MCP protocol era", `speaks ${e.version ?? "a version before 2026-07-28"} (initialize handshake)${versions}; 2026-07-28 clients need \`mcp-auth proxy\`, which bridges the eras`);
+      else add("mcp.era", "skip", "MCP protocol era", e.detail);
+    } catch (err) {
+      add("mcp.era", "skip", "MCP protocol era", msg(err));
+    }
+  }
   return checks;
 }
 

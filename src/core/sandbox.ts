@@ -7,11 +7,13 @@ export interface SandboxOptions {
   mcpPort: number;
   tokenTtl: number;
   save?: boolean;
+  /** The MCP server's era (src/sandbox/mcp.ts). */
+  protocol?: "legacy" | "2026-07-28" | "both";
 }
 
 export async function startSandboxProfiles(ctx: Context, o: SandboxOptions) {
   const { startSandbox } = await import("../sandbox/server.js");
-  const sb = await startSandbox({ port: o.port, mcpPort: o.mcpPort, tokenTtl: o.tokenTtl });
+  const sb = await startSandbox({ port: o.port, mcpPort: o.mcpPort, tokenTtl: o.tokenTtl, protocol: o.protocol });
   if (o.save) {
     await saveProfile(ctx, {
       name: "sandbox",

@@ -69,7 +69,7 @@ function text(v: string): string {
 type Message = Record<string, unknown>;
 
 /** The JSON-RPC response (a message with `result` or `error`) in a JSON or SSE body, if any. */
-function responseIn(body: string): Message | undefined {
+export function responseIn(body: string): Message | undefined {
   const candidates: string[] = [];
   const trimmed = body.trimStart();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) candidates.push(trimmed);

@@ -2,6 +2,8 @@ import { covers } from "../core/covers.js";
 import { AuthError, McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { redact, type Fetch } from "../oauth/http.js";
+import { checkTools, discoverFromInitialize, initializeFromDiscover, INPUT_CAPABILITY, legacyParams, legacyResult, modernResult } from "./bridge.js";
+import { HEADER_MISMATCH, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, MODERN_VERSION, MODERN_VERSIONS, modernHeaders, paramHeaders, probeEra, UNSUPPORTED_PROTOCOL_VERSION, withModernMeta, type HeaderParam } from "./era.js";
 import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamError, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
 
 /**
@@ -41,6 +43,11 @@ export interface ProxyOptions {
   /** What to do when the token is refused: `run: mcp-auth login dev`. */
   loginHint: string;
   transport?: "auto" | "streamable-http" | "sse";
+  /**
+   * The server's protocol era (docs/mcp-2026-07-28.md): `auto` probes it with server/discover; the
+   * client's era is read from its first message. Across eras the proxy translates.
+   */
+  protocol?: "auto" | "legacy" | "2026-07-28";
   /** How long to wait for answers still owed after stdin closes (ms). */
   drainMs?: number;
   /**
@@ -64,8 +71,14 @@ const MAX_SCOPES = 32;
 const MAX_SCOPE_LENGTH = 256;
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
-/** JSON-RPC error code of failures the proxy itself reports (the implementation-defined server range). */
-export const PROXY_ERROR = -32000;
+/**
+ * JSON-RPC error code of failures the proxy itself reports: outside the range JSON-RPC reserves
+ * (-32768…-32000), as the 2026-07-28 spec asks of codes it does not define (docs/mcp-2026-07-28.md).
+ */
+export const PROXY_ERROR = -31000;
+
+/** Round trips of one input_required request the proxy carries out for a legacy client at most. */
+const MAX_INPUT_ROUNDS = 8;
 
 /** Refresh a token this long before it expires: a minute, or half its life if it is shorter. */
 const MAX_SKEW_MS = 60_000;
@@ -87,17 +100,68 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   let refusedShown = false;
   let closing = false;
 
+  // Eras (docs/mcp-2026-07-28.md). `serverEra` is settled before the first message goes up.
+  let serverEra: "modern" | "legacy" | undefined = o.protocol === "legacy" ? "legacy" : o.protocol === "2026-07-28" ? "modern" : undefined;
+  let clientEra: "modern" | "legacy" | undefined;
+  let modernVersion = MODERN_VERSION;
+  let discovered: Record<string, unknown> | undefined;
+  /** What a legacy client declared in initialize; sent in `_meta` of each modern request. */
+  let clientCaps: unknown = {};
+  let clientInfo: unknown;
+  let logLevel: string | undefined;
+  /** Tools' x-mcp-header parameters, from the last tools/list seen. */
+  const toolParams = new Map<string, HeaderParam[]>();
+  /** Requests the proxy sends on its own (upstream or to the client): id → resolve. */
+  const internal = new Map<Id, (m: JSONRPCMessage) => void>();
+  /** Retries sent with a new id upstream: that id → the client's id. */
+  const alias = new Map<Id, Id>();
+  /** Client requests kept for a retry (input_required, -32020): id → request. */
+  const originals = new Map<Id, JSONRPCMessage & { id: Id }>();
+  let seq = 0;
+  const nextId = (what: string): string => `mcp-auth-${what}-${++seq}`;
+
+  const reply = (id: Id, result: unknown) => toClient({ jsonrpc: "2.0", id, result });
+  const replyError = (id: Id, code: number, message: string, data?: unknown) => toClient({ jsonrpc: "2.0", id, error: { code, message, ...(data === undefined ? {} : { data }) } });
+
   const toClient = (m: JSONRPCMessage) => {
-    trace?.("stdio <", m);
-    if (("result" in m || "error" in m) && m.id !== undefined) {
-      const method = owed.get(m.id as Id);
-      owed.delete(m.id as Id);
+    if (("result" in m || "error" in m) && m.id !== undefined && m.id !== null) {
+      const mine = internal.get(m.id as Id);
+      if (mine) {
+        internal.delete(m.id as Id);
+        return mine(m);
+      }
+      const clientId = alias.get(m.id as Id);
+      if (clientId !== undefined) {
+        alias.delete(m.id as Id);
+        m = { ...m, id: clientId };
+      }
+      const id = m.id as Id;
+      const method = owed.get(id);
       // The transport adds MCP-Protocol-Version to later requests, as the SDK's own Client does.
       if (method === "initialize" && "result" in m && m.result) {
         const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
         if (typeof v === "string") up.setProtocolVersion?.(v);
       }
+      if (serverEra === "modern") {
+        const original = originals.get(id);
+        if ("result" in m && (m.result as { resultType?: unknown })?.resultType === "input_required" && clientEra === "legacy" && original) return void inputRequired(original, m.result as Record<string, unknown>);
+        if ("error" in m && (m.error as { code?: unknown })?.code === HEADER_MISMATCH && original?.method === "tools/call") return void retryAfterToolsList(original);
+        if ("result" in m && method === "tools/list") m = { ...m, result: checkTools(m.result, toolParams, o.error) };
+        if ("result" in m && clientEra === "legacy") m = { ...m, result: legacyResult(m.result) };
+      } else if (clientEra === "modern" && "result" in m) m = { ...m, result: modernResult(method, m.result) };
+      owed.delete(id);
+      originals.delete(id);
+    } else if (serverEra === "legacy" && clientEra === "modern" && isRequest(m)) {
+      // A legacy server's own request (elicitation, sampling, roots, ping): a modern client takes none.
+      trace?.("upstream >", m);
+      const answer: JSONRPCMessage =
+        m.method === "ping"
+          ? { jsonrpc: "2.0", id: m.id, result: {} }
+          : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}, which takes no server requests; mcp-auth proxy does not carry ${m.method} to it` } };
+      void sendUp(answer).catch((e) => report(e));
+      return;
     }
+    trace?.("stdio <", m);
     void down.send(m).catch(() => {});
   };
 
@@ -114,9 +178,14 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   const fail = (m: JSONRPCMessage, e: unknown) => {
     const line = report(e);
     if (!isRequest(m)) return;
-    owed.delete(m.id);
+    const id = alias.get(m.id) ?? m.id;
+    alias.delete(m.id);
+    internal.get(m.id)?.({ jsonrpc: "2.0", id: m.id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } });
+    if (internal.delete(m.id)) return;
+    owed.delete(id);
+    originals.delete(id);
     const status = e instanceof HttpTransportError ? e.code : e instanceof TokenRefusedError ? 401 : undefined;
-    toClient({ jsonrpc: "2.0", id: m.id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}`, data: status ? { status } : undefined } });
+    toClient({ jsonrpc: "2.0", id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}`, data: status ? { status } : undefined } });
   };
 
   const wire = (t: Transport) => {
@@ -134,12 +203,41 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     t.onrequesterror = (m, e) => fail(m, e);
   };
 
-  const streamable = (): Transport => new StreamableHttpTransport(o.url, authFetch);
+  /** The 2026-07-28 headers of one message: request metadata, and Mcp-Param-* from the tool's schema. */
+  const modernHeadersOf = (m: JSONRPCMessage): Record<string, string> => {
+    const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+    const v = typeof meta?.[META_PROTOCOL_VERSION] === "string" ? (meta[META_PROTOCOL_VERSION] as string) : modernVersion;
+    const h = modernHeaders(m, v);
+    if (m.method === "tools/call") {
+      const p = (m.params ?? {}) as { name?: unknown; arguments?: unknown };
+      const params = typeof p.name === "string" ? toolParams.get(p.name) : undefined;
+      if (params) Object.assign(h, paramHeaders(params, p.arguments));
+    }
+    return h;
+  };
+  const streamable = (): Transport => (serverEra === "modern" ? new StreamableHttpTransport(o.url, authFetch, modernHeadersOf) : new StreamableHttpTransport(o.url, authFetch));
   const legacy = async (): Promise<Transport> => new SseTransport(o.url, authFetch);
-  let up: Transport = o.transport === "sse" ? await legacy() : streamable();
-  wire(up);
-  await up.start();
-  let mayFallBack = (o.transport ?? "auto") === "auto";
+  let up!: Transport;
+  let mayFallBack = false;
+  /** Settles the server's era (probing it when `auto`) and opens the upstream transport, once. */
+  let opened: Promise<void> | undefined;
+  const open = () =>
+    (opened ??= (async () => {
+      if (!serverEra) {
+        // The client's own initialize settles a legacy server, so the probe stops before its fallback.
+        const p = await probeEra(authFetch, o.url, { initialize: false, fresh: true });
+        serverEra = p.era === "modern" ? "modern" : "legacy";
+        if (p.era === "modern") {
+          modernVersion = p.version ?? MODERN_VERSION;
+          discovered = p.discover;
+        }
+        o.debug?.(`the MCP server speaks ${serverEra === "modern" ? modernVersion : "a version before 2026-07-28"} (${p.detail})`);
+      }
+      up = o.transport === "sse" && serverEra === "legacy" ? await legacy() : streamable();
+      wire(up);
+      await up.start();
+      mayFallBack = serverEra === "legacy" && (o.transport ?? "auto") === "auto";
+    })());
 
   const sendUp = async (m: JSONRPCMessage): Promise<void> => {
     try {
@@ -159,15 +257,202 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     }
   };
 
+  /** A request of the proxy's own, upstream; its answer is not the client's. */
+  const call = (method: string, params: unknown): Promise<JSONRPCMessage> => {
+    const id = nextId("call");
+    const answer = new Promise<JSONRPCMessage>((resolve) => internal.set(id, resolve));
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, method, params };
+    trace?.("proxy >", m);
+    return sendUp(m).then(
+      () => answer,
+      (e) => {
+        internal.delete(id);
+        throw e;
+      },
+    );
+  };
+  /** A request of the proxy's own to the client (a legacy client's elicitation, sampling, roots). */
+  const ask = (method: string, params: unknown): Promise<JSONRPCMessage> => {
+    const id = nextId("input");
+    const answer = new Promise<JSONRPCMessage>((resolve) => internal.set(id, resolve));
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, method, params };
+    trace?.("stdio <", m);
+    void down.send(m).catch(() => {});
+    return answer;
+  };
+
+  const modernMeta = (params: unknown) => withModernMeta(params, { version: modernVersion, capabilities: clientCaps, clientInfo, logLevel });
+
+  /** Sends a client's request again under a new id (a retry must not reuse one); its answer goes to the client's id. */
+  const resend = (original: JSONRPCMessage & { id: Id }, params: unknown) => {
+    const id = nextId("retry");
+    alias.set(id, original.id);
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, method: original.method, params };
+    return sendUp(m).catch((e) => fail(m, e));
+  };
+
+  /**
+   * A modern server's input_required result, for a legacy client: each input request becomes the
+   * legacy server→client request of the same method (when the client declared that capability), and
+   * the original request is retried with the answers (basic/patterns/mrtr).
+   */
+  const rounds = new Map<Id, number>();
+  const inputRequired = async (original: JSONRPCMessage & { id: Id }, result: Record<string, unknown>) => {
+    const id = original.id;
+    const n = (rounds.get(id) ?? 0) + 1;
+    rounds.set(id, n);
+    const end = (code: number, message: string) => {
+      rounds.delete(id);
+      owed.delete(id);
+      originals.delete(id);
+      replyError(id, code, message);
+    };
+    if (n > MAX_INPUT_ROUNDS) return end(PROXY_ERROR, `mcp-auth: the MCP server still asks for input after ${MAX_INPUT_ROUNDS} rounds`);
+    const requests = Object.entries((result.inputRequests ?? {}) as Record<string, { method?: unknown; params?: unknown }>).slice(0, 32);
+    const caps = (clientCaps ?? {}) as Record<string, unknown>;
+    const missing = requests.map(([, r]) => String(r?.method)).filter((mth) => !INPUT_CAPABILITY[mth] || !caps[INPUT_CAPABILITY[mth]!]);
+    if (missing.length) return end(PROXY_ERROR, `mcp-auth: the MCP server needs ${[...new Set(missing)].join(", ")} from the client to go on, which this MCP client did not declare`);
+    const responses: Record<string, unknown> = {};
+    for (const [key, r] of requests) {
+      const a = await ask(r.method as string, r.params ?? {});
+      if ("error" in a) return end(PROXY_ERROR, `mcp-auth: the MCP client refused the server's ${String(r.method)}: ${short(JSON.stringify(a.error), 300)}`);
+      responses[key] = a.result;
+    }
+    const params: Record<string, unknown> = { ...((original.params ?? {}) as Record<string, unknown>), inputResponses: responses };
+    if (typeof result.requestState === "string") params.requestState = result.requestState;
+    else delete params.requestState;
+    await resend(original, modernMeta(params));
+  };
+
+  /** -32020 on a tools/call: the tool's x-mcp-header parameters changed; read tools/list again, retry once. */
+  const retried = new Set<Id>();
+  const retryAfterToolsList = async (original: JSONRPCMessage & { id: Id }) => {
+    if (retried.has(original.id)) return;
+    retried.add(original.id);
+    let cursor: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const base = cursor ? { cursor } : {};
+      const r = await call("tools/list", clientEra === "legacy" ? modernMeta(base) : { ...base, _meta: (original.params as { _meta?: unknown } | undefined)?._meta });
+      if (!("result" in r)) break;
+      checkTools(r.result, toolParams, () => {});
+      cursor = (r.result as { nextCursor?: unknown }).nextCursor as string | undefined;
+      if (typeof cursor !== "string") break;
+    }
+    await resend(original, original.params);
+    retried.delete(original.id);
+  };
+
+  /** A legacy server's handshake, done once for a modern client. */
+  let legacyInit: Promise<Record<string, unknown>> | undefined;
+  let upstreamLevel: string | undefined;
+  const handshake = (capabilities: unknown, info: unknown) =>
+    (legacyInit ??= (async () => {
+      const r = await call("initialize", { protocolVersion: LEGACY_VERSIONS[0], capabilities: capabilities ?? {}, clientInfo: info ?? { name: "mcp-auth-proxy", version: "0" } });
+      if (!("result" in r)) throw new McpAuthError(`the MCP server refused the initialize handshake: ${short(JSON.stringify(r.error), 300)}`);
+      const result = r.result as Record<string, unknown>;
+      if (typeof result.protocolVersion === "string") up.setProtocolVersion?.(result.protocolVersion);
+      await sendUp({ jsonrpc: "2.0", method: "notifications/initialized" });
+      return result;
+    })());
+
+  /** One message from the client, once the server's era is known. */
+  const handle = async (m: JSONRPCMessage): Promise<void> => {
+    if (isRequest(m) && m.method === "initialize") clientEra ??= "legacy";
+    const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+    if (isRequest(m) && (m.method === "server/discover" || typeof meta?.[META_PROTOCOL_VERSION] === "string")) clientEra ??= "modern";
+    // Answers to requests of the proxy's own (input requests put to a legacy client).
+    if (!m.method && m.id !== undefined && m.id !== null && internal.has(m.id as Id)) {
+      const done = internal.get(m.id as Id)!;
+      internal.delete(m.id as Id);
+      return done(m);
+    }
+    if (serverEra === "modern" && clientEra !== "modern") return legacyToModern(m);
+    if (serverEra === "legacy" && clientEra === "modern") return modernToLegacy(m);
+    if (isRequest(m) && serverEra === "modern" && m.method === "tools/call") originals.set(m.id, m);
+    return sendUp(m);
+  };
+
+  /** A legacy client in front of a 2026-07-28 server. */
+  const legacyToModern = async (m: JSONRPCMessage): Promise<void> => {
+    if (!isRequest(m)) {
+      // No client notification (initialized, roots/list_changed, cancelled) exists on modern HTTP.
+      if (m.method) return;
+      return sendUp(m); // an answer to a server request (a modern server sends none)
+    }
+    switch (m.method) {
+      case "initialize": {
+        const p = (m.params ?? {}) as { protocolVersion?: unknown; capabilities?: unknown; clientInfo?: unknown };
+        clientCaps = p.capabilities ?? {};
+        clientInfo = p.clientInfo;
+        if (!discovered) {
+          const r = await call("server/discover", modernMeta({}));
+          if (!("result" in r)) {
+            owed.delete(m.id);
+            return replyError(m.id, PROXY_ERROR, `mcp-auth: the MCP server answered server/discover with an error: ${short(JSON.stringify(r.error), 300)}`);
+          }
+          discovered = r.result as Record<string, unknown>;
+        }
+        owed.delete(m.id);
+        return reply(m.id, initializeFromDiscover(p.protocolVersion, discovered));
+      }
+      case "ping":
+        owed.delete(m.id);
+        return reply(m.id, {});
+      case "logging/setLevel": {
+        const level = (m.params as { level?: unknown } | undefined)?.level;
+        if (typeof level === "string") logLevel = level;
+        owed.delete(m.id);
+        return reply(m.id, {});
+      }
+      case "resources/subscribe":
+      case "resources/unsubscribe":
+        owed.delete(m.id);
+        return replyError(m.id, PROXY_ERROR, `mcp-auth: the MCP server speaks ${modernVersion}, where ${m.method} is gone; mcp-auth proxy does not open subscriptions/listen for it`);
+    }
+    const sent: JSONRPCMessage & { id: Id } = { ...m, params: modernMeta(m.params) };
+    if (["tools/call", "resources/read", "prompts/get"].includes(m.method)) originals.set(m.id, sent);
+    return sendUp(sent);
+  };
+
+  /** A 2026-07-28 client in front of a legacy server. */
+  const modernToLegacy = async (m: JSONRPCMessage): Promise<void> => {
+    if (!isRequest(m)) return sendUp({ ...m, ...(m.params === undefined ? {} : { params: legacyParams(m.params) }) });
+    const meta = ((m.params as { _meta?: Record<string, unknown> } | undefined)?._meta ?? {}) as Record<string, unknown>;
+    const requested = meta[META_PROTOCOL_VERSION];
+    if (typeof requested === "string" && !MODERN_VERSIONS.includes(requested)) {
+      owed.delete(m.id);
+      return replyError(m.id, UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version", { supported: MODERN_VERSIONS, requested });
+    }
+    const init = await handshake(meta[META_CLIENT_CAPABILITIES], meta[META_CLIENT_INFO]);
+    if (m.method === "server/discover") {
+      owed.delete(m.id);
+      return reply(m.id, discoverFromInitialize(init));
+    }
+    if (m.method === "subscriptions/listen") {
+      owed.delete(m.id);
+      return replyError(m.id, PROXY_ERROR, "mcp-auth: the MCP server speaks a version before 2026-07-28; mcp-auth proxy does not bridge subscriptions/listen to it");
+    }
+    // The per-request log level becomes the legacy session's level, when the server logs at all.
+    const level = meta[META_LOG_LEVEL];
+    if (typeof level === "string" && level !== upstreamLevel && (init.capabilities as Record<string, unknown> | undefined)?.logging) {
+      upstreamLevel = level;
+      await call("logging/setLevel", { level });
+    }
+    return sendUp({ ...m, params: legacyParams(m.params) });
+  };
+
   // Notifications keep their order relative to what follows them (initialized before the next request),
-  // and nothing is sent before the first message (initialize) has settled the transport; requests then
+  // and nothing is sent before the first message has settled the era and the transport; requests then
   // run side by side.
   let barrier: Promise<unknown> = Promise.resolve();
   let first = true;
   down.onmessage = (m) => {
     trace?.("stdio >", m);
     if (isRequest(m)) owed.set(m.id, m.method);
-    const sent = barrier.then(() => sendUp(m)).catch((e) => fail(m, e));
+    const sent = barrier
+      .then(open)
+      .then(() => handle(m))
+      .catch((e) => fail(m, e));
     if (first || !isRequest(m)) barrier = sent;
     first = false;
   };
@@ -185,6 +470,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   while (owed.size && o.now() < deadline) await sleep(20);
   await barrier;
   closing = true;
+  if (!opened) return void (await down.close().catch(() => {}));
+  await opened.catch(() => {});
+  if (!up) return void (await down.close().catch(() => {}));
   if (up.terminateSession) await within(2000, up.terminateSession().catch(() => {}));
   await up.close().catch(() => {});
   await down.close().catch(() => {});

@@ -236,6 +236,17 @@ async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) 
   }
 }
 
+/** The JSON-RPC error answering request `id` in a body, if that is what the body is. */
+function jsonRpcErrorFor(text: string, id: string | number): JSONRPCMessage | undefined {
+  try {
+    const m = asMessage(JSON.parse(text));
+    if ("error" in m && (m.id === id || m.id === undefined || m.id === null)) return { jsonrpc: "2.0", id, error: m.error };
+  } catch {
+    /* not a JSON-RPC answer */
+  }
+  return undefined;
+}
+
 const mediaType = (h: string | null) => (h ?? "").split(";")[0]!.trim().toLowerCase();
 
 /** Parses the JSON-RPC messages of one SSE event or JSON body and hands each on. */
@@ -259,9 +270,15 @@ export class StreamableHttpTransport implements Transport {
   private retryMs = 1000;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
 
+  /**
+   * `modern`: the 2026-07-28 shape (docs/mcp-2026-07-28.md): no session id, no GET stream, no
+   * resumption; each POST carries the request-metadata headers `modern` computes; a 4xx whose body is
+   * the JSON-RPC error for the request (-32022, -32020, -32601, …) is that request's answer.
+   */
   constructor(
     private readonly url: URL,
     private readonly fetch: Fetch,
+    private readonly modern?: (m: JSONRPCMessage) => Record<string, string>,
   ) {}
 
   async start(): Promise<void> {}
@@ -272,20 +289,25 @@ export class StreamableHttpTransport implements Transport {
 
   private headers(): Headers {
     const h = new Headers();
-    if (this.sessionId) h.set("mcp-session-id", this.sessionId);
+    if (this.sessionId && !this.modern) h.set("mcp-session-id", this.sessionId);
     if (this.protocolVersion) h.set("mcp-protocol-version", this.protocolVersion);
     return h;
   }
 
   async send(m: JSONRPCMessage): Promise<void> {
     const headers = this.headers();
+    if (this.modern) for (const [k, v] of Object.entries(this.modern(m))) headers.set(k, v);
     headers.set("content-type", "application/json");
     headers.set("accept", "application/json, text/event-stream");
     const res = await this.fetch(this.url, { method: "POST", headers, body: JSON.stringify(m), signal: this.abort.signal });
     const sid = res.headers.get("mcp-session-id");
-    if (sid) this.sessionId = sid;
+    if (sid && !this.modern) this.sessionId = sid;
     if (!res.ok) {
       const text = await res.text().catch(() => null);
+      if (this.modern && isRequest(m) && res.status >= 400 && res.status < 500 && text) {
+        const answer = jsonRpcErrorFor(text.slice(0, MAX_SSE_EVENT_BYTES), m.id);
+        if (answer) return void this.onmessage?.(answer);
+      }
       throw new HttpTransportError(res.status, `Error POSTing to endpoint: ${text}`);
     }
     if (res.status === 202 || !isRequest(m)) {
@@ -357,7 +379,7 @@ export class StreamableHttpTransport implements Transport {
       if (!request) this.onerror?.(failed);
     }
     if (this.abort.signal.aborted || answered) return;
-    if (!(isGet || lastId)) {
+    if (!(isGet || lastId) || this.modern) {
       if (request) giveUp(failed ?? new StreamError("the MCP server's event stream ended before its answer"));
       return;
     }

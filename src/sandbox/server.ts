@@ -25,6 +25,8 @@ export interface SandboxOptions {
   tokenTtl?: number;
   clientSecret?: string;
   quiet?: boolean;
+  /** The MCP server's era (default legacy; `mcp-auth sandbox` defaults to both). */
+  protocol?: import("./mcp.js").SandboxProtocol;
 }
 
 export interface Counts {
@@ -176,7 +178,7 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
   });
 
   const { mountMcp } = await import("./mcp.js");
-  mountMcp(mcpServer, { issuer, mcpUrl, counts });
+  mountMcp(mcpServer, { issuer, mcpUrl, counts, protocol: o.protocol ?? "legacy" });
 
   return {
     issuer,
