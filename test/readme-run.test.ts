@@ -224,6 +224,27 @@ describe.skipIf(!hasChromium)("README: Try it: the sandbox", () => {
     expect(out).toContain("Stopping the sandbox.");
   });
 
+  ran.add("mcp-auth sandbox --save --protocol 2026-07-28");
+  ran.add("mcp-auth doctor --profile sandbox");
+  it("mcp-auth sandbox --save --protocol 2026-07-28, then doctor reports the era", async () => {
+    const v = newUser();
+    let text = "";
+    const p = spawn(process.execPath, [BIN, ...toArgv("mcp-auth sandbox --save --protocol 2026-07-28", {}, v, v.home).args], { env: v.env, cwd: v.home, stdio: ["ignore", "pipe", "pipe"] });
+    p.stdout!.on("data", (d) => (text += d));
+    p.stderr!.on("data", (d) => (text += d));
+    try {
+      await expect.poll(() => text, { timeout: 30_000 }).toContain("Saved profiles 'sandbox' and 'sandbox-login'");
+      expect(text).toContain("speaks 2026-07-28 only");
+      const r = await v.run(toArgv("mcp-auth doctor --profile sandbox", {}, v, v.home).args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/MCP protocol era: speaks 2026-07-28/);
+    } finally {
+      const closed = new Promise((r) => p.once("close", r));
+      p.kill("SIGINT");
+      await closed;
+    }
+  });
+
   ran.add("mcp-auth sandbox");
   it("mcp-auth sandbox (without --save: prints the profiles add commands)", async () => {
     const other = newUser();

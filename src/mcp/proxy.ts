@@ -101,7 +101,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   let closing = false;
 
   // Eras (docs/mcp-2026-07-28.md). `serverEra` is settled before the first message goes up.
-  let serverEra: "modern" | "legacy" | undefined = o.protocol === "legacy" ? "legacy" : o.protocol === "2026-07-28" ? "modern" : undefined;
+  // The HTTP+SSE transport predates 2026-07-28: a server reached through it is legacy, with nothing to probe.
+  let serverEra: "modern" | "legacy" | undefined = o.protocol === "2026-07-28" ? "modern" : o.protocol === "legacy" || o.transport === "sse" ? "legacy" : undefined;
   let clientEra: "modern" | "legacy" | undefined;
   let modernVersion = MODERN_VERSION;
   let discovered: Record<string, unknown> | undefined;
