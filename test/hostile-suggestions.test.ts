@@ -1,0 +1,45 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { createTestContext, type TestContext } from "./helpers/context.js";
+
+/**
+ * Server text that ends up inside a command mcp-auth suggests to run: a hostile server must not be
+ * able to make a copy-pasted suggestion run something else (each value is one quoted shell word).
+ */
+let srv: Server | undefined;
+const contexts: TestContext[] = [];
+afterEach(async () => {
+  for (const c of contexts.splice(0)) c.cleanup();
+  await new Promise((r) => (srv ? srv.close(r) : r(undefined)));
+  srv = undefined;
+});
+
+function unsignedJwt(claims: Record<string, unknown>): string {
+  const b = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return `${b({ alg: "none", typ: "JWT" })}.${b(claims)}.`;
+}
+
+describe("doctor's suggested commands quote what a server sent", () => {
+  it("a server-named issuer and audience with shell syntax are single shell words in the fixes", async () => {
+    let base = "";
+    const issuer = () => `${base}/as;touch /tmp/pwned`;
+    srv = createServer((req, res) => {
+      const json = (o: unknown) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(o));
+      if (req.url === "/mcp") return void res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${base}/prm", audience="aud;touch /tmp/pwned"` }).end();
+      if (req.url === "/prm") return json({ resource: `${base}/mcp`, authorization_servers: [issuer()] });
+      if (req.url?.startsWith("/.well-known/")) return json({ issuer: issuer(), token_endpoint: `${base}/token`, code_challenge_methods_supported: ["S256"] });
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => srv!.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const t = createTestContext({ stdin: unsignedJwt({ iss: "https://elsewhere.invalid", aud: "other", exp: 4102444800 }) });
+    contexts.push(t);
+    expect(await t.run(["profiles", "add", "p", "--issuer", "https://idp.invalid", "--client-id", "c", "--grant", "authorization_code", "--mcp-url", `${base}/mcp`])).toBe(0);
+    expect(await t.run(["doctor", "--profile", "p", "--token-stdin"])).toBe(1);
+    const out = t.stdout();
+    expect(out).toContain(`--issuer '${issuer()}' --force`);
+    expect(out).toContain(`--audience 'aud;touch /tmp/pwned'`);
+    expect(out).not.toMatch(/--(issuer|audience) [^'\s]*;touch/);
+  });
+});
