@@ -43,3 +43,22 @@ describe("doctor's suggested commands quote what a server sent", () => {
     expect(out).not.toMatch(/--(issuer|audience) [^'\s]*;touch/);
   });
 });
+
+describe("bootstrap's report keeps each server value on its own line", () => {
+  it("a line break in what the IdP sent (a trusted host in Keycloak's policy) cannot start a line of its own, such as a CI workflow command", async () => {
+    const { startKeycloak } = await import("./simulators/keycloak.js");
+    const k = await startKeycloak({ realms: ["kcp"] });
+    try {
+      const policy = k.trustedHostsPolicy("kcp") as unknown as { config: Record<string, string[]> };
+      policy.config["trusted-hosts"] = ["old.example.com\n::stop-commands::pwned"];
+      const t = createTestContext({ env: { ADMIN_PW: "admin" } });
+      contexts.push(t);
+      const code = await t.run(["bootstrap", "keycloak", "--url", k.url, "--admin-password-env", "ADMIN_PW", "--realm", "kcp", "--mcp-host", "mcp.example.com", "--no-verify"]);
+      expect(code, t.stderr()).toBe(0);
+      expect(t.stderr()).toContain("old.example.com ::stop-commands::pwned");
+      expect(t.stderr()).not.toMatch(/^\s*::/m);
+    } finally {
+      await k.close();
+    }
+  });
+});
