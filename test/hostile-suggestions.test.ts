@@ -62,3 +62,20 @@ describe("bootstrap's report keeps each server value on its own line", () => {
     }
   });
 });
+
+describe("values the IdP chose, written into the OCI sample's .env", () => {
+  it.each([
+    ["a${AWS_SECRET_ACCESS_KEY}b", "IAM_CLIENT_SECRET='a${AWS_SECRET_ACCESS_KEY}b'\n"],
+    ["$HOME", "IAM_CLIENT_SECRET='$HOME'\n"],
+    ["plain-Secret_1", "IAM_CLIENT_SECRET=plain-Secret_1\n"],
+    ['with "quote"', 'IAM_CLIENT_SECRET="with \\"quote\\""\n'],
+  ])("%j is written so that dotenv parsers read it back literally", async (value, line) => {
+    const { mergeEnv } = await import("../src/providers/oci/env-file.js");
+    expect(mergeEnv(null, { IAM_CLIENT_SECRET: value })).toBe(line);
+  });
+
+  it("a value with $ that no dotenv quoting keeps literal is refused", async () => {
+    const { mergeEnv } = await import("../src/providers/oci/env-file.js");
+    for (const v of ["a'${X}", "a\\${X}", "a${X}\n"]) expect(() => mergeEnv(null, { IAM_CLIENT_SECRET: v })).toThrow(/refusing to write a value with "\$"/);
+  });
+});
