@@ -7,6 +7,7 @@ import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answe
 import { checkProfileName } from "../core/profiles.js";
 import { checksJson, renderChecks } from "../io/checks.js";
 import { readSecret } from "../io/secret-input.js";
+import { oneLine } from "../io/sanitize.js";
 import { withSpinner } from "./shared.js";
 
 /** `mcp-auth bootstrap <id>` for every provider, its flags generated from the provider's inputs. */
@@ -74,9 +75,12 @@ function secretPrompter(ctx: Context): Prompter {
 
 function render(ctx: Context, p: Provider, { result, profile, checks }: BootstrapOutcome, o: { showSecret?: boolean; json?: boolean }): void {
   const lines = [`${p.title}: ${result.action}${profile ? ` — profile "${profile.name}"` : ""}`];
-  for (const [k, v] of result.facts) lines.push(`  ${k}: ${v}`);
-  lines.push(...renderChecks(checks, { indent: "  ", color: ctx.io.color }));
-  if (result.notes?.length) lines.push("", ...result.notes);
+  // Facts, checks and notes quote what the IdP sent: a line break in it must not start a line of its
+  // own (on a CI runner, a line such as `::stop-commands::` is a workflow command).
+  for (const [k, v] of result.facts) lines.push(`  ${k}: ${oneLine(v)}`);
+  const shown = checks.map((c) => ({ ...c, what: oneLine(c.what), ...(c.detail !== undefined ? { detail: oneLine(c.detail) } : {}), ...(c.fix !== undefined ? { fix: oneLine(c.fix) } : {}) }));
+  lines.push(...renderChecks(shown, { indent: "  ", color: ctx.io.color }));
+  if (result.notes?.length) lines.push("", ...result.notes.map(oneLine));
   if (profile?.data.grant === "client_credentials" || (profile && result.login && checks.some((c) => c.what.startsWith("first token")))) lines.push(`Get a token: mcp-auth token --profile ${profile.name}`);
   else if (profile) lines.push(`Next: mcp-auth login ${profile.name}`);
   ctx.info(lines.join("\n"));

@@ -109,7 +109,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   }
   const t = input.target;
   if (as && t && t.issuer.replace(/\/$/, "") !== as.issuer.replace(/\/$/, "") && listed) {
-    add("as.issuer", "fail", "profile's issuer", `the profile uses ${t.issuer}, the server names ${as.issuer}`, `mcp-auth profiles add ${t.profile ?? "NAME"} … --issuer ${as.issuer} --force`);
+    add("as.issuer", "fail", "profile's issuer", `the profile uses ${t.issuer}, the server names ${as.issuer}`, `mcp-auth profiles add ${t.profile ?? "NAME"} … --issuer ${shellWord(as.issuer)} --force`);
   }
   if (as && t) {
     const m = as.metadata;
@@ -184,7 +184,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     if (expectedAud) {
       if (auds.includes(expectedAud)) add("token.audience", "pass", "token audience", `aud contains ${expectedAud} (expected by ${audSource})`);
       else
-        add("token.audience", "fail", "token audience", `invalid audience: the token's aud is ${auds.length ? auds.join(", ") : "empty"}, the server expects ${expectedAud} (from ${audSource})`, `make the IdP put ${expectedAud} in aud, e.g. mcp-auth bootstrap keycloak --audience ${expectedAud} (kcp: ensure oauth_audience matches the client's audience)`);
+        add("token.audience", "fail", "token audience", `invalid audience: the token's aud is ${auds.length ? auds.join(", ") : "empty"}, the server expects ${expectedAud} (from ${audSource})`, `make the IdP put ${expectedAud} in aud, e.g. mcp-auth bootstrap keycloak --audience ${shellWord(expectedAud)} (kcp: ensure oauth_audience matches the client's audience)`);
     } else add("token.audience", "skip", "token audience", `the server says nothing about the audience it expects; aud is ${auds.join(", ") || "empty"}`, "pass --audience AUD to check it");
     const wanted = challenge?.params.scope?.split(" ").filter(Boolean) ?? [];
     if (wanted.length) {

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Context } from "../../context.js";
+import { McpAuthError } from "../../errors.js";
 import { applyPlan, type Applied } from "../../store/apply.js";
 import { backupPolicy } from "../../store/backup.js";
 import { planFile, type FileChange } from "../../store/plan.js";
@@ -33,9 +34,18 @@ export function mergeEnv(before: string | null, values: EnvValues): string {
   return result;
 }
 
-/** Bare when it is plainly safe for dotenv parsers (python-dotenv, node), else double-quoted. */
+/**
+ * Bare when it is plainly safe for dotenv parsers (python-dotenv, node), else double-quoted. A value
+ * with `$` (the IdP chose it) is single-quoted: dotenv parsers expand `${VAR}` and `$VAR` in bare and
+ * double-quoted values, so the server reading the file would send its own environment on in it.
+ */
 function quote(v: string): string {
-  return /^[A-Za-z0-9_.:/@+\-]*$/.test(v) ? v : `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+  if (/^[A-Za-z0-9_.:/@+\-]*$/.test(v)) return v;
+  if (/\$/.test(v)) {
+    if (/['\\\x00-\x1f\x7f]/.test(v)) throw new McpAuthError("refusing to write a value with \"$\" and a quote, backslash or control character into the .env file: no dotenv quoting keeps it literal");
+    return `'${v}'`;
+  }
+  return `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
 }
 
 export function planEnvFile(path: string, values: EnvValues): FileChange {
