@@ -228,7 +228,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         const p = await probeEra(authFetch, o.url, { initialize: false, fresh: true });
         serverEra = p.era === "modern" ? "modern" : "legacy";
         if (p.era === "modern") {
-          modernVersion = p.version ?? MODERN_VERSION;
+          // A modern server that lists no version we speak: no fallback to initialize (basic/versioning).
+          if (!p.version) throw new McpAuthError(`the MCP server speaks ${p.supported?.join(", ") || "no version it names"}, none of which mcp-auth speaks (${MODERN_VERSIONS.join(", ")})`, { hint: "upgrade mcp-auth" });
+          modernVersion = p.version;
           discovered = p.discover;
         }
         o.debug?.(`the MCP server speaks ${serverEra === "modern" ? modernVersion : "a version before 2026-07-28"} (${p.detail})`);
