@@ -1,10 +1,13 @@
 // `npm run bench` (second part): what `mcp-auth proxy` adds to an MCP round trip, measured against
-// calling the same server directly in the same run, and the proxy's memory over many requests.
-// Prints a report; asserts nothing (timings depend on the machine).
-import { spawnSync } from "node:child_process";
+// calling the same server directly in the same run, and the proxy's memory over many requests, for
+// each pairing of eras (docs/mcp-2026-07-28.md): legacy → legacy passes through; a legacy client in
+// front of a 2026-07-28-only server and a 2026-07-28 client in front of a legacy server are bridged.
+// Prints a report; asserts nothing (timings depend on the machine). BENCH_PROXY_CASES picks cases.
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -15,71 +18,136 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "mcp-auth.js");
 const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 200);
 const volume = Number(process.env.BENCH_PROXY_REQUESTS ?? 10_000);
-const home = mkdtempSync(join(tmpdir(), "mcp-auth-bench-proxy-"));
-const env = { ...process.env, HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "cfg"), MCP_AUTH_STORE: "file", NO_COLOR: "1" };
-delete env.DBUS_SESSION_BUS_ADDRESS;
-
-// The sandbox (IdP + MCP server) is its own process, so neither side of the comparison pays for it.
-const { sandbox, info } = await startSandboxProcess(bin, env);
-
-const tok = spawnSync(process.execPath, [bin, "token", "--profile", "sandbox"], { env, encoding: "utf8" });
-if (tok.status !== 0) throw new Error(tok.stderr);
-
-const direct = new Client({ name: "bench-direct", version: "0" });
-await direct.connect(new StreamableHTTPClientTransport(new URL(info.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${tok.stdout.trim()}` } } }));
-const viaTransport = new StdioClientTransport({ command: process.execPath, args: [bin, "proxy", "--profile", "sandbox"], env: { ...env, NODE_OPTIONS: process.env.BENCH_PROXY_NODE_OPTIONS ?? env.NODE_OPTIONS ?? "" }, stderr: "inherit" });
-const proxied = new Client({ name: "bench-proxy", version: "0" });
-await proxied.connect(viaTransport);
-
-async function roundTrip(client) {
-  const t = process.hrtime.bigint();
-  const r = await client.listTools();
-  if (!r.tools.length) throw new Error("no tools");
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
+const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "bench", version: "0" } };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// Warm both paths, then alternate them so that load from elsewhere on the machine hits both alike.
-for (let i = 0; i < 20; i++) {
-  await roundTrip(direct);
-  await roundTrip(proxied);
+/** A legacy client: the official SDK 1.x Client (initialize, then tools/list). */
+async function legacyClient(transport) {
+  const c = new Client({ name: "bench-legacy", version: "0" });
+  await c.connect(transport);
+  return { list: () => c.listTools(), close: () => c.close() };
 }
-const d = [];
-const p = [];
-for (let i = 0; i < rounds; i++) {
-  d.push(await roundTrip(direct));
-  p.push(await roundTrip(proxied));
-}
-const md = median(d);
-const mp = median(p);
 
-// Memory: VmRSS of the proxy process while it carries `volume` requests (8 in flight at a time).
+/** A 2026-07-28 client straight to the server over HTTP: `_meta` and the request-metadata headers. */
+function modernHttpClient(url, token) {
+  let id = 0;
+  return {
+    async list() {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method: "tools/list", params: { _meta: META } }),
+      });
+      const text = await res.text();
+      const json = text.trimStart().startsWith("{") ? text : text.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
+      return JSON.parse(json).result;
+    },
+    close: async () => {},
+  };
+}
+
+/** A 2026-07-28 client of `mcp-auth proxy` over stdio: one JSON-RPC message per line, `_meta` on each. */
+function modernStdioClient(env) {
+  const child = spawn(process.execPath, [bin, "proxy", "--profile", "sandbox"], { env, stdio: ["pipe", "pipe", "inherit"] });
+  const owed = new Map();
+  createInterface({ input: child.stdout }).on("line", (l) => {
+    const m = JSON.parse(l);
+    owed.get(m.id)?.(m);
+    owed.delete(m.id);
+  });
+  let id = 0;
+  return {
+    pid: child.pid,
+    list() {
+      const n = ++id;
+      const p = new Promise((resolve, reject) => owed.set(n, (m) => (m.result ? resolve(m.result) : reject(new Error(JSON.stringify(m.error))))));
+      child.stdin.write(JSON.stringify({ jsonrpc: "2.0", id: n, method: "tools/list", params: { _meta: META } }) + "\n");
+      return p;
+    },
+    close: async () => {
+      child.stdin.end();
+      await new Promise((r) => child.once("exit", r));
+    },
+  };
+}
+
 const rssOf = (pid) => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN) / 1024;
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 };
-const pid = viaTransport.pid;
-// VmHWM here is the high-water mark of start-up plus the latency rounds, before the volume run.
-const before = rssOf(pid);
-const samples = [rssOf(pid).rss];
-const started = Date.now();
-for (let done = 0; done < volume; ) {
-  const batch = Math.min(8, volume - done);
-  await Promise.all(Array.from({ length: batch }, () => proxied.listTools()));
-  done += batch;
-  if (done % 1000 === 0) samples.push(rssOf(pid).rss);
+
+const cases = [
+  { name: "legacy client → legacy server (pass-through)", server: "legacy", client: "legacy" },
+  { name: "legacy client → 2026-07-28 server (bridged)", server: "2026-07-28", client: "legacy" },
+  { name: "2026-07-28 client → legacy server (bridged)", server: "legacy", client: "modern" },
+].filter((c) => !process.env.BENCH_PROXY_CASES || process.env.BENCH_PROXY_CASES.split(",").some((w) => c.name.includes(w)));
+
+console.log(`mcp-auth proxy benchmark (${process.version}, ${process.platform}; sandbox MCP server, tools/list; ${rounds} alternating round trips, then ${volume} requests 8 at a time)`);
+let met = true;
+for (const c of cases) {
+  const home = mkdtempSync(join(tmpdir(), "mcp-auth-bench-proxy-"));
+  const env = { ...process.env, HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "cfg"), MCP_AUTH_STORE: "file", NO_COLOR: "1" };
+  delete env.DBUS_SESSION_BUS_ADDRESS;
+  // The sandbox (IdP + MCP server) is its own process, so neither side of the comparison pays for it.
+  const { sandbox, info } = await startSandboxProcess(bin, env, c.server);
+  try {
+    const tok = spawnSync(process.execPath, [bin, "token", "--profile", "sandbox"], { env, encoding: "utf8" });
+    if (tok.status !== 0) throw new Error(tok.stderr);
+    const token = tok.stdout.trim();
+    // Direct: the same server, without the proxy, by a client of the server's own era.
+    const direct = c.server === "legacy" ? await legacyClient(new StreamableHTTPClientTransport(new URL(info.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${token}` } } })) : modernHttpClient(info.mcpUrl, token);
+    const proxyEnv = { ...env, NODE_OPTIONS: process.env.BENCH_PROXY_NODE_OPTIONS ?? env.NODE_OPTIONS ?? "" };
+    let proxied;
+    let pid;
+    if (c.client === "legacy") {
+      const t = new StdioClientTransport({ command: process.execPath, args: [bin, "proxy", "--profile", "sandbox"], env: proxyEnv, stderr: "inherit" });
+      proxied = await legacyClient(t);
+      pid = t.pid;
+    } else {
+      proxied = modernStdioClient(proxyEnv);
+      pid = proxied.pid;
+    }
+    const roundTrip = async (client) => {
+      const t = process.hrtime.bigint();
+      const r = await client.list();
+      if (!r.tools.length) throw new Error("no tools");
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    };
+    // Warm both paths, then alternate them so that load from elsewhere on the machine hits both alike.
+    for (let i = 0; i < 20; i++) {
+      await roundTrip(direct);
+      await roundTrip(proxied);
+    }
+    const d = [];
+    const p = [];
+    for (let i = 0; i < rounds; i++) {
+      d.push(await roundTrip(direct));
+      p.push(await roundTrip(proxied));
+    }
+    const md = median(d);
+    const mp = median(p);
+    // Memory: VmRSS of the proxy process while it carries `volume` requests (8 in flight at a time).
+    const samples = [rssOf(pid).rss];
+    const started = Date.now();
+    for (let done = 0; done < volume; ) {
+      const batch = Math.min(8, volume - done);
+      await Promise.all(Array.from({ length: batch }, () => proxied.list()));
+      done += batch;
+      if (done % 2000 === 0) samples.push(rssOf(pid).rss);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const { peak } = rssOf(pid);
+    const ok = mp - md <= 2 && peak <= 80;
+    met &&= ok;
+    console.log(`\n${c.name}`);
+    console.log(`  median: direct ${md.toFixed(2)} ms, via proxy ${mp.toFixed(2)} ms → overhead ${(mp - md).toFixed(2)} ms (ratio ${(mp / md).toFixed(2)}x)`);
+    console.log(`  ${volume} requests in ${seconds.toFixed(1)} s: RSS ${samples.map((s) => s.toFixed(0)).join(" → ")} MB, peak ${peak.toFixed(1)} MB → ${ok ? "within" : "NOT within"} the budget`);
+    await direct.close();
+    await proxied.close();
+  } finally {
+    sandbox.kill("SIGTERM");
+    rmSync(home, { recursive: true, force: true });
+  }
 }
-const seconds = (Date.now() - started) / 1000;
-const { peak } = rssOf(pid);
-
-console.log(`mcp-auth proxy benchmark (${process.version}, ${process.platform}; sandbox MCP server, tools/list)`);
-console.log(`${rounds} round trips, median: direct ${md.toFixed(2)} ms, via proxy ${mp.toFixed(2)} ms → overhead ${(mp - md).toFixed(2)} ms (ratio ${(mp / md).toFixed(2)}x)`);
-console.log(`before the volume run: RSS ${before.rss.toFixed(1)} MB, peak so far ${before.peak.toFixed(1)} MB`);
-console.log(`${volume} requests via the proxy in ${seconds.toFixed(1)} s: RSS ${samples.map((s) => s.toFixed(0)).join(" → ")} MB, peak ${peak.toFixed(1)} MB`);
-console.log(`target: overhead <= 2 ms, peak RSS <= 80 MB → ${mp - md <= 2 && peak <= 80 ? "met" : "NOT met"}`);
-
-await direct.close();
-await proxied.close();
-sandbox.kill("SIGTERM");
-rmSync(home, { recursive: true, force: true });
+console.log(`\ntarget: overhead <= 2 ms p50, peak RSS <= 80 MB over ${volume} requests → ${met ? "met" : "NOT met"}`);

@@ -52,7 +52,7 @@ describe("mcp-auth doctor", () => {
     const r = await u.run(["doctor", "--url", sb.mcpUrl, "--token-stdin"], { input: tok });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/^[✗!-] /m);
-    for (const what of ["MCP server reachable", "MCP server asks for a Bearer token", "protected-resource metadata", "authorization server metadata", "JWKS publicly readable", "token lifetime", "token issuer", "token audience", "MCP initialize with the token"]) {
+    for (const what of ["MCP server reachable", "MCP server asks for a Bearer token", "protected-resource metadata", "authorization server metadata", "JWKS publicly readable", "token lifetime", "token issuer", "token audience", "MCP server answers with the token"]) {
       expect(r.stdout).toMatch(new RegExp(`^✓ ${what}`, "m"));
     }
     expect(r.stdout + r.stderr).not.toContain(tok);
@@ -72,7 +72,7 @@ describe("mcp-auth doctor", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`✗ token audience: invalid audience: the token's aud is ${sb.mcpUrl}, the server expects ${KCP_AUDIENCE}`);
     expect(r.stdout).toContain(`fix: make the IdP put ${KCP_AUDIENCE} in aud, e.g. mcp-auth bootstrap keycloak --audience ${KCP_AUDIENCE}`);
-    expect(r.stdout).toMatch(/✗ MCP initialize with the token: the server answered 401: it refused the token \(invalid_token/);
+    expect(r.stdout).toMatch(/✗ MCP server answers with the token: the server answered 401: it refused the token \(invalid_token/);
     // The other checks still ran.
     expect(r.stdout).toMatch(/✓ JWKS publicly readable/);
   });
@@ -101,7 +101,7 @@ describe("mcp-auth doctor", () => {
   it("a server that needs no auth is reported as such (pass), exit 0", async () => {
     const r = await u.run(["doctor", "--url", openUrl]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain("✓ MCP server needs no authentication: it answered initialize without a token");
+    expect(r.stdout).toContain("✓ MCP server needs no authentication: it answered without a token");
   });
 
   it("--json: {checks:[{id,status,what,detail,fix}]}, fix only where something is to be done", async () => {

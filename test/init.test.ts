@@ -46,7 +46,7 @@ describe("init, answered by a script", () => {
     expect(err).toMatch(/✓ .*token/);
     // mcp-auth is not on PATH, and this checkout is the mcp-auth-cli package: `npx mcp-auth` runs it from here.
     expect(err).toContain("Next:\n  npx mcp-auth token --profile dev\n  npx mcp-auth status\n  npx mcp-auth doctor --profile dev");
-    expect(err).toMatch(/✓ MCP initialize with the token: 200/);
+    expect(err).toMatch(/✓ MCP server answers with the token: .*speaks/);
     expect(t.stdout()).toBe("");
     expect(t.ctx.config().profiles.dev).toMatchObject({ issuer: sb.issuer, clientId: "sandbox-m2m", grant: "client_credentials", scopes: ["mcp:read"], mcpUrl: sb.mcpUrl, resource: sb.mcpUrl });
   });

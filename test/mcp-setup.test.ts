@@ -305,7 +305,7 @@ describe("profiles add NAME --mcp-url URL (no --issuer): the discovery matrix", 
     const s = await fixture({ mcpStatus: 404 });
     const tc = ctx();
     expect(await tc.run(["profiles", "add", "p", "--mcp-url", s.mcpUrl])).toBe(3);
-    expect(tc.stderr()).toContain("answered 404 to an MCP initialize");
+    expect(tc.stderr()).toContain("answered 404 to MCP's server/discover and initialize");
   });
 
   it("registrations are kept per authorization server and reused by the next profile", async () => {

@@ -136,3 +136,84 @@ describe("runProxy (in-process)", () => {
     expect(r.errors[0]).toContain("not JSON-RPC");
   });
 });
+
+/**
+ * -32020 (HeaderMismatch) on a tools/call (streamable-http, "Request Metadata"): the tool's
+ * x-mcp-header annotations changed since the client's tools/list; the proxy reads tools/list again
+ * and retries once with the new Mcp-Param-* headers, under a new JSON-RPC id.
+ */
+describe("runProxy: -32020 on tools/call", () => {
+  const modernServer = (o: { header: () => string; alwaysMismatch?: boolean }) => {
+    const calls: Array<{ id: unknown; method: string; headers: Headers }> = [];
+    const fetch = async (_u: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const h = new Headers(init?.headers);
+      const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
+      if (init?.method !== "POST") return new Response(null, { status: 405 });
+      calls.push({ id: body.id, method: body.method, headers: h });
+      const answer = (status: number, rest: object) => new Response(JSON.stringify({ jsonrpc: "2.0", id: body.id, ...rest }), { status, headers: { "content-type": "application/json" } });
+      const tool = { name: "get", inputSchema: { type: "object", properties: { region: { type: "string", "x-mcp-header": o.header() } } } };
+      if (body.method === "server/discover") return answer(200, { result: { resultType: "complete", supportedVersions: ["2026-07-28"], capabilities: { tools: {} }, _meta: { "io.modelcontextprotocol/serverInfo": { name: "m", version: "1" } } } });
+      if (body.method === "tools/list") return answer(200, { result: { resultType: "complete", tools: [tool], ttlMs: 0, cacheScope: "private" } });
+      if (body.method === "tools/call") {
+        if (o.alwaysMismatch || h.get(`mcp-param-${o.header()}`) !== body.params.arguments.region) return answer(400, { error: { code: -32020, message: "Header mismatch" } });
+        return answer(200, { result: { resultType: "complete", content: [{ type: "text", text: "ok" }] } });
+      }
+      return answer(404, { error: { code: -32601, message: "Method not found" } });
+    };
+    return { fetch, calls };
+  };
+  const drive = async (server: ReturnType<typeof modernServer>) => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const answers = new Map<number, (m: any) => void>();
+    let out = "";
+    output.on("data", (d) => {
+      out += d;
+      for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+        const m = JSON.parse(out.slice(0, nl));
+        out = out.slice(nl + 1);
+        if (m.id !== undefined) answers.get(m.id)?.(m);
+      }
+    });
+    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch: server.fetch, now: () => 1_700_000_000_000, error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    let n = 0;
+    const request = (method: string, params: unknown) => {
+      const id = ++n;
+      const p = new Promise<any>((r) => answers.set(id, r));
+      input.write(JSON.stringify({ jsonrpc: "2.0", id, method, params }) + "\n");
+      return p;
+    };
+    const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
+    await request("tools/list", { _meta: meta });
+    const call = await request("tools/call", { name: "get", arguments: { region: "eu-west" }, _meta: meta });
+    input.end();
+    await done;
+    return call;
+  };
+
+  it("re-reads tools/list and retries once with the new header", async () => {
+    let header = "Region";
+    const s = modernServer({ header: () => header });
+    const orig = s.fetch;
+    let listed = 0;
+    s.fetch = async (u, init) => {
+      const r = await orig(u, init);
+      if (typeof init?.body === "string" && JSON.parse(init.body).method === "tools/list" && ++listed === 1) header = "Zone"; // changed after the client's tools/list
+      return r;
+    };
+    const call = await drive(s);
+    expect(call, JSON.stringify(call)).toMatchObject({ id: 2, result: { content: [{ text: "ok" }] } });
+    expect(s.calls.map((c) => c.method)).toEqual(["server/discover", "tools/list", "tools/call", "tools/list", "tools/call"]);
+    const [first, retry] = s.calls.filter((c) => c.method === "tools/call");
+    expect(first!.headers.get("mcp-param-region")).toBe("eu-west");
+    expect(retry!.headers.get("mcp-param-zone")).toBe("eu-west");
+    expect(retry!.id).not.toBe(first!.id);
+  });
+
+  it("a second -32020 goes to the client as the server's error, with no third try", async () => {
+    const s = modernServer({ header: () => "Region", alwaysMismatch: true });
+    const call = await drive(s);
+    expect(call).toMatchObject({ id: 2, error: { code: -32020 } });
+    expect(s.calls.filter((c) => c.method === "tools/call")).toHaveLength(2);
+  });
+});

@@ -5,8 +5,9 @@ import { audiences, decodeToken, scopesOf } from "./decode.js";
 import type { Target } from "./target.js";
 import { shellWord } from "./covers.js";
 import { federationChecks } from "./federation.js";
-import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
-import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../mcp/probe.js";
+import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, probeServer, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
+import { markControl } from "../io/sanitize.js";
+import { describeEra, discoverRequest, modernHeaders, type EraProbe } from "../mcp/era.js";
 
 /**
  * The doctor use case: a checklist of the path from an MCP URL to an accepted token, each check
@@ -41,12 +42,27 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     const where = away.servers.length ? `is for ${away.servers.join(" and ")}` : "names no MCP server";
     add("profile.server", away.named ? "fail" : "skip", "profile covers the MCP URL", `profile "${away.profile}" ${where}, not ${input.mcpUrl}: its token is not sent there, so the server is checked without a token`, `set up a profile for this server: mcp-auth login ${shellWord(input.mcpUrl)}`);
   }
+  /** The server's era (docs/mcp-2026-07-28.md), and the mismatch a modern-only server means for clients that send initialize. */
+  const reportEra = async (era: EraProbe | undefined) => {
+    if (era?.era === "modern") {
+      const versions = era.supported?.length ? ` (lists ${era.supported.join(", ")})` : "";
+      const direct = era.dualEra ? [] : await directEntries(ctx, input.mcpUrl!);
+      const client = direct.length ? `${direct.join(", ")} ${direct.length > 1 ? "connect" : "connects"} to it directly and ${direct.length > 1 ? "send" : "sends"} initialize` : input.target?.profile ? `an MCP client wired to profile ${input.target.profile} without the proxy sends initialize` : "an MCP client that connects directly sends initialize";
+      if (!era.version) add("mcp.era", "fail", "MCP protocol era", `speaks only versions mcp-auth does not${versions}`, "upgrade mcp-auth, or ask the server to keep 2026-07-28");
+      else add("mcp.era", "pass", "MCP protocol era", `speaks ${era.version}${versions}${era.dualEra ? ", and the initialize handshake" : ""}`);
+      // A modern-only server refuses initialize: every client configured to talk to it directly fails.
+      if (!era.dualEra) add("mcp.era.clients", "warn", "MCP clients of the older era", `this server speaks only ${era.version ?? era.supported?.join(", ") ?? "2026-07-28"}; ${client}, which it refuses`, "use `mcp-auth add-client … --strategy proxy`: the proxy bridges the eras");
+    } else if (era?.era === "legacy") {
+      const versions = era.supported?.length ? ` (lists ${era.supported.join(", ")})` : "";
+      add("mcp.era", "pass", "MCP protocol era", `speaks ${era.version ?? "a version before 2026-07-28"} (initialize handshake)${versions}; 2026-07-28 clients need \`mcp-auth proxy\`, which bridges the eras`);
+    }
+  };
   // What the server's metadata names leads no further in than the URLs the user gave (or saved).
   const userUrls = [input.mcpUrl, input.target?.issuer].filter((u): u is string => Boolean(u));
   const derived = { fetch: ctx.fetchFrom(userUrls), allowHttp: ctx.allowHttp };
 
   // 1. The MCP server, without a token.
-  let probe: Probe | undefined;
+  let probe: (Probe & { era: EraProbe }) | undefined;
   let open = false;
   let prm: ResourceMetadata | undefined;
   const url = input.mcpUrl;
@@ -54,17 +70,20 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     add("server.reachable", "skip", "MCP server", "no MCP URL (the profile has none)", `pass --url MCP_URL, or save it: mcp-auth profiles add NAME … --mcp-url MCP_URL --force`);
   } else {
     try {
-      probe = await probeMcp(ctx, url);
-      add("server.reachable", "pass", "MCP server reachable", `${url} answered ${probe.status} without a token`);
+      // The era probe (docs/mcp-2026-07-28.md): server/discover, then initialize; a 401 challenge or any
+      // JSON-RPC answer is an MCP server.
+      probe = await probeServer(ctx, url);
+      if (probe.era.era !== "unknown" || probe.era.refused) add("server.reachable", "pass", "MCP server reachable", `${url} answered ${probe.status} without a token (${probe.era.detail})`);
+      else add("server.reachable", "fail", "MCP server reachable", `${url} ${probe.era.detail}`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401, or a JSON-RPC answer when it needs no token");
     } catch (e) {
       add("server.reachable", "fail", "MCP server reachable", msg(e), "check the URL (scheme, host, port and the endpoint path such as /mcp) and that the server is running");
     }
   }
   const challenge: Challenge | undefined = probe?.challenge;
   if (probe) {
-    if (probe.status >= 200 && probe.status < 300) {
+    if (probe.era.era !== "unknown") {
       open = true;
-      add("server.auth", "pass", "MCP server needs no authentication", "it answered initialize without a token: no token is needed, and any client on the network can use it");
+      add("server.auth", "pass", "MCP server needs no authentication", "it answered without a token: no token is needed, and any client on the network can use it");
     } else if (probe.status === 401) {
       if (challenge) {
         const p = challenge.params;
@@ -74,7 +93,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
         add("server.auth", "warn", "MCP server asks for a token", `401 without a Bearer WWW-Authenticate${probe.wwwAuthenticate ? ` (${probe.wwwAuthenticate})` : ""}: clients cannot discover how to authenticate`, "the server should answer 401 with WWW-Authenticate: Bearer resource_metadata=… (MCP authorization spec)");
       }
     } else {
-      add("server.auth", "fail", "MCP server asks for a token", `initialize without a token answered ${probe.status}, not 401`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401 (or 200 when it needs no auth) to initialize");
+      add("server.auth", "fail", "MCP server asks for a token", `without a token it answered ${probe.status}, not 401`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401 (or an MCP answer when it needs no auth)");
     }
     if (!open) {
       try {
@@ -90,7 +109,10 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
       }
     }
   }
-  if (open && !input.token && !input.target) return checks;
+  if (open && !input.token && !input.target) {
+    await reportEra(probe?.era);
+    return checks;
+  }
 
   // 2. The authorization server.
   const listed = prm?.authorization_servers[0];
@@ -195,53 +217,57 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     }
   }
 
-  // 5. A real MCP session with the token.
-  if (!url || !probe) add("mcp.initialize", "skip", "MCP initialize with the token", "the server could not be probed");
-  else if (!token) add("mcp.initialize", "skip", "MCP initialize with the token", "no token");
-  else {
+  // 5. An MCP request with the token, and the server's protocol era (docs/mcp-2026-07-28.md).
+  const what = "MCP server answers with the token";
+  let era: EraProbe | undefined = open && !token ? probe?.era : undefined;
+  if (!url || !probe || (probe.era.era === "unknown" && !probe.era.refused)) add("mcp.initialize", "skip", what, "the server could not be probed");
+  else if (!token && !open) add("mcp.initialize", "skip", what, "no token");
+  else if (token) {
     try {
-      const r = await probeMcp(ctx, url, token);
-      const a = readMcpAnswer(r.status, r.body);
-      if (a.kind === "result") {
-        add("mcp.initialize", "pass", "MCP initialize with the token", `${r.status}`);
-        await toolsList(ctx, url, token, r.sessionId, add, input.target?.profile ?? undefined);
-      } else if (mcpReachable(a)) {
-        // A JSON-RPC error is still an MCP server that took the token (a 2026-07-28-only server has no initialize).
-        add("mcp.initialize", "pass", "MCP initialize with the token", describeMcpAnswer(a));
-        add("mcp.tools", "skip", "MCP tools/list with the token", "the server has no initialize handshake, which this check's tools/list needs");
-      } else add("mcp.initialize", "fail", "MCP initialize with the token", refusal(r), refusalFix(r, input.target?.profile ?? undefined));
+      const r = await probeServer(ctx, url, `Bearer ${token}`);
+      if (r.era.era === "unknown") add("mcp.initialize", "fail", what, r.era.refused ? refusal(r) : `${r.era.detail}`, r.era.refused ? refusalFix(r, input.target?.profile ?? undefined) : "check the server's logs");
+      else {
+        era = r.era;
+        add("mcp.initialize", "pass", what, describeEra(r.era));
+        await toolsList(ctx, url, token, r.era, add, input.target?.profile ?? undefined);
+      }
     } catch (e) {
-      add("mcp.initialize", "fail", "MCP initialize with the token", msg(e), "check that the server is up");
+      add("mcp.initialize", "fail", what, msg(e), "check that the server is up");
     }
   }
-  // 6. The server's protocol era (docs/mcp-2026-07-28.md): server/discover, then initialize.
-  if (url && probe && (token || open)) {
-    try {
-      const { probeEra } = await import("../mcp/era.js");
-      const authed: Context["fetch"] = (u, init) => {
-        const h = new Headers(init?.headers);
-        if (token) h.set("authorization", `Bearer ${token}`);
-        return ctx.fetch(u, { ...init, headers: h });
-      };
-      const e = await probeEra(authed, new URL(url), { fresh: true });
-      const versions = e.supported?.length ? ` (lists ${e.supported.join(", ")})` : "";
-      if (e.era === "modern") {
-        const client = input.target?.profile ? `the MCP clients wired to profile ${input.target.profile}` : "an MCP client that sends initialize";
-        add("mcp.era", "pass", "MCP protocol era", `speaks ${e.version}${versions}${e.dualEra ? ", and the initialize handshake" : ""}`);
-        if (!e.dualEra) add("mcp.era.clients", "warn", "MCP clients of the older era", `this server speaks only ${e.version}; ${client} sends initialize, which it refuses`, "use `mcp-auth add-client … --strategy proxy`: the proxy bridges the eras");
-      } else if (e.era === "legacy") add("mcp.era", "pass", "MCP protocol era", `speaks ${e.version ?? "a version before 2026-07-28"} (initialize handshake)${versions}; 2026-07-28 clients need \`mcp-auth proxy\`, which bridges the eras`);
-      else add("mcp.era", "skip", "MCP protocol era", e.detail);
-    } catch (err) {
-      add("mcp.era", "skip", "MCP protocol era", msg(err));
-    }
-  }
+  await reportEra(era);
   return checks;
 }
 
-async function toolsList(ctx: Context, url: string, token: string, sessionId: string | undefined, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void, profile: string | undefined): Promise<void> {
+/**
+ * The client entries that reach this URL over HTTP themselves (not through `mcp-auth proxy`), e.g.
+ * `cursor "kcp"`: they send initialize, which a 2026-07-28-only server refuses. Unreadable files count as none.
+ */
+async function directEntries(ctx: Context, mcpUrl: string): Promise<string[]> {
+  const same = (u: string) => u.replace(/\/+$/, "").toLowerCase() === mcpUrl.replace(/\/+$/, "").toLowerCase();
   try {
-    await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) });
-    const r = await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) });
+    const { listClients } = await import("./clients.js");
+    const rows = await listClients(ctx, { cwd: process.cwd(), platform: process.platform });
+    return rows.flatMap((c) => c.files.flatMap((f) => f.servers.filter((s) => s.url && same(s.url)).map((s) => `${c.client} "${markControl(s.name).slice(0, 60)}"`))).slice(0, 5);
+  } catch {
+    return [];
+  }
+}
+
+/** tools/list in the server's era: a modern request with `_meta` and headers, or a legacy session. */
+async function toolsList(ctx: Context, url: string, token: string, era: EraProbe, add: (id: string, s: CheckStatus, what: string, detail?: string, fix?: string) => void, profile: string | undefined): Promise<void> {
+  try {
+    let r: Probe & { body: string };
+    if (era.era === "modern") {
+      if (!era.version) return add("mcp.tools", "skip", "MCP tools/list with the token", "no protocol version in common");
+      const m = { ...discoverRequest(2, era.version), method: "tools/list" };
+      r = await probeMcp(ctx, url, token, { body: JSON.stringify(m), headers: modernHeaders(m, era.version) });
+    } else {
+      const init = await probeMcp(ctx, url, token);
+      const sessionId = init.sessionId;
+      await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) });
+      r = await probeMcp(ctx, url, token, { sessionId, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) });
+    }
     const n = (r.body.match(/"inputSchema"/g) ?? []).length;
     if (r.status >= 200 && r.status < 300 && /"tools"/.test(r.body)) add("mcp.tools", "pass", "MCP tools/list with the token", `${n} tool(s)`);
     else add("mcp.tools", "fail", "MCP tools/list with the token", refusal(r), refusalFix(r, profile));

@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import type { Context } from "../context.js";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import type { ServerMetadata } from "../oauth/client.js";
-import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
+import { fetchAuthServerMetadata, fetchResourceMetadata, probeServer, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { checkClientMetadataUrl, registerClient } from "../oauth/register.js";
 import { Registrations, registrationSecretAccount, type RegistrationRecord } from "../store/registrations.js";
 import { profileOf, type Grant, type Profile, type ProfileData } from "../target.js";
@@ -92,10 +92,12 @@ export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetup
   const mcpUrl = canonicalMcpUrl(ctx, rawUrl);
   const env = discoveryEnv(ctx, mcpUrl, o.issuer);
   const notes: string[] = [];
-  const probe = await probeMcp(env, mcpUrl);
-  if (probe.status >= 200 && probe.status < 300) return { open: true, mcpUrl, probe };
-  if (probe.status !== 401 && probe.status !== 403) {
-    throw new NetworkError(`${mcpUrl} answered ${probe.status} to an MCP initialize, not 401: it does not look like a protected MCP endpoint`, {
+  // The era probe (docs/mcp-2026-07-28.md): a 401/403 challenge asks for sign-in; any MCP answer
+  // without one (a result or a JSON-RPC error, of either era) is a server that needs no token.
+  const probe = await probeServer(env, mcpUrl);
+  if (!probe.era.refused) {
+    if (probe.era.era !== "unknown") return { open: true, mcpUrl, probe };
+    throw new NetworkError(`${mcpUrl} answered ${probe.status} to MCP's server/discover and initialize, neither with a JSON-RPC answer nor 401: it does not look like an MCP endpoint`, {
       hint: probe.status === 404 ? "check the endpoint path (often /mcp), and that MCP is enabled on the server" : "check the URL",
     });
   }

@@ -138,6 +138,9 @@ export interface EraProbe {
   discover?: Record<string, unknown>;
   /** 401/403: the server wants (another) token before it says anything. */
   refused?: boolean;
+  /** The deciding answer's WWW-Authenticate (control characters marked) and Date (unix seconds). */
+  wwwAuthenticate?: string;
+  date?: number;
   /** One line for a report: what answered what. */
   detail: string;
 }
@@ -176,6 +179,13 @@ async function post(fetch: Fetch, url: URL, body: unknown, headers: Record<strin
   return { status: res.status, headers: res.headers, body: await boundedText(res) };
 }
 
+/** What the deciding answer's headers say that a report or a sign-in needs. */
+function heard(h: Headers): Pick<EraProbe, "wwwAuthenticate" | "date"> {
+  const www = h.get("www-authenticate");
+  const date = Date.parse(h.get("date") ?? "");
+  return { ...(www ? { wwwAuthenticate: markControl(www).slice(0, 2000) } : {}), ...(Number.isFinite(date) ? { date: Math.floor(date / 1000) } : {}) };
+}
+
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === "string").slice(0, 20).map((s) => markControl(s).slice(0, 40)) : []);
 
 /** The server/discover request mcp-auth sends as a modern client. */
@@ -199,7 +209,7 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
   let supported: string[] | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
     const r = await post(fetch, url, discoverRequest("mcp-auth-discover", version), modernHeaders({ method: "server/discover" }, version));
-    if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, detail: `server/discover answered ${r.status}` };
+    if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, ...heard(r.headers), detail: `server/discover answered ${r.status}` };
     const m = responseIn(r.body);
     const result = m?.result as Record<string, unknown> | undefined;
     if (result && typeof result === "object" && r.status < 300) {
@@ -215,30 +225,38 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
           dualEra: supported.some((v) => !isModernVersion(v)),
           discover: result,
           ...(typeof info?.name === "string" ? { serverName: markControl(info.name).slice(0, 100) } : {}),
+          ...heard(r.headers),
           detail: `server/discover answered ${r.status}, listing ${supported.join(", ") || "no versions"}`,
         });
       }
-      break; // it answers discover but lists no modern version we speak: a legacy server
+      break; // it answers discover but lists no modern version we speak: the version both list is a legacy one
     }
     const e = m?.error as Record<string, unknown> | undefined;
     if (e && Number.isInteger(e.code) && MODERN_ERRORS.has(e.code as number)) {
+      // A recognised modern error settles it: modern, retry with a listed version, never fall back to
+      // initialize (basic/versioning and streamable-http, "Backward Compatibility").
       supported = strings((e.data as Record<string, unknown> | undefined)?.supported);
-      if (e.code === UNSUPPORTED_PROTOCOL_VERSION) {
-        const common = pickVersion(MODERN_VERSIONS, supported);
-        if (common && common !== version && attempt === 0) {
-          version = common;
-          continue;
-        }
-        if (!common && supported.some((v) => LEGACY_VERSIONS.includes(v))) break; // a dual-era server that offers us only legacy
+      const common = e.code === UNSUPPORTED_PROTOCOL_VERSION ? pickVersion(MODERN_VERSIONS, supported) : version;
+      if (common && common !== version && attempt === 0) {
+        version = common;
+        continue;
       }
-      return keep({ era: "modern", status: r.status, version: pickVersion(MODERN_VERSIONS, supported) ?? version, supported, detail: `server/discover answered ${r.status} with the modern error ${e.code}` });
+      const listed = supported.length ? `, listing ${supported.join(", ")}` : "";
+      return keep({
+        era: "modern",
+        status: r.status,
+        ...(common ? { version: common } : {}),
+        ...(supported.length ? { supported } : {}),
+        ...heard(r.headers),
+        detail: common ? `server/discover answered ${r.status} with the modern error ${e.code}${listed}` : `server/discover answered ${r.status} with the modern error ${e.code}${listed}: no version in common with mcp-auth's ${MODERN_VERSIONS.join(", ")}`,
+      });
     }
     break;
   }
   if (o.initialize === false) return keep({ era: "legacy", status: 0, ...(supported?.length ? { supported } : {}), detail: "server/discover got no modern answer" });
   const init = { jsonrpc: "2.0", id: "mcp-auth-init", method: "initialize", params: { protocolVersion: LEGACY_VERSIONS[0], capabilities: {}, clientInfo: CLIENT_INFO } };
   const r = await post(fetch, url, init, { "mcp-protocol-version": LEGACY_VERSIONS[0]! });
-  if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, detail: `initialize answered ${r.status}` };
+  if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, ...heard(r.headers), detail: `initialize answered ${r.status}` };
   const m = responseIn(r.body);
   const result = m?.result as Record<string, unknown> | undefined;
   const sid = r.headers.get("mcp-session-id");
@@ -257,9 +275,34 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
       ...(v ? { version: v } : {}),
       supported: supported?.length ? supported : v ? [v] : [],
       ...(typeof info?.name === "string" ? { serverName: markControl(info.name).slice(0, 100) } : {}),
+      ...heard(r.headers),
       detail: `server/discover got no modern answer; initialize answered ${r.status}${v ? ` with protocol ${v}` : ""}`,
     });
   }
-  if (m?.error) return keep({ era: "legacy", status: r.status, detail: `server/discover got no modern answer; initialize answered ${r.status} with a JSON-RPC error` });
-  return { era: "unknown", status: r.status, detail: `neither server/discover nor initialize got an MCP answer (HTTP ${r.status})` };
+  const err = m?.error as Record<string, unknown> | undefined;
+  if (err && Number.isInteger(err.code) && MODERN_ERRORS.has(err.code as number)) {
+    // A modern-only server names its versions in its answer to initialize (basic/versioning).
+    const listed = strings((err.data as Record<string, unknown> | undefined)?.supported);
+    const common = pickVersion(MODERN_VERSIONS, listed);
+    return keep({ era: "modern", status: r.status, ...(common ? { version: common } : {}), ...(listed.length ? { supported: listed } : {}), ...heard(r.headers), detail: `server/discover got no modern answer; initialize answered ${r.status} with the modern error ${err.code}` });
+  }
+  if (m?.error && r.status < 500) return keep({ era: "legacy", status: r.status, ...heard(r.headers), detail: `server/discover got no modern answer; initialize answered ${r.status} with a JSON-RPC error` });
+  return { era: "unknown", status: r.status, ...heard(r.headers), detail: `neither server/discover nor initialize got an MCP answer (HTTP ${r.status})` };
+}
+
+/**
+ * Reachable as an MCP server: it named its era (a result or any JSON-RPC answer to server/discover or
+ * initialize), or it refused us with 401/403 (a challenge). docs/mcp-2026-07-28.md, "What mcp-auth does".
+ */
+export function eraReachable(e: EraProbe): boolean {
+  return e.era !== "unknown" || Boolean(e.refused);
+}
+
+/** One line for a report: the era, the versions listed, and what answered. */
+export function describeEra(e: EraProbe): string {
+  const name = e.serverName ? `${e.serverName}, ` : "";
+  const listed = e.supported?.length ? `; it lists ${e.supported.join(", ")}` : "";
+  if (e.era === "modern") return `${name}speaks ${e.version ?? "only versions mcp-auth does not"}${e.dualEra ? " and the initialize handshake" : ""}${listed} (${e.detail})`;
+  if (e.era === "legacy") return `${name}speaks ${e.version ?? "a version before 2026-07-28"} (initialize handshake)${listed} (${e.detail})`;
+  return e.detail;
 }

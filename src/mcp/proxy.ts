@@ -146,12 +146,14 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       if (serverEra === "modern") {
         const original = originals.get(id);
         if ("result" in m && (m.result as { resultType?: unknown })?.resultType === "input_required" && clientEra === "legacy" && original) return void inputRequired(original, m.result as Record<string, unknown>);
-        if ("error" in m && (m.error as { code?: unknown })?.code === HEADER_MISMATCH && original?.method === "tools/call") return void retryAfterToolsList(original);
+        // One retry per request: a second -32020 is the server's answer for the client.
+        if ("error" in m && (m.error as { code?: unknown })?.code === HEADER_MISMATCH && original?.method === "tools/call" && !retried.has(id)) return void retryAfterToolsList(original);
         if ("result" in m && method === "tools/list") m = { ...m, result: checkTools(m.result, toolParams, o.error) };
         if ("result" in m && clientEra === "legacy") m = { ...m, result: legacyResult(m.result) };
       } else if (clientEra === "modern" && "result" in m) m = { ...m, result: modernResult(method, m.result) };
       owed.delete(id);
       originals.delete(id);
+      retried.delete(id);
     } else if (serverEra === "legacy" && clientEra === "modern" && isRequest(m)) {
       // A legacy server's own request (elicitation, sampling, roots, ping): a modern client takes none.
       trace?.("upstream >", m);
@@ -229,7 +231,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         const p = await probeEra(authFetch, o.url, { initialize: false, fresh: true });
         serverEra = p.era === "modern" ? "modern" : "legacy";
         if (p.era === "modern") {
-          modernVersion = p.version ?? MODERN_VERSION;
+          // A modern server that lists no version we speak: no fallback to initialize (basic/versioning).
+          if (!p.version) throw new McpAuthError(`the MCP server speaks ${p.supported?.join(", ") || "no version it names"}, none of which mcp-auth speaks (${MODERN_VERSIONS.join(", ")})`, { hint: "upgrade mcp-auth" });
+          modernVersion = p.version;
           discovered = p.discover;
         }
         o.debug?.(`the MCP server speaks ${serverEra === "modern" ? modernVersion : "a version before 2026-07-28"} (${p.detail})`);
@@ -328,7 +332,6 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   /** -32020 on a tools/call: the tool's x-mcp-header parameters changed; read tools/list again, retry once. */
   const retried = new Set<Id>();
   const retryAfterToolsList = async (original: JSONRPCMessage & { id: Id }) => {
-    if (retried.has(original.id)) return;
     retried.add(original.id);
     let cursor: string | undefined;
     for (let page = 0; page < 20; page++) {
@@ -340,7 +343,6 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       if (typeof cursor !== "string") break;
     }
     await resend(original, original.params);
-    retried.delete(original.id);
   };
 
   /** A legacy server's handshake, done once for a modern client. */

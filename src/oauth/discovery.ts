@@ -2,6 +2,7 @@ import { NetworkError } from "../errors.js";
 import { checkMetadata, checkUrl, type ServerMetadata } from "./client.js";
 import type { Fetch } from "./http.js";
 import { markControl } from "../io/sanitize.js";
+import { probeEra, type EraProbe } from "../mcp/era.js";
 
 /**
  * MCP discovery, data first (doctor reports it, login will act on it): probe the server without a
@@ -63,19 +64,13 @@ const INITIALIZE = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize",
  * One MCP JSON-RPC POST (default: `initialize`), with a token or without; the outcome as data.
  * `sessionId` is the server's Mcp-Session-Id, for the requests that follow.
  */
-export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string, o: { body?: string; sessionId?: string } = {}): Promise<Probe & { body: string; sessionId?: string }> {
+export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string, o: { body?: string; sessionId?: string; headers?: Record<string, string> } = {}): Promise<Probe & { body: string; sessionId?: string }> {
   checkUrl(mcpUrl, "the MCP server URL", env.allowHttp, "resource");
-  const res = await env.fetch(mcpUrl, {
-    method: "POST",
-    headers: {
-      Accept: "application/json, text/event-stream",
-      "Content-Type": "application/json",
-      "MCP-Protocol-Version": "2025-06-18",
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-      ...(o.sessionId ? { "Mcp-Session-Id": o.sessionId } : {}),
-    },
-    body: o.body ?? INITIALIZE,
-  });
+  const headers = new Headers({ Accept: "application/json, text/event-stream", "Content-Type": "application/json", "MCP-Protocol-Version": "2025-06-18" });
+  for (const [k, v] of Object.entries(o.headers ?? {})) headers.set(k, v);
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  if (o.sessionId) headers.set("Mcp-Session-Id", o.sessionId);
+  const res = await env.fetch(mcpUrl, { method: "POST", headers, body: o.body ?? INITIALIZE });
   const sessionId = res.headers.get("mcp-session-id") ?? undefined;
   const www = res.headers.get("www-authenticate");
   const date = Date.parse(res.headers.get("date") ?? "");
@@ -92,6 +87,32 @@ export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string
     ...(www ? { wwwAuthenticate: clean(www), challenge: parseWwwAuthenticate(www) } : {}),
     ...(sessionId ? { sessionId } : {}),
     body,
+  };
+}
+
+/**
+ * The MCP server's era and reachability, as the spec tells them apart (docs/mcp-2026-07-28.md,
+ * src/mcp/era.ts): `server/discover` first, `initialize` when no modern answer came. A 401/403 challenge
+ * or any JSON-RPC answer is an MCP server; `era.era === "unknown"` without `refused` is not one.
+ * `authorization` is a whole header value (Bearer, or OpenProject's Basic API key); never cached per
+ * origin across credentials, so every call probes afresh.
+ */
+export async function probeServer(env: DiscoveryEnv, mcpUrl: string, authorization?: string): Promise<Probe & { era: EraProbe }> {
+  const url = checkUrl(mcpUrl, "the MCP server URL", env.allowHttp, "resource");
+  const fetch: Fetch = authorization
+    ? (u, init) => {
+        const h = new Headers(init?.headers);
+        h.set("authorization", authorization);
+        return env.fetch(u, { ...init, headers: h });
+      }
+    : env.fetch;
+  const era = await probeEra(fetch, url, { fresh: true });
+  return {
+    url: mcpUrl,
+    status: era.status,
+    ...(era.date !== undefined ? { date: era.date } : {}),
+    ...(era.wwwAuthenticate ? { wwwAuthenticate: era.wwwAuthenticate, challenge: parseWwwAuthenticate(era.wwwAuthenticate) } : {}),
+    era,
   };
 }
 

@@ -5,8 +5,8 @@ import { defineInput } from "../core/inputs.js";
 import { planMcpProfile } from "../core/mcp-login.js";
 import { NetworkError, UsageError } from "../errors.js";
 import { checkUrl } from "../oauth/client.js";
-import { probeMcp } from "../oauth/discovery.js";
-import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../mcp/probe.js";
+import { probeServer } from "../oauth/discovery.js";
+import { describeEra } from "../mcp/era.js";
 import { defineProvider, issuerUrl } from "./types.js";
 
 /**
@@ -89,12 +89,12 @@ export const octoperf = defineProvider({
     const mcpUrl = result.profile.mcpUrl!;
     let accepted: boolean | undefined;
     try {
-      const r = await probeMcp(ctx, mcpUrl, token);
-      accepted = mcpReachable(readMcpAnswer(r.status, r.body));
+      const r = await probeServer(ctx, mcpUrl, `Bearer ${token}`);
+      accepted = r.era.era !== "unknown";
       checks.push(
         accepted
-          ? passed("MCP server accepts the token", describeMcpAnswer(readMcpAnswer(r.status, r.body)))
-          : failed("MCP server accepts the token", `initialize answered ${r.status}${r.wwwAuthenticate ? ` (${r.wwwAuthenticate})` : ""}`, r.status === 401 ? fix : "check the MCP server's logs"),
+          ? passed("MCP server accepts the token", describeEra(r.era))
+          : failed("MCP server accepts the token", `${r.era.detail}${r.wwwAuthenticate ? ` (${r.wwwAuthenticate})` : ""}`, r.status === 401 ? fix : "check the MCP server's logs"),
       );
     } catch (e) {
       checks.push(failed("MCP server accepts the token", (e as Error).message, "check that the MCP server is up"));

@@ -56,6 +56,6 @@ describe("bootstrap octoperf", () => {
     expect(r.stderr).toContain("✗ token issuer is the public origin: the token's iss is http://enterprise-edition.invalid:8090");
     expect(r.stderr).toContain("the MCP server answers 401 to every call");
     expect(r.stderr).toContain("server.scheme, server.hostname and server.public.port");
-    expect(r.stderr).toContain("✗ MCP server accepts the token: initialize answered 401");
+    expect(r.stderr).toContain("✗ MCP server accepts the token: server/discover answered 401");
   });
 });

@@ -95,7 +95,7 @@ describe("bootstrap openproject (the built CLI)", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("✓ token scope: api_v3 mcp");
     expect(r.stderr).toContain("✓ first token");
-    expect(r.stderr).toContain(`✓ MCP endpoint: ${s!.url}/mcp initialized`);
+    expect(r.stderr).toContain(`✓ MCP endpoint: ${s!.url}/mcp openproject, speaks 2025-06-18 (initialize handshake)`);
     const tok = await u!.run(["token", "--profile", "svc"]);
     expect(tok.code, tok.stderr).toBe(0);
     expect((await mcpInit(tok.stdout.trim())).status).toBe(200);
@@ -138,7 +138,7 @@ describe("bootstrap openproject (the built CLI)", () => {
     const r = await run(["--api-token-stdin", "--profile", "mine"], { input: `${tok}\n` });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("✓ API token: signs in as alice (Bearer)");
-    expect(r.stderr).toContain(`✓ MCP endpoint: ${s!.url}/mcp initialized (openproject)`);
+    expect(r.stderr).toContain(`✓ MCP endpoint: ${s!.url}/mcp openproject, speaks 2025-06-18 (initialize handshake)`);
     expect(r.stdout + r.stderr).not.toContain(tok);
     expect(config().profiles.mine).toMatchObject({ provider: "openproject", clientId: "apikey", extra: { credential: "api-token", user: "alice" } });
     expect(JSON.stringify(config())).not.toContain(tok);

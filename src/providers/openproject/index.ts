@@ -5,7 +5,8 @@ import { defineInput, type InputValues } from "../../core/inputs.js";
 import { AuthError, UsageError } from "../../errors.js";
 import { registerSecret } from "../../io/sanitize.js";
 import { checkUrl } from "../../oauth/client.js";
-import { describeMcpAnswer, mcpReachable, readMcpAnswer } from "../../mcp/probe.js";
+import { describeEra } from "../../mcp/era.js";
+import { probeServer } from "../../oauth/discovery.js";
 import { normalizeIssuer, type ProfileData } from "../../target.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
@@ -315,27 +316,22 @@ function describe(res: ApiResponse<Json>): string {
 }
 
 /**
- * POST /mcp initialize (§4.3). Without a token, 401 means MCP is on (it wants a token with `mcp`);
- * 404/403 means it is switched off (§4.4.4).
+ * POST /mcp (§4.3), as the MCP era probe does it (server/discover, then initialize). Without a token,
+ * 401 means MCP is on (it wants a token with `mcp`); 404/403 means it is switched off (§4.4.4).
  */
 async function mcpProbe(ctx: Context, base: string, authorization?: string): Promise<Check> {
-  const res = await api<Json>(ctx, "POST", `${base}/mcp`, {
-    json: { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "mcp-auth", version: "1" } } },
-    headers: { accept: "application/json, text/event-stream", ...(authorization ? { authorization } : {}) },
-  });
+  const r = await probeServer(ctx, `${base}/mcp`, authorization);
   const what = "MCP endpoint";
-  if (res.status === 404 || res.status === 403) {
-    return failed(what, `${base}/mcp answers HTTP ${res.status}: the MCP server is not enabled`, "enable it under Administration → Artificial Intelligence (AI) → Model Context Protocol (MCP) (an Enterprise add-on), or on older versions at /admin/settings/experimental");
+  if (r.era.era === "unknown" && (r.status === 404 || r.status === 403)) {
+    return failed(what, `${base}/mcp answers HTTP ${r.status}: the MCP server is not enabled`, "enable it under Administration → Artificial Intelligence (AI) → Model Context Protocol (MCP) (an Enterprise add-on), or on older versions at /admin/settings/experimental");
   }
   if (!authorization) {
-    return res.status === 401 ? passed(what, `${base}/mcp is on and asks for a token with the "mcp" scope`) : failed(what, `${base}/mcp answered HTTP ${res.status} without a token`, "check the URL");
+    return r.status === 401 ? passed(what, `${base}/mcp is on and asks for a token with the "mcp" scope`) : failed(what, `${base}/mcp answered HTTP ${r.status} without a token`, "check the URL");
   }
-  if (res.status === 401) {
-    const scope = /insufficient_scope/.test(res.headers.get("www-authenticate") ?? "");
-    return failed(what, `${base}/mcp refused the token (HTTP 401${scope ? ', insufficient_scope' : ""}): ${describe(res)}`, scope ? 'tick the "mcp" scope in the OAuth application' : "check the token");
+  if (r.era.refused) {
+    const scope = /insufficient_scope/.test(r.wwwAuthenticate ?? "");
+    return failed(what, `${base}/mcp refused the token (HTTP ${r.status}${scope ? ", insufficient_scope" : ""})${r.wwwAuthenticate ? `: ${r.wwwAuthenticate}` : ""}`, scope ? 'tick the "mcp" scope in the OAuth application' : "check the token");
   }
-  const a = readMcpAnswer(res.status, res.text);
-  if (a.kind === "result") return passed(what, `${base}/mcp initialized${a.serverName ? ` (${a.serverName})` : ""}`);
-  if (mcpReachable(a)) return passed(what, `${base}/mcp ${describeMcpAnswer(a)}`);
-  return failed(what, `${base}/mcp answered HTTP ${res.status}`, "check that the URL is OpenProject's");
+  if (r.era.era !== "unknown") return passed(what, `${base}/mcp ${describeEra(r.era)}`);
+  return failed(what, `${base}/mcp answered HTTP ${r.status}`, "check that the URL is OpenProject's");
 }
