@@ -53,8 +53,6 @@ export interface Provider<S extends readonly InputSpec[] = readonly InputSpec[]>
   forget?(profile: { name: string; issuer: string; clientId: string }): { tokens: CacheIdentity[]; accounts: string[] };
   /** Tokens got by exchanging the profile's own (`mcp-auth token --exchange <id>`). */
   exchanges?: readonly TokenExchange[];
-  /** Doctor: what to do when this IdP's signing keys (jwks_uri) answer 401/403. */
-  jwksFix?: string;
 }
 
 /** `mcp-auth token --exchange <id>`: a token exchanged for the profile's own (an OCI session token…). */

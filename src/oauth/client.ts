@@ -38,16 +38,12 @@ export async function openid(): Promise<typeof OC> {
   return (oc ??= await import("openid-client"));
 }
 
-/** The timeout openid-client was last given, for its own "timed out" errors. */
-let configuredTimeoutMs: number | undefined;
-
 /**
  * The fetch openid-client uses: ours, plus two guards. Every request URL follows the https/loopback
  * rule (whatever switch openid-client has on), and an abort by openid-client's own timer reads as
  * the timeout it is rather than "cannot reach".
  */
 function guardedFetch(env: OAuthEnv): Fetch {
-  configuredTimeoutMs = env.timeoutMs;
   return async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     try {
@@ -108,18 +104,18 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
     config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oidc" }).catch((e: unknown) => declaredConfig(env, issuer, e));
   } catch (e) {
     // Not an OpenID provider? Try RFC 8414 before giving up (many OAuth/MCP servers only publish that).
-    if (!isStatus(e, 404)) throw wrapOAuthError(e, `discovery at ${issuer}`);
+    if (!isStatus(e, 404)) throw wrapOAuthError(e, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
     try {
       config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oauth2" });
     } catch (e2) {
-      if (!isStatus(e2, 404) || url.pathname === "/") throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      if (!isStatus(e2, 404) || url.pathname === "/") throw wrapOAuthError(e2, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
       // An issuer with a path may publish only the OIDC path-insertion form, the one the MCP spec's
       // order has and openid-client does not try (docs/mcp-authorization.md).
       const { fetchAuthServerMetadata } = await import("./discovery.js");
       const found = await fetchAuthServerMetadata(env, issuer).catch(() => {
-        throw wrapOAuthError(e2, `discovery at ${issuer}`);
+        throw wrapOAuthError(e2, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
       });
-      if (found.proxiedBy) throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      if (found.proxiedBy) throw wrapOAuthError(e2, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
       config = new client.Configuration(found.metadata, "discovery");
     }
   }
@@ -142,9 +138,9 @@ async function declaredConfig(env: OAuthEnv, issuer: string, e: unknown): Promis
   if ((e as { code?: string }).code !== "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED") throw e;
   const { fetchAuthServerMetadata } = await import("./discovery.js");
   const found = await fetchAuthServerMetadata(env, issuer, { followNamed: false }).catch((e2: unknown) => {
-    throw (e2 as McpAuthError).code === "metadata_refused" ? e2 : wrapOAuthError(e, `discovery at ${issuer}`);
+    throw (e2 as McpAuthError).code === "metadata_refused" ? e2 : wrapOAuthError(e, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
   });
-  if (!found.quirk) throw wrapOAuthError(e, `discovery at ${issuer}`);
+  if (!found.quirk) throw wrapOAuthError(e, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
   return new (await openid()).Configuration(found.metadata, "discovery");
 }
 
@@ -254,8 +250,12 @@ export function targetParams(t: { scopes?: string[]; resource?: string; audience
   return p;
 }
 
-/** Turns whatever openid-client (or our fetch) threw into one of our typed errors. */
-export function wrapOAuthError(e: unknown, action: string): McpAuthError {
+/**
+ * Turns whatever openid-client (or our fetch) threw into one of our typed errors. `limit`: the
+ * openid-client Configuration (or anything with its `timeout`, in seconds) the request ran with, so
+ * a timeout names the limit it hit.
+ */
+export function wrapOAuthError(e: unknown, action: string, limit?: { timeout?: number }): McpAuthError {
   for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
     if (c instanceof McpAuthError) return c;
   }
@@ -292,7 +292,7 @@ export function wrapOAuthError(e: unknown, action: string): McpAuthError {
         hint: "the issuer URL must match the server's \"issuer\" exactly (scheme, host, port, path)",
       });
     case "OAUTH_TIMEOUT":
-      return new NetworkError(`${action} timed out${configuredTimeoutMs ? ` after ${configuredTimeoutMs / 1000}s` : ""}`, { cause: e, code: err.code, hint: "is the server up? raise the limit with --timeout SECONDS" });
+      return new NetworkError(`${action} timed out${limit?.timeout ? ` after ${limit.timeout}s` : ""}`, { cause: e, code: err.code, hint: "is the server up? raise the limit with --timeout SECONDS" });
     case "OAUTH_UNSUPPORTED_OPERATION": {
       // oauth4webapi refuses token types it does not know (e.g. "mac") before we see the response.
       let body: { token_type?: unknown } | undefined;
