@@ -5,6 +5,7 @@ import { registerCommands } from "./commands/index.js";
 import { completionScript, type Shell } from "./completion.js";
 import { sanitize } from "./io/sanitize.js";
 import { colorEnabled, painter } from "./io/terminal.js";
+import { plugins } from "./plugins.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -120,7 +121,7 @@ const VERSION = typeof __VERSION__ === "string" ? __VERSION__ : "0.0.0";
  * Runs one command line and returns its exit code: the only place that turns errors into exit codes.
  * `makeContext` builds the context from the global flags (tests pass one with captured streams).
  */
-export async function main(argv: string[], makeContext: (g: GlobalOptions) => Context = (g) => createContext(g), streams?: Streams): Promise<number> {
+export async function main(argv: string[], makeContext: (g: GlobalOptions) => Context = (g) => createContext(g, { plugins }), streams?: Streams): Promise<number> {
   let ctx: Context | undefined;
   let debug = argv.includes("--debug");
   const err = streams?.err ?? process.stderr;

@@ -1,5 +1,5 @@
 import type { Command, Option } from "commander";
-import { providers } from "./providers/index.js";
+import { providers } from "./plugins.js";
 
 /**
  * Shell completion scripts generated from the commander program itself, so they never drift from

@@ -2,6 +2,7 @@ import { paths as resolvePaths, type Paths } from "./paths.js";
 import { UsageError } from "./errors.js";
 import { createFetch, withAddressPolicy, type Fetch, type Resolver } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
+import type { Plugins } from "./core/provider.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
 import { updateConfigFile } from "./store/config-file.js";
 import { readConfigSync, type Config } from "./target.js";
@@ -70,10 +71,14 @@ export interface Context {
   secretsOf(kind: StoreKind): Promise<SecretStore>;
   /** The token cache (records, refresh/access tokens, locks). */
   tokens: TokenCache;
+  /** The IdP providers and MCP client writers (src/plugins.ts): core reaches plug-ins only through these. */
+  plugins: Plugins;
 }
 
 /** What a test (or another front end) may supply instead of the process's own. */
 export interface ContextDeps {
+  /** The plug-in registries (the wiring layer passes src/plugins.ts). */
+  plugins: Plugins;
   env?: NodeJS.ProcessEnv;
   terminal?: Terminal;
   clock?: Clock;
@@ -83,7 +88,7 @@ export interface ContextDeps {
   resolve?: Resolver;
 }
 
-export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context {
+export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
   const env = deps.env ?? process.env;
   const p = resolvePaths(env, undefined, g.configDir);
   const io = deps.terminal ?? createTerminal({ env, nonInteractive: g.nonInteractive });
@@ -119,7 +124,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context
     allowHttp: Boolean(g.allowHttp),
     fetch: fetchFn,
     fetchFrom,
-    oauthEnv: (userUrls) => ({ fetch: userUrls?.length ? fetchFrom(userUrls) : fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now, timeoutMs: timeoutSec * 1000 }),
+    oauthEnv: (userUrls) => ({ plugins: deps.plugins, fetch: userUrls?.length ? fetchFrom(userUrls) : fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now, timeoutMs: timeoutSec * 1000 }),
     config: () => (cfg ??= readConfigSync(p.config)),
     updateConfig: async (change) => {
       const done = await updateConfigFile(p, change, { now: ctx.now });
@@ -140,6 +145,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps = {}): Context
       return s;
     },
     tokens: undefined as unknown as TokenCache,
+    plugins: deps.plugins,
   };
   ctx.tokens = createTokenCache({
     paths: p,

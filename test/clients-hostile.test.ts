@@ -3,8 +3,8 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CLIENTS } from "../src/clients/index.js";
-import type { ClientWriter, Scope, Strategy } from "../src/clients/types.js";
+import { CLIENTS } from "../src/plugins.js";
+import type { ClientWriter, Scope, Strategy } from "../src/core/client.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 
 /**

@@ -4,7 +4,7 @@ import { parse } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { codex } from "../src/clients/codex.js";
 import { gemini } from "../src/clients/gemini.js";
-import { renderTable } from "../src/clients/toml.js";
+import { renderTable } from "../src/store/toml.js";
 import { windsurf } from "../src/clients/windsurf.js";
 import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClient } from "../src/core/clients.js";
 import { actionOf } from "../src/store/plan.js";

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { diffChars } from "diff";
 import { parse } from "jsonc-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { editJsonc, getAt, loadJsonc, undoOf } from "../src/clients/jsonc.js";
+import { editJsonc, getAt, loadJsonc, undoOf } from "../src/store/jsonc.js";
 import { actionOf } from "../src/store/plan.js";
 import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClient } from "../src/core/clients.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";

@@ -6,7 +6,7 @@ import { claude } from "../src/clients/claude.js";
 import { claudeDesktop } from "../src/clients/claude-desktop.js";
 import { cursor } from "../src/clients/cursor.js";
 import { vscode } from "../src/clients/vscode.js";
-import { shQuote } from "../src/clients/types.js";
+import { shQuote } from "../src/core/client.js";
 import { describeEntry, serverName } from "../src/core/clients.js";
 import { tryCachedToken } from "../src/fast.js";
 import { paths } from "../src/paths.js";

@@ -5,8 +5,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createContext, type Context } from "../src/context.js";
 import { bootstrap } from "../src/core/bootstrap.js";
 import { McpAuthError } from "../src/errors.js";
-import { defineProvider, type BootstrapResult, type BootstrapRun } from "../src/providers/types.js";
+import { defineProvider, type BootstrapResult, type BootstrapRun } from "../src/core/provider.js";
 import type { ProfileData } from "../src/target.js";
+import { plugins } from "../src/plugins.js";
 
 /**
  * The bootstrap use case in process, with a fake provider: core (not the provider) saves the
@@ -20,7 +21,7 @@ afterEach(() => {
 
 function context(): Context {
   dir = mkdtempSync(join(tmpdir(), "mcp-auth-core-"));
-  return createContext({ store: "file", nonInteractive: true }, { env: { MCP_AUTH_CONFIG_DIR: dir, HOME: dir, NO_COLOR: "1" } });
+  return createContext({ store: "file", nonInteractive: true }, { env: { MCP_AUTH_CONFIG_DIR: dir, HOME: dir, NO_COLOR: "1" }, plugins });
 }
 const secrets = () => JSON.parse(readFileSync(join(dir!, "secrets.json"), "utf8")).secrets as Record<string, string>;
 const DATA: ProfileData = { provider: "fake", issuer: "https://idp.invalid", clientId: "c1", grant: "client_credentials", tokenEndpointAuthMethod: "client_secret_basic" };

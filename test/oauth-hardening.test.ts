@@ -361,7 +361,7 @@ describe("issuer and MCP server URLs", () => {
 });
 
 describe("--timeout reaches openid-client", () => {
-  const env = (timeoutMs: number): OAuthEnv => ({ fetch, discoveryDir: "/nonexistent", discoveryTtl: 0, allowHttp: false, now: Date.now, timeoutMs });
+  const env = (timeoutMs: number): OAuthEnv => ({ fetch, discoveryDir: "/nonexistent", discoveryTtl: 0, allowHttp: false, now: Date.now, timeoutMs, plugins: { providers: [] } });
 
   it("the openid-client configuration gets our timeout, not its own 30 s", async () => {
     const md = { issuer: "https://idp.example.com", token_endpoint: "https://idp.example.com/token" };

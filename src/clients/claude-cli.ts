@@ -1,15 +1,7 @@
 import { spawn } from "node:child_process";
-import { onPath } from "./types.js";
+import { type ClaudeCli, onPath } from "../sdk.js";
 
-/**
- * Claude Code's own CLI, used for user and local scope: Claude Code rewrites ~/.claude.json itself
- * (sign-in state, per-project trust…), so `claude mcp add-json` is safer than editing it behind its
- * back (docs/clients.md, Claude Code). Spawned asynchronously with the user's env.
- */
-export interface ClaudeCli {
-  path: string;
-  run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
+/** Claude Code's own CLI (the claude writer's cliScopes), spawned asynchronously with the user's env. */
 
 export function findClaudeCli(env: NodeJS.ProcessEnv, platform: string): ClaudeCli | undefined {
   // On Windows `claude` is a .cmd shim that only runs through cmd.exe, whose quoting would mangle the

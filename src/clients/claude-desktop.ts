@@ -1,6 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { appDataDir, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "./types.js";
+import { appDataDir, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "../sdk.js";
 
 /**
  * Claude Desktop (docs/clients.md): its config file takes stdio servers only

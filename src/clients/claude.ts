@@ -1,4 +1,4 @@
-import { bearer, defineClientWriter, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote, type EntrySpec } from "./types.js";
+import { bearer, defineClientWriter, type EntrySpec, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "../sdk.js";
 
 /**
  * Claude Code (docs/clients.md). Remote `http` entries take a `headersHelper`:
@@ -16,6 +16,8 @@ export const claude = defineClientWriter({
   title: "Claude Code",
   scopes: ["local", "user", "project"],
   defaultScope: "local",
+  // Claude Code rewrites ~/.claude.json itself: `claude mcp add-json` writes there when it is on PATH.
+  cliScopes: ["local", "user"],
   strategies: ["helper", "header", "proxy"],
   defaultStrategy: "helper",
   configPath(env, platform, scope, cwd) {

@@ -1,4 +1,4 @@
-import { defineClientWriter, exists, homeOf, joinFor, onPath, proxyServer } from "./types.js";
+import { defineClientWriter, exists, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * Codex (CLI, IDE extension and app share it). Verified against openai/codex, docs/config.md: the file

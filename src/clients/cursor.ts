@@ -1,4 +1,4 @@
-import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "./types.js";
+import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "../sdk.js";
 
 /**
  * Cursor (docs/clients.md): `~/.cursor/mcp.json` or `.cursor/mcp.json`, root

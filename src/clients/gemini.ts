@@ -1,4 +1,4 @@
-import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, onPath, proxyServer } from "./types.js";
+import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * Gemini CLI. Verified against google-gemini/gemini-cli, docs/tools/mcp-server.md ("Configuration

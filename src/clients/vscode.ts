@@ -1,4 +1,4 @@
-import { appDataDir, bearer, defineClientWriter, exists, joinFor, onPath, proxyServer } from "./types.js";
+import { appDataDir, bearer, defineClientWriter, exists, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * VS Code (docs/clients.md): `.vscode/mcp.json` or the default profile's
@@ -10,6 +10,8 @@ export const vscode = defineClientWriter({
   id: "vscode",
   title: "VS Code",
   scopes: ["user", "project"],
+  // The token comes from an `inputs` item (a prompt), not an environment variable.
+  headerVar: (name) => `mcp-auth-${name}`,
   defaultScope: "user",
   strategies: ["proxy", "header"],
   defaultStrategy: "proxy",

@@ -1,4 +1,4 @@
-import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "./types.js";
+import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "../sdk.js";
 
 /**
  * Windsurf (Cascade). Verified against https://docs.windsurf.com/windsurf/cascade/mcp ("mcp_config.json":

@@ -1,7 +1,8 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { SilentError } from "../errors.js";
-import { bootstrap, providers, type BootstrapOutcome, type Provider } from "../core/bootstrap.js";
+import { bootstrap, type BootstrapOutcome, type Provider } from "../core/bootstrap.js";
+import { providers } from "../plugins.js";
 import { allPassed } from "../core/checks.js";
 import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
 import { checkProfileName } from "../core/profiles.js";

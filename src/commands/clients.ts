@@ -4,7 +4,9 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { actionOf, applyAddClient, applyRemoveClient, CLIENTS, entrySnippet, findClaudeCli, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
+import { findClaudeCli } from "../clients/claude-cli.js";
+import { CLIENTS } from "../plugins.js";
+import { actionOf, applyAddClient, applyRemoveClient, entrySnippet, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
 import { oneLine } from "../io/sanitize.js";
 import type { Run } from "./shared.js";
 

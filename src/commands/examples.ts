@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { providers } from "../core/bootstrap.js";
+import { providers } from "../plugins.js";
 import { flagName, secretFlags } from "../core/inputs.js";
 
 /**

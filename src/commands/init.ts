@@ -1,7 +1,9 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { applyAddClient, findClaudeCli, listClients, prepareAddClient } from "../core/clients.js";
+import { findClaudeCli } from "../clients/claude-cli.js";
+import { applyAddClient, listClients, prepareAddClient } from "../core/clients.js";
+import { providers } from "../plugins.js";
 import { doctor } from "../core/doctor.js";
 import { equivalentCommand, askable, initChoice, initChoices, performInit, planInit, profileExists } from "../core/init.js";
 import { attributeOf, flagName, promptOf, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
@@ -33,7 +35,7 @@ export interface InitOptions {
 export function initInputSpecs(): InputSpec[] {
   const seen = new Set<string>();
   const specs: InputSpec[] = [];
-  for (const c of initChoices()) {
+  for (const c of initChoices(providers)) {
     for (const s of c.inputs) {
       if (seen.has(flagName(s))) continue;
       seen.add(flagName(s));
@@ -44,7 +46,7 @@ export function initInputSpecs(): InputSpec[] {
 }
 
 function inputFlags(specs: InputSpec[]): Option[] {
-  const users = (s: InputSpec) => initChoices().filter((c) => c.inputs.some((x) => flagName(x) === flagName(s))).map((c) => c.id);
+  const users = (s: InputSpec) => initChoices(providers).filter((c) => c.inputs.some((x) => flagName(x) === flagName(s))).map((c) => c.id);
   const options: Option[] = [];
   for (const s of specs) {
     const ids = users(s);
@@ -97,7 +99,7 @@ export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promi
   }
   const ask = !o.yes;
   const p = ctx.io.prompter;
-  const choices = initChoices();
+  const choices = initChoices(providers);
   let choiceId = o.provider;
   if (!choiceId) {
     if (!ask) throw new UsageError("--yes needs --provider", { hint: `one of: ${choices.map((c) => c.id).join(", ")}` });
@@ -107,7 +109,7 @@ export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promi
       { flagHint: "pass --provider" },
     );
   }
-  const choice = initChoice(choiceId);
+  const choice = initChoice(providers, choiceId);
   const foreign = Object.keys(raw).filter((k) => !choice.inputs.some((s) => (s.secret ? [secretFlags(s).stdin, secretFlags(s).env] : [flagName(s)]).some((f) => attributeOf(f) === k)));
   if (foreign.length) throw new UsageError(`${foreign.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} do${foreign.length === 1 ? "es" : ""} not apply to --provider ${choice.id}`);
 
@@ -198,7 +200,7 @@ export function registerInit(program: Command, getCtx: () => Context): void {
   const cmd = program
     .command("init")
     .description("set up step by step: pick your IdP, create the client, get a first token, check it, configure MCP clients")
-    .option("--provider <id>", `the IdP: ${initChoices().map((c) => c.id).join(", ")}`)
+    .option("--provider <id>", `the IdP: ${initChoices(providers).map((c) => c.id).join(", ")}`)
     .option("--profile <name>", "name of the profile to save (default: the provider id)")
     .option("-y, --yes", "unattended: take the default for every question not answered by a flag")
     .option("--login", "sign in with the browser at the end (people's profiles)")

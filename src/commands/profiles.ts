@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { addProfile, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
-import { providers } from "../core/bootstrap.js";
+import { providers } from "../plugins.js";
 import { rotateKey } from "../core/keys.js";
 import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";

@@ -85,21 +85,22 @@ function helperGuard(ctx: Context, o: TokenOptions): void {
 async function runExchange(ctx: Context, o: TokenOptions, minTtl: number): Promise<void> {
   if (!o.exchange) throw new UsageError("--oci-session-dir needs --exchange oci-upst");
   if (o.issuer) throw new UsageError("--exchange needs a profile (made by mcp-auth bootstrap oci --token-exchange), not --issuer");
-  // A UPST signs OCI API requests (with its key); it is never an Authorization: Bearer header.
-  if (o.format === "header" || o.format === "headers-json") throw new UsageError(`--format ${o.format} does not apply to an OCI session token`, { hint: "use raw, json, env or github" });
-  const { getUpst, writeSessionDir } = await import("../providers/oci/upst.js");
+  const exchange = ctx.plugins.providers.flatMap((p) => p.exchanges ?? []).find((x) => x.id === o.exchange);
+  if (!exchange) throw new UsageError(`unknown exchange "${o.exchange}"`);
+  // An exchanged token may not be a Bearer token at all (an OCI UPST signs API requests with its key).
+  if (!exchange.bearer && (o.format === "header" || o.format === "headers-json")) throw new UsageError(`--format ${o.format} does not apply to ${exchange.title}`, { hint: "use raw, json, env or github" });
   targetFor(ctx, o); // the same refusals as a plain `token` (ad-hoc flags with a profile…)
   const p = profileFor(ctx, o);
-  const upst = await getUpst(ctx, p, {
+  const got = await exchange.get(ctx, p, {
     minTtl,
     forceRefresh: o.forceRefresh,
     noCache: o.cache === false,
     login: ctx.nonInteractive ? undefined : interactiveLogin(ctx, { browser: true, timeoutSec: 300 }),
   });
-  const out = formatToken({ ...upst, profile: p.name }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env });
+  const out = formatToken({ ...got, profile: p.name }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env });
   if (o.ociSessionDir) {
-    const f = writeSessionDir(o.ociSessionDir, upst);
-    ctx.info(`Wrote ${f.token} and ${f.key} (0600). For the OCI CLI, add to ~/.oci/config:\n  [${p.name}]\n  fingerprint=${f.fingerprint}\n  key_file=${f.key}\n  security_token_file=${f.token}\n  tenancy=<tenancy OCID>\n  region=<region>\nthen: oci --auth security_token --profile ${p.name} …`);
+    if (!exchange.writeSessionDir) throw new UsageError(`--oci-session-dir does not apply to ${exchange.title}`);
+    ctx.info(exchange.writeSessionDir(o.ociSessionDir, got, p.name));
   }
   ctx.io.out.write(out);
 }

@@ -1,17 +1,15 @@
 import type { Context } from "../context.js";
 import { McpAuthError } from "../errors.js";
-import { peekClaims } from "../providers/http.js";
-import type { BootstrapResult, Provider, SecretVault } from "../providers/types.js";
+import type { BootstrapResult, Provider, SecretVault } from "./provider.js";
 import { accounts } from "../store/tokens.js";
 import type { ProfileData } from "../target.js";
 import { relativeTime, type Check } from "./checks.js";
+import { peekClaims } from "./decode.js";
+import { planMcpProfile } from "./mcp-login.js";
 import type { InputSpec, InputValues } from "./inputs.js";
 import { saveProfile } from "./profiles.js";
 import { targetFromProfile } from "./target.js";
-
-/** The IdP plug-ins, for the commands that list them (bootstrap subcommands, completion, the wizard). */
-export { providers } from "../providers/index.js";
-export type { Provider } from "../providers/types.js";
+export type { Provider } from "./provider.js";
 import { getToken } from "./tokens.js";
 import { login } from "./session.js";
 
@@ -40,7 +38,9 @@ export interface BootstrapOutcome {
 export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, provider: Provider<S>, input: InputValues<S>, o: BootstrapOptions): Promise<BootstrapOutcome> {
   const vault = secretVault(ctx, o.profile);
   const step = o.step ?? (<T>(_what: string, fn: () => Promise<T>) => fn());
-  const result = await step(`${provider.title}: creating or reusing the client`, () => provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault }));
+  const result = await step(`${provider.title}: creating or reusing the client`, () => provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault, planMcp: (i) => planMcpProfile(ctx, i) }));
+  // Providers never print: what they warn about is shown here, before anything else happens.
+  for (const w of result.warnings ?? []) ctx.warn(w);
 
   let saved: BootstrapOutcome["profile"];
   if (result.profile) {

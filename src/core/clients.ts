@@ -3,15 +3,12 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
-import { CLIENTS, clientWriter } from "../clients/index.js";
-import type { ClaudeCli } from "../clients/claude-cli.js";
-import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../clients/jsonc.js";
-import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../clients/toml.js";
-import { configUrl, SCOPES, STRATEGIES, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "../clients/types.js";
+import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../store/jsonc.js";
+import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../store/toml.js";
+import { configUrl, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
 import { applyPlan } from "../store/apply.js";
 import { backupPolicy, realTarget } from "../store/backup.js";
-export { findClaudeCli, type ClaudeCli } from "../clients/claude-cli.js";
-export { CLIENTS } from "../clients/index.js";
+export type { ClaudeCli } from "./client.js";
 export { actionOf } from "../store/plan.js";
 import { backupPath } from "../store/backup.js";
 import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
@@ -92,7 +89,7 @@ function pick<T extends string>(what: string, value: string | undefined, allowed
 }
 
 export async function prepareAddClient(ctx: Context, req: AddClientRequest): Promise<PreparedAdd> {
-  const writer = clientWriter(req.client);
+  const writer = writerIn(ctx.plugins.clients, req.client);
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
@@ -134,7 +131,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     strategy,
     command: shared ? ["mcp-auth"] : [req.launcher.node, req.launcher.script],
     globals,
-    headerVar: writer.id === "vscode" ? `mcp-auth-${name}` : `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
+    headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
   };
   let expiresAt: number | undefined;
   if (req.staticToken) {
@@ -186,7 +183,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   );
   const changes = [change];
   if (actionOf(change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(change, profile))));
-  const viaCli = writer.id === "claude" && scope !== "project" && req.claudeCli !== null && !spec.staticToken;
+  const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
   return { writer, spec, entry, path, changes, replaces, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
 }
 
@@ -304,7 +301,7 @@ export interface PreparedRemove {
 }
 
 export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest): Promise<PreparedRemove> {
-  const writer = clientWriter(req.client);
+  const writer = writerIn(ctx.plugins.clients, req.client);
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   if (!NAME_RE.test(req.name)) throw new UsageError(`--name "${req.name}" is not a server name`);
   await loadFormats(writer);
@@ -346,7 +343,7 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
   );
   const changes = [change];
   if (rec) changes.push(planLedger(ctx, (l) => void delete l[key]));
-  const via = writer.id === "claude" && scope !== "project" && req.claudeCli !== null && found && !exact ? "claude-cli" : "file";
+  const via = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && found && !exact ? "claude-cli" : "file";
   return { writer, scope, path, name: req.name, changes, found, exact, via };
 }
 
@@ -408,7 +405,7 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
       return {};
     }
   })();
-  return CLIENTS.map((w) => {
+  return ctx.plugins.clients.map((w) => {
     const files: ClientListing["files"] = [];
     for (const scope of w.scopes) {
       const path = w.configPath(ctx.env, o.platform, scope, o.cwd);

@@ -78,3 +78,12 @@ export function claimRows(claims: Record<string, unknown>, nowSec: number): Arra
   for (const [k, v] of Object.entries(claims)) if (!SHOWN.includes(k)) rows.push([k, show(v)]);
   return rows;
 }
+
+/** Decodes a JWT's claims without verifying it (to explain, never to trust). */
+export function peekClaims(jwt: string): Record<string, unknown> {
+  try {
+    return JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}

@@ -122,7 +122,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     add("as.metadata", "skip", "authorization server metadata", "no authorization server known (no metadata from the server and no profile)", "pass --profile P, or fix the server's protected-resource metadata");
   } else {
     try {
-      as = await fetchAuthServerMetadata(derived, issuer);
+      as = await fetchAuthServerMetadata({ ...derived, plugins: ctx.plugins }, issuer);
       if (as.proxiedBy) add("as.metadata", "warn", "authorization server metadata", `${as.proxiedBy} serves ${as.issuer}'s metadata as its own (kubernetes-mcp-server does); ${as.issuer}'s own metadata was fetched and matches itself, so it is used`, "nothing to do; the server could list the real issuer in authorization_servers");
       else add("as.metadata", "pass", "authorization server metadata", `issuer ${as.issuer} (from ${as.url})`);
     } catch (e) {

@@ -127,8 +127,8 @@ export function trustClaims(token: string): string {
   return ["iss", "sub", "aud"].filter((k) => c[k] !== undefined).map((k) => `${k}=${typeof c[k] === "string" ? c[k] : JSON.stringify(c[k])}`).join(", ");
 }
 
-function explain(e: unknown, token: string | undefined, t: Target, federation: Federation): McpAuthError {
-  const err = wrapOAuthError(e, `${federation === "token-exchange" ? "token exchange" : "token request"} at ${t.issuer}`);
+function explain(e: unknown, token: string | undefined, t: Target, federation: Federation, limit: { timeout: number }): McpAuthError {
+  const err = wrapOAuthError(e, `${federation === "token-exchange" ? "token exchange" : "token request"} at ${t.issuer}`, limit);
   if (!(err instanceof AuthError) || !token) return err;
   const claims = trustClaims(token);
   return new AuthError(err.message, {
@@ -163,7 +163,7 @@ export async function federatedToken(ctx: Context, t: Target, config: (clientAut
     try {
       return noRefresh(toTokenSet(await client.clientCredentialsGrant(await config(assertionClientAuth(ctx, t, seen)), targetParams(t)), ctx.now()));
     } catch (e) {
-      throw explain(e, seen.token, t, a.federation);
+      throw explain(e, seen.token, t, a.federation, { timeout: ctx.oauthEnv().timeoutMs / 1000 });
     }
   }
   const cfg = await config();
@@ -177,7 +177,7 @@ export async function federatedToken(ctx: Context, t: Target, config: (clientAut
   try {
     return noRefresh(toTokenSet(await client.genericGrantRequest(cfg, TOKEN_EXCHANGE, params), ctx.now()));
   } catch (e) {
-    throw explain(e, seen.token, t, a.federation);
+    throw explain(e, seen.token, t, a.federation, { timeout: ctx.oauthEnv().timeoutMs / 1000 });
   }
 }
 

@@ -1,7 +1,8 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { GRANTS, profileOf, type ProfileData } from "../target.js";
-import { bootstrap, providers, type BootstrapOutcome } from "./bootstrap.js";
+import { bootstrap, type BootstrapOutcome } from "./bootstrap.js";
+import type { Plugins } from "./provider.js";
 import { checkProfileName, addProfile } from "./profiles.js";
 import { attributeOf, defineInput, flagName, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "./inputs.js";
 
@@ -53,7 +54,7 @@ export interface InitChoice {
 }
 
 /** The IdPs the wizard offers: every provider module, then any OIDC server. */
-export function initChoices(): InitChoice[] {
+export function initChoices(providers: Plugins["providers"]): InitChoice[] {
   return [
     ...providers.map((p) => ({ id: p.id, title: p.title, summary: p.summary, inputs: p.inputs })),
     { id: "oidc", title: "Another OpenID Connect server", summary: "any standard OAuth 2 / OIDC server: issuer, client id, grant", inputs: OIDC_INPUTS },
@@ -61,9 +62,9 @@ export function initChoices(): InitChoice[] {
   ];
 }
 
-export function initChoice(id: string): InitChoice {
-  const c = initChoices().find((x) => x.id === id);
-  if (!c) throw new UsageError(`--provider must be one of ${initChoices().map((x) => x.id).join(", ")}, got "${id}"`);
+export function initChoice(providers: Plugins["providers"], id: string): InitChoice {
+  const c = initChoices(providers).find((x) => x.id === id);
+  if (!c) throw new UsageError(`--provider must be one of ${initChoices(providers).map((x) => x.id).join(", ")}, got "${id}"`);
   return c;
 }
 
@@ -82,8 +83,8 @@ export function askable(spec: InputSpec): boolean {
  */
 export async function equivalentCommand(ctx: Context, choiceId: string | undefined, raw: Answers, profile: string | undefined): Promise<string> {
   const words = ["mcp-auth", "init"];
-  if (!choiceId) return [...words, `--provider ${initChoices().map((c) => c.id).join("|")}`, "…", "--yes"].join(" ");
-  const choice = initChoice(choiceId);
+  if (!choiceId) return [...words, `--provider ${initChoices(ctx.plugins.providers).map((c) => c.id).join("|")}`, "…", "--yes"].join(" ");
+  const choice = initChoice(ctx.plugins.providers, choiceId);
   words.push("--provider", choice.id);
   const given = (spec: InputSpec) => (spec.secret ? [secretFlags(spec).stdin, secretFlags(spec).env] : [flagName(spec)]).some((f) => raw[attributeOf(f)] !== undefined);
   for (const spec of choice.inputs) if (given(spec)) words.push(...echo(spec, raw));
@@ -167,7 +168,7 @@ export async function performInit(ctx: Context, plan: InitPlan, step: <T>(what: 
     return { profile: { name: r.profile.name, data: r.profile }, notes: r.discovery?.notes };
   }
   if (plan.choice.id !== "oidc") {
-    const provider = providers.find((p) => p.id === plan.choice.id)!;
+    const provider = ctx.plugins.providers.find((p) => p.id === plan.choice.id)!;
     const outcome = await bootstrap(ctx, provider, plan.input as never, { profile: plan.profile, verify: true, step });
     return { profile: outcome.profile, bootstrap: outcome };
   }

@@ -113,7 +113,7 @@ export async function importKeyFile(path: string, alg?: KeyAlg): Promise<NewKey>
 }
 
 /** Stores the private half; returns what the config may hold. */
-export async function storeKey(ctx: Context, profile: string, k: NewKey): Promise<KeyRef> {
+export async function storeKey(ctx: Pick<Context, "secrets">, profile: string, k: NewKey): Promise<KeyRef> {
   const store = await ctx.secrets();
   await store.set(privateKeyAccount(profile, k.kid), JSON.stringify(k.privateJwk));
   return { kid: k.kid, alg: k.alg, store: store.kind, ...(k.keyId !== undefined && { keyId: k.keyId }) };

@@ -121,7 +121,7 @@ export async function discoverMcp(ctx: Context, rawUrl: string, o: Pick<McpSetup
     issuer = prm.authorization_servers[0]!;
     if (prm.authorization_servers.length > 1) notes.push(`the server lists ${prm.authorization_servers.length} authorization servers; using the first, ${issuer} (--issuer picks another)`);
   }
-  const as = await fetchAuthServerMetadata(env, issuer);
+  const as = await fetchAuthServerMetadata({ ...env, plugins: ctx.plugins }, issuer);
   if (as.proxiedBy) notes.push(`${as.proxiedBy} serves the metadata of ${as.issuer} (as kubernetes-mcp-server does); ${as.issuer}'s own metadata confirmed it, so ${as.issuer} is used`);
   const person = (o.grant ?? "authorization_code") === "authorization_code";
   if (person) checkPkce(as.metadata, o.allowMissingPkceMetadata, notes);

@@ -6,7 +6,6 @@ import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation
 import { assertionSetting } from "./federation.js";
 import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
-import { upstIdentity, upstKeyAccount } from "../providers/oci/upst.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
@@ -73,9 +72,12 @@ export async function removeProfile(ctx: Context, name: string): Promise<RemoveR
     const report = await ctx.tokens.purgeAccount(accounts.clientSecret(name));
     for (const f of report.failed) ctx.warn(`could not check a secret store for the client secret (${f})`);
     await forgetKeys(ctx, name, [p.key, p.key?.previous]);
-    // An OCI session token exchanged for this profile, and the key it is bound to.
-    await ctx.tokens.forget(upstIdentity({ issuer: p.issuer, clientId: p.clientId, profile: name }));
-    await ctx.tokens.purgeAccount(upstKeyAccount(name));
+    // What a provider kept for this profile (an OCI session token, and the key it is bound to).
+    for (const provider of ctx.plugins.providers) {
+      const kept = provider.forget?.({ name, issuer: p.issuer, clientId: p.clientId });
+      for (const id of kept?.tokens ?? []) await ctx.tokens.forget(id);
+      for (const account of kept?.accounts ?? []) await ctx.tokens.purgeAccount(account);
+    }
     delete cfg.profiles[name];
     const remaining = Object.keys(cfg.profiles);
     const result: RemoveResult = { wasDefault: cfg.defaultProfile === name, remaining };

@@ -6,7 +6,6 @@ import { McpAuthError, NetworkError } from "../errors.js";
 import { revokeTokens, type RevocationOutcome } from "../oauth/revoke.js";
 import type { Profile } from "../target.js";
 import { interactiveLogin, type LoginOptions } from "./login.js";
-import { upstIdentity } from "../providers/oci/upst.js";
 import { targetFromProfile, type Target } from "./target.js";
 import { forgetTokens, getToken, oauthConfig, saveTokens, storedTokens, type TokenResult } from "./tokens.js";
 
@@ -73,8 +72,8 @@ export async function logout(ctx: Context, profile: Profile, o: LogoutOptions): 
       }
     }
     const report = await forgetTokens(ctx, t);
-    // An OCI session token exchanged from this session goes with it (its key stays: it is the profile's).
-    await ctx.tokens.forget(upstIdentity(t));
+    // Tokens a provider exchanged from this session (an OCI session token) go with it.
+    for (const p of ctx.plugins.providers) for (const id of p.forget?.({ name: profile.name, issuer: t.issuer, clientId: t.clientId }).tokens ?? []) await ctx.tokens.forget(id);
     result.had ||= report.removed;
     result.forgotten = true;
     result.unchecked = report.failed;

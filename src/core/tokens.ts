@@ -104,7 +104,7 @@ async function secretOrKeyGrant(ctx: Context, t: Target): Promise<TokenSet> {
   try {
     return toTokenSet(await client.clientCredentialsGrant(config, targetParams(t)), ctx.now());
   } catch (e) {
-    throw wrapOAuthError(e, `token request to ${t.issuer}`);
+    throw wrapOAuthError(e, `token request to ${t.issuer}`, config);
   }
 }
 
@@ -132,7 +132,7 @@ async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> 
   try {
     ts = toTokenSet(await client.refreshTokenGrant(config, rt, targetParams({ resource: t.resource, audience: t.audience })), ctx.now());
   } catch (e) {
-    const err = wrapOAuthError(e, `refresh at ${t.issuer}`);
+    const err = wrapOAuthError(e, `refresh at ${t.issuer}`, config);
     if (err instanceof AuthError && err.code === "invalid_grant") {
       // The refresh token is dead: forget this target's tokens (and only these), then start over.
       await forgetTokens(ctx, t);

@@ -3,20 +3,25 @@ import { join } from "node:path";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { isBearer, tokenProblem, tokenTypeName, type TokenField } from "../format.js";
-import { markControl } from "../io/sanitize.js";
 import { writeFileAtomic } from "../store/fsutil.js";
 import { readPrivateFile } from "../store/trust.js";
 import type { TokenAuthMethod } from "../target.js";
 import type { Fetch } from "./http.js";
+import type { AuthServerEnv } from "./discovery.js";
+import { checkMetadata, checkResource, checkUrl, ENDPOINTS, type ServerMetadata } from "./urls.js";
 
 /**
  * Data-first wrappers over openid-client: discovery (cached on disk), a Configuration per client,
  * and one place that turns openid-client's errors into ours.
  */
-export type ServerMetadata = OC.ServerMetadata;
+export type { ServerMetadata } from "./urls.js";
+// The URL rules live in ./urls.js (discovery needs them without the rest of this module).
+export { checkMetadata, checkResource, checkUrl, displayUrl, ENDPOINTS, type UrlKind } from "./urls.js";
 
 export interface OAuthEnv {
   fetch: Fetch;
+  /** The IdP modules, for the metadata quirks they declare (oauth/discovery.ts). */
+  plugins: AuthServerEnv["plugins"];
   /** Directory for cached discovery documents. */
   discoveryDir: string;
   /** Seconds a discovery document stays fresh. */
@@ -33,107 +38,12 @@ export async function openid(): Promise<typeof OC> {
   return (oc ??= await import("openid-client"));
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1|.+\.localhost)$/i;
-
-/**
- * What a URL is for. `issuer`: RFC 8414 §2 allows no query and no fragment. `resource` (an MCP server,
- * RFC 8707 §2) and `endpoint` (RFC 6749 §3.1/§3.2): a query is fine, a fragment is not. None may carry
- * a user name or password: they would be saved, sent and echoed.
- */
-export type UrlKind = "issuer" | "resource" | "endpoint";
-
-/** A URL as it may be shown: never its user name or password (also when it does not parse). */
-export function displayUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    u.username = "";
-    u.password = "";
-    return u.href;
-  } catch {
-    return raw.replace(/\/\/[^/?#]*@/, "//…@");
-  }
-}
-
-/** https always; http only for loopback hosts (where TLS adds nothing) unless --allow-http. */
-export function checkUrl(raw: string, what: string, allowHttp: boolean, kind: UrlKind = "endpoint"): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`${what} is not a valid URL: "${displayUrl(raw)}"`);
-  }
-  if (url.username || url.password) {
-    throw new UsageError(`${what} must not contain a user name or password (${displayUrl(raw)})`, { hint: "drop the \"user:password@\" part; credentials never go in a URL" });
-  }
-  if (url.hash || raw.includes("#")) throw new UsageError(`${what} must not contain a fragment ("#…"): ${url.origin}${url.pathname}`);
-  if (kind === "issuer" && (url.search || raw.includes("?"))) {
-    throw new UsageError(`${what} must not contain a query ("?…"): ${url.origin}${url.pathname}`, { hint: "an issuer is scheme, host, port and path only (RFC 8414)" });
-  }
-  if (url.protocol === "https:") return url;
-  if (url.protocol !== "http:") throw new UsageError(`${what} must be an https:// URL, got "${displayUrl(raw)}"`);
-  if (!allowHttp && !LOOPBACK.test(url.hostname)) {
-    throw new UsageError(`refusing plain http:// for ${what} ${displayUrl(raw)}: tokens would travel unencrypted`, { hint: "use https, or pass --allow-http if you really mean it", code: "insecure_http" });
-  }
-  return url;
-}
-
-/** A resource indicator that is an http(s) URL (an MCP server) follows the `resource` rules; other URIs pass. */
-export function checkResource(raw: string, what: string): void {
-  if (/^https?:/i.test(raw)) checkUrl(raw, what, true, "resource");
-}
-
-/** Every endpoint openid-client may call, taken from the metadata. */
-export const ENDPOINTS = [
-  "token_endpoint",
-  "authorization_endpoint",
-  "device_authorization_endpoint",
-  "revocation_endpoint",
-  "introspection_endpoint",
-  "userinfo_endpoint",
-  "jwks_uri",
-  "registration_endpoint",
-  "pushed_authorization_request_endpoint",
-  "end_session_endpoint",
-  "backchannel_authentication_endpoint",
-] as const;
-
-/**
- * Refuses (exit 3) metadata we cannot use safely: no usable token_endpoint, or any endpoint that is
- * not https (or loopback http, or --allow-http). Each endpoint is checked on its own, because
- * openid-client's insecure-requests switch is per configuration, not per endpoint.
- */
-export function checkMetadata(metadata: ServerMetadata, allowHttp: boolean): void {
-  // Server text: no control characters reach the terminal.
-  const bad = (field: string, why: string, hint = "fix the server's metadata") =>
-    new NetworkError(markControl(`unusable server metadata for ${displayUrl(String(metadata.issuer))}: ${field} ${why}`), { hint });
-  if (metadata.token_endpoint === undefined) throw bad("token_endpoint", "is missing");
-  const entries: Array<[string, unknown]> = ENDPOINTS.filter((f) => metadata[f] !== undefined).map((f) => [f, metadata[f]]);
-  const aliases = metadata.mtls_endpoint_aliases;
-  if (aliases && typeof aliases === "object") for (const [k, v] of Object.entries(aliases)) entries.push([`mtls_endpoint_aliases.${k}`, v]);
-  for (const [field, value] of entries) {
-    if (typeof value !== "string") throw bad(field, "is not a string");
-    try {
-      checkUrl(value, field, allowHttp, "endpoint");
-    } catch (e) {
-      const msg = (e as McpAuthError).message;
-      if ((e as McpAuthError).code === "insecure_http") {
-        throw bad(field, `is plain http:// on a host that is not loopback (${new URL(value).host}): the client secret and tokens would travel unencrypted`, "fix the server, or pass --allow-http if you really mean it");
-      }
-      throw bad(field, `is not a usable https URL (${msg.replace(`${field} `, "")})`);
-    }
-  }
-}
-
-/** The timeout openid-client was last given, for its own "timed out" errors. */
-let configuredTimeoutMs: number | undefined;
-
 /**
  * The fetch openid-client uses: ours, plus two guards. Every request URL follows the https/loopback
  * rule (whatever switch openid-client has on), and an abort by openid-client's own timer reads as
  * the timeout it is rather than "cannot reach".
  */
 function guardedFetch(env: OAuthEnv): Fetch {
-  configuredTimeoutMs = env.timeoutMs;
   return async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     try {
@@ -194,18 +104,18 @@ export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: 
     config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oidc" }).catch((e: unknown) => declaredConfig(env, issuer, e));
   } catch (e) {
     // Not an OpenID provider? Try RFC 8414 before giving up (many OAuth/MCP servers only publish that).
-    if (!isStatus(e, 404)) throw wrapOAuthError(e, `discovery at ${issuer}`);
+    if (!isStatus(e, 404)) throw wrapOAuthError(e, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
     try {
       config = await client.discovery(url, "discovery", undefined, undefined, { ...options, algorithm: "oauth2" });
     } catch (e2) {
-      if (!isStatus(e2, 404) || url.pathname === "/") throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      if (!isStatus(e2, 404) || url.pathname === "/") throw wrapOAuthError(e2, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
       // An issuer with a path may publish only the OIDC path-insertion form, the one the MCP spec's
       // order has and openid-client does not try (docs/mcp-authorization.md).
       const { fetchAuthServerMetadata } = await import("./discovery.js");
       const found = await fetchAuthServerMetadata(env, issuer).catch(() => {
-        throw wrapOAuthError(e2, `discovery at ${issuer}`);
+        throw wrapOAuthError(e2, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
       });
-      if (found.proxiedBy) throw wrapOAuthError(e2, `discovery at ${issuer}`);
+      if (found.proxiedBy) throw wrapOAuthError(e2, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
       config = new client.Configuration(found.metadata, "discovery");
     }
   }
@@ -228,9 +138,9 @@ async function declaredConfig(env: OAuthEnv, issuer: string, e: unknown): Promis
   if ((e as { code?: string }).code !== "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED") throw e;
   const { fetchAuthServerMetadata } = await import("./discovery.js");
   const found = await fetchAuthServerMetadata(env, issuer, { followNamed: false }).catch((e2: unknown) => {
-    throw (e2 as McpAuthError).code === "metadata_refused" ? e2 : wrapOAuthError(e, `discovery at ${issuer}`);
+    throw (e2 as McpAuthError).code === "metadata_refused" ? e2 : wrapOAuthError(e, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
   });
-  if (!found.quirk) throw wrapOAuthError(e, `discovery at ${issuer}`);
+  if (!found.quirk) throw wrapOAuthError(e, `discovery at ${issuer}`, { timeout: env.timeoutMs / 1000 });
   return new (await openid()).Configuration(found.metadata, "discovery");
 }
 
@@ -340,8 +250,12 @@ export function targetParams(t: { scopes?: string[]; resource?: string; audience
   return p;
 }
 
-/** Turns whatever openid-client (or our fetch) threw into one of our typed errors. */
-export function wrapOAuthError(e: unknown, action: string): McpAuthError {
+/**
+ * Turns whatever openid-client (or our fetch) threw into one of our typed errors. `limit`: the
+ * openid-client Configuration (or anything with its `timeout`, in seconds) the request ran with, so
+ * a timeout names the limit it hit.
+ */
+export function wrapOAuthError(e: unknown, action: string, limit?: { timeout?: number }): McpAuthError {
   for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
     if (c instanceof McpAuthError) return c;
   }
@@ -378,7 +292,7 @@ export function wrapOAuthError(e: unknown, action: string): McpAuthError {
         hint: "the issuer URL must match the server's \"issuer\" exactly (scheme, host, port, path)",
       });
     case "OAUTH_TIMEOUT":
-      return new NetworkError(`${action} timed out${configuredTimeoutMs ? ` after ${configuredTimeoutMs / 1000}s` : ""}`, { cause: e, code: err.code, hint: "is the server up? raise the limit with --timeout SECONDS" });
+      return new NetworkError(`${action} timed out${limit?.timeout ? ` after ${limit.timeout}s` : ""}`, { cause: e, code: err.code, hint: "is the server up? raise the limit with --timeout SECONDS" });
     case "OAUTH_UNSUPPORTED_OPERATION": {
       // oauth4webapi refuses token types it does not know (e.g. "mac") before we see the response.
       let body: { token_type?: unknown } | undefined;

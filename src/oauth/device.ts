@@ -32,7 +32,7 @@ export async function deviceLogin(
     if (signal.aborted) {
       throw new AuthError(`device login timed out after ${Math.round(timeoutMs / 1000)}s without approval`, { hint: "run the login again, and approve it in time" });
     }
-    throw wrapOAuthError(e, "device login");
+    throw wrapOAuthError(e, "device login", config);
   }
 }
 

@@ -1,5 +1,5 @@
 import { NetworkError } from "../errors.js";
-import { checkMetadata, checkUrl, type ServerMetadata } from "./client.js";
+import { checkMetadata, checkUrl, type ServerMetadata } from "./urls.js";
 import type { Fetch } from "./http.js";
 import { markControl } from "../io/sanitize.js";
 import { probeEra, type EraProbe } from "../mcp/era.js";
@@ -13,6 +13,17 @@ import { probeEra, type EraProbe } from "../mcp/era.js";
 export interface DiscoveryEnv {
   fetch: Fetch;
   allowHttp: boolean;
+}
+
+/** Authorization server discovery also asks the IdP modules (Context.plugins) about quirks they declare. */
+export interface AuthServerEnv extends DiscoveryEnv {
+  plugins: { providers: readonly MetadataQuirks[] };
+}
+
+/** The part of a provider module (core/provider.ts) discovery asks about. */
+export interface MetadataQuirks {
+  title: string;
+  quirks?: { metadataIssuer?(issuer: string, metadata: Record<string, unknown>): { issuer: string } | undefined };
 }
 
 /** Server text: no control characters in anything we keep or show. */
@@ -211,9 +222,8 @@ export interface AuthServerMetadata {
  * A provider module that declares this mismatch as its IdP's documented behaviour (its
  * `quirks.metadataIssuer`, facts in docs/idp/): its metadata, taken as the provider rewrote it.
  */
-async function declaredQuirk(issuer: string, json: Record<string, unknown>): Promise<{ metadata: ServerMetadata; by: string } | undefined> {
-  const { providers } = await import("../providers/index.js");
-  for (const p of providers) {
+function declaredQuirk(env: AuthServerEnv, issuer: string, json: Record<string, unknown>): { metadata: ServerMetadata; by: string } | undefined {
+  for (const p of env.plugins.providers) {
     const metadata = p.quirks?.metadataIssuer?.(issuer, json);
     if (metadata) return { metadata: metadata as ServerMetadata, by: p.title };
   }
@@ -240,7 +250,7 @@ async function firstDocument(env: DiscoveryEnv, issuer: string): Promise<{ url: 
  * departure, declared by the IdP's provider module (`quirks.metadataIssuer`), is taken as declared.
  * `followNamed: false` refuses any other mismatch without fetching what the document names.
  */
-export async function fetchAuthServerMetadata(env: DiscoveryEnv, issuer: string, o: { followNamed?: boolean } = {}): Promise<AuthServerMetadata> {
+export async function fetchAuthServerMetadata(env: AuthServerEnv, issuer: string, o: { followNamed?: boolean } = {}): Promise<AuthServerMetadata> {
   checkUrl(issuer, "the authorization server", env.allowHttp, "issuer");
   const first = await firstDocument(env, issuer);
   if (!("json" in first)) {
@@ -252,7 +262,7 @@ export async function fetchAuthServerMetadata(env: DiscoveryEnv, issuer: string,
     return { issuer, url: first.url, metadata: first.json as ServerMetadata, tried: first.tried };
   }
   if (!named) throw new NetworkError(`the metadata at ${first.url} names no issuer; refusing it`);
-  const declared = await declaredQuirk(issuer, first.json);
+  const declared = declaredQuirk(env, issuer, first.json);
   if (declared) {
     checkMetadata(declared.metadata, env.allowHttp);
     return { issuer, url: first.url, metadata: declared.metadata, tried: first.tried, quirk: declared.by };

@@ -132,7 +132,7 @@ async function exchange(client: typeof OC, config: OC.Configuration, current: UR
     // RFC 8707 / MCP spec: `resource` on the token request too, not only on the authorization request.
     return await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: verifier, expectedState: state }, resource ? { resource } : undefined);
   } catch (e) {
-    throw wrapOAuthError(e, "login");
+    throw wrapOAuthError(e, "login", config);
   }
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AuthError, NetworkError, UsageError } from "../errors.js";
 import { markControl, registerSecret } from "../io/sanitize.js";
-import { checkUrl, type ServerMetadata } from "./client.js";
+import { checkUrl, type ServerMetadata } from "./urls.js";
 import type { Fetch } from "./http.js";
 
 /**

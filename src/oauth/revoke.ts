@@ -26,7 +26,7 @@ export async function revokeTokens(config: OC.Configuration, tokens: { refreshTo
       await client.tokenRevocation(config, token, { token_type_hint: hint });
       outcomes.push({ hint, result: "revoked" });
     } catch (e) {
-      const err = wrapOAuthError(e, action);
+      const err = wrapOAuthError(e, action, config);
       // RFC 7009 §2.2.1: a server may refuse to revoke a token type (self-contained JWT access tokens,
       // typically); revoking the refresh token already ended the grant.
       outcomes.push({ hint, result: err.code === "unsupported_token_type" ? "unsupported" : "failed", error: err });

@@ -1,5 +1,4 @@
-import type { Context } from "../context.js";
-import { AuthError, McpAuthError, NetworkError } from "../errors.js";
+import { AuthError, type ProviderContext, McpAuthError, NetworkError } from "../sdk.js";
 
 /**
  * JSON requests to IdP admin APIs, through the context's fetch (timeouts, proxy, redacted traces,
@@ -21,7 +20,7 @@ export interface ApiRequest {
   headers?: Record<string, string>;
 }
 
-export async function api<T = unknown>(ctx: Context, method: string, url: string, r: ApiRequest = {}): Promise<ApiResponse<T>> {
+export async function api<T = unknown>(ctx: ProviderContext, method: string, url: string, r: ApiRequest = {}): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { accept: "application/json", ...r.headers };
   let body: string | undefined;
   if (r.json !== undefined) {
@@ -74,13 +73,4 @@ export function apiError(action: string, res: ApiResponse, hint?: string): McpAu
   if (res.status === 401 || res.status === 403) return new AuthError(message, { hint, code });
   if (res.status >= 500) return new NetworkError(message, { hint, code });
   return new McpAuthError(message, { hint, code });
-}
-
-/** Decodes a JWT's claims without verifying it (to explain, never to trust). */
-export function peekClaims(jwt: string): Record<string, unknown> {
-  try {
-    return JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
 }

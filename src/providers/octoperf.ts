@@ -1,13 +1,4 @@
-import type { Context } from "../context.js";
-import { failed, passed, type Check } from "../core/checks.js";
-import { audiences, decodeToken } from "../core/decode.js";
-import { defineInput } from "../core/inputs.js";
-import { planMcpProfile } from "../core/mcp-login.js";
-import { NetworkError, UsageError } from "../errors.js";
-import { checkUrl } from "../oauth/client.js";
-import { probeServer } from "../oauth/discovery.js";
-import { describeEra } from "../mcp/era.js";
-import { defineProvider, issuerUrl } from "./types.js";
+import { audiences, type Check, checkUrl, type ProviderContext, decodeToken, defineInput, defineProvider, describeEra, failed, issuerUrl, NetworkError, passed, probeServer, UsageError } from "../sdk.js";
 
 /**
  * OctoPerf (docs/idp/octoperf.md): an MCP-native server with no API keys. Its
@@ -25,7 +16,7 @@ const inputs = [
 ] as const;
 
 /** The public origin a URL names (OctoPerf derives its issuer and audiences from it). */
-function originOf(ctx: Context, url: string): string {
+function originOf(ctx: ProviderContext, url: string): string {
   return checkUrl(url, "--url", ctx.allowHttp, "resource").origin;
 }
 
@@ -62,7 +53,7 @@ export const octoperf = defineProvider({
       throw new NetworkError(`cannot reach OctoPerf at ${origin}: ${(e as Error).message}`, { hint: "check --url (the public origin, e.g. https://api.octoperf.com)" });
     }
 
-    const plan = await planMcpProfile(ctx, { mcpUrl, name: run.profile });
+    const plan = await run.planMcp({ mcpUrl, name: run.profile });
     if (plan.kind === "open") throw new UsageError(`${mcpUrl} answered without asking for a token: this is not an OctoPerf MCP server (it requires OAuth)`);
     const data = { ...plan.data, provider: "octoperf" };
     return {

@@ -1,4 +1,4 @@
-import { defineInput } from "../core/inputs.js";
+import { defineInput } from "../sdk.js";
 
 /** Inputs every IdP bootstrap shares: the admin sign-in and the kind of client to create. */
 export type ClientGrant = "client_credentials" | "authorization_code";

@@ -1,13 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { registerSecret } from "../io/sanitize.js";
-import { passed, type Check } from "../core/checks.js";
-import { defineInput } from "../core/inputs.js";
-import { AuthError, McpAuthError, UsageError } from "../errors.js";
-import { checkUrl } from "../oauth/client.js";
-import { normalizeIssuer, type ProfileData } from "../target.js";
-import { peekClaims } from "./http.js";
+import { AuthError, type Check, checkUrl, defineInput, defineProvider, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, registerSecret, UsageError } from "../sdk.js";
 import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, type ClientGrant } from "./options.js";
-import { defineProvider, issuerUrl } from "./types.js";
 import { appTypes, body, createError, inboundConfig, lifetimeOf, oauthConfig, pick, ThunderAdmin, unknownType, withSecret, type AppList, type Casing, type Json, type TokenShape } from "./thunder/apps.js";
 import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
 

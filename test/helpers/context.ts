@@ -8,6 +8,7 @@ import { UsageError } from "../../src/errors.js";
 import type { Resolver } from "../../src/oauth/http.js";
 import { sanitize } from "../../src/io/sanitize.js";
 import { humanWriter, painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
+import { plugins } from "../../src/plugins.js";
 
 /**
  * An in-process Context for the many small cases: captured stdout/stderr, scripted prompt answers, a
@@ -105,7 +106,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
       await o.onBrowse?.(url);
     },
   };
-  const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser, resolve: o.resolve });
+  const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser, resolve: o.resolve, plugins });
   const ctx = make(o.global ?? {});
   return {
     ctx,

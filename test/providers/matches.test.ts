@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { providerFor, providers } from "../../src/providers/index.js";
+import { providerFor, providers } from "../../src/plugins.js";
 import { keycloak } from "../../src/providers/keycloak/index.js";
 import { thunder } from "../../src/providers/thunder.js";
-import type { IssuerMetadata } from "../../src/providers/types.js";
+import type { IssuerMetadata } from "../../src/core/provider.js";
 import { startKeycloak, type KeycloakSim } from "../simulators/keycloak.js";
 import { startThunder, type ThunderSim } from "../simulators/thunder.js";
 

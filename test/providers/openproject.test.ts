@@ -245,7 +245,7 @@ describe("openproject.matches", () => {
     ["https://op.example.com", false], // a bare URL says nothing: mcp-auth reads no discovery document from OpenProject
   ] as const)("%j → %s", async (x, want) => {
     const { openproject } = await import("../../src/providers/openproject/index.js");
-    const { providers } = await import("../../src/providers/index.js");
+    const { providers } = await import("../../src/plugins.js");
     expect(openproject.matches(x)).toBe(want);
     expect(providers.filter((p) => p.matches(x)).length).toBeLessThanOrEqual(1);
   });

@@ -1,6 +1,4 @@
-import type { Context } from "../../context.js";
-import { registerSecret } from "../../io/sanitize.js";
-import { AuthError, McpAuthError, UsageError } from "../../errors.js";
+import { AuthError, type ProviderContext, McpAuthError, registerSecret, UsageError } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import type { ClientGrant } from "../options.js";
 
@@ -37,7 +35,7 @@ function signedJwtAttributes(key: SignedJwtKey): Record<string, string> {
 export class KeycloakAdmin {
   private token?: { access: string; refresh?: string; expiresAt: number };
   constructor(
-    private readonly ctx: Context,
+    private readonly ctx: ProviderContext,
     private readonly base: string,
     private readonly realm: string,
     private readonly creds: AdminCredentials,

@@ -1,14 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { Context } from "../../context.js";
-import type { Check } from "../../core/checks.js";
-import { defineInput, type InputValues } from "../../core/inputs.js";
-import { UsageError } from "../../errors.js";
-import { checkUrl } from "../../oauth/client.js";
-import { normalizeIssuer, profileOf, type ProfileData, type ProfileKey } from "../../target.js";
-import { generateKey, storeKey } from "../../core/keys.js";
-import { api, peekClaims } from "../http.js";
+import { type Check, checkUrl, type ProviderContext, defineInput, defineProvider, generateKey, type InputValues, issuerUrl, normalizeIssuer, peekClaims, type ProfileData, type ProfileKey, profileOf, storeKey, UsageError } from "../../sdk.js";
+import { api } from "../http.js";
 import { adminClientSecretInput, adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput } from "../options.js";
-import { defineProvider, issuerUrl } from "../types.js";
 import { KeycloakAdmin, type AdminCredentials } from "./admin.js";
 import { serverConfigToml } from "./server-config.js";
 
@@ -119,10 +112,11 @@ export const keycloak = defineProvider({
     const oauthScopes = [...(offered.allowed.includes("openid") ? ["openid"] : []), ...offered.realmDefaults.filter((n) => offered.allowed.includes(n))];
 
     const checks: Check[] = [];
+    const warnings: string[] = [];
     const probeHost = o.mcpHost?.[0] ? hostOf(o.mcpHost[0]) : o.trustLoopback ? "127.0.0.1" : undefined;
     if (run.verify && probeHost) {
       const hostCheck = trust ? trust.hostCheck : undefined;
-      checks.push(await dcrProbe(ctx, kc, { base, realm: o.realm, host: probeHost, scopes: oauthScopes, audienceScope: o.audience ? o.clientScope : undefined, hostCheck }));
+      checks.push(await dcrProbe(ctx, kc, { base, realm: o.realm, host: probeHost, scopes: oauthScopes, audienceScope: o.audience ? o.clientScope : undefined, hostCheck }, warnings));
     }
 
     const serverConfig = await serverConfigToml({ issuer, audience: o.audience, serverUrl, oauthScopes });
@@ -135,6 +129,7 @@ export const keycloak = defineProvider({
       clientSecret: secret,
       facts,
       checks,
+      warnings,
       stdout: o.printServerConfig ? serverConfig : undefined,
       notes: [
         ...(o.printServerConfig ? [] : ["kubernetes-mcp-server config.toml (--print-server-config prints it alone):", ...serverConfig.trimEnd().split("\n").map((l) => `  ${l}`)]),
@@ -163,7 +158,7 @@ export const keycloak = defineProvider({
  * The key a Signed-JWT client gets: the profile's current one when it is re-run for the same client
  * (idempotent), else a new key pair whose private half goes to the secret store.
  */
-async function profileKey(ctx: Context, profile: string, clientId: string): Promise<ProfileKey> {
+async function profileKey(ctx: ProviderContext, profile: string, clientId: string): Promise<ProfileKey> {
   const existing = profileOf(ctx.config(), profile);
   if (existing?.key && existing.clientId === clientId) return existing.key;
   const k = await generateKey("ES256");
@@ -206,9 +201,10 @@ function hostOf(v: string): string {
  * "Policy 'Trusted Hosts' rejected…"). See docs/idp/keycloak.md "The DCR probe".
  */
 async function dcrProbe(
-  ctx: Context,
+  ctx: ProviderContext,
   kc: KeycloakAdmin,
   o: { base: string; realm: string; host: string; scopes: string[]; audienceScope?: string; hostCheck?: boolean },
+  warnings: string[],
 ): Promise<Check> {
   const url = `${o.base}/realms/${encodeURIComponent(o.realm)}/clients-registrations/openid-connect`;
   const redirect = o.host === "127.0.0.1" || o.host === "localhost" ? `http://${o.host}:33418/callback` : `https://${o.host}/callback`;
@@ -228,7 +224,7 @@ async function dcrProbe(
     const got = o.audienceScope ? await kc.scopesOf(String(b.client_id)) : undefined;
     if (typeof b.registration_client_uri === "string" && typeof b.registration_access_token === "string") {
       const del = await api(ctx, "DELETE", b.registration_client_uri, { token: b.registration_access_token });
-      if (del.status !== 204 && del.status !== 200) ctx.warn(`could not delete the probe client ${String(b.client_id)} (HTTP ${del.status}); remove it in the admin console`);
+      if (del.status !== 204 && del.status !== 200) warnings.push(`could not delete the probe client ${String(b.client_id)} (HTTP ${del.status}); remove it in the admin console`);
     }
     const asked = o.scopes.length ? ` and scope "${o.scopes.join(" ")}"` : "";
     const where =

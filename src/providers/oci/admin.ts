@@ -1,6 +1,4 @@
-import type { Context } from "../../context.js";
-import { AuthError, McpAuthError, NetworkError, UsageError } from "../../errors.js";
-import { registerSecret } from "../../io/sanitize.js";
+import { AuthError, type ProviderContext, McpAuthError, NetworkError, registerSecret, UsageError } from "../../sdk.js";
 import { api, type ApiResponse } from "../http.js";
 import { IDCS_TOKEN_ISSUER } from "./discovery.js";
 
@@ -37,7 +35,7 @@ export interface AppSpec {
 export class OciAdmin {
   private token?: string;
   constructor(
-    private readonly ctx: Context,
+    private readonly ctx: ProviderContext,
     readonly domain: string,
     private readonly clientId: string,
     private readonly clientSecret: string,

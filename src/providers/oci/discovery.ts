@@ -1,7 +1,4 @@
-import { NetworkError } from "../../errors.js";
-import { markControl } from "../../io/sanitize.js";
-import { ENDPOINTS } from "../../oauth/client.js";
-import type { IssuerMetadata } from "../types.js";
+import { ENDPOINTS, type IssuerMetadata, markControl, NetworkError } from "../../sdk.js";
 
 /**
  * The one departure from the discovery rules an OCI IAM identity domain needs (docs/idp/oci.md).

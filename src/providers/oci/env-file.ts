@@ -1,9 +1,5 @@
 import { resolve } from "node:path";
-import type { Context } from "../../context.js";
-import { McpAuthError } from "../../errors.js";
-import { applyPlan, type Applied } from "../../store/apply.js";
-import { backupPolicy } from "../../store/backup.js";
-import { planFile, type FileChange } from "../../store/plan.js";
+import { type Applied, applyPlan, backupPolicy, McpAuthError, type ProviderContext, type FileChange, planFile } from "../../sdk.js";
 
 /**
  * The `.env` Oracle's sample MCP server reads (docs/idp/oci.md §7: IAM_DOMAIN,
@@ -53,6 +49,6 @@ export function planEnvFile(path: string, values: EnvValues): FileChange {
 }
 
 /** Atomic, with a backup of the previous version, refusing a file changed since it was planned. */
-export function writeEnvFile(ctx: Context, change: FileChange): Applied {
+export function writeEnvFile(ctx: ProviderContext, change: FileChange): Applied {
   return applyPlan([change], backupPolicy(ctx.paths, ctx.now))[0]!;
 }

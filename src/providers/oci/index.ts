@@ -1,13 +1,9 @@
-import type { Check } from "../../core/checks.js";
-import { defineInput } from "../../core/inputs.js";
-import { UsageError } from "../../errors.js";
-import { checkUrl } from "../../oauth/client.js";
-import type { ProfileData } from "../../target.js";
+import { type Check, checkUrl, defineInput, defineProvider, issuerUrl, type ProfileData, UsageError } from "../../sdk.js";
 import { adminClientSecretInput, rotateSecretInput } from "../options.js";
-import { defineProvider, issuerUrl } from "../types.js";
 import { OciAdmin, tenantIssuer } from "./admin.js";
 import { IDCS_HOST, IDCS_TOKEN_ISSUER, idcsMetadata } from "./discovery.js";
 import { planEnvFile, writeEnvFile } from "./env-file.js";
+import { forgetUpst, ociUpst } from "./upst.js";
 
 /**
  * Oracle OCI IAM Identity Domains: the 17 console steps of Oracle's MCP sample (create a
@@ -51,6 +47,8 @@ export const oci = defineProvider({
   title: "OCI IAM",
   summary: "Oracle OCI IAM identity domain: confidential app for an MCP server, activated, with a public JWKS",
   inputs,
+  forget: forgetUpst,
+  exchanges: [ociUpst],
 
   /** Domain hosts are idcs-<guid>.identity.oraclecloud.com; IDCS tokens' and documents' issuer is https://identity.oraclecloud.com/. */
   matches(x) {
@@ -70,6 +68,7 @@ export const oci = defineProvider({
     await oci.signIn();
 
     const checks: Check[] = [];
+    const warnings: string[] = [];
     let app = await oci.findApp(o.name);
     let action: "created" | "reused" | "rotated";
     let secret: string | undefined;
@@ -155,8 +154,8 @@ export const oci = defineProvider({
         IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
       });
       const applied = writeEnvFile(ctx, change);
-      ctx.warn(`${change.path} holds the app's client secret (mode 0600) because --dotenv asked for it; keep it out of version control`);
-      if (!envSecret) ctx.warn(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
+      warnings.push(`${change.path} holds the app's client secret (mode 0600) because --dotenv asked for it; keep it out of version control`);
+      if (!envSecret) warnings.push(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
       facts.push(["env file", `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`]);
     }
     return {
@@ -165,6 +164,7 @@ export const oci = defineProvider({
       clientSecret: secret,
       facts,
       checks,
+      warnings,
       notes: [
         "MCP server settings (Oracle's sample .env):",
         `  IAM_DOMAIN=${new URL(domain).host}`,

@@ -1,15 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { join, resolve } from "node:path";
-import type { Context } from "../../context.js";
-import { clientSecretOf, targetFromProfile, type Target } from "../../core/target.js";
-import { getToken, type GetTokenOptions, type TokenResult } from "../../core/tokens.js";
-import { AuthError, FileError, UsageError } from "../../errors.js";
-import { isBearer, tokenProblem } from "../../format.js";
-import { registerSecret } from "../../io/sanitize.js";
-import { checkUrl } from "../../oauth/client.js";
-import { exchangeForUpst, OCI_UPST } from "../../oauth/exchange.js";
-import { writeFileAtomic } from "../../store/fsutil.js";
-import { fnv1a64, normalizeIssuer, type CacheIdentity, type Profile } from "../../target.js";
+import { AuthError, type CacheIdentity, checkUrl, clientSecretOf, type Context, exchangeForUpst, FileError, fnv1a64, getToken, type GetTokenOptions, isBearer, normalizeIssuer, OCI_UPST, type Profile, registerSecret, type Target, targetFromProfile, tokenProblem, type TokenExchange, type TokenResult, UsageError, writeFileAtomic } from "../../sdk.js";
 
 /**
  * `mcp-auth token --exchange oci-upst`: the token exchange of Oracle's MCP sample (docs/idp/oci.md §6:
@@ -157,4 +148,21 @@ export function writeSessionDir(dir: string, r: UpstResult): SessionFiles {
   writeFileAtomic(files.publicKey, r.publicKey.export({ format: "pem", type: "spki" }) as string, { mode: 0o600 });
   writeFileAtomic(files.token, r.access_token, { mode: 0o600 }); // as `oci session authenticate` writes it: no newline
   return files;
+}
+
+/** `--exchange oci-upst`, as the OCI provider declares it (src/commands/token.ts runs it). */
+export const ociUpst: TokenExchange<UpstResult> = {
+  id: "oci-upst",
+  title: "an OCI session token",
+  bearer: false,
+  get: getUpst,
+  writeSessionDir(dir, r, profile) {
+    const f = writeSessionDir(dir, r);
+    return `Wrote ${f.token} and ${f.key} (0600). For the OCI CLI, add to ~/.oci/config:\n  [${profile}]\n  fingerprint=${f.fingerprint}\n  key_file=${f.key}\n  security_token_file=${f.token}\n  tenancy=<tenancy OCID>\n  region=<region>\nthen: oci --auth security_token --profile ${profile} …`;
+  },
+};
+
+/** A profile's UPST goes on logout (its key stays: it is the profile's); both go with the profile. */
+export function forgetUpst(p: { name: string; issuer: string; clientId: string }): { tokens: CacheIdentity[]; accounts: string[] } {
+  return { tokens: [upstIdentity({ issuer: p.issuer, clientId: p.clientId, profile: p.name })], accounts: [upstKeyAccount(p.name)] };
 }

@@ -1,6 +1,4 @@
-import type { Context } from "../../context.js";
-import { AuthError, UsageError } from "../../errors.js";
-import { markControl, registerSecret } from "../../io/sanitize.js";
+import { AuthError, type ProviderContext, markControl, registerSecret, UsageError } from "../../sdk.js";
 import { attributePairs, copyableValue, csrfMeta, decodeEntities, errorTexts, forms, setField, WebSession, type Form, type Page } from "./web.js";
 
 /**
@@ -99,7 +97,7 @@ function consentStage(page: Page): boolean {
 export class OpenProjectAdmin {
   private readonly web: WebSession;
   constructor(
-    ctx: Context,
+    ctx: ProviderContext,
     readonly base: string,
   ) {
     this.web = new WebSession(ctx, base);

@@ -1,17 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { Context } from "../../context.js";
-import { failed, passed, type Check } from "../../core/checks.js";
-import { defineInput, type InputValues } from "../../core/inputs.js";
-import { AuthError, UsageError } from "../../errors.js";
-import { registerSecret } from "../../io/sanitize.js";
-import { checkUrl } from "../../oauth/client.js";
-import { describeEra } from "../../mcp/era.js";
-import { probeServer } from "../../oauth/discovery.js";
-import { normalizeIssuer, type ProfileData } from "../../target.js";
+import { AuthError, type Check, checkUrl, type ProviderContext, defineInput, defineProvider, describeEra, failed, type InputValues, issuerUrl, normalizeIssuer, passed, probeServer, type ProfileData, registerSecret, UsageError } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
 import { OpenProjectAdmin, redirectUriProblem, Unsupported } from "./create.js";
-import { defineProvider, issuerUrl } from "../types.js";
 
 /**
  * OpenProject (docs/idp/openproject.md). OpenProject has no API that creates OAuth applications (only
@@ -100,7 +91,7 @@ export const openproject = defineProvider({
 const MODES_HINT = "--create --admin-user LOGIN (mcp-auth creates the OAuth application in the web UI), --oauth (an admin creates it; mcp-auth prints the steps), or --api-token-stdin / --api-token-env VAR (your personal API token)";
 
 /** None of the three modes given: a person chooses (with what that mode needs, asked hidden); anyone else gets exit 2. */
-async function askMode(ctx: Context, o: OpInput): Promise<OpInput> {
+async function askMode(ctx: ProviderContext, o: OpInput): Promise<OpInput> {
   if (!ctx.io.interactive || ctx.nonInteractive) throw new UsageError("say how mcp-auth should set up OpenProject", { hint: `pass ${MODES_HINT}` });
   const p = ctx.io.prompter;
   const mode = await p.select("How should mcp-auth set up OpenProject?", [
@@ -114,7 +105,7 @@ async function askMode(ctx: Context, o: OpInput): Promise<OpInput> {
   return { ...o, create: true, adminUser, adminPassword: await p.password(`Password of OpenProject user "${adminUser}"`, { flagHint: "--admin-password-stdin" }) };
 }
 
-function guided(ctx: Context, base: string, o: OpInput, redirectUri: string, reason?: string) {
+function guided(ctx: ProviderContext, base: string, o: OpInput, redirectUri: string, reason?: string) {
   const admin = `${base}/admin/oauth/applications/new`;
   const open = o.open ? ctx.browser.open(admin) : Promise.resolve();
   return open.then(() => ({
@@ -128,7 +119,7 @@ function guided(ctx: Context, base: string, o: OpInput, redirectUri: string, rea
 }
 
 /** `--create`: the web UI does what the guide would ask an admin to do; then the client is checked as in `--oauth`. */
-async function createMode(ctx: Context, base: string, o: OpInput, redirectUri: string, run: { verify: boolean; vault: { holds(clientId: string): Promise<boolean> } }) {
+async function createMode(ctx: ProviderContext, base: string, o: OpInput, redirectUri: string, run: { verify: boolean; vault: { holds(clientId: string): Promise<boolean> } }) {
   const cc = o.grant === "client_credentials";
   if (cc && !o.clientCredentialsUser) throw new UsageError("--grant client_credentials needs --client-credentials-user LOGIN (the user its tokens act as)");
   // OpenProject's own rule, checked before anything is signed in to or submitted (docs/idp/openproject.md "Redirect URIs").
@@ -156,8 +147,8 @@ async function createMode(ctx: Context, base: string, o: OpInput, redirectUri: s
     }
   } catch (e) {
     if (!(e instanceof Unsupported)) throw e;
-    ctx.warn(`cannot create the application through the web UI: ${e.message}; here are the steps instead`);
-    return guided(ctx, base, o, redirectUri, e.message);
+    const warning = `cannot create the application through the web UI: ${e.message}; here are the steps instead`;
+    return { ...(await guided(ctx, base, o, redirectUri, e.message)), warnings: [warning] };
   }
   const facts: Array<[string, string]> = [["application", `${o.name} (id ${created.appId})`]];
   if (created.action === "reused") {
@@ -223,7 +214,7 @@ function rubyString(s: string): string {
  * Verifies the pasted client at /oauth/token (form, client_secret_basic). For authorization_code a
  * made-up code tells a good secret (invalid_grant) from a bad one (invalid_client) without a login.
  */
-async function oauthMode(ctx: Context, base: string, o: OpInput, redirectUri: string, verify: boolean) {
+async function oauthMode(ctx: ProviderContext, base: string, o: OpInput, redirectUri: string, verify: boolean) {
   const clientId = o.clientId!;
   const secret = o.clientSecret!;
   registerSecret(secret, { clientId });
@@ -267,7 +258,7 @@ async function oauthMode(ctx: Context, base: string, o: OpInput, redirectUri: st
 }
 
 /** A personal API token: Bearer first (tokens made since 17.2), Basic `apikey:<token>` as the fallback. */
-async function apiTokenMode(ctx: Context, base: string, tokenValue: string, verify: boolean) {
+async function apiTokenMode(ctx: ProviderContext, base: string, tokenValue: string, verify: boolean) {
   registerSecret(tokenValue, { clientId: "apikey" });
   const me = `${base}/api/v3/users/me`;
   let scheme: "bearer" | "basic" = "bearer";
@@ -319,7 +310,7 @@ function describe(res: ApiResponse<Json>): string {
  * POST /mcp (§4.3), as the MCP era probe does it (server/discover, then initialize). Without a token,
  * 401 means MCP is on (it wants a token with `mcp`); 404/403 means it is switched off (§4.4.4).
  */
-async function mcpProbe(ctx: Context, base: string, authorization?: string): Promise<Check> {
+async function mcpProbe(ctx: ProviderContext, base: string, authorization?: string): Promise<Check> {
   const r = await probeServer(ctx, `${base}/mcp`, authorization);
   const what = "MCP endpoint";
   if (r.era.era === "unknown" && (r.status === 404 || r.status === 403)) {

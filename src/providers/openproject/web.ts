@@ -1,6 +1,4 @@
-import type { Context } from "../../context.js";
-import { NetworkError } from "../../errors.js";
-import { registerSecret } from "../../io/sanitize.js";
+import { type ProviderContext, NetworkError, registerSecret } from "../../sdk.js";
 
 /**
  * A browser-like session with OpenProject's web UI, for the one thing it has no API for: creating an
@@ -21,7 +19,7 @@ export class WebSession {
   private readonly jar = new Map<string, string>();
   private readonly origin: string;
   constructor(
-    private readonly ctx: Context,
+    private readonly ctx: ProviderContext,
     readonly base: string,
   ) {
     this.origin = new URL(base).origin;

@@ -1,5 +1,4 @@
-import type { Context } from "../../context.js";
-import { UsageError, type McpAuthError } from "../../errors.js";
+import { type ProviderContext, type McpAuthError, UsageError } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import type { ClientGrant } from "../options.js";
 
@@ -29,7 +28,7 @@ export interface AppList {
 
 export class ThunderAdmin {
   constructor(
-    private readonly ctx: Context,
+    private readonly ctx: ProviderContext,
     private readonly url: string,
     private readonly token: string,
     /** The token came from --admin-token-env (its 401 means something else than a stale assertion). */

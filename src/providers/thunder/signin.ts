@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { Context } from "../../context.js";
-import { AuthError, McpAuthError, NetworkError, UsageError } from "../../errors.js";
-import { markControl } from "../../io/sanitize.js";
-import { api, apiError, i18n, peekClaims, type ApiResponse } from "../http.js";
+import { AuthError, type ProviderContext, markControl, McpAuthError, NetworkError, peekClaims, UsageError } from "../../sdk.js";
+import { api, apiError, i18n, type ApiResponse } from "../http.js";
 
 /**
  * The admin sign-in of `bootstrap thunder`: POST /flow/execute until Thunder hands out an assertion
@@ -43,7 +41,7 @@ const KNOWN_CLIENTS = (url: string) => [
 
 const MAX_STEPS = 8;
 
-export async function signIn(ctx: Context, url: string, o: SignInOptions): Promise<{ assertion: string; flow: FlowFacts }> {
+export async function signIn(ctx: ProviderContext, url: string, o: SignInOptions): Promise<{ assertion: string; flow: FlowFacts }> {
   const found = o.appId === undefined;
   const appId = o.appId ?? (await findLoginApplication(ctx, url));
   const rs = o.systemResource ? { id: o.systemResource, from: "flag" as const } : await systemResource(ctx, url);
@@ -130,7 +128,7 @@ interface CallContext {
   withSecret: boolean;
 }
 
-async function flowCall(ctx: Context, url: string, payload: Json, headers?: Record<string, string>, first?: CallContext): Promise<Json> {
+async function flowCall(ctx: ProviderContext, url: string, payload: Json, headers?: Record<string, string>, first?: CallContext): Promise<Json> {
   const res = await api<Json>(ctx, "POST", `${url}/flow/execute`, { json: payload, headers });
   if (res.status === 200 && res.body && typeof res.body === "object") return res.body;
   if (first) {
@@ -198,7 +196,7 @@ function refusal(res: ApiResponse<Json>, c: CallContext): McpAuthError | undefin
  * query, for any registered client. From 0.45 the clients found this way (redirect clients) may no
  * longer start flows themselves; Thunder's refusal then names --admin-app-id.
  */
-export async function findLoginApplication(ctx: Context, url: string): Promise<string> {
+export async function findLoginApplication(ctx: ProviderContext, url: string): Promise<string> {
   let redirected = false;
   let answer = "";
   for (const c of KNOWN_CLIENTS(url)) {
@@ -235,7 +233,7 @@ export async function findLoginApplication(ctx: Context, url: string): Promise<s
  * its URL: the shipped value is https://localhost:8090/mcp, and deployments that change it also change
  * what the Console asks tokens for, which the Console's public config.js states (0.48+).
  */
-async function systemResource(ctx: Context, url: string): Promise<{ id: string; from: "console" | "default" }> {
+async function systemResource(ctx: ProviderContext, url: string): Promise<{ id: string; from: "console" | "default" }> {
   try {
     const res = await ctx.fetch(`${url}/console/config.js`, { redirect: "manual" });
     if (res.status === 200) {

@@ -4,9 +4,9 @@ import { UsageError } from "../errors.js";
 import { markControl } from "../io/sanitize.js";
 
 /**
- * One writer per MCP client, all behind this interface (src/clients/index.ts lists them). A writer
+ * One writer per MCP client (src/clients/), all behind this interface (src/plugins.ts lists them). A writer
  * knows where its client keeps its config, under which key, and what an entry that gets its token from
- * mcp-auth looks like; the shared JSONC edit (jsonc.ts) and the plan → apply seam (src/store/) do the rest.
+ * mcp-auth looks like; the shared JSONC edit (src/store/jsonc.ts) and the plan → apply seam (src/store/) do the rest.
  * Facts: docs/clients.md.
  */
 export const SCOPES = ["user", "project", "local"] as const;
@@ -49,7 +49,7 @@ export interface Platform {
 export interface ClientWriter {
   id: string;
   title: string;
-  /** The config file's syntax (default JSONC); a TOML file is edited by toml.ts. */
+  /** The config file's syntax (default JSONC); a TOML file is edited by src/store/toml.ts. */
   format?: "jsonc" | "toml";
   scopes: readonly Scope[];
   defaultScope: Scope;
@@ -63,6 +63,30 @@ export interface ClientWriter {
   installed(p: Platform): boolean;
   /** An install link (Cursor deeplink, VS Code URL handler), if the client has one. */
   link?(name: string, entry: Entry): string;
+  /** header strategy: the name of the variable (or input id) holding the token; default MCP_AUTH_TOKEN_<NAME>. */
+  headerVar?(name: string): string;
+  /**
+   * Scopes whose file the client's own CLI writes when it is installed (the ClientCli the command
+   * found), because the client rewrites that file itself; mcp-auth then edits it only as a fallback.
+   */
+  cliScopes?: readonly Scope[];
+}
+
+/**
+ * A client's own CLI (Claude Code's `claude mcp …`), used for the writer's cliScopes: the client
+ * rewrites that file itself (sign-in state, per-project trust…), so its CLI is safer than editing it
+ * behind its back (docs/clients.md, Claude Code).
+ */
+export interface ClaudeCli {
+  path: string;
+  run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** The writer with this id among `clients`; a usage error naming the supported ones otherwise. */
+export function writerIn(clients: readonly ClientWriter[], id: string): ClientWriter {
+  const w = clients.find((c) => c.id === id);
+  if (!w) throw new UsageError(`unknown client "${id}"`, { hint: `supported: ${clients.map((c) => c.id).join(", ")}` });
+  return w;
 }
 
 export function defineClientWriter(w: ClientWriter): ClientWriter {

@@ -1,11 +1,33 @@
 import type { Context } from "../context.js";
-import type { Check } from "../core/checks.js";
-import type { InputSpec, InputValues } from "../core/inputs.js";
-import type { ProfileData } from "../target.js";
-import type { LoginOptions } from "../core/login.js";
+import type { CacheIdentity, Profile, ProfileData } from "../target.js";
+import type { Check } from "./checks.js";
+import type { ClientWriter } from "./client.js";
+import type { InputSpec, InputValues } from "./inputs.js";
+import type { LoginOptions } from "./login.js";
+import type { McpPlan, McpSetupInput } from "./mcp-login.js";
+import type { GetTokenOptions, TokenResult } from "./tokens.js";
 
 /**
- * One IdP = one module built with defineProvider, registered in ./index.ts. Its inputs are data
+ * The plug-in boundary. Core defines these interfaces and never imports a plug-in: the registries
+ * (src/plugins.ts) reach it through Context.plugins. Plug-ins import only src/sdk.ts
+ * (.dependency-cruiser.cjs checks both directions).
+ */
+export interface Plugins {
+  providers: readonly Provider<readonly InputSpec[]>[];
+  clients: readonly ClientWriter[];
+}
+
+/**
+ * What a provider may use while it bootstraps and verifies: HTTP, the clock, the environment, the
+ * debug trace, prompts and the browser for a guided setup, and the profiles it may reuse. No token
+ * cache, no config writes, and no printing: warnings are returned in BootstrapResult.warnings.
+ */
+export type ProviderContext = Pick<Context, "env" | "clock" | "now" | "fetch" | "fetchFrom" | "oauthEnv" | "debug" | "allowHttp" | "nonInteractive" | "browser" | "paths" | "config" | "secrets"> & {
+  io: Pick<Context["io"], "interactive" | "prompter">;
+};
+
+/**
+ * One IdP = one module built with defineProvider, registered in src/plugins.ts. Its inputs are data
  * (core/inputs.ts): `mcp-auth bootstrap <id>`'s flags, help and completion are generated from them.
  * bootstrap() talks to the IdP and RETURNS what it created; core/bootstrap.ts saves the profile and
  * its secret, gets the first token and runs verify(). Providers never write config and never print.
@@ -18,11 +40,32 @@ export interface Provider<S extends readonly InputSpec[] = readonly InputSpec[]>
   inputs: S;
   /** Is this issuer (or its metadata document) one of ours? For doctor and discovery. */
   matches(issuerOrMetadata: string | IssuerMetadata): boolean;
-  bootstrap(ctx: Context, input: InputValues<S>, run: BootstrapRun): Promise<BootstrapResult>;
+  bootstrap(ctx: ProviderContext, input: InputValues<S>, run: BootstrapRun): Promise<BootstrapResult>;
   /** Post-token checks (the token's audience…); runs after the first token. */
-  verify?(ctx: Context, input: InputValues<S>, result: BootstrapResult, token?: string): Promise<Check[]>;
+  verify?(ctx: ProviderContext, input: InputValues<S>, result: BootstrapResult, token?: string): Promise<Check[]>;
   /** Documented departures from the standards, each accepted only in the exact form declared here. */
   quirks?: ProviderQuirks;
+  /**
+   * What this provider keeps for a profile beyond the profile's own tokens and secret: cache entries
+   * that go on logout, and secret-store accounts that go with the profile. Asked of every provider
+   * for every profile (a profile's provider can be changed), so it must only name its own entries.
+   */
+  forget?(profile: { name: string; issuer: string; clientId: string }): { tokens: CacheIdentity[]; accounts: string[] };
+  /** Tokens got by exchanging the profile's own (`mcp-auth token --exchange <id>`). */
+  exchanges?: readonly TokenExchange[];
+}
+
+/** `mcp-auth token --exchange <id>`: a token exchanged for the profile's own (an OCI session token…). */
+export interface TokenExchange<R extends TokenResult = TokenResult> {
+  id: string;
+  /** What it gives, for messages ("an OCI session token"). */
+  title: string;
+  /** The result is not a Bearer token (the header formats are refused). */
+  bearer: boolean;
+  /** The exchange runs with the full Context: it uses the token cache and its locks as `token` does. */
+  get(ctx: Context, profile: Profile, o: GetTokenOptions): Promise<R>;
+  /** --oci-session-dir: writes the token and its key where the vendor's CLI reads them; returns what to tell the user. */
+  writeSessionDir?(dir: string, t: R, profile: string): string;
 }
 
 export interface ProviderQuirks {
@@ -49,6 +92,11 @@ export interface BootstrapRun {
   /** False with --no-verify: skip probes. */
   verify: boolean;
   vault: SecretVault;
+  /**
+   * MCP discovery and client registration for a server (core/mcp-login.ts), as profile data not saved
+   * yet: for IdPs whose MCP server is the entry point (OctoPerf).
+   */
+  planMcp(input: McpSetupInput): Promise<McpPlan>;
 }
 
 /**
@@ -83,6 +131,8 @@ export interface BootstrapResult {
   json?: Record<string, unknown>;
   /** Sign in (browser or device) once the profile is saved, for the first token (MCP-native servers). */
   login?: LoginOptions;
+  /** Warnings for stderr (a file holding a secret, a step that fell back…); providers never print. */
+  warnings?: string[];
 }
 
 /**

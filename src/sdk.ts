@@ -1,0 +1,42 @@
+/**
+ * The plug-in SDK: the one module an IdP provider (src/providers/) or an MCP client writer
+ * (src/clients/) imports from mcp-auth. It re-exports the interfaces core defines and the helpers a
+ * plug-in needs; .dependency-cruiser.cjs refuses any other import from a plug-in into the rest of
+ * src/, so what plug-ins rely on is listed here and nowhere else.
+ */
+
+// The interfaces (core/provider.ts, core/client.ts).
+export { defineProvider, issuerUrl } from "./core/provider.js";
+export type { BootstrapResult, BootstrapRun, IssuerMetadata, Provider, ProviderContext, ProviderQuirks, SecretVault, TokenExchange } from "./core/provider.js";
+export { appDataDir, bearer, configUrl, defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "./core/client.js";
+export type { ClaudeCli, ClientWriter, Entry, EntrySpec, Platform, Scope, Strategy } from "./core/client.js";
+export { defineInput } from "./core/inputs.js";
+export type { InputSpec, InputValues } from "./core/inputs.js";
+export { failed, passed } from "./core/checks.js";
+export type { Check } from "./core/checks.js";
+export type { Context } from "./context.js";
+
+// Errors and output hygiene: everything a server sends is hostile.
+export { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "./errors.js";
+export { markControl, registerSecret } from "./io/sanitize.js";
+
+// Profiles and tokens.
+export { fnv1a64, normalizeIssuer, profileOf } from "./target.js";
+export type { CacheIdentity, Profile, ProfileData, ProfileKey } from "./target.js";
+export { clientSecretOf, targetFromProfile, type Target } from "./core/target.js";
+export { getToken, type GetTokenOptions, type TokenResult } from "./core/tokens.js";
+export { generateKey, storeKey } from "./core/keys.js";
+export { audiences, decodeToken, peekClaims } from "./core/decode.js";
+export { isBearer, tokenProblem } from "./format.js";
+
+// OAuth and MCP.
+export { checkUrl, ENDPOINTS } from "./oauth/urls.js";
+export { probeMcp, probeServer } from "./oauth/discovery.js";
+export { exchangeForUpst, OCI_UPST } from "./oauth/exchange.js";
+export { describeEra } from "./mcp/era.js";
+
+// Files a plug-in writes (an IdP's .env file): planned, atomic, backed up.
+export { applyPlan, type Applied } from "./store/apply.js";
+export { backupPolicy } from "./store/backup.js";
+export { planFile, type FileChange } from "./store/plan.js";
+export { writeFileAtomic } from "./store/fsutil.js";
