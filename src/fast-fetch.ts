@@ -17,7 +17,7 @@ import { isIP, type LookupFunction } from "node:net";
 import { join } from "node:path";
 import { parseTokenCall, writeOut, type TokenCall } from "./fast.js";
 import { formatToken, isBearer, tokenProblem } from "./format.js";
-import { classifyAddress, isLocalhostName, judge, reachOf, type Reach } from "./oauth/address-policy.js";
+import { classifyAddress, judge, reachOf, resolveByName, type Reach } from "./oauth/address-policy.js";
 import { checkMetadata, checkResource, checkUrl, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
 import { isLoopbackHost, MAX_BODY_BYTES, type ResolvedAddress, type Resolver } from "./oauth/http.js";
 import { writeFileAtomic } from "./store/fsutil.js";
@@ -285,15 +285,6 @@ function formUrlEncode(s: string): string {
   return encodeURIComponent(s).replace(/[-_.!~*'()]|%20/g, (c) => (c === "%20" ? "+" : `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
 }
 
-const LOOPBACK: readonly ResolvedAddress[] = [
-  { address: "127.0.0.1", family: 4 },
-  { address: "::1", family: 6 },
-];
-
-async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
-  const { lookup } = await import("node:dns/promises");
-  return (await lookup(hostname, { all: true })) as ResolvedAddress[];
-}
 
 const bare = (hostname: string) => hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
 
@@ -302,8 +293,8 @@ const bare = (hostname: string) => hostname.toLowerCase().replace(/^\[|\]$/g, ""
  * sent, with the issuer as the one URL the user gave (no --allow-private-network here). Throws when
  * any address is refused: the full CLI then refuses it with its message.
  */
-export async function judgeEndpoint(issuer: string, endpoint: URL, resolve: Resolver = systemResolve): Promise<ResolvedAddress[]> {
-  const byName = (host: string) => (isLocalhostName(host) ? Promise.resolve([...LOOPBACK]) : resolve(host));
+export async function judgeEndpoint(issuer: string, endpoint: URL, resolve?: Resolver): Promise<ResolvedAddress[]> {
+  const byName = resolveByName(resolve);
   const issuerHost = bare(new URL(issuer).hostname);
   const host = bare(endpoint.hostname);
   const literal = isIP(host);

@@ -181,3 +181,25 @@ export function isLocalhostName(hostname: string): boolean {
   const h = hostname.toLowerCase().replace(/\.$/, "");
   return h === "localhost" || h.endsWith(".localhost");
 }
+
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
+
+/** What `localhost` and `*.localhost` are, whatever a resolver says (as curl does). */
+const LOOPBACK: readonly ResolvedAddress[] = [
+  { address: "127.0.0.1", family: 4 },
+  { address: "::1", family: 6 },
+];
+
+async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
+  const { lookup } = await import("node:dns/promises");
+  return (await lookup(hostname, { all: true })) as ResolvedAddress[];
+}
+
+/** Name resolution as every connection does it: `localhost` names are loopback, other names go to `resolve` (default: the system's). */
+export function resolveByName(resolve: Resolver = systemResolve): Resolver {
+  return (host) => (isLocalhostName(host) ? Promise.resolve([...LOOPBACK]) : resolve(host));
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isIP, isIPv4, isIPv6, type LookupFunction } from "node:net";
 import { NetworkError, UsageError } from "../errors.js";
-import { classifyAddress, describeReach, isLocalhostName, judge, reachOf, widest, type AddressPolicy, type Classified, type Reach } from "./address-policy.js";
+import { classifyAddress, describeReach, isLocalhostName, judge, reachOf, resolveByName, widest, type AddressPolicy, type Classified, type Reach, type ResolvedAddress, type Resolver } from "./address-policy.js";
 
 /**
  * The one fetch every request goes through (openid-client's customFetch and the admin APIs): a
@@ -24,11 +24,7 @@ export interface HttpOptions {
   resolve?: Resolver;
 }
 
-export interface ResolvedAddress {
-  address: string;
-  family: 4 | 6;
-}
-export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
+export type { ResolvedAddress, Resolver } from "./address-policy.js";
 
 /**
  * `returnRedirects`: the caller follows 3xx answers itself, checking each hop (a web session that
@@ -315,16 +311,6 @@ function abortable<T>(work: Promise<T>, signal: AbortSignal | null | undefined):
   });
 }
 
-/** What `localhost` and `*.localhost` are, whatever a resolver says (as curl does). */
-const LOOPBACK: readonly ResolvedAddress[] = [
-  { address: "127.0.0.1", family: 4 },
-  { address: "::1", family: 6 },
-];
-
-async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
-  const { lookup } = await import("node:dns/promises");
-  return (await lookup(hostname, { all: true })) as ResolvedAddress[];
-}
 
 /**
  * Name resolution for every connection: `localhost` names are loopback, other names go to the
@@ -333,8 +319,7 @@ async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
  * resolver (DNS rebinding) is never connected to.
  */
 function addressBook(o: HttpOptions) {
-  const resolve = o.resolve ?? systemResolve;
-  const resolveName = (host: string) => (isLocalhostName(host) ? Promise.resolve([...LOOPBACK]) : resolve(host));
+  const resolveName = resolveByName(o.resolve);
   const reaches = new WeakMap<AddressPolicy, Promise<Reach>>();
   const pins = new WeakMap<AddressPolicy, Map<string, ResolvedAddress[]>>();
   const lifted = new Set<string>();
