@@ -179,6 +179,22 @@ describe("era probe (server/discover, then initialize)", () => {
     else expect(p.version).toMatch(/^2025-/);
     expect(eraCache.get(new URL(url).origin)).toBe(p);
   }, 30_000);
+
+  it.each([
+    { name: "2026-07-28-only server (SDK 2.x): older clients are refused", which: "modern", dual: false },
+    { name: "dual-era server (SDK 2.x): older clients still get in", which: "both", dual: true },
+  ] as const)("askLegacy (doctor's report), $name", async ({ which, dual }) => {
+    eraCache.clear();
+    const sb = which === "both" ? both : modern;
+    const t = await realToken(sb, sb.mcpUrl);
+    const authed = (u: string | URL | Request, init?: RequestInit) => {
+      const h = new Headers(init?.headers);
+      h.set("authorization", `Bearer ${t.access_token}`);
+      return fetch(u, { ...init, headers: h });
+    };
+    const p = await probeEra(authed, new URL(sb.mcpUrl), { fresh: true, askLegacy: true });
+    expect(p).toMatchObject({ era: "modern", version: "2026-07-28", dualEra: dual });
+  }, 30_000);
 });
 
 describe("request metadata", () => {

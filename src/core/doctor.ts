@@ -72,7 +72,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     try {
       // The era probe (docs/mcp-2026-07-28.md): server/discover, then initialize; a 401 challenge or any
       // JSON-RPC answer is an MCP server.
-      probe = await probeServer(ctx, url);
+      probe = await probeServer(ctx, url, undefined, { askLegacy: true });
       if (probe.era.era !== "unknown" || probe.era.refused) add("server.reachable", "pass", "MCP server reachable", `${url} answered ${probe.status} without a token (${probe.era.detail})`);
       else add("server.reachable", "fail", "MCP server reachable", `${url} ${probe.era.detail}`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401, or a JSON-RPC answer when it needs no token");
     } catch (e) {
@@ -224,7 +224,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   else if (!token && !open) add("mcp.initialize", "skip", what, "no token");
   else if (token) {
     try {
-      const r = await probeServer(ctx, url, `Bearer ${token}`);
+      const r = await probeServer(ctx, url, `Bearer ${token}`, { askLegacy: true });
       if (r.era.era === "unknown") add("mcp.initialize", "fail", what, r.era.refused ? refusal(r) : `${r.era.detail}`, r.era.refused ? refusalFix(r, input.target?.profile ?? undefined) : "check the server's logs");
       else {
         era = r.era;

@@ -201,7 +201,22 @@ export function discoverRequest(id: string | number, version = MODERN_VERSION, c
  * `initialize: false` stops before the fallback (the proxy lets the client's own handshake go first).
  * Decided answers are cached per origin; refusals (401/403) are not.
  */
-export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean; fresh?: boolean } = {}): Promise<EraProbe> {
+/** A legacy `initialize`; a session it opened is ended again (405: the server keeps sessions its own way). */
+async function initialize(fetch: Fetch, url: URL) {
+  const init = { jsonrpc: "2.0", id: "mcp-auth-init", method: "initialize", params: { protocolVersion: LEGACY_VERSIONS[0], capabilities: {}, clientInfo: CLIENT_INFO } };
+  const r = await post(fetch, url, init, { "mcp-protocol-version": LEGACY_VERSIONS[0]! });
+  const m = responseIn(r.body);
+  const sid = r.headers.get("mcp-session-id");
+  if (sid) {
+    await fetch(url, { method: "DELETE", headers: { "mcp-session-id": sid } })
+      .then((res) => res.body?.cancel())
+      .catch(() => {});
+  }
+  const result = m?.result && typeof m.result === "object" && r.status < 300 ? (m.result as Record<string, unknown>) : undefined;
+  return { r, m, result };
+}
+
+export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean; fresh?: boolean; askLegacy?: boolean } = {}): Promise<EraProbe> {
   const cached = o.fresh ? undefined : eraCache.get(url.origin);
   if (cached && (cached.era === "modern" || o.initialize === false || cached.version)) return cached;
   const keep = (p: EraProbe) => (p.era !== "unknown" && eraCache.set(url.origin, p), p);
@@ -217,12 +232,15 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
       const common = pickVersion(MODERN_VERSIONS, supported);
       if (common) {
         const info = (result._meta as Record<string, unknown> | undefined)?.[META_SERVER_INFO] as Record<string, unknown> | undefined;
+        // A dual-era server built on the official SDK 2.x lists only 2026-07-28 in server/discover, so
+        // `askLegacy` (doctor's report) asks directly whether older clients still get in.
+        const dualEra = supported.some((v) => !isModernVersion(v)) || (o.askLegacy === true && (await initialize(fetch, url)).result !== undefined);
         return keep({
           era: "modern",
           status: r.status,
           version: common,
           supported,
-          dualEra: supported.some((v) => !isModernVersion(v)),
+          dualEra,
           discover: result,
           ...(typeof info?.name === "string" ? { serverName: markControl(info.name).slice(0, 100) } : {}),
           ...heard(r.headers),
@@ -254,19 +272,9 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
     break;
   }
   if (o.initialize === false) return keep({ era: "legacy", status: 0, ...(supported?.length ? { supported } : {}), detail: "server/discover got no modern answer" });
-  const init = { jsonrpc: "2.0", id: "mcp-auth-init", method: "initialize", params: { protocolVersion: LEGACY_VERSIONS[0], capabilities: {}, clientInfo: CLIENT_INFO } };
-  const r = await post(fetch, url, init, { "mcp-protocol-version": LEGACY_VERSIONS[0]! });
+  const { r, m, result } = await initialize(fetch, url);
   if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, ...heard(r.headers), detail: `initialize answered ${r.status}` };
-  const m = responseIn(r.body);
-  const result = m?.result as Record<string, unknown> | undefined;
-  const sid = r.headers.get("mcp-session-id");
-  if (sid) {
-    // End the session the probe opened (405: the server keeps sessions its own way).
-    await fetch(url, { method: "DELETE", headers: { "mcp-session-id": sid } })
-      .then((res) => res.body?.cancel())
-      .catch(() => {});
-  }
-  if (result && typeof result === "object" && r.status < 300) {
+  if (result) {
     const v = typeof result.protocolVersion === "string" ? markControl(result.protocolVersion).slice(0, 40) : undefined;
     const info = result.serverInfo as Record<string, unknown> | undefined;
     return keep({

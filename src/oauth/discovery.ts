@@ -108,7 +108,7 @@ export async function probeMcp(env: DiscoveryEnv, mcpUrl: string, token?: string
  * `authorization` is a whole header value (Bearer, or OpenProject's Basic API key); never cached per
  * origin across credentials, so every call probes afresh.
  */
-export async function probeServer(env: DiscoveryEnv, mcpUrl: string, authorization?: string): Promise<Probe & { era: EraProbe }> {
+export async function probeServer(env: DiscoveryEnv, mcpUrl: string, authorization?: string, o: { askLegacy?: boolean } = {}): Promise<Probe & { era: EraProbe }> {
   const url = checkUrl(mcpUrl, "the MCP server URL", env.allowHttp, "resource");
   const fetch: Fetch = authorization
     ? (u, init) => {
@@ -117,7 +117,7 @@ export async function probeServer(env: DiscoveryEnv, mcpUrl: string, authorizati
         return env.fetch(u, { ...init, headers: h });
       }
     : env.fetch;
-  const era = await probeEra(fetch, url, { fresh: true });
+  const era = await probeEra(fetch, url, { fresh: true, askLegacy: o.askLegacy });
   return {
     url: mcpUrl,
     status: era.status,
