@@ -1,12 +1,50 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Two projects. "e2e": the files whose cases mostly start the built CLI or real outside software
+ * (a browser, the MCP clients, the keychain, npm, a README run, the GitHub Action runner), each
+ * 5–50 s. "fast": everything else, in-process through createTestContext and small local servers;
+ * `npm run test:fast` runs it while working. `npm test` (CI) runs both.
+ */
+const E2E = [
+  // real software end to end
+  "test/readme-run.test.ts", // every command of the README, in order
+  "test/clients-e2e.test.ts", // the real MCP clients
+  "test/login.test.ts", // Chromium logins
+  "test/mcp-login-e2e.test.ts", // Chromium + kubernetes-mcp-server
+  "test/helpers/helpers.test.ts", // the test helpers' own Chromium/server checks
+  "test/keychain.test.ts", // the real Secret Service
+  "test/package.test.ts", // npm pack + install
+  "test/action.test.ts", // the GitHub Action's steps as the runner runs them
+  // the CLI as a process, many cases each
+  "test/oauth-hardening.test.ts",
+  "test/token.test.ts",
+  "test/providers/keycloak.test.ts",
+  "test/providers/thunder.test.ts",
+  "test/providers/oci-upst.test.ts",
+  "test/providers/oci.test.ts",
+  "test/proxy.test.ts",
+  "test/newcomer.test.ts",
+  "test/files-hardening.test.ts",
+  "test/output-safety.test.ts",
+  "test/federation.test.ts",
+  "test/private-key-jwt.test.ts",
+  "test/private-key-jwt-keycloak.test.ts",
+  "test/http-hardening.test.ts",
+  "test/errors.test.ts",
+  "test/clients-property.test.ts",
+];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: "fast", include: ["test/**/*.test.ts"], exclude: E2E } },
+      { extends: true, test: { name: "e2e", include: E2E } },
+    ],
   },
 });

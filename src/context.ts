@@ -1,6 +1,6 @@
 import { paths as resolvePaths, type Paths } from "./paths.js";
 import { UsageError } from "./errors.js";
-import { createFetch, withAddressPolicy, type Fetch, type Resolver } from "./oauth/http.js";
+import { createFetch, withAddressPolicy, type Fetch, type Resolver, type Timers } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
 import type { Plugins } from "./core/provider.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
@@ -33,6 +33,12 @@ export interface GlobalOptions {
 
 export interface Clock {
   now(): number; // ms
+}
+
+/** The time that passes while waiting (lock retries, request time-outs): real, or one a test moves. */
+export interface Waits extends Timers {
+  now(): number; // ms
+  sleep(ms: number): Promise<void>;
 }
 
 export interface Context {
@@ -86,6 +92,8 @@ export interface ContextDeps {
   fetch?: Fetch;
   /** Name resolution for every request (tests map names to this machine's own addresses). */
   resolve?: Resolver;
+  /** Default: real time. */
+  waits?: Waits;
 }
 
 export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
@@ -98,7 +106,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`${timeoutSource} must be a positive number of seconds, got "${timeoutRaw}"`);
   const debug = g.debug ? (m: string) => io.err.write(`${io.paint.dim("debug")} ${sanitize(m)}\n`) : undefined;
   if (g.insecure) io.warn("--insecure: TLS certificates are NOT verified; anyone on the path can read your tokens");
-  const fetchFn = deps.fetch ?? createFetch({ timeoutMs: timeoutSec * 1000, debug, warn: (m) => io.warn(m), caFile: g.caFile, insecure: g.insecure, env, resolve: deps.resolve });
+  const fetchFn = deps.fetch ?? createFetch({ timeoutMs: timeoutSec * 1000, debug, warn: (m) => io.warn(m), caFile: g.caFile, insecure: g.insecure, env, resolve: deps.resolve, timers: deps.waits });
   // One policy per set of URLs, so a long-running proxy that refreshes often reuses its connections.
   const policies = new Map<string, Fetch>();
   const fetchFrom = (userUrls: readonly string[]): Fetch => {
@@ -154,6 +162,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
     memoryOnly: () => ctx.forcedStore() === "memory",
     accessTokensInKeychain: () => (env.MCP_AUTH_ACCESS_TOKEN_STORE ?? ctx.config().settings?.accessTokenStore) === "keychain",
     now: () => clock.now(),
+    lockTiming: deps.waits && { now: () => deps.waits!.now(), sleep: (ms) => deps.waits!.sleep(ms) },
   });
   return ctx;
 }

@@ -1,12 +1,11 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { breakIfStale, removeIf, type Watch } from "../src/store/lock.js";
+import { acquire, breakIfStale, removeIf, type Watch } from "../src/store/lock.js";
+import { createTestContext } from "./helpers/context.js";
 import { expireTokens, useSandbox } from "./helpers/sandbox.js";
-import { BIN, user, type Sandboxed } from "./helpers/cli.js";
+import { user, type Sandboxed } from "./helpers/cli.js";
 
 // pid 2^22+1 cannot exist on Linux (pid_max is at most 2^22)
 const DEAD_PID = 4194305;
@@ -89,29 +88,9 @@ describe("breaking a lock (in-process, with our own clock)", () => {
   });
 });
 
-describe("locks between processes", () => {
+describe("waiting for a lock's holder", () => {
   const sb = useSandbox();
   let u: Sandboxed;
-  let holderScript: string;
-  beforeAll(async () => {
-    // A holder that takes the lock through the real module, then blocks its event loop (as a
-    // synchronous keychain prompt would): its heartbeat stops, the process stays alive.
-    const out = mkdtempSync(join(tmpdir(), "mcp-auth-holder-"));
-    const src = join(out, "holder.ts");
-    writeFileSync(
-      src,
-      `import { acquire } from ${JSON.stringify(resolve(__dirname, "../src/store/lock.ts"))};
-const [dir, name, ms] = process.argv.slice(2);
-const release = await acquire(dir, name);
-process.stdout.write("locked\\n");
-Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(ms));
-release();
-process.stdout.write("released\\n");
-`,
-    );
-    holderScript = join(out, "holder.mjs");
-    await build({ entryPoints: [src], bundle: true, platform: "node", format: "esm", target: "node20", outfile: holderScript, logLevel: "warning" });
-  });
   afterEach(() => u?.cleanup());
 
   async function addM2m(s: Sandboxed) {
@@ -134,36 +113,36 @@ process.stdout.write("released\\n");
     expect(readdirSync(join(u.configDir, "locks"))).toEqual([]);
   });
 
-  it("a holder whose event loop is blocked for 40 s is not broken by a waiter on this host", { timeout: 120_000 }, async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
-    await addM2m(u);
-    expect((await u.run(["token"])).code).toBe(0);
-    expireTokens(u);
-    const events: string[] = [];
-    const holder = spawn(process.execPath, [holderScript, join(u.configDir, "locks"), "p-m2m", "40000"], { env: u.env });
-    let holderErr = "";
-    holder.stderr.on("data", (d) => (holderErr += d));
-    await new Promise<void>((ok) => holder.stdout.on("data", (d) => String(d).includes("locked") && ok()));
-    holder.stdout.on("data", (d) => String(d).includes("released") && events.push("holder released"));
-    const holderDone = new Promise((ok) => holder.on("close", ok));
-    sb.resetCounts();
-    const waiter = new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) => {
-      const c = spawn(process.execPath, [BIN, "token"], { env: u.env });
-      let stdout = "";
-      let stderr = "";
-      c.stdout.on("data", (d) => (stdout += d));
-      c.stderr.on("data", (d) => (stderr += d));
-      c.on("close", (code) => {
-        events.push("waiter done");
-        ok({ code, stdout, stderr });
-      });
-    });
-    const r = await waiter;
-    await holderDone;
-    expect(holderErr).toBe("");
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/Waiting for another mcp-auth \(pid \d+ on /);
-    expect(events).toEqual(["holder released", "waiter done"]);
-    expect(sb.counts.token).toBe(1);
+  // In-process on a clock the waiter moves: a holder on this host that stays silent for 40 s
+  // (a synchronous keychain prompt blocks its event loop, so no heartbeat), longer than any stale
+  // limit, is waited for, never broken; the waiter goes on once the holder lets go.
+  it("a holder whose event loop is blocked for 40 s is not broken by a waiter on this host", async () => {
+    const t = createTestContext({ virtualTime: true, now: Date.now(), stdin: "sandbox-secret\n" });
+    try {
+      expect(await t.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl]), t.stderr()).toBe(0);
+      expect(await t.run(["token"])).toBe(0);
+      expireTokens({ configDir: t.configDir } as Sandboxed);
+      const events: string[] = [];
+      // The holder: a live process on this host (this one), through the real module.
+      const lockFile = join(t.configDir, "locks", "p-m2m.lock");
+      const release = await acquire(join(t.configDir, "locks"), "p-m2m");
+      const held = readFileSync(lockFile, "utf8");
+      let atRelease = "";
+      t.waits.setTimeout(() => {
+        atRelease = readFileSync(lockFile, "utf8");
+        release();
+        events.push("holder released");
+      }, 40_000);
+      sb.resetCounts();
+      const code = await t.run(["token"]);
+      events.push("waiter done");
+      expect(atRelease).toBe(held); // still the holder's own lock after 40 s of silence
+      expect(code, t.stderr()).toBe(0);
+      expect(t.stderr()).toMatch(/Waiting for another mcp-auth \(pid \d+ on /);
+      expect(events).toEqual(["holder released", "waiter done"]);
+      expect(sb.counts.token).toBe(1);
+    } finally {
+      t.cleanup();
+    }
   });
 });

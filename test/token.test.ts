@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { expireTokens, useSandbox } from "./helpers/sandbox.js";
 import { BIN, runProcess, user, type Sandboxed } from "./helpers/cli.js";
+import { createTestContext } from "./helpers/context.js";
 
 const sb = useSandbox();
 let u: Sandboxed;
@@ -20,7 +21,7 @@ async function addM2m(s: Sandboxed, name = "m2m", extra: string[] = []) {
 }
 
 /** Puts a lock file for profile "m2m" in place, as a holder would leave it; returns its path. */
-function plantLock(s: Sandboxed, holder: { pid: number; host: string }, ageMs = 0): string {
+function plantLock(s: { configDir: string }, holder: { pid: number; host: string }, ageMs = 0): string {
   mkdirSync(join(s.configDir, "locks"), { recursive: true });
   const lock = join(s.configDir, "locks", "p-m2m.lock");
   writeFileSync(lock, JSON.stringify({ ...holder, at: Date.now() - ageMs }));
@@ -152,13 +153,20 @@ describe("client credentials", () => {
   });
 
   it("a lock abandoned on another host (a killed CI container) is broken once it goes stale", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
-    await addM2m(u);
-    // Its old mtime proves nothing (the other host's clock may be off): the waiter watches it stay
-    // unchanged for 30 s of its own time.
-    plantLock(u, { pid: 1, host: "ci-runner-gone" }, 120_000);
-    const r = await u.run(["token"], { timeoutMs: 55_000 });
-    expect(r.code, r.stderr).toBe(0);
+    // In-process, on a clock the waiter moves: the 30 s pass without real waiting.
+    const t = createTestContext({ virtualTime: true, now: Date.now(), stdin: "sandbox-secret\n" });
+    try {
+      expect(await t.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl])).toBe(0);
+      expect(t.stderr()).toContain('Saved profile "m2m"');
+      // Its old mtime proves nothing (the other host's clock may be off): the waiter watches it stay
+      // unchanged for 30 s of its own time.
+      plantLock(t, { pid: 1, host: "ci-runner-gone" }, 120_000);
+      const started = t.clock.now();
+      expect(await t.run(["token"]), t.stderr()).toBe(0);
+      expect(t.clock.now() - started).toBeGreaterThanOrEqual(30_000); // not broken before it went stale
+    } finally {
+      t.cleanup();
+    }
   });
 
   it("a lock left by a crashed process does not block anyone", async () => {

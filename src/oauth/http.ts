@@ -22,9 +22,27 @@ export interface HttpOptions {
   env: NodeJS.ProcessEnv;
   /** Name resolution; default the system's (dns.lookup). Tests map names to this machine's own addresses. */
   resolve?: Resolver;
+  /** The timer that ends a request after timeoutMs (default: real time; tests pass a clock they move). */
+  timers?: Timers;
 }
 
 export type { ResolvedAddress, Resolver } from "./address-policy.js";
+
+/** Scheduling on some clock: the process's own, or one a test moves. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+};
+
 
 /**
  * `returnRedirects`: the caller follows 3xx answers itself, checking each hop (a web session that
@@ -149,6 +167,7 @@ export function createFetch(o: HttpOptions): Fetch {
   let dispatcherFetch: Promise<DispatchFetch> | undefined;
   const viaUndici = needsUndici(o);
   const addresses = addressBook(o);
+  const timers = o.timers ?? realTimers;
 
   const base = async (input: string | URL | Request, init: FetchInit): Promise<Response> => {
     const { addressPolicy: policy, returnRedirects: _handledHere, ...rest } = init;
@@ -168,8 +187,7 @@ export function createFetch(o: HttpOptions): Fetch {
     // The timeout covers the wait for the response headers and the body, except for an event stream:
     // that is meant to stay open (MCP's SSE streams), so its timer stops once the headers are in.
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new DOMException("timed out", "TimeoutError")), o.timeoutMs);
-    timer.unref?.();
+    const timer = timers.setTimeout(() => timeout.abort(new DOMException("timed out", "TimeoutError")), o.timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     const credentialed = carriesCredentials(input, init);
     if (o.debug) {
@@ -186,14 +204,14 @@ export function createFetch(o: HttpOptions): Fetch {
       // Never "follow": the next hop would get the same password, secret or token, unchecked for http/https.
       res = await base(input, { ...init, signal, redirect: "manual" });
     } catch (e) {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       const refused = causeOf(e, AddressRefusedError);
       if (refused) throw refused;
       throw toNetworkError(e, url, timeout.signal.aborted, o.timeoutMs);
     }
     const ct = res.headers.get("content-type") ?? "";
     const stream = ct.startsWith("text/event-stream");
-    if (stream) clearTimeout(timer);
+    if (stream) timers.clearTimeout(timer);
     if (o.debug) {
       o.debug(`< ${res.status} ${method} ${redactUrl(url)} (${Date.now() - started} ms) ${ct}`);
       const www = res.headers.get("www-authenticate");
@@ -214,7 +232,7 @@ export function createFetch(o: HttpOptions): Fetch {
       if (e instanceof NetworkError || timeout.signal.aborted) throw e instanceof NetworkError ? e : toNetworkError(e, url, true, o.timeoutMs);
       throw new NetworkError(`the response from ${safeHost(url)} was cut off (${(e as Error).message})`, { cause: e });
     } finally {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
     }
     if (o.debug && bytes?.length) {
       // Redact the whole body first (a cut-off body would no longer parse as JSON), then cut.

@@ -45,6 +45,8 @@ export interface TokenCacheDeps {
   /** Access tokens go to the keychain too (settings.accessTokenStore / MCP_AUTH_ACCESS_TOKEN_STORE). */
   accessTokensInKeychain(): boolean;
   now(): number; // ms
+  /** The clock and pause the lock waits with (default: real time; tests pass a clock they move). */
+  lockTiming?: Pick<LockOptions, "now" | "sleep">;
 }
 
 export interface TokenCache {
@@ -101,7 +103,7 @@ export function createTokenCache(d: TokenCacheDeps): TokenCache {
 
   const cache: TokenCache = {
     key: (t) => cacheKey(t),
-    lock: (t, o) => acquire(d.paths.locks, cacheKey(t), o),
+    lock: (t, o) => acquire(d.paths.locks, cacheKey(t), { ...d.lockTiming, ...o }),
     record: (t) => memory.get(cacheKey(t))?.rec ?? readCachedToken(d.paths, t),
     async accessToken(t, rec) {
       const key = cacheKey(t);

@@ -28,6 +28,8 @@ export interface LockOptions {
   onWait?: (holder: string) => void;
   /** Our clock, in ms (tests). */
   now?: () => number;
+  /** How we pause between attempts (tests pass one that moves their clock instead of waiting). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 interface Holder {
@@ -53,6 +55,7 @@ export async function acquire(dir: string, name: string, opts: LockOptions = {})
   ensureDir(dir, dirname(dir)); // locks live in <config dir>/locks: both must be ours
   const file = join(dir, `${name}.lock`);
   const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
   const staleMs = opts.staleMs ?? 30_000;
   const deadline = now() + timeoutMs;
@@ -102,7 +105,7 @@ export async function acquire(dir: string, name: string, opts: LockOptions = {})
       noticed = true;
       opts.onWait?.(holder);
     }
-    await new Promise((r) => setTimeout(r, 20 + Math.random() * 40));
+    await sleep(20 + Math.random() * 40);
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { main } from "../../src/cli.js";
-import { createContext, type Context, type GlobalOptions } from "../../src/context.js";
+import { createContext, type Context, type GlobalOptions, type Waits } from "../../src/context.js";
 import { UsageError } from "../../src/errors.js";
 import type { Resolver } from "../../src/oauth/http.js";
 import { sanitize } from "../../src/io/sanitize.js";
@@ -25,6 +25,11 @@ export interface TestContextOptions {
   answers?: Array<string | boolean | ((question: string) => string | boolean)>;
   /** Fixed clock, ms (default: a fixed date). */
   now?: number;
+  /**
+   * Waiting (lock retries, request time-outs) runs on the test's clock: a lock wait moves it, a
+   * request's time-out fires when the test moves it past. Default: real time.
+   */
+  virtualTime?: boolean;
   /** What the browser does with a URL (e.g. follow the login); it records the URL either way. */
   onBrowse?: (url: string) => Promise<void> | void;
   global?: GlobalOptions;
@@ -43,6 +48,8 @@ export interface TestContext {
   /** URLs the browser was sent to. */
   browsed: string[];
   clock: { now(): number; advance(ms: number): void };
+  /** With `virtualTime`: timers on `clock` (a test schedules its own events with waits.setTimeout). */
+  waits: Waits;
   /** Runs a command line in-process with this context; returns the exit code. */
   run(argv: string[]): Promise<number>;
   cleanup(): void;
@@ -70,7 +77,39 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
   const browsed: string[] = [];
   const answers = [...(o.answers ?? [])];
   let now = o.now ?? Date.UTC(2026, 10, 29, 12, 0, 0);
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
+  // Timers on the test's clock: advancing it fires the due ones, in order, each at its own time.
+  const timers: Array<{ at: number; fn: () => void }> = [];
+  const clock = {
+    now: () => now,
+    advance: (ms: number) => {
+      const to = now + ms;
+      for (;;) {
+        const due = timers.filter((t) => t.at <= to).sort((a, b) => a.at - b.at)[0];
+        if (!due) break;
+        timers.splice(timers.indexOf(due), 1);
+        now = Math.max(now, due.at);
+        due.fn();
+      }
+      now = to;
+    },
+  };
+  const waits: Waits = {
+    now: clock.now,
+    // The time passes at once; the real event loop still turns, so I/O (a server's answer) goes on.
+    sleep: async (ms) => {
+      clock.advance(ms);
+      await new Promise((r) => setImmediate(r));
+    },
+    setTimeout: (fn, ms) => {
+      const t = { at: now + ms, fn };
+      timers.push(t);
+      return t;
+    },
+    clearTimeout: (t) => {
+      const i = timers.indexOf(t as (typeof timers)[number]);
+      if (i >= 0) timers.splice(i, 1);
+    },
+  };
 
   const answer = (question: string, flagHint?: string): string | boolean => {
     asked.push(question);
@@ -106,7 +145,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
       await o.onBrowse?.(url);
     },
   };
-  const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser, resolve: o.resolve, plugins });
+  const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser, resolve: o.resolve, plugins, waits: o.virtualTime ? waits : undefined });
   const ctx = make(o.global ?? {});
   return {
     ctx,
@@ -117,6 +156,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
     asked,
     browsed,
     clock,
+    waits,
     run: (argv) => main(argv, make, { out, err }),
     cleanup: () => rmSync(home, { recursive: true, force: true }),
   };

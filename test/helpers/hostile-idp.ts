@@ -12,6 +12,8 @@ export interface TokenAnswer {
   body: unknown;
   /** Wait this long before answering (a stalled server). */
   delayMs?: number;
+  /** Answer only once this settles (a stall that a test with a clock of its own ends). */
+  until?: Promise<unknown>;
 }
 
 export interface SeenRequest {
@@ -79,7 +81,8 @@ export async function startHostileIdp(): Promise<HostileIdp> {
       if (path === "/.well-known/openid-configuration" || path === "/.well-known/oauth-authorization-server") return json(200, idp.metadata);
       if (path === "/token" && req.method === "POST") {
         const a = idp.token(new URLSearchParams(body));
-        if (a.delayMs) setTimeout(() => json(a.status ?? 200, a.body), a.delayMs).unref();
+        if (a.until) void a.until.then(() => json(a.status ?? 200, a.body));
+        else if (a.delayMs) setTimeout(() => json(a.status ?? 200, a.body), a.delayMs).unref();
         else json(a.status ?? 200, a.body);
         return;
       }
