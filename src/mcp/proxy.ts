@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { covers } from "../core/covers.js";
 import { AuthError, McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
@@ -77,6 +78,9 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
  */
 export const PROXY_ERROR = -31000;
 
+/** The requests a 2026-07-28 server may answer with input_required (basic/patterns/mrtr). */
+const INPUT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+
 /** Round trips of one input_required request the proxy carries out for a legacy client at most. */
 const MAX_INPUT_ROUNDS = 8;
 
@@ -124,12 +128,20 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   const reply = (id: Id, result: unknown) => toClient({ jsonrpc: "2.0", id, result });
   const replyError = (id: Id, code: number, message: string, data?: unknown) => toClient({ jsonrpc: "2.0", id, error: { code, message, ...(data === undefined ? {} : { data }) } });
 
-  const toClient = (m: JSONRPCMessage) => {
+  const toClient = (m: JSONRPCMessage, related?: JSONRPCMessage) => {
     if (("result" in m || "error" in m) && m.id !== undefined && m.id !== null) {
       const mine = internal.get(m.id as Id);
       if (mine) {
         internal.delete(m.id as Id);
         return mine(m);
+      }
+      // A legacy server's answer to a request it asked input for: it answers the client's latest retry.
+      const h = held.get(m.id as Id);
+      if (h) {
+        if (h.waiting === undefined) return void (h.result = m);
+        held.delete(m.id as Id);
+        heldStates.delete(h.state);
+        m = { ...m, id: h.waiting };
       }
       const clientId = alias.get(m.id as Id);
       if (clientId !== undefined) {
@@ -155,12 +167,22 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       originals.delete(id);
       retried.delete(id);
     } else if (serverEra === "legacy" && clientEra === "modern" && isRequest(m)) {
-      // A legacy server's own request (elicitation, sampling, roots, ping): a modern client takes none.
+      // A legacy server's own request (elicitation, sampling, roots, ping): a modern client takes them
+      // only as the input_required result of its own tools/call, resources/read or prompts/get.
       trace?.("upstream >", m);
+      const h = related?.id === undefined ? undefined : held.get(related.id);
+      const capability = INPUT_CAPABILITY[m.method];
+      if (h && capability && h.caps[capability]) {
+        h.queued.push(m);
+        return askInput(h);
+      }
+      const why = !capability
+        ? `mcp-auth proxy does not carry ${m.method} to it`
+        : h
+          ? `the client did not declare the ${capability} capability`
+          : `2026-07-28 carries ${m.method} only inside the answer to a tools/call, resources/read or prompts/get, and this request came outside one (docs/mcp-2026-07-28.md)`;
       const answer: JSONRPCMessage =
-        m.method === "ping"
-          ? { jsonrpc: "2.0", id: m.id, result: {} }
-          : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}, which takes no server requests; mcp-auth proxy does not carry ${m.method} to it` } };
+        m.method === "ping" ? { jsonrpc: "2.0", id: m.id, result: {} } : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}; ${why}` } };
       void sendUp(answer).catch((e) => report(e));
       return;
     }
@@ -181,7 +203,14 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   const fail = (m: JSONRPCMessage, e: unknown) => {
     const line = report(e);
     if (!isRequest(m)) return;
-    const id = alias.get(m.id) ?? m.id;
+    let id = alias.get(m.id) ?? m.id;
+    const h = held.get(m.id);
+    if (h) {
+      held.delete(m.id);
+      heldStates.delete(h.state);
+      if (h.waiting === undefined) return; // the client is gathering input; its retry learns it is gone
+      id = h.waiting;
+    }
     alias.delete(m.id);
     internal.get(m.id)?.({ jsonrpc: "2.0", id: m.id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } });
     if (internal.delete(m.id)) return;
@@ -192,9 +221,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   };
 
   const wire = (t: Transport) => {
-    t.onmessage = (m) => {
+    t.onmessage = (m, related) => {
       refusedShown = false;
-      toClient(m);
+      toClient(m, related);
     };
     // Failed sends are answered through `fail`; this only sees the transport's own stream trouble.
     t.onerror = (e) => {
@@ -329,6 +358,66 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     await resend(original, modernMeta(params));
   };
 
+  /**
+   * A modern client's tools/call, resources/read or prompts/get at a legacy server (docs/mcp-2026-07-28.md):
+   * the server's own requests made while serving it (on its POST stream) are held and given to the
+   * client as that request's input_required result; the client's retry carries the answers, which go
+   * up as the server's responses, and the retry waits for the original request's result in its place.
+   */
+  interface Held {
+    /** The client request that currently waits for the upstream result: the original, then each retry. */
+    waiting?: Id;
+    method: string;
+    /** The capabilities the client declared in that request's `_meta`. */
+    caps: Record<string, unknown>;
+    /** The server's requests not yet put to the client. */
+    queued: Array<JSONRPCMessage & { id: Id; method: string }>;
+    /** inputRequests key → the server's request id, for the answers the next retry brings. */
+    asked: Map<string, Id>;
+    /** The upstream result, when it came while the client was still gathering input. */
+    result?: JSONRPCMessage;
+    /** The opaque requestState the client echoes: it names this entry. */
+    state: string;
+  }
+  /** Upstream request id (the client's original id) → its held server requests. */
+  const held = new Map<Id, Held>();
+  const heldStates = new Map<string, Id>();
+  const askInput = (h: Held) => {
+    if (h.waiting === undefined || !h.queued.length) return;
+    const inputRequests: Record<string, unknown> = {};
+    for (const r of h.queued.splice(0)) {
+      const key = `input-${++seq}`;
+      h.asked.set(key, r.id);
+      inputRequests[key] = { method: r.method, ...(r.params === undefined ? {} : { params: r.params }) };
+    }
+    const id = h.waiting;
+    h.waiting = undefined;
+    owed.delete(id);
+    // Straight down: through toClient it would be taken for the held request's own answer.
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, result: { resultType: "input_required", inputRequests, requestState: h.state } };
+    trace?.("stdio <", m);
+    void down.send(m).catch(() => {});
+  };
+  /** The client's retry of a request held above: its inputResponses answer the server's requests. */
+  const retryWithInput = async (m: JSONRPCMessage & { id: Id; method: string }, state: string) => {
+    const upId = heldStates.get(state);
+    const h = upId === undefined ? undefined : held.get(upId);
+    if (!h || h.waiting !== undefined || h.method !== m.method) {
+      owed.delete(m.id);
+      return replyError(m.id, -32602, "Invalid params: requestState is not one mcp-auth proxy issued for this request, or it was already used");
+    }
+    const responses = ((m.params as { inputResponses?: unknown }).inputResponses ?? {}) as Record<string, unknown>;
+    h.waiting = m.id;
+    const answers = [...h.asked].map(([key, sid]): JSONRPCMessage => {
+      const r = responses[key];
+      return r && typeof r === "object" && !Array.isArray(r) ? { jsonrpc: "2.0", id: sid, result: r } : { jsonrpc: "2.0", id: sid, error: { code: PROXY_ERROR, message: "mcp-auth: the MCP client retried its request without an answer to this one" } };
+    });
+    h.asked.clear();
+    for (const a of answers) await sendUp(a);
+    if (h.result) return toClient(h.result);
+    askInput(h);
+  };
+
   /** -32020 on a tools/call: the tool's x-mcp-header parameters changed; read tools/list again, retry once. */
   const retried = new Set<Id>();
   const retryAfterToolsList = async (original: JSONRPCMessage & { id: Id }) => {
@@ -434,6 +523,14 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     if (m.method === "subscriptions/listen") {
       owed.delete(m.id);
       return replyError(m.id, PROXY_ERROR, "mcp-auth: the MCP server speaks a version before 2026-07-28; mcp-auth proxy does not bridge subscriptions/listen to it");
+    }
+    const state = (m.params as { requestState?: unknown } | undefined)?.requestState;
+    if (typeof state === "string") return retryWithInput(m, state);
+    if (INPUT_METHODS.has(m.method)) {
+      const state = randomUUID();
+      const caps = meta[META_CLIENT_CAPABILITIES];
+      held.set(m.id, { waiting: m.id, method: m.method, caps: caps && typeof caps === "object" ? (caps as Record<string, unknown>) : {}, queued: [], asked: new Map(), state });
+      heldStates.set(state, m.id);
     }
     // The per-request log level becomes the legacy session's level, when the server logs at all.
     const level = meta[META_LOG_LEVEL];

@@ -22,7 +22,8 @@ export interface Transport {
   start(): Promise<void>;
   send(m: JSONRPCMessage): Promise<void>;
   close(): Promise<void>;
-  onmessage?: (m: JSONRPCMessage) => void;
+  /** `related`: the request whose POST stream carried `m` (a server's request made while serving it). */
+  onmessage?: (m: JSONRPCMessage, related?: JSONRPCMessage) => void;
   /** Stream trouble outside any send (a failed send rejects instead). */
   onerror?: (e: Error) => void;
   /**
@@ -261,7 +262,7 @@ function deliver(data: unknown, t: Transport) {
  * breaks is reopened (Last-Event-ID resumes it), twice at most in a row, as the SDK does.
  */
 export class StreamableHttpTransport implements Transport {
-  onmessage?: (m: JSONRPCMessage) => void;
+  onmessage?: (m: JSONRPCMessage, related?: JSONRPCMessage) => void;
   onerror?: (e: Error) => void;
   onrequesterror?: (request: JSONRPCMessage, e: Error) => void;
   private sessionId?: string;
@@ -365,7 +366,7 @@ export class StreamableHttpTransport implements Transport {
           try {
             const m = asMessage(JSON.parse(e.data));
             if ("result" in m || "error" in m) answered ||= !request || m.id === request.id;
-            this.onmessage?.(m);
+            this.onmessage?.(m, request);
           } catch (err) {
             this.onerror?.(err as Error);
           }
