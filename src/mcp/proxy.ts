@@ -149,6 +149,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         m = { ...m, id: clientId };
       }
       const id = m.id as Id;
+      // The client cancelled it: an answer that crossed the cancellation is not passed on.
+      if (cancelled.delete(id)) return;
       const method = owed.get(id);
       // The transport adds MCP-Protocol-Version to later requests, as the SDK's own Client does.
       if (method === "initialize" && "result" in m && m.result) {
@@ -201,6 +203,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   };
 
   const fail = (m: JSONRPCMessage, e: unknown) => {
+    if (isRequest(m) && cancelled.delete(alias.get(m.id) ?? m.id)) return;
     const line = report(e);
     if (!isRequest(m)) return;
     let id = alias.get(m.id) ?? m.id;
@@ -447,8 +450,27 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       return result;
     })());
 
+  /**
+   * A client's notifications/cancelled toward a 2026-07-28 HTTP server: there, closing the request's
+   * answer stream is the cancellation, and the notification is neither required nor expected
+   * (basic/patterns/cancellation). Its retries under other ids are closed too.
+   */
+  const cancelled = new Set<Id>();
+  const cancelUpstream = (m: JSONRPCMessage) => {
+    const id = (m.params as { requestId?: unknown } | undefined)?.requestId;
+    if (typeof id !== "string" && typeof id !== "number") return; // malformed: ignored, as the spec says
+    const ids = [id, ...[...alias].filter(([, c]) => c === id).map(([u]) => u)];
+    let closed = false;
+    for (const u of ids) closed = (up.cancel?.(u) ?? false) || closed;
+    if (!closed && !owed.has(id)) return; // already answered, or unknown: nothing to cancel
+    cancelled.add(id);
+    owed.delete(id);
+    originals.delete(id);
+  };
+
   /** One message from the client, once the server's era is known. */
   const handle = async (m: JSONRPCMessage): Promise<void> => {
+    if (serverEra === "modern" && m.method === "notifications/cancelled" && m.id === undefined) return cancelUpstream(m);
     if (isRequest(m) && m.method === "initialize") clientEra ??= "legacy";
     const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
     if (isRequest(m) && (m.method === "server/discover" || typeof meta?.[META_PROTOCOL_VERSION] === "string")) clientEra ??= "modern";
