@@ -297,6 +297,18 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
             return { content: [{ type: "text" as const, text: `answer: ${JSON.stringify(answer)}` }] };
           });
         }
+        // Resources with per-URI subscriptions, and a tool that changes things: the legacy server's own
+        // change notifications (tools list on its GET stream, resources/updated for subscribed URIs).
+        const subscribed = new Set<string>();
+        mcp.registerResource("a", "mem://a", {}, async () => ({ contents: [{ uri: "mem://a", text: "a" }] }));
+        mcp.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
+        mcp.server.setRequestHandler(types.SubscribeRequestSchema, async (r) => (subscribed.add(r.params.uri), {}));
+        mcp.server.setRequestHandler(types.UnsubscribeRequestSchema, async (r) => (subscribed.delete(r.params.uri), {}));
+        mcp.registerTool("change", { description: "changes the tools and resource mem://a" }, async () => {
+          mcp.sendToolListChanged();
+          for (const uri of subscribed) await mcp.server.sendResourceUpdated({ uri });
+          return { content: [{ type: "text" as const, text: `subscribed: ${[...subscribed].join(",")}` }] };
+        });
         mcp.registerTool("ask-twice", { description: "elicits twice in a row" }, async (extra) => {
           const one = await extra.sendRequest({ method: "elicitation/create", params: asks["elicitation/create"].params } as never, types.ElicitResultSchema as never);
           const two = await extra.sendRequest({ method: "elicitation/create", params: { ...asks["elicitation/create"].params, message: "Sure?" } } as never, types.ElicitResultSchema as never);
@@ -339,7 +351,10 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
       return got.find((m) => m.id === id && !m.method)!;
     };
     const send = (m: Msg) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
-    return { send, answer, posted, close: async () => (input.end(), await done) };
+    const until = async (f: () => unknown) => {
+      for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    return { send, answer, until, got, posted, close: async () => (input.end(), await done) };
   };
   const caps = { elicitation: {}, sampling: {}, roots: {} };
   const metaWith = (clientCapabilities: object) => ({ ...meta, "io.modelcontextprotocol/clientCapabilities": clientCapabilities });
@@ -394,5 +409,31 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
     p.send({ id: 1, method: "tools/call", params: { name: "ask-roots", arguments: {}, inputResponses: {}, requestState: "forged", _meta: metaWith(caps) } });
     expect((await p.answer(1)).error).toMatchObject({ code: -32602 });
     await p.close();
+  }, 30_000);
+
+  it("subscriptions/listen: acknowledged as far as the server can, change notifications tagged, cancellation unsubscribes", async () => {
+    const p = start();
+    p.send({ id: 1, method: "server/discover", params: { _meta: metaWith({}) } });
+    await p.answer(1);
+    p.send({ id: 2, method: "subscriptions/listen", params: { _meta: metaWith({}), notifications: { toolsListChanged: true, promptsListChanged: true, resourceSubscriptions: ["mem://a"] } } });
+    const sub = { "io.modelcontextprotocol/subscriptionId": 2 };
+    await p.until(() => p.got.some((m) => m.method === "notifications/subscriptions/acknowledged"));
+    // The server has no prompts: that part of the filter is not acknowledged.
+    expect(p.got.find((m) => m.method === "notifications/subscriptions/acknowledged")).toMatchObject({ params: { _meta: sub, notifications: { toolsListChanged: true, resourceSubscriptions: ["mem://a"] } } });
+    expect(p.got.find((m) => m.method === "notifications/subscriptions/acknowledged")!.params.notifications).not.toHaveProperty("promptsListChanged");
+    p.send({ id: 3, method: "tools/call", params: { name: "change", arguments: {}, _meta: metaWith({}) } });
+    expect((await p.answer(3)).result.content[0].text).toBe("subscribed: mem://a");
+    await p.until(() => p.got.some((m) => m.method === "notifications/tools/list_changed") && p.got.some((m) => m.method === "notifications/resources/updated"));
+    expect(p.got.find((m) => m.method === "notifications/tools/list_changed")).toMatchObject({ params: { _meta: sub } });
+    expect(p.got.find((m) => m.method === "notifications/resources/updated")).toMatchObject({ params: { uri: "mem://a", _meta: sub } });
+    p.send({ method: "notifications/cancelled", params: { requestId: 2 } });
+    await p.until(() => p.posted.some((m) => m.method === "resources/unsubscribe"));
+    p.send({ id: 4, method: "tools/call", params: { name: "change", arguments: {}, _meta: metaWith({}) } });
+    expect((await p.answer(4)).result.content[0].text).toBe("subscribed: ");
+    await p.close();
+    expect(p.posted.filter((m) => m.method === "resources/subscribe").map((m) => m.params)).toEqual([{ uri: "mem://a" }]);
+    expect(p.posted.find((m) => m.method === "resources/unsubscribe")!.params).toEqual({ uri: "mem://a" });
+    expect(p.posted.map((m) => m.method)).not.toContain("notifications/cancelled");
+    expect(p.got.filter((m) => m.id === 2)).toEqual([]); // the stream ended by the client gets no answer
   }, 30_000);
 });

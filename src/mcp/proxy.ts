@@ -4,7 +4,7 @@ import { AuthError, McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { redact, type Fetch } from "../oauth/http.js";
 import { checkTools, discoverFromInitialize, initializeFromDiscover, INPUT_CAPABILITY, legacyParams, legacyResult, modernResult } from "./bridge.js";
-import { HEADER_MISMATCH, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, MODERN_VERSION, MODERN_VERSIONS, modernHeaders, paramHeaders, probeEra, UNSUPPORTED_PROTOCOL_VERSION, withModernMeta, type HeaderParam } from "./era.js";
+import { HEADER_MISMATCH, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID, MODERN_VERSION, MODERN_VERSIONS, modernHeaders, paramHeaders, probeEra, UNSUPPORTED_PROTOCOL_VERSION, withModernMeta, type HeaderParam } from "./era.js";
 import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamError, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
 
 /**
@@ -80,6 +80,14 @@ export const PROXY_ERROR = -31000;
 
 /** The requests a 2026-07-28 server may answer with input_required (basic/patterns/mrtr). */
 const INPUT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+
+/** Change notifications a subscriptions/listen filter selects: method → [filter key, the server capability behind it]. */
+const LISTEN_FILTER: Record<string, [string, string]> = {
+  "notifications/tools/list_changed": ["toolsListChanged", "tools"],
+  "notifications/prompts/list_changed": ["promptsListChanged", "prompts"],
+  "notifications/resources/list_changed": ["resourcesListChanged", "resources"],
+  "notifications/resources/updated": ["resourceSubscriptions", "subscribe"],
+};
 
 /** Round trips of one input_required request the proxy carries out for a legacy client at most. */
 const MAX_INPUT_ROUNDS = 8;
@@ -187,6 +195,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         m.method === "ping" ? { jsonrpc: "2.0", id: m.id, result: {} } : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}; ${why}` } };
       void sendUp(answer).catch((e) => report(e));
       return;
+    } else if (serverEra === "legacy" && clientEra === "modern" && m.method && LISTEN_FILTER[m.method]) {
+      // A legacy server's change notification: only on the subscriptions that asked for it.
+      return notifySubscribers(m);
     }
     trace?.("stdio <", m);
     void down.send(m).catch(() => {});
@@ -468,6 +479,64 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     originals.delete(id);
   };
 
+  /**
+   * subscriptions/listen from a modern client at a legacy server (basic/patterns/subscriptions): the
+   * legacy server announces list changes on its own (capability `listChanged`, on its GET stream) and
+   * resource updates after resources/subscribe. The proxy acknowledges the part of the filter the
+   * server can honour, subscribes upstream to the resources asked for, and hands each change
+   * notification to the subscriptions that asked for it, tagged with their id. The request stays open
+   * until the client cancels it (notifications/cancelled), which unsubscribes upstream.
+   */
+  const subscriptions = new Map<Id, { filter: Record<string, boolean>; uris: string[] }>();
+  /** Resource URI → how many subscriptions hold it upstream. */
+  const subscribedUris = new Map<string, number>();
+  const listen = async (m: JSONRPCMessage & { id: Id }, init: Record<string, unknown>) => {
+    owed.delete(m.id); // a stream, not an answer owed before the client goes away
+    const asked = ((m.params as { notifications?: unknown } | undefined)?.notifications ?? {}) as Record<string, unknown>;
+    const caps = (init.capabilities ?? {}) as Record<string, { listChanged?: unknown; subscribe?: unknown } | undefined>;
+    const filter: Record<string, boolean> = {};
+    for (const [key, cap] of Object.values(LISTEN_FILTER)) if (cap !== "subscribe" && asked[key] === true && caps[cap]?.listChanged) filter[key] = true;
+    const uris: string[] = [];
+    if (Array.isArray(asked.resourceSubscriptions) && caps.resources?.subscribe) {
+      for (const uri of new Set(asked.resourceSubscriptions.filter((u): u is string => typeof u === "string" && u.length <= 4096).slice(0, 100))) {
+        if (!subscribedUris.has(uri)) {
+          const r = await call("resources/subscribe", { uri });
+          if (!("result" in r)) continue; // not honoured: left out of the acknowledgment
+        }
+        subscribedUris.set(uri, (subscribedUris.get(uri) ?? 0) + 1);
+        uris.push(uri);
+      }
+    }
+    subscriptions.set(m.id, { filter, uris });
+    const notifications: Record<string, unknown> = { ...filter, ...(Array.isArray(asked.resourceSubscriptions) ? { resourceSubscriptions: uris } : {}) };
+    const ack: JSONRPCMessage = { jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { _meta: { [META_SUBSCRIPTION_ID]: m.id }, notifications } };
+    trace?.("stdio <", ack);
+    await down.send(ack);
+  };
+  const unlisten = async (id: Id) => {
+    const s = subscriptions.get(id)!;
+    subscriptions.delete(id);
+    for (const uri of s.uris) {
+      const n = (subscribedUris.get(uri) ?? 1) - 1;
+      if (n > 0) subscribedUris.set(uri, n);
+      else {
+        subscribedUris.delete(uri);
+        await call("resources/unsubscribe", { uri }).catch((e) => report(e));
+      }
+    }
+  };
+  const notifySubscribers = (m: JSONRPCMessage) => {
+    const [key] = LISTEN_FILTER[m.method!]!;
+    const uri = (m.params as { uri?: unknown } | undefined)?.uri;
+    for (const [id, s] of subscriptions) {
+      if (key === "resourceSubscriptions" ? !(typeof uri === "string" && s.uris.includes(uri)) : !s.filter[key]) continue;
+      const params = (m.params ?? {}) as Record<string, unknown>;
+      const out: JSONRPCMessage = { jsonrpc: "2.0", method: m.method, params: { ...params, _meta: { ...((params._meta ?? {}) as object), [META_SUBSCRIPTION_ID]: id } } };
+      trace?.("stdio <", out);
+      void down.send(out).catch(() => {});
+    }
+  };
+
   /** One message from the client, once the server's era is known. */
   const handle = async (m: JSONRPCMessage): Promise<void> => {
     if (serverEra === "modern" && m.method === "notifications/cancelled" && m.id === undefined) return cancelUpstream(m);
@@ -530,7 +599,11 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
 
   /** A 2026-07-28 client in front of a legacy server. */
   const modernToLegacy = async (m: JSONRPCMessage): Promise<void> => {
-    if (!isRequest(m)) return sendUp({ ...m, ...(m.params === undefined ? {} : { params: legacyParams(m.params) }) });
+    if (!isRequest(m)) {
+      const target = (m.params as { requestId?: unknown } | undefined)?.requestId;
+      if (m.method === "notifications/cancelled" && (typeof target === "string" || typeof target === "number") && subscriptions.has(target)) return unlisten(target);
+      return sendUp({ ...m, ...(m.params === undefined ? {} : { params: legacyParams(m.params) }) });
+    }
     const meta = ((m.params as { _meta?: Record<string, unknown> } | undefined)?._meta ?? {}) as Record<string, unknown>;
     const requested = meta[META_PROTOCOL_VERSION];
     if (typeof requested === "string" && !MODERN_VERSIONS.includes(requested)) {
@@ -542,10 +615,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       owed.delete(m.id);
       return reply(m.id, discoverFromInitialize(init));
     }
-    if (m.method === "subscriptions/listen") {
-      owed.delete(m.id);
-      return replyError(m.id, PROXY_ERROR, "mcp-auth: the MCP server speaks a version before 2026-07-28; mcp-auth proxy does not bridge subscriptions/listen to it");
-    }
+    if (m.method === "subscriptions/listen") return listen(m, init);
     const state = (m.params as { requestState?: unknown } | undefined)?.requestState;
     if (typeof state === "string") return retryWithInput(m, state);
     if (INPUT_METHODS.has(m.method)) {
