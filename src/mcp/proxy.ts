@@ -474,7 +474,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     let closed = false;
     for (const u of ids) closed = (up.cancel?.(u) ?? false) || closed;
     if (!closed && !owed.has(id)) return; // already answered, or unknown: nothing to cancel
-    cancelled.add(id);
+    // A closed stream brings nothing more; a request not sent yet may still be answered: drop that answer.
+    if (!closed) cancelled.add(id);
     owed.delete(id);
     originals.delete(id);
   };
@@ -640,7 +641,10 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   let first = true;
   down.onmessage = (m) => {
     trace?.("stdio >", m);
-    if (isRequest(m)) owed.set(m.id, m.method);
+    if (isRequest(m)) {
+      owed.set(m.id, m.method);
+      cancelled.delete(m.id); // an id used again after its cancellation
+    }
     const sent = barrier
       .then(open)
       .then(() => handle(m))

@@ -307,7 +307,10 @@ export class StreamableHttpTransport implements Transport {
     headers.set("accept", "application/json, text/event-stream");
     // 2026-07-28: closing a request's answer stream is how a client cancels it (basic/patterns/cancellation).
     const own = this.modern && isRequest(m) ? new AbortController() : undefined;
-    if (own) this.inflight.set(m.id!, own);
+    if (own) {
+      this.cancelled.delete(m.id!);
+      this.inflight.set(m.id!, own);
+    }
     try {
       return await this.post(m, headers, own ? AbortSignal.any([this.abort.signal, own.signal]) : this.abort.signal);
     } catch (e) {
