@@ -310,9 +310,11 @@ export class StreamableHttpTransport implements Transport {
     if (own) {
       this.cancelled.delete(m.id!);
       this.inflight.set(m.id!, own);
+      if (this.abort.signal.aborted) own.abort(); // closed already
     }
     try {
-      return await this.post(m, headers, own ? AbortSignal.any([this.abort.signal, own.signal]) : this.abort.signal);
+      // Its own signal only (close() aborts each): AbortSignal.any would cost every request a composite signal.
+      return await this.post(m, headers, own ? own.signal : this.abort.signal);
     } catch (e) {
       if (own && this.cancelled.delete(m.id!)) return;
       throw e;
@@ -444,6 +446,8 @@ export class StreamableHttpTransport implements Transport {
   async close(): Promise<void> {
     clearTimeout(this.reconnectTimer);
     this.abort.abort();
+    for (const own of this.inflight.values()) own.abort();
+    this.inflight.clear();
   }
 }
 
