@@ -195,6 +195,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         m.method === "ping" ? { jsonrpc: "2.0", id: m.id, result: {} } : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}; ${why}` } };
       void sendUp(answer).catch((e) => report(e));
       return;
+    } else if (serverEra === "modern" && clientEra !== "modern" && m.method === "notifications/subscriptions/acknowledged") {
+      return; // the proxy's own subscriptions/listen: unknown to a legacy client
     } else if (serverEra === "legacy" && clientEra === "modern" && m.method && LISTEN_FILTER[m.method]) {
       // A legacy server's change notification: only on the subscriptions that asked for it.
       return notifySubscribers(m);
@@ -556,10 +558,40 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     return sendUp(m);
   };
 
+  /**
+   * A legacy client in front of a 2026-07-28 server expects list changes and resource updates unasked
+   * (its GET stream, resources/subscribe). The proxy keeps one subscriptions/listen open for what the
+   * server's capabilities offer and the URIs the client subscribed to (basic/patterns/subscriptions),
+   * and opens a new one, closing the old, when that set changes. Its notifications go to the client.
+   */
+  const legacySubscriptions = new Set<string>();
+  let listenId: string | undefined;
+  const listenFor = () => {
+    if (listenId) up.cancel?.(listenId);
+    if (listenId) internal.delete(listenId);
+    listenId = undefined;
+    const caps = (discovered?.capabilities ?? {}) as Record<string, { listChanged?: unknown; subscribe?: unknown } | undefined>;
+    const notifications: Record<string, unknown> = {};
+    for (const [key, cap] of Object.values(LISTEN_FILTER)) if (cap !== "subscribe" && caps[cap]?.listChanged) notifications[key] = true;
+    if (legacySubscriptions.size && caps.resources?.subscribe) notifications.resourceSubscriptions = [...legacySubscriptions];
+    if (!Object.keys(notifications).length) return;
+    const id = (listenId = nextId("listen"));
+    // Its answer is the stream's end (or the server's refusal): nothing the client asked for.
+    internal.set(id, (a) => void ("error" in a && o.debug?.(`the MCP server refused subscriptions/listen: ${short(JSON.stringify(a.error), 300)}`)));
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, method: "subscriptions/listen", params: modernMeta({ notifications }) };
+    trace?.("proxy >", m);
+    void sendUp(m).catch((e) => {
+      internal.delete(id);
+      o.debug?.(`subscriptions/listen failed: ${(e as Error)?.message ?? e}`);
+    });
+  };
+
   /** A legacy client in front of a 2026-07-28 server. */
   const legacyToModern = async (m: JSONRPCMessage): Promise<void> => {
     if (!isRequest(m)) {
-      // No client notification (initialized, roots/list_changed, cancelled) exists on modern HTTP.
+      // No client notification (initialized, roots/list_changed, cancelled) exists on modern HTTP;
+      // once initialized, the change notifications the client was promised come from a listen stream.
+      if (m.method === "notifications/initialized") return listenFor();
       if (m.method) return;
       return sendUp(m); // an answer to a server request (a modern server sends none)
     }
@@ -589,9 +621,16 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         return reply(m.id, {});
       }
       case "resources/subscribe":
-      case "resources/unsubscribe":
+      case "resources/unsubscribe": {
+        const uri = (m.params as { uri?: unknown } | undefined)?.uri;
         owed.delete(m.id);
-        return replyError(m.id, PROXY_ERROR, `mcp-auth: the MCP server speaks ${modernVersion}, where ${m.method} is gone; mcp-auth proxy does not open subscriptions/listen for it`);
+        if (typeof uri !== "string" || uri.length > 4096) return replyError(m.id, -32602, "Invalid params: uri");
+        if (m.method === "resources/subscribe" && legacySubscriptions.size >= 100 && !legacySubscriptions.has(uri)) return replyError(m.id, PROXY_ERROR, "mcp-auth: at most 100 resource subscriptions");
+        if (m.method === "resources/subscribe") legacySubscriptions.add(uri);
+        else legacySubscriptions.delete(uri);
+        listenFor();
+        return reply(m.id, {});
+      }
     }
     const sent: JSONRPCMessage & { id: Id } = { ...m, params: modernMeta(m.params) };
     if (["tools/call", "resources/read", "prompts/get"].includes(m.method)) originals.set(m.id, sent);
