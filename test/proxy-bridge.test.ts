@@ -217,3 +217,143 @@ describe("runProxy: -32020 on tools/call", () => {
     expect(s.calls.filter((c) => c.method === "tools/call")).toHaveLength(2);
   });
 });
+
+/**
+ * notifications/cancelled toward a 2026-07-28 server (basic/patterns/cancellation): on Streamable HTTP,
+ * closing the request's answer stream is the cancellation, and no notification is expected; the client
+ * gets no answer for the cancelled request, and the proxy goes on.
+ */
+describe("runProxy: cancellation toward a 2026-07-28 server", () => {
+  it.each(["legacy", "modern"] as const)("a %s client's notifications/cancelled closes the request's stream", async (client) => {
+    const posted: any[] = [];
+    let aborted = false;
+    let callStarted = false;
+    const fetch = async (_u: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      if (init?.method !== "POST") return new Response(null, { status: 405 });
+      const body = JSON.parse(String(init.body));
+      posted.push(body);
+      const json = (result: unknown) => new Response(JSON.stringify({ jsonrpc: "2.0", id: body.id, result }), { headers: { "content-type": "application/json" } });
+      if (body.method === "server/discover") return json({ resultType: "complete", supportedVersions: ["2026-07-28"], capabilities: { tools: {} }, _meta: { "io.modelcontextprotocol/serverInfo": { name: "m", version: "1" } } });
+      if (body.id === undefined) return new Response(null, { status: 202 });
+      if (body.method === "tools/call") {
+        callStarted = true;
+        // A long tool call: a progress notification, then nothing until the client goes away.
+        const stream = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new TextEncoder().encode(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: 1, progress: 1 } })}\n\n`));
+            init.signal?.addEventListener("abort", () => {
+              aborted = true;
+              c.error(new DOMException("aborted", "AbortError"));
+            });
+          },
+        });
+        return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+      }
+      return json({ resultType: "complete", tools: [], ttlMs: 0, cacheScope: "private" });
+    };
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const got: any[] = [];
+    const errors: string[] = [];
+    let out = "";
+    output.on("data", (d) => {
+      out += d;
+      for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+        got.push(JSON.parse(out.slice(0, nl)));
+        out = out.slice(nl + 1);
+      }
+    });
+    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch, now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const send = (m: object) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+    const until = async (f: () => unknown) => {
+      for (let i = 0; i < 300 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
+    const params = (p: object) => (client === "modern" ? { ...p, _meta: meta } : p);
+    if (client === "legacy") send({ id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c", version: "1" } } });
+    send({ id: 2, method: "tools/call", params: params({ name: "slow", arguments: {} }) });
+    await until(() => callStarted && got.some((m) => m.method === "notifications/progress"));
+    send({ method: "notifications/cancelled", params: { requestId: 2, reason: "user" } });
+    await until(() => aborted);
+    send({ id: 3, method: "tools/list", params: params({}) });
+    await until(() => got.some((m) => m.id === 3));
+    input.end();
+    await done;
+    expect(aborted).toBe(true);
+    expect(got.filter((m) => m.id === 2)).toEqual([]);
+    expect(got.find((m) => m.id === 3)).toMatchObject({ result: { tools: [] } });
+    expect(posted.map((m) => m.method)).not.toContain("notifications/cancelled");
+    expect(errors).toEqual([]);
+  });
+});
+
+/**
+ * A legacy client in front of a 2026-07-28 server (basic/patterns/subscriptions): the list changes its
+ * initialize result promises, and the resources it subscribes to, come from a subscriptions/listen
+ * stream the proxy keeps open, reopened with the new filter when the client subscribes.
+ */
+describe("runProxy: change notifications for a legacy client at a 2026-07-28 server", () => {
+  it("opens subscriptions/listen after initialized, reopens it on resources/subscribe, relays its notifications", async () => {
+    const listens: Array<{ filter: any; aborted: boolean }> = [];
+    const posted: any[] = [];
+    const sse = (m: object) => new TextEncoder().encode(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
+    const fetch = async (_u: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      if (init?.method !== "POST") return new Response(null, { status: 405 });
+      const body = JSON.parse(String(init.body));
+      posted.push(body);
+      const json = (result: unknown) => new Response(JSON.stringify({ jsonrpc: "2.0", id: body.id, result }), { headers: { "content-type": "application/json" } });
+      if (body.method === "server/discover") return json({ resultType: "complete", supportedVersions: ["2026-07-28"], capabilities: { tools: { listChanged: true }, resources: { subscribe: true } }, _meta: { "io.modelcontextprotocol/serverInfo": { name: "m", version: "1" } } });
+      if (body.method === "subscriptions/listen") {
+        const l = { filter: body.params.notifications, aborted: false };
+        listens.push(l);
+        const sub = { "io.modelcontextprotocol/subscriptionId": body.id };
+        const stream = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(sse({ jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { _meta: sub, notifications: l.filter } }));
+            if (l.filter.toolsListChanged) c.enqueue(sse({ jsonrpc: "2.0", method: "notifications/tools/list_changed", params: { _meta: sub } }));
+            for (const uri of l.filter.resourceSubscriptions ?? []) c.enqueue(sse({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri, _meta: sub } }));
+            init.signal?.addEventListener("abort", () => {
+              l.aborted = true;
+              c.error(new DOMException("aborted", "AbortError"));
+            });
+          },
+        });
+        return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+      }
+      return json({ resultType: "complete", tools: [], ttlMs: 0, cacheScope: "private" });
+    };
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const got: any[] = [];
+    const errors: string[] = [];
+    let out = "";
+    output.on("data", (d) => {
+      out += d;
+      for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+        got.push(JSON.parse(out.slice(0, nl)));
+        out = out.slice(nl + 1);
+      }
+    });
+    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch, now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const send = (m: object) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+    const until = async (f: () => unknown) => {
+      for (let i = 0; i < 300 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    send({ id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c", version: "1" } } });
+    await until(() => got.some((m) => m.id === 1));
+    expect(got.find((m) => m.id === 1).result.capabilities).toMatchObject({ tools: { listChanged: true }, resources: { subscribe: true } });
+    send({ method: "notifications/initialized" });
+    await until(() => got.some((m) => m.method === "notifications/tools/list_changed"));
+    send({ id: 2, method: "resources/subscribe", params: { uri: "mem://a" } });
+    await until(() => got.some((m) => m.method === "notifications/resources/updated"));
+    input.end();
+    await done;
+    expect(got.find((m) => m.id === 2)).toMatchObject({ result: {} });
+    expect(listens.map((l) => l.filter)).toEqual([{ toolsListChanged: true }, { toolsListChanged: true, resourceSubscriptions: ["mem://a"] }]);
+    expect(listens.map((l) => l.aborted)).toEqual([true, true]); // replaced, then closed with the proxy
+    expect(got.find((m) => m.method === "notifications/resources/updated")).toMatchObject({ params: { uri: "mem://a" } });
+    expect(got.map((m) => m.method)).not.toContain("notifications/subscriptions/acknowledged");
+    expect(posted.every((m) => m.method !== "resources/subscribe")).toBe(true);
+    expect(errors).toEqual([]);
+  });
+});

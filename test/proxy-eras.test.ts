@@ -279,3 +279,177 @@ describe("input_required for a legacy client (basic/patterns/mrtr)", () => {
     expect(PROXY_ERROR < -32768 || PROXY_ERROR > -32000).toBe(true);
   });
 });
+
+/**
+ * A legacy server's own requests (elicitation/create, sampling/createMessage, roots/list), made while
+ * it serves a 2026-07-28 client's tools/call, reach that client as the call's input_required result;
+ * the client's retry carries the answers (basic/patterns/mrtr). The server is the official SDK 1.x
+ * (2025-11-25) with sessions and event-stream answers, so its requests ride the call's POST stream.
+ */
+describe("a legacy server's requests for a 2026-07-28 client (input_required)", () => {
+  let server: import("node:http").Server;
+  let url: string;
+  beforeAll(async () => {
+    const http = await import("node:http");
+    const { randomUUID } = await import("node:crypto");
+    const { McpServer } = await import("@modelcontextprotocol/sdk/server/mcp.js");
+    const { StreamableHTTPServerTransport } = await import("@modelcontextprotocol/sdk/server/streamableHttp.js");
+    const types = await import("@modelcontextprotocol/sdk/types.js");
+    const asks = {
+      "elicitation/create": { params: { message: "Your GitHub login?", requestedSchema: { type: "object", properties: { name: { type: "string" } } } }, schema: types.ElicitResultSchema },
+      "sampling/createMessage": { params: { messages: [{ role: "user", content: { type: "text", text: "Capital of France?" } }], maxTokens: 10 }, schema: types.CreateMessageResultSchema },
+      "roots/list": { params: {}, schema: types.ListRootsResultSchema },
+    } as const;
+    const sessions = new Map<string, InstanceType<typeof StreamableHTTPServerTransport>>();
+    server = http.createServer(async (req, res) => {
+      const sid = req.headers["mcp-session-id"];
+      let t = typeof sid === "string" ? sessions.get(sid) : undefined;
+      if (!t) {
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (id) => void sessions.set(id, transport) });
+        const mcp = new McpServer({ name: "legacy-asker", version: "1.0.0" });
+        for (const [method, a] of Object.entries(asks)) {
+          mcp.registerTool(`ask-${method.split("/")[0]}`, { description: `asks the client for ${method}` }, async (extra) => {
+            const answer = await extra.sendRequest({ method, params: a.params } as never, a.schema as never);
+            return { content: [{ type: "text" as const, text: `answer: ${JSON.stringify(answer)}` }] };
+          });
+        }
+        // Resources with per-URI subscriptions, and a tool that changes things: the legacy server's own
+        // change notifications (tools list on its GET stream, resources/updated for subscribed URIs).
+        const subscribed = new Set<string>();
+        mcp.registerResource("a", "mem://a", {}, async () => ({ contents: [{ uri: "mem://a", text: "a" }] }));
+        mcp.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
+        mcp.server.setRequestHandler(types.SubscribeRequestSchema, async (r) => (subscribed.add(r.params.uri), {}));
+        mcp.server.setRequestHandler(types.UnsubscribeRequestSchema, async (r) => (subscribed.delete(r.params.uri), {}));
+        mcp.registerTool("change", { description: "changes the tools and resource mem://a" }, async () => {
+          mcp.sendToolListChanged();
+          for (const uri of subscribed) await mcp.server.sendResourceUpdated({ uri });
+          return { content: [{ type: "text" as const, text: `subscribed: ${[...subscribed].join(",")}` }] };
+        });
+        mcp.registerTool("ask-twice", { description: "elicits twice in a row" }, async (extra) => {
+          const one = await extra.sendRequest({ method: "elicitation/create", params: asks["elicitation/create"].params } as never, types.ElicitResultSchema as never);
+          const two = await extra.sendRequest({ method: "elicitation/create", params: { ...asks["elicitation/create"].params, message: "Sure?" } } as never, types.ElicitResultSchema as never);
+          return { content: [{ type: "text" as const, text: `answers: ${JSON.stringify([one, two])}` }] };
+        });
+        await mcp.connect(transport);
+        t = transport;
+      }
+      await t.handleRequest(req, res);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}/mcp`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections(); // the sessions' GET streams
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const start = () => {
+    eraCache.clear();
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const got: Msg[] = [];
+    const posted: Msg[] = [];
+    let out = "";
+    output.on("data", (d) => {
+      out += d;
+      for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+        got.push(JSON.parse(out.slice(0, nl)));
+        out = out.slice(nl + 1);
+      }
+    });
+    const fetchImpl = (u: string | URL | Request, init?: RequestInit) => {
+      if (typeof init?.body === "string") posted.push(JSON.parse(init.body));
+      return fetch(u, init);
+    };
+    const done = runProxy({ url: new URL(url), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), fetch: fetchImpl, now: () => Date.now(), error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const answer = async (id: number): Promise<Msg> => {
+      for (let i = 0; i < 500 && !got.some((m) => m.id === id && !m.method); i++) await new Promise((r) => setTimeout(r, 10));
+      return got.find((m) => m.id === id && !m.method)!;
+    };
+    const send = (m: Msg) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+    const until = async (f: () => unknown) => {
+      for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    return { send, answer, until, got, posted, close: async () => (input.end(), await done) };
+  };
+  const caps = { elicitation: {}, sampling: {}, roots: {} };
+  const metaWith = (clientCapabilities: object) => ({ ...meta, "io.modelcontextprotocol/clientCapabilities": clientCapabilities });
+
+  it.each([
+    { method: "elicitation/create", tool: "ask-elicitation", input: { action: "accept", content: { name: "octocat" } } },
+    { method: "sampling/createMessage", tool: "ask-sampling", input: { role: "assistant", content: { type: "text", text: "Paris" }, model: "m" } },
+    { method: "roots/list", tool: "ask-roots", input: { roots: [{ uri: "file:///work", name: "work" }] } },
+  ])("$method: input_required, then the retry's inputResponses answer the server", async ({ method, tool, input }) => {
+    const p = start();
+    p.send({ id: 1, method: "tools/call", params: { name: tool, arguments: {}, _meta: metaWith(caps) } });
+    const first = await p.answer(1);
+    expect(first?.result, JSON.stringify(first)).toMatchObject({ resultType: "input_required", requestState: expect.any(String) });
+    const entries = Object.entries(first.result.inputRequests as Record<string, Msg>);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]![1]).toMatchObject({ method });
+    p.send({ id: 2, method: "tools/call", params: { name: tool, arguments: {}, inputResponses: { [entries[0]![0]]: input }, requestState: first.result.requestState, _meta: metaWith(caps) } });
+    const done = await p.answer(2);
+    expect(done?.result, JSON.stringify(done)).toMatchObject({ resultType: "complete" });
+    expect(JSON.parse(done.result.content[0].text.replace(/^answer: /, ""))).toEqual(input);
+    await p.close();
+    // The retry stays with the proxy: the legacy server saw one tools/call, and the answer to its request.
+    expect(p.posted.filter((m) => m.method === "tools/call")).toHaveLength(1);
+    expect(p.posted.filter((m) => !m.method && m.result).map((m) => m.result)).toEqual([input]);
+  }, 30_000);
+
+  it("two requests in a row: two input_required rounds, each retry under a new id", async () => {
+    const p = start();
+    p.send({ id: 1, method: "tools/call", params: { name: "ask-twice", arguments: {}, _meta: metaWith(caps) } });
+    let last = await p.answer(1);
+    for (const [id, name] of [[2, "a"], [3, "b"]] as const) {
+      expect(last?.result, JSON.stringify(last)).toMatchObject({ resultType: "input_required" });
+      const [key] = Object.keys(last.result.inputRequests);
+      p.send({ id, method: "tools/call", params: { name: "ask-twice", arguments: {}, inputResponses: { [key!]: { action: "accept", content: { name } } }, requestState: last.result.requestState, _meta: metaWith(caps) } });
+      last = await p.answer(id);
+    }
+    expect(last.result.content[0].text).toBe('answers: [{"action":"accept","content":{"name":"a"}},{"action":"accept","content":{"name":"b"}}]');
+    await p.close();
+  }, 30_000);
+
+  it("a capability the client did not declare: the server gets a clear error, the client no input_required", async () => {
+    const p = start();
+    p.send({ id: 1, method: "tools/call", params: { name: "ask-sampling", arguments: {}, _meta: metaWith({}) } });
+    const a = await p.answer(1);
+    expect(a?.result?.resultType, JSON.stringify(a)).not.toBe("input_required");
+    expect(JSON.stringify(a)).toContain("did not declare the sampling capability");
+    await p.close();
+  }, 30_000);
+
+  it("a requestState the proxy did not issue is refused", async () => {
+    const p = start();
+    p.send({ id: 1, method: "tools/call", params: { name: "ask-roots", arguments: {}, inputResponses: {}, requestState: "forged", _meta: metaWith(caps) } });
+    expect((await p.answer(1)).error).toMatchObject({ code: -32602 });
+    await p.close();
+  }, 30_000);
+
+  it("subscriptions/listen: acknowledged as far as the server can, change notifications tagged, cancellation unsubscribes", async () => {
+    const p = start();
+    p.send({ id: 1, method: "server/discover", params: { _meta: metaWith({}) } });
+    await p.answer(1);
+    p.send({ id: 2, method: "subscriptions/listen", params: { _meta: metaWith({}), notifications: { toolsListChanged: true, promptsListChanged: true, resourceSubscriptions: ["mem://a"] } } });
+    const sub = { "io.modelcontextprotocol/subscriptionId": 2 };
+    await p.until(() => p.got.some((m) => m.method === "notifications/subscriptions/acknowledged"));
+    // The server has no prompts: that part of the filter is not acknowledged.
+    expect(p.got.find((m) => m.method === "notifications/subscriptions/acknowledged")).toMatchObject({ params: { _meta: sub, notifications: { toolsListChanged: true, resourceSubscriptions: ["mem://a"] } } });
+    expect(p.got.find((m) => m.method === "notifications/subscriptions/acknowledged")!.params.notifications).not.toHaveProperty("promptsListChanged");
+    p.send({ id: 3, method: "tools/call", params: { name: "change", arguments: {}, _meta: metaWith({}) } });
+    expect((await p.answer(3)).result.content[0].text).toBe("subscribed: mem://a");
+    await p.until(() => p.got.some((m) => m.method === "notifications/tools/list_changed") && p.got.some((m) => m.method === "notifications/resources/updated"));
+    expect(p.got.find((m) => m.method === "notifications/tools/list_changed")).toMatchObject({ params: { _meta: sub } });
+    expect(p.got.find((m) => m.method === "notifications/resources/updated")).toMatchObject({ params: { uri: "mem://a", _meta: sub } });
+    p.send({ method: "notifications/cancelled", params: { requestId: 2 } });
+    await p.until(() => p.posted.some((m) => m.method === "resources/unsubscribe"));
+    p.send({ id: 4, method: "tools/call", params: { name: "change", arguments: {}, _meta: metaWith({}) } });
+    expect((await p.answer(4)).result.content[0].text).toBe("subscribed: ");
+    await p.close();
+    expect(p.posted.filter((m) => m.method === "resources/subscribe").map((m) => m.params)).toEqual([{ uri: "mem://a" }]);
+    expect(p.posted.find((m) => m.method === "resources/unsubscribe")!.params).toEqual({ uri: "mem://a" });
+    expect(p.posted.map((m) => m.method)).not.toContain("notifications/cancelled");
+    expect(p.got.filter((m) => m.id === 2)).toEqual([]); // the stream ended by the client gets no answer
+  }, 30_000);
+});

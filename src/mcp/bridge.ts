@@ -17,8 +17,7 @@ export const INPUT_CAPABILITY: Record<string, string> = { "elicitation/create": 
 /** A legacy client's `initialize`, answered from a modern server's `server/discover` result. */
 export function initializeFromDiscover(requested: unknown, discover: Obj): Obj {
   const caps = { ...obj(discover.capabilities) };
-  // The bridge opens no subscriptions/listen stream, so per-resource subscriptions are not offered.
-  if (caps.resources) caps.resources = { ...obj(caps.resources), subscribe: undefined };
+  // resources/subscribe and list changes are served from a subscriptions/listen stream (./proxy.ts).
   // logging/setLevel is answered by the bridge, which then sets the level on each request.
   caps.logging ??= {};
   const info = obj(obj(discover._meta)[META_SERVER_INFO]);

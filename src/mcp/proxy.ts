@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { covers } from "../core/covers.js";
 import { AuthError, McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { redact, type Fetch } from "../oauth/http.js";
 import { checkTools, discoverFromInitialize, initializeFromDiscover, INPUT_CAPABILITY, legacyParams, legacyResult, modernResult } from "./bridge.js";
-import { HEADER_MISMATCH, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, MODERN_VERSION, MODERN_VERSIONS, modernHeaders, paramHeaders, probeEra, UNSUPPORTED_PROTOCOL_VERSION, withModernMeta, type HeaderParam } from "./era.js";
+import { HEADER_MISMATCH, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID, MODERN_VERSION, MODERN_VERSIONS, modernHeaders, paramHeaders, probeEra, UNSUPPORTED_PROTOCOL_VERSION, withModernMeta, type HeaderParam } from "./era.js";
 import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamError, StreamableHttpTransport, type JSONRPCMessage, type Transport } from "./transport.js";
 
 /**
@@ -77,6 +78,17 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
  */
 export const PROXY_ERROR = -31000;
 
+/** The requests a 2026-07-28 server may answer with input_required (basic/patterns/mrtr). */
+const INPUT_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
+
+/** Change notifications a subscriptions/listen filter selects: method → [filter key, the server capability behind it]. */
+const LISTEN_FILTER: Record<string, [string, string]> = {
+  "notifications/tools/list_changed": ["toolsListChanged", "tools"],
+  "notifications/prompts/list_changed": ["promptsListChanged", "prompts"],
+  "notifications/resources/list_changed": ["resourcesListChanged", "resources"],
+  "notifications/resources/updated": ["resourceSubscriptions", "subscribe"],
+};
+
 /** Round trips of one input_required request the proxy carries out for a legacy client at most. */
 const MAX_INPUT_ROUNDS = 8;
 
@@ -124,12 +136,20 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   const reply = (id: Id, result: unknown) => toClient({ jsonrpc: "2.0", id, result });
   const replyError = (id: Id, code: number, message: string, data?: unknown) => toClient({ jsonrpc: "2.0", id, error: { code, message, ...(data === undefined ? {} : { data }) } });
 
-  const toClient = (m: JSONRPCMessage) => {
+  const toClient = (m: JSONRPCMessage, related?: JSONRPCMessage) => {
     if (("result" in m || "error" in m) && m.id !== undefined && m.id !== null) {
       const mine = internal.get(m.id as Id);
       if (mine) {
         internal.delete(m.id as Id);
         return mine(m);
+      }
+      // A legacy server's answer to a request it asked input for: it answers the client's latest retry.
+      const h = held.get(m.id as Id);
+      if (h) {
+        if (h.waiting === undefined) return void (h.result = m);
+        held.delete(m.id as Id);
+        heldStates.delete(h.state);
+        m = { ...m, id: h.waiting };
       }
       const clientId = alias.get(m.id as Id);
       if (clientId !== undefined) {
@@ -137,6 +157,8 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         m = { ...m, id: clientId };
       }
       const id = m.id as Id;
+      // The client cancelled it: an answer that crossed the cancellation is not passed on.
+      if (cancelled.delete(id)) return;
       const method = owed.get(id);
       // The transport adds MCP-Protocol-Version to later requests, as the SDK's own Client does.
       if (method === "initialize" && "result" in m && m.result) {
@@ -155,14 +177,29 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       originals.delete(id);
       retried.delete(id);
     } else if (serverEra === "legacy" && clientEra === "modern" && isRequest(m)) {
-      // A legacy server's own request (elicitation, sampling, roots, ping): a modern client takes none.
+      // A legacy server's own request (elicitation, sampling, roots, ping): a modern client takes them
+      // only as the input_required result of its own tools/call, resources/read or prompts/get.
       trace?.("upstream >", m);
+      const h = related?.id === undefined ? undefined : held.get(related.id);
+      const capability = INPUT_CAPABILITY[m.method];
+      if (h && capability && h.caps[capability]) {
+        h.queued.push(m);
+        return askInput(h);
+      }
+      const why = !capability
+        ? `mcp-auth proxy does not carry ${m.method} to it`
+        : h
+          ? `the client did not declare the ${capability} capability`
+          : `2026-07-28 carries ${m.method} only inside the answer to a tools/call, resources/read or prompts/get, and this request came outside one (docs/mcp-2026-07-28.md)`;
       const answer: JSONRPCMessage =
-        m.method === "ping"
-          ? { jsonrpc: "2.0", id: m.id, result: {} }
-          : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}, which takes no server requests; mcp-auth proxy does not carry ${m.method} to it` } };
+        m.method === "ping" ? { jsonrpc: "2.0", id: m.id, result: {} } : { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `the MCP client speaks ${MODERN_VERSION}; ${why}` } };
       void sendUp(answer).catch((e) => report(e));
       return;
+    } else if (serverEra === "modern" && clientEra !== "modern" && m.method === "notifications/subscriptions/acknowledged") {
+      return; // the proxy's own subscriptions/listen: unknown to a legacy client
+    } else if (serverEra === "legacy" && clientEra === "modern" && m.method && LISTEN_FILTER[m.method]) {
+      // A legacy server's change notification: only on the subscriptions that asked for it.
+      return notifySubscribers(m);
     }
     trace?.("stdio <", m);
     void down.send(m).catch(() => {});
@@ -179,9 +216,17 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   };
 
   const fail = (m: JSONRPCMessage, e: unknown) => {
+    if (isRequest(m) && cancelled.delete(alias.get(m.id) ?? m.id)) return;
     const line = report(e);
     if (!isRequest(m)) return;
-    const id = alias.get(m.id) ?? m.id;
+    let id = alias.get(m.id) ?? m.id;
+    const h = held.get(m.id);
+    if (h) {
+      held.delete(m.id);
+      heldStates.delete(h.state);
+      if (h.waiting === undefined) return; // the client is gathering input; its retry learns it is gone
+      id = h.waiting;
+    }
     alias.delete(m.id);
     internal.get(m.id)?.({ jsonrpc: "2.0", id: m.id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } });
     if (internal.delete(m.id)) return;
@@ -192,9 +237,9 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   };
 
   const wire = (t: Transport) => {
-    t.onmessage = (m) => {
+    t.onmessage = (m, related) => {
       refusedShown = false;
-      toClient(m);
+      toClient(m, related);
     };
     // Failed sends are answered through `fail`; this only sees the transport's own stream trouble.
     t.onerror = (e) => {
@@ -329,6 +374,66 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     await resend(original, modernMeta(params));
   };
 
+  /**
+   * A modern client's tools/call, resources/read or prompts/get at a legacy server (docs/mcp-2026-07-28.md):
+   * the server's own requests made while serving it (on its POST stream) are held and given to the
+   * client as that request's input_required result; the client's retry carries the answers, which go
+   * up as the server's responses, and the retry waits for the original request's result in its place.
+   */
+  interface Held {
+    /** The client request that currently waits for the upstream result: the original, then each retry. */
+    waiting?: Id;
+    method: string;
+    /** The capabilities the client declared in that request's `_meta`. */
+    caps: Record<string, unknown>;
+    /** The server's requests not yet put to the client. */
+    queued: Array<JSONRPCMessage & { id: Id; method: string }>;
+    /** inputRequests key → the server's request id, for the answers the next retry brings. */
+    asked: Map<string, Id>;
+    /** The upstream result, when it came while the client was still gathering input. */
+    result?: JSONRPCMessage;
+    /** The opaque requestState the client echoes: it names this entry. */
+    state: string;
+  }
+  /** Upstream request id (the client's original id) → its held server requests. */
+  const held = new Map<Id, Held>();
+  const heldStates = new Map<string, Id>();
+  const askInput = (h: Held) => {
+    if (h.waiting === undefined || !h.queued.length) return;
+    const inputRequests: Record<string, unknown> = {};
+    for (const r of h.queued.splice(0)) {
+      const key = `input-${++seq}`;
+      h.asked.set(key, r.id);
+      inputRequests[key] = { method: r.method, ...(r.params === undefined ? {} : { params: r.params }) };
+    }
+    const id = h.waiting;
+    h.waiting = undefined;
+    owed.delete(id);
+    // Straight down: through toClient it would be taken for the held request's own answer.
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, result: { resultType: "input_required", inputRequests, requestState: h.state } };
+    trace?.("stdio <", m);
+    void down.send(m).catch(() => {});
+  };
+  /** The client's retry of a request held above: its inputResponses answer the server's requests. */
+  const retryWithInput = async (m: JSONRPCMessage & { id: Id; method: string }, state: string) => {
+    const upId = heldStates.get(state);
+    const h = upId === undefined ? undefined : held.get(upId);
+    if (!h || h.waiting !== undefined || h.method !== m.method) {
+      owed.delete(m.id);
+      return replyError(m.id, -32602, "Invalid params: requestState is not one mcp-auth proxy issued for this request, or it was already used");
+    }
+    const responses = ((m.params as { inputResponses?: unknown }).inputResponses ?? {}) as Record<string, unknown>;
+    h.waiting = m.id;
+    const answers = [...h.asked].map(([key, sid]): JSONRPCMessage => {
+      const r = responses[key];
+      return r && typeof r === "object" && !Array.isArray(r) ? { jsonrpc: "2.0", id: sid, result: r } : { jsonrpc: "2.0", id: sid, error: { code: PROXY_ERROR, message: "mcp-auth: the MCP client retried its request without an answer to this one" } };
+    });
+    h.asked.clear();
+    for (const a of answers) await sendUp(a);
+    if (h.result) return toClient(h.result);
+    askInput(h);
+  };
+
   /** -32020 on a tools/call: the tool's x-mcp-header parameters changed; read tools/list again, retry once. */
   const retried = new Set<Id>();
   const retryAfterToolsList = async (original: JSONRPCMessage & { id: Id }) => {
@@ -358,8 +463,86 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       return result;
     })());
 
+  /**
+   * A client's notifications/cancelled toward a 2026-07-28 HTTP server: there, closing the request's
+   * answer stream is the cancellation, and the notification is neither required nor expected
+   * (basic/patterns/cancellation). Its retries under other ids are closed too.
+   */
+  const cancelled = new Set<Id>();
+  const cancelUpstream = (m: JSONRPCMessage) => {
+    const id = (m.params as { requestId?: unknown } | undefined)?.requestId;
+    if (typeof id !== "string" && typeof id !== "number") return; // malformed: ignored, as the spec says
+    const ids = [id, ...[...alias].filter(([, c]) => c === id).map(([u]) => u)];
+    let closed = false;
+    for (const u of ids) closed = (up.cancel?.(u) ?? false) || closed;
+    if (!closed && !owed.has(id)) return; // already answered, or unknown: nothing to cancel
+    // A closed stream brings nothing more; a request not sent yet may still be answered: drop that answer.
+    if (!closed) cancelled.add(id);
+    owed.delete(id);
+    originals.delete(id);
+  };
+
+  /**
+   * subscriptions/listen from a modern client at a legacy server (basic/patterns/subscriptions): the
+   * legacy server announces list changes on its own (capability `listChanged`, on its GET stream) and
+   * resource updates after resources/subscribe. The proxy acknowledges the part of the filter the
+   * server can honour, subscribes upstream to the resources asked for, and hands each change
+   * notification to the subscriptions that asked for it, tagged with their id. The request stays open
+   * until the client cancels it (notifications/cancelled), which unsubscribes upstream.
+   */
+  const subscriptions = new Map<Id, { filter: Record<string, boolean>; uris: string[] }>();
+  /** Resource URI → how many subscriptions hold it upstream. */
+  const subscribedUris = new Map<string, number>();
+  const listen = async (m: JSONRPCMessage & { id: Id }, init: Record<string, unknown>) => {
+    owed.delete(m.id); // a stream, not an answer owed before the client goes away
+    const asked = ((m.params as { notifications?: unknown } | undefined)?.notifications ?? {}) as Record<string, unknown>;
+    const caps = (init.capabilities ?? {}) as Record<string, { listChanged?: unknown; subscribe?: unknown } | undefined>;
+    const filter: Record<string, boolean> = {};
+    for (const [key, cap] of Object.values(LISTEN_FILTER)) if (cap !== "subscribe" && asked[key] === true && caps[cap]?.listChanged) filter[key] = true;
+    const uris: string[] = [];
+    if (Array.isArray(asked.resourceSubscriptions) && caps.resources?.subscribe) {
+      for (const uri of new Set(asked.resourceSubscriptions.filter((u): u is string => typeof u === "string" && u.length <= 4096).slice(0, 100))) {
+        if (!subscribedUris.has(uri)) {
+          const r = await call("resources/subscribe", { uri });
+          if (!("result" in r)) continue; // not honoured: left out of the acknowledgment
+        }
+        subscribedUris.set(uri, (subscribedUris.get(uri) ?? 0) + 1);
+        uris.push(uri);
+      }
+    }
+    subscriptions.set(m.id, { filter, uris });
+    const notifications: Record<string, unknown> = { ...filter, ...(Array.isArray(asked.resourceSubscriptions) ? { resourceSubscriptions: uris } : {}) };
+    const ack: JSONRPCMessage = { jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { _meta: { [META_SUBSCRIPTION_ID]: m.id }, notifications } };
+    trace?.("stdio <", ack);
+    await down.send(ack);
+  };
+  const unlisten = async (id: Id) => {
+    const s = subscriptions.get(id)!;
+    subscriptions.delete(id);
+    for (const uri of s.uris) {
+      const n = (subscribedUris.get(uri) ?? 1) - 1;
+      if (n > 0) subscribedUris.set(uri, n);
+      else {
+        subscribedUris.delete(uri);
+        await call("resources/unsubscribe", { uri }).catch((e) => report(e));
+      }
+    }
+  };
+  const notifySubscribers = (m: JSONRPCMessage) => {
+    const [key] = LISTEN_FILTER[m.method!]!;
+    const uri = (m.params as { uri?: unknown } | undefined)?.uri;
+    for (const [id, s] of subscriptions) {
+      if (key === "resourceSubscriptions" ? !(typeof uri === "string" && s.uris.includes(uri)) : !s.filter[key]) continue;
+      const params = (m.params ?? {}) as Record<string, unknown>;
+      const out: JSONRPCMessage = { jsonrpc: "2.0", method: m.method, params: { ...params, _meta: { ...((params._meta ?? {}) as object), [META_SUBSCRIPTION_ID]: id } } };
+      trace?.("stdio <", out);
+      void down.send(out).catch(() => {});
+    }
+  };
+
   /** One message from the client, once the server's era is known. */
   const handle = async (m: JSONRPCMessage): Promise<void> => {
+    if (serverEra === "modern" && m.method === "notifications/cancelled" && m.id === undefined) return cancelUpstream(m);
     if (isRequest(m) && m.method === "initialize") clientEra ??= "legacy";
     const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
     if (isRequest(m) && (m.method === "server/discover" || typeof meta?.[META_PROTOCOL_VERSION] === "string")) clientEra ??= "modern";
@@ -375,10 +558,40 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
     return sendUp(m);
   };
 
+  /**
+   * A legacy client in front of a 2026-07-28 server expects list changes and resource updates unasked
+   * (its GET stream, resources/subscribe). The proxy keeps one subscriptions/listen open for what the
+   * server's capabilities offer and the URIs the client subscribed to (basic/patterns/subscriptions),
+   * and opens a new one, closing the old, when that set changes. Its notifications go to the client.
+   */
+  const legacySubscriptions = new Set<string>();
+  let listenId: string | undefined;
+  const listenFor = () => {
+    if (listenId) up.cancel?.(listenId);
+    if (listenId) internal.delete(listenId);
+    listenId = undefined;
+    const caps = (discovered?.capabilities ?? {}) as Record<string, { listChanged?: unknown; subscribe?: unknown } | undefined>;
+    const notifications: Record<string, unknown> = {};
+    for (const [key, cap] of Object.values(LISTEN_FILTER)) if (cap !== "subscribe" && caps[cap]?.listChanged) notifications[key] = true;
+    if (legacySubscriptions.size && caps.resources?.subscribe) notifications.resourceSubscriptions = [...legacySubscriptions];
+    if (!Object.keys(notifications).length) return;
+    const id = (listenId = nextId("listen"));
+    // Its answer is the stream's end (or the server's refusal): nothing the client asked for.
+    internal.set(id, (a) => void ("error" in a && o.debug?.(`the MCP server refused subscriptions/listen: ${short(JSON.stringify(a.error), 300)}`)));
+    const m: JSONRPCMessage = { jsonrpc: "2.0", id, method: "subscriptions/listen", params: modernMeta({ notifications }) };
+    trace?.("proxy >", m);
+    void sendUp(m).catch((e) => {
+      internal.delete(id);
+      o.debug?.(`subscriptions/listen failed: ${(e as Error)?.message ?? e}`);
+    });
+  };
+
   /** A legacy client in front of a 2026-07-28 server. */
   const legacyToModern = async (m: JSONRPCMessage): Promise<void> => {
     if (!isRequest(m)) {
-      // No client notification (initialized, roots/list_changed, cancelled) exists on modern HTTP.
+      // No client notification (initialized, roots/list_changed, cancelled) exists on modern HTTP;
+      // once initialized, the change notifications the client was promised come from a listen stream.
+      if (m.method === "notifications/initialized") return listenFor();
       if (m.method) return;
       return sendUp(m); // an answer to a server request (a modern server sends none)
     }
@@ -408,9 +621,16 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
         return reply(m.id, {});
       }
       case "resources/subscribe":
-      case "resources/unsubscribe":
+      case "resources/unsubscribe": {
+        const uri = (m.params as { uri?: unknown } | undefined)?.uri;
         owed.delete(m.id);
-        return replyError(m.id, PROXY_ERROR, `mcp-auth: the MCP server speaks ${modernVersion}, where ${m.method} is gone; mcp-auth proxy does not open subscriptions/listen for it`);
+        if (typeof uri !== "string" || uri.length > 4096) return replyError(m.id, -32602, "Invalid params: uri");
+        if (m.method === "resources/subscribe" && legacySubscriptions.size >= 100 && !legacySubscriptions.has(uri)) return replyError(m.id, PROXY_ERROR, "mcp-auth: at most 100 resource subscriptions");
+        if (m.method === "resources/subscribe") legacySubscriptions.add(uri);
+        else legacySubscriptions.delete(uri);
+        listenFor();
+        return reply(m.id, {});
+      }
     }
     const sent: JSONRPCMessage & { id: Id } = { ...m, params: modernMeta(m.params) };
     if (["tools/call", "resources/read", "prompts/get"].includes(m.method)) originals.set(m.id, sent);
@@ -419,7 +639,11 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
 
   /** A 2026-07-28 client in front of a legacy server. */
   const modernToLegacy = async (m: JSONRPCMessage): Promise<void> => {
-    if (!isRequest(m)) return sendUp({ ...m, ...(m.params === undefined ? {} : { params: legacyParams(m.params) }) });
+    if (!isRequest(m)) {
+      const target = (m.params as { requestId?: unknown } | undefined)?.requestId;
+      if (m.method === "notifications/cancelled" && (typeof target === "string" || typeof target === "number") && subscriptions.has(target)) return unlisten(target);
+      return sendUp({ ...m, ...(m.params === undefined ? {} : { params: legacyParams(m.params) }) });
+    }
     const meta = ((m.params as { _meta?: Record<string, unknown> } | undefined)?._meta ?? {}) as Record<string, unknown>;
     const requested = meta[META_PROTOCOL_VERSION];
     if (typeof requested === "string" && !MODERN_VERSIONS.includes(requested)) {
@@ -431,9 +655,14 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
       owed.delete(m.id);
       return reply(m.id, discoverFromInitialize(init));
     }
-    if (m.method === "subscriptions/listen") {
-      owed.delete(m.id);
-      return replyError(m.id, PROXY_ERROR, "mcp-auth: the MCP server speaks a version before 2026-07-28; mcp-auth proxy does not bridge subscriptions/listen to it");
+    if (m.method === "subscriptions/listen") return listen(m, init);
+    const state = (m.params as { requestState?: unknown } | undefined)?.requestState;
+    if (typeof state === "string") return retryWithInput(m, state);
+    if (INPUT_METHODS.has(m.method)) {
+      const state = randomUUID();
+      const caps = meta[META_CLIENT_CAPABILITIES];
+      held.set(m.id, { waiting: m.id, method: m.method, caps: caps && typeof caps === "object" ? (caps as Record<string, unknown>) : {}, queued: [], asked: new Map(), state });
+      heldStates.set(state, m.id);
     }
     // The per-request log level becomes the legacy session's level, when the server logs at all.
     const level = meta[META_LOG_LEVEL];
@@ -451,7 +680,10 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
   let first = true;
   down.onmessage = (m) => {
     trace?.("stdio >", m);
-    if (isRequest(m)) owed.set(m.id, m.method);
+    if (isRequest(m)) {
+      owed.set(m.id, m.method);
+      cancelled.delete(m.id); // an id used again after its cancellation
+    }
     const sent = barrier
       .then(open)
       .then(() => handle(m))

@@ -22,7 +22,8 @@ export interface Transport {
   start(): Promise<void>;
   send(m: JSONRPCMessage): Promise<void>;
   close(): Promise<void>;
-  onmessage?: (m: JSONRPCMessage) => void;
+  /** `related`: the request whose POST stream carried `m` (a server's request made while serving it). */
+  onmessage?: (m: JSONRPCMessage, related?: JSONRPCMessage) => void;
   /** Stream trouble outside any send (a failed send rejects instead). */
   onerror?: (e: Error) => void;
   /**
@@ -32,6 +33,8 @@ export interface Transport {
   onrequesterror?: (request: JSONRPCMessage, e: Error) => void;
   setProtocolVersion?(v: string): void;
   terminateSession?(): Promise<void>;
+  /** Cancels request `id` by closing its answer's stream (2026-07-28 HTTP); false when none is open. */
+  cancel?(id: string | number): boolean;
 }
 
 /** An HTTP status the server answered with (-1: an answer of the wrong kind), as the SDK's StreamableHTTPError. */
@@ -261,7 +264,7 @@ function deliver(data: unknown, t: Transport) {
  * breaks is reopened (Last-Event-ID resumes it), twice at most in a row, as the SDK does.
  */
 export class StreamableHttpTransport implements Transport {
-  onmessage?: (m: JSONRPCMessage) => void;
+  onmessage?: (m: JSONRPCMessage, related?: JSONRPCMessage) => void;
   onerror?: (e: Error) => void;
   onrequesterror?: (request: JSONRPCMessage, e: Error) => void;
   private sessionId?: string;
@@ -269,6 +272,9 @@ export class StreamableHttpTransport implements Transport {
   private readonly abort = new AbortController();
   private retryMs = 1000;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
+  /** Modern requests whose answers are still to come, each with its own abort: closing it cancels the request. */
+  private readonly inflight = new Map<string | number, AbortController>();
+  private readonly cancelled = new Set<string | number>();
 
   /**
    * `modern`: the 2026-07-28 shape (docs/mcp-2026-07-28.md): no session id, no GET stream, no
@@ -299,7 +305,39 @@ export class StreamableHttpTransport implements Transport {
     if (this.modern) for (const [k, v] of Object.entries(this.modern(m))) headers.set(k, v);
     headers.set("content-type", "application/json");
     headers.set("accept", "application/json, text/event-stream");
-    const res = await this.fetch(this.url, { method: "POST", headers, body: JSON.stringify(m), signal: this.abort.signal });
+    // 2026-07-28: closing a request's answer stream is how a client cancels it (basic/patterns/cancellation).
+    const own = this.modern && isRequest(m) ? new AbortController() : undefined;
+    if (own) {
+      this.cancelled.delete(m.id!);
+      this.inflight.set(m.id!, own);
+      if (this.abort.signal.aborted) own.abort(); // closed already
+    }
+    try {
+      // Its own signal only (close() aborts each): AbortSignal.any would cost every request a composite signal.
+      return await this.post(m, headers, own ? own.signal : this.abort.signal);
+    } catch (e) {
+      if (own && this.cancelled.delete(m.id!)) return;
+      throw e;
+    } finally {
+      if (own && this.inflight.get(m.id!) === own && !this.streaming.has(m.id!)) this.inflight.delete(m.id!);
+    }
+  }
+
+  /** Requests whose answer comes on an event stream still being read. */
+  private readonly streaming = new Set<string | number>();
+
+  cancel(id: string | number): boolean {
+    const own = this.inflight.get(id);
+    if (!own) return false;
+    this.inflight.delete(id);
+    this.streaming.delete(id);
+    this.cancelled.add(id);
+    own.abort();
+    return true;
+  }
+
+  private async post(m: JSONRPCMessage, headers: Headers, signal: AbortSignal): Promise<void> {
+    const res = await this.fetch(this.url, { method: "POST", headers, body: JSON.stringify(m), signal });
     const sid = res.headers.get("mcp-session-id");
     if (sid && !this.modern) this.sessionId = sid;
     if (!res.ok) {
@@ -317,7 +355,10 @@ export class StreamableHttpTransport implements Transport {
     }
     const type = mediaType(res.headers.get("content-type"));
     if (type === "application/json") return deliver(await res.json(), this);
-    if (type === "text/event-stream" && res.body) return void this.readStream(res.body, false, 0, m);
+    if (type === "text/event-stream" && res.body) {
+      if (this.inflight.has(m.id!)) this.streaming.add(m.id!);
+      return void this.readStream(res.body, false, 0, m);
+    }
     await res.body?.cancel().catch(() => {});
     throw new HttpTransportError(-1, `Unexpected content type: ${res.headers.get("content-type")}`);
   }
@@ -365,7 +406,7 @@ export class StreamableHttpTransport implements Transport {
           try {
             const m = asMessage(JSON.parse(e.data));
             if ("result" in m || "error" in m) answered ||= !request || m.id === request.id;
-            this.onmessage?.(m);
+            this.onmessage?.(m, request);
           } catch (err) {
             this.onerror?.(err as Error);
           }
@@ -374,10 +415,12 @@ export class StreamableHttpTransport implements Transport {
       );
     } catch (e) {
       if (this.abort.signal.aborted) return;
+      if (request?.id !== undefined && this.cancelled.delete(request.id)) return;
       if (e instanceof StreamError) return void giveUp(e);
       failed = new Error(`SSE stream disconnected: ${(e as Error)?.message ?? e}`);
       if (!request) this.onerror?.(failed);
     }
+    if (request?.id !== undefined && this.streaming.delete(request.id)) this.inflight.delete(request.id);
     if (this.abort.signal.aborted || answered) return;
     if (!(isGet || lastId) || this.modern) {
       if (request) giveUp(failed ?? new StreamError("the MCP server's event stream ended before its answer"));
@@ -403,6 +446,8 @@ export class StreamableHttpTransport implements Transport {
   async close(): Promise<void> {
     clearTimeout(this.reconnectTimer);
     this.abort.abort();
+    for (const own of this.inflight.values()) own.abort();
+    this.inflight.clear();
   }
 }
 
