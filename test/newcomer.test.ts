@@ -408,3 +408,16 @@ it("inside this checkout, `npx mcp-auth` is the form printed (package name mcp-a
   expect(invocation({ PATH: "" }, ROOT)).toBe("npx mcp-auth");
 });
 
+it("the bin directory npx puts on PATH for one run (its _npx cache) does not count as mcp-auth on PATH", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mcp-auth-inv-"));
+  try {
+    const bin = join(dir, ".npm", "_npx", "ec115687ce5a860b", "node_modules", ".bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "mcp-auth"), "#!/bin/sh\n", { mode: 0o755 });
+    expect(invocation({ PATH: bin }, ROOT)).toBe("npx mcp-auth");
+    expect(invocation({ PATH: bin }, dir)).toBe("npx mcp-auth-cli");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+

@@ -12,7 +12,8 @@ export const PACKAGE_NAME = "mcp-auth-cli";
 export function invocation(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): string {
   const exe = process.platform === "win32" ? ["mcp-auth.cmd", "mcp-auth.exe", "mcp-auth"] : ["mcp-auth"];
   for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
+    // npx links the package into its cache (…/_npx/<hash>/node_modules/.bin) for that one run only.
+    if (!dir || dir.split(/[\\/]/).includes("_npx")) continue;
     for (const name of exe) if (executable(join(dir, name))) return "mcp-auth";
   }
   for (let d = cwd; ; d = dirname(d)) {
