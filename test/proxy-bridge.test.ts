@@ -251,23 +251,7 @@ describe("runProxy: cancellation toward a 2026-07-28 server", () => {
       }
       return json({ resultType: "complete", tools: [], ttlMs: 0, cacheScope: "private" });
     };
-    const input = new PassThrough();
-    const output = new PassThrough();
-    const got: any[] = [];
-    const errors: string[] = [];
-    let out = "";
-    output.on("data", (d) => {
-      out += d;
-      for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
-        got.push(JSON.parse(out.slice(0, nl)));
-        out = out.slice(nl + 1);
-      }
-    });
-    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch, now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
-    const send = (m: object) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
-    const until = async (f: () => unknown) => {
-      for (let i = 0; i < 300 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-    };
+    const { input, got, errors, done, send, until } = scriptedSession(fetch);
     const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
     const params = (p: object) => (client === "modern" ? { ...p, _meta: meta } : p);
     if (client === "legacy") send({ id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c", version: "1" } } });
@@ -322,23 +306,7 @@ describe("runProxy: change notifications for a legacy client at a 2026-07-28 ser
       }
       return json({ resultType: "complete", tools: [], ttlMs: 0, cacheScope: "private" });
     };
-    const input = new PassThrough();
-    const output = new PassThrough();
-    const got: any[] = [];
-    const errors: string[] = [];
-    let out = "";
-    output.on("data", (d) => {
-      out += d;
-      for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
-        got.push(JSON.parse(out.slice(0, nl)));
-        out = out.slice(nl + 1);
-      }
-    });
-    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch, now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
-    const send = (m: object) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
-    const until = async (f: () => unknown) => {
-      for (let i = 0; i < 300 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-    };
+    const { input, got, errors, done, send, until } = scriptedSession(fetch);
     send({ id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c", version: "1" } } });
     await until(() => got.some((m) => m.id === 1));
     expect(got.find((m) => m.id === 1).result.capabilities).toMatchObject({ tools: { listChanged: true }, resources: { subscribe: true } });
@@ -357,3 +325,25 @@ describe("runProxy: change notifications for a legacy client at a 2026-07-28 ser
     expect(errors).toEqual([]);
   });
 });
+
+/** The proxy in-process against a scripted upstream `fetch`: what the client sends, and every line it gets back. */
+function scriptedSession(fetch: typeof globalThis.fetch) {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const got: any[] = [];
+  const errors: string[] = [];
+  let out = "";
+  output.on("data", (d) => {
+    out += d;
+    for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+      got.push(JSON.parse(out.slice(0, nl)));
+      out = out.slice(nl + 1);
+    }
+  });
+  const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch, now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+  const send = (m: object) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+  const until = async (f: () => unknown) => {
+    for (let i = 0; i < 300 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  return { input, got, errors, done, send, until };
+}
