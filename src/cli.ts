@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { createContext, type Context, type GlobalOptions } from "./context.js";
 import { ExitCode, McpAuthError, UsageError } from "./errors.js";
 import { registerCommands } from "./commands/index.js";
+import { optionFlag } from "./commands/shared.js";
 import { completionScript, type Shell } from "./completion.js";
 import { sanitize } from "./io/sanitize.js";
 import { colorEnabled, painter } from "./io/terminal.js";
@@ -86,8 +87,7 @@ export function buildProgram(getCtx: () => Context, streams: Streams = { out: pr
 function refuseControlInClientIds(command: Command): void {
   for (const [key, value] of Object.entries(command.opts())) {
     if (!/clientId$/i.test(key) || typeof value !== "string" || !/[\x00-\x1f\x7f-\x9f]/.test(value)) continue;
-    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    throw new UsageError(`${flag} must not contain control characters (a line break, tab or escape)`);
+    throw new UsageError(`${optionFlag(key)} must not contain control characters (a line break, tab or escape)`);
   }
 }
 

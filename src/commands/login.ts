@@ -6,7 +6,7 @@ import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
 import { readSecret } from "../io/secret-input.js";
 import type { LoginOptions } from "../core/login.js";
-import { askClientId, duration, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
+import { askClientId, duration, optionFlag, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
 
 export interface LoginCommandOptions {
   /** A profile name, or an MCP server URL. */
@@ -34,7 +34,6 @@ export interface LoginCommandOptions {
 }
 
 const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", "clientMetadataUrl", "allowMissingPkceMetadata", "force"] as const;
-const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<void> {
   const port = o.port === undefined ? undefined : Number(o.port);
@@ -47,7 +46,7 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
     timeoutSec: seconds("--login-timeout", o.loginTimeout, 300),
   };
   if (o.profileArg && /^https?:\/\//i.test(o.profileArg)) return loginToServer(ctx, o.profileArg, o, how);
-  for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${flag(k)} only applies to a login with an MCP server URL (mcp-auth login https://…)`);
+  for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies to a login with an MCP server URL (mcp-auth login https://…)`);
   if (o.resource === false) throw new UsageError("--no-resource only applies to a login with an MCP server URL");
   let profile = profileFor(ctx, o, o.profileArg);
   // A profile set up from an MCP URL signs in the same way, so a client the server forgot is registered again.

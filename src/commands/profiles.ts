@@ -7,7 +7,7 @@ import { rotateKey } from "../core/keys.js";
 import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../target.js";
-import { askClientId, choice, profileFor, type Run } from "./shared.js";
+import { askClientId, choice, optionFlag, profileFor, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {
   name: string;
@@ -50,7 +50,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     if (!o.issuer) throw new UsageError("pass --issuer URL and --client-id ID, or --mcp-url URL to discover them from the MCP server");
   }
   for (const k of ["clientMetadataUrl", "allowMissingPkceMetadata"] as const) {
-    if (o[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies when the authorization server is discovered (--mcp-url without --issuer)`);
+    if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies when the authorization server is discovered (--mcp-url without --issuer)`);
   }
   if (o.resource === false) throw new UsageError("--no-resource only applies when the authorization server is discovered; without --resource none is sent");
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
@@ -99,7 +99,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
 /** `profiles add NAME --mcp-url URL` without --issuer: discover and register, as `login URL` does, without signing in. */
 async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void> {
   for (const k of ["audience", "authMethod"] as const) {
-    if (o[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with discovery (--mcp-url without --issuer)`);
+    if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} cannot be combined with discovery (--mcp-url without --issuer)`);
   }
   if (typeof o.resource === "string") throw new UsageError("--resource comes from the MCP server's metadata when it is discovered", { hint: "pass --issuer and --client-id to set everything by hand" });
   if (o.kind !== "oidc") throw new UsageError("--kind cannot be combined with discovery (--mcp-url without --issuer)");
@@ -189,7 +189,7 @@ export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promi
   if (!changed.length) throw new UsageError("nothing to change", { hint: "pass the fields to change, e.g. --scope \"openid mcp:read\" or --resource URL (see --help)" });
   const clientSecret = clientSecretStdin || clientSecretEnv ? await readSecret(ctx, { stdin: clientSecretStdin, env: clientSecretEnv }, "client secret", "client-secret") : undefined;
   const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret });
-  ctx.info(`Updated profile "${name}" (${changed.map(([k, v]) => `--${v === false ? "no-" : ""}${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}); its cached tokens were cleared.`);
+  ctx.info(`Updated profile "${name}" (${changed.map(([k, v]) => (v === false ? optionFlag(k).replace(/^--/, "--no-") : optionFlag(k))).join(", ")}); its cached tokens were cleared.`);
   if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
 }
 

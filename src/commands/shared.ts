@@ -4,6 +4,11 @@ import { UsageError } from "../errors.js";
 import { adHocTarget, targetFromProfile, type AdHocOptions, type Target } from "../core/target.js";
 import { selectProfile, type Profile } from "../target.js";
 
+/** The command-line flag of an option key, as commander names it: `clientSecretEnv` → `--client-secret-env`. */
+export function optionFlag(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 /** A command's use of its options: the real run, or a capture in parse tests. */
 export type Run<O> = (ctx: Context, o: O) => Promise<void> | void;
 
@@ -36,7 +41,7 @@ export function targetFor(ctx: Context, o: { profile?: string; provider?: string
     return adHocTarget(o as AdHocOptions, ctx.env);
   }
   for (const flag of ["clientId", "clientSecretEnv", "scope", "resource", "audience"] as const) {
-    if (o[flag] !== undefined) throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies with --issuer (profile-less mode)`, { hint: "to change a profile, use: mcp-auth profiles add NAME … --force" });
+    if (o[flag] !== undefined) throw new UsageError(`${optionFlag(flag)} only applies with --issuer (profile-less mode)`, { hint: "to change a profile, use: mcp-auth profiles add NAME … --force" });
   }
   return targetFromProfile(profileFor(ctx, o, positional));
 }
