@@ -14,6 +14,8 @@ export { defineInput } from "./core/inputs.js";
 export type { InputSpec, InputValues } from "./core/inputs.js";
 export { failed, passed } from "./core/checks.js";
 export type { Check } from "./core/checks.js";
+/** A JSON object as an admin API answers it, before it is checked field by field. */
+export type Json = Record<string, unknown>;
 export type { Context } from "./context.js";
 
 // Errors and output hygiene: everything a server sends is hostile.

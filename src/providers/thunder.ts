@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { AuthError, type Check, checkUrl, defineInput, defineProvider, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, registerSecret, UsageError } from "../sdk.js";
+import { AuthError, type Check, checkUrl, defineInput, defineProvider, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, registerSecret, UsageError, type Json } from "../sdk.js";
 import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, type ClientGrant } from "./options.js";
-import { appTypes, body, createError, inboundConfig, lifetimeOf, oauthConfig, pick, ThunderAdmin, unknownType, withSecret, type AppList, type Casing, type Json, type TokenShape } from "./thunder/apps.js";
+import { appTypes, body, createError, inboundConfig, lifetimeOf, oauthConfig, pick, ThunderAdmin, unknownType, withSecret, type AppList, type Casing, type TokenShape } from "./thunder/apps.js";
 import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
 
 /**

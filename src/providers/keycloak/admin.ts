@@ -1,9 +1,8 @@
-import { AuthError, type ProviderContext, McpAuthError, registerSecret, UsageError } from "../../sdk.js";
+import { AuthError, type ProviderContext, McpAuthError, registerSecret, UsageError, type Json } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import type { ClientGrant } from "../options.js";
 
 /** Keycloak's admin REST API (docs/idp/keycloak.md), signed in as a user (password grant on admin-cli) or a service account. */
-type Json = Record<string, unknown>;
 const POLICY_TYPE = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
 const HOST_CHECK = "host-sending-registration-request-must-match";
 const URI_CHECK = "client-uris-must-match";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Check, checkUrl, type ProviderContext, defineInput, defineProvider, generateKey, type InputValues, issuerUrl, normalizeIssuer, peekClaims, type ProfileData, type ProfileKey, profileOf, storeKey, UsageError } from "../../sdk.js";
+import { type Check, checkUrl, type ProviderContext, defineInput, defineProvider, generateKey, type InputValues, issuerUrl, normalizeIssuer, peekClaims, type ProfileData, type ProfileKey, profileOf, storeKey, UsageError, type Json } from "../../sdk.js";
 import { api } from "../http.js";
 import { adminClientSecretInput, adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput } from "../options.js";
 import { KeycloakAdmin, type AdminCredentials } from "./admin.js";
@@ -17,7 +17,6 @@ import { serverConfigToml } from "./server-config.js";
  *  - verify: an anonymous DCR probe from this machine (deleted again) and the first token's `aud`;
  *  - print kubernetes-mcp-server's config, `server_url` and `oauth_scopes` included.
  */
-type Json = Record<string, unknown>;
 
 const inputs = [
   defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "Keycloak base URL (e.g. https://auth.example.com)", prompt: "Keycloak URL" }),

@@ -1,4 +1,4 @@
-import { AuthError, type ProviderContext, McpAuthError, NetworkError, registerSecret, UsageError } from "../../sdk.js";
+import { AuthError, type ProviderContext, McpAuthError, NetworkError, registerSecret, UsageError, type Json } from "../../sdk.js";
 import { api, type ApiResponse } from "../http.js";
 import { IDCS_TOKEN_ISSUER } from "./discovery.js";
 
@@ -8,7 +8,6 @@ import { IDCS_TOKEN_ISSUER } from "./discovery.js";
  * AppStatusChanger (§3), Settings (§4). Every failure is one line built from the SCIM error
  * body (`detail`, string `status`, `scimType`, §7) or the OAuth one (`error`, `error_description`).
  */
-type Json = Record<string, unknown>;
 
 const SCHEMA = {
   app: "urn:ietf:params:scim:schemas:oracle:idcs:App",

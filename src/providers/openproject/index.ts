@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { AuthError, type Check, checkUrl, type ProviderContext, defineInput, defineProvider, describeEra, failed, type InputValues, issuerUrl, normalizeIssuer, passed, probeServer, type ProfileData, registerSecret, UsageError } from "../../sdk.js";
+import { AuthError, type Check, checkUrl, type ProviderContext, defineInput, defineProvider, describeEra, failed, type InputValues, issuerUrl, normalizeIssuer, passed, probeServer, type ProfileData, registerSecret, UsageError, type Json } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
 import { OpenProjectAdmin, redirectUriProblem, Unsupported } from "./create.js";
@@ -16,7 +16,6 @@ import { OpenProjectAdmin, redirectUriProblem, Unsupported } from "./create.js";
  * Either way /mcp is probed: the MCP server (17.2+) is an Enterprise add-on an admin switches on, and
  * it wants tokens with the `mcp` scope.
  */
-type Json = Record<string, unknown>;
 
 const SCOPES = ["api_v3", "mcp"]; // `mcp` is required by the MCP endpoints (docs/idp/openproject.md)
 const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper's native_redirect_uri, always accepted

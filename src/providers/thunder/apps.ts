@@ -1,4 +1,4 @@
-import { type ProviderContext, type McpAuthError, UsageError } from "../../sdk.js";
+import { type ProviderContext, type McpAuthError, UsageError, type Json } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import type { ClientGrant } from "../options.js";
 
@@ -8,7 +8,6 @@ import type { ClientGrant } from "../options.js";
  * so a body in the wrong shape "succeeds" without what it asked for: the shape is worked out from what
  * the server shows (its own seeded applications), and what it stored is read back.
  */
-export type Json = Record<string, unknown>;
 export type Casing = "snake" | "camel";
 /** Where the access-token lifetime goes: token.accessToken.validityPeriod ("flat"), or split by subject from 0.48. */
 export type TokenShape = "flat" | "split";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { AuthError, type ProviderContext, markControl, McpAuthError, NetworkError, peekClaims, UsageError } from "../../sdk.js";
+import { AuthError, type ProviderContext, markControl, McpAuthError, NetworkError, peekClaims, UsageError, type Json } from "../../sdk.js";
 import { api, apiError, i18n, type ApiResponse } from "../http.js";
 
 /**
@@ -7,7 +7,6 @@ import { api, apiError, i18n, type ApiResponse } from "../http.js";
  * carrying the `system` permission. What changed release by release, and why each step is the way it
  * is, is in docs/idp/thunder.md ("Signing in as the admin").
  */
-type Json = Record<string, unknown>;
 
 /** The System resource server identifier Thunder ships (bootstrap/01-default-resources.yaml). */
 export const DEFAULT_SYSTEM_RESOURCE = "https://localhost:8090/mcp";
