@@ -1,3 +1,4 @@
+import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { mcpLogin, type McpSetupInput } from "../core/mcp-login.js";
@@ -36,8 +37,7 @@ export interface LoginCommandOptions {
 const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", "clientMetadataUrl", "allowMissingPkceMetadata", "force"] as const;
 
 export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<void> {
-  const port = o.port === undefined ? undefined : Number(o.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be a port number, got "${o.port}"`);
+  const port = o.port === undefined ? undefined : portNumber("--port", String(o.port), { allowZero: true });
   const how: LoginOptions = {
     device: o.device,
     port,

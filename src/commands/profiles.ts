@@ -1,3 +1,4 @@
+import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
@@ -105,8 +106,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   if (o.kind !== "oidc") throw new UsageError("--kind cannot be combined with discovery (--mcp-url without --issuer)");
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
   if (secret && !o.clientId) throw new UsageError("--client-secret-* needs --client-id");
-  const redirectPort = o.redirectPort === undefined ? undefined : Number(o.redirectPort);
-  if (redirectPort !== undefined && (!Number.isInteger(redirectPort) || redirectPort < 1 || redirectPort > 65535)) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
+  const redirectPort = o.redirectPort === undefined ? undefined : portNumber("--redirect-port", String(o.redirectPort));
   const { setupMcpProfile } = await import("../core/mcp-login.js");
   if (Object.hasOwn(ctx.config().profiles, o.name) && !o.force) throw new UsageError(`profile "${o.name}" already exists`, { hint: "pass --force to replace it" });
   const r = await setupMcpProfile(ctx, {

@@ -1,8 +1,8 @@
+import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { startSandboxProfiles } from "../core/sandbox.js";
 import { invocation } from "../io/invocation.js";
-import { UsageError } from "../errors.js";
 import { choice, seconds } from "./shared.js";
 
 export function registerSandbox(program: Command, getCtx: () => Context): void {
@@ -54,7 +54,5 @@ export function registerSandbox(program: Command, getCtx: () => Context): void {
 
 function port(flag: string, value: string | undefined): number {
   if (value === undefined) return 0;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port number (0-65535), got "${value}"`);
-  return n;
+  return portNumber(flag, value, { allowZero: true });
 }

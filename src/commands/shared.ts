@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { relativeTime } from "../core/checks.js";
 import { adHocTarget, targetFromProfile, type AdHocOptions, type Target } from "../core/target.js";
 import { selectProfile, type Profile } from "../target.js";
 
@@ -57,16 +58,12 @@ export function choice<T extends string>(flags: string, desc: string, values: re
   return new Option(flags, desc).choices(values as unknown as string[]);
 }
 
-/** "in 53 min", "2 h ago" */
-export function relative(deltaSec: number): string {
-  const a = Math.abs(deltaSec);
-  const v = a < 90 ? `${Math.round(a)} s` : a < 5400 ? `${Math.round(a / 60)} min` : a < 172800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
-  return deltaSec >= 0 ? `in ${v}` : `${v} ago`;
-}
+/** "in 53 min", "2 h ago": the one rule doctor's checks use too. */
+export { relativeTime as relative } from "../core/checks.js";
 
 /** "60 min", "2 h": a length of time, for "valid for …". */
 export function duration(sec: number): string {
-  return relative(Math.max(0, sec)).replace(/^in /, "");
+  return relativeTime(Math.max(0, sec)).replace(/^in /, "");
 }
 
 /**

@@ -187,11 +187,8 @@ function parse(spec: InputSpec, v: unknown): unknown {
       if (text.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${text}"`);
       return n;
     }
-    case "port": {
-      const n = Number(text);
-      if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new UsageError(`${flag} must be 1-65535, got "${text}"`);
-      return n;
-    }
+    case "port":
+      return portNumber(flag, text);
     case "choice":
       if (!spec.choices?.includes(text)) throw new UsageError(`${flag} must be ${orList(spec.choices ?? [])}, got "${text}"`);
       return text;
@@ -205,4 +202,12 @@ function parse(spec: InputSpec, v: unknown): unknown {
 
 function orList(xs: readonly string[]): string {
   return xs.length < 2 ? (xs[0] ?? "") : `${xs.slice(0, -1).join(", ")} or ${xs[xs.length - 1]}`;
+}
+
+/** A TCP port given on the command line: digits only, 1-65535 (0, "any free port", where `allowZero`). */
+export function portNumber(flag: string, text: string, o: { allowZero?: boolean } = {}): number {
+  const n = Number(text);
+  const min = o.allowZero ? 0 : 1;
+  if (!/^\d+$/.test(text) || n < min || n > 65535) throw new UsageError(`${flag} must be ${min}-65535, got "${text}"`);
+  return n;
 }

@@ -1,3 +1,4 @@
+import { portNumber } from "./inputs.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
@@ -187,9 +188,7 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
 }
 
 function checkPort(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${v}"`);
-  return n;
+  return portNumber("--redirect-port", v);
 }
 
 export interface AddProfileInput {
@@ -268,8 +267,7 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   }
   let redirectPort: number | undefined;
   if (o.redirectPort !== undefined) {
-    redirectPort = Number(o.redirectPort);
-    if (!Number.isInteger(redirectPort) || redirectPort < 1 || redirectPort > 65535) throw new UsageError(`--redirect-port must be 1-65535, got "${o.redirectPort}"`);
+    redirectPort = portNumber("--redirect-port", String(o.redirectPort));
   }
   const { secretStore: _kept, ...base } = o.base ?? ({} as Partial<ProfileData>);
   const data: ProfileData = {
