@@ -39,6 +39,10 @@ export interface AddClientRequest {
   scope?: string;
   strategy?: string;
   staticToken?: boolean;
+  /** The entry is only shown (--print, --dry-run): a static token is not fetched, `<token>` stands in. */
+  preview?: boolean;
+  /** The entry becomes an install link, which is made to be passed around. */
+  link?: boolean;
   force?: boolean;
   cwd: string;
   platform: string;
@@ -93,6 +97,11 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
+  // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
+  if (req.staticToken && (scope === "project" || req.link)) {
+    const alt = writer.defaultStrategy === "header" ? "--strategy header without --static-token" : `the default strategy (${writer.defaultStrategy}), which gets fresh tokens, or --strategy header without --static-token`;
+    throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
+  }
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
   const url = req.url ?? profile.mcpUrl;
   if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
@@ -134,7 +143,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
   };
   let expiresAt: number | undefined;
-  if (req.staticToken) {
+  if (req.staticToken && req.preview) {
+    spec.staticToken = "<token>"; // what is shown on screen (or in a terminal log) never holds the token
+  } else if (req.staticToken) {
     const tok = await getToken(ctx, targetFromProfile(profile), { minTtl: 60 });
     spec.staticToken = tok.access_token;
     expiresAt = tok.expires_at;
