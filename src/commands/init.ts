@@ -186,6 +186,7 @@ async function configureClients(ctx: Context, o: InitOptions, ask: boolean, prof
     try {
       const req = { client: id, profile, cwd: process.cwd(), platform: process.platform, launcher: selfLauncher(), claudeCli: findClaudeCli(ctx.env, process.platform) ?? null };
       const prepared = await prepareAddClient(ctx, req);
+      for (const m of prepared.warnings) ctx.warn(m); // e.g. run through npx: which command the entry got instead
       const r = await applyAddClient(ctx, prepared, req);
       done.push(`${prepared.writer.title}: ${r.action === "unchanged" ? "already configured" : "configured"} (${prepared.path})`);
     } catch (e) {
