@@ -30,7 +30,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l profile -r -a '(mc
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l yes -s y -d 'unattended: take the default for every question not answered by a flag'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l login -d 'sign in with the browser at the end (people\'s profiles)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l no-login -d 'do not sign in at the end'
-complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l clients -r -d 'MCP clients to configure, comma-separated (claude, claude-desktop, cursor, vscode) or none; default: ask for each one installed (none with --yes)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l clients -r -d 'MCP clients to configure, comma-separated (claude, claude-desktop, cursor, vscode, codex, gemini, windsurf) or none; default: ask for each one installed (none with --yes)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l url -r -d 'as for bootstrap thunder, bootstrap keycloak, bootstrap openproject, bootstrap octoperf (see their --help)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l admin-token-stdin -d 'read the admin access token carrying \'system\' (skips the sign-in) from stdin [thunder]'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l admin-token-env -r -a '(set -xn)' -d 'read the admin access token carrying \'system\' (skips the sign-in) from $VAR [thunder]'

@@ -126,14 +126,16 @@ describe("add-client: local scope and static tokens", () => {
   it("--static-token writes the token itself, privately, and says when it expires", async () => {
     const proj = join(u.home, "static");
     mkdirSync(proj);
-    const r = await runIn(proj, process.execPath, [BIN, "add-client", "cursor", "--scope", "project", "--profile", "k8s.dev", "--strategy", "header", "--static-token"], u.env);
+    // User scope: a project file is meant to be shared, so --static-token is refused there.
+    const r = await runIn(proj, process.execPath, [BIN, "add-client", "cursor", "--scope", "user", "--name", "k8s-static", "--profile", "k8s.dev", "--strategy", "header", "--static-token"], u.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/writes a bearer token into .*stops working at \d{4}-\d\d-\d\dT/);
-    const file = join(proj, ".cursor", "mcp.json");
-    const auth = JSON.parse(readFileSync(file, "utf8")).mcpServers["k8s-dev"].headers.Authorization as string;
+    const file = join(u.home, ".cursor", "mcp.json");
+    const auth = JSON.parse(readFileSync(file, "utf8")).mcpServers["k8s-static"].headers.Authorization as string;
     expect(auth).toMatch(/^Bearer ey/);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect((await mcpInitialize(k8s.url, auth.slice(7))).status).toBe(200);
+    expect((await runIn(proj, process.execPath, [BIN, "remove-client", "cursor", "--name", "k8s-static", "--force"], u.env)).code).toBe(0); // a static entry names no mcp-auth command
   });
 });
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -112,6 +112,37 @@ describe("init, answered by a script", () => {
     expect(r.stderr).toMatch(/Claude Code: configured \(.*\.claude\.json\)/);
     const claude = JSON.parse(readFileSync(join(u.home, ".claude.json"), "utf8"));
     expect(JSON.stringify(claude)).toContain(sb.mcpUrl);
+  });
+
+  it("--yes --clients gemini,codex: every client add-client supports is accepted and configured", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    const args = ["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--mcp-url", sb.mcpUrl];
+    const code = await t.run([...args, "--clients", "gemini,codex", "--yes"]);
+    expect(code, t.stderr()).toBe(0);
+    const home = t.env.HOME!;
+    expect(t.stderr()).toContain(`Gemini CLI: configured (${join(home, ".gemini", "settings.json")})`);
+    expect(t.stderr()).toContain(`Codex: configured (${join(home, ".codex", "config.toml")})`);
+    for (const f of [join(home, ".gemini", "settings.json"), join(home, ".codex", "config.toml")]) {
+      const text = readFileSync(f, "utf8");
+      expect(text).toContain(sb.mcpUrl);
+      expect(text).toMatch(/"proxy", "--profile", "dev"|"proxy",\s*"--profile",\s*"dev"/);
+    }
+  });
+
+  it("the wizard offers each installed client the registry has (Codex, Gemini CLI too)", async () => {
+    t = createTestContext({ interactive: true, env: { PATH: "/nonexistent" }, answers: [(q) => !q.startsWith("Sign in"), (q) => !q.startsWith("Sign in"), (q) => !q.startsWith("Sign in")] });
+    mkdirSync(join(t.env.HOME!, ".codex"));
+    mkdirSync(join(t.env.HOME!, ".gemini"));
+    const code = await t.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "authorization_code", "--scope", "openid", "--mcp-url", sb.mcpUrl]);
+    expect(code, t.stderr()).toBe(0);
+    expect(t.asked).toEqual(["Sign in now (opens your browser)?", "Configure Codex to use this profile?", "Configure Gemini CLI to use this profile?"]);
+    expect(t.stderr()).toMatch(/Codex: configured[\s\S]*Gemini CLI: configured/);
+  });
+
+  it("--clients names the supported clients when one is unknown (exit 2)", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--mcp-url", sb.mcpUrl, "--clients", "zed", "--yes"])).toBe(2);
+    expect(t.stderr()).toMatch(/--clients: unknown client "zed" \(one of: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, or none\)/);
   });
 
   it("--yes with a required value missing names its flag", async () => {

@@ -56,11 +56,11 @@ async function showPlan(ctx: Context, changes: Parameters<typeof planView>[1], j
 
 export async function runAddClient(ctx: Context, o: AddClientOptions): Promise<void> {
   const claudeCli = claudeCliFor(ctx);
-  const req = { ...o, cwd: process.cwd(), platform: process.platform, launcher: selfLauncher(), claudeCli };
+  const req = { ...o, preview: Boolean(o.print || o.dryRun), cwd: process.cwd(), platform: process.platform, launcher: selfLauncher(), claudeCli };
   const p = await prepareAddClient(ctx, req);
   const w = p.writer;
   for (const m of p.warnings) ctx.warn(m);
-  if (p.spec.staticToken) ctx.warn(`--static-token writes a bearer token into ${p.path}; it stops working at ${p.expiresAt ? new Date(p.expiresAt * 1000).toISOString() : "its expiry"} and anyone who can read the file can use it until then`);
+  if (p.spec.staticToken && !req.preview) ctx.warn(`--static-token writes a bearer token into ${p.path}; it stops working at ${p.expiresAt ? new Date(p.expiresAt * 1000).toISOString() : "its expiry"} and anyone who can read the file can use it until then`);
   if (o.print || o.link) {
     if (o.print) ctx.io.out.write(entrySnippet(p, req.cwd));
     if (o.link) {

@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { findClaudeCli } from "../clients/claude-cli.js";
 import { applyAddClient, listClients, prepareAddClient } from "../core/clients.js";
-import { providers } from "../plugins.js";
+import { CLIENTS, providers } from "../plugins.js";
 import { doctor } from "../core/doctor.js";
 import { equivalentCommand, askable, initChoice, initChoices, performInit, planInit, profileExists } from "../core/init.js";
 import { attributeOf, flagName, promptOf, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
@@ -18,9 +18,6 @@ import { readSecret } from "../io/secret-input.js";
 import { selfLauncher } from "./clients.js";
 import { withSpinner } from "./shared.js";
 import type { Check } from "../core/checks.js";
-
-/** The MCP clients the wizard offers to configure when they are installed. */
-const WIZARD_CLIENTS = ["claude", "claude-desktop", "cursor", "vscode"];
 
 export interface InitOptions {
   provider?: string;
@@ -170,12 +167,13 @@ export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promi
   ctx.info(lines.join("\n"));
 }
 
-/** Offers each installed MCP client (Claude Code, Claude Desktop, Cursor, VS Code); `--clients` answers for all. */
+/** Offers each installed MCP client the registry has (src/plugins.ts), as add-client does; `--clients` answers for all. */
 async function configureClients(ctx: Context, o: InitOptions, ask: boolean, profile: string, mcpUrl: string | undefined): Promise<string[]> {
+  const known = ctx.plugins.clients.map((c) => c.id);
   const wanted = o.clients?.split(",").map((s) => s.trim()).filter((s) => s && s !== "none");
-  for (const id of wanted ?? []) if (!WIZARD_CLIENTS.includes(id)) throw new UsageError(`--clients: unknown client "${id}"`, { hint: `one of: ${WIZARD_CLIENTS.join(", ")}, or none` });
+  for (const id of wanted ?? []) if (!known.includes(id)) throw new UsageError(`--clients: unknown client "${id}"`, { hint: `one of: ${known.join(", ")}, or none` });
   if (!mcpUrl) return wanted?.length ? ["MCP clients: not configured (the profile has no MCP server URL; add one with: mcp-auth profiles set NAME --mcp-url URL)"] : [];
-  const installed = (await listClients(ctx, { cwd: process.cwd(), platform: process.platform })).filter((c) => WIZARD_CLIENTS.includes(c.client) && c.installed);
+  const installed = (await listClients(ctx, { cwd: process.cwd(), platform: process.platform })).filter((c) => c.installed);
   const done: string[] = [];
   const ids = wanted ?? (ask ? [] : undefined);
   if (ids === undefined) return done; // --yes without --clients: no client file is touched
@@ -186,6 +184,7 @@ async function configureClients(ctx: Context, o: InitOptions, ask: boolean, prof
     try {
       const req = { client: id, profile, cwd: process.cwd(), platform: process.platform, launcher: selfLauncher(), claudeCli: findClaudeCli(ctx.env, process.platform) ?? null };
       const prepared = await prepareAddClient(ctx, req);
+      for (const m of prepared.warnings) ctx.warn(m); // e.g. run through npx: which command the entry got instead
       const r = await applyAddClient(ctx, prepared, req);
       done.push(`${prepared.writer.title}: ${r.action === "unchanged" ? "already configured" : "configured"} (${prepared.path})`);
     } catch (e) {
@@ -205,7 +204,7 @@ export function registerInit(program: Command, getCtx: () => Context): void {
     .option("-y, --yes", "unattended: take the default for every question not answered by a flag")
     .option("--login", "sign in with the browser at the end (people's profiles)")
     .option("--no-login", "do not sign in at the end")
-    .option("--clients <ids>", "MCP clients to configure, comma-separated (claude, claude-desktop, cursor, vscode) or none; default: ask for each one installed (none with --yes)");
+    .option("--clients <ids>", `MCP clients to configure, comma-separated (${CLIENTS.map((c) => c.id).join(", ")}) or none; default: ask for each one installed (none with --yes)`);
   for (const o of inputFlags(specs)) cmd.addOption(o);
   cmd.addHelpText(
     "after",

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../store/jsonc.js";
 import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../store/toml.js";
-import { configUrl, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
+import { PACKAGE_NAME } from "../io/invocation.js";
+import { configUrl, joinFor, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
 import { applyPlan } from "../store/apply.js";
 import { backupPolicy, realTarget } from "../store/backup.js";
 export type { ClaudeCli } from "./client.js";
@@ -39,6 +40,10 @@ export interface AddClientRequest {
   scope?: string;
   strategy?: string;
   staticToken?: boolean;
+  /** The entry is only shown (--print, --dry-run): a static token is not fetched, `<token>` stands in. */
+  preview?: boolean;
+  /** The entry becomes an install link, which is made to be passed around. */
+  link?: boolean;
   force?: boolean;
   cwd: string;
   platform: string;
@@ -93,6 +98,11 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
+  // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
+  if (req.staticToken && (scope === "project" || req.link)) {
+    const alt = writer.defaultStrategy === "header" ? "--strategy header without --static-token" : `the default strategy (${writer.defaultStrategy}), which gets fresh tokens, or --strategy header without --static-token`;
+    throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
+  }
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
   const url = req.url ?? profile.mcpUrl;
   if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
@@ -123,28 +133,29 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     const store = ctx.forcedStore();
     if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
   }
+  const launch = shared ? { command: ["mcp-auth"] } : entryCommand(req.launcher, ctx.env, req.platform);
+  if (launch.note) warnings.push(launch.note);
   const spec: EntrySpec = {
     name,
     url: configUrl(url),
     profile: profile.name,
     scope,
     strategy,
-    command: shared ? ["mcp-auth"] : [req.launcher.node, req.launcher.script],
+    command: launch.command,
     globals,
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
   };
   let expiresAt: number | undefined;
-  if (req.staticToken) {
+  if (req.staticToken && req.preview) {
+    spec.staticToken = "<token>"; // what is shown on screen (or in a terminal log) never holds the token
+  } else if (req.staticToken) {
     const tok = await getToken(ctx, targetFromProfile(profile), { minTtl: 60 });
     spec.staticToken = tok.access_token;
     expiresAt = tok.expires_at;
   }
-  if (!shared && /[\\/]_npx[\\/]/.test(req.launcher.script)) {
-    warnings.push(`this mcp-auth runs from npx's cache (${req.launcher.script}), which npm may clear; install it (npm install -g mcp-auth-cli) and run add-client again`);
-  }
   const entry = writer.entry(spec);
   if (shared && strategy !== "header") {
-    entry.notes.unshift(`This project file is meant to be shared, so it runs \`mcp-auth\` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace \`mcp-auth\` by \`npx --yes mcp-auth-cli@0\` (slower to start).`);
+    entry.notes.unshift(`This project file is meant to be shared, so it runs \`mcp-auth\` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace \`mcp-auth\` by \`npx -y ${npxPackage(req.launcher)}\` (slower to start).`);
   }
   if (strategy !== "header" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
     entry.notes.push(`Log in once first: mcp-auth login ${profile.name} (${strategy === "helper" ? "the helper never opens a browser" : "then the client gets fresh tokens without asking"}).`);
@@ -185,6 +196,72 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   if (actionOf(change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(change, profile))));
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
   return { writer, spec, entry, path, changes, replaces, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+}
+
+// ---- how the entry starts mcp-auth ----
+
+/** npm's one-run cache (…/_npx/<hash>/node_modules/…), which npm clears at will. */
+function inNpxCache(path: string): boolean {
+  return path.split(/[\\/]/).includes("_npx");
+}
+
+/**
+ * The package spec for `npx -y`, pinned to releases npm calls compatible with this one (a caret range):
+ * the major for 1.x and later, but `0.MINOR` for 0.x (^0.3.1 is >=0.3.1 <0.4.0) and the exact version
+ * for 0.0.x or a pre-release. The version comes from the package.json next to the launcher's bin/.
+ */
+export function npxPackage(l: Launcher): string {
+  let version: string | undefined;
+  try {
+    const pkg = JSON.parse(readFileSync(join(dirname(dirname(l.script)), "package.json"), "utf8")) as { name?: string; version?: string };
+    if (pkg.name === PACKAGE_NAME && typeof pkg.version === "string") version = pkg.version;
+  } catch {
+    /* no package.json there: the latest release */
+  }
+  const m = version?.match(/^(\d+)\.(\d+)\.(\d+)$/);
+  if (!m) return version ? `${PACKAGE_NAME}@${version}` : PACKAGE_NAME;
+  const range = m[1] !== "0" ? m[1] : m[2] !== "0" ? `0.${m[2]}` : version;
+  return `${PACKAGE_NAME}@${range}`;
+}
+
+/**
+ * The argv a user- or local-scope entry runs: this node and script by absolute path, unless the script
+ * sits in npx's cache (`npx mcp-auth-cli init`). Then the installed mcp-auth on PATH (npx's own PATH
+ * dirs do not count), else `npx -y mcp-auth-cli@<range>`; the note says which was written.
+ */
+export function entryCommand(l: Launcher, env: NodeJS.ProcessEnv, platform: string): { command: string[]; note?: string } {
+  if (!inNpxCache(l.script)) return { command: [l.node, l.script] };
+  const installed = installedCommand(l, env, platform);
+  if (installed) return { command: installed, note: `this mcp-auth runs from npx's cache, which npm clears; the entry runs the installed one instead: ${installed.join(" ")}` };
+  const pkg = npxPackage(l);
+  return {
+    command: ["npx", "-y", pkg],
+    note: `this mcp-auth runs from npx's cache, which npm clears, and none is installed on PATH: the entry runs npx -y ${pkg}, which adds npm's start-up (a registry check, seconds) to every start; npm install -g ${PACKAGE_NAME} and run this again for a faster one`,
+  };
+}
+
+function installedCommand(l: Launcher, env: NodeJS.ProcessEnv, platform: string): string[] | undefined {
+  const names = platform === "win32" ? ["mcp-auth.cmd", "mcp-auth.exe", "mcp-auth"] : ["mcp-auth"];
+  for (const dir of (env.PATH ?? env.Path ?? "").split(platform === "win32" ? ";" : ":")) {
+    if (!dir || inNpxCache(dir)) continue;
+    for (const name of names) {
+      const file = joinFor(platform, dir, name);
+      let real: string;
+      try {
+        if (!statSync(file).isFile()) continue;
+        real = realpathSync(file);
+      } catch {
+        continue;
+      }
+      if (inNpxCache(real)) continue;
+      // npm links bin/mcp-auth.js (POSIX) or writes a .cmd shim next to node_modules (Windows): run the script with this node, as for any other entry.
+      if (basename(real) === "mcp-auth.js") return [l.node, real];
+      const shimmed = joinFor(platform, dir, "node_modules", PACKAGE_NAME, "bin", "mcp-auth.js");
+      if (existsSync(shimmed)) return [l.node, shimmed];
+      return [file];
+    }
+  }
+  return undefined;
 }
 
 /** The entry as the client's file would hold it (for --print): JSON, or a TOML table for Codex. */
