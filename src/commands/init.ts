@@ -16,7 +16,7 @@ import { renderChecks } from "../io/checks.js";
 import { invocation } from "../io/invocation.js";
 import { readSecret } from "../io/secret-input.js";
 import { selfLauncher } from "./clients.js";
-import { withSpinner } from "./shared.js";
+import { withSpinner, optionFlag } from "./shared.js";
 import type { Check } from "../core/checks.js";
 
 export interface InitOptions {
@@ -108,7 +108,7 @@ export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promi
   }
   const choice = initChoice(providers, choiceId);
   const foreign = Object.keys(raw).filter((k) => !choice.inputs.some((s) => (s.secret ? [secretFlags(s).stdin, secretFlags(s).env] : [flagName(s)]).some((f) => attributeOf(f) === k)));
-  if (foreign.length) throw new UsageError(`${foreign.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} do${foreign.length === 1 ? "es" : ""} not apply to --provider ${choice.id}`);
+  if (foreign.length) throw new UsageError(`${foreign.map(optionFlag).join(", ")} do${foreign.length === 1 ? "es" : ""} not apply to --provider ${choice.id}`);
 
   let profile = o.profile;
   if (profile === undefined) {

@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { Counts } from "./server.js";
 
 /** Which MCP era the sandbox's server speaks (docs/mcp-2026-07-28.md). */
 export type SandboxProtocol = "legacy" | "2026-07-28" | "both";
@@ -11,6 +10,17 @@ export type SandboxProtocol = "legacy" | "2026-07-28" | "both";
  * serving both eras (its stateless legacy fallback). It behaves like a real protected MCP server: RFC 9728 metadata at
  * /.well-known/oauth-protected-resource[/mcp], and 401 + WWW-Authenticate with `resource_metadata`.
  */
+/** Requests the sandbox served, by kind (tests read them to count IdP round trips). */
+export interface Counts {
+  total: number;
+  discovery: number;
+  token: number;
+  device: number;
+  revocation: number;
+  registration: number;
+  mcp: number;
+}
+
 export function mountMcp(server: Server, o: { issuer: string; mcpUrl: string; counts: Counts; protocol?: SandboxProtocol }): void {
   const origin = new URL(o.mcpUrl).origin;
   const metadataUrl = `${origin}/.well-known/oauth-protected-resource/mcp`;

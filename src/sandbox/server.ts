@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { UsageError } from "../errors.js";
+import type { Counts } from "./mcp.js";
 
 /**
  * The sandbox: a real OpenID provider (oidc-provider) and a small MCP server that demands its JWTs,
@@ -29,15 +30,7 @@ export interface SandboxOptions {
   protocol?: import("./mcp.js").SandboxProtocol;
 }
 
-export interface Counts {
-  total: number;
-  discovery: number;
-  token: number;
-  device: number;
-  revocation: number;
-  registration: number;
-  mcp: number;
-}
+export type { Counts } from "./mcp.js";
 
 export interface Sandbox {
   issuer: string;
