@@ -5,7 +5,7 @@ import type { OAuthEnv } from "./oauth/client.js";
 import type { Plugins } from "./core/provider.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
 import { updateConfigFile } from "./store/config-file.js";
-import { readConfigSync, type Config } from "./target.js";
+import { readConfigSync, type Config } from "./profile.js";
 import { createTokenCache, type TokenCache } from "./store/cache.js";
 import { createTerminal, type Terminal } from "./io/terminal.js";
 import { systemBrowser, type Browser } from "./io/browser.js";

@@ -25,7 +25,7 @@ import { acquire } from "./store/lock.js";
 import { accounts, readCachedToken, writeCachedToken, type CachedToken } from "./store/tokens.js";
 import { assertPrivateDir, assertTrustedFd, readPrivateFile } from "./store/trust.js";
 import { stripControl } from "./io/sanitize.js";
-import { cacheKey, normalizeIssuer, type CacheIdentity, type TokenAuthMethod } from "./target.js";
+import { cacheKey, normalizeIssuer, type CacheIdentity, type TokenAuthMethod } from "./profile.js";
 
 export interface FreshOptions {
   out?: (s: string) => void;

@@ -9,7 +9,7 @@ import { profileCovers } from "./core/covers.js";
 import { formatToken, isFormat, type Format } from "./format.js";
 import { paths, type Paths } from "./paths.js";
 import { readCachedToken } from "./store/tokens.js";
-import { readConfigSync, secretFingerprint, selectProfile, splitScopes, type CacheIdentity, type Config, type Profile } from "./target.js";
+import { readConfigSync, secretFingerprint, selectProfile, splitScopes, type CacheIdentity, type Config, type Profile } from "./profile.js";
 
 const VALUE_FLAGS: Record<string, string> = {
   "--profile": "profile",

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyAddClient, npxPackage, prepareAddClient } from "../src/core/clients.js";
 import { paths } from "../src/paths.js";
 import { writeCachedToken } from "../src/store/tokens.js";
-import { readConfigSync, selectProfile } from "../src/target.js";
+import { readConfigSync, selectProfile } from "../src/profile.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 
 /**

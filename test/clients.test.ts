@@ -11,7 +11,7 @@ import { describeEntry, serverName } from "../src/core/clients.js";
 import { tryCachedToken } from "../src/fast.js";
 import { paths } from "../src/paths.js";
 import { writeCachedToken } from "../src/store/tokens.js";
-import { readConfigSync, selectProfile } from "../src/target.js";
+import { readConfigSync, selectProfile } from "../src/profile.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { BIN } from "./helpers/cli.js";

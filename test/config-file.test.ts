@@ -7,7 +7,7 @@ import { planConfigUpdate, updateConfigFile } from "../src/store/config-file.js"
 import { renderPlan } from "../src/store/plan.js";
 import { CONFIG_VERSION, migrateConfig } from "../src/store/config-version.js";
 import { paths } from "../src/paths.js";
-import { parseConfig } from "../src/target.js";
+import { parseConfig } from "../src/profile.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
 
 /** config.json goes through plan → apply: backups, schema version, migration, refusal of newer files. */

@@ -6,7 +6,7 @@ import { createContext, type Context } from "../src/context.js";
 import { bootstrap } from "../src/core/bootstrap.js";
 import { McpAuthError } from "../src/errors.js";
 import { defineProvider, type BootstrapResult, type BootstrapRun } from "../src/core/provider.js";
-import type { ProfileData } from "../src/target.js";
+import type { ProfileData } from "../src/profile.js";
 import { plugins } from "../src/plugins.js";
 
 /**

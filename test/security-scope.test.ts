@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { covers } from "../src/core/covers.js";
 import { proxyTokens } from "../src/core/proxy-tokens.js";
 import { runProxy } from "../src/mcp/proxy.js";
-import { readConfigSync, selectProfile } from "../src/target.js";
+import { readConfigSync, selectProfile } from "../src/profile.js";
 import { BIN, user, type Sandboxed } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";

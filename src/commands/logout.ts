@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { logout, type LogoutResult } from "../core/session.js";
 import { McpAuthError } from "../errors.js";
-import type { Profile } from "../target.js";
+import type { Profile } from "../profile.js";
 import { profileFor, withProfileOptions, type Run } from "./shared.js";
 
 export interface LogoutCommandOptions {

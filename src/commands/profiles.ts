@@ -7,7 +7,7 @@ import { providers } from "../plugins.js";
 import { rotateKey } from "../core/keys.js";
 import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
-import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../target.js";
+import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../profile.js";
 import { askClientId, choice, optionFlag, profileFor, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {

@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { relativeTime } from "../core/checks.js";
 import { adHocTarget, targetFromProfile, type AdHocOptions, type Target } from "../core/target.js";
-import { selectProfile, type Profile } from "../target.js";
+import { selectProfile, type Profile } from "../profile.js";
 
 /** The command-line flag of an option key, as commander names it: `clientSecretEnv` → `--client-secret-env`. */
 export function optionFlag(key: string): string {

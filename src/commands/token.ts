@@ -5,7 +5,7 @@ import { assertCovers } from "../core/covers.js";
 import { getToken, tokenState } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
-import { FEDERATIONS, type Federation } from "../target.js";
+import { FEDERATIONS, type Federation } from "../profile.js";
 import { choice, duration, profileFor, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
 
 export interface TokenOptions {

@@ -2,7 +2,7 @@ import type { Context } from "../context.js";
 import { McpAuthError } from "../errors.js";
 import type { BootstrapResult, Provider, SecretVault } from "./provider.js";
 import { accounts } from "../store/tokens.js";
-import type { ProfileData } from "../target.js";
+import type { ProfileData } from "../profile.js";
 import { relativeTime, type Check } from "./checks.js";
 import { peekClaims } from "./decode.js";
 import { planMcpProfile } from "./mcp-login.js";

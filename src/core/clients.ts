@@ -14,7 +14,7 @@ export { actionOf } from "../store/plan.js";
 import { backupPath } from "../store/backup.js";
 import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
 import { configDir } from "../paths.js";
-import { selectProfile, type Profile } from "../target.js";
+import { selectProfile, type Profile } from "../profile.js";
 import { assertCovers } from "./covers.js";
 import { getToken, tokenState } from "./tokens.js";
 import { targetFromProfile } from "./target.js";

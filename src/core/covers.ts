@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import type { Profile } from "../target.js";
+import type { Profile } from "../profile.js";
 
 /**
  * A profile's token goes only to its own server: a URL its `mcpUrl` or its http(s) `resource` covers.

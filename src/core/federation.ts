@@ -5,7 +5,7 @@ import { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "..
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { checkUrl, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
 import { AddressRefusedError } from "../oauth/http.js";
-import { normalizeIssuer, type Federation, type ProfileAssertion } from "../target.js";
+import { normalizeIssuer, type Federation, type ProfileAssertion } from "../profile.js";
 import { audiences, decodeToken } from "./decode.js";
 import { relativeTime, type Check } from "./checks.js";
 import type { Target } from "./target.js";

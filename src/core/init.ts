@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { GRANTS, profileOf, type ProfileData } from "../target.js";
+import { GRANTS, profileOf, type ProfileData } from "../profile.js";
 import { bootstrap, type BootstrapOutcome } from "./bootstrap.js";
 import type { Plugins } from "./provider.js";
 import { checkProfileName, addProfile } from "./profiles.js";

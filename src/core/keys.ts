@@ -3,7 +3,7 @@ import type * as OC from "openid-client";
 import type { Context } from "../context.js";
 import { AuthError, FileError, UsageError } from "../errors.js";
 import { registerSecret } from "../io/sanitize.js";
-import { profileOf, type KeyAlg, type KeyRef, type ProfileKey } from "../target.js";
+import { profileOf, type KeyAlg, type KeyRef, type ProfileKey } from "../profile.js";
 import type { Target } from "./target.js";
 
 /**

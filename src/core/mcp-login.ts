@@ -5,7 +5,7 @@ import type { ServerMetadata } from "../oauth/client.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeServer, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { checkClientMetadataUrl, registerClient } from "../oauth/register.js";
 import { Registrations, registrationSecretAccount, type RegistrationRecord } from "../store/registrations.js";
-import { profileOf, type Grant, type Profile, type ProfileData } from "../target.js";
+import { profileOf, type Grant, type Profile, type ProfileData } from "../profile.js";
 import { covers } from "./covers.js";
 import { checkMcpUrl } from "./mcp.js";
 import { checkProfileName, saveProfile } from "./profiles.js";

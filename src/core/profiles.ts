@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
-import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../target.js";
+import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./federation.js";
 import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";

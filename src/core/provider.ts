@@ -1,5 +1,5 @@
 import type { Context } from "../context.js";
-import type { CacheIdentity, Profile, ProfileData } from "../target.js";
+import type { CacheIdentity, Profile, ProfileData } from "../profile.js";
 import type { Check } from "./checks.js";
 import type { ClientWriter } from "./client.js";
 import type { InputSpec, InputValues } from "./inputs.js";

@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { AuthError } from "../errors.js";
-import type { Profile } from "../target.js";
+import type { Profile } from "../profile.js";
 import { profileCovers } from "./covers.js";
 import { saveScopes, withScopes } from "./profiles.js";
 import { login } from "./session.js";

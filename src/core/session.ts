@@ -4,7 +4,7 @@ import { assertPrivateDir, readPrivateFile } from "../store/trust.js";
 import type { Context } from "../context.js";
 import { McpAuthError, NetworkError } from "../errors.js";
 import { revokeTokens, type RevocationOutcome } from "../oauth/revoke.js";
-import type { Profile } from "../target.js";
+import type { Profile } from "../profile.js";
 import { interactiveLogin, type LoginOptions } from "./login.js";
 import { targetFromProfile, type Target } from "./target.js";
 import { forgetTokens, getToken, oauthConfig, saveTokens, storedTokens, type TokenResult } from "./tokens.js";

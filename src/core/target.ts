@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import type { StoreKind } from "../store/secrets.js";
 import { accounts } from "../store/tokens.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
-import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Federation, type Grant, type Profile, type ProfileAssertion, type ProfileKey, type TokenAuthMethod } from "../target.js";
+import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Federation, type Grant, type Profile, type ProfileAssertion, type ProfileKey, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./federation.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */

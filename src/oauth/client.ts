@@ -5,7 +5,7 @@ import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js"
 import { isBearer, tokenProblem, tokenTypeName, type TokenField } from "../format.js";
 import { writeFileAtomic } from "../store/fsutil.js";
 import { readPrivateFile } from "../store/trust.js";
-import type { TokenAuthMethod } from "../target.js";
+import type { TokenAuthMethod } from "../profile.js";
 import type { Fetch } from "./http.js";
 import type { AuthServerEnv } from "./discovery.js";
 import { checkMetadata, checkResource, checkUrl, ENDPOINTS, type ServerMetadata } from "./urls.js";

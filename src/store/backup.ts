@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, parse, relative, resolve, sep } from "node:path";
 import { FileError } from "../errors.js";
-import { fnv1a64 } from "../target.js";
+import { fnv1a64 } from "../profile.js";
 import { fsyncDir, writeTemp, type Owner } from "./atomic.js";
 import { ensureDir } from "./fsutil.js";
 

@@ -1,7 +1,7 @@
 import type { Paths } from "../paths.js";
 import { McpAuthError } from "../errors.js";
 import { registerSecret } from "../io/sanitize.js";
-import { cacheKey, type CacheIdentity } from "../target.js";
+import { cacheKey, type CacheIdentity } from "../profile.js";
 import { acquire, type LockOptions } from "./lock.js";
 import { STORE_KINDS, type SecretStore, type StoreKind } from "./secrets.js";
 import { accounts, deleteCachedToken, readCachedToken, writeCachedToken, type CachedToken } from "./tokens.js";

@@ -1,5 +1,5 @@
 import type { Paths } from "../paths.js";
-import { emptyConfig, parseConfig, type Config } from "../target.js";
+import { emptyConfig, parseConfig, type Config } from "../profile.js";
 import { applyPlan, type Applied } from "./apply.js";
 import { backupPolicy } from "./backup.js";
 import { withLock } from "./lock.js";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { FileError } from "../errors.js";
-import { fnv1a64 } from "../target.js";
+import { fnv1a64 } from "../profile.js";
 import { writeFileAtomic } from "./fsutil.js";
 import { withLock } from "./lock.js";
 import type { SecretStore, StoreKind } from "./secrets.js";

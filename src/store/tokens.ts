@@ -5,7 +5,7 @@ import type { Paths } from "../paths.js";
 import { writeError, writeFileAtomic } from "./fsutil.js";
 import { assertPrivateDir, readPrivateFile } from "./trust.js";
 import type { StoreKind } from "./secrets.js";
-import { cacheIdentity, cacheKey, type CacheIdentity } from "../target.js";
+import { cacheIdentity, cacheKey, type CacheIdentity } from "../profile.js";
 
 /**
  * The token cache. One small 0600 JSON file per target holds the access token and its expiry, so a
