@@ -5,10 +5,13 @@ import { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "..
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { checkUrl, openid, targetParams, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
 import { AddressRefusedError } from "../oauth/http.js";
-import { normalizeIssuer, type Federation, type ProfileAssertion } from "../profile.js";
+import { normalizeIssuer, type Federation } from "../profile.js";
 import { audiences, decodeToken } from "./decode.js";
 import { relativeTime, type Check } from "./checks.js";
 import type { Target } from "./target.js";
+import { describeSource, parseAssertionSource, type AssertionSource } from "./assertion-source.js";
+
+export { assertionSetting, describeSource, parseAssertionSource, type AssertionSource } from "./assertion-source.js";
 
 /**
  * Identity federation: a CI job proves who it is with the token its platform gives it (a GitHub
@@ -22,25 +25,6 @@ const TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt";
 const TOKEN_TYPE_ID = "urn:ietf:params:oauth:token-type:id_token";
 const TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token";
 
-export type AssertionSource = { kind: "github-actions"; audience?: string } | { kind: "env"; name: string } | { kind: "file"; path: string };
-
-/** Parses `github-actions[:AUDIENCE] | env:VAR | file:PATH` (a place, never a token). */
-export function parseAssertionSource(raw: string): AssertionSource {
-  if (raw === "github-actions") return { kind: "github-actions" };
-  if (raw.startsWith("github-actions:")) {
-    const audience = raw.slice("github-actions:".length);
-    if (!audience) throw new UsageError("--assertion-from github-actions: needs an audience after the colon (or none at all)");
-    return { kind: "github-actions", audience };
-  }
-  if (raw.startsWith("env:") && /^[A-Za-z_][A-Za-z0-9_]*$/.test(raw.slice(4))) return { kind: "env", name: raw.slice(4) };
-  if (raw.startsWith("file:") && raw.length > 5) return { kind: "file", path: raw.slice(5) };
-  // A JWT pasted here would land in the config and in `ps`: refuse it without echoing it.
-  const looksLikeToken = raw.split(".").length === 3 && raw.length > 40;
-  throw new UsageError(looksLikeToken ? "--assertion-from takes where the CI token is, not the token itself" : `--assertion-from: unknown source "${raw}"`, {
-    hint: "use github-actions[:AUDIENCE], env:VAR or file:PATH",
-  });
-}
-
 /** `jwt` / `id_token` / `access_token` as RFC 8693 URNs; anything else (OCI's literal `jwt` is the URN's short form) as given. */
 export function subjectTokenType(v: string | undefined): string {
   if (!v || v === "jwt") return TOKEN_TYPE_JWT;
@@ -49,9 +33,6 @@ export function subjectTokenType(v: string | undefined): string {
   return v;
 }
 
-export function describeSource(s: AssertionSource): string {
-  return s.kind === "github-actions" ? `GitHub Actions ID token${s.audience ? ` (audience ${s.audience})` : ""}` : s.kind === "env" ? `$${s.name}` : s.path;
-}
 
 /**
  * Reads the CI token. GitHub Actions: GET $ACTIONS_ID_TOKEN_REQUEST_URL with `audience`, bearer
@@ -187,11 +168,6 @@ function noRefresh(ts: TokenSet): TokenSet {
   return rest;
 }
 
-/** Validates `--assertion-from` / `--federation` / `--subject-token-type` into what a profile stores. */
-export function assertionSetting(from: string, federation: Federation | undefined, tokenType?: string): ProfileAssertion {
-  parseAssertionSource(from);
-  return { from, federation: federation ?? "client-assertion", ...(tokenType ? { subjectTokenType: tokenType } : {}) };
-}
 
 /**
  * `doctor` for a federated profile: can the CI token be had here, what does it claim (the values the

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../profile.js";
-import { assertionSetting } from "./federation.js";
+import { assertionSetting } from "./assertion-source.js";
 import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
 import { targetFromProfile } from "./target.js";

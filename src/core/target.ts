@@ -4,7 +4,7 @@ import type { StoreKind } from "../store/secrets.js";
 import { accounts } from "../store/tokens.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Federation, type Grant, type Profile, type ProfileAssertion, type ProfileKey, type TokenAuthMethod } from "../profile.js";
-import { assertionSetting } from "./federation.js";
+import { assertionSetting } from "./assertion-source.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */
 export interface Target extends CacheIdentity {
