@@ -95,46 +95,11 @@ function pick<T extends string>(what: string, value: string | undefined, allowed
 
 export async function prepareAddClient(ctx: Context, req: AddClientRequest): Promise<PreparedAdd> {
   const writer = writerIn(ctx.plugins.clients, req.client);
-  const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
-  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
-  if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
-  // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
-  if (req.staticToken && (scope === "project" || req.link)) {
-    const alt = writer.defaultStrategy === "header" ? "--strategy header without --static-token" : `the default strategy (${writer.defaultStrategy}), which gets fresh tokens, or --strategy header without --static-token`;
-    throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
-  }
+  const { scope, strategy } = chooseMode(writer, req);
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
-  const url = req.url ?? profile.mcpUrl;
-  if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(`--url is not a URL: "${url}"`);
-  }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
-  // The entry makes the client send this profile's token to the URL: only to the profile's own server.
-  assertCovers(profile, parsed);
-  const name = req.name ?? serverName(profile.name);
-  if (!NAME_RE.test(name)) {
-    throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
-  }
-
-  const warnings: string[] = [];
+  const { url, name } = serverOf(profile, req);
   const shared = scope === "project";
-  const globals: string[] = [];
-  if (shared) {
-    // A committed file names no machine's paths; the helper then finds the config where mcp-auth looks by default.
-    if (strategy !== "header" && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
-      warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
-    }
-  } else {
-    globals.push("--config-dir", resolve(ctx.paths.dir)); // the client runs it from another directory
-    const store = ctx.forcedStore();
-    if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
-  }
-  const launch = shared ? { command: ["mcp-auth"] } : entryCommand(req.launcher, ctx.env, req.platform);
-  if (launch.note) warnings.push(launch.note);
+  const { globals, launch, warnings } = launchOf(ctx, req, shared, strategy);
   const spec: EntrySpec = {
     name,
     url: configUrl(url),
@@ -163,8 +128,74 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
 
   await loadFormats(writer);
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
-  const serversPath = writer.serversPath(scope, req.cwd);
-  const entryPath = [...serversPath, name];
+  const planned = planEntry(writer, path, [...writer.serversPath(scope, req.cwd), name], entry, profile.name, {
+    description: `add server ${name} to ${writer.title} (${scope} scope)`,
+    // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
+    ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }),
+  });
+  const changes = [planned.change];
+  if (actionOf(planned.change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(planned.change, profile))));
+  const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
+  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+}
+
+/** Scope and strategy the writer supports; a static token never goes where it would be shared. */
+function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope; strategy: Strategy } {
+  const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
+  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
+  if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
+  // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
+  if (req.staticToken && (scope === "project" || req.link)) {
+    const alt = writer.defaultStrategy === "header" ? "--strategy header without --static-token" : `the default strategy (${writer.defaultStrategy}), which gets fresh tokens, or --strategy header without --static-token`;
+    throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
+  }
+  return { scope, strategy };
+}
+
+/** The MCP server the entry points at (the profile's own, or a --url it covers) and the entry's name. */
+function serverOf(profile: Profile, req: AddClientRequest): { url: string; name: string } {
+  const url = req.url ?? profile.mcpUrl;
+  if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--url is not a URL: "${url}"`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
+  // The entry makes the client send this profile's token to the URL: only to the profile's own server.
+  assertCovers(profile, parsed);
+  const name = req.name ?? serverName(profile.name);
+  if (!NAME_RE.test(name)) {
+    throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
+  }
+  return { url, name };
+}
+
+/** How the entry starts mcp-auth, with the global flags the client's environment may lack. */
+function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy: Strategy) {
+  const warnings: string[] = [];
+  const globals: string[] = [];
+  if (shared) {
+    // A committed file names no machine's paths; the helper then finds the config where mcp-auth looks by default.
+    if (strategy !== "header" && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
+      warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
+    }
+  } else {
+    globals.push("--config-dir", resolve(ctx.paths.dir)); // the client runs it from another directory
+    const store = ctx.forcedStore();
+    if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
+  }
+  const launch = shared ? { command: ["mcp-auth"] } : entryCommand(req.launcher, ctx.env, req.platform);
+  if (launch.note) warnings.push(launch.note);
+  return { globals, launch, warnings };
+}
+
+/**
+ * The edit of the client's config file that puts `entry` at `entryPath`: nothing when it is there
+ * already; a VS Code input added beside it. Whether it replaces another entry is known once planned.
+ */
+function planEntry(writer: ClientWriter, path: string, entryPath: string[], entry: Entry, profileName: string, o: { description: string; mode?: number }) {
   let conflict = false;
   let replaces = false;
   const change = planFile(
@@ -176,7 +207,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
       if (existing === undefined || !sameJson(existing, entry.server)) {
         replaces = existing !== undefined;
         const d = describeEntry(existing);
-        conflict = replaces && !(d.ours && d.profile === profile.name);
+        conflict = replaces && !(d.ours && d.profile === profileName);
         edits.push({ path: entryPath, value: entry.server });
       }
       if (entry.input) {
@@ -189,13 +220,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
       if (writer.format === "toml") return edits.length ? setTomlTable(before, entryPath, entry.server, path) : before;
       return edits.length ? editJsonc(before, edits, path) : before;
     },
-    // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
-    { description: `add server ${name} to ${writer.title} (${scope} scope)`, ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }) },
+    o,
   );
-  const changes = [change];
-  if (actionOf(change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(change, profile))));
-  const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
-  return { writer, spec, entry, path, changes, replaces, conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+  return { change, replaces: () => replaces, conflict: () => conflict };
 }
 
 // ---- how the entry starts mcp-auth ----
