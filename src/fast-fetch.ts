@@ -145,24 +145,28 @@ function cachedMetadata(call: TokenCall, issuer: string, env: NodeJS.ProcessEnv)
   return rec.metadata;
 }
 
-/** A secret from the file store (src/store/secrets.ts FileStore: ours, private, own properties only). */
-function fileSecret(call: TokenCall, account: string): string | undefined {
-  assertPrivateDir(call.paths.dir);
+/** The file store's secrets as src/store/secrets.ts FileStore reads them: ours and private (checked on the opened file), own properties only; none when there is no file. */
+function readSecrets(call: TokenCall): Record<string, unknown> {
+  const p = call.paths;
+  assertPrivateDir(p.dir);
   let fd: number;
   try {
-    fd = openSync(call.paths.secretsFile, "r");
-  } catch {
-    return undefined;
+    fd = openSync(p.secretsFile, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return Object.create(null) as Record<string, unknown>;
+    throw e;
   }
-  let text: string;
   try {
-    assertTrustedFd(call.paths.secretsFile, fd);
-    text = readFileSync(fd, "utf8");
+    assertTrustedFd(p.secretsFile, fd);
+    return Object.assign(Object.create(null) as Record<string, unknown>, (JSON.parse(readFileSync(fd, "utf8")) as { secrets?: Record<string, unknown> }).secrets ?? {});
   } finally {
     closeSync(fd);
   }
-  const secrets = (JSON.parse(text) as { secrets?: Record<string, unknown> }).secrets ?? {};
-  const v = Object.hasOwn(secrets, account) ? secrets[account] : undefined;
+}
+
+/** A secret from the file store. */
+function fileSecret(call: TokenCall, account: string): string | undefined {
+  const v = readSecrets(call)[account];
   return typeof v === "string" ? v : undefined;
 }
 
@@ -171,17 +175,7 @@ async function setFileSecret(call: TokenCall, account: string, value: string): P
   const p = call.paths;
   const release = await acquire(p.locks, "secrets");
   try {
-    assertPrivateDir(p.dir);
-    let current: Record<string, string> = Object.create(null) as Record<string, string>;
-    if (existsSync(p.secretsFile)) {
-      const fd = openSync(p.secretsFile, "r");
-      try {
-        assertTrustedFd(p.secretsFile, fd);
-        current = Object.assign(current, (JSON.parse(readFileSync(fd, "utf8")) as { secrets?: Record<string, string> }).secrets ?? {});
-      } finally {
-        closeSync(fd);
-      }
-    }
+    const current = readSecrets(call); // a fresh read under the lock
     current[account] = value;
     writeFileAtomic(p.secretsFile, JSON.stringify({ version: 1, secrets: current }, null, 2) + "\n", { mode: 0o600, root: p.dir });
   } finally {
