@@ -135,7 +135,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
  */
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
-  if (h === "localhost" || h.endsWith(".localhost")) return true;
+  if (isLocalhostName(h)) return true;
   if (isIPv4(h)) return h.startsWith("127.");
   if (isIPv6(h)) return h === "::1" || /^::ffff:(7f[0-9a-f]{2}:[0-9a-f]{1,4}|127\.[\d.]+)$/.test(h); // IPv4-mapped 127/8
   return false;
