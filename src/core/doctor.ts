@@ -31,6 +31,9 @@ export interface DoctorInput {
 
 const SKEW_SEC = 60;
 
+/** What a 404 from the MCP URL usually means. */
+const NOT_FOUND_FIX = "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)";
+
 export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]> {
   const checks: Check[] = [];
   const add = (id: string, status: CheckStatus, what: string, detail?: string, fix?: string) =>
@@ -74,7 +77,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
       // JSON-RPC answer is an MCP server.
       probe = await probeServer(ctx, url, undefined, { askLegacy: true });
       if (probe.era.era !== "unknown" || probe.era.refused) add("server.reachable", "pass", "MCP server reachable", `${url} answered ${probe.status} without a token (${probe.era.detail})`);
-      else add("server.reachable", "fail", "MCP server reachable", `${url} ${probe.era.detail}`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401, or a JSON-RPC answer when it needs no token");
+      else add("server.reachable", "fail", "MCP server reachable", `${url} ${probe.era.detail}`, probe.status === 404 ? NOT_FOUND_FIX : "check the MCP URL: an MCP server answers 401, or a JSON-RPC answer when it needs no token");
     } catch (e) {
       add("server.reachable", "fail", "MCP server reachable", msg(e), "check the URL (scheme, host, port and the endpoint path such as /mcp) and that the server is running");
     }
@@ -93,7 +96,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
         add("server.auth", "warn", "MCP server asks for a token", `401 without a Bearer WWW-Authenticate${probe.wwwAuthenticate ? ` (${probe.wwwAuthenticate})` : ""}: clients cannot discover how to authenticate`, "the server should answer 401 with WWW-Authenticate: Bearer resource_metadata=… (MCP authorization spec)");
       }
     } else {
-      add("server.auth", "fail", "MCP server asks for a token", `without a token it answered ${probe.status}, not 401`, probe.status === 404 ? "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)" : "check the MCP URL: an MCP server answers 401 (or an MCP answer when it needs no auth)");
+      add("server.auth", "fail", "MCP server asks for a token", `without a token it answered ${probe.status}, not 401`, probe.status === 404 ? NOT_FOUND_FIX : "check the MCP URL: an MCP server answers 401 (or an MCP answer when it needs no auth)");
     }
     if (!open) {
       try {
