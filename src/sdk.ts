@@ -7,7 +7,7 @@
 
 // The interfaces (core/provider.ts, core/client.ts).
 export { defineProvider, issuerUrl } from "./core/provider.js";
-export type { BootstrapResult, BootstrapRun, IssuerMetadata, Provider, ProviderContext, ProviderQuirks, SecretVault, TokenExchange } from "./core/provider.js";
+export type { BootstrapResult, BootstrapRun, DoctorHints, IssuerMetadata, Provider, ProviderContext, ProviderQuirks, SecretVault, TokenExchange } from "./core/provider.js";
 export { appDataDir, bearer, configUrl, defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "./core/client.js";
 export type { ClaudeCli, ClientWriter, Entry, EntrySpec, Platform, Scope, Strategy } from "./core/client.js";
 export { defineInput } from "./core/inputs.js";
@@ -23,22 +23,19 @@ export { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "./
 export { markControl, registerSecret } from "./io/sanitize.js";
 
 // Profiles and tokens.
-export { fnv1a64, normalizeIssuer, profileOf } from "./profile.js";
+export { fnv1a64, normalizeIssuer } from "./profile.js";
 export type { CacheIdentity, Profile, ProfileData, ProfileKey } from "./profile.js";
 export { clientSecretOf, targetFromProfile, type Target } from "./core/target.js";
 export { getToken, type GetTokenOptions, type TokenResult } from "./core/tokens.js";
-export { generateKey, storeKey } from "./core/keys.js";
 export { audiences, decodeToken, peekClaims } from "./core/decode.js";
 export { isBearer, tokenProblem } from "./format.js";
 
 // OAuth and MCP.
 export { checkUrl, ENDPOINTS } from "./oauth/urls.js";
-export { probeMcp, probeServer } from "./oauth/discovery.js";
+export { probeServer } from "./oauth/discovery.js";
 export { exchangeForUpst, OCI_UPST } from "./oauth/exchange.js";
 export { describeEra } from "./mcp/era.js";
 
-// Files a plug-in writes (an IdP's .env file): planned, atomic, backed up.
-export { applyPlan, type Applied } from "./store/apply.js";
-export { backupPolicy } from "./store/backup.js";
+// Files a plug-in plans (an IdP's .env file); BootstrapRun.writeFiles writes them, atomic and backed up.
 export { planFile, type FileChange } from "./store/plan.js";
 export { writeFileAtomic } from "./store/fsutil.js";

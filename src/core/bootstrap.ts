@@ -2,6 +2,9 @@ import type { Context } from "../context.js";
 import { McpAuthError } from "../errors.js";
 import type { BootstrapResult, Provider, SecretVault } from "./provider.js";
 import { accounts } from "../store/tokens.js";
+import { applyPlan } from "../store/apply.js";
+import { backupPolicy } from "../store/backup.js";
+import { generateKey, storeKey } from "./keys.js";
 import type { ProfileData } from "../profile.js";
 import { relativeTime, type Check } from "./checks.js";
 import { peekClaims } from "./decode.js";
@@ -38,7 +41,7 @@ export interface BootstrapOutcome {
 export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, provider: Provider<S>, input: InputValues<S>, o: BootstrapOptions): Promise<BootstrapOutcome> {
   const vault = secretVault(ctx, o.profile);
   const step = o.step ?? (<T>(_what: string, fn: () => Promise<T>) => fn());
-  const result = await step(`${provider.title}: creating or reusing the client`, () => provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault, planMcp: (i) => planMcpProfile(ctx, i) }));
+  const result = await step(`${provider.title}: creating or reusing the client`, () => provider.bootstrap(ctx, input, { profile: o.profile, verify: o.verify, vault, planMcp: (i) => planMcpProfile(ctx, i), writeFiles: (changes) => applyPlan(changes, backupPolicy(ctx.paths, ctx.now)) }));
   // Providers never print: what they warn about is shown here, before anything else happens.
   for (const w of result.warnings ?? []) ctx.warn(w);
 
@@ -80,6 +83,7 @@ export async function bootstrap<S extends readonly InputSpec[]>(ctx: Context, pr
 function secretVault(ctx: Context, profile: string): SecretVault & { readonly staged: boolean; readonly account: string } {
   const account = `${accounts.clientSecret(profile)}:rotating`;
   let staged = false;
+  const saved = () => (Object.hasOwn(ctx.config().profiles, profile) ? ctx.config().profiles[profile] : undefined);
   return {
     account,
     get staged() {
@@ -94,8 +98,14 @@ function secretVault(ctx: Context, profile: string): SecretVault & { readonly st
       await (await ctx.secrets()).delete(account);
       staged = false;
     },
+    async signingKey(clientId) {
+      const existing = saved();
+      if (existing?.key && existing.clientId === clientId) return existing.key;
+      const k = await generateKey("ES256");
+      return { ...(await storeKey(ctx, profile, k)), publicJwk: k.publicJwk };
+    },
     async holds(clientId) {
-      const p = Object.hasOwn(ctx.config().profiles, profile) ? ctx.config().profiles[profile] : undefined;
+      const p = saved();
       if (!p?.secretStore || p.clientId !== clientId) return false;
       try {
         return Boolean(await (await ctx.secretsOf(p.secretStore)).get(accounts.clientSecret(profile)));

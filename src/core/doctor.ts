@@ -5,14 +5,17 @@ import { audiences, decodeToken, scopesOf } from "./decode.js";
 import type { Target } from "./target.js";
 import { shellWord } from "./covers.js";
 import { federationChecks } from "./federation.js";
-import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, probeServer, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
+import type { DoctorHints, Provider } from "./provider.js";
+import type { InputSpec } from "./inputs.js";
+import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, probeServer, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { markControl } from "../io/sanitize.js";
 import { describeEra, discoverRequest, modernHeaders, type EraProbe } from "../mcp/era.js";
 
 /**
  * The doctor use case: a checklist of the path from an MCP URL to an accepted token, each check
  * independent (a failure skips only what depends on it), each failure with one concrete fix. The
- * findings map the seeds' troubleshooting sections (kcp, OCI, OpenProject, OctoPerf, OpenChoreo).
+ * findings map the seeds' troubleshooting sections (kcp, OCI, OpenProject, OctoPerf, OpenChoreo); each
+ * IdP's own words for a fix come from its provider (Provider.doctorHints).
  */
 export interface DoctorInput {
   mcpUrl?: string;
@@ -31,215 +34,280 @@ export interface DoctorInput {
 
 const SKEW_SEC = 60;
 
-/** What a 404 from the MCP URL usually means. */
-const NOT_FOUND_FIX = "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)";
+type Add = (id: string, status: CheckStatus, what: string, detail?: string, fix?: string) => void;
+
+/** What one doctor run has learnt so far; each step reads it and adds to it. */
+interface Run {
+  ctx: Context;
+  input: DoctorInput;
+  add: Add;
+  /** Fetches what the server's metadata names, no further in than the URLs the user gave (or saved). */
+  derived: { fetch: Context["fetch"]; allowHttp: boolean };
+  probe?: Probe & { era: EraProbe };
+  /** The server answered without a token. */
+  open: boolean;
+  prm?: ResourceMetadata;
+  as?: AuthServerMetadata;
+  token?: string;
+}
 
 export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]> {
   const checks: Check[] = [];
-  const add = (id: string, status: CheckStatus, what: string, detail?: string, fix?: string) =>
-    checks.push({ id, ok: status !== "fail", status, what, ...(detail ? { detail } : {}), ...(fix ? { fix } : {}) });
-  const msg = (e: unknown) => (e as Error).message;
-  const profileFlag = input.target?.profile ? ` --profile ${input.target.profile}` : "";
-  const away = input.elsewhere;
-  if (away && input.mcpUrl) {
-    const where = away.servers.length ? `is for ${away.servers.join(" and ")}` : "names no MCP server";
-    add("profile.server", away.named ? "fail" : "skip", "profile covers the MCP URL", `profile "${away.profile}" ${where}, not ${input.mcpUrl}: its token is not sent there, so the server is checked without a token`, `set up a profile for this server: mcp-auth login ${shellWord(input.mcpUrl)}`);
-  }
-  /** The server's era (docs/mcp-2026-07-28.md), and the mismatch a modern-only server means for clients that send initialize. */
-  const reportEra = async (era: EraProbe | undefined) => {
-    if (era?.era === "modern") {
-      const versions = era.supported?.length ? ` (lists ${era.supported.join(", ")})` : "";
-      const direct = era.dualEra ? [] : await directEntries(ctx, input.mcpUrl!);
-      const client = direct.length ? `${direct.join(", ")} ${direct.length > 1 ? "connect" : "connects"} to it directly and ${direct.length > 1 ? "send" : "sends"} initialize` : input.target?.profile ? `an MCP client wired to profile ${input.target.profile} without the proxy sends initialize` : "an MCP client that connects directly sends initialize";
-      if (!era.version) add("mcp.era", "fail", "MCP protocol era", `speaks only versions mcp-auth does not${versions}`, "upgrade mcp-auth, or ask the server to keep 2026-07-28");
-      else add("mcp.era", "pass", "MCP protocol era", `speaks ${era.version}${versions}${era.dualEra ? ", and the initialize handshake" : ""}`);
-      // A modern-only server refuses initialize: every client configured to talk to it directly fails.
-      if (!era.dualEra) add("mcp.era.clients", "warn", "MCP clients of the older era", `this server speaks only ${era.version ?? era.supported?.join(", ") ?? "2026-07-28"}; ${client}, which it refuses`, "use `mcp-auth add-client … --strategy proxy`: the proxy bridges the eras");
-    } else if (era?.era === "legacy") {
-      const versions = era.supported?.length ? ` (lists ${era.supported.join(", ")})` : "";
-      add("mcp.era", "pass", "MCP protocol era", `speaks ${era.version ?? "a version before 2026-07-28"} (initialize handshake)${versions}; 2026-07-28 clients need \`mcp-auth proxy\`, which bridges the eras`);
-    }
-  };
-  // What the server's metadata names leads no further in than the URLs the user gave (or saved).
+  const add: Add = (id, status, what, detail, fix) => checks.push({ id, ok: status !== "fail", status, what, ...(detail ? { detail } : {}), ...(fix ? { fix } : {}) });
   const userUrls = [input.mcpUrl, input.target?.issuer].filter((u): u is string => Boolean(u));
-  const derived = { fetch: ctx.fetchFrom(userUrls), allowHttp: ctx.allowHttp };
+  const run: Run = { ctx, input, add, derived: { fetch: ctx.fetchFrom(userUrls), allowHttp: ctx.allowHttp }, open: false };
 
-  // 1. The MCP server, without a token.
-  let probe: (Probe & { era: EraProbe }) | undefined;
-  let open = false;
-  let prm: ResourceMetadata | undefined;
-  const url = input.mcpUrl;
-  if (!url) {
-    add("server.reachable", "skip", "MCP server", "no MCP URL (the profile has none)", `pass --url MCP_URL, or save it: mcp-auth profiles add NAME … --mcp-url MCP_URL --force`);
-  } else {
-    try {
-      // The era probe (docs/mcp-2026-07-28.md): server/discover, then initialize; a 401 challenge or any
-      // JSON-RPC answer is an MCP server.
-      probe = await probeServer(ctx, url, undefined, { askLegacy: true });
-      if (probe.era.era !== "unknown" || probe.era.refused) add("server.reachable", "pass", "MCP server reachable", `${url} answered ${probe.status} without a token (${probe.era.detail})`);
-      else add("server.reachable", "fail", "MCP server reachable", `${url} ${probe.era.detail}`, probe.status === 404 ? NOT_FOUND_FIX : "check the MCP URL: an MCP server answers 401, or a JSON-RPC answer when it needs no token");
-    } catch (e) {
-      add("server.reachable", "fail", "MCP server reachable", msg(e), "check the URL (scheme, host, port and the endpoint path such as /mcp) and that the server is running");
-    }
-  }
-  const challenge: Challenge | undefined = probe?.challenge;
-  if (probe) {
-    if (probe.era.era !== "unknown") {
-      open = true;
-      add("server.auth", "pass", "MCP server needs no authentication", "it answered without a token: no token is needed, and any client on the network can use it");
-    } else if (probe.status === 401) {
-      if (challenge) {
-        const p = challenge.params;
-        const said = ["resource_metadata", "scope", "audience", "error"].filter((k) => p[k]).map((k) => `${k}=${p[k]}`);
-        add("server.auth", "pass", "MCP server asks for a Bearer token", said.length ? said.join(", ") : "a Bearer challenge with no parameters");
-      } else {
-        add("server.auth", "warn", "MCP server asks for a token", `401 without a Bearer WWW-Authenticate${probe.wwwAuthenticate ? ` (${probe.wwwAuthenticate})` : ""}: clients cannot discover how to authenticate`, "the server should answer 401 with WWW-Authenticate: Bearer resource_metadata=… (MCP authorization spec)");
-      }
-    } else {
-      add("server.auth", "fail", "MCP server asks for a token", `without a token it answered ${probe.status}, not 401`, probe.status === 404 ? NOT_FOUND_FIX : "check the MCP URL: an MCP server answers 401 (or an MCP answer when it needs no auth)");
-    }
-    if (!open) {
-      try {
-        prm = await fetchResourceMetadata(derived, url!, challenge?.params.resource_metadata);
-        if (!prm) add("server.resource-metadata", "warn", "protected-resource metadata (RFC 9728)", "not published (tried the path-suffixed and the root well-known URLs)", "the server should publish /.well-known/oauth-protected-resource; until then the profile's issuer is used");
-        else {
-          const notes = [`at ${prm.url}`, `authorization_servers: ${prm.authorization_servers.join(", ") || "none"}`];
-          if (prm.resource !== undefined && prm.resource !== url) notes.push(`its resource is ${prm.resource}, not ${url}`);
-          add("server.resource-metadata", prm.authorization_servers.length && (prm.resource === undefined || prm.resource === url) ? "pass" : "warn", "protected-resource metadata (RFC 9728)", notes.join("; "), prm.authorization_servers.length ? "the metadata's resource should be the MCP URL itself (RFC 9728 §3.3)" : "the metadata should list authorization_servers");
-        }
-      } catch (e) {
-        add("server.resource-metadata", "fail", "protected-resource metadata (RFC 9728)", msg(e), "fix the server's /.well-known/oauth-protected-resource document");
-      }
-    }
-  }
-  if (open && !input.token && !input.target) {
-    await reportEra(probe?.era);
+  profileCoversUrl(run);
+  await checkServer(run);
+  if (run.open && !input.token && !input.target) {
+    await reportEra(run, run.probe?.era);
     return checks;
   }
+  await checkAuthServer(run);
+  checkGrants(run);
+  await checkJwks(run);
+  // Identity federation: the CI token and its claims (the IdP's trust is tested by the token below).
+  if (input.target?.assertion) for (const c of await federationChecks(ctx, input.target)) checks.push(c);
+  await obtainToken(run);
+  checkClaims(run);
+  await reportEra(run, await checkMcp(run));
+  return checks;
+}
 
-  // 2. The authorization server.
-  const listed = prm?.authorization_servers[0];
-  const issuer = listed ?? input.target?.issuer;
-  let as: AuthServerMetadata | undefined;
+const msg = (e: unknown) => (e as Error).message;
+const profileFlag = (r: Run) => (r.input.target?.profile ? ` --profile ${r.input.target.profile}` : "");
+
+/**
+ * Providers' words for a generic fix (Provider.doctorHints): the hint of the issuer's own IdP when
+ * it is one of ours, every provider's when the issuer is unknown or someone else's.
+ */
+export function providerHints(providers: readonly Provider<readonly InputSpec[]>[], issuer: string | undefined, pick: (h: DoctorHints) => string | undefined): string[] {
+  const mine = issuer ? providers.find((p) => p.matches(issuer)) : undefined;
+  return (mine ? [mine] : providers).map((p) => (p.doctorHints ? pick(p.doctorHints) : undefined)).filter((h): h is string => Boolean(h));
+}
+const hints = (r: Run, pick: (h: DoctorHints) => string | undefined) => providerHints(r.ctx.plugins.providers, r.as?.issuer ?? r.input.target?.issuer, pick);
+const inParens = (hs: string[]) => (hs.length ? ` (${hs.join("; ")})` : "");
+
+/** What a 404 from the MCP URL usually means. */
+const notFoundFix = (r: Run) => `check the endpoint path (e.g. /mcp), and that MCP is enabled on the server${inParens(hints(r, (h) => h.mcpDisabled))}`;
+
+/** The profile at hand is for another server: say so, and that its token is not sent there. */
+function profileCoversUrl(r: Run): void {
+  const away = r.input.elsewhere;
+  if (!away || !r.input.mcpUrl) return;
+  const where = away.servers.length ? `is for ${away.servers.join(" and ")}` : "names no MCP server";
+  r.add("profile.server", away.named ? "fail" : "skip", "profile covers the MCP URL", `profile "${away.profile}" ${where}, not ${r.input.mcpUrl}: its token is not sent there, so the server is checked without a token`, `set up a profile for this server: mcp-auth login ${shellWord(r.input.mcpUrl)}`);
+}
+
+/** 1. The MCP server without a token: reachable, how it asks for one, its protected-resource metadata. */
+async function checkServer(r: Run): Promise<void> {
+  const { add } = r;
+  const url = r.input.mcpUrl;
+  if (!url) {
+    add("server.reachable", "skip", "MCP server", "no MCP URL (the profile has none)", `pass --url MCP_URL, or save it: mcp-auth profiles add NAME … --mcp-url MCP_URL --force`);
+    return;
+  }
+  try {
+    // The era probe (docs/mcp-2026-07-28.md): server/discover, then initialize; a 401 challenge or any
+    // JSON-RPC answer is an MCP server.
+    r.probe = await probeServer(r.ctx, url, undefined, { askLegacy: true });
+    if (r.probe.era.era !== "unknown" || r.probe.era.refused) add("server.reachable", "pass", "MCP server reachable", `${url} answered ${r.probe.status} without a token (${r.probe.era.detail})`);
+    else add("server.reachable", "fail", "MCP server reachable", `${url} ${r.probe.era.detail}`, r.probe.status === 404 ? notFoundFix(r) : "check the MCP URL: an MCP server answers 401, or a JSON-RPC answer when it needs no token");
+  } catch (e) {
+    add("server.reachable", "fail", "MCP server reachable", msg(e), "check the URL (scheme, host, port and the endpoint path such as /mcp) and that the server is running");
+    return;
+  }
+  const probe = r.probe;
+  const challenge = probe.challenge;
+  if (probe.era.era !== "unknown") {
+    r.open = true;
+    add("server.auth", "pass", "MCP server needs no authentication", "it answered without a token: no token is needed, and any client on the network can use it");
+    return;
+  }
+  if (probe.status === 401) {
+    if (challenge) {
+      const p = challenge.params;
+      const said = ["resource_metadata", "scope", "audience", "error"].filter((k) => p[k]).map((k) => `${k}=${p[k]}`);
+      add("server.auth", "pass", "MCP server asks for a Bearer token", said.length ? said.join(", ") : "a Bearer challenge with no parameters");
+    } else {
+      add("server.auth", "warn", "MCP server asks for a token", `401 without a Bearer WWW-Authenticate${probe.wwwAuthenticate ? ` (${probe.wwwAuthenticate})` : ""}: clients cannot discover how to authenticate`, "the server should answer 401 with WWW-Authenticate: Bearer resource_metadata=… (MCP authorization spec)");
+    }
+  } else {
+    add("server.auth", "fail", "MCP server asks for a token", `without a token it answered ${probe.status}, not 401`, probe.status === 404 ? notFoundFix(r) : "check the MCP URL: an MCP server answers 401 (or an MCP answer when it needs no auth)");
+  }
+  try {
+    const prm = (r.prm = await fetchResourceMetadata(r.derived, url, challenge?.params.resource_metadata));
+    if (!prm) add("server.resource-metadata", "warn", "protected-resource metadata (RFC 9728)", "not published (tried the path-suffixed and the root well-known URLs)", "the server should publish /.well-known/oauth-protected-resource; until then the profile's issuer is used");
+    else {
+      const notes = [`at ${prm.url}`, `authorization_servers: ${prm.authorization_servers.join(", ") || "none"}`];
+      if (prm.resource !== undefined && prm.resource !== url) notes.push(`its resource is ${prm.resource}, not ${url}`);
+      add("server.resource-metadata", prm.authorization_servers.length && (prm.resource === undefined || prm.resource === url) ? "pass" : "warn", "protected-resource metadata (RFC 9728)", notes.join("; "), prm.authorization_servers.length ? "the metadata's resource should be the MCP URL itself (RFC 9728 §3.3)" : "the metadata should list authorization_servers");
+    }
+  } catch (e) {
+    add("server.resource-metadata", "fail", "protected-resource metadata (RFC 9728)", msg(e), "fix the server's /.well-known/oauth-protected-resource document");
+  }
+}
+
+/** 2. The authorization server the server names (else the profile's), and that the profile uses it. */
+async function checkAuthServer(r: Run): Promise<void> {
+  const { add } = r;
+  const listed = r.prm?.authorization_servers[0];
+  const issuer = listed ?? r.input.target?.issuer;
   if (!issuer) {
     add("as.metadata", "skip", "authorization server metadata", "no authorization server known (no metadata from the server and no profile)", "pass --profile P, or fix the server's protected-resource metadata");
-  } else {
-    try {
-      as = await fetchAuthServerMetadata({ ...derived, plugins: ctx.plugins }, issuer);
-      if (as.proxiedBy) add("as.metadata", "warn", "authorization server metadata", `${as.proxiedBy} serves ${as.issuer}'s metadata as its own (kubernetes-mcp-server does); ${as.issuer}'s own metadata was fetched and matches itself, so it is used`, "nothing to do; the server could list the real issuer in authorization_servers");
-      else add("as.metadata", "pass", "authorization server metadata", `issuer ${as.issuer} (from ${as.url})`);
-    } catch (e) {
-      add("as.metadata", "fail", "authorization server metadata", msg(e), /mismatch/.test(msg(e)) ? "the metadata's issuer must be the URL it is served for: fix the IdP's public URL (OctoPerf: its public origin; Keycloak: KC_HOSTNAME)" : `check that ${issuer} is the issuer and is reachable`);
-    }
+    return;
   }
-  const t = input.target;
-  if (as && t && t.issuer.replace(/\/$/, "") !== as.issuer.replace(/\/$/, "") && listed) {
-    add("as.issuer", "fail", "profile's issuer", `the profile uses ${t.issuer}, the server names ${as.issuer}`, `mcp-auth profiles add ${t.profile ?? "NAME"} … --issuer ${shellWord(as.issuer)} --force`);
+  try {
+    const as = (r.as = await fetchAuthServerMetadata({ ...r.derived, plugins: r.ctx.plugins }, issuer));
+    if (as.proxiedBy) add("as.metadata", "warn", "authorization server metadata", `${as.proxiedBy} serves ${as.issuer}'s metadata as its own (kubernetes-mcp-server does); ${as.issuer}'s own metadata was fetched and matches itself, so it is used`, "nothing to do; the server could list the real issuer in authorization_servers");
+    else add("as.metadata", "pass", "authorization server metadata", `issuer ${as.issuer} (from ${as.url})`);
+  } catch (e) {
+    add("as.metadata", "fail", "authorization server metadata", msg(e), /mismatch/.test(msg(e)) ? `the metadata's issuer must be the URL it is served for: fix the IdP's public URL${inParens(hints(r, (h) => h.publicUrl))}` : `check that ${issuer} is the issuer and is reachable`);
+    return;
   }
-  if (as && t) {
-    const m = as.metadata;
-    const grantName = t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
-    // An absent list means RFC 8414's default, but many servers just omit it: only a list that
-    // leaves the grant out is a failure.
-    const grants = m.grant_types_supported;
-    const notes: string[] = [];
-    let status: CheckStatus = !grants || grants.includes(grantName) ? "pass" : "fail";
-    if (!grants) notes.push("the server does not list its grant types");
-    if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants!.join(", ")})`);
-    if (t.grant === "authorization_code") {
-      const pkce = m.code_challenge_methods_supported;
-      if (!pkce?.includes("S256")) {
-        status = "fail";
-        notes.push(pkce ? `PKCE S256 is not supported (${pkce.join(", ")})` : "code_challenge_methods_supported is missing: the server does not say it supports PKCE");
-      } else notes.push("PKCE S256 supported");
-    }
-    add("as.grants", status, "grant and PKCE fit the profile", notes.join("; ") || `${t.grant} supported`, status === "fail" ? "enable the grant (and PKCE S256) for the client on the IdP, or use another profile grant" : undefined);
+  const t = r.input.target;
+  if (t && listed && t.issuer.replace(/\/$/, "") !== r.as.issuer.replace(/\/$/, "")) {
+    add("as.issuer", "fail", "profile's issuer", `the profile uses ${t.issuer}, the server names ${r.as.issuer}`, `mcp-auth profiles add ${t.profile ?? "NAME"} … --issuer ${shellWord(r.as.issuer)} --force`);
   }
+}
 
-  // 3. The JWKS, which the MCP server must read to check tokens.
-  if (as?.metadata.jwks_uri) {
-    try {
-      const res = await derived.fetch(as.metadata.jwks_uri, { headers: { Accept: "application/json" } });
-      const body = (await res.json().catch(() => undefined)) as { keys?: unknown } | undefined;
-      if (res.ok && Array.isArray(body?.keys)) add("as.jwks", "pass", "JWKS publicly readable", `${body!.keys.length} key(s) at ${as.metadata.jwks_uri}`);
-      else add("as.jwks", "fail", "JWKS publicly readable", `${as.metadata.jwks_uri} answered ${res.status}${res.ok ? " without a keys list" : ""}`, res.status === 401 || res.status === 403 ? "make the signing keys public (OCI IAM: identity domain → Settings → Configure client access → allow access to the signing certificate)" : "fix the IdP's jwks_uri");
-    } catch (e) {
-      add("as.jwks", "fail", "JWKS publicly readable", msg(e), "fix the IdP's jwks_uri");
-    }
-  } else if (as) add("as.jwks", "warn", "JWKS publicly readable", "the metadata has no jwks_uri", "servers that check JWTs offline need the issuer's jwks_uri");
+/** The profile's grant (and PKCE for a browser login) is one the authorization server offers. */
+function checkGrants(r: Run): void {
+  const t = r.input.target;
+  if (!r.as || !t) return;
+  const m = r.as.metadata;
+  const grantName = t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
+  // An absent list means RFC 8414's default, but many servers just omit it: only a list that
+  // leaves the grant out is a failure.
+  const grants = m.grant_types_supported;
+  const notes: string[] = [];
+  let status: CheckStatus = !grants || grants.includes(grantName) ? "pass" : "fail";
+  if (!grants) notes.push("the server does not list its grant types");
+  if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants!.join(", ")})`);
+  if (t.grant === "authorization_code") {
+    const pkce = m.code_challenge_methods_supported;
+    if (!pkce?.includes("S256")) {
+      status = "fail";
+      notes.push(pkce ? `PKCE S256 is not supported (${pkce.join(", ")})` : "code_challenge_methods_supported is missing: the server does not say it supports PKCE");
+    } else notes.push("PKCE S256 supported");
+  }
+  r.add("as.grants", status, "grant and PKCE fit the profile", notes.join("; ") || `${t.grant} supported`, status === "fail" ? "enable the grant (and PKCE S256) for the client on the IdP, or use another profile grant" : undefined);
+}
 
-  // 3b. Identity federation: the CI token and its claims (the IdP's trust is tested by the token below).
-  if (t?.assertion) for (const c of await federationChecks(ctx, t)) checks.push(c);
+/** 3. The JWKS, which the MCP server must read to check tokens. */
+async function checkJwks(r: Run): Promise<void> {
+  const { add, as } = r;
+  if (!as) return;
+  const uri = as.metadata.jwks_uri;
+  if (!uri) return add("as.jwks", "warn", "JWKS publicly readable", "the metadata has no jwks_uri", "servers that check JWTs offline need the issuer's jwks_uri");
+  try {
+    const res = await r.derived.fetch(uri, { headers: { Accept: "application/json" } });
+    const body = (await res.json().catch(() => undefined)) as { keys?: unknown } | undefined;
+    if (res.ok && Array.isArray(body?.keys)) add("as.jwks", "pass", "JWKS publicly readable", `${body!.keys.length} key(s) at ${uri}`);
+    else add("as.jwks", "fail", "JWKS publicly readable", `${uri} answered ${res.status}${res.ok ? " without a keys list" : ""}`, res.status === 401 || res.status === 403 ? `make the signing keys public${inParens(hints(r, (h) => h.privateJwks))}` : "fix the IdP's jwks_uri");
+  } catch (e) {
+    add("as.jwks", "fail", "JWKS publicly readable", msg(e), "fix the IdP's jwks_uri");
+  }
+}
 
-  // 4. The token.
-  const now = Math.floor(ctx.now() / 1000);
-  let token = input.token;
-  if (!token && t) {
-    try {
-      // A federated profile asks the IdP afresh: a cached token says nothing about today's trust.
-      token = (await getToken(ctx, t, { minTtl: 0, noCache: Boolean(t.assertion) })).access_token;
-      add("token.obtain", "pass", "token obtainable", `for profile ${t.profile ?? ""}`.trim());
-    } catch (e) {
-      add("token.obtain", "fail", "token obtainable", msg(e), (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag}`);
-    }
-  } else if (token) add("token.obtain", "pass", "token obtainable", "read from standard input");
-  else add("token.obtain", "skip", "token obtainable", "no profile and no --token-stdin", "pass --profile P or pipe a token to --token-stdin");
+/** 4. A token: the one on stdin, else the profile's (a federated profile asks the IdP afresh). */
+async function obtainToken(r: Run): Promise<void> {
+  const t = r.input.target;
+  r.token = r.input.token;
+  if (r.token) return r.add("token.obtain", "pass", "token obtainable", "read from standard input");
+  if (!t) return r.add("token.obtain", "skip", "token obtainable", "no profile and no --token-stdin", "pass --profile P or pipe a token to --token-stdin");
+  try {
+    // A cached token says nothing about today's trust for a federated profile.
+    r.token = (await getToken(r.ctx, t, { minTtl: 0, noCache: Boolean(t.assertion) })).access_token;
+    r.add("token.obtain", "pass", "token obtainable", `for profile ${t.profile ?? ""}`.trim());
+  } catch (e) {
+    r.add("token.obtain", "fail", "token obtainable", msg(e), (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag(r)}`);
+  }
+}
 
+/** The token's claims against what the server expects: lifetime, clock, issuer, audience, scopes. */
+function checkClaims(r: Run): void {
+  const { add, as, input, token } = r;
+  const challenge = r.probe?.challenge;
   // What the user says wins; then what the server says in its challenge, then its metadata.
-  const expectedAud = input.audience ?? challenge?.params.audience ?? prm?.resource;
+  const expectedAud = input.audience ?? challenge?.params.audience ?? r.prm?.resource;
   const audSource = input.audience ? "--audience" : challenge?.params.audience ? "its challenge" : "its resource metadata";
   const decoded = token ? decodeToken(token) : undefined;
   if (decoded?.kind === "opaque") add("token.claims", "warn", "token claims", `the token is opaque (${decoded.why}): its expiry, issuer and audience cannot be checked here`);
-  if (decoded?.kind === "jwt") {
-    const c = decoded.claims;
-    const exp = typeof c.exp === "number" ? c.exp : undefined;
-    const nbf = typeof c.nbf === "number" ? c.nbf : undefined;
-    const skew = probe?.date !== undefined ? now - probe.date : 0;
-    if (exp !== undefined && exp <= now) add("token.expiry", "fail", "token lifetime", `expired ${relativeTime(exp - now)}`, `get a fresh one: mcp-auth token${profileFlag} --force-refresh`);
-    else if (nbf !== undefined && nbf > now + SKEW_SEC) add("token.expiry", "fail", "token lifetime", `not valid yet (nbf ${relativeTime(nbf - now)})`, "check this machine's clock and the IdP's (NTP)");
-    else add("token.expiry", "pass", "token lifetime", exp !== undefined ? `expires ${relativeTime(exp - now)}` : "no exp claim");
-    if (Math.abs(skew) > SKEW_SEC) add("token.clock", "warn", "clock", `this machine's clock is ${Math.abs(skew)} s ${skew > 0 ? "ahead of" : "behind"} the MCP server's`, "synchronise the clocks (NTP): skew makes fresh tokens look expired or not yet valid");
-    const iss = typeof c.iss === "string" ? c.iss : undefined;
-    if (as) {
-      // The metadata's own issuer is what tokens carry when an IdP documents serving another one (OCI).
-      if (iss === as.issuer || (as.quirk && iss === as.metadata.issuer)) add("token.issuer", "pass", "token issuer", iss!);
-      else add("token.issuer", "fail", "token issuer", `the token's iss is ${iss ?? "missing"}, the server trusts ${as.issuer}`, `make them the same URL: the server's issuer setting (kcp: authorization_url) must be the token's iss exactly, and the IdP must issue tokens under its public URL (OctoPerf: the public origin)`);
-    }
-    const auds = audiences(c);
-    if (expectedAud) {
-      if (auds.includes(expectedAud)) add("token.audience", "pass", "token audience", `aud contains ${expectedAud} (expected by ${audSource})`);
-      else
-        add("token.audience", "fail", "token audience", `invalid audience: the token's aud is ${auds.length ? auds.join(", ") : "empty"}, the server expects ${expectedAud} (from ${audSource})`, `make the IdP put ${expectedAud} in aud, e.g. mcp-auth bootstrap keycloak --audience ${shellWord(expectedAud)} (kcp: ensure oauth_audience matches the client's audience)`);
-    } else add("token.audience", "skip", "token audience", `the server says nothing about the audience it expects; aud is ${auds.join(", ") || "empty"}`, "pass --audience AUD to check it");
-    const wanted = challenge?.params.scope?.split(" ").filter(Boolean) ?? [];
-    if (wanted.length) {
-      const have = scopesOf(c);
-      const missing = wanted.filter((s) => !have.includes(s));
-      if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, t?.profile ? `step up: mcp-auth login ${t.profile} --scope ${scopeWords(missing)} (OpenProject: the mcp scope)` : `request ${missing.join(" ")} when getting the token (OpenProject: the mcp scope)`);
-      else add("token.scope", "pass", "token scopes", `has ${wanted.join(" ")}`);
-    }
+  if (decoded?.kind !== "jwt") return;
+  const c = decoded.claims;
+  const now = Math.floor(r.ctx.now() / 1000);
+  const exp = typeof c.exp === "number" ? c.exp : undefined;
+  const nbf = typeof c.nbf === "number" ? c.nbf : undefined;
+  const skew = r.probe?.date !== undefined ? now - r.probe.date : 0;
+  if (exp !== undefined && exp <= now) add("token.expiry", "fail", "token lifetime", `expired ${relativeTime(exp - now)}`, `get a fresh one: mcp-auth token${profileFlag(r)} --force-refresh`);
+  else if (nbf !== undefined && nbf > now + SKEW_SEC) add("token.expiry", "fail", "token lifetime", `not valid yet (nbf ${relativeTime(nbf - now)})`, "check this machine's clock and the IdP's (NTP)");
+  else add("token.expiry", "pass", "token lifetime", exp !== undefined ? `expires ${relativeTime(exp - now)}` : "no exp claim");
+  if (Math.abs(skew) > SKEW_SEC) add("token.clock", "warn", "clock", `this machine's clock is ${Math.abs(skew)} s ${skew > 0 ? "ahead of" : "behind"} the MCP server's`, "synchronise the clocks (NTP): skew makes fresh tokens look expired or not yet valid");
+  const iss = typeof c.iss === "string" ? c.iss : undefined;
+  if (as) {
+    // The metadata's own issuer is what tokens carry when an IdP documents serving another one (OCI).
+    if (iss === as.issuer || (as.quirk && iss === as.metadata.issuer)) add("token.issuer", "pass", "token issuer", iss!);
+    else add("token.issuer", "fail", "token issuer", `the token's iss is ${iss ?? "missing"}, the server trusts ${as.issuer}`, `make them the same URL: the server's issuer setting${inParens(hints(r, (h) => h.serverIssuer))} must be the token's iss exactly, and the IdP must issue tokens under its public URL${inParens(hints(r, (h) => h.publicUrl))}`);
   }
+  const auds = audiences(c);
+  if (expectedAud) {
+    const how = hints(r, (h) => h.audience?.(shellWord(expectedAud)));
+    if (auds.includes(expectedAud)) add("token.audience", "pass", "token audience", `aud contains ${expectedAud} (expected by ${audSource})`);
+    else add("token.audience", "fail", "token audience", `invalid audience: the token's aud is ${auds.length ? auds.join(", ") : "empty"}, the server expects ${expectedAud} (from ${audSource})`, `make the IdP put ${expectedAud} in aud${how.length ? `, ${how.join("; ")}` : ""}`);
+  } else add("token.audience", "skip", "token audience", `the server says nothing about the audience it expects; aud is ${auds.join(", ") || "empty"}`, "pass --audience AUD to check it");
+  const wanted = challenge?.params.scope?.split(" ").filter(Boolean) ?? [];
+  if (!wanted.length) return;
+  const missing = wanted.filter((s) => !scopesOf(c).includes(s));
+  const where = inParens(hints(r, (h) => h.scope));
+  if (missing.length) add("token.scope", "fail", "token scopes", `the server asks for ${wanted.join(" ")}; the token lacks ${missing.join(" ")}`, input.target?.profile ? `step up: mcp-auth login ${input.target.profile} --scope ${scopeWords(missing)}${where}` : `request ${missing.join(" ")} when getting the token${where}`);
+  else add("token.scope", "pass", "token scopes", `has ${wanted.join(" ")}`);
+}
 
-  // 5. An MCP request with the token, and the server's protocol era (docs/mcp-2026-07-28.md).
+/** 5. An MCP request with the token; returns the server's protocol era (docs/mcp-2026-07-28.md). */
+async function checkMcp(r: Run): Promise<EraProbe | undefined> {
+  const { add, probe, token } = r;
+  const url = r.input.mcpUrl;
   const what = "MCP server answers with the token";
-  let era: EraProbe | undefined = open && !token ? probe?.era : undefined;
-  if (!url || !probe || (probe.era.era === "unknown" && !probe.era.refused)) add("mcp.initialize", "skip", what, "the server could not be probed");
-  else if (!token && !open) add("mcp.initialize", "skip", what, "no token");
-  else if (token) {
-    try {
-      const r = await probeServer(ctx, url, `Bearer ${token}`, { askLegacy: true });
-      if (r.era.era === "unknown") add("mcp.initialize", "fail", what, r.era.refused ? refusal(r) : `${r.era.detail}`, r.era.refused ? refusalFix(r, input.target?.profile ?? undefined) : "check the server's logs");
-      else {
-        era = r.era;
-        add("mcp.initialize", "pass", what, describeEra(r.era));
-        await toolsList(ctx, url, token, r.era, add, input.target?.profile ?? undefined);
-      }
-    } catch (e) {
-      add("mcp.initialize", "fail", what, msg(e), "check that the server is up");
-    }
+  const profile = r.input.target?.profile ?? undefined;
+  if (!url || !probe || (probe.era.era === "unknown" && !probe.era.refused)) {
+    add("mcp.initialize", "skip", what, "the server could not be probed");
+    return undefined;
   }
-  await reportEra(era);
-  return checks;
+  if (!token) {
+    if (!r.open) add("mcp.initialize", "skip", what, "no token");
+    return r.open ? probe.era : undefined;
+  }
+  try {
+    const res = await probeServer(r.ctx, url, `Bearer ${token}`, { askLegacy: true });
+    if (res.era.era === "unknown") {
+      add("mcp.initialize", "fail", what, res.era.refused ? refusal(res) : `${res.era.detail}`, res.era.refused ? refusalFix(res, profile) : "check the server's logs");
+      return undefined;
+    }
+    add("mcp.initialize", "pass", what, describeEra(res.era));
+    await toolsList(r.ctx, url, token, res.era, add, profile);
+    return res.era;
+  } catch (e) {
+    add("mcp.initialize", "fail", what, msg(e), "check that the server is up");
+  }
+}
+
+/** The server's era, and the mismatch a modern-only server means for clients that send initialize. */
+async function reportEra(r: Run, era: EraProbe | undefined): Promise<void> {
+  const { add, input } = r;
+  const versions = era?.supported?.length ? ` (lists ${era.supported.join(", ")})` : "";
+  if (era?.era === "legacy") {
+    add("mcp.era", "pass", "MCP protocol era", `speaks ${era.version ?? "a version before 2026-07-28"} (initialize handshake)${versions}; 2026-07-28 clients need \`mcp-auth proxy\`, which bridges the eras`);
+    return;
+  }
+  if (era?.era !== "modern") return;
+  if (!era.version) add("mcp.era", "fail", "MCP protocol era", `speaks only versions mcp-auth does not${versions}`, "upgrade mcp-auth, or ask the server to keep 2026-07-28");
+  else add("mcp.era", "pass", "MCP protocol era", `speaks ${era.version}${versions}${era.dualEra ? ", and the initialize handshake" : ""}`);
+  if (era.dualEra) return;
+  // A modern-only server refuses initialize: every client configured to talk to it directly fails.
+  const direct = await directEntries(r.ctx, input.mcpUrl!);
+  const client = direct.length ? `${direct.join(", ")} ${direct.length > 1 ? "connect" : "connects"} to it directly and ${direct.length > 1 ? "send" : "sends"} initialize` : input.target?.profile ? `an MCP client wired to profile ${input.target.profile} without the proxy sends initialize` : "an MCP client that connects directly sends initialize";
+  add("mcp.era.clients", "warn", "MCP clients of the older era", `this server speaks only ${era.version ?? era.supported?.join(", ") ?? "2026-07-28"}; ${client}, which it refuses`, "use `mcp-auth add-client … --strategy proxy`: the proxy bridges the eras");
 }
 
 /**

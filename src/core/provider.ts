@@ -1,5 +1,7 @@
 import type { Context } from "../context.js";
-import type { CacheIdentity, Profile, ProfileData } from "../profile.js";
+import type { CacheIdentity, Profile, ProfileData, ProfileKey } from "../profile.js";
+import type { Applied } from "../store/apply.js";
+import type { FileChange } from "../store/plan.js";
 import type { Check } from "./checks.js";
 import type { ClientWriter } from "./client.js";
 import type { InputSpec, InputValues } from "./inputs.js";
@@ -22,7 +24,7 @@ export interface Plugins {
  * debug trace, prompts and the browser for a guided setup, and the profiles it may reuse. No token
  * cache, no config writes, and no printing: warnings are returned in BootstrapResult.warnings.
  */
-export type ProviderContext = Pick<Context, "env" | "clock" | "now" | "fetch" | "fetchFrom" | "oauthEnv" | "debug" | "allowHttp" | "nonInteractive" | "browser" | "paths" | "config" | "secrets"> & {
+export type ProviderContext = Pick<Context, "env" | "clock" | "now" | "fetch" | "fetchFrom" | "oauthEnv" | "debug" | "allowHttp" | "nonInteractive" | "browser"> & {
   io: Pick<Context["io"], "interactive" | "prompter">;
 };
 
@@ -53,6 +55,28 @@ export interface Provider<S extends readonly InputSpec[] = readonly InputSpec[]>
   forget?(profile: { name: string; issuer: string; clientId: string }): { tokens: CacheIdentity[]; accounts: string[] };
   /** Tokens got by exchanging the profile's own (`mcp-auth token --exchange <id>`). */
   exchanges?: readonly TokenExchange[];
+  /**
+   * This IdP's words for doctor's generic fixes (core/doctor.ts): the setting or command that fixes a
+   * finding here, e.g. where MCP is switched on. Shown for this IdP's issuer; with no known issuer,
+   * every provider's hint for the finding is listed.
+   */
+  doctorHints?: DoctorHints;
+}
+
+/** The findings doctor asks providers about; a hint is one short clause naming the IdP. */
+export interface DoctorHints {
+  /** The MCP URL answered 404: where MCP is switched on. */
+  mcpDisabled?: string;
+  /** Metadata or tokens name another URL than the issuer: the IdP's public-URL setting. */
+  publicUrl?: string;
+  /** The MCP server's setting that must equal the token's iss. */
+  serverIssuer?: string;
+  /** The JWKS answered 401/403: how to make the signing keys public. */
+  privateJwks?: string;
+  /** The token lacks the audience the server expects (given the shell-quoted audience). */
+  audience?: (audience: string) => string;
+  /** The token lacks scopes the server asks for. */
+  scope?: string;
 }
 
 /** `mcp-auth token --exchange <id>`: a token exchanged for the profile's own (an OCI session token…). */
@@ -97,6 +121,11 @@ export interface BootstrapRun {
    * yet: for IdPs whose MCP server is the entry point (OctoPerf).
    */
   planMcp(input: McpSetupInput): Promise<McpPlan>;
+  /**
+   * Writes files the user asked for (an MCP server's .env): atomically, with a backup of the previous
+   * version, refusing a file changed since it was planned. The only way a provider writes a file.
+   */
+  writeFiles(changes: FileChange[]): Applied[];
 }
 
 /**
@@ -110,6 +139,11 @@ export interface SecretVault {
   unstage(): Promise<void>;
   /** Does the profile being written already hold a client secret for this client id? */
   holds(clientId: string): Promise<boolean>;
+  /**
+   * The signing key for a private_key_jwt client: the profile's current one when it is re-run for
+   * the same client (idempotent), else a new ES256 key pair whose private half goes to the secret store.
+   */
+  signingKey(clientId: string): Promise<ProfileKey>;
 }
 
 export interface BootstrapResult {

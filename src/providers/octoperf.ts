@@ -27,6 +27,7 @@ export const octoperf = defineProvider({
   title: "OctoPerf",
   summary: "OctoPerf MCP server: check it, register mcp-auth (DCR) and sign in (PKCE)",
   inputs,
+  doctorHints: { publicUrl: "OctoPerf: its public origin" },
   matches: (x) => {
     const u = issuerUrl(x);
     if (u?.hostname === "api.octoperf.com" || u?.hostname.endsWith(".octoperf.com")) return true;

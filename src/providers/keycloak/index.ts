@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Check, checkUrl, type ProviderContext, defineInput, defineProvider, generateKey, type InputValues, issuerUrl, normalizeIssuer, peekClaims, type ProfileData, type ProfileKey, profileOf, storeKey, UsageError, type Json } from "../../sdk.js";
+import { type Check, checkUrl, type ProviderContext, defineInput, defineProvider, type InputValues, issuerUrl, normalizeIssuer, peekClaims, type ProfileData, UsageError, type Json } from "../../sdk.js";
 import { api } from "../http.js";
 import { adminClientSecretInput, adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput } from "../options.js";
 import { KeycloakAdmin, type AdminCredentials } from "./admin.js";
@@ -50,6 +50,12 @@ export const keycloak = defineProvider({
   inputs,
 
   /** Keycloak issuers are `<base>/realms/<realm>` (`<base>` may carry the legacy `/auth` prefix). */
+  // kcp is the Kubernetes control plane of the Keycloak guide (docs/idp/keycloak.md): its settings name the issuer and audience.
+  doctorHints: {
+    publicUrl: "Keycloak: KC_HOSTNAME",
+    serverIssuer: "kcp: authorization_url",
+    audience: (aud) => `e.g. mcp-auth bootstrap keycloak --audience ${aud} (kcp: ensure oauth_audience matches the client's audience)`,
+  },
   matches(x) {
     const u = issuerUrl(x);
     return Boolean(u && /\/realms\/[^/]+\/?$/.test(u.pathname));
@@ -86,7 +92,7 @@ export const keycloak = defineProvider({
       const signedJwt = o.clientAuth === "private-key-jwt";
       if (signedJwt && grant !== "client_credentials") throw new UsageError("--client-auth private-key-jwt needs --grant client_credentials");
       if (signedJwt && o.rotateSecret) throw new UsageError("--rotate-secret and --client-auth private-key-jwt exclude each other (rotate the key with: mcp-auth profiles rotate-key)");
-      const key = signedJwt ? await profileKey(ctx, run.profile, o.createClient) : undefined;
+      const key = signedJwt ? await run.vault.signingKey(o.createClient) : undefined;
       const c = await kc.ensureClient(o.createClient, grant, port, key);
       action = c.action;
       if (scopeId) await kc.attachScope(c.uuid, scopeId);
@@ -152,17 +158,6 @@ export const keycloak = defineProvider({
     return checks;
   },
 });
-
-/**
- * The key a Signed-JWT client gets: the profile's current one when it is re-run for the same client
- * (idempotent), else a new key pair whose private half goes to the secret store.
- */
-async function profileKey(ctx: ProviderContext, profile: string, clientId: string): Promise<ProfileKey> {
-  const existing = profileOf(ctx.config(), profile);
-  if (existing?.key && existing.clientId === clientId) return existing.key;
-  const k = await generateKey("ES256");
-  return { ...(await storeKey(ctx, profile, k)), publicJwk: k.publicJwk };
-}
 
 function adminCredentials(o: KeycloakInput): AdminCredentials {
   if (o.adminClientId) return { kind: "client", clientId: o.adminClientId, secret: o.adminClientSecret!, realm: o.adminRealm };

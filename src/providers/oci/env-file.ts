@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { type Applied, applyPlan, backupPolicy, McpAuthError, type ProviderContext, type FileChange, planFile } from "../../sdk.js";
+import { McpAuthError, type FileChange, planFile } from "../../sdk.js";
 
 /**
  * The `.env` Oracle's sample MCP server reads (docs/idp/oci.md §7: IAM_DOMAIN,
@@ -46,9 +46,4 @@ function quote(v: string): string {
 
 export function planEnvFile(path: string, values: EnvValues): FileChange {
   return planFile(resolve(path), (before) => mergeEnv(before, values), { description: "MCP server settings for OCI IAM (holds a client secret)", mode: 0o600, sensitive: true });
-}
-
-/** Atomic, with a backup of the previous version, refusing a file changed since it was planned. */
-export function writeEnvFile(ctx: ProviderContext, change: FileChange): Applied {
-  return applyPlan([change], backupPolicy(ctx.paths, ctx.now))[0]!;
 }

@@ -2,7 +2,7 @@ import { type Check, checkUrl, defineInput, defineProvider, issuerUrl, type Prof
 import { adminClientSecretInput, rotateSecretInput } from "../options.js";
 import { OciAdmin, tenantIssuer } from "./admin.js";
 import { IDCS_HOST, IDCS_TOKEN_ISSUER, idcsMetadata } from "./discovery.js";
-import { planEnvFile, writeEnvFile } from "./env-file.js";
+import { planEnvFile } from "./env-file.js";
 import { forgetUpst, ociUpst } from "./upst.js";
 
 /**
@@ -49,6 +49,7 @@ export const oci = defineProvider({
   inputs,
   forget: forgetUpst,
   exchanges: [ociUpst],
+  doctorHints: { privateJwks: "OCI IAM: identity domain → Settings → Configure client access → allow access to the signing certificate" },
 
   /** Domain hosts are idcs-<guid>.identity.oraclecloud.com; IDCS tokens' and documents' issuer is https://identity.oraclecloud.com/. */
   matches(x) {
@@ -153,7 +154,7 @@ export const oci = defineProvider({
         IAM_TOKENEXCHANGE_CLIENT_ID: app.clientId,
         IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
       });
-      const applied = writeEnvFile(ctx, change);
+      const applied = run.writeFiles([change])[0]!;
       warnings.push(`${change.path} holds the app's client secret (mode 0600) because --dotenv asked for it; keep it out of version control`);
       if (!envSecret) warnings.push(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
       facts.push(["env file", `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`]);

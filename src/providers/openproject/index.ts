@@ -68,6 +68,7 @@ export const openproject = defineProvider({
   inputs,
 
   /** OpenProject has no discovery document; a profile's issuer is the base URL and its endpoints are /oauth/*. */
+  doctorHints: { mcpDisabled: "OpenProject: Administration → experimental features", scope: "OpenProject: the mcp scope" },
   matches(x) {
     if (typeof x === "string") return false;
     const u = issuerUrl(x);
