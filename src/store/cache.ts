@@ -78,29 +78,6 @@ interface MemoryEntry {
 export function createTokenCache(d: TokenCacheDeps): TokenCache {
   const memory = new Map<string, MemoryEntry>();
 
-  /** Every store that may hold something of ours; stores that cannot be opened are reported, not fatal. */
-  async function eachStore(fn: (s: SecretStore) => Promise<boolean>): Promise<ForgetReport> {
-    const report: ForgetReport = { removed: false, failed: [] };
-    for (const kind of STORE_KINDS) {
-      let store: SecretStore;
-      try {
-        store = await d.secretsOf(kind);
-      } catch (e) {
-        // A keychain that does not exist here cannot hold anything; one that exists but did not answer might.
-        const why = (e as Error).message;
-        if (!/D-Bus session|not installed|failed to load/.test(why)) report.failed.push(`${kind}: ${why}`);
-        continue;
-      }
-      try {
-        if (await fn(store)) report.removed = true;
-      } catch (e) {
-        if (!(e instanceof McpAuthError)) throw e;
-        report.failed.push(`${kind}: ${e.message}`);
-      }
-    }
-    return report;
-  }
-
   const cache: TokenCache = {
     key: (t) => cacheKey(t),
     lock: (t, o) => acquire(d.paths.locks, cacheKey(t), { ...d.lockTiming, ...o }),
@@ -123,26 +100,17 @@ export function createTokenCache(d: TokenCacheDeps): TokenCache {
       registerSecret(rt);
       return rt;
     },
+    // Secrets first, then the record that points at them.
     async save(t, ts) {
       const key = cacheKey(t);
       registerSecret(ts.refresh_token);
-      const rec: TokenRecord = {
-        version: 1,
-        profile: t.profile,
-        issuer: t.issuer,
-        clientId: t.clientId,
-        token_type: ts.token_type,
-        expires_at: ts.expires_at,
-        obtained_at: d.now() / 1000,
-        scope: ts.scope,
-      };
+      const rec = recordOf(t, ts, d.now());
       if (d.memoryOnly()) {
         memory.set(key, { rec, access: ts.access_token, refresh: ts.refresh_token });
         return;
       }
       const keychainAccess = d.accessTokensInKeychain();
       const store = ts.refresh_token || keychainAccess ? await d.secrets() : undefined;
-      // Secrets first, then the record that points at them.
       if (ts.refresh_token && store) {
         await store.set(accounts.refreshToken(key), ts.refresh_token);
         rec.refresh_store = store.kind;
@@ -159,7 +127,7 @@ export function createTokenCache(d: TokenCacheDeps): TokenCache {
       const key = cacheKey(t);
       const hadMemory = memory.delete(key);
       const hadRecord = readCachedToken(d.paths, t) !== null;
-      const report = await eachStore(async (s) => {
+      const report = await inEveryStore(d, async (s) => {
         const a = await s.delete(accounts.refreshToken(key));
         const b = await s.delete(accounts.accessToken(key));
         return a || b;
@@ -168,7 +136,35 @@ export function createTokenCache(d: TokenCacheDeps): TokenCache {
       report.removed ||= hadMemory || hadRecord;
       return report;
     },
-    purgeAccount: (account) => eachStore((s) => s.delete(account)),
+    purgeAccount: (account) => inEveryStore(d, (s) => s.delete(account)),
   };
   return cache;
+}
+
+/** The cache record of a token response: what `status` shows, and where the secrets went (filled in by save). */
+function recordOf(t: CacheIdentity & { profile: string | null; issuer: string; clientId: string }, ts: TokensToSave, nowMs: number): TokenRecord {
+  return { version: 1, profile: t.profile, issuer: t.issuer, clientId: t.clientId, token_type: ts.token_type, expires_at: ts.expires_at, obtained_at: nowMs / 1000, scope: ts.scope };
+}
+
+/** Runs fn on every store that may hold something of ours; stores that cannot be opened are reported, not fatal. */
+async function inEveryStore(d: Pick<TokenCacheDeps, "secretsOf">, fn: (s: SecretStore) => Promise<boolean>): Promise<ForgetReport> {
+  const report: ForgetReport = { removed: false, failed: [] };
+  for (const kind of STORE_KINDS) {
+    let store: SecretStore;
+    try {
+      store = await d.secretsOf(kind);
+    } catch (e) {
+      // A keychain that does not exist here cannot hold anything; one that exists but did not answer might.
+      const why = (e as Error).message;
+      if (!/D-Bus session|not installed|failed to load/.test(why)) report.failed.push(`${kind}: ${why}`);
+      continue;
+    }
+    try {
+      if (await fn(store)) report.removed = true;
+    } catch (e) {
+      if (!(e instanceof McpAuthError)) throw e;
+      report.failed.push(`${kind}: ${e.message}`);
+    }
+  }
+  return report;
 }

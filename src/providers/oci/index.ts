@@ -1,6 +1,6 @@
-import { type Check, checkUrl, defineInput, defineProvider, issuerUrl, type ProfileData, UsageError } from "../../sdk.js";
+import { type BootstrapRun, type Check, checkUrl, defineInput, defineProvider, type InputValues, issuerUrl, type ProfileData, UsageError } from "../../sdk.js";
 import { adminClientSecretInput, rotateSecretInput } from "../options.js";
-import { OciAdmin, tenantIssuer } from "./admin.js";
+import { OciAdmin, type OciApp, tenantIssuer } from "./admin.js";
 import { IDCS_HOST, IDCS_TOKEN_ISSUER, idcsMetadata } from "./discovery.js";
 import { planEnvFile } from "./env-file.js";
 import { forgetUpst, ociUpst } from "./upst.js";
@@ -70,45 +70,10 @@ export const oci = defineProvider({
 
     const checks: Check[] = [];
     const warnings: string[] = [];
-    let app = await oci.findApp(o.name);
-    let action: "created" | "reused" | "rotated";
-    let secret: string | undefined;
-    if (!app) {
-      app = await oci.createApp({ displayName: o.name, redirectUri });
-      secret = app.clientSecret;
-      action = "created";
-    } else {
-      if (app.raw.isOAuthClient === false || (app.raw.clientType !== undefined && app.raw.clientType !== "confidential")) {
-        throw new UsageError(`app "${o.name}" (${app.id}) exists but is not a confidential OAuth client`, { hint: "pass another --name" });
-      }
-      if (o.rotateSecret) {
-        secret = await oci.regenerateSecret(app.id);
-        // The domain already has it: keep a copy before anything else can fail.
-        await run.vault.stage(secret);
-        action = "rotated";
-      } else {
-        if (!(await run.vault.holds(app.clientId))) {
-          // §2: clientSecret is "returned default", so an admin may read it back.
-          secret = app.clientSecret;
-          if (!secret) {
-            throw new UsageError(`app "${o.name}" (${app.id}) exists and neither mcp-auth nor the domain gives its client secret`, {
-              hint: "rerun with --rotate-secret to issue a new one (servers using the old secret will stop working)",
-            });
-          }
-        }
-        action = "reused";
-      }
-      const uris = Array.isArray(app.raw.redirectUris) ? app.raw.redirectUris.map(String) : [];
-      const grants = Array.isArray(app.raw.allowedGrants) ? app.raw.allowedGrants.map(String) : [];
-      if (!uris.includes(redirectUri)) checks.push({ ok: false, what: "redirect URI", detail: `app "${o.name}" does not register ${redirectUri} (it has ${uris.join(", ") || "none"})`, fix: "add it under the app's OAuth configuration, or pass the --mcp-url/--redirect-uri it was created with" });
-      const missing = ["authorization_code", "client_credentials"].filter((g) => !grants.includes(g));
-      if (missing.length) checks.push({ ok: false, what: "grants", detail: `app "${o.name}" does not allow ${missing.join(" and ")}`, fix: "enable them under the app's OAuth configuration" });
-    }
+    const { app, action, secret } = await createOrReuse(oci, o, redirectUri, run, checks);
 
     // §3: activation is idempotent; read the app back rather than trust the answer.
-    await oci.activate(app.id);
-    const after = await oci.getApp(app.id);
-    checks.push(after.active ? { ok: true, what: "app active", detail: `${o.name} (${app.id})` } : { ok: false, what: "app active", detail: `the domain still reports ${app.id} inactive`, fix: "activate it in the console (Integrated applications → Actions → Activate)" });
+    checks.push(await activate(oci, app, o.name));
 
     // §4: "Configure client access", so MCP servers can validate tokens. The same Settings say
     // which `iss` the domain's tokens carry (a custom tenant issuer, or the documented default).
@@ -141,24 +106,7 @@ export const oci = defineProvider({
       facts.push(["token exchange", `identity propagation trust ${trust.id} (${trust.action}), issuer ${issuer}${issuer === IDCS_TOKEN_ISSUER ? "" : " (the domain's custom issuer)"}, lists client ${app.clientId}`]);
     }
     const envFile = o.envFile ?? o.envFileOld;
-    if (envFile) {
-      // The one place a secret is written outside the secret store: the user asked for exactly this file.
-      const envSecret = secret ?? app.clientSecret;
-      const host = new URL(domain).host;
-      const change = planEnvFile(envFile, {
-        IAM_DOMAIN: host,
-        IAM_CLIENT_ID: app.clientId,
-        IAM_CLIENT_SECRET: envSecret,
-        IAM_GUID: host.split(".")[0],
-        // The seed's token exchange uses the same app ("In most cases, you can use the same OAuth client").
-        IAM_TOKENEXCHANGE_CLIENT_ID: app.clientId,
-        IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
-      });
-      const applied = run.writeFiles([change])[0]!;
-      warnings.push(`${change.path} holds the app's client secret (mode 0600) because --dotenv asked for it; keep it out of version control`);
-      if (!envSecret) warnings.push(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
-      facts.push(["env file", `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`]);
-    }
+    if (envFile) facts.push(["env file", writeDotenv(run, envFile, domain, app, secret, warnings)]);
     return {
       action,
       profile,
@@ -177,6 +125,75 @@ export const oci = defineProvider({
     };
   },
 });
+
+type OciInput = InputValues<typeof inputs>;
+
+/**
+ * §1–2: the app named --name, created; or reused, with its secret rotated (--rotate-secret), kept
+ * (mcp-auth holds it) or read back. A reused app's redirect URI and grants are checked, not changed.
+ */
+async function createOrReuse(oci: OciAdmin, o: OciInput, redirectUri: string, run: BootstrapRun, checks: Check[]): Promise<{ app: OciApp; action: "created" | "reused" | "rotated"; secret?: string }> {
+  const found = await oci.findApp(o.name);
+  if (!found) {
+    const app = await oci.createApp({ displayName: o.name, redirectUri });
+    return { app, action: "created", secret: app.clientSecret };
+  }
+  const app = found;
+  if (app.raw.isOAuthClient === false || (app.raw.clientType !== undefined && app.raw.clientType !== "confidential")) {
+    throw new UsageError(`app "${o.name}" (${app.id}) exists but is not a confidential OAuth client`, { hint: "pass another --name" });
+  }
+  let action: "reused" | "rotated" = "reused";
+  let secret: string | undefined;
+  if (o.rotateSecret) {
+    secret = await oci.regenerateSecret(app.id);
+    // The domain already has it: keep a copy before anything else can fail.
+    await run.vault.stage(secret);
+    action = "rotated";
+  } else if (!(await run.vault.holds(app.clientId))) {
+    // §2: clientSecret is "returned default", so an admin may read it back.
+    secret = app.clientSecret;
+    if (!secret) {
+      throw new UsageError(`app "${o.name}" (${app.id}) exists and neither mcp-auth nor the domain gives its client secret`, {
+        hint: "rerun with --rotate-secret to issue a new one (servers using the old secret will stop working)",
+      });
+    }
+  }
+  const uris = Array.isArray(app.raw.redirectUris) ? app.raw.redirectUris.map(String) : [];
+  const grants = Array.isArray(app.raw.allowedGrants) ? app.raw.allowedGrants.map(String) : [];
+  if (!uris.includes(redirectUri)) checks.push({ ok: false, what: "redirect URI", detail: `app "${o.name}" does not register ${redirectUri} (it has ${uris.join(", ") || "none"})`, fix: "add it under the app's OAuth configuration, or pass the --mcp-url/--redirect-uri it was created with" });
+  const missing = ["authorization_code", "client_credentials"].filter((g) => !grants.includes(g));
+  if (missing.length) checks.push({ ok: false, what: "grants", detail: `app "${o.name}" does not allow ${missing.join(" and ")}`, fix: "enable them under the app's OAuth configuration" });
+  return { app, action, secret };
+}
+
+/** §3: activation is idempotent; the app is read back rather than the answer trusted. */
+async function activate(oci: OciAdmin, app: OciApp, name: string): Promise<Check> {
+  await oci.activate(app.id);
+  const after = await oci.getApp(app.id);
+  return after.active ? { ok: true, what: "app active", detail: `${name} (${app.id})` } : { ok: false, what: "app active", detail: `the domain still reports ${app.id} inactive`, fix: "activate it in the console (Integrated applications → Actions → Activate)" };
+}
+
+/**
+ * --dotenv: the one place a secret is written outside the secret store, because the user asked for
+ * exactly this file (Oracle's sample server reads it). Returns the fact to report.
+ */
+function writeDotenv(run: BootstrapRun, path: string, domain: string, app: OciApp, secret: string | undefined, warnings: string[]): string {
+  const envSecret = secret ?? app.clientSecret;
+  const host = new URL(domain).host;
+  const change = planEnvFile(path, {
+    IAM_DOMAIN: host,
+    IAM_CLIENT_ID: app.clientId,
+    IAM_CLIENT_SECRET: envSecret,
+    IAM_GUID: host.split(".")[0],
+    // The seed's token exchange uses the same app ("In most cases, you can use the same OAuth client").
+    IAM_TOKENEXCHANGE_CLIENT_ID: app.clientId,
+    IAM_TOKENEXCHANGE_CLIENT_SECRET: envSecret,
+  });
+  const applied = run.writeFiles([change])[0]!;
+  warnings.push(`${change.path} holds the app's client secret (mode 0600) because --dotenv asked for it; keep it out of version control`);
+  if (!envSecret) warnings.push(`the domain did not return the client secret: IAM_CLIENT_SECRET in ${change.path} was left as it was (--rotate-secret issues a new one)`);
+  return `${change.path} (${applied.action}${applied.backup ? `; previous version kept at ${applied.backup}` : ""})`;
+}
 
 /** §4: the JWKS must answer without a token once client access is configured. */
 async function publicJwks(ctx: Parameters<typeof oci.bootstrap>[0], domain: string): Promise<Check> {
