@@ -31,12 +31,15 @@ async function m2m(c: TestContext, extra: string[] = []): Promise<void> {
   expect(await c.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--resource", sb.mcpUrl, "--client-secret-env", "S", ...extra])).toBe(0);
 }
 
-/** The cached token records, made to look expired (refresh tokens stay). */
+/**
+ * The cached token records, made to look expired (refresh tokens stay) both to the fast path, which
+ * reads the real clock, and to the in-process CLI, whose clock stood still when the context was made.
+ */
 function expire(c: TestContext): void {
   const dir = join(c.configDir, "tokens");
   for (const f of readdirSync(dir)) {
     const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
-    rec.expires_at = Math.floor(Date.now() / 1000) - 1;
+    rec.expires_at = Math.floor(Math.min(Date.now(), c.clock.now()) / 1000) - 1;
     writeFileSync(join(dir, f), JSON.stringify(rec));
   }
 }

@@ -121,7 +121,7 @@ describe("waiting for a lock's holder", () => {
     try {
       expect(await t.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl]), t.stderr()).toBe(0);
       expect(await t.run(["token"])).toBe(0);
-      expireTokens({ configDir: t.configDir } as Sandboxed);
+      expireTokens({ configDir: t.configDir } as Sandboxed, t.clock.now());
       const events: string[] = [];
       // The holder: a live process on this host (this one), through the real module.
       const lockFile = join(t.configDir, "locks", "p-m2m.lock");

@@ -26,12 +26,12 @@ export function useSandbox(opts: SandboxOptions = {}): Sandbox {
   });
 }
 
-/** Makes every cached access token of this user look expired (refresh tokens stay). */
-export function expireTokens(u: Sandboxed): void {
+/** Makes every cached access token of this user look expired (refresh tokens stay), as of nowMs (the real clock by default). */
+export function expireTokens(u: Sandboxed, nowMs = Date.now()): void {
   const dir = join(u.configDir, "tokens");
   for (const f of readdirSync(dir)) {
     const rec = JSON.parse(readFileSync(join(dir, f), "utf8"));
-    rec.expires_at = Math.floor(Date.now() / 1000) - 1;
+    rec.expires_at = Math.floor(nowMs / 1000) - 1;
     writeFileSync(join(dir, f), JSON.stringify(rec));
   }
 }
