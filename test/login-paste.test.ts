@@ -1,33 +1,24 @@
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ExitCode, SilentError } from "../src/errors.js";
 import { noBrowserReason } from "../src/io/browser.js";
 import { readLine } from "../src/io/line-input.js";
 import { saveProfile } from "../src/core/profiles.js";
-import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 
 /**
  * Sign-in where no browser can run: paste-back (`login --paste`), the device code offered instead of
- * a browser nobody would see, and no waiting on an authorization endpoint that is down. Against the
- * sandbox's real oidc-provider; the browser half through headless Chromium (test/helpers/browser.mjs
- * with BROWSER_PASTE, which prints the address the browser was sent to, as a person copies it).
+ * a browser nobody would see, and no waiting on an authorization endpoint that is down. In-process,
+ * against the sandbox's real oidc-provider; test/login-paste-e2e.test.ts signs in with Chromium.
  */
-const BROWSER = join(ROOT, "test", "helpers", "browser.mjs");
-const hasChromium = existsSync("/usr/bin/chromium") || Boolean(process.env.CI);
 const sb = useSandbox();
 
 let tc: TestContext | undefined;
-let u: Sandboxed | undefined;
 afterEach(() => {
   tc?.cleanup();
-  u?.cleanup();
-  tc = u = undefined;
+  tc = undefined;
 });
 
 const PROFILE = (issuer: string, mcpUrl: string) => ["profiles", "add", "dev", "--issuer", issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", mcpUrl];
@@ -256,57 +247,5 @@ describe("readLine: a pasted line from a terminal, however long", () => {
     ended.resume();
     await new Promise((r) => ended.on("end", r));
     expect(await readLine(ended, { max: 100, err: err() })).toBe("");
-  });
-});
-
-describe.skipIf(!hasChromium)("login --paste end to end: Chromium signs in elsewhere, the address is pasted into the CLI", () => {
-  /** Runs the CLI, opens the printed URL in Chromium as a browser on another machine would, pastes where it landed. */
-  async function pasteLogin(args: string[], env: NodeJS.ProcessEnv = {}) {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...u!.env, ...env } });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdout.on("data", (d) => (stdout += d));
-    const closed = new Promise<number | null>((r) => child.on("close", r));
-    await vi.waitFor(() => expect(stderr).toMatch(AUTH_URL), { timeout: 20_000, interval: 50 });
-    const browser = spawn(process.execPath, [BROWSER, AUTH_URL.exec(stderr)![1]!], { env: { ...u!.env, BROWSER_PASTE: "1" } });
-    let landed = "";
-    let browserErr = "";
-    browser.stdout.on("data", (d) => (landed += d));
-    browser.stderr.on("data", (d) => (browserErr += d));
-    expect(await new Promise((r) => browser.on("close", r)), browserErr).toBe(0);
-    child.stdin.end(landed);
-    return { code: await closed, stderr, stdout, landed: new URL(landed.trim()), browserErr };
-  }
-
-  it("login PROFILE --paste: a working token, the address checked and exchanged once", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
-    expect((await u.run(PROFILE(sb.issuer, sb.mcpUrl))).code).toBe(0);
-    sb.resetCounts();
-    const r = await pasteLogin(["login", "dev", "--paste"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.browserErr).toContain("refused to connect"); // nothing answers the redirect on the browser's machine
-    expect(`${r.landed.origin}${r.landed.pathname}`).toBe("http://127.0.0.1/callback");
-    expect(r.landed.searchParams.get("iss")).toBe(sb.issuer);
-    expect(r.stderr).toContain('Logged in: profile "dev"');
-    expect(r.stderr).not.toContain(r.landed.searchParams.get("code")!);
-    expect(r.stdout).toBe("");
-    expect(sb.grants).toEqual({ authorization_code: 1 });
-    const t = await u.run(["token", "--profile", "dev"]);
-    expect(t.code, t.stderr).toBe(0);
-    expect(JSON.parse(Buffer.from(t.stdout.trim().split(".")[1]!, "base64url").toString())).toMatchObject({ sub: "alice", aud: sb.mcpUrl, iss: sb.issuer });
-  });
-
-  it("login <mcp-url> on a machine without a display: the registered client has no device code, so paste-back", async () => {
-    u = user({ MCP_AUTH_STORE: "file" }); // no DISPLAY, no $BROWSER: nothing to open a browser with
-    const r = await pasteLogin(["login", sb.mcpUrl]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("No browser can be opened here (DISPLAY and WAYLAND_DISPLAY are unset)");
-    expect(r.stderr).toContain("sign in by pasting back the address instead");
-    expect(r.stderr).toMatch(/Logged in to http:\/\/127\.0\.0\.1:\d+\/mcp through/);
-    // The redirect registered for this client, on its port: servers compare it exactly.
-    expect(r.landed.port).not.toBe("");
-    const t = await u.run(["token", "--profile", `127.0.0.1-${new URL(sb.mcpUrl).port}`]);
-    expect(t.code, t.stderr).toBe(0);
   });
 });
