@@ -25,9 +25,10 @@ const PROFILE = (issuer: string, mcpUrl: string) => ["profiles", "add", "dev", "
 const AUTH_URL = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/;
 
 /** Waits until the CLI has printed the authorization URL, then pastes `line` (and Enter) into its terminal. */
-async function pasteWhenAsked(t: TestContext, line: (auth: URL) => string): Promise<URL> {
-  await vi.waitFor(() => expect(t.stderr()).toMatch(AUTH_URL), { timeout: 10_000, interval: 20 });
-  const auth = new URL(AUTH_URL.exec(t.stderr())![1]!);
+async function pasteWhenAsked(t: TestContext, line: (auth: URL) => string, which: (auth: URL) => boolean = () => true): Promise<URL> {
+  const printed = () => [...t.stderr().matchAll(new RegExp(AUTH_URL, "g"))].map((m) => new URL(m[1]!)).filter(which).at(-1);
+  await vi.waitFor(() => expect(printed()).toBeDefined(), { timeout: 10_000, interval: 20 });
+  const auth = printed()!;
   (t.ctx.io.in as PassThrough).write(`${line(auth)}\n`);
   return auth;
 }
@@ -77,6 +78,10 @@ describe("login --paste: what is pasted is checked as a loopback callback is", (
     const auth = await pasteWhenAsked(tc, () => "");
     expect(await done).toBe(2);
     expect(auth.searchParams.get("redirect_uri")).toBe("http://127.0.0.1:8765/callback");
+    const withPort = tc.run(["login", "dev", "--paste", "--port", "9876"]);
+    const again = await pasteWhenAsked(tc, () => "", (a) => a.searchParams.get("redirect_uri")!.includes("9876"));
+    expect(await withPort).toBe(2);
+    expect(again.searchParams.get("redirect_uri")).toBe("http://127.0.0.1:9876/callback");
     for (const [flags, error] of [
       [["--device"], "pass only one of --paste and --device"],
       [["--browser-command", "true"], "--paste is for a browser on another machine"],
