@@ -5,6 +5,7 @@ import { ExitCode, SilentError } from "../src/errors.js";
 import { noBrowserReason } from "../src/io/browser.js";
 import { readLine } from "../src/io/line-input.js";
 import { saveProfile } from "../src/core/profiles.js";
+import { login } from "../src/core/session.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 
@@ -133,6 +134,16 @@ describe("where no browser can run, login does not pretend to open one", () => {
     expect(tc.browsed).toEqual([]);
   });
 
+  it("with nobody to paste (stdin not the person's, as in the proxy) it prints the URL and opens nothing", async () => {
+    tc = createTestContext({ noBrowser: "this is an SSH session" });
+    await noDeviceProfile(tc);
+    const profile = { name: "dev", ...tc.ctx.config().profiles!.dev! };
+    await expect(login(tc.ctx, profile, { browser: true, timeoutSec: 0.2 })).rejects.toThrow(/login timed out/);
+    expect(tc.stderr()).toContain("No browser can be opened here (this is an SSH session): open the URL below in a browser on this machine, or run mcp-auth login in a terminal to paste back the address.");
+    expect(tc.stderr()).toContain("Open this URL in a browser on this machine to sign in:");
+    expect(tc.browsed).toEqual([]);
+  });
+
   it("--no-browser still waits on the loopback redirect (an SSH tunnel may carry it)", async () => {
     tc = createTestContext({ interactive: true, noBrowser: "this is an SSH session" });
     await noDeviceProfile(tc);
@@ -158,7 +169,7 @@ describe("the authorization endpoint is checked before any waiting", () => {
     tc = createTestContext({ interactive: true });
     await noDeviceProfile(tc, `http://127.0.0.1:${await closedPort()}/auth`);
     expect(await tc.run(["login", "dev", ...flags])).toBe(3);
-    expect(lastLine(tc.stderr())).toMatch(/^error: the authorization endpoint is down, so a browser could not sign in: cannot reach 127\.0\.0\.1:\d+: ECONNREFUSED/);
+    expect(lastLine(tc.stderr())).toMatch(/^error: the authorization endpoint cannot be reached, so a browser could not sign in: cannot reach 127\.0\.0\.1:\d+: ECONNREFUSED/);
     expect(tc.stderr()).not.toContain("Waiting");
     expect(tc.browsed).toEqual([]);
   });

@@ -80,14 +80,15 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
       });
       return toTokenSet(res, ctx.now());
     }
+    const browse = !headless && (o.browser || Boolean(o.browserCommand));
     const res = await loopbackLogin(config, {
       params,
       port: o.port ?? t.redirectPort ?? 0,
       timeoutMs: o.timeoutSec * 1000,
-      // --no-browser was given: suggesting it again would not help.
-      timeoutHint: o.browser || o.browserCommand ? undefined : "run the login again and open the URL in a browser on this machine, or use --device",
+      // --no-browser was given (or no browser can run): suggesting it again would not help.
+      timeoutHint: browse ? undefined : "run the login again and open the URL in a browser on this machine, or use --device",
       open: async (url) => {
-        if (o.browser || o.browserCommand) {
+        if (browse) {
           ctx.info(`Opening your browser to sign in. If it does not open, visit:\n  ${url}`);
           await openBrowser(ctx, url, o);
         } else {
@@ -124,7 +125,7 @@ async function checkAuthorizationEndpoint(ctx: Context, t: { issuer: string }, c
     status = res.status;
   } catch (e) {
     if (e instanceof AddressRefusedError || !(e instanceof NetworkError)) throw e;
-    throw new NetworkError(`the authorization endpoint is down, so a browser could not sign in: ${e.message}`, { hint: "check that the IdP is up (mcp-auth doctor), then log in again", cause: e });
+    throw new NetworkError(`the authorization endpoint cannot be reached, so a browser could not sign in: ${e.message}`, { hint: e.hint ?? "check that the IdP is up, then log in again", cause: e });
   }
   if (status >= 502 && status <= 504) {
     throw new NetworkError(`the authorization endpoint ${endpoint} answered HTTP ${status} (its gateway cannot reach the IdP), so a browser could not sign in`, { hint: "check that the IdP is up, then log in again" });
