@@ -49,11 +49,13 @@ describe("login --paste: what is pasted is checked as a loopback callback is", (
     { name: "garbage", paste: () => "hello world, I did sign in", exit: 2, error: /^error: the pasted text is neither the address the browser was sent to nor a code/, exchanged: false },
     { name: "nothing", paste: () => "   ", exit: 2, error: /^error: nothing was pasted/, exchanged: false },
     { name: "oversized", paste: () => `http://127.0.0.1/callback?code=${"A".repeat(20_000)}`, exit: 2, error: /^error: the pasted text is longer than 16384 characters/, exchanged: false },
+    { name: "the address without its query", paste: (a) => a.searchParams.get("redirect_uri")!, exit: 2, error: /^error: the pasted address has no code \(copy the whole address/, exchanged: false },
     { name: "the sign-in URL itself", paste: (a) => a.href, exit: 2, error: /^error: the pasted address has no code: it is the sign-in URL/, exchanged: false },
     { name: "the whole address", paste: (a, iss) => callback(a, { code: CODE, state: a.searchParams.get("state")!, iss }), exit: 4, error: /invalid_grant/, exchanged: true },
     { name: "the address without http:// (as some address bars copy it)", paste: (a, iss) => callback(a, { code: CODE, state: a.searchParams.get("state")!, iss }).replace(/^http:\/\//, ""), exit: 4, error: /invalid_grant/, exchanged: true },
     { name: "only the query string", paste: (a, iss) => new URLSearchParams({ code: CODE, state: a.searchParams.get("state")!, iss }).toString(), exit: 4, error: /invalid_grant/, exchanged: true },
     { name: "the bare code", paste: () => CODE, exit: 4, error: /invalid_grant/, exchanged: true },
+    { name: "a bare code with a slash (Google's begin 4/)", paste: () => `4/${CODE}`, exit: 4, error: /invalid_grant/, exchanged: true },
     { name: "wrapped in quotes and a terminal's bracketed-paste markers", paste: (a, iss) => `\x1b[200~"${callback(a, { code: CODE, state: a.searchParams.get("state")!, iss })}"\x1b[201~`, exit: 4, error: /invalid_grant/, exchanged: true },
   ];
   it.each(cases)("$name", async (c) => {

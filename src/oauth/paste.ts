@@ -60,8 +60,10 @@ export function pastedCallback(raw: string, redirectUri: string, state: string, 
   const callback = new URL(redirectUri);
   const query = line.includes("?") ? line.slice(line.indexOf("?") + 1) : /(^|&)(code|error|state)=/.test(line) ? line : undefined;
   if (query === undefined) {
-    // A bare code: printable, no spaces, and not an address without its query.
-    if (!/^[\x21-\x7e]+$/.test(line) || line.includes("/")) throw new UsageError("the pasted text is neither the address the browser was sent to nor a code", { hint: "copy the whole address from the browser's address bar (it starts with " + markControl(redirectUri) + "?code=…)" });
+    // An address without its query (a scheme, or a host with a dot or port before the path)…
+    if (/:\/\/|^[^/]*[.:][^/]*\//.test(line)) throw new UsageError("the pasted address has no code", { hint: `copy the whole address from the browser's address bar: ${markControl(redirectUri)}?code=…` });
+    // …else a bare code: printable, no spaces (Google's start "4/").
+    if (!/^[\x21-\x7e]+$/.test(line)) throw new UsageError("the pasted text is neither the address the browser was sent to nor a code", { hint: `copy the whole address from the browser's address bar: ${markControl(redirectUri)}?code=…` });
     registerSecret(line);
     callback.searchParams.set("code", line);
     callback.searchParams.set("state", state);
