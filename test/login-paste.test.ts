@@ -74,6 +74,16 @@ describe("login --paste: what is pasted is checked as a loopback callback is", (
     expect(auth.searchParams.get("code_challenge_method")).toBe("S256");
   });
 
+  it("--debug traces the exchange without the pasted code", async () => {
+    tc = createTestContext({ interactive: true, global: { debug: true } });
+    expect(await tc.run(PROFILE(sb.issuer, sb.mcpUrl))).toBe(0);
+    const done = tc.run(["login", "dev", "--paste", "--debug"]);
+    await pasteWhenAsked(tc, (a) => callback(a, { code: CODE, state: a.searchParams.get("state")!, iss: sb.issuer }));
+    expect(await done).toBe(4);
+    expect(tc.stderr()).toMatch(/debug > POST http:\/\/127\.0\.0\.1:\d+\/token/);
+    expect(tc.stderr()).not.toContain(CODE);
+  });
+
   it("uses the profile's registered redirect port, and refuses flags that contradict it", async () => {
     tc = createTestContext({ interactive: true });
     expect(await tc.run([...PROFILE(sb.issuer, sb.mcpUrl), "--redirect-port", "8765"])).toBe(0);
