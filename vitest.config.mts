@@ -11,6 +11,7 @@ const E2E = [
   "test/readme-run.test.ts", // every command of the README, in order
   "test/clients-e2e.test.ts", // the real MCP clients
   "test/login.test.ts", // Chromium logins
+  "test/login-paste-e2e.test.ts", // Chromium + paste-back, through a pipe and tmux
   "test/mcp-login-e2e.test.ts", // Chromium + kubernetes-mcp-server
   "test/helpers/helpers.test.ts", // the test helpers' own Chromium/server checks
   "test/keychain.test.ts", // the real Secret Service

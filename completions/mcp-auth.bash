@@ -105,7 +105,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --paste --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in

@@ -97,6 +97,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l audience -r -d 'p
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l assertion-from -r -d 'profile-less: the CI\'s own token instead of a secret: github-actions[:AUDIENCE] | env:VAR | file:PATH'
 complete -c mcp-auth -n '__fish_seen_subcommand_from token' -l federation -r -a 'client-assertion token-exchange' -d 'profile-less: client-assertion (default) or token-exchange'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l device -d 'use the device-code flow (SSH, WSL, no local browser)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l paste -d 'sign in with a browser on any machine, then paste back the address it was sent to (any server; the default where no browser can run and there is no device code)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l port -r -d 'fixed loopback port for the redirect (default: a random free port)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l no-browser -d 'print the URL instead of opening a browser'
 complete -c mcp-auth -n '__fish_seen_subcommand_from login' -l browser-command -r -d 'open the URL with this command (`CMD <url>`; env BROWSER works too)'

@@ -559,6 +559,21 @@ describe.skipIf(!hasChromium)("README: Logging in", () => {
     });
     expect(r.code, r.stderr).toBe(0);
   });
+  ran.add("mcp-auth login me --paste");
+  it("mcp-auth login me --paste (signed in on another machine, the address pasted back)", async () => {
+    const inv = toArgv("mcp-auth login me --paste", s.map(), u, u.home);
+    const child = spawn(process.execPath, [BIN, ...inv.args], { env: u.env, cwd: u.home });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const closed = new Promise<number | null>((r) => child.on("close", r));
+    await expect.poll(() => stderr, { timeout: 30_000 }).toMatch(/sign in:\n\s+\S+/);
+    // The browser lands on the loopback callback, which nothing answers there; BROWSER_PASTE prints its address.
+    const b = await runProcess("sh", ["-c", `${CHROMIUM} "$0"`, /sign in:\n\s+(\S+)/.exec(stderr)![1]!], { PATH: process.env.PATH, HOME: u.home, BROWSER_PASTE: "1" });
+    expect(b.code, b.stderr).toBe(0);
+    child.stdin.end(b.stdout);
+    expect(await closed, stderr).toBe(0);
+    expect(stderr).toContain('Logged in: profile "me"');
+  });
   steps(s, [
     // Bare `login`: the default profile (me, the only one).
     { readme: "mcp-auth login", extra: browser },

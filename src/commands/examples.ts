@@ -12,6 +12,7 @@ const EXAMPLES: Record<string, string[]> = {
     "mcp-auth login https://mcp.example.com/mcp   # discover, register, sign in, save profile mcp.example.com",
     "mcp-auth login dev --scope files:write       # step up: add a scope and sign in again",
     "mcp-auth login dev --device                  # SSH, WSL: no local browser",
+    "mcp-auth login dev --paste                   # sign in on any machine, paste back the address",
     "mcp-auth login dev --no-browser              # print the URL instead",
   ],
   logout: ["mcp-auth logout dev", "mcp-auth logout dev --revoke", "mcp-auth logout --all"],

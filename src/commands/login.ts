@@ -5,7 +5,9 @@ import { mcpLogin, type McpSetupInput } from "../core/mcp-login.js";
 import { saveScopes, withScopes } from "../core/profiles.js";
 import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
+import { readLine } from "../io/line-input.js";
 import { readSecret } from "../io/secret-input.js";
+import { MAX_PASTE } from "../oauth/paste.js";
 import type { LoginOptions } from "../core/login.js";
 import { askClientId, duration, optionFlag, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
 
@@ -15,6 +17,7 @@ export interface LoginCommandOptions {
   profile?: string;
   provider?: string;
   device?: boolean;
+  paste?: boolean;
   port?: string;
   /** false with --no-browser */
   browser?: boolean;
@@ -38,12 +41,19 @@ const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", 
 
 export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<void> {
   const port = o.port === undefined ? undefined : portNumber("--port", String(o.port), { allowZero: true });
+  if (o.paste && o.device) throw new UsageError("pass only one of --paste and --device");
+  if (o.paste && o.browserCommand) throw new UsageError("--paste is for a browser on another machine; --browser-command opens one here", { hint: "drop one of them" });
+  // Piped stdin that held the client secret has nothing left to paste.
+  const stdinTaken = Boolean(o.clientSecretStdin && !ctx.io.in.isTTY);
+  if (o.paste && stdinTaken) throw new UsageError("--paste reads the address from stdin, which --client-secret-stdin has used", { hint: "pass the secret with --client-secret-env VAR" });
   const how: LoginOptions = {
     device: o.device,
     port,
     browser: o.browser !== false,
     browserCommand: o.browserCommand,
     timeoutSec: seconds("--login-timeout", o.loginTimeout, 300),
+    paste: o.paste,
+    ...(stdinTaken ? {} : { readPasted: () => readLine(ctx.io.in, { max: MAX_PASTE, err: ctx.io.err }) }),
   };
   if (o.profileArg && /^https?:\/\//i.test(o.profileArg)) return loginToServer(ctx, o.profileArg, o, how);
   for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies to a login with an MCP server URL (mcp-auth login https://…)`);
@@ -102,6 +112,7 @@ export function registerLogin(program: Command, getCtx: () => Context, run: Run<
     .command("login [profile-or-url]")
     .description("sign in with a browser (authorization code + PKCE) or a device code; given an MCP server URL, discover its authorization server, register and save a profile first")
     .option("--device", "use the device-code flow (SSH, WSL, no local browser)")
+    .option("--paste", "sign in with a browser on any machine, then paste back the address it was sent to (any server; the default where no browser can run and there is no device code)")
     .option("--port <port>", "fixed loopback port for the redirect (default: a random free port)")
     .option("--no-browser", "print the URL instead of opening a browser")
     .option("--browser-command <cmd>", "open the URL with this command (`CMD <url>`; env BROWSER works too)")

@@ -7,6 +7,20 @@ import { envWithoutSecrets, markControl } from "./sanitize.js";
 export interface Browser {
   /** `command` (--browser-command) wins over $BROWSER, which wins over the platform opener. */
   open(url: string, o?: { command?: string }): Promise<void>;
+  /** Why no browser can be opened here (then a login offers the device code or paste-back); undefined: one can. */
+  unavailable?(): string | undefined;
+}
+
+/**
+ * Why the platform's opener would show nothing to the person at the keyboard: an SSH session (the
+ * browser would open on the remote machine, if anywhere), or Linux without a display. macOS and
+ * Windows always have one; WSL opens Windows' browser. A $BROWSER command is the user's to judge.
+ */
+export function noBrowserReason(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, wsl: boolean): string | undefined {
+  if (env.BROWSER) return undefined;
+  if (env.SSH_CONNECTION || env.SSH_TTY) return "this is an SSH session";
+  if (platform === "linux" && !wsl && !env.DISPLAY && !env.WAYLAND_DISPLAY) return "DISPLAY and WAYLAND_DISPLAY are unset";
+  return undefined;
 }
 
 /** What the real opener needs from the machine; tests pass a platform and a spawn that records. */
@@ -55,6 +69,7 @@ export function systemBrowser(env: NodeJS.ProcessEnv, warn: (m: string) => void,
   }
 
   return {
+    unavailable: () => noBrowserReason(env, platform, wsl),
     async open(url, o = {}) {
       // Only a web address is handed on: a file path or another scheme would be run by the opener.
       const href = URL.canParse(url) ? new URL(url) : undefined;

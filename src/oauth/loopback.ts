@@ -25,14 +25,7 @@ export interface LoopbackOptions {
 
 export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions): Promise<OC.TokenEndpointResponse> {
   const client = await openid();
-  if (!config.serverMetadata().authorization_endpoint) {
-    throw new NetworkError("unusable server metadata: authorization_endpoint is missing, so a browser login is impossible", { hint: "fix the server's metadata, or use a grant it supports" });
-  }
-  // S256 is the only method we send; a server that lists its methods without it would reject the login.
-  const methods = config.serverMetadata().code_challenge_methods_supported;
-  if (Array.isArray(methods) && !methods.includes("S256")) {
-    throw new NetworkError(`the authorization server does not support PKCE with S256 (code_challenge_methods_supported: ${markControl(methods.join(", ")) || "none"}); refusing to log in without it`);
-  }
+  checkBrowserLogin(config);
   const verifier = client.randomPKCECodeVerifier();
   registerSecret(verifier); // never printed, even if a server echoes it back
   const challenge = await client.calculatePKCECodeChallenge(verifier);
@@ -109,12 +102,24 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
   }
 }
 
+/** The metadata allows a browser login with PKCE S256 (loopback or paste-back), or exit 3. */
+export function checkBrowserLogin(config: OC.Configuration): void {
+  if (!config.serverMetadata().authorization_endpoint) {
+    throw new NetworkError("unusable server metadata: authorization_endpoint is missing, so a browser login is impossible", { hint: "fix the server's metadata, or use a grant it supports" });
+  }
+  // S256 is the only method we send; a server that lists its methods without it would reject the login.
+  const methods = config.serverMetadata().code_challenge_methods_supported;
+  if (Array.isArray(methods) && !methods.includes("S256")) {
+    throw new NetworkError(`the authorization server does not support PKCE with S256 (code_challenge_methods_supported: ${markControl(methods.join(", ")) || "none"}); refusing to log in without it`);
+  }
+}
+
 /**
  * Why a callback is not the answer to this login (then it is ignored), or undefined. State first,
  * then RFC 9207: a present `iss` must be the issuer, and one the server promised must be present.
  * Checked before an `error` is believed, so a forged "access_denied" cannot end the login either.
  */
-function notThisLogin(current: URL, state: string, metadata: OC.ServerMetadata): string | undefined {
+export function notThisLogin(current: URL, state: string, metadata: OC.ServerMetadata): string | undefined {
   if (current.searchParams.get("state") !== state) return "carried the wrong state (a stale or forged login attempt)";
   const iss = current.searchParams.get("iss");
   if (iss !== null && iss !== metadata.issuer) return "came from another issuer than the one being logged in to (RFC 9207 iss mismatch)";
@@ -122,7 +127,7 @@ function notThisLogin(current: URL, state: string, metadata: OC.ServerMetadata):
   return undefined;
 }
 
-async function exchange(client: typeof OC, config: OC.Configuration, current: URL, verifier: string, state: string, resource?: string): Promise<OC.TokenEndpointResponse> {
+export async function exchange(client: typeof OC, config: OC.Configuration, current: URL, verifier: string, state: string, resource?: string): Promise<OC.TokenEndpointResponse> {
   const error = current.searchParams.get("error");
   if (error) {
     const desc = current.searchParams.get("error_description");

@@ -27,8 +27,11 @@
 //   BROWSER_SCREENSHOT   path: save a full-page PNG of the final page (also on failure, if possible)
 //   BROWSER_DEBUG=1      log every step (with ms since start) to stderr
 //   BROWSER_EXECUTABLE   Chromium binary (default /usr/bin/chromium)
+//   BROWSER_PASTE=1      a browser on another machine (`mcp-auth login --paste`): the callback is
+//                        expected not to load; print the address the browser was sent to on
+//                        stdout (what the person copies from the address bar) and exit 0
 //
-// stdout stays empty. stderr gets "[browser] reached <kind> page in N ms: <url>" followed by the
+// stdout stays empty (but for BROWSER_PASTE). stderr gets "[browser] reached <kind> page in N ms: <url>" followed by the
 // final page's visible text (or "[browser] FAILED after N ms: <reason>").
 // Exit codes: 0 reached the callback (any result, including error=access_denied) or a device
 // end page; 1 timeout / error / unexpected page / callback unreachable / bad usage;
@@ -50,6 +53,7 @@ const TIMEOUT_MS = Number(process.env.BROWSER_TIMEOUT_MS) > 0 ? Number(process.e
 const SCREENSHOT = process.env.BROWSER_SCREENSHOT || '';
 const DEBUG = /^(1|true|yes)$/i.test(process.env.BROWSER_DEBUG || '');
 const EXECUTABLE = process.env.BROWSER_EXECUTABLE || '/usr/bin/chromium';
+const PASTE = /^(1|true|yes)$/i.test(process.env.BROWSER_PASTE || '');
 const CHROMIUM_ARGS = [
   // --headless and --user-data-dir are added by playwright (headless: true; profile under TMPDIR)
   '--no-sandbox',
@@ -84,6 +88,7 @@ let page;
 let cleanupPromise;
 let signalExit; // exit code when a signal arrived
 let callbackFailure; // set when the navigation to the loopback callback fails
+let callbackUrl; // the callback address the browser was sent to (BROWSER_PASTE)
 /** Close the browser and delete the temp dir; every caller awaits the same run. */
 function cleanup() {
   cleanupPromise ??= (async () => {
@@ -207,6 +212,7 @@ async function run() {
   // Record main-frame navigation failures to the callback (e.g. loopback server already gone).
   page.on('requestfailed', (req) => {
     if (req.isNavigationRequest() && req.frame() === page.mainFrame() && isCallback(req.url())) {
+      callbackUrl = req.url();
       callbackFailure = `${req.failure()?.errorText ?? 'failed'} (${req.url()})`;
     }
   });
@@ -218,6 +224,7 @@ async function run() {
     // A direct redirect to a dead callback surfaces here; report it below.
     if (!callbackFailure) throw e;
   }
+  if (PASTE && callbackUrl) return { kind: 'callback', href: callbackUrl };
 
   let denied = false;
   let steps = 0;
@@ -229,6 +236,7 @@ async function run() {
     debug(`page ${kind}: ${href}`);
     switch (kind) {
       case 'callback': {
+        if (PASTE) return { kind, href };
         await page.waitForLoadState('load');
         if (callbackFailure) throw new Error(`callback request failed: ${callbackFailure}`);
         return { kind, href };
@@ -279,6 +287,7 @@ async function run() {
         if (denied && /access_denied/.test(await visibleText())) return { kind: 'device-aborted', href };
         throw new Error(`authorization server error page at ${href}:\n${await visibleText()}`);
       default: {
+        if (PASTE && callbackUrl) return { kind: 'callback', href: callbackUrl };
         if (callbackFailure) throw new Error(`callback request failed: ${callbackFailure}`);
         throw new Error(`unexpected page at ${href} (title ${JSON.stringify(await page.title().catch(() => ''))}):\n${(await visibleText()).slice(0, 2000)}`);
       }
@@ -300,7 +309,8 @@ try {
   ]);
   const text = await visibleText();
   await screenshot();
-  log(`reached ${result.kind} page in ${Date.now() - t0} ms: ${result.href}`);
+  log(`reached ${result.kind} page in ${Date.now() - t0} ms${PASTE ? '' : `: ${result.href}`}`);
+  if (PASTE) process.stdout.write(`${result.href}\n`);
   process.stderr.write(`${text}\n`);
   exitCode = 0;
 } catch (e) {

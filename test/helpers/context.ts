@@ -32,6 +32,8 @@ export interface TestContextOptions {
   virtualTime?: boolean;
   /** What the browser does with a URL (e.g. follow the login); it records the URL either way. */
   onBrowse?: (url: string) => Promise<void> | void;
+  /** The browser cannot run here, for this reason (an SSH session, no display…), as systemBrowser would say. */
+  noBrowser?: string;
   global?: GlobalOptions;
   /** Name resolution for every request (map names to 127.0.0.1 or this machine's own addresses only). */
   resolve?: Resolver;
@@ -144,6 +146,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
       browsed.push(url);
       await o.onBrowse?.(url);
     },
+    unavailable: () => o.noBrowser,
   };
   const make = (g: GlobalOptions) => createContext({ ...o.global, ...g }, { env, terminal, clock, browser, resolve: o.resolve, plugins, waits: o.virtualTime ? waits : undefined });
   const ctx = make(o.global ?? {});
