@@ -195,7 +195,8 @@ const LOOPBACK: readonly ResolvedAddress[] = [
 ];
 
 async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
-  const { lookup } = await import("node:dns/promises");
+  // getBuiltinModule, not import(): the fast path's CommonJS bundle would start the ES module loader for it.
+  const { lookup } = process.getBuiltinModule("node:dns/promises");
   return (await lookup(hostname, { all: true })) as ResolvedAddress[];
 }
 
