@@ -1,6 +1,7 @@
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { targetParams, toTokenSet, type TokenSet } from "../oauth/client.js";
+import { checkAuthorizeParams } from "../oauth/authorize-params.js";
 import { deviceLogin } from "../oauth/device.js";
 import { loopbackLogin } from "../oauth/loopback.js";
 import type { Target } from "./target.js";
@@ -19,6 +20,18 @@ export interface LoginOptions {
 
 /** Browser (authorization code + PKCE on a loopback redirect) or device-code login for a target. */
 export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet> {
+  const run = signIn(ctx, o);
+  return async (t) => {
+    try {
+      return await run(t);
+    } catch (e) {
+      // What the IdP said stays the message; a preset that knows the quirk names its fix (docs/presets.md).
+      throw (await import("../presets/index.js")).withPresetHint(t, e);
+    }
+  };
+}
+
+function signIn(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet> {
   return async (t) => {
     const config = await oauthConfig(ctx, t);
     const params = targetParams(t);
@@ -33,7 +46,8 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
     }
     if (t.grant === "client_credentials") throw new UsageError(`profile "${t.profile}" uses client credentials; it needs no login`, { hint: "use: mcp-auth token" });
     const res = await loopbackLogin(config, {
-      params,
+      // Extra parameters (Google's access_type=offline…) go on the authorization request only.
+      params: { ...params, ...checkAuthorizeParams(t.authorizeParams, t.profile) },
       port: o.port ?? t.redirectPort ?? 0,
       timeoutMs: o.timeoutSec * 1000,
       // --no-browser was given: suggesting it again would not help.
