@@ -171,6 +171,14 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   // 3b. Identity federation: the CI token and its claims (the IdP's trust is tested by the token below).
   if (t?.assertion) for (const c of await federationChecks(ctx, t)) checks.push(c);
 
+  // 3c. A profile at a big IdP: its quirks, checked against the profile (docs/presets.md).
+  const presets = t ? await import("../presets/index.js") : undefined;
+  if (t && presets) {
+    const hasRefresh = t.grant === "client_credentials" ? undefined : await ctx.tokens.refreshToken(t).then(Boolean, () => undefined);
+    const found = presets.presetFindings(t, hasRefresh);
+    for (const f of found?.findings ?? []) add(`preset.${found!.preset.id}`, f.status, `${found!.preset.title} quirks`, f.detail, f.fix);
+  }
+
   // 4. The token.
   const now = Math.floor(ctx.now() / 1000);
   let token = input.token;
@@ -180,7 +188,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
       token = (await getToken(ctx, t, { minTtl: 0, noCache: Boolean(t.assertion) })).access_token;
       add("token.obtain", "pass", "token obtainable", `for profile ${t.profile ?? ""}`.trim());
     } catch (e) {
-      add("token.obtain", "fail", "token obtainable", msg(e), (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag}`);
+      add("token.obtain", "fail", "token obtainable", msg(e), presets?.presetFix(t, e) ?? (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag}`);
     }
   } else if (token) add("token.obtain", "pass", "token obtainable", "read from standard input");
   else add("token.obtain", "skip", "token obtainable", "no profile and no --token-stdin", "pass --profile P or pipe a token to --token-stdin");
