@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--tenant|--domain|--auth-server|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -55,14 +55,17 @@ _mcp_auth() {
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --browser-command) COMPREPLY=(); return ;;
         --login-timeout) COMPREPLY=(); return ;;
-        --issuer) COMPREPLY=(); return ;;
+        --tenant) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
+        --domain) COMPREPLY=(); return ;;
+        --auth-server) COMPREPLY=(); return ;;
+        --issuer) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--provider --profile --yes -y --login --no-login --clients --url --admin-token-stdin --admin-token-env --admin-user --admin-password-stdin --admin-password-env --admin-app-id --flow-secret-stdin --flow-secret-env --system-resource-server --grant --redirect-port --rotate-secret --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-token-stdin --admin-token-env --admin-user --admin-password-stdin --admin-password-env --admin-app-id --flow-secret-stdin --flow-secret-env --system-resource-server --grant --redirect-port --rotate-secret --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --tenant --scope --domain --auth-server --issuer --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
