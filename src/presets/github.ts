@@ -42,6 +42,8 @@ export const github = definePreset({
       grant,
       scopes: scopes.length ? scopes : undefined,
       authorizeParams: a.authorizeParams,
+      // GitHub documents client_id and client_secret as body parameters of the token request.
+      ...(a.hasSecret && { authMethod: "client_secret_post" as const }),
       extra: {
         preset: "github",
         authorizationEndpoint: `${origin}/login/oauth/authorize`,

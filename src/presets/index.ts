@@ -95,6 +95,7 @@ export async function addPresetProfile(ctx: Context, input: PresetProfileInput):
     audience: plan.audience,
     mcpUrl: answers.mcpUrl,
     redirectPort: input.redirectPort,
+    authMethod: plan.authMethod,
     kind: "oidc",
     authorizeParams: plan.authorizeParams,
     extra: plan.extra,

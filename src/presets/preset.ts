@@ -39,6 +39,8 @@ export interface PresetPlan {
   audience?: string;
   resource?: string;
   authorizeParams?: Record<string, string>;
+  /** How the client secret is sent, where the IdP documents one way only. */
+  authMethod?: "client_secret_post";
   /** Non-secret facts kept in the profile: always `preset`; fixed endpoints for a server without discovery. */
   extra: Record<string, unknown>;
   /** Lines for the user: what the preset chose and why. */
