@@ -12,12 +12,14 @@
 import { startVendorIdp, type Vendor, type VendorIdp } from "./vendor-idp.js";
 
 export function oktaVendor(server = "default"): Vendor {
-  const p = `/oauth2/${server}`;
+  // The org authorization server: issuer the org's origin, endpoints under /oauth2/v1.
+  const iss = server === "org" ? "" : `/oauth2/${server}`;
+  const p = server === "org" ? "/oauth2" : iss;
   return {
-    issuer: (base) => `${base}${p}`,
-    paths: { metadata: `${p}/.well-known/openid-configuration`, authorize: `${p}/v1/authorize`, token: `${p}/v1/token`, device: `${p}/v1/device/authorize`, jwks: `${p}/v1/keys` },
+    issuer: (base) => `${base}${iss}`,
+    paths: { metadata: `${iss}/.well-known/openid-configuration`, authorize: `${p}/v1/authorize`, token: `${p}/v1/token`, device: `${p}/v1/device/authorize`, jwks: `${p}/v1/keys` },
     metadata: (base) => ({
-      issuer: `${base}${p}`,
+      issuer: `${base}${iss}`,
       authorization_endpoint: `${base}${p}/v1/authorize`,
       token_endpoint: `${base}${p}/v1/token`,
       device_authorization_endpoint: `${base}${p}/v1/device/authorize`,
@@ -28,10 +30,11 @@ export function oktaVendor(server = "default"): Vendor {
     }),
     async mint(g, { issuer, sign }) {
       const scp = g.scope.split(" ").filter(Boolean);
-      const access_token = await sign({ ver: 1, iss: issuer, aud: `api://${server}`, cid: g.clientId, scp, sub: "user@example.com" });
+      // The org server's tokens are for Okta's own APIs (aud: the org), not for your servers.
+      const access_token = await sign({ ver: 1, iss: issuer, aud: server === "org" ? issuer : `api://${server}`, cid: g.clientId, scp, sub: "user@example.com" });
       return { token_type: "Bearer", expires_in: 3600, access_token, scope: g.scope, ...(scp.includes("offline_access") ? { refresh_token: `okta-rt-${Math.random().toString(36).slice(2)}` } : {}) };
     },
   };
 }
 
-export const startOkta = (clients: Record<string, { secret?: string }>): Promise<VendorIdp> => startVendorIdp(oktaVendor(), clients);
+export const startOkta = (clients: Record<string, { secret?: string }>, server = "default"): Promise<VendorIdp> => startVendorIdp(oktaVendor(server), clients);

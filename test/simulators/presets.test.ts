@@ -3,11 +3,11 @@ import { createTestContext, type TestContext } from "../helpers/context.js";
 import { targetFromProfile } from "../../src/core/target.js";
 import { selectProfile } from "../../src/profile.js";
 import { startAuth0 } from "./auth0.js";
-import { ENTRA_TENANT, startEntra } from "./entra.js";
+import { ENTRA_TENANT, entraVendor, startEntra } from "./entra.js";
 import { startGitHub } from "./github.js";
 import { startGoogle } from "./google.js";
 import { startOkta } from "./okta.js";
-import { followLogin, type VendorIdp } from "./vendor-idp.js";
+import { followLogin, startVendorIdp, type VendorIdp } from "./vendor-idp.js";
 
 /**
  * Each preset against its vendor's simulator (built from the vendor's documented requests and
@@ -44,6 +44,16 @@ const CASES: Case[] = [
       expect(q.resource).toBeUndefined();
       expect(q.scope).toBe("api://mcp-server/.default openid offline_access");
       expect(jwt(token)).toMatchObject({ iss: `${i.url}/${ENTRA_TENANT}/v2.0`, aud: "api://mcp-server" });
+      expect(hasRefresh).toBe(true);
+    },
+  },
+  {
+    name: "entra (device code): the v2.0 devicecode endpoint, authorization_pending polled through",
+    start: () => startVendorIdp(entraVendor(), { "app-1": {} }, { approveAfterPolls: 1 }),
+    add: (u) => ["--preset", "entra", "--authority", u, "--tenant", ENTRA_TENANT, "--client-id", "app-1", "--scope", "api://mcp-server/.default", "--grant", "device_code"],
+    check: (i, token, hasRefresh) => {
+      expect(i.seen.find((s) => s.path.endsWith("/oauth2/v2.0/devicecode"))?.form.scope).toBe("api://mcp-server/.default openid offline_access");
+      expect(jwt(token)).toMatchObject({ aud: "api://mcp-server" });
       expect(hasRefresh).toBe(true);
     },
   },
@@ -132,6 +142,19 @@ describe("the quirks, as each vendor answers them", () => {
     expect(await tc.run(["doctor", "--profile", "p", "--json"])).not.toBe(0);
     const { checks } = JSON.parse(tc.stdout().slice(before)) as { checks: Array<{ id: string; status: string; fix?: string }> };
     expect(checks.find((c) => c.id === "preset.entra")).toMatchObject({ status: "fail", fix: 'mcp-auth profiles set p --resource ""' });
+  });
+
+  it("okta: the org authorization server works, but its tokens are Okta's own, and doctor says to use a custom server", async () => {
+    idp = await startOkta({ "0oa-native": {} }, "org");
+    tc = createTestContext({ onBrowse: followLogin });
+    expect(await tc.run(["profiles", "add", "p", "--preset", "okta", "--domain", idp.url, "--auth-server", "org", "--client-id", "0oa-native"])).toBe(0);
+    expect(tc.stderr()).toContain("the org authorization server's access tokens are for Okta's own APIs");
+    expect(await tc.run(["login", "p"]), tc.stderr()).toBe(0);
+    expect(idp.seen.some((s) => s.path === "/oauth2/v1/authorize")).toBe(true);
+    const before = tc.stdout().length;
+    await tc.run(["doctor", "--profile", "p", "--json"]);
+    const { checks } = JSON.parse(tc.stdout().slice(before)) as { checks: Array<{ id: string; status: string; fix?: string }> };
+    expect(checks.find((c) => c.id === "preset.okta")).toMatchObject({ status: "fail", fix: expect.stringContaining("--auth-server default") });
   });
 
   it("google: without access_type=offline no refresh token comes, and doctor says which parameters bring it", async () => {
