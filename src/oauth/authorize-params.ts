@@ -21,6 +21,12 @@ export const OWNED_AUTHORIZE_PARAMS: Readonly<Record<string, string | undefined>
   audience: "--audience",
 };
 
+/**
+ * Credentials: they would sit in argv (visible in `ps`), config.json and the browser's history, and
+ * none belongs on an authorization request.
+ */
+const CREDENTIALS = new Set(["client_secret", "client_assertion", "client_assertion_type", "code", "code_verifier", "assertion", "access_token", "refresh_token", "id_token_hint", "password", "subject_token", "actor_token"]);
+
 const KEY = /^[A-Za-z0-9_.~-]{1,64}$/;
 /** Printable text: no control, format or line/paragraph separator characters (they could hide in a URL shown to the user). */
 const VALUE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,512}$/u;
@@ -33,6 +39,7 @@ function problem(key: string, value: string): string | undefined {
     const instead = OWNED_AUTHORIZE_PARAMS[key.toLowerCase()];
     return `"${key}" is a parameter mcp-auth sends itself${instead ? `; use ${instead}` : ""}`;
   }
+  if (CREDENTIALS.has(key.toLowerCase())) return `"${key}" carries a credential, which never goes on the command line, into config.json or into an authorization URL`;
   if (!VALUE.test(value)) return `the value of "${key}" must be 1 to 512 printable characters`;
   return undefined;
 }
