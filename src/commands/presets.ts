@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { readSecret } from "../io/secret-input.js";
 import { parseAuthorizeParams } from "../oauth/authorize-params.js";
-import { PRESET_IDS, PRESETS } from "../presets/index.js";
+import { addPresetProfile, PRESET_IDS, PRESETS } from "../presets/index.js";
 import type { Grant } from "../profile.js";
 import { optionFlag } from "./shared.js";
 
@@ -65,7 +65,6 @@ export async function runPresetAdd(ctx: Context, o: PresetAddOptions & Record<st
   if (o.resource === false) throw new UsageError("--no-resource only applies when the authorization server is discovered; a preset decides about resource itself");
   if (o.issuer !== undefined && o.preset !== "google") throw new UsageError(`--preset ${o.preset} builds the issuer itself; --issuer does not apply`, { hint: o.preset === "entra" ? "pass --tenant (and --authority for a national cloud)" : "pass --domain" });
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
-  const { addPresetProfile } = await import("../presets/index.js");
   const r = await addPresetProfile(ctx, {
     name: o.name,
     preset: o.preset!,
