@@ -164,6 +164,8 @@ describe("the presets' fixes, by the IdP's own words", () => {
     ["entra", "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'", /Allow public client flows/],
     ["google", "invalid_client: client_secret is missing.", /--client-secret-env VAR/],
     ["github", "device_flow_disabled", /Enable Device Flow/],
+    ["entra", "login timed out after 300s waiting for the browser", /if the browser showed AADSTS50011/],
+    ["google", "login timed out after 300s waiting for the browser", /redirect_uri_mismatch/],
     ["auth0", "access_denied: Service not found: https://api.invalid", /--audience API_IDENTIFIER/],
   ])("%s: %s", (preset, message, fix) => {
     expect(presetFix({ preset, issuer: "https://idp.example.invalid", profile: "p" }, new Error(message))).toMatch(fix);

@@ -52,6 +52,7 @@ export const auth0 = definePreset({
   ],
   matches: (issuer) => /^https:\/\/[^/]+\.auth0\.com\/?$/.test(issuer),
   fixes: [
+    { match: /login timed out/, fix: () => "if the browser showed Callback URL mismatch, add http://127.0.0.1/callback to the Allowed Callback URLs; otherwise run the login again" },
     { match: /Service not found|invalid audience|audience/i, fix: (p) => `the audience must be the API's Identifier exactly: mcp-auth profiles set ${p} --audience API_IDENTIFIER` },
     { match: /Callback URL mismatch|redirect_uri/i, fix: () => "add http://127.0.0.1/callback to the application's Allowed Callback URLs (with --redirect-port PORT: http://127.0.0.1:PORT/callback)" },
     { match: /unauthorized_client|Grant type .* not allowed/i, fix: () => "enable the grant on the application (Advanced Settings → Grant Types)" },

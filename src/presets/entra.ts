@@ -88,6 +88,8 @@ export const entra = definePreset({
   ],
   matches: (issuer) => /^https:\/\/login\.microsoftonline\.(com|us)\/|^https:\/\/login\.partner\.microsoftonline\.cn\/|^https:\/\/sts\.windows\.net\//.test(issuer),
   fixes: [
+    // A redirect URI mismatch stops at Entra's own page: the browser never comes back.
+    { match: /login timed out/, fix: () => "if the browser showed AADSTS50011, register http://localhost/callback under Authentication → Mobile and desktop applications; otherwise run the login again" },
     { match: /AADSTS9010010|AADSTS901002/, fix: (p) => `Entra refuses RFC 8707 resource: drop it with mcp-auth profiles set ${p} --resource "" and name the API in the scope (--scope api://APP/.default); a discovered profile: mcp-auth login URL --no-resource` },
     { match: /AADSTS50011/, fix: () => "the redirect URI is not registered: add http://localhost/callback under Authentication → Mobile and desktop applications (Entra ignores the loopback port)" },
     { match: /AADSTS28000/, fix: (p) => `one API per token: keep the scopes of one API in mcp-auth profiles set ${p} --scope api://APP/.default` },

@@ -61,6 +61,7 @@ export const github = definePreset({
   ],
   matches: (issuer) => /\/login\/oauth$/.test(issuer),
   fixes: [
+    { match: /login timed out/, fix: () => "if the browser showed a redirect_uri error, set the app's Authorization callback URL to http://127.0.0.1/callback; otherwise run the login again" },
     { match: /device_flow_disabled/, fix: () => "tick Enable Device Flow in the app's settings (Developer settings → your app)" },
     { match: /incorrect_client_credentials|invalid_client/, fix: (p) => `check the client id and secret: mcp-auth profiles set ${p} --client-id ID --client-secret-env VAR (the browser flow needs the secret)` },
     { match: /redirect_uri_mismatch|redirect_uri/, fix: () => "set the app's Authorization callback URL to http://127.0.0.1/callback" },

@@ -51,6 +51,8 @@ export const google = definePreset({
   ],
   matches: (issuer) => issuer === "https://accounts.google.com",
   fixes: [
+    // A redirect_uri_mismatch stops at Google's own page: the browser never comes back.
+    { match: /login timed out/, fix: () => "if the browser showed redirect_uri_mismatch or access blocked, use a Desktop app client and add yourself as a test user; otherwise run the login again" },
     { match: /redirect_uri_mismatch/, fix: () => "use a Desktop app client (Credentials → OAuth client ID → Desktop app): its loopback redirects need no registration" },
     { match: /client_secret is missing|invalid_client/, fix: (p) => `Google's token endpoint wants the client secret: mcp-auth profiles set ${p} --client-secret-env VAR` },
     { match: /invalid_grant/, fix: (p) => `the refresh token was revoked or expired (apps in testing get 7-day refresh tokens): mcp-auth login ${p}` },

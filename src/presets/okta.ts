@@ -57,6 +57,7 @@ export const okta = definePreset({
   ],
   matches: (issuer) => /^https:\/\/[^/]+\.(okta|oktapreview|okta-emea)\.com(\/oauth2\/[^/]+)?$/.test(issuer),
   fixes: [
+    { match: /login timed out/, fix: () => "if the browser showed an Okta error page, add http://127.0.0.1/callback to the app's Sign-in redirect URIs and assign the app to you; otherwise run the login again" },
     { match: /redirect_uri.*(Login redirect URI|must be)|invalid_request.*redirect/i, fix: () => "add http://127.0.0.1/callback to the app's Sign-in redirect URIs" },
     { match: /no_matching_policy|Policy evaluation failed|access_denied/, fix: () => "the authorization server's access policy has no rule for this app, grant or scope: Security → API → Authorization Servers → Access Policies" },
     { match: /invalid_scope/, fix: (p) => `ask only for scopes the authorization server defines: mcp-auth profiles set ${p} --scope "openid offline_access YOUR:SCOPE"` },
