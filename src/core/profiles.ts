@@ -289,10 +289,10 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     redirectPort,
     tokenEndpointAuthMethod: key ? "private_key_jwt" : o.authMethod,
     ...(assertion && { assertion }),
-    ...(o.authorizeParams && { authorizeParams: o.authorizeParams }),
+    ...(o.authorizeParams && Object.keys(o.authorizeParams).length && { authorizeParams: o.authorizeParams }),
     ...(o.extra && { extra: { ...base.extra, ...o.extra } }),
   };
-  if (!o.authorizeParams) delete data.authorizeParams; // `profiles set --authorize-param ""` cleared them
+  if (!o.authorizeParams || !Object.keys(o.authorizeParams).length) delete data.authorizeParams; // `--authorize-param ""` cleared them
   if (!key) return saveProfile(ctx, { name: o.name, data, clientSecret: o.clientSecret, force: o.force, makeDefault: o.makeDefault });
   // The private key goes to the secret store first; a refused save takes it out again.
   const ref = await storeKey(ctx, o.name, key);
