@@ -186,6 +186,13 @@ describe("init offers the presets", () => {
     expect(tc.stderr()).toContain("Mobile and desktop applications");
   });
 
+  it("the wizard lists the presets and asks only what the chosen one needs", async () => {
+    tc = createTestContext({ interactive: true, answers: ["okta", "p", "dev-1.okta.invalid", "default", "0oa", "openid offline_access", "authorization_code", "", false] });
+    expect(await tc.run(["init"]), tc.stderr()).toBe(0);
+    expect(tc.asked.slice(2, 8)).toEqual(["Okta domain (dev-123.okta.com):", "Authorization server id (default, or org):", "Client ID:", "Scopes (space-separated):", "How do you sign in:", "MCP server URL (empty: none):"]);
+    expect(saved(tc)).toMatchObject({ issuer: "https://dev-1.okta.invalid/oauth2/default", clientId: "0oa", extra: { preset: "okta" } });
+  });
+
   it("without a terminal, init --provider google prints the flags that answer it", async () => {
     tc = createTestContext();
     expect(await tc.run(["init", "--provider", "google"])).toBe(2);
