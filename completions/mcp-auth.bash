@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -55,14 +55,17 @@ _mcp_auth() {
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --browser-command) COMPREPLY=(); return ;;
         --login-timeout) COMPREPLY=(); return ;;
-        --issuer) COMPREPLY=(); return ;;
+        --tenant) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
+        --domain) COMPREPLY=(); return ;;
+        --auth-server) COMPREPLY=(); return ;;
+        --issuer) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--provider --profile --yes -y --login --no-login --clients --url --admin-token-stdin --admin-token-env --admin-user --admin-password-stdin --admin-password-env --admin-app-id --flow-secret-stdin --flow-secret-env --system-resource-server --grant --redirect-port --rotate-secret --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --issuer --scope --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--provider --profile --yes -y --login --no-login --clients --url --admin-token-stdin --admin-token-env --admin-user --admin-password-stdin --admin-password-env --admin-app-id --flow-secret-stdin --flow-secret-env --system-resource-server --grant --redirect-port --rotate-secret --name --client-id --validity --realm --admin-realm --admin-client-id --admin-client-secret-stdin --admin-client-secret-env --mcp-host --keep-host-check --mcp-url --trust-loopback --audience --audience-client --client-scope --create-client --client-auth --print-server-config --domain-url --redirect-uri --token-exchange --dotenv --create --oauth --api-token-stdin --api-token-env --client-credentials-user --client-secret-stdin --client-secret-env --open --browser-command --print-url --login-timeout --tenant --scope --domain --auth-server --issuer --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "token")
       case "$prev" in
@@ -98,6 +101,7 @@ _mcp_auth() {
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
+        --authorize-param) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -105,7 +109,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --paste --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --paste --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --authorize-param --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -158,12 +162,18 @@ _mcp_auth() {
         --assertion-from) COMPREPLY=(); return ;;
         --federation) COMPREPLY=($(compgen -W "client-assertion token-exchange" -- "$cur")); return ;;
         --subject-token-type) COMPREPLY=(); return ;;
+        --authorize-param) COMPREPLY=(); return ;;
+        --preset) COMPREPLY=($(compgen -W "entra google okta auth0 github" -- "$cur")); return ;;
+        --tenant) COMPREPLY=(); return ;;
+        --domain) COMPREPLY=(); return ;;
+        --auth-server) COMPREPLY=(); return ;;
+        --authority) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --authorize-param --preset --tenant --domain --auth-server --authority --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -234,12 +244,13 @@ _mcp_auth() {
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --key-id) COMPREPLY=(); return ;;
+        --authorize-param) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --key-id --no-key-id --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in

@@ -61,6 +61,8 @@ export interface ProfileData {
   resource?: string;
   /** Non-standard `audience` parameter (Auth0 and others). */
   audience?: string;
+  /** Extra authorization-request parameters (`--authorize-param`; src/oauth/authorize-params.ts). */
+  authorizeParams?: Record<string, string>;
   mcpUrl?: string;
   redirectPort?: number;
   tokenEndpointAuthMethod?: TokenAuthMethod;

@@ -13,6 +13,8 @@ import { startOci, type OciSim } from "./simulators/oci.js";
 import { startOctoPerf, type OctoPerfSim } from "./simulators/octoperf.js";
 import { startOpenProject, type OpenProjectSim } from "./simulators/openproject.js";
 import { startThunder, type ThunderSim } from "./simulators/thunder.js";
+import { startGoogle } from "./simulators/google.js";
+import type { VendorIdp } from "./simulators/vendor-idp.js";
 import { freePort } from "./helpers/util.js";
 
 /**
@@ -325,6 +327,37 @@ describe("README: Profiles", () => {
     { readme: "mcp-auth profiles remove ci2", check: () => expect(secrets(u)["client-secret:ci2"]).toBeUndefined() },
     { readme: "mcp-auth status dev", check: (r) => expect(r.stdout).toContain("dev") },
     { readme: "mcp-auth profiles use NAME" },
+  ]);
+});
+
+describe("README: Enterprise IdPs and hosted servers: Presets", () => {
+  // The preset lines name the real vendors' hosts: saving a preset profile sends nothing, so they run
+  // as shown. NAME is a Google preset profile against the Google simulator, for the lines that sign in.
+  let u: Sandboxed;
+  let google: VendorIdp;
+  beforeAll(async () => {
+    u = newUser();
+    google = await startGoogle({ "sim.apps.googleusercontent.com": { secret: "GOCSPX-sim" } });
+    const r = await runProcess(process.execPath, [BIN, "profiles", "add", "gsim", "--preset", "google", "--issuer", google.url, "--client-id", "sim.apps.googleusercontent.com", "--client-secret-env", "S"], { ...u.env, S: "GOCSPX-sim" }, undefined, 60_000, u.home);
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(() => google?.close());
+  const s: Section = { user: () => u, map: () => ({ NAME: "gsim" }) };
+  const preset = (name: string) => config(u).profiles[name] as { issuer: string; extra: { preset: string }; resource?: string };
+  steps(s, [
+    {
+      readme: "mcp-auth profiles add work --preset entra --tenant 0f3a1c2d-4b5e-4f60-8a7b-9c0d1e2f3a4b --client-id 11111111-2222-3333-4444-555555555555 --scope api://mcp-server/.default --mcp-url https://mcp.example.com/mcp", check: () => {
+        expect(preset("work")).toMatchObject({ issuer: "https://login.microsoftonline.com/0f3a1c2d-4b5e-4f60-8a7b-9c0d1e2f3a4b/v2.0", extra: { preset: "entra" } });
+        expect(preset("work").resource).toBeUndefined(); // Entra refuses RFC 8707 resource
+      },
+    },
+    { readme: "mcp-auth profiles add gmail --preset google --client-id 1234-abc.apps.googleusercontent.com --client-secret-env GOOGLE_CLIENT_SECRET", env: () => ({ GOOGLE_CLIENT_SECRET: "GOCSPX-readme" }), check: () => expect(preset("gmail")).toMatchObject({ issuer: "https://accounts.google.com", authorizeParams: { access_type: "offline", prompt: "consent" } }) },
+    { readme: "mcp-auth profiles add okta --preset okta --domain dev-123456.okta.com --client-id 0oa1b2c3d4 --auth-server default", check: () => expect(preset("okta").issuer).toBe("https://dev-123456.okta.com/oauth2/default") },
+    { readme: "mcp-auth profiles add auth0 --preset auth0 --domain example.us.auth0.com --audience https://mcp.example.com/mcp --client-id AbC123", check: () => expect(preset("auth0")).toMatchObject({ issuer: "https://example.us.auth0.com", audience: "https://mcp.example.com/mcp" }) },
+    { readme: "mcp-auth profiles add gh --preset github --client-id Iv23liAbCdEf", check: () => expect(preset("gh")).toMatchObject({ grant: "device_code", extra: { preset: "github", deviceAuthorizationEndpoint: "https://github.com/login/device/code" } }) },
+    { readme: "mcp-auth profiles set NAME --authorize-param access_type=offline --authorize-param prompt=consent", check: () => expect(preset("gsim")).toMatchObject({ authorizeParams: { access_type: "offline", prompt: "consent" } }) },
+    { readme: "mcp-auth login NAME", extra: () => ["--browser-command", FETCH_BROWSER], check: (r) => expect(r.stderr).toContain("refreshable") },
+    { readme: "mcp-auth doctor --profile NAME", check: (r) => expect(r.stdout + r.stderr).toMatch(/Google quirks.*access_type=offline and prompt=consent; a refresh token is stored/) },
   ]);
 });
 

@@ -22,6 +22,7 @@ const EXAMPLES: Record<string, string[]> = {
     "printf %s \"$SECRET\" | mcp-auth profiles add ci --issuer https://idp.example.com --client-id ci --client-secret-stdin --resource https://mcp.example.com/mcp",
     "mcp-auth profiles add work --mcp-url https://mcp.example.com/mcp   # discover the authorization server, register",
     "mcp-auth profiles add ci --issuer https://idp.example.com --client-auth private-key-jwt --generate-key",
+    "mcp-auth profiles add work --preset entra --tenant TENANT_ID --client-id APP_ID --scope api://APP/.default   # also google, okta, auth0, github",
   ],
   "profiles list": ["mcp-auth profiles list", "mcp-auth profiles list --json", "mcp-auth profiles list -q"],
   "profiles show": ["mcp-auth profiles show            # the default profile", "mcp-auth profiles show dev --json"],

@@ -2,7 +2,8 @@ import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { mcpLogin, type McpSetupInput } from "../core/mcp-login.js";
-import { saveScopes, withScopes } from "../core/profiles.js";
+import { saveAuthorizeParams, saveScopes, withScopes } from "../core/profiles.js";
+import { authorizeParamOption, authorizeParamsOf } from "./presets.js";
 import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
 import { readLine } from "../io/line-input.js";
@@ -35,6 +36,8 @@ export interface LoginCommandOptions {
   resource?: boolean;
   allowMissingPkceMetadata?: boolean;
   force?: boolean;
+  /** `--authorize-param KEY=VALUE`: a profile keeps them once the login worked; a URL login stores them in the new profile. */
+  authorizeParam?: string[];
 }
 
 const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", "clientMetadataUrl", "allowMissingPkceMetadata", "force"] as const;
@@ -55,6 +58,7 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
     paste: o.paste,
     ...(stdinTaken ? {} : { readPasted: () => readLine(ctx.io.in, { max: MAX_PASTE, err: ctx.io.err }) }),
   };
+  const extraParams = authorizeParamsOf(o.authorizeParam);
   if (o.profileArg && /^https?:\/\//i.test(o.profileArg)) return loginToServer(ctx, o.profileArg, o, how);
   for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies to a login with an MCP server URL (mcp-auth login https://…)`);
   if (o.resource === false) throw new UsageError("--no-resource only applies to a login with an MCP server URL");
@@ -65,10 +69,12 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
   }
   // Step-up: sign in with the added scopes; the profile keeps them only once that worked.
   if (o.scope?.length) profile = withScopes(profile, o.scope);
+  if (extraParams) profile = { ...profile, authorizeParams: Object.keys(extraParams).length ? { ...profile.authorizeParams, ...extraParams } : undefined };
   const run = () => login(ctx, profile, how);
   // Client credentials are one request to the IdP; a browser or device login prints its own progress.
   const r = profile.grant === "client_credentials" ? await withSpinner(ctx, `Getting a token from ${profile.issuer}…`, run) : await run();
   if (o.scope?.length) await saveScopes(ctx, profile.name, profile.scopes!);
+  if (extraParams && r.kind === "login") await saveAuthorizeParams(ctx, profile.name, profile.authorizeParams ?? {});
   const valid = duration(r.token.expires_at - ctx.now() / 1000);
   if (r.kind === "client_credentials") ctx.info(`Profile "${profile.name}" uses client credentials: got a token, valid for ${valid}.`);
   else ctx.info(`Logged in: profile "${profile.name}", token valid for ${valid}${r.token.refresh_token ? ", refreshable" : ""}.`);
@@ -89,6 +95,7 @@ async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, 
     allowMissingPkceMetadata: o.allowMissingPkceMetadata,
     device: o.device,
     redirectPort: port0(how.port),
+    authorizeParams: authorizeParamsOf(o.authorizeParam),
     force: o.force,
     askClientId: askClientId(ctx),
   };
@@ -125,7 +132,8 @@ export function registerLogin(program: Command, getCtx: () => Context, run: Run<
     .option("--client-metadata-url <url>", "URL login: your https Client ID Metadata Document, used when the server supports it")
     .option("--no-resource", "URL login: do not send RFC 8707 resource (for servers that reject it)")
     .option("--allow-missing-pkce-metadata", "URL login: proceed although the server does not advertise PKCE S256")
-    .option("--force", "URL login: replace a profile of that name that points at another server");
+    .option("--force", "URL login: replace a profile of that name that points at another server")
+    .addOption(authorizeParamOption("an extra authorization-request parameter (repeatable), e.g. access_type=offline; the profile keeps it"));
   withProfileOptions(cmd);
   cmd.action((name: string | undefined, o: LoginCommandOptions) => run(getCtx(), { ...o, profileArg: name }));
 }

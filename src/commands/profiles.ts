@@ -9,6 +9,7 @@ import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../profile.js";
 import { askClientId, choice, optionFlag, profileFor, type Run } from "./shared.js";
+import { authorizeParamOption, authorizeParamsOf, presetOptions, PRESET_ONLY, runPresetAdd } from "./presets.js";
 
 export interface ProfilesAddOptions {
   name: string;
@@ -42,9 +43,19 @@ export interface ProfilesAddOptions {
   federation?: Federation;
   subjectTokenType?: string;
   json?: boolean;
+  /** `--authorize-param KEY=VALUE`, repeatable. */
+  authorizeParam?: string[];
+  // An IdP preset (src/presets/, docs/presets.md)
+  preset?: string;
+  tenant?: string;
+  domain?: string;
+  authServer?: string;
+  authority?: string;
 }
 
 export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promise<void> {
+  if (o.preset) return runPresetAdd(ctx, o as ProfilesAddOptions & Record<string, unknown>);
+  for (const k of PRESET_ONLY) if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies with --preset`);
   const keyProfile = o.clientAuth === "private-key-jwt";
   if (!o.issuer || (!o.clientId && !keyProfile)) {
     if (o.mcpUrl && !keyProfile && !o.assertionFrom) return addDiscovered(ctx, o);
@@ -79,6 +90,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     assertionFrom: o.assertionFrom,
     federation: o.federation,
     subjectTokenType: o.subjectTokenType,
+    authorizeParams: authorizeParamsOf(o.authorizeParam),
   });
   if (saved.publicJwk) {
     // The public JWK is data (stdout): it is what the IdP must be given. Its private half stays in the store.
@@ -121,6 +133,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     noResource: o.resource === false,
     allowMissingPkceMetadata: o.allowMissingPkceMetadata,
     redirectPort,
+    authorizeParams: authorizeParamsOf(o.authorizeParam),
     makeDefault: o.default,
     force: true,
     askClientId: askClientId(ctx),
@@ -178,17 +191,17 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
 }
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
-export type ProfilesSetOptions = { name: string; resource?: string } & Partial<
+export type ProfilesSetOptions = { name: string; resource?: string; authorizeParam?: string[] } & Partial<
   Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">
 >;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
 export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promise<void> {
-  const { name, clientSecretStdin, clientSecretEnv, scope, ...rest } = o;
+  const { name, clientSecretStdin, clientSecretEnv, scope, authorizeParam, ...rest } = o;
   const changed = Object.entries(o).filter(([k, v]) => k !== "name" && v !== undefined);
   if (!changed.length) throw new UsageError("nothing to change", { hint: "pass the fields to change, e.g. --scope \"openid mcp:read\" or --resource URL (see --help)" });
   const clientSecret = clientSecretStdin || clientSecretEnv ? await readSecret(ctx, { stdin: clientSecretStdin, env: clientSecretEnv }, "client secret", "client-secret") : undefined;
-  const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret });
+  const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret, authorizeParams: authorizeParamsOf(authorizeParam) });
   ctx.info(`Updated profile "${name}" (${changed.map(([k, v]) => (v === false ? optionFlag(k).replace(/^--/, "--no-") : optionFlag(k))).join(", ")}); its cached tokens were cleared.`);
   if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
 }
@@ -255,7 +268,10 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .addOption(choice("--federation <how>", "how the CI token is used (default client-assertion)", FEDERATIONS))
     .option("--subject-token-type <type>", "token exchange: jwt (default) | id_token | a literal the IdP wants")
     .option("--json", "print {profile, jwk} as JSON")
+    .addOption(authorizeParamOption())
     .action((name: string, o: Omit<ProfilesAddOptions, "name">) => r.add(getCtx(), { ...o, name }));
+  const add = profiles.commands.find((c) => c.name() === "add")!;
+  for (const opt of presetOptions()) add.addOption(opt);
 
   profiles
     .command("list")
@@ -312,5 +328,6 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS))
     .option("--key-id <kid>", "private_key_jwt: the kid the IdP registered the key under")
     .option("--no-key-id", "private_key_jwt: send no kid header (the IdP registered the key without one)")
+    .addOption(authorizeParamOption("an extra authorization-request parameter (repeatable; replaces the stored ones; \"\" clears them)"))
     .action((name: string, o: Omit<ProfilesSetOptions, "name">) => r.set(getCtx(), { ...o, name }));
 }

@@ -49,6 +49,8 @@ interface Run {
   prm?: ResourceMetadata;
   as?: AuthServerMetadata;
   token?: string;
+  /** The presets module, loaded when there is a profile to check against them. */
+  presets?: typeof import("../presets/index.js");
 }
 
 export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]> {
@@ -68,6 +70,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   await checkJwks(run);
   // Identity federation: the CI token and its claims (the IdP's trust is tested by the token below).
   if (input.target?.assertion) for (const c of await federationChecks(ctx, input.target)) checks.push(c);
+  await checkPreset(run);
   await obtainToken(run);
   checkClaims(run);
   await reportEra(run, await checkMcp(run));
@@ -210,6 +213,16 @@ async function checkJwks(r: Run): Promise<void> {
   }
 }
 
+/** A profile at a big IdP: its quirks, checked against the profile (docs/presets.md). */
+async function checkPreset(r: Run): Promise<void> {
+  const t = r.input.target;
+  if (!t) return;
+  const presets = (r.presets = await import("../presets/index.js"));
+  const hasRefresh = t.grant === "client_credentials" ? undefined : await r.ctx.tokens.refreshToken(t).then(Boolean, () => undefined);
+  const found = presets.presetFindings(t, hasRefresh);
+  for (const f of found?.findings ?? []) r.add(`preset.${found!.preset.id}`, f.status, `${found!.preset.title} quirks`, f.detail, f.fix);
+}
+
 /** 4. A token: the one on stdin, else the profile's (a federated profile asks the IdP afresh). */
 async function obtainToken(r: Run): Promise<void> {
   const t = r.input.target;
@@ -221,7 +234,7 @@ async function obtainToken(r: Run): Promise<void> {
     r.token = (await getToken(r.ctx, t, { minTtl: 0, noCache: Boolean(t.assertion) })).access_token;
     r.add("token.obtain", "pass", "token obtainable", `for profile ${t.profile ?? ""}`.trim());
   } catch (e) {
-    r.add("token.obtain", "fail", "token obtainable", msg(e), (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag(r)}`);
+    r.add("token.obtain", "fail", "token obtainable", msg(e), r.presets?.presetFix(t, e) ?? (e as { hint?: string }).hint ?? `mcp-auth login${profileFlag(r)}`);
   }
 }
 

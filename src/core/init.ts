@@ -4,6 +4,7 @@ import { GRANTS, profileOf, type ProfileData } from "../profile.js";
 import { bootstrap, type BootstrapOutcome } from "./bootstrap.js";
 import type { Plugins } from "./provider.js";
 import { checkProfileName, addProfile } from "./profiles.js";
+import { addPresetProfile, PRESETS, type PresetAnswers } from "../presets/index.js";
 import { attributeOf, defineInput, flagName, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "./inputs.js";
 
 /**
@@ -57,6 +58,8 @@ export interface InitChoice {
 export function initChoices(providers: Plugins["providers"]): InitChoice[] {
   return [
     ...providers.map((p) => ({ id: p.id, title: p.title, summary: p.summary, inputs: p.inputs })),
+    // The big IdPs where an app is registered by hand: what each needs is built in (docs/presets.md).
+    ...PRESETS.map((p) => ({ id: p.id, title: p.title, summary: `preset: ${p.summary}`, inputs: p.inputs })),
     { id: "oidc", title: "Another OpenID Connect server", summary: "any standard OAuth 2 / OIDC server: issuer, client id, grant", inputs: OIDC_INPUTS },
     { id: "mcp", title: "I only have the MCP server URL", summary: "discover its authorization server and register mcp-auth (the MCP authorization spec)", inputs: MCP_INPUTS },
   ];
@@ -166,6 +169,12 @@ export async function performInit(ctx: Context, plan: InitPlan, step: <T>(what: 
     const r = await step(`Discovering ${a.mcpUrl}'s authorization server and registering`, () => setupMcpProfile(ctx, { mcpUrl: a.mcpUrl, clientId: a.clientId, name: plan.profile, force: true }));
     if (r.kind === "open") return { open: r.mcpUrl };
     return { profile: { name: r.profile.name, data: r.profile }, notes: r.discovery?.notes };
+  }
+  const preset = PRESETS.find((p) => p.id === plan.choice.id);
+  if (preset) {
+    const { clientSecret, ...answers } = plan.input as Omit<PresetAnswers, "hasSecret"> & { clientSecret?: string };
+    const r = await addPresetProfile(ctx, { name: plan.profile, preset: preset.id, answers, clientSecret, force: true });
+    return { profile: { name: plan.profile, data: r.data }, notes: [...r.notes, `at ${preset.title} (${preset.docs}): ${r.setup.join(" ")}`] };
   }
   if (plan.choice.id !== "oidc") {
     const provider = ctx.plugins.providers.find((p) => p.id === plan.choice.id)!;

@@ -2,6 +2,7 @@ import type * as OC from "openid-client";
 import type { Context } from "../context.js";
 import { AuthError, NetworkError, UsageError } from "../errors.js";
 import { targetParams, toTokenSet, type TokenSet } from "../oauth/client.js";
+import { checkAuthorizeParams } from "../oauth/authorize-params.js";
 import { deviceLogin } from "../oauth/device.js";
 import { AddressRefusedError } from "../oauth/http.js";
 import { loopbackLogin } from "../oauth/loopback.js";
@@ -30,6 +31,18 @@ export interface LoginOptions {
 
 /** Browser (authorization code + PKCE on a loopback redirect) or device-code login for a target. */
 export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet> {
+  const run = signIn(ctx, o);
+  return async (t) => {
+    try {
+      return await run(t);
+    } catch (e) {
+      // What the IdP said stays the message; a preset that knows the quirk names its fix (docs/presets.md).
+      throw (await import("../presets/index.js")).withPresetHint(t, e);
+    }
+  };
+}
+
+function signIn(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet> {
   return async (t) => {
     const config = await oauthConfig(ctx, t);
     const params = targetParams(t);
@@ -82,7 +95,8 @@ export function interactiveLogin(ctx: Context, o: LoginOptions): (t: Target) => 
     }
     const browse = !headless && (o.browser || Boolean(o.browserCommand));
     const res = await loopbackLogin(config, {
-      params,
+      // Extra parameters (Google's access_type=offline…) go on the authorization request only.
+      params: { ...params, ...checkAuthorizeParams(t.authorizeParams, t.profile) },
       port: o.port ?? t.redirectPort ?? 0,
       timeoutMs: o.timeoutSec * 1000,
       // --no-browser was given (or no browser can run): suggesting it again would not help.

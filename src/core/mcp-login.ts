@@ -38,6 +38,8 @@ export interface McpSetupInput {
   /** Register for the device-code grant too. */
   device?: boolean;
   redirectPort?: number;
+  /** Extra authorization-request parameters (`--authorize-param`), stored in the profile. */
+  authorizeParams?: Record<string, string>;
   makeDefault?: boolean;
   /** Replace a profile of that name that points elsewhere. */
   force?: boolean;
@@ -246,6 +248,7 @@ export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: {
     ...(d.resource ? { resource: d.resource } : {}),
     mcpUrl,
     ...(client.redirectPort ? { redirectPort: client.redirectPort } : {}),
+    ...(input.authorizeParams && Object.keys(input.authorizeParams).length ? { authorizeParams: input.authorizeParams } : {}),
     ...(client.authMethod && client.authMethod !== "none" ? { tokenEndpointAuthMethod: client.authMethod } : client.clientSecret ? {} : { tokenEndpointAuthMethod: "none" }),
     extra: {
       discovered: true,

@@ -151,7 +151,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 
 /** What `profiles set` may change; absent fields stay as they are. */
 /** What `profiles set` may change: the `profiles add` fields, each optional. */
-export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">>;
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId" | "authorizeParams">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
@@ -182,6 +182,8 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
     redirectPort: redirectPort === undefined ? undefined : String(redirectPort),
     authMethod: c.authMethod ?? cur.tokenEndpointAuthMethod,
     kind: c.kind ?? cur.provider,
+    // An empty map clears them (`--authorize-param ""`).
+    authorizeParams: c.authorizeParams === undefined ? cur.authorizeParams : Object.keys(c.authorizeParams).length ? c.authorizeParams : undefined,
     base,
     force: true,
   });
@@ -205,6 +207,10 @@ export interface AddProfileInput {
   redirectPort?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
+  /** Extra authorization-request parameters (already checked: src/oauth/authorize-params.ts). */
+  authorizeParams?: Record<string, string>;
+  /** Non-secret facts to keep (an IdP preset's id and fixed endpoints: src/presets/). */
+  extra?: Record<string, unknown>;
   makeDefault?: boolean;
   force?: boolean;
   /** `profiles set`: the profile being edited; fields this form does not know (provider facts…) are kept. */
@@ -283,7 +289,10 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     redirectPort,
     tokenEndpointAuthMethod: key ? "private_key_jwt" : o.authMethod,
     ...(assertion && { assertion }),
+    ...(o.authorizeParams && Object.keys(o.authorizeParams).length && { authorizeParams: o.authorizeParams }),
+    ...(o.extra && { extra: { ...base.extra, ...o.extra } }),
   };
+  if (!o.authorizeParams || !Object.keys(o.authorizeParams).length) delete data.authorizeParams; // `--authorize-param ""` cleared them
   if (!key) return saveProfile(ctx, { name: o.name, data, clientSecret: o.clientSecret, force: o.force, makeDefault: o.makeDefault });
   // The private key goes to the secret store first; a refused save takes it out again.
   const ref = await storeKey(ctx, o.name, key);
@@ -322,5 +331,18 @@ export async function saveScopes(ctx: Context, name: string, scopes: string[]): 
   await ctx.updateConfig((cfg) => {
     const p = profileOf(cfg, name);
     if (p) p.scopes = scopes;
+  });
+}
+
+/**
+ * Records the authorization parameters a login used (`login NAME --authorize-param K=V`) once it
+ * worked; they are not part of the token's identity, so its tokens stay.
+ */
+export async function saveAuthorizeParams(ctx: Context, name: string, params: Record<string, string>): Promise<void> {
+  await ctx.updateConfig((cfg) => {
+    const p = profileOf(cfg, name);
+    if (!p) return;
+    if (Object.keys(params).length) p.authorizeParams = params;
+    else delete p.authorizeParams;
   });
 }

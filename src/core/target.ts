@@ -11,8 +11,12 @@ export interface Target extends CacheIdentity {
   grant: Grant;
   redirectPort?: number;
   authMethod?: TokenAuthMethod;
-  /** Fixed OAuth endpoints for a server without a discovery document (OpenProject). */
-  endpoints?: { authorization_endpoint?: string; token_endpoint: string };
+  /** Fixed OAuth endpoints for a server without a discovery document (OpenProject, GitHub). */
+  endpoints?: { authorization_endpoint?: string; token_endpoint: string; device_authorization_endpoint?: string };
+  /** Extra authorization-request parameters (the browser login only). */
+  authorizeParams?: Record<string, string>;
+  /** The IdP preset the profile was made with (src/presets/), for its quirks and fixes. */
+  preset?: string;
   /** Never read or write the token cache for this target. */
   noCache?: boolean;
   /** The stored secret is itself the bearer token (a personal API token): no OAuth at all. */
@@ -39,8 +43,14 @@ export function targetFromProfile(p: Profile): Target {
     redirectPort: p.redirectPort,
     authMethod: p.tokenEndpointAuthMethod,
     ...(typeof p.extra?.tokenEndpoint === "string" && {
-      endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },
+      endpoints: {
+        token_endpoint: p.extra.tokenEndpoint,
+        ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }),
+        ...(typeof p.extra.deviceAuthorizationEndpoint === "string" && { device_authorization_endpoint: p.extra.deviceAuthorizationEndpoint }),
+      },
     }),
+    ...(p.authorizeParams !== undefined && { authorizeParams: p.authorizeParams }),
+    ...(typeof p.extra?.preset === "string" && { preset: p.extra.preset }),
     ...(p.extra?.credential === "api-token" && { staticToken: true }),
     ...(p.extra?.registration === "dcr" && { registered: true }),
     ...(p.key && { key: p.key }),

@@ -80,7 +80,10 @@ export async function oauthConfig(ctx: Context, t: Target, clientAuth?: OC.Clien
   if (!t.clientId) throw new UsageError(`profile "${t.profile}" has no client id yet`, { hint: `once the IdP has assigned one: mcp-auth profiles set ${t.profile} --client-id ID` });
   // Client authentication: a federated CI token (given), a private key, or the client secret.
   clientAuth ??= await keyClientAuth(ctx, t, metadata);
-  return configure(metadata, { clientId: t.clientId, clientSecret: clientAuth ? undefined : await clientSecretOf(ctx, t), authMethod: t.authMethod, clientAuth }, env);
+  const config = await configure(metadata, { clientId: t.clientId, clientSecret: clientAuth ? undefined : await clientSecretOf(ctx, t), authMethod: t.authMethod, clientAuth }, env);
+  // An IdP whose token endpoint bends the standard (GitHub: errors in a 200 answer) gets its preset's fix.
+  if (t.preset) await (await import("../presets/index.js")).presetTokenFetch(config, t);
+  return config;
 }
 
 /**
