@@ -141,7 +141,7 @@ describe("--authorize-param", () => {
       tc = createTestContext({ env: { S: "s" }, onBrowse: followLogin });
       expect(await tc.run(["profiles", "add", "p", "--issuer", idp.url, "--client-id", "c", "--client-secret-env", "S", "--grant", "authorization_code", "--authorize-param", "access_type=offline"]), tc.stderr()).toBe(0);
       expect(await tc.run(["login", "p", "--authorize-param", "login_hint=zoë@example.com"]), tc.stderr()).toBe(0);
-      const q = idp.seen.find((x) => x.path === "/o/oauth2/v2/auth")!.query;
+      const q = idp.seen.find((x) => x.path === "/o/oauth2/v2/auth" && x.query.response_type)!.query; // not the reachability check before it
       expect(q).toMatchObject({ access_type: "offline", login_hint: "zoë@example.com", response_type: "code", code_challenge_method: "S256" });
       expect(saved(tc)!.authorizeParams).toEqual({ access_type: "offline", login_hint: "zoë@example.com" });
     } finally {

@@ -23,7 +23,8 @@ afterEach(async () => {
 });
 
 const jwt = (t: string) => JSON.parse(Buffer.from(t.split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
-const authorizeQuery = (i: VendorIdp) => i.seen.find((s) => s.method === "GET" && /authorize|\/auth$/.test(s.path))?.query ?? {};
+// The request carrying response_type: login first checks the endpoint answers at all (a bare GET).
+const authorizeQuery = (i: VendorIdp) => i.seen.find((s) => s.method === "GET" && /authorize|\/auth$/.test(s.path) && s.query.response_type)?.query ?? {};
 
 interface Case {
   name: string;
