@@ -5,6 +5,7 @@ import { accounts } from "../store/tokens.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Federation, type Grant, type Profile, type ProfileAssertion, type ProfileKey, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./assertion-source.js";
+import { assertCommandSource, secretFromCommand } from "./secret-command.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */
 export interface Target extends CacheIdentity {
@@ -24,7 +25,7 @@ export interface Target extends CacheIdentity {
   /** Identity federation: the CI token replaces (or, for some token exchanges, accompanies) the secret. */
   assertion?: ProfileAssertion;
   /** Where the client secret comes from, if there is one. */
-  secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "none" };
+  secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "command"; argv: string[] } | { from: "none" };
 }
 
 export function targetFromProfile(p: Profile): Target {
@@ -45,7 +46,7 @@ export function targetFromProfile(p: Profile): Target {
     ...(p.extra?.registration === "dcr" && { registered: true }),
     ...(p.key && { key: p.key }),
     ...(p.assertion && { assertion: p.assertion }),
-    secret: p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
+    secret: p.clientSecretCommand ? { from: "command", argv: p.clientSecretCommand } : p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
   };
 }
 
@@ -105,6 +106,12 @@ function federatedAdHocTarget(o: AdHocOptions & { clientId: string; assertionFro
 export async function clientSecretOf(ctx: Context, t: Target): Promise<string | undefined> {
   if (t.secret.from === "value") return t.secret.value;
   if (t.secret.from === "none") return undefined;
+  if (t.secret.from === "command") {
+    // The command came from config.json: it runs only if that file is the user's own and private.
+    const owner = `profile "${t.profile}"`;
+    assertCommandSource(ctx.paths, owner, "run");
+    return secretFromCommand(t.secret.argv, { env: ctx.env, owner, clientId: t.clientId });
+  }
   const store = await ctx.secretsOf(t.secret.kind);
   const value = await store.get(t.secret.account);
   if (value === null) {
