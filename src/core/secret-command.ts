@@ -93,8 +93,20 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
   const shown = showCommand(argv);
   const fail = (why: string, hint?: string) => new AuthError(`the client secret command of ${o.owner} (${shown}) ${why}`, { hint: hint ?? "run it yourself to see what it needs (a sign-in, a session variable, a path)" });
   return new Promise((resolve, reject) => {
-    // stdin closed: there is nobody to answer a prompt (an MCP client's headersHelper has no terminal).
-    const child = spawn(argv[0]!, argv.slice(1), { env: envWithoutSecrets(o.env), stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
+    const cannotStart = (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return fail(`could not start: ${oneLine(argv[0]!)} was not found`, "install it, or give its full path");
+      if (e.code === "EACCES") return fail(`could not start: ${oneLine(argv[0]!)} is not executable`, "check the path and its mode");
+      // Node runs a .cmd or .bat (az, gcloud, an npm-installed bw on Windows) only through a shell (CVE-2024-27980).
+      if (e.code === "EINVAL") return fail(`could not start: ${oneLine(argv[0]!)} is a script Windows runs only through a shell`, 'name the program\'s .exe, or a shell explicitly: pwsh -NoProfile -Command "…" (docs/secret-commands.md)');
+      return fail(`could not start: ${oneLine(e.message)}`);
+    };
+    let child: ReturnType<typeof spawn>;
+    try {
+      // stdin closed: there is nobody to answer a prompt (an MCP client's headersHelper has no terminal).
+      child = spawn(argv[0]!, argv.slice(1), { env: envWithoutSecrets(o.env), stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
+    } catch (e) {
+      return reject(cannotStart(e as NodeJS.ErrnoException));
+    }
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = "";
@@ -110,7 +122,7 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
       child.kill("SIGKILL");
       finish(fail(`did not finish within ${timeoutMs / 1000}s`, "sign in to the secret manager first, or raise MCP_AUTH_SECRET_COMMAND_TIMEOUT (seconds)"));
     }, timeoutMs);
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout!.on("data", (d: Buffer) => {
       outBytes += d.length;
       if (outBytes > maxBytes) {
         child.kill("SIGKILL");
@@ -118,14 +130,10 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
       }
       out.push(d);
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr!.on("data", (d: Buffer) => {
       if (err.length < 4096) err += d.toString("utf8");
     });
-    child.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") finish(fail(`could not start: ${oneLine(argv[0]!)} was not found`, "install it, or give its full path"));
-      else if (e.code === "EACCES") finish(fail(`could not start: ${oneLine(argv[0]!)} is not executable`, "check the path and its mode"));
-      else finish(fail(`could not start: ${e.message}`));
-    });
+    child.on("error", (e: NodeJS.ErrnoException) => finish(cannotStart(e)));
     child.on("close", (code, signal) => {
       const text = Buffer.concat(out).toString("utf8");
       // Whatever it printed may be (part of) the secret: never let it reach a message.
