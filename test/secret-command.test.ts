@@ -219,4 +219,41 @@ describe("profiles with --client-secret-cmd, against the real IdP", () => {
     expect(await c.run(["token", "--profile", "ci"]), c.stderr()).toBe(0);
     expect(sb.grants.client_credentials).toBe(1);
   });
+
+  it("profile-less: token --issuer … --client-secret-cmd gets a token; a cached one is served only to a command that printed the same secret", async () => {
+    const c = make();
+    c.env.HELPER_MARK = join(c.configDir, "..", "runs.txt");
+    const token = (mode: string) => c.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--resource", sb.mcpUrl, "--client-secret-cmd", cmd(mode)]);
+    sb.resetCounts();
+    expect(await token("ok"), c.stderr()).toBe(0);
+    expect(c.stdout()).toMatch(/^eyJ/);
+    expect(await token("ok")).toBe(0); // from the cache: the IdP is not asked again
+    expect(sb.grants.client_credentials).toBe(1);
+    expect(readFileSync(c.env.HELPER_MARK, "utf8")).toBe("ok\nok\n");
+    // Another secret for the same client: not the cached token; the IdP is asked and refuses it.
+    expect(await token("other")).toBe(4);
+    expect(sb.grants.client_credentials).toBe(2);
+    expect(allFiles(c.configDir)).not.toContain(SECRET);
+  });
+
+  it.each([
+    [["token", "--client-secret-cmd", "x"], /--client-secret-cmd only applies with --issuer/],
+    [["token", "--issuer", "https://idp.example.invalid", "--client-id", "c", "--client-secret-cmd", "x", "--client-secret-env", "S"], /pass only one of --client-secret-cmd and --client-secret-env/],
+    [["token", "--issuer", "https://idp.example.invalid", "--client-id", "c", "--client-secret-cmd", "a | b"], /"\|" needs a shell/],
+  ])("profile-less usage errors (exit 2): %j", async (argv, message) => {
+    const c = make({ S: "x" });
+    expect(await c.run(argv)).toBe(2);
+    expect(c.stderr()).toMatch(message);
+  });
+
+  it("a profile set up from the MCP server's URL (discovery) keeps the command too", async () => {
+    const c = make();
+    expect(await c.run(["profiles", "add", "srv", "--mcp-url", sb.mcpUrl, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-cmd", cmd()]), c.stderr()).toBe(0);
+    const p = config(c).profiles.srv;
+    expect(p.clientSecretCommand).toEqual([NODE, HELPER, "ok"]);
+    expect(p.secretStore).toBeUndefined();
+    expect(await c.run(["token", "--profile", "srv"]), c.stderr()).toBe(0);
+    expect(c.stdout()).toMatch(/^eyJ/);
+    expect(allFiles(c.configDir)).not.toContain(SECRET);
+  });
 });

@@ -9,7 +9,7 @@ import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
 import { parseSecretCommand, showCommand } from "../core/secret-command.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../profile.js";
-import { askClientId, choice, optionFlag, profileFor, type Run } from "./shared.js";
+import { askClientId, choice, optionFlag, profileFor, secretCommandToStore, type Run } from "./shared.js";
 
 export interface ProfilesAddOptions {
   name: string;
@@ -109,8 +109,8 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   }
   if (typeof o.resource === "string") throw new UsageError("--resource comes from the MCP server's metadata when it is discovered", { hint: "pass --issuer and --client-id to set everything by hand" });
   if (o.kind !== "oidc") throw new UsageError("--kind cannot be combined with discovery (--mcp-url without --issuer)");
-  if (o.clientSecretCmd !== undefined) throw new UsageError("--client-secret-cmd needs --issuer and --client-id (a client registered by the server's admin)");
-  const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
+  const byCommand = await secretCommandToStore(ctx, o, `profile "${o.name}"`);
+  const secret = byCommand?.value ?? (await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret"));
   if (secret && !o.clientId) throw new UsageError("--client-secret-* needs --client-id");
   const redirectPort = o.redirectPort === undefined ? undefined : portNumber("--redirect-port", String(o.redirectPort));
   const { setupMcpProfile } = await import("../core/mcp-login.js");
@@ -121,6 +121,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     issuer: o.issuer,
     clientId: o.clientId,
     clientSecret: secret,
+    clientSecretCommand: byCommand?.argv,
     grant: o.grant,
     clientMetadataUrl: o.clientMetadataUrl,
     scopes: o.scope,

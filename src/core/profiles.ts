@@ -7,7 +7,7 @@ import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation
 import { assertionSetting } from "./assertion-source.js";
 import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
-import { assertCommandSource, secretFromCommand } from "./secret-command.js";
+import { checkCommandToStore } from "./secret-command.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
@@ -277,9 +277,7 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   const hadSecret = Boolean(existing?.secretStore || existing?.clientSecretCommand) && o.force; // kept by saveProfile
   if (o.clientSecretCommand) {
     // Stored only where it may later run, and only once it has printed a secret: a typo fails now, not in the MCP client.
-    const owner = `profile "${o.name}"`;
-    assertCommandSource(ctx.paths, owner, "store");
-    await secretFromCommand(o.clientSecretCommand, { env: ctx.env, owner, clientId: o.clientId });
+    await checkCommandToStore(ctx, o.clientSecretCommand, `profile "${o.name}"`, o.clientId);
   }
   // A key or federated profile being edited (`profiles set`) keeps authenticating the way it did.
   if (grant === "client_credentials" && !o.clientSecret && !o.clientSecretCommand && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {

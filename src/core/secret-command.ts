@@ -182,3 +182,12 @@ export async function secretFromCommand(argv: readonly string[], o: SecretComman
   registerSecret(value, { clientId: o.clientId });
   return value;
 }
+
+/**
+ * A command given on the command line to be kept in a profile: refused where it could not run later,
+ * and run once, so a typo fails now rather than inside an MCP client. Returns what it printed.
+ */
+export function checkCommandToStore(ctx: { paths: { dir: string; config: string }; env: NodeJS.ProcessEnv }, argv: readonly string[], owner: string, clientId?: string): Promise<string> {
+  assertCommandSource(ctx.paths, owner, "store");
+  return secretFromCommand(argv, { env: ctx.env, owner, clientId });
+}

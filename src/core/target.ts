@@ -54,6 +54,8 @@ export interface AdHocOptions {
   issuer: string;
   clientId?: string;
   clientSecretEnv?: string;
+  /** What a `--client-secret-cmd` command printed (run by the command layer: see commandSecret in commands/shared.ts). */
+  commandSecret?: string;
   scope?: string[];
   resource?: string;
   audience?: string;
@@ -67,6 +69,10 @@ export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
   if (!o.clientId) throw new UsageError("--issuer needs --client-id");
   if (o.federation && !o.assertionFrom) throw new UsageError("--federation needs --assertion-from");
   if (o.assertionFrom) return federatedAdHocTarget({ ...o, clientId: o.clientId, assertionFrom: o.assertionFrom }, env);
+  if (o.commandSecret !== undefined) {
+    // Fingerprinted like any secret: a cached token is served only to a call whose command printed the same one.
+    return { ...adHocBase(o as AdHocOptions & { clientId: string }), secretFingerprint: secretFingerprint(o.commandSecret), secret: { from: "value", value: o.commandSecret } };
+  }
   const varName = o.clientSecretEnv ?? "MCP_AUTH_CLIENT_SECRET";
   const value = env[varName];
   if (!value) {
@@ -92,7 +98,10 @@ function adHocBase(o: AdHocOptions & { clientId: string }): Omit<Target, "secret
 function federatedAdHocTarget(o: AdHocOptions & { clientId: string; assertionFrom: string }, env: NodeJS.ProcessEnv): Target {
   const assertion = assertionSetting(o.assertionFrom, o.federation);
   let secret: Target["secret"] = { from: "none" };
-  if (o.clientSecretEnv) {
+  if (o.commandSecret !== undefined) {
+    if (assertion.federation === "client-assertion") throw new UsageError("--client-secret-cmd and --federation client-assertion exclude each other: the CI token is the client credential");
+    secret = { from: "value", value: o.commandSecret };
+  } else if (o.clientSecretEnv) {
     if (assertion.federation === "client-assertion") throw new UsageError("--client-secret-env and --federation client-assertion exclude each other: the CI token is the client credential");
     const value = env[o.clientSecretEnv];
     if (!value) throw new UsageError(`no client secret: $${o.clientSecretEnv} is not set`, { hint: `export ${o.clientSecretEnv} first` });
