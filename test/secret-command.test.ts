@@ -256,4 +256,15 @@ describe("profiles with --client-secret-cmd, against the real IdP", () => {
     expect(c.stdout()).toMatch(/^eyJ/);
     expect(allFiles(c.configDir)).not.toContain(SECRET);
   });
+
+  it("login URL: the command is checked before anything is registered or saved", async () => {
+    const c = make();
+    sb.resetCounts();
+    expect(await c.run(["login", sb.mcpUrl, "--client-id", "sandbox-m2m", "--client-secret-cmd", cmd("empty"), "--no-browser"])).toBe(4);
+    expect(c.stderr()).toMatch(/error: the client secret command of the profile for http:\/\/127\.0\.0\.1:\d+\/mcp \(.*\) printed nothing/);
+    expect(existsSync(join(c.configDir, "config.json"))).toBe(false);
+    expect(sb.counts.total).toBe(0);
+    expect(await c.run(["login", "--client-secret-cmd", cmd()])).toBe(2);
+    expect(c.stderr()).toContain("--client-secret-cmd only applies to a login with an MCP server URL");
+  });
 });
