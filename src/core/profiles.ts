@@ -35,7 +35,7 @@ export async function saveProfile(ctx: Context, input: SaveProfileInput): Promis
     if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
     const data: ProfileData = { ...input.data };
     if (input.clientSecret) delete data.clientSecretCommand; // a stored secret replaces a command
-    if (data.clientSecretCommand && !input.clientSecret) {
+    if (data.clientSecretCommand) {
       // A command replaces a stored secret: nothing of it may stay behind.
       delete data.secretStore;
       if (existing?.secretStore) await (await ctx.secretsOf(existing.secretStore)).delete(accounts.clientSecret(input.name)).catch(() => false);
