@@ -1,9 +1,11 @@
-import { chmodSync, existsSync, readFileSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseSecretCommand, runSecretCommand } from "../src/core/secret-command.js";
 import { tryFreshToken } from "../src/fast-fetch.js";
 import { scrubSecrets } from "../src/io/sanitize.js";
+import { commandSourceProblem } from "../src/store/trust.js";
 import { ROOT } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
@@ -55,6 +57,43 @@ describe("parsing a command into an argument vector (no shell)", () => {
     ["'' arg", /needs a command/],
   ])("refuses %j", (text, message) => {
     expect(() => parseSecretCommand(text)).toThrow(message);
+  });
+});
+
+describe("where a stored command may run from (src/store/trust.ts)", () => {
+  /** A config dir and config.json with these modes; `link` makes config.json a symlink to a file with that mode elsewhere. */
+  function layout(dirMode: number, fileMode: number | null, link = false) {
+    const root = mkdtempSync(join(tmpdir(), "mcp-auth-trust-"));
+    const dir = join(root, "config");
+    mkdirSync(dir, { mode: 0o700 });
+    const file = join(dir, "config.json");
+    if (fileMode !== null) {
+      const real = link ? join(root, "dotfiles-config.json") : file;
+      writeFileSync(real, "{}");
+      chmodSync(real, fileMode);
+      if (link) symlinkSync(real, file);
+    }
+    chmodSync(dir, dirMode);
+    return { dir, file, done: () => rmSync(root, { recursive: true, force: true }) };
+  }
+  it.each<[string, number, number | null, boolean, RegExp | undefined]>([
+    ["0700 dir, 0600 file (as mcp-auth makes them)", 0o700, 0o600, false, undefined],
+    ["0700 dir, no config.json yet", 0o700, null, false, undefined],
+    ["a symlinked config.json pointing at a 0600 file", 0o700, 0o600, true, undefined],
+    ["a dir open to group (0750)", 0o750, 0o600, false, /config it is open to group \(mode 0750\)/],
+    ["a dir open to others (0705)", 0o705, 0o600, false, /config it is open to others \(mode 0705\)/],
+    ["a cloned repository's dir (0755)", 0o755, 0o644, false, /config it is open to group and others \(mode 0755\)/],
+    ["a file readable by group (0640)", 0o700, 0o640, false, /config\.json it is open to group \(mode 0640\)/],
+    ["a symlinked config.json pointing at a 0644 file", 0o700, 0o644, true, /config\.json it is open to group and others \(mode 0644\)/],
+  ])("%s", (_, dirMode, fileMode, link, refused) => {
+    const l = layout(dirMode, fileMode, link);
+    try {
+      const p = commandSourceProblem(l.dir, l.file);
+      if (!refused) expect(p).toBeUndefined();
+      else expect(`${p?.path} ${p?.why}`).toMatch(refused);
+    } finally {
+      l.done();
+    }
   });
 });
 
