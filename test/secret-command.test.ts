@@ -6,7 +6,7 @@ import { parseSecretCommand, runSecretCommand } from "../src/core/secret-command
 import { tryFreshToken } from "../src/fast-fetch.js";
 import { scrubSecrets } from "../src/io/sanitize.js";
 import { commandSourceProblem } from "../src/store/trust.js";
-import { ROOT } from "./helpers/cli.js";
+import { ROOT, user } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 
@@ -305,5 +305,30 @@ describe("profiles with --client-secret-cmd, against the real IdP", () => {
     expect(sb.counts.total).toBe(0);
     expect(await c.run(["login", "--client-secret-cmd", cmd()])).toBe(2);
     expect(c.stderr()).toContain("--client-secret-cmd only applies to a login with an MCP server URL");
+  });
+
+  it("the published launcher (bin/mcp-auth.js): a cached token needs no command; a new one is got by the full CLI, which runs it", async () => {
+    const u = user({ MCP_AUTH_STORE: "file" });
+    try {
+      const mark = join(u.home, "runs.txt");
+      const env = { HELPER_MARK: mark };
+      expect((await u.run(["profiles", "add", "ci", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-cmd", cmd()], { env })).code).toBe(0);
+      const first = await u.run(["token", "--profile", "ci"], { env });
+      expect(first.code, first.stderr).toBe(0);
+      const cached = await u.run(["token", "--profile", "ci"], { env });
+      expect(cached.stdout).toBe(first.stdout); // the fast path's answer: no command run
+      expect(readFileSync(mark, "utf8")).toBe("ok\nok\n");
+      // Expired: the fresh-token fast path would ask the IdP; it steps aside, and the full CLI runs the command.
+      const rec = join(u.configDir, "tokens", "p-ci.json");
+      writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, "utf8")), expires_at: Math.floor(Date.now() / 1000) - 1 }), { mode: 0o600 });
+      sb.resetCounts();
+      const renewed = await u.run(["token", "--profile", "ci"], { env });
+      expect(renewed.code, renewed.stderr).toBe(0);
+      expect(renewed.stdout).not.toBe(first.stdout);
+      expect(sb.grants.client_credentials).toBe(1);
+      expect(readFileSync(mark, "utf8")).toBe("ok\nok\nok\n");
+    } finally {
+      u.cleanup();
+    }
   });
 });
