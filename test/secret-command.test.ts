@@ -173,6 +173,8 @@ describe("profiles with --client-secret-cmd, against the real IdP", () => {
     expect(existsSync(join(c.configDir, "secrets.json"))).toBe(false);
     expect(await c.run(["profiles", "show", "ci"])).toBe(0);
     expect(c.stdout()).toContain(`clientSecret: from command: ${NODE} ${HELPER} ok`);
+    expect(await c.run(["status", "ci"])).toBe(0);
+    expect(c.stdout()).toContain("client secret: from its command at each token request");
   });
 
   it("a command that fails at `profiles add` saves nothing (exit 4)", async () => {
