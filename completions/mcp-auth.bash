@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--client-secret-cmd|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -79,6 +79,7 @@ _mcp_auth() {
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --client-secret-cmd) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
         --audience) COMPREPLY=(); return ;;
@@ -89,7 +90,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --client-secret-cmd --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
@@ -100,6 +101,7 @@ _mcp_auth() {
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --client-secret-cmd) COMPREPLY=(); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
         --authorize-param) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
@@ -109,7 +111,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --paste --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --authorize-param --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --paste --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --authorize-param --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -145,6 +147,7 @@ _mcp_auth() {
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --client-secret-cmd) COMPREPLY=(); return ;;
         --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code device_code" -- "$cur")); return ;;
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
@@ -173,7 +176,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --authorize-param --preset --tenant --domain --auth-server --authority --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --authorize-param --preset --tenant --domain --auth-server --authority --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -235,6 +238,7 @@ _mcp_auth() {
         --issuer) COMPREPLY=(); return ;;
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
+        --client-secret-cmd) COMPREPLY=(); return ;;
         --grant) COMPREPLY=($(compgen -W "client_credentials authorization_code device_code" -- "$cur")); return ;;
         --scope) COMPREPLY=(); return ;;
         --resource) COMPREPLY=(); return ;;
@@ -250,7 +254,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in

@@ -96,6 +96,9 @@ function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
   if (p) {
     // A signing key, a federated CI token, a personal API token, fixed endpoints: the full CLI's.
     if (p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
+    // A secret from a command: the full CLI checks where the command came from and runs it (src/core/secret-command.ts).
+    // Never sent without it: this path would otherwise ask with no secret at all.
+    if (p.clientSecretCommand !== undefined) return null;
     if (p.secretStore && p.secretStore !== "file") return null; // the keychain: see README "Performance"
     plan = {
       call,

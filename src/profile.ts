@@ -68,6 +68,11 @@ export interface ProfileData {
   tokenEndpointAuthMethod?: TokenAuthMethod;
   /** Which secret store holds this profile's client secret, if it has one. */
   secretStore?: "keychain" | "file" | "memory";
+  /**
+   * The client secret is what this command prints (`--client-secret-cmd`), run without a shell for
+   * every token request; it is never stored. Run only from a private config (src/store/trust.ts).
+   */
+  clientSecretCommand?: string[];
   /** private_key_jwt client authentication with this key. */
   key?: ProfileKey;
   /** Identity federation: where the CI token comes from and how it is used. */
@@ -150,6 +155,8 @@ export function parseConfig(text: string, file: string): Config {
     }
     if (!(GRANTS as readonly string[]).includes(p.grant)) throw refuse(`profile "${name}" has an unknown grant "${p.grant}"`);
     if (p.scopes !== undefined && !(Array.isArray(p.scopes) && p.scopes.every((x) => typeof x === "string"))) throw refuse(`profile "${name}": "scopes" must be a list of strings`);
+    const cmd = p.clientSecretCommand;
+    if (cmd !== undefined && !(Array.isArray(cmd) && cmd.length > 0 && cmd.every((x) => typeof x === "string") && cmd[0] !== "")) throw refuse(`profile "${name}": "clientSecretCommand" must be a non-empty list of strings (the command and its arguments)`);
   }
   if (cfg.defaultProfile !== undefined && typeof cfg.defaultProfile !== "string") throw refuse('"defaultProfile" must be a string');
   return { ...cfg, version: 1, profiles: profileMap(Object.entries(cfg.profiles ?? {})) };

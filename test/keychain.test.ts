@@ -160,6 +160,31 @@ describe.skipIf(!hasKeyring)("keychain entries belong to one config dir", () => 
   });
 });
 
+describe.skipIf(!hasKeyring)("values larger than one keychain entry (the real Secret Service)", () => {
+  it("an RSA private key is split into entries, signs token requests, and goes with the profile", async () => {
+    u = user();
+    const add = await inKeyring(`node "$BIN" profiles add big --issuer ${sb.issuer} --resource ${sb.mcpUrl} --client-auth private-key-jwt --generate-key --alg RS256 --json`, u.env);
+    expect(add.code, add.stderr).toBe(0);
+    const { jwk } = JSON.parse(add.stdout) as { jwk: Record<string, unknown> };
+    const { client_id } = await sb.registerClient({ token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [jwk] }, grant_types: ["client_credentials"], response_types: [], redirect_uris: [], scope: "mcp:read mcp:write" });
+    const script = [
+      `node "$BIN" profiles set big --client-id ${client_id}`,
+      `{ echo "--search--"; secret-tool search --all service mcp-auth 2>&1; }`,
+      `{ echo "--token--"; node "$BIN" token --profile big --no-cache; }`,
+      `{ echo "--remove--"; node "$BIN" profiles remove big && secret-tool search --all service mcp-auth 2>&1; true; }`,
+    ].join(" && ");
+    const r = await inKeyring(script, u.env);
+    expect(r.code, r.stderr).toBe(0);
+    const section = (name: string) => r.stdout.split(`--${name}--\n`)[1]!.split(/\n--\w+--\n/)[0]!;
+    // A 2048-bit private JWK is ~1.7 KB: more than one Windows entry holds, so it is a pointer and two chunks.
+    const key = accountsIn(section("search")).filter((a) => a.startsWith("private-key:big:"));
+    expect(key).toHaveLength(3);
+    expect(key.filter((a) => /#[0-9a-f]{8}\.\d$/.test(a))).toHaveLength(2);
+    expect(section("token")).toMatch(/^eyJ/);
+    expect(accountsIn(section("remove"))).toEqual([]);
+  });
+});
+
 describe("without a usable keychain", () => {
   it("falls back to a 0600 file and says so once", async () => {
     u = user({ SECRET });

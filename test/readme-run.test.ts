@@ -185,6 +185,16 @@ afterAll(() => {
 });
 
 /** The sandbox's hosts and clients in the README's names. */
+/**
+ * Stand-ins for the 1Password and Vault CLIs (test/fixtures/secret-command/bin), first on PATH, with the
+ * sandbox client's secret under the references the README uses.
+ */
+function secretManagers(u: Sandboxed): NodeJS.ProcessEnv {
+  const values = join(u.home, "fake-secrets.json");
+  writeFileSync(values, JSON.stringify({ "op://Platform/mcp-ci/credential": "sandbox-secret", "secret/mcp/ci#client_secret": "sandbox-secret" }));
+  return { PATH: `${join(ROOT, "test", "fixtures", "secret-command", "bin")}:${PATH}`, FAKE_SECRETS: values };
+}
+
 const sandboxMap = (): Record<string, string | string[]> => ({
   "https://idp.example.com": sb.issuer,
   "https://mcp.example.com/mcp": sb.mcpUrl,
@@ -317,13 +327,18 @@ describe("README: Profiles", () => {
   steps(s, [
     { readme: "mcp-auth profiles add ci --issuer https://idp.example.com --client-id mcp-ci  --client-secret-stdin --scope mcp:read --resource https://mcp.example.com/mcp", input: () => "sandbox-secret" },
     { readme: "mcp-auth profiles add ci2 --issuer https://idp.example.com --client-id mcp-ci --client-secret-env MY_SECRET", env: () => ({ MY_SECRET: "sandbox-secret" }) },
+    {
+      readme: "mcp-auth profiles add ci3 --issuer https://idp.example.com --client-id mcp-ci  --client-secret-cmd 'op read --no-newline op://Platform/mcp-ci/credential'",
+      env: () => secretManagers(u),
+      check: () => expect(config(u).profiles.ci3.clientSecretCommand).toEqual(["op", "read", "--no-newline", "op://Platform/mcp-ci/credential"]),
+    },
     { readme: "mcp-auth profiles add me --issuer https://idp.example.com --client-id mcp-cli  --grant authorization_code --scope openid mcp:read --resource https://mcp.example.com/mcp" },
     { readme: "mcp-auth profiles list", check: (r) => expect(r.stdout).toMatch(/\*\s*ci\b/) },
-    { readme: "mcp-auth profiles list --quiet", check: (r) => expect(r.stdout.split("\n").filter(Boolean).sort()).toEqual(["ci", "ci2", "me"]) },
+    { readme: "mcp-auth profiles list --quiet", check: (r) => expect(r.stdout.split("\n").filter(Boolean).sort()).toEqual(["ci", "ci2", "ci3", "me"]) },
     { readme: "mcp-auth profiles show me", check: (r) => expect(r.stdout + r.stderr).not.toContain("sandbox-secret") },
     { readme: "mcp-auth profiles use me", check: () => expect(config(u).defaultProfile ?? config(u).default).toBe("me") },
     { readme: "mcp-auth profiles set me --scope openid mcp:write", check: () => expect(config(u).profiles.me.scopes).toEqual(["openid", "mcp:write"]) },
-    { readme: "mcp-auth profiles rename me dev", check: () => expect(Object.keys(config(u).profiles).sort()).toEqual(["ci", "ci2", "dev"]) },
+    { readme: "mcp-auth profiles rename me dev", check: () => expect(Object.keys(config(u).profiles).sort()).toEqual(["ci", "ci2", "ci3", "dev"]) },
     { readme: "mcp-auth profiles remove ci2", check: () => expect(secrets(u)["client-secret:ci2"]).toBeUndefined() },
     { readme: "mcp-auth status dev", check: (r) => expect(r.stdout).toContain("dev") },
     { readme: "mcp-auth profiles use NAME" },
@@ -556,6 +571,11 @@ describe("README: CI without a config file", () => {
   steps({ user: () => u, map: sandboxMap }, [
     { readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci --scope mcp:read --format github", env, check: () => expect(file(u, "github_env")).toMatch(/MCP_AUTH_TOKEN/) },
     { readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci", check: (r) => expect(jwtPayload(r.stdout).iss).toBe(sb.issuer) },
+    {
+      readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci  --client-secret-cmd 'vault kv get -mount=secret -field=client_secret mcp/ci'",
+      env: () => ({ ...secretManagers(u), MCP_AUTH_CLIENT_SECRET: "" }),
+      check: (r) => expect(jwtPayload(r.stdout).iss).toBe(sb.issuer),
+    },
     { readme: "mcp-auth token --issuer https://idp.example.com --client-id mcp-ci --format github", env },
   ]);
 });

@@ -10,7 +10,7 @@ import { readLine } from "../io/line-input.js";
 import { readSecret } from "../io/secret-input.js";
 import { MAX_PASTE } from "../oauth/paste.js";
 import type { LoginOptions } from "../core/login.js";
-import { askClientId, duration, optionFlag, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
+import { askClientId, duration, optionFlag, profileFor, seconds, secretCommandToStore, withSpinner, withProfileOptions, type Run } from "./shared.js";
 
 export interface LoginCommandOptions {
   /** A profile name, or an MCP server URL. */
@@ -31,6 +31,7 @@ export interface LoginCommandOptions {
   clientId?: string;
   clientSecretStdin?: boolean;
   clientSecretEnv?: string;
+  clientSecretCmd?: string;
   clientMetadataUrl?: string;
   /** false with --no-resource */
   resource?: boolean;
@@ -40,7 +41,7 @@ export interface LoginCommandOptions {
   authorizeParam?: string[];
 }
 
-const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", "clientMetadataUrl", "allowMissingPkceMetadata", "force"] as const;
+const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", "clientSecretCmd", "clientMetadataUrl", "allowMissingPkceMetadata", "force"] as const;
 
 export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<void> {
   const port = o.port === undefined ? undefined : portNumber("--port", String(o.port), { allowZero: true });
@@ -83,12 +84,14 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
 /** `login https://…`: discovery, registration and a browser login, saved as a profile. */
 async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, how: LoginOptions): Promise<void> {
   if (o.provider) throw new UsageError("--provider does not apply to a login with an MCP server URL");
+  const byCommand = await secretCommandToStore(ctx, o, o.profile ? `profile "${o.profile}"` : `the profile for ${url}`);
   const input: McpSetupInput = {
     mcpUrl: url,
     name: o.profile,
     issuer: o.issuer,
     clientId: o.clientId,
-    clientSecret: await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret"),
+    clientSecret: byCommand?.value ?? (await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret")),
+    clientSecretCommand: byCommand?.argv,
     clientMetadataUrl: o.clientMetadataUrl,
     scopes: o.scope,
     noResource: o.resource === false,
@@ -129,6 +132,7 @@ export function registerLogin(program: Command, getCtx: () => Context, run: Run<
     .option("--client-id <id>", "URL login: a client registered by the server's admin (no registration)")
     .option("--client-secret-stdin", "URL login: that client's secret, from stdin")
     .option("--client-secret-env <VAR>", "URL login: that client's secret, from $VAR")
+    .option("--client-secret-cmd <command>", "URL login: that client's secret, from this command at each token request (run without a shell, never stored)")
     .option("--client-metadata-url <url>", "URL login: your https Client ID Metadata Document, used when the server supports it")
     .option("--no-resource", "URL login: do not send RFC 8707 resource (for servers that reject it)")
     .option("--allow-missing-pkce-metadata", "URL login: proceed although the server does not advertise PKCE S256")

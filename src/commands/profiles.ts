@@ -7,8 +7,9 @@ import { providers } from "../plugins.js";
 import { rotateKey } from "../core/keys.js";
 import { oneLine } from "../io/sanitize.js";
 import { readSecret } from "../io/secret-input.js";
+import { parseSecretCommand, showCommand } from "../core/secret-command.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../profile.js";
-import { askClientId, choice, optionFlag, profileFor, type Run } from "./shared.js";
+import { askClientId, choice, optionFlag, profileFor, secretCommandToStore, type Run } from "./shared.js";
 import { authorizeParamOption, authorizeParamsOf, presetOptions, PRESET_ONLY, runPresetAdd } from "./presets.js";
 
 export interface ProfilesAddOptions {
@@ -18,6 +19,8 @@ export interface ProfilesAddOptions {
   clientId?: string;
   clientSecretStdin?: boolean;
   clientSecretEnv?: string;
+  /** --client-secret-cmd 'COMMAND': the secret is what it prints, at every token request. */
+  clientSecretCmd?: string;
   grant?: Grant;
   scope?: string[];
   /** A URI, or false with --no-resource. */
@@ -65,12 +68,14 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies when the authorization server is discovered (--mcp-url without --issuer)`);
   }
   if (o.resource === false) throw new UsageError("--no-resource only applies when the authorization server is discovered; without --resource none is sent");
+  const clientSecretCommand = secretCommandOf(o);
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
   const saved = await addProfile(ctx, {
     name: o.name,
     issuer: o.issuer!,
     clientId: o.clientId,
     clientSecret: secret,
+    clientSecretCommand,
     grant: o.grant,
     scopes: o.scope,
     resource: o.resource,
@@ -105,7 +110,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; ${saved.secretStore ? `client secret in the ${saved.secretStore} store` : "no secret stored"}).`);
     return ctx.info(`Try: mcp-auth token --profile ${o.name}   (check the trust with: mcp-auth doctor --profile ${o.name})`);
   }
-  ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : ""}).`);
+  ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : saved.clientSecretCommand ? ", client secret from its command at each token request" : ""}).`);
   ctx.info(saved.grant === "client_credentials" ? `Try: mcp-auth token --profile ${o.name}` : `Next: mcp-auth login ${o.name}`);
 }
 
@@ -116,7 +121,8 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   }
   if (typeof o.resource === "string") throw new UsageError("--resource comes from the MCP server's metadata when it is discovered", { hint: "pass --issuer and --client-id to set everything by hand" });
   if (o.kind !== "oidc") throw new UsageError("--kind cannot be combined with discovery (--mcp-url without --issuer)");
-  const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
+  const byCommand = await secretCommandToStore(ctx, o, `profile "${o.name}"`);
+  const secret = byCommand?.value ?? (await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret"));
   if (secret && !o.clientId) throw new UsageError("--client-secret-* needs --client-id");
   const redirectPort = o.redirectPort === undefined ? undefined : portNumber("--redirect-port", String(o.redirectPort));
   const { setupMcpProfile } = await import("../core/mcp-login.js");
@@ -127,6 +133,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     issuer: o.issuer,
     clientId: o.clientId,
     clientSecret: secret,
+    clientSecretCommand: byCommand?.argv,
     grant: o.grant,
     clientMetadataUrl: o.clientMetadataUrl,
     scopes: o.scope,
@@ -165,8 +172,9 @@ export function runProfilesList(ctx: Context, o: ProfilesListOptions): void {
 export function runProfilesShow(ctx: Context, o: { name?: string; json?: boolean }): void {
   // Without a name: the profile a bare `mcp-auth token` would use.
   const { name, ...p } = profileFor(ctx, { profile: o.name });
-  const view = { name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : "none" };
+  const view = { name, ...p, clientSecret: p.secretStore ? `stored (${p.secretStore})` : p.clientSecretCommand ? `from command: ${showCommand(p.clientSecretCommand)}` : "none" };
   delete (view as { secretStore?: unknown }).secretStore;
+  delete (view as { clientSecretCommand?: unknown }).clientSecretCommand;
   if (o.json) return void ctx.io.out.write(JSON.stringify(view, null, 2) + "\n");
   // Values may have come from a server (discovered issuer, scopes, registration): one line each, no control sequences.
   for (const [k, v] of Object.entries(view)) if (v !== undefined) ctx.io.print(`${k}: ${oneLine(Array.isArray(v) ? v.join(" ") : typeof v === "object" ? JSON.stringify(v) : String(v))}`);
@@ -192,18 +200,26 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
 export type ProfilesSetOptions = { name: string; resource?: string; authorizeParam?: string[] } & Partial<
-  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">
+  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "clientSecretCmd" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">
 >;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
 export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promise<void> {
-  const { name, clientSecretStdin, clientSecretEnv, scope, authorizeParam, ...rest } = o;
+  const { name, clientSecretStdin, clientSecretEnv, clientSecretCmd: _cmd, scope, authorizeParam, ...rest } = o;
   const changed = Object.entries(o).filter(([k, v]) => k !== "name" && v !== undefined);
   if (!changed.length) throw new UsageError("nothing to change", { hint: "pass the fields to change, e.g. --scope \"openid mcp:read\" or --resource URL (see --help)" });
+  const clientSecretCommand = secretCommandOf(o);
   const clientSecret = clientSecretStdin || clientSecretEnv ? await readSecret(ctx, { stdin: clientSecretStdin, env: clientSecretEnv }, "client secret", "client-secret") : undefined;
-  const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret, authorizeParams: authorizeParamsOf(authorizeParam) });
+  const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret, clientSecretCommand, authorizeParams: authorizeParamsOf(authorizeParam) });
   ctx.info(`Updated profile "${name}" (${changed.map(([k, v]) => (v === false ? optionFlag(k).replace(/^--/, "--no-") : optionFlag(k))).join(", ")}); its cached tokens were cleared.`);
   if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
+}
+
+/** --client-secret-cmd, parsed into an argument vector; one way of giving the secret only. */
+function secretCommandOf(o: { clientSecretCmd?: string; clientSecretStdin?: boolean; clientSecretEnv?: string }): string[] | undefined {
+  if (o.clientSecretCmd === undefined) return undefined;
+  if (o.clientSecretStdin || o.clientSecretEnv) throw new UsageError("pass only one of --client-secret-cmd, --client-secret-stdin and --client-secret-env");
+  return parseSecretCommand(o.clientSecretCmd);
 }
 
 // ---- private_key_jwt: rotate-key (`profiles set NAME --client-id ID` completes a key profile) --------
@@ -243,6 +259,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--client-id <id>", "the OAuth client id (omit it with --mcp-url to register one, or for a key profile whose id the IdP assigns later)")
     .option("--client-secret-stdin", "read the client secret from stdin (a hidden prompt on a terminal)")
     .option("--client-secret-env <VAR>", "read the client secret from $VAR now and store it")
+    .option("--client-secret-cmd <command>", "get the client secret from this command at each token request (run without a shell, never stored), e.g. 'op read op://vault/item/secret'")
     .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
     .option("--scope <scope...>", "scopes to request")
     .option("--resource <uri>", "RFC 8707 resource indicator (usually the MCP server URL)")
@@ -318,6 +335,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--client-id <id>", "the OAuth client id")
     .option("--client-secret-stdin", "replace the client secret, read from stdin (a hidden prompt on a terminal)")
     .option("--client-secret-env <VAR>", "replace the client secret with $VAR")
+    .option("--client-secret-cmd <command>", "get the client secret from this command at each token request instead (run without a shell, never stored)")
     .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
     .option("--scope <scope...>", "scopes to request (replaces the list)")
     .option("--resource <uri>", "RFC 8707 resource indicator")

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { relativeTime } from "../core/checks.js";
 import { adHocTarget, targetFromProfile, type AdHocOptions, type Target } from "../core/target.js";
+import { checkCommandToStore, parseSecretCommand, secretFromCommand } from "../core/secret-command.js";
 import { selectProfile, type Profile } from "../profile.js";
 
 /** The command-line flag of an option key, as commander names it: `clientSecretEnv` → `--client-secret-env`. */
@@ -26,6 +27,7 @@ export function withAdHocOptions(cmd: Command): Command {
     .option("--issuer <url>", "profile-less: the issuer URL (needs --client-id)")
     .option("--client-id <id>", "profile-less: the client id")
     .option("--client-secret-env <VAR>", "profile-less: read the client secret from $VAR (default MCP_AUTH_CLIENT_SECRET)")
+    .option("--client-secret-cmd <command>", "profile-less: get the client secret from this command (run without a shell), e.g. 'vault kv get -field=secret ci/mcp'")
     .option("--scope <scope...>", "profile-less: scopes to request")
     .option("--resource <uri>", "profile-less: RFC 8707 resource indicator")
     .option("--audience <aud>", "profile-less: audience parameter");
@@ -36,15 +38,43 @@ export function profileFor(ctx: Context, o: { profile?: string; provider?: strin
   return selectProfile(ctx.config(), { profile: positional ?? o.profile, provider: o.provider }, ctx.env);
 }
 
-export function targetFor(ctx: Context, o: { profile?: string; provider?: string } & Partial<AdHocOptions>, positional?: string): Target {
+export function targetFor(ctx: Context, o: { profile?: string; provider?: string; clientSecretCmd?: string } & Partial<AdHocOptions>, positional?: string): Target {
   if (o.issuer) {
     if (o.profile || o.provider || positional) throw new UsageError("--issuer (profile-less mode) cannot be combined with a profile");
+    // A command that did not run the secret command first (withCommandSecret) must not fall back to $MCP_AUTH_CLIENT_SECRET.
+    if (o.clientSecretCmd !== undefined && o.commandSecret === undefined) throw new UsageError("--client-secret-cmd is not supported by this command");
     return adHocTarget(o as AdHocOptions, ctx.env);
   }
-  for (const flag of ["clientId", "clientSecretEnv", "scope", "resource", "audience"] as const) {
+  for (const flag of ["clientId", "clientSecretEnv", "clientSecretCmd", "scope", "resource", "audience"] as const) {
     if (o[flag] !== undefined) throw new UsageError(`${optionFlag(flag)} only applies with --issuer (profile-less mode)`, { hint: "to change a profile, use: mcp-auth profiles add NAME … --force" });
   }
   return targetFromProfile(profileFor(ctx, o, positional));
+}
+
+/**
+ * Profile-less `--client-secret-cmd`: runs the command (src/core/secret-command.ts) and returns the
+ * options with what it printed, for targetFor. A command that takes the profile-less flags calls this
+ * first: targetFor itself does not run commands.
+ */
+export async function withCommandSecret<O extends Partial<AdHocOptions> & { profile?: string; provider?: string; clientSecretCmd?: string }>(ctx: Context, o: O): Promise<O> {
+  if (o.clientSecretCmd === undefined) return o;
+  if (!o.issuer) throw new UsageError("--client-secret-cmd only applies with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles set NAME --client-secret-cmd 'COMMAND'" });
+  if (o.clientSecretEnv) throw new UsageError("pass only one of --client-secret-cmd and --client-secret-env");
+  if (!o.clientId) throw new UsageError("--issuer needs --client-id");
+  const argv = parseSecretCommand(o.clientSecretCmd);
+  return { ...o, commandSecret: await secretFromCommand(argv, { env: ctx.env, owner: `client "${o.clientId}"`, clientId: o.clientId }) };
+}
+
+/**
+ * `--client-secret-cmd` for a profile about to be saved: parsed, refused where it could not run later,
+ * and run once (a typo fails now). Returns the command and what it printed.
+ */
+export async function secretCommandToStore(ctx: Context, o: { clientSecretCmd?: string; clientSecretStdin?: boolean; clientSecretEnv?: string; clientId?: string }, owner: string): Promise<{ argv: string[]; value: string } | undefined> {
+  if (o.clientSecretCmd === undefined) return undefined;
+  if (o.clientSecretStdin || o.clientSecretEnv) throw new UsageError("pass only one of --client-secret-cmd, --client-secret-stdin and --client-secret-env");
+  if (!o.clientId) throw new UsageError("--client-secret-cmd needs --client-id");
+  const argv = parseSecretCommand(o.clientSecretCmd);
+  return { argv, value: await checkCommandToStore(ctx, argv, owner, o.clientId) };
 }
 
 export function seconds(name: string, value: string | undefined, fallback: number): number {

@@ -36,7 +36,7 @@ export async function runStatus(ctx: Context, o: StatusOptions): Promise<void> {
         scope: rec?.scope ?? null,
         refresh_token: rec?.refresh_store ? `stored (${rec.refresh_store})` : null,
         access_token_store: rec ? (rec.access_store ?? "file") : null,
-        client_secret: p.secretStore ?? null,
+        client_secret: p.secretStore ?? (p.clientSecretCommand ? "command" : null),
         client_id: undefined as string | undefined,
       };
     });
@@ -74,7 +74,7 @@ export async function runStatus(ctx: Context, o: StatusOptions): Promise<void> {
     if (r.mcp_url) lines.push(`  MCP server: ${f(r.mcp_url)}${r.authorization_server ? ` (authorization server discovered from ${f(r.authorization_server.discovered_from)})` : ""}`);
     if (r.scope) lines.push(`  scope: ${f(r.scope)}`);
     if (r.refresh_token) lines.push(`  refresh token: ${f(r.refresh_token)}`);
-    if (r.client_secret) lines.push(`  client secret: stored (${f(r.client_secret)})`);
+    if (r.client_secret) lines.push(r.client_secret === "command" ? "  client secret: from its command at each token request" : `  client secret: stored (${f(r.client_secret)})`);
     ctx.io.print(lines.join("\n"));
   }
 }

@@ -6,7 +6,7 @@ import { getToken, tokenState } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
 import { FORMATS, formatToken, type Format } from "../format.js";
 import { FEDERATIONS, type Federation } from "../profile.js";
-import { choice, duration, profileFor, seconds, targetFor, withAdHocOptions, withProfileOptions, type Run } from "./shared.js";
+import { choice, duration, profileFor, seconds, targetFor, withAdHocOptions, withCommandSecret, withProfileOptions, type Run } from "./shared.js";
 
 export interface TokenOptions {
   format: Format;
@@ -20,6 +20,7 @@ export interface TokenOptions {
   issuer?: string;
   clientId?: string;
   clientSecretEnv?: string;
+  clientSecretCmd?: string;
   scope?: string[];
   resource?: string;
   audience?: string;
@@ -39,7 +40,7 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   if ((o.assertionFrom || o.federation) && !o.issuer) {
     throw new UsageError("--assertion-from and --federation only apply with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles add NAME … --assertion-from SOURCE --force" });
   }
-  const target = targetFor(ctx, o);
+  const target = targetFor(ctx, await withCommandSecret(ctx, o));
   helperGuard(ctx, o);
   // A spinner only when the IdP will be asked: a cached answer stays silent (and is usually answered by src/fast.ts anyway).
   const rec = o.cache === false || o.forceRefresh ? null : tokenState(ctx, target);

@@ -27,6 +27,8 @@ export interface McpSetupInput {
   issuer?: string;
   clientId?: string;
   clientSecret?: string;
+  /** `--client-secret-cmd`: `clientSecret` is what it printed; the profile keeps the command instead (src/core/secret-command.ts). */
+  clientSecretCommand?: string[];
   /** Default authorization_code; client_credentials needs a given client and secret. */
   grant?: Grant;
   clientMetadataUrl?: string;
@@ -275,7 +277,9 @@ export async function setupMcpProfile(ctx: Context, input: McpSetupInput, opts: 
   }
   const plan = await planMcpProfile(ctx, input, opts);
   if (plan.kind === "open") return plan;
-  const saved = await saveProfile(ctx, { name, data: plan.data, clientSecret: plan.clientSecret, force: true, makeDefault: input.makeDefault });
+  const byCommand = Boolean(input.clientSecretCommand && plan.clientSecret);
+  const data = byCommand ? { ...plan.data, clientSecretCommand: input.clientSecretCommand } : plan.data;
+  const saved = await saveProfile(ctx, { name, data, clientSecret: byCommand ? undefined : plan.clientSecret, force: true, makeDefault: input.makeDefault });
   return { kind: "profile", profile: { name, ...saved }, discovery: plan.discovery, registration: plan.registration, reusedProfile: false };
 }
 

@@ -7,6 +7,7 @@ import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation
 import { assertionSetting } from "./assertion-source.js";
 import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
+import { checkCommandToStore } from "./secret-command.js";
 import { targetFromProfile } from "./target.js";
 
 /** Profile use cases: create/replace and remove a profile together with its secrets. */
@@ -33,7 +34,12 @@ export async function saveProfile(ctx: Context, input: SaveProfileInput): Promis
     const existing = profileOf(cfg, input.name);
     if (existing && !input.force) throw new UsageError(`profile "${input.name}" already exists`, { hint: "pass --force to replace it" });
     const data: ProfileData = { ...input.data };
-    if (input.clientSecret) {
+    if (input.clientSecret) delete data.clientSecretCommand; // a stored secret replaces a command
+    if (data.clientSecretCommand) {
+      // A command replaces a stored secret: nothing of it may stay behind.
+      delete data.secretStore;
+      if (existing?.secretStore) await (await ctx.secretsOf(existing.secretStore)).delete(accounts.clientSecret(input.name)).catch(() => false);
+    } else if (input.clientSecret) {
       const store = await ctx.secrets();
       await store.set(accounts.clientSecret(input.name), input.clientSecret);
       data.secretStore = store.kind;
@@ -42,7 +48,10 @@ export async function saveProfile(ctx: Context, input: SaveProfileInput): Promis
       }
     } else if (existing?.secretStore && data.tokenEndpointAuthMethod !== "none") {
       data.secretStore = existing.secretStore; // keep the stored secret when only other fields change
+    } else if (existing?.clientSecretCommand && data.tokenEndpointAuthMethod !== "none" && !existing.secretStore) {
+      data.clientSecretCommand = existing.clientSecretCommand; // and the command, likewise
     }
+    if (data.tokenEndpointAuthMethod === "none" || data.tokenEndpointAuthMethod === "private_key_jwt") delete data.clientSecretCommand;
     if (existing) {
       // The target may have changed (issuer, scopes…): old tokens must not be served for it.
       await forgetTokens(ctx, targetFromProfile({ name: input.name, ...existing }));
@@ -151,7 +160,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 
 /** What `profiles set` may change; absent fields stay as they are. */
 /** What `profiles set` may change: the `profiles add` fields, each optional. */
-export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId" | "authorizeParams">>;
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "clientSecretCommand" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId" | "authorizeParams">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
@@ -174,6 +183,7 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
     issuer: c.issuer ?? cur.issuer,
     clientId: c.clientId ?? cur.clientId,
     clientSecret: c.clientSecret,
+    clientSecretCommand: c.clientSecretCommand,
     grant: c.grant ?? cur.grant,
     scopes,
     resource: opt(c.resource, cur.resource),
@@ -199,6 +209,8 @@ export interface AddProfileInput {
   /** Optional only for a private-key-jwt profile whose client id the IdP assigns later. */
   clientId?: string;
   clientSecret?: string;
+  /** `--client-secret-cmd`, parsed: the client secret is what it prints, at every token request. */
+  clientSecretCommand?: string[];
   grant?: Grant;
   scopes?: string[];
   resource?: string;
@@ -236,17 +248,19 @@ export interface AddedProfile extends ProfileData {
 
 /** Checks the key/federation flags of `profiles add` and makes or imports the key (not yet stored). */
 async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; assertion?: ProfileData["assertion"] }> {
+  if (o.clientSecret && o.clientSecretCommand) throw new UsageError("pass the client secret one way: --client-secret-cmd, or --client-secret-stdin / --client-secret-env");
+  const secret = o.clientSecret ?? (o.clientSecretCommand && "command");
   if (o.clientAuth !== "private-key-jwt") {
     if (o.generateKey || o.keyFile || o.alg || o.keyAudience) throw new UsageError("--generate-key, --key-file, --alg and --key-audience need --client-auth private-key-jwt");
     if (o.keyId !== undefined) throw new UsageError("--key-id and --no-key-id need --client-auth private-key-jwt");
   } else {
-    if (o.clientSecret) throw new UsageError("--client-auth private-key-jwt replaces the client secret: pass one or the other");
+    if (secret) throw new UsageError("--client-auth private-key-jwt replaces the client secret: pass one or the other");
     if (o.assertionFrom) throw new UsageError("--client-auth private-key-jwt and --assertion-from exclude each other");
     if (Boolean(o.generateKey) === Boolean(o.keyFile)) throw new UsageError("--client-auth private-key-jwt needs --generate-key or --key-file PATH (one of them)");
   }
   if (o.assertionFrom && o.grant && o.grant !== "client_credentials") throw new UsageError("--assertion-from is for machine tokens: it needs --grant client_credentials (the default)");
   if (!o.assertionFrom && (o.federation || o.subjectTokenType)) throw new UsageError("--federation and --subject-token-type need --assertion-from");
-  if (o.assertionFrom && o.clientSecret && (o.federation ?? "client-assertion") === "client-assertion") {
+  if (o.assertionFrom && secret && (o.federation ?? "client-assertion") === "client-assertion") {
     throw new UsageError("a client secret and --federation client-assertion exclude each other: the CI token is the client credential");
   }
   if (!o.clientId && o.clientAuth !== "private-key-jwt") throw new UsageError("--client-id is required (only a private-key-jwt profile may get it later)");
@@ -264,12 +278,16 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   checkUrl(o.issuer, "--issuer", ctx.allowHttp, "issuer");
   if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp, "resource");
   if (o.resource) checkResource(o.resource, "--resource");
-  const grant: Grant = o.grant ?? (o.clientSecret || key || assertion ? "client_credentials" : "authorization_code");
+  const grant: Grant = o.grant ?? (o.clientSecret || o.clientSecretCommand || key || assertion ? "client_credentials" : "authorization_code");
   const existing = profileOf(ctx.config(), o.name);
-  const hadSecret = Boolean(existing?.secretStore) && o.force; // kept by saveProfile
+  const hadSecret = Boolean(existing?.secretStore || existing?.clientSecretCommand) && o.force; // kept by saveProfile
+  if (o.clientSecretCommand) {
+    // Stored only where it may later run, and only once it has printed a secret: a typo fails now, not in the MCP client.
+    await checkCommandToStore(ctx, o.clientSecretCommand, `profile "${o.name}"`, o.clientId);
+  }
   // A key or federated profile being edited (`profiles set`) keeps authenticating the way it did.
-  if (grant === "client_credentials" && !o.clientSecret && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {
-    throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });
+  if (grant === "client_credentials" && !o.clientSecret && !o.clientSecretCommand && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {
+    throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin, --client-secret-env VAR or --client-secret-cmd 'COMMAND'" });
   }
   let redirectPort: number | undefined;
   if (o.redirectPort !== undefined) {
@@ -291,6 +309,7 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     ...(assertion && { assertion }),
     ...(o.authorizeParams && Object.keys(o.authorizeParams).length && { authorizeParams: o.authorizeParams }),
     ...(o.extra && { extra: { ...base.extra, ...o.extra } }),
+    ...(o.clientSecretCommand && { clientSecretCommand: o.clientSecretCommand }),
   };
   if (!o.authorizeParams || !Object.keys(o.authorizeParams).length) delete data.authorizeParams; // `--authorize-param ""` cleared them
   if (!key) return saveProfile(ctx, { name: o.name, data, clientSecret: o.clientSecret, force: o.force, makeDefault: o.makeDefault });

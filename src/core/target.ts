@@ -5,6 +5,7 @@ import { accounts } from "../store/tokens.js";
 import { registerSecret, registerSecretEnv } from "../io/sanitize.js";
 import { normalizeIssuer, secretFingerprint, splitScopes, type CacheIdentity, type Federation, type Grant, type Profile, type ProfileAssertion, type ProfileKey, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./assertion-source.js";
+import { assertCommandSource, secretFromCommand } from "./secret-command.js";
 
 /** Everything needed to get one token, whether from a saved profile or from CI flags. */
 export interface Target extends CacheIdentity {
@@ -28,7 +29,7 @@ export interface Target extends CacheIdentity {
   /** Identity federation: the CI token replaces (or, for some token exchanges, accompanies) the secret. */
   assertion?: ProfileAssertion;
   /** Where the client secret comes from, if there is one. */
-  secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "none" };
+  secret: { from: "store"; kind: StoreKind; account: string } | { from: "value"; value: string } | { from: "command"; argv: string[] } | { from: "none" };
 }
 
 export function targetFromProfile(p: Profile): Target {
@@ -55,7 +56,7 @@ export function targetFromProfile(p: Profile): Target {
     ...(p.extra?.registration === "dcr" && { registered: true }),
     ...(p.key && { key: p.key }),
     ...(p.assertion && { assertion: p.assertion }),
-    secret: p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
+    secret: p.clientSecretCommand ? { from: "command", argv: p.clientSecretCommand } : p.secretStore ? { from: "store", kind: p.secretStore, account: accounts.clientSecret(p.name) } : { from: "none" },
   };
 }
 
@@ -63,6 +64,8 @@ export interface AdHocOptions {
   issuer: string;
   clientId?: string;
   clientSecretEnv?: string;
+  /** What a `--client-secret-cmd` command printed (run by the command layer: see commandSecret in commands/shared.ts). */
+  commandSecret?: string;
   scope?: string[];
   resource?: string;
   audience?: string;
@@ -76,6 +79,10 @@ export function adHocTarget(o: AdHocOptions, env: NodeJS.ProcessEnv): Target {
   if (!o.clientId) throw new UsageError("--issuer needs --client-id");
   if (o.federation && !o.assertionFrom) throw new UsageError("--federation needs --assertion-from");
   if (o.assertionFrom) return federatedAdHocTarget({ ...o, clientId: o.clientId, assertionFrom: o.assertionFrom }, env);
+  if (o.commandSecret !== undefined) {
+    // Fingerprinted like any secret: a cached token is served only to a call whose command printed the same one.
+    return { ...adHocBase(o as AdHocOptions & { clientId: string }), secretFingerprint: secretFingerprint(o.commandSecret), secret: { from: "value", value: o.commandSecret } };
+  }
   const varName = o.clientSecretEnv ?? "MCP_AUTH_CLIENT_SECRET";
   const value = env[varName];
   if (!value) {
@@ -101,7 +108,10 @@ function adHocBase(o: AdHocOptions & { clientId: string }): Omit<Target, "secret
 function federatedAdHocTarget(o: AdHocOptions & { clientId: string; assertionFrom: string }, env: NodeJS.ProcessEnv): Target {
   const assertion = assertionSetting(o.assertionFrom, o.federation);
   let secret: Target["secret"] = { from: "none" };
-  if (o.clientSecretEnv) {
+  if (o.commandSecret !== undefined) {
+    if (assertion.federation === "client-assertion") throw new UsageError("--client-secret-cmd and --federation client-assertion exclude each other: the CI token is the client credential");
+    secret = { from: "value", value: o.commandSecret };
+  } else if (o.clientSecretEnv) {
     if (assertion.federation === "client-assertion") throw new UsageError("--client-secret-env and --federation client-assertion exclude each other: the CI token is the client credential");
     const value = env[o.clientSecretEnv];
     if (!value) throw new UsageError(`no client secret: $${o.clientSecretEnv} is not set`, { hint: `export ${o.clientSecretEnv} first` });
@@ -115,6 +125,12 @@ function federatedAdHocTarget(o: AdHocOptions & { clientId: string; assertionFro
 export async function clientSecretOf(ctx: Context, t: Target): Promise<string | undefined> {
   if (t.secret.from === "value") return t.secret.value;
   if (t.secret.from === "none") return undefined;
+  if (t.secret.from === "command") {
+    // The command came from config.json: it runs only if that file is the user's own and private.
+    const owner = `profile "${t.profile}"`;
+    assertCommandSource(ctx.paths, owner, "run");
+    return secretFromCommand(t.secret.argv, { env: ctx.env, owner, clientId: t.clientId });
+  }
   const store = await ctx.secretsOf(t.secret.kind);
   const value = await store.get(t.secret.account);
   if (value === null) {

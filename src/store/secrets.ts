@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
@@ -35,6 +35,15 @@ export const SERVICE = "mcp-auth";
 type KeyringModule = typeof import("@napi-rs/keyring");
 const ENTRY_OPTS = { linux: { store: "secret-service" } } as never;
 
+/** What the keychain store needs of @napi-rs/keyring: one entry per (service, account). Tests pass a store with a size limit. */
+export interface KeyringBackend {
+  Entry: new (service: string, account: string, options?: never) => {
+    getPassword(): string | null | undefined;
+    setPassword(value: string): void;
+    deletePassword(): boolean;
+  };
+}
+
 /**
  * The keychain is one per user, but a config dir is one per setting-up: a per-job MCP_AUTH_CONFIG_DIR
  * must not see another dir's `client-secret:ci`. So each account name carries a short hash of the
@@ -64,12 +73,40 @@ function canonicalPath(p: string): string {
 
 const NO_ENTRY = /no (matching )?(entry|result)/i;
 
+/**
+ * The most one keychain entry holds, in UTF-16 code units. Windows Credential Manager refuses a blob
+ * over 2,560 bytes (CRED_MAX_CREDENTIAL_BLOB_SIZE) and the keyring stores UTF-16 there, so 1,280
+ * units; those are at most 3,840 bytes of UTF-8, under the 4 KB that macOS tools handle in one item.
+ * Larger values (an Entra or Okta refresh token, an RSA private key) are split (docs/keychains.md).
+ */
+export const KEYCHAIN_ENTRY_UNITS = 1280;
+/** The main entry of a split value holds `PREFIX<generation>:<chunks>:<sha256 prefix>`; its chunks are `<account>#<generation>.<i>`. */
+const SPLIT = "mcp-auth-split:1:";
+const SPLIT_RE = /^mcp-auth-split:1:([0-9a-f]{8}):([1-9][0-9]{0,3}):([0-9a-f]{16})$/;
+
+function digest(value: string): string {
+  return createHash("sha256").update(value, "utf8").digest("hex").slice(0, 16);
+}
+
+/** `value` in pieces of at most `units` UTF-16 code units, never cutting a surrogate pair in two. */
+export function splitValue(value: string, units: number = KEYCHAIN_ENTRY_UNITS): string[] {
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; ) {
+    let end = Math.min(i + units, value.length);
+    const last = value.charCodeAt(end - 1);
+    if (end < value.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    parts.push(value.slice(i, end));
+    i = end;
+  }
+  return parts;
+}
+
 class KeychainStore implements SecretStore {
   readonly kind = "keychain" as const;
   readonly description: string;
   private readonly tag: string;
   constructor(
-    private readonly mod: KeyringModule,
+    private readonly mod: KeyringBackend,
     configDir: string,
   ) {
     this.description =
@@ -87,6 +124,13 @@ class KeychainStore implements SecretStore {
       throw keychainError("read", e);
     }
   }
+  private write(name: string, value: string): void {
+    try {
+      this.entry(name).setPassword(value);
+    } catch (e) {
+      throw keychainError("write", e);
+    }
+  }
   private remove(name: string): boolean {
     try {
       return this.entry(name).deletePassword();
@@ -98,9 +142,28 @@ class KeychainStore implements SecretStore {
   private own(account: string): string {
     return `${account}@${this.tag}`;
   }
+  /** The chunk names a main entry's text points at (none when it holds the value itself). */
+  private chunksOf(name: string, text: string | null): string[] {
+    const m = text === null ? null : SPLIT_RE.exec(text);
+    return m ? Array.from({ length: Number(m[2]) }, (_, i) => `${name}#${m[1]}.${i}`) : [];
+  }
+  /** A main entry's value: itself, or its chunks joined; null when a chunk is missing or does not match (never a truncated secret). */
+  private join(name: string, text: string): string | null {
+    if (!text.startsWith(SPLIT)) return text;
+    const m = SPLIT_RE.exec(text);
+    if (!m) return null;
+    let value = "";
+    for (const chunk of this.chunksOf(name, text)) {
+      const part = this.read(chunk);
+      if (part === null) return null;
+      value += part;
+    }
+    return digest(value) === m[3] ? value : null;
+  }
   async get(account: string) {
-    const value = this.read(this.own(account));
-    if (value !== null) return value;
+    const own = this.own(account);
+    const text = this.read(own);
+    if (text !== null) return this.join(own, text);
     // An entry from before names carried the config dir: move it here, so the next read is one call.
     const legacy = this.read(account);
     if (legacy === null) return null;
@@ -112,18 +175,56 @@ class KeychainStore implements SecretStore {
     }
     return legacy;
   }
+  /**
+   * A value too large for one entry is written as chunks under a new generation first, then the main
+   * entry is switched to point at them, then the previous generation's chunks are deleted: a failure
+   * at any step leaves the old value readable, and a rewrite with fewer chunks leaves none behind.
+   */
   async set(account: string, value: string) {
+    const own = this.own(account);
+    const stale = this.chunksOf(own, this.read(own));
+    // A value that merely looks like a pointer is split too, so a main entry that looks like one always is one.
+    if (value.length <= KEYCHAIN_ENTRY_UNITS && !value.startsWith(SPLIT)) {
+      this.write(own, value);
+    } else {
+      let generation: string;
+      do generation = randomBytes(4).toString("hex");
+      while (stale.some((name) => name.includes(`#${generation}.`)));
+      const parts = splitValue(value);
+      const written: string[] = [];
+      try {
+        parts.forEach((part, i) => {
+          const name = `${own}#${generation}.${i}`;
+          this.write(name, part);
+          written.push(name);
+        });
+        this.write(own, `${SPLIT}${generation}:${parts.length}:${digest(value)}`);
+      } catch (e) {
+        for (const name of written) this.tryRemove(name);
+        throw e;
+      }
+    }
+    for (const name of stale) this.tryRemove(name);
+  }
+  private tryRemove(name: string): void {
     try {
-      this.entry(this.own(account)).setPassword(value);
-    } catch (e) {
-      throw keychainError("write", e);
+      this.remove(name);
+    } catch {
+      /* an orphaned chunk is unreadable without its main entry; the next rewrite or delete retries */
     }
   }
   async delete(account: string) {
-    const own = this.remove(this.own(account));
+    const own = this.own(account);
+    for (const chunk of this.chunksOf(own, this.read(own))) this.remove(chunk);
+    const removed = this.remove(own);
     const legacy = this.remove(account);
-    return own || legacy;
+    return removed || legacy;
   }
+}
+
+/** The keychain store over a given keyring backend (the real module, or a test's). */
+export function keychainStore(mod: KeyringBackend, configDir: string): SecretStore {
+  return new KeychainStore(mod, configDir);
 }
 
 function keychainError(verb: string, e: unknown) {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, statSync, type Stats } from "node:fs";
 import { FileError } from "../errors.js";
 
 /**
@@ -99,4 +99,31 @@ export function readPrivateFile(file: string): string | null {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Why a command stored in `file` (config.json in `dir`) must not be run, or undefined when it may.
+ * A stored command (`--client-secret-cmd`) runs as the user, so it is run only from a config that is
+ * the user's and private: both owned by the user (or root) and with no access at all for group or
+ * others — 0600 in 0700, as mcp-auth creates them. A config dir that came from elsewhere (a cloned
+ * repository checks out 0644 files in 0755 dirs; a shared directory) cannot make mcp-auth run code
+ * by being pointed at. A file or dir that does not exist yet passes: mcp-auth creates it private.
+ */
+export function commandSourceProblem(dir: string, file: string): { path: string; why: string; fix: string } | undefined {
+  if (!TRUST_CHECKS) return undefined; // Windows: the profile dir's ACL protects it (see above)
+  for (const [path, isDir] of [[dir, true], [file, false]] as const) {
+    let st: Stats;
+    try {
+      st = statSync(path); // a symlink (dotfiles): what it points at is what counts
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw e;
+    }
+    const owner = distrust({ uid: st.uid, mode: 0 });
+    if (owner) return { path, why: owner, fix: `if it is not yours, remove it; if it is, run: chown -R "$(id -u)" ${path}` };
+    if (st.mode & 0o077) {
+      return { path, why: `it is open to ${st.mode & 0o070 ? (st.mode & 0o007 ? "group and others" : "group") : "others"} (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")})`, fix: `if it is yours, run: chmod ${isDir ? "700" : "600"} ${path}` };
+    }
+  }
+  return undefined;
 }
