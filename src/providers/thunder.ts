@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { AuthError, type Check, checkUrl, defineInput, defineProvider, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, registerSecret, UsageError, type Json } from "../sdk.js";
+import { AuthError, type BootstrapRun, type Check, checkUrl, defineInput, defineProvider, type InputValues, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, type ProviderContext, registerSecret, UsageError, type Json } from "../sdk.js";
 import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, type ClientGrant } from "./options.js";
 import { appTypes, body, createError, inboundConfig, lifetimeOf, oauthConfig, pick, ThunderAdmin, unknownType, withSecret, type AppList, type Casing, type TokenShape } from "./thunder/apps.js";
 import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
@@ -73,89 +73,14 @@ export const thunder = defineProvider({
       throw new UsageError("--flow-secret-env needs --admin-app-id: a flow secret belongs to one application", { hint: "pass --admin-app-id ID of the application the secret was issued to" });
     }
 
-    // The admin's bearer credential, and whatever unlocks it: never printed, whatever a server echoes.
-    let token: string;
-    let flow: FlowFacts | undefined;
-    if (o.adminToken) {
-      token = o.adminToken;
-      registerSecret(token);
-      const claims = peekClaims(token);
-      if (Object.keys(claims).length && !holdsSystem(claims)) {
-        throw new AuthError("the token from --admin-token-env does not carry the 'system' permission", { hint: "use a token of an administrator, asked for the 'system' scope" });
-      }
-    } else {
-      // (the password travels only in the sign-in body, whose `password` field traces never show)
-      registerSecret(o.flowSecret);
-      const signedIn = await signIn(ctx, url, { user: o.adminUser!, password: o.adminPassword!, appId: adminAppId, flowSecret: o.flowSecret, systemResource: o.systemResourceServer });
-      token = signedIn.assertion;
-      flow = signedIn.flow;
-      registerSecret(token);
-    }
-
+    const { token, flow } = await adminCredential(ctx, url, o, adminAppId);
     const session = new ThunderAdmin(ctx, url, token, Boolean(o.adminToken));
     const apps = await session.list();
     const casing: Casing = o.apiCasing ?? apps.casing ?? (flow?.continuation === "flowId" ? "snake" : "camel");
     const shape = casing === "snake" ? "flat" : await session.tokenShape(apps);
 
     const existing = apps.items.find((a) => a.name === o.name);
-    let action: "created" | "reused" | "rotated";
-    let appIdCreated: string;
-    let clientId: string;
-    let secret: string | undefined;
-    let stored: Json | undefined;
-    if (!existing) {
-      const ouId = casing === "camel" ? await session.defaultOu() : undefined;
-      const wanted = oauthConfig(grant, o.clientId, port, validity, shape);
-      const res = await createApp(session, casing, o.name, wanted, ouId, grant);
-      const cfg = inboundConfig(res);
-      if (!cfg) {
-        // Thunder ignored our OAuth config (unknown fields are dropped silently): the app is useless, remove it.
-        await session.delete(String(res.id)).catch(() => undefined);
-        throw new McpAuthError(`Thunder created "${o.name}" without its OAuth configuration (it ignored the ${casing === "camel" ? "camelCase" : "snake_case"} fields); the application was deleted again`, {
-          hint: "this Thunder speaks another API version; please report its version",
-        });
-      }
-      action = "created";
-      appIdCreated = String(res.id);
-      clientId = String(pick(cfg, "client_id", "clientId"));
-      secret = pick(cfg, "client_secret", "clientSecret") as string | undefined;
-      registerSecret(secret, { clientId });
-      // What Thunder keeps, read back: the decoder drops keys of another release's shape without a word.
-      stored = await session.get(appIdCreated).catch((e: unknown) => {
-        ctx.debug(`reading application ${appIdCreated} back failed: ${e instanceof Error ? e.message : String(e)}`);
-        return undefined;
-      });
-    } else {
-      appIdCreated = existing.id;
-      const full = await session.get(existing.id);
-      stored = full;
-      const cfg = inboundConfig(full);
-      if (!cfg) throw new McpAuthError(`application "${o.name}" (${existing.id}) exists but has no OAuth configuration`, { hint: "delete it in the Thunder console, or pass another --name" });
-      clientId = String(pick(cfg, "client_id", "clientId"));
-      const isPublic = pick(cfg, "token_endpoint_auth_method", "tokenEndpointAuthMethod") === "none";
-      const kind: ClientGrant = isPublic ? "authorization_code" : "client_credentials";
-      if (kind !== grant) {
-        throw new UsageError(`application "${o.name}" already exists (id ${existing.id}) as a ${kind} client, not ${grant}`, { hint: `pass another --name, or --grant ${kind}` });
-      }
-      if (o.rotateSecret && !isPublic) {
-        secret = randomBytes(32).toString("base64url");
-        // Ours before it is Thunder's: if anything below fails, the new secret is not lost.
-        await run.vault.stage(secret);
-        const updated = await session.update(existing.id, withSecret(full, casing, secret)).catch(async (e: unknown) => {
-          await run.vault.unstage();
-          throw e;
-        });
-        if (!inboundConfig(updated)) throw new McpAuthError(`Thunder did not keep the OAuth configuration of "${o.name}" when rotating its secret`);
-        action = "rotated";
-      } else {
-        if (!isPublic && !(await run.vault.holds(clientId))) {
-          throw new UsageError(`application "${o.name}" already exists (id ${existing.id}) and mcp-auth does not hold its client secret`, {
-            hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
-          });
-        }
-        action = "reused";
-      }
-    }
+    const { action, appIdCreated, clientId, secret, stored } = existing ? await reuseApp(session, casing, o, existing.id, run) : await newApp(ctx, session, casing, shape, o);
 
     const checks: Check[] = [lifetimeCheck(stored && lifetimeOf(inboundConfig(stored), grant), validity, action === "created", stored !== undefined)];
     const release = releaseLabel(casing, apps, shape, flow);
@@ -186,6 +111,88 @@ export const thunder = defineProvider({
     };
   },
 });
+
+type ThunderInput = InputValues<typeof inputs>;
+interface AppOutcome {
+  action: "created" | "reused" | "rotated";
+  appIdCreated: string;
+  clientId: string;
+  secret?: string;
+  /** The application as Thunder keeps it, read back (undefined when that failed). */
+  stored?: Json;
+}
+
+/** The admin's bearer credential (--admin-token-env, or a sign-in through the flow API): never printed, whatever a server echoes. */
+async function adminCredential(ctx: ProviderContext, url: string, o: ThunderInput, adminAppId: string | undefined): Promise<{ token: string; flow?: FlowFacts }> {
+  if (o.adminToken) {
+    registerSecret(o.adminToken);
+    const claims = peekClaims(o.adminToken);
+    if (Object.keys(claims).length && !holdsSystem(claims)) {
+      throw new AuthError("the token from --admin-token-env does not carry the 'system' permission", { hint: "use a token of an administrator, asked for the 'system' scope" });
+    }
+    return { token: o.adminToken };
+  }
+  // (the password travels only in the sign-in body, whose `password` field traces never show)
+  registerSecret(o.flowSecret);
+  const signedIn = await signIn(ctx, url, { user: o.adminUser!, password: o.adminPassword!, appId: adminAppId, flowSecret: o.flowSecret, systemResource: o.systemResourceServer });
+  registerSecret(signedIn.assertion);
+  return { token: signedIn.assertion, flow: signedIn.flow };
+}
+
+/** A new application with the OAuth configuration asked for, read back; deleted again when Thunder dropped that configuration. */
+async function newApp(ctx: ProviderContext, session: ThunderAdmin, casing: Casing, shape: TokenShape | undefined, o: ThunderInput): Promise<AppOutcome> {
+  const ouId = casing === "camel" ? await session.defaultOu() : undefined;
+  const wanted = oauthConfig(o.grant, o.clientId, o.redirectPort, o.validity, shape);
+  const res = await createApp(session, casing, o.name, wanted, ouId, o.grant);
+  const cfg = inboundConfig(res);
+  if (!cfg) {
+    // Thunder ignored our OAuth config (unknown fields are dropped silently): the app is useless, remove it.
+    await session.delete(String(res.id)).catch(() => undefined);
+    throw new McpAuthError(`Thunder created "${o.name}" without its OAuth configuration (it ignored the ${casing === "camel" ? "camelCase" : "snake_case"} fields); the application was deleted again`, {
+      hint: "this Thunder speaks another API version; please report its version",
+    });
+  }
+  const appIdCreated = String(res.id);
+  const clientId = String(pick(cfg, "client_id", "clientId"));
+  const secret = pick(cfg, "client_secret", "clientSecret") as string | undefined;
+  registerSecret(secret, { clientId });
+  // What Thunder keeps, read back: the decoder drops keys of another release's shape without a word.
+  const stored = await session.get(appIdCreated).catch((e: unknown) => {
+    ctx.debug(`reading application ${appIdCreated} back failed: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  });
+  return { action: "created", appIdCreated, clientId, secret, stored };
+}
+
+/** The application named --name, reused as it is, or with a new secret (--rotate-secret), staged in the vault before Thunder has it. */
+async function reuseApp(session: ThunderAdmin, casing: Casing, o: ThunderInput, id: string, run: BootstrapRun): Promise<AppOutcome> {
+  const full = await session.get(id);
+  const cfg = inboundConfig(full);
+  if (!cfg) throw new McpAuthError(`application "${o.name}" (${id}) exists but has no OAuth configuration`, { hint: "delete it in the Thunder console, or pass another --name" });
+  const clientId = String(pick(cfg, "client_id", "clientId"));
+  const isPublic = pick(cfg, "token_endpoint_auth_method", "tokenEndpointAuthMethod") === "none";
+  const kind: ClientGrant = isPublic ? "authorization_code" : "client_credentials";
+  if (kind !== o.grant) {
+    throw new UsageError(`application "${o.name}" already exists (id ${id}) as a ${kind} client, not ${o.grant}`, { hint: `pass another --name, or --grant ${kind}` });
+  }
+  if (o.rotateSecret && !isPublic) {
+    const secret = randomBytes(32).toString("base64url");
+    // Ours before it is Thunder's: if anything below fails, the new secret is not lost.
+    await run.vault.stage(secret);
+    const updated = await session.update(id, withSecret(full, casing, secret)).catch(async (e: unknown) => {
+      await run.vault.unstage();
+      throw e;
+    });
+    if (!inboundConfig(updated)) throw new McpAuthError(`Thunder did not keep the OAuth configuration of "${o.name}" when rotating its secret`);
+    return { action: "rotated", appIdCreated: id, clientId, secret, stored: full };
+  }
+  if (!isPublic && !(await run.vault.holds(clientId))) {
+    throw new UsageError(`application "${o.name}" already exists (id ${id}) and mcp-auth does not hold its client secret`, {
+      hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
+    });
+  }
+  return { action: "reused", appIdCreated: id, clientId, stored: full };
+}
 
 /**
  * POST /applications. ThunderID ≥ 1.0.0-alpha2 requires an application `type`; the best one this
