@@ -94,9 +94,11 @@ export async function runRemoveClient(ctx: Context, o: RemoveClientOptions): Pro
   if (o.dryRun) return showPlan(ctx, [p.changes[0]!], o.json);
   const done = p.found ? await applyRemoveClient(ctx, p, req) : { action: "unchanged" as const, backup: null };
   if (!p.found && p.changes[1]) await applyRemoveClient(ctx, p, req); // forget a stale record
-  if (o.json) return void ctx.io.out.write(JSON.stringify({ client: p.writer.id, scope: p.scope, name: p.name, path: p.path, removed: p.found, exact: p.exact, action: done.action, backup: done.backup }, null, 2) + "\n");
+  if (o.json) return void ctx.io.out.write(JSON.stringify({ client: p.writer.id, scope: p.scope, name: p.name, path: p.path, removed: p.found, exact: p.exact, restored: p.restored, action: done.action, backup: done.backup }, null, 2) + "\n");
   if (!p.found) return ctx.info(`No server "${p.name}" in ${p.writer.title} (${p.scope} scope, ${p.path}); nothing to remove.`);
-  ctx.info(`Removed "${p.name}" from ${p.writer.title} (${p.scope} scope, ${p.path})${p.exact ? "; the file is back as it was before add-client" : ""}.${done.backup ? ` Previous version: ${done.backup}` : ""}`);
+  const how = p.exact ? "; the file is back as it was before add-client" : p.restored ? "; your own entry of that name, which it had replaced, is back" : "";
+  const gone = done.action === "delete" ? " The file, which add-client had created, is deleted." : "";
+  ctx.info(`Removed "${p.name}" from ${p.writer.title} (${p.scope} scope, ${p.path})${how}.${gone}${done.backup ? ` Previous version: ${done.backup}` : ""}`);
 }
 
 export async function runClients(ctx: Context, o: { json?: boolean }): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, rmdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
@@ -22,7 +22,7 @@ import { targetFromProfile } from "./target.js";
 /**
  * add-client / remove-client / clients: wire an MCP client to an mcp-auth profile. Every file change
  * goes through plan → apply (src/store/): atomic, mode kept, backed up, refused when the file changed
- * meanwhile. What we add is recorded in `<configDir>/clients.json` (the single edit that undoes it, and
+ * meanwhile. What we add is recorded in `<configDir>/clients.json` (the edit that undoes it, and
  * a hash of the file it applies to), so remove-client gives back the file byte for byte.
  */
 
@@ -134,7 +134,12 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }),
   });
   const changes = [planned.change];
-  if (actionOf(planned.change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(planned.change, profile))));
+  if (actionOf(planned.change) !== "unchanged") {
+    const key = ledgerKey(writer.id, scope, path, name);
+    const prev = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
+    const rec = recordOf(planned.change, profile, prev, planned.existing(), missingDirs(path));
+    changes.push(planLedger(ctx, (l) => void (l[key] = rec)));
+  }
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
   return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
 }
@@ -198,11 +203,12 @@ function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy
 function planEntry(writer: ClientWriter, path: string, entryPath: string[], entry: Entry, profileName: string, o: { description: string; mode?: number }) {
   let conflict = false;
   let replaces = false;
+  let existing: unknown;
   const change = planFile(
     path,
     (before) => {
       const root = before === null ? {} : parseConfig(writer, before, path);
-      const existing = getAt(root, entryPath);
+      existing = getAt(root, entryPath);
       const edits: JsonEdit[] = [];
       if (existing === undefined || !sameJson(existing, entry.server)) {
         replaces = existing !== undefined;
@@ -222,7 +228,7 @@ function planEntry(writer: ClientWriter, path: string, entryPath: string[], entr
     },
     o,
   );
-  return { change, replaces: () => replaces, conflict: () => conflict };
+  return { change, replaces: () => replaces, conflict: () => conflict, existing: () => existing };
 }
 
 // ---- how the entry starts mcp-auth ----
@@ -332,12 +338,29 @@ async function claudeRun(cli: ClaudeCli, args: string[], cwd: string): Promise<v
 
 // ---- the record of what we added ----
 
+/**
+ * What remove-client needs to take our entry out again, whatever happened to the file in between: the
+ * edit that gives back the bytes the file had before our first add (while the file is exactly as we
+ * left it), the user's own entry we replaced (put back on removal), and what we created (the file and
+ * its folders, deleted again once they hold nothing else).
+ */
 interface LedgerRecord {
   profile: string;
-  /** sha256 of the file right after our edit. */
+  /** sha256 of the file right after our last edit. */
   hash: string;
-  /** The edit that gives the previous bytes back; null: the file did not exist. */
-  undo: Undo | null;
+  /**
+   * The edit that turns the file, as hashed, back into the file before our first add; null: the file
+   * did not exist then (delete it). Absent: the file changed between two adds, so removal is by structure only.
+   */
+  undo?: Undo | null;
+  /** The real path of the file (several records may share one). */
+  file?: string;
+  /** The file did not exist before add-client (delete it when nothing else is left in it). */
+  created?: boolean;
+  /** Folders add-client created for the file, deepest first (removed when empty). */
+  dirs?: string[];
+  /** The entry of that name that was there before and was not mcp-auth's (restored on removal). */
+  replaced?: unknown;
 }
 type Ledger = Record<string, LedgerRecord>;
 
@@ -353,8 +376,40 @@ function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-function recordOf(change: FileChange, profile: Profile): LedgerRecord {
-  return { profile: profile.name, hash: sha256(change.after ?? ""), undo: change.before === null ? null : undoOf(change.before, change.after ?? "") };
+/** The folders that writing `path` creates, deepest first. */
+function missingDirs(path: string): string[] {
+  const out: string[] = [];
+  for (let d = dirname(resolve(path)); dirname(d) !== d && !existsSync(d); d = dirname(d)) out.push(d);
+  return out;
+}
+
+/**
+ * The record after an add. A re-add over our own entry keeps what the first add knew: the bytes from
+ * before it (composed with this edit while the file is exactly as we left it), the user's entry we
+ * replaced, and what we created. So removal always takes our entry out, never an older version of it back.
+ */
+function recordOf(change: FileChange, profile: Profile, prev: LedgerRecord | undefined, existing: unknown, dirs: string[]): LedgerRecord {
+  const after = change.after ?? "";
+  const userEntry = existing !== undefined && !describeEntry(existing).ours ? existing : undefined;
+  const rec: LedgerRecord = { profile: profile.name, hash: sha256(after), file: realTarget(change.path) };
+  if (!prev) {
+    rec.undo = change.before === null ? null : undoOf(change.before, after);
+    if (change.before === null) rec.created = true;
+    if (dirs.length) rec.dirs = dirs;
+    if (userEntry !== undefined) rec.replaced = userEntry;
+    return rec;
+  }
+  // A record from before `created` existed: its undo null meant the file was new.
+  const created = prev.created ?? prev.undo === null;
+  if (created) rec.created = true;
+  if (prev.dirs?.length) rec.dirs = prev.dirs;
+  const replaced = userEntry ?? prev.replaced;
+  if (replaced !== undefined) rec.replaced = replaced;
+  if (change.before !== null && prev.undo !== undefined && sha256(change.before) === prev.hash) {
+    const original = prev.undo === null ? null : applyUndo(change.before, prev.undo);
+    rec.undo = original === null ? null : undoOf(original, after);
+  }
+  return rec;
 }
 
 function readLedger(ctx: Context, text: string | null): Ledger {
@@ -373,6 +428,8 @@ function planLedger(ctx: Context, change: (l: Ledger) => void): FileChange {
     (before) => {
       const l = readLedger(ctx, before);
       change(l);
+      // The last record gone, the file goes too: a round trip leaves mcp-auth's dir as it was.
+      if (!Object.keys(l).length) return null;
       return JSON.stringify({ version: 1, entries: l }, null, 2) + "\n";
     },
     { description: "record the entry so remove-client can undo it exactly", mode: 0o600, sensitive: true },
@@ -401,6 +458,10 @@ export interface PreparedRemove {
   found: boolean;
   /** The file comes back exactly as it was before add-client. */
   exact: boolean;
+  /** The user's own entry of that name, which add-client --force replaced, is put back. */
+  restored: boolean;
+  /** Folders add-client created, removed once the file is deleted and they are empty. */
+  dirs: string[];
   via: "file" | "claude-cli";
 }
 
@@ -412,9 +473,11 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
   const entryPath = [...writer.serversPath(scope, req.cwd), req.name];
   const key = ledgerKey(writer.id, scope, path, req.name);
-  const rec = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
+  const ledger = readLedger(ctx, readForPlan(ledgerPath(ctx)));
+  const rec = ledger[key];
   let found = false;
   let exact = false;
+  let restored = false;
   const change = planFile(
     path,
     (before) => {
@@ -426,40 +489,87 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
       if (!describeEntry(existing).ours && !req.force) {
         throw new FileError(`the server "${req.name}" in ${path} does not use mcp-auth`, { hint: "pass --force to remove it anyway; mcp-auth left it untouched" });
       }
-      if (rec && sha256(before) === rec.hash) {
+      if (rec && rec.undo !== undefined && sha256(before) === rec.hash) {
         exact = true;
+        restored = rec.replaced !== undefined;
         return rec.undo ? applyUndo(before, rec.undo) : null;
       }
-      if (writer.format === "toml") return removeTomlTable(before, entryPath, path);
-      const edits: JsonEdit[] = [{ path: entryPath, value: undefined }];
-      // Our VS Code input goes too, unless another server still uses it.
-      const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
-      const inputs = getAt(root, ["inputs"]);
-      if (id && Array.isArray(inputs)) {
-        const servers = getAt(root, entryPath.slice(0, -1));
-        const others = isObject(servers) ? Object.entries(servers).filter(([n]) => n !== req.name) : [];
-        const i = inputs.findIndex((x) => isObject(x) && x.id === id);
-        if (i >= 0 && !JSON.stringify(others).includes(`\${input:${id}}`)) edits.push({ remove: ["inputs", i] });
-      }
-      return editJsonc(before, edits, path);
+      const after = removeEntry(writer, root, before, entryPath, existing, rec?.replaced, path);
+      restored = rec?.replaced !== undefined;
+      // A file add-client created goes when nothing but empty containers is left in it.
+      return rec?.created && isEmptyDoc(parseConfig(writer, after, path)) && !/#|\/\/|\/\*/.test(after) ? null : after;
     },
     { description: `remove server ${req.name} from ${writer.title} (${scope} scope)` },
   );
   const changes = [change];
-  if (rec) changes.push(planLedger(ctx, (l) => void delete l[key]));
+  if (rec) {
+    changes.push(
+      planLedger(ctx, (l) => {
+        delete l[key];
+        // Other entries of ours in the same file inherit what this add created, so the last removal deletes it.
+        if (!rec.created && !rec.dirs?.length) return;
+        const heir = Object.values(l).find((r) => r.file !== undefined && r.file === rec.file);
+        if (!heir) return;
+        if (rec.created) heir.created = true;
+        if (rec.dirs?.length) heir.dirs = [...new Set([...(heir.dirs ?? []), ...rec.dirs])].sort((a, b) => b.length - a.length);
+      }),
+    );
+  }
+  const heirs = rec ? Object.entries(ledger).some(([k, r]) => k !== key && r.file !== undefined && r.file === rec.file) : false;
+  const dirs = !heirs && change.after === null ? (rec?.dirs ?? []) : [];
   const via = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && found && !exact ? "claude-cli" : "file";
-  return { writer, scope, path, name: req.name, changes, found, exact, via };
+  return { writer, scope, path, name: req.name, changes, found, exact, restored, dirs, via };
+}
+
+/** `before` without our entry (and our VS Code input, unless another server uses it), or with the user's own entry put back. */
+function removeEntry(writer: ClientWriter, root: JsonObject, before: string, entryPath: string[], existing: unknown, replaced: unknown, path: string): string {
+  if (writer.format === "toml") {
+    return replaced !== undefined && isObject(replaced) ? setTomlTable(before, entryPath, replaced, path) : removeTomlTable(before, entryPath, path);
+  }
+  const edits: JsonEdit[] = [{ path: entryPath, value: replaced }];
+  const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
+  const inputs = getAt(root, ["inputs"]);
+  if (id && Array.isArray(inputs)) {
+    const servers = getAt(root, entryPath.slice(0, -1));
+    const others = isObject(servers) ? Object.entries(servers).filter(([n]) => n !== entryPath.at(-1)) : [];
+    const i = inputs.findIndex((x) => isObject(x) && x.id === id);
+    if (i >= 0 && !JSON.stringify([others, replaced ?? null]).includes(`\${input:${id}}`)) edits.push({ remove: ["inputs", i] });
+  }
+  return editJsonc(before, edits, path);
+}
+
+/** Nothing but empty objects and lists (what add-client's own file holds once our entry is out). */
+function isEmptyDoc(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length === 0;
+  return isObject(v) && Object.values(v).every(isEmptyDoc);
 }
 
 export async function applyRemoveClient(ctx: Context, p: PreparedRemove, req: Pick<RemoveClientRequest, "cwd" | "claudeCli">): Promise<AddOutcome> {
   const action = actionOf(p.changes[0]!);
   if (p.via === "claude-cli" && req.claudeCli) {
     await claudeRun(req.claudeCli, ["mcp", "remove", "--scope", p.scope, p.name], req.cwd);
+    if (p.restored) {
+      const after = p.changes[0]!.after;
+      const back = after === null ? undefined : getAt(parseJsonc(after, p.path), [...p.writer.serversPath(p.scope, req.cwd), p.name]);
+      if (back !== undefined) await claudeRun(req.claudeCli, ["mcp", "add-json", "--scope", p.scope, p.name, JSON.stringify(back)], req.cwd);
+    }
     if (p.changes[1]) applyPlan([p.changes[1]], backupPolicy(ctx.paths, ctx.now));
     return { action, backup: null };
   }
   const applied = applyPlan(p.changes, backupPolicy(ctx.paths, ctx.now));
+  removeEmptyDirs(p.dirs);
   return { action, backup: applied[0]!.backup };
+}
+
+/** The folders add-client created, deepest first, each only if it is empty now (rmdir refuses otherwise). */
+function removeEmptyDirs(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") return; // not empty: its parents are not either
+    }
+  }
 }
 
 // ---- list ----
