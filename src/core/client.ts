@@ -29,6 +29,8 @@ export interface EntrySpec {
   headerVar: string;
   /** header strategy with --static-token: the token itself. */
   staticToken?: string;
+  /** Variables the entry sets itself (`env`), for a client that removes them from the environment it passes on. */
+  env?: Record<string, string>;
 }
 
 export interface Entry {
@@ -70,6 +72,13 @@ export interface ClientWriter {
    * found), because the client rewrites that file itself; mcp-auth then edits it only as a fallback.
    */
   cliScopes?: readonly Scope[];
+  /**
+   * Does the client remove this variable from the environment of the stdio servers it starts? The
+   * entry then carries the setting itself, as a flag or in its `env` (docs/clients.md, Gemini CLI).
+   */
+  dropsEnv?(name: string): boolean;
+  /** The characters a server name may have in this client (default [A-Za-z0-9_-]). */
+  nameChars?: RegExp;
 }
 
 /**
@@ -168,9 +177,9 @@ export function configUrl(raw: string): string {
 }
 
 /** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */
-export function proxyServer(spec: EntrySpec): { command: string; args: string[] } {
+export function proxyServer(spec: EntrySpec): { command: string; args: string[]; env?: Record<string, string> } {
   const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url]);
-  return { command: argv[0]!, args: argv.slice(1) };
+  return { command: argv[0]!, args: argv.slice(1), ...(spec.env && Object.keys(spec.env).length && { env: spec.env }) };
 }
 
 /** The Authorization header value of the header strategy, with the client's own variable syntax. */

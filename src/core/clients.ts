@@ -97,9 +97,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const writer = writerIn(ctx.plugins.clients, req.client);
   const { scope, strategy } = chooseMode(writer, req);
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
-  const { url, name } = serverOf(profile, req);
+  const { url, name } = serverOf(profile, req, writer);
   const shared = scope === "project";
-  const { globals, launch, warnings } = launchOf(ctx, req, shared, strategy);
+  const { globals, launch, warnings, env } = launchOf(ctx, req, shared, strategy, writer);
   const spec: EntrySpec = {
     name,
     url: configUrl(url),
@@ -108,6 +108,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     strategy,
     command: launch.command,
     globals,
+    ...(env && { env }),
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
   };
   let expiresAt: number | undefined;
@@ -158,7 +159,7 @@ function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope
 }
 
 /** The MCP server the entry points at (the profile's own, or a --url it covers) and the entry's name. */
-function serverOf(profile: Profile, req: AddClientRequest): { url: string; name: string } {
+function serverOf(profile: Profile, req: AddClientRequest, writer: ClientWriter): { url: string; name: string } {
   const url = req.url ?? profile.mcpUrl;
   if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
   let parsed: URL;
@@ -170,30 +171,52 @@ function serverOf(profile: Profile, req: AddClientRequest): { url: string; name:
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
   // The entry makes the client send this profile's token to the URL: only to the profile's own server.
   assertCovers(profile, parsed);
-  const name = req.name ?? serverName(profile.name);
-  if (!NAME_RE.test(name)) {
-    throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
+  const chars = writer.nameChars ?? NAME_RE;
+  // A derived name drops what the client refuses (Gemini CLI: `_`, docs/clients.md); a --name given is checked as is.
+  const name = req.name ?? (writer.nameChars ? serverName(profile.name).replace(/_/g, "-") : serverName(profile.name));
+  if (!NAME_RE.test(name) || !chars.test(name)) {
+    const allowed = chars.test("a_b") ? "letters, digits, - and _" : "letters, digits and -";
+    throw new UsageError(req.name ? `--name "${req.name}" has characters ${NAME_RE.test(name) ? writer.title : "MCP clients"} refuse${NAME_RE.test(name) ? "s" : ""}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
   }
   return { url, name };
 }
 
-/** How the entry starts mcp-auth, with the global flags the client's environment may lack. */
-function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy: Strategy) {
+/**
+ * Settings mcp-auth reads from its environment, and how an entry carries them when the client removes
+ * the variable (Gemini CLI): a global flag, or else the entry's own `env`, which such a client passes on.
+ */
+const CARRIED_ENV: ReadonlyArray<{ name: string; flag?: string }> = [
+  { name: "NODE_EXTRA_CA_CERTS", flag: "--ca-file" },
+  { name: "MCP_AUTH_TIMEOUT", flag: "--timeout" },
+  { name: "MCP_AUTH_ACCESS_TOKEN_STORE" },
+  { name: "MCP_AUTH_DISCOVERY_TTL" },
+];
+
+/** How the entry starts mcp-auth, with the global flags (and variables) the client's environment may lack. */
+function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy: Strategy, writer: ClientWriter) {
   const warnings: string[] = [];
   const globals: string[] = [];
+  const env: Record<string, string> = {};
+  const dropped = strategy === "header" ? [] : CARRIED_ENV.filter((v) => ctx.env[v.name] && writer.dropsEnv?.(v.name));
   if (shared) {
     // A committed file names no machine's paths; the helper then finds the config where mcp-auth looks by default.
     if (strategy !== "header" && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
       warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
     }
+    if (dropped.length) warnings.push(`${writer.title} removes ${dropped.map((v) => v.name).join(", ")} from the servers it starts, and a shared file names no machine's settings: the project entry runs mcp-auth without them (a user-scope entry carries them)`);
   } else {
     globals.push("--config-dir", resolve(ctx.paths.dir)); // the client runs it from another directory
     const store = ctx.forcedStore();
     if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
+    for (const v of dropped) {
+      const value = ctx.env[v.name]!;
+      if (v.flag) globals.push(v.flag, v.flag === "--ca-file" ? resolve(value) : value);
+      else env[v.name] = value;
+    }
   }
   const launch = shared ? { command: ["mcp-auth"] } : entryCommand(req.launcher, ctx.env, req.platform);
   if (launch.note) warnings.push(launch.note);
-  return { globals, launch, warnings };
+  return { globals, launch, warnings, ...(Object.keys(env).length && { env }) };
 }
 
 /**
