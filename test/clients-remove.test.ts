@@ -143,3 +143,44 @@ describe("the user's own entry of that name", () => {
     expect(JSON.stringify(readFileSync(path, "utf8"))).not.toContain("dev.k8s");
   });
 });
+
+describe("clients says installed only from the client's own executable or data", () => {
+  // client, its command, a file only the client writes (relative to home)
+  const OWN = [
+    { client: "claude", exe: "claude", data: ".claude/settings.json" },
+    { client: "claude-desktop", exe: null, data: ".config/Claude/config.json" },
+    { client: "cursor", exe: "cursor", data: ".cursor/argv.json" },
+    { client: "vscode", exe: "code", data: ".config/Code/User/settings.json" },
+    { client: "codex", exe: "codex", data: ".codex/auth.json" },
+    { client: "gemini", exe: "gemini", data: ".gemini/installation_id" },
+    { client: "windsurf", exe: "windsurf", data: ".codeium/windsurf/installation_id" },
+  ];
+
+  async function installed(client: string): Promise<boolean> {
+    const r = await run(["clients", "--json"]);
+    return (JSON.parse(r.out) as Array<{ client: string; installed: boolean }>).find((x) => x.client === client)!.installed;
+  }
+
+  it.each(OWN)("$client: not after add-client alone (which warns and still writes), yes with its data", async ({ client, data }) => {
+    const scope = client === "claude" ? "user" : undefined;
+    const add = await run(["add-client", client, ...(scope ? ["--scope", scope] : [])]);
+    expect(add.code, add.err).toBe(0);
+    expect(add.err).toContain("does not look installed here");
+    expect(add.err).toContain("writing ");
+    expect(await installed(client)).toBe(false);
+    const own = join(home, data);
+    mkdirSync(dirname(own), { recursive: true });
+    writeFileSync(own, "{}");
+    expect(await installed(client)).toBe(true);
+    const again = await run(["add-client", client, ...(scope ? ["--scope", scope] : []), "--force"]);
+    expect(again.err).not.toContain("does not look installed");
+  });
+
+  it.each(OWN.filter((c) => c.exe))("$client: yes with its command on PATH", async ({ client, exe }) => {
+    const bin = join(home, "bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, exe!), "#!/bin/sh\n", { mode: 0o755 });
+    t.env.PATH = bin;
+    expect(await installed(client)).toBe(true);
+  });
+});

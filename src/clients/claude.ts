@@ -45,6 +45,7 @@ export const claude = defineClientWriter({
     return { server, notes };
   },
   installed({ env, platform }) {
-    return Boolean(onPath(env, "claude", platform)) || exists(joinFor(platform, homeOf(env), ".claude.json")) || exists(joinFor(platform, homeOf(env), ".claude"));
+    // ~/.claude/ is Claude Code's own (settings, sessions); ~/.claude.json may be one add-client wrote.
+    return Boolean(onPath(env, "claude", platform)) || exists(env.CLAUDE_CONFIG_DIR || joinFor(platform, homeOf(env), ".claude"));
   },
 });

@@ -1,4 +1,4 @@
-import { defineClientWriter, exists, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
+import { defineClientWriter, hasOwnData, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * Codex (CLI, IDE extension and app share it; docs/clients.md, verified in openai/codex and
@@ -43,6 +43,6 @@ export const codex = defineClientWriter({
     return { server: { ...proxyServer(spec), startup_timeout_sec: CODEX_STARTUP_TIMEOUT_SEC }, notes: [...notes, "Start a new Codex session to load the server."] };
   },
   installed({ env, platform }) {
-    return Boolean(onPath(env, "codex", platform)) || exists(env.CODEX_HOME || joinFor(platform, homeOf(env), ".codex"));
+    return Boolean(onPath(env, "codex", platform)) || hasOwnData(env.CODEX_HOME || joinFor(platform, homeOf(env), ".codex"), ["config.toml"]);
   },
 });

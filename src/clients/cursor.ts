@@ -1,4 +1,4 @@
-import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "../sdk.js";
+import { defineClientWriter, envHeaderEntry, hasOwnData, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * Cursor (docs/clients.md): `~/.cursor/mcp.json` or `.cursor/mcp.json`, root
@@ -23,7 +23,7 @@ export const cursor = defineClientWriter({
     return { server: { type: "stdio", ...proxyServer(spec) }, notes: [] };
   },
   installed({ env, platform }) {
-    return exists(joinFor(platform, homeOf(env), ".cursor"));
+    return Boolean(onPath(env, "cursor", platform)) || hasOwnData(joinFor(platform, homeOf(env), ".cursor"), ["mcp.json"]);
   },
   link(name, entry) {
     // The config is the server object without its name, JSON then base64 (docs/clients.md, Cursor).

@@ -1,4 +1,4 @@
-import { bearer, defineClientWriter, exists, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
+import { bearer, defineClientWriter, hasOwnData, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * Gemini CLI (docs/clients.md, verified in google-gemini/gemini-cli 0.61.0). Settings: user
@@ -39,6 +39,6 @@ export const gemini = defineClientWriter({
     return { server: proxyServer(spec), notes: ["Restart Gemini CLI to load the server. With folder trust on, it starts stdio servers only in folders you trust."] };
   },
   installed({ env, platform }) {
-    return Boolean(onPath(env, "gemini", platform)) || exists(joinFor(platform, homeOf(env), ".gemini"));
+    return Boolean(onPath(env, "gemini", platform)) || hasOwnData(joinFor(platform, homeOf(env), ".gemini"), ["settings.json"]);
   },
 });

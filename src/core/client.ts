@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { posix, win32 } from "node:path";
 import { UsageError } from "../errors.js";
 import { markControl } from "../io/sanitize.js";
@@ -61,7 +61,10 @@ export interface ClientWriter {
   /** Object keys leading to the servers object in that file. */
   serversPath(scope: Scope, cwd: string): string[];
   entry(spec: EntrySpec): Entry;
-  /** Is the client (probably) installed here? */
+  /**
+   * Is the client installed here? Judged from its executable on PATH or data only it writes, never
+   * from the files and folders add-client creates (hasOwnData).
+   */
   installed(p: Platform): boolean;
   /** An install link (Cursor deeplink, VS Code URL handler), if the client has one. */
   link?(name: string, entry: Entry): string;
@@ -121,6 +124,18 @@ export function appDataDir(env: NodeJS.ProcessEnv, platform: string): string {
 
 export function exists(p: string): boolean {
   return existsSync(p);
+}
+
+/**
+ * Does `dir` hold something of the client's own, beyond the files mcp-auth writes there (`ours`)? A
+ * client's folder that holds only the config add-client created says nothing about the client.
+ */
+export function hasOwnData(dir: string, ours: readonly string[]): boolean {
+  try {
+    return readdirSync(dir).some((n) => !ours.includes(n));
+  } catch {
+    return false;
+  }
 }
 
 /** Is an executable named `cmd` on PATH? */

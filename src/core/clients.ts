@@ -129,6 +129,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
 
   await loadFormats(writer);
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
+  if (!req.preview && !req.link && !writer.installed({ env: ctx.env, platform: req.platform, cwd: req.cwd })) {
+    warnings.push(`${writer.title} does not look installed here (neither its command on PATH nor data of its own); writing ${path} anyway, for when it is`);
+  }
   const planned = planEntry(writer, path, [...writer.serversPath(scope, req.cwd), name], entry, profile.name, {
     description: `add server ${name} to ${writer.title} (${scope} scope)`,
     // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
