@@ -6,7 +6,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { findClaudeCli } from "../clients/claude-cli.js";
 import { CLIENTS } from "../plugins.js";
-import { actionOf, applyAddClient, applyRemoveClient, entrySnippet, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
+import { actionOf, applyAddClient, applyRemoveClient, entriesOfProfile, entrySnippet, listClients, planView, prepareAddClient, prepareRemoveClient, retargetEntries, type ClaudeCli, type Launcher } from "../core/clients.js";
 import { oneLine } from "../io/sanitize.js";
 import type { Run } from "./shared.js";
 
@@ -110,9 +110,46 @@ export async function runClients(ctx: Context, o: { json?: boolean }): Promise<v
     for (const f of r.files) {
       if (!f.exists && !f.error) continue;
       ctx.io.print(`  ${f.scope}: ${oneLine(f.path)}${f.error ? `  (${oneLine(f.error)})` : ""}`);
-      for (const s of f.servers) ctx.io.print(`    ${oneLine(s.name)}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${oneLine(s.profile)}` : ""}` : ""}${s.url ? `  ${oneLine(s.url)}` : ""}`);
+      for (const s of f.servers) {
+        const gone = s.profileMissing ? ` (no such profile: fix with mcp-auth add-client ${r.client} --scope ${f.scope} --profile P --name ${oneLine(s.name)} --force, or remove-client)` : "";
+        ctx.io.print(`    ${oneLine(s.name)}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${oneLine(s.profile)}` : ""}` : ""}${s.url ? `  ${oneLine(s.url)}` : ""}${gone}`);
+      }
     }
   }
+}
+
+/**
+ * Before `profiles remove NAME`: the client entries that use the profile are listed and, with --yes or
+ * when the person says so, removed as remove-client would; otherwise kept, and the message says so.
+ */
+export async function removeEntriesOfProfile(ctx: Context, profile: string, o: { yes?: boolean }): Promise<void> {
+  if (!Object.hasOwn(ctx.config().profiles, profile)) return; // profiles remove reports it
+  const where = { cwd: process.cwd(), platform: process.platform };
+  const entries = await entriesOfProfile(ctx, profile, where);
+  if (!entries.length) return;
+  ctx.info(`Client entries that use profile "${profile}":`);
+  for (const e of entries) ctx.info(`  ${e.title} (${e.scope} scope): ${oneLine(e.name)} in ${oneLine(e.path)}`);
+  const remove = o.yes || (ctx.io.interactive && (await ctx.io.prompter.confirm(`Remove ${entries.length === 1 ? "it" : `these ${entries.length}`} too?`, { default: true })));
+  if (!remove) {
+    ctx.info(`Kept ${entries.length === 1 ? "it" : "them"} (pass --yes to remove them with the profile); without the profile ${entries.length === 1 ? "it fails" : "they fail"} to get a token. Remove one later with: mcp-auth remove-client CLIENT --scope SCOPE --name NAME`);
+    return;
+  }
+  const claudeCli = claudeCliFor(ctx);
+  for (const e of entries) {
+    const req = { client: e.client, name: e.name, scope: e.scope, cwd: where.cwd, platform: where.platform, claudeCli };
+    const p = await prepareRemoveClient(ctx, req);
+    if (p.found) await applyRemoveClient(ctx, p, req);
+    ctx.info(`Removed "${oneLine(e.name)}" from ${e.title} (${e.scope} scope).`);
+  }
+}
+
+/** After `profiles rename FROM TO`: the client entries that used FROM use TO. */
+export async function retargetEntriesOfProfile(ctx: Context, from: string, to: string): Promise<void> {
+  const where = { cwd: process.cwd(), platform: process.platform };
+  const entries = await entriesOfProfile(ctx, from, where);
+  if (!entries.length) return;
+  await retargetEntries(ctx, entries, from, to, { ...where, claudeCli: claudeCliFor(ctx) });
+  for (const e of entries) ctx.info(`${e.title} (${e.scope} scope): "${oneLine(e.name)}" now uses profile "${to}".`);
 }
 
 export interface ClientsRuns {

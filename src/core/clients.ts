@@ -6,7 +6,7 @@ import { FileError, McpAuthError, UsageError } from "../errors.js";
 import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../store/jsonc.js";
 import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../store/toml.js";
 import { PACKAGE_NAME } from "../io/invocation.js";
-import { configUrl, joinFor, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
+import { configUrl, joinFor, shQuote, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
 import { applyPlan } from "../store/apply.js";
 import { backupPolicy, realTarget } from "../store/backup.js";
 export type { ClaudeCli } from "./client.js";
@@ -632,12 +632,13 @@ export interface ClientListing {
     path: string;
     exists: boolean;
     error?: string;
-    servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string }>;
+    servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string; /** The entry's profile is not in mcp-auth's config (removed or renamed since). */ profileMissing?: boolean }>;
   }>;
 }
 
 export async function listClients(ctx: Context, o: { cwd: string; platform: string }): Promise<ClientListing[]> {
   await loadFormats();
+  const profiles = ctx.config().profiles;
   const ledger = (() => {
     try {
       return readLedger(ctx, readForPlan(ledgerPath(ctx)));
@@ -662,7 +663,8 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
           const profile = d.profile ?? ledger[ledgerKey(w.id, scope, path, name)]?.profile;
           const u = isObject(s) ? (s.url ?? s.httpUrl ?? s.serverUrl) : undefined; // Gemini CLI: httpUrl; Windsurf: serverUrl
           const url = typeof u === "string" ? u : undefined;
-          file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }) });
+          const missing = Boolean(profile && d.ours && !Object.hasOwn(profiles, profile));
+          file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }), ...(missing && { profileMissing: true }) });
         }
       } catch (e) {
         file.error = (e as Error).message;
@@ -670,6 +672,89 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
     }
     return { client: w.id, title: w.title, installed: w.installed({ env: ctx.env, platform: o.platform, cwd: o.cwd }), files };
   });
+}
+
+// ---- entries of a profile (profiles remove / rename) ----
+
+export interface ProfileEntry {
+  client: string;
+  title: string;
+  scope: Scope;
+  path: string;
+  name: string;
+}
+
+/** The client entries (every client's files for this folder) that get their token from `profile`. */
+export async function entriesOfProfile(ctx: Context, profile: string, o: { cwd: string; platform: string }): Promise<ProfileEntry[]> {
+  const out: ProfileEntry[] = [];
+  for (const c of await listClients(ctx, o)) {
+    for (const f of c.files) for (const s of f.servers) if (s.mcpAuth && s.profile === profile) out.push({ client: c.client, title: c.title, scope: f.scope, path: f.path, name: s.name });
+  }
+  return out;
+}
+
+/**
+ * The entry with `--profile from` changed to `--profile to` (proxy args, or the words of a helper
+ * command), or undefined when it does not name `from`.
+ */
+export function retargetServer(server: unknown, from: string, to: string): Record<string, unknown> | undefined {
+  if (!isObject(server)) return undefined;
+  const swap = (words: string[]) => {
+    const i = words.indexOf("--profile");
+    if (i < 0 || words[i + 1] !== from) return undefined;
+    return [...words.slice(0, i + 1), to, ...words.slice(i + 2)];
+  };
+  if (typeof server.headersHelper === "string") {
+    const words = swap(shellWords(server.headersHelper));
+    return words && { ...server, headersHelper: words.map(shQuote).join(" ") };
+  }
+  if (Array.isArray(server.args) && server.args.every((a) => typeof a === "string")) {
+    const args = swap(server.args as string[]);
+    return args && { ...server, args };
+  }
+  return undefined;
+}
+
+/**
+ * `profiles rename`: each entry of `from` names `to` instead, edited in place like add-client's edits
+ * (the record in clients.json follows, so remove-client still undoes exactly).
+ */
+export async function retargetEntries(ctx: Context, entries: ProfileEntry[], from: string, to: string, o: { cwd: string; platform: string; claudeCli: ClaudeCli | null }): Promise<void> {
+  await loadFormats();
+  for (const e of entries) {
+    const writer = writerIn(ctx.plugins.clients, e.client);
+    const entryPath = [...writer.serversPath(e.scope, o.cwd), e.name];
+    let next: Record<string, unknown> | undefined;
+    const change = planFile(
+      e.path,
+      (before) => {
+        if (before === null) return null;
+        next = retargetServer(getAt(parseConfig(writer, before, e.path), entryPath), from, to);
+        if (!next) return before;
+        return writer.format === "toml" ? setTomlTable(before, entryPath, next, e.path) : editJsonc(before, [{ path: entryPath, value: next }], e.path);
+      },
+      { description: `point server ${e.name} in ${writer.title} (${e.scope} scope) at profile ${to}` },
+    );
+    const key = ledgerKey(writer.id, e.scope, e.path, e.name);
+    const prev = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
+    if (!next || actionOf(change) === "unchanged") {
+      // An entry that names no profile (a header entry) is the profile's only in our record: the record follows.
+      if (prev?.profile === from) applyPlan([planLedger(ctx, (l) => void (l[key] = { ...prev, profile: to }))], backupPolicy(ctx.paths, ctx.now));
+      continue;
+    }
+    const changes = [change];
+    if (prev) {
+      const rec = recordOf(change, { name: to } as Profile, prev, undefined, []);
+      changes.push(planLedger(ctx, (l) => void (l[key] = rec)));
+    }
+    if (writer.cliScopes?.includes(e.scope) && o.claudeCli) {
+      await claudeRun(o.claudeCli, ["mcp", "remove", "--scope", e.scope, e.name], o.cwd);
+      await claudeRun(o.claudeCli, ["mcp", "add-json", "--scope", e.scope, e.name, JSON.stringify(next)], o.cwd);
+      if (changes[1]) applyPlan([changes[1]], backupPolicy(ctx.paths, ctx.now));
+      continue;
+    }
+    applyPlan(changes, backupPolicy(ctx.paths, ctx.now));
+  }
 }
 
 /** A plan for --dry-run: a unified diff, or with --json the list of actions. */
