@@ -287,7 +287,7 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l profile -s p
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l name -r -d 'server name in the client (default: the profile name)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l url -r -d 'the MCP server URL (default: the profile\'s --mcp-url; another URL must be under it or its resource)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l scope -r -d 'user | project | local (default: the client\'s own default)'
-complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l strategy -r -d 'helper (Claude Code) | proxy (stdio bridge) | header'
+complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l strategy -r -d 'helper (Claude Code) | proxy (stdio bridge) | header | native (the client\'s own OAuth login, with the profile\'s public client)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l static-token -d 'with --strategy header: write the current token itself (it expires)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l dry-run -d 'show the change as a diff, write nothing'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l print -d 'print the entry instead of writing it'

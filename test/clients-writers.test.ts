@@ -132,3 +132,53 @@ describe("Codex project scope", () => {
     expect(r.code).toBe(2);
   });
 });
+
+describe("--strategy native: the client's own OAuth login with the profile's public client", () => {
+  async function nativeSetup(extra: string[] = []): Promise<TestContext> {
+    const c = await setup();
+    const r = await c.run(["profiles", "add", "pub", "--issuer", "https://idp.example.invalid", "--client-id", "pub-client", "--grant", "authorization_code", "--scope", "openid mcp:read", "--redirect-port", "8765", "--mcp-url", "https://mcp.example.invalid/mcp", ...extra]);
+    expect(r, c.stderr()).toBe(0);
+    return c;
+  }
+
+  it.each([
+    ["claude", { type: "http", url: "https://mcp.example.invalid/mcp", oauth: { clientId: "pub-client", callbackPort: 8765, scopes: "openid mcp:read" } }, "http://localhost:8765/callback"],
+    ["gemini", { type: "http", url: "https://mcp.example.invalid/mcp", oauth: { enabled: true, clientId: "pub-client", redirectUri: "http://localhost:8765/oauth/callback", scopes: ["openid", "mcp:read"] } }, "http://localhost:8765/oauth/callback"],
+    ["cursor", { url: "https://mcp.example.invalid/mcp", auth: { CLIENT_ID: "pub-client", scopes: ["openid", "mcp:read"] } }, "http://localhost:8787/callback"],
+  ] as const)("%s writes only its own OAuth fields and names the redirect URI to register", async (client, want, redirect) => {
+    await nativeSetup();
+    const r = await run(["add-client", client, "--profile", "pub", "--strategy", "native", "--scope", client === "claude" ? "user" : "user"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(redirect);
+    const list = JSON.parse((await run(["clients", "--json"])).out) as Array<{ client: string; files: Array<{ scope: string; servers: Array<{ name: string; mcpAuth: boolean; profile?: string }> }> }>;
+    expect(list.find((x) => x.client === client)!.files.find((f) => f.scope === "user")!.servers).toContainEqual(expect.objectContaining({ name: "pub", mcpAuth: true, profile: "pub" }));
+    const p = await run(["add-client", client, "--profile", "pub", "--strategy", "native", "--scope", "user", "--print"]);
+    expect(JSON.parse(p.out).mcpServers.pub).toEqual(want);
+    expect(p.out).not.toContain("mcp-auth");
+    // Ours by the record: re-adding changes nothing, remove-client needs no --force.
+    expect((await run(["add-client", client, "--profile", "pub", "--strategy", "native", "--scope", "user"])).err).toContain("already configured");
+    const rm = await run(["remove-client", client, "--scope", "user", "--name", "pub"]);
+    expect(rm.code, rm.err).toBe(0);
+  });
+
+  it.each([
+    [["--grant", "authorization_code", "--client-secret-env", "PUB_SECRET"], /confidential client/],
+    [["--grant", "device_code"], /is for browser logins: profile "conf" uses device_code/],
+  ])("a profile %j is refused (exit 2), one line", async (extra, msg) => {
+    const c = await setup({ PUB_SECRET: "s3cret" });
+    expect(await c.run(["profiles", "add", "conf", "--issuer", "https://idp.example.invalid", "--client-id", "conf-client", "--mcp-url", "https://mcp.example.invalid/mcp", ...extra]), c.stderr()).toBe(0);
+    const r = await run(["add-client", "claude", "--profile", "conf", "--strategy", "native", "--scope", "user", "--print"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(msg);
+    expect(r.err).not.toContain("s3cret");
+  });
+
+  it("clients whose OAuth fields are not verified have no native strategy", async () => {
+    await nativeSetup();
+    for (const c of ["vscode", "codex", "windsurf", "claude-desktop"]) {
+      const r = await run(["add-client", c, "--profile", "pub", "--strategy", "native", "--print"]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('has no strategy "native"');
+    }
+  });
+});

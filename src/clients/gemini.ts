@@ -11,6 +11,9 @@ import { bearer, defineClientWriter, hasOwnData, homeOf, joinFor, onPath, proxyS
  * names `mcp_<server>_<tool>` at the first `_`, so server names have none.
  * Default: the stdio proxy (fresh tokens); `header` writes `${NAME}`, expanded from Gemini CLI's environment.
  */
+/** A fixed port for the redirect URI a pre-registered client needs (Gemini CLI otherwise picks a free one). */
+const GEMINI_CALLBACK_PORT = 7777;
+
 const DROPPED = /TOKEN|SECRET|PASSWORD|PASSWD|KEY|AUTH|CREDENTIAL|CREDS|PRIVATE|CERT/i;
 
 export const gemini = defineClientWriter({
@@ -18,7 +21,7 @@ export const gemini = defineClientWriter({
   title: "Gemini CLI",
   scopes: ["user", "project"],
   defaultScope: "user",
-  strategies: ["proxy", "header"],
+  strategies: ["proxy", "header", "native"],
   defaultStrategy: "proxy",
   nameChars: /^[A-Za-z0-9-]+$/,
   dropsEnv: (name) => DROPPED.test(name) && !name.toUpperCase().startsWith("GEMINI_CLI_"),
@@ -29,6 +32,12 @@ export const gemini = defineClientWriter({
     return ["mcpServers"];
   },
   entry(spec) {
+    if (spec.native) {
+      // Gemini CLI's own OAuth: it discovers the endpoints from the server and listens on redirectUri's port.
+      const redirectUri = `http://localhost:${spec.native.port ?? GEMINI_CALLBACK_PORT}/oauth/callback`;
+      const oauth = { enabled: true, clientId: spec.native.clientId, redirectUri, ...(spec.native.scopes && { scopes: spec.native.scopes }) };
+      return { server: { type: "http", url: spec.url, oauth }, notes: [`Gemini CLI logs in itself as client ${spec.native.clientId}: that client must be public and have ${redirectUri} as a redirect URI. Run /mcp auth ${spec.name} in Gemini CLI to log in.`] };
+    }
     if (spec.strategy === "header") {
       const server = { type: "http", url: spec.url, headers: { Authorization: bearer(spec, `\${${spec.headerVar}}`) } };
       const notes = spec.staticToken

@@ -170,7 +170,7 @@ export function registerClients(program: Command, getCtx: () => Context, runs: P
     .option("--name <server>", "server name in the client (default: the profile name)")
     .option("--url <url>", "the MCP server URL (default: the profile's --mcp-url; another URL must be under it or its resource)")
     .option("--scope <scope>", "user | project | local (default: the client's own default)")
-    .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header")
+    .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header | native (the client's own OAuth login, with the profile's public client)")
     .option("--static-token", "with --strategy header: write the current token itself (it expires)")
     .option("--dry-run", "show the change as a diff, write nothing")
     .option("--print", "print the entry instead of writing it")

@@ -11,7 +11,7 @@ import { markControl } from "../io/sanitize.js";
  */
 export const SCOPES = ["user", "project", "local"] as const;
 export type Scope = (typeof SCOPES)[number];
-export const STRATEGIES = ["helper", "proxy", "header"] as const;
+export const STRATEGIES = ["helper", "proxy", "header", "native"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** What an entry needs to know to call mcp-auth. */
@@ -29,6 +29,11 @@ export interface EntrySpec {
   headerVar: string;
   /** header strategy with --static-token: the token itself. */
   staticToken?: string;
+  /**
+   * native strategy: the profile's public client, registered with the client's own redirect URI; the
+   * client runs the login itself. `port`: the profile's --redirect-port, for clients with a loopback redirect.
+   */
+  native?: { clientId: string; scopes?: string[]; port?: number };
   /** Variables the entry sets itself (`env`), for a client that removes them from the environment it passes on. */
   env?: Record<string, string>;
 }

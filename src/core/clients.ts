@@ -111,6 +111,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     ...(env && { env }),
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
   };
+  if (strategy === "native") spec.native = nativeClientOf(profile, writer);
   let expiresAt: number | undefined;
   if (req.staticToken && req.preview) {
     spec.staticToken = "<token>"; // what is shown on screen (or in a terminal log) never holds the token
@@ -120,10 +121,10 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     expiresAt = tok.expires_at;
   }
   const entry = writer.entry(spec);
-  if (shared && strategy !== "header") {
+  if (shared && strategy !== "header" && strategy !== "native") {
     entry.notes.unshift(`This project file is meant to be shared, so it runs \`mcp-auth\` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace \`mcp-auth\` by \`npx -y ${npxPackage(req.launcher)}\` (slower to start).`);
   }
-  if (strategy !== "header" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
+  if (strategy !== "header" && strategy !== "native" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
     entry.notes.push(`Log in once first: mcp-auth login ${profile.name} (${strategy === "helper" ? "the helper never opens a browser" : "then the client gets fresh tokens without asking"}).`);
   }
 
@@ -132,17 +133,17 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   if (!req.preview && !req.link && !writer.installed({ env: ctx.env, platform: req.platform, cwd: req.cwd })) {
     warnings.push(`${writer.title} does not look installed here (neither its command on PATH nor data of its own); writing ${path} anyway, for when it is`);
   }
-  const planned = planEntry(writer, path, [...writer.serversPath(scope, req.cwd), name], entry, profile.name, {
+  const recKey = ledgerKey(writer.id, scope, path, name);
+  const prevRec = readLedger(ctx, readForPlan(ledgerPath(ctx)))[recKey];
+  const planned = planEntry(writer, path, [...writer.serversPath(scope, req.cwd), name], entry, profile.name, prevRec, {
     description: `add server ${name} to ${writer.title} (${scope} scope)`,
     // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
     ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }),
   });
   const changes = [planned.change];
   if (actionOf(planned.change) !== "unchanged") {
-    const key = ledgerKey(writer.id, scope, path, name);
-    const prev = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
-    const rec = recordOf(planned.change, profile, prev, planned.existing(), missingDirs(path));
-    changes.push(planLedger(ctx, (l) => void (l[key] = rec)));
+    const rec = recordOf(planned.change, profile, prevRec, planned.existing(), missingDirs(path));
+    changes.push(planLedger(ctx, (l) => void (l[recKey] = rec)));
   }
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
   return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
@@ -159,6 +160,22 @@ function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope
     throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
   }
   return { scope, strategy };
+}
+
+/**
+ * native strategy: the client logs in with its own OAuth code, as the profile's client. Only a public
+ * client fits: its id is all that goes into the file (a secret or key would be written there or need the
+ * client's own secure input), and only a browser login (authorization code) is the client's to run.
+ */
+function nativeClientOf(profile: Profile, writer: ClientWriter): NonNullable<EntrySpec["native"]> {
+  const confidential = profile.secretStore || profile.key || profile.assertion || (profile.tokenEndpointAuthMethod && profile.tokenEndpointAuthMethod !== "none");
+  if (confidential) {
+    throw new UsageError(`--strategy native writes only a client id into ${writer.title}'s config, and profile "${profile.name}" has a confidential client (a secret, key or federation)`, {
+      hint: `register a public client (no secret) with ${writer.title}'s redirect URI and make a profile for it, or use --strategy ${writer.defaultStrategy}`,
+    });
+  }
+  if (profile.grant !== "authorization_code") throw new UsageError(`--strategy native is for browser logins: profile "${profile.name}" uses ${profile.grant}`, { hint: `use --strategy ${writer.defaultStrategy}` });
+  return { clientId: profile.clientId, ...(profile.scopes?.length && { scopes: profile.scopes }), ...(profile.redirectPort !== undefined && { port: profile.redirectPort }) };
 }
 
 /** The MCP server the entry points at (the profile's own, or a --url it covers) and the entry's name. */
@@ -200,10 +217,11 @@ function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy
   const warnings: string[] = [];
   const globals: string[] = [];
   const env: Record<string, string> = {};
-  const dropped = strategy === "header" ? [] : CARRIED_ENV.filter((v) => ctx.env[v.name] && writer.dropsEnv?.(v.name));
+  const runsUs = strategy !== "header" && strategy !== "native";
+  const dropped = !runsUs ? [] : CARRIED_ENV.filter((v) => ctx.env[v.name] && writer.dropsEnv?.(v.name));
   if (shared) {
     // A committed file names no machine's paths; the helper then finds the config where mcp-auth looks by default.
-    if (strategy !== "header" && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
+    if (runsUs && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
       warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
     }
     if (dropped.length) warnings.push(`${writer.title} removes ${dropped.map((v) => v.name).join(", ")} from the servers it starts, and a shared file names no machine's settings: the project entry runs mcp-auth without them (a user-scope entry carries them)`);
@@ -226,7 +244,7 @@ function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy
  * The edit of the client's config file that puts `entry` at `entryPath`: nothing when it is there
  * already; a VS Code input added beside it. Whether it replaces another entry is known once planned.
  */
-function planEntry(writer: ClientWriter, path: string, entryPath: string[], entry: Entry, profileName: string, o: { description: string; mode?: number }) {
+function planEntry(writer: ClientWriter, path: string, entryPath: string[], entry: Entry, profileName: string, rec: LedgerRecord | undefined, o: { description: string; mode?: number }) {
   let conflict = false;
   let replaces = false;
   let existing: unknown;
@@ -238,7 +256,7 @@ function planEntry(writer: ClientWriter, path: string, entryPath: string[], entr
       const edits: JsonEdit[] = [];
       if (existing === undefined || !sameJson(existing, entry.server)) {
         replaces = existing !== undefined;
-        const d = describeEntry(existing);
+        const d = describeEntry(existing, rec);
         conflict = replaces && !(d.ours && d.profile === profileName);
         edits.push({ path: entryPath, value: entry.server });
       }
@@ -416,7 +434,7 @@ function missingDirs(path: string): string[] {
  */
 function recordOf(change: FileChange, profile: Profile, prev: LedgerRecord | undefined, existing: unknown, dirs: string[]): LedgerRecord {
   const after = change.after ?? "";
-  const userEntry = existing !== undefined && !describeEntry(existing).ours ? existing : undefined;
+  const userEntry = existing !== undefined && !describeEntry(existing, prev).ours ? existing : undefined;
   const rec: LedgerRecord = { profile: profile.name, hash: sha256(after), file: realTarget(change.path) };
   if (!prev) {
     rec.undo = change.before === null ? null : undoOf(change.before, after);
@@ -512,7 +530,7 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
       const existing = getAt(root, entryPath);
       if (existing === undefined) return before;
       found = true;
-      if (!describeEntry(existing).ours && !req.force) {
+      if (!describeEntry(existing, rec).ours && !req.force) {
         throw new FileError(`the server "${req.name}" in ${path} does not use mcp-auth`, { hint: "pass --force to remove it anyway; mcp-auth left it untouched" });
       }
       if (rec && rec.undo !== undefined && sha256(before) === rec.hash) {
@@ -600,9 +618,13 @@ function removeEmptyDirs(dirs: readonly string[]): void {
 
 // ---- list ----
 
-/** Does a server entry get its token from mcp-auth, and for which profile? */
-export function describeEntry(server: unknown): { ours: boolean; profile?: string } {
+/**
+ * Does a server entry get its token from mcp-auth, and for which profile? A native entry (the client's
+ * own OAuth with the profile's client id) runs nothing of ours: it is ours when our record of it says so.
+ */
+export function describeEntry(server: unknown, rec?: { profile: string }): { ours: boolean; profile?: string } {
   if (!isObject(server)) return { ours: false };
+  if (rec && isNativeEntry(server)) return { ours: true, profile: rec.profile };
   const words: string[] = [];
   if (typeof server.headersHelper === "string") words.push(...shellWords(server.headersHelper));
   if (typeof server.command === "string") words.push(server.command);
@@ -613,6 +635,11 @@ export function describeEntry(server: unknown): { ours: boolean; profile?: strin
   if (typeof server.bearer_token_env_var === "string" && server.bearer_token_env_var.startsWith("MCP_AUTH_TOKEN_")) return { ours: true }; // Codex
   const auth = isObject(server.headers) ? server.headers.Authorization : undefined;
   return { ours: typeof auth === "string" && /\$\{(env:|input:)?(MCP_AUTH_TOKEN_|mcp-auth-)/.test(auth) };
+}
+
+/** An entry that logs in with the client's own OAuth and a fixed client id (Claude Code/Gemini CLI `oauth`, Cursor `auth`). */
+function isNativeEntry(server: JsonObject): boolean {
+  return (isObject(server.oauth) && typeof server.oauth.clientId === "string") || (isObject(server.auth) && typeof server.auth.CLIENT_ID === "string");
 }
 
 /** Splits what shQuote joined (single quotes and bare words). */
@@ -659,8 +686,9 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
         const servers = getAt(parseConfig(w, text, path), w.serversPath(scope, o.cwd));
         if (!isObject(servers)) continue;
         for (const [name, s] of Object.entries(servers)) {
-          const d = describeEntry(s);
-          const profile = d.profile ?? ledger[ledgerKey(w.id, scope, path, name)]?.profile;
+          const rec = ledger[ledgerKey(w.id, scope, path, name)];
+          const d = describeEntry(s, rec);
+          const profile = d.profile ?? rec?.profile;
           const u = isObject(s) ? (s.url ?? s.httpUrl ?? s.serverUrl) : undefined; // Gemini CLI: httpUrl; Windsurf: serverUrl
           const url = typeof u === "string" ? u : undefined;
           const missing = Boolean(profile && d.ours && !Object.hasOwn(profiles, profile));
