@@ -109,6 +109,21 @@ describe("add-client claude with the real Claude Code CLI", () => {
   }, 60_000);
 });
 
+describe("add-client claude --strategy native with the real Claude Code CLI", () => {
+  it("claude mcp get shows Claude Code's own OAuth with the profile's client id and callback port; remove-client takes it out", async () => {
+    const p = await u.run(["profiles", "add", "pub", "--issuer", sb.issuer, "--client-id", "pub-client", "--grant", "authorization_code", "--redirect-port", "8765", "--mcp-url", k8s.url]);
+    expect(p.code, p.stderr).toBe(0);
+    const add = await u.run(["add-client", "claude", "--scope", "user", "--profile", "pub", "--strategy", "native"]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("http://localhost:8765/callback");
+    const get = await runIn(u.home, CLAUDE, ["mcp", "get", "pub"], u.env);
+    expect(get.stdout, get.stderr).toContain("OAuth: client_id configured, callback_port 8765");
+    const rm = await u.run(["remove-client", "claude", "--scope", "user", "--name", "pub"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((await runIn(u.home, CLAUDE, ["mcp", "get", "pub"], u.env)).code).not.toBe(0);
+  }, 120_000);
+});
+
 describe("add-client: local scope and static tokens", () => {
   it("local scope goes through claude mcp add-json under projects[<cwd>]", async () => {
     const proj = join(u.home, "local-proj");

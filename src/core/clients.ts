@@ -67,6 +67,8 @@ export interface PreparedAdd {
   warnings: string[];
   /** The static token's expiry (unix s). */
   expiresAt?: number;
+  /** What clients.json will say about the entry, under which key. */
+  record?: { key: string; rec: LedgerRecord };
 }
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
@@ -141,12 +143,14 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }),
   });
   const changes = [planned.change];
+  let record: PreparedAdd["record"];
   if (actionOf(planned.change) !== "unchanged") {
-    const rec = recordOf(planned.change, profile, prevRec, planned.existing(), missingDirs(path));
+    record = { key: recKey, rec: recordOf(planned.change, profile, prevRec, planned.existing(), missingDirs(path)) };
+    const rec = record.rec;
     changes.push(planLedger(ctx, (l) => void (l[recKey] = rec)));
   }
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
-  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }), ...(record && { record }) };
 }
 
 /** Scope and strategy the writer supports; a static token never goes where it would be shared. */
@@ -369,6 +373,12 @@ export async function applyAddClient(ctx: Context, p: PreparedAdd, req: Pick<Add
     const now = readForPlan(p.path);
     const written = now === null ? undefined : getAt(parseJsonc(now, p.path), [...p.writer.serversPath(p.spec.scope, req.cwd), p.spec.name]);
     if (!sameJson(written, p.entry.server)) throw new McpAuthError(`claude mcp add-json ran, but ${p.path} does not hold the entry mcp-auth expected`);
+    if (p.record && now !== null) {
+      // Claude Code wrote the file: no byte-exact undo, removal goes through claude mcp remove.
+      const { undo: _undo, ...rest } = p.record.rec;
+      const rec: LedgerRecord = { ...rest, hash: sha256(now) };
+      applyPlan([planLedger(ctx, (l) => void (l[p.record!.key] = rec))], backupPolicy(ctx.paths, ctx.now));
+    }
     return { action, backup: null };
   }
   const applied = applyPlan(p.changes, backupPolicy(ctx.paths, ctx.now));
