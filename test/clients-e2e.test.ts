@@ -124,6 +124,30 @@ describe("add-client claude --strategy native with the real Claude Code CLI", ()
   }, 120_000);
 });
 
+describe("add-client codex --scope project with the real Codex CLI (@openai/codex)", () => {
+  it("Codex loads the project's .codex/config.toml only once the project is trusted, with our start-up time-out", async () => {
+    const proj = join(u.home, "codex-proj");
+    mkdirSync(proj);
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "codex", "--scope", "project", "--profile", "k8s.dev"], u.env);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("only once you trust the project");
+    const codexHome = join(u.home, ".codex-test");
+    mkdirSync(codexHome);
+    const env = { ...u.env, CODEX_HOME: codexHome };
+    const CODEX = join(ROOT, "node_modules", ".bin", "codex");
+    const untrusted = await runIn(proj, CODEX, ["mcp", "list"], env);
+    expect(untrusted.stdout, untrusted.stderr).not.toContain("k8s-dev");
+    writeFileSync(join(codexHome, "config.toml"), `[projects.${JSON.stringify(proj)}]\ntrust_level = "trusted"\n`);
+    const get = await runIn(proj, CODEX, ["mcp", "get", "k8s-dev"], env);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toMatch(/command: mcp-auth\n/);
+    expect(get.stdout).toContain("startup_timeout_sec: 60");
+    const rm = await runIn(proj, process.execPath, [BIN, "remove-client", "codex", "--scope", "project", "--name", "k8s-dev"], u.env);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(readdirSync(proj)).toEqual([]); // .codex/ was add-client's: gone again
+  }, 120_000);
+});
+
 describe("add-client: local scope and static tokens", () => {
   it("local scope goes through claude mcp add-json under projects[<cwd>]", async () => {
     const proj = join(u.home, "local-proj");
