@@ -5,6 +5,7 @@ import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
 import { BIN, ROOT, runProcess, user, type RunResult, type Sandboxed } from "./helpers/cli.js";
 import { mcpInitialize, startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
 import { expireTokens } from "./helpers/sandbox.js";
+import { gemini } from "../src/clients/gemini.js";
 
 /**
  * add-client end to end: the real binary, the real Claude Code CLI (npm @anthropic-ai/claude-code) and
@@ -145,6 +146,28 @@ describe("add-client codex --scope project with the real Codex CLI (@openai/code
     const rm = await runIn(proj, process.execPath, [BIN, "remove-client", "codex", "--scope", "project", "--name", "k8s-dev"], u.env);
     expect(rm.code, rm.stderr).toBe(0);
     expect(readdirSync(proj)).toEqual([]); // .codex/ was add-client's: gone again
+  }, 120_000);
+});
+
+describe("the real Gemini CLI (@google/gemini-cli) and the environment of its stdio servers", () => {
+  it("drops exactly the variables the gemini writer says it drops, and passes an entry's own env", async () => {
+    const home = join(u.home, "gemini-home");
+    const proj = join(home, "proj");
+    mkdirSync(join(home, ".gemini"), { recursive: true });
+    mkdirSync(proj);
+    const dump = join(home, "dump.mjs");
+    const out = join(home, "env.json");
+    writeFileSync(dump, 'import { writeFileSync } from "node:fs";\nwriteFileSync(process.argv[2], JSON.stringify(process.env));\n');
+    const server = { command: process.execPath, args: [dump, out], env: { MCP_AUTH_ACCESS_TOKEN_STORE: "keychain" } };
+    writeFileSync(join(home, ".gemini", "settings.json"), JSON.stringify({ mcpServers: { dump: server } }));
+    writeFileSync(join(home, ".gemini", "trustedFolders.json"), JSON.stringify({ [proj]: "TRUST_FOLDER" })); // stdio servers start only in trusted folders
+    const names = ["MCP_AUTH_CONFIG_DIR", "MCP_AUTH_STORE", "MCP_AUTH_TIMEOUT", "MCP_AUTH_DISCOVERY_TTL", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "NO_PROXY", "LANG"];
+    const env = { PATH: process.env.PATH, HOME: home, ...Object.fromEntries(names.map((n) => [n, n === "HTTPS_PROXY" ? "http://127.0.0.1:9" : "x"])) };
+    const r = await runIn(proj, join(ROOT, "node_modules", ".bin", "gemini"), ["mcp", "list"], env, 90_000);
+    expect(r.stdout + r.stderr).toContain("dump");
+    const seen = JSON.parse(readFileSync(out, "utf8")) as Record<string, string>;
+    for (const n of names) expect([n, n in seen]).toEqual([n, !gemini.dropsEnv!(n)]);
+    expect(seen.MCP_AUTH_ACCESS_TOKEN_STORE).toBe("keychain"); // an entry's own env gets through
   }, 120_000);
 });
 

@@ -45,7 +45,7 @@ export const gemini = defineClientWriter({
         : [`Gemini CLI reads the token from $${spec.headerVar}: export ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" before starting gemini (the token expires; the proxy strategy refreshes it for you).`];
       return { server, notes };
     }
-    return { server: proxyServer(spec), notes: ["Restart Gemini CLI to load the server. With folder trust on, it starts stdio servers only in folders you trust."] };
+    return { server: proxyServer(spec), notes: ["Restart Gemini CLI to load the server. It starts MCP servers only in folders you trust (it asks, or: gemini trust)."] };
   },
   installed({ env, platform }) {
     return Boolean(onPath(env, "gemini", platform)) || hasOwnData(joinFor(platform, homeOf(env), ".gemini"), ["settings.json"]);
