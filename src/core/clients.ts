@@ -200,7 +200,8 @@ function serverOf(profile: Profile, req: AddClientRequest, writer: ClientWriter)
   const name = req.name ?? (writer.nameChars ? serverName(profile.name).replace(/_/g, "-") : serverName(profile.name));
   if (!NAME_RE.test(name) || !chars.test(name)) {
     const allowed = chars.test("a_b") ? "letters, digits, - and _" : "letters, digits and -";
-    throw new UsageError(req.name ? `--name "${req.name}" has characters ${NAME_RE.test(name) ? writer.title : "MCP clients"} refuse${NAME_RE.test(name) ? "s" : ""}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
+    const who = NAME_RE.test(name) ? `${writer.title} refuses` : "MCP clients refuse";
+    throw new UsageError(req.name ? `--name "${req.name}" has characters ${who}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
   }
   return { url, name };
 }
