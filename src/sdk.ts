@@ -9,6 +9,7 @@
 export { defineProvider, issuerUrl } from "./core/provider.js";
 export type { BootstrapResult, BootstrapRun, DoctorHints, IssuerMetadata, Provider, ProviderContext, ProviderQuirks, SecretVault, TokenExchange } from "./core/provider.js";
 export { appDataDir, bearer, configUrl, defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "./core/client.js";
+export { hasOwnData } from "./core/client.js";
 export type { ClaudeCli, ClientWriter, Entry, EntrySpec, Platform, Scope, Strategy } from "./core/client.js";
 export { defineInput } from "./core/inputs.js";
 export type { InputSpec, InputValues } from "./core/inputs.js";

@@ -5,6 +5,7 @@ import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
 import { BIN, ROOT, runProcess, user, type RunResult, type Sandboxed } from "./helpers/cli.js";
 import { mcpInitialize, startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
 import { expireTokens } from "./helpers/sandbox.js";
+import { gemini } from "../src/clients/gemini.js";
 
 /**
  * add-client end to end: the real binary, the real Claude Code CLI (npm @anthropic-ai/claude-code) and
@@ -107,6 +108,67 @@ describe("add-client claude with the real Claude Code CLI", () => {
     const headers = await runHelper(helper, proj, env);
     expect((await mcpInitialize(k8s.url, headers.Authorization!.replace(/^Bearer /, ""))).status).toBe(200);
   }, 60_000);
+});
+
+describe("add-client claude --strategy native with the real Claude Code CLI", () => {
+  it("claude mcp get shows Claude Code's own OAuth with the profile's client id and callback port; remove-client takes it out", async () => {
+    const p = await u.run(["profiles", "add", "pub", "--issuer", sb.issuer, "--client-id", "pub-client", "--grant", "authorization_code", "--redirect-port", "8765", "--mcp-url", k8s.url]);
+    expect(p.code, p.stderr).toBe(0);
+    const add = await u.run(["add-client", "claude", "--scope", "user", "--profile", "pub", "--strategy", "native"]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("http://localhost:8765/callback");
+    const get = await runIn(u.home, CLAUDE, ["mcp", "get", "pub"], u.env);
+    expect(get.stdout, get.stderr).toContain("OAuth: client_id configured, callback_port 8765");
+    const rm = await u.run(["remove-client", "claude", "--scope", "user", "--name", "pub"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((await runIn(u.home, CLAUDE, ["mcp", "get", "pub"], u.env)).code).not.toBe(0);
+  }, 120_000);
+});
+
+describe("add-client codex --scope project with the real Codex CLI (@openai/codex)", () => {
+  it("Codex loads the project's .codex/config.toml only once the project is trusted, with our start-up time-out", async () => {
+    const proj = join(u.home, "codex-proj");
+    mkdirSync(proj);
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "codex", "--scope", "project", "--profile", "k8s.dev"], u.env);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain("only once you trust the project");
+    const codexHome = join(u.home, ".codex-test");
+    mkdirSync(codexHome);
+    const env = { ...u.env, CODEX_HOME: codexHome };
+    const CODEX = join(ROOT, "node_modules", ".bin", "codex");
+    const untrusted = await runIn(proj, CODEX, ["mcp", "list"], env);
+    expect(untrusted.stdout, untrusted.stderr).not.toContain("k8s-dev");
+    writeFileSync(join(codexHome, "config.toml"), `[projects.${JSON.stringify(proj)}]\ntrust_level = "trusted"\n`);
+    const get = await runIn(proj, CODEX, ["mcp", "get", "k8s-dev"], env);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toMatch(/command: mcp-auth\n/);
+    expect(get.stdout).toContain("startup_timeout_sec: 60");
+    const rm = await runIn(proj, process.execPath, [BIN, "remove-client", "codex", "--scope", "project", "--name", "k8s-dev"], u.env);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(readdirSync(proj)).toEqual([]); // .codex/ was add-client's: gone again
+  }, 120_000);
+});
+
+describe("the real Gemini CLI (@google/gemini-cli) and the environment of its stdio servers", () => {
+  it("drops exactly the variables the gemini writer says it drops, and passes an entry's own env", async () => {
+    const home = join(u.home, "gemini-home");
+    const proj = join(home, "proj");
+    mkdirSync(join(home, ".gemini"), { recursive: true });
+    mkdirSync(proj);
+    const dump = join(home, "dump.mjs");
+    const out = join(home, "env.json");
+    writeFileSync(dump, 'import { writeFileSync } from "node:fs";\nwriteFileSync(process.argv[2], JSON.stringify(process.env));\n');
+    const server = { command: process.execPath, args: [dump, out], env: { MCP_AUTH_ACCESS_TOKEN_STORE: "keychain" } };
+    writeFileSync(join(home, ".gemini", "settings.json"), JSON.stringify({ mcpServers: { dump: server } }));
+    writeFileSync(join(home, ".gemini", "trustedFolders.json"), JSON.stringify({ [proj]: "TRUST_FOLDER" })); // stdio servers start only in trusted folders
+    const names = ["MCP_AUTH_CONFIG_DIR", "MCP_AUTH_STORE", "MCP_AUTH_TIMEOUT", "MCP_AUTH_DISCOVERY_TTL", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "NO_PROXY", "LANG"];
+    const env = { PATH: process.env.PATH, HOME: home, ...Object.fromEntries(names.map((n) => [n, n === "HTTPS_PROXY" ? "http://127.0.0.1:9" : "x"])) };
+    const r = await runIn(proj, join(ROOT, "node_modules", ".bin", "gemini"), ["mcp", "list"], env, 90_000);
+    expect(r.stdout + r.stderr).toContain("dump");
+    const seen = JSON.parse(readFileSync(out, "utf8")) as Record<string, string>;
+    for (const n of names) expect([n, n in seen]).toEqual([n, !gemini.dropsEnv!(n)]);
+    expect(seen.MCP_AUTH_ACCESS_TOKEN_STORE).toBe("keychain"); // an entry's own env gets through
+  }, 120_000);
 });
 
 describe("add-client: local scope and static tokens", () => {

@@ -63,6 +63,7 @@ const GOLDENS: Array<{ id: string; client: keyof typeof WRITERS; scope: string; 
   { id: "codex-user.toml", client: "codex", scope: "user", fixture: "codex-user.toml" },
   { id: "codex-user-header.toml", client: "codex", scope: "user", fixture: "codex-user.toml", args: ["--strategy", "header"] },
   { id: "codex-user-new.toml", client: "codex", scope: "user", fixture: null },
+  { id: "codex-project-new.toml", client: "codex", scope: "project", fixture: null },
   { id: "gemini-user.json", client: "gemini", scope: "user", fixture: "gemini-user.json" },
   { id: "gemini-user-header.json", client: "gemini", scope: "user", fixture: "gemini-user.json", args: ["--strategy", "header"] },
   { id: "gemini-project.json", client: "gemini", scope: "project", fixture: "gemini-project.json" },
@@ -82,7 +83,7 @@ describe("what the entries say", () => {
   it("no token lands in a file unless --static-token is chosen; each client gets its own reference syntax", async () => {
     for (const c of ["codex", "gemini", "windsurf"] as const) expect((await run(["add-client", c, "--strategy", "header"])).code).toBe(0);
     expect(readFileSync(fileFor("codex", "user"), "utf8")).toContain('bearer_token_env_var = "MCP_AUTH_TOKEN_DEV_K8S"');
-    expect(JSON.parse(readFileSync(fileFor("gemini", "user"), "utf8")).mcpServers["dev-k8s"]).toEqual({ httpUrl: "https://mcp.example.invalid/mcp", headers: { Authorization: "Bearer ${MCP_AUTH_TOKEN_DEV_K8S}" } });
+    expect(JSON.parse(readFileSync(fileFor("gemini", "user"), "utf8")).mcpServers["dev-k8s"]).toEqual({ type: "http", url: "https://mcp.example.invalid/mcp", headers: { Authorization: "Bearer ${MCP_AUTH_TOKEN_DEV_K8S}" } });
     expect(JSON.parse(readFileSync(fileFor("windsurf", "user"), "utf8")).mcpServers["dev-k8s"]).toEqual({ serverUrl: "https://mcp.example.invalid/mcp", headers: { Authorization: "Bearer ${env:MCP_AUTH_TOKEN_DEV_K8S}" } });
   });
 
@@ -100,7 +101,7 @@ describe("what the entries say", () => {
   });
 
   it.each([
-    [["add-client", "codex", "--scope", "project"], /Codex has no scope "project"/],
+    [["add-client", "codex", "--scope", "local"], /Codex has no scope "local"/],
     [["add-client", "windsurf", "--scope", "project"], /Windsurf has no scope "project"/],
     [["add-client", "gemini", "--strategy", "helper"], /Gemini CLI has no strategy "helper"/],
     [["add-client", "zed"], /supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf/],

@@ -153,6 +153,8 @@ describe("an mcp-auth run from npx's cache writes a command that outlives the ca
   });
 
   it("outside npx's cache the entry runs this node and script, as before", async () => {
+    mkdirSync(join(home, ".cursor"), { recursive: true });
+    writeFileSync(join(home, ".cursor", "argv.json"), "{}"); // Cursor's own: installed, so no warning about that
     const p = await prepareAddClient(t.ctx, { ...req("cursor"), launcher: { node: process.execPath, script: join(home, "global", "bin", "mcp-auth.js") } });
     expect(p.spec.command).toEqual([process.execPath, join(home, "global", "bin", "mcp-auth.js")]);
     expect(p.warnings).toEqual([]);

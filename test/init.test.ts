@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -131,8 +131,11 @@ describe("init, answered by a script", () => {
 
   it("the wizard offers each installed client the registry has (Codex, Gemini CLI too)", async () => {
     t = createTestContext({ interactive: true, env: { PATH: "/nonexistent" }, answers: [(q) => !q.startsWith("Sign in"), (q) => !q.startsWith("Sign in"), (q) => !q.startsWith("Sign in")] });
+    // Data only the clients write: a folder alone (or one holding only their MCP config) is no install.
     mkdirSync(join(t.env.HOME!, ".codex"));
+    writeFileSync(join(t.env.HOME!, ".codex", "auth.json"), "{}");
     mkdirSync(join(t.env.HOME!, ".gemini"));
+    writeFileSync(join(t.env.HOME!, ".gemini", "installation_id"), "x");
     const code = await t.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "authorization_code", "--scope", "openid", "--mcp-url", sb.mcpUrl]);
     expect(code, t.stderr()).toBe(0);
     expect(t.asked).toEqual(["Sign in now (opens your browser)?", "Configure Codex to use this profile?", "Configure Gemini CLI to use this profile?"]);

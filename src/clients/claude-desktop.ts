@@ -1,6 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { appDataDir, defineClientWriter, exists, homeOf, joinFor, proxyServer } from "../sdk.js";
+import { appDataDir, defineClientWriter, hasOwnData, homeOf, joinFor, proxyServer } from "../sdk.js";
 
 /**
  * Claude Desktop (docs/clients.md): its config file takes stdio servers only
@@ -45,6 +45,6 @@ export const claudeDesktop = defineClientWriter({
     return { server: proxyServer(spec), notes: ["Quit Claude Desktop completely and start it again to load the server."] };
   },
   installed({ env, platform }) {
-    return exists(joinFor(platform, appDataDir(env, platform), "Claude")) || (platform === "win32" && Boolean(storePackageDir(env, platform)));
+    return hasOwnData(joinFor(platform, appDataDir(env, platform), "Claude"), [FILE]) || (platform === "win32" && Boolean(storePackageDir(env, platform)));
   },
 });

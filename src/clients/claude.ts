@@ -11,6 +11,9 @@ export function helperCommand(spec: EntrySpec): string {
   return mcpAuthArgv(spec, ["--non-interactive", "token", "--profile", spec.profile, "--format", "headers-json"]).map(shQuote).join(" ");
 }
 
+/** The callback port Claude Code uses when an entry names none (claude-code 2.1.197). */
+const CLAUDE_CALLBACK_PORT = 3118;
+
 export const claude = defineClientWriter({
   id: "claude",
   title: "Claude Code",
@@ -18,7 +21,7 @@ export const claude = defineClientWriter({
   defaultScope: "local",
   // Claude Code rewrites ~/.claude.json itself: `claude mcp add-json` writes there when it is on PATH.
   cliScopes: ["local", "user"],
-  strategies: ["helper", "header", "proxy"],
+  strategies: ["helper", "header", "proxy", "native"],
   defaultStrategy: "helper",
   configPath(env, platform, scope, cwd) {
     if (scope === "project") return joinFor(platform, cwd, ".mcp.json");
@@ -31,7 +34,12 @@ export const claude = defineClientWriter({
   entry(spec) {
     const notes: string[] = [];
     let server: Record<string, unknown>;
-    if (spec.strategy === "proxy") {
+    if (spec.native) {
+      // Claude Code's own OAuth with a pre-registered client: redirect http://localhost:<callbackPort>/callback (docs/clients.md).
+      const port = spec.native.port ?? CLAUDE_CALLBACK_PORT;
+      server = { type: "http", url: spec.url, oauth: { clientId: spec.native.clientId, callbackPort: port, ...(spec.native.scopes && { scopes: spec.native.scopes.join(" ") }) } };
+      notes.push(`Claude Code logs in itself as client ${spec.native.clientId}: that client must be public and have http://localhost:${port}/callback as a redirect URI. Run /mcp in Claude Code to log in.`);
+    } else if (spec.strategy === "proxy") {
       server = { type: "stdio", ...proxyServer(spec) };
     } else if (spec.strategy === "header") {
       server = { type: "http", url: spec.url, headers: { Authorization: bearer(spec, `\${${spec.headerVar}}`) } };
@@ -45,6 +53,7 @@ export const claude = defineClientWriter({
     return { server, notes };
   },
   installed({ env, platform }) {
-    return Boolean(onPath(env, "claude", platform)) || exists(joinFor(platform, homeOf(env), ".claude.json")) || exists(joinFor(platform, homeOf(env), ".claude"));
+    // ~/.claude/ is Claude Code's own (settings, sessions); ~/.claude.json may be one add-client wrote.
+    return Boolean(onPath(env, "claude", platform)) || exists(env.CLAUDE_CONFIG_DIR || joinFor(platform, homeOf(env), ".claude"));
   },
 });

@@ -1,4 +1,4 @@
-import { appDataDir, bearer, defineClientWriter, exists, joinFor, onPath, proxyServer } from "../sdk.js";
+import { appDataDir, bearer, defineClientWriter, hasOwnData, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * VS Code (docs/clients.md): `.vscode/mcp.json` or the default profile's
@@ -35,7 +35,8 @@ export const vscode = defineClientWriter({
     return { server: { type: "stdio", ...proxyServer(spec) }, notes: [] };
   },
   installed({ env, platform }) {
-    return Boolean(onPath(env, "code", platform)) || exists(joinFor(platform, appDataDir(env, platform), "Code", "User"));
+    const data = joinFor(platform, appDataDir(env, platform), "Code");
+    return Boolean(onPath(env, "code", platform)) || hasOwnData(data, ["User"]) || hasOwnData(joinFor(platform, data, "User"), ["mcp.json"]);
   },
   link(name, entry) {
     return `vscode:mcp/install?${encodeURIComponent(JSON.stringify({ name, ...entry.server }))}`;

@@ -1,4 +1,4 @@
-import { defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, proxyServer } from "../sdk.js";
+import { defineClientWriter, envHeaderEntry, hasOwnData, homeOf, joinFor, onPath, proxyServer } from "../sdk.js";
 
 /**
  * Windsurf (Cascade). Verified against https://docs.windsurf.com/windsurf/cascade/mcp ("mcp_config.json":
@@ -25,6 +25,6 @@ export const windsurf = defineClientWriter({
     return { server: proxyServer(spec), notes: ["Press the refresh button in Windsurf's MCP panel to load the server."] };
   },
   installed({ env, platform }) {
-    return exists(joinFor(platform, homeOf(env), ".codeium", "windsurf"));
+    return Boolean(onPath(env, "windsurf", platform)) || hasOwnData(joinFor(platform, homeOf(env), ".codeium", "windsurf"), ["mcp_config.json"]);
   },
 });

@@ -6,7 +6,7 @@ import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { findClaudeCli } from "../clients/claude-cli.js";
 import { CLIENTS } from "../plugins.js";
-import { actionOf, applyAddClient, applyRemoveClient, entrySnippet, listClients, planView, prepareAddClient, prepareRemoveClient, type ClaudeCli, type Launcher } from "../core/clients.js";
+import { actionOf, applyAddClient, applyRemoveClient, entriesOfProfile, entrySnippet, listClients, planView, prepareAddClient, prepareRemoveClient, retargetEntries, type ClaudeCli, type Launcher } from "../core/clients.js";
 import { oneLine } from "../io/sanitize.js";
 import type { Run } from "./shared.js";
 
@@ -94,9 +94,11 @@ export async function runRemoveClient(ctx: Context, o: RemoveClientOptions): Pro
   if (o.dryRun) return showPlan(ctx, [p.changes[0]!], o.json);
   const done = p.found ? await applyRemoveClient(ctx, p, req) : { action: "unchanged" as const, backup: null };
   if (!p.found && p.changes[1]) await applyRemoveClient(ctx, p, req); // forget a stale record
-  if (o.json) return void ctx.io.out.write(JSON.stringify({ client: p.writer.id, scope: p.scope, name: p.name, path: p.path, removed: p.found, exact: p.exact, action: done.action, backup: done.backup }, null, 2) + "\n");
+  if (o.json) return void ctx.io.out.write(JSON.stringify({ client: p.writer.id, scope: p.scope, name: p.name, path: p.path, removed: p.found, exact: p.exact, restored: p.restored, action: done.action, backup: done.backup }, null, 2) + "\n");
   if (!p.found) return ctx.info(`No server "${p.name}" in ${p.writer.title} (${p.scope} scope, ${p.path}); nothing to remove.`);
-  ctx.info(`Removed "${p.name}" from ${p.writer.title} (${p.scope} scope, ${p.path})${p.exact ? "; the file is back as it was before add-client" : ""}.${done.backup ? ` Previous version: ${done.backup}` : ""}`);
+  const how = p.exact ? "; the file is back as it was before add-client" : p.restored ? "; your own entry of that name, which it had replaced, is back" : "";
+  const gone = done.action === "delete" ? " The file, which add-client had created, is deleted." : "";
+  ctx.info(`Removed "${p.name}" from ${p.writer.title} (${p.scope} scope, ${p.path})${how}.${gone}${done.backup ? ` Previous version: ${done.backup}` : ""}`);
 }
 
 export async function runClients(ctx: Context, o: { json?: boolean }): Promise<void> {
@@ -108,9 +110,46 @@ export async function runClients(ctx: Context, o: { json?: boolean }): Promise<v
     for (const f of r.files) {
       if (!f.exists && !f.error) continue;
       ctx.io.print(`  ${f.scope}: ${oneLine(f.path)}${f.error ? `  (${oneLine(f.error)})` : ""}`);
-      for (const s of f.servers) ctx.io.print(`    ${oneLine(s.name)}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${oneLine(s.profile)}` : ""}` : ""}${s.url ? `  ${oneLine(s.url)}` : ""}`);
+      for (const s of f.servers) {
+        const gone = s.profileMissing ? ` (no such profile: fix with mcp-auth add-client ${r.client} --scope ${f.scope} --profile P --name ${oneLine(s.name)} --force, or remove-client)` : "";
+        ctx.io.print(`    ${oneLine(s.name)}${s.mcpAuth ? ` -> mcp-auth${s.profile ? ` profile ${oneLine(s.profile)}` : ""}` : ""}${s.url ? `  ${oneLine(s.url)}` : ""}${gone}`);
+      }
     }
   }
+}
+
+/**
+ * Before `profiles remove NAME`: the client entries that use the profile are listed and, with --yes or
+ * when the person says so, removed as remove-client would; otherwise kept, and the message says so.
+ */
+export async function removeEntriesOfProfile(ctx: Context, profile: string, o: { yes?: boolean }): Promise<void> {
+  if (!Object.hasOwn(ctx.config().profiles, profile)) return; // profiles remove reports it
+  const where = { cwd: process.cwd(), platform: process.platform };
+  const entries = await entriesOfProfile(ctx, profile, where);
+  if (!entries.length) return;
+  ctx.info(`Client entries that use profile "${profile}":`);
+  for (const e of entries) ctx.info(`  ${e.title} (${e.scope} scope): ${oneLine(e.name)} in ${oneLine(e.path)}`);
+  const remove = o.yes || (ctx.io.interactive && (await ctx.io.prompter.confirm(`Remove ${entries.length === 1 ? "it" : `these ${entries.length}`} too?`, { default: true })));
+  if (!remove) {
+    ctx.info(`Kept ${entries.length === 1 ? "it" : "them"} (pass --yes to remove them with the profile); without the profile ${entries.length === 1 ? "it fails" : "they fail"} to get a token. Remove one later with: mcp-auth remove-client CLIENT --scope SCOPE --name NAME`);
+    return;
+  }
+  const claudeCli = claudeCliFor(ctx);
+  for (const e of entries) {
+    const req = { client: e.client, name: e.name, scope: e.scope, cwd: where.cwd, platform: where.platform, claudeCli };
+    const p = await prepareRemoveClient(ctx, req);
+    if (p.found) await applyRemoveClient(ctx, p, req);
+    ctx.info(`Removed "${oneLine(e.name)}" from ${e.title} (${e.scope} scope).`);
+  }
+}
+
+/** After `profiles rename FROM TO`: the client entries that used FROM use TO. */
+export async function retargetEntriesOfProfile(ctx: Context, from: string, to: string): Promise<void> {
+  const where = { cwd: process.cwd(), platform: process.platform };
+  const entries = await entriesOfProfile(ctx, from, where);
+  if (!entries.length) return;
+  await retargetEntries(ctx, entries, from, to, { ...where, claudeCli: claudeCliFor(ctx) });
+  for (const e of entries) ctx.info(`${e.title} (${e.scope} scope): "${oneLine(e.name)}" now uses profile "${to}".`);
 }
 
 export interface ClientsRuns {
@@ -131,7 +170,7 @@ export function registerClients(program: Command, getCtx: () => Context, runs: P
     .option("--name <server>", "server name in the client (default: the profile name)")
     .option("--url <url>", "the MCP server URL (default: the profile's --mcp-url; another URL must be under it or its resource)")
     .option("--scope <scope>", "user | project | local (default: the client's own default)")
-    .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header")
+    .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header | native (the client's own OAuth login, with the profile's public client)")
     .option("--static-token", "with --strategy header: write the current token itself (it expires)")
     .option("--dry-run", "show the change as a diff, write nothing")
     .option("--print", "print the entry instead of writing it")

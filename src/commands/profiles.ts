@@ -185,7 +185,8 @@ export async function runProfilesUse(ctx: Context, o: { name: string }): Promise
   ctx.info(`Default profile: ${o.name}`);
 }
 
-export async function runProfilesRemove(ctx: Context, o: { name: string }): Promise<void> {
+export async function runProfilesRemove(ctx: Context, o: { name: string; yes?: boolean }): Promise<void> {
+  await (await import("./clients.js")).removeEntriesOfProfile(ctx, o.name, o);
   const r = await removeProfile(ctx, o.name);
   let next = "";
   if (r.newDefault) next = ` "${r.newDefault}" is now the default profile.`;
@@ -196,6 +197,7 @@ export async function runProfilesRemove(ctx: Context, o: { name: string }): Prom
 export async function runProfilesRename(ctx: Context, o: { from: string; to: string }): Promise<void> {
   await renameProfile(ctx, o.from, o.to);
   ctx.info(`Renamed profile "${o.from}" to "${o.to}" (client secret and cached tokens moved).`);
+  await (await import("./clients.js")).retargetEntriesOfProfile(ctx, o.from, o.to);
 }
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
@@ -237,7 +239,7 @@ export interface ProfilesRuns {
   list: Run<ProfilesListOptions>;
   show: Run<{ name?: string; json?: boolean }>;
   use: Run<{ name: string }>;
-  remove: Run<{ name: string }>;
+  remove: Run<{ name: string; yes?: boolean }>;
   rename: Run<{ from: string; to: string }>;
   set: Run<ProfilesSetOptions>;
   rotateKey: Run<{ name: string; alg?: KeyAlg; json?: boolean }>;
@@ -319,13 +321,14 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
   profiles
     .command("remove <name>")
     .alias("rm")
-    .description("delete a profile, its client secret and its cached tokens")
-    .action((name: string) => r.remove(getCtx(), { name }));
+    .description("delete a profile, its client secret and its cached tokens (and, if you say so, the client entries using it)")
+    .option("-y, --yes", "also remove the client entries that use the profile, without asking")
+    .action((name: string, o: { yes?: boolean }) => r.remove(getCtx(), { name, ...o }));
 
   profiles
     .command("rename <old> <new>")
     .alias("mv")
-    .description("rename a profile, moving its client secret, cached tokens and default status")
+    .description("rename a profile, moving its client secret, cached tokens, default status and the client entries using it")
     .action((from: string, to: string) => r.rename(getCtx(), { from, to }));
 
   profiles

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { posix, win32 } from "node:path";
 import { UsageError } from "../errors.js";
 import { markControl } from "../io/sanitize.js";
@@ -11,7 +11,7 @@ import { markControl } from "../io/sanitize.js";
  */
 export const SCOPES = ["user", "project", "local"] as const;
 export type Scope = (typeof SCOPES)[number];
-export const STRATEGIES = ["helper", "proxy", "header"] as const;
+export const STRATEGIES = ["helper", "proxy", "header", "native"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** What an entry needs to know to call mcp-auth. */
@@ -29,6 +29,13 @@ export interface EntrySpec {
   headerVar: string;
   /** header strategy with --static-token: the token itself. */
   staticToken?: string;
+  /**
+   * native strategy: the profile's public client, registered with the client's own redirect URI; the
+   * client runs the login itself. `port`: the profile's --redirect-port, for clients with a loopback redirect.
+   */
+  native?: { clientId: string; scopes?: string[]; port?: number };
+  /** Variables the entry sets itself (`env`), for a client that removes them from the environment it passes on. */
+  env?: Record<string, string>;
 }
 
 export interface Entry {
@@ -59,7 +66,10 @@ export interface ClientWriter {
   /** Object keys leading to the servers object in that file. */
   serversPath(scope: Scope, cwd: string): string[];
   entry(spec: EntrySpec): Entry;
-  /** Is the client (probably) installed here? */
+  /**
+   * Is the client installed here? Judged from its executable on PATH or data only it writes, never
+   * from the files and folders add-client creates (hasOwnData).
+   */
   installed(p: Platform): boolean;
   /** An install link (Cursor deeplink, VS Code URL handler), if the client has one. */
   link?(name: string, entry: Entry): string;
@@ -70,6 +80,13 @@ export interface ClientWriter {
    * found), because the client rewrites that file itself; mcp-auth then edits it only as a fallback.
    */
   cliScopes?: readonly Scope[];
+  /**
+   * Does the client remove this variable from the environment of the stdio servers it starts? The
+   * entry then carries the setting itself, as a flag or in its `env` (docs/clients.md, Gemini CLI).
+   */
+  dropsEnv?(name: string): boolean;
+  /** The characters a server name may have in this client (default [A-Za-z0-9_-]). */
+  nameChars?: RegExp;
 }
 
 /**
@@ -112,6 +129,18 @@ export function appDataDir(env: NodeJS.ProcessEnv, platform: string): string {
 
 export function exists(p: string): boolean {
   return existsSync(p);
+}
+
+/**
+ * Does `dir` hold something of the client's own, beyond the files mcp-auth writes there (`ours`)? A
+ * client's folder that holds only the config add-client created says nothing about the client.
+ */
+export function hasOwnData(dir: string, ours: readonly string[]): boolean {
+  try {
+    return readdirSync(dir).some((n) => !ours.includes(n));
+  } catch {
+    return false;
+  }
 }
 
 /** Is an executable named `cmd` on PATH? */
@@ -168,9 +197,9 @@ export function configUrl(raw: string): string {
 }
 
 /** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */
-export function proxyServer(spec: EntrySpec): { command: string; args: string[] } {
+export function proxyServer(spec: EntrySpec): { command: string; args: string[]; env?: Record<string, string> } {
   const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url]);
-  return { command: argv[0]!, args: argv.slice(1) };
+  return { command: argv[0]!, args: argv.slice(1), ...(spec.env && Object.keys(spec.env).length && { env: spec.env }) };
 }
 
 /** The Authorization header value of the header strategy, with the client's own variable syntax. */

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, rmdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../store/jsonc.js";
 import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../store/toml.js";
 import { PACKAGE_NAME } from "../io/invocation.js";
-import { configUrl, joinFor, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
+import { configUrl, joinFor, shQuote, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
 import { applyPlan } from "../store/apply.js";
 import { backupPolicy, realTarget } from "../store/backup.js";
 export type { ClaudeCli } from "./client.js";
@@ -22,7 +22,7 @@ import { targetFromProfile } from "./target.js";
 /**
  * add-client / remove-client / clients: wire an MCP client to an mcp-auth profile. Every file change
  * goes through plan → apply (src/store/): atomic, mode kept, backed up, refused when the file changed
- * meanwhile. What we add is recorded in `<configDir>/clients.json` (the single edit that undoes it, and
+ * meanwhile. What we add is recorded in `<configDir>/clients.json` (the edit that undoes it, and
  * a hash of the file it applies to), so remove-client gives back the file byte for byte.
  */
 
@@ -67,6 +67,8 @@ export interface PreparedAdd {
   warnings: string[];
   /** The static token's expiry (unix s). */
   expiresAt?: number;
+  /** What clients.json will say about the entry, under which key. */
+  record?: { key: string; rec: LedgerRecord };
 }
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
@@ -97,9 +99,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const writer = writerIn(ctx.plugins.clients, req.client);
   const { scope, strategy } = chooseMode(writer, req);
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
-  const { url, name } = serverOf(profile, req);
+  const { url, name } = serverOf(profile, req, writer);
   const shared = scope === "project";
-  const { globals, launch, warnings } = launchOf(ctx, req, shared, strategy);
+  const { globals, launch, warnings, env } = launchOf(ctx, req, shared, strategy, writer);
   const spec: EntrySpec = {
     name,
     url: configUrl(url),
@@ -108,8 +110,10 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     strategy,
     command: launch.command,
     globals,
+    ...(env && { env }),
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
   };
+  if (strategy === "native") spec.native = nativeClientOf(profile, writer);
   let expiresAt: number | undefined;
   if (req.staticToken && req.preview) {
     spec.staticToken = "<token>"; // what is shown on screen (or in a terminal log) never holds the token
@@ -119,24 +123,34 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     expiresAt = tok.expires_at;
   }
   const entry = writer.entry(spec);
-  if (shared && strategy !== "header") {
+  if (shared && strategy !== "header" && strategy !== "native") {
     entry.notes.unshift(`This project file is meant to be shared, so it runs \`mcp-auth\` from PATH rather than this machine's paths: everyone using it needs mcp-auth installed (npm install -g mcp-auth-cli), or can replace \`mcp-auth\` by \`npx -y ${npxPackage(req.launcher)}\` (slower to start).`);
   }
-  if (strategy !== "header" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
+  if (strategy !== "header" && strategy !== "native" && profile.grant !== "client_credentials" && !tokenState(ctx, targetFromProfile(profile))) {
     entry.notes.push(`Log in once first: mcp-auth login ${profile.name} (${strategy === "helper" ? "the helper never opens a browser" : "then the client gets fresh tokens without asking"}).`);
   }
 
   await loadFormats(writer);
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
-  const planned = planEntry(writer, path, [...writer.serversPath(scope, req.cwd), name], entry, profile.name, {
+  if (!req.preview && !req.link && !writer.installed({ env: ctx.env, platform: req.platform, cwd: req.cwd })) {
+    warnings.push(`${writer.title} does not look installed here (neither its command on PATH nor data of its own); writing ${path} anyway, for when it is`);
+  }
+  const recKey = ledgerKey(writer.id, scope, path, name);
+  const prevRec = readLedger(ctx, readForPlan(ledgerPath(ctx)))[recKey];
+  const planned = planEntry(writer, path, [...writer.serversPath(scope, req.cwd), name], entry, profile.name, prevRec, {
     description: `add server ${name} to ${writer.title} (${scope} scope)`,
     // A new shared project file gets the usual 0644; anything else new is private (0600), an existing file keeps its mode.
     ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }),
   });
   const changes = [planned.change];
-  if (actionOf(planned.change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(planned.change, profile))));
+  let record: PreparedAdd["record"];
+  if (actionOf(planned.change) !== "unchanged") {
+    record = { key: recKey, rec: recordOf(planned.change, profile, prevRec, planned.existing(), missingDirs(path)) };
+    const rec = record.rec;
+    changes.push(planLedger(ctx, (l) => void (l[recKey] = rec)));
+  }
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
-  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }), ...(record && { record }) };
 }
 
 /** Scope and strategy the writer supports; a static token never goes where it would be shared. */
@@ -152,8 +166,24 @@ function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope
   return { scope, strategy };
 }
 
+/**
+ * native strategy: the client logs in with its own OAuth code, as the profile's client. Only a public
+ * client fits: its id is all that goes into the file (a secret or key would be written there or need the
+ * client's own secure input), and only a browser login (authorization code) is the client's to run.
+ */
+function nativeClientOf(profile: Profile, writer: ClientWriter): NonNullable<EntrySpec["native"]> {
+  const confidential = profile.secretStore || profile.key || profile.assertion || (profile.tokenEndpointAuthMethod && profile.tokenEndpointAuthMethod !== "none");
+  if (confidential) {
+    throw new UsageError(`--strategy native writes only a client id into ${writer.title}'s config, and profile "${profile.name}" has a confidential client (a secret, key or federation)`, {
+      hint: `register a public client (no secret) with ${writer.title}'s redirect URI and make a profile for it, or use --strategy ${writer.defaultStrategy}`,
+    });
+  }
+  if (profile.grant !== "authorization_code") throw new UsageError(`--strategy native is for browser logins: profile "${profile.name}" uses ${profile.grant}`, { hint: `use --strategy ${writer.defaultStrategy}` });
+  return { clientId: profile.clientId, ...(profile.scopes?.length && { scopes: profile.scopes }), ...(profile.redirectPort !== undefined && { port: profile.redirectPort }) };
+}
+
 /** The MCP server the entry points at (the profile's own, or a --url it covers) and the entry's name. */
-function serverOf(profile: Profile, req: AddClientRequest): { url: string; name: string } {
+function serverOf(profile: Profile, req: AddClientRequest, writer: ClientWriter): { url: string; name: string } {
   const url = req.url ?? profile.mcpUrl;
   if (!url) throw new UsageError(`profile "${profile.name}" has no MCP server URL`, { hint: "pass --url URL (or save one with: mcp-auth profiles add … --mcp-url URL --force)" });
   let parsed: URL;
@@ -165,48 +195,73 @@ function serverOf(profile: Profile, req: AddClientRequest): { url: string; name:
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
   // The entry makes the client send this profile's token to the URL: only to the profile's own server.
   assertCovers(profile, parsed);
-  const name = req.name ?? serverName(profile.name);
-  if (!NAME_RE.test(name)) {
-    throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
+  const chars = writer.nameChars ?? NAME_RE;
+  // A derived name drops what the client refuses (Gemini CLI: `_`, docs/clients.md); a --name given is checked as is.
+  const name = req.name ?? (writer.nameChars ? serverName(profile.name).replace(/_/g, "-") : serverName(profile.name));
+  if (!NAME_RE.test(name) || !chars.test(name)) {
+    const allowed = chars.test("a_b") ? "letters, digits, - and _" : "letters, digits and -";
+    const who = NAME_RE.test(name) ? `${writer.title} refuses` : "MCP clients refuse";
+    throw new UsageError(req.name ? `--name "${req.name}" has characters ${who}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
   }
   return { url, name };
 }
 
-/** How the entry starts mcp-auth, with the global flags the client's environment may lack. */
-function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy: Strategy) {
+/**
+ * Settings mcp-auth reads from its environment, and how an entry carries them when the client removes
+ * the variable (Gemini CLI): a global flag, or else the entry's own `env`, which such a client passes on.
+ */
+const CARRIED_ENV: ReadonlyArray<{ name: string; flag?: string }> = [
+  { name: "NODE_EXTRA_CA_CERTS", flag: "--ca-file" },
+  { name: "MCP_AUTH_TIMEOUT", flag: "--timeout" },
+  { name: "MCP_AUTH_ACCESS_TOKEN_STORE" },
+  { name: "MCP_AUTH_DISCOVERY_TTL" },
+];
+
+/** How the entry starts mcp-auth, with the global flags (and variables) the client's environment may lack. */
+function launchOf(ctx: Context, req: AddClientRequest, shared: boolean, strategy: Strategy, writer: ClientWriter) {
   const warnings: string[] = [];
   const globals: string[] = [];
+  const env: Record<string, string> = {};
+  const runsUs = strategy !== "header" && strategy !== "native";
+  const dropped = !runsUs ? [] : CARRIED_ENV.filter((v) => ctx.env[v.name] && writer.dropsEnv?.(v.name));
   if (shared) {
     // A committed file names no machine's paths; the helper then finds the config where mcp-auth looks by default.
-    if (strategy !== "header" && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
+    if (runsUs && ctx.paths.dir !== configDir({ ...ctx.env, MCP_AUTH_CONFIG_DIR: "" }, req.platform)) {
       warnings.push(`the project entry runs mcp-auth with its default config dir, not ${ctx.paths.dir} (a shared file names no machine's paths, and Claude Code removes MCP_AUTH_* variables from project helpers)`);
     }
+    if (dropped.length) warnings.push(`${writer.title} removes ${dropped.map((v) => v.name).join(", ")} from the servers it starts, and a shared file names no machine's settings: the project entry runs mcp-auth without them (a user-scope entry carries them)`);
   } else {
     globals.push("--config-dir", resolve(ctx.paths.dir)); // the client runs it from another directory
     const store = ctx.forcedStore();
     if (store && store !== ctx.config().settings?.store) globals.push("--store", store);
+    for (const v of dropped) {
+      const value = ctx.env[v.name]!;
+      if (v.flag) globals.push(v.flag, v.flag === "--ca-file" ? resolve(value) : value);
+      else env[v.name] = value;
+    }
   }
   const launch = shared ? { command: ["mcp-auth"] } : entryCommand(req.launcher, ctx.env, req.platform);
   if (launch.note) warnings.push(launch.note);
-  return { globals, launch, warnings };
+  return { globals, launch, warnings, ...(Object.keys(env).length && { env }) };
 }
 
 /**
  * The edit of the client's config file that puts `entry` at `entryPath`: nothing when it is there
  * already; a VS Code input added beside it. Whether it replaces another entry is known once planned.
  */
-function planEntry(writer: ClientWriter, path: string, entryPath: string[], entry: Entry, profileName: string, o: { description: string; mode?: number }) {
+function planEntry(writer: ClientWriter, path: string, entryPath: string[], entry: Entry, profileName: string, rec: LedgerRecord | undefined, o: { description: string; mode?: number }) {
   let conflict = false;
   let replaces = false;
+  let existing: unknown;
   const change = planFile(
     path,
     (before) => {
       const root = before === null ? {} : parseConfig(writer, before, path);
-      const existing = getAt(root, entryPath);
+      existing = getAt(root, entryPath);
       const edits: JsonEdit[] = [];
       if (existing === undefined || !sameJson(existing, entry.server)) {
         replaces = existing !== undefined;
-        const d = describeEntry(existing);
+        const d = describeEntry(existing, rec);
         conflict = replaces && !(d.ours && d.profile === profileName);
         edits.push({ path: entryPath, value: entry.server });
       }
@@ -222,7 +277,7 @@ function planEntry(writer: ClientWriter, path: string, entryPath: string[], entr
     },
     o,
   );
-  return { change, replaces: () => replaces, conflict: () => conflict };
+  return { change, replaces: () => replaces, conflict: () => conflict, existing: () => existing };
 }
 
 // ---- how the entry starts mcp-auth ----
@@ -319,6 +374,12 @@ export async function applyAddClient(ctx: Context, p: PreparedAdd, req: Pick<Add
     const now = readForPlan(p.path);
     const written = now === null ? undefined : getAt(parseJsonc(now, p.path), [...p.writer.serversPath(p.spec.scope, req.cwd), p.spec.name]);
     if (!sameJson(written, p.entry.server)) throw new McpAuthError(`claude mcp add-json ran, but ${p.path} does not hold the entry mcp-auth expected`);
+    if (p.record && now !== null) {
+      // Claude Code wrote the file: no byte-exact undo, removal goes through claude mcp remove.
+      const { undo: _undo, ...rest } = p.record.rec;
+      const rec: LedgerRecord = { ...rest, hash: sha256(now) };
+      applyPlan([planLedger(ctx, (l) => void (l[p.record!.key] = rec))], backupPolicy(ctx.paths, ctx.now));
+    }
     return { action, backup: null };
   }
   const applied = applyPlan(p.changes, backupPolicy(ctx.paths, ctx.now));
@@ -332,12 +393,29 @@ async function claudeRun(cli: ClaudeCli, args: string[], cwd: string): Promise<v
 
 // ---- the record of what we added ----
 
+/**
+ * What remove-client needs to take our entry out again, whatever happened to the file in between: the
+ * edit that gives back the bytes the file had before our first add (while the file is exactly as we
+ * left it), the user's own entry we replaced (put back on removal), and what we created (the file and
+ * its folders, deleted again once they hold nothing else).
+ */
 interface LedgerRecord {
   profile: string;
-  /** sha256 of the file right after our edit. */
+  /** sha256 of the file right after our last edit. */
   hash: string;
-  /** The edit that gives the previous bytes back; null: the file did not exist. */
-  undo: Undo | null;
+  /**
+   * The edit that turns the file, as hashed, back into the file before our first add; null: the file
+   * did not exist then (delete it). Absent: the file changed between two adds, so removal is by structure only.
+   */
+  undo?: Undo | null;
+  /** The real path of the file (several records may share one). */
+  file?: string;
+  /** The file did not exist before add-client (delete it when nothing else is left in it). */
+  created?: boolean;
+  /** Folders add-client created for the file, deepest first (removed when empty). */
+  dirs?: string[];
+  /** The entry of that name that was there before and was not mcp-auth's (restored on removal). */
+  replaced?: unknown;
 }
 type Ledger = Record<string, LedgerRecord>;
 
@@ -353,8 +431,40 @@ function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-function recordOf(change: FileChange, profile: Profile): LedgerRecord {
-  return { profile: profile.name, hash: sha256(change.after ?? ""), undo: change.before === null ? null : undoOf(change.before, change.after ?? "") };
+/** The folders that writing `path` creates, deepest first. */
+function missingDirs(path: string): string[] {
+  const out: string[] = [];
+  for (let d = dirname(resolve(path)); dirname(d) !== d && !existsSync(d); d = dirname(d)) out.push(d);
+  return out;
+}
+
+/**
+ * The record after an add. A re-add over our own entry keeps what the first add knew: the bytes from
+ * before it (composed with this edit while the file is exactly as we left it), the user's entry we
+ * replaced, and what we created. So removal always takes our entry out, never an older version of it back.
+ */
+function recordOf(change: FileChange, profile: Profile, prev: LedgerRecord | undefined, existing: unknown, dirs: string[]): LedgerRecord {
+  const after = change.after ?? "";
+  const userEntry = existing !== undefined && !describeEntry(existing, prev).ours ? existing : undefined;
+  const rec: LedgerRecord = { profile: profile.name, hash: sha256(after), file: realTarget(change.path) };
+  if (!prev) {
+    rec.undo = change.before === null ? null : undoOf(change.before, after);
+    if (change.before === null) rec.created = true;
+    if (dirs.length) rec.dirs = dirs;
+    if (userEntry !== undefined) rec.replaced = userEntry;
+    return rec;
+  }
+  // A record from before `created` existed: its undo null meant the file was new.
+  const created = prev.created ?? prev.undo === null;
+  if (created) rec.created = true;
+  if (prev.dirs?.length) rec.dirs = prev.dirs;
+  const replaced = userEntry ?? prev.replaced;
+  if (replaced !== undefined) rec.replaced = replaced;
+  if (change.before !== null && prev.undo !== undefined && sha256(change.before) === prev.hash) {
+    const original = prev.undo === null ? null : applyUndo(change.before, prev.undo);
+    rec.undo = original === null ? null : undoOf(original, after);
+  }
+  return rec;
 }
 
 function readLedger(ctx: Context, text: string | null): Ledger {
@@ -373,6 +483,8 @@ function planLedger(ctx: Context, change: (l: Ledger) => void): FileChange {
     (before) => {
       const l = readLedger(ctx, before);
       change(l);
+      // The last record gone, the file goes too: a round trip leaves mcp-auth's dir as it was.
+      if (!Object.keys(l).length) return null;
       return JSON.stringify({ version: 1, entries: l }, null, 2) + "\n";
     },
     { description: "record the entry so remove-client can undo it exactly", mode: 0o600, sensitive: true },
@@ -401,6 +513,10 @@ export interface PreparedRemove {
   found: boolean;
   /** The file comes back exactly as it was before add-client. */
   exact: boolean;
+  /** The user's own entry of that name, which add-client --force replaced, is put back. */
+  restored: boolean;
+  /** Folders add-client created, removed once the file is deleted and they are empty. */
+  dirs: string[];
   via: "file" | "claude-cli";
 }
 
@@ -412,9 +528,11 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
   const path = writer.configPath(ctx.env, req.platform, scope, req.cwd);
   const entryPath = [...writer.serversPath(scope, req.cwd), req.name];
   const key = ledgerKey(writer.id, scope, path, req.name);
-  const rec = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
+  const ledger = readLedger(ctx, readForPlan(ledgerPath(ctx)));
+  const rec = ledger[key];
   let found = false;
   let exact = false;
+  let restored = false;
   const change = planFile(
     path,
     (before) => {
@@ -423,50 +541,101 @@ export async function prepareRemoveClient(ctx: Context, req: RemoveClientRequest
       const existing = getAt(root, entryPath);
       if (existing === undefined) return before;
       found = true;
-      if (!describeEntry(existing).ours && !req.force) {
+      if (!describeEntry(existing, rec).ours && !req.force) {
         throw new FileError(`the server "${req.name}" in ${path} does not use mcp-auth`, { hint: "pass --force to remove it anyway; mcp-auth left it untouched" });
       }
-      if (rec && sha256(before) === rec.hash) {
+      if (rec && rec.undo !== undefined && sha256(before) === rec.hash) {
         exact = true;
+        restored = rec.replaced !== undefined;
         return rec.undo ? applyUndo(before, rec.undo) : null;
       }
-      if (writer.format === "toml") return removeTomlTable(before, entryPath, path);
-      const edits: JsonEdit[] = [{ path: entryPath, value: undefined }];
-      // Our VS Code input goes too, unless another server still uses it.
-      const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
-      const inputs = getAt(root, ["inputs"]);
-      if (id && Array.isArray(inputs)) {
-        const servers = getAt(root, entryPath.slice(0, -1));
-        const others = isObject(servers) ? Object.entries(servers).filter(([n]) => n !== req.name) : [];
-        const i = inputs.findIndex((x) => isObject(x) && x.id === id);
-        if (i >= 0 && !JSON.stringify(others).includes(`\${input:${id}}`)) edits.push({ remove: ["inputs", i] });
-      }
-      return editJsonc(before, edits, path);
+      const after = removeEntry(writer, root, before, entryPath, existing, rec?.replaced, path);
+      restored = rec?.replaced !== undefined;
+      // A file add-client created goes when nothing but empty containers is left in it.
+      return rec?.created && isEmptyDoc(parseConfig(writer, after, path)) && !/#|\/\/|\/\*/.test(after) ? null : after;
     },
     { description: `remove server ${req.name} from ${writer.title} (${scope} scope)` },
   );
   const changes = [change];
-  if (rec) changes.push(planLedger(ctx, (l) => void delete l[key]));
+  if (rec) {
+    changes.push(
+      planLedger(ctx, (l) => {
+        delete l[key];
+        // Other entries of ours in the same file inherit what this add created, so the last removal deletes it.
+        if (!rec.created && !rec.dirs?.length) return;
+        const heir = Object.values(l).find((r) => r.file !== undefined && r.file === rec.file);
+        if (!heir) return;
+        if (rec.created) heir.created = true;
+        if (rec.dirs?.length) heir.dirs = [...new Set([...(heir.dirs ?? []), ...rec.dirs])].sort((a, b) => b.length - a.length);
+      }),
+    );
+  }
+  const heirs = rec ? Object.entries(ledger).some(([k, r]) => k !== key && r.file !== undefined && r.file === rec.file) : false;
+  const dirs = !heirs && change.after === null ? (rec?.dirs ?? []) : [];
   const via = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && found && !exact ? "claude-cli" : "file";
-  return { writer, scope, path, name: req.name, changes, found, exact, via };
+  return { writer, scope, path, name: req.name, changes, found, exact, restored, dirs, via };
+}
+
+/** `before` without our entry (and our VS Code input, unless another server uses it), or with the user's own entry put back. */
+function removeEntry(writer: ClientWriter, root: JsonObject, before: string, entryPath: string[], existing: unknown, replaced: unknown, path: string): string {
+  if (writer.format === "toml") {
+    return replaced !== undefined && isObject(replaced) ? setTomlTable(before, entryPath, replaced, path) : removeTomlTable(before, entryPath, path);
+  }
+  const edits: JsonEdit[] = [{ path: entryPath, value: replaced }];
+  const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
+  const inputs = getAt(root, ["inputs"]);
+  if (id && Array.isArray(inputs)) {
+    const servers = getAt(root, entryPath.slice(0, -1));
+    const others = isObject(servers) ? Object.entries(servers).filter(([n]) => n !== entryPath.at(-1)) : [];
+    const i = inputs.findIndex((x) => isObject(x) && x.id === id);
+    if (i >= 0 && !JSON.stringify([others, replaced ?? null]).includes(`\${input:${id}}`)) edits.push({ remove: ["inputs", i] });
+  }
+  return editJsonc(before, edits, path);
+}
+
+/** Nothing but empty objects and lists (what add-client's own file holds once our entry is out). */
+function isEmptyDoc(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length === 0;
+  return isObject(v) && Object.values(v).every(isEmptyDoc);
 }
 
 export async function applyRemoveClient(ctx: Context, p: PreparedRemove, req: Pick<RemoveClientRequest, "cwd" | "claudeCli">): Promise<AddOutcome> {
   const action = actionOf(p.changes[0]!);
   if (p.via === "claude-cli" && req.claudeCli) {
     await claudeRun(req.claudeCli, ["mcp", "remove", "--scope", p.scope, p.name], req.cwd);
+    if (p.restored) {
+      const after = p.changes[0]!.after;
+      const back = after === null ? undefined : getAt(parseJsonc(after, p.path), [...p.writer.serversPath(p.scope, req.cwd), p.name]);
+      if (back !== undefined) await claudeRun(req.claudeCli, ["mcp", "add-json", "--scope", p.scope, p.name, JSON.stringify(back)], req.cwd);
+    }
     if (p.changes[1]) applyPlan([p.changes[1]], backupPolicy(ctx.paths, ctx.now));
     return { action, backup: null };
   }
   const applied = applyPlan(p.changes, backupPolicy(ctx.paths, ctx.now));
+  removeEmptyDirs(p.dirs);
   return { action, backup: applied[0]!.backup };
+}
+
+/** The folders add-client created, deepest first, each only if it is empty now (rmdir refuses otherwise). */
+function removeEmptyDirs(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") return; // not empty: its parents are not either
+    }
+  }
 }
 
 // ---- list ----
 
-/** Does a server entry get its token from mcp-auth, and for which profile? */
-export function describeEntry(server: unknown): { ours: boolean; profile?: string } {
+/**
+ * Does a server entry get its token from mcp-auth, and for which profile? A native entry (the client's
+ * own OAuth with the profile's client id) runs nothing of ours: it is ours when our record of it says so.
+ */
+export function describeEntry(server: unknown, rec?: { profile: string }): { ours: boolean; profile?: string } {
   if (!isObject(server)) return { ours: false };
+  if (rec && isNativeEntry(server)) return { ours: true, profile: rec.profile };
   const words: string[] = [];
   if (typeof server.headersHelper === "string") words.push(...shellWords(server.headersHelper));
   if (typeof server.command === "string") words.push(server.command);
@@ -477,6 +646,11 @@ export function describeEntry(server: unknown): { ours: boolean; profile?: strin
   if (typeof server.bearer_token_env_var === "string" && server.bearer_token_env_var.startsWith("MCP_AUTH_TOKEN_")) return { ours: true }; // Codex
   const auth = isObject(server.headers) ? server.headers.Authorization : undefined;
   return { ours: typeof auth === "string" && /\$\{(env:|input:)?(MCP_AUTH_TOKEN_|mcp-auth-)/.test(auth) };
+}
+
+/** An entry that logs in with the client's own OAuth and a fixed client id (Claude Code/Gemini CLI `oauth`, Cursor `auth`). */
+function isNativeEntry(server: JsonObject): boolean {
+  return (isObject(server.oauth) && typeof server.oauth.clientId === "string") || (isObject(server.auth) && typeof server.auth.CLIENT_ID === "string");
 }
 
 /** Splits what shQuote joined (single quotes and bare words). */
@@ -496,12 +670,13 @@ export interface ClientListing {
     path: string;
     exists: boolean;
     error?: string;
-    servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string }>;
+    servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string; /** The entry's profile is not in mcp-auth's config (removed or renamed since). */ profileMissing?: boolean }>;
   }>;
 }
 
 export async function listClients(ctx: Context, o: { cwd: string; platform: string }): Promise<ClientListing[]> {
   await loadFormats();
+  const profiles = ctx.config().profiles;
   const ledger = (() => {
     try {
       return readLedger(ctx, readForPlan(ledgerPath(ctx)));
@@ -522,11 +697,13 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
         const servers = getAt(parseConfig(w, text, path), w.serversPath(scope, o.cwd));
         if (!isObject(servers)) continue;
         for (const [name, s] of Object.entries(servers)) {
-          const d = describeEntry(s);
-          const profile = d.profile ?? ledger[ledgerKey(w.id, scope, path, name)]?.profile;
+          const rec = ledger[ledgerKey(w.id, scope, path, name)];
+          const d = describeEntry(s, rec);
+          const profile = d.profile ?? rec?.profile;
           const u = isObject(s) ? (s.url ?? s.httpUrl ?? s.serverUrl) : undefined; // Gemini CLI: httpUrl; Windsurf: serverUrl
           const url = typeof u === "string" ? u : undefined;
-          file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }) });
+          const missing = Boolean(profile && d.ours && !Object.hasOwn(profiles, profile));
+          file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }), ...(missing && { profileMissing: true }) });
         }
       } catch (e) {
         file.error = (e as Error).message;
@@ -534,6 +711,89 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
     }
     return { client: w.id, title: w.title, installed: w.installed({ env: ctx.env, platform: o.platform, cwd: o.cwd }), files };
   });
+}
+
+// ---- entries of a profile (profiles remove / rename) ----
+
+export interface ProfileEntry {
+  client: string;
+  title: string;
+  scope: Scope;
+  path: string;
+  name: string;
+}
+
+/** The client entries (every client's files for this folder) that get their token from `profile`. */
+export async function entriesOfProfile(ctx: Context, profile: string, o: { cwd: string; platform: string }): Promise<ProfileEntry[]> {
+  const out: ProfileEntry[] = [];
+  for (const c of await listClients(ctx, o)) {
+    for (const f of c.files) for (const s of f.servers) if (s.mcpAuth && s.profile === profile) out.push({ client: c.client, title: c.title, scope: f.scope, path: f.path, name: s.name });
+  }
+  return out;
+}
+
+/**
+ * The entry with `--profile from` changed to `--profile to` (proxy args, or the words of a helper
+ * command), or undefined when it does not name `from`.
+ */
+export function retargetServer(server: unknown, from: string, to: string): Record<string, unknown> | undefined {
+  if (!isObject(server)) return undefined;
+  const swap = (words: string[]) => {
+    const i = words.indexOf("--profile");
+    if (i < 0 || words[i + 1] !== from) return undefined;
+    return [...words.slice(0, i + 1), to, ...words.slice(i + 2)];
+  };
+  if (typeof server.headersHelper === "string") {
+    const words = swap(shellWords(server.headersHelper));
+    return words && { ...server, headersHelper: words.map(shQuote).join(" ") };
+  }
+  if (Array.isArray(server.args) && server.args.every((a) => typeof a === "string")) {
+    const args = swap(server.args as string[]);
+    return args && { ...server, args };
+  }
+  return undefined;
+}
+
+/**
+ * `profiles rename`: each entry of `from` names `to` instead, edited in place like add-client's edits
+ * (the record in clients.json follows, so remove-client still undoes exactly).
+ */
+export async function retargetEntries(ctx: Context, entries: ProfileEntry[], from: string, to: string, o: { cwd: string; platform: string; claudeCli: ClaudeCli | null }): Promise<void> {
+  await loadFormats();
+  for (const e of entries) {
+    const writer = writerIn(ctx.plugins.clients, e.client);
+    const entryPath = [...writer.serversPath(e.scope, o.cwd), e.name];
+    let next: Record<string, unknown> | undefined;
+    const change = planFile(
+      e.path,
+      (before) => {
+        if (before === null) return null;
+        next = retargetServer(getAt(parseConfig(writer, before, e.path), entryPath), from, to);
+        if (!next) return before;
+        return writer.format === "toml" ? setTomlTable(before, entryPath, next, e.path) : editJsonc(before, [{ path: entryPath, value: next }], e.path);
+      },
+      { description: `point server ${e.name} in ${writer.title} (${e.scope} scope) at profile ${to}` },
+    );
+    const key = ledgerKey(writer.id, e.scope, e.path, e.name);
+    const prev = readLedger(ctx, readForPlan(ledgerPath(ctx)))[key];
+    if (!next || actionOf(change) === "unchanged") {
+      // An entry that names no profile (a header entry) is the profile's only in our record: the record follows.
+      if (prev?.profile === from) applyPlan([planLedger(ctx, (l) => void (l[key] = { ...prev, profile: to }))], backupPolicy(ctx.paths, ctx.now));
+      continue;
+    }
+    const changes = [change];
+    if (prev) {
+      const rec = recordOf(change, { name: to } as Profile, prev, undefined, []);
+      changes.push(planLedger(ctx, (l) => void (l[key] = rec)));
+    }
+    if (writer.cliScopes?.includes(e.scope) && o.claudeCli) {
+      await claudeRun(o.claudeCli, ["mcp", "remove", "--scope", e.scope, e.name], o.cwd);
+      await claudeRun(o.claudeCli, ["mcp", "add-json", "--scope", e.scope, e.name, JSON.stringify(next)], o.cwd);
+      if (changes[1]) applyPlan([changes[1]], backupPolicy(ctx.paths, ctx.now));
+      continue;
+    }
+    applyPlan(changes, backupPolicy(ctx.paths, ctx.now));
+  }
 }
 
 /** A plan for --dry-run: a unified diff, or with --json the list of actions. */
