@@ -159,6 +159,15 @@ describe("the project .mcp.json that Claude Code, Copilot CLI and VS Code all re
     expect(user.err).not.toContain("ignore headersHelper");
   });
 
+  it("VS Code: a project entry points at the portable .mcp.json, a header entry says Copilot sessions will not get it", async () => {
+    const p = await run(["add-client", "vscode", "--scope", "project"]);
+    expect(p.code, p.err).toBe(0);
+    expect(p.err).toContain("its Copilot agent sessions read the portable .mcp.json, which add-client copilot --scope project writes");
+    const h = await run(["add-client", "vscode", "--strategy", "header"]);
+    expect(h.code, h.err).toBe(0);
+    expect(h.err).toContain("does not forward a server that needs ${input:…} to Copilot agent sessions");
+  });
+
   it("--static-token for that file names the project default (proxy) as the alternative", async () => {
     const r = await run(["add-client", "claude", "--scope", "project", "--strategy", "header", "--static-token"]);
     expect(r.code).toBe(2);

@@ -266,3 +266,25 @@ describe("OpenCode (npm opencode-ai)", () => {
     expect(status(list.stdout + list.stderr, "k8s-dev"), list.stdout + list.stderr).toMatch(/connected/i);
   }, 120_000);
 });
+
+describe("Gemini CLI (npm @google/gemini-cli)", () => {
+  const GEMINI = join(BINS, "gemini");
+  // The folder is trusted for the session (docs/cli/trusted-folders.md), else Gemini CLI disables every server.
+  const geminiEnv = () => ({ ...u.env, GEMINI_CLI_TRUST_WORKSPACE: "true", NO_COLOR: "1" });
+  const status = (out: string, name: string) => out.split("\n").find((l) => l.includes(`${name}:`)) ?? "";
+
+  it("user scope: gemini mcp list connects through the proxy, and again once the token expired", async () => {
+    const add = await u.run(["add-client", "gemini", "--profile", "k8s.dev"]);
+    expect(add.code, add.stderr).toBe(0);
+    const proj = project("gm");
+    for (const round of [1, 2]) {
+      if (round === 2) await tokenExpires();
+      const before = sb.grants.client_credentials ?? 0;
+      const list = await runIn(proj, process.execPath, [GEMINI, "mcp", "list"], geminiEnv());
+      const out = list.stdout + list.stderr;
+      expect(status(out, "k8s-dev"), out).toMatch(/- Connected/);
+      if (round === 2) expect(sb.grants.client_credentials ?? 0).toBeGreaterThan(before);
+    }
+    expect((await u.run(["remove-client", "gemini", "--name", "k8s-dev"])).code).toBe(0);
+  }, 120_000);
+});
