@@ -15,6 +15,9 @@ import { startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
  *    COPILOT_OFFLINE=true: no GitHub account, no network), so the session lists the server's tools and
  *    calls one, then again after the token really expired (tokens live TTL seconds here).
  *  - OpenCode (opencode-ai): `opencode mcp list` connects to every server and prints its status.
+ *  - Gemini CLI (@google/gemini-cli): `gemini mcp list` connects and prints Connected/Disconnected.
+ *  - Codex (@openai/codex): a `codex exec` session against the scripted model (Responses wire format,
+ *    set through Codex's own model_providers), calling the tool before and after the token expired.
  * The scripted model stands in for the LLM only: the client, mcp-auth's proxy, the IdP and the MCP
  * server are all real. Facts about each client: docs/clients.md.
  */
@@ -60,42 +63,77 @@ function project(name: string): string {
   return dir;
 }
 
-// ---- a scripted model for Copilot CLI's BYOK provider (OpenAI chat completions, streamed) ----
+// ---- a scripted model for the clients' own model-provider settings, on loopback ----
 
-interface ChatRequest {
-  tools?: Array<{ function?: { name?: string } }>;
-  messages: Array<{ role: string; content?: unknown; tool_call_id?: string }>;
-  stream?: boolean;
+/** Chat Completions (Copilot CLI's BYOK "openai" provider) or Responses (Codex's model_providers). */
+type Wire = "chat" | "responses";
+
+interface Tool {
+  name?: string;
+  function?: { name?: string };
+  /** Codex groups an MCP server's tools in one `namespace` tool named `mcp__<server>`. */
+  type?: string;
+  tools?: Tool[];
+}
+
+/** Every callable tool as [namespace, name]. */
+function toolNames(tools: Tool[] | undefined): Array<[string | undefined, string]> {
+  return (tools ?? []).flatMap((t): Array<[string | undefined, string]> => (t.type === "namespace" ? (t.tools ?? []).map((x) => [t.name, x.name ?? ""]) : [[undefined, t.name ?? t.function?.name ?? ""]]));
+}
+
+interface ModelRequest {
+  tools?: Tool[];
+  messages?: Array<{ role: string; content?: unknown; tool_call_id?: string }>;
+  input?: Array<{ type?: string; role?: string; output?: unknown; call_id?: string }>;
+}
+
+function sse(wire: Wire, reply: { call?: { id: string; name: string; namespace?: string } } | { text: string }): string {
+  if (wire === "chat") {
+    const chunk = (choice: Record<string, unknown>) => `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 0, model: "scripted", choices: [{ index: 0, ...choice }] })}\n\n`;
+    const delta = "text" in reply ? { role: "assistant", content: reply.text } : { role: "assistant", tool_calls: [{ index: 0, id: reply.call!.id, type: "function", function: { name: reply.call!.name, arguments: "{}" } }] };
+    return chunk({ delta, finish_reason: null }) + chunk({ delta: {}, finish_reason: "text" in reply ? "stop" : "tool_calls" }) + "data: [DONE]\n\n";
+  }
+  const ev = (type: string, body: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
+  const item = "text" in reply ? { type: "message", id: "m1", role: "assistant", content: [{ type: "output_text", text: reply.text, annotations: [] }] } : { type: "function_call", id: `fc_${reply.call!.id}`, call_id: reply.call!.id, name: reply.call!.name, ...(reply.call!.namespace && { namespace: reply.call!.namespace }), arguments: "{}" };
+  const usage = { input_tokens: 1, input_tokens_details: null, output_tokens: 1, output_tokens_details: null, total_tokens: 2 };
+  return ev("response.created", { response: { id: "r1" } }) + ev("response.output_item.done", { output_index: 0, item }) + ev("response.completed", { response: { id: "r1", usage } });
 }
 
 /**
  * Plays one session: call the MCP tool whose name ends in `tool`, run `between` (the token expires),
  * call it again, then finish. Requests without that tool (titles, summaries) get a short answer.
  */
-async function scriptedModel(tool: string, between: () => Promise<void>) {
-  const seen: ChatRequest[] = [];
+async function scriptedModel(wire: Wire, tool: string, between: () => Promise<void>) {
+  const seen: ModelRequest[] = [];
   const results: string[] = [];
+  let waits = 0;
   const server: Server = createServer((req, res) => {
     let body = "";
     req.on("data", (d) => (body += d));
     req.on("end", async () => {
-      const j = JSON.parse(body || "{}") as ChatRequest;
+      const j = JSON.parse(body || "{}") as ModelRequest;
       seen.push(j);
-      const name = j.tools?.map((t) => t.function?.name ?? "").find((n) => n.endsWith(tool));
-      const last = j.messages?.at(-1);
-      let delta: Record<string, unknown>;
-      let finish = "stop";
-      if (name && last?.role === "tool") results.push(typeof last.content === "string" ? last.content : JSON.stringify(last.content));
-      if (name && results.length < 2 && (last?.role === "user" || last?.role === "tool")) {
-        if (results.length === 1) await between();
-        delta = { role: "assistant", tool_calls: [{ index: 0, id: `call_${results.length + 1}`, type: "function", function: { name, arguments: "{}" } }] };
-        finish = "tool_calls";
-      } else {
-        delta = { role: "assistant", content: "done" };
+      const found = toolNames(j.tools).find(([, n]) => n.endsWith(tool));
+      const name = found?.[1];
+      const last = wire === "chat" ? j.messages?.at(-1) : j.input?.at(-1);
+      const callId = (last as { tool_call_id?: string; call_id?: string } | undefined)?.[wire === "chat" ? "tool_call_id" : "call_id"] ?? "";
+      const isResult = (wire === "chat" ? last?.role === "tool" : (last as { type?: string } | undefined)?.type === "function_call_output") && callId.startsWith("call_");
+      const isUser = last?.role === "user" || callId.startsWith("wait_");
+      if (name && isResult) {
+        const out = wire === "chat" ? (last as { content?: unknown }).content : (last as { output?: unknown }).output;
+        results.push(typeof out === "string" ? out : JSON.stringify(out));
       }
-      const chunk = (choice: Record<string, unknown>) => `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 0, model: "scripted", choices: [{ index: 0, ...choice }] })}\n\n`;
+      let reply: Parameters<typeof sse>[1] = { text: "done" };
+      if (!name && toolNames(j.tools).some(([, n]) => n === "list_mcp_resources") && waits++ < 10) {
+        // Codex starts MCP servers in the background and may send the first turn before they are up;
+        // its own list_mcp_resources tool waits for them, and the next turn carries their tools.
+        reply = { call: { id: `wait_${waits}`, name: "list_mcp_resources" } };
+      } else if (name && results.length < 2 && (isUser || isResult)) {
+        if (results.length === 1) await between();
+        reply = { call: { id: `call_${results.length + 1}`, name: name!, ...(found?.[0] && { namespace: found[0] }) } };
+      }
       res.writeHead(200, { "content-type": "text/event-stream" });
-      res.end(chunk({ delta, finish_reason: null }) + chunk({ delta: {}, finish_reason: finish }) + "data: [DONE]\n\n");
+      res.end(sse(wire, reply));
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -103,7 +141,7 @@ async function scriptedModel(tool: string, between: () => Promise<void>) {
   return {
     url: `http://127.0.0.1:${port}/v1`,
     /** The tool names the client offered the model, from every request. */
-    tools: () => [...new Set(seen.flatMap((s) => s.tools?.map((t) => t.function?.name ?? "") ?? []))],
+    tools: () => [...new Set(seen.flatMap((s) => toolNames(s.tools).map(([ns, n]) => (ns ? `${ns}.${n}` : n))))],
     results,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -127,7 +165,7 @@ function copilotEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Process
 
 /** `copilot -p` against the scripted model: the session's tools, and what each tool call returned. */
 async function copilotSession(cwd: string, env: NodeJS.ProcessEnv, args: string[] = []) {
-  const model = await scriptedModel("configuration_view", tokenExpires);
+  const model = await scriptedModel("chat", "configuration_view", tokenExpires);
   try {
     const before = sb.grants.client_credentials ?? 0;
     const r = await runIn(cwd, COPILOT, ["-p", "Show the Kubernetes configuration.", "--allow-all-tools", "--no-color", ...args], {
@@ -287,4 +325,29 @@ describe("Gemini CLI (npm @google/gemini-cli)", () => {
     }
     expect((await u.run(["remove-client", "gemini", "--name", "k8s-dev"])).code).toBe(0);
   }, 120_000);
+});
+
+describe("Codex (npm @openai/codex)", () => {
+  const CODEX = join(BINS, "codex");
+  const codexEnv = () => ({ ...u.env, CODEX_HOME: join(u.home, ".codex"), NO_COLOR: "1" });
+
+  it("user scope: a codex exec session calls the tool through the proxy, and again after the token expired", async () => {
+    const add = await u.run(["add-client", "codex", "--profile", "k8s.dev"], { env: codexEnv() });
+    expect(add.code, add.stderr).toBe(0);
+    const model = await scriptedModel("responses", "configuration_view", tokenExpires);
+    try {
+      const before = sb.grants.client_credentials ?? 0;
+      // Codex's own model-provider settings (docs/config.md, model_providers), pointed at the scripted model.
+      const provider = `model_providers.scripted={ name = "scripted", base_url = "${model.url}", wire_api = "responses" }`;
+      const r = await runIn(project("cx"), CODEX, ["exec", "--skip-git-repo-check", "-c", 'model_provider="scripted"', "-c", provider, "-c", 'model="scripted"', "-c", 'approval_policy="never"', "Show the Kubernetes configuration."], codexEnv(), 180_000);
+      expect(model.tools().filter((t) => t.includes("configuration_view")), r.stdout + r.stderr + JSON.stringify(model.tools())).toHaveLength(1);
+      expect(model.results).toHaveLength(2);
+      for (const res of model.results) expect(res).toContain("dummy");
+      expect((sb.grants.client_credentials ?? 0) - before).toBeGreaterThanOrEqual(2);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await model.close();
+    }
+    expect((await u.run(["remove-client", "codex", "--name", "k8s-dev"], { env: codexEnv() })).code).toBe(0);
+  }, 240_000);
 });
