@@ -351,3 +351,23 @@ describe("Codex (npm @openai/codex)", () => {
     expect((await u.run(["remove-client", "codex", "--name", "k8s-dev"], { env: codexEnv() })).code).toBe(0);
   }, 240_000);
 });
+
+describe("Claude Code (npm @anthropic-ai/claude-code) and the shared project .mcp.json", () => {
+  it("the default project entry (the proxy) connects in claude mcp list too", async () => {
+    const proj = project("cl");
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "claude", "--scope", "project", "--profile", "k8s.dev"], u.env);
+    expect(add.code, add.stderr).toBe(0);
+    // Claude Code runs a project's servers once the folder is trusted and they are approved: what
+    // accepting its trust dialog and approving the server record in ~/.claude.json.
+    const cfg = join(u.home, ".claude.json");
+    let prev: { projects?: Record<string, unknown> } = {};
+    try {
+      prev = JSON.parse(readFileSync(cfg, "utf8"));
+    } catch {
+      /* none yet */
+    }
+    writeFileSync(cfg, JSON.stringify({ ...prev, projects: { ...prev.projects, [proj]: { hasTrustDialogAccepted: true, enabledMcpjsonServers: ["k8s-dev"] } } }));
+    const list = await runIn(proj, join(BINS, "claude"), ["mcp", "list"], u.env);
+    expect(list.stdout, list.stderr + k8s.logs()).toMatch(/k8s-dev: mcp-auth proxy .*Connected/);
+  }, 120_000);
+});
