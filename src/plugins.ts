@@ -13,6 +13,7 @@ import { copilot } from "./clients/copilot.js";
 import { cursor } from "./clients/cursor.js";
 import { gemini } from "./clients/gemini.js";
 import { opencode } from "./clients/opencode.js";
+import { qwen } from "./clients/qwen.js";
 import { vscode } from "./clients/vscode.js";
 import { windsurf } from "./clients/windsurf.js";
 
@@ -26,7 +27,7 @@ import { windsurf } from "./clients/windsurf.js";
 export const providers: readonly Provider<readonly InputSpec[]>[] = [thunder, keycloak, oci, openproject, octoperf] as unknown as Provider<readonly InputSpec[]>[];
 
 /** Every supported MCP client. */
-export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode];
+export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen];
 
 export const plugins: Plugins = { providers, clients: CLIENTS };
 

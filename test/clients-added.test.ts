@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { claude } from "../src/clients/claude.js";
 import { copilot } from "../src/clients/copilot.js";
 import { opencode } from "../src/clients/opencode.js";
+import { qwen } from "../src/clients/qwen.js";
 import { describeEntry } from "../src/core/clients.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
@@ -11,14 +12,14 @@ import { BIN } from "./helpers/cli.js";
 
 /**
  * add-client / remove-client / clients for GitHub Copilot CLI (and the portable `.mcp.json` it shares
- * with Claude Code and VS Code) and OpenCode: exact bytes per scope and strategy (goldens in
+ * with Claude Code and VS Code), OpenCode and Qwen Code: exact bytes per scope and strategy (goldens in
  * test/fixtures/clients/golden/), where each file is, and the shared project file.
  * Set UPDATE_GOLDENS=1 to rewrite the goldens (then read the diff).
  */
 const FIX = join(__dirname, "fixtures", "clients");
 const GOLDEN = join(FIX, "golden");
 const startDir = process.cwd();
-const WRITERS = { copilot, opencode, claude } as const;
+const WRITERS = { copilot, opencode, qwen, claude } as const;
 let t: TestContext;
 let proj: string;
 let home: string;
@@ -56,7 +57,7 @@ function put(file: string, text: string): void {
   writeFileSync(file, text);
 }
 
-const GOLDENS: Array<{ id: string; client: "copilot" | "opencode"; scope: string; fixture: string | null; args?: string[]; /** Where the fixture goes when it is not the default file (the writer edits the one that exists). */ file?: () => string }> = [
+const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen"; scope: string; fixture: string | null; args?: string[]; /** Where the fixture goes when it is not the default file (the writer edits the one that exists). */ file?: () => string }> = [
   { id: "copilot-user.json", client: "copilot", scope: "user", fixture: "copilot-user.json" },
   { id: "copilot-user-new.json", client: "copilot", scope: "user", fixture: null },
   { id: "copilot-project.json", client: "copilot", scope: "project", fixture: "claude-project.json" },
@@ -65,9 +66,12 @@ const GOLDENS: Array<{ id: string; client: "copilot" | "opencode"; scope: string
   { id: "opencode-user-header.jsonc", client: "opencode", scope: "user", fixture: "opencode-user.jsonc", args: ["--strategy", "header"], file: () => join(home, ".config", "opencode", "opencode.jsonc") },
   { id: "opencode-user-new.json", client: "opencode", scope: "user", fixture: null },
   { id: "opencode-project.json", client: "opencode", scope: "project", fixture: "opencode-project.json" },
+  { id: "qwen-user.json", client: "qwen", scope: "user", fixture: "qwen-user.json" },
+  { id: "qwen-user-header.json", client: "qwen", scope: "user", fixture: "qwen-user.json", args: ["--strategy", "header"] },
+  { id: "qwen-project-new.json", client: "qwen", scope: "project", fixture: null },
 ];
 
-describe("add-client goldens: GitHub Copilot CLI, OpenCode", () => {
+describe("add-client goldens: GitHub Copilot CLI, OpenCode, Qwen Code", () => {
   it.each(GOLDENS)("$id", async (c) => {
     const file = c.file?.() ?? fileFor(c.client, c.scope);
     await addRemoveRoundTrip({ run, client: c.client, scope: c.scope, args: c.args, file, fixture: c.fixture && join(FIX, c.fixture), golden: join(GOLDEN, c.id), normalise });
@@ -85,6 +89,9 @@ describe("config paths", () => {
     [opencode, "darwin", "user", { HOME: "/Users/ana" }, "/Users/ana/.config/opencode/opencode.json"],
     [opencode, "win32", "user", { USERPROFILE: "C:\\Users\\ana" }, "C:\\Users\\ana\\.config\\opencode\\opencode.json"],
     [opencode, "linux", "project", { HOME: "/home/ana" }, "/p/opencode.json"],
+    [qwen, "linux", "user", { HOME: "/home/ana" }, "/home/ana/.qwen/settings.json"],
+    [qwen, "win32", "user", { USERPROFILE: "C:\\Users\\ana" }, "C:\\Users\\ana\\.qwen\\settings.json"],
+    [qwen, "linux", "project", { HOME: "/home/ana" }, "/p/.qwen/settings.json"],
   ] as const)("%#: %s on %s", (w, platform, scope, env, want) => {
     expect(w.configPath(env, platform, scope, "/p")).toBe(want);
   });
