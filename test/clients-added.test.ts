@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { claude } from "../src/clients/claude.js";
 import { copilot } from "../src/clients/copilot.js";
 import { opencode } from "../src/clients/opencode.js";
+import { kiro } from "../src/clients/kiro.js";
 import { qwen } from "../src/clients/qwen.js";
 import { describeEntry } from "../src/core/clients.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
@@ -12,14 +13,14 @@ import { BIN } from "./helpers/cli.js";
 
 /**
  * add-client / remove-client / clients for GitHub Copilot CLI (and the portable `.mcp.json` it shares
- * with Claude Code and VS Code), OpenCode and Qwen Code: exact bytes per scope and strategy (goldens in
+ * with Claude Code and VS Code), OpenCode, Qwen Code and Kiro: exact bytes per scope and strategy (goldens in
  * test/fixtures/clients/golden/), where each file is, and the shared project file.
  * Set UPDATE_GOLDENS=1 to rewrite the goldens (then read the diff).
  */
 const FIX = join(__dirname, "fixtures", "clients");
 const GOLDEN = join(FIX, "golden");
 const startDir = process.cwd();
-const WRITERS = { copilot, opencode, qwen, claude } as const;
+const WRITERS = { copilot, opencode, qwen, kiro, claude } as const;
 let t: TestContext;
 let proj: string;
 let home: string;
@@ -57,7 +58,7 @@ function put(file: string, text: string): void {
   writeFileSync(file, text);
 }
 
-const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen"; scope: string; fixture: string | null; args?: string[]; /** Where the fixture goes when it is not the default file (the writer edits the one that exists). */ file?: () => string }> = [
+const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen" | "kiro"; scope: string; fixture: string | null; args?: string[]; /** Where the fixture goes when it is not the default file (the writer edits the one that exists). */ file?: () => string }> = [
   { id: "copilot-user.json", client: "copilot", scope: "user", fixture: "copilot-user.json" },
   { id: "copilot-user-new.json", client: "copilot", scope: "user", fixture: null },
   { id: "copilot-project.json", client: "copilot", scope: "project", fixture: "claude-project.json" },
@@ -69,9 +70,12 @@ const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen"; scop
   { id: "qwen-user.json", client: "qwen", scope: "user", fixture: "qwen-user.json" },
   { id: "qwen-user-header.json", client: "qwen", scope: "user", fixture: "qwen-user.json", args: ["--strategy", "header"] },
   { id: "qwen-project-new.json", client: "qwen", scope: "project", fixture: null },
+  { id: "kiro-user.json", client: "kiro", scope: "user", fixture: "kiro-user.json" },
+  { id: "kiro-user-header.json", client: "kiro", scope: "user", fixture: "kiro-user.json", args: ["--strategy", "header"] },
+  { id: "kiro-project-new.json", client: "kiro", scope: "project", fixture: null },
 ];
 
-describe("add-client goldens: GitHub Copilot CLI, OpenCode, Qwen Code", () => {
+describe("add-client goldens: GitHub Copilot CLI, OpenCode, Qwen Code, Kiro", () => {
   it.each(GOLDENS)("$id", async (c) => {
     const file = c.file?.() ?? fileFor(c.client, c.scope);
     await addRemoveRoundTrip({ run, client: c.client, scope: c.scope, args: c.args, file, fixture: c.fixture && join(FIX, c.fixture), golden: join(GOLDEN, c.id), normalise });
@@ -92,6 +96,9 @@ describe("config paths", () => {
     [qwen, "linux", "user", { HOME: "/home/ana" }, "/home/ana/.qwen/settings.json"],
     [qwen, "win32", "user", { USERPROFILE: "C:\\Users\\ana" }, "C:\\Users\\ana\\.qwen\\settings.json"],
     [qwen, "linux", "project", { HOME: "/home/ana" }, "/p/.qwen/settings.json"],
+    [kiro, "linux", "user", { HOME: "/home/ana" }, "/home/ana/.kiro/settings/mcp.json"],
+    [kiro, "win32", "user", { USERPROFILE: "C:\\Users\\ana" }, "C:\\Users\\ana\\.kiro\\settings\\mcp.json"],
+    [kiro, "linux", "project", { HOME: "/home/ana" }, "/p/.kiro/settings/mcp.json"],
   ] as const)("%#: %s on %s", (w, platform, scope, env, want) => {
     expect(w.configPath(env, platform, scope, "/p")).toBe(want);
   });
