@@ -138,6 +138,15 @@ describe("what the entries say", () => {
     expect(by.copilot!.files.find((f) => f.scope === "user")!.servers).toEqual([{ name: "dev-k8s", mcpAuth: true, profile: "dev.k8s" }]);
   });
 
+  it("installed comes from the client's own executable or data, never from the file mcp-auth wrote", async () => {
+    for (const c of ["copilot", "opencode", "qwen", "kiro"]) expect((await run(["add-client", c])).code).toBe(0);
+    const list = async () => Object.fromEntries((JSON.parse((await run(["clients", "--json"])).out) as Array<{ client: string; installed: boolean }>).map((r) => [r.client, r.installed]));
+    expect(await list()).toMatchObject({ copilot: false, opencode: false, qwen: false, kiro: false });
+    put(join(home, ".copilot", "config.json"), "{}"); // Copilot CLI's own settings
+    put(join(home, ".local", "share", "opencode", "storage", "x"), ""); // OpenCode's data dir
+    expect(await list()).toMatchObject({ copilot: true, opencode: true, qwen: false, kiro: false });
+  });
+
   it("Copilot CLI offers the proxy only: it has no helper and no documented variable expansion in headers", async () => {
     const r = await run(["add-client", "copilot", "--strategy", "header"]);
     expect(r.code).toBe(2);
