@@ -161,6 +161,7 @@ describe("the project .mcp.json that Claude Code, Copilot CLI and VS Code all re
     const entry = JSON.parse(readFileSync(join(proj, ".mcp.json"), "utf8")).mcpServers["dev-k8s"];
     expect(entry).toEqual({ type: "stdio", command: "mcp-auth", args: ["proxy", "--profile", "dev.k8s", "--url", "https://mcp.example.invalid/mcp"] });
     expect(entry.headersHelper).toBeUndefined();
+    expect(r.err).toContain("GitHub Copilot CLI and VS Code run this same entry");
   });
 
   it("copilot --scope project writes the very same entry: adding both leaves one entry, already configured", async () => {

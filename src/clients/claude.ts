@@ -42,6 +42,9 @@ export const claude = defineClientWriter({
     } else {
       server = { type: "http", url: spec.url, headersHelper: helperCommand(spec) };
     }
+    if (spec.scope === "project" && spec.strategy === "proxy") {
+      notes.push("Claude Code starts a project's servers after you trust the folder and approve them; GitHub Copilot CLI and VS Code run this same entry.");
+    }
     if (spec.scope === "project" && spec.strategy === "helper") {
       notes.push("GitHub Copilot CLI and VS Code read .mcp.json too but ignore headersHelper: they connect to this entry without the token (the default project strategy, proxy, works in all of them).");
     }
