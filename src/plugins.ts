@@ -17,6 +17,7 @@ import { opencode } from "./clients/opencode.js";
 import { qwen } from "./clients/qwen.js";
 import { vscode } from "./clients/vscode.js";
 import { windsurf } from "./clients/windsurf.js";
+import { zed } from "./clients/zed.js";
 
 /**
  * The plug-in registries, assembled here at the wiring layer: core never imports a plug-in, it gets
@@ -28,7 +29,7 @@ import { windsurf } from "./clients/windsurf.js";
 export const providers: readonly Provider<readonly InputSpec[]>[] = [thunder, keycloak, oci, openproject, octoperf] as unknown as Provider<readonly InputSpec[]>[];
 
 /** Every supported MCP client. */
-export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro];
+export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed];
 
 export const plugins: Plugins = { providers, clients: CLIENTS };
 

@@ -6,6 +6,7 @@ import { copilot } from "../src/clients/copilot.js";
 import { opencode } from "../src/clients/opencode.js";
 import { kiro } from "../src/clients/kiro.js";
 import { qwen } from "../src/clients/qwen.js";
+import { zed } from "../src/clients/zed.js";
 import { describeEntry } from "../src/core/clients.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
@@ -13,14 +14,14 @@ import { BIN } from "./helpers/cli.js";
 
 /**
  * add-client / remove-client / clients for GitHub Copilot CLI (and the portable `.mcp.json` it shares
- * with Claude Code and VS Code), OpenCode, Qwen Code and Kiro: exact bytes per scope and strategy (goldens in
+ * with Claude Code and VS Code), OpenCode, Qwen Code, Kiro and Zed: exact bytes per scope and strategy (goldens in
  * test/fixtures/clients/golden/), where each file is, and the shared project file.
  * Set UPDATE_GOLDENS=1 to rewrite the goldens (then read the diff).
  */
 const FIX = join(__dirname, "fixtures", "clients");
 const GOLDEN = join(FIX, "golden");
 const startDir = process.cwd();
-const WRITERS = { copilot, opencode, qwen, kiro, claude } as const;
+const WRITERS = { copilot, opencode, qwen, kiro, zed, claude } as const;
 let t: TestContext;
 let proj: string;
 let home: string;
@@ -58,7 +59,7 @@ function put(file: string, text: string): void {
   writeFileSync(file, text);
 }
 
-const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen" | "kiro"; scope: string; fixture: string | null; args?: string[]; /** Where the fixture goes when it is not the default file (the writer edits the one that exists). */ file?: () => string }> = [
+const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen" | "kiro" | "zed"; scope: string; fixture: string | null; args?: string[]; /** Where the fixture goes when it is not the default file (the writer edits the one that exists). */ file?: () => string }> = [
   { id: "copilot-user.json", client: "copilot", scope: "user", fixture: "copilot-user.json" },
   { id: "copilot-user-new.json", client: "copilot", scope: "user", fixture: null },
   { id: "copilot-project.json", client: "copilot", scope: "project", fixture: "claude-project.json" },
@@ -73,9 +74,11 @@ const GOLDENS: Array<{ id: string; client: "copilot" | "opencode" | "qwen" | "ki
   { id: "kiro-user.json", client: "kiro", scope: "user", fixture: "kiro-user.json" },
   { id: "kiro-user-header.json", client: "kiro", scope: "user", fixture: "kiro-user.json", args: ["--strategy", "header"] },
   { id: "kiro-project-new.json", client: "kiro", scope: "project", fixture: null },
+  { id: "zed-user.json", client: "zed", scope: "user", fixture: "zed-user.json" },
+  { id: "zed-user-new.json", client: "zed", scope: "user", fixture: null },
 ];
 
-describe("add-client goldens: GitHub Copilot CLI, OpenCode, Qwen Code, Kiro", () => {
+describe("add-client goldens: GitHub Copilot CLI, OpenCode, Qwen Code, Kiro, Zed", () => {
   it.each(GOLDENS)("$id", async (c) => {
     const file = c.file?.() ?? fileFor(c.client, c.scope);
     await addRemoveRoundTrip({ run, client: c.client, scope: c.scope, args: c.args, file, fixture: c.fixture && join(FIX, c.fixture), golden: join(GOLDEN, c.id), normalise });
@@ -99,6 +102,10 @@ describe("config paths", () => {
     [kiro, "linux", "user", { HOME: "/home/ana" }, "/home/ana/.kiro/settings/mcp.json"],
     [kiro, "win32", "user", { USERPROFILE: "C:\\Users\\ana" }, "C:\\Users\\ana\\.kiro\\settings\\mcp.json"],
     [kiro, "linux", "project", { HOME: "/home/ana" }, "/p/.kiro/settings/mcp.json"],
+    [zed, "linux", "user", { HOME: "/home/ana" }, "/home/ana/.config/zed/settings.json"],
+    [zed, "linux", "user", { HOME: "/home/ana", XDG_CONFIG_HOME: "/x" }, "/x/zed/settings.json"],
+    [zed, "darwin", "user", { HOME: "/Users/ana", XDG_CONFIG_HOME: "/x" }, "/Users/ana/.config/zed/settings.json"],
+    [zed, "win32", "user", { USERPROFILE: "C:\\Users\\ana", APPDATA: "C:\\Users\\ana\\AppData\\Roaming" }, "C:\\Users\\ana\\AppData\\Roaming\\Zed\\settings.json"],
   ] as const)("%#: %s on %s", (w, platform, scope, env, want) => {
     expect(w.configPath(env, platform, scope, "/p")).toBe(want);
   });
@@ -139,9 +146,9 @@ describe("what the entries say", () => {
   });
 
   it("installed comes from the client's own executable or data, never from the file mcp-auth wrote", async () => {
-    for (const c of ["copilot", "opencode", "qwen", "kiro"]) expect((await run(["add-client", c])).code).toBe(0);
+    for (const c of ["copilot", "opencode", "qwen", "kiro", "zed"]) expect((await run(["add-client", c])).code).toBe(0);
     const list = async () => Object.fromEntries((JSON.parse((await run(["clients", "--json"])).out) as Array<{ client: string; installed: boolean }>).map((r) => [r.client, r.installed]));
-    expect(await list()).toMatchObject({ copilot: false, opencode: false, qwen: false, kiro: false });
+    expect(await list()).toMatchObject({ copilot: false, opencode: false, qwen: false, kiro: false, zed: false });
     put(join(home, ".copilot", "config.json"), "{}"); // Copilot CLI's own settings
     put(join(home, ".local", "share", "opencode", "storage", "x"), ""); // OpenCode's data dir
     expect(await list()).toMatchObject({ copilot: true, opencode: true, qwen: false, kiro: false });

@@ -122,13 +122,13 @@ describe("add-client: what the entries say", () => {
   });
 
   it.each([
-    [["add-client", "zed"], /unknown client "zed" \(supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro\)/],
+    [["add-client", "notepad"], /unknown client "notepad" \(supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed\)/],
     [["add-client", "claude-desktop", "--scope", "project"], /Claude Desktop has no scope "project"/],
     [["add-client", "cursor", "--strategy", "helper"], /Cursor has no strategy "helper"/],
     [["add-client", "cursor", "--scope", "global"], /unknown scope "global"/],
     [["add-client", "claude", "--static-token"], /--static-token only applies with --strategy header/],
     [["add-client", "claude", "--link"], /Claude Code has no install link/],
-    [["remove-client", "zed", "--name", "x"], /unknown client/],
+    [["remove-client", "notepad", "--name", "x"], /unknown client/],
   ])("%j → exit 2", async (argv, msg) => {
     const r = await run(argv);
     expect(r.code).toBe(2);
@@ -280,7 +280,7 @@ describe("clients", () => {
     const r = await run(["clients", "--json"]);
     expect(r.code).toBe(0);
     const rows = JSON.parse(r.out) as Array<{ client: string; installed: boolean; files: Array<{ scope: string; servers: Array<{ name: string; mcpAuth: boolean; profile?: string }> }> }>;
-    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro"]);
+    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed"]);
     const cl = rows[0]!.files.find((f) => f.scope === "project")!;
     expect(cl.servers).toEqual([
       { name: "sentry", mcpAuth: false, url: "https://mcp.sentry.dev/mcp" },
