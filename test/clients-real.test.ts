@@ -18,6 +18,7 @@ import { startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
  *  - Gemini CLI (@google/gemini-cli): `gemini mcp list` connects and prints Connected/Disconnected.
  *  - Codex (@openai/codex): a `codex exec` session against the scripted model (Responses wire format,
  *    set through Codex's own model_providers), calling the tool before and after the token expired.
+ *  - Claude Code (@anthropic-ai/claude-code): `claude mcp list` runs the shared project `.mcp.json` entry.
  * The scripted model stands in for the LLM only: the client, mcp-auth's proxy, the IdP and the MCP
  * server are all real. Facts about each client: docs/clients.md.
  */
@@ -153,7 +154,10 @@ function cachedExpiry(): number {
   return Math.max(0, ...readdirSync(dir).map((f) => (JSON.parse(readFileSync(join(dir, f), "utf8")) as { expires_at?: number }).expires_at ?? 0));
 }
 
-/** Waits until the token the proxy holds has really expired: the MCP server would refuse it now. */
+/**
+ * Waits until the token the proxy holds has really expired: the MCP server would refuse it now. A real
+ * client's clock cannot be injected, so the sandbox's tokens live only TTL seconds (as in proxy.test.ts).
+ */
 async function tokenExpires(): Promise<void> {
   const wait = cachedExpiry() * 1000 - Date.now() + 1000;
   if (wait > 0) await sleep(wait);
