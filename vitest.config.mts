@@ -10,6 +10,7 @@ const E2E = [
   // real software end to end
   "test/readme-run.test.ts", // every command of the README, in order
   "test/clients-e2e.test.ts", // the real MCP clients
+  "test/clients-real.test.ts", // Copilot CLI, OpenCode … installed from npm, headless
   "test/login.test.ts", // Chromium logins
   "test/login-paste-e2e.test.ts", // Chromium + paste-back, through a pipe and tmux
   "test/mcp-login-e2e.test.ts", // Chromium + kubernetes-mcp-server

@@ -9,10 +9,15 @@ import { thunder } from "./providers/thunder.js";
 import { claude } from "./clients/claude.js";
 import { claudeDesktop } from "./clients/claude-desktop.js";
 import { codex } from "./clients/codex.js";
+import { copilot } from "./clients/copilot.js";
 import { cursor } from "./clients/cursor.js";
 import { gemini } from "./clients/gemini.js";
+import { kiro } from "./clients/kiro.js";
+import { opencode } from "./clients/opencode.js";
+import { qwen } from "./clients/qwen.js";
 import { vscode } from "./clients/vscode.js";
 import { windsurf } from "./clients/windsurf.js";
+import { zed } from "./clients/zed.js";
 
 /**
  * The plug-in registries, assembled here at the wiring layer: core never imports a plug-in, it gets
@@ -24,7 +29,7 @@ import { windsurf } from "./clients/windsurf.js";
 export const providers: readonly Provider<readonly InputSpec[]>[] = [thunder, keycloak, oci, openproject, octoperf] as unknown as Provider<readonly InputSpec[]>[];
 
 /** Every supported MCP client. */
-export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf];
+export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed];
 
 export const plugins: Plugins = { providers, clients: CLIENTS };
 

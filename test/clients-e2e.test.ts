@@ -91,7 +91,7 @@ describe("add-client claude with the real Claude Code CLI", () => {
   it("project scope: the committed helper runs mcp-auth from PATH, without MCP_AUTH_* in its environment", async () => {
     const proj = join(u.home, "repo");
     mkdirSync(proj);
-    const add = await runIn(proj, process.execPath, [BIN, "add-client", "claude", "--scope", "project", "--profile", "k8s.dev"], u.env);
+    const add = await runIn(proj, process.execPath, [BIN, "add-client", "claude", "--scope", "project", "--profile", "k8s.dev", "--strategy", "helper"], u.env);
     expect(add.code, add.stderr).toBe(0);
     expect(add.stderr).toContain("trust dialog");
     const text = readFileSync(join(proj, ".mcp.json"), "utf8");

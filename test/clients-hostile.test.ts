@@ -153,7 +153,8 @@ describe("URLs written into client configs cannot make the client expand a varia
     const text = readFileSync(file, "utf8");
     expect(text).not.toMatch(/\$\{?(env:)?(AWS|HOME)/);
     const server = serversIn(w, scope, text).dev;
-    const url = server.url ?? server.httpUrl ?? server.serverUrl ?? server.args[server.args.indexOf("--url") + 1];
+    const argv = server.args ?? server.command; // OpenCode: one argv array
+    const url = server.url ?? server.httpUrl ?? server.serverUrl ?? argv[argv.indexOf("--url") + 1];
     expect(url).toBe(WRITTEN);
     // the server gets the same URL: percent-decoding gives the characters back
     expect(decodeURIComponent(new URL(url).search)).toBe(decodeURIComponent(new URL(EXPANDING.replace(/\$/g, "%24").replace(/\{/g, "%7B").replace(/\}/g, "%7D")).search));

@@ -104,7 +104,7 @@ describe("what the entries say", () => {
     [["add-client", "codex", "--scope", "local"], /Codex has no scope "local"/],
     [["add-client", "windsurf", "--scope", "project"], /Windsurf has no scope "project"/],
     [["add-client", "gemini", "--strategy", "helper"], /Gemini CLI has no strategy "helper"/],
-    [["add-client", "zed"], /supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf/],
+    [["add-client", "notepad"], /supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed/],
   ])("%j → exit 2", async (argv, msg) => {
     const r = await run(argv);
     expect(r.code).toBe(2);
@@ -202,7 +202,7 @@ describe("clients", () => {
     const r = await run(["clients", "--json"]);
     expect(r.code, r.err).toBe(0);
     const rows = JSON.parse(r.out) as Array<{ client: string; files: Array<{ scope: string; servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string }> }> }>;
-    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf"]);
+    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed"]);
     const byId = Object.fromEntries(rows.map((x) => [x.client, x]));
     expect(byId.codex!.files[0]!.servers).toEqual([
       { name: "docs", mcpAuth: false },

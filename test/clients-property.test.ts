@@ -85,6 +85,8 @@ describe("add-client / remove-client on generated JSONC files", () => {
       { client: "claude", scope: "local", key: "mcpServers", strategy: undefined },
       { client: "gemini", scope: "project", key: "mcpServers", strategy: "header" },
       { client: "windsurf", scope: "user", key: "mcpServers", strategy: undefined },
+      { client: "copilot", scope: "project", key: "mcpServers", strategy: undefined },
+      { client: "opencode", scope: "user", key: "mcp", strategy: "header" },
     ] as const;
     for (let i = 0; i < N; i++) {
       const c = clients[i % clients.length]!;

@@ -46,7 +46,7 @@ const HEADER = ["--strategy", "header", "--static-token"];
 
 describe("--static-token is refused where the file or link is meant to be shared", () => {
   it.each([
-    { client: "claude", file: ".mcp.json", alt: /the default strategy \(helper\).*--strategy header without --static-token/ },
+    { client: "claude", file: ".mcp.json", alt: /the default strategy \(proxy\).*--strategy header without --static-token/ }, // the project default: every reader of .mcp.json runs it
     { client: "cursor", file: ".cursor/mcp.json", alt: /the default strategy \(proxy\).*--strategy header without --static-token/ },
     { client: "vscode", file: ".vscode/mcp.json", alt: /the default strategy \(proxy\)/ },
     { client: "gemini", file: ".gemini/settings.json", alt: /the default strategy \(proxy\)/ },

@@ -61,8 +61,8 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 const GOLDENS: Array<{ id: string; client: string; scope: string; fixture: string | null; args?: string[] }> = [
   { id: "claude-user", client: "claude", scope: "user", fixture: "claude-user.json" },
   { id: "claude-local", client: "claude", scope: "local", fixture: "claude-local.json" },
-  { id: "claude-project", client: "claude", scope: "project", fixture: "claude-project.json" },
-  { id: "claude-project-new", client: "claude", scope: "project", fixture: null },
+  { id: "claude-project", client: "claude", scope: "project", fixture: "claude-project.json", args: ["--strategy", "helper"] },
+  { id: "claude-project-new", client: "claude", scope: "project", fixture: null, args: ["--strategy", "helper"] },
   { id: "claude-user-header", client: "claude", scope: "user", fixture: "claude-user.json", args: ["--strategy", "header"] },
   { id: "claude-user-proxy", client: "claude", scope: "user", fixture: null, args: ["--strategy", "proxy"] },
   { id: "claude-desktop-user", client: "claude-desktop", scope: "user", fixture: "claude-desktop-user.json" },
@@ -90,7 +90,7 @@ describe("add-client: what the entries say", () => {
   });
 
   it("a project-scope entry names no machine path and says why", async () => {
-    const r = await run(["add-client", "claude", "--scope", "project"]);
+    const r = await run(["add-client", "claude", "--scope", "project", "--strategy", "helper"]);
     expect(r.code, r.err).toBe(0);
     const text = readFileSync(join(proj, ".mcp.json"), "utf8");
     expect(text).not.toContain(home);
@@ -122,13 +122,13 @@ describe("add-client: what the entries say", () => {
   });
 
   it.each([
-    [["add-client", "zed"], /unknown client "zed" \(supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf\)/],
+    [["add-client", "notepad"], /unknown client "notepad" \(supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed\)/],
     [["add-client", "claude-desktop", "--scope", "project"], /Claude Desktop has no scope "project"/],
     [["add-client", "cursor", "--strategy", "helper"], /Cursor has no strategy "helper"/],
     [["add-client", "cursor", "--scope", "global"], /unknown scope "global"/],
     [["add-client", "claude", "--static-token"], /--static-token only applies with --strategy header/],
     [["add-client", "claude", "--link"], /Claude Code has no install link/],
-    [["remove-client", "zed", "--name", "x"], /unknown client/],
+    [["remove-client", "notepad", "--name", "x"], /unknown client/],
   ])("%j → exit 2", async (argv, msg) => {
     const r = await run(argv);
     expect(r.code).toBe(2);
@@ -239,13 +239,13 @@ describe("add-client over its own older entry", () => {
     const file = join(proj, ".mcp.json");
     const old = '{\n  "mcpServers": {\n    "dev-k8s": { "type": "http", "url": "https://mcp.example.invalid/mcp", "headersHelper": "/old/node /old/bin/mcp-auth.js token --profile dev.k8s --format headers-json" }\n  }\n}\n';
     writeFileSync(file, old);
-    const r = await run(["add-client", "claude", "--scope", "project"]);
+    const r = await run(["add-client", "claude", "--scope", "project", "--strategy", "helper"]);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain('Updated "dev-k8s"');
     expect(readFileSync(file, "utf8")).toContain('"headersHelper": "mcp-auth --non-interactive token');
     // Another profile's entry of that name is not ours to replace.
     writeFileSync(file, old.replace("--profile dev.k8s", "--profile prod"));
-    expect((await run(["add-client", "claude", "--scope", "project"])).code).toBe(5);
+    expect((await run(["add-client", "claude", "--scope", "project", "--strategy", "helper"])).code).toBe(5);
   });
 });
 
@@ -275,12 +275,12 @@ describe("remove-client after the file changed", () => {
 describe("clients", () => {
   it("lists clients, their files, and which entries use which profile", async () => {
     copyFileSync(join(FIX, "claude-project.json"), join(proj, ".mcp.json"));
-    expect((await run(["add-client", "claude", "--scope", "project"])).code).toBe(0);
+    expect((await run(["add-client", "claude", "--scope", "project", "--strategy", "helper"])).code).toBe(0);
     expect((await run(["add-client", "vscode", "--strategy", "header"])).code).toBe(0);
     const r = await run(["clients", "--json"]);
     expect(r.code).toBe(0);
     const rows = JSON.parse(r.out) as Array<{ client: string; installed: boolean; files: Array<{ scope: string; servers: Array<{ name: string; mcpAuth: boolean; profile?: string }> }> }>;
-    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf"]);
+    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed"]);
     const cl = rows[0]!.files.find((f) => f.scope === "project")!;
     expect(cl.servers).toEqual([
       { name: "sentry", mcpAuth: false, url: "https://mcp.sentry.dev/mcp" },

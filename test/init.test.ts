@@ -144,8 +144,8 @@ describe("init, answered by a script", () => {
 
   it("--clients names the supported clients when one is unknown (exit 2)", async () => {
     t = createTestContext({ env: { PATH: "/nonexistent" } });
-    expect(await t.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--mcp-url", sb.mcpUrl, "--clients", "zed", "--yes"])).toBe(2);
-    expect(t.stderr()).toMatch(/--clients: unknown client "zed" \(one of: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, or none\)/);
+    expect(await t.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--mcp-url", sb.mcpUrl, "--clients", "notepad", "--yes"])).toBe(2);
+    expect(t.stderr()).toMatch(/--clients: unknown client "notepad" \(one of: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed, or none\)/);
   });
 
   it("--yes with a required value missing names its flag", async () => {

@@ -734,7 +734,7 @@ describe.skipIf(!hasChromium)("README: doctor, decode, MCP clients, proxy (profi
     { readme: "mcp-auth doctor --url https://mcp.example.com/mcp --token-stdin < token.txt", check: (r) => expect(r.stdout).toContain("✓ MCP tools/list with the token") },
     { readme: "mcp-auth decode --profile dev", check: (r) => expect(r.stdout).toContain(sb.issuer) },
     { readme: "mcp-auth add-client claude --profile dev", check: () => expect(file(u, ".claude.json")).toContain("headersHelper") },
-    { readme: "mcp-auth add-client claude --profile dev --scope project", check: () => expect(readFileSync(join(project, ".mcp.json"), "utf8")).toContain("headersHelper") },
+    { readme: "mcp-auth add-client claude --profile dev --scope project", check: () => expect(JSON.parse(readFileSync(join(project, ".mcp.json"), "utf8")).mcpServers.dev).toMatchObject({ type: "stdio", command: "mcp-auth" }) },
     { readme: "mcp-auth add-client cursor --profile dev", check: () => expect(file(u, ".cursor/mcp.json")).toContain("proxy") },
     { readme: "mcp-auth add-client vscode --profile dev --scope project --dry-run", check: () => expect(existsSync(join(project, ".vscode"))).toBe(false) },
     { readme: "mcp-auth add-client claude-desktop --profile dev", check: () => expect(file(u, ".config/Claude/claude_desktop_config.json")).toContain("proxy") },

@@ -23,6 +23,9 @@ export const claude = defineClientWriter({
   cliScopes: ["local", "user"],
   strategies: ["helper", "header", "proxy", "native"],
   defaultStrategy: "helper",
+  // GitHub Copilot CLI and VS Code read the project .mcp.json too and drop `headersHelper` (they would
+  // connect without the token): there the default is the stdio proxy, which every reader runs.
+  scopeDefaults: { project: "proxy" },
   configPath(env, platform, scope, cwd) {
     if (scope === "project") return joinFor(platform, cwd, ".mcp.json");
     // CLAUDE_CONFIG_DIR moves Claude Code's files; that .claude.json follows it is not documented (docs/clients.md).
@@ -46,6 +49,12 @@ export const claude = defineClientWriter({
       if (!spec.staticToken) notes.push(`Claude Code reads the token from $${spec.headerVar}: start it with ${spec.headerVar}="$(mcp-auth token --profile ${spec.profile})" claude (the token expires; the helper strategy refreshes it for you)`);
     } else {
       server = { type: "http", url: spec.url, headersHelper: helperCommand(spec) };
+    }
+    if (spec.scope === "project" && spec.strategy === "proxy") {
+      notes.push("Claude Code starts a project's servers after you trust the folder and approve them; GitHub Copilot CLI and VS Code run this same entry.");
+    }
+    if (spec.scope === "project" && spec.strategy === "helper") {
+      notes.push("GitHub Copilot CLI and VS Code read .mcp.json too but ignore headersHelper: they connect to this entry without the token (the default project strategy, proxy, works in all of them).");
     }
     if ((spec.scope === "project" || spec.scope === "local") && spec.strategy === "helper") {
       notes.push("Claude Code runs a project or local headersHelper only after you accept the folder's trust dialog; until then it connects without the token.");

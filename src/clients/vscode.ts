@@ -29,10 +29,14 @@ export const vscode = defineClientWriter({
       return {
         server,
         input: { type: "promptString", id: spec.headerVar, description: `Access token for ${spec.name} (print one with: mcp-auth token --profile ${spec.profile})`, password: true },
-        notes: [`VS Code asks for the token when the server first starts and stores it; paste the output of: mcp-auth token --profile ${spec.profile} (it expires; the proxy strategy refreshes it for you).`],
+        notes: [
+          `VS Code asks for the token when the server first starts and stores it; paste the output of: mcp-auth token --profile ${spec.profile} (it expires; the proxy strategy refreshes it for you).`,
+          "VS Code does not forward a server that needs ${input:…} to Copilot agent sessions; the proxy strategy reaches them.",
+        ],
       };
     }
-    return { server: { type: "stdio", ...proxyServer(spec) }, notes: [] };
+    const notes = spec.scope === "project" ? ["VS Code calls .vscode/mcp.json a local configuration; its Copilot agent sessions read the portable .mcp.json, which add-client copilot --scope project writes."] : [];
+    return { server: { type: "stdio", ...proxyServer(spec) }, notes };
   },
   installed({ env, platform }) {
     const data = joinFor(platform, appDataDir(env, platform), "Code");

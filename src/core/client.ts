@@ -62,6 +62,10 @@ export interface ClientWriter {
   defaultScope: Scope;
   strategies: readonly Strategy[];
   defaultStrategy: Strategy;
+  /** A scope whose file other programs read too gets the strategy they can all use (Claude Code's project `.mcp.json`). */
+  scopeDefaults?: Partial<Record<Scope, Strategy>>;
+  /** Programs mcp-auth writes no entry for that read this scope's file too (the README's client table). */
+  alsoReadBy?: Partial<Record<Scope, readonly string[]>>;
   configPath(env: NodeJS.ProcessEnv, platform: string, scope: Scope, cwd: string): string;
   /** Object keys leading to the servers object in that file. */
   serversPath(scope: Scope, cwd: string): string[];

@@ -156,11 +156,12 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
 /** Scope and strategy the writer supports; a static token never goes where it would be shared. */
 function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope; strategy: Strategy } {
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
-  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
+  const dflt = writer.scopeDefaults?.[scope] ?? writer.defaultStrategy;
+  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, dflt);
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
   // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
   if (req.staticToken && (scope === "project" || req.link)) {
-    const alt = writer.defaultStrategy === "header" ? "--strategy header without --static-token" : `the default strategy (${writer.defaultStrategy}), which gets fresh tokens, or --strategy header without --static-token`;
+    const alt = dflt === "header" ? "--strategy header without --static-token" : `the default strategy (${dflt}), which gets fresh tokens, or --strategy header without --static-token`;
     throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
   }
   return { scope, strategy };
@@ -639,13 +640,14 @@ export function describeEntry(server: unknown, rec?: { profile: string }): { our
   const words: string[] = [];
   if (typeof server.headersHelper === "string") words.push(...shellWords(server.headersHelper));
   if (typeof server.command === "string") words.push(server.command);
+  if (Array.isArray(server.command)) words.push(...server.command.filter((a): a is string => typeof a === "string")); // OpenCode: one argv array
   if (Array.isArray(server.args)) words.push(...server.args.filter((a): a is string => typeof a === "string"));
   const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy"));
   const i = words.indexOf("--profile");
   if (runsUs) return { ours: true, ...(i >= 0 && words[i + 1] && { profile: words[i + 1] }) };
   if (typeof server.bearer_token_env_var === "string" && server.bearer_token_env_var.startsWith("MCP_AUTH_TOKEN_")) return { ours: true }; // Codex
   const auth = isObject(server.headers) ? server.headers.Authorization : undefined;
-  return { ours: typeof auth === "string" && /\$\{(env:|input:)?(MCP_AUTH_TOKEN_|mcp-auth-)/.test(auth) };
+  return { ours: typeof auth === "string" && /(\$\{(env:|input:)?|\{env:)(MCP_AUTH_TOKEN_|mcp-auth-)/.test(auth) }; // OpenCode: {env:NAME}
 }
 
 /** An entry that logs in with the client's own OAuth and a fixed client id (Claude Code/Gemini CLI `oauth`, Cursor `auth`). */
@@ -726,8 +728,15 @@ export interface ProfileEntry {
 /** The client entries (every client's files for this folder) that get their token from `profile`. */
 export async function entriesOfProfile(ctx: Context, profile: string, o: { cwd: string; platform: string }): Promise<ProfileEntry[]> {
   const out: ProfileEntry[] = [];
+  // A shared file (the project .mcp.json of Claude Code and Copilot CLI) is listed under each reader: its entry counts once.
+  const seen = new Set<string>();
   for (const c of await listClients(ctx, o)) {
-    for (const f of c.files) for (const s of f.servers) if (s.mcpAuth && s.profile === profile) out.push({ client: c.client, title: c.title, scope: f.scope, path: f.path, name: s.name });
+    for (const f of c.files)
+      for (const s of f.servers) {
+        if (!s.mcpAuth || s.profile !== profile || seen.has(`${f.path}\0${s.name}`)) continue;
+        seen.add(`${f.path}\0${s.name}`);
+        out.push({ client: c.client, title: c.title, scope: f.scope, path: f.path, name: s.name });
+      }
   }
   return out;
 }
