@@ -91,6 +91,7 @@ _mcp_auth() {
     "login")
       case "$prev" in
         --port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --browser-command) COMPREPLY=(); return ;;
         --login-timeout) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
@@ -105,7 +106,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --port --redirect-uri --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -148,6 +149,7 @@ _mcp_auth() {
         --mcp-url) COMPREPLY=(); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --client-auth) COMPREPLY=($(compgen -W "private-key-jwt" -- "$cur")); return ;;
@@ -163,7 +165,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --redirect-uri --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -231,6 +233,7 @@ _mcp_auth() {
         --audience) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --key-id) COMPREPLY=(); return ;;
@@ -239,7 +242,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --key-id --no-key-id --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --redirect-uri --auth-method --kind --key-id --no-key-id --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in

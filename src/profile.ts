@@ -63,6 +63,8 @@ export interface ProfileData {
   audience?: string;
   mcpUrl?: string;
   redirectPort?: number;
+  /** An exact loopback redirect URI registered at the IdP (replaces redirectPort; src/oauth/redirect-uri.ts). */
+  redirectUri?: string;
   tokenEndpointAuthMethod?: TokenAuthMethod;
   /** Which secret store holds this profile's client secret, if it has one. */
   secretStore?: "keychain" | "file" | "memory";

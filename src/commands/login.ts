@@ -2,7 +2,8 @@ import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { mcpLogin, type McpSetupInput } from "../core/mcp-login.js";
-import { saveScopes, withScopes } from "../core/profiles.js";
+import { saveRedirectUri, saveScopes, withScopes } from "../core/profiles.js";
+import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { login } from "../core/session.js";
 import { UsageError } from "../errors.js";
 import { readSecret } from "../io/secret-input.js";
@@ -16,6 +17,8 @@ export interface LoginCommandOptions {
   provider?: string;
   device?: boolean;
   port?: string;
+  /** An exact loopback redirect URI registered at the IdP; saved in the profile once the login worked. */
+  redirectUri?: string;
   /** false with --no-browser */
   browser?: boolean;
   browserCommand?: string;
@@ -38,9 +41,15 @@ const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", 
 
 export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<void> {
   const port = o.port === undefined ? undefined : portNumber("--port", String(o.port), { allowZero: true });
+  if (o.redirectUri !== undefined) {
+    loopbackRedirect(o.redirectUri);
+    if (port !== undefined) throw new UsageError("--port and --redirect-uri exclude each other: the URI fixes the port");
+    if (o.device) throw new UsageError("--redirect-uri is for browser logins, not --device");
+  }
   const how: LoginOptions = {
     device: o.device,
     port,
+    redirectUri: o.redirectUri,
     browser: o.browser !== false,
     browserCommand: o.browserCommand,
     timeoutSec: seconds("--login-timeout", o.loginTimeout, 300),
@@ -59,6 +68,7 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
   // Client credentials are one request to the IdP; a browser or device login prints its own progress.
   const r = profile.grant === "client_credentials" ? await withSpinner(ctx, `Getting a token from ${profile.issuer}…`, run) : await run();
   if (o.scope?.length) await saveScopes(ctx, profile.name, profile.scopes!);
+  if (o.redirectUri && r.kind === "login" && profile.redirectUri !== o.redirectUri) await saveRedirectUri(ctx, profile.name, o.redirectUri);
   const valid = duration(r.token.expires_at - ctx.now() / 1000);
   if (r.kind === "client_credentials") ctx.info(`Profile "${profile.name}" uses client credentials: got a token, valid for ${valid}.`);
   else ctx.info(`Logged in: profile "${profile.name}", token valid for ${valid}${r.token.refresh_token ? ", refreshable" : ""}.`);
@@ -79,6 +89,7 @@ async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, 
     allowMissingPkceMetadata: o.allowMissingPkceMetadata,
     device: o.device,
     redirectPort: port0(how.port),
+    redirectUri: o.redirectUri,
     force: o.force,
     askClientId: askClientId(ctx),
   };
@@ -103,6 +114,7 @@ export function registerLogin(program: Command, getCtx: () => Context, run: Run<
     .description("sign in with a browser (authorization code + PKCE) or a device code; given an MCP server URL, discover its authorization server, register and save a profile first")
     .option("--device", "use the device-code flow (SSH, WSL, no local browser)")
     .option("--port <port>", "fixed loopback port for the redirect (default: a random free port)")
+    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH); saved in the profile")
     .option("--no-browser", "print the URL instead of opening a browser")
     .option("--browser-command <cmd>", "open the URL with this command (`CMD <url>`; env BROWSER works too)")
     .option("--login-timeout <seconds>", "how long to wait for the browser", "300")

@@ -6,6 +6,7 @@ import { addProfile, removeProfile, renameProfile, updateProfile, useProfile } f
 import { providers } from "../plugins.js";
 import { rotateKey } from "../core/keys.js";
 import { oneLine } from "../io/sanitize.js";
+import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { readSecret } from "../io/secret-input.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../profile.js";
 import { askClientId, choice, optionFlag, profileFor, type Run } from "./shared.js";
@@ -26,6 +27,7 @@ export interface ProfilesAddOptions {
   clientMetadataUrl?: string;
   allowMissingPkceMetadata?: boolean;
   redirectPort?: string;
+  redirectUri?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
   default?: boolean;
@@ -66,6 +68,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     audience: o.audience,
     mcpUrl: o.mcpUrl,
     redirectPort: o.redirectPort,
+    redirectUri: o.redirectUri,
     authMethod: o.authMethod,
     kind: o.kind,
     makeDefault: o.default,
@@ -107,6 +110,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   const secret = await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret");
   if (secret && !o.clientId) throw new UsageError("--client-secret-* needs --client-id");
   const redirectPort = o.redirectPort === undefined ? undefined : portNumber("--redirect-port", String(o.redirectPort));
+  if (redirectPort !== undefined && o.redirectUri !== undefined) throw new UsageError("--redirect-port and --redirect-uri exclude each other: the URI fixes the port");
   const { setupMcpProfile } = await import("../core/mcp-login.js");
   if (Object.hasOwn(ctx.config().profiles, o.name) && !o.force) throw new UsageError(`profile "${o.name}" already exists`, { hint: "pass --force to replace it" });
   const r = await setupMcpProfile(ctx, {
@@ -121,6 +125,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     noResource: o.resource === false,
     allowMissingPkceMetadata: o.allowMissingPkceMetadata,
     redirectPort,
+    redirectUri: o.redirectUri === undefined ? undefined : loopbackRedirect(o.redirectUri).uri,
     makeDefault: o.default,
     force: true,
     askClientId: askClientId(ctx),
@@ -179,7 +184,7 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
 export type ProfilesSetOptions = { name: string; resource?: string } & Partial<
-  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">
+  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "authMethod" | "kind" | "keyId">
 >;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
@@ -239,6 +244,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--client-metadata-url <url>", "with discovery: your https Client ID Metadata Document, used when the server supports it")
     .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
+    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
     .option("--default", "make it the default profile")
@@ -308,6 +314,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--audience <aud>", "audience parameter")
     .option("--mcp-url <url>", "the MCP server this profile is for")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
+    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS))
     .option("--key-id <kid>", "private_key_jwt: the kid the IdP registered the key under")

@@ -7,6 +7,7 @@ import { shellWord } from "./covers.js";
 import { federationChecks } from "./federation.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, probeServer, type AuthServerMetadata, type Challenge, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { markControl } from "../io/sanitize.js";
+import type { Fetch } from "../oauth/http.js";
 import { describeEra, discoverRequest, modernHeaders, type EraProbe } from "../mcp/era.js";
 
 /**
@@ -156,6 +157,12 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
     add("as.grants", status, "grant and PKCE fit the profile", notes.join("; ") || `${t.grant} supported`, status === "fail" ? "enable the grant (and PKCE S256) for the client on the IdP, or use another profile grant" : undefined);
   }
 
+  // 2b. The redirect URI a browser login sends: IdPs refuse an unregistered one on their own error page.
+  if (as && t?.grant === "authorization_code" && typeof as.metadata.authorization_endpoint === "string" && t.clientId) {
+    const c = await redirectCheck(derived.fetch, as.metadata.authorization_endpoint, t);
+    if (c) add("as.redirect", c.status, "redirect URI accepted", c.detail, c.fix);
+  }
+
   // 3. The JWKS, which the MCP server must read to check tokens.
   if (as?.metadata.jwks_uri) {
     try {
@@ -301,4 +308,36 @@ function refusalFix(r: Probe, profile: string | undefined): string {
 
 function scopeWords(scopes: string[]): string {
   return scopes.filter(Boolean).map(shellWord).join(" ");
+}
+
+/**
+ * Asks the authorization endpoint what it makes of the profile's redirect URI, as a browser would at
+ * the start of a login, and stops at its first answer (nothing is signed in to). A redirect or a login
+ * page means the URI was accepted; an error page with a refusal text an IdP documents
+ * (docs/redirect-uris.md) names the fix.
+ */
+async function redirectCheck(fetch: Fetch, endpoint: string, t: Target): Promise<{ status: CheckStatus; detail: string; fix?: string } | undefined> {
+  const { redirectMismatch } = await import("../oauth/redirect-uri.js");
+  // Without a fixed URI, a login sends 127.0.0.1 on a random port: any port stands for it here.
+  const sent = t.redirectUri ?? `http://127.0.0.1:${t.redirectPort ?? 49152}/callback`;
+  const url = new URL(endpoint);
+  const q = { client_id: t.clientId, redirect_uri: sent, response_type: "code", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256", state: "mcp-auth-doctor", ...(t.scopes?.length && { scope: t.scopes.join(" ") }) };
+  for (const [k, v] of Object.entries(q)) url.searchParams.set(k, v);
+  let res: Response;
+  try {
+    res = await fetch(url.href, { redirect: "manual", headers: { Accept: "text/html" } });
+  } catch (e) {
+    return { status: "warn", detail: `the authorization endpoint could not be asked: ${(e as Error).message}` };
+  }
+  const body = res.status >= 300 && res.status < 400 ? "" : (await res.text().catch(() => "")).slice(0, 65536);
+  const idp = redirectMismatch(`${body} ${res.headers.get("location") ?? ""}`);
+  const flag = t.profile ? `mcp-auth profiles set ${t.profile} --redirect-uri URI` : "--redirect-uri URI";
+  if (idp) {
+    const fix = t.redirectUri
+      ? `register ${sent} for client ${t.clientId} at the IdP exactly as written, or pass the one it has: ${flag}`
+      : `pass the redirect URI the IdP has registered for client ${t.clientId}: ${flag} (e.g. http://localhost:3118/callback), or register http://127.0.0.1/callback with any port (RFC 8252 §7.3)`;
+    return { status: "fail", detail: `${idp} refused redirect_uri ${sent} (${res.status})`, fix };
+  }
+  if (res.status >= 400) return { status: "warn", detail: `the authorization endpoint answered ${res.status} to a login started with redirect_uri ${sent}`, fix: "try mcp-auth login; the page the browser shows names the reason" };
+  return { status: "pass", detail: `${sent} (the authorization endpoint answered ${res.status})` };
 }

@@ -2,6 +2,7 @@ import { portNumber } from "./inputs.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
+import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./assertion-source.js";
@@ -151,7 +152,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 
 /** What `profiles set` may change; absent fields stay as they are. */
 /** What `profiles set` may change: the `profiles add` fields, each optional. */
-export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">>;
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "authMethod" | "kind" | "keyId">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
@@ -163,7 +164,9 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
   if (!cur) throw new UsageError(`no profile named "${name}"`, { hint: "see: mcp-auth profiles list" });
   const opt = (v: string | undefined, old: string | undefined) => (v === undefined ? old : v === "" ? undefined : v);
   const scopes = c.scopes === undefined ? cur.scopes : splitScopes(c.scopes);
-  const redirectPort = c.redirectPort === undefined ? cur.redirectPort : c.redirectPort === "" ? undefined : checkPort(c.redirectPort);
+  // A redirect URI fixes the port, so setting one replaces the other.
+  const redirectPort = c.redirectPort === undefined ? (c.redirectUri ? undefined : cur.redirectPort) : c.redirectPort === "" ? undefined : checkPort(c.redirectPort);
+  const redirectUri = c.redirectUri === undefined ? (c.redirectPort ? undefined : cur.redirectUri) : c.redirectUri || undefined;
   let base = cur;
   if (c.keyId !== undefined) {
     if (!cur.key) throw new UsageError(`profile "${name}" has no private_key_jwt key, so --key-id and --no-key-id do not apply`);
@@ -180,6 +183,7 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
     audience: opt(c.audience, cur.audience),
     mcpUrl: opt(c.mcpUrl, cur.mcpUrl),
     redirectPort: redirectPort === undefined ? undefined : String(redirectPort),
+    redirectUri,
     authMethod: c.authMethod ?? cur.tokenEndpointAuthMethod,
     kind: c.kind ?? cur.provider,
     base,
@@ -203,6 +207,8 @@ export interface AddProfileInput {
   audience?: string;
   mcpUrl?: string;
   redirectPort?: string;
+  /** An exact loopback redirect URI registered at the IdP (`--redirect-uri`). */
+  redirectUri?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
   makeDefault?: boolean;
@@ -269,6 +275,10 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   if (o.redirectPort !== undefined) {
     redirectPort = portNumber("--redirect-port", String(o.redirectPort));
   }
+  if (o.redirectUri !== undefined) {
+    if (redirectPort !== undefined) throw new UsageError("--redirect-port and --redirect-uri exclude each other: the URI fixes the port");
+    loopbackRedirect(o.redirectUri);
+  }
   const { secretStore: _kept, ...base } = o.base ?? ({} as Partial<ProfileData>);
   const data: ProfileData = {
     ...base,
@@ -281,6 +291,7 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     audience: o.audience,
     mcpUrl: o.mcpUrl,
     redirectPort,
+    redirectUri: o.redirectUri,
     tokenEndpointAuthMethod: key ? "private_key_jwt" : o.authMethod,
     ...(assertion && { assertion }),
   };
@@ -322,5 +333,15 @@ export async function saveScopes(ctx: Context, name: string, scopes: string[]): 
   await ctx.updateConfig((cfg) => {
     const p = profileOf(cfg, name);
     if (p) p.scopes = scopes;
+  });
+}
+
+/** Records the redirect URI a login just succeeded with (`login NAME --redirect-uri`); its tokens stay. */
+export async function saveRedirectUri(ctx: Context, name: string, uri: string): Promise<void> {
+  await ctx.updateConfig((cfg) => {
+    const p = profileOf(cfg, name);
+    if (!p) return;
+    p.redirectUri = uri;
+    delete p.redirectPort; // the URI fixes the port
   });
 }

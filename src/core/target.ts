@@ -10,6 +10,8 @@ import { assertionSetting } from "./assertion-source.js";
 export interface Target extends CacheIdentity {
   grant: Grant;
   redirectPort?: number;
+  /** The exact loopback redirect URI the IdP has registered for this client. */
+  redirectUri?: string;
   authMethod?: TokenAuthMethod;
   /** Fixed OAuth endpoints for a server without a discovery document (OpenProject). */
   endpoints?: { authorization_endpoint?: string; token_endpoint: string };
@@ -37,6 +39,7 @@ export function targetFromProfile(p: Profile): Target {
     resource: p.resource,
     audience: p.audience,
     redirectPort: p.redirectPort,
+    ...(p.redirectUri && { redirectUri: p.redirectUri }),
     authMethod: p.tokenEndpointAuthMethod,
     ...(typeof p.extra?.tokenEndpoint === "string" && {
       endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },
