@@ -86,7 +86,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --use-id-token --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
@@ -165,7 +165,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --redirect-uri --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --redirect-uri --use-id-token --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -242,7 +242,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --redirect-uri --auth-method --kind --key-id --no-key-id --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --redirect-port --redirect-uri --use-id-token --no-use-id-token --auth-method --kind --key-id --no-key-id --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in

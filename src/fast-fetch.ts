@@ -95,7 +95,8 @@ function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
   const p = call.profile;
   if (p) {
     // A signing key, a federated CI token, a personal API token, fixed endpoints: the full CLI's.
-    if (p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
+    // An ID token as the bearer (src/core/tokens.ts bearerOf) is the full CLI's too.
+    if (p.useIdToken || p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
     if (p.secretStore && p.secretStore !== "file") return null; // the keychain: see README "Performance"
     plan = {
       call,
@@ -188,7 +189,7 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
   const { call } = plan;
   const before = readCachedToken(call.paths, plan.id);
   // An access token in the keychain, or a refresh token anywhere but the file store: the full CLI's.
-  if (before?.access_store || (before?.refresh_store && before.refresh_store !== "file")) return null;
+  if (before?.access_store || before?.bearer || (before?.refresh_store && before.refresh_store !== "file")) return null;
   if (!before?.refresh_store && plan.grant !== "client_credentials") return null; // a login is needed
   if (before?.refresh_store && plan.newSecrets !== "file") return null;
 
@@ -204,7 +205,7 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
   try {
     // Someone may have got a token while we waited (the full path's rule, src/core/tokens.ts).
     const rec = readCachedToken(call.paths, plan.id);
-    if (rec?.access_store) return null;
+    if (rec?.access_store || rec?.bearer) return null;
     if (rec?.access_token && !tokenProblem("access_token", rec.access_token) && isBearer(rec.token_type)) {
       const now = Date.now() / 1000;
       if (rec.obtained_at >= startedAt || rec.expires_at - now >= call.minTtl) {

@@ -123,6 +123,8 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out?: (s:
     const rec = readCachedToken(call.paths, call.id);
     const now = Date.now() / 1000;
     if (!rec?.access_token || rec.expires_at - now < call.minTtl) return false;
+    // An ID token cached for `--use-id-token` goes only to a profile that hands it out (src/core/tokens.ts).
+    if ((rec.bearer === "id_token") !== Boolean(call.profile?.useIdToken)) return false;
     text = formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env });
   } catch {
     return false;

@@ -66,6 +66,8 @@ export interface ProfileData {
   /** An exact loopback redirect URI registered at the IdP (replaces redirectPort; src/oauth/redirect-uri.ts). */
   redirectUri?: string;
   tokenEndpointAuthMethod?: TokenAuthMethod;
+  /** Hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); its own exp drives refresh. */
+  useIdToken?: boolean;
   /** Which secret store holds this profile's client secret, if it has one. */
   secretStore?: "keychain" | "file" | "memory";
   /** private_key_jwt client authentication with this key. */

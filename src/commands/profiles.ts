@@ -28,6 +28,8 @@ export interface ProfilesAddOptions {
   allowMissingPkceMetadata?: boolean;
   redirectPort?: string;
   redirectUri?: string;
+  /** Hand out the ID token as the bearer (false with `profiles set --no-use-id-token`). */
+  useIdToken?: boolean;
   authMethod?: TokenAuthMethod;
   kind: string;
   default?: boolean;
@@ -69,6 +71,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     mcpUrl: o.mcpUrl,
     redirectPort: o.redirectPort,
     redirectUri: o.redirectUri,
+    useIdToken: o.useIdToken,
     authMethod: o.authMethod,
     kind: o.kind,
     makeDefault: o.default,
@@ -125,6 +128,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     noResource: o.resource === false,
     allowMissingPkceMetadata: o.allowMissingPkceMetadata,
     redirectPort,
+    useIdToken: o.useIdToken,
     redirectUri: o.redirectUri === undefined ? undefined : loopbackRedirect(o.redirectUri).uri,
     makeDefault: o.default,
     force: true,
@@ -184,7 +188,7 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
 export type ProfilesSetOptions = { name: string; resource?: string } & Partial<
-  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "authMethod" | "kind" | "keyId">
+  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "useIdToken" | "authMethod" | "kind" | "keyId">
 >;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
@@ -245,6 +249,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
     .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
+    .option("--use-id-token", "hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); adds the openid scope")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
     .option("--default", "make it the default profile")
@@ -315,6 +320,8 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--mcp-url <url>", "the MCP server this profile is for")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
     .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
+    .option("--use-id-token", "hand out the ID token instead of the access token (AWS Cognito / AgentCore)")
+    .option("--no-use-id-token", "hand out the access token again")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS))
     .option("--key-id <kid>", "private_key_jwt: the kid the IdP registered the key under")

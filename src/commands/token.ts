@@ -29,6 +29,8 @@ export interface TokenOptions {
   /** Profile-less identity federation: where the CI token is, and how it is used. */
   assertionFrom?: string;
   federation?: Federation;
+  /** Print the ID token instead of the access token (servers behind AWS Cognito / AgentCore). */
+  useIdToken?: boolean;
 }
 
 /** Prints a valid access token, and nothing else, on stdout. */
@@ -39,7 +41,11 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   if ((o.assertionFrom || o.federation) && !o.issuer) {
     throw new UsageError("--assertion-from and --federation only apply with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles add NAME … --assertion-from SOURCE --force" });
   }
-  const target = targetFor(ctx, o);
+  let target = targetFor(ctx, o);
+  if (o.useIdToken) {
+    if (target.grant === "client_credentials") throw new UsageError("--use-id-token needs a profile that signs a person in: client credentials yield no ID token");
+    target = { ...target, useIdToken: true };
+  }
   helperGuard(ctx, o);
   // A spinner only when the IdP will be asked: a cached answer stays silent (and is usually answered by src/fast.ts anyway).
   const rec = o.cache === false || o.forceRefresh ? null : tokenState(ctx, target);
@@ -114,6 +120,7 @@ export function registerToken(program: Command, getCtx: () => Context, run: Run<
     .option("--force-refresh", "ignore the cached access token")
     .option("--no-cache", "neither read nor write the token cache")
     .option("--env-name <NAME>", "variable name for --format env/github (default: MCP_AUTH_TOKEN)")
+    .option("--use-id-token", "print the ID token instead of the access token (servers behind AWS Cognito / AgentCore); refreshed by its own expiry")
     .addOption(choice("--exchange <kind>", "print a token exchanged for the profile's: oci-upst (OCI session token)", ["oci-upst"]))
     .option("--oci-session-dir <dir>", "with --exchange oci-upst: also write the token and its private key where `oci --auth security_token` reads them")
     .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci\n  mcp-auth token --profile oci --exchange oci-upst --oci-session-dir ~/.oci/sessions/oci");

@@ -40,6 +40,8 @@ export interface McpSetupInput {
   redirectPort?: number;
   /** An exact loopback redirect URI (`--redirect-uri`): registered as it is, or the given client's. */
   redirectUri?: string;
+  /** Hand out the ID token (the openid scope is added). */
+  useIdToken?: boolean;
   makeDefault?: boolean;
   /** Replace a profile of that name that points elsewhere. */
   force?: boolean;
@@ -250,7 +252,8 @@ export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: {
     issuer: d.as.issuer,
     clientId: client.clientId,
     grant,
-    ...(d.scopes.length ? { scopes: d.scopes } : {}),
+    ...(d.scopes.length || input.useIdToken ? { scopes: input.useIdToken && !d.scopes.includes("openid") ? ["openid", ...d.scopes] : d.scopes } : {}),
+    ...(input.useIdToken && { useIdToken: true }),
     ...(d.resource ? { resource: d.resource } : {}),
     mcpUrl,
     ...(client.redirectPort ? { redirectPort: client.redirectPort } : {}),

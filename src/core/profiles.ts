@@ -129,7 +129,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
       const held = await storedTokens(ctx, oldT);
       const rec = ctx.tokens.record(oldT);
       if (rec && held.accessToken) {
-        await ctx.tokens.save(newT, { access_token: held.accessToken, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, refresh_token: held.refreshToken });
+        await ctx.tokens.save(newT, { access_token: held.accessToken, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, refresh_token: held.refreshToken, ...(rec.bearer && { bearer: rec.bearer }) });
         copiedTokens = true;
       }
       cfg.profiles[to] = cur;
@@ -152,7 +152,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 
 /** What `profiles set` may change; absent fields stay as they are. */
 /** What `profiles set` may change: the `profiles add` fields, each optional. */
-export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "authMethod" | "kind" | "keyId">>;
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "authMethod" | "kind" | "keyId" | "useIdToken">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
@@ -184,6 +184,7 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
     mcpUrl: opt(c.mcpUrl, cur.mcpUrl),
     redirectPort: redirectPort === undefined ? undefined : String(redirectPort),
     redirectUri,
+    useIdToken: c.useIdToken ?? cur.useIdToken,
     authMethod: c.authMethod ?? cur.tokenEndpointAuthMethod,
     kind: c.kind ?? cur.provider,
     base,
@@ -209,6 +210,8 @@ export interface AddProfileInput {
   redirectPort?: string;
   /** An exact loopback redirect URI registered at the IdP (`--redirect-uri`). */
   redirectUri?: string;
+  /** Hand out the ID token instead of the access token (`--use-id-token`). */
+  useIdToken?: boolean;
   authMethod?: TokenAuthMethod;
   kind: string;
   makeDefault?: boolean;
@@ -279,6 +282,12 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     if (redirectPort !== undefined) throw new UsageError("--redirect-port and --redirect-uri exclude each other: the URI fixes the port");
     loopbackRedirect(o.redirectUri);
   }
+  let scopes = splitScopes(o.scopes);
+  if (o.useIdToken) {
+    // Only a person's sign-in yields an ID token, and only when openid is asked for (OIDC Core §3.1.2.1).
+    if (grant === "client_credentials") throw new UsageError("--use-id-token needs a person's sign-in (--grant authorization_code or device_code): client credentials yield no ID token");
+    if (!scopes?.includes("openid")) scopes = ["openid", ...(scopes ?? [])];
+  }
   const { secretStore: _kept, ...base } = o.base ?? ({} as Partial<ProfileData>);
   const data: ProfileData = {
     ...base,
@@ -286,12 +295,13 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     issuer: normalizeIssuer(o.issuer),
     clientId: o.clientId ?? "",
     grant,
-    scopes: splitScopes(o.scopes),
+    scopes,
     resource: o.resource,
     audience: o.audience,
     mcpUrl: o.mcpUrl,
     redirectPort,
     redirectUri: o.redirectUri,
+    useIdToken: o.useIdToken || undefined,
     tokenEndpointAuthMethod: key ? "private_key_jwt" : o.authMethod,
     ...(assertion && { assertion }),
   };

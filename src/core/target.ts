@@ -10,6 +10,8 @@ import { assertionSetting } from "./assertion-source.js";
 export interface Target extends CacheIdentity {
   grant: Grant;
   redirectPort?: number;
+  /** Hand out the ID token instead of the access token (the cache record says which one it holds). */
+  useIdToken?: boolean;
   /** The exact loopback redirect URI the IdP has registered for this client. */
   redirectUri?: string;
   authMethod?: TokenAuthMethod;
@@ -40,6 +42,7 @@ export function targetFromProfile(p: Profile): Target {
     audience: p.audience,
     redirectPort: p.redirectPort,
     ...(p.redirectUri && { redirectUri: p.redirectUri }),
+    ...(p.useIdToken && { useIdToken: true }),
     authMethod: p.tokenEndpointAuthMethod,
     ...(typeof p.extra?.tokenEndpoint === "string" && {
       endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },

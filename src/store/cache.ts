@@ -25,6 +25,8 @@ export interface TokensToSave {
   expires_at: number;
   scope?: string;
   refresh_token?: string;
+  /** "id_token": access_token is the ID token (`--use-id-token`). */
+  bearer?: "id_token";
 }
 
 export interface ForgetReport {
@@ -135,6 +137,7 @@ export function createTokenCache(d: TokenCacheDeps): TokenCache {
         expires_at: ts.expires_at,
         obtained_at: d.now() / 1000,
         scope: ts.scope,
+        ...(ts.bearer && { bearer: ts.bearer }),
       };
       if (d.memoryOnly()) {
         memory.set(key, { rec, access: ts.access_token, refresh: ts.refresh_token });
