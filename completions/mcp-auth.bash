@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--header|--header-env|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -69,6 +69,8 @@ _mcp_auth() {
         --format|-f) COMPREPLY=($(compgen -W "raw json header headers-json env github" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
         --env-name) COMPREPLY=(); return ;;
+        --header) COMPREPLY=(); return ;;
+        --header-env) COMPREPLY=(); return ;;
         --exchange) COMPREPLY=($(compgen -W "oci-upst" -- "$cur")); return ;;
         --oci-session-dir) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
@@ -86,7 +88,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --use-id-token --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --header --header-env --use-id-token --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
@@ -379,6 +381,8 @@ _mcp_auth() {
         --transport) COMPREPLY=($(compgen -W "auto streamable-http sse" -- "$cur")); return ;;
         --protocol) COMPREPLY=($(compgen -W "auto legacy 2026-07-28" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
+        --header) COMPREPLY=(); return ;;
+        --header-env) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -386,7 +390,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--url --transport --protocol --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--url --transport --protocol --min-ttl --header --header-env --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "add-client")
       case "$prev" in
@@ -395,12 +399,14 @@ _mcp_auth() {
         --url) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
         --strategy) COMPREPLY=(); return ;;
+        --header) COMPREPLY=(); return ;;
+        --header-env) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile -p --name --url --scope --strategy --static-token --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "remove-client")
       case "$prev" in

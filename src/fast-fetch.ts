@@ -209,7 +209,7 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
     if (rec?.access_token && !tokenProblem("access_token", rec.access_token) && isBearer(rec.token_type)) {
       const now = Date.now() / 1000;
       if (rec.obtained_at >= startedAt || rec.expires_at - now >= call.minTtl) {
-        return { text: formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env }), kind: "cache" };
+        return { text: formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env, headers: call.headers }), kind: "cache" };
       }
     }
     let kind: Kind;
@@ -244,7 +244,7 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
     // As TokenCache.save: the secret first, then the record that points at it (both atomic).
     if (result.refresh_token) await setFileSecret(call, accounts.refreshToken(cacheKey(plan.id)), result.refresh_token);
     saveRecord(call, plan, result);
-    return { text: formatToken({ ...result, profile: plan.id.profile }, call.format, { envName: call.envName, now: Math.floor(Date.now() / 1000), env }), kind };
+    return { text: formatToken({ ...result, profile: plan.id.profile }, call.format, { envName: call.envName, now: Math.floor(Date.now() / 1000), env, headers: call.headers }), kind };
   } finally {
     release();
   }

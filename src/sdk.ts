@@ -10,6 +10,8 @@ export { defineProvider, issuerUrl } from "./core/provider.js";
 export type { BootstrapResult, BootstrapRun, IssuerMetadata, Provider, ProviderContext, ProviderQuirks, SecretVault, TokenExchange } from "./core/provider.js";
 export { appDataDir, bearer, configUrl, defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "./core/client.js";
 export type { ClaudeCli, ClientWriter, Entry, EntrySpec, Platform, Scope, Strategy } from "./core/client.js";
+export { headerArgs } from "./headers.js";
+export type { HeaderSpec } from "./headers.js";
 export { defineInput } from "./core/inputs.js";
 export type { InputSpec, InputValues } from "./core/inputs.js";
 export { failed, passed } from "./core/checks.js";

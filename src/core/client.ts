@@ -1,3 +1,4 @@
+import { headerArgs, type HeaderSpec } from "../headers.js";
 import { existsSync, statSync } from "node:fs";
 import { posix, win32 } from "node:path";
 import { UsageError } from "../errors.js";
@@ -29,6 +30,8 @@ export interface EntrySpec {
   headerVar: string;
   /** header strategy with --static-token: the token itself. */
   staticToken?: string;
+  /** Extra headers (`add-client --header/--header-env`): passed on as flags to the proxy or the helper. */
+  headers?: HeaderSpec[];
 }
 
 export interface Entry {
@@ -169,7 +172,7 @@ export function configUrl(raw: string): string {
 
 /** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */
 export function proxyServer(spec: EntrySpec): { command: string; args: string[] } {
-  const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url]);
+  const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url, ...headerArgs(spec.headers ?? [])]);
   return { command: argv[0]!, args: argv.slice(1) };
 }
 
