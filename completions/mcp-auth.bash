@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--header|--header-env|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--header|--header-env|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--enterprise|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -101,6 +101,7 @@ _mcp_auth() {
         --client-id) COMPREPLY=(); return ;;
         --client-secret-env) COMPREPLY=($(compgen -e -- "$cur")); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
+        --enterprise) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -108,7 +109,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --port --redirect-uri --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --port --redirect-uri --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --enterprise --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -152,6 +153,7 @@ _mcp_auth() {
         --client-metadata-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
         --redirect-uri) COMPREPLY=(); return ;;
+        --enterprise) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --client-auth) COMPREPLY=($(compgen -W "private-key-jwt" -- "$cur")); return ;;
@@ -167,7 +169,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --redirect-uri --use-id-token --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --redirect-uri --use-id-token --enterprise --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in

@@ -96,7 +96,7 @@ function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
   if (p) {
     // A signing key, a federated CI token, a personal API token, fixed endpoints: the full CLI's.
     // An ID token as the bearer (src/core/tokens.ts bearerOf) is the full CLI's too.
-    if (p.useIdToken || p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
+    if (p.useIdToken || p.enterprise || p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
     if (p.secretStore && p.secretStore !== "file") return null; // the keychain: see README "Performance"
     plan = {
       call,

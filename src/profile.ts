@@ -68,6 +68,8 @@ export interface ProfileData {
   tokenEndpointAuthMethod?: TokenAuthMethod;
   /** Hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); its own exp drives refresh. */
   useIdToken?: boolean;
+  /** Enterprise-managed authorization (ID-JAG): tokens come through this IdP profile's sign-in (src/core/enterprise.ts). */
+  enterprise?: { idp: string };
   /** Which secret store holds this profile's client secret, if it has one. */
   secretStore?: "keychain" | "file" | "memory";
   /** private_key_jwt client authentication with this key. */

@@ -5,7 +5,9 @@ import { mcpLogin, type McpSetupInput } from "../core/mcp-login.js";
 import { saveRedirectUri, saveScopes, withScopes } from "../core/profiles.js";
 import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { login } from "../core/session.js";
-import { UsageError } from "../errors.js";
+import { AuthError, UsageError } from "../errors.js";
+import { getToken } from "../core/tokens.js";
+import { targetFromProfile } from "../core/target.js";
 import { readSecret } from "../io/secret-input.js";
 import type { LoginOptions } from "../core/login.js";
 import { askClientId, duration, optionFlag, profileFor, seconds, withSpinner, withProfileOptions, type Run } from "./shared.js";
@@ -35,6 +37,8 @@ export interface LoginCommandOptions {
   resource?: boolean;
   allowMissingPkceMetadata?: boolean;
   force?: boolean;
+  /** `login --enterprise IDP_PROFILE`: sign in to the enterprise IdP, then get a token for every profile that names it. */
+  enterprise?: string;
 }
 
 const URL_ONLY = ["issuer", "clientId", "clientSecretStdin", "clientSecretEnv", "clientMetadataUrl", "allowMissingPkceMetadata", "force"] as const;
@@ -54,6 +58,7 @@ export async function runLogin(ctx: Context, o: LoginCommandOptions): Promise<vo
     browserCommand: o.browserCommand,
     timeoutSec: seconds("--login-timeout", o.loginTimeout, 300),
   };
+  if (o.enterprise !== undefined) return loginEnterprise(ctx, o, how);
   if (o.profileArg && /^https?:\/\//i.test(o.profileArg)) return loginToServer(ctx, o.profileArg, o, how);
   for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} only applies to a login with an MCP server URL (mcp-auth login https://…)`);
   if (o.resource === false) throw new UsageError("--no-resource only applies to a login with an MCP server URL");
@@ -106,6 +111,35 @@ async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, 
   ctx.info(`Next: mcp-auth token --profile ${p.name}   or   mcp-auth add-client claude --profile ${p.name}`);
 }
 
+/**
+ * `login --enterprise IDP`: one sign-in at the enterprise IdP (its ID token kept), then a token for each
+ * MCP server profile naming that IdP, through the ID-JAG exchange: no further browser (docs/enterprise.md).
+ */
+async function loginEnterprise(ctx: Context, o: LoginCommandOptions, how: LoginOptions): Promise<void> {
+  if (o.profileArg || o.profile || o.provider) throw new UsageError("login --enterprise takes the IdP profile's name only: mcp-auth login --enterprise IDP_PROFILE");
+  for (const k of URL_ONLY) if (o[k] !== undefined) throw new UsageError(`${optionFlag(k)} does not apply to login --enterprise`);
+  const { idpTarget } = await import("../core/enterprise.js");
+  const cfg = ctx.config();
+  const servers = Object.entries(cfg.profiles).filter(([, p]) => p.enterprise?.idp === o.enterprise).map(([name]) => name);
+  const idp = profileFor(ctx, { profile: o.enterprise });
+  // The IdP profile's own checks (it signs a person in, asks for openid), through any server naming it.
+  if (servers.length) idpTarget(ctx, targetFromProfile(profileFor(ctx, { profile: servers[0] })));
+  const r = await login(ctx, { ...idp, useIdToken: true }, how);
+  ctx.info(`Signed in to the enterprise IdP ${idp.issuer} (profile "${idp.name}"), valid for ${duration(r.token.expires_at - ctx.now() / 1000)}.`);
+  if (!servers.length) return ctx.info(`No profile names it yet: mcp-auth profiles add SERVER --mcp-url URL --enterprise ${idp.name} --client-id ID`);
+  let failed = 0;
+  for (const name of servers) {
+    try {
+      const t = await getToken(ctx, targetFromProfile(profileFor(ctx, { profile: name })), { minTtl: 60, forceRefresh: true });
+      ctx.info(`  ✓ ${name}: token valid for ${duration(t.expires_at - ctx.now() / 1000)}`);
+    } catch (e) {
+      failed++;
+      ctx.warn(`${name}: ${(e as Error).message}${(e as { hint?: string }).hint ? ` (${(e as { hint?: string }).hint})` : ""}`);
+    }
+  }
+  if (failed) throw new AuthError(`${failed} of ${servers.length} MCP server profile${servers.length > 1 ? "s" : ""} got no token through ${idp.name}`, { hint: "see the lines above; mcp-auth doctor --profile NAME explains each leg" });
+}
+
 const port0 = (p: number | undefined) => (p ? p : undefined);
 
 export function registerLogin(program: Command, getCtx: () => Context, run: Run<LoginCommandOptions> = runLogin): void {
@@ -126,7 +160,8 @@ export function registerLogin(program: Command, getCtx: () => Context, run: Run<
     .option("--client-metadata-url <url>", "URL login: your https Client ID Metadata Document, used when the server supports it")
     .option("--no-resource", "URL login: do not send RFC 8707 resource (for servers that reject it)")
     .option("--allow-missing-pkce-metadata", "URL login: proceed although the server does not advertise PKCE S256")
-    .option("--force", "URL login: replace a profile of that name that points at another server");
+    .option("--force", "URL login: replace a profile of that name that points at another server")
+    .option("--enterprise <idp-profile>", "sign in to the enterprise IdP once, then get tokens for every profile naming it (ID-JAG)");
   withProfileOptions(cmd);
   cmd.action((name: string | undefined, o: LoginCommandOptions) => run(getCtx(), { ...o, profileArg: name }));
 }

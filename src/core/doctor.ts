@@ -139,14 +139,15 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   }
   if (as && t) {
     const m = as.metadata;
-    const grantName = t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
+    // An enterprise profile's grant at the MCP authorization server is the JWT-bearer one (ext-auth §5; docs/enterprise.md).
+    const grantName = t.enterprise ? "urn:ietf:params:oauth:grant-type:jwt-bearer" : t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
     // An absent list means RFC 8414's default, but many servers just omit it: only a list that
     // leaves the grant out is a failure.
     const grants = m.grant_types_supported;
     const notes: string[] = [];
     let status: CheckStatus = !grants || grants.includes(grantName) ? "pass" : "fail";
     if (!grants) notes.push("the server does not list its grant types");
-    if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants!.join(", ")})`);
+    if (status === "fail") notes.push(`the server does not list the ${t.enterprise ? "JWT-bearer (RFC 7523) grant enterprise-managed authorization needs" : `${t.grant} grant`} (it lists ${grants!.join(", ")})`);
     if (t.grant === "authorization_code") {
       const pkce = m.code_challenge_methods_supported;
       if (!pkce?.includes("S256")) {

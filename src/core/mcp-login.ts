@@ -42,6 +42,8 @@ export interface McpSetupInput {
   redirectUri?: string;
   /** Hand out the ID token (the openid scope is added). */
   useIdToken?: boolean;
+  /** Enterprise-managed authorization through this IdP profile (needs a client registered at the MCP authorization server). */
+  enterprise?: string;
   makeDefault?: boolean;
   /** Replace a profile of that name that points elsewhere. */
   force?: boolean;
@@ -241,7 +243,8 @@ export type McpPlan =
 export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: { reregister?: boolean } = {}): Promise<McpPlan> {
   const mcpUrl = canonicalMcpUrl(ctx, input.mcpUrl);
   const grant = input.grant ?? "authorization_code";
-  if (grant === "client_credentials" && !(input.clientId && input.clientSecret)) {
+  if (input.enterprise && !input.clientId) throw new UsageError("--enterprise needs --client-id: the client the MCP server's authorization server knows (and --client-secret-* if it has a secret)");
+  if (grant === "client_credentials" && !input.enterprise && !(input.clientId && input.clientSecret)) {
     throw new UsageError("client credentials need a client registered by the server's admin", { hint: "pass --client-id ID and --client-secret-stdin (or --client-secret-env VAR)" });
   }
   const d = await discoverMcp(ctx, mcpUrl, input);
@@ -254,6 +257,7 @@ export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: {
     grant,
     ...(d.scopes.length || input.useIdToken ? { scopes: input.useIdToken && !d.scopes.includes("openid") ? ["openid", ...d.scopes] : d.scopes } : {}),
     ...(input.useIdToken && { useIdToken: true }),
+    ...(input.enterprise && { enterprise: { idp: input.enterprise } }),
     ...(d.resource ? { resource: d.resource } : {}),
     mcpUrl,
     ...(client.redirectPort ? { redirectPort: client.redirectPort } : {}),

@@ -212,6 +212,8 @@ export interface AddProfileInput {
   redirectUri?: string;
   /** Hand out the ID token instead of the access token (`--use-id-token`). */
   useIdToken?: boolean;
+  /** Enterprise-managed authorization through this IdP profile (`--enterprise IDP_PROFILE`). */
+  enterprise?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
   makeDefault?: boolean;
@@ -260,6 +262,17 @@ async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; asser
   };
 }
 
+/** `--enterprise IDP_PROFILE`: an existing profile that signs a person in at the enterprise IdP. */
+export function checkEnterprise(ctx: Context, o: Pick<AddProfileInput, "name" | "enterprise" | "grant" | "assertionFrom" | "clientAuth" | "useIdToken">): void {
+  const idp = profileOf(ctx.config(), o.enterprise!);
+  if (o.enterprise === o.name) throw new UsageError("--enterprise names the IdP's own profile, not this one");
+  if (!idp) throw new UsageError(`--enterprise ${o.enterprise}: no such profile`, { hint: `first: mcp-auth profiles add ${o.enterprise} --issuer IDP_URL --client-id ID --grant authorization_code` });
+  if (idp.grant === "client_credentials" || idp.enterprise) throw new UsageError(`--enterprise ${o.enterprise}: that profile must sign a person in at the IdP (authorization code or device code)`);
+  if (!idp.scopes?.includes("openid")) throw new UsageError(`--enterprise ${o.enterprise}: that profile does not ask for the openid scope, so it would get no ID token to exchange`, { hint: `mcp-auth profiles set ${o.enterprise} --scope openid ${(idp.scopes ?? []).join(" ")}`.trim() });
+  if (o.grant && o.grant !== "client_credentials") throw new UsageError("--enterprise gets tokens without a browser (an ID-JAG and the JWT-bearer grant): --grant does not apply");
+  if (o.assertionFrom || o.clientAuth || o.useIdToken) throw new UsageError("--enterprise cannot be combined with --assertion-from, --client-auth or --use-id-token");
+}
+
 /** `profiles add`: validates what a person typed, then saves the profile and its secret. */
 export async function addProfile(ctx: Context, o: AddProfileInput): Promise<AddedProfile> {
   checkProfileName(o.name);
@@ -267,11 +280,12 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   checkUrl(o.issuer, "--issuer", ctx.allowHttp, "issuer");
   if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp, "resource");
   if (o.resource) checkResource(o.resource, "--resource");
-  const grant: Grant = o.grant ?? (o.clientSecret || key || assertion ? "client_credentials" : "authorization_code");
+  if (o.enterprise !== undefined) checkEnterprise(ctx, o);
+  const grant: Grant = o.enterprise ? "client_credentials" : (o.grant ?? (o.clientSecret || key || assertion ? "client_credentials" : "authorization_code"));
   const existing = profileOf(ctx.config(), o.name);
   const hadSecret = Boolean(existing?.secretStore) && o.force; // kept by saveProfile
   // A key or federated profile being edited (`profiles set`) keeps authenticating the way it did.
-  if (grant === "client_credentials" && !o.clientSecret && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {
+  if (grant === "client_credentials" && !o.enterprise && !o.base?.enterprise && !o.clientSecret && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {
     throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin or --client-secret-env VAR" });
   }
   let redirectPort: number | undefined;
@@ -302,7 +316,9 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     redirectPort,
     redirectUri: o.redirectUri,
     useIdToken: o.useIdToken || undefined,
-    tokenEndpointAuthMethod: key ? "private_key_jwt" : o.authMethod,
+    ...(o.enterprise && { enterprise: { idp: o.enterprise } }),
+    // An enterprise profile's client without a secret is a public one at the MCP authorization server (ext-auth §5).
+    tokenEndpointAuthMethod: key ? "private_key_jwt" : (o.authMethod ?? (o.enterprise && !o.clientSecret && !hadSecret ? "none" : undefined)),
     ...(assertion && { assertion }),
   };
   if (!key) return saveProfile(ctx, { name: o.name, data, clientSecret: o.clientSecret, force: o.force, makeDefault: o.makeDefault });

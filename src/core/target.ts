@@ -10,6 +10,8 @@ import { assertionSetting } from "./assertion-source.js";
 export interface Target extends CacheIdentity {
   grant: Grant;
   redirectPort?: number;
+  /** Enterprise-managed authorization: the IdP profile whose ID token is exchanged, and the MCP server it is for. */
+  enterprise?: { idp: string; mcpUrl?: string };
   /** Hand out the ID token instead of the access token (the cache record says which one it holds). */
   useIdToken?: boolean;
   /** The exact loopback redirect URI the IdP has registered for this client. */
@@ -43,6 +45,7 @@ export function targetFromProfile(p: Profile): Target {
     redirectPort: p.redirectPort,
     ...(p.redirectUri && { redirectUri: p.redirectUri }),
     ...(p.useIdToken && { useIdToken: true }),
+    ...(p.enterprise && { enterprise: { idp: p.enterprise.idp, ...(p.mcpUrl && { mcpUrl: p.mcpUrl }) } }),
     authMethod: p.tokenEndpointAuthMethod,
     ...(typeof p.extra?.tokenEndpoint === "string" && {
       endpoints: { token_endpoint: p.extra.tokenEndpoint, ...(typeof p.extra.authorizationEndpoint === "string" && { authorization_endpoint: p.extra.authorizationEndpoint }) },

@@ -64,6 +64,11 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
 }
 
 async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
+  if (t.enterprise) {
+    // The IdP's sign-in (with a browser, once) is the only interactive part: the rest is two token requests.
+    const { enterpriseToken } = await import("./enterprise.js");
+    return { ...bearerOf(t, await enterpriseToken(ctx, t, { login: o.login })), source: "grant" };
+  }
   if (t.grant === "client_credentials") return { ...bearerOf(t, await clientCredentials(ctx, t)), source: "grant" };
   if (!o.login) {
     throw new AuthError(`profile "${t.profile}" needs a login (${t.grant === "device_code" ? "device code" : "browser"}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, { hint: loginHint(t) });
