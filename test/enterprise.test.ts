@@ -63,6 +63,20 @@ describe("login --enterprise, then tokens without a browser", () => {
     expect(tc.stderr()).not.toContain(x.get("subject_token")!);
   });
 
+  it("hours later: the IdP's ID token is refreshed and exchanged again, still without a browser", async () => {
+    tc = await setup();
+    expect(await tc.run(["login", "--enterprise", "acme"]), tc.stderr()).toBe(0);
+    const refreshes = count(e.idp.grants, "refresh_token");
+    const exchanges = count(e.idp.grants, TOKEN_EXCHANGE);
+    tc.clock.advance(2 * 3600_000); // past the MCP token's 10 minutes and the ID token's hour
+    const before = tc.stdout().length;
+    expect(await tc.run(["token", "--profile", "chat"]), tc.stderr()).toBe(0);
+    expect(claims(tc.stdout().slice(before))).toMatchObject({ aud: MCP, sub: "alice" });
+    expect(count(e.idp.grants, "refresh_token")).toBe(refreshes + 1);
+    expect(count(e.idp.grants, TOKEN_EXCHANGE)).toBe(exchanges + 1);
+    expect(tc.browsed).toHaveLength(1);
+  });
+
   it("without a sign-in at the IdP and nobody to ask: exit 4 naming login --enterprise", async () => {
     tc = await setup({ browse: false });
     expect(await tc.run(["--non-interactive", "token", "--profile", "chat"])).toBe(4);
@@ -126,7 +140,7 @@ describe("doctor", () => {
     e.policy.allow = () => false;
     await tc.run(["doctor", "--profile", "chat", "--json"]);
     const checks = JSON.parse(tc.stdout()).checks as Array<{ id: string; status: string; detail?: string; fix?: string }>;
-    expect(checks.find((c) => c.id === "as.grants")).toMatchObject({ status: "pass" });
+    expect(checks.find((c) => c.id === "as.grants")).toMatchObject({ status: "pass", detail: expect.stringContaining("it advertises the ID-JAG grant profile") });
     const token = checks.find((c) => c.id === "token.obtain")!;
     expect(token).toMatchObject({ status: "fail" });
     expect(token.detail).toContain("leg 1 of 2");

@@ -31,6 +31,7 @@ export interface DoctorInput {
 }
 
 const SKEW_SEC = 60;
+const ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag";
 
 /** What a 404 from the MCP URL usually means. */
 const NOT_FOUND_FIX = "check the endpoint path (e.g. /mcp), and that MCP is enabled on the server (OpenProject: Administration → experimental features)";
@@ -154,6 +155,14 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
         status = "fail";
         notes.push(pkce ? `PKCE S256 is not supported (${pkce.join(", ")})` : "code_challenge_methods_supported is missing: the server does not say it supports PKCE");
       } else notes.push("PKCE S256 supported");
+    }
+    if (t.enterprise) {
+      // ext-auth §6: a server may say so in authorization_grant_profiles_supported (draft §7.2).
+      const profiles = (m as { authorization_grant_profiles_supported?: unknown }).authorization_grant_profiles_supported;
+      if (Array.isArray(profiles)) {
+        if (profiles.includes(ID_JAG_PROFILE)) notes.push("it advertises the ID-JAG grant profile");
+        else if (status === "pass") (status = "warn"), notes.push(`its authorization_grant_profiles_supported lacks ${ID_JAG_PROFILE}`);
+      }
     }
     add("as.grants", status, "grant and PKCE fit the profile", notes.join("; ") || `${t.grant} supported`, status === "fail" ? "enable the grant (and PKCE S256) for the client on the IdP, or use another profile grant" : undefined);
   }

@@ -132,6 +132,8 @@ export async function startEnterprise(o: { mcpUrl: string; asClientSecret?: stri
   const as = await quietly(async () => new Provider(asIssuer, {
     clients: [{ client_id: setup.as.clientId, client_secret: setup.as.clientSecret, grant_types: [JWT_BEARER], response_types: [], redirect_uris: [], scope: "mcp:read mcp:write" }],
     scopes: ["mcp:read", "mcp:write"],
+    // ext-auth §6 / draft §7.2: the grant profile this server supports.
+    discovery: { authorization_grant_profiles_supported: ["urn:ietf:params:oauth:grant-profile:id-jag"] },
     cookies: { keys: [randomBytes(16).toString("hex")] },
     features: {
       resourceIndicators: {
