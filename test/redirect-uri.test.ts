@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loopbackRedirect, loopbackRedirectProblem, redirectMismatch } from "../src/oauth/redirect-uri.js";
+import { listenOn, loopbackListeners } from "../src/oauth/loopback.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { freePort } from "./helpers/util.js";
@@ -39,6 +40,43 @@ describe("which redirect URIs mcp-auth can listen for", () => {
   ])("%j is refused: %s", (uri, why) => {
     expect(loopbackRedirectProblem(uri)).toContain(why);
     expect(() => loopbackRedirect(uri)).toThrow(/--redirect-uri .* cannot be used/);
+  });
+});
+
+describe("a machine without IPv6 loopback (::1 refused with EADDRNOTAVAIL, played by the listen function)", () => {
+  const noV6 = (port: number, host: "127.0.0.1" | "::1", flag: string) =>
+    host === "::1" ? Promise.reject(Object.assign(new Error("listen EADDRNOTAVAIL: address not available ::1"), { code: "EADDRNOTAVAIL" })) : listenOn(port, host, flag);
+
+  it("localhost: listens on 127.0.0.1 and says that ::1 is missing", async () => {
+    const port = await freePort();
+    const warned: string[] = [];
+    const l = await loopbackListeners({ port: 0, redirect: loopbackRedirect(`http://localhost:${port}/cb`), warn: (w) => warned.push(w) }, noV6);
+    try {
+      expect(l.servers).toHaveLength(1);
+      expect(l.redirectUri).toBe(`http://localhost:${port}/cb`);
+      expect(warned).toEqual([`this machine has no IPv6 loopback (::1), so the login listens on 127.0.0.1:${port} only; a browser that resolves localhost to ::1 will not reach it`]);
+    } finally {
+      for (const s of l.servers) s.close();
+    }
+  });
+
+  it("[::1]: a usage error saying so, naming the other loopbacks", async () => {
+    const err = (await loopbackListeners({ port: 0, redirect: loopbackRedirect("http://[::1]:9/cb") }, noV6).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { hint?: string; exitCode?: number };
+    expect(err).toMatchObject({ message: "cannot listen on [::1]:9 for the login redirect: this machine has no IPv6 loopback (EADDRNOTAVAIL)", exitCode: 2 });
+    expect(err.hint).toContain("127.0.0.1 or localhost");
+  });
+
+  it("a port in use on 127.0.0.1: a usage error naming the redirect URI's port; nothing left listening", async () => {
+    const taken = await listenOn(0, "127.0.0.1", "--port");
+    const port = (taken.address() as { port: number }).port;
+    try {
+      await expect(loopbackListeners({ port: 0, redirect: loopbackRedirect(`http://localhost:${port}/cb`) })).rejects.toThrow(`port ${port} on 127.0.0.1 is in use`);
+    } finally {
+      taken.close();
+    }
   });
 });
 

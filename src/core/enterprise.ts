@@ -45,6 +45,7 @@ export async function enterpriseToken(ctx: Context, t: Target, o: EnterpriseOpti
   const id = await getToken(ctx, idp, { minTtl: 60, login: o.login }).catch((e: unknown) => {
     throw leg(e, 0, t, idp);
   });
+  registerSecret(id.access_token); // the ID token travels in a form body: never in a trace
   const jag = await exchangeForJag(ctx, t, idp, id.access_token);
   return presentJag(ctx, t, jag);
 }

@@ -43,7 +43,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();
 
-  const { servers, redirectUri, path } = await listenFor(o);
+  const { servers, redirectUri, path } = await loopbackListeners(o);
 
   try {
     const url = client.buildAuthorizationUrl(config, {
@@ -109,16 +109,16 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
  * The listener(s) for the redirect: 127.0.0.1 on the given or a random port by default; for an exact
  * redirect URI, its port on its host — both loopbacks for `localhost`, which a browser may resolve to
  * either. A machine without IPv6 loopback still gets the login on 127.0.0.1 (with a warning), unless
- * the URI names [::1] itself.
+ * the URI names [::1] itself. `listen` is replaceable so that a machine without ::1 can be played.
  */
-async function listenFor(o: LoopbackOptions): Promise<{ servers: Server[]; redirectUri: string; path: string }> {
+export async function loopbackListeners(o: Pick<LoopbackOptions, "port" | "redirect" | "warn">, listen = listenOn): Promise<{ servers: Server[]; redirectUri: string; path: string }> {
   const r = o.redirect;
   const servers: Server[] = [];
   try {
     for (const host of r?.hosts ?? ["127.0.0.1" as const]) {
-      const port = r ? r.port : servers.length ? (servers[0]!.address() as AddressInfo).port : o.port;
+      const port = r ? r.port : o.port;
       try {
-        servers.push(await listenOn(port, host, r ? "the redirect URI's" : "--port"));
+        servers.push(await listen(port, host, r ? "the redirect URI's" : "--port"));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (host === "::1" && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT") && servers.length) {
@@ -139,7 +139,7 @@ async function listenFor(o: LoopbackOptions): Promise<{ servers: Server[]; redir
   return r ? { servers, redirectUri: r.uri, path: r.path } : { servers, redirectUri: `http://127.0.0.1:${port}/callback`, path: "/callback" };
 }
 
-function listenOn(port: number, host: "127.0.0.1" | "::1", flag: string): Promise<Server> {
+export function listenOn(port: number, host: "127.0.0.1" | "::1", flag: string): Promise<Server> {
   const server = createServer();
   return new Promise<Server>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
