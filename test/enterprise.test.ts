@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { devBrowser } from "./helpers/dev-browser.js";
@@ -145,5 +147,36 @@ describe("doctor", () => {
     expect(token).toMatchObject({ status: "fail" });
     expect(token.detail).toContain("leg 1 of 2");
     expect(token.fix).toContain("the IdP's administrator has not allowed this client");
+  });
+});
+
+describe("profiles add --mcp-url … --enterprise: the authorization server is discovered", () => {
+  it("the MCP server's metadata names the authorization server; the ID-JAG's audience is its issuer and its resource the server", async () => {
+    // An MCP server that asks for a token and publishes RFC 9728 metadata naming the oidc-provider above.
+    const server = createServer((req, res) => {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      if (req.url === "/.well-known/oauth-protected-resource/mcp") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return void res.end(JSON.stringify({ resource: `${base}/mcp`, authorization_servers: [e.as.issuer], scopes_supported: ["mcp:read"] }));
+      }
+      req.resume();
+      res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"` }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const mcp = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+    try {
+      tc = createTestContext({ now: Date.now(), env: { AS_SECRET: e.as.clientSecret }, onBrowse: devBrowser() });
+      expect(await tc.run(["profiles", "add", "acme", "--issuer", e.idp.issuer, "--client-id", e.idp.clientId, "--grant", "authorization_code", "--scope", "openid"])).toBe(0);
+      expect(await tc.run(["profiles", "add", "found", "--mcp-url", mcp, "--enterprise", "acme"])).toBe(2);
+      expect(tc.stderr()).toContain("--enterprise needs --client-id");
+      expect(await tc.run(["profiles", "add", "found", "--mcp-url", mcp, "--enterprise", "acme", "--client-id", e.as.clientId, "--client-secret-env", "AS_SECRET"]), tc.stderr()).toBe(0);
+      expect(await tc.run(["login", "--enterprise", "acme"]), tc.stderr()).toBe(0);
+      expect(tc.stderr()).toContain("✓ found: token valid for");
+      const x = e.idp.exchanges.at(-1)!;
+      expect([x.get("audience"), x.get("resource"), x.get("scope")]).toEqual([e.as.issuer, mcp, "mcp:read"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
