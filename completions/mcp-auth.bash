@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--client-secret-cmd|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--header|--header-env|--exchange|--oci-session-dir|-p|--client-secret-cmd|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--enterprise|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -72,6 +72,8 @@ _mcp_auth() {
         --format|-f) COMPREPLY=($(compgen -W "raw json header headers-json env github" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
         --env-name) COMPREPLY=(); return ;;
+        --header) COMPREPLY=(); return ;;
+        --header-env) COMPREPLY=(); return ;;
         --exchange) COMPREPLY=($(compgen -W "oci-upst" -- "$cur")); return ;;
         --oci-session-dir) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
@@ -90,11 +92,12 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--format -f --min-ttl --force-refresh --no-cache --env-name --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --client-secret-cmd --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--format -f --min-ttl --force-refresh --no-cache --env-name --header --header-env --use-id-token --exchange --oci-session-dir --profile -p --provider --issuer --client-id --client-secret-env --client-secret-cmd --scope --resource --audience --assertion-from --federation --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "login")
       case "$prev" in
         --port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --browser-command) COMPREPLY=(); return ;;
         --login-timeout) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
@@ -104,6 +107,7 @@ _mcp_auth() {
         --client-secret-cmd) COMPREPLY=(); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
         --authorize-param) COMPREPLY=(); return ;;
+        --enterprise) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -111,7 +115,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--device --paste --port --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --authorize-param --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
+      words="--device --paste --port --redirect-uri --no-browser --browser-command --login-timeout --scope --issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --client-metadata-url --no-resource --allow-missing-pkce-metadata --force --authorize-param --enterprise --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "logout")
       case "$prev" in
@@ -155,6 +159,8 @@ _mcp_auth() {
         --mcp-url) COMPREPLY=(); return ;;
         --client-metadata-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
+        --enterprise) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --client-auth) COMPREPLY=($(compgen -W "private-key-jwt" -- "$cur")); return ;;
@@ -176,7 +182,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --authorize-param --preset --tenant --domain --auth-server --authority --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --no-resource --client-metadata-url --allow-missing-pkce-metadata --redirect-port --redirect-uri --use-id-token --enterprise --auth-method --kind --default --force --client-auth --generate-key --key-file --alg --key-audience --key-id --no-key-id --assertion-from --federation --subject-token-type --json --authorize-param --preset --tenant --domain --auth-server --authority --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "profiles list")
       case "$prev" in
@@ -245,6 +251,7 @@ _mcp_auth() {
         --audience) COMPREPLY=(); return ;;
         --mcp-url) COMPREPLY=(); return ;;
         --redirect-port) COMPREPLY=(); return ;;
+        --redirect-uri) COMPREPLY=(); return ;;
         --auth-method) COMPREPLY=($(compgen -W "client_secret_basic client_secret_post none" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --key-id) COMPREPLY=(); return ;;
@@ -254,7 +261,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --redirect-port --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --redirect-port --redirect-uri --use-id-token --no-use-id-token --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "sandbox")
       case "$prev" in
@@ -391,6 +398,8 @@ _mcp_auth() {
         --transport) COMPREPLY=($(compgen -W "auto streamable-http sse" -- "$cur")); return ;;
         --protocol) COMPREPLY=($(compgen -W "auto legacy 2026-07-28" -- "$cur")); return ;;
         --min-ttl) COMPREPLY=(); return ;;
+        --header) COMPREPLY=(); return ;;
+        --header-env) COMPREPLY=(); return ;;
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
@@ -398,7 +407,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--url --transport --protocol --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--url --transport --protocol --min-ttl --header --header-env --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "add-client")
       case "$prev" in
@@ -407,12 +416,14 @@ _mcp_auth() {
         --url) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
         --strategy) COMPREPLY=(); return ;;
+        --header) COMPREPLY=(); return ;;
+        --header-env) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile -p --name --url --scope --strategy --static-token --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "remove-client")
       case "$prev" in

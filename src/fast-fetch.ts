@@ -95,7 +95,8 @@ function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
   const p = call.profile;
   if (p) {
     // A signing key, a federated CI token, a personal API token, fixed endpoints: the full CLI's.
-    if (p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
+    // An ID token as the bearer (src/core/tokens.ts bearerOf) is the full CLI's too.
+    if (p.useIdToken || p.enterprise || p.key || p.assertion || p.tokenEndpointAuthMethod === "private_key_jwt" || p.extra?.credential === "api-token" || typeof p.extra?.tokenEndpoint === "string") return null;
     // A secret from a command: the full CLI checks where the command came from and runs it (src/core/secret-command.ts).
     // Never sent without it: this path would otherwise ask with no secret at all.
     if (p.clientSecretCommand !== undefined) return null;
@@ -191,7 +192,7 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
   const { call } = plan;
   const before = readCachedToken(call.paths, plan.id);
   // An access token in the keychain, or a refresh token anywhere but the file store: the full CLI's.
-  if (before?.access_store || (before?.refresh_store && before.refresh_store !== "file")) return null;
+  if (before?.access_store || before?.bearer || (before?.refresh_store && before.refresh_store !== "file")) return null;
   if (!before?.refresh_store && plan.grant !== "client_credentials") return null; // a login is needed
   if (before?.refresh_store && plan.newSecrets !== "file") return null;
 
@@ -207,11 +208,11 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
   try {
     // Someone may have got a token while we waited (the full path's rule, src/core/tokens.ts).
     const rec = readCachedToken(call.paths, plan.id);
-    if (rec?.access_store) return null;
+    if (rec?.access_store || rec?.bearer) return null;
     if (rec?.access_token && !tokenProblem("access_token", rec.access_token) && isBearer(rec.token_type)) {
       const now = Date.now() / 1000;
       if (rec.obtained_at >= startedAt || rec.expires_at - now >= call.minTtl) {
-        return { text: formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env }), kind: "cache" };
+        return { text: formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env, headers: call.headers }), kind: "cache" };
       }
     }
     let kind: Kind;
@@ -246,7 +247,7 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
     // As TokenCache.save: the secret first, then the record that points at it (both atomic).
     if (result.refresh_token) await setFileSecret(call, accounts.refreshToken(cacheKey(plan.id)), result.refresh_token);
     saveRecord(call, plan, result);
-    return { text: formatToken({ ...result, profile: plan.id.profile }, call.format, { envName: call.envName, now: Math.floor(Date.now() / 1000), env }), kind };
+    return { text: formatToken({ ...result, profile: plan.id.profile }, call.format, { envName: call.envName, now: Math.floor(Date.now() / 1000), env, headers: call.headers }), kind };
   } finally {
     release();
   }

@@ -9,6 +9,7 @@ import { profileCovers } from "./core/covers.js";
 import { formatToken, isFormat, type Format } from "./format.js";
 import { paths, type Paths } from "./paths.js";
 import { readCachedToken } from "./store/tokens.js";
+import { headerSpecs, resolveHeaders } from "./headers.js";
 import { readConfigSync, secretFingerprint, selectProfile, splitScopes, type CacheIdentity, type Config, type Profile } from "./profile.js";
 
 const VALUE_FLAGS: Record<string, string> = {
@@ -25,6 +26,8 @@ const VALUE_FLAGS: Record<string, string> = {
   "--resource": "resource",
   "--audience": "audience",
   "--client-secret-env": "secretEnv",
+  "--header": "header",
+  "--header-env": "headerEnv",
 };
 
 /** A `token` call as the fast paths understand it. */
@@ -43,6 +46,8 @@ export interface TokenCall {
   minTtlGiven: boolean;
   /** The global --store value, if given. */
   storeFlag?: string;
+  /** headers-json: `--header`/`--header-env`, their values read (src/headers.ts). */
+  headers: Array<[string, string]>;
 }
 
 /**
@@ -65,6 +70,8 @@ export function parseTokenCall(argv: string[], env: NodeJS.ProcessEnv): TokenCal
   if (argv[start] !== "token") return null;
   const o: Record<string, string> = {};
   const scopes: string[] = [];
+  const header: string[] = [];
+  const headerEnv: string[] = [];
   for (let i = start + 1; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf("=");
@@ -74,6 +81,8 @@ export function parseTokenCall(argv: string[], env: NodeJS.ProcessEnv): TokenCal
     const value = flag !== arg ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) return null;
     if (name === "scope") scopes.push(value);
+    else if (name === "header") header.push(value);
+    else if (name === "headerEnv") headerEnv.push(value);
     else o[name] = value;
   }
   const format = (o.format ?? "raw") as Format;
@@ -83,11 +92,14 @@ export function parseTokenCall(argv: string[], env: NodeJS.ProcessEnv): TokenCal
   const minTtl = o.minTtl === undefined ? 60 : Number(o.minTtl);
   if (!Number.isFinite(minTtl) || minTtl < 0) return null;
   if (env.MCP_AUTH_STORE === "memory") return null;
+  // Extra headers go with headers-json only (the full CLI says so otherwise); a bad one or an unset variable throws.
+  if ((header.length || headerEnv.length) && format !== "headers-json") return null;
+  const headers = resolveHeaders(headerSpecs(header, headerEnv), env);
 
   const p = paths(env, undefined, dirFlag);
   const config = readConfigSync(p.config);
   if (config.settings?.store === "memory") return null;
-  const base = { paths: p, config, format, envName: o.envName, minTtl, minTtlGiven: o.minTtl !== undefined, storeFlag };
+  const base = { paths: p, config, format, envName: o.envName, minTtl, minTtlGiven: o.minTtl !== undefined, storeFlag, headers };
   if (o.issuer) {
     const secret = env[o.secretEnv ?? "MCP_AUTH_CLIENT_SECRET"];
     if (!o.clientId || o.profile || o.provider || !secret) return null;
@@ -123,7 +135,9 @@ export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out?: (s:
     const rec = readCachedToken(call.paths, call.id);
     const now = Date.now() / 1000;
     if (!rec?.access_token || rec.expires_at - now < call.minTtl) return false;
-    text = formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env });
+    // An ID token cached for `--use-id-token` goes only to a profile that hands it out (src/core/tokens.ts).
+    if ((rec.bearer === "id_token") !== Boolean(call.profile?.useIdToken)) return false;
+    text = formatToken({ ...rec, access_token: rec.access_token }, call.format, { envName: call.envName, now: Math.floor(now), env, headers: call.headers });
   } catch {
     return false;
   }

@@ -21,6 +21,8 @@ export interface FormatOptions {
   envName?: string;
   now: number; // unix seconds
   env: NodeJS.ProcessEnv;
+  /** headers-json: headers printed beside Authorization (`token --header`, checked by src/headers.ts). */
+  headers?: ReadonlyArray<readonly [string, string]>;
 }
 
 export function isFormat(f: string): f is Format {
@@ -113,7 +115,7 @@ export function formatToken(t: PrintableToken, format: Format, opts: FormatOptio
       if (/[\x00-\x1f\x7f]/.test(token)) throw new NetworkError("refusing to print a header with control characters");
       return `Authorization: Bearer ${token}\n`;
     case "headers-json":
-      return JSON.stringify({ Authorization: `Bearer ${token}` }) + "\n";
+      return JSON.stringify({ ...Object.fromEntries(opts.headers ?? []), Authorization: `Bearer ${token}` }) + "\n";
     case "env":
       return `export ${envName}=${shellQuote(token)}\n`;
     case "github": {

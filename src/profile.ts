@@ -65,7 +65,13 @@ export interface ProfileData {
   authorizeParams?: Record<string, string>;
   mcpUrl?: string;
   redirectPort?: number;
+  /** An exact loopback redirect URI registered at the IdP (replaces redirectPort; src/oauth/redirect-uri.ts). */
+  redirectUri?: string;
   tokenEndpointAuthMethod?: TokenAuthMethod;
+  /** Hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); its own exp drives refresh. */
+  useIdToken?: boolean;
+  /** Enterprise-managed authorization (ID-JAG): tokens come through this IdP profile's sign-in (src/core/enterprise.ts). */
+  enterprise?: { idp: string };
   /** Which secret store holds this profile's client secret, if it has one. */
   secretStore?: "keychain" | "file" | "memory";
   /**

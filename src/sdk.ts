@@ -11,6 +11,8 @@ export type { BootstrapResult, BootstrapRun, DoctorHints, IssuerMetadata, Provid
 export { appDataDir, bearer, configUrl, defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "./core/client.js";
 export { hasOwnData } from "./core/client.js";
 export type { ClaudeCli, ClientWriter, Entry, EntrySpec, Platform, Scope, Strategy } from "./core/client.js";
+export { headerArgs } from "./headers.js";
+export type { HeaderSpec } from "./headers.js";
 export { defineInput } from "./core/inputs.js";
 export type { InputSpec, InputValues } from "./core/inputs.js";
 export { failed, passed } from "./core/checks.js";
@@ -33,6 +35,7 @@ export { isBearer, tokenProblem } from "./format.js";
 
 // OAuth and MCP.
 export { checkUrl, ENDPOINTS } from "./oauth/urls.js";
+export { loopbackRedirectProblem } from "./oauth/redirect-uri.js";
 export { probeServer } from "./oauth/discovery.js";
 export { exchangeForUpst, OCI_UPST } from "./oauth/exchange.js";
 export { describeEra } from "./mcp/era.js";

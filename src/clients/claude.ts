@@ -1,4 +1,4 @@
-import { bearer, defineClientWriter, type EntrySpec, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "../sdk.js";
+import { bearer, defineClientWriter, headerArgs, type EntrySpec, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "../sdk.js";
 
 /**
  * Claude Code (docs/clients.md). Remote `http` entries take a `headersHelper`:
@@ -8,7 +8,8 @@ import { bearer, defineClientWriter, type EntrySpec, exists, homeOf, joinFor, mc
  * ~/.claude.json; local (Claude Code's default) → `projects[<cwd>].mcpServers` there.
  */
 export function helperCommand(spec: EntrySpec): string {
-  return mcpAuthArgv(spec, ["--non-interactive", "token", "--profile", spec.profile, "--format", "headers-json"]).map(shQuote).join(" ");
+  // Extra headers ride along as flags: the helper prints them beside Authorization, a --header-env value read when it runs.
+  return mcpAuthArgv(spec, ["--non-interactive", "token", "--profile", spec.profile, "--format", "headers-json", ...headerArgs(spec.headers ?? [])]).map(shQuote).join(" ");
 }
 
 /** The callback port Claude Code uses when an entry names none (claude-code 2.1.197). */

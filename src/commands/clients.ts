@@ -18,6 +18,8 @@ export interface AddClientOptions {
   scope?: string;
   strategy?: string;
   staticToken?: boolean;
+  header?: string[];
+  headerEnv?: string[];
   dryRun?: boolean;
   print?: boolean;
   link?: boolean;
@@ -172,6 +174,8 @@ export function registerClients(program: Command, getCtx: () => Context, runs: P
     .option("--scope <scope>", "user | project | local (default: the client's own default)")
     .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header | native (the client's own OAuth login, with the profile's public client)")
     .option("--static-token", "with --strategy header: write the current token itself (it expires)")
+    .option("--header <header>", "helper/proxy: an extra header beside the token, 'Name: value' (repeatable; written into the entry)", (v: string, all: string[]) => [...all, v], [])
+    .option("--header-env <Name=VAR>", "helper/proxy: an extra header whose value is read from $VAR at run time (repeatable; only the name is written)", (v: string, all: string[]) => [...all, v], [])
     .option("--dry-run", "show the change as a diff, write nothing")
     .option("--print", "print the entry instead of writing it")
     .option("--link", "print the client's install link (Cursor, VS Code)")

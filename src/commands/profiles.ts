@@ -2,10 +2,11 @@ import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
-import { addProfile, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
+import { addProfile, checkEnterprise, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
 import { providers } from "../plugins.js";
 import { rotateKey } from "../core/keys.js";
 import { oneLine } from "../io/sanitize.js";
+import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { readSecret } from "../io/secret-input.js";
 import { parseSecretCommand, showCommand } from "../core/secret-command.js";
 import { AUTH_METHODS, FEDERATIONS, GRANTS, KEY_ALGS, type Federation, type Grant, type KeyAlg, type TokenAuthMethod } from "../profile.js";
@@ -30,6 +31,11 @@ export interface ProfilesAddOptions {
   clientMetadataUrl?: string;
   allowMissingPkceMetadata?: boolean;
   redirectPort?: string;
+  redirectUri?: string;
+  /** Hand out the ID token as the bearer (false with `profiles set --no-use-id-token`). */
+  useIdToken?: boolean;
+  /** Enterprise-managed authorization through this IdP profile. */
+  enterprise?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
   default?: boolean;
@@ -82,6 +88,9 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     audience: o.audience,
     mcpUrl: o.mcpUrl,
     redirectPort: o.redirectPort,
+    redirectUri: o.redirectUri,
+    useIdToken: o.useIdToken,
+    enterprise: o.enterprise,
     authMethod: o.authMethod,
     kind: o.kind,
     makeDefault: o.default,
@@ -106,6 +115,10 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     return ctx.info(`Try: mcp-auth token --profile ${o.name}`);
   }
   if (o.json) ctx.io.out.write(JSON.stringify({ profile: o.name }) + "\n");
+  if (saved.enterprise) {
+    ctx.info(`Saved profile "${o.name}": tokens for it come through the enterprise IdP profile "${saved.enterprise.idp}" (ID-JAG), no browser of its own.`);
+    return ctx.info(`Next: mcp-auth login --enterprise ${saved.enterprise.idp}   then: mcp-auth token --profile ${o.name}`);
+  }
   if (saved.assertion) {
     ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; ${saved.secretStore ? `client secret in the ${saved.secretStore} store` : "no secret stored"}).`);
     return ctx.info(`Try: mcp-auth token --profile ${o.name}   (check the trust with: mcp-auth doctor --profile ${o.name})`);
@@ -125,7 +138,9 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   const secret = byCommand?.value ?? (await readSecret(ctx, { stdin: o.clientSecretStdin, env: o.clientSecretEnv }, "client secret", "client-secret"));
   if (secret && !o.clientId) throw new UsageError("--client-secret-* needs --client-id");
   const redirectPort = o.redirectPort === undefined ? undefined : portNumber("--redirect-port", String(o.redirectPort));
+  if (redirectPort !== undefined && o.redirectUri !== undefined) throw new UsageError("--redirect-port and --redirect-uri exclude each other: the URI fixes the port");
   const { setupMcpProfile } = await import("../core/mcp-login.js");
+  if (o.enterprise !== undefined) checkEnterprise(ctx, { name: o.name, enterprise: o.enterprise, grant: o.grant, useIdToken: o.useIdToken });
   if (Object.hasOwn(ctx.config().profiles, o.name) && !o.force) throw new UsageError(`profile "${o.name}" already exists`, { hint: "pass --force to replace it" });
   const r = await setupMcpProfile(ctx, {
     mcpUrl: o.mcpUrl!,
@@ -141,6 +156,9 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
     allowMissingPkceMetadata: o.allowMissingPkceMetadata,
     redirectPort,
     authorizeParams: authorizeParamsOf(o.authorizeParam),
+    useIdToken: o.useIdToken,
+    ...(o.enterprise && { enterprise: o.enterprise, grant: "client_credentials" as const }),
+    redirectUri: o.redirectUri === undefined ? undefined : loopbackRedirect(o.redirectUri).uri,
     makeDefault: o.default,
     force: true,
     askClientId: askClientId(ctx),
@@ -150,6 +168,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   }
   for (const note of r.discovery?.notes ?? []) ctx.info(`note: ${note}`);
   const p = r.profile;
+  if (p.enterprise) ctx.info(`Tokens for it come through the enterprise IdP profile "${p.enterprise.idp}" (ID-JAG). Next: mcp-auth login --enterprise ${p.enterprise.idp}`);
   ctx.info(`Saved profile "${p.name}": ${p.mcpUrl} → authorization server ${p.issuer}, client ${p.clientId} (${r.registration === "dcr" ? "registered just now" : r.registration === "reused" ? "registered before" : r.registration})${p.scopes?.length ? `, scopes ${p.scopes.join(" ")}` : ""}.`);
   ctx.info(p.grant === "client_credentials" ? `Try: mcp-auth token --profile ${p.name}` : `Next: mcp-auth login ${p.name}`);
 }
@@ -202,7 +221,7 @@ export async function runProfilesRename(ctx: Context, o: { from: string; to: str
 
 /** `profiles set`: the `profiles add` flags that edit a field, each optional. */
 export type ProfilesSetOptions = { name: string; resource?: string; authorizeParam?: string[] } & Partial<
-  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "clientSecretCmd" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId">
+  Pick<ProfilesAddOptions, "issuer" | "clientId" | "clientSecretStdin" | "clientSecretEnv" | "clientSecretCmd" | "grant" | "scope" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "useIdToken" | "authMethod" | "kind" | "keyId">
 >;
 
 /** Edits a profile without re-adding it: the stored client secret stays unless a new one is given. */
@@ -271,6 +290,9 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--client-metadata-url <url>", "with discovery: your https Client ID Metadata Document, used when the server supports it")
     .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
+    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
+    .option("--use-id-token", "hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); adds the openid scope")
+    .option("--enterprise <idp-profile>", "enterprise-managed authorization: tokens through that IdP profile's sign-in (ID-JAG), no browser per server")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
     .option("--default", "make it the default profile")
@@ -345,6 +367,9 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--audience <aud>", "audience parameter")
     .option("--mcp-url <url>", "the MCP server this profile is for")
     .option("--redirect-port <port>", "fixed loopback port for browser logins")
+    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
+    .option("--use-id-token", "hand out the ID token instead of the access token (AWS Cognito / AgentCore)")
+    .option("--no-use-id-token", "hand out the access token again")
     .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
     .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS))
     .option("--key-id <kid>", "private_key_jwt: the kid the IdP registered the key under")

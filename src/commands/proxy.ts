@@ -5,6 +5,8 @@ import { checkMcpUrl } from "../core/mcp.js";
 import { assertCovers } from "../core/covers.js";
 import { proxyTokens } from "../core/proxy-tokens.js";
 import { UsageError } from "../errors.js";
+import { headerSpecs, resolveHeaders } from "../headers.js";
+import { registerSecret } from "../io/sanitize.js";
 import { choice, profileFor, seconds, withProfileOptions, type Run } from "./shared.js";
 
 export interface ProxyCommandOptions {
@@ -15,6 +17,9 @@ export interface ProxyCommandOptions {
   /** The server's MCP era: auto (probe with server/discover) | legacy | 2026-07-28. */
   protocol?: "auto" | "legacy" | "2026-07-28";
   minTtl?: string;
+  /** `--header 'Name: value'` and `--header-env Name=VAR`, repeatable. */
+  header?: string[];
+  headerEnv?: string[];
   /** The global --debug: trace JSON-RPC traffic (redacted) on stderr. */
   debug?: boolean;
 }
@@ -33,6 +38,8 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
   // A planted `proxy --url https://elsewhere` must not get this profile's token (exit 2, before any request).
   assertCovers(profile, url);
   const minTtl = seconds("--min-ttl", o.minTtl, 60);
+  // Values from the environment are read now (this process's), and never printed in a trace.
+  const headers = resolveHeaders(headerSpecs(o.header, o.headerEnv), ctx.env, (v) => registerSecret(v));
   const notice = (line: string) => ctx.io.info(`mcp-auth: ${line}`);
   const tokens = proxyTokens(ctx, profile, { minTtl, notice });
   // stdout is the protocol channel: a stray console.log from any library would corrupt it.
@@ -63,7 +70,12 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
     loginHint: tokens.loginHint,
     transport: o.transport,
     protocol: o.protocol,
+    headers,
   });
+}
+
+function collect(v: string, all: string[]): string[] {
+  return [...all, v];
 }
 
 export function registerProxy(program: Command, getCtx: () => Context, run: Run<ProxyCommandOptions> = runProxyCommand): void {
@@ -74,6 +86,8 @@ export function registerProxy(program: Command, getCtx: () => Context, run: Run<
     .addOption(choice("--transport <kind>", "auto (Streamable HTTP, then HTTP+SSE) | streamable-http | sse", ["auto", "streamable-http", "sse"]).default("auto"))
     .addOption(choice("--protocol <era>", "the server's MCP era: auto (ask it with server/discover) | legacy (initialize handshake) | 2026-07-28; clients of either era are bridged", ["auto", "legacy", "2026-07-28"]).default("auto"))
     .option("--min-ttl <seconds>", "renew a cached token with less life than this", "60")
+    .option("--header <header>", "an extra header on every request, 'Name: value' (repeatable; never Authorization)", collect, [])
+    .option("--header-env <Name=VAR>", "an extra header whose value is read from $VAR when the proxy starts (repeatable; for secrets)", collect, [])
     .addHelpText(
       "after",
       '\nstdout carries JSON-RPC only; notices go to stderr (--debug traces the traffic, tokens redacted).\nExits 0 when stdin closes.\n\nClaude Desktop (claude_desktop_config.json):\n  "k8s": { "command": "mcp-auth", "args": ["proxy", "--profile", "dev"] }',

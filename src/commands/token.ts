@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
+import { headerSpecs, resolveHeaders } from "../headers.js";
+import { registerSecret } from "../io/sanitize.js";
 import { assertCovers } from "../core/covers.js";
 import { getToken, tokenState } from "../core/tokens.js";
 import { interactiveLogin } from "../core/login.js";
@@ -30,6 +32,11 @@ export interface TokenOptions {
   /** Profile-less identity federation: where the CI token is, and how it is used. */
   assertionFrom?: string;
   federation?: Federation;
+  /** headers-json: extra headers printed beside Authorization (`--header`, `--header-env`). */
+  header?: string[];
+  headerEnv?: string[];
+  /** Print the ID token instead of the access token (servers behind AWS Cognito / AgentCore). */
+  useIdToken?: boolean;
 }
 
 /** Prints a valid access token, and nothing else, on stdout. */
@@ -40,7 +47,14 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   if ((o.assertionFrom || o.federation) && !o.issuer) {
     throw new UsageError("--assertion-from and --federation only apply with --issuer (profile-less mode)", { hint: "for a profile: mcp-auth profiles add NAME … --assertion-from SOURCE --force" });
   }
-  const target = targetFor(ctx, await withCommandSecret(ctx, o));
+  const specs = headerSpecs(o.header, o.headerEnv);
+  if (specs.length && o.format !== "headers-json") throw new UsageError("--header and --header-env only apply with --format headers-json (a client's headers helper)");
+  const headers = resolveHeaders(specs, ctx.env, (v) => registerSecret(v));
+  let target = targetFor(ctx, await withCommandSecret(ctx, o));
+  if (o.useIdToken) {
+    if (target.grant === "client_credentials") throw new UsageError("--use-id-token needs a profile that signs a person in: client credentials yield no ID token");
+    target = { ...target, useIdToken: true };
+  }
   helperGuard(ctx, o);
   // A spinner only when the IdP will be asked: a cached answer stays silent (and is usually answered by src/fast.ts anyway).
   const rec = o.cache === false || o.forceRefresh ? null : tokenState(ctx, target);
@@ -62,7 +76,7 @@ export async function runToken(ctx: Context, o: TokenOptions): Promise<void> {
   if (o.minTtl !== undefined && token.source !== "cache" && life < minTtl) {
     ctx.warn(`--min-ttl ${minTtl} is longer than the tokens ${target.issuer} issues (${duration(life)}): every call will ask the IdP`);
   }
-  ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env }));
+  ctx.io.out.write(formatToken({ ...token, profile: target.profile }, o.format, { envName: o.envName, now: Math.floor(ctx.now() / 1000), env: ctx.env, headers }));
 }
 
 /**
@@ -115,6 +129,9 @@ export function registerToken(program: Command, getCtx: () => Context, run: Run<
     .option("--force-refresh", "ignore the cached access token")
     .option("--no-cache", "neither read nor write the token cache")
     .option("--env-name <NAME>", "variable name for --format env/github (default: MCP_AUTH_TOKEN)")
+    .option("--header <header>", "with --format headers-json: an extra header, 'Name: value' (repeatable; never Authorization)", (v: string, all: string[]) => [...all, v], [])
+    .option("--header-env <Name=VAR>", "with --format headers-json: an extra header whose value is read from $VAR now (repeatable)", (v: string, all: string[]) => [...all, v], [])
+    .option("--use-id-token", "print the ID token instead of the access token (servers behind AWS Cognito / AgentCore); refreshed by its own expiry")
     .addOption(choice("--exchange <kind>", "print a token exchanged for the profile's: oci-upst (OCI session token)", ["oci-upst"]))
     .option("--oci-session-dir <dir>", "with --exchange oci-upst: also write the token and its private key where `oci --auth security_token` reads them")
     .addHelpText("after", "\nExamples:\n  mcp-auth token --profile dev\n  mcp-auth token --provider thunder --format header\n  MCP_AUTH_CLIENT_SECRET=… mcp-auth token --issuer https://idp.example.com --client-id ci\n  mcp-auth token --profile oci --exchange oci-upst --oci-session-dir ~/.oci/sessions/oci");

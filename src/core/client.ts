@@ -1,3 +1,4 @@
+import { headerArgs, type HeaderSpec } from "../headers.js";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { posix, win32 } from "node:path";
 import { UsageError } from "../errors.js";
@@ -36,6 +37,8 @@ export interface EntrySpec {
   native?: { clientId: string; scopes?: string[]; port?: number };
   /** Variables the entry sets itself (`env`), for a client that removes them from the environment it passes on. */
   env?: Record<string, string>;
+  /** Extra headers (`add-client --header/--header-env`): passed on as flags to the proxy or the helper. */
+  headers?: HeaderSpec[];
 }
 
 export interface Entry {
@@ -202,7 +205,7 @@ export function configUrl(raw: string): string {
 
 /** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */
 export function proxyServer(spec: EntrySpec): { command: string; args: string[]; env?: Record<string, string> } {
-  const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url]);
+  const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url, ...headerArgs(spec.headers ?? [])]);
   return { command: argv[0]!, args: argv.slice(1), ...(spec.env && Object.keys(spec.env).length && { env: spec.env }) };
 }
 

@@ -15,6 +15,7 @@ import { backupPath } from "../store/backup.js";
 import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
 import { configDir } from "../paths.js";
 import { selectProfile, type Profile } from "../profile.js";
+import { headerSpecs, type HeaderSpec } from "../headers.js";
 import { assertCovers } from "./covers.js";
 import { getToken, tokenState } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
@@ -40,6 +41,9 @@ export interface AddClientRequest {
   scope?: string;
   strategy?: string;
   staticToken?: boolean;
+  /** Extra headers: `--header 'Name: value'`, `--header-env Name=VAR`. */
+  header?: string[];
+  headerEnv?: string[];
   /** The entry is only shown (--print, --dry-run): a static token is not fetched, `<token>` stands in. */
   preview?: boolean;
   /** The entry becomes an install link, which is made to be passed around. */
@@ -112,6 +116,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     globals,
     ...(env && { env }),
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
+    ...extraHeaders(req, strategy, warnings),
   };
   if (strategy === "native") spec.native = nativeClientOf(profile, writer);
   let expiresAt: number | undefined;
@@ -151,6 +156,23 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   }
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
   return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }), ...(record && { record }) };
+}
+
+/**
+ * `--header`/`--header-env` for the entry: flags of the proxy or the helper, which send them beside the
+ * token. The header strategy has the client send a fixed set of headers itself: not offered there.
+ */
+function extraHeaders(req: AddClientRequest, strategy: Strategy, warnings: string[]): { headers?: HeaderSpec[] } {
+  const headers = headerSpecs(req.header, req.headerEnv);
+  if (!headers.length) return {};
+  if (strategy === "header") throw new UsageError("--header and --header-env apply to the helper and proxy strategies", { hint: "pass --strategy proxy (or helper, for Claude Code)" });
+  for (const h of headers) {
+    // A literal value is written into the client's file as it is: say so when it looks like a credential.
+    if ("value" in h && /key|token|secret|passw|auth|session|cookie|signature/i.test(h.name)) {
+      warnings.push(`--header ${h.name}: its value is written into the client's config file in clear; for a secret, pass --header-env ${h.name}=VAR (the variable's name is written, its value read when the client starts mcp-auth)`);
+    }
+  }
+  return { headers };
 }
 
 /** Scope and strategy the writer supports; a static token never goes where it would be shared. */

@@ -9,6 +9,7 @@ import type { DoctorHints, Provider } from "./provider.js";
 import type { InputSpec } from "./inputs.js";
 import { fetchAuthServerMetadata, fetchResourceMetadata, probeMcp, probeServer, type AuthServerMetadata, type Probe, type ResourceMetadata } from "../oauth/discovery.js";
 import { markControl } from "../io/sanitize.js";
+import type { Fetch } from "../oauth/http.js";
 import { describeEra, discoverRequest, modernHeaders, type EraProbe } from "../mcp/era.js";
 
 /**
@@ -33,6 +34,7 @@ export interface DoctorInput {
 }
 
 const SKEW_SEC = 60;
+const ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag";
 
 type Add = (id: string, status: CheckStatus, what: string, detail?: string, fix?: string) => void;
 
@@ -67,6 +69,7 @@ export async function doctor(ctx: Context, input: DoctorInput): Promise<Check[]>
   }
   await checkAuthServer(run);
   checkGrants(run);
+  await checkRedirect(run);
   await checkJwks(run);
   // Identity federation: the CI token and its claims (the IdP's trust is tested by the token below).
   if (input.target?.assertion) for (const c of await federationChecks(ctx, input.target)) checks.push(c);
@@ -179,14 +182,15 @@ function checkGrants(r: Run): void {
   const t = r.input.target;
   if (!r.as || !t) return;
   const m = r.as.metadata;
-  const grantName = t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
+  // An enterprise profile's grant at the MCP authorization server is the JWT-bearer one (ext-auth §5; docs/enterprise.md).
+  const grantName = t.enterprise ? "urn:ietf:params:oauth:grant-type:jwt-bearer" : t.grant === "device_code" ? "urn:ietf:params:oauth:grant-type:device_code" : t.grant;
   // An absent list means RFC 8414's default, but many servers just omit it: only a list that
   // leaves the grant out is a failure.
   const grants = m.grant_types_supported;
   const notes: string[] = [];
   let status: CheckStatus = !grants || grants.includes(grantName) ? "pass" : "fail";
   if (!grants) notes.push("the server does not list its grant types");
-  if (status === "fail") notes.push(`the server does not list the ${t.grant} grant (it lists ${grants!.join(", ")})`);
+  if (status === "fail") notes.push(`the server does not list the ${t.enterprise ? "JWT-bearer (RFC 7523) grant enterprise-managed authorization needs" : `${t.grant} grant`} (it lists ${grants!.join(", ")})`);
   if (t.grant === "authorization_code") {
     const pkce = m.code_challenge_methods_supported;
     if (!pkce?.includes("S256")) {
@@ -194,7 +198,23 @@ function checkGrants(r: Run): void {
       notes.push(pkce ? `PKCE S256 is not supported (${pkce.join(", ")})` : "code_challenge_methods_supported is missing: the server does not say it supports PKCE");
     } else notes.push("PKCE S256 supported");
   }
+  if (t.enterprise) {
+    // ext-auth §6: a server may say so in authorization_grant_profiles_supported (draft §7.2).
+    const profiles = (m as { authorization_grant_profiles_supported?: unknown }).authorization_grant_profiles_supported;
+    if (Array.isArray(profiles)) {
+      if (profiles.includes(ID_JAG_PROFILE)) notes.push("it advertises the ID-JAG grant profile");
+      else if (status === "pass") (status = "warn"), notes.push(`its authorization_grant_profiles_supported lacks ${ID_JAG_PROFILE}`);
+    }
+  }
   r.add("as.grants", status, "grant and PKCE fit the profile", notes.join("; ") || `${t.grant} supported`, status === "fail" ? "enable the grant (and PKCE S256) for the client on the IdP, or use another profile grant" : undefined);
+}
+
+/** The redirect URI a browser login sends: IdPs refuse an unregistered one on their own error page. */
+async function checkRedirect(r: Run): Promise<void> {
+  const t = r.input.target;
+  if (!r.as || t?.grant !== "authorization_code" || typeof r.as.metadata.authorization_endpoint !== "string" || !t.clientId) return;
+  const c = await redirectCheck(r.derived.fetch, r.as.metadata.authorization_endpoint, t);
+  if (c) r.add("as.redirect", c.status, "redirect URI accepted", c.detail, c.fix);
 }
 
 /** 3. The JWKS, which the MCP server must read to check tokens. */
@@ -382,4 +402,36 @@ function refusalFix(r: Probe, profile: string | undefined): string {
 
 function scopeWords(scopes: string[]): string {
   return scopes.filter(Boolean).map(shellWord).join(" ");
+}
+
+/**
+ * Asks the authorization endpoint what it makes of the profile's redirect URI, as a browser would at
+ * the start of a login, and stops at its first answer (nothing is signed in to). A redirect or a login
+ * page means the URI was accepted; an error page with a refusal text an IdP documents
+ * (docs/redirect-uris.md) names the fix.
+ */
+async function redirectCheck(fetch: Fetch, endpoint: string, t: Target): Promise<{ status: CheckStatus; detail: string; fix?: string } | undefined> {
+  const { redirectMismatch } = await import("../oauth/redirect-uri.js");
+  // Without a fixed URI, a login sends 127.0.0.1 on a random port: any port stands for it here.
+  const sent = t.redirectUri ?? `http://127.0.0.1:${t.redirectPort ?? 49152}/callback`;
+  const url = new URL(endpoint);
+  const q = { client_id: t.clientId, redirect_uri: sent, response_type: "code", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256", state: "mcp-auth-doctor", ...(t.scopes?.length && { scope: t.scopes.join(" ") }) };
+  for (const [k, v] of Object.entries(q)) url.searchParams.set(k, v);
+  let res: Response;
+  try {
+    res = await fetch(url.href, { redirect: "manual", headers: { Accept: "text/html" } });
+  } catch (e) {
+    return { status: "warn", detail: `the authorization endpoint could not be asked: ${(e as Error).message}` };
+  }
+  const body = res.status >= 300 && res.status < 400 ? "" : (await res.text().catch(() => "")).slice(0, 65536);
+  const idp = redirectMismatch(`${body} ${res.headers.get("location") ?? ""}`);
+  const flag = t.profile ? `mcp-auth profiles set ${t.profile} --redirect-uri URI` : "--redirect-uri URI";
+  if (idp) {
+    const fix = t.redirectUri
+      ? `register ${sent} for client ${t.clientId} at the IdP exactly as written, or pass the one it has: ${flag}`
+      : `pass the redirect URI the IdP has registered for client ${t.clientId}: ${flag} (e.g. http://localhost:3118/callback), or register http://127.0.0.1/callback with any port (RFC 8252 §7.3)`;
+    return { status: "fail", detail: `${idp} refused redirect_uri ${sent} (${res.status})`, fix };
+  }
+  if (res.status >= 400) return { status: "warn", detail: `the authorization endpoint answered ${res.status} to a login started with redirect_uri ${sent}`, fix: "try mcp-auth login; the page the browser shows names the reason" };
+  return { status: "pass", detail: `${sent} (the authorization endpoint answered ${res.status})` };
 }

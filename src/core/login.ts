@@ -1,6 +1,6 @@
 import type * as OC from "openid-client";
 import type { Context } from "../context.js";
-import { AuthError, NetworkError, UsageError } from "../errors.js";
+import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { targetParams, toTokenSet, type TokenSet } from "../oauth/client.js";
 import { checkAuthorizeParams } from "../oauth/authorize-params.js";
 import { deviceLogin } from "../oauth/device.js";
@@ -8,6 +8,7 @@ import { AddressRefusedError } from "../oauth/http.js";
 import { loopbackLogin } from "../oauth/loopback.js";
 import { MAX_PASTE, pasteLogin } from "../oauth/paste.js";
 import { readLine } from "../io/line-input.js";
+import { loopbackRedirect, redirectMismatch } from "../oauth/redirect-uri.js";
 import type { Target } from "./target.js";
 import { oauthConfig } from "./tokens.js";
 
@@ -15,6 +16,8 @@ import { oauthConfig } from "./tokens.js";
 export interface LoginOptions {
   device?: boolean;
   port?: number;
+  /** `login --redirect-uri`: this exact loopback redirect URI instead of the profile's. */
+  redirectUri?: string;
   /** false = only print the URL. */
   browser: boolean;
   /** Run this instead of the system browser opener: `CMD <url>`. */
@@ -59,6 +62,8 @@ function signIn(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet>
     };
     if (o.device || t.grant === "device_code") return device();
     if (t.grant === "client_credentials") throw new UsageError(`profile "${t.profile}" uses client credentials; it needs no login`, { hint: "use: mcp-auth token" });
+    const exact = o.redirectUri ?? t.redirectUri;
+    if (exact && o.port !== undefined) throw new UsageError(`--port cannot be combined with ${o.redirectUri ? "--redirect-uri" : `profile "${t.profile}"'s redirect URI ${exact}`}: the URI fixes the port`);
     const read = o.readPasted ?? (ctx.io.interactive ? () => readLine(ctx.io.in, { max: MAX_PASTE, err: ctx.io.err }) : undefined);
     if (o.paste && !read) throw new UsageError("--paste needs a terminal to paste into");
     let paste = Boolean(o.paste);
@@ -80,9 +85,10 @@ function signIn(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet>
     }
     await checkAuthorizationEndpoint(ctx, t, config);
     if (paste && read) {
-      const redirectUri = pasteRedirectUri(o.port || t.redirectPort);
+      // A profile's exact redirect URI is the one the IdP allows; nothing listens on it either way.
+      const redirectUri = exact ? loopbackRedirect(exact, o.redirectUri ? "--redirect-uri" : `the redirect URI of profile "${t.profile}"`).uri : pasteRedirectUri(o.port || t.redirectPort);
       const res = await pasteLogin(config, {
-        params,
+        params: { ...params, ...checkAuthorizeParams(t.authorizeParams, t.profile) },
         redirectUri,
         show: async (url) => {
           ctx.info(`Open this URL in a browser on any machine and sign in:\n  ${url}`);
@@ -98,6 +104,8 @@ function signIn(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet>
       // Extra parameters (Google's access_type=offline…) go on the authorization request only.
       params: { ...params, ...checkAuthorizeParams(t.authorizeParams, t.profile) },
       port: o.port ?? t.redirectPort ?? 0,
+      ...(exact && { redirect: loopbackRedirect(exact, o.redirectUri ? "--redirect-uri" : `the redirect URI of profile "${t.profile}"`) }),
+      warn: (line) => ctx.warn(line),
       timeoutMs: o.timeoutSec * 1000,
       // --no-browser was given (or no browser can run): suggesting it again would not help.
       timeoutHint: browse ? undefined : "run the login again and open the URL in a browser on this machine, or use --device",
@@ -110,6 +118,8 @@ function signIn(ctx: Context, o: LoginOptions): (t: Target) => Promise<TokenSet>
         }
         ctx.info(`Waiting for the browser to complete the sign-in (up to ${waitFor(o.timeoutSec)}; Ctrl-C to cancel)…`);
       },
+    }).catch((e: unknown) => {
+      throw redirectRefused(e, t, exact);
     });
     return toTokenSet(res, ctx.now());
   };
@@ -144,6 +154,13 @@ async function checkAuthorizationEndpoint(ctx: Context, t: { issuer: string }, c
   if (status >= 502 && status <= 504) {
     throw new NetworkError(`the authorization endpoint ${endpoint} answered HTTP ${status} (its gateway cannot reach the IdP), so a browser could not sign in`, { hint: "check that the IdP is up, then log in again" });
   }
+}
+
+/** A code exchange refused for its redirect URI (docs/redirect-uris.md) says which flag fixes it. */
+function redirectRefused(e: unknown, t: Target, exact: string | undefined): unknown {
+  if (!(e instanceof McpAuthError) || e.hint || !redirectMismatch(e.message)) return e;
+  const fix = exact ? `check that ${exact} is registered at the IdP exactly as written` : `pass the redirect URI registered at the IdP: mcp-auth profiles set ${t.profile ?? "NAME"} --redirect-uri http://localhost:PORT/PATH`;
+  return new AuthError(e.message, { cause: e, code: e.code, hint: fix });
 }
 
 function waitFor(sec: number): string {

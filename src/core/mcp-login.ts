@@ -42,6 +42,12 @@ export interface McpSetupInput {
   redirectPort?: number;
   /** Extra authorization-request parameters (`--authorize-param`), stored in the profile. */
   authorizeParams?: Record<string, string>;
+  /** An exact loopback redirect URI (`--redirect-uri`): registered as it is, or the given client's. */
+  redirectUri?: string;
+  /** Hand out the ID token (the openid scope is added). */
+  useIdToken?: boolean;
+  /** Enterprise-managed authorization through this IdP profile (needs a client registered at the MCP authorization server). */
+  enterprise?: string;
   makeDefault?: boolean;
   /** Replace a profile of that name that points elsewhere. */
   force?: boolean;
@@ -176,32 +182,34 @@ interface ClientChoice {
   clientSecret?: string;
   authMethod?: ProfileData["tokenEndpointAuthMethod"];
   redirectPort?: number;
+  redirectUri?: string;
   kind: RegistrationKind;
 }
 
 /** Client registration in the spec's priority: given → CIMD → reused/new DCR → asked. */
 async function chooseClient(ctx: Context, d: McpDiscovery, input: McpSetupInput, opts: { reregister?: boolean } = {}): Promise<ClientChoice> {
   if (input.clientId) {
-    return { clientId: input.clientId, ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}), ...(input.redirectPort ? { redirectPort: input.redirectPort } : {}), kind: "pre-registered" };
+    return { clientId: input.clientId, ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}), ...redirectOf(input), kind: "pre-registered" };
   }
   const m = d.as.metadata as ServerMetadata & { client_id_metadata_document_supported?: unknown };
   if (input.clientMetadataUrl) {
     const url = checkClientMetadataUrl(input.clientMetadataUrl);
-    if (m.client_id_metadata_document_supported === true) return { clientId: url, ...(input.redirectPort ? { redirectPort: input.redirectPort } : {}), kind: "cimd" };
+    if (m.client_id_metadata_document_supported === true) return { clientId: url, ...redirectOf(input), kind: "cimd" };
     d.notes.push(`the authorization server does not support Client ID Metadata Documents; --client-metadata-url ignored`);
   }
   const regs = new Registrations(ctx.paths.dir);
   const issuer = d.as.issuer;
   const known = regs.get(issuer);
-  if (known && !opts.reregister) {
+  // A client registered for another redirect URI cannot take this one.
+  if (known && !opts.reregister && (!input.redirectUri || known.redirect_uri === input.redirectUri)) {
     const secret = known.secret_store ? ((await (await ctx.secretsOf(known.secret_store)).get(registrationSecretAccount(issuer))) ?? undefined) : undefined;
     if (!known.secret_store || secret) {
-      return { clientId: known.client_id, ...(secret ? { clientSecret: secret } : {}), authMethod: known.token_endpoint_auth_method, redirectPort: portOf(known.redirect_uri), kind: "reused" };
+      return { clientId: known.client_id, ...(secret ? { clientSecret: secret } : {}), authMethod: known.token_endpoint_auth_method, ...(input.redirectUri ? { redirectUri: input.redirectUri } : { redirectPort: portOf(known.redirect_uri) }), kind: "reused" };
     }
   }
   if (typeof m.registration_endpoint === "string") {
     const port = input.redirectPort ?? (await freePort());
-    const reg = await registerClient(discoveryEnv(ctx, d.mcpUrl, input.issuer), m, { redirectUri: `http://127.0.0.1:${port}/callback`, scope: d.scopes.join(" ") || undefined, device: input.device });
+    const reg = await registerClient(discoveryEnv(ctx, d.mcpUrl, input.issuer), m, { redirectUri: input.redirectUri ?? `http://127.0.0.1:${port}/callback`, scope: d.scopes.join(" ") || undefined, device: input.device });
     const record: RegistrationRecord = { client_id: reg.client_id, redirect_uri: reg.redirect_uri, token_endpoint_auth_method: reg.token_endpoint_auth_method, registered_at: Math.floor(ctx.now() / 1000) };
     if (reg.client_secret) {
       const store = await ctx.secrets();
@@ -209,13 +217,17 @@ async function chooseClient(ctx: Context, d: McpDiscovery, input: McpSetupInput,
       record.secret_store = store.kind;
     }
     await regs.put(issuer, record);
-    return { clientId: reg.client_id, ...(reg.client_secret ? { clientSecret: reg.client_secret } : {}), authMethod: reg.token_endpoint_auth_method, redirectPort: port, kind: "dcr" };
+    return { clientId: reg.client_id, ...(reg.client_secret ? { clientSecret: reg.client_secret } : {}), authMethod: reg.token_endpoint_auth_method, ...(input.redirectUri ? { redirectUri: input.redirectUri } : { redirectPort: port }), kind: "dcr" };
   }
   const asked = input.askClientId ? await input.askClientId(issuer) : undefined;
-  if (asked) return { clientId: asked, ...(input.redirectPort ? { redirectPort: input.redirectPort } : {}), kind: "entered" };
+  if (asked) return { clientId: asked, ...redirectOf(input), kind: "entered" };
   throw new UsageError(`the authorization server ${issuer} offers no way to register a client (no registration_endpoint${input.clientMetadataUrl ? "" : ", and no --client-metadata-url"})`, {
     hint: "ask its admin for a client id for a native app with redirect http://127.0.0.1/callback, then pass --client-id ID",
   });
+}
+
+function redirectOf(input: McpSetupInput): Pick<ClientChoice, "redirectPort" | "redirectUri"> {
+  return input.redirectUri ? { redirectUri: input.redirectUri } : input.redirectPort ? { redirectPort: input.redirectPort } : {};
 }
 
 function portOf(redirectUri: string): number | undefined {
@@ -235,7 +247,8 @@ export type McpPlan =
 export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: { reregister?: boolean } = {}): Promise<McpPlan> {
   const mcpUrl = canonicalMcpUrl(ctx, input.mcpUrl);
   const grant = input.grant ?? "authorization_code";
-  if (grant === "client_credentials" && !(input.clientId && input.clientSecret)) {
+  if (input.enterprise && !input.clientId) throw new UsageError("--enterprise needs --client-id: the client the MCP server's authorization server knows (and --client-secret-* if it has a secret)");
+  if (grant === "client_credentials" && !input.enterprise && !(input.clientId && input.clientSecret)) {
     throw new UsageError("client credentials need a client registered by the server's admin", { hint: "pass --client-id ID and --client-secret-stdin (or --client-secret-env VAR)" });
   }
   const d = await discoverMcp(ctx, mcpUrl, input);
@@ -246,11 +259,14 @@ export async function planMcpProfile(ctx: Context, input: McpSetupInput, opts: {
     issuer: d.as.issuer,
     clientId: client.clientId,
     grant,
-    ...(d.scopes.length ? { scopes: d.scopes } : {}),
+    ...(d.scopes.length || input.useIdToken ? { scopes: input.useIdToken && !d.scopes.includes("openid") ? ["openid", ...d.scopes] : d.scopes } : {}),
+    ...(input.useIdToken && { useIdToken: true }),
+    ...(input.enterprise && { enterprise: { idp: input.enterprise } }),
     ...(d.resource ? { resource: d.resource } : {}),
     mcpUrl,
     ...(client.redirectPort ? { redirectPort: client.redirectPort } : {}),
     ...(input.authorizeParams && Object.keys(input.authorizeParams).length ? { authorizeParams: input.authorizeParams } : {}),
+    ...(client.redirectUri ? { redirectUri: client.redirectUri } : {}),
     ...(client.authMethod && client.authMethod !== "none" ? { tokenEndpointAuthMethod: client.authMethod } : client.clientSecret ? {} : { tokenEndpointAuthMethod: "none" }),
     extra: {
       discovered: true,

@@ -2,6 +2,7 @@ import { portNumber } from "./inputs.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../errors.js";
 import { checkResource, checkUrl } from "../oauth/client.js";
+import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./assertion-source.js";
@@ -137,7 +138,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
       const held = await storedTokens(ctx, oldT);
       const rec = ctx.tokens.record(oldT);
       if (rec && held.accessToken) {
-        await ctx.tokens.save(newT, { access_token: held.accessToken, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, refresh_token: held.refreshToken });
+        await ctx.tokens.save(newT, { access_token: held.accessToken, token_type: rec.token_type, expires_at: rec.expires_at, scope: rec.scope, refresh_token: held.refreshToken, ...(rec.bearer && { bearer: rec.bearer }) });
         copiedTokens = true;
       }
       cfg.profiles[to] = cur;
@@ -160,7 +161,7 @@ export async function renameProfile(ctx: Context, from: string, to: string): Pro
 
 /** What `profiles set` may change; absent fields stay as they are. */
 /** What `profiles set` may change: the `profiles add` fields, each optional. */
-export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "clientSecretCommand" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "authMethod" | "kind" | "keyId" | "authorizeParams">>;
+export type ProfileChanges = Partial<Pick<AddProfileInput, "issuer" | "clientId" | "clientSecret" | "clientSecretCommand" | "grant" | "scopes" | "resource" | "audience" | "mcpUrl" | "redirectPort" | "redirectUri" | "authMethod" | "kind" | "keyId" | "authorizeParams" | "useIdToken">>;
 
 /**
  * Edits a saved profile in place: the stored client secret is kept unless a new one is given, and the
@@ -172,7 +173,9 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
   if (!cur) throw new UsageError(`no profile named "${name}"`, { hint: "see: mcp-auth profiles list" });
   const opt = (v: string | undefined, old: string | undefined) => (v === undefined ? old : v === "" ? undefined : v);
   const scopes = c.scopes === undefined ? cur.scopes : splitScopes(c.scopes);
-  const redirectPort = c.redirectPort === undefined ? cur.redirectPort : c.redirectPort === "" ? undefined : checkPort(c.redirectPort);
+  // A redirect URI fixes the port, so setting one replaces the other.
+  const redirectPort = c.redirectPort === undefined ? (c.redirectUri ? undefined : cur.redirectPort) : c.redirectPort === "" ? undefined : checkPort(c.redirectPort);
+  const redirectUri = c.redirectUri === undefined ? (c.redirectPort ? undefined : cur.redirectUri) : c.redirectUri || undefined;
   let base = cur;
   if (c.keyId !== undefined) {
     if (!cur.key) throw new UsageError(`profile "${name}" has no private_key_jwt key, so --key-id and --no-key-id do not apply`);
@@ -190,6 +193,8 @@ export async function updateProfile(ctx: Context, name: string, c: ProfileChange
     audience: opt(c.audience, cur.audience),
     mcpUrl: opt(c.mcpUrl, cur.mcpUrl),
     redirectPort: redirectPort === undefined ? undefined : String(redirectPort),
+    redirectUri,
+    useIdToken: c.useIdToken ?? cur.useIdToken,
     authMethod: c.authMethod ?? cur.tokenEndpointAuthMethod,
     kind: c.kind ?? cur.provider,
     // An empty map clears them (`--authorize-param ""`).
@@ -217,6 +222,12 @@ export interface AddProfileInput {
   audience?: string;
   mcpUrl?: string;
   redirectPort?: string;
+  /** An exact loopback redirect URI registered at the IdP (`--redirect-uri`). */
+  redirectUri?: string;
+  /** Hand out the ID token instead of the access token (`--use-id-token`). */
+  useIdToken?: boolean;
+  /** Enterprise-managed authorization through this IdP profile (`--enterprise IDP_PROFILE`). */
+  enterprise?: string;
   authMethod?: TokenAuthMethod;
   kind: string;
   /** Extra authorization-request parameters (already checked: src/oauth/authorize-params.ts). */
@@ -271,6 +282,17 @@ async function keyOrAssertion(o: AddProfileInput): Promise<{ key?: NewKey; asser
   };
 }
 
+/** `--enterprise IDP_PROFILE`: an existing profile that signs a person in at the enterprise IdP. */
+export function checkEnterprise(ctx: Context, o: Pick<AddProfileInput, "name" | "enterprise" | "grant" | "assertionFrom" | "clientAuth" | "useIdToken">): void {
+  const idp = profileOf(ctx.config(), o.enterprise!);
+  if (o.enterprise === o.name) throw new UsageError("--enterprise names the IdP's own profile, not this one");
+  if (!idp) throw new UsageError(`--enterprise ${o.enterprise}: no such profile`, { hint: `first: mcp-auth profiles add ${o.enterprise} --issuer IDP_URL --client-id ID --grant authorization_code` });
+  if (idp.grant === "client_credentials" || idp.enterprise) throw new UsageError(`--enterprise ${o.enterprise}: that profile must sign a person in at the IdP (authorization code or device code)`);
+  if (!idp.scopes?.includes("openid")) throw new UsageError(`--enterprise ${o.enterprise}: that profile does not ask for the openid scope, so it would get no ID token to exchange`, { hint: `mcp-auth profiles set ${o.enterprise} --scope openid ${(idp.scopes ?? []).join(" ")}`.trim() });
+  if (o.grant && o.grant !== "client_credentials") throw new UsageError("--enterprise gets tokens without a browser (an ID-JAG and the JWT-bearer grant): --grant does not apply");
+  if (o.assertionFrom || o.clientAuth || o.useIdToken) throw new UsageError("--enterprise cannot be combined with --assertion-from, --client-auth or --use-id-token");
+}
+
 /** `profiles add`: validates what a person typed, then saves the profile and its secret. */
 export async function addProfile(ctx: Context, o: AddProfileInput): Promise<AddedProfile> {
   checkProfileName(o.name);
@@ -278,7 +300,8 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
   checkUrl(o.issuer, "--issuer", ctx.allowHttp, "issuer");
   if (o.mcpUrl) checkUrl(o.mcpUrl, "--mcp-url", ctx.allowHttp, "resource");
   if (o.resource) checkResource(o.resource, "--resource");
-  const grant: Grant = o.grant ?? (o.clientSecret || o.clientSecretCommand || key || assertion ? "client_credentials" : "authorization_code");
+  if (o.enterprise !== undefined) checkEnterprise(ctx, o);
+  const grant: Grant = o.enterprise ? "client_credentials" : (o.grant ?? (o.clientSecret || o.clientSecretCommand || key || assertion ? "client_credentials" : "authorization_code"));
   const existing = profileOf(ctx.config(), o.name);
   const hadSecret = Boolean(existing?.secretStore || existing?.clientSecretCommand) && o.force; // kept by saveProfile
   if (o.clientSecretCommand) {
@@ -286,12 +309,22 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     await checkCommandToStore(ctx, o.clientSecretCommand, `profile "${o.name}"`, o.clientId);
   }
   // A key or federated profile being edited (`profiles set`) keeps authenticating the way it did.
-  if (grant === "client_credentials" && !o.clientSecret && !o.clientSecretCommand && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {
+  if (grant === "client_credentials" && !o.enterprise && !o.base?.enterprise && !o.clientSecret && !o.clientSecretCommand && !hadSecret && !key && !assertion && !o.base?.key && !o.base?.assertion) {
     throw new UsageError("client credentials need a client secret", { hint: "pass --client-secret-stdin, --client-secret-env VAR or --client-secret-cmd 'COMMAND'" });
   }
   let redirectPort: number | undefined;
   if (o.redirectPort !== undefined) {
     redirectPort = portNumber("--redirect-port", String(o.redirectPort));
+  }
+  if (o.redirectUri !== undefined) {
+    if (redirectPort !== undefined) throw new UsageError("--redirect-port and --redirect-uri exclude each other: the URI fixes the port");
+    loopbackRedirect(o.redirectUri);
+  }
+  let scopes = splitScopes(o.scopes);
+  if (o.useIdToken) {
+    // Only a person's sign-in yields an ID token, and only when openid is asked for (OIDC Core §3.1.2.1).
+    if (grant === "client_credentials") throw new UsageError("--use-id-token needs a person's sign-in (--grant authorization_code or device_code): client credentials yield no ID token");
+    if (!scopes?.includes("openid")) scopes = ["openid", ...(scopes ?? [])];
   }
   const { secretStore: _kept, ...base } = o.base ?? ({} as Partial<ProfileData>);
   const data: ProfileData = {
@@ -300,12 +333,16 @@ export async function addProfile(ctx: Context, o: AddProfileInput): Promise<Adde
     issuer: normalizeIssuer(o.issuer),
     clientId: o.clientId ?? "",
     grant,
-    scopes: splitScopes(o.scopes),
+    scopes,
     resource: o.resource,
     audience: o.audience,
     mcpUrl: o.mcpUrl,
     redirectPort,
-    tokenEndpointAuthMethod: key ? "private_key_jwt" : o.authMethod,
+    redirectUri: o.redirectUri,
+    useIdToken: o.useIdToken || undefined,
+    ...(o.enterprise && { enterprise: { idp: o.enterprise } }),
+    // An enterprise profile's client without a secret is a public one at the MCP authorization server (ext-auth §5).
+    tokenEndpointAuthMethod: key ? "private_key_jwt" : (o.authMethod ?? (o.enterprise && !o.clientSecret && !hadSecret ? "none" : undefined)),
     ...(assertion && { assertion }),
     ...(o.authorizeParams && Object.keys(o.authorizeParams).length && { authorizeParams: o.authorizeParams }),
     ...(o.extra && { extra: { ...base.extra, ...o.extra } }),
@@ -363,5 +400,15 @@ export async function saveAuthorizeParams(ctx: Context, name: string, params: Re
     if (!p) return;
     if (Object.keys(params).length) p.authorizeParams = params;
     else delete p.authorizeParams;
+  });
+}
+
+/** Records the redirect URI a login just succeeded with (`login NAME --redirect-uri`); its tokens stay. */
+export async function saveRedirectUri(ctx: Context, name: string, uri: string): Promise<void> {
+  await ctx.updateConfig((cfg) => {
+    const p = profileOf(cfg, name);
+    if (!p) return;
+    p.redirectUri = uri;
+    delete p.redirectPort; // the URI fixes the port
   });
 }

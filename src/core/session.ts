@@ -7,7 +7,7 @@ import { revokeTokens, type RevocationOutcome } from "../oauth/revoke.js";
 import type { Profile } from "../profile.js";
 import { interactiveLogin, type LoginOptions } from "./login.js";
 import { targetFromProfile, type Target } from "./target.js";
-import { forgetTokens, getToken, oauthConfig, saveTokens, storedTokens, type TokenResult } from "./tokens.js";
+import { bearerOf, forgetTokens, getToken, oauthConfig, saveTokens, storedTokens, type TokenResult } from "./tokens.js";
 
 /**
  * Sessions: signing in and out. Both hold the target's lock, so a parallel `token` waits for a login
@@ -24,7 +24,7 @@ export async function login(ctx: Context, profile: Profile, o: LoginOptions): Pr
   const run = interactiveLogin(ctx, o);
   const release = await ctx.tokens.lock(t);
   try {
-    const tokens = await run(t);
+    const tokens = bearerOf(t, await run(t));
     await saveTokens(ctx, t, tokens);
     return { kind: "login", token: { ...tokens, source: "login" } };
   } finally {

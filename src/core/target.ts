@@ -11,6 +11,12 @@ import { assertCommandSource, secretFromCommand } from "./secret-command.js";
 export interface Target extends CacheIdentity {
   grant: Grant;
   redirectPort?: number;
+  /** Enterprise-managed authorization: the IdP profile whose ID token is exchanged, and the MCP server it is for. */
+  enterprise?: { idp: string; mcpUrl?: string };
+  /** Hand out the ID token instead of the access token (the cache record says which one it holds). */
+  useIdToken?: boolean;
+  /** The exact loopback redirect URI the IdP has registered for this client. */
+  redirectUri?: string;
   authMethod?: TokenAuthMethod;
   /** Fixed OAuth endpoints for a server without a discovery document (OpenProject, GitHub). */
   endpoints?: { authorization_endpoint?: string; token_endpoint: string; device_authorization_endpoint?: string };
@@ -42,6 +48,9 @@ export function targetFromProfile(p: Profile): Target {
     resource: p.resource,
     audience: p.audience,
     redirectPort: p.redirectPort,
+    ...(p.redirectUri && { redirectUri: p.redirectUri }),
+    ...(p.useIdToken && { useIdToken: true }),
+    ...(p.enterprise && { enterprise: { idp: p.enterprise.idp, ...(p.mcpUrl && { mcpUrl: p.mcpUrl }) } }),
     authMethod: p.tokenEndpointAuthMethod,
     ...(typeof p.extra?.tokenEndpoint === "string" && {
       endpoints: {

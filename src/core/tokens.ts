@@ -64,11 +64,41 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
 }
 
 async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
-  if (t.grant === "client_credentials") return { ...(await clientCredentials(ctx, t)), source: "grant" };
+  if (t.enterprise) {
+    // The IdP's sign-in (with a browser, once) is the only interactive part: the rest is two token requests.
+    const { enterpriseToken } = await import("./enterprise.js");
+    return { ...bearerOf(t, await enterpriseToken(ctx, t, { login: o.login, tokens: { getToken, oauthConfig } })), source: "grant" };
+  }
+  if (t.grant === "client_credentials") return { ...bearerOf(t, await clientCredentials(ctx, t)), source: "grant" };
   if (!o.login) {
     throw new AuthError(`profile "${t.profile}" needs a login (${t.grant === "device_code" ? "device code" : "browser"}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, { hint: loginHint(t) });
   }
-  return { ...(await o.login(t)), source: "login" };
+  return { ...bearerOf(t, await o.login(t)), source: "login" };
+}
+
+/**
+ * The token a target hands out: the access token, or for `useIdToken` (servers fronted by AWS Cognito
+ * or AgentCore that check the ID token) the ID token, living until its own `exp` — so the cache
+ * refreshes it when it, not the access token, runs out. The refresh token stays as it is.
+ */
+export function bearerOf(t: Pick<Target, "useIdToken" | "profile">, ts: TokenSet): TokenSet {
+  if (!t.useIdToken) return ts;
+  const why = !ts.id_token ? "the IdP returned no ID token" : idTokenExp(ts.id_token) === undefined ? "the ID token has no exp claim" : undefined;
+  if (why) {
+    throw new AuthError(`${why}, and profile${t.profile ? ` "${t.profile}"` : ""} hands out the ID token (--use-id-token)`, {
+      hint: "request the openid scope (mcp-auth profiles set NAME --scope \"openid …\"), or drop --use-id-token",
+    });
+  }
+  return { ...ts, access_token: ts.id_token!, expires_at: idTokenExp(ts.id_token!)!, bearer: "id_token" };
+}
+
+function idTokenExp(jwt: string): number | undefined {
+  try {
+    const exp = (JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: unknown }).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? Math.floor(exp) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function oauthConfig(ctx: Context, t: Target, clientAuth?: OC.ClientAuth) {
@@ -114,6 +144,8 @@ async function secretOrKeyGrant(ctx: Context, t: Target): Promise<TokenSet> {
 async function cached(ctx: Context, t: Target, minTtl: number): Promise<(TokenResult & { obtainedAt: number }) | null> {
   const rec = ctx.tokens.record(t);
   if (!rec || rec.expires_at - ctx.now() / 1000 < minTtl) return null;
+  // The record holds the other kind of token (`token --use-id-token` on an ordinary profile, or back): a miss, and a refresh.
+  if ((rec.bearer === "id_token") !== Boolean(t.useIdToken)) return null;
   let access: string | undefined;
   try {
     access = await ctx.tokens.accessToken(t, rec);
@@ -134,6 +166,8 @@ async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> 
   let ts: TokenSet;
   try {
     ts = toTokenSet(await client.refreshTokenGrant(config, rt, targetParams({ resource: t.resource, audience: t.audience })), ctx.now());
+    // A refresh answered without an ID token leaves a useIdToken target nothing to hand out: sign in again.
+    if (t.useIdToken && !ts.id_token) throw new AuthError(`the IdP answered the refresh without an ID token${t.profile ? ` for profile "${t.profile}"` : ""}, which it hands out (--use-id-token)`, { hint: loginHint(t) });
   } catch (e) {
     const err = wrapOAuthError(e, `refresh at ${t.issuer}`, config);
     if (err instanceof AuthError && err.code === "invalid_grant") {
@@ -155,7 +189,7 @@ async function tryRefresh(ctx: Context, t: Target): Promise<TokenResult | null> 
     throw err;
   }
   // A server that does not rotate returns no new refresh token: keep using the old one.
-  const result: TokenResult = { ...ts, refresh_token: ts.refresh_token ?? rt, source: "refresh" };
+  const result: TokenResult = { ...bearerOf(t, ts), refresh_token: ts.refresh_token ?? rt, source: "refresh" };
   await saveTokens(ctx, t, result);
   return result;
 }

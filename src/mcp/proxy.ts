@@ -62,6 +62,8 @@ export interface ProxyOptions {
    * origin; a refusal there is passed on and never widens the profile.
    */
   covers?: (url: URL) => boolean;
+  /** Extra headers on every request to the server (`--header`), never one the proxy or the transport sets. */
+  headers?: ReadonlyArray<readonly [string, string]>;
 }
 
 /** Step-ups per proxy session: the spec's "no more than a few times", so a server that is never satisfied cannot loop us. */
@@ -142,6 +144,8 @@ function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>
   };
   const withToken = (init: RequestInit | undefined, token: string): RequestInit => {
     const headers = new Headers(init?.headers);
+    // Extra headers first, then the token: a name the transport or the token owns is refused earlier (src/headers.ts), and never wins here.
+    for (const [k, v] of o.headers ?? []) if (!headers.has(k)) headers.set(k, v);
     headers.set("authorization", `Bearer ${token}`);
     return { ...init, headers };
   };

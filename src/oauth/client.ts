@@ -191,6 +191,8 @@ export interface TokenSet {
   scope?: string;
   refresh_token?: string;
   id_token?: string;
+  /** "id_token": access_token holds the ID token (`--use-id-token`; src/core/tokens.ts bearerOf). */
+  bearer?: "id_token";
 }
 
 /** Longest we trust a lifetime we cannot check (an opaque token): a day, whatever expires_in says. */

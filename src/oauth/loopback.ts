@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { openid, wrapOAuthError } from "./client.js";
 import { markControl, registerSecret } from "../io/sanitize.js";
+import type { LoopbackRedirect } from "./redirect-uri.js";
 
 /**
  * Authorization code + PKCE (S256) through a one-shot loopback redirect on 127.0.0.1 (RFC 8252).
@@ -16,6 +17,10 @@ export interface LoopbackOptions {
   params: Record<string, string>;
   /** 0 = a random free port; IdPs that register an exact redirect URI need a fixed one. */
   port: number;
+  /** An exact redirect URI registered at the IdP (`--redirect-uri`): its hosts, port and path replace the default. */
+  redirect?: LoopbackRedirect;
+  /** Says what could not be done but did not stop the login (no IPv6 loopback for `localhost`). */
+  warn?: (line: string) => void;
   timeoutMs: number;
   /** What to suggest when the browser never comes back (the caller knows whether it opened one). */
   timeoutHint?: string;
@@ -31,19 +36,7 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();
 
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(
-        e.code === "EADDRINUSE"
-          ? new UsageError(`port ${o.port} on 127.0.0.1 is in use, cannot receive the login redirect`, { hint: "free it, or pick another with --port" })
-          : e,
-      ),
-    );
-    server.listen(o.port, "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const redirectUri = `http://127.0.0.1:${port}/callback`;
+  const { servers, redirectUri, path } = await loopbackListeners(o);
 
   try {
     const url = client.buildAuthorizationUrl(config, {
@@ -59,9 +52,9 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
     let handled = false;
     const ignored: string[] = [];
     const metadata = config.serverMetadata();
-    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       const current = new URL(req.url ?? "/", redirectUri);
-      if (current.pathname !== "/callback" || handled) {
+      if (current.pathname !== path || handled) {
         res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
         return;
       }
@@ -82,7 +75,8 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
           settle.reject(e);
         },
       );
-    });
+    };
+    for (const s of servers) s.on("request", onRequest);
     await o.open(url.href);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -97,8 +91,10 @@ export async function loopbackLogin(config: OC.Configuration, o: LoopbackOptions
       clearTimeout(timer);
     }
   } finally {
-    server.closeAllConnections?.();
-    server.close();
+    for (const s of servers) {
+      s.closeAllConnections?.();
+      s.close();
+    }
   }
 }
 
@@ -112,6 +108,54 @@ export function checkBrowserLogin(config: OC.Configuration): void {
   if (Array.isArray(methods) && !methods.includes("S256")) {
     throw new NetworkError(`the authorization server does not support PKCE with S256 (code_challenge_methods_supported: ${markControl(methods.join(", ")) || "none"}); refusing to log in without it`);
   }
+}
+
+/**
+ * The listener(s) for the redirect: 127.0.0.1 on the given or a random port by default; for an exact
+ * redirect URI, its port on its host — both loopbacks for `localhost`, which a browser may resolve to
+ * either. A machine without IPv6 loopback still gets the login on 127.0.0.1 (with a warning), unless
+ * the URI names [::1] itself. `listen` is replaceable so that a machine without ::1 can be played.
+ */
+export async function loopbackListeners(o: Pick<LoopbackOptions, "port" | "redirect" | "warn">, listen = listenOn): Promise<{ servers: Server[]; redirectUri: string; path: string }> {
+  const r = o.redirect;
+  const servers: Server[] = [];
+  try {
+    for (const host of r?.hosts ?? ["127.0.0.1" as const]) {
+      const port = r ? r.port : o.port;
+      try {
+        servers.push(await listen(port, host, r ? "the redirect URI's" : "--port"));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (host === "::1" && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT") && servers.length) {
+          o.warn?.(`this machine has no IPv6 loopback (::1), so the login listens on 127.0.0.1:${port} only; a browser that resolves localhost to ::1 will not reach it`);
+          continue;
+        }
+        if (host === "::1" && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT")) {
+          throw new UsageError(`cannot listen on [::1]:${port} for the login redirect: this machine has no IPv6 loopback (${code})`, { hint: "register and pass a redirect URI on 127.0.0.1 or localhost instead (--redirect-uri)" });
+        }
+        throw e;
+      }
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    throw e;
+  }
+  const port = (servers[0]!.address() as AddressInfo).port;
+  return r ? { servers, redirectUri: r.uri, path: r.path } : { servers, redirectUri: `http://127.0.0.1:${port}/callback`, path: "/callback" };
+}
+
+export function listenOn(port: number, host: "127.0.0.1" | "::1", flag: string): Promise<Server> {
+  const server = createServer();
+  return new Promise<Server>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === "EADDRINUSE"
+          ? new UsageError(`port ${port} on ${host === "::1" ? "[::1]" : host} is in use, cannot receive the login redirect`, { hint: flag === "--port" ? "free it, or pick another with --port" : "free it: the IdP accepts only the registered redirect URI's port" })
+          : e,
+      ),
+    );
+    server.listen({ port, host, ipv6Only: host === "::1" }, () => resolve(server));
+  });
 }
 
 /**

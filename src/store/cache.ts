@@ -25,6 +25,8 @@ export interface TokensToSave {
   expires_at: number;
   scope?: string;
   refresh_token?: string;
+  /** "id_token": access_token is the ID token (`--use-id-token`). */
+  bearer?: "id_token";
 }
 
 export interface ForgetReport {
@@ -143,7 +145,7 @@ export function createTokenCache(d: TokenCacheDeps): TokenCache {
 
 /** The cache record of a token response: what `status` shows, and where the secrets went (filled in by save). */
 function recordOf(t: CacheIdentity & { profile: string | null; issuer: string; clientId: string }, ts: TokensToSave, nowMs: number): TokenRecord {
-  return { version: 1, profile: t.profile, issuer: t.issuer, clientId: t.clientId, token_type: ts.token_type, expires_at: ts.expires_at, obtained_at: nowMs / 1000, scope: ts.scope };
+  return { version: 1, profile: t.profile, issuer: t.issuer, clientId: t.clientId, token_type: ts.token_type, expires_at: ts.expires_at, obtained_at: nowMs / 1000, scope: ts.scope, ...(ts.bearer && { bearer: ts.bearer }) };
 }
 
 /** Runs fn on every store that may hold something of ours; stores that cannot be opened are reported, not fatal. */

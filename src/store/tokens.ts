@@ -31,6 +31,8 @@ export interface CachedToken {
   refresh_store?: StoreKind;
   /** The store holding the access token when it is not in this file. */
   access_store?: StoreKind;
+  /** "id_token": the token held is the ID token (`--use-id-token`), served only to a target that asks for it. */
+  bearer?: "id_token";
 }
 
 export function tokenFile(p: Pick<Paths, "tokens">, t: CacheIdentity): string {

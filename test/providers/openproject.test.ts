@@ -67,6 +67,15 @@ describe("bootstrap openproject (the built CLI)", () => {
     expect(s!.apps.size).toBe(1);
   });
 
+  it("--redirect-uri on localhost: the profile keeps it, so the login listens for exactly that URI", async () => {
+    await setup();
+    const uri = "http://localhost:3118/op-callback";
+    const app = s!.createApp({ name: "MCP client", redirectUris: [uri], scopes: ["api_v3", "mcp"] });
+    const r = await run(["--oauth", "--client-id", app.clientId, "--client-secret-stdin", "--redirect-uri", uri, "--profile", "op"], { input: `${app.clientSecret}\n` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(config().profiles.op).toMatchObject({ grant: "authorization_code", redirectUri: uri });
+  });
+
   /** POST /mcp initialize with a token, as an MCP client would. */
   async function mcpInit(token: string) {
     const res = await fetch(`${s!.url}/mcp`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }) });

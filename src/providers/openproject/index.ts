@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { AuthError, type Check, checkUrl, type ProviderContext, defineInput, defineProvider, describeEra, failed, type InputValues, issuerUrl, normalizeIssuer, passed, probeServer, type ProfileData, registerSecret, UsageError, type Json } from "../../sdk.js";
+import { AuthError, type Check, loopbackRedirectProblem, checkUrl, type ProviderContext, defineInput, defineProvider, describeEra, failed, type InputValues, issuerUrl, normalizeIssuer, passed, probeServer, type ProfileData, registerSecret, UsageError, type Json } from "../../sdk.js";
 import { api, apiError, type ApiResponse } from "../http.js";
 import { adminPasswordInput, adminUserInput, redirectPortInput } from "../options.js";
 import { OpenProjectAdmin, redirectUriProblem, Unsupported } from "./create.js";
@@ -169,6 +169,8 @@ function profileResult(base: string, o: OpInput, clientId: string, redirectUri: 
     scopes: SCOPES,
     mcpUrl: `${base}/mcp`,
     redirectPort: cc ? undefined : o.redirectPort,
+    // A loopback redirect URI of the user's own (localhost, another path): the login listens for exactly it.
+    ...(!cc && o.redirectUri && !loopbackRedirectProblem(o.redirectUri) && { redirectUri: o.redirectUri }),
     tokenEndpointAuthMethod: "client_secret_basic",
     // No RFC 8414 document on OpenProject: the endpoints are fixed paths (docs/idp/openproject.md).
     extra: { authorizationEndpoint: `${base}/oauth/authorize`, tokenEndpoint: `${base}/oauth/token`, redirectUri },
