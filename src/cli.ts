@@ -4,6 +4,7 @@ import { ExitCode, McpAuthError, UsageError } from "./errors.js";
 import { registerCommands } from "./commands/index.js";
 import { optionFlag } from "./commands/shared.js";
 import { completionScript, type Shell } from "./completion.js";
+import { undoAll } from "./interrupt.js";
 import { sanitize } from "./io/sanitize.js";
 import { colorEnabled, painter } from "./io/terminal.js";
 import { plugins } from "./plugins.js";
@@ -143,9 +144,12 @@ export async function main(argv: string[], makeContext: (g: GlobalOptions) => Co
 
 /** The process entry point (bin/mcp-auth.js). */
 export async function run(argv: string[]): Promise<void> {
+  let stopping = false;
   process.on("SIGINT", () => {
+    if (stopping) process.exit(ExitCode.INTERRUPTED); // a second Ctrl-C does not wait for the undo
+    stopping = true;
     process.stderr.write("\nmcp-auth: interrupted\n");
-    process.exit(ExitCode.INTERRUPTED);
+    void undoAll().finally(() => process.exit(ExitCode.INTERRUPTED));
   });
   process.exitCode = await main(argv);
 }

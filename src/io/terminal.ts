@@ -53,11 +53,17 @@ export interface Choice<T extends string = string> {
   description?: string;
 }
 
+/**
+ * Checks an answer before the prompt takes it: true, or the reason shown under the question, which is
+ * then asked again (a typo costs one more try, not the whole run). It gets the default when nothing was typed.
+ */
+export type Validate = (v: string) => string | true | Promise<string | true>;
+
 /** Questions to a person. Every method throws a UsageError naming the flag to pass when nobody can answer. */
 export interface Prompter {
-  password(message: string, o?: { flagHint?: string }): Promise<string>;
+  password(message: string, o?: { flagHint?: string; validate?: Validate }): Promise<string>;
   confirm(message: string, o?: { default?: boolean; flagHint?: string }): Promise<boolean>;
-  input(message: string, o?: { default?: string; flagHint?: string; validate?: (v: string) => string | true }): Promise<string>;
+  input(message: string, o?: { default?: string; flagHint?: string; validate?: Validate }): Promise<string>;
   select<T extends string>(message: string, choices: Choice<T>[], o?: { default?: T; flagHint?: string }): Promise<T>;
 }
 
@@ -137,11 +143,20 @@ function inquirerPrompter(input: Terminal["in"], output: NodeJS.WritableStream):
   // Questions and choices may quote a server (a discovered scope, a client name): no control sequences.
   const clean = (s: string) => sanitize(s).replace(/[\r\n\t]+/g, " ");
   return {
-    password: async (message) => (await load()).password({ message: clean(message), mask: "*" }, ctx as never),
+    password: async (message, o) => (await load()).password({ message: clean(message), mask: "*", validate: cleanReason(o?.validate) }, ctx as never),
     confirm: async (message, o) => (await load()).confirm({ message: clean(message), default: o?.default }, ctx as never),
-    input: async (message, o) => (await load()).input({ message: clean(message), default: o?.default === undefined ? undefined : stripControl(o.default), validate: o?.validate }, ctx as never),
+    input: async (message, o) => (await load()).input({ message: clean(message), default: o?.default === undefined ? undefined : stripControl(o.default), validate: cleanReason(o?.validate) }, ctx as never),
     select: async (message, choices, o) =>
       (await load()).select({ message: clean(message), choices: choices.map((c) => ({ ...c, name: clean(c.name), ...(c.description !== undefined && { description: clean(c.description) }) })), default: o?.default }, ctx as never),
+  };
+}
+
+/** A reason may quote what a server said (a DNS error, a status text): shown without control sequences. */
+function cleanReason(validate: Validate | undefined): Validate | undefined {
+  if (!validate) return undefined;
+  return async (v) => {
+    const r = await validate(v);
+    return r === true ? true : sanitize(r).replace(/[\r\n\t]+/g, " ");
   };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { AuthError, type Check, checkUrl, defineInput, defineProvider, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, registerSecret, UsageError, type Json } from "../sdk.js";
-import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, type ClientGrant } from "./options.js";
+import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, SECRET_NOT_HELD, type ClientGrant } from "./options.js";
 import { appTypes, body, createError, inboundConfig, lifetimeOf, oauthConfig, pick, ThunderAdmin, unknownType, withSecret, type AppList, type Casing, type TokenShape } from "./thunder/apps.js";
 import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
 
@@ -150,7 +150,8 @@ export const thunder = defineProvider({
       } else {
         if (!isPublic && !(await run.vault.holds(clientId))) {
           throw new UsageError(`application "${o.name}" already exists (id ${existing.id}) and mcp-auth does not hold its client secret`, {
-            hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
+            code: SECRET_NOT_HELD,
+              hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
           });
         }
         action = "reused";

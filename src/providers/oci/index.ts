@@ -1,5 +1,5 @@
 import { type Check, checkUrl, defineInput, defineProvider, issuerUrl, type ProfileData, UsageError } from "../../sdk.js";
-import { adminClientSecretInput, rotateSecretInput } from "../options.js";
+import { adminClientSecretInput, rotateSecretInput, SECRET_NOT_HELD } from "../options.js";
 import { OciAdmin, tenantIssuer } from "./admin.js";
 import { IDCS_HOST, IDCS_TOKEN_ISSUER, idcsMetadata } from "./discovery.js";
 import { planEnvFile, writeEnvFile } from "./env-file.js";
@@ -91,6 +91,7 @@ export const oci = defineProvider({
           secret = app.clientSecret;
           if (!secret) {
             throw new UsageError(`app "${o.name}" (${app.id}) exists and neither mcp-auth nor the domain gives its client secret`, {
+              code: SECRET_NOT_HELD,
               hint: "rerun with --rotate-secret to issue a new one (servers using the old secret will stop working)",
             });
           }
