@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -331,7 +331,7 @@ describe("init on a real terminal (tmux)", () => {
       expect(screen).toContain("[exit 0]");
       expect(screen).toContain('Created profile "dev"');
       expect(screen).not.toContain("sandbox-secret"); // typed, but shown as *
-      expect(screen).toMatch(/ {2}npx mcp-auth-cli token --profile dev\n/); // started outside any project, without mcp-auth on PATH
+      expect(screen).toContain(`  node ${realpathSync(BIN)} token --profile dev\n`); // started outside any project, without mcp-auth on PATH
       const config = JSON.parse(readFileSync(join(cfg, "config.json"), "utf8"));
       expect(config.profiles.dev).toMatchObject({ clientId: "sandbox-m2m", grant: "client_credentials" });
     } finally {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -136,7 +136,7 @@ describe("messages that misled", () => {
     expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"])).code).toBe(0);
     const r = await u.run(["--non-interactive", "token", "--profile", "dev"]);
     expect(r.code).toBe(4);
-    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and --non-interactive was given (run: mcp-auth login dev)');
+    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and --non-interactive was given (run: npx mcp-auth login dev)'); // run from this checkout, mcp-auth not on PATH
   });
 
   it("bootstrap thunder --url <not a Thunder> says so", async () => {
@@ -362,8 +362,10 @@ describe("the sandbox prints commands that run from where the user is", () => {
   it.each([
     ["on PATH", true, false, "mcp-auth"],
     ["installed in the project", false, true, "npx mcp-auth"],
-    ["neither", false, false, "npx mcp-auth-cli"],
-  ])("%s", (_what, onPath, inProject, want) => {
+    ["neither, started from a clone's (or an unpacked tarball's) launcher", false, false, "node /opt/mcp-auth/bin/mcp-auth.js", "/opt/mcp-auth/bin/mcp-auth.js"],
+    ["neither, its launcher in a path with a space", false, false, "node '/opt/my tools/bin/mcp-auth.js'", "/opt/my tools/bin/mcp-auth.js"],
+    ["neither, and no launcher of its own (npx's cache)", false, false, "npx mcp-auth-cli"],
+  ])("%s", (_what, onPath, inProject, want, script?: string) => {
     const dir = mkdtempSync(join(tmpdir(), "mcp-auth-inv-"));
     try {
       const bin = join(dir, "bin");
@@ -376,13 +378,13 @@ describe("the sandbox prints commands that run from where the user is", () => {
         writeFileSync(join(dir, "project", "node_modules", ".bin", "mcp-auth"), "#!/bin/sh\n");
         chmodSync(join(dir, "project", "node_modules", ".bin", "mcp-auth"), 0o755);
       }
-      expect(invocation({ PATH: bin }, project)).toBe(want);
+      expect(invocation({ PATH: bin }, project, script)).toBe(want);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("the running sandbox, started from a fresh project without mcp-auth on PATH, prints `npx mcp-auth-cli …`", async () => {
+  it("the running sandbox, started from a fresh directory without mcp-auth on PATH, prints `node <its launcher> …` (the package is not on the registry yet)", async () => {
     const home = mkdtempSync(join(tmpdir(), "mcp-auth-sbx-"));
     const child = spawn(process.execPath, [BIN, "sandbox", "--save"], {
       cwd: home,
@@ -392,8 +394,8 @@ describe("the sandbox prints commands that run from where the user is", () => {
     let err = "";
     child.stderr.on("data", (d) => (err += d));
     try {
-      await until(() => err, /mcp-auth-cli status/);
-      expect(err).toContain("  npx mcp-auth-cli token --profile sandbox\n");
+      await until(() => err, / status\n/);
+      expect(err).toContain(`  node ${realpathSync(BIN)} token --profile sandbox\n`);
       expect(err).not.toMatch(/^ {2}mcp-auth /m);
     } finally {
       child.kill("SIGTERM");
@@ -415,9 +417,59 @@ it("the bin directory npx puts on PATH for one run (its _npx cache) does not cou
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, "mcp-auth"), "#!/bin/sh\n", { mode: 0o755 });
     expect(invocation({ PATH: bin }, ROOT)).toBe("npx mcp-auth");
-    expect(invocation({ PATH: bin }, dir)).toBe("npx mcp-auth-cli");
+    expect(invocation({ PATH: bin }, dir, undefined)).toBe("npx mcp-auth-cli");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
+
+describe("error hints point at the easy fix, in the form that runs from here", () => {
+  it.each([
+    ["mcp-auth not on PATH, inside this checkout", "/nonexistent", "npx mcp-auth"],
+    ["mcp-auth on PATH", "ON_PATH", "mcp-auth"],
+  ])("no profile yet (%s): init, or login with the MCP URL", async (_what, path, me) => {
+    const bin = mkdtempSync(join(tmpdir(), "mcp-auth-bin-"));
+    writeFileSync(join(bin, "mcp-auth"), "#!/bin/sh\n", { mode: 0o755 });
+    t = createTestContext({ env: { PATH: path === "ON_PATH" ? bin : path } });
+    try {
+      expect(await t.run(["token"])).toBe(2);
+      expect(t.stderr().trim()).toBe(`error: no profile configured (set one up with: ${me} init, or ${me} login <mcp-url>; or pass --issuer and --client-id)`);
+      expect(await t.run(["profiles", "list"])).toBe(0);
+      expect(await t.run(["status"])).toBe(0);
+      expect(t.stdout()).toBe(`No profiles. Set one up with: ${me} init, or ${me} login <mcp-url>\nNo profiles. Set one up with: ${me} init, or ${me} login <mcp-url>  (or try: ${me} sandbox --save)\n`);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it("a \"run:\" hint names the command as it runs from here", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--resource", sb.mcpUrl])).toBe(0);
+    expect(await t.run(["token", "--profile", "dev"])).toBe(4);
+    expect(t.stderr()).toContain("(run: npx mcp-auth login dev)");
+  });
+
+  it("invalid_client on a client-credentials profile: store the new secret with profiles set", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent", S: "not-the-secret" } });
+    expect(await t.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "S", "--resource", sb.mcpUrl])).toBe(0);
+    expect(await t.run(["token", "--profile", "m2m"])).toBe(4);
+    expect(t.stderr()).toContain("Try: npx mcp-auth token --profile m2m\n");
+    expect(t.stderr().trim().split("\n").at(-1)).toMatch(/^error: token request to \S+ refused: invalid_client.*\(if the client secret changed, store the new one: npx mcp-auth profiles set m2m --client-secret-stdin\)$/);
+  });
+
+  it.each([
+    ["an MCP URL without its scheme", (mcp: string) => mcp.replace(/^http:\/\//, ""), (mcp: string) => `for the server at that address, give its URL with the scheme: npx mcp-auth login ${mcp}`],
+    ["a host name without its scheme", () => "mcp.example.invalid", () => "for the server at that address, give its URL with the scheme: npx mcp-auth login https://mcp.example.invalid"],
+  ])("login with %s: the URL with its scheme", async (_what, arg, hint) => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["login", arg(sb.mcpUrl), "--no-browser"])).toBe(2);
+    expect(t.stderr()).toContain(`(${hint(sb.mcpUrl)})`);
+  });
+
+  it("a login URL missing its path: the 404 it got, and where MCP usually lives", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["login", new URL(sb.mcpUrl).origin, "--no-browser"])).toBe(3);
+    expect(t.stderr()).toMatch(/answered 404 .*often \/mcp/);
+  });
+});

@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
+import { invocation } from "../io/invocation.js";
 import { SilentError } from "../errors.js";
 import { bootstrap, type BootstrapOutcome, type Provider } from "../core/bootstrap.js";
 import { providers } from "../plugins.js";
@@ -83,7 +84,7 @@ function render(ctx: Context, p: Provider, { result, profile, checks }: Bootstra
   lines.push(...renderChecks(shown, { indent: "  ", color: ctx.io.color }));
   if (result.notes?.length) lines.push("", ...result.notes.map(oneLine));
   if (profile?.data.grant === "client_credentials" || (profile && result.login && checks.some((c) => c.what.startsWith("first token")))) lines.push(`Get a token: mcp-auth token --profile ${profile.name}`);
-  else if (profile) lines.push(`Next: mcp-auth login ${profile.name}`);
+  else if (profile) lines.push(`Next: ${invocation(ctx.env)} login ${profile.name}`);
   ctx.info(lines.join("\n"));
   if (o.json) {
     ctx.io.out.write(

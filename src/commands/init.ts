@@ -127,7 +127,7 @@ async function askProfileName(ctx: Context, suggested: string): Promise<string> 
 export async function runInit(ctx: Context, o: InitOptions, raw: Answers): Promise<void> {
   if (!ctx.io.interactive && !o.yes) {
     throw new UsageError(`init asks questions and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, {
-      hint: `answer them with flags: ${await equivalentCommand(ctx, o.provider, raw, o.profile, invocation(ctx.env))}`,
+      hint: `answer them with flags: ${await equivalentCommand(ctx, o.provider, raw, o.profile)}`,
     });
   }
   const ask = !o.yes;

@@ -151,8 +151,8 @@ export function askable(spec: InputSpec, answers: Answers = {}): boolean {
  * The command line that answers, with flags, every question the wizard would have asked (for a run
  * with nobody to ask). Defaults are filled in; a secret becomes `--X-env VAR`.
  */
-export async function equivalentCommand(ctx: Context, choiceId: string | undefined, raw: Answers, profile: string | undefined, me = "mcp-auth"): Promise<string> {
-  const words = [me, "init"];
+export async function equivalentCommand(ctx: Context, choiceId: string | undefined, raw: Answers, profile: string | undefined): Promise<string> {
+  const words = ["mcp-auth", "init"];
   if (!choiceId) return [...words, `--provider ${initChoices(ctx.plugins.providers).map((c) => c.id).join("|")}`, "…", "--yes"].join(" ");
   const choice = initChoice(ctx.plugins.providers, choiceId);
   words.push("--provider", choice.id);

@@ -104,7 +104,12 @@ async function secretOrKeyGrant(ctx: Context, t: Target): Promise<TokenSet> {
   try {
     return toTokenSet(await client.clientCredentialsGrant(config, targetParams(t)), ctx.now());
   } catch (e) {
-    throw wrapOAuthError(e, `token request to ${t.issuer}`, config);
+    const err = wrapOAuthError(e, `token request to ${t.issuer}`, config);
+    // The usual cause: the secret was rotated in the IdP. The easy fix keeps everything else of the profile.
+    if (err instanceof AuthError && err.code === "invalid_client" && !err.hint && t.profile && t.secret.from === "store" && !t.key) {
+      throw new AuthError(err.message, { code: err.code, cause: err, hint: `if the client secret changed, store the new one: mcp-auth profiles set ${t.profile} --client-secret-stdin` });
+    }
+    throw err;
   }
 }
 
