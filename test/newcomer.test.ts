@@ -8,6 +8,7 @@ import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { errorLabel } from "../src/cli.js";
 import { FileError } from "../src/errors.js";
+import { startSandboxProfiles } from "../src/core/sandbox.js";
 import { invocation } from "../src/io/invocation.js";
 import { createTerminal } from "../src/io/terminal.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
@@ -471,5 +472,43 @@ describe("error hints point at the easy fix, in the form that runs from here", (
     t = createTestContext({ env: { PATH: "/nonexistent" } });
     expect(await t.run(["login", new URL(sb.mcpUrl).origin, "--no-browser"])).toBe(3);
     expect(t.stderr()).toMatch(/answered 404 .*often \/mcp/);
+  });
+});
+
+describe("the sandbox keeps its ports", () => {
+  it("restarted, it listens where its saved profiles point: their cached token still works against it", async () => {
+    t = createTestContext();
+    const o = { port: 0, mcpPort: 0, tokenTtl: 3600, save: true };
+    const first = await startSandboxProfiles(t.ctx, o);
+    let again: Awaited<ReturnType<typeof startSandboxProfiles>> | undefined;
+    try {
+      expect(await t.run(["token", "--profile", "sandbox"]), t.stderr()).toBe(0);
+      const token = t.stdout();
+      await first.close();
+      again = await startSandboxProfiles(t.ctx, o);
+      expect([again.issuer, again.mcpUrl]).toEqual([first.issuer, first.mcpUrl]);
+      expect(await t.run(["token", "--profile", "sandbox"])).toBe(0);
+      expect(t.stdout()).toBe(token + token); // the cached one: --save left the unchanged profile (and its cache) alone
+      expect(await t.run(["doctor", "--profile", "sandbox"]), t.stderr()).toBe(0); // and the restarted server takes it
+    } finally {
+      await first.close().catch(() => {});
+      await again?.close();
+    }
+  });
+
+  it("a saved port that is taken: free ports, a warning, and --save moves the profiles with it", async () => {
+    t = createTestContext();
+    const first = await startSandboxProfiles(t.ctx, { port: 0, mcpPort: 0, tokenTtl: 3600, save: true });
+    let moved: Awaited<ReturnType<typeof startSandboxProfiles>> | undefined;
+    try {
+      moved = await startSandboxProfiles(t.ctx, { port: 0, mcpPort: 0, tokenTtl: 3600, save: true }); // the first still holds them
+      expect(moved.issuer).not.toBe(first.issuer);
+      expect(t.stderr()).toContain(`warning: the port saved with profile "sandbox" is in use (port ${new URL(first.issuer).port} on 127.0.0.1 is already in use`);
+      const saved = JSON.parse(readFileSync(join(t.configDir, "config.json"), "utf8")).profiles;
+      expect([saved.sandbox.issuer, saved["sandbox-login"].mcpUrl]).toEqual([moved.issuer, moved.mcpUrl]);
+    } finally {
+      await first.close();
+      await moved?.close();
+    }
   });
 });
