@@ -66,7 +66,8 @@ function inputFlags(specs: InputSpec[]): Option[] {
     const ids = users(s);
     const who = ` [${ids.join(", ")}]`;
     // A flag several providers share means what each one's bootstrap says (Thunder's URL, Keycloak's…).
-    const what = ids.length > 1 ? `as for ${ids.map((i) => (i === "oidc" ? "profiles add" : `bootstrap ${i}`)).join(", ")} (see their --help)` : s.description;
+    // Each choice's own command: bootstrap <idp>, profiles add (any OIDC server), login <mcp-url> (only the MCP URL).
+    const what = ids.length > 1 ? `as for ${ids.map((i) => (i === "oidc" ? "profiles add" : i === "mcp" ? "login <mcp-url>" : `bootstrap ${i}`)).join(", ")} (see their --help)` : s.description;
     if (s.secret) {
       const f = secretFlags(s);
       const secret = ids.length > 1 ? "secret" : s.description;
