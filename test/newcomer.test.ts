@@ -10,7 +10,7 @@ import { errorLabel } from "../src/cli.js";
 import { FileError } from "../src/errors.js";
 import { startSandboxProfiles } from "../src/core/sandbox.js";
 import { invocation } from "../src/io/invocation.js";
-import { createTerminal } from "../src/io/terminal.js";
+import { createTerminal, pausingSpinners } from "../src/io/terminal.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
@@ -117,6 +117,21 @@ describe("progress on slow steps", () => {
     expect(last).toMatch(/^error: login timed out after 1s waiting for the browser/);
     expect(last).not.toContain("--no-browser");
     expect(last).toContain("--device");
+  });
+});
+
+describe("a question asked while a spinner runs", () => {
+  it("the spinner stops drawing while the prompt is open, and goes on after (OpenProject asking its mode mid-step)", async () => {
+    const events: string[] = [];
+    const spinner = { succeed() {}, fail() {}, stop() {}, pause: () => events.push("pause"), resume: () => events.push("resume") };
+    const asking = { password: async () => "", confirm: async () => (events.push("asked"), true), input: async () => "", select: async () => "" as never };
+    const p = pausingSpinners(asking, new Set([spinner]));
+    expect(await p.confirm("Go on?")).toBe(true);
+    expect(events).toEqual(["pause", "asked", "resume"]);
+    events.length = 0;
+    const failing = { ...asking, input: async () => (events.push("asked"), Promise.reject(Object.assign(new Error("x"), { name: "ExitPromptError" }))) };
+    await expect(pausingSpinners(failing, new Set([spinner])).input("Name:")).rejects.toThrow("x");
+    expect(events).toEqual(["pause", "asked", "resume"]);
   });
 });
 

@@ -5,6 +5,7 @@ import { SilentError } from "../errors.js";
 import { bootstrap, type BootstrapOutcome, type Provider } from "../core/bootstrap.js";
 import { providers } from "../plugins.js";
 import { allPassed } from "../core/checks.js";
+import { actionWords } from "../core/provider.js";
 import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
 import { checkProfileName } from "../core/profiles.js";
 import { checksJson, renderChecks } from "../io/checks.js";
@@ -76,7 +77,7 @@ function secretPrompter(ctx: Context): Prompter {
 }
 
 function render(ctx: Context, p: Provider, { result, profile, checks }: BootstrapOutcome, o: { showSecret?: boolean; json?: boolean }): void {
-  const lines = [`${p.title}: ${result.action}${profile ? ` — profile "${profile.name}"` : ""}`];
+  const lines = [`${p.title}: ${actionWords(result.action)}${profile ? ` — profile "${profile.name}"` : ""}`];
   // Facts, checks and notes quote what the IdP sent: a line break in it must not start a line of its
   // own (on a CI runner, a line such as `::stop-commands::` is a workflow command).
   for (const [k, v] of result.facts) lines.push(`  ${k}: ${oneLine(v)}`);

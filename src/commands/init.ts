@@ -31,6 +31,7 @@ import { getToken } from "../core/tokens.js";
 import { renderChecks } from "../io/checks.js";
 import { invocation } from "../io/invocation.js";
 import { readSecret } from "../io/secret-input.js";
+import { actionWords } from "../core/provider.js";
 import { SECRET_NOT_HELD } from "../providers/options.js";
 import { selfLauncher } from "./clients.js";
 import { withSpinner, optionFlag } from "./shared.js";
@@ -185,7 +186,7 @@ async function carryOut(ctx: Context, o: InitOptions, ask: boolean, plan: InitPl
   const lines: string[] = [];
   if (result.bootstrap) {
     const r = result.bootstrap.result;
-    lines.push(`${choice.title}: ${r.action}`, ...r.facts.map(([k, v]) => `  ${k}: ${v}`), ...renderChecks(result.bootstrap.checks, { indent: "  ", color: ctx.io.color }));
+    lines.push(`${choice.title}: ${actionWords(r.action)}`, ...r.facts.map(([k, v]) => `  ${k}: ${v}`), ...renderChecks(result.bootstrap.checks, { indent: "  ", color: ctx.io.color }));
     if (r.notes?.length) lines.push(...r.notes);
   }
   if (result.open) lines.push(`${result.open} answered without asking for a token: it needs no authentication, so there is nothing to set up.`);

@@ -95,6 +95,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   const why = o.nonInteractive ? "--non-interactive was given" : NOT_A_TERMINAL;
   const paint = painter(color);
   const write = humanWriter(err, false);
+  const spinners = new Set<PausableSpinner>();
   return {
     in: stdin,
     out,
@@ -103,8 +104,8 @@ export function createTerminal(o: TerminalOptions): Terminal {
     notInteractiveBecause: interactive ? undefined : why,
     color,
     paint,
-    prompter: interactive ? inquirerPrompter(stdin, err) : refusingPrompter(why),
-    spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err) : quietSpinner()),
+    prompter: interactive ? pausingSpinners(inquirerPrompter(stdin, err), spinners) : refusingPrompter(why),
+    spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err, spinners) : quietSpinner()),
     print: humanWriter(out, color),
     info: write,
     warn: (m) => write(`${paint.warn("warning:")} ${m}`),
@@ -160,23 +161,67 @@ function cleanReason(validate: Validate | undefined): Validate | undefined {
   };
 }
 
+/** A spinner that can step aside while a question is open, and come back after. */
+export interface PausableSpinner extends Spinner {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * A question asked while a step's spinner runs (a provider asking which mode to use, halfway through
+ * "creating the client"): the spinner stops drawing while the prompt is open, so it never animates
+ * over the question or the answer being typed, and goes on afterwards.
+ */
+export function pausingSpinners(p: Prompter, running: ReadonlySet<PausableSpinner>): Prompter {
+  const around = async <T>(ask: () => Promise<T>): Promise<T> => {
+    const paused = [...running];
+    for (const s of paused) s.pause();
+    try {
+      return await ask();
+    } finally {
+      for (const s of paused) s.resume();
+    }
+  };
+  return {
+    password: (m, o) => around(() => p.password(m, o)),
+    confirm: (m, o) => around(() => p.confirm(m, o)),
+    input: (m, o) => around(() => p.input(m, o)),
+    select: (m, c, o) => around(() => p.select(m, c, o)),
+  };
+}
+
 function quietSpinner(): Spinner {
   return { succeed: () => {}, fail: () => {}, stop: () => {} };
 }
 
 /** ora is ESM and costs a few ms to load: it is started lazily and the spinner works before it arrives. */
-function oraSpinner(text: string, stream: NodeJS.WritableStream): Spinner {
+function oraSpinner(text: string, stream: NodeJS.WritableStream, running: Set<PausableSpinner>): Spinner {
   let ended: { how: "succeed" | "fail" | "stop"; text?: string } | undefined;
-  let spinner: { succeed(t?: string): void; fail(t?: string): void; stop(): void } | undefined;
+  let paused = 0;
+  let spinner: { succeed(t?: string): void; fail(t?: string): void; stop(): void; start(): unknown } | undefined;
   void import("ora").then(({ default: ora }) => {
     if (ended) return;
-    spinner = ora({ text: sanitize(text), stream: stream as never, discardStdin: false }).start();
+    spinner = ora({ text: sanitize(text), stream: stream as never, discardStdin: false });
+    if (!paused) spinner.start();
   }, () => {});
   const end = (how: "succeed" | "fail" | "stop", t?: string) => {
     if (ended) return;
     ended = { how, text: t };
+    running.delete(self);
     if (spinner) spinner[how](t === undefined ? undefined : sanitize(t));
     else if (how !== "stop") stream.write(`${how === "succeed" ? "✔" : "✖"} ${sanitize(t ?? text)}\n`);
   };
-  return { succeed: (t) => end("succeed", t), fail: (t) => end("fail", t), stop: () => end("stop") };
+  const self: PausableSpinner = {
+    succeed: (t) => end("succeed", t),
+    fail: (t) => end("fail", t),
+    stop: () => end("stop"),
+    pause: () => {
+      if (paused++ === 0 && !ended) spinner?.stop(); // clears its line: the prompt draws on a clean one
+    },
+    resume: () => {
+      if (--paused === 0 && !ended) spinner?.start();
+    },
+  };
+  running.add(self);
+  return self;
 }

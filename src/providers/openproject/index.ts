@@ -108,7 +108,7 @@ function guided(ctx: ProviderContext, base: string, o: OpInput, redirectUri: str
   const admin = `${base}/admin/oauth/applications/new`;
   const open = o.open ? ctx.browser.open(admin) : Promise.resolve();
   return open.then(() => ({
-    action: "configured" as const,
+    action: "guided" as const, // nothing exists yet: the admin creates it from the steps
     facts: [["admin page", admin]] as Array<[string, string]>,
     // The fallback stops with exit 1: what was asked (--create) did not happen.
     checks: reason ? [failed("create the OAuth application", reason, "follow the steps below")] : undefined,
