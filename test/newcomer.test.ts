@@ -527,3 +527,28 @@ describe("the sandbox keeps its ports", () => {
     }
   });
 });
+
+describe("doctor on a real terminal", () => {
+  it("inside tmux it knows it is on a terminal: a profile without a token needs a login, not \"a terminal\"", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--mcp-url", sb.mcpUrl])).code).toBe(0);
+    const term = inTerminal(`mcp-auth-doctor-${process.pid}`, { HOME: u.home, MCP_AUTH_CONFIG_DIR: u.configDir, MCP_AUTH_STORE: "file", NO_COLOR: "1" }, ["doctor", "--profile", "dev"]);
+    try {
+      const screen = (await until(term.screen, /\[exit \d+\]/)).replace(/\s*\n\s*/g, " ");
+      expect(screen).toContain('profile "dev" has no token yet: it needs a login (browser)');
+      expect(screen).not.toContain("not an interactive terminal");
+    } finally {
+      term.kill();
+    }
+  });
+
+  it.each([
+    ["a person at a terminal", true, 'profile "dev" has no token yet: it needs a login (browser)'],
+    ["piped", false, 'profile "dev" needs a login (browser) and this is not an interactive terminal'],
+  ])("%s: the reason a token is missing", async (_what, interactive, reason) => {
+    t = createTestContext({ interactive, answers: [] });
+    expect(await t.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--mcp-url", sb.mcpUrl])).toBe(0);
+    await t.run(["doctor", "--profile", "dev"]);
+    expect(t.stdout() + t.stderr()).toContain(reason);
+  });
+});

@@ -66,7 +66,10 @@ export async function getToken(ctx: Context, t: Target, o: GetTokenOptions): Pro
 async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<TokenResult> {
   if (t.grant === "client_credentials") return { ...(await clientCredentials(ctx, t)), source: "grant" };
   if (!o.login) {
-    throw new AuthError(`profile "${t.profile}" needs a login (${t.grant === "device_code" ? "device code" : "browser"}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, { hint: loginHint(t) });
+    const how = t.grant === "device_code" ? "device code" : "browser";
+    // On a terminal, the command is one that does not sign in (doctor): saying "not an interactive terminal" would be false.
+    const why = ctx.io.interactive ? `profile "${t.profile}" has no token yet: it needs a login (${how})` : `profile "${t.profile}" needs a login (${how}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`;
+    throw new AuthError(why, { hint: loginHint(t) });
   }
   return { ...(await o.login(t)), source: "login" };
 }
