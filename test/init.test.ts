@@ -216,12 +216,16 @@ describe("the wizard asks again instead of quitting", () => {
     expect(t.stderr().trim()).toBe('error: --issuer must be an http(s) URL, got "idp.example.invalid" (did you mean https://idp.example.invalid?)');
   });
 
-  it("Thunder: the loopback port is not asked for a machine-to-machine client, nor \"issue a new secret?\" before the client is known to exist", async () => {
+  it("Thunder: an unreachable URL is asked again at once; the loopback port is not asked for a machine-to-machine client, nor \"issue a new secret?\" before the client is known to exist", async () => {
     th = await startThunder({});
     // URL, admin user, password, grant, [port], application name, client id, lifetime, profile name.
     const answers = (grant: string) => [th!.url, "", "admin", grant, ...(grant === "authorization_code" ? ["", "MCP people", "", "", "people"] : ["", "", "", ""])];
-    t = createTestContext({ interactive: true, env: { PATH: "/nonexistent" }, answers: answers("client_credentials") });
+    // Thunder's URL is checked right after its question: one where nothing answers is asked again.
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    t = createTestContext({ interactive: true, env: { PATH: "/nonexistent" }, answers: [dead, ...answers("client_credentials")] });
     expect(await t.run(["init", "--provider", "thunder", "--clients", "none"]), t.stderr()).toBe(0);
+    expect(t.rejected).toEqual([expect.stringMatching(/^cannot reach 127\.0\.0\.1:\d+: ECONNREFUSED/)]);
+    t.asked.shift();
     expect(t.asked).toEqual(["Thunder URL:", "Admin user:", 'Password of Thunder user "admin":', "Who will use the client:", "Application name:", "OAuth client id:", "Access token lifetime (seconds):", "Name of the profile to save:"]);
     t.cleanup();
     t = createTestContext({ interactive: true, env: { PATH: "/nonexistent" }, answers: [...answers("authorization_code"), false] });

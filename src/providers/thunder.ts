@@ -16,7 +16,7 @@ import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
  * settings: the shape is worked out from the server's own answers, and what it stored is read back.
  */
 const inputs = [
-  defineInput({ name: "url", flag: "--url <url>", kind: "url", description: "Thunder's public URL (also the token issuer)", prompt: "Thunder URL", default: "http://thunder.openchoreo.localhost:8080" }),
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", description: "Thunder's public URL (also the token issuer)", prompt: "Thunder URL", default: "http://thunder.openchoreo.localhost:8080", reach: true }),
   defineInput({ name: "adminToken", flag: "--admin-token", kind: "string", secret: true, description: "admin access token carrying 'system' (skips the sign-in)" }),
   { ...adminUserInput("admin user (needs the 'system' permission)"), askIf: (a: Record<string, unknown>) => !a.adminToken },
   adminPasswordInput("Thunder", { askIf: (a) => !a.adminToken, missingHint: " (or --admin-token-env VAR)" }),

@@ -21,6 +21,7 @@ const inputs = [
     required: true,
     description: "identity domain URL (https://idcs-….identity.oraclecloud.com)",
     prompt: "Identity domain URL",
+    reach: true,
     validate: (v: string) => (new URL(v).pathname.replace(/\/+$/, "") || new URL(v).search ? "must be the domain's origin only (https://idcs-….identity.oraclecloud.com)" : undefined),
   }),
   defineInput({ name: "adminClientId", flag: "--admin-client-id <id>", kind: "string", required: true, description: "client id of a confidential app with an administrator app role", prompt: "Admin client id" }),

@@ -21,7 +21,7 @@ const SCOPES = ["api_v3", "mcp"]; // `mcp` is required by the MCP endpoints (doc
 const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper's native_redirect_uri, always accepted
 
 const inputs = [
-  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL" }),
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL", reach: true }),
   defineInput({ name: "create", flag: "--create", kind: "boolean", description: "sign in to the web UI as an admin and create the OAuth application (api_v3 + mcp, confidential)" }),
   { ...adminUserInput("OpenProject administrator who creates the application (--create)"), askIf: (a: Record<string, unknown>) => Boolean(a.create) },
   adminPasswordInput("OpenProject", { askIf: (a) => Boolean(a.create) }),
