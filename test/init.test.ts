@@ -248,6 +248,23 @@ describe("the wizard asks again instead of quitting", () => {
 });
 
 describe("Ctrl-C leaves nothing", () => {
+  it("before the replacing profile was saved (at \"issue a new secret?\"): the profile it would replace keeps its cached token", async () => {
+    th = await startThunder({});
+    const first = createTestContext({ env: { PW: "admin" } });
+    expect(await first.run(["init", "--provider", "thunder", "--url", th.url, "--admin-password-env", "PW", "--yes"]), first.stderr()).toBe(0);
+    first.cleanup();
+    t = createTestContext({ interactive: true, env: { PATH: "/nonexistent", PW: "admin", S: "sandbox-secret" }, answers: ["", "client_credentials", "", "", "", "", true, ctrlC] });
+    expect(await t.run(["profiles", "add", "thunder", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "S", "--resource", sb.mcpUrl])).toBe(0);
+    expect(await t.run(["token", "--profile", "thunder"])).toBe(0);
+    const token = t.stdout();
+    const before = readFileSync(join(t.configDir, "config.json"), "utf8");
+    expect(await t.run(["init", "--provider", "thunder", "--url", th.url, "--admin-password-env", "PW", "--clients", "none"])).toBe(130);
+    expect(t.asked.slice(-2)).toEqual(['Profile "thunder" exists. Replace it?', expect.stringMatching(/Issue it a new secret/)]);
+    expect(readFileSync(join(t.configDir, "config.json"), "utf8")).toBe(before);
+    expect(await t.run(["token", "--profile", "thunder"])).toBe(0);
+    expect(t.stdout()).toBe(token + token); // the cached one
+  });
+
   it("at \"Sign in now?\": the new profile and its secret are gone", async () => {
     t = createTestContext({ interactive: true, env: { PATH: "/nonexistent" }, answers: [ctrlC] });
     const code = await t.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "--mcp-url", sb.mcpUrl]);

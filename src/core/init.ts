@@ -128,7 +128,10 @@ export async function profileBefore(ctx: Context, name: string): Promise<Profile
 
 /** Undoes a run the user interrupted: the new profile goes (secret, tokens and all), the one it replaced comes back. */
 export async function undoInit(ctx: Context, before: ProfileBefore): Promise<void> {
-  if (!profileExists(ctx, before.name)) return;
+  const now = profileOf(ctx.config(), before.name);
+  if (!now) return;
+  // Interrupted before anything was saved: the profile (and its cached tokens) stays as it was.
+  if (before.data && JSON.stringify(now) === JSON.stringify(before.data)) return;
   if (!before.data) {
     await removeProfile(ctx, before.name);
     return;
