@@ -135,6 +135,35 @@ describe("a question asked while a spinner runs", () => {
   });
 });
 
+describe("a question asked while a spinner runs, on a real terminal (tmux)", () => {
+  it("OpenProject asks its mode during \"creating or reusing the client\": the spinner's line is gone while the question is open", async () => {
+    const { startOpenProject } = await import("./simulators/openproject.js");
+    const op = await startOpenProject();
+    u = user({ MCP_AUTH_STORE: "file" });
+    const term = inTerminal(`mcp-auth-op-${process.pid}`, { HOME: u.home, MCP_AUTH_CONFIG_DIR: u.configDir, MCP_AUTH_STORE: "file", PATH: process.env.PATH }, ["bootstrap", "openproject", "--url", op.url]);
+    try {
+      await until(term.screen, /How should mcp-auth set up OpenProject\?/);
+      // A running spinner redraws its line under the prompt every 80 ms: move through the list (each
+      // move redraws the prompt) and the spinner's line would be there by the end; paused, it never is.
+      const name = `mcp-auth-op-${process.pid}`;
+      for (const [key, mark] of [["Down", /❯ Guided/], ["Down", /❯ Use my personal/], ["Up", /❯ Guided/]] as const) {
+        tmux("send-keys", "-t", name, key);
+        await until(term.screen, mark);
+        expect(term.screen()).not.toContain("creating or reusing the client");
+      }
+      tmux("send-keys", "-t", name, "Enter"); // Guided
+      await until(term.screen, /\[exit \d+\]/);
+      const all = tmux("capture-pane", "-p", "-t", name, "-S", "-200"); // with what scrolled off
+      expect(all).toContain("OpenProject: nothing set up yet");
+      expect(all).not.toMatch(/OpenProject: configured/);
+      expect(all).toContain("[exit 0]");
+    } finally {
+      term.kill();
+      await op.close();
+    }
+  });
+});
+
 describe("messages that misled", () => {
   it('"valid for 60 min", not "valid in 60 min"', async () => {
     u = user({ MCP_AUTH_STORE: "file" });
