@@ -14,6 +14,12 @@ import { assertPrivateDir, assertTrustedFd } from "./store/trust.js";
 
 export const GRANTS = ["client_credentials", "authorization_code", "device_code"] as const;
 export type Grant = (typeof GRANTS)[number];
+/** The grants in plain words, for the wizard's lists (flags and files keep the grant's name). */
+export const GRANT_WORDS: Readonly<Record<Grant, string>> = {
+  client_credentials: "machine-to-machine (client credentials: CI, services)",
+  authorization_code: "people, signing in with a browser (authorization code + PKCE)",
+  device_code: "people, signing in on another device (device code)",
+};
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"] as const;
 export type TokenAuthMethod = (typeof AUTH_METHODS)[number] | "private_key_jwt";
 

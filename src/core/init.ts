@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { NetworkError, UsageError } from "../errors.js";
-import { GRANTS, profileOf, type ProfileData } from "../profile.js";
+import { GRANT_WORDS, GRANTS, profileOf, type ProfileData } from "../profile.js";
 import { accounts } from "../store/tokens.js";
 import { bootstrap, type BootstrapOutcome } from "./bootstrap.js";
 import type { Plugins } from "./provider.js";
@@ -17,12 +17,7 @@ import { attributeOf, defineInput, flagName, resolveInputs, secretFlags, type An
  * after the profile is saved (at "Sign in now?", during the sign-in) puts back what was there before.
  */
 
-/** The grants in plain words, for the wizard's list (the flags keep the grant's name). */
-export const GRANT_WORDS: Readonly<Record<string, string>> = {
-  client_credentials: "machine-to-machine (client credentials: CI, services)",
-  authorization_code: "people, signing in with a browser (authorization code + PKCE)",
-  device_code: "people, signing in on another device (device code)",
-};
+
 
 /** Any standard OpenID Connect / OAuth server: what `profiles add` asks for. */
 export const OIDC_INPUTS = [

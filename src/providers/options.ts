@@ -1,4 +1,4 @@
-import { defineInput } from "../sdk.js";
+import { defineInput, GRANT_WORDS } from "../sdk.js";
 
 /** Inputs every IdP bootstrap shares: the admin sign-in and the kind of client to create. */
 export type ClientGrant = "client_credentials" | "authorization_code";
@@ -48,6 +48,7 @@ export function grantInput(what: string) {
     description: `${what}: client_credentials (CI, services) or authorization_code (people, PKCE)`,
     prompt: "Who will use the client?",
     default: "client_credentials",
+    choiceNames: GRANT_WORDS,
   });
 }
 
