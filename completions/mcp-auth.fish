@@ -26,7 +26,7 @@ complete -c mcp-auth -l allow-private-network -d 'let URLs a server sends lead i
 complete -c mcp-auth -l non-interactive -d 'never prompt or open a browser; fail with exit 4 instead'
 complete -c mcp-auth -l config-dir -r -d 'mcp-auth\'s config dir (default: $MCP_AUTH_CONFIG_DIR, else per OS)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l provider -r -a 'oidc thunder keycloak oci openproject octoperf mcp' -d 'the IdP: thunder, keycloak, oci, openproject, octoperf, oidc, mcp'
-complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l profile -r -a '(mcp-auth profiles list --quiet 2>/dev/null)' -d 'name of the profile to save (default: the provider id)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l profile -r -a '(mcp-auth profiles list --quiet 2>/dev/null)' -d 'name of the profile to save (default: the MCP server\'s host for --provider mcp, else the provider id)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l yes -s y -d 'unattended: take the default for every question not answered by a flag'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l login -d 'sign in with the browser at the end (people\'s profiles)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from init' -l no-login -d 'do not sign in at the end'

@@ -254,7 +254,7 @@ export function registerInit(program: Command, getCtx: () => Context): void {
     .command("init")
     .description("set up step by step: pick your IdP, create the client, get a first token, check it, configure MCP clients")
     .option("--provider <id>", `the IdP: ${initChoices(providers).map((c) => c.id).join(", ")}`)
-    .option("--profile <name>", "name of the profile to save (default: the provider id)")
+    .option("--profile <name>", "name of the profile to save (default: the MCP server's host for --provider mcp, else the provider id)")
     .option("-y, --yes", "unattended: take the default for every question not answered by a flag")
     .option("--login", "sign in with the browser at the end (people's profiles)")
     .option("--no-login", "do not sign in at the end")
