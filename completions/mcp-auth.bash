@@ -22,7 +22,7 @@ _mcp_auth() {
       ;;
     "init")
       case "$prev" in
-        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf mcp" -- "$cur")); return ;;
         --profile) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
         --clients) COMPREPLY=(); return ;;
         --url) COMPREPLY=(); return ;;
@@ -135,7 +135,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "profiles")
       case "$prev" in
@@ -219,7 +219,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--alg --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--alg --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "profiles remove")
       case "$prev" in
@@ -237,7 +237,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "profiles set")
       case "$prev" in
@@ -261,7 +261,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --redirect-port --redirect-uri --use-id-token --no-use-id-token --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--issuer --client-id --client-secret-stdin --client-secret-env --client-secret-cmd --grant --scope --resource --audience --mcp-url --redirect-port --redirect-uri --use-id-token --no-use-id-token --auth-method --kind --key-id --no-key-id --authorize-param --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"
       ;;
     "sandbox")
       case "$prev" in
@@ -390,7 +390,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words bash zsh fish"
       ;;
     "proxy")
       case "$prev" in
@@ -423,7 +423,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed"
       ;;
     "remove-client")
       case "$prev" in
@@ -434,7 +434,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--name --scope --force --dry-run --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--name --scope --force --dry-run --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed"
       ;;
     "clients")
       case "$prev" in

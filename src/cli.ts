@@ -4,6 +4,8 @@ import { ExitCode, McpAuthError, UsageError } from "./errors.js";
 import { registerCommands } from "./commands/index.js";
 import { optionFlag } from "./commands/shared.js";
 import { completionScript, type Shell } from "./completion.js";
+import { undoAll } from "./interrupt.js";
+import { invocation } from "./io/invocation.js";
 import { sanitize } from "./io/sanitize.js";
 import { colorEnabled, painter } from "./io/terminal.js";
 import { plugins } from "./plugins.js";
@@ -137,20 +139,27 @@ export async function main(argv: string[], makeContext: (g: GlobalOptions) => Co
     await program.parseAsync(argv, { from: "user" });
     return ExitCode.OK;
   } catch (e) {
-    return report(e, debug, err);
+    // A hint's command in the form that runs from here (`npx mcp-auth …` when mcp-auth is not on PATH).
+    const verbs = program.commands.map((c) => c.name()).join("|");
+    const me = invocation(ctx?.env ?? process.env);
+    const runnable = (hint: string) => (me === "mcp-auth" ? hint : hint.replace(new RegExp(`(^|[\\s:(\`'"])(?<!npx )mcp-auth (?=(?:${verbs})\\b)`, "g"), `$1${me} `));
+    return report(e, debug, err, runnable);
   }
 }
 
 /** The process entry point (bin/mcp-auth.js). */
 export async function run(argv: string[]): Promise<void> {
+  let stopping = false;
   process.on("SIGINT", () => {
+    if (stopping) process.exit(ExitCode.INTERRUPTED); // a second Ctrl-C does not wait for the undo
+    stopping = true;
     process.stderr.write("\nmcp-auth: interrupted\n");
-    process.exit(ExitCode.INTERRUPTED);
+    void undoAll().finally(() => process.exit(ExitCode.INTERRUPTED));
   });
   process.exitCode = await main(argv);
 }
 
-function report(e: unknown, debug: boolean, out: NodeJS.WritableStream): number {
+function report(e: unknown, debug: boolean, out: NodeJS.WritableStream, runnable: (hint: string) => string = (h) => h): number {
   if (e instanceof CommanderError) {
     if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
     return ExitCode.USAGE; // commander already printed the message
@@ -158,7 +167,7 @@ function report(e: unknown, debug: boolean, out: NodeJS.WritableStream): number 
   if ((e as Error)?.name === "ExitPromptError") return ExitCode.INTERRUPTED;
   const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e), { cause: e });
   if (err.message) {
-    const hint = err.hint ? ` (${err.hint})` : "";
+    const hint = err.hint ? ` (${runnable(err.hint)})` : "";
     out.write(`${errorLabel(out)} ${sanitize(`${err.message}${hint}`).replace(/\n+/g, " ")}\n`);
   }
   if (debug) {

@@ -1,5 +1,5 @@
 import type { Command, Option } from "commander";
-import { providers } from "./plugins.js";
+import { CLIENTS, providers } from "./plugins.js";
 
 /**
  * Shell completion scripts generated from the commander program itself, so they never drift from
@@ -27,14 +27,25 @@ function walk(cmd: Command, path: string[] = [], out: Node[] = []): Node[] {
   return out;
 }
 
+/** What a command's positional argument is: a profile (listed live), an MCP client id, or a shell. */
+const PROFILE_ARG = ["login", "logout", "status", "profiles show", "profiles use", "profiles remove", "profiles rename", "profiles set", "profiles rotate-key"];
+function positionalOf(path: string[]): { profiles?: true; words?: string } | undefined {
+  const key = path.join(" ");
+  if (PROFILE_ARG.includes(key)) return { profiles: true };
+  if (key === "add-client" || key === "remove-client") return { words: CLIENTS.map((c) => c.id).join(" ") };
+  if (key === "completion") return { words: SHELLS.join(" ") };
+  return undefined;
+}
+
 const flagsOf = (o: Option) => [o.long, o.short].filter((f): f is string => Boolean(f));
 const takesValue = (o: Option) => o.required || o.optional;
 const isProfileFlag = (o: Option) => o.long === "--profile";
 /** Values to offer for an option: its choices, the known provider kinds, variable names, or files where a path is wanted. */
-function valuesOf(o: Option): { words?: string; files?: boolean; envVars?: boolean } {
+function valuesOf(o: Option, path: string[]): { words?: string; files?: boolean; envVars?: boolean } {
   if (o.argChoices) return { words: o.argChoices.join(" ") };
   if (/<VAR>/.test(o.flags)) return { envVars: true }; // --X-env VAR of secret inputs
-  if (o.long === "--provider" || o.long === "--kind") return { words: ["oidc", ...providers.map((p) => p.id)].join(" ") };
+  // init also offers "I only have the MCP server URL" (src/core/init.ts).
+  if (o.long === "--provider" || o.long === "--kind") return { words: ["oidc", ...providers.map((p) => p.id), ...(path[0] === "init" ? ["mcp"] : [])].join(" ") };
   if (o.long === "--ca-file") return { files: true };
   return {};
 }
@@ -53,7 +64,7 @@ function bash(nodes: Node[]): string {
       const values = opts
         .filter(takesValue)
         .map((o) => {
-          const v = valuesOf(o);
+          const v = valuesOf(o, n.path);
           const list = isProfileFlag(o) ? "$(mcp-auth profiles list --quiet 2>/dev/null)" : v.words;
           const action = list
             ? `COMPREPLY=($(compgen -W "${list}" -- "$cur"))`
@@ -65,9 +76,8 @@ function bash(nodes: Node[]): string {
           return `        ${flagsOf(o).join("|")}) ${action}; return ;;`;
         })
         .join("\n");
-      const positional = /^(login|logout)$|^profiles (show|use|remove)$/.test(n.path.join(" "))
-        ? ' [ "${cur#-}" = "$cur" ] && words="$words $(mcp-auth profiles list --quiet 2>/dev/null)"'
-        : "";
+      const arg = positionalOf(n.path);
+      const positional = arg ? ` [ "\${cur#-}" = "$cur" ] && words="$words ${arg.profiles ? "$(mcp-auth profiles list --quiet 2>/dev/null)" : arg.words}"` : "";
       return `    "${n.path.join(" ")}")\n      case "$prev" in\n${values}\n      esac\n      words="${words}";${positional}\n      ;;`;
     })
     .join("\n");
@@ -112,13 +122,18 @@ function fish(nodes: Node[]): string {
       if (o.long) parts.push(`-l ${o.long.slice(2)}`);
       if (o.short) parts.push(`-s ${o.short.slice(1)}`);
       if (takesValue(o)) {
-        const v = valuesOf(o);
+        const v = valuesOf(o, n.path);
         parts.push("-r", isProfileFlag(o) ? "-a '(mcp-auth profiles list --quiet 2>/dev/null)'" : v.words ? `-a '${v.words}'` : v.files ? "-F" : v.envVars ? "-a '(set -xn)'" : "");
       }
       parts.push(`-d '${esc(o.description)}'`);
       lines.push(parts.filter(Boolean).join(" "));
     }
   }
-  lines.push("complete -c mcp-auth -n '__fish_seen_subcommand_from login logout show use remove' -a '(mcp-auth profiles list --quiet 2>/dev/null)'");
+  for (const n of nodes) {
+    const arg = positionalOf(n.path);
+    if (!arg || !n.path.length) continue;
+    const cond = n.path.length > 1 ? `__fish_seen_subcommand_from ${n.path[0]}; and __fish_seen_subcommand_from ${n.path[1]}` : `__fish_seen_subcommand_from ${n.path[0]}`;
+    lines.push(`complete -c mcp-auth -n '${cond}' -a '${arg.profiles ? "(mcp-auth profiles list --quiet 2>/dev/null)" : arg.words}'`);
+  }
   return lines.join("\n") + "\n";
 }

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { FileError, UsageError } from "./errors.js";
+import { withScheme } from "./core/inputs.js";
 import { migrateConfig } from "./store/config-version.js";
 import { assertPrivateDir, assertTrustedFd } from "./store/trust.js";
 
@@ -13,6 +14,12 @@ import { assertPrivateDir, assertTrustedFd } from "./store/trust.js";
 
 export const GRANTS = ["client_credentials", "authorization_code", "device_code"] as const;
 export type Grant = (typeof GRANTS)[number];
+/** The grants in plain words, for the wizard's lists (flags and files keep the grant's name). */
+export const GRANT_WORDS: Readonly<Record<Grant, string>> = {
+  client_credentials: "machine-to-machine (client credentials: CI, services)",
+  authorization_code: "people, signing in with a browser (authorization code + PKCE)",
+  device_code: "people, signing in on another device (device code)",
+};
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"] as const;
 export type TokenAuthMethod = (typeof AUTH_METHODS)[number] | "private_key_jwt";
 
@@ -201,6 +208,16 @@ export interface Selector {
   provider?: string;
 }
 
+/** `login 127.0.0.1:8080/mcp` or `login mcp.example.com`: a server's address without its scheme, taken for a profile's name. */
+function serverWithoutScheme(name: string): string | undefined {
+  if (!/[.:/]/.test(name)) return undefined;
+  const url = withScheme(name);
+  return url ? `for the server at that address, give its URL with the scheme: mcp-auth login ${url}` : undefined;
+}
+
+/** The easy first step when there is no profile at all (the error reporter puts the command in the form that runs from here). */
+export const NO_PROFILE_YET = "set one up with: mcp-auth init, or mcp-auth login <mcp-url>";
+
 /**
  * Picks the profile a command acts on: --profile (or MCP_AUTH_PROFILE), else the only profile of
  * --provider KIND, else the default profile, else the only profile there is.
@@ -212,7 +229,7 @@ export function selectProfile(cfg: Config, sel: Selector, env: NodeJS.ProcessEnv
     const p = profileOf(cfg, name);
     if (!p) {
       throw new UsageError(`no profile named "${name}"`, {
-        hint: names.length ? `known profiles: ${names.join(", ")}` : "create one with: mcp-auth profiles add NAME --issuer URL --client-id ID",
+        hint: serverWithoutScheme(name) ?? (names.length ? `known profiles: ${names.join(", ")}` : NO_PROFILE_YET),
       });
     }
     if (sel.provider && p.provider !== sel.provider) {
@@ -232,9 +249,7 @@ export function selectProfile(cfg: Config, sel: Selector, env: NodeJS.ProcessEnv
   if (def) return { name: cfg.defaultProfile!, ...def };
   if (names.length === 1) return { name: names[0]!, ...profileOf(cfg, names[0]!)! };
   if (names.length === 0) {
-    throw new UsageError("no profile configured", {
-      hint: "create one with: mcp-auth profiles add NAME --issuer URL --client-id ID (or pass --issuer and --client-id)",
-    });
+    throw new UsageError("no profile configured", { hint: `${NO_PROFILE_YET}; or pass --issuer and --client-id` });
   }
   throw new UsageError(`several profiles exist (${names.join(", ")}); say which one`, { hint: "pass --profile NAME or set MCP_AUTH_PROFILE" });
 }

@@ -26,7 +26,7 @@ export { AuthError, FileError, McpAuthError, NetworkError, UsageError } from "./
 export { markControl, registerSecret } from "./io/sanitize.js";
 
 // Profiles and tokens.
-export { fnv1a64, normalizeIssuer } from "./profile.js";
+export { fnv1a64, GRANT_WORDS, normalizeIssuer } from "./profile.js";
 export type { CacheIdentity, Profile, ProfileData, ProfileKey } from "./profile.js";
 export { clientSecretOf, targetFromProfile, type Target } from "./core/target.js";
 export { getToken, type GetTokenOptions, type TokenResult } from "./core/tokens.js";

@@ -132,7 +132,7 @@ describe("token: runs", () => {
     t = createTestContext();
     await t.run(["profiles", "add", "me", "--issuer", sb.issuer, "--client-id", "sandbox-cli"]);
     expect(await t.run(["token", "-p", "me"])).toBe(4);
-    expect(t.stderr()).toMatch(/profile "me" needs a login \(browser\) and this is not an interactive terminal \(run: mcp-auth login me\)/);
+    expect(t.stderr()).toMatch(/profile "me" needs a login \(browser\) and this is not an interactive terminal \(run: npx mcp-auth login me\)/);
     expect(t.browsed).toEqual([]);
   });
 

@@ -136,7 +136,7 @@ describe("bad input", () => {
     u = user();
     const r = await u.run(["token"]);
     expect(r.code).toBe(2);
-    expectOneLine(r, /no profile configured.*mcp-auth profiles add/);
+    expectOneLine(r, /no profile configured.*mcp-auth init, or .*mcp-auth login <mcp-url>/);
   });
 
   it("--help and --version exit 0 and document the exit codes", async () => {

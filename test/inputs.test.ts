@@ -77,7 +77,9 @@ describe("bootstrap thunder: flags → input", () => {
     ["a fractional lifetime", ["--admin-password-env", "PW", "--validity", "1.5"], '--validity must be a positive number of seconds, got "1.5"'],
     ["a lifetime that is no number", ["--admin-password-env", "PW", "--validity", "1h"], '--validity must be a number, got "1h"'],
     ["a URL that is no http(s)", ["--admin-password-env", "PW", "--url", "ftp://idp.example.com"], '--url must be an http(s) URL, got "ftp://idp.example.com"'],
-    ["a URL that is no URL", ["--admin-password-env", "PW", "--url", "idp.example.com"], '--url must be an http(s) URL, got "idp.example.com"'],
+    ["a URL that is no URL", ["--admin-password-env", "PW", "--url", "not a url"], '--url must be an http(s) URL, got "not a url"'],
+    ["a URL without its scheme", ["--admin-password-env", "PW", "--url", "idp.example.com"], '--url must be an http(s) URL, got "idp.example.com" (did you mean https://idp.example.com?)'],
+    ["a loopback URL without its scheme", ["--admin-password-env", "PW", "--url", "localhost:8080"], '--url must be an http(s) URL, got "localhost:8080" (did you mean http://localhost:8080?)'],
   ])("%s → exit 2, one line", async (_name, argv, message) => {
     expect(await failure(parse(thunder.inputs, argv, { env: ENV, stdin: "" }))).toBe(message);
   });

@@ -90,7 +90,7 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     expireTokens(u);
     const r = await u.run(["token", "--profile", "dev"]);
     expect(r.code).toBe(4);
-    expect(r.stderr).toContain("run: mcp-auth login dev");
+    expect(r.stderr).toContain("run: npx mcp-auth login dev"); // from this checkout, mcp-auth not on PATH
     expect(refreshTokenOf(u, "dev")).toBeUndefined();
     expect(refreshTokenOf(u, "other")).toBeTruthy();
     expect(existsSync(join(u.configDir, "tokens", "p-dev.json"))).toBe(false);
@@ -129,7 +129,7 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     expect((await res.json()).error).toBe("invalid_grant");
     const t = await u.run(["token"]);
     expect(t.code).toBe(4);
-    expect(t.stderr).toContain("run: mcp-auth login dev");
+    expect(t.stderr).toContain("run: npx mcp-auth login dev");
     expect((await u.run(["profiles", "list", "--json"])).stdout).toContain('"dev"');
   });
 
@@ -172,7 +172,7 @@ describe("login without a browser", () => {
     await addUserProfile(u);
     const r = await u.run(["token"]);
     expect(r.code).toBe(4);
-    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and this is not an interactive terminal (run: mcp-auth login dev)');
+    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and this is not an interactive terminal (run: npx mcp-auth login dev)');
   });
 
   it("a device login nobody approves gives up after --login-timeout (exit 4)", async () => {

@@ -372,7 +372,7 @@ describe("login URL", () => {
     tc.clock.advance(3600_000);
     expect(await tc.run(["token", "--profile", "p"])).toBe(4);
     expect(tc.stderr()).toContain('no longer knows the client mcp-auth registered for profile "p" (invalid_client)');
-    expect(tc.stderr()).toContain("run: mcp-auth login p (it registers a new client)");
+    expect(tc.stderr()).toContain("run: npx mcp-auth login p (it registers a new client)");
     expect(await tc.run(["login", "p"]), tc.stderr()).toBe(0);
     expect(profile(tc, "p")!.clientId).toBe("client-2");
   });

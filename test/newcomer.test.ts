@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,8 +8,9 @@ import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { errorLabel } from "../src/cli.js";
 import { FileError } from "../src/errors.js";
+import { startSandboxProfiles } from "../src/core/sandbox.js";
 import { invocation } from "../src/io/invocation.js";
-import { createTerminal } from "../src/io/terminal.js";
+import { createTerminal, pausingSpinners } from "../src/io/terminal.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
@@ -119,6 +120,50 @@ describe("progress on slow steps", () => {
   });
 });
 
+describe("a question asked while a spinner runs", () => {
+  it("the spinner stops drawing while the prompt is open, and goes on after (OpenProject asking its mode mid-step)", async () => {
+    const events: string[] = [];
+    const spinner = { succeed() {}, fail() {}, stop() {}, pause: () => events.push("pause"), resume: () => events.push("resume") };
+    const asking = { password: async () => "", confirm: async () => (events.push("asked"), true), input: async () => "", select: async () => "" as never };
+    const p = pausingSpinners(asking, new Set([spinner]));
+    expect(await p.confirm("Go on?")).toBe(true);
+    expect(events).toEqual(["pause", "asked", "resume"]);
+    events.length = 0;
+    const failing = { ...asking, input: async () => (events.push("asked"), Promise.reject(Object.assign(new Error("x"), { name: "ExitPromptError" }))) };
+    await expect(pausingSpinners(failing, new Set([spinner])).input("Name:")).rejects.toThrow("x");
+    expect(events).toEqual(["pause", "asked", "resume"]);
+  });
+});
+
+describe("a question asked while a spinner runs, on a real terminal (tmux)", () => {
+  it("OpenProject asks its mode during \"creating or reusing the client\": the spinner's line is gone while the question is open", async () => {
+    const { startOpenProject } = await import("./simulators/openproject.js");
+    const op = await startOpenProject();
+    u = user({ MCP_AUTH_STORE: "file" });
+    const term = inTerminal(`mcp-auth-op-${process.pid}`, { HOME: u.home, MCP_AUTH_CONFIG_DIR: u.configDir, MCP_AUTH_STORE: "file", PATH: process.env.PATH }, ["bootstrap", "openproject", "--url", op.url]);
+    try {
+      await until(term.screen, /How should mcp-auth set up OpenProject\?/);
+      // A running spinner redraws its line under the prompt every 80 ms: move through the list (each
+      // move redraws the prompt) and the spinner's line would be there by the end; paused, it never is.
+      const name = `mcp-auth-op-${process.pid}`;
+      for (const [key, mark] of [["Down", /❯ Guided/], ["Down", /❯ Use my personal/], ["Up", /❯ Guided/]] as const) {
+        tmux("send-keys", "-t", name, key);
+        await until(term.screen, mark);
+        expect(term.screen()).not.toContain("creating or reusing the client");
+      }
+      tmux("send-keys", "-t", name, "Enter"); // Guided
+      await until(term.screen, /\[exit \d+\]/);
+      const all = tmux("capture-pane", "-p", "-t", name, "-S", "-200"); // with what scrolled off
+      expect(all).toContain("OpenProject: nothing set up yet");
+      expect(all).not.toMatch(/OpenProject: configured/);
+      expect(all).toContain("[exit 0]");
+    } finally {
+      term.kill();
+      await op.close();
+    }
+  });
+});
+
 describe("messages that misled", () => {
   it('"valid for 60 min", not "valid in 60 min"', async () => {
     u = user({ MCP_AUTH_STORE: "file" });
@@ -136,7 +181,7 @@ describe("messages that misled", () => {
     expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"])).code).toBe(0);
     const r = await u.run(["--non-interactive", "token", "--profile", "dev"]);
     expect(r.code).toBe(4);
-    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and --non-interactive was given (run: mcp-auth login dev)');
+    expect(r.stderr.trim()).toBe('error: profile "dev" needs a login (browser) and --non-interactive was given (run: npx mcp-auth login dev)'); // run from this checkout, mcp-auth not on PATH
   });
 
   it("bootstrap thunder --url <not a Thunder> says so", async () => {
@@ -362,8 +407,10 @@ describe("the sandbox prints commands that run from where the user is", () => {
   it.each([
     ["on PATH", true, false, "mcp-auth"],
     ["installed in the project", false, true, "npx mcp-auth"],
-    ["neither", false, false, "npx mcp-auth-cli"],
-  ])("%s", (_what, onPath, inProject, want) => {
+    ["neither, started from a clone's (or an unpacked tarball's) launcher", false, false, "node /opt/mcp-auth/bin/mcp-auth.js", "/opt/mcp-auth/bin/mcp-auth.js"],
+    ["neither, its launcher in a path with a space", false, false, "node '/opt/my tools/bin/mcp-auth.js'", "/opt/my tools/bin/mcp-auth.js"],
+    ["neither, and no launcher of its own (npx's cache)", false, false, "npx mcp-auth-cli"],
+  ])("%s", (_what, onPath, inProject, want, script?: string) => {
     const dir = mkdtempSync(join(tmpdir(), "mcp-auth-inv-"));
     try {
       const bin = join(dir, "bin");
@@ -376,13 +423,13 @@ describe("the sandbox prints commands that run from where the user is", () => {
         writeFileSync(join(dir, "project", "node_modules", ".bin", "mcp-auth"), "#!/bin/sh\n");
         chmodSync(join(dir, "project", "node_modules", ".bin", "mcp-auth"), 0o755);
       }
-      expect(invocation({ PATH: bin }, project)).toBe(want);
+      expect(invocation({ PATH: bin }, project, script)).toBe(want);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("the running sandbox, started from a fresh project without mcp-auth on PATH, prints `npx mcp-auth-cli …`", async () => {
+  it("the running sandbox, started from a fresh directory without mcp-auth on PATH, prints `node <its launcher> …` (the package is not on the registry yet)", async () => {
     const home = mkdtempSync(join(tmpdir(), "mcp-auth-sbx-"));
     const child = spawn(process.execPath, [BIN, "sandbox", "--save"], {
       cwd: home,
@@ -392,8 +439,8 @@ describe("the sandbox prints commands that run from where the user is", () => {
     let err = "";
     child.stderr.on("data", (d) => (err += d));
     try {
-      await until(() => err, /mcp-auth-cli status/);
-      expect(err).toContain("  npx mcp-auth-cli token --profile sandbox\n");
+      await until(() => err, / status\n/);
+      expect(err).toContain(`  node ${realpathSync(BIN)} token --profile sandbox\n`);
       expect(err).not.toMatch(/^ {2}mcp-auth /m);
     } finally {
       child.kill("SIGTERM");
@@ -415,9 +462,122 @@ it("the bin directory npx puts on PATH for one run (its _npx cache) does not cou
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, "mcp-auth"), "#!/bin/sh\n", { mode: 0o755 });
     expect(invocation({ PATH: bin }, ROOT)).toBe("npx mcp-auth");
-    expect(invocation({ PATH: bin }, dir)).toBe("npx mcp-auth-cli");
+    expect(invocation({ PATH: bin }, dir, undefined)).toBe("npx mcp-auth-cli");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
+
+describe("error hints point at the easy fix, in the form that runs from here", () => {
+  it.each([
+    ["mcp-auth not on PATH, inside this checkout", "/nonexistent", "npx mcp-auth"],
+    ["mcp-auth on PATH", "ON_PATH", "mcp-auth"],
+  ])("no profile yet (%s): init, or login with the MCP URL", async (_what, path, me) => {
+    const bin = mkdtempSync(join(tmpdir(), "mcp-auth-bin-"));
+    writeFileSync(join(bin, "mcp-auth"), "#!/bin/sh\n", { mode: 0o755 });
+    t = createTestContext({ env: { PATH: path === "ON_PATH" ? bin : path } });
+    try {
+      expect(await t.run(["token"])).toBe(2);
+      expect(t.stderr().trim()).toBe(`error: no profile configured (set one up with: ${me} init, or ${me} login <mcp-url>; or pass --issuer and --client-id)`);
+      expect(await t.run(["profiles", "list"])).toBe(0);
+      expect(await t.run(["status"])).toBe(0);
+      expect(t.stdout()).toBe(`No profiles. Set one up with: ${me} init, or ${me} login <mcp-url>\nNo profiles. Set one up with: ${me} init, or ${me} login <mcp-url>  (or try: ${me} sandbox --save)\n`);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it("a \"run:\" hint names the command as it runs from here", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--resource", sb.mcpUrl])).toBe(0);
+    expect(await t.run(["token", "--profile", "dev"])).toBe(4);
+    expect(t.stderr()).toContain("(run: npx mcp-auth login dev)");
+  });
+
+  it("invalid_client on a client-credentials profile: store the new secret with profiles set", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent", S: "not-the-secret" } });
+    expect(await t.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "S", "--resource", sb.mcpUrl])).toBe(0);
+    expect(await t.run(["token", "--profile", "m2m"])).toBe(4);
+    expect(t.stderr()).toContain("Try: npx mcp-auth token --profile m2m\n");
+    expect(t.stderr().trim().split("\n").at(-1)).toMatch(/^error: token request to \S+ refused: invalid_client.*\(if the client secret changed, store the new one: npx mcp-auth profiles set m2m --client-secret-stdin\)$/);
+  });
+
+  it.each([
+    ["an MCP URL without its scheme", (mcp: string) => mcp.replace(/^http:\/\//, ""), (mcp: string) => `for the server at that address, give its URL with the scheme: npx mcp-auth login ${mcp}`],
+    ["a host name without its scheme", () => "mcp.example.invalid", () => "for the server at that address, give its URL with the scheme: npx mcp-auth login https://mcp.example.invalid"],
+  ])("login with %s: the URL with its scheme", async (_what, arg, hint) => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["login", arg(sb.mcpUrl), "--no-browser"])).toBe(2);
+    expect(t.stderr()).toContain(`(${hint(sb.mcpUrl)})`);
+  });
+
+  it("a login URL missing its path: the 404 it got, and where MCP usually lives", async () => {
+    t = createTestContext({ env: { PATH: "/nonexistent" } });
+    expect(await t.run(["login", new URL(sb.mcpUrl).origin, "--no-browser"])).toBe(3);
+    expect(t.stderr()).toMatch(/answered 404 .*often \/mcp/);
+  });
+});
+
+describe("the sandbox keeps its ports", () => {
+  it("restarted, it listens where its saved profiles point: their cached token still works against it", async () => {
+    t = createTestContext();
+    const o = { port: 0, mcpPort: 0, tokenTtl: 3600, save: true };
+    const first = await startSandboxProfiles(t.ctx, o);
+    let again: Awaited<ReturnType<typeof startSandboxProfiles>> | undefined;
+    try {
+      expect(await t.run(["token", "--profile", "sandbox"]), t.stderr()).toBe(0);
+      const token = t.stdout();
+      await first.close();
+      again = await startSandboxProfiles(t.ctx, o);
+      expect([again.issuer, again.mcpUrl]).toEqual([first.issuer, first.mcpUrl]);
+      expect(await t.run(["token", "--profile", "sandbox"])).toBe(0);
+      expect(t.stdout()).toBe(token + token); // the cached one: --save left the unchanged profile (and its cache) alone
+      expect(await t.run(["doctor", "--profile", "sandbox"]), t.stderr()).toBe(0); // and the restarted server takes it
+    } finally {
+      await first.close().catch(() => {});
+      await again?.close();
+    }
+  });
+
+  it("a saved port that is taken: free ports, a warning, and --save moves the profiles with it", async () => {
+    t = createTestContext();
+    const first = await startSandboxProfiles(t.ctx, { port: 0, mcpPort: 0, tokenTtl: 3600, save: true });
+    let moved: Awaited<ReturnType<typeof startSandboxProfiles>> | undefined;
+    try {
+      moved = await startSandboxProfiles(t.ctx, { port: 0, mcpPort: 0, tokenTtl: 3600, save: true }); // the first still holds them
+      expect(moved.issuer).not.toBe(first.issuer);
+      expect(t.stderr()).toContain(`warning: the port saved with profile "sandbox" is in use (port ${new URL(first.issuer).port} on 127.0.0.1 is already in use`);
+      const saved = JSON.parse(readFileSync(join(t.configDir, "config.json"), "utf8")).profiles;
+      expect([saved.sandbox.issuer, saved["sandbox-login"].mcpUrl]).toEqual([moved.issuer, moved.mcpUrl]);
+    } finally {
+      await first.close();
+      await moved?.close();
+    }
+  });
+});
+
+describe("doctor on a real terminal", () => {
+  it("inside tmux it knows it is on a terminal: a profile without a token needs a login, not \"a terminal\"", async () => {
+    u = user({ MCP_AUTH_STORE: "file" });
+    expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--mcp-url", sb.mcpUrl])).code).toBe(0);
+    const term = inTerminal(`mcp-auth-doctor-${process.pid}`, { HOME: u.home, MCP_AUTH_CONFIG_DIR: u.configDir, MCP_AUTH_STORE: "file", NO_COLOR: "1" }, ["doctor", "--profile", "dev"]);
+    try {
+      const screen = (await until(term.screen, /\[exit \d+\]/)).replace(/\s*\n\s*/g, " ");
+      expect(screen).toContain('profile "dev" has no token yet: it needs a login (browser)');
+      expect(screen).not.toContain("not an interactive terminal");
+    } finally {
+      term.kill();
+    }
+  });
+
+  it.each([
+    ["a person at a terminal", true, 'profile "dev" has no token yet: it needs a login (browser)'],
+    ["piped", false, 'profile "dev" needs a login (browser) and this is not an interactive terminal'],
+  ])("%s: the reason a token is missing", async (_what, interactive, reason) => {
+    t = createTestContext({ interactive, answers: [] });
+    expect(await t.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--mcp-url", sb.mcpUrl])).toBe(0);
+    await t.run(["doctor", "--profile", "dev"]);
+    expect(t.stdout() + t.stderr()).toContain(reason);
+  });
+});

@@ -187,9 +187,10 @@ describe("init offers the presets", () => {
   });
 
   it("the wizard lists the presets and asks only what the chosen one needs", async () => {
-    tc = createTestContext({ interactive: true, answers: ["okta", "p", "dev-1.okta.invalid", "default", "0oa", "openid offline_access", "authorization_code", "", false] });
+    // The profile's name is asked last, after what the preset needs.
+    tc = createTestContext({ interactive: true, answers: ["okta", "dev-1.okta.invalid", "default", "0oa", "openid offline_access", "authorization_code", "", "p", false] });
     expect(await tc.run(["init"]), tc.stderr()).toBe(0);
-    expect(tc.asked.slice(2, 8)).toEqual(["Okta domain (dev-123.okta.com):", "Authorization server id (default, or org):", "Client ID:", "Scopes (space-separated):", "How do you sign in:", "MCP server URL (empty: none):"]);
+    expect(tc.asked.slice(1, 7)).toEqual(["Okta domain (dev-123.okta.com):", "Authorization server id (default, or org):", "Client ID:", "Scopes (space-separated):", "How do you sign in:", "MCP server URL (empty: none):"]);
     expect(saved(tc)).toMatchObject({ issuer: "https://dev-1.okta.invalid/oauth2/default", clientId: "0oa", extra: { preset: "okta" } });
   });
 

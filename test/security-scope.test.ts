@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -201,7 +201,7 @@ describe("proxy and add-client refuse a URL the profile does not cover (exit 2);
     expect(await t.run(["proxy", "--url", url()])).toBe(2);
     expect(t.stdout()).toBe("");
     const line = lastLine(t.stderr());
-    expect(line).toMatch(new RegExp(`^error: profile "dev" is for ${evil.base}/tenant/mcp, not \\S+: its token goes only to its own server \\(set up a profile for \\S+: mcp-auth login \\S+ \\(or mcp-auth profiles add NAME --mcp-url \\S+\\)\\)$`));
+    expect(line).toMatch(new RegExp(`^error: profile "dev" is for ${evil.base}/tenant/mcp, not \\S+: its token goes only to its own server \\(set up a profile for \\S+: npx mcp-auth login \\S+ \\(or npx mcp-auth profiles add NAME --mcp-url \\S+\\)\\)$`));
     expect(t.stderr().trim().split("\n")).toHaveLength(1);
     expect([...evil.seen, ...other.seen]).toEqual([]);
   });
@@ -210,7 +210,7 @@ describe("proxy and add-client refuse a URL the profile does not cover (exit 2);
     t = await withProfile(["--mcp-url", `${evil.base}/tenant/mcp`]);
     expect(await t.run(["add-client", "cursor", "--url", url(), "--print"])).toBe(2);
     expect(t.stdout()).toBe("");
-    expect(lastLine(t.stderr())).toMatch(/^error: profile "dev" is for \S+, not \S+: its token goes only to its own server \(set up a profile for \S+: mcp-auth login \S+/);
+    expect(lastLine(t.stderr())).toMatch(/^error: profile "dev" is for \S+, not \S+: its token goes only to its own server \(set up a profile for \S+: npx mcp-auth login \S+/);
   });
 
   it.each([
@@ -229,7 +229,7 @@ describe("proxy and add-client refuse a URL the profile does not cover (exit 2);
     const url = `${evil.base}/tenant/mcp`;
     expect(await t.run(["proxy", "--url", url])).toBe(2);
     expect(lastLine(t.stderr())).toBe(
-      `error: profile "dev" names no MCP server (no mcpUrl, no http(s) resource), so mcp-auth sends its token to none, ${url} included (set up a profile for that server: mcp-auth login ${url}; or, if it is dev's own server: mcp-auth profiles set dev --mcp-url ${url})`,
+      `error: profile "dev" names no MCP server (no mcpUrl, no http(s) resource), so mcp-auth sends its token to none, ${url} included (set up a profile for that server: npx mcp-auth login ${url}; or, if it is dev's own server: npx mcp-auth profiles set dev --mcp-url ${url})`,
     );
     expect(await t.run(["add-client", "cursor", "--url", url, "--print"])).toBe(2);
     expect(evil.seen).toEqual([]);
@@ -380,7 +380,8 @@ describe("a cloned repository's .cursor/mcp.json, run as Cursor runs it", () => 
     const code = await new Promise<number | null>((r) => child.on("close", r));
     expect(code, stderr).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toBe(`error: profile "dev" is for https://mcp.example.invalid/mcp, not ${evil.base}/mcp: its token goes only to its own server (set up a profile for ${evil.base}/mcp: mcp-auth login ${evil.base}/mcp (or mcp-auth profiles add NAME --mcp-url ${evil.base}/mcp))\n`);
+    // Started from a cloned project, mcp-auth not on PATH: the hint names the launcher that runs it.
+    expect(stderr).toBe(`error: profile "dev" is for https://mcp.example.invalid/mcp, not ${evil.base}/mcp: its token goes only to its own server (set up a profile for ${evil.base}/mcp: node ${realpathSync(BIN)} login ${evil.base}/mcp (or node ${realpathSync(BIN)} profiles add NAME --mcp-url ${evil.base}/mcp))\n`);
     expect(evil.seen).toEqual([]);
   });
 });

@@ -1,9 +1,11 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../context.js";
+import { invocation } from "../io/invocation.js";
 import { SilentError } from "../errors.js";
 import { bootstrap, type BootstrapOutcome, type Provider } from "../core/bootstrap.js";
 import { providers } from "../plugins.js";
 import { allPassed } from "../core/checks.js";
+import { actionWords } from "../core/provider.js";
 import { attributeOf, flagName, promptOf, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "../core/inputs.js";
 import { checkProfileName } from "../core/profiles.js";
 import { checksJson, renderChecks } from "../io/checks.js";
@@ -75,7 +77,7 @@ function secretPrompter(ctx: Context): Prompter {
 }
 
 function render(ctx: Context, p: Provider, { result, profile, checks }: BootstrapOutcome, o: { showSecret?: boolean; json?: boolean }): void {
-  const lines = [`${p.title}: ${result.action}${profile ? ` — profile "${profile.name}"` : ""}`];
+  const lines = [`${p.title}: ${actionWords(result.action)}${profile ? ` — profile "${profile.name}"` : ""}`];
   // Facts, checks and notes quote what the IdP sent: a line break in it must not start a line of its
   // own (on a CI runner, a line such as `::stop-commands::` is a workflow command).
   for (const [k, v] of result.facts) lines.push(`  ${k}: ${oneLine(v)}`);
@@ -83,7 +85,7 @@ function render(ctx: Context, p: Provider, { result, profile, checks }: Bootstra
   lines.push(...renderChecks(shown, { indent: "  ", color: ctx.io.color }));
   if (result.notes?.length) lines.push("", ...result.notes.map(oneLine));
   if (profile?.data.grant === "client_credentials" || (profile && result.login && checks.some((c) => c.what.startsWith("first token")))) lines.push(`Get a token: mcp-auth token --profile ${profile.name}`);
-  else if (profile) lines.push(`Next: mcp-auth login ${profile.name}`);
+  else if (profile) lines.push(`Next: ${invocation(ctx.env)} login ${profile.name}`);
   ctx.info(lines.join("\n"));
   if (o.json) {
     ctx.io.out.write(

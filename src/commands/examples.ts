@@ -45,7 +45,7 @@ const EXAMPLES: Record<string, string[]> = {
   "bootstrap openproject": ["mcp-auth bootstrap openproject --url https://openproject.example.com --api-token-env OP_TOKEN", "mcp-auth bootstrap openproject --url https://openproject.example.com --oauth"],
   completion: ["mcp-auth completion bash > ~/.local/share/bash-completion/completions/mcp-auth", "source <(mcp-auth completion zsh)"],
   proxy: ["mcp-auth proxy --profile dev", "mcp-auth proxy --profile dev --url https://mcp.example.com/mcp --transport sse"],
-  "remove-client": ["mcp-auth remove-client claude --profile dev", "mcp-auth remove-client cursor --profile dev --dry-run"],
+  "remove-client": ["mcp-auth remove-client claude --name dev", "mcp-auth remove-client cursor --name dev --dry-run"],
   clients: ["mcp-auth clients", "mcp-auth clients --json"],
 };
 

@@ -1,6 +1,7 @@
 import { portNumber } from "../core/inputs.js";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
+import { invocation } from "../io/invocation.js";
 import { UsageError } from "../errors.js";
 import { addProfile, checkEnterprise, removeProfile, renameProfile, updateProfile, useProfile } from "../core/profiles.js";
 import { providers } from "../plugins.js";
@@ -112,7 +113,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
     ctx.info(`Saved profile "${o.name}" (${saved.grant}, private_key_jwt; private key ${saved.key!.kid} in the ${saved.key!.store} store).`);
     ctx.info(`Register the public key above at the IdP as the client's JWKS ({"keys":[…]}).`);
     if (!saved.clientId) return ctx.info(`Then: mcp-auth profiles set ${o.name} --client-id ID`);
-    return ctx.info(`Try: mcp-auth token --profile ${o.name}`);
+    return ctx.info(`Try: ${invocation(ctx.env)} token --profile ${o.name}`);
   }
   if (o.json) ctx.io.out.write(JSON.stringify({ profile: o.name }) + "\n");
   if (saved.enterprise) {
@@ -121,10 +122,10 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
   }
   if (saved.assertion) {
     ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; ${saved.secretStore ? `client secret in the ${saved.secretStore} store` : "no secret stored"}).`);
-    return ctx.info(`Try: mcp-auth token --profile ${o.name}   (check the trust with: mcp-auth doctor --profile ${o.name})`);
+    return ctx.info(`Try: ${invocation(ctx.env)} token --profile ${o.name}   (check the trust with: ${invocation(ctx.env)} doctor --profile ${o.name})`);
   }
   ctx.info(`Saved profile "${o.name}" (${saved.grant}${saved.secretStore ? `, client secret in the ${saved.secretStore} store` : saved.clientSecretCommand ? ", client secret from its command at each token request" : ""}).`);
-  ctx.info(saved.grant === "client_credentials" ? `Try: mcp-auth token --profile ${o.name}` : `Next: mcp-auth login ${o.name}`);
+  ctx.info(saved.grant === "client_credentials" ? `Try: ${invocation(ctx.env)} token --profile ${o.name}` : `Next: ${invocation(ctx.env)} login ${o.name}`);
 }
 
 /** `profiles add NAME --mcp-url URL` without --issuer: discover and register, as `login URL` does, without signing in. */
@@ -170,7 +171,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   const p = r.profile;
   if (p.enterprise) ctx.info(`Tokens for it come through the enterprise IdP profile "${p.enterprise.idp}" (ID-JAG). Next: mcp-auth login --enterprise ${p.enterprise.idp}`);
   ctx.info(`Saved profile "${p.name}": ${p.mcpUrl} → authorization server ${p.issuer}, client ${p.clientId} (${r.registration === "dcr" ? "registered just now" : r.registration === "reused" ? "registered before" : r.registration})${p.scopes?.length ? `, scopes ${p.scopes.join(" ")}` : ""}.`);
-  ctx.info(p.grant === "client_credentials" ? `Try: mcp-auth token --profile ${p.name}` : `Next: mcp-auth login ${p.name}`);
+  ctx.info(p.grant === "client_credentials" ? `Try: ${invocation(ctx.env)} token --profile ${p.name}` : `Next: ${invocation(ctx.env)} login ${p.name}`);
 }
 
 export interface ProfilesListOptions {
@@ -183,7 +184,7 @@ export function runProfilesList(ctx: Context, o: ProfilesListOptions): void {
   if (o.quiet) return void ctx.io.out.write(Object.keys(cfg.profiles).map((n) => `${n}\n`).join("")); // names match PROFILE_NAME
   const rows = Object.entries(cfg.profiles).map(([name, p]) => ({ name, default: cfg.defaultProfile === name, provider: p.provider, grant: p.grant, issuer: p.issuer, clientId: p.clientId }));
   if (o.json) return void ctx.io.out.write(JSON.stringify(rows, null, 2) + "\n");
-  if (!rows.length) return ctx.io.print("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID");
+  if (!rows.length) return ctx.io.print(`No profiles. Set one up with: ${invocation(ctx.env)} init, or ${invocation(ctx.env)} login <mcp-url>`);
   const w = Math.max(...rows.map((r) => r.name.length)) + 2;
   for (const r of rows) ctx.io.print(`${(r.default ? "* " : "  ") + r.name.padEnd(w)}${oneLine(r.provider).padEnd(10)}${r.grant.padEnd(20)}${oneLine(r.issuer)}`);
 }
@@ -233,7 +234,7 @@ export async function runProfilesSet(ctx: Context, o: ProfilesSetOptions): Promi
   const clientSecret = clientSecretStdin || clientSecretEnv ? await readSecret(ctx, { stdin: clientSecretStdin, env: clientSecretEnv }, "client secret", "client-secret") : undefined;
   const saved = await updateProfile(ctx, name, { ...rest, scopes: scope, clientSecret, clientSecretCommand, authorizeParams: authorizeParamsOf(authorizeParam) });
   ctx.info(`Updated profile "${name}" (${changed.map(([k, v]) => (v === false ? optionFlag(k).replace(/^--/, "--no-") : optionFlag(k))).join(", ")}); its cached tokens were cleared.`);
-  if (saved.grant !== "client_credentials") ctx.info(`Next: mcp-auth login ${name}`);
+  if (saved.grant !== "client_credentials") ctx.info(`Next: ${invocation(ctx.env)} login ${name}`);
 }
 
 /** --client-secret-cmd, parsed into an argument vector; one way of giving the secret only. */

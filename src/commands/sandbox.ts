@@ -9,8 +9,8 @@ export function registerSandbox(program: Command, getCtx: () => Context): void {
   program
     .command("sandbox")
     .description("run a local OpenID provider and a protected MCP server to try mcp-auth against")
-    .option("--port <port>", "IdP port (default: a free port)")
-    .option("--mcp-port <port>", "MCP server port (default: a free port)")
+    .option("--port <port>", "IdP port (default: the one saved with profile 'sandbox' if free, else a free port)")
+    .option("--mcp-port <port>", "MCP server port (default: as for --port)")
     .option("--token-ttl <seconds>", "access token lifetime", "3600")
     .addOption(choice("--protocol <era>", "the MCP server's era: both (answers 2026-07-28 and initialize) | 2026-07-28 (stateless only) | legacy (initialize handshake)", ["both", "2026-07-28", "legacy"]).default("both"))
     .option("--save", "save profiles 'sandbox' (client credentials) and 'sandbox-login' (browser login)")

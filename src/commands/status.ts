@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
+import { invocation } from "../io/invocation.js";
 import { profilelessTokens } from "../core/session.js";
 import { tokenState } from "../core/tokens.js";
 import { targetFromProfile } from "../core/target.js";
@@ -63,7 +64,8 @@ export async function runStatus(ctx: Context, o: StatusOptions): Promise<void> {
   }
   if (o.json) return void ctx.io.out.write(JSON.stringify(rows.map(({ client_id, ...r }) => (client_id === undefined ? r : { ...r, client_id })), null, 2) + "\n");
   if (!rows.length) {
-    return ctx.io.print("No profiles. Create one with: mcp-auth profiles add NAME --issuer URL --client-id ID  (or try: mcp-auth sandbox)");
+    const me = invocation(ctx.env);
+    return ctx.io.print(`No profiles. Set one up with: ${me} init, or ${me} login <mcp-url>  (or try: ${me} sandbox --save)`);
   }
   // Values came from servers (a discovered issuer, granted scopes) or from config.json: one line each, no control sequences.
   const f = (v: unknown) => oneLine(String(v));

@@ -1,10 +1,12 @@
 import type { Context } from "../context.js";
-import { UsageError } from "../errors.js";
-import { GRANTS, profileOf, type ProfileData } from "../profile.js";
+import { NetworkError, UsageError } from "../errors.js";
+import { GRANT_WORDS, GRANTS, profileOf, type ProfileData } from "../profile.js";
+import { accounts } from "../store/tokens.js";
 import { bootstrap, type BootstrapOutcome } from "./bootstrap.js";
 import type { Plugins } from "./provider.js";
-import { checkProfileName, addProfile } from "./profiles.js";
+import { checkProfileName, addProfile, removeProfile, saveProfile } from "./profiles.js";
 import { addPresetProfile, PRESETS, type PresetAnswers } from "../presets/index.js";
+import { profileNameFor } from "./mcp-login.js";
 import { attributeOf, defineInput, flagName, resolveInputs, secretFlags, type Answers, type InputSpec, type Prompter } from "./inputs.js";
 
 /**
@@ -12,12 +14,15 @@ import { attributeOf, defineInput, flagName, resolveInputs, secretFlags, type An
  * inputs a provider already declares (src/providers/*), so the wizard, the flags and `--yes` stay in
  * step with `bootstrap`; "another OpenID Connect server" is the `profiles add` form as inputs too.
  * Nothing is written before every question has been answered: Ctrl-C during the questions leaves
- * no trace, and each write after them (secret, then profile; each client file) is atomic.
+ * no trace, and each write after them (secret, then profile; each client file) is atomic. A Ctrl-C
+ * after the profile is saved (at "Sign in now?", during the sign-in) puts back what was there before.
  */
+
+
 
 /** Any standard OpenID Connect / OAuth server: what `profiles add` asks for. */
 export const OIDC_INPUTS = [
-  defineInput({ name: "issuer", flag: "--issuer <url>", kind: "url", description: "the authorization server's issuer URL", prompt: "Issuer URL", required: true }),
+  defineInput({ name: "issuer", flag: "--issuer <url>", kind: "url", description: "the authorization server's issuer URL", prompt: "Issuer URL", required: true, reach: true }),
   defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the OAuth client id", prompt: "Client id", required: true }),
   defineInput({
     name: "grant",
@@ -27,6 +32,7 @@ export const OIDC_INPUTS = [
     description: "how tokens are obtained: authorization_code (people, browser), device_code, client_credentials (CI, services)",
     prompt: "How are tokens obtained",
     default: "authorization_code",
+    choiceNames: GRANT_WORDS,
   }),
   defineInput({
     name: "clientSecret",
@@ -38,12 +44,12 @@ export const OIDC_INPUTS = [
     askIf: (a) => a.grant === "client_credentials",
   }),
   defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "scopes to request", prompt: "Scopes (space-separated)", default: ["openid"] }),
-  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL (also the RFC 8707 resource)", prompt: "MCP server URL (empty: none)" }),
+  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL (also the RFC 8707 resource)", prompt: "MCP server URL (empty: none)", reach: true }),
 ] as const;
 
 /** "I only have the MCP server URL": everything else is discovered (core/mcp-login.ts). */
 export const MCP_INPUTS = [
-  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL", required: true }),
+  defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL", required: true, reach: true }),
   defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "a client its admin registered (default: mcp-auth registers itself)" }),
 ] as const;
 
@@ -72,11 +78,73 @@ export function initChoice(providers: Plugins["providers"], id: string): InitCho
 }
 
 /**
+ * The one rule for a new profile's name, for the wizard's default, `--yes` and the docs: set up from
+ * an MCP URL, it is named after the server's host (as `login URL` names it); otherwise after the IdP.
+ */
+export function defaultProfileName(choiceId: string, input: Answers): string {
+  return choiceId === "mcp" && typeof input.mcpUrl === "string" && URL.canParse(input.mcpUrl) ? profileNameFor(input.mcpUrl) : choiceId;
+}
+
+/** The first of NAME, NAME-2, NAME-3… no profile has yet (the wizard's default after "keep the existing one"). */
+export function freeProfileName(ctx: Context, name: string): string {
+  if (!profileExists(ctx, name)) return name;
+  for (let i = 2; ; i++) {
+    const n = `${name.slice(0, 60)}-${i}`;
+    if (!profileExists(ctx, n)) return n;
+  }
+}
+
+/**
+ * Why nothing can be set up at `url` yet (no server answers there: a wrong host, a closed port, an
+ * untrusted certificate), or undefined when anything at all answers. The wizard asks this right after
+ * the URL question, rather than failing with ENOTFOUND nine questions later.
+ */
+export async function unreachable(ctx: Context, url: string): Promise<string | undefined> {
+  try {
+    await ctx.fetch(url, { method: "GET", returnRedirects: true });
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof NetworkError)) throw e;
+    if (/^the response from /.test(e.message)) return undefined; // it answered (too much, or cut off)
+    return e.hint ? `${e.message} (${e.hint})` : e.message;
+  }
+}
+
+/** What a profile of that name was before the wizard replaced it, to put it back on Ctrl-C. */
+export interface ProfileBefore {
+  name: string;
+  data?: ProfileData;
+  clientSecret?: string;
+}
+
+export async function profileBefore(ctx: Context, name: string): Promise<ProfileBefore> {
+  const data = profileOf(ctx.config(), name);
+  if (!data?.secretStore) return { name, data };
+  const secret = await (await ctx.secretsOf(data.secretStore)).get(accounts.clientSecret(name)).catch(() => null);
+  return { name, data, ...(secret ? { clientSecret: secret } : {}) };
+}
+
+/** Undoes a run the user interrupted: the new profile goes (secret, tokens and all), the one it replaced comes back. */
+export async function undoInit(ctx: Context, before: ProfileBefore): Promise<void> {
+  const now = profileOf(ctx.config(), before.name);
+  if (!now) return;
+  // Interrupted before anything was saved: the profile (and its cached tokens) stays as it was.
+  if (before.data && JSON.stringify(now) === JSON.stringify(before.data)) return;
+  if (!before.data) {
+    await removeProfile(ctx, before.name);
+    return;
+  }
+  const { secretStore: _kept, ...data } = before.data;
+  await saveProfile(ctx, { name: before.name, data: before.clientSecret ? data : before.data, clientSecret: before.clientSecret, force: true });
+}
+
+/**
  * The inputs the wizard asks about: what is required, secrets, and what the provider wrote a question
  * (`prompt`) for. Expert switches (hidden) and the other optional inputs stay flags, as in `bootstrap`.
  */
-export function askable(spec: InputSpec): boolean {
+export function askable(spec: InputSpec, answers: Answers = {}): boolean {
   if (spec.hidden) return false;
+  if (spec.askWhen && !spec.askWhen(answers)) return false;
   return Boolean(spec.secret || spec.required || spec.prompt !== undefined);
 }
 
@@ -97,8 +165,8 @@ export async function equivalentCommand(ctx: Context, choiceId: string | undefin
     askAll: true,
     readStdin: async () => "…",
     prompter: {
-      ask: async (spec, def) => {
-        if (!askable(spec)) return undefined;
+      ask: async (spec, def, answers) => {
+        if (!askable(spec, answers)) return undefined;
         if (spec.secret) {
           asked.push(`${secretFlags(spec).env} ${spec.env ?? envVarOf(spec)}`);
           return "…";
@@ -111,7 +179,7 @@ export async function equivalentCommand(ctx: Context, choiceId: string | undefin
       },
     },
   }).catch(() => undefined); // a value the flags got wrong is reported by the real run
-  words.push(...asked, "--profile", profile ?? choice.id, "--yes");
+  words.push(...asked, "--profile", profile ?? defaultProfileName(choice.id, raw), "--yes");
   return words.join(" ");
 }
 
@@ -154,11 +222,15 @@ export interface InitResult {
   bootstrap?: BootstrapOutcome;
 }
 
-/** Resolves the answers (asking through `prompter` when given) into a plan; writes nothing. */
-export async function planInit(ctx: Context, choice: InitChoice, raw: Answers, o: { profile: string; prompter?: Prompter; readStdin?: (spec: InputSpec) => Promise<string> }): Promise<InitPlan> {
-  checkProfileName(o.profile);
-  const input = await resolveInputs(choice.inputs, raw, { env: ctx.env, prompter: o.prompter, askAll: Boolean(o.prompter), readStdin: o.readStdin });
-  return { choice, input: input as Answers, profile: o.profile };
+/** Resolves the answers (asking through `prompter` when given); writes nothing. The profile's name comes after. */
+export async function resolveInit(ctx: Context, choice: InitChoice, raw: Answers, o: { prompter?: Prompter; readStdin?: (spec: InputSpec) => Promise<string> }): Promise<Answers> {
+  return (await resolveInputs(choice.inputs, raw, { env: ctx.env, prompter: o.prompter, askAll: Boolean(o.prompter), readStdin: o.readStdin })) as Answers;
+}
+
+/** The answers and the profile's name as a plan; writes nothing. */
+export function planInit(choice: InitChoice, input: Answers, profile: string): InitPlan {
+  checkProfileName(profile);
+  return { choice, input, profile };
 }
 
 /** Carries the plan out: the provider's bootstrap (or the OIDC profile), with the first token and checks. */

@@ -50,6 +50,12 @@ export interface InputSpec<N extends string = string, K extends InputKind = Inpu
   hidden?: boolean;
   /** Extra words for the usage error when a required value is missing. */
   missingHint?: string;
+  /** A server's address: the wizard checks that it answers right after the question, and asks again if not. */
+  reach?: boolean;
+  /** The wizard asks only when this holds for the answers before it (the default stands otherwise; the flag still works). */
+  askWhen?: (answers: Answers) => boolean;
+  /** Plain words for a choice's values in the wizard's list (the flag still takes the value). */
+  choiceNames?: Readonly<Record<string, string>>;
 }
 
 type ValueOf<S> = S extends { kind: "choice"; choices: readonly (infer C)[] } ? C : S extends { kind: infer K extends InputKind } ? KindValue[K] : never;
@@ -170,6 +176,32 @@ export async function resolveInputs<const S extends readonly InputSpec[]>(specs:
   return answers as InputValues<S>;
 }
 
+/**
+ * Why a typed answer does not fit (the wizard shows it and asks again), or undefined when it does. The
+ * same checks as for the flag, worded without it. Empty text means "take the default".
+ */
+export function answerProblem(spec: InputSpec, text: string, answers: Answers): string | undefined {
+  const t = text.trim();
+  if (!t) return spec.required && defaultOf(spec, answers) === undefined ? "an answer is needed" : undefined;
+  try {
+    const value = parse(spec, t); // before validate?.(…): an absent validate would skip its argument
+    return spec.validate?.(value as never, answers);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const flag = flagName(spec);
+    const what = e.message.startsWith(`${flag} `) ? e.message.slice(flag.length + 1) : e.message;
+    return e.hint ? `${what} (${e.hint})` : what;
+  }
+}
+
+/** `idp.example.com` → `https://idp.example.com` (http:// for a loopback host): what a URL without its scheme meant. */
+export function withScheme(text: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return undefined;
+  const host = text.split(/[/:?#]/)[0]!.toLowerCase();
+  const scheme = host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || text.startsWith("[::1]") ? "http" : "https";
+  return URL.canParse(`${scheme}://${text}`) ? `${scheme}://${text}` : undefined;
+}
+
 /** One raw value (a string from argv or a prompt) → the spec's type. */
 function parse(spec: InputSpec, v: unknown): unknown {
   if (v === undefined) return undefined;
@@ -193,7 +225,10 @@ function parse(spec: InputSpec, v: unknown): unknown {
       if (!spec.choices?.includes(text)) throw new UsageError(`${flag} must be ${orList(spec.choices ?? [])}, got "${text}"`);
       return text;
     case "url":
-      if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) throw new UsageError(`${flag} must be an http(s) URL, got "${text}"`);
+      if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) {
+        const meant = withScheme(text);
+        throw new UsageError(`${flag} must be an http(s) URL, got "${text}"`, meant ? { hint: `did you mean ${meant}?` } : {});
+      }
       return text;
     default:
       return text;

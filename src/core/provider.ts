@@ -147,8 +147,11 @@ export interface SecretVault {
 }
 
 export interface BootstrapResult {
-  /** What happened, for the summary: created / reused / rotated. */
-  action: "created" | "reused" | "rotated" | "configured";
+  /**
+   * What happened, for the summary: created / reused / rotated / configured (a profile for a client that
+   * exists), or guided: nothing set up yet, the steps for an administrator are in `notes`.
+   */
+  action: "created" | "reused" | "rotated" | "configured" | "guided";
   /** The profile to save (core saves it under BootstrapRun.profile), if this run made a client for mcp-auth. */
   profile?: ProfileData;
   /** The client secret to store with the profile (and print only with --show-secret). */
@@ -167,6 +170,11 @@ export interface BootstrapResult {
   login?: LoginOptions;
   /** Warnings for stderr (a file holding a secret, a step that fell back…); providers never print. */
   warnings?: string[];
+}
+
+/** The summary line's words for an action ("OpenProject: created"). */
+export function actionWords(action: BootstrapResult["action"]): string {
+  return action === "guided" ? "nothing set up yet; an administrator creates the application (the steps are below)" : action;
 }
 
 /**

@@ -71,7 +71,10 @@ async function acquire_(ctx: Context, t: Target, o: GetTokenOptions): Promise<To
   }
   if (t.grant === "client_credentials") return { ...bearerOf(t, await clientCredentials(ctx, t)), source: "grant" };
   if (!o.login) {
-    throw new AuthError(`profile "${t.profile}" needs a login (${t.grant === "device_code" ? "device code" : "browser"}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`, { hint: loginHint(t) });
+    const how = t.grant === "device_code" ? "device code" : "browser";
+    // On a terminal, the command is one that does not sign in (doctor): saying "not an interactive terminal" would be false.
+    const why = ctx.io.interactive ? `profile "${t.profile}" has no token yet: it needs a login (${how})` : `profile "${t.profile}" needs a login (${how}) and ${ctx.io.notInteractiveBecause ?? "this is not an interactive terminal"}`;
+    throw new AuthError(why, { hint: loginHint(t) });
   }
   return { ...bearerOf(t, await o.login(t)), source: "login" };
 }
@@ -137,7 +140,12 @@ async function secretOrKeyGrant(ctx: Context, t: Target): Promise<TokenSet> {
   try {
     return toTokenSet(await client.clientCredentialsGrant(config, targetParams(t)), ctx.now());
   } catch (e) {
-    throw wrapOAuthError(e, `token request to ${t.issuer}`, config);
+    const err = wrapOAuthError(e, `token request to ${t.issuer}`, config);
+    // The usual cause: the secret was rotated in the IdP. The easy fix keeps everything else of the profile.
+    if (err instanceof AuthError && err.code === "invalid_client" && !err.hint && t.profile && t.secret.from === "store" && !t.key) {
+      throw new AuthError(err.message, { code: err.code, cause: err, hint: `if the client secret changed, store the new one: mcp-auth profiles set ${t.profile} --client-secret-stdin` });
+    }
+    throw err;
   }
 }
 

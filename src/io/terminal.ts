@@ -53,11 +53,17 @@ export interface Choice<T extends string = string> {
   description?: string;
 }
 
+/**
+ * Checks an answer before the prompt takes it: true, or the reason shown under the question, which is
+ * then asked again (a typo costs one more try, not the whole run). It gets the default when nothing was typed.
+ */
+export type Validate = (v: string) => string | true | Promise<string | true>;
+
 /** Questions to a person. Every method throws a UsageError naming the flag to pass when nobody can answer. */
 export interface Prompter {
-  password(message: string, o?: { flagHint?: string }): Promise<string>;
+  password(message: string, o?: { flagHint?: string; validate?: Validate }): Promise<string>;
   confirm(message: string, o?: { default?: boolean; flagHint?: string }): Promise<boolean>;
-  input(message: string, o?: { default?: string; flagHint?: string; validate?: (v: string) => string | true }): Promise<string>;
+  input(message: string, o?: { default?: string; flagHint?: string; validate?: Validate }): Promise<string>;
   select<T extends string>(message: string, choices: Choice<T>[], o?: { default?: T; flagHint?: string }): Promise<T>;
 }
 
@@ -89,6 +95,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   const why = o.nonInteractive ? "--non-interactive was given" : NOT_A_TERMINAL;
   const paint = painter(color);
   const write = humanWriter(err, false);
+  const spinners = new Set<PausableSpinner>();
   return {
     in: stdin,
     out,
@@ -97,8 +104,8 @@ export function createTerminal(o: TerminalOptions): Terminal {
     notInteractiveBecause: interactive ? undefined : why,
     color,
     paint,
-    prompter: interactive ? inquirerPrompter(stdin, err) : refusingPrompter(why),
-    spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err) : quietSpinner()),
+    prompter: interactive ? pausingSpinners(inquirerPrompter(stdin, err), spinners) : refusingPrompter(why),
+    spinner: (text) => (err.isTTY && !o.env.CI && interactive ? oraSpinner(text, err, spinners) : quietSpinner()),
     print: humanWriter(out, color),
     info: write,
     warn: (m) => write(`${paint.warn("warning:")} ${m}`),
@@ -137,11 +144,49 @@ function inquirerPrompter(input: Terminal["in"], output: NodeJS.WritableStream):
   // Questions and choices may quote a server (a discovered scope, a client name): no control sequences.
   const clean = (s: string) => sanitize(s).replace(/[\r\n\t]+/g, " ");
   return {
-    password: async (message) => (await load()).password({ message: clean(message), mask: "*" }, ctx as never),
+    password: async (message, o) => (await load()).password({ message: clean(message), mask: "*", validate: cleanReason(o?.validate) }, ctx as never),
     confirm: async (message, o) => (await load()).confirm({ message: clean(message), default: o?.default }, ctx as never),
-    input: async (message, o) => (await load()).input({ message: clean(message), default: o?.default === undefined ? undefined : stripControl(o.default), validate: o?.validate }, ctx as never),
+    input: async (message, o) => (await load()).input({ message: clean(message), default: o?.default === undefined ? undefined : stripControl(o.default), validate: cleanReason(o?.validate) }, ctx as never),
     select: async (message, choices, o) =>
       (await load()).select({ message: clean(message), choices: choices.map((c) => ({ ...c, name: clean(c.name), ...(c.description !== undefined && { description: clean(c.description) }) })), default: o?.default }, ctx as never),
+  };
+}
+
+/** A reason may quote what a server said (a DNS error, a status text): shown without control sequences. */
+function cleanReason(validate: Validate | undefined): Validate | undefined {
+  if (!validate) return undefined;
+  return async (v) => {
+    const r = await validate(v);
+    return r === true ? true : sanitize(r).replace(/[\r\n\t]+/g, " ");
+  };
+}
+
+/** A spinner that can step aside while a question is open, and come back after. */
+export interface PausableSpinner extends Spinner {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * A question asked while a step's spinner runs (a provider asking which mode to use, halfway through
+ * "creating the client"): the spinner stops drawing while the prompt is open, so it never animates
+ * over the question or the answer being typed, and goes on afterwards.
+ */
+export function pausingSpinners(p: Prompter, running: ReadonlySet<PausableSpinner>): Prompter {
+  const around = async <T>(ask: () => Promise<T>): Promise<T> => {
+    const paused = [...running];
+    for (const s of paused) s.pause();
+    try {
+      return await ask();
+    } finally {
+      for (const s of paused) s.resume();
+    }
+  };
+  return {
+    password: (m, o) => around(() => p.password(m, o)),
+    confirm: (m, o) => around(() => p.confirm(m, o)),
+    input: (m, o) => around(() => p.input(m, o)),
+    select: (m, c, o) => around(() => p.select(m, c, o)),
   };
 }
 
@@ -150,18 +195,33 @@ function quietSpinner(): Spinner {
 }
 
 /** ora is ESM and costs a few ms to load: it is started lazily and the spinner works before it arrives. */
-function oraSpinner(text: string, stream: NodeJS.WritableStream): Spinner {
+function oraSpinner(text: string, stream: NodeJS.WritableStream, running: Set<PausableSpinner>): Spinner {
   let ended: { how: "succeed" | "fail" | "stop"; text?: string } | undefined;
-  let spinner: { succeed(t?: string): void; fail(t?: string): void; stop(): void } | undefined;
+  let paused = 0;
+  let spinner: { succeed(t?: string): void; fail(t?: string): void; stop(): void; start(): unknown } | undefined;
   void import("ora").then(({ default: ora }) => {
     if (ended) return;
-    spinner = ora({ text: sanitize(text), stream: stream as never, discardStdin: false }).start();
+    spinner = ora({ text: sanitize(text), stream: stream as never, discardStdin: false });
+    if (!paused) spinner.start();
   }, () => {});
   const end = (how: "succeed" | "fail" | "stop", t?: string) => {
     if (ended) return;
     ended = { how, text: t };
+    running.delete(self);
     if (spinner) spinner[how](t === undefined ? undefined : sanitize(t));
     else if (how !== "stop") stream.write(`${how === "succeed" ? "✔" : "✖"} ${sanitize(t ?? text)}\n`);
   };
-  return { succeed: (t) => end("succeed", t), fail: (t) => end("fail", t), stop: () => end("stop") };
+  const self: PausableSpinner = {
+    succeed: (t) => end("succeed", t),
+    fail: (t) => end("fail", t),
+    stop: () => end("stop"),
+    pause: () => {
+      if (paused++ === 0 && !ended) spinner?.stop(); // clears its line: the prompt draws on a clean one
+    },
+    resume: () => {
+      if (--paused === 0 && !ended) spinner?.start();
+    },
+  };
+  running.add(self);
+  return self;
 }

@@ -9,7 +9,7 @@ import { audiences, type Check, checkUrl, type ProviderContext, decodeToken, def
  * whose issuer or audience is not the public origin ("every call returns 401").
  */
 const inputs = [
-  defineInput({ name: "url", flag: "--url <url>", kind: "url", default: "https://api.octoperf.com", description: "OctoPerf's public origin (SaaS, or your Enterprise host)", prompt: "OctoPerf URL" }),
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", default: "https://api.octoperf.com", description: "OctoPerf's public origin (SaaS, or your Enterprise host)", prompt: "OctoPerf URL", reach: true }),
   defineInput({ name: "browserCommand", flag: "--browser-command <cmd>", kind: "string", description: "open the sign-in URL with this command (`CMD <url>`; env BROWSER works too)" }),
   defineInput({ name: "printUrl", flag: "--print-url", kind: "boolean", description: "print the sign-in URL instead of opening a browser" }),
   defineInput({ name: "loginTimeout", flag: "--login-timeout <seconds>", kind: "number", default: 300, description: "how long to wait for the browser sign-in" }),

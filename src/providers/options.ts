@@ -1,4 +1,4 @@
-import { defineInput } from "../sdk.js";
+import { defineInput, GRANT_WORDS } from "../sdk.js";
 
 /** Inputs every IdP bootstrap shares: the admin sign-in and the kind of client to create. */
 export type ClientGrant = "client_credentials" | "authorization_code";
@@ -48,6 +48,7 @@ export function grantInput(what: string) {
     description: `${what}: client_credentials (CI, services) or authorization_code (people, PKCE)`,
     prompt: "Who will use the client?",
     default: "client_credentials",
+    choiceNames: GRANT_WORDS,
   });
 }
 
@@ -58,12 +59,20 @@ export const redirectPortInput = defineInput({
   description: "loopback port registered for authorization_code",
   prompt: "Loopback port for the login redirect",
   default: 33418,
+  askWhen: (a) => a.grant !== "client_credentials", // a machine-to-machine client has no redirect
 });
 
+/**
+ * Not a question of the wizard: nothing is known to exist when it asks. A provider that finds the
+ * client exists without a secret mcp-auth holds throws an error with `code: SECRET_NOT_HELD`, and the
+ * wizard then asks whether to issue a new one (src/commands/init.ts).
+ */
 export const rotateSecretInput = defineInput({
   name: "rotateSecret",
   flag: "--rotate-secret",
   kind: "boolean",
   description: "if the client exists, issue it a new client secret",
-  prompt: "Issue the existing client a new secret?",
 });
+
+/** The error code of "the client exists and mcp-auth does not hold its secret" (rerun with --rotate-secret). */
+export const SECRET_NOT_HELD = "secret-not-held";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { AuthError, type BootstrapRun, type Check, checkUrl, defineInput, defineProvider, type InputValues, issuerUrl, McpAuthError, normalizeIssuer, passed, peekClaims, type ProfileData, type ProviderContext, registerSecret, UsageError, type Json } from "../sdk.js";
-import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, type ClientGrant } from "./options.js";
+import { adminPasswordInput, adminUserInput, grantInput, redirectPortInput, rotateSecretInput, SECRET_NOT_HELD, type ClientGrant } from "./options.js";
 import { appTypes, body, createError, inboundConfig, lifetimeOf, oauthConfig, pick, ThunderAdmin, unknownType, withSecret, type AppList, type Casing, type TokenShape } from "./thunder/apps.js";
 import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
 
@@ -16,7 +16,7 @@ import { holdsSystem, signIn, type FlowFacts } from "./thunder/signin.js";
  * settings: the shape is worked out from the server's own answers, and what it stored is read back.
  */
 const inputs = [
-  defineInput({ name: "url", flag: "--url <url>", kind: "url", description: "Thunder's public URL (also the token issuer)", prompt: "Thunder URL", default: "http://thunder.openchoreo.localhost:8080" }),
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", description: "Thunder's public URL (also the token issuer)", prompt: "Thunder URL", default: "http://thunder.openchoreo.localhost:8080", reach: true }),
   defineInput({ name: "adminToken", flag: "--admin-token", kind: "string", secret: true, description: "admin access token carrying 'system' (skips the sign-in)" }),
   { ...adminUserInput("admin user (needs the 'system' permission)"), askIf: (a: Record<string, unknown>) => !a.adminToken },
   adminPasswordInput("Thunder", { askIf: (a) => !a.adminToken, missingHint: " (or --admin-token-env VAR)" }),
@@ -188,6 +188,7 @@ async function reuseApp(session: ThunderAdmin, casing: Casing, o: ThunderInput, 
   }
   if (!isPublic && !(await run.vault.holds(clientId))) {
     throw new UsageError(`application "${o.name}" already exists (id ${id}) and mcp-auth does not hold its client secret`, {
+      code: SECRET_NOT_HELD,
       hint: "rerun with --rotate-secret to issue a new one (apps using the old secret will stop working)",
     });
   }

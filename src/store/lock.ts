@@ -3,6 +3,7 @@ import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSy
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { McpAuthError } from "../errors.js";
+import { onInterrupt } from "../interrupt.js";
 import { ensureDir, writeError } from "./fsutil.js";
 
 /**
@@ -80,13 +81,16 @@ export async function acquire(dir: string, name: string, opts: LockOptions = {})
       }, HEARTBEAT_MS);
       heartbeat.unref();
       let released = false;
-      return () => {
+      const release = () => {
         if (released) return;
         released = true;
         clearInterval(heartbeat);
+        forget();
         // Only remove our own lock, never one taken after ours was judged abandoned.
         removeIf(file, me);
       };
+      const forget = onInterrupt(release); // Ctrl-C in the middle (a browser login): no lock file left behind
+      return release;
     } catch (e) {
       if (fd !== undefined) {
         // Created but could not write the holder (disk full): leave no empty lock behind.

@@ -7,7 +7,7 @@ import { createContext, type Context, type GlobalOptions, type Waits } from "../
 import { UsageError } from "../../src/errors.js";
 import type { Resolver } from "../../src/oauth/http.js";
 import { sanitize } from "../../src/io/sanitize.js";
-import { humanWriter, painter, type Prompter, type Terminal } from "../../src/io/terminal.js";
+import { humanWriter, painter, type Prompter, type Terminal, type Validate } from "../../src/io/terminal.js";
 import { plugins } from "../../src/plugins.js";
 
 /**
@@ -45,8 +45,10 @@ export interface TestContext {
   env: NodeJS.ProcessEnv;
   stdout(): string;
   stderr(): string;
-  /** Questions that were asked, in order. */
+  /** Questions that were asked, in order (a question asked again appears again). */
   asked: string[];
+  /** The reasons answers were refused with (the prompt's validate), in order. */
+  rejected: string[];
   /** URLs the browser was sent to. */
   browsed: string[];
   clock: { now(): number; advance(ms: number): void };
@@ -76,6 +78,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
   const out = new Capture();
   const err = new Capture();
   const asked: string[] = [];
+  const rejected: string[] = [];
   const browsed: string[] = [];
   const answers = [...(o.answers ?? [])];
   let now = o.now ?? Date.UTC(2026, 10, 29, 12, 0, 0);
@@ -120,10 +123,19 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
     if (a === undefined) throw new Error(`unexpected question: ${question}`);
     return typeof a === "function" ? a(question) : a;
   };
+  // As on a terminal: an answer the prompt's validate refuses is asked again (validate sees the default when nothing was typed).
+  const validated = async (m: string, p?: { flagHint?: string; default?: string; validate?: Validate }): Promise<string> => {
+    for (;;) {
+      const a = String(answer(m, p?.flagHint));
+      const problem = p?.validate ? await p.validate(a || (p.default ?? "")) : true;
+      if (problem === true) return a;
+      rejected.push(problem);
+    }
+  };
   const prompter: Prompter = {
-    password: async (m, p) => String(answer(m, p?.flagHint)),
+    password: async (m, p) => validated(m, p),
     confirm: async (m, p) => Boolean(answer(m, p?.flagHint)),
-    input: async (m, p) => String(answer(m, p?.flagHint)),
+    input: async (m, p) => validated(m, p),
     select: async (m, _choices, p) => String(answer(m, p?.flagHint)) as never,
   };
   const stdin = (o.interactive ? Object.assign(new PassThrough(), { isTTY: true }) : Readable.from(o.stdin === undefined ? [] : [o.stdin])) as Terminal["in"];
@@ -157,6 +169,7 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
     stdout: () => out.text(),
     stderr: () => err.text(),
     asked,
+    rejected,
     browsed,
     clock,
     waits,

@@ -214,6 +214,8 @@ describe("bootstrap openproject: inputs (in-process)", () => {
       err: /OpenProject: created — profile "asked"/,
     },
     { name: "no mode on a terminal, guided chosen: the steps", args: [], interactive: true, answers: ["oauth"], code: 0, asked: 1, err: /Administration → Authentication → OAuth applications/ },
+    // Nothing was configured: the summary does not say so.
+    { name: "guided: the summary says nothing is set up yet", args: ["--oauth"], code: 0, err: /^OpenProject: nothing set up yet; an administrator creates the application \(the steps are below\)$/m },
   ];
   it("--open opens the admin page for a new OAuth application and still prints the steps", async () => {
     t = createTestContext();

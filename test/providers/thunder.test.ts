@@ -94,7 +94,7 @@ describe.each(THUNDER_RELEASES)("bootstrap thunder on release %s", (release) => 
     const s = await start(release);
     const r = await bootstrap([...signInFlags(s), "--grant", "authorization_code", "--name", "MCP login", "--redirect-port", "43111", "--validity", "600", "--profile", "me"]);
     expect(r.code, r.err).toBe(0);
-    expect(r.err).toContain("Next: mcp-auth login me");
+    expect(r.err).toContain("Next: npx mcp-auth login me");
     const app = s.findApp("MCP login")!;
     expect(app.inboundAuthConfig[0]!.config).toMatchObject({ clientId: "mcp_cli", publicClient: true, pkceRequired: true, tokenEndpointAuthMethod: "none", redirectUris: ["http://127.0.0.1:43111/callback"] });
     expect(app.inboundAuthConfig[0]!.config.token.accessToken.validityPeriod).toBe(600); // the user-subject lifetime in every release

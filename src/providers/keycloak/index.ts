@@ -19,7 +19,7 @@ import { serverConfigToml } from "./server-config.js";
  */
 
 const inputs = [
-  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "Keycloak base URL (e.g. https://auth.example.com)", prompt: "Keycloak URL" }),
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "Keycloak base URL (e.g. https://auth.example.com)", prompt: "Keycloak URL", reach: true }),
   defineInput({ name: "realm", flag: "--realm <realm>", kind: "string", required: true, description: "realm the MCP server trusts", prompt: "Realm" }),
   defineInput({ name: "adminRealm", flag: "--admin-realm <realm>", kind: "string", description: "realm of the admin account", prompt: "Realm of the admin account", default: "master" }),
   adminUserInput("admin user (password grant on admin-cli)"),

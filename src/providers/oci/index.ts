@@ -1,5 +1,5 @@
 import { type BootstrapRun, type Check, checkUrl, defineInput, defineProvider, type InputValues, issuerUrl, type ProfileData, UsageError } from "../../sdk.js";
-import { adminClientSecretInput, rotateSecretInput } from "../options.js";
+import { adminClientSecretInput, rotateSecretInput, SECRET_NOT_HELD } from "../options.js";
 import { OciAdmin, type OciApp, tenantIssuer } from "./admin.js";
 import { IDCS_HOST, IDCS_TOKEN_ISSUER, idcsMetadata } from "./discovery.js";
 import { planEnvFile } from "./env-file.js";
@@ -21,6 +21,7 @@ const inputs = [
     required: true,
     description: "identity domain URL (https://idcs-….identity.oraclecloud.com)",
     prompt: "Identity domain URL",
+    reach: true,
     validate: (v: string) => (new URL(v).pathname.replace(/\/+$/, "") || new URL(v).search ? "must be the domain's origin only (https://idcs-….identity.oraclecloud.com)" : undefined),
   }),
   defineInput({ name: "adminClientId", flag: "--admin-client-id <id>", kind: "string", required: true, description: "client id of a confidential app with an administrator app role", prompt: "Admin client id" }),
@@ -154,6 +155,7 @@ async function createOrReuse(oci: OciAdmin, o: OciInput, redirectUri: string, ru
     secret = app.clientSecret;
     if (!secret) {
       throw new UsageError(`app "${o.name}" (${app.id}) exists and neither mcp-auth nor the domain gives its client secret`, {
+        code: SECRET_NOT_HELD,
         hint: "rerun with --rotate-secret to issue a new one (servers using the old secret will stop working)",
       });
     }

@@ -21,7 +21,7 @@ const SCOPES = ["api_v3", "mcp"]; // `mcp` is required by the MCP endpoints (doc
 const OOB = "urn:ietf:wg:oauth:2.0:oob"; // Doorkeeper's native_redirect_uri, always accepted
 
 const inputs = [
-  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL" }),
+  defineInput({ name: "url", flag: "--url <url>", kind: "url", required: true, description: "OpenProject base URL (e.g. https://openproject.example.com)", prompt: "OpenProject URL", reach: true }),
   defineInput({ name: "create", flag: "--create", kind: "boolean", description: "sign in to the web UI as an admin and create the OAuth application (api_v3 + mcp, confidential)" }),
   { ...adminUserInput("OpenProject administrator who creates the application (--create)"), askIf: (a: Record<string, unknown>) => Boolean(a.create) },
   adminPasswordInput("OpenProject", { askIf: (a) => Boolean(a.create) }),
@@ -109,7 +109,7 @@ function guided(ctx: ProviderContext, base: string, o: OpInput, redirectUri: str
   const admin = `${base}/admin/oauth/applications/new`;
   const open = o.open ? ctx.browser.open(admin) : Promise.resolve();
   return open.then(() => ({
-    action: "configured" as const,
+    action: "guided" as const, // nothing exists yet: the admin creates it from the steps
     facts: [["admin page", admin]] as Array<[string, string]>,
     // The fallback stops with exit 1: what was asked (--create) did not happen.
     checks: reason ? [failed("create the OAuth application", reason, "follow the steps below")] : undefined,
