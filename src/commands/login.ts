@@ -14,6 +14,7 @@ import { readSecret } from "../io/secret-input.js";
 import { MAX_PASTE } from "../oauth/paste.js";
 import type { LoginOptions } from "../core/login.js";
 import { askClientId, duration, optionFlag, profileFor, seconds, secretCommandToStore, withSpinner, withProfileOptions, type Run } from "./shared.js";
+import { invocation } from "../io/invocation.js";
 
 export interface LoginCommandOptions {
   /** A profile name, or an MCP server URL. */
@@ -128,7 +129,7 @@ async function loginToServer(ctx: Context, url: string, o: LoginCommandOptions, 
   const valid = r.login ? duration(r.login.token.expires_at - ctx.now() / 1000) : "";
   const reg = { "pre-registered": "the given client", cimd: "its client metadata document", dcr: "a client registered just now", reused: "the client registered before", entered: "the entered client" }[r.setup.registration];
   ctx.info(`Logged in to ${p.mcpUrl} through ${p.issuer} with ${reg} (${p.clientId}); saved as profile "${p.name}", token valid for ${valid}.`);
-  ctx.info(`Next: mcp-auth token --profile ${p.name}   or   mcp-auth add-client claude --profile ${p.name}`);
+  ctx.info(`Next: ${invocation(ctx.env)} token --profile ${p.name}   or   ${invocation(ctx.env)} add-client claude --profile ${p.name}`);
 }
 
 /**

@@ -6,6 +6,7 @@ import { parseAuthorizeParams } from "../oauth/authorize-params.js";
 import { addPresetProfile, PRESET_IDS, PRESETS } from "../presets/index.js";
 import type { Grant } from "../profile.js";
 import { optionFlag } from "./shared.js";
+import { invocation } from "../io/invocation.js";
 
 /** The flags `--preset` adds to `profiles add` (facts per IdP: docs/presets.md). */
 export function presetOptions(): Option[] {
@@ -92,5 +93,5 @@ export async function runPresetAdd(ctx: Context, o: PresetAddOptions & Record<st
   for (const n of r.notes) ctx.info(`  ${n}`);
   ctx.info(`At ${r.preset.title} (once; details: ${r.preset.docs}):`);
   r.setup.forEach((s, i) => ctx.info(`  ${i + 1}. ${s}`));
-  ctx.info(r.data.grant === "client_credentials" ? `Try: mcp-auth token --profile ${o.name}` : `Next: mcp-auth login ${o.name}`);
+  ctx.info(r.data.grant === "client_credentials" ? `Try: ${invocation(ctx.env)} token --profile ${o.name}` : `Next: ${invocation(ctx.env)} login ${o.name}`);
 }

@@ -118,7 +118,7 @@ export async function runProfilesAdd(ctx: Context, o: ProfilesAddOptions): Promi
   if (o.json) ctx.io.out.write(JSON.stringify({ profile: o.name }) + "\n");
   if (saved.enterprise) {
     ctx.info(`Saved profile "${o.name}": tokens for it come through the enterprise IdP profile "${saved.enterprise.idp}" (ID-JAG), no browser of its own.`);
-    return ctx.info(`Next: mcp-auth login --enterprise ${saved.enterprise.idp}   then: mcp-auth token --profile ${o.name}`);
+    return ctx.info(`Next: ${invocation(ctx.env)} login --enterprise ${saved.enterprise.idp}   then: ${invocation(ctx.env)} token --profile ${o.name}`);
   }
   if (saved.assertion) {
     ctx.info(`Saved profile "${o.name}" (${saved.assertion.federation} with the CI token from ${saved.assertion.from}; ${saved.secretStore ? `client secret in the ${saved.secretStore} store` : "no secret stored"}).`);
@@ -169,7 +169,7 @@ async function addDiscovered(ctx: Context, o: ProfilesAddOptions): Promise<void>
   }
   for (const note of r.discovery?.notes ?? []) ctx.info(`note: ${note}`);
   const p = r.profile;
-  if (p.enterprise) ctx.info(`Tokens for it come through the enterprise IdP profile "${p.enterprise.idp}" (ID-JAG). Next: mcp-auth login --enterprise ${p.enterprise.idp}`);
+  if (p.enterprise) ctx.info(`Tokens for it come through the enterprise IdP profile "${p.enterprise.idp}" (ID-JAG). Next: ${invocation(ctx.env)} login --enterprise ${p.enterprise.idp}`);
   ctx.info(`Saved profile "${p.name}": ${p.mcpUrl} → authorization server ${p.issuer}, client ${p.clientId} (${r.registration === "dcr" ? "registered just now" : r.registration === "reused" ? "registered before" : r.registration})${p.scopes?.length ? `, scopes ${p.scopes.join(" ")}` : ""}.`);
   ctx.info(p.grant === "client_credentials" ? `Try: ${invocation(ctx.env)} token --profile ${p.name}` : `Next: ${invocation(ctx.env)} login ${p.name}`);
 }
