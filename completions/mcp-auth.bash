@@ -18,7 +18,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="init token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="init token login logout status profiles sandbox bootstrap completion proxy exec serve add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "init")
       case "$prev" in
@@ -385,6 +385,33 @@ _mcp_auth() {
       esac
       words="--url --transport --protocol --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
+    "exec")
+      case "$prev" in
+        --env-name) COMPREPLY=(); return ;;
+        --format) COMPREPLY=($(compgen -W "raw header" -- "$cur")); return ;;
+        --min-ttl) COMPREPLY=(); return ;;
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--env-name --format --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      ;;
+    "serve")
+      case "$prev" in
+        --port) COMPREPLY=(); return ;;
+        --min-ttl) COMPREPLY=(); return ;;
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--port --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      ;;
     "add-client")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
@@ -448,7 +475,7 @@ _mcp_auth() {
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "init token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor" ;;
+    "") echo "init token login logout status profiles sandbox bootstrap completion proxy exec serve add-client remove-client clients decode doctor" ;;
     "init") echo "" ;;
     "token") echo "" ;;
     "login") echo "" ;;
@@ -472,6 +499,8 @@ _mcp_auth_sub() {
     "bootstrap octoperf") echo "" ;;
     "completion") echo "" ;;
     "proxy") echo "" ;;
+    "exec") echo "" ;;
+    "serve") echo "" ;;
     "add-client") echo "" ;;
     "remove-client") echo "" ;;
     "clients") echo "" ;;
