@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--issuer|--scope|--format|-f|--min-ttl|--env-name|--exchange|--oci-session-dir|-p|--resource|--assertion-from|--federation|--port|--client-metadata-url|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--mcp-port|--token-ttl|--protocol|--transport|--strategy|--stdio-command) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -419,12 +419,14 @@ _mcp_auth() {
         --url) COMPREPLY=(); return ;;
         --scope) COMPREPLY=(); return ;;
         --strategy) COMPREPLY=(); return ;;
+        --stdio-command) COMPREPLY=(); return ;;
+        --env-name) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile -p --name --url --scope --strategy --static-token --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="--profile -p --name --url --scope --strategy --static-token --stdio-command --env-name --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "remove-client")
       case "$prev" in

@@ -299,6 +299,8 @@ complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l url -r -d 't
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l scope -r -d 'user | project | local (default: the client\'s own default)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l strategy -r -d 'helper (Claude Code) | proxy (stdio bridge) | header'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l static-token -d 'with --strategy header: write the current token itself (it expires)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l stdio-command -r -d 'a stdio MCP server that reads its token from the environment: the entry runs it under mcp-auth exec (split into words, no shell)'
+complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l env-name -r -d 'with --stdio-command: the variable the server reads its token from (default MCP_AUTH_TOKEN)'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l dry-run -d 'show the change as a diff, write nothing'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l print -d 'print the entry instead of writing it'
 complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -l link -d 'print the client\'s install link (Cursor, VS Code)'

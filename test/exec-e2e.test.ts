@@ -9,11 +9,11 @@ import { useSandbox } from "./helpers/sandbox.js";
 /**
  * `mcp-auth exec` as an MCP client launches it: the official SDK's Client over stdio, in front of a real
  * stdio MCP server (test/fixtures/stdio/token-server.mjs) that calls the sandbox's MCP server with the
- * token exec put in its environment. Access tokens live 4 s here, so the token expires twice during one
+ * token exec put in its environment. Access tokens live 6 s here, so the token expires twice during one
  * session and exec restarts the server each time, without the client noticing.
  */
 const SERVER = join(ROOT, "test", "fixtures", "stdio", "token-server.mjs");
-const TTL = 4;
+const TTL = 6;
 const sb = useSandbox({ tokenTtl: TTL, protocol: "legacy" });
 let u: Sandboxed;
 
@@ -40,18 +40,20 @@ describe("mcp-auth exec", () => {
       const r = await client.callTool({ name: "whoami", arguments: {} });
       expect(r.isError, JSON.stringify(r) + stderr).toBeFalsy();
       const w = JSON.parse((r.content as Array<{ text: string }>)[0]!.text) as { pid: number; initializations: number; upstream: { client_id: string } };
-      expect(w).toMatchObject({ initializations: 1, upstream: { client_id: "sandbox-m2m" } });
+      expect(w, stderr).toMatchObject({ initializations: 1, upstream: { client_id: "sandbox-m2m" } });
       pids.add(w.pid);
     };
     // The real clock has to pass real expiries here (the IdP's tokens live TTL seconds).
-    for (let i = 0; i < 40 && pids.size < 3; i++) {
+    // The session runs past two whole token lifetimes.
+    const began = Date.now();
+    for (let i = 0; i < 120 && (pids.size < 3 || Date.now() - began < 2 * TTL * 1000 + 500); i++) {
       await whoami();
       await sleep(250);
     }
     expect(pids.size, stderr).toBeGreaterThanOrEqual(3);
     await client.close();
     expect(stderr).toBe("");
-  }, 60_000);
+  }, 90_000);
 
   it.each([
     ["the server's exit code", ["-e", "process.stdin.resume(); process.stdin.on('end', () => process.exit(7))"], undefined, 7],

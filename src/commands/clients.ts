@@ -18,6 +18,8 @@ export interface AddClientOptions {
   scope?: string;
   strategy?: string;
   staticToken?: boolean;
+  stdioCommand?: string;
+  envName?: string;
   dryRun?: boolean;
   print?: boolean;
   link?: boolean;
@@ -133,6 +135,8 @@ export function registerClients(program: Command, getCtx: () => Context, runs: P
     .option("--scope <scope>", "user | project | local (default: the client's own default)")
     .option("--strategy <strategy>", "helper (Claude Code) | proxy (stdio bridge) | header")
     .option("--static-token", "with --strategy header: write the current token itself (it expires)")
+    .option("--stdio-command <command>", "a stdio MCP server that reads its token from the environment: the entry runs it under mcp-auth exec (split into words, no shell)")
+    .option("--env-name <var>", "with --stdio-command: the variable the server reads its token from (default MCP_AUTH_TOKEN)")
     .option("--dry-run", "show the change as a diff, write nothing")
     .option("--print", "print the entry instead of writing it")
     .option("--link", "print the client's install link (Cursor, VS Code)")

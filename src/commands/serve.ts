@@ -75,7 +75,7 @@ export function registerServe(program: Command, getCtx: () => Context, run: Run<
     .option("--min-ttl <seconds>", "renew a cached token with less life than this", "60")
     .addHelpText(
       "after",
-      '\nPrints {"url": …, "headers": {"Authorization": "Bearer <secret>"}} once on stdout: the secret is new on every start.\nRequests need that header, a loopback Host, and no Origin or a loopback one (403 otherwise).\nExits 0 when stopped (SIGINT, SIGTERM), 2 when the port is taken, 4 when there is no token.',
+      '\nPrints {"url": …, "headers": {"Authorization": "Bearer <secret>"}} once on stdout: the secret is new on every start.\nRequests need that header, a loopback Host, and no Origin or a loopback one (403 otherwise).\nExits 0 when stopped (SIGINT, SIGTERM), 2 when the port is taken, 4 when there is no token.\n\nExamples:\n  mcp-auth serve --profile dev\n  mcp-auth serve --profile dev --port 8931',
     );
   withProfileOptions(cmd);
   cmd.action((o: ServeCommandOptions, c: Command) => run(getCtx(), { ...o, debug: Boolean(c.optsWithGlobals().debug) }));

@@ -15,6 +15,7 @@ import { backupPath } from "../store/backup.js";
 import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChange, type PlanAction } from "../store/plan.js";
 import { configDir } from "../paths.js";
 import { selectProfile, type Profile } from "../profile.js";
+import { stdioServer } from "./argv.js";
 import { assertCovers } from "./covers.js";
 import { getToken, tokenState } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
@@ -44,6 +45,9 @@ export interface AddClientRequest {
   preview?: boolean;
   /** The entry becomes an install link, which is made to be passed around. */
   link?: boolean;
+  /** A stdio MCP server's command line, run by `mcp-auth exec` with the token in `envName`. */
+  stdioCommand?: string;
+  envName?: string;
   force?: boolean;
   cwd: string;
   platform: string;
@@ -97,18 +101,20 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const writer = writerIn(ctx.plugins.clients, req.client);
   const { scope, strategy } = chooseMode(writer, req);
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
-  const { url, name } = serverOf(profile, req);
+  const stdio = stdioServer(req.stdioCommand, req.envName);
+  const { url, name } = stdio ? { url: "", name: entryName(profile, req) } : serverOf(profile, req);
   const shared = scope === "project";
   const { globals, launch, warnings } = launchOf(ctx, req, shared, strategy);
   const spec: EntrySpec = {
     name,
-    url: configUrl(url),
+    url: stdio ? "" : configUrl(url),
     profile: profile.name,
     scope,
     strategy,
     command: launch.command,
     globals,
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
+    ...(stdio && { stdio }),
   };
   let expiresAt: number | undefined;
   if (req.staticToken && req.preview) {
@@ -142,7 +148,10 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
 /** Scope and strategy the writer supports; a static token never goes where it would be shared. */
 function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope; strategy: Strategy } {
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
-  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, writer.defaultStrategy);
+  // A stdio server is started by the client: the stdio (proxy) kind of entry, with exec in place of the proxy.
+  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, req.stdioCommand !== undefined ? "proxy" : writer.defaultStrategy);
+  if (req.stdioCommand !== undefined && strategy !== "proxy") throw new UsageError("--stdio-command writes a stdio entry: it goes with --strategy proxy only");
+  if (req.stdioCommand !== undefined && req.url) throw new UsageError("--stdio-command and --url exclude each other: the stdio server calls its own API");
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
   // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
   if (req.staticToken && (scope === "project" || req.link)) {
@@ -150,6 +159,12 @@ function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope
     throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
   }
   return { scope, strategy };
+}
+
+function entryName(profile: Profile, req: AddClientRequest): string {
+  const name = req.name ?? serverName(profile.name);
+  if (!NAME_RE.test(name)) throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
+  return name;
 }
 
 /** The MCP server the entry points at (the profile's own, or a --url it covers) and the entry's name. */
@@ -165,11 +180,7 @@ function serverOf(profile: Profile, req: AddClientRequest): { url: string; name:
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
   // The entry makes the client send this profile's token to the URL: only to the profile's own server.
   assertCovers(profile, parsed);
-  const name = req.name ?? serverName(profile.name);
-  if (!NAME_RE.test(name)) {
-    throw new UsageError(req.name ? `--name "${req.name}" has characters MCP clients refuse` : `cannot derive a server name from profile "${profile.name}"`, { hint: "use letters, digits, - and _ (pass --name)" });
-  }
-  return { url, name };
+  return { url, name: entryName(profile, req) };
 }
 
 /** How the entry starts mcp-auth, with the global flags the client's environment may lack. */
@@ -471,7 +482,7 @@ export function describeEntry(server: unknown): { ours: boolean; profile?: strin
   if (typeof server.headersHelper === "string") words.push(...shellWords(server.headersHelper));
   if (typeof server.command === "string") words.push(server.command);
   if (Array.isArray(server.args)) words.push(...server.args.filter((a): a is string => typeof a === "string"));
-  const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy"));
+  const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy") || words.includes("exec"));
   const i = words.indexOf("--profile");
   if (runsUs) return { ours: true, ...(i >= 0 && words[i + 1] && { profile: words[i + 1] }) };
   if (typeof server.bearer_token_env_var === "string" && server.bearer_token_env_var.startsWith("MCP_AUTH_TOKEN_")) return { ours: true }; // Codex
