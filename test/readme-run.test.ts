@@ -692,30 +692,35 @@ describe.skipIf(!hasChromium)("README: doctor, decode, MCP clients, proxy (profi
       check: () => expect(file(u, ".claude.json")).toMatch(/"exec",\s*"--profile",\s*"dev",\s*"--env-name",\s*"GITHUB_PERSONAL_ACCESS_TOKEN",\s*"--",\s*"github-mcp-server",\s*"stdio"\s*\]/),
     },
   ]);
-  for (const readme of ["mcp-auth serve --profile dev", "mcp-auth serve --profile dev --port 8931"]) {
+  for (const readme of ["mcp-auth serve --profile dev", "mcp-auth serve --profile dev --port 8931 --client cursor"]) {
     ran.add(readme);
     it(readme, async () => {
       const port = String(await freePort());
       const args = toArgv(readme, { ...s.map(), "8931": port }, u, project).args;
       let child: ReturnType<typeof spawn> | undefined;
+      let failed: unknown;
+      let asked = false;
       const r = await new Promise<RunResult>((resolve) => {
         child = spawn(process.execPath, [BIN, ...args], { env: u.env, cwd: project, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         child.stderr!.on("data", (d) => (stderr += d));
-        child.stdout!.on("data", async (d) => {
+        child.stdout!.on("data", (d) => {
           stdout += d;
-          if (!stdout.includes("\n")) return;
-          // The client's side: the URL and the header printed, a tools/list through them.
-          const printed = JSON.parse(stdout) as { url: string; headers: Record<string, string> };
-          if (readme.includes("--port")) expect(printed.url).toBe(`http://127.0.0.1:${port}/mcp`);
-          const init = await fetch(printed.url, { method: "POST", headers: { ...printed.headers, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: rpc.split("\n")[0] });
-          expect(init.status).toBe(200);
-          child!.kill("SIGTERM");
+          if (stdout.includes("\n") && !asked && (asked = true)) void client(stdout).catch((e: unknown) => (failed = e)).finally(() => child!.kill("SIGTERM"));
         });
         child.on("close", (code) => resolve({ code, stdout, stderr }));
       });
+      if (failed) throw failed;
       expect(r.code, r.stderr).toBe(0);
+      async function client(stdout: string) {
+        // The client's side: the URL and the header printed, an initialize through them.
+        const printed = JSON.parse(stdout) as { url: string; headers: Record<string, string> };
+        if (readme.includes("--port")) expect(printed.url).toBe(`http://127.0.0.1:${port}/mcp`);
+        if (readme.includes("--client")) expect(JSON.parse(file(u, ".cursor/mcp.json")).mcpServers.dev).toEqual({ url: printed.url, headers: printed.headers });
+        const init = await fetch(printed.url, { method: "POST", headers: { ...printed.headers, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: rpc.split("\n")[0] });
+        expect(init.status).toBe(200);
+      }
     });
   }
 });

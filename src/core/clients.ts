@@ -45,6 +45,8 @@ export interface AddClientRequest {
   preview?: boolean;
   /** The entry becomes an install link, which is made to be passed around. */
   link?: boolean;
+  /** `mcp-auth serve`'s loopback endpoint: a header entry with its URL and secret in place of the server and a token. */
+  endpoint?: { url: string; secret: string };
   /** A stdio MCP server's command line, run by `mcp-auth exec` with the token in `envName`. */
   stdioCommand?: string;
   envName?: string;
@@ -102,7 +104,7 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const { scope, strategy } = chooseMode(writer, req);
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
   const stdio = stdioServer(req.stdioCommand, req.envName);
-  const { url, name } = stdio ? { url: "", name: entryName(profile, req) } : serverOf(profile, req);
+  const { url, name } = stdio || req.endpoint ? { url: req.endpoint?.url ?? "", name: entryName(profile, req) } : serverOf(profile, req);
   const shared = scope === "project";
   const { globals, launch, warnings } = launchOf(ctx, req, shared, strategy);
   const spec: EntrySpec = {
@@ -117,7 +119,9 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     ...(stdio && { stdio }),
   };
   let expiresAt: number | undefined;
-  if (req.staticToken && req.preview) {
+  if (req.endpoint) {
+    spec.staticToken = req.endpoint.secret;
+  } else if (req.staticToken && req.preview) {
     spec.staticToken = "<token>"; // what is shown on screen (or in a terminal log) never holds the token
   } else if (req.staticToken) {
     const tok = await getToken(ctx, targetFromProfile(profile), { minTtl: 60 });
@@ -140,21 +144,26 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     ...(shared && !spec.staticToken && !existsSync(path) && { mode: 0o644 }),
   });
   const changes = [planned.change];
-  if (actionOf(planned.change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[ledgerKey(writer.id, scope, path, name)] = recordOf(planned.change, profile))));
+  const key = ledgerKey(writer.id, scope, path, name);
+  if (actionOf(planned.change) !== "unchanged") changes.push(planLedger(ctx, (l) => void (l[key] = recordOf(planned.change, profile))));
+  // serve's entry holds a secret that changes with every start: the record says whether it is this profile's.
+  const conflict = planned.conflict() && !(req.endpoint && readLedger(ctx, readForPlan(ledgerPath(ctx)))[key]?.profile === profile.name);
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
-  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
+  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }) };
 }
 
 /** Scope and strategy the writer supports; a static token never goes where it would be shared. */
 function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope; strategy: Strategy } {
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   // A stdio server is started by the client: the stdio (proxy) kind of entry, with exec in place of the proxy.
-  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, req.stdioCommand !== undefined ? "proxy" : writer.defaultStrategy);
+  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, req.stdioCommand !== undefined ? "proxy" : req.endpoint ? "header" : writer.defaultStrategy);
+  if (req.endpoint && (strategy !== "header" || !writer.strategies.includes("header"))) throw new UsageError(`${writer.title} takes no URL with a static header (it has no strategy "header")`, { hint: "serve --client needs a client with the header strategy (see add-client --help)" });
+  if (req.endpoint && (scope === "project" || req.link)) throw new UsageError("serve writes its secret into the entry: not into a project file, which is meant to be shared", { hint: "use --scope user or local" });
   if (req.stdioCommand !== undefined && strategy !== "proxy") throw new UsageError("--stdio-command writes a stdio entry: it goes with --strategy proxy only");
   if (req.stdioCommand !== undefined && req.url) throw new UsageError("--stdio-command and --url exclude each other: the stdio server calls its own API");
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
-  // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
-  if (req.staticToken && (scope === "project" || req.link)) {
+  // A project file is committed and a link is passed around: a bearer token (or serve's secret) in either is a leaked one.
+  if ((req.staticToken || req.endpoint) && (scope === "project" || req.link)) {
     const alt = writer.defaultStrategy === "header" ? "--strategy header without --static-token" : `the default strategy (${writer.defaultStrategy}), which gets fresh tokens, or --strategy header without --static-token`;
     throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
   }
