@@ -167,6 +167,38 @@ describe("serve: both eras pass through with a fresh token", () => {
     await rig.s.close();
   }, 30_000);
 
+  it("a legacy client in front of a 2026-07-28-only server is bridged: its session runs through the proxy's bridge", async () => {
+    const rig = await serve(modern);
+    const client = new Client({ name: "legacy-client", version: "0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(rig.s.url), { requestInit: { headers: { authorization: `Bearer ${rig.s.secret}` } } }));
+    expect(client.getServerVersion()?.name).toBe("mcp-auth-sandbox");
+    const r = await client.callTool({ name: "whoami", arguments: {} });
+    expect(JSON.parse((r.content as Array<{ text: string }>)[0]!.text)).toMatchObject({ client_id: "sandbox-m2m" });
+    // Upstream saw 2026-07-28 requests only: no initialize, each with its request-metadata headers.
+    expect(rig.upstream.map((h) => h.get("mcp-method"))).toContain("tools/call");
+    await client.close();
+    await rig.s.close();
+  }, 30_000);
+
+  it("a 2026-07-28 client in front of a legacy server is bridged; its own request ids come back", async () => {
+    const rig = await serve(legacy);
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const post = async (id: number | string, method: string, params: Record<string, unknown>) => {
+      const res = await fetch(rig.s.url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${rig.s.secret}`, accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": method },
+        body: JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: META } }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { id: unknown; result: any };
+    };
+    const [discover, call] = await Promise.all([post("d", "server/discover", {}), post(7, "tools/call", { name: "whoami", arguments: {} })]);
+    expect(discover).toMatchObject({ id: "d", result: { supportedVersions: ["2026-07-28"] } });
+    expect(call.id).toBe(7);
+    expect(JSON.parse(call.result.content[0].text)).toMatchObject({ client_id: "sandbox-m2m" });
+    await rig.s.close();
+  }, 30_000);
+
   it("a token the server refuses is renewed once; one still refused is a JSON-RPC error for the client, reported once", async () => {
     let calls = 0;
     const rig = await serve(legacy, {

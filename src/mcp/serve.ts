@@ -3,17 +3,20 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
 import { isLoopbackHost, redact } from "../oauth/http.js";
+import { probeEra } from "./era.js";
 import { authorizedFetch, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
+import { clientEra, eraBridges } from "./serve-bridge.js";
 import { MAX_SSE_EVENT_BYTES } from "./transport.js";
 
 /**
  * The loopback endpoint behind `mcp-auth serve`, for MCP clients that can only be given a URL and a
  * static header. It forwards each Streamable HTTP request (POST, the GET stream, DELETE) to the
  * profile's MCP server with a fresh token in place of the static header, and streams the answer back
- * unchanged, so a client of either protocol era (docs/mcp-2026-07-28.md) speaks to the server in its
- * own: session ids, MCP-Protocol-Version and the 2026-07-28 request-metadata headers (Mcp-Method,
- * Mcp-Name, Mcp-Param-*) pass through. Tokens come from the proxy's token source and fetch
- * (./proxy.ts: renewal before expiry, one retry on 401, step-up on 403 insufficient_scope).
+ * unchanged, so a client of the server's protocol era (docs/mcp-2026-07-28.md) speaks to it directly:
+ * session ids, MCP-Protocol-Version and the 2026-07-28 request-metadata headers (Mcp-Method, Mcp-Name,
+ * Mcp-Param-*) pass through. A client of the other era goes through the proxy's bridge instead
+ * (./serve-bridge.ts). Tokens come from the proxy's token source and fetch (./proxy.ts: renewal before
+ * expiry, one retry on 401, step-up on 403 insufficient_scope).
  *
  * Any local process, and any web page through the browser, can reach a loopback port, so a request is
  * served only when it carries the per-serve secret, its Host is this loopback endpoint, and its
@@ -80,6 +83,14 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const upstream = authorizedFetch(opts, bearerCache(opts));
   let port = o.port;
   let shown = false;
+  const bridges = eraBridges({ ...o, fetch: o.fetch });
+  /** The server's era, asked once: "modern" only when it does not also take the initialize handshake. */
+  let era: Promise<"modern" | "legacy" | "dual" | undefined> | undefined;
+  const serverEra = () =>
+    (era ??= probeEra(upstream, o.url, { askLegacy: true }).then(
+      (p) => (p.era === "modern" ? (p.dualEra ? "dual" : "modern") : p.era === "legacy" ? "legacy" : ((era = undefined), undefined)),
+      () => ((era = undefined), undefined),
+    ));
 
   const refuse = (res: ServerResponse, status: number, message: string) => {
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
@@ -103,6 +114,14 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     if (req.method === "POST") {
       body = await readBody(req, MAX_SSE_EVENT_BYTES);
       if (!body) return refuse(res, 413, `Request body over ${MAX_SSE_EVENT_BYTES / 1024 / 1024} MB`);
+    }
+    const sid = req.headers["mcp-session-id"];
+    const m = body ? oneMessage(body) : undefined;
+    if (bridges.owns(typeof sid === "string" ? sid : undefined)) return bridges.legacy(req, res, m);
+    if (m) {
+      const client = clientEra(req.headers, m);
+      if (client === "legacy" && m.method === "initialize" && (await serverEra()) === "modern") return bridges.legacy(req, res, m);
+      if (client === "modern" && (await serverEra()) === "legacy") return bridges.modern(res, m);
     }
     // The client went away: so does the request upstream (and a GET stream with it).
     const abort = new AbortController();
@@ -162,6 +181,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     secret,
     close: () =>
       new Promise<void>((resolve) => {
+        bridges.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -178,6 +198,16 @@ async function readBody(req: IncomingMessage, cap: number): Promise<Buffer | und
     parts.push(chunk);
   }
   return Buffer.concat(parts);
+}
+
+/** The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). */
+function oneMessage(body: Buffer): ({ jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown } & Record<string, unknown>) | undefined {
+  try {
+    const v = JSON.parse(body.toString("utf8")) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) && (v as { jsonrpc?: unknown }).jsonrpc === "2.0" ? (v as never) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The id of the JSON-RPC request in a body, for an error answer (null when there is none). */
