@@ -16,6 +16,9 @@ import { runProxy, type ProxyOptions } from "./proxy.js";
 type Msg = { jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown; result?: unknown; error?: unknown };
 type ProxyBase = Omit<ProxyOptions, "input" | "output" | "protocol">;
 
+/** Bridged legacy sessions at most; a new one past that ends the oldest (a client that never says DELETE). */
+const MAX_SESSIONS = 32;
+
 interface Bridge {
   send(m: Msg): void;
   /** Answers to requests sent through `send`, by id. */
@@ -99,7 +102,9 @@ export function eraBridges(base: ProxyBase) {
       if (req.method === "GET") {
         if (!s) return void res.writeHead(404, { "content-type": "text/plain" }).end("Session not found\n");
         s.stream?.end();
-        s.stream = res;
+        const session = s;
+        session.stream = res;
+        res.on("close", () => void (session.stream === res && (session.stream = undefined)));
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "mcp-session-id": sid! });
         return;
       }
@@ -107,6 +112,12 @@ export function eraBridges(base: ProxyBase) {
       if (!s) {
         if (m.method !== "initialize") return void res.writeHead(404, { "content-type": "text/plain" }).end("Session not found\n");
         const id = randomUUID();
+        if (sessions.size >= MAX_SESSIONS) {
+          const [oldest, old] = sessions.entries().next().value!;
+          old.close();
+          old.stream?.end();
+          sessions.delete(oldest);
+        }
         const b = startBridge(base, "2026-07-28");
         s = Object.assign(b, { stream: undefined as ServerResponse | undefined });
         const session = s;
