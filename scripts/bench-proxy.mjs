@@ -158,6 +158,8 @@ for (const c of cases) {
 const serveCases = [
   { name: "serve: legacy client → legacy server", server: "legacy", client: "legacy" },
   { name: "serve: 2026-07-28 client → 2026-07-28 server", server: "2026-07-28", client: "modern" },
+  { name: "serve: legacy client → 2026-07-28 server (bridged)", server: "2026-07-28", client: "legacy" },
+  { name: "serve: 2026-07-28 client → legacy server (bridged)", server: "legacy", client: "modern" },
 ].filter((c) => !process.env.BENCH_PROXY_CASES || process.env.BENCH_PROXY_CASES.split(",").some((w) => c.name.includes(w)));
 
 for (const c of serveCases) {
@@ -175,9 +177,10 @@ for (const c of serveCases) {
       serve.stdout.on("data", (d) => ((buf += d), buf.includes("\n") && resolve(JSON.parse(buf))));
     });
     const secret = printed.headers.Authorization.slice("Bearer ".length);
-    const open = (url, bearer) => (c.client === "legacy" ? legacyClient(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${bearer}` } } })) : modernHttpClient(url, bearer));
-    const direct = await open(info.mcpUrl, token);
-    const served = await open(printed.url, secret);
+    const open = (url, bearer, era) => (era === "legacy" ? legacyClient(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${bearer}` } } })) : modernHttpClient(url, bearer));
+    // Direct: the same server by a client of its own era; via serve: the case's client.
+    const direct = await open(info.mcpUrl, token, c.server === "legacy" ? "legacy" : "modern");
+    const served = await open(printed.url, secret, c.client);
     const roundTrip = async (client) => {
       const t = process.hrtime.bigint();
       const r = await client.list();
