@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
@@ -45,8 +45,6 @@ const REQUEST_HEADERS = new Set(["content-type", "accept", "last-event-id"]);
 /** Response headers passed to the client; not WWW-Authenticate (the client's credential is the secret, not an OAuth token). */
 const RESPONSE_HEADERS = new Set(["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after"]);
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
-
 /** The per-serve secret: 256 random bits, URL-safe. */
 export function newSecret(): string {
   return randomBytes(32).toString("base64url");
@@ -76,9 +74,12 @@ export function loopbackOrigin(origin: string): boolean {
 
 export async function startServe(o: ServeOptions): Promise<Serving> {
   const secret = o.secret ?? newSecret();
-  const expected = digest(`Bearer ${secret}`);
-  // Both sides hashed to 32 bytes: the comparison takes the same time whatever the client sent.
-  const authorized = (h: string | undefined) => timingSafeEqual(digest(h ?? ""), expected) && h !== undefined;
+  const expected = Buffer.from(`Bearer ${secret}`);
+  // Constant time over the secret's bytes; only a length that differs (a public 50) returns early.
+  const authorized = (h: string | undefined) => {
+    const got = h === undefined ? undefined : Buffer.from(h);
+    return got !== undefined && got.length === expected.length && timingSafeEqual(got, expected);
+  };
   const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
   const upstream = authorizedFetch(opts, bearerCache(opts));
   let port = o.port;
@@ -125,7 +126,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     }
     // The client went away: so does the request upstream (and a GET stream with it).
     const abort = new AbortController();
-    res.on("close", () => abort.abort());
+    res.on("close", () => void (res.writableFinished || abort.abort()));
     const began = o.now();
     let answer: Response;
     try {
@@ -145,9 +146,14 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     answer.headers.forEach((v, k) => {
       if (RESPONSE_HEADERS.has(k)) out[k] = v;
     });
-    res.writeHead(answer.status, out);
     o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
-    if (!answer.body) return void res.end();
+    if (!answer.body) return void res.writeHead(answer.status, out).end();
+    // Anything but an event stream was read whole below the token layer (src/oauth/http.ts): one write, with its length.
+    if (!(answer.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+      const bytes = Buffer.from(await answer.arrayBuffer());
+      return void res.writeHead(answer.status, { ...out, "content-length": String(bytes.length) }).end(bytes);
+    }
+    res.writeHead(answer.status, out);
     try {
       for await (const chunk of answer.body as unknown as AsyncIterable<Uint8Array>) {
         if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
