@@ -225,9 +225,10 @@ for (const c of serveCases) {
 
 // ---- mcp-auth exec: the restart gap ----
 // A stdio server built on the SDK (test/fixtures/stdio/token-server.mjs) under exec, tokens living
-// BENCH_EXEC_TTL seconds (restarts at half that); a legacy SDK client lists tools back to back for
-// three lifetimes. exec's --debug trace says how long each restart held the client's messages; the
-// client sees it as its slowest round trips.
+// BENCH_EXEC_TTL seconds (a new server every half of that); a legacy SDK client lists tools back to
+// back for three lifetimes. exec starts each new server while the old one serves and switches between
+// two exchanges, so the gap the client sees is its slowest round trips against the median; exec's
+// --debug trace says how long each new server took to start and replay the handshake.
 if (!process.env.BENCH_PROXY_CASES || process.env.BENCH_PROXY_CASES.includes("exec")) {
   const ttl = Number(process.env.BENCH_EXEC_TTL ?? 4);
   const home = mkdtempSync(join(tmpdir(), "mcp-auth-bench-exec-"));
@@ -248,11 +249,11 @@ if (!process.env.BENCH_PROXY_CASES || process.env.BENCH_PROXY_CASES.includes("ex
       times.push(Number(process.hrtime.bigint() - s) / 1e6);
     }
     await client.close();
-    const gaps = [...trace.matchAll(/client held (\d+) ms/g)].map((m) => Number(m[1]));
+    const started = [...trace.matchAll(/started in (\d+) ms/g)].map((m) => Number(m[1]));
     const sorted = [...times].sort((a, b) => b - a);
     console.log(`\nexec: restart gap (tokens live ${ttl} s; ${times.length} tools/list round trips over ${3 * ttl} s)`);
-    console.log(`  ${gaps.length} restarts; the client's messages were held ${gaps.join(", ")} ms (median ${gaps.length ? median(gaps) : "-"} ms)`);
-    console.log(`  round trips: median ${median(times).toFixed(2)} ms; slowest ${sorted.slice(0, Math.max(1, gaps.length)).map((x) => x.toFixed(0)).join(", ")} ms (the restarts)`);
+    console.log(`  ${started.length} restarts; each new server started in ${started.join(", ")} ms while the old one served`);
+    console.log(`  round trips: median ${median(times).toFixed(2)} ms; slowest ${sorted.slice(0, Math.max(1, started.length)).map((x) => x.toFixed(1)).join(", ")} ms → restart gap (slowest − median) ${(sorted[0] - median(times)).toFixed(1)} ms`);
   } finally {
     sandbox.kill("SIGTERM");
     rmSync(home, { recursive: true, force: true });

@@ -114,8 +114,8 @@ async function rig(o: { command?: string[]; env?: NodeJS.ProcessEnv; format?: "r
   };
   /** Resolves once a restart has completed. */
   const restarted = async (n: number) => {
-    for (let i = 0; i < 500 && handle.gaps.length < n; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(handle.gaps.length).toBe(n);
+    for (let i = 0; i < 500 && handle.restarts.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(handle.restarts.length).toBe(n);
   };
   const close = async () => {
     input.end();
@@ -206,7 +206,7 @@ describe("exec: restarts before the token expires", () => {
     const slow = r.request("tools/call", { name: "slow", arguments: { ms: 300 } });
     await new Promise((res) => setImmediate(res));
     r.due();
-    expect(r.handle.gaps).toHaveLength(0);
+    expect(r.handle.restarts).toHaveLength(0);
     const answered = await slow;
     expect(JSON.parse(answered.result.content[0].text).pid).toBe(first.pid);
     await r.restarted(1);
@@ -214,15 +214,29 @@ describe("exec: restarts before the token expires", () => {
     await r.close();
   }, 60_000);
 
-  it("what the client sends during a restart waits for the new server", async () => {
+  it("the client is served without a pause while the new server starts; it takes over at the next idle moment", async () => {
     const r = await rig();
     await r.initialize();
     const first = await r.whoami();
     r.due();
-    const during = r.whoami(); // sent while the new process starts
-    const w = await during;
-    expect(w.pid).not.toBe(first.pid);
-    expect(w.upstream.client_id).toBe("sandbox-m2m");
+    const during = await r.whoami(); // sent while the new process starts: the old one answers it
+    expect(during.pid).toBe(first.pid);
+    await r.restarted(1);
+    const after = await r.whoami();
+    expect(after.pid).not.toBe(first.pid);
+    expect(after.upstream.client_id).toBe("sandbox-m2m");
+    await r.close();
+  }, 60_000);
+
+  it("a handshake the client makes while the new server starts is replayed too (the server is prepared again)", async () => {
+    const r = await rig();
+    r.due(); // before the client said anything: nothing to replay yet
+    const init = await r.initialize();
+    expect(init.result.serverInfo.name).toBe("token-server");
+    await r.restarted(1);
+    const w = await r.whoami();
+    expect(w).toMatchObject({ initializations: 1, upstream: { client_id: "sandbox-m2m" } });
+    expect(r.messages.filter((m) => m.result?.serverInfo)).toHaveLength(1);
     await r.close();
   }, 60_000);
 

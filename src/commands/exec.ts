@@ -78,7 +78,7 @@ export function registerExec(program: Command, getCtx: () => Context, run: Run<E
     .option("--min-ttl <seconds>", "renew a cached token with less life than this", "60")
     .addHelpText(
       "after",
-      "\nstdin and stdout pass through unchanged; the server's stderr is mcp-auth's. Before the token expires the server\nis restarted between JSON-RPC exchanges (a legacy client's initialize is replayed to it).\nExits with the server's exit code (128+N when signal N ended it), 127 when the command is not found, 126 when it\ncannot be run, 4 when there is no token (run: mcp-auth login PROFILE).\n\nExamples:\n  mcp-auth exec --profile dev -- node server.js\n  mcp-auth exec --profile gh --env-name GITHUB_PERSONAL_ACCESS_TOKEN -- github-mcp-server stdio\n  mcp-auth add-client claude --profile gh --stdio-command 'github-mcp-server stdio'",
+      "\nstdin and stdout pass through unchanged; the server's stderr is mcp-auth's. Before the token expires the server\nis replaced by a new one, started beforehand, between JSON-RPC exchanges (a legacy client's initialize is replayed).\nExits with the server's exit code (128+N when signal N ended it), 127 when the command is not found, 126 when it\ncannot be run, 4 when there is no token (run: mcp-auth login PROFILE).\n\nExamples:\n  mcp-auth exec --profile dev -- node server.js\n  mcp-auth exec --profile gh --env-name GITHUB_PERSONAL_ACCESS_TOKEN -- github-mcp-server stdio\n  mcp-auth add-client claude --profile gh --stdio-command 'github-mcp-server stdio'",
     );
   withProfileOptions(cmd);
   cmd.action((command: string[], o: Omit<ExecCommandOptions, "command">, c: Command) => run(getCtx(), { ...o, command, debug: Boolean(c.optsWithGlobals().debug) }));

@@ -6,13 +6,12 @@ import type { BearerToken } from "./proxy.js";
  * directions, one newline-delimited JSON-RPC message per line (the stdio transport's framing); each
  * line is only looked at, to know which requests are still owed an answer.
  *
- * An environment variable cannot change inside a running process, so before the token expires the
- * server is restarted with a fresh one, at a moment when neither side owes the other an answer
- * (never in the middle of a request). A legacy-era client shook hands once (`initialize`,
- * `notifications/initialized`; docs/mcp-2026-07-28.md): that handshake, and the log level it set, is
- * replayed to the new process and the answers are swallowed, so the client notices nothing. A
- * 2026-07-28 client carries its state on every request and needs no replay. What the client sends
- * during the restart is held and sent to the new process once it is ready.
+ * An environment variable cannot change inside a running process, so before the token expires a new
+ * server is started with a fresh one while the old one keeps serving, and takes over at a moment when
+ * neither side owes the other an answer (never in the middle of a request). A legacy-era client shook
+ * hands once (`initialize`, `notifications/initialized`; docs/mcp-2026-07-28.md): that handshake, and
+ * the log level it set, is replayed to the new process and the answers are swallowed, so the client
+ * notices nothing. A 2026-07-28 client carries its state on every request and needs no replay.
  *
  * Nothing here touches the process: the child is started by `spawn`, signals come in through `kill`.
  */
@@ -58,8 +57,12 @@ export interface ExecHandle {
   done: Promise<ExecResult>;
   /** Passes a signal on to the running server. */
   kill(signal: NodeJS.Signals): void;
-  /** Restarts so far, and how long the client's messages were held in each (ms). */
-  gaps: number[];
+  /**
+   * Restarts so far: how long the new server took to start and replay the handshake (while the old one
+   * served), and how long it then waited for a moment between exchanges (ms). The client's messages are
+   * never held.
+   */
+  restarts: Array<{ preparedMs: number; waitedMs: number }>;
 }
 
 /** The server could not be started at all (exit 127 when not found, 126 when not executable, as a shell does). */
@@ -146,12 +149,14 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
   const replies = new Map<string, (m: Msg) => void>();
   let replaySeq = 0;
 
-  let restartDue = false;
-  let restarting = false;
-  let held: Buffer[] = [];
+  /** Bumped whenever the state to replay changes: a server prepared before that is out of date. */
+  let stateVersion = 0;
+  let preparing = false;
+  /** A server started with a fresh token and brought up to the client's state, waiting for an idle moment. */
+  let ready: { child: ChildLike; token: BearerToken; version: number; since: number; preparedMs: number } | undefined;
   let inputEnded = false;
   let cancelRenewal: (() => void) | undefined;
-  const gaps: number[] = [];
+  const restarts: ExecHandle["restarts"] = [];
 
   let resolveDone!: (r: ExecResult) => void;
   const done = new Promise<ExecResult>((res) => (resolveDone = res));
@@ -164,27 +169,23 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
     if (!child.stdin.destroyed) child.stdin.write(b);
   };
 
-  /** A line from the client. */
+  /** A line from the client: always to the current server (a new one takes over only between exchanges). */
   const fromClient = (line: Buffer) => {
-    const ms = messages(line);
-    // During a restart requests and notifications wait for the new server; answers to the old one's
-    // requests go to it (it asked them).
-    if (restarting && !ms.every(isAnswer)) return void held.push(line);
-    for (const m of ms) {
+    for (const m of messages(line)) {
       if (isRequest(m)) {
         clientOwed.add(key(m.id));
-        if (m.method === "initialize") initialize = m;
-        if (m.method === "logging/setLevel") logLevel = m;
+        if (m.method === "initialize") (initialize = m), stateVersion++;
+        if (m.method === "logging/setLevel") (logLevel = m), stateVersion++;
       } else if (isAnswer(m)) serverOwed.delete(key(m.id));
-      else if (m.method === "notifications/initialized") initialized = line;
+      else if (m.method === "notifications/initialized") (initialized = line), stateVersion++;
       // A cancelled request may never be answered (basic/utilities/cancellation).
       else if (m.method === "notifications/cancelled") clientOwed.delete(key((m.params as { requestId?: unknown } | undefined)?.requestId));
     }
     write(current, line);
-    maybeRestart();
+    maybeSwap();
   };
 
-  /** A line from a server: the current one, or the one being started. */
+  /** A line from a server: the current one's go to the client; a new one's only answer the replay. */
   const fromServer = (child: ChildLike, line: Buffer) => {
     const ms = messages(line);
     if (ms.length === 1 && isAnswer(ms[0]!) && replies.has(key(ms[0]!.id))) {
@@ -193,14 +194,14 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
       replies.delete(k);
       return r(ms[0]!);
     }
-    if (child !== current && !restarting) return; // a replaced server's last words
+    if (child !== current) return; // a server being prepared, or a replaced one's last words
     for (const m of ms) {
       if (isAnswer(m)) clientOwed.delete(key(m.id));
       else if (isRequest(m)) serverOwed.add(key(m.id));
       else if (m.method === "notifications/cancelled") serverOwed.delete(key((m.params as { requestId?: unknown } | undefined)?.requestId));
     }
     o.output.write(line);
-    maybeRestart();
+    maybeSwap();
   };
 
   /** Starts a server with `token`; resolves once it runs (rejects with SpawnError if it cannot start). */
@@ -227,9 +228,14 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
     });
 
   const closed = (child: ChildLike, code: number | null, signal: NodeJS.Signals | null) => {
+    if (child === ready?.child) {
+      ready = undefined;
+      return failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
+    }
     if (child !== current || finished) return;
     finished = true;
     cancelRenewal?.();
+    if (ready) stop(ready.child);
     o.input.off("data", onInput);
     resolveDone({ code, signal });
   };
@@ -241,19 +247,12 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
     const arm = () => {
       const wait = at - o.now();
       if (wait > 0) cancelRenewal = timer(Math.min(wait, MAX_TIMER_MS), arm);
-      else {
-        restartDue = true;
-        maybeRestart();
-      }
+      else void prepare();
     };
     arm();
   };
 
   const idle = () => clientOwed.size === 0 && serverOwed.size === 0;
-
-  const maybeRestart = () => {
-    if (restartDue && !restarting && !finished && !inputEnded && idle()) void restart();
-  };
 
   /** Sends a request to `child` with an id of its own and waits for its answer. */
   const replay = (child: ChildLike, m: Msg): Promise<Msg> =>
@@ -275,44 +274,61 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
       write(child, Buffer.from(JSON.stringify({ ...m, id }) + "\n"));
     });
 
-  const restart = async () => {
-    restarting = true;
-    restartDue = false;
+  const failed = (e: unknown) => {
+    o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again in ${RETRY_MS / 1000} s`);
+    cancelRenewal?.();
+    cancelRenewal = timer(RETRY_MS, () => void prepare());
+  };
+
+  /**
+   * Before the token expires: a new server with a fresh token, brought up to the client's state (the
+   * replayed handshake), while the current one keeps serving. It takes over at the next moment when
+   * neither side owes the other an answer, so the client's messages are never held.
+   */
+  const prepare = async () => {
+    if (preparing || ready || finished || inputEnded) return;
+    preparing = true;
     const began = o.now();
     let next: ChildLike | undefined;
     try {
       let t = await o.token({ forceRefresh: false });
       if (t.access_token === currentToken) t = await o.token({ forceRefresh: true });
       next = await start(t.access_token);
+      const version = stateVersion;
       if (initialize) {
         const a = await replay(next, initialize);
         if (!("result" in a)) throw new Error(`the restarted MCP server refused the replayed initialize: ${JSON.stringify(a.error).slice(0, 300)}`);
         if (initialized) write(next, initialized);
       }
       if (logLevel) await replay(next, logLevel);
-      if (finished) return void stop(next); // the old server exited meanwhile: the run is over
-      const old = current;
-      current = next;
-      currentToken = t.access_token;
-      stop(old);
-      schedule(t);
-      gaps.push(o.now() - began);
-      o.debug?.(`restarted the MCP server with a fresh token (pid ${old.pid} → ${next.pid}; client held ${o.now() - began} ms)`);
+      if (finished || inputEnded) return void stop(next);
+      ready = { child: next, token: t, version, since: o.now(), preparedMs: o.now() - began };
     } catch (e) {
       if (next) stop(next);
-      o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again in ${RETRY_MS / 1000} s`);
-      cancelRenewal?.();
-      cancelRenewal = timer(RETRY_MS, () => {
-        restartDue = true;
-        maybeRestart();
-      });
+      failed(e);
     } finally {
-      restarting = false;
-      const queued = held;
-      held = [];
-      for (const l of queued) fromClient(l);
-      if (inputEnded) current.stdin.end();
+      preparing = false;
+      maybeSwap();
     }
+  };
+
+  /** The prepared server takes over, if neither side owes the other an answer now. */
+  const maybeSwap = () => {
+    if (!ready || preparing || finished || inputEnded || !idle()) return;
+    const next = ready;
+    ready = undefined;
+    if (next.version !== stateVersion) {
+      // The client changed its session state (initialize, log level) meanwhile: prepare again.
+      stop(next.child);
+      return void prepare();
+    }
+    const old = current;
+    current = next.child;
+    currentToken = next.token.access_token;
+    stop(old);
+    schedule(next.token);
+    restarts.push({ preparedMs: next.preparedMs, waitedMs: o.now() - next.since });
+    o.debug?.(`the MCP server runs with a fresh token now (pid ${old.pid} → ${next.child.pid}; started in ${next.preparedMs} ms while the old one served, took over ${o.now() - next.since} ms later, between exchanges)`);
   };
 
   /** Ends a replaced server as the stdio transport asks: close its stdin, then SIGTERM, then SIGKILL. */
@@ -339,12 +355,14 @@ export async function runExec(o: ExecOptions): Promise<ExecHandle> {
     const r = input.rest();
     if (r) fromClient(r);
     inputEnded = true;
-    if (!restarting) current.stdin.end();
+    current.stdin.end();
+    if (ready) stop(ready.child);
+    ready = undefined;
   });
 
   return {
     done,
-    gaps,
+    restarts,
     kill: (signal) => {
       current.kill(signal);
     },
