@@ -124,15 +124,22 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
       if (client === "legacy" && m.method === "initialize" && (await serverEra()) === "modern") return bridges.legacy(req, res, m);
       if (client === "modern" && (await serverEra()) === "legacy") return bridges.modern(res, m);
     }
-    // The client went away: so does the request upstream (and a GET stream with it).
-    const abort = new AbortController();
-    res.on("close", () => void (res.writableFinished || abort.abort()));
+    // A client that goes away ends its request upstream too: the stream it was reading is closed (in
+    // 2026-07-28, how a request is cancelled). Without a fetch signal: a per-request AbortSignal.any
+    // below costs every request more than the rare early leave saves.
+    let gone = false;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      gone = true;
+      void reader?.cancel().catch(() => {});
+    });
     const began = o.now();
     let answer: Response;
     try {
-      answer = await upstream(o.url, { method: req.method, headers, ...(body ? { body: new Uint8Array(body) } : {}), signal: abort.signal });
+      answer = await upstream(o.url, { method: req.method, headers, ...(body ? { body: new Uint8Array(body) } : {}) });
     } catch (e) {
-      if (abort.signal.aborted) return;
+      if (gone) return;
       const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
       const line = `${redact(err.message).slice(0, 300)}${err.hint ? ` (${err.hint})` : ""}`;
       if (!shown) o.error(line);
@@ -142,6 +149,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
       return void res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } }));
     }
     shown = false;
+    if (gone) return void (await answer.body?.cancel().catch(() => {}));
     const out: Record<string, string> = {};
     answer.headers.forEach((v, k) => {
       if (RESPONSE_HEADERS.has(k)) out[k] = v;
@@ -154,10 +162,12 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
       return void res.writeHead(answer.status, { ...out, "content-length": String(bytes.length) }).end(bytes);
     }
     res.writeHead(answer.status, out);
+    reader = answer.body.getReader();
     try {
-      for await (const chunk of answer.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
-        if (abort.signal.aborted) break;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || gone) break;
+        if (!res.write(value)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
       }
     } catch {
       /* the server or the client went away mid-stream */
