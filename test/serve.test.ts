@@ -37,7 +37,7 @@ async function realToken(sb: Sandbox): Promise<BearerToken> {
   return { access_token: t.access_token, expires_at: Math.floor(Date.now() / 1000) + t.expires_in };
 }
 
-async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken> } = {}) {
+async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch?: typeof fetch } = {}) {
   const errors: string[] = [];
   const debug: string[] = [];
   const upstream: Headers[] = [];
@@ -47,7 +47,7 @@ async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken> } = {}
     token: o.token ?? (() => realToken(sb)),
     fetch: async (u, init) => {
       upstream.push(new Headers(init?.headers));
-      return fetch(u, init);
+      return (o.fetch ?? fetch)(u, init);
     },
     now: () => Date.now(),
     error: (l) => errors.push(l),
@@ -198,6 +198,28 @@ describe("serve: both eras pass through with a fresh token", () => {
     expect(JSON.parse(call.result.content[0].text)).toMatchObject({ client_id: "sandbox-m2m" });
     await rig.s.close();
   }, 30_000);
+
+  it("a client that leaves an event stream closes the stream upstream (how 2026-07-28 cancels a request)", async () => {
+    let cancelled = false;
+    const rig = await serve(legacy, {
+      token: async () => ({ access_token: "t", expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+      fetch: async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start: (c) => c.enqueue(new TextEncoder().encode(": open\n\n")),
+            cancel: () => void (cancelled = true),
+          }),
+          { status: 200, headers: { "content-type": "text/event-stream" } },
+        ),
+    });
+    const abort = new AbortController();
+    const res = await fetch(rig.s.url, { method: "POST", headers: { authorization: `Bearer ${rig.s.secret}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}', signal: abort.signal });
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    await res.body!.getReader().read();
+    abort.abort();
+    await expect.poll(() => cancelled).toBe(true);
+    await rig.s.close();
+  });
 
   it("a token the server refuses is renewed once; one still refused is a JSON-RPC error for the client, reported once", async () => {
     let calls = 0;
