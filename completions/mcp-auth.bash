@@ -5,7 +5,7 @@ _mcp_auth() {
     w="${COMP_WORDS[i]}"
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case "$w" in
-      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--header|--header-env|--exchange|--oci-session-dir|-p|--client-secret-cmd|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--enterprise|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--strategy) skip=1 ;;
+      --store|--timeout|--ca-file|--config-dir|--provider|--profile|--clients|--url|--admin-token-env|--admin-user|--admin-password-env|--admin-app-id|--flow-secret-env|--system-resource-server|--grant|--redirect-port|--name|--client-id|--validity|--realm|--admin-realm|--admin-client-id|--admin-client-secret-env|--mcp-host|--mcp-url|--audience|--client-scope|--create-client|--client-auth|--domain-url|--redirect-uri|--dotenv|--api-token-env|--client-credentials-user|--client-secret-env|--browser-command|--login-timeout|--tenant|--scope|--domain|--auth-server|--issuer|--format|-f|--min-ttl|--env-name|--header|--header-env|--exchange|--oci-session-dir|-p|--client-secret-cmd|--resource|--assertion-from|--federation|--port|--client-metadata-url|--authorize-param|--enterprise|--auth-method|--kind|--key-file|--alg|--key-audience|--key-id|--subject-token-type|--preset|--authority|--mcp-port|--token-ttl|--protocol|--transport|--client|--strategy|--stdio-command) skip=1 ;;
       -*) ;;
       *) case " $(_mcp_auth_sub "$path") " in *" $w "*) path="${path:+$path }$w" ;; esac ;;
     esac
@@ -18,7 +18,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="init token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      words="init token login logout status profiles sandbox bootstrap completion proxy exec serve add-client remove-client clients decode doctor --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
     "init")
       case "$prev" in
@@ -409,6 +409,36 @@ _mcp_auth() {
       esac
       words="--url --transport --protocol --min-ttl --header --header-env --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
       ;;
+    "exec")
+      case "$prev" in
+        --env-name) COMPREPLY=(); return ;;
+        --format) COMPREPLY=($(compgen -W "raw header" -- "$cur")); return ;;
+        --min-ttl) COMPREPLY=(); return ;;
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--env-name --format --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      ;;
+    "serve")
+      case "$prev" in
+        --port) COMPREPLY=(); return ;;
+        --client) COMPREPLY=(); return ;;
+        --scope) COMPREPLY=(); return ;;
+        --name) COMPREPLY=(); return ;;
+        --min-ttl) COMPREPLY=(); return ;;
+        --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
+        --provider) COMPREPLY=($(compgen -W "oidc thunder keycloak oci openproject octoperf" -- "$cur")); return ;;
+        --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
+        --timeout) COMPREPLY=(); return ;;
+        --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --config-dir) COMPREPLY=(); return ;;
+      esac
+      words="--port --client --scope --name --min-ttl --profile -p --provider --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help";
+      ;;
     "add-client")
       case "$prev" in
         --profile|-p) COMPREPLY=($(compgen -W "$(mcp-auth profiles list --quiet 2>/dev/null)" -- "$cur")); return ;;
@@ -418,12 +448,14 @@ _mcp_auth() {
         --strategy) COMPREPLY=(); return ;;
         --header) COMPREPLY=(); return ;;
         --header-env) COMPREPLY=(); return ;;
+        --stdio-command) COMPREPLY=(); return ;;
+        --env-name) COMPREPLY=(); return ;;
         --store) COMPREPLY=($(compgen -W "keychain file memory auto" -- "$cur")); return ;;
         --timeout) COMPREPLY=(); return ;;
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed"
+      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --stdio-command --env-name --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed"
       ;;
     "remove-client")
       case "$prev" in
@@ -474,7 +506,7 @@ _mcp_auth() {
 }
 _mcp_auth_sub() {
   case "$1" in
-    "") echo "init token login logout status profiles sandbox bootstrap completion proxy add-client remove-client clients decode doctor" ;;
+    "") echo "init token login logout status profiles sandbox bootstrap completion proxy exec serve add-client remove-client clients decode doctor" ;;
     "init") echo "" ;;
     "token") echo "" ;;
     "login") echo "" ;;
@@ -498,6 +530,8 @@ _mcp_auth_sub() {
     "bootstrap octoperf") echo "" ;;
     "completion") echo "" ;;
     "proxy") echo "" ;;
+    "exec") echo "" ;;
+    "serve") echo "" ;;
     "add-client") echo "" ;;
     "remove-client") echo "" ;;
     "clients") echo "" ;;

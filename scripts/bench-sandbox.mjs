@@ -2,8 +2,8 @@
 // alone. Resolves with the sandbox's `--json` line (issuer, mcpUrl, clients) once it is up.
 import { spawn } from "node:child_process";
 
-export async function startSandboxProcess(bin, env, protocol) {
-  const sandbox = spawn(process.execPath, [bin, "sandbox", "--save", "--json", ...(protocol ? ["--protocol", protocol] : [])], { env, stdio: ["ignore", "pipe", "pipe"] });
+export async function startSandboxProcess(bin, env, protocol, extra = []) {
+  const sandbox = spawn(process.execPath, [bin, "sandbox", "--save", "--json", ...(protocol ? ["--protocol", protocol] : []), ...extra], { env, stdio: ["ignore", "pipe", "pipe"] });
   const info = await new Promise((resolve, reject) => {
     let buf = "";
     sandbox.stdout.on("data", (d) => {

@@ -135,10 +135,10 @@ describe("the examples of every --help", () => {
 describe("the examples of every --help, run against the sandbox", () => {
   const sb = useSandbox();
   /**
-   * Examples that start a server or a sign-in, or reach an IdP's admin API, and the preset example whose
+   * Examples that start a server (sandbox, proxy, exec, serve) or a sign-in, or reach an IdP's admin API, and the preset example whose
    * tenant placeholder is checked as a GUID (test/presets.test.ts runs real ones): parsed above, not run here.
    */
-  const notRun = /^(sandbox|proxy|login|init|bootstrap)\b|^completion .*>|^profiles rotate-key|--generate-key|--transport|--exchange oci-upst|--tenant TENANT_ID/;
+  const notRun = /^(sandbox|proxy|exec|serve|login|init|bootstrap)\b|^completion .*>|^profiles rotate-key|--generate-key|--transport|--exchange oci-upst|--tenant TENANT_ID/;
 
   it("each one that can runs against a real IdP and MCP server without a usage error", async () => {
     const results: string[] = [];

@@ -746,6 +746,51 @@ describe.skipIf(!hasChromium)("README: doctor, decode, MCP clients, proxy (profi
     { readme: "mcp-auth proxy --profile dev [--url https://mcp.example.com/mcp]", input: () => `${rpc}\n`, check: answered },
     { readme: "mcp-auth proxy", input: () => `${rpc}\n`, check: answered },
   ]);
+
+  // stdio servers and static-header clients: the README's servers are the SDK-built stdio server of
+  // test/fixtures/stdio/ (it answers the same initialize and tools/list); "gh" is the profile "dev".
+  const SERVER = join(ROOT, "test", "fixtures", "stdio", "token-server.mjs");
+  const stdio: Section = { ...s, map: () => ({ ...s.map(), gh: "dev", node: process.execPath, "server.js": SERVER, "github-mcp-server": [process.execPath, SERVER], "my-server": [process.execPath, SERVER] }) };
+  steps(stdio, [
+    { readme: "mcp-auth exec --profile dev -- node server.js", input: () => `${rpc}\n`, check: answered },
+    { readme: "mcp-auth exec --profile gh --env-name GITHUB_PERSONAL_ACCESS_TOKEN -- github-mcp-server stdio", input: () => `${rpc}\n`, check: answered },
+    { readme: "mcp-auth exec --profile dev --format header -- my-server", input: () => `${rpc}\n`, check: answered },
+    {
+      readme: "mcp-auth add-client claude --profile gh --stdio-command 'github-mcp-server stdio' --env-name GITHUB_PERSONAL_ACCESS_TOKEN",
+      check: () => expect(file(u, ".claude.json")).toMatch(/"exec",\s*"--profile",\s*"dev",\s*"--env-name",\s*"GITHUB_PERSONAL_ACCESS_TOKEN",\s*"--",\s*"github-mcp-server",\s*"stdio"\s*\]/),
+    },
+  ]);
+  for (const readme of ["mcp-auth serve --profile dev", "mcp-auth serve --profile dev --port 8931 --client cursor"]) {
+    ran.add(readme);
+    it(readme, async () => {
+      const port = String(await freePort());
+      const args = toArgv(readme, { ...s.map(), "8931": port }, u, project).args;
+      let child: ReturnType<typeof spawn> | undefined;
+      let failed: unknown;
+      let asked = false;
+      const r = await new Promise<RunResult>((resolve) => {
+        child = spawn(process.execPath, [BIN, ...args], { env: u.env, cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stderr!.on("data", (d) => (stderr += d));
+        child.stdout!.on("data", (d) => {
+          stdout += d;
+          if (stdout.includes("\n") && !asked && (asked = true)) void client(stdout).catch((e: unknown) => (failed = e)).finally(() => child!.kill("SIGTERM"));
+        });
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+      });
+      if (failed) throw failed;
+      expect(r.code, r.stderr).toBe(0);
+      async function client(stdout: string) {
+        // The client's side: the URL and the header printed, an initialize through them.
+        const printed = JSON.parse(stdout) as { url: string; headers: Record<string, string> };
+        if (readme.includes("--port")) expect(printed.url).toBe(`http://127.0.0.1:${port}/mcp`);
+        if (readme.includes("--client")) expect(JSON.parse(file(u, ".cursor/mcp.json")).mcpServers.dev).toEqual({ url: printed.url, headers: printed.headers });
+        const init = await fetch(printed.url, { method: "POST", headers: { ...printed.headers, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: rpc.split("\n")[0] });
+        expect(init.status).toBe(200);
+      }
+    });
+  }
 });
 
 describe("README: Shell completion, help", () => {

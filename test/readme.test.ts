@@ -24,6 +24,7 @@ function problems(program: Command, line: string): string[] {
   let pathDone = false;
   for (let i = 0; i < argv.length; i++) {
     const w = argv[i]!;
+    if (w === "--") break; // what follows is another program's command line (mcp-auth exec … -- CMD ARGS)
     if (w.startsWith("-") && w !== "-" && !/^-\d/.test(w)) {
       const flag = w.split("=")[0]!;
       if (flag === "--help" || flag === "-h") continue;

@@ -20,6 +20,8 @@ export interface AddClientOptions {
   staticToken?: boolean;
   header?: string[];
   headerEnv?: string[];
+  stdioCommand?: string;
+  envName?: string;
   dryRun?: boolean;
   print?: boolean;
   link?: boolean;
@@ -176,6 +178,8 @@ export function registerClients(program: Command, getCtx: () => Context, runs: P
     .option("--static-token", "with --strategy header: write the current token itself (it expires)")
     .option("--header <header>", "helper/proxy: an extra header beside the token, 'Name: value' (repeatable; written into the entry)", (v: string, all: string[]) => [...all, v], [])
     .option("--header-env <Name=VAR>", "helper/proxy: an extra header whose value is read from $VAR at run time (repeatable; only the name is written)", (v: string, all: string[]) => [...all, v], [])
+    .option("--stdio-command <command>", "a stdio MCP server that reads its token from the environment: the entry runs it under mcp-auth exec (split into words, no shell)")
+    .option("--env-name <var>", "with --stdio-command: the variable the server reads its token from (default MCP_AUTH_TOKEN)")
     .option("--dry-run", "show the change as a diff, write nothing")
     .option("--print", "print the entry instead of writing it")
     .option("--link", "print the client's install link (Cursor, VS Code)")

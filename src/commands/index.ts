@@ -9,6 +9,8 @@ import { registerToken } from "./token.js";
 import { registerBootstrap } from "./bootstrap.js";
 import { registerCompletion } from "./completion.js";
 import { registerProxy } from "./proxy.js";
+import { registerExec } from "./exec.js";
+import { registerServe } from "./serve.js";
 import { registerClients } from "./clients.js";
 import { registerDecode } from "./decode.js";
 import { registerDoctor } from "./doctor.js";
@@ -27,6 +29,8 @@ export function registerCommands(program: Command, getCtx: () => Context): void 
   registerBootstrap(program, getCtx);
   registerCompletion(program, getCtx);
   registerProxy(program, getCtx);
+  registerExec(program, getCtx);
+  registerServe(program, getCtx);
   registerClients(program, getCtx);
   registerDecode(program, getCtx);
   registerDoctor(program, getCtx);

@@ -39,6 +39,8 @@ export interface EntrySpec {
   env?: Record<string, string>;
   /** Extra headers (`add-client --header/--header-env`): passed on as flags to the proxy or the helper. */
   headers?: HeaderSpec[];
+  /** A stdio MCP server run by `mcp-auth exec` (add-client --stdio-command) instead of the proxy. */
+  stdio?: { argv: string[]; envName?: string };
 }
 
 export interface Entry {
@@ -203,9 +205,14 @@ export function configUrl(raw: string): string {
   return url.href.replace(/\$/g, "%24").replace(/\{/g, "%7B").replace(/\}/g, "%7D");
 }
 
-/** A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`. */
+/**
+ * A stdio entry running the proxy (src/commands/proxy.ts): `mcp-auth proxy --profile P --url URL`; or,
+ * for a stdio server, `mcp-auth exec --profile P [--env-name VAR] -- CMD ARGS` (src/commands/exec.ts).
+ */
 export function proxyServer(spec: EntrySpec): { command: string; args: string[]; env?: Record<string, string> } {
-  const argv = mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url, ...headerArgs(spec.headers ?? [])]);
+  const argv = spec.stdio
+    ? mcpAuthArgv(spec, ["exec", "--profile", spec.profile, ...(spec.stdio.envName ? ["--env-name", spec.stdio.envName] : []), "--", ...spec.stdio.argv])
+    : mcpAuthArgv(spec, ["proxy", "--profile", spec.profile, "--url", spec.url, ...headerArgs(spec.headers ?? [])]);
   return { command: argv[0]!, args: argv.slice(1), ...(spec.env && Object.keys(spec.env).length && { env: spec.env }) };
 }
 

@@ -16,6 +16,7 @@ import { actionOf, planFile, planToJson, readForPlan, renderPlan, type FileChang
 import { configDir } from "../paths.js";
 import { selectProfile, type Profile } from "../profile.js";
 import { headerSpecs, type HeaderSpec } from "../headers.js";
+import { stdioServer } from "./argv.js";
 import { assertCovers } from "./covers.js";
 import { getToken, tokenState } from "./tokens.js";
 import { targetFromProfile } from "./target.js";
@@ -48,6 +49,11 @@ export interface AddClientRequest {
   preview?: boolean;
   /** The entry becomes an install link, which is made to be passed around. */
   link?: boolean;
+  /** `mcp-auth serve`'s loopback endpoint: a header entry with its URL and secret in place of the server and a token. */
+  endpoint?: { url: string; secret: string };
+  /** A stdio MCP server's command line, run by `mcp-auth exec` with the token in `envName`. */
+  stdioCommand?: string;
+  envName?: string;
   force?: boolean;
   cwd: string;
   platform: string;
@@ -103,12 +109,13 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
   const writer = writerIn(ctx.plugins.clients, req.client);
   const { scope, strategy } = chooseMode(writer, req);
   const profile = selectProfile(ctx.config(), { profile: req.profile }, ctx.env);
-  const { url, name } = serverOf(profile, req, writer);
+  const stdio = stdioServer(req.stdioCommand, req.envName);
+  const { url, name } = stdio || req.endpoint ? { url: req.endpoint?.url ?? "", name: entryName(profile, req, writer) } : serverOf(profile, req, writer);
   const shared = scope === "project";
   const { globals, launch, warnings, env } = launchOf(ctx, req, shared, strategy, writer);
   const spec: EntrySpec = {
     name,
-    url: configUrl(url),
+    url: stdio ? "" : configUrl(url),
     profile: profile.name,
     scope,
     strategy,
@@ -117,10 +124,13 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     ...(env && { env }),
     headerVar: writer.headerVar?.(name) ?? `MCP_AUTH_TOKEN_${name.toUpperCase().replace(/-/g, "_")}`,
     ...extraHeaders(req, strategy, warnings),
+    ...(stdio && { stdio }),
   };
   if (strategy === "native") spec.native = nativeClientOf(profile, writer);
   let expiresAt: number | undefined;
-  if (req.staticToken && req.preview) {
+  if (req.endpoint) {
+    spec.staticToken = req.endpoint.secret;
+  } else if (req.staticToken && req.preview) {
     spec.staticToken = "<token>"; // what is shown on screen (or in a terminal log) never holds the token
   } else if (req.staticToken) {
     const tok = await getToken(ctx, targetFromProfile(profile), { minTtl: 60 });
@@ -154,8 +164,10 @@ export async function prepareAddClient(ctx: Context, req: AddClientRequest): Pro
     const rec = record.rec;
     changes.push(planLedger(ctx, (l) => void (l[recKey] = rec)));
   }
+  // serve's entry holds a secret that changes with every start: the record says whether it is this profile's.
+  const conflict = planned.conflict() && !(req.endpoint && readLedger(ctx, readForPlan(ledgerPath(ctx)))[recKey]?.profile === profile.name);
   const viaCli = writer.cliScopes?.includes(scope) === true && req.claudeCli !== null && !spec.staticToken;
-  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict: planned.conflict(), via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }), ...(record && { record }) };
+  return { writer, spec, entry, path, changes, replaces: planned.replaces(), conflict, via: viaCli ? "claude-cli" : "file", warnings, ...(expiresAt !== undefined && { expiresAt }), ...(record && { record }) };
 }
 
 /**
@@ -179,10 +191,15 @@ function extraHeaders(req: AddClientRequest, strategy: Strategy, warnings: strin
 function chooseMode(writer: ClientWriter, req: AddClientRequest): { scope: Scope; strategy: Strategy } {
   const scope = pick<Scope>("scope", req.scope, writer.scopes, SCOPES, writer, writer.defaultScope);
   const dflt = writer.scopeDefaults?.[scope] ?? writer.defaultStrategy;
-  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, dflt);
+  // A stdio server is started by the client: the stdio (proxy) kind of entry, with exec in place of the proxy.
+  const strategy = pick<Strategy>("strategy", req.strategy, writer.strategies, STRATEGIES, writer, req.stdioCommand !== undefined ? "proxy" : req.endpoint ? "header" : dflt);
+  if (req.endpoint && (strategy !== "header" || !writer.strategies.includes("header"))) throw new UsageError(`${writer.title} takes no URL with a static header (it has no strategy "header")`, { hint: "serve --client needs a client with the header strategy (see add-client --help)" });
+  if (req.endpoint && (scope === "project" || req.link)) throw new UsageError("serve writes its secret into the entry: not into a project file, which is meant to be shared", { hint: "use --scope user or local" });
+  if (req.stdioCommand !== undefined && strategy !== "proxy") throw new UsageError("--stdio-command writes a stdio entry: it goes with --strategy proxy only");
+  if (req.stdioCommand !== undefined && req.url) throw new UsageError("--stdio-command and --url exclude each other: the stdio server calls its own API");
   if (req.staticToken && strategy !== "header") throw new UsageError("--static-token only applies with --strategy header");
-  // A project file is committed and a link is passed around: a bearer token in either is a leaked token.
-  if (req.staticToken && (scope === "project" || req.link)) {
+  // A project file is committed and a link is passed around: a bearer token (or serve's secret) in either is a leaked one.
+  if ((req.staticToken || req.endpoint) && (scope === "project" || req.link)) {
     const alt = dflt === "header" ? "--strategy header without --static-token" : `the default strategy (${dflt}), which gets fresh tokens, or --strategy header without --static-token`;
     throw new UsageError(`--static-token is refused for ${req.link ? "--link" : "project scope"}: ${req.link ? "an install link" : "the project file"} is meant to be shared; use ${alt}`);
   }
@@ -205,6 +222,19 @@ function nativeClientOf(profile: Profile, writer: ClientWriter): NonNullable<Ent
   return { clientId: profile.clientId, ...(profile.scopes?.length && { scopes: profile.scopes }), ...(profile.redirectPort !== undefined && { port: profile.redirectPort }) };
 }
 
+/** The entry's name: --name as given, else derived from the profile's, without what the client refuses. */
+function entryName(profile: Profile, req: AddClientRequest, writer: ClientWriter): string {
+  const chars = writer.nameChars ?? NAME_RE;
+  // A derived name drops what the client refuses (Gemini CLI: `_`, docs/clients.md); a --name given is checked as is.
+  const name = req.name ?? (writer.nameChars ? serverName(profile.name).replace(/_/g, "-") : serverName(profile.name));
+  if (!NAME_RE.test(name) || !chars.test(name)) {
+    const allowed = chars.test("a_b") ? "letters, digits, - and _" : "letters, digits and -";
+    const who = NAME_RE.test(name) ? `${writer.title} refuses` : "MCP clients refuse";
+    throw new UsageError(req.name ? `--name "${req.name}" has characters ${who}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
+  }
+  return name;
+}
+
 /** The MCP server the entry points at (the profile's own, or a --url it covers) and the entry's name. */
 function serverOf(profile: Profile, req: AddClientRequest, writer: ClientWriter): { url: string; name: string } {
   const url = req.url ?? profile.mcpUrl;
@@ -218,15 +248,7 @@ function serverOf(profile: Profile, req: AddClientRequest, writer: ClientWriter)
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UsageError(`--url must be http(s), got "${parsed.protocol}"`);
   // The entry makes the client send this profile's token to the URL: only to the profile's own server.
   assertCovers(profile, parsed);
-  const chars = writer.nameChars ?? NAME_RE;
-  // A derived name drops what the client refuses (Gemini CLI: `_`, docs/clients.md); a --name given is checked as is.
-  const name = req.name ?? (writer.nameChars ? serverName(profile.name).replace(/_/g, "-") : serverName(profile.name));
-  if (!NAME_RE.test(name) || !chars.test(name)) {
-    const allowed = chars.test("a_b") ? "letters, digits, - and _" : "letters, digits and -";
-    const who = NAME_RE.test(name) ? `${writer.title} refuses` : "MCP clients refuse";
-    throw new UsageError(req.name ? `--name "${req.name}" has characters ${who}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
-  }
-  return { url, name };
+  return { url, name: entryName(profile, req, writer) };
 }
 
 /**
@@ -664,7 +686,7 @@ export function describeEntry(server: unknown, rec?: { profile: string }): { our
   if (typeof server.command === "string") words.push(server.command);
   if (Array.isArray(server.command)) words.push(...server.command.filter((a): a is string => typeof a === "string")); // OpenCode: one argv array
   if (Array.isArray(server.args)) words.push(...server.args.filter((a): a is string => typeof a === "string"));
-  const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy"));
+  const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy") || words.includes("exec"));
   const i = words.indexOf("--profile");
   if (runsUs) return { ours: true, ...(i >= 0 && words[i + 1] && { profile: words[i + 1] }) };
   if (typeof server.bearer_token_env_var === "string" && server.bearer_token_env_var.startsWith("MCP_AUTH_TOKEN_")) return { ours: true }; // Codex

@@ -83,7 +83,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
 }
 
 /** The current token, renewed shortly before it expires; concurrent callers share one renewal. */
-function bearerCache(o: ProxyOptions) {
+export function bearerCache(o: ProxyOptions) {
   let current: { token: string; renewAt: number } | undefined;
   let pending: Promise<string> | undefined;
   const renew = (forceRefresh: boolean) =>
@@ -114,7 +114,7 @@ function bearerCache(o: ProxyOptions) {
  * ctx.fetch with the bearer token on every request; a 401 gets one renewal and one retry, a 403
  * insufficient_scope a step-up (at most MAX_STEP_UPS per session) and one retry.
  */
-function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
+export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
   let stepUps = 0;
   let guardShown = false;
   let badShown = false;

@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { PassThrough } from "node:stream";
+import { isModernVersion, META_PROTOCOL_VERSION } from "./era.js";
+import { runProxy, type ProxyOptions } from "./proxy.js";
+
+/**
+ * `mcp-auth serve` across protocol eras (docs/mcp-2026-07-28.md): when the client's era is one the
+ * server does not speak, the request is not passed through but handed to the proxy's own bridge
+ * (./proxy.ts, runProxy), fed through in-memory streams, and its answer sent back as JSON. A legacy
+ * client in front of a 2026-07-28-only server gets a session of its own (Mcp-Session-Id, one bridge per
+ * session; what the server sends unasked goes to the session's GET stream); 2026-07-28 clients in front
+ * of a legacy server share one bridge, their request ids made unique on the way in and restored on the
+ * way out.
+ */
+type Msg = { jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown; result?: unknown; error?: unknown };
+type ProxyBase = Omit<ProxyOptions, "input" | "output" | "protocol">;
+
+/** Bridged legacy sessions at most; a new one past that ends the oldest (a client that never says DELETE). */
+const MAX_SESSIONS = 32;
+
+interface Bridge {
+  send(m: Msg): void;
+  /** Answers to requests sent through `send`, by id. */
+  waiting: Map<string | number, (m: Msg) => void>;
+  /** What the bridge sends that answers nothing the client is waiting for. */
+  unasked?: (m: Msg) => void;
+  close(): void;
+}
+
+function startBridge(base: ProxyBase, protocol: "legacy" | "2026-07-28"): Bridge {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const waiting = new Map<string | number, (m: Msg) => void>();
+  const bridge: Bridge = {
+    send: (m) => void input.write(JSON.stringify(m) + "\n"),
+    waiting,
+    close: () => void input.end(),
+  };
+  let buf = "";
+  output.on("data", (d: Buffer) => {
+    buf += d.toString("utf8");
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) !== -1) {
+      const m = JSON.parse(buf.slice(0, nl)) as Msg;
+      buf = buf.slice(nl + 1);
+      const answer = m.method === undefined && m.id !== undefined ? waiting.get(m.id) : undefined;
+      if (answer) {
+        waiting.delete(m.id!);
+        answer(m);
+      } else bridge.unasked?.(m);
+    }
+  });
+  void runProxy({ ...base, input, output, protocol, transport: "streamable-http" }).catch((e: unknown) => base.error(`the era bridge stopped: ${(e as Error)?.message ?? e}`));
+  return bridge;
+}
+
+/** The era a request's client speaks: its protocol version header or `_meta`, or server/discover. */
+export function clientEra(headers: IncomingMessage["headers"], m: Msg): "modern" | "legacy" {
+  const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta?.[META_PROTOCOL_VERSION];
+  const v = typeof meta === "string" ? meta : typeof headers["mcp-protocol-version"] === "string" ? headers["mcp-protocol-version"] : undefined;
+  if (m.method === "server/discover" || (v !== undefined && isModernVersion(v))) return "modern";
+  return "legacy";
+}
+
+export function eraBridges(base: ProxyBase) {
+  const sessions = new Map<string, Bridge & { stream?: ServerResponse }>();
+  let modern: Bridge | undefined;
+  let seq = 0;
+
+  const json = (res: ServerResponse, m: Msg, headers: Record<string, string> = {}) => {
+    res.writeHead(200, { "content-type": "application/json", ...headers }).end(JSON.stringify(m));
+  };
+  const accepted = (res: ServerResponse, headers: Record<string, string> = {}) => void res.writeHead(202, headers).end();
+
+  /** One message through a bridge; a request waits for its answer. */
+  const relay = (b: Bridge, m: Msg, res: ServerResponse, headers: Record<string, string> = {}, restore?: string | number) => {
+    if (m.method === undefined || m.id === undefined) {
+      b.send(m);
+      return accepted(res, headers);
+    }
+    const id = m.id;
+    b.waiting.set(id, (a) => json(res, restore === undefined ? a : { ...a, id: restore }, headers));
+    res.on("close", () => b.waiting.delete(id));
+    b.send(m);
+  };
+
+  return {
+    /** A session this bridge runs, by its Mcp-Session-Id. */
+    owns: (sid: string | undefined) => sid !== undefined && sessions.has(sid),
+
+    /** A legacy client's request for a 2026-07-28-only server, in a session of the bridge's own. */
+    legacy(req: IncomingMessage, res: ServerResponse, m: Msg | undefined): void {
+      const sid = req.headers["mcp-session-id"] as string | undefined;
+      let s = sid === undefined ? undefined : sessions.get(sid);
+      if (req.method === "DELETE" && s) {
+        s.close();
+        s.stream?.end();
+        sessions.delete(sid!);
+        return void res.writeHead(200).end();
+      }
+      if (req.method === "GET") {
+        if (!s) return void res.writeHead(404, { "content-type": "text/plain" }).end("Session not found\n");
+        s.stream?.end();
+        const session = s;
+        session.stream = res;
+        res.on("close", () => void (session.stream === res && (session.stream = undefined)));
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "mcp-session-id": sid! });
+        return;
+      }
+      if (!m) return void res.writeHead(400, { "content-type": "text/plain" }).end("Bad request\n");
+      if (!s) {
+        if (m.method !== "initialize") return void res.writeHead(404, { "content-type": "text/plain" }).end("Session not found\n");
+        const id = randomUUID();
+        if (sessions.size >= MAX_SESSIONS) {
+          const [oldest, old] = sessions.entries().next().value!;
+          old.close();
+          old.stream?.end();
+          sessions.delete(oldest);
+        }
+        const b = startBridge(base, "2026-07-28");
+        s = Object.assign(b, { stream: undefined as ServerResponse | undefined });
+        const session = s;
+        b.unasked = (x) => void session.stream?.write(`event: message\ndata: ${JSON.stringify(x)}\n\n`);
+        sessions.set(id, s);
+        return relay(s, m, res, { "mcp-session-id": id });
+      }
+      relay(s, m, res, { "mcp-session-id": sid! });
+    },
+
+    /** A 2026-07-28 client's request for a legacy server: one shared bridge, ids made unique. */
+    modern(res: ServerResponse, m: Msg): void {
+      modern ??= startBridge(base, "legacy");
+      if (m.id === undefined || m.method === undefined) return relay(modern, m, res);
+      relay(modern, { ...m, id: `serve-${++seq}` }, res, {}, m.id);
+    },
+
+    close(): void {
+      for (const s of sessions.values()) {
+        s.close();
+        s.stream?.end();
+      }
+      sessions.clear();
+      modern?.close();
+    },
+  };
+}

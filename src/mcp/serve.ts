@@ -1,0 +1,237 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { McpAuthError, UsageError } from "../errors.js";
+import { isLoopbackHost, redact } from "../oauth/http.js";
+import { probeEra } from "./era.js";
+import { authorizedFetch, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
+import { clientEra, eraBridges } from "./serve-bridge.js";
+import { MAX_SSE_EVENT_BYTES } from "./transport.js";
+
+/**
+ * The loopback endpoint behind `mcp-auth serve`, for MCP clients that can only be given a URL and a
+ * static header. It forwards each Streamable HTTP request (POST, the GET stream, DELETE) to the
+ * profile's MCP server with a fresh token in place of the static header, and streams the answer back
+ * unchanged, so a client of the server's protocol era (docs/mcp-2026-07-28.md) speaks to it directly:
+ * session ids, MCP-Protocol-Version and the 2026-07-28 request-metadata headers (Mcp-Method, Mcp-Name,
+ * Mcp-Param-*) pass through. A client of the other era goes through the proxy's bridge instead
+ * (./serve-bridge.ts). Tokens come from the proxy's token source and fetch (./proxy.ts: renewal before
+ * expiry, one retry on 401, step-up on 403 insufficient_scope).
+ *
+ * Any local process, and any web page through the browser, can reach a loopback port, so a request is
+ * served only when it carries the per-serve secret, its Host is this loopback endpoint, and its
+ * Origin, when present, is a loopback one (the Streamable HTTP transport's DNS-rebinding defence).
+ */
+export type ServeOptions = Pick<ProxyOptions, "url" | "token" | "stepUp" | "covers" | "fetch" | "now" | "error" | "debug" | "owner" | "loginHint"> & {
+  /** 0: any free port. */
+  port: number;
+  /** The secret clients must send as `Authorization: Bearer <secret>` (default: 32 random bytes). */
+  secret?: string;
+};
+
+export interface Serving {
+  /** The endpoint's URL (http://127.0.0.1:PORT/mcp). */
+  url: string;
+  port: number;
+  /** What a client must send: printed once, written into the client's entry, never logged. */
+  secret: string;
+  close(): Promise<void>;
+}
+
+export const SERVE_PATH = "/mcp";
+
+/** Request headers passed to the server: the MCP ones; never cookies, the secret, Host or Origin. */
+const REQUEST_HEADERS = new Set(["content-type", "accept", "last-event-id"]);
+/** Response headers passed to the client; not WWW-Authenticate (the client's credential is the secret, not an OAuth token). */
+const RESPONSE_HEADERS = new Set(["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after"]);
+
+/** The per-serve secret: 256 random bits, URL-safe. */
+export function newSecret(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** Is this the loopback endpoint on `port`: a Host header naming a loopback host and our port. */
+export function loopbackHost(host: string | undefined, port: number): boolean {
+  if (!host) return false;
+  let u: URL;
+  try {
+    u = new URL(`http://${host}`);
+  } catch {
+    return false;
+  }
+  return u.host === host.toLowerCase() && isLoopbackHost(u.hostname) && Number(u.port || 80) === port;
+}
+
+/** An Origin a browser sends from a loopback page (any port); "null" and everything else are foreign. */
+export function loopbackOrigin(origin: string): boolean {
+  try {
+    const u = new URL(origin);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin === origin.toLowerCase().replace(/\/$/, "") && isLoopbackHost(u.hostname);
+  } catch {
+    return false;
+  }
+}
+
+export async function startServe(o: ServeOptions): Promise<Serving> {
+  const secret = o.secret ?? newSecret();
+  const expected = Buffer.from(`Bearer ${secret}`);
+  // Constant time over the secret's bytes; only a length that differs (a public 50) returns early.
+  const authorized = (h: string | undefined) => {
+    const got = h === undefined ? undefined : Buffer.from(h);
+    return got !== undefined && got.length === expected.length && timingSafeEqual(got, expected);
+  };
+  const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
+  const upstream = authorizedFetch(opts, bearerCache(opts));
+  let port = o.port;
+  let shown = false;
+  const bridges = eraBridges({ ...o, fetch: o.fetch });
+  /** The server's era, asked once: "modern" only when it does not also take the initialize handshake. */
+  let era: Promise<"modern" | "legacy" | "dual" | undefined> | undefined;
+  const serverEra = () =>
+    (era ??= probeEra(upstream, o.url, { askLegacy: true }).then(
+      (p) => (p.era === "modern" ? (p.dualEra ? "dual" : "modern") : p.era === "legacy" ? "legacy" : ((era = undefined), undefined)),
+      () => ((era = undefined), undefined),
+    ));
+
+  const refuse = (res: ServerResponse, status: number, message: string) => {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !loopbackOrigin(origin)) return refuse(res, 403, "Forbidden: this endpoint takes requests from loopback origins only");
+    if (!loopbackHost(req.headers.host, port)) return refuse(res, 403, "Forbidden: Host must be this loopback endpoint");
+    if (!authorized(req.headers.authorization)) return refuse(res, 401, "Unauthorized: send the header mcp-auth serve printed when it started");
+    if ((req.url ?? "/").split("?")[0] !== SERVE_PATH) return refuse(res, 404, `Not found: the MCP endpoint is ${SERVE_PATH}`);
+    if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
+      res.setHeader("allow", "GET, POST, DELETE");
+      return refuse(res, 405, "Method not allowed");
+    }
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (typeof v === "string" && (REQUEST_HEADERS.has(k) || k.startsWith("mcp-"))) headers.set(k, v);
+    }
+    let body: Buffer | undefined;
+    if (req.method === "POST") {
+      body = await readBody(req, MAX_SSE_EVENT_BYTES);
+      if (!body) return refuse(res, 413, `Request body over ${MAX_SSE_EVENT_BYTES / 1024 / 1024} MB`);
+    }
+    const sid = req.headers["mcp-session-id"];
+    const m = body ? oneMessage(body) : undefined;
+    if (bridges.owns(typeof sid === "string" ? sid : undefined)) return bridges.legacy(req, res, m);
+    if (m) {
+      const client = clientEra(req.headers, m);
+      if (client === "legacy" && m.method === "initialize" && (await serverEra()) === "modern") return bridges.legacy(req, res, m);
+      if (client === "modern" && (await serverEra()) === "legacy") return bridges.modern(res, m);
+    }
+    // A client that goes away ends its request upstream too: the stream it was reading is closed (in
+    // 2026-07-28, how a request is cancelled). Without a fetch signal: a per-request AbortSignal.any
+    // below costs every request more than the rare early leave saves.
+    let gone = false;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      gone = true;
+      void reader?.cancel().catch(() => {});
+    });
+    const began = o.now();
+    let answer: Response;
+    try {
+      answer = await upstream(o.url, { method: req.method, headers, ...(body ? { body: new Uint8Array(body) } : {}) });
+    } catch (e) {
+      if (gone) return;
+      const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
+      const line = `${redact(err.message).slice(0, 300)}${err.hint ? ` (${err.hint})` : ""}`;
+      if (!shown) o.error(line);
+      shown = true;
+      const id = requestId(body);
+      res.writeHead(502, { "content-type": "application/json" });
+      return void res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } }));
+    }
+    shown = false;
+    if (gone) return void (await answer.body?.cancel().catch(() => {}));
+    const out: Record<string, string> = {};
+    answer.headers.forEach((v, k) => {
+      if (RESPONSE_HEADERS.has(k)) out[k] = v;
+    });
+    o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
+    if (!answer.body) return void res.writeHead(answer.status, out).end();
+    // Anything but an event stream was read whole below the token layer (src/oauth/http.ts): one write, with its length.
+    if (!(answer.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+      const bytes = Buffer.from(await answer.arrayBuffer());
+      return void res.writeHead(answer.status, { ...out, "content-length": String(bytes.length) }).end(bytes);
+    }
+    res.writeHead(answer.status, out);
+    reader = answer.body.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || gone) break;
+        if (!res.write(value)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
+      }
+    } catch {
+      /* the server or the client went away mid-stream */
+    }
+    res.end();
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      o.debug?.(`serve: ${(e as Error)?.message ?? e}`);
+      if (!res.headersSent) refuse(res, 500, "Internal error");
+      else res.destroy();
+    });
+  });
+  // Idle keep-alive sockets must not hold a stopping server open.
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "EADDRINUSE" ? new UsageError(`port ${o.port} on 127.0.0.1 is already in use`, { hint: "pick another with --port N, or leave --port out for a free port" }) : e),
+    );
+    server.listen(o.port, "127.0.0.1", () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}${SERVE_PATH}`,
+    port,
+    secret,
+    close: () =>
+      new Promise<void>((resolve) => {
+        bridges.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A request body of at most `cap` bytes (undefined past that). */
+async function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (n > cap) return undefined;
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). */
+function oneMessage(body: Buffer): ({ jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown } & Record<string, unknown>) | undefined {
+  try {
+    const v = JSON.parse(body.toString("utf8")) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) && (v as { jsonrpc?: unknown }).jsonrpc === "2.0" ? (v as never) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The id of the JSON-RPC request in a body, for an error answer (null when there is none). */
+function requestId(body: Buffer | undefined): string | number | null {
+  try {
+    const m = JSON.parse(body?.toString("utf8") ?? "") as { id?: unknown };
+    return typeof m.id === "string" || typeof m.id === "number" ? m.id : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,270 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renewAt, runExec, SpawnError, type ExecOptions } from "../src/mcp/exec.js";
+import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { ROOT } from "./helpers/cli.js";
+
+/**
+ * `mcp-auth exec`'s supervisor (src/mcp/exec.ts), in-process, around a real stdio MCP server built on
+ * the official SDK (test/fixtures/stdio/token-server.mjs) that calls the sandbox's MCP server with the
+ * token it was started with, so a token the sandbox refuses fails the call. The renewal timer is the
+ * test's: it fires when the test says the token is due, so nothing waits for a real expiry.
+ */
+const SERVER = join(ROOT, "test", "fixtures", "stdio", "token-server.mjs");
+let sb: Sandbox;
+
+beforeAll(async () => {
+  sb = await startSandbox({ protocol: "legacy" });
+}, 60_000);
+afterAll(async () => {
+  await sb?.close();
+});
+
+async function realToken(): Promise<{ access_token: string; expires_in: number }> {
+  const basic = Buffer.from(`${sb.clients.m2m.clientId}:${sb.clients.m2m.clientSecret}`).toString("base64");
+  const res = await fetch(`${sb.issuer}/token`, {
+    method: "POST",
+    headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", resource: sb.mcpUrl, scope: "mcp:read" }),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { access_token: string; expires_in: number };
+}
+
+type Msg = Record<string, any>;
+
+/** exec around a command, with the test holding stdin/stdout, the renewal timer and the token source. */
+async function rig(o: { command?: string[]; env?: NodeJS.ProcessEnv; format?: "raw" | "header"; token?: ExecOptions["token"] } = {}) {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const errors: string[] = [];
+  const timers: Array<{ ms: number; fn: () => void; cancelled: boolean }> = [];
+  /** How far the test moved exec's clock ahead of real time. */
+  let skew = 0;
+  const tokens: string[] = [];
+  let raw = Buffer.alloc(0);
+  const messages: Msg[] = [];
+  const answers = new Map<unknown, (m: Msg) => void>();
+  let pending = "";
+  output.on("data", (d: Buffer) => {
+    raw = Buffer.concat([raw, d]);
+    pending += d.toString();
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) !== -1) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      let m: Msg;
+      try {
+        m = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      messages.push(m);
+      if (m.id !== undefined && !m.method) answers.get(m.id)?.(m);
+    }
+  });
+  const token: ExecOptions["token"] =
+    o.token ??
+    (async () => {
+      const t = await realToken();
+      tokens.push(t.access_token);
+      return { access_token: t.access_token, expires_at: Math.floor((Date.now() + skew) / 1000) + t.expires_in };
+    });
+  const [cmd, ...args] = o.command ?? [process.execPath, SERVER];
+  const handle = await runExec({
+    spawn: (tok) => spawn(cmd!, args, { env: { ...process.env, UPSTREAM_MCP_URL: sb.mcpUrl, ...o.env, MCP_AUTH_TOKEN: o.format === "header" ? `Bearer ${tok}` : tok }, stdio: ["pipe", "pipe", "inherit"] }),
+    token,
+    input,
+    output,
+    now: () => Date.now() + skew,
+    timer: (ms, fn) => {
+      const t = { ms, fn, cancelled: false };
+      timers.push(t);
+      return () => void (t.cancelled = true);
+    },
+    error: (l) => errors.push(l),
+    graceMs: 200,
+  });
+  let next = 1;
+  const request = (method: string, params?: unknown): Promise<Msg> => {
+    const id = next++;
+    const answered = new Promise<Msg>((resolve) => answers.set(id, resolve));
+    input.write(JSON.stringify({ jsonrpc: "2.0", id, method, params }) + "\n");
+    return answered;
+  };
+  const notify = (method: string) => input.write(JSON.stringify({ jsonrpc: "2.0", method }) + "\n");
+  const initialize = async () => {
+    const r = await request("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "legacy-client", version: "0" } });
+    notify("notifications/initialized");
+    return r;
+  };
+  const whoami = async () => {
+    const r = await request("tools/call", { name: "whoami", arguments: {} });
+    expect(r.result?.isError, JSON.stringify(r)).toBeFalsy();
+    return JSON.parse(r.result.content[0].text) as { pid: number; initializations: number; upstream: { client_id: string } };
+  };
+  /** The token is due: the clock moves to the renewal time and its timer (the latest armed) fires. */
+  const due = () => {
+    const t = timers.filter((x) => !x.cancelled).at(-1)!;
+    t.cancelled = true;
+    skew += t.ms;
+    t.fn();
+  };
+  /** Resolves once a restart has completed. */
+  const restarted = async (n: number) => {
+    for (let i = 0; i < 500 && handle.restarts.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(handle.restarts.length).toBe(n);
+  };
+  const close = async () => {
+    input.end();
+    return handle.done;
+  };
+  return { input, output, handle, errors, timers, tokens, messages, raw: () => raw, request, notify, initialize, whoami, due, restarted, close };
+}
+
+describe("exec: the server's environment and the pass-through", () => {
+  it.each(["raw", "header"] as const)("the server gets the token (%s) and calls the protected MCP server with it", async (format) => {
+    const r = await rig({ format, env: { TOKEN_FORMAT: format } });
+    await r.initialize();
+    const who = await r.whoami();
+    expect(who.upstream.client_id).toBe("sandbox-m2m");
+    expect(await r.close()).toEqual({ code: 0, signal: null });
+  }, 30_000);
+
+  it("passes lines through byte for byte in both directions, JSON or not", async () => {
+    // cat echoes what it reads: what comes out must be exactly what went in.
+    const r = await rig({ command: ["cat"] });
+    const sent = Buffer.concat([
+      Buffer.from('{"jsonrpc":"2.0",  "id":1 ,"method":"ping"}\r\n'),
+      Buffer.from("not json at all\n"),
+      Buffer.from([0xff, 0xfe, 0x0a]),
+      Buffer.from('{"jsonrpc":"2.0","method":"notifications/x","params":{"s":"ü😀"}}\n'),
+    ]);
+    r.input.write(sent.subarray(0, 7));
+    r.input.write(sent.subarray(7));
+    await r.close();
+    expect(r.raw().equals(sent)).toBe(true);
+  }, 30_000);
+
+  it("exits with the server's exit code", async () => {
+    const r = await rig({ env: { EXIT_CODE: "7" } });
+    expect(await r.close()).toEqual({ code: 7, signal: null });
+  }, 30_000);
+
+  it("passes a signal on and reports the one that ended the server", async () => {
+    const r = await rig();
+    await r.initialize();
+    r.handle.kill("SIGTERM");
+    expect(await r.handle.done).toEqual({ code: null, signal: "SIGTERM" });
+  }, 30_000);
+
+  it.each([
+    ["a command that does not exist", ["/nonexistent/mcp-server"], 127],
+    ["a file that is not executable", [join(ROOT, "package.json")], 126],
+  ])("%s cannot start: SpawnError with the shell's exit code", async (_what, command, code) => {
+    const err = await rig({ command }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnError);
+    expect((err as SpawnError).exitCode).toBe(code);
+  });
+});
+
+describe("exec: restarts before the token expires", () => {
+  it("renews at a minute before expiry, or half the remaining life when shorter", () => {
+    expect(renewAt({ access_token: "t", expires_at: 3600 }, 0)).toBe(3_540_000);
+    expect(renewAt({ access_token: "t", expires_at: 10 }, 0)).toBe(5_000);
+    expect(renewAt({ access_token: "t", expires_at: 10 }, 20_000)).toBe(10_000);
+  });
+
+  it("a legacy client's session survives two restarts: new processes, new tokens, its handshake replayed and the answers swallowed", async () => {
+    const r = await rig();
+    const init = await r.initialize();
+    expect(init.result.serverInfo.name).toBe("token-server");
+    const a = await r.whoami();
+    r.due();
+    await r.restarted(1);
+    const b = await r.whoami();
+    r.due();
+    await r.restarted(2);
+    const c = await r.whoami();
+    expect(new Set([a.pid, b.pid, c.pid]).size).toBe(3);
+    expect(new Set(r.tokens).size).toBe(3);
+    // Each new process was initialized (the replay), and answered with the sandbox's approval of its token.
+    for (const w of [a, b, c]) expect(w).toMatchObject({ initializations: 1, upstream: { client_id: "sandbox-m2m" } });
+    // The client saw one initialize answer (its own) and nothing with an id it did not send.
+    expect(r.messages.filter((m) => m.result?.serverInfo)).toHaveLength(1);
+    expect(r.messages.map((m) => m.id).filter((id) => id !== undefined)).toEqual([1, 2, 3, 4]);
+    expect(r.errors).toEqual([]);
+    await r.close();
+  }, 60_000);
+
+  it("never restarts in the middle of a request: the one in flight is answered by the old server, the next by the new", async () => {
+    const r = await rig();
+    await r.initialize();
+    const first = await r.whoami();
+    const slow = r.request("tools/call", { name: "slow", arguments: { ms: 300 } });
+    await new Promise((res) => setImmediate(res));
+    r.due();
+    expect(r.handle.restarts).toHaveLength(0);
+    const answered = await slow;
+    expect(JSON.parse(answered.result.content[0].text).pid).toBe(first.pid);
+    await r.restarted(1);
+    expect((await r.whoami()).pid).not.toBe(first.pid);
+    await r.close();
+  }, 60_000);
+
+  it("the client is served without a pause while the new server starts; it takes over at the next idle moment", async () => {
+    const r = await rig();
+    await r.initialize();
+    const first = await r.whoami();
+    r.due();
+    const during = await r.whoami(); // sent while the new process starts: the old one answers it
+    expect(during.pid).toBe(first.pid);
+    await r.restarted(1);
+    const after = await r.whoami();
+    expect(after.pid).not.toBe(first.pid);
+    expect(after.upstream.client_id).toBe("sandbox-m2m");
+    await r.close();
+  }, 60_000);
+
+  it("a handshake the client makes while the new server starts is replayed too (the server is prepared again)", async () => {
+    const r = await rig();
+    r.due(); // before the client said anything: nothing to replay yet
+    const init = await r.initialize();
+    expect(init.result.serverInfo.name).toBe("token-server");
+    await r.restarted(1);
+    const w = await r.whoami();
+    expect(w).toMatchObject({ initializations: 1, upstream: { client_id: "sandbox-m2m" } });
+    expect(r.messages.filter((m) => m.result?.serverInfo)).toHaveLength(1);
+    await r.close();
+  }, 60_000);
+
+  it("a 2026-07-28-style client without a handshake gets no replay", async () => {
+    const r = await rig({ command: ["cat"] });
+    r.due();
+    await r.restarted(1);
+    // cat would have echoed a replayed initialize; nothing was sent.
+    r.input.write('{"jsonrpc":"2.0","id":"a","method":"tools/list","params":{"_meta":{}}}\n');
+    await r.close();
+    expect(r.raw().toString()).toBe('{"jsonrpc":"2.0","id":"a","method":"tools/list","params":{"_meta":{}}}\n');
+  }, 30_000);
+
+  it("a restart that cannot get a token keeps the running server and says so once", async () => {
+    let calls = 0;
+    const r = await rig({
+      token: async () => {
+        if (++calls > 1) throw new Error("the IdP is down");
+        const t = await realToken();
+        return { access_token: t.access_token, expires_at: Math.floor(Date.now() / 1000) + t.expires_in };
+      },
+    });
+    await r.initialize();
+    const a = await r.whoami();
+    r.due();
+    for (let i = 0; i < 100 && !r.errors.length; i++) await new Promise((res) => setTimeout(res, 10));
+    expect(r.errors).toEqual([expect.stringContaining("could not restart the MCP server with a fresh token: the IdP is down")]);
+    expect((await r.whoami()).pid).toBe(a.pid);
+    await r.close();
+  }, 30_000);
+});

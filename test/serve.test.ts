@@ -1,0 +1,248 @@
+import { request as httpRequest } from "node:http";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loopbackHost, loopbackOrigin, startServe, type Serving } from "../src/mcp/serve.js";
+import type { BearerToken } from "../src/mcp/proxy.js";
+import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+
+/**
+ * `mcp-auth serve`'s endpoint (src/mcp/serve.ts), in-process, in front of the sandbox's real MCP
+ * servers of both eras (legacy: the SDK 1.x server; 2026-07-28: the official SDK 2.x), with real
+ * client-credentials tokens from the sandbox IdP. The clients are the official SDK's own (legacy) and a
+ * 2026-07-28 client posting `_meta` and the request-metadata headers; the guards are tested with raw
+ * requests whose Host and Origin the test chooses.
+ */
+let legacy: Sandbox;
+let modern: Sandbox;
+
+beforeAll(async () => {
+  legacy = await startSandbox({ protocol: "legacy" });
+  modern = await startSandbox({ protocol: "2026-07-28" });
+}, 60_000);
+afterAll(async () => {
+  await legacy?.close();
+  await modern?.close();
+});
+
+async function realToken(sb: Sandbox): Promise<BearerToken> {
+  const basic = Buffer.from(`${sb.clients.m2m.clientId}:${sb.clients.m2m.clientSecret}`).toString("base64");
+  const res = await fetch(`${sb.issuer}/token`, {
+    method: "POST",
+    headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", resource: sb.mcpUrl, scope: "mcp:read" }),
+  });
+  expect(res.status).toBe(200);
+  const t = (await res.json()) as { access_token: string; expires_in: number };
+  return { access_token: t.access_token, expires_at: Math.floor(Date.now() / 1000) + t.expires_in };
+}
+
+async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch?: typeof fetch } = {}) {
+  const errors: string[] = [];
+  const debug: string[] = [];
+  const upstream: Headers[] = [];
+  const s = await startServe({
+    url: new URL(sb.mcpUrl),
+    port: 0,
+    token: o.token ?? (() => realToken(sb)),
+    fetch: async (u, init) => {
+      upstream.push(new Headers(init?.headers));
+      return (o.fetch ?? fetch)(u, init);
+    },
+    now: () => Date.now(),
+    error: (l) => errors.push(l),
+    debug: (l) => debug.push(l),
+    owner: 'profile "sb"',
+    loginHint: "run: mcp-auth login sb",
+  });
+  return { s, errors, debug, upstream };
+}
+
+/** A raw request with the Host, Origin and Authorization the test picks (fetch would set Host itself). */
+function raw(s: Serving, headers: Record<string, string>, o: { method?: string; path?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port: s.port, method: o.method ?? "POST", path: o.path ?? "/mcp", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end(o.body ?? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }));
+  });
+}
+
+describe("serve: who may use the endpoint", () => {
+  let rig: Awaited<ReturnType<typeof serve>>;
+  beforeAll(async () => {
+    rig = await serve(legacy);
+  });
+  afterAll(() => rig.s.close());
+
+  it.each([
+    ["the secret, a loopback Host, no Origin", {}, 200],
+    ["a loopback Origin (any port)", { origin: "http://localhost:3000" }, 200],
+    ["Host localhost", { host: "localhost:PORT" }, 200],
+    ["no secret", { authorization: "" }, 401],
+    ["a wrong secret", { authorization: "Bearer nope" }, 401],
+    ["the secret under another scheme", { authorization: "Basic SECRET" }, 401],
+    ["a foreign Origin (DNS rebinding)", { origin: "http://evil.example" }, 403],
+    ["Origin null", { origin: "null" }, 403],
+    ["an https Origin on a look-alike name", { origin: "https://127.0.0.1.evil.example" }, 403],
+    ["a foreign Host (DNS rebinding)", { host: "evil.example:PORT" }, 403],
+    ["a loopback Host on another port", { host: "127.0.0.1:1" }, 403],
+    ["a foreign Origin even with the secret and a good Host", { origin: "http://attacker.invalid" }, 403],
+  ])("%s → %s", async (_what, h: Record<string, string>, status) => {
+    const headers: Record<string, string> = { host: `127.0.0.1:${rig.s.port}`, authorization: `Bearer ${rig.s.secret}` };
+    for (const [k, v] of Object.entries(h)) headers[k] = v.replace("PORT", String(rig.s.port)).replace("SECRET", rig.s.secret);
+    if (headers.authorization === "") delete headers.authorization;
+    const r = await raw(rig.s, headers);
+    expect(r.status, r.body).toBe(status);
+  });
+
+  it("another path is 404, another method 405; the secret never reaches the server or the log", async () => {
+    const auth = { host: `127.0.0.1:${rig.s.port}`, authorization: `Bearer ${rig.s.secret}` };
+    expect((await raw(rig.s, auth, { path: "/other" })).status).toBe(404);
+    expect((await raw(rig.s, auth, { method: "PUT" })).status).toBe(405);
+    for (const h of rig.upstream) expect(h.get("authorization")).not.toContain(rig.s.secret);
+    expect([...rig.errors, ...rig.debug].join("\n")).not.toContain(rig.s.secret);
+  });
+
+  it.each([
+    ["127.0.0.1:8080", 8080, true],
+    ["localhost:8080", 8080, true],
+    ["[::1]:8080", 8080, true],
+    ["LOCALHOST:8080", 8080, true],
+    ["127.0.0.1:8081", 8080, false],
+    ["127.0.0.1", 8080, false],
+    ["example.com:8080", 8080, false],
+    ["127.0.0.1:8080@evil.example", 8080, false],
+    [undefined, 8080, false],
+  ])("Host %s on port %s: %s", (host, port, ok) => {
+    expect(loopbackHost(host, port)).toBe(ok);
+  });
+
+  it.each([
+    ["http://127.0.0.1:5173", true],
+    ["http://[::1]", true],
+    ["https://localhost", true],
+    ["http://evil.example", false],
+    ["null", false],
+    ["file://", false],
+    ["http://127.0.0.1.nip.io", false],
+  ])("Origin %s: %s", (origin, ok) => {
+    expect(loopbackOrigin(origin)).toBe(ok);
+  });
+});
+
+describe("serve: both eras pass through with a fresh token", () => {
+  it("the official SDK's legacy client lists and calls tools through the endpoint with only the static header", async () => {
+    const rig = await serve(legacy);
+    const client = new Client({ name: "static-header-client", version: "0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(rig.s.url), { requestInit: { headers: { authorization: `Bearer ${rig.s.secret}` } } }));
+    const tools = await client.listTools();
+    expect(tools.tools.map((t) => t.name)).toContain("whoami");
+    const r = await client.callTool({ name: "whoami", arguments: {} });
+    expect(JSON.parse((r.content as Array<{ text: string }>)[0]!.text)).toMatchObject({ client_id: "sandbox-m2m" });
+    // Every upstream request carried a sandbox token, not the secret.
+    for (const h of rig.upstream) expect(h.get("authorization")).toMatch(/^Bearer ey/);
+    await client.close();
+    await rig.s.close();
+  }, 30_000);
+
+  it("a 2026-07-28 client's request-metadata headers and _meta reach the 2026-07-28 server", async () => {
+    const rig = await serve(modern);
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const res = await fetch(rig.s.url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${rig.s.secret}`, accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "whoami" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    const json = text.trimStart().startsWith("{") ? text : text.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
+    const m = JSON.parse(json);
+    expect(JSON.parse(m.result.content[0].text)).toMatchObject({ client_id: "sandbox-m2m" });
+    expect(rig.upstream.at(-1)!.get("mcp-method")).toBe("tools/call");
+    expect(rig.upstream.at(-1)!.get("mcp-name")).toBe("whoami");
+    await rig.s.close();
+  }, 30_000);
+
+  it("a legacy client in front of a 2026-07-28-only server is bridged: its session runs through the proxy's bridge", async () => {
+    const rig = await serve(modern);
+    const client = new Client({ name: "legacy-client", version: "0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(rig.s.url), { requestInit: { headers: { authorization: `Bearer ${rig.s.secret}` } } }));
+    expect(client.getServerVersion()?.name).toBe("mcp-auth-sandbox");
+    const r = await client.callTool({ name: "whoami", arguments: {} });
+    expect(JSON.parse((r.content as Array<{ text: string }>)[0]!.text)).toMatchObject({ client_id: "sandbox-m2m" });
+    // Upstream saw 2026-07-28 requests only: no initialize, each with its request-metadata headers.
+    expect(rig.upstream.map((h) => h.get("mcp-method"))).toContain("tools/call");
+    await client.close();
+    await rig.s.close();
+  }, 30_000);
+
+  it("a 2026-07-28 client in front of a legacy server is bridged; its own request ids come back", async () => {
+    const rig = await serve(legacy);
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const post = async (id: number | string, method: string, params: Record<string, unknown>) => {
+      const res = await fetch(rig.s.url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${rig.s.secret}`, accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": method },
+        body: JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: META } }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { id: unknown; result: any };
+    };
+    const [discover, call] = await Promise.all([post("d", "server/discover", {}), post(7, "tools/call", { name: "whoami", arguments: {} })]);
+    expect(discover).toMatchObject({ id: "d", result: { supportedVersions: ["2026-07-28"] } });
+    expect(call.id).toBe(7);
+    expect(JSON.parse(call.result.content[0].text)).toMatchObject({ client_id: "sandbox-m2m" });
+    await rig.s.close();
+  }, 30_000);
+
+  it("a client that leaves an event stream closes the stream upstream (how 2026-07-28 cancels a request)", async () => {
+    let cancelled = false;
+    const rig = await serve(legacy, {
+      token: async () => ({ access_token: "t", expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+      fetch: async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start: (c) => c.enqueue(new TextEncoder().encode(": open\n\n")),
+            cancel: () => void (cancelled = true),
+          }),
+          { status: 200, headers: { "content-type": "text/event-stream" } },
+        ),
+    });
+    const abort = new AbortController();
+    const res = await fetch(rig.s.url, { method: "POST", headers: { authorization: `Bearer ${rig.s.secret}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}', signal: abort.signal });
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    await res.body!.getReader().read();
+    abort.abort();
+    await expect.poll(() => cancelled).toBe(true);
+    await rig.s.close();
+  });
+
+  it("a token the server refuses is renewed once; one still refused is a JSON-RPC error for the client, reported once", async () => {
+    let calls = 0;
+    const rig = await serve(legacy, {
+      token: async () => {
+        const t = await realToken(legacy);
+        return ++calls === 1 ? { ...t, access_token: `${t.access_token.slice(0, -4)}AAAA` } : t;
+      },
+    });
+    const auth = { host: `127.0.0.1:${rig.s.port}`, authorization: `Bearer ${rig.s.secret}` };
+    const ok = await raw(rig.s, auth);
+    expect(ok.status, ok.body).toBe(200);
+    expect(calls).toBe(2);
+    await rig.s.close();
+
+    const bad = await serve(legacy, { token: async () => ({ ...(await realToken(legacy)), access_token: "not-a-token" }) });
+    const a = { host: `127.0.0.1:${bad.s.port}`, authorization: `Bearer ${bad.s.secret}` };
+    const r1 = await raw(bad.s, a);
+    const r2 = await raw(bad.s, a);
+    expect(r1.status).toBe(502);
+    expect(JSON.parse(r1.body)).toMatchObject({ jsonrpc: "2.0", id: 1, error: { code: -31000, message: expect.stringContaining("refused the token of profile \"sb\"") } });
+    expect(r2.status).toBe(502);
+    expect(bad.errors).toHaveLength(1);
+    await bad.s.close();
+  }, 30_000);
+});
