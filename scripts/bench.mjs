@@ -57,15 +57,18 @@ function time(cmd, args, env) {
   if (r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
-/** Median ms of `node -e 0` and of `mcp-auth token …`, interleaved; `before` runs untimed before each token call. */
-function measure(args, env, before = () => {}) {
+/**
+ * Median ms of `node -e 0` and of `mcp-auth token …` (or of `node ARGV` with `nodeArgv`), interleaved;
+ * `before` runs untimed before each timed call.
+ */
+function measure(args, env, before = () => {}, nodeArgv = [bin, ...args]) {
   const base = [];
   const tok = [];
-  for (let i = 0; i < 5; i++) (before(), time(process.execPath, [bin, ...args], env)); // warm-up
+  for (let i = 0; i < 5; i++) (before(), time(process.execPath, nodeArgv, env)); // warm-up
   for (let i = 0; i < runs; i++) {
     base.push(time(process.execPath, ["-e", "0"], env));
     before();
-    tok.push(time(process.execPath, [bin, ...args], env));
+    tok.push(time(process.execPath, nodeArgv, env));
   }
   return { b: median(base), t: median(tok) };
 }
@@ -105,6 +108,26 @@ for (const [label, env] of [["without NODE_EXTRA_CA_CERTS", noCa], ...(withCa ? 
   ratios[`grant ${label}`] = compare(`${label}`, env, "client credentials, miss", ["token", "--profile", "sandbox"], expireCache);
   ratios[`refresh ${label}`] = compare(`${label}`, env, "refresh", ["token", "--profile", "sandbox-login"], expireCache);
 }
+// The floor under that: Node itself posting the same client-credentials request with node:http and
+// nothing else (no config, cache, lock or checks). What is left between it and mcp-auth is mcp-auth's.
+const floors = {};
+{
+  const cfg = join(home, "cfg");
+  const p = JSON.parse(readFileSync(join(cfg, "config.json"), "utf8")).profiles.sandbox;
+  const secret = JSON.parse(readFileSync(join(cfg, "secrets.json"), "utf8")).secrets["client-secret:sandbox"];
+  const dir = join(cfg, "cache", "discovery");
+  const endpoint = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8"))).find((r) => r.issuer === p?.issuer)?.metadata?.token_endpoint;
+  if (p && secret && endpoint) {
+    const body = new URLSearchParams({ grant_type: "client_credentials", ...(p.scopes?.length ? { scope: p.scopes.join(" ") } : {}), ...(p.resource ? { resource: p.resource } : {}) }).toString();
+    const auth = `Basic ${Buffer.from(`${encodeURIComponent(p.clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+    const script = `const r=require("node:http").request(${JSON.stringify(endpoint)},{method:"POST",headers:{authorization:${JSON.stringify(auth)},"content-type":"application/x-www-form-urlencoded"}},(res)=>{let b="";res.on("data",(d)=>(b+=d));res.on("end",()=>process.exit(res.statusCode===200?0:1))});r.end(${JSON.stringify(body)});`;
+    for (const [label, env] of [["without NODE_EXTRA_CA_CERTS", noCa], ...(withCa ? [["with NODE_EXTRA_CA_CERTS (system CAs)", withCa]] : [])]) {
+      const { b, t } = measure([], env, () => {}, ["-e", script]);
+      floors[label] = t / b;
+      console.log(`${label.padEnd(44)} node -e 0: ${b.toFixed(1).padStart(6)} ms   bare node:http POST (the floor): ${t.toFixed(1).padStart(6)} ms   ratio ${(t / b).toFixed(3)}x`);
+    }
+  }
+}
 const rssCached = peakRss(["token", "--profile", "sandbox"]);
 expireCache();
 const rssFetch = peakRss(["token", "--profile", "sandbox"]);
@@ -114,5 +137,6 @@ console.log(`peak RSS: cached token ${rssCached.toFixed(1)} MB, client-credentia
 console.log(`target for the cached path: ratio <= 1.15x, peak RSS <= 60 MB → ${ratio <= 1.15 && rssCached <= 60 ? "met" : "NOT met"}`);
 const fetchMet = Object.values(ratios).every((r) => r <= 2) && rssFetch <= 60 && rssRefresh <= 60;
 console.log(`target for one request to the IdP: ratio <= 2x, peak RSS <= 60 MB → ${fetchMet ? "met" : "NOT met"}`);
+for (const [label, f] of Object.entries(floors)) console.log(`  ${label}: the floor alone (Node, node:http and the IdP's answer) is ${f.toFixed(2)}x; mcp-auth adds ${(ratios[`grant ${label}`] - f).toFixed(2)}x on a client-credentials miss`);
 sandbox.kill("SIGTERM");
 rmSync(home, { recursive: true, force: true });
