@@ -1,13 +1,11 @@
 import type { Command } from "commander";
-import { setFlagsFromString } from "node:v8";
 import type { Context } from "../context.js";
 import { checkMcpUrl } from "../core/mcp.js";
 import { assertCovers } from "../core/covers.js";
-import { proxyTokens } from "../core/proxy-tokens.js";
 import { UsageError } from "../errors.js";
 import { headerSpecs, resolveHeaders } from "../headers.js";
 import { registerSecret } from "../io/sanitize.js";
-import { choice, profileFor, seconds, withProfileOptions, type Run } from "./shared.js";
+import { choice, profileFor, relayUpstream, withProfileOptions, type Run } from "./shared.js";
 
 export interface ProxyCommandOptions {
   profile?: string;
@@ -37,41 +35,13 @@ export async function runProxyCommand(ctx: Context, o: ProxyCommandOptions): Pro
   const url = checkMcpUrl(ctx, raw);
   // A planted `proxy --url https://elsewhere` must not get this profile's token (exit 2, before any request).
   assertCovers(profile, url);
-  const minTtl = seconds("--min-ttl", o.minTtl, 60);
   // Values from the environment are read now (this process's), and never printed in a trace.
   const headers = resolveHeaders(headerSpecs(o.header, o.headerEnv), ctx.env, (v) => registerSecret(v));
-  const notice = (line: string) => ctx.io.info(`mcp-auth: ${line}`);
-  const tokens = proxyTokens(ctx, profile, { minTtl, notice });
+  const upstream = relayUpstream(ctx, profile, o);
   // stdout is the protocol channel: a stray console.log from any library would corrupt it.
   for (const k of ["log", "info", "debug"] as const) console[k] = (...a: unknown[]) => ctx.io.err.write(`${a.map(String).join(" ")}\n`);
-  // A long-lived process that allocates a little per message: keep the young generation at its
-  // starting size and collect the old one sooner. Measured by `npm run bench` (scripts/bench-proxy.mjs):
-  // peak RSS over a few thousand requests ~135 MB → ~95 MB.
-  setFlagsFromString("--semi-space-growth-factor=1");
-  setFlagsFromString("--optimize-for-size");
-  // fetch parses HTTP with llhttp compiled to WebAssembly; after a few dozen requests V8 recompiles
-  // it with its optimising tier, a one-off that briefly takes ~25 MB of native memory (the proxy's
-  // peak RSS). The baseline tier parses a few KB of headers just as well. Set before the first fetch.
-  // With the zod-free transports (src/mcp/transport.ts): peak RSS over 10,000 requests ~96 → ~75 MB.
-  setFlagsFromString("--liftoff-only");
   const { runProxy } = await import("../mcp/proxy.js");
-  await runProxy({
-    url,
-    input: ctx.io.in,
-    output: ctx.io.out,
-    token: tokens.token,
-    stepUp: tokens.stepUp,
-    covers: tokens.covers,
-    fetch: ctx.fetch,
-    now: () => ctx.now(),
-    error: notice,
-    debug: o.debug ? (line) => ctx.debug(line) : undefined,
-    owner: `profile "${profile.name}"`,
-    loginHint: tokens.loginHint,
-    transport: o.transport,
-    protocol: o.protocol,
-    headers,
-  });
+  await runProxy({ ...upstream, url, input: ctx.io.in, output: ctx.io.out, transport: o.transport, protocol: o.protocol, headers });
 }
 
 function collect(v: string, all: string[]): string[] {

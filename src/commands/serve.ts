@@ -1,12 +1,10 @@
 import type { Command } from "commander";
-import { setFlagsFromString } from "node:v8";
 import type { Context } from "../context.js";
 import { assertCovers } from "../core/covers.js";
 import { portNumber } from "../core/inputs.js";
 import { checkMcpUrl } from "../core/mcp.js";
-import { proxyTokens } from "../core/proxy-tokens.js";
 import { UsageError } from "../errors.js";
-import { profileFor, seconds, withProfileOptions, type Run } from "./shared.js";
+import { profileFor, relayUpstream, withProfileOptions, type Run } from "./shared.js";
 
 export interface ServeCommandOptions {
   profile?: string;
@@ -33,35 +31,17 @@ export async function runServeCommand(ctx: Context, o: ServeCommandOptions, stop
   const url = checkMcpUrl(ctx, profile.mcpUrl);
   assertCovers(profile, url);
   const port = o.port === undefined ? 0 : portNumber("--port", o.port, { allowZero: true });
-  const minTtl = seconds("--min-ttl", o.minTtl, 60);
-  const notice = (line: string) => ctx.io.info(`mcp-auth: ${line}`);
-  const tokens = proxyTokens(ctx, profile, { minTtl, notice });
-  // The proxy's memory settings (src/commands/proxy.ts): a long-lived process relaying many requests.
-  setFlagsFromString("--semi-space-growth-factor=1");
-  setFlagsFromString("--optimize-for-size");
-  setFlagsFromString("--liftoff-only");
+  const upstream = relayUpstream(ctx, profile, o);
   // A profile that needs a login fails now (exit 4), not at the client's first request.
-  await tokens.token({ forceRefresh: false });
+  await upstream.token({ forceRefresh: false });
   const { startServe } = await import("../mcp/serve.js");
-  const serving = await startServe({
-    url,
-    port,
-    token: tokens.token,
-    stepUp: tokens.stepUp,
-    covers: tokens.covers,
-    fetch: ctx.fetch,
-    now: () => ctx.now(),
-    error: notice,
-    debug: o.debug ? (line) => ctx.debug(line) : undefined,
-    owner: `profile "${profile.name}"`,
-    loginHint: tokens.loginHint,
-  });
+  const serving = await startServe({ ...upstream, url, port });
   try {
     // The client's entry first: once the header is printed, everything is in place.
     if (o.client) await configureClient(ctx, o, profile.name, serving);
     // The one place the secret is shown: stdout, for the client's configuration (never stderr or --debug).
     ctx.io.out.write(JSON.stringify({ url: serving.url, headers: { Authorization: `Bearer ${serving.secret}` } }) + "\n");
-    notice(`serving profile "${profile.name}" (${url.href}) at ${serving.url}; the header to send is on stdout. Stop with Ctrl-C.`);
+    upstream.error(`serving profile "${profile.name}" (${url.href}) at ${serving.url}; the header to send is on stdout. Stop with Ctrl-C.`);
     await new Promise<void>((resolve) => stopped(resolve));
   } finally {
     await serving.close();
