@@ -6,7 +6,7 @@
  */
 
 // The interfaces (core/provider.ts, core/client.ts).
-export { defineProvider, issuerUrl } from "./core/provider.js";
+export { defineProvider, issuerUrl, SECRET_NOT_HELD } from "./core/provider.js";
 export type { BootstrapResult, BootstrapRun, DoctorHints, IssuerMetadata, Provider, ProviderContext, ProviderQuirks, SecretVault, TokenExchange } from "./core/provider.js";
 export { appDataDir, bearer, configUrl, defineClientWriter, envHeaderEntry, exists, homeOf, joinFor, mcpAuthArgv, onPath, proxyServer, shQuote } from "./core/client.js";
 export { hasOwnData } from "./core/client.js";

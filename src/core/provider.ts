@@ -109,6 +109,12 @@ export interface IssuerMetadata {
   [k: string]: unknown;
 }
 
+/**
+ * The error code a provider's bootstrap throws with when the client exists and mcp-auth does not
+ * hold its secret: the wizard then offers to issue a new one (--rotate-secret).
+ */
+export const SECRET_NOT_HELD = "secret-not-held";
+
 /** What core hands a provider for one run, beyond its inputs. */
 export interface BootstrapRun {
   /** The profile the result will be saved as. */

@@ -67,6 +67,8 @@ export const redirectPortInput = defineInput({
  * client exists without a secret mcp-auth holds throws an error with `code: SECRET_NOT_HELD`, and the
  * wizard then asks whether to issue a new one (src/commands/init.ts).
  */
+export { SECRET_NOT_HELD } from "../sdk.js";
+
 export const rotateSecretInput = defineInput({
   name: "rotateSecret",
   flag: "--rotate-secret",
@@ -74,5 +76,3 @@ export const rotateSecretInput = defineInput({
   description: "if the client exists, issue it a new client secret",
 });
 
-/** The error code of "the client exists and mcp-auth does not hold its secret" (rerun with --rotate-secret). */
-export const SECRET_NOT_HELD = "secret-not-held";
