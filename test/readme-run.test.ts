@@ -434,6 +434,7 @@ describe.skipIf(!hasChromium)("README: Enterprise IdPs and hosted servers: redir
     },
     // dev hands out the access token; once, its ID token: issued to dev's client, for the person.
     { readme: "mcp-auth token --profile dev --use-id-token", check: (r) => expect(jwtPayload(r.stdout)).toMatchObject({ iss: sb.issuer, aud: clientId, sub: "alice" }) },
+    // (that the headers reach the server: test/headers.test.ts)
     { readme: "mcp-auth proxy --profile dev --header 'X-Tenant: acme' --header-env X-Api-Key=ACME_API_KEY", env: () => ({ ACME_API_KEY: "k-readme-1" }), input: () => `${rpc}\n`, check: (r) => {
       const ids = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id?: number; result?: unknown });
       expect(ids.filter((m) => m.result).map((m) => m.id)).toEqual([1, 2]);
