@@ -180,3 +180,32 @@ describe("profiles add --mcp-url … --enterprise: the authorization server is d
     }
   });
 });
+
+describe("a CI identity (federated profile) as the enterprise IdP: refused, the ID-JAG needs a person's ID token", () => {
+  const federated = [
+    ["client assertion", ["--assertion-from", "github-actions"], "github-actions"],
+    ["token exchange", ["--assertion-from", "env:CI_TOKEN", "--federation", "token-exchange", "--subject-token-type", "id_token"], "env:CI_TOKEN"],
+  ] as const;
+
+  it.each(federated)("profiles add --enterprise naming a %s profile → exit 2", async (_, flags, from) => {
+    tc = createTestContext();
+    expect(await tc.run(["profiles", "add", "ci", "--issuer", "https://idp.acme.invalid", "--client-id", "c", ...flags]), tc.stderr()).toBe(0);
+    expect(await tc.run(["profiles", "add", "srv", "--issuer", "https://as.acme.invalid", "--client-id", "c", "--mcp-url", MCP, "--enterprise", "ci"])).toBe(2);
+    expect(tc.stderr()).toContain(`--enterprise ci: the enterprise IdP profile "ci" is a CI identity (the token from ${from}): enterprise-managed authorization exchanges the ID token of a person's sign-in`);
+    expect(tc.stderr()).toContain("give the CI token to the MCP server's authorization server itself");
+  });
+
+  it.each(federated)("token for a profile whose IdP profile became a %s profile → exit 2 before any request", async (_, flags, from) => {
+    tc = await setup();
+    expect(await tc.run(["profiles", "add", "acme", "--force", "--issuer", e.idp.issuer, "--client-id", e.idp.clientId, "--scope", "openid", ...flags]), tc.stderr()).toBe(0);
+    const exchanges = e.idp.exchanges.length;
+    const grants = { ...e.idp.grants };
+    const before = tc.stderr().length;
+    expect(await tc.run(["--non-interactive", "token", "--profile", "chat"])).toBe(2);
+    const lines = tc.stderr().slice(before).trim().split("\n");
+    expect(lines).toHaveLength(1); // one line: the reason, then what to do instead
+    expect(lines[0]).toContain(`error: the enterprise IdP profile "acme" is a CI identity (the token from ${from}): enterprise-managed authorization exchanges the ID token of a person's sign-in, which a CI token cannot stand in for`);
+    expect(lines[0]).toMatch(/give the CI token to the MCP server's authorization server itself: (npx )?mcp-auth profiles add SRV --issuer AS_URL --client-id ID --assertion-from SOURCE\)$/);
+    expect([e.idp.exchanges.length, e.idp.grants]).toEqual([exchanges, grants]);
+  });
+});

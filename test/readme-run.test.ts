@@ -14,6 +14,7 @@ import { startOctoPerf, type OctoPerfSim } from "./simulators/octoperf.js";
 import { startOpenProject, type OpenProjectSim } from "./simulators/openproject.js";
 import { startThunder, type ThunderSim } from "./simulators/thunder.js";
 import { startGoogle } from "./simulators/google.js";
+import { startEnterprise, type EnterpriseSetup } from "./simulators/enterprise-idp.js";
 import type { VendorIdp } from "./simulators/vendor-idp.js";
 import { freePort } from "./helpers/util.js";
 
@@ -373,6 +374,123 @@ describe("README: Enterprise IdPs and hosted servers: Presets", () => {
     { readme: "mcp-auth profiles set NAME --authorize-param access_type=offline --authorize-param prompt=consent", check: () => expect(preset("gsim")).toMatchObject({ authorizeParams: { access_type: "offline", prompt: "consent" } }) },
     { readme: "mcp-auth login NAME", extra: () => ["--browser-command", FETCH_BROWSER], check: (r) => expect(r.stderr).toContain("refreshable") },
     { readme: "mcp-auth doctor --profile NAME", check: (r) => expect(r.stdout + r.stderr).toMatch(/Google quirks.*access_type=offline and prompt=consent; a refresh token is stored/) },
+  ]);
+});
+
+describe.skipIf(!hasChromium)("README: Enterprise IdPs and hosted servers: redirect URIs, the ID token, extra headers", () => {
+  // "dev" is a person's profile at the sandbox whose client (registered for these lines) allows exactly
+  // two redirect URIs, on the free ports that stand for 8400: 127.0.0.1…/oauth/callback and localhost…/cb.
+  // The slack and agentcore lines name real vendors' hosts: saving a profile sends nothing.
+  let u: Sandboxed;
+  let project: string;
+  let exact: string;
+  let viaLocalhost: string;
+  let clientId: string;
+  beforeAll(async () => {
+    u = newUser();
+    project = join(u.home, "project");
+    mkdirSync(project);
+    exact = `http://127.0.0.1:${await freePort()}/oauth/callback`;
+    viaLocalhost = `http://localhost:${await freePort()}/cb`;
+    clientId = (await sb.registerClient({ application_type: "web", token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], redirect_uris: [exact, viaLocalhost] })).client_id;
+    const r = await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", clientId, "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", sb.mcpUrl, "--mcp-url", sb.mcpUrl]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+  const s: Section = {
+    user: () => u,
+    cwd: () => project,
+    map: () => ({ "http://127.0.0.1:8400/oauth/callback": exact, "http://localhost:8400/cb": viaLocalhost }),
+  };
+  const rpc = [
+    { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "readme", version: "1" } } },
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    { jsonrpc: "2.0", id: 2, method: "tools/list" },
+  ]
+    .map((m) => JSON.stringify(m))
+    .join("\n");
+  steps(s, [
+    { readme: "mcp-auth profiles add slack --issuer https://slack.com --client-id ID --redirect-uri http://localhost:3118/callback", check: () => expect(config(u).profiles.slack).toMatchObject({ issuer: "https://slack.com", redirectUri: "http://localhost:3118/callback" }) },
+    // Before the fix: the default profile "dev" sends the any-port 127.0.0.1 URI, which its client refuses.
+    {
+      readme: "mcp-auth doctor",
+      code: 1,
+      check: (r) => {
+        expect(r.stdout).toContain("oidc-provider refused redirect_uri http://127.0.0.1:");
+        expect(r.stdout).toContain("mcp-auth profiles set dev --redirect-uri URI");
+      },
+    },
+    { readme: "mcp-auth profiles set dev --redirect-uri http://127.0.0.1:8400/oauth/callback", check: () => expect(config(u).profiles.dev.redirectUri).toBe(exact) },
+    {
+      readme: "mcp-auth login dev --redirect-uri http://localhost:8400/cb",
+      extra: () => ["--browser-command", CHROMIUM],
+      check: (r) => {
+        expect(r.stderr).toContain('Logged in: profile "dev"');
+        expect(config(u).profiles.dev.redirectUri).toBe(viaLocalhost); // saved once the login worked
+      },
+    },
+    {
+      readme: "mcp-auth profiles add agentcore --issuer https://cognito-idp.REGION.amazonaws.com/POOL_ID --client-id APP_CLIENT_ID --grant authorization_code --use-id-token",
+      check: () => expect(config(u).profiles.agentcore).toMatchObject({ useIdToken: true, scopes: expect.arrayContaining(["openid"]) }),
+    },
+    // dev hands out the access token; once, its ID token: issued to dev's client, for the person.
+    { readme: "mcp-auth token --profile dev --use-id-token", check: (r) => expect(jwtPayload(r.stdout)).toMatchObject({ iss: sb.issuer, aud: clientId, sub: "alice" }) },
+    // (that the headers reach the server: test/headers.test.ts)
+    { readme: "mcp-auth proxy --profile dev --header 'X-Tenant: acme' --header-env X-Api-Key=ACME_API_KEY", env: () => ({ ACME_API_KEY: "k-readme-1" }), input: () => `${rpc}\n`, check: (r) => {
+      const ids = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id?: number; result?: unknown });
+      expect(ids.filter((m) => m.result).map((m) => m.id)).toEqual([1, 2]);
+    } },
+    {
+      readme: "mcp-auth add-client claude --profile dev --header 'X-Tenant: acme' --header-env X-Api-Key=ACME_API_KEY",
+      env: () => ({ ACME_API_KEY: "k-readme-1" }),
+      check: () => {
+        const entry = file(u, ".claude.json");
+        expect(entry).toContain("X-Tenant: acme");
+        expect(entry).toContain("X-Api-Key=ACME_API_KEY"); // the variable's name, never its value
+        expect(entry).not.toContain("k-readme-1");
+      },
+    },
+    {
+      readme: "mcp-auth token --profile dev --format headers-json --header 'X-Tenant: acme'",
+      check: (r) => {
+        const h = JSON.parse(r.stdout) as Record<string, string>;
+        expect(Object.keys(h)).toEqual(["X-Tenant", "Authorization"]);
+        expect(h["X-Tenant"]).toBe("acme");
+        expect(jwtPayload(h.Authorization!.replace(/^Bearer /, ""))).toMatchObject({ aud: sb.mcpUrl });
+      },
+    },
+  ]);
+});
+
+describe.skipIf(!hasChromium)("README: Enterprise IdPs and hosted servers: enterprise-managed authorization (ID-JAG)", () => {
+  // acme.okta.example is the enterprise IdP of test/simulators/enterprise-idp.ts (a real oidc-provider
+  // signing the person in, with the ID-JAG exchange), auth.chat.example the MCP server's authorization
+  // server (the real oidc-provider with the JWT-bearer grant); the MCP server is never contacted.
+  const MCP = "https://mcp.chat.invalid/mcp";
+  let u: Sandboxed;
+  let ent: EnterpriseSetup;
+  beforeAll(async () => {
+    u = newUser();
+    ent = await startEnterprise({ mcpUrl: MCP });
+  });
+  afterAll(() => ent?.close());
+  const s: Section = {
+    user: () => u,
+    map: () => ({ "https://acme.okta.example": ent.idp.issuer, IDP_CLIENT_ID: ent.idp.clientId, "https://auth.chat.example": ent.as.issuer, CHAT_CLIENT_ID: ent.as.clientId, "https://mcp.chat.example/mcp": MCP }),
+  };
+  steps(s, [
+    { readme: "mcp-auth profiles add acme --issuer https://acme.okta.example --client-id IDP_CLIENT_ID --grant authorization_code --scope openid" },
+    { readme: "mcp-auth profiles add chat --issuer https://auth.chat.example --client-id CHAT_CLIENT_ID --client-secret-env CHAT_SECRET --mcp-url https://mcp.chat.example/mcp --enterprise acme", env: () => ({ CHAT_SECRET: ent.as.clientSecret }) },
+    {
+      readme: "mcp-auth login --enterprise acme",
+      extra: () => ["--browser-command", CHROMIUM],
+      env: () => ({ CHAT_SECRET: ent.as.clientSecret }),
+      check: (r) => {
+        expect(r.stderr).toContain(`Signed in to the enterprise IdP ${ent.idp.issuer}`);
+        expect(r.stderr).toContain("✓ chat: token valid for");
+        expect(ent.idp.exchanges.at(-1)!.get("audience")).toBe(ent.as.issuer);
+      },
+    },
+    { readme: "mcp-auth token --profile chat", env: () => ({ CHAT_SECRET: ent.as.clientSecret }), check: (r) => expect(jwtPayload(r.stdout)).toMatchObject({ iss: ent.as.issuer, aud: MCP }) },
   ]);
 });
 

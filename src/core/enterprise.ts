@@ -2,7 +2,7 @@ import type { Context } from "../context.js";
 import { AuthError, McpAuthError, UsageError } from "../errors.js";
 import { registerSecret } from "../io/sanitize.js";
 import { openid, toTokenSet, wrapOAuthError, type TokenSet } from "../oauth/client.js";
-import { profileOf } from "../profile.js";
+import { profileOf, type ProfileData } from "../profile.js";
 import { targetFromProfile, type Target } from "./target.js";
 import type { getToken, oauthConfig } from "./tokens.js";
 
@@ -28,10 +28,28 @@ export function idpTarget(ctx: Context, t: Target): Target {
   const name = t.enterprise!.idp;
   const p = profileOf(ctx.config(), name);
   if (!p) throw new UsageError(`profile "${t.profile}" names the enterprise IdP profile "${name}", which does not exist`, { hint: `create it: mcp-auth profiles add ${name} --issuer IDP_URL --client-id ID --grant authorization_code` });
+  const ci = ciIdentityProblem(name, p);
+  if (ci) throw new UsageError(ci.message, { hint: ci.hint });
   if (p.grant === "client_credentials" || p.enterprise) throw new UsageError(`the enterprise IdP profile "${name}" must sign a person in (authorization code or device code)`);
   if (!p.scopes?.includes("openid")) throw new UsageError(`the enterprise IdP profile "${name}" does not ask for the openid scope, so it gets no ID token to exchange`, { hint: `mcp-auth profiles set ${name} --scope openid ${(p.scopes ?? []).join(" ")}`.trim() });
   // Same scopes as the profile itself: one cache entry and one refresh token for both uses.
   return { ...targetFromProfile({ name, ...p }), useIdToken: true };
+}
+
+/**
+ * A federated (CI identity) profile cannot be the enterprise IdP profile. The subject of the ID-JAG
+ * exchange is "the identity assertion (e.g. the OpenID Connect ID Token or SAML assertion) for the
+ * target end-user", from single sign-on (ext-auth §3-§4; draft-ietf-oauth-identity-assertion-authz-grant
+ * §4.3), and the IdP checks that its `aud` is the requesting client (§4.3.3). A CI job's token is a
+ * workload's, issued by its CI platform: no person signed in, and no ID token of the IdP to exchange.
+ * In CI the CI token goes to the MCP server's authorization server itself (docs/enterprise.md).
+ */
+export function ciIdentityProblem(name: string, p: Pick<ProfileData, "assertion" | "grant">): { message: string; hint: string } | undefined {
+  if (!p.assertion || p.grant === "authorization_code" || p.grant === "device_code") return undefined;
+  return {
+    message: `the enterprise IdP profile "${name}" is a CI identity (the token from ${p.assertion.from}): enterprise-managed authorization exchanges the ID token of a person's sign-in, which a CI token cannot stand in for`,
+    hint: "in CI, give the CI token to the MCP server's authorization server itself: mcp-auth profiles add SRV --issuer AS_URL --client-id ID --assertion-from SOURCE",
+  };
 }
 
 export interface EnterpriseOptions {

@@ -6,6 +6,7 @@ import { loopbackRedirect } from "../oauth/redirect-uri.js";
 import { accounts } from "../store/tokens.js";
 import { isProfileName, normalizeIssuer, profileOf, splitScopes, type Federation, type Grant, type KeyAlg, type Profile, type ProfileData, type TokenAuthMethod } from "../profile.js";
 import { assertionSetting } from "./assertion-source.js";
+import { ciIdentityProblem } from "./enterprise.js";
 import { checkKeyId, forgetKeys, generateKey, importKeyFile, privateKeyAccount, renameKey, storeKey, withKeyId, type NewKey } from "./keys.js";
 import { forgetTokens, storedTokens } from "./tokens.js";
 import { checkCommandToStore } from "./secret-command.js";
@@ -287,6 +288,8 @@ export function checkEnterprise(ctx: Context, o: Pick<AddProfileInput, "name" | 
   const idp = profileOf(ctx.config(), o.enterprise!);
   if (o.enterprise === o.name) throw new UsageError("--enterprise names the IdP's own profile, not this one");
   if (!idp) throw new UsageError(`--enterprise ${o.enterprise}: no such profile`, { hint: `first: mcp-auth profiles add ${o.enterprise} --issuer IDP_URL --client-id ID --grant authorization_code` });
+  const ci = ciIdentityProblem(o.enterprise!, idp);
+  if (ci) throw new UsageError(`--enterprise ${o.enterprise}: ${ci.message}`, { hint: ci.hint });
   if (idp.grant === "client_credentials" || idp.enterprise) throw new UsageError(`--enterprise ${o.enterprise}: that profile must sign a person in at the IdP (authorization code or device code)`);
   if (!idp.scopes?.includes("openid")) throw new UsageError(`--enterprise ${o.enterprise}: that profile does not ask for the openid scope, so it would get no ID token to exchange`, { hint: `mcp-auth profiles set ${o.enterprise} --scope openid ${(idp.scopes ?? []).join(" ")}`.trim() });
   if (o.grant && o.grant !== "client_credentials") throw new UsageError("--enterprise gets tokens without a browser (an ID-JAG and the JWT-bearer grant): --grant does not apply");

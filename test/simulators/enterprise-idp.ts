@@ -51,7 +51,8 @@ function quietly<T>(f: () => Promise<T>): Promise<T> {
   return f().finally(() => ((console.info = info), (console.warn = warn)));
 }
 
-export async function startEnterprise(o: { mcpUrl: string; asClientSecret?: string }): Promise<EnterpriseSetup> {
+/** accessTokenTtl: seconds the MCP authorization server's access tokens live (default 600; short ones let a test see one expire). */
+export async function startEnterprise(o: { mcpUrl: string; asClientSecret?: string; accessTokenTtl?: number }): Promise<EnterpriseSetup> {
   const { default: Provider, errors } = await import("oidc-provider");
   const idpServer = createServer();
   const asServer = createServer();
@@ -140,7 +141,7 @@ export async function startEnterprise(o: { mcpUrl: string; asClientSecret?: stri
         enabled: true,
         defaultResource: () => o.mcpUrl,
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx: unknown, resource: string) => ({ scope: "mcp:read mcp:write", audience: resource, accessTokenTTL: 600, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } }),
+        getResourceServerInfo: (_ctx: unknown, resource: string) => ({ scope: "mcp:read mcp:write", audience: resource, accessTokenTTL: o.accessTokenTtl ?? 600, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } }),
       },
     },
   } as never));
@@ -169,7 +170,7 @@ export async function startEnterprise(o: { mcpUrl: string; asClientSecret?: stri
         client: ctx.oidc.client,
         gty: "jwt_bearer",
         scope: granted || undefined,
-        resourceServer: new provider.ResourceServer(resource, { scope: "mcp:read mcp:write", audience: resource, accessTokenTTL: 600, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } }),
+        resourceServer: new provider.ResourceServer(resource, { scope: "mcp:read mcp:write", audience: resource, accessTokenTTL: o.accessTokenTtl ?? 600, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } }),
       });
       const value = await token.save();
       ctx.body = { access_token: value, token_type: "Bearer", expires_in: token.expiration, ...(granted && { scope: granted }) };
