@@ -14,6 +14,7 @@ const E2E = [
   "test/login.test.ts", // Chromium logins
   "test/login-paste-e2e.test.ts", // Chromium + paste-back, through a pipe and tmux
   "test/mcp-login-e2e.test.ts", // Chromium + kubernetes-mcp-server
+  "test/enterprise-proxy.test.ts", // the proxy across a real token expiry (ID-JAG)
   "test/helpers/helpers.test.ts", // the test helpers' own Chromium/server checks
   "test/keychain.test.ts", // the real Secret Service
   "test/package.test.ts", // npm pack + install
