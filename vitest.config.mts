@@ -15,6 +15,9 @@ const E2E = [
   "test/login-paste-e2e.test.ts", // Chromium + paste-back, through a pipe and tmux
   "test/mcp-login-e2e.test.ts", // Chromium + kubernetes-mcp-server
   "test/enterprise-proxy.test.ts", // the proxy across a real token expiry (ID-JAG)
+  "test/exec-e2e.test.ts", // a real SDK stdio server under exec across two token expiries, signals
+  "test/serve-e2e.test.ts", // serve as a process, with the SDK client
+  "test/clients-stdio.test.ts", // exec entries, and the real Claude Code connecting to one
   "test/helpers/helpers.test.ts", // the test helpers' own Chromium/server checks
   "test/keychain.test.ts", // the real Secret Service
   "test/package.test.ts", // npm pack + install
