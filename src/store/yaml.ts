@@ -97,6 +97,15 @@ function splice(body: string, doc: Doc, path: readonly string[], value: JsonObje
     return body + sep + `${top}:` + eol + renderYaml(name, value, "  ", eol) + eol;
   }
   const map = topPair.value;
+  if (map === null || (Yl.isScalar(map) && map.value === null && map.source === "")) {
+    // `extensions:` with nothing (a comment at most) after it: the block mapping starts on the next line.
+    if (value === undefined) return body;
+    const tk = topPair.key as { range?: [number, number, number] };
+    const at = tk.range ? lineEnd(body, body.indexOf(":", tk.range[1]) + 1) : -1;
+    if (at <= 0) return undefined;
+    const lead = body[at - 1] !== "\n" ? eol : "";
+    return body.slice(0, at) + lead + renderYaml(name, value, "  ", eol) + eol + body.slice(at);
+  }
   if (!Yl.isMap(map) || map.flow) return undefined;
   const pairs = map.items;
   const first = pairs[0];
