@@ -67,7 +67,7 @@ describe("completion", () => {
     expect((await u.run(["completion", "powershell"])).code).toBe(2);
     // fish (not installed here): the same positional arguments, read from the script
     const fish = (await u.run(["completion", "fish"])).stdout;
-    expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -a 'claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed'");
+    expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -a 'claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed goose'");
     expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from status' -a '(mcp-auth profiles list --quiet 2>/dev/null)'");
     expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'");
     expect(fish).toMatch(/-n '__fish_seen_subcommand_from init' -l provider -r -a '[^']* mcp'/);
