@@ -160,6 +160,18 @@ describe("file safety", () => {
     expect(readFileSync(file, "utf8")).toBe(text);
   });
 
+  it.each([
+    ["extensions twice", "extensions:\n  planted:\n    cmd: evil\nextensions: {}\n", ["add-client", "goose"]],
+    ["our name twice (add)", "extensions:\n  dev-k8s:\n    cmd: evil\n  dev-k8s:\n    cmd: mcp-auth\n    args: [proxy, --profile, dev.k8s]\n", ["add-client", "goose"]],
+    ["our name twice (remove)", "extensions:\n  dev-k8s:\n    cmd: evil\n  dev-k8s:\n    cmd: mcp-auth\n    args: [proxy, --profile, dev.k8s]\n", ["remove-client", "goose", "--name", "dev-k8s"]],
+  ])("%s: refused with exit 5 in one line, untouched", async (_what, text, argv) => {
+    put(text);
+    const r = await run(argv);
+    expect(r.code, r.err).toBe(5);
+    expect(r.err).toMatch(/cannot parse .*config\.yaml: Map keys must be unique/);
+    expect(readFileSync(file, "utf8")).toBe(text);
+  });
+
   it("the same name, not ours, needs --force; remove-client gives it back byte for byte", async () => {
     const mine = fixture().replace("  todo:\n", "  dev-k8s:   # mine\n    cmd: my-server\n    args: []\n    enabled: true\n    name: dev-k8s\n    type: stdio\n  todo:\n");
     put(mine);
