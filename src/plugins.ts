@@ -8,6 +8,7 @@ import { octoperf } from "./providers/octoperf.js";
 import { thunder } from "./providers/thunder.js";
 import { claude } from "./clients/claude.js";
 import { claudeDesktop } from "./clients/claude-desktop.js";
+import { cline } from "./clients/cline.js";
 import { codex } from "./clients/codex.js";
 import { copilot } from "./clients/copilot.js";
 import { cursor } from "./clients/cursor.js";
@@ -30,7 +31,7 @@ import { zed } from "./clients/zed.js";
 export const providers: readonly Provider<readonly InputSpec[]>[] = [thunder, keycloak, oci, openproject, octoperf] as unknown as Provider<readonly InputSpec[]>[];
 
 /** Every supported MCP client. */
-export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed, goose];
+export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed, goose, cline];
 
 export const plugins: Plugins = { providers, clients: CLIENTS };
 
