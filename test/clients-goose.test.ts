@@ -235,6 +235,18 @@ describe("file safety", () => {
     expect(list.out).not.toContain("\u0007");
   });
 
+  it("profiles rename points our extension at the new profile in place; remove-client still finds it", async () => {
+    put(fixture());
+    expect((await run(["add-client", "goose"])).code).toBe(0);
+    const r = await run(["profiles", "rename", "dev.k8s", "prod"]);
+    expect(r.code, r.err).toBe(0);
+    const after = readFileSync(file, "utf8");
+    expect(withoutOurs(after)).toBe(fixture());
+    expect(parse(after).extensions["dev-k8s"].args).toContain("prod");
+    expect((await run(["remove-client", "goose", "--name", "dev-k8s"])).code).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(fixture());
+  });
+
   it("the backup holds the previous version; the file keeps its mode", async () => {
     put(fixture());
     chmodSync(file, 0o640);
