@@ -455,7 +455,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --stdio-command --env-name --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed"
+      words="--profile -p --name --url --scope --strategy --static-token --header --header-env --stdio-command --env-name --dry-run --print --link --force --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed goose cline"
       ;;
     "remove-client")
       case "$prev" in
@@ -466,7 +466,7 @@ _mcp_auth() {
         --ca-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --config-dir) COMPREPLY=(); return ;;
       esac
-      words="--name --scope --force --dry-run --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed"
+      words="--name --scope --force --dry-run --json --version -V --debug --store --timeout --ca-file --insecure --allow-http --allow-private-network --non-interactive --config-dir --help"; [ "${cur#-}" = "$cur" ] && words="$words claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed goose cline"
       ;;
     "clients")
       case "$prev" in

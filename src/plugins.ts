@@ -8,10 +8,12 @@ import { octoperf } from "./providers/octoperf.js";
 import { thunder } from "./providers/thunder.js";
 import { claude } from "./clients/claude.js";
 import { claudeDesktop } from "./clients/claude-desktop.js";
+import { cline } from "./clients/cline.js";
 import { codex } from "./clients/codex.js";
 import { copilot } from "./clients/copilot.js";
 import { cursor } from "./clients/cursor.js";
 import { gemini } from "./clients/gemini.js";
+import { goose } from "./clients/goose.js";
 import { kiro } from "./clients/kiro.js";
 import { opencode } from "./clients/opencode.js";
 import { qwen } from "./clients/qwen.js";
@@ -29,7 +31,7 @@ import { zed } from "./clients/zed.js";
 export const providers: readonly Provider<readonly InputSpec[]>[] = [thunder, keycloak, oci, openproject, octoperf] as unknown as Provider<readonly InputSpec[]>[];
 
 /** Every supported MCP client. */
-export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed];
+export const CLIENTS: readonly ClientWriter[] = [claude, claudeDesktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed, goose, cline];
 
 export const plugins: Plugins = { providers, clients: CLIENTS };
 

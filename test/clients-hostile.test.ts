@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { parse as parseToml } from "smol-toml";
+import { parse as parseYaml } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLIENTS } from "../src/plugins.js";
 import type { ClientWriter, Scope, Strategy } from "../src/core/client.js";
@@ -44,11 +45,11 @@ const fileOf = (w: ClientWriter, scope: Scope) => w.configPath(t.env, "linux", s
 
 /** Every writer × scope × strategy it offers. */
 const CASES = CLIENTS.flatMap((w) => w.scopes.flatMap((scope) => w.strategies.map((strategy) => ({ id: `${w.id} ${scope} ${strategy}`, w, scope, strategy: strategy as Strategy }))));
-const JSON_FILES = CLIENTS.filter((w) => w.format !== "toml").flatMap((w) => w.scopes.map((scope) => ({ id: `${w.id} ${scope}`, w, scope })));
+const JSON_FILES = CLIENTS.filter((w) => (w.format ?? "jsonc") === "jsonc").flatMap((w) => w.scopes.map((scope) => ({ id: `${w.id} ${scope}`, w, scope })));
 
-/** The file parsed as its client parses it: JSON.parse (last duplicate wins), or TOML. */
+/** The file parsed as its client parses it: JSON.parse (last duplicate wins), TOML or YAML. */
 function asClientReads(w: ClientWriter, text: string): any {
-  return w.format === "toml" ? parseToml(text) : JSON.parse(text);
+  return w.format === "toml" ? parseToml(text) : w.format === "yaml" ? parseYaml(text) : JSON.parse(text);
 }
 
 function serversIn(w: ClientWriter, scope: Scope, text: string): Record<string, any> {
@@ -154,7 +155,7 @@ describe("URLs written into client configs cannot make the client expand a varia
     expect(text).not.toMatch(/\$\{?(env:)?(AWS|HOME)/);
     const server = serversIn(w, scope, text).dev;
     const argv = server.args ?? server.command; // OpenCode: one argv array
-    const url = server.url ?? server.httpUrl ?? server.serverUrl ?? argv[argv.indexOf("--url") + 1];
+    const url = server.url ?? server.httpUrl ?? server.serverUrl ?? server.uri ?? argv[argv.indexOf("--url") + 1]; // Goose: uri
     expect(url).toBe(WRITTEN);
     // the server gets the same URL: percent-decoding gives the characters back
     expect(decodeURIComponent(new URL(url).search)).toBe(decodeURIComponent(new URL(EXPANDING.replace(/\$/g, "%24").replace(/\{/g, "%7B").replace(/\}/g, "%7D")).search));

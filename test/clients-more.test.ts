@@ -202,7 +202,7 @@ describe("clients", () => {
     const r = await run(["clients", "--json"]);
     expect(r.code, r.err).toBe(0);
     const rows = JSON.parse(r.out) as Array<{ client: string; files: Array<{ scope: string; servers: Array<{ name: string; mcpAuth: boolean; profile?: string; url?: string }> }> }>;
-    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed"]);
+    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed", "goose", "cline"]);
     const byId = Object.fromEntries(rows.map((x) => [x.client, x]));
     expect(byId.codex!.files[0]!.servers).toEqual([
       { name: "docs", mcpAuth: false },

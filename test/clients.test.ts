@@ -122,7 +122,7 @@ describe("add-client: what the entries say", () => {
   });
 
   it.each([
-    [["add-client", "notepad"], /unknown client "notepad" \(supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed\)/],
+    [["add-client", "notepad"], /unknown client "notepad" \(supported: claude, claude-desktop, cursor, vscode, codex, gemini, windsurf, copilot, opencode, qwen, kiro, zed, goose, cline\)/],
     [["add-client", "claude-desktop", "--scope", "project"], /Claude Desktop has no scope "project"/],
     [["add-client", "cursor", "--strategy", "helper"], /Cursor has no strategy "helper"/],
     [["add-client", "cursor", "--scope", "global"], /unknown scope "global"/],
@@ -280,7 +280,7 @@ describe("clients", () => {
     const r = await run(["clients", "--json"]);
     expect(r.code).toBe(0);
     const rows = JSON.parse(r.out) as Array<{ client: string; installed: boolean; files: Array<{ scope: string; servers: Array<{ name: string; mcpAuth: boolean; profile?: string }> }> }>;
-    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed"]);
+    expect(rows.map((x) => x.client)).toEqual(["claude", "claude-desktop", "cursor", "vscode", "codex", "gemini", "windsurf", "copilot", "opencode", "qwen", "kiro", "zed", "goose", "cline"]);
     const cl = rows[0]!.files.find((f) => f.scope === "project")!;
     expect(cl.servers).toEqual([
       { name: "sentry", mcpAuth: false, url: "https://mcp.sentry.dev/mcp" },

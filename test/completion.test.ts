@@ -48,7 +48,7 @@ describe("completion", () => {
     expect(await complete("mcp-auth bootstrap thunder --admin-password-env MCP_AUTH_S")).toEqual(["MCP_AUTH_STORE"]);
     expect(await complete("mcp-auth bootstrap thunder --api")).toEqual([]);
     // positional arguments: MCP clients, profiles, shells; init's own provider choice
-    expect(await complete("mcp-auth add-client c")).toEqual(["claude", "claude-desktop", "codex", "copilot", "cursor"]);
+    expect(await complete("mcp-auth add-client c")).toEqual(["claude", "claude-desktop", "cline", "codex", "copilot", "cursor"]);
     expect(await complete("mcp-auth remove-client w")).toEqual(["windsurf"]);
     expect(await complete("mcp-auth status ")).toEqual(expect.arrayContaining(["ci", "dev"]));
     expect(await complete("mcp-auth status d")).toEqual(["dev"]);
@@ -67,7 +67,7 @@ describe("completion", () => {
     expect((await u.run(["completion", "powershell"])).code).toBe(2);
     // fish (not installed here): the same positional arguments, read from the script
     const fish = (await u.run(["completion", "fish"])).stdout;
-    expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -a 'claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed'");
+    expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from add-client' -a 'claude claude-desktop cursor vscode codex gemini windsurf copilot opencode qwen kiro zed goose cline'");
     expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from status' -a '(mcp-auth profiles list --quiet 2>/dev/null)'");
     expect(fish).toContain("complete -c mcp-auth -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'");
     expect(fish).toMatch(/-n '__fish_seen_subcommand_from init' -l provider -r -a '[^']* mcp'/);

@@ -61,8 +61,8 @@ export interface Platform {
 export interface ClientWriter {
   id: string;
   title: string;
-  /** The config file's syntax (default JSONC); a TOML file is edited by src/store/toml.ts. */
-  format?: "jsonc" | "toml";
+  /** The config file's syntax (default JSONC); a TOML file is edited by src/store/toml.ts, a YAML one by src/store/yaml.ts. */
+  format?: "jsonc" | "toml" | "yaml";
   scopes: readonly Scope[];
   defaultScope: Scope;
   strategies: readonly Strategy[];

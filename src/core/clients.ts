@@ -5,6 +5,7 @@ import type { Context } from "../context.js";
 import { FileError, McpAuthError, UsageError } from "../errors.js";
 import { applyUndo, editJsonc, getAt, isObject, loadJsonc, parseJsonc, sameJson, undoOf, type JsonEdit, type JsonObject, type Undo } from "../store/jsonc.js";
 import { loadToml, parseToml, removeTomlTable, renderTable, setTomlTable } from "../store/toml.js";
+import { loadYaml, parseYaml, removeYamlEntry, renderYaml, setYamlEntry } from "../store/yaml.js";
 import { PACKAGE_NAME } from "../io/invocation.js";
 import { configUrl, joinFor, shQuote, SCOPES, STRATEGIES, writerIn, type ClaudeCli, type ClientWriter, type Entry, type EntrySpec, type Scope, type Strategy } from "./client.js";
 import { applyPlan } from "../store/apply.js";
@@ -83,14 +84,15 @@ export interface PreparedAdd {
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
 
-/** The client's file parsed: JSONC, or TOML (Codex), whose edits go through toml.ts instead. */
+/** The client's file parsed: JSONC, TOML (Codex) or YAML (Goose), whose edits go through toml.ts and yaml.ts instead. */
 function parseConfig(w: ClientWriter, text: string, path: string): JsonObject {
-  return w.format === "toml" ? parseToml(text, path) : parseJsonc(text, path);
+  return w.format === "toml" ? parseToml(text, path) : w.format === "yaml" ? parseYaml(text, path) : parseJsonc(text, path);
 }
 
 async function loadFormats(w?: ClientWriter): Promise<void> {
   await loadJsonc();
   if (!w || w.format === "toml") await loadToml();
+  if (!w || w.format === "yaml") await loadYaml();
 }
 
 /** A profile name as a server name clients accept (Claude Code refuses dots). */
@@ -225,10 +227,11 @@ function nativeClientOf(profile: Profile, writer: ClientWriter): NonNullable<Ent
 /** The entry's name: --name as given, else derived from the profile's, without what the client refuses. */
 function entryName(profile: Profile, req: AddClientRequest, writer: ClientWriter): string {
   const chars = writer.nameChars ?? NAME_RE;
-  // A derived name drops what the client refuses (Gemini CLI: `_`, docs/clients.md); a --name given is checked as is.
-  const name = req.name ?? (writer.nameChars ? serverName(profile.name).replace(/_/g, "-") : serverName(profile.name));
+  // A derived name drops what the client refuses (Gemini CLI: `_`, Goose: upper case; docs/clients.md); a --name given is checked as is.
+  const derived = serverName(profile.name);
+  const name = req.name ?? [derived, derived.replace(/_/g, "-"), derived.toLowerCase(), derived.toLowerCase().replace(/_/g, "-")].find((n) => chars.test(n)) ?? derived;
   if (!NAME_RE.test(name) || !chars.test(name)) {
-    const allowed = chars.test("a_b") ? "letters, digits, - and _" : "letters, digits and -";
+    const allowed = `${chars.test("A") ? "" : "lower-case "}letters, digits${chars.test("a_b") ? ", - and _" : " and -"}`;
     const who = NAME_RE.test(name) ? `${writer.title} refuses` : "MCP clients refuse";
     throw new UsageError(req.name ? `--name "${req.name}" has characters ${who}` : `cannot derive a server name from profile "${profile.name}"`, { hint: `use ${allowed} (pass --name)` });
   }
@@ -318,6 +321,7 @@ function planEntry(writer: ClientWriter, path: string, entryPath: string[], entr
         else if (!sameJson(list[i], entry.input)) throw new FileError(`${path} already has an input "${entry.input.id}" that mcp-auth did not write`, { hint: "remove it, or pass another --name" });
       }
       if (writer.format === "toml") return edits.length ? setTomlTable(before, entryPath, entry.server, path) : before;
+      if (writer.format === "yaml") return edits.length ? setYamlEntry(before, entryPath, entry.server, path) : before;
       return edits.length ? editJsonc(before, edits, path) : before;
     },
     o,
@@ -395,6 +399,7 @@ function installedCommand(l: Launcher, env: NodeJS.ProcessEnv, platform: string)
 export function entrySnippet(p: PreparedAdd, cwd: string): string {
   const servers = p.writer.serversPath(p.spec.scope, cwd);
   if (p.writer.format === "toml") return renderTable([...servers, p.spec.name], p.entry.server, "\n") + "\n";
+  if (p.writer.format === "yaml") return `${servers.at(-1)!}:\n` + renderYaml(p.spec.name, p.entry.server, "  ", "\n") + "\n";
   const doc: Record<string, unknown> = { [servers.at(-1)!]: { [p.spec.name]: p.entry.server } };
   if (p.entry.input) doc.inputs = [p.entry.input];
   return JSON.stringify(doc, null, 2) + "\n";
@@ -626,6 +631,9 @@ function removeEntry(writer: ClientWriter, root: JsonObject, before: string, ent
   if (writer.format === "toml") {
     return replaced !== undefined && isObject(replaced) ? setTomlTable(before, entryPath, replaced, path) : removeTomlTable(before, entryPath, path);
   }
+  if (writer.format === "yaml") {
+    return replaced !== undefined && isObject(replaced) ? setYamlEntry(before, entryPath, replaced, path) : removeYamlEntry(before, entryPath, path);
+  }
   const edits: JsonEdit[] = [{ path: entryPath, value: replaced }];
   const id = /\$\{input:(mcp-auth-[A-Za-z0-9_-]+)\}/.exec(JSON.stringify(existing))?.[1];
   const inputs = getAt(root, ["inputs"]);
@@ -684,6 +692,7 @@ export function describeEntry(server: unknown, rec?: { profile: string }): { our
   const words: string[] = [];
   if (typeof server.headersHelper === "string") words.push(...shellWords(server.headersHelper));
   if (typeof server.command === "string") words.push(server.command);
+  if (typeof server.cmd === "string") words.push(server.cmd); // Goose
   if (Array.isArray(server.command)) words.push(...server.command.filter((a): a is string => typeof a === "string")); // OpenCode: one argv array
   if (Array.isArray(server.args)) words.push(...server.args.filter((a): a is string => typeof a === "string"));
   const runsUs = words.some((w) => /(^|[\\/])mcp-auth(\.js|\.cmd)?$/.test(w) || /^mcp-auth-cli(@|$)/.test(w)) && (words.includes("token") || words.includes("proxy") || words.includes("exec"));
@@ -746,7 +755,7 @@ export async function listClients(ctx: Context, o: { cwd: string; platform: stri
           const rec = ledger[ledgerKey(w.id, scope, path, name)];
           const d = describeEntry(s, rec);
           const profile = d.profile ?? rec?.profile;
-          const u = isObject(s) ? (s.url ?? s.httpUrl ?? s.serverUrl) : undefined; // Gemini CLI: httpUrl; Windsurf: serverUrl
+          const u = isObject(s) ? (s.url ?? s.httpUrl ?? s.serverUrl ?? s.uri) : undefined; // Gemini CLI: httpUrl; Windsurf: serverUrl; Goose: uri
           const url = typeof u === "string" ? u : undefined;
           const missing = Boolean(profile && d.ours && !Object.hasOwn(profiles, profile));
           file.servers.push({ name, mcpAuth: d.ours, ...(profile && d.ours && { profile }), ...(url && { url }), ...(missing && { profileMissing: true }) });
@@ -823,7 +832,9 @@ export async function retargetEntries(ctx: Context, entries: ProfileEntry[], fro
         if (before === null) return null;
         next = retargetServer(getAt(parseConfig(writer, before, e.path), entryPath), from, to);
         if (!next) return before;
-        return writer.format === "toml" ? setTomlTable(before, entryPath, next, e.path) : editJsonc(before, [{ path: entryPath, value: next }], e.path);
+        if (writer.format === "toml") return setTomlTable(before, entryPath, next, e.path);
+        if (writer.format === "yaml") return setYamlEntry(before, entryPath, next, e.path);
+        return editJsonc(before, [{ path: entryPath, value: next }], e.path);
       },
       { description: `point server ${e.name} in ${writer.title} (${e.scope} scope) at profile ${to}` },
     );
