@@ -4,7 +4,8 @@ import { parse } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { goose } from "../src/clients/goose.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
-import { createTestContext, type TestContext } from "./helpers/context.js";
+import type { TestContext } from "./helpers/context.js";
+import { enterProject, leaveProject } from "./helpers/project.js";
 import { BIN } from "./helpers/cli.js";
 
 /**
@@ -15,35 +16,22 @@ import { BIN } from "./helpers/cli.js";
  */
 const FIX = join(__dirname, "fixtures", "clients");
 const GOLDEN = join(FIX, "golden");
-const startDir = process.cwd();
 let t: TestContext;
 let home: string;
 let file: string;
 
 beforeEach(async () => {
-  t = createTestContext();
-  home = t.env.HOME!;
-  const proj = join(home, "proj");
-  mkdirSync(proj);
-  process.chdir(proj);
+  let proj: string;
+  ({ t, home, proj } = await enterProject());
   file = goose.configPath(t.env, "linux", "user", proj);
-  expect(await t.run(["profiles", "add", "dev.k8s", "--issuer", "https://idp.example.invalid", "--client-id", "cli", "--mcp-url", "https://mcp.example.invalid/mcp"])).toBe(0);
 });
-afterEach(() => {
-  process.chdir(startDir);
-  t.cleanup();
-});
+afterEach(() => leaveProject(t));
 
 function normalise(text: string): string {
   return text.split(BIN).join("<SCRIPT>").split(process.execPath).join("<NODE>").split(t.configDir).join("<CONFIG>").split(home).join("<HOME>");
 }
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = t.stdout().length;
-  const e = t.stderr().length;
-  const code = await t.run(argv);
-  return { code, out: t.stdout().slice(o), err: t.stderr().slice(e) };
-}
+const run = (argv: string[]) => t.capture(argv);
 
 function put(text: string): void {
   mkdirSync(dirname(file), { recursive: true });

@@ -9,7 +9,8 @@ import { windsurf } from "../src/clients/windsurf.js";
 import { applyAddClient, applyRemoveClient, prepareAddClient, prepareRemoveClient } from "../src/core/clients.js";
 import { actionOf } from "../src/store/plan.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
-import { createTestContext, type TestContext } from "./helpers/context.js";
+import type { TestContext } from "./helpers/context.js";
+import { enterProject, leaveProject } from "./helpers/project.js";
 import { BIN } from "./helpers/cli.js";
 import { Random, rng } from "./helpers/random.js";
 
@@ -20,24 +21,13 @@ import { Random, rng } from "./helpers/random.js";
  */
 const FIX = join(__dirname, "fixtures", "clients");
 const GOLDEN = join(FIX, "golden");
-const startDir = process.cwd();
 const WRITERS = { codex, gemini, windsurf } as const;
 let t: TestContext;
 let proj: string;
 let home: string;
 
-beforeEach(async () => {
-  t = createTestContext();
-  home = t.env.HOME!;
-  proj = join(home, "proj");
-  mkdirSync(proj);
-  process.chdir(proj);
-  expect(await t.run(["profiles", "add", "dev.k8s", "--issuer", "https://idp.example.invalid", "--client-id", "cli", "--mcp-url", "https://mcp.example.invalid/mcp"])).toBe(0);
-});
-afterEach(() => {
-  process.chdir(startDir);
-  t.cleanup();
-});
+beforeEach(async () => void ({ t, home, proj } = await enterProject()));
+afterEach(() => leaveProject(t));
 
 function normalise(text: string): string {
   return text.split(BIN).join("<SCRIPT>").split(process.execPath).join("<NODE>").split(t.configDir).join("<CONFIG>").split(home).join("<HOME>");
@@ -47,12 +37,7 @@ function fileFor(client: keyof typeof WRITERS, scope: string): string {
   return WRITERS[client].configPath(t.env, "linux", scope as never, proj);
 }
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = t.stdout().length;
-  const e = t.stderr().length;
-  const code = await t.run(argv);
-  return { code, out: t.stdout().slice(o), err: t.stderr().slice(e) };
-}
+const run = (argv: string[]) => t.capture(argv);
 
 function put(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true });

@@ -30,12 +30,7 @@ afterEach(() => {
   t.cleanup();
 });
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = t.stdout().length;
-  const e = t.stderr().length;
-  const code = await t.run(argv);
-  return { code, out: t.stdout().slice(o), err: t.stderr().slice(e) };
-}
+const run = (argv: string[]) => t.capture(argv);
 
 /** The server object of a --print snippet (JSON, or Codex's TOML table). */
 async function printed(client: string, out: string): Promise<{ command: string; args: string[] }> {

@@ -13,7 +13,8 @@ import { paths } from "../src/paths.js";
 import { writeCachedToken } from "../src/store/tokens.js";
 import { readConfigSync, selectProfile } from "../src/profile.js";
 import { addRemoveRoundTrip } from "./helpers/golden.js";
-import { createTestContext, type TestContext } from "./helpers/context.js";
+import type { TestContext } from "./helpers/context.js";
+import { enterProject, leaveProject } from "./helpers/project.js";
 import { BIN } from "./helpers/cli.js";
 
 /**
@@ -23,23 +24,13 @@ import { BIN } from "./helpers/cli.js";
  */
 const FIX = join(__dirname, "fixtures", "clients");
 const GOLDEN = join(FIX, "golden");
-const startDir = process.cwd();
 let t: TestContext;
 let proj: string;
 let home: string;
 
-beforeEach(async () => {
-  t = createTestContext();
-  home = t.env.HOME!;
-  proj = join(home, "proj");
-  mkdirSync(proj);
-  process.chdir(proj); // project scope is the current directory
-  expect(await t.run(["profiles", "add", "dev.k8s", "--issuer", "https://idp.example.invalid", "--client-id", "cli", "--mcp-url", "https://mcp.example.invalid/mcp"])).toBe(0);
-});
-afterEach(() => {
-  process.chdir(startDir);
-  t.cleanup();
-});
+// project scope is the current directory
+beforeEach(async () => void ({ t, home, proj } = await enterProject()));
+afterEach(() => leaveProject(t));
 
 /** Machine-specific paths as placeholders, so goldens hold on any machine. */
 function normalise(text: string): string {
@@ -51,12 +42,7 @@ function fileFor(client: string, scope: string): string {
   return w.configPath(t.env, "linux", scope as never, proj);
 }
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = t.stdout().length;
-  const e = t.stderr().length;
-  const code = await t.run(argv);
-  return { code, out: t.stdout().slice(o), err: t.stderr().slice(e) };
-}
+const run = (argv: string[]) => t.capture(argv);
 
 const GOLDENS: Array<{ id: string; client: string; scope: string; fixture: string | null; args?: string[] }> = [
   { id: "claude-user", client: "claude", scope: "user", fixture: "claude-user.json" },

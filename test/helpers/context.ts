@@ -56,6 +56,8 @@ export interface TestContext {
   waits: Waits;
   /** Runs a command line in-process with this context; returns the exit code. */
   run(argv: string[]): Promise<number>;
+  /** run(), with what that one command wrote to stdout and stderr. */
+  capture(argv: string[]): Promise<{ code: number; out: string; err: string }>;
   cleanup(): void;
 }
 
@@ -174,6 +176,11 @@ export function createTestContext(o: TestContextOptions = {}): TestContext {
     clock,
     waits,
     run: (argv) => main(argv, make, { out, err }),
+    capture: async (argv) => {
+      const [o, e] = [out.text().length, err.text().length];
+      const code = await main(argv, make, { out, err });
+      return { code, out: out.text().slice(o), err: err.text().slice(e) };
+    },
     cleanup: () => rmSync(home, { recursive: true, force: true }),
   };
 }
