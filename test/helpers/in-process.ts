@@ -13,7 +13,12 @@ import { createTestContext } from "./context.js";
  * For the many flag/message/table cases; the launcher itself (exit codes of the real binary, a real
  * shell's eval, signals) keeps its end-to-end process tests.
  */
-export function inProcessUser(extraEnv: NodeJS.ProcessEnv = {}): Sandboxed {
+export interface InProcessOptions {
+  /** What the browser does with a URL (createTestContext's onBrowse), e.g. devBrowser() following a login. */
+  onBrowse?: (url: string) => Promise<void> | void;
+}
+
+export function inProcessUser(extraEnv: NodeJS.ProcessEnv = {}, o: InProcessOptions = {}): Sandboxed {
   const home = mkdtempSync(join(tmpdir(), "mcp-auth-home-"));
   const configDir = join(home, ".config", "mcp-auth");
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, MCP_AUTH_CONFIG_DIR: configDir, LANG: "C.UTF-8", NO_COLOR: "1", ...extraEnv };
@@ -21,12 +26,12 @@ export function inProcessUser(extraEnv: NodeJS.ProcessEnv = {}): Sandboxed {
     home,
     configDir,
     env,
-    run: (args, opts = {}) => runInProcess(args, { ...env, ...opts.env }, opts.input),
+    run: (args, opts = {}) => runInProcess(args, { ...env, ...opts.env }, opts.input, o),
     cleanup: () => rmSync(home, { recursive: true, force: true }),
   };
 }
 
-export async function runInProcess(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
+export async function runInProcess(args: string[], env: NodeJS.ProcessEnv, input?: string, o: InProcessOptions = {}): Promise<RunResult> {
   let fastOut = "";
   let fastErr = "";
   const out = (s: string) => void (fastOut += s);
@@ -34,7 +39,7 @@ export async function runInProcess(args: string[], env: NodeJS.ProcessEnv, input
   const served = await tryFreshToken(args, env, { out, info: (line) => void (fastErr += `${line}\n`) }).catch(() => false);
   if (served) return { code: 0, stdout: fastOut, stderr: fastErr };
   // The context's own HOME is replaced by the user's; its empty temp dir goes with cleanup().
-  const t = createTestContext({ now: Date.now(), env: { ...env }, stdin: input });
+  const t = createTestContext({ now: Date.now(), env: { ...env }, stdin: input, onBrowse: o.onBrowse });
   try {
     const code = await t.run(args);
     return { code, stdout: fastOut + t.stdout(), stderr: fastErr + t.stderr() };
