@@ -39,11 +39,20 @@ export async function runInProcess(args: string[], env: NodeJS.ProcessEnv, input
   const served = await tryFreshToken(args, env, { out, info: (line) => void (fastErr += `${line}\n`) }).catch(() => false);
   if (served) return { code: 0, stdout: fastOut, stderr: fastErr };
   // The context's own HOME is replaced by the user's; its empty temp dir goes with cleanup().
-  const t = createTestContext({ now: Date.now(), env: { ...env }, stdin: input, onBrowse: o.onBrowse });
+  const t = createTestContext({ now: Date.now(), env: { ...env }, stdin: input, onBrowse: o.onBrowse, global: extraCa(env) });
   try {
     const code = await t.run(args);
     return { code, stdout: fastOut + t.stdout(), stderr: fastErr + t.stderr() };
   } finally {
     t.cleanup();
   }
+}
+
+/**
+ * Node reads NODE_EXTRA_CA_CERTS once, when a process starts, so a test's own CA (a simulator's TLS
+ * front) is not trusted by this process: in-process it is handed on as --ca-file, which adds it to
+ * the same default roots.
+ */
+function extraCa(env: NodeJS.ProcessEnv): { caFile: string } | undefined {
+  return env.NODE_EXTRA_CA_CERTS ? { caFile: env.NODE_EXTRA_CA_CERTS } : undefined;
 }
