@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tryCachedToken } from "../../src/fast.js";
 import { tryFreshToken } from "../../src/fast-fetch.js";
+import { forgetTrustChecks } from "../../src/store/trust.js";
 import type { RunResult, Sandboxed } from "./cli.js";
 import { createTestContext } from "./context.js";
 
@@ -32,6 +33,7 @@ export function inProcessUser(extraEnv: NodeJS.ProcessEnv = {}, o: InProcessOpti
 }
 
 export async function runInProcess(args: string[], env: NodeJS.ProcessEnv, input?: string, o: InProcessOptions = {}): Promise<RunResult> {
+  forgetTrustChecks(); // each run is a new process: a dir trusted before is checked again
   let fastOut = "";
   let fastErr = "";
   const out = (s: string) => void (fastOut += s);
