@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { useSandbox } from "./helpers/sandbox.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 
 /** Bad servers and bad input: each must end in one clear line and a documented exit code, never a hang or a stack. */
 const sb = useSandbox();
@@ -24,8 +25,10 @@ afterEach(() => {
   u?.cleanup();
 });
 
+// In-process (inProcessUser: the launcher's fast paths, then the command tree); the real binary's
+// exit codes for unknown flags and --help/--version are checked below as a process.
 function ci(issuer: string, extra: string[] = []) {
-  u = user({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
+  u = inProcessUser({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
   return u.run(["token", "--issuer", issuer, "--client-id", "sandbox-m2m", ...extra]);
 }
 
@@ -133,7 +136,7 @@ describe("bad input", () => {
   });
 
   it("no profile at all: exit 2 with what to do", async () => {
-    u = user();
+    u = inProcessUser();
     const r = await u.run(["token"]);
     expect(r.code).toBe(2);
     expectOneLine(r, /no profile configured.*mcp-auth init, or .*mcp-auth login <mcp-url>/);

@@ -3,10 +3,12 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CI_SUBJECT, startCiIssuer, startFederatedAs, type CiIssuer, type FederatedAs } from "./helpers/federation.js";
 import { user, type RunResult, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 
 /**
  * Identity federation against a GitHub-Actions-like CI issuer and an authorization server that
  * trusts it for one subject (test/helpers/federation.ts): the CI's token replaces the client secret.
+ * The first test runs the CLI as a process, end to end; the others in-process (inProcessUser).
  */
 let ci: CiIssuer;
 let as: FederatedAs;
@@ -69,7 +71,7 @@ describe("identity federation: client assertion (RFC 7523 §2.2)", () => {
   });
 
   it("refuses a wrong subject, a wrong audience and an expired CI token with exit 4 and the reason", async () => {
-    u = user({ MCP_AUTH_STORE: "file", ...ci.env });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ...ci.env });
     ci.subject = "repo:octo-org/other-repo:ref:refs/heads/main";
     const sub = await u.run(adHoc(as.issuer, ["--assertion-from", "github-actions"]));
     expect(sub.code).toBe(4);
@@ -91,7 +93,7 @@ describe("identity federation: client assertion (RFC 7523 §2.2)", () => {
   });
 
   it("a saved profile reads the token from a file (a Kubernetes projected token) anew on every request", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const file = join(u.home, "token");
     writeFileSync(file, await ci.mint(as.issuer));
     const add = await u.run(["profiles", "add", "k8s", "--issuer", as.issuer, "--client-id", "ci-client", "--resource", MCP, "--assertion-from", `file:${file}`]);
@@ -112,7 +114,7 @@ describe("identity federation: client assertion (RFC 7523 §2.2)", () => {
 
   it("env:VAR (GitLab id_tokens) works, and a JWT given in place of a source is refused without being echoed", async () => {
     const jwt = await ci.mint(as.issuer);
-    u = user({ MCP_AUTH_STORE: "file", GITLAB_OIDC_TOKEN: jwt });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", GITLAB_OIDC_TOKEN: jwt });
     const ok = await u.run(adHoc(as.issuer, ["--assertion-from", "env:GITLAB_OIDC_TOKEN"]));
     expect(ok.code, ok.stderr).toBe(0);
     const pasted = await u.run(adHoc(as.issuer, ["--assertion-from", jwt]));
@@ -122,7 +124,7 @@ describe("identity federation: client assertion (RFC 7523 §2.2)", () => {
   });
 
   it("without id-token permission the job gets a usage error that says what to add", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const r = await u.run(adHoc(as.issuer, ["--assertion-from", "github-actions"]));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("id-token: write");
@@ -131,7 +133,7 @@ describe("identity federation: client assertion (RFC 7523 §2.2)", () => {
 
 describe("doctor for a federated profile", () => {
   it("shows the CI token's claims and the issuer's keys, and names the refused subject", async () => {
-    u = user({ MCP_AUTH_STORE: "file", ...ci.env });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ...ci.env });
     expect((await u.run(["profiles", "add", "gh", "--issuer", as.issuer, "--client-id", "ci-client", "--assertion-from", "github-actions"])).code).toBe(0);
     const good = await u.run(["doctor", "--profile", "gh", "--json"]);
     const checks = (JSON.parse(good.stdout) as { checks: Array<{ id: string; status: string; detail?: string }> }).checks;
@@ -155,7 +157,7 @@ describe("doctor for a federated profile", () => {
 
 describe("identity federation: token exchange (RFC 8693)", () => {
   it("exchanges the CI token with no client authentication at all", async () => {
-    u = user({ MCP_AUTH_STORE: "file", ...ci.env });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ...ci.env });
     const r = await u.run(adHoc(as.issuer, ["--assertion-from", "github-actions", "--federation", "token-exchange"]));
     expect(r.code, r.stderr).toBe(0);
     const seen = as.requests.at(-1)!;
@@ -171,7 +173,7 @@ describe("identity federation: token exchange (RFC 8693)", () => {
   });
 
   it("a profile with a client secret on the exchange (an IdP that insists) and subject_token_type id_token", async () => {
-    u = user({ MCP_AUTH_STORE: "file", ...ci.env, TE_SECRET: "te-secret-value" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ...ci.env, TE_SECRET: "te-secret-value" });
     const add = await u.run([
       "profiles", "add", "te", "--issuer", asSecret.issuer, "--client-id", "te-client", "--client-secret-env", "TE_SECRET",
       "--assertion-from", "github-actions", "--federation", "token-exchange", "--subject-token-type", "id_token",

@@ -3,11 +3,14 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { expireTokens, useSandbox } from "./helpers/sandbox.js";
 import { BIN, runProcess, user, type RunResult, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 
 /**
  * Files and directories mcp-auth trusts. We run as root, which ignores mode bits, so "another
  * account" is uid 65534 (chown), and a read-only config dir is a read-only bind mount in a private
- * mount namespace (unshare -m) around the CLI process.
+ * mount namespace (unshare -m) around the CLI process. The checks run in-process (inProcessUser goes
+ * the launcher's way: both fast paths, then the full CLI); another uid (setpriv) and the read-only
+ * mount (unshare) need the real process.
  */
 const sb = useSandbox();
 let u: Sandboxed;
@@ -35,7 +38,7 @@ function listTree(dir: string): string[] {
 
 describe("a config dir that is not private is refused (exit 5, with the fix)", () => {
   it("a pre-existing 0777 config dir", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     mkdirSync(u.configDir, { recursive: true });
     chmodSync(u.configDir, 0o777);
     const add = await u.run(["profiles", "add", "m2m", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin"], { input: "sandbox-secret\n" });
@@ -64,7 +67,7 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
   });
 
   it("tokens/ owned by another uid", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     expect((await u.run(["token"])).code).toBe(0);
     chownSync(join(u.configDir, "tokens"), OTHER, OTHER);
@@ -74,7 +77,7 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
   });
 
   it("a token file planted by another uid is not served, on the fast path or the full CLI", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     expect((await u.run(["token"])).code).toBe(0);
     const file = join(u.configDir, "tokens", "p-m2m.json");
@@ -94,7 +97,7 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
   });
 
   it("a symlink in place of a token file is not followed", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     expect((await u.run(["token"])).code).toBe(0);
     const file = join(u.configDir, "tokens", "p-m2m.json");
@@ -112,7 +115,7 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
   });
 
   it("config.json and secrets.json owned by another uid are not trusted", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     expect((await u.run(["token"])).code).toBe(0);
     expireTokens(u);
@@ -125,7 +128,7 @@ describe("a config dir that is not private is refused (exit 5, with the fix)", (
   });
 
   it("a symlink planted at config.json.bak is replaced, and the file it points to stays untouched", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const victim = join(u.home, "unrelated.txt");
     writeFileSync(victim, "precious\n", { mode: 0o644 });
     mkdirSync(u.configDir, { recursive: true, mode: 0o700 });
@@ -147,7 +150,7 @@ describe("profile names in a hand-written config.json", () => {
   const profile = (issuer: string) => ({ provider: "oidc", issuer, clientId: "sandbox-m2m", grant: "client_credentials", secretStore: "file" });
 
   it.each(bad)("%j → exit 5 naming it, nothing written anywhere", async (name) => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     mkdirSync(u.configDir, { recursive: true, mode: 0o700 });
     // JSON text, so that "__proto__" really is a key of the file
     writeFileSync(join(u.configDir, "config.json"), `{"version":1,"defaultProfile":${JSON.stringify(name)},"profiles":{${JSON.stringify(name)}:${JSON.stringify(profile(sb.issuer))}}}`, { mode: 0o600 });
@@ -161,7 +164,7 @@ describe("profile names in a hand-written config.json", () => {
   });
 
   it("constructor, toString are ordinary profile names; __proto__ is no profile", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     for (const name of ["constructor", "toString", "hasOwnProperty"]) {
       const r = await u.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl], { input: "sandbox-secret\n" });
       expect(r.code, r.stderr).toBe(0);
@@ -191,7 +194,7 @@ describe("a config dir that cannot be written", () => {
   }
 
   it("a valid cached token is still served (fast path and full CLI); a new client-credentials token is returned uncached, with a warning; writes that cannot be skipped exit 5", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const token = (await u.run(["token"])).stdout;
     expect(token).toMatch(/^\S+\n$/);

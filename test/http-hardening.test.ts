@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { NetworkError } from "../src/errors.js";
 import { createFetch, isLoopbackHost, safeLocation } from "../src/oauth/http.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 import { droppingProxy, flood, loggingProxy, recorder, redirectingFront, type Flood, type Running } from "./helpers/hostile-http.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { startKeycloak } from "./simulators/keycloak.js";
@@ -63,7 +64,7 @@ describe("redirects of requests that carry credentials are never followed", () =
     const kc = track(await startKeycloak({ realms: ["kcp"], adminPassword: ADMIN_PW }));
     const thief = track(await recorder());
     const front = track(await redirectingFront(kc.url, (req) => req.method === "POST" && /\/protocol\/openid-connect\/token$/.test(req.url ?? ""), `http://127.0.0.1:${thief.port}/steal?next=1#x`));
-    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ADMIN_PW });
     const r = await u.run(["bootstrap", "keycloak", "--url", front.url, "--admin-password-env", "ADMIN_PW", "--realm", "kcp"]);
     expect(front.redirected.length).toBeGreaterThan(0);
     expectNothingLeaked(thief, ADMIN_PW);
@@ -77,7 +78,7 @@ describe("redirects of requests that carry credentials are never followed", () =
     const th = track(await startThunder({ adminPassword: ADMIN_PW }));
     const thief = track(await recorder());
     const front = track(await redirectingFront(th.url, (req) => req.method === "POST" && (req.url ?? "").startsWith("/flow/execute"), `http://127.0.0.1:${thief.port}/flow/execute`));
-    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ADMIN_PW });
     const r = await u.run(["bootstrap", "thunder", "--url", front.url, "--admin-password-env", "ADMIN_PW"]);
     expect(front.redirected.length).toBeGreaterThan(0); // got past the application-id discovery (a 302 read with redirect: manual)
     expectNothingLeaked(thief, ADMIN_PW);
@@ -96,7 +97,7 @@ describe("redirects of requests that carry credentials are never followed", () =
         res.end();
       },
     });
-    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET });
     const r = await u.run(["token", "--issuer", idp.url, "--client-id", "c", "--client-secret-env", "CI_SECRET", "--no-cache"]);
     expectNothingLeaked(thief, SECRET, Buffer.from(`c:${SECRET}`).toString("base64"));
     expect(r.code, r.stderr).toBe(3);
@@ -132,7 +133,7 @@ describe("loopback never goes through a proxy", () => {
   it("a logging proxy sees nothing of a loopback issuer, whatever NO_PROXY says; other hosts still use it", async () => {
     const proxy = track(await loggingProxy());
     for (const noProxy of [undefined, "", "example.com"]) {
-      u = user({ MCP_AUTH_STORE: "file", CI_SECRET: "sandbox-secret", HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, ...(noProxy === undefined ? {} : { NO_PROXY: noProxy }) });
+      u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: "sandbox-secret", HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, ...(noProxy === undefined ? {} : { NO_PROXY: noProxy }) });
       const r = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "CI_SECRET", "--no-cache"]);
       expect(r.code, r.stderr).toBe(0);
       expect(proxy.seen).toEqual([]);
@@ -140,7 +141,7 @@ describe("loopback never goes through a proxy", () => {
     }
 
     // Still proxied: names that are not loopback (.invalid: never resolved, the proxy answers itself).
-    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: "x", HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: "x", HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url });
     const tls = await u.run(["token", "--issuer", "https://idp.mcp-auth.invalid", "--client-id", "c", "--client-secret-env", "CI_SECRET", "--no-cache"]);
     expect(tls.code, tls.stderr).toBe(3);
     const plain = await u.run(["token", "--issuer", "http://idp.mcp-auth.invalid", "--allow-http", "--client-id", "c", "--client-secret-env", "CI_SECRET", "--no-cache"]);
@@ -170,7 +171,7 @@ describe("response bodies are capped", () => {
         ? { discovery: (res, issuer) => (f = flood(res, TOTAL, { prefix: `{"issuer":"${issuer}","x":"`, contentLength })) }
         : { token: (req, res) => (req.resume(), (f = flood(res, TOTAL, { prefix: '{"access_token":"', contentLength }))) },
     );
-    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET });
     const r = await u.run(["token", "--issuer", idp.url, "--client-id", "c", "--client-secret-env", "CI_SECRET", "--no-cache", ...extra]);
     expect(f, "the server was asked").toBeDefined();
     await f!.closed; // the CLI closed the connection...
@@ -196,7 +197,7 @@ describe("response bodies are capped", () => {
         res.end(`<title>\u001b]0;pwned\u0007\u001b[2J</title>${"x".repeat(1024 * 1024)}`);
       },
     });
-    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET });
     const r = await u.run(["token", "--issuer", idp.url, "--client-id", "c", "--client-secret-env", "CI_SECRET", "--no-cache", "--debug"]);
     expect(r.code, r.stderr).toBe(3);
     const trace = r.stderr.split("\n").find((l) => l.includes("<title>"))!;
@@ -209,7 +210,7 @@ describe("response bodies are capped", () => {
 describe("a proxy that drops every CONNECT", () => {
   it("costs one connection per request, and the CLI exits 3 at --timeout at the latest", async () => {
     const proxy = track(await droppingProxy());
-    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET, HTTPS_PROXY: proxy.url });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: SECRET, HTTPS_PROXY: proxy.url });
     // A hung process makes run() reject after 30 s (no timing assertion, just "it ended").
     const r = await u.run(["token", "--issuer", "https://idp.mcp-auth.invalid", "--client-id", "c", "--client-secret-env", "CI_SECRET", "--timeout", "2", "--no-cache"], { timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(3);

@@ -4,8 +4,14 @@ import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { expireTokens, useSandbox } from "./helpers/sandbox.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
+import { devBrowser } from "./helpers/dev-browser.js";
+import { inProcessUser, runInProcess } from "./helpers/in-process.js";
 
-/** Browser and device logins, driven through real headless Chromium against the sandbox IdP. */
+/**
+ * Browser and device logins, driven through real headless Chromium against the sandbox IdP, by the
+ * real process. What happens to a session afterwards (refresh refused, IdP down, revocation) runs
+ * in-process, the login following oidc-provider's pages (devBrowser).
+ */
 const BROWSER = `${process.execPath} ${join(ROOT, "test", "helpers", "browser.mjs")}`;
 // In CI a missing browser is a failure, not a skip.
 const hasChromium = existsSync("/usr/bin/chromium") || Boolean(process.env.CI);
@@ -16,8 +22,9 @@ afterEach(() => {
   u?.cleanup();
 });
 
+/** Written in-process either way: the profile is not what these tests are about. */
 async function addUserProfile(s: Sandboxed, name = "dev", extra: string[] = []) {
-  const r = await s.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", sb.mcpUrl, ...extra]);
+  const r = await runInProcess(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", sb.mcpUrl, ...extra], s.env);
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -78,75 +85,6 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
     expect(status.stdout).not.toContain(t3.stdout.trim());
   });
 
-  it("a refused refresh (invalid_grant) clears only that profile's tokens and says to log in", async () => {
-    u = user({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
-    await addUserProfile(u);
-    await addUserProfile(u, "other");
-    expect((await u.run(["login", "dev", "--browser-command", BROWSER])).code).toBe(0);
-    expect((await u.run(["login", "other", "--browser-command", BROWSER])).code).toBe(0);
-    const s = JSON.parse(readFileSync(join(u.configDir, "secrets.json"), "utf8"));
-    s.secrets["refresh-token:p-dev"] = "revoked-or-garbage";
-    writeFileSync(join(u.configDir, "secrets.json"), JSON.stringify(s));
-    expireTokens(u);
-    const r = await u.run(["token", "--profile", "dev"]);
-    expect(r.code).toBe(4);
-    expect(r.stderr).toContain("run: npx mcp-auth login dev"); // from this checkout, mcp-auth not on PATH
-    expect(refreshTokenOf(u, "dev")).toBeUndefined();
-    expect(refreshTokenOf(u, "other")).toBeTruthy();
-    expect(existsSync(join(u.configDir, "tokens", "p-dev.json"))).toBe(false);
-    expect((await u.run(["token", "--profile", "other"])).code).toBe(0); // refreshes fine
-  });
-
-  it("a network failure during refresh keeps the refresh token (exit 3), and the next call succeeds", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
-    await addUserProfile(u);
-    expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
-    const rt = refreshTokenOf(u);
-    expireTokens(u);
-    sb.breakIdp("500");
-    const r = await u.run(["token"]);
-    expect(r.code).toBe(3);
-    expect(refreshTokenOf(u)).toBe(rt);
-    sb.breakIdp(undefined);
-    const again = await u.run(["token"]);
-    expect(again.code, again.stderr).toBe(0);
-  });
-
-  it("logout --revoke revokes at the IdP and forgets the tokens; the profile stays", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
-    await addUserProfile(u);
-    expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
-    const rt = refreshTokenOf(u)!;
-    sb.resetCounts();
-    const out = await u.run(["logout", "--revoke"]);
-    expect(out.code, out.stderr).toBe(0);
-    expect(out.stderr).toContain("Revoked");
-    expect(sb.counts.revocation).toBeGreaterThanOrEqual(1);
-    expect(refreshTokenOf(u)).toBeUndefined();
-    // the IdP really forgot it: using it directly fails
-    const res = await fetch(`${sb.issuer}/token`, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "sandbox-cli" }) });
-    expect(res.status).toBe(400);
-    expect((await res.json()).error).toBe("invalid_grant");
-    const t = await u.run(["token"]);
-    expect(t.code).toBe(4);
-    expect(t.stderr).toContain("run: npx mcp-auth login dev");
-    expect((await u.run(["profiles", "list", "--json"])).stdout).toContain('"dev"');
-  });
-
-  it("a failed revocation keeps the tokens, so it can be retried", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
-    await addUserProfile(u);
-    expect((await u.run(["login", "--browser-command", BROWSER])).code).toBe(0);
-    const rt = refreshTokenOf(u);
-    sb.breakIdp("500");
-    const r = await u.run(["logout", "--revoke"]);
-    expect(r.code).toBe(3);
-    expect(refreshTokenOf(u)).toBe(rt);
-    sb.breakIdp(undefined);
-    expect((await u.run(["logout", "--revoke"])).code).toBe(0);
-    expect(refreshTokenOf(u)).toBeUndefined();
-  });
-
   it("a denied consent ends the login with exit 4", async () => {
     u = user({ MCP_AUTH_STORE: "file", BROWSER_ACTION: "deny" });
     await addUserProfile(u);
@@ -166,9 +104,80 @@ describe.skipIf(!hasChromium)("browser login (authorization code + PKCE, loopbac
   });
 });
 
+describe("a session after the login (in-process, through oidc-provider's pages)", () => {
+  it("a refused refresh (invalid_grant) clears only that profile's tokens and says to log in", async () => {
+    u = inProcessUser({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" }, { onBrowse: devBrowser() });
+    await addUserProfile(u);
+    await addUserProfile(u, "other");
+    expect((await u.run(["login", "dev"])).code).toBe(0);
+    expect((await u.run(["login", "other"])).code).toBe(0);
+    const s = JSON.parse(readFileSync(join(u.configDir, "secrets.json"), "utf8"));
+    s.secrets["refresh-token:p-dev"] = "revoked-or-garbage";
+    writeFileSync(join(u.configDir, "secrets.json"), JSON.stringify(s));
+    expireTokens(u);
+    const r = await u.run(["token", "--profile", "dev"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("run: npx mcp-auth login dev"); // from this checkout, mcp-auth not on PATH
+    expect(refreshTokenOf(u, "dev")).toBeUndefined();
+    expect(refreshTokenOf(u, "other")).toBeTruthy();
+    expect(existsSync(join(u.configDir, "tokens", "p-dev.json"))).toBe(false);
+    expect((await u.run(["token", "--profile", "other"])).code).toBe(0); // refreshes fine
+  });
+
+  it("a network failure during refresh keeps the refresh token (exit 3), and the next call succeeds", async () => {
+    u = inProcessUser({ MCP_AUTH_STORE: "file" }, { onBrowse: devBrowser() });
+    await addUserProfile(u);
+    expect((await u.run(["login"])).code).toBe(0);
+    const rt = refreshTokenOf(u);
+    expireTokens(u);
+    sb.breakIdp("500");
+    const r = await u.run(["token"]);
+    expect(r.code).toBe(3);
+    expect(refreshTokenOf(u)).toBe(rt);
+    sb.breakIdp(undefined);
+    const again = await u.run(["token"]);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it("logout --revoke revokes at the IdP and forgets the tokens; the profile stays", async () => {
+    u = inProcessUser({ MCP_AUTH_STORE: "file" }, { onBrowse: devBrowser() });
+    await addUserProfile(u);
+    expect((await u.run(["login"])).code).toBe(0);
+    const rt = refreshTokenOf(u)!;
+    sb.resetCounts();
+    const out = await u.run(["logout", "--revoke"]);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toContain("Revoked");
+    expect(sb.counts.revocation).toBeGreaterThanOrEqual(1);
+    expect(refreshTokenOf(u)).toBeUndefined();
+    // the IdP really forgot it: using it directly fails
+    const res = await fetch(`${sb.issuer}/token`, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, client_id: "sandbox-cli" }) });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toBe("invalid_grant");
+    const t = await u.run(["token"]);
+    expect(t.code).toBe(4);
+    expect(t.stderr).toContain("run: npx mcp-auth login dev");
+    expect((await u.run(["profiles", "list", "--json"])).stdout).toContain('"dev"');
+  });
+
+  it("a failed revocation keeps the tokens, so it can be retried", async () => {
+    u = inProcessUser({ MCP_AUTH_STORE: "file" }, { onBrowse: devBrowser() });
+    await addUserProfile(u);
+    expect((await u.run(["login"])).code).toBe(0);
+    const rt = refreshTokenOf(u);
+    sb.breakIdp("500");
+    const r = await u.run(["logout", "--revoke"]);
+    expect(r.code).toBe(3);
+    expect(refreshTokenOf(u)).toBe(rt);
+    sb.breakIdp(undefined);
+    expect((await u.run(["logout", "--revoke"])).code).toBe(0);
+    expect(refreshTokenOf(u)).toBeUndefined();
+  });
+});
+
 describe("login without a browser", () => {
   it("non-interactive token without a session: exit 4 and the command to run", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addUserProfile(u);
     const r = await u.run(["token"]);
     expect(r.code).toBe(4);
@@ -176,7 +185,7 @@ describe("login without a browser", () => {
   });
 
   it("a device login nobody approves gives up after --login-timeout (exit 4)", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addUserProfile(u);
     const r = await u.run(["login", "--device", "--login-timeout", "2"], { timeoutMs: 30_000 });
     expect(r.code).toBe(4);
@@ -206,7 +215,7 @@ describe("login without a browser", () => {
     expect(stderr).toContain("login timed out after 3s");
     expect(stderr).toContain("wrong state");
 
-    const timeout = await u.run(["login", "--no-browser", "--login-timeout", "1"]);
+    const timeout = await runInProcess(["login", "--no-browser", "--login-timeout", "1"], u.env);
     expect(timeout.code).toBe(4);
     expect(timeout.stderr).toContain("login timed out after 1s");
   });

@@ -12,11 +12,16 @@ import { startSandboxProfiles } from "../src/core/sandbox.js";
 import { invocation } from "../src/io/invocation.js";
 import { createTerminal, pausingSpinners } from "../src/io/terminal.js";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { until } from "./helpers/util.js";
 
-/** The first-time user's path: each rough edge reproduced as a newcomer met it. */
+/**
+ * The first-time user's path: each rough edge reproduced as a newcomer met it. The CLI runs in-process
+ * (inProcessUser) except where the terminal is the point (tmux, --non-interactive): there it is the
+ * process a person starts.
+ */
 const sb = useSandbox();
 let u: Sandboxed | undefined;
 let t: TestContext | undefined;
@@ -73,7 +78,7 @@ describe("progress on slow steps", () => {
   it("a token fetch from a hung IdP shows a spinner on a terminal, and nothing of it when piped", async () => {
     // An IdP that accepts the connection and never answers.
     const hung = await serve(() => {});
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const add = await u.run(["profiles", "add", "slow", "--issuer", hung.url, "--client-id", "c", "--client-secret-stdin"], { input: "s\n" });
     expect(add.code).toBe(0);
 
@@ -107,7 +112,7 @@ describe("progress on slow steps", () => {
   });
 
   it("a browser login says it is waiting, with the URL; its timeout does not suggest the --no-browser just given", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"])).code).toBe(0);
     const r = await u.run(["login", "dev", "--no-browser", "--login-timeout", "1"]);
     expect(r.code).toBe(4);
@@ -139,7 +144,7 @@ describe("a question asked while a spinner runs, on a real terminal (tmux)", () 
   it("OpenProject asks its mode during \"creating or reusing the client\": the spinner's line is gone while the question is open", async () => {
     const { startOpenProject } = await import("./simulators/openproject.js");
     const op = await startOpenProject();
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const term = inTerminal(`mcp-auth-op-${process.pid}`, { HOME: u.home, MCP_AUTH_CONFIG_DIR: u.configDir, MCP_AUTH_STORE: "file", PATH: process.env.PATH }, ["bootstrap", "openproject", "--url", op.url]);
     try {
       await until(term.screen, /How should mcp-auth set up OpenProject\?/);
@@ -166,7 +171,7 @@ describe("a question asked while a spinner runs, on a real terminal (tmux)", () 
 
 describe("messages that misled", () => {
   it('"valid for 60 min", not "valid in 60 min"', async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const r = await u.run(["login", "m2m"]);
     expect(r.code).toBe(0);
@@ -177,7 +182,7 @@ describe("messages that misled", () => {
     const tty = (s: NodeJS.WritableStream) => Object.assign(s, { isTTY: true });
     const term = createTerminal({ env: {}, nonInteractive: true, stdin: Object.assign(new PassThrough(), { isTTY: true }), stderr: tty(new PassThrough()), stdout: tty(new PassThrough()) });
     await expect(term.prompter.input("Issuer URL:")).rejects.toThrow('cannot ask "Issuer URL": --non-interactive was given');
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = user({ MCP_AUTH_STORE: "file" }); // the real process: its own terminal decides what --non-interactive says
     expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"])).code).toBe(0);
     const r = await u.run(["--non-interactive", "token", "--profile", "dev"]);
     expect(r.code).toBe(4);
@@ -186,7 +191,7 @@ describe("messages that misled", () => {
 
   it("bootstrap thunder --url <not a Thunder> says so", async () => {
     const notThunder = await serve((_req, res) => res.writeHead(404, { "content-type": "text/html" }).end("<h1>Not Found</h1>"));
-    u = user({ MCP_AUTH_STORE: "file", PW: "x" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", PW: "x" });
     const r = await u.run(["bootstrap", "thunder", "--url", notThunder.url, "--admin-password-env", "PW"]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe(`error: ${notThunder.url} is not a Thunder server (GET /oauth2/authorize answered 404 with text/html) (check --url: it is Thunder's public URL, e.g. http://thunder.openchoreo.localhost:8080)`);
@@ -194,7 +199,7 @@ describe("messages that misled", () => {
 
   it("a sandbox port clash is one line, not a raw EADDRINUSE", async () => {
     const taken = await serve(() => {});
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const r = await u.run(["sandbox", "--port", String(taken.port)]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe(`error: port ${taken.port} on 127.0.0.1 is already in use (another sandbox?) (stop it, pick another with --port N, or leave --port out for a free port)`);
@@ -248,7 +253,7 @@ describe("options that did nothing", () => {
   });
 
   it("token --env-name without --format env warns once, cached or not", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     for (let i = 0; i < 2; i++) {
       const r = await u.run(["token", "--env-name", "X"]);
@@ -259,7 +264,7 @@ describe("options that did nothing", () => {
   });
 
   it("a --min-ttl longer than the IdP's tokens warns that every call asks the IdP", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const r = await u.run(["token", "--min-ttl", "7200"]);
     expect(r.code).toBe(0);
@@ -306,7 +311,7 @@ describe("everyday profile commands", () => {
   });
 
   it("profiles rename moves the secret, the cached token and the default", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const first = await u.run(["token"]);
     expect(first.code).toBe(0);
@@ -366,7 +371,7 @@ describe("everyday profile commands", () => {
   });
 
   it("profiles set edits a profile without re-entering its secret", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     expect((await u.run(["token"])).code).toBe(0);
     const r = await u.run(["profiles", "set", "m2m", "--scope", "mcp:read"]);
@@ -386,7 +391,7 @@ describe("everyday profile commands", () => {
   });
 
   it("status PROFILE shows one profile; status lists profile-less cached tokens too", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     await addM2m(u, "other");
     const ci = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m"], { env: { MCP_AUTH_CLIENT_SECRET: "sandbox-secret" } });
@@ -559,7 +564,7 @@ describe("the sandbox keeps its ports", () => {
 
 describe("doctor on a real terminal", () => {
   it("inside tmux it knows it is on a terminal: a profile without a token needs a login, not \"a terminal\"", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     expect((await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--mcp-url", sb.mcpUrl])).code).toBe(0);
     const term = inTerminal(`mcp-auth-doctor-${process.pid}`, { HOME: u.home, MCP_AUTH_CONFIG_DIR: u.configDir, MCP_AUTH_STORE: "file", NO_COLOR: "1" }, ["doctor", "--profile", "dev"]);
     try {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createTestContext } from "./helpers/context.js";
 import { BIN, ROOT, runProcess, user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser, runInProcess } from "./helpers/in-process.js";
 import { fakeJwt, GOOD_TOKEN, useHostileIdp } from "./helpers/hostile-idp.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { configure, toTokenSet, type OAuthEnv } from "../src/oauth/client.js";
@@ -24,7 +25,12 @@ afterEach(() => {
   tmp = undefined;
 });
 
+// Most cases run in-process (the launcher's fast paths, then the command tree); the ones about the
+// real binary, a real shell's eval or $GITHUB_ENV written by the real process start it (ciProcess).
 function ci(extra: NodeJS.ProcessEnv = {}): Sandboxed {
+  return (u = inProcessUser({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: SECRET, ...extra }));
+}
+function ciProcess(extra: NodeJS.ProcessEnv = {}): Sandboxed {
   return (u = user({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: SECRET, ...extra }));
 }
 const adHoc = () => ["token", "--issuer", idp.issuer, "--client-id", "ci"];
@@ -48,17 +54,32 @@ describe("tokens that a shell or CI runner would interpret", () => {
 
   it("eval \"$(mcp-auth token --format env)\" runs nothing and the token is refused with exit 3", async () => {
     const m = marker();
+    // End to end once: the real binary's output, eval'd by a real shell.
+    ciProcess();
+    idp.token = () => ({ body: { access_token: hostile(m)[1]!, token_type: "Bearer", expires_in: 300 } });
+    const script = `out="$("$0" "$1" token --issuer "$2" --client-id ci --format env)"; rc=$?; eval "$out"; exit $rc`;
+    const sh = await runProcess("/bin/sh", ["-c", script, process.execPath, BIN, idp.issuer], u.env);
+    expect(existsSync(m), "ran code from the real binary's output").toBe(false);
+    expect(sh.code, sh.stderr).toBe(3);
+    expect(sh.stderr).toContain("malformed response");
+    expect(sh.stderr).toContain("access_token");
+    expect(sh.stderr).not.toContain("touch");
+    expect(sh.stdout).toBe("");
+    expect(cachedFiles(u)).toEqual([]);
+    u.cleanup();
+    // Every hostile token: the CLI in-process, its stdout eval'd by a real shell.
     for (const token of hostile(m)) {
       ci();
       idp.token = () => ({ body: { access_token: token, token_type: "Bearer", expires_in: 300 } });
-      const script = `out="$("$0" "$1" token --issuer "$2" --client-id ci --format env)"; rc=$?; eval "$out"; exit $rc`;
-      const sh = await runProcess("/bin/sh", ["-c", script, process.execPath, BIN, idp.issuer], u.env);
+      const r = await u.run([...adHoc(), "--format", "env"]);
+      const evald = await runProcess("/bin/sh", ["-c", `eval "$1"`, "sh", r.stdout], { PATH: process.env.PATH });
       expect(existsSync(m), `ran code from ${JSON.stringify(token)}`).toBe(false);
-      expect(sh.code, sh.stderr).toBe(3);
-      expect(sh.stderr).toContain("malformed response");
-      expect(sh.stderr).toContain("access_token");
-      expect(sh.stderr).not.toContain("touch");
-      expect(sh.stdout).toBe("");
+      expect(evald.code).toBe(0);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain("malformed response");
+      expect(r.stderr).toContain("access_token");
+      expect(r.stderr).not.toContain("touch");
+      expect(r.stdout).toBe("");
       expect(cachedFiles(u)).toEqual([]); // never cached either
       u.cleanup();
     }
@@ -66,6 +87,16 @@ describe("tokens that a shell or CI runner would interpret", () => {
 
   it("--format github never writes a second variable to $GITHUB_ENV", async () => {
     const m = marker();
+    // End to end once: $GITHUB_ENV as the real process leaves it.
+    ciProcess();
+    const realEnv = join(u.home, "github_env");
+    writeFileSync(realEnv, "");
+    idp.token = () => ({ body: { access_token: hostile(m)[4]!, token_type: "Bearer", expires_in: 300 } });
+    const real = await u.run([...adHoc(), "--format", "github"], { env: { GITHUB_ENV: realEnv } });
+    expect(real.code, real.stderr).toBe(3);
+    expect(readFileSync(realEnv, "utf8")).toBe("");
+    expect(real.stdout).toBe("");
+    u.cleanup();
     for (const token of hostile(m)) {
       ci();
       const ghEnv = join(u.home, "github_env");
@@ -281,7 +312,7 @@ describe("device login answers", () => {
     [{ verification_uri_complete: "https://idp.example.com/a\u001b]0;owned\u0007" }, "verification_uri_complete"],
     [{ user_code: "AB\u001b[2JCD" }, "user_code"],
   ])("a hostile %j is refused (exit 3) before it is shown", async (o, field) => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     idp.metadata.device_authorization_endpoint = `${idp.issuer}/device`;
     const good = idp.device() as Record<string, unknown>;
     idp.device = () => ({ ...good, ...o });
@@ -296,7 +327,7 @@ describe("device login answers", () => {
 
 describe("endpoints from metadata each follow the https/loopback rule", () => {
   it("logout --revoke never sends the client secret to a plain-http revocation endpoint elsewhere", async () => {
-    u = user({ MCP_AUTH_STORE: "file", S: SECRET, MCP_AUTH_DISCOVERY_TTL: "0" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", S: SECRET, MCP_AUTH_DISCOVERY_TTL: "0" });
     expect((await u.run(["profiles", "add", "p", "--issuer", idp.issuer, "--client-id", "ci", "--client-secret-env", "S"])).code).toBe(0);
     idp.token = () => ({ body: { access_token: GOOD_TOKEN, token_type: "Bearer", expires_in: 300, refresh_token: "rt-0123" } });
     expect((await u.run(["token"])).code).toBe(0);
@@ -331,7 +362,7 @@ describe("issuer and MCP server URLs", () => {
   it.each([`http://admin:${PW}@127.0.0.1:9/`, `https://admin:${PW}@idp.mcp-auth.invalid/`, `https://idp.mcp-auth.invalid/?x=${PW}`, `https://idp.mcp-auth.invalid/#${PW}`, `http://admin:${PW}@bad host/`])(
     "profiles add --issuer %s: exit 2, the password never echoed",
     async (issuer) => {
-      u = user({ MCP_AUTH_STORE: "file" });
+      u = inProcessUser({ MCP_AUTH_STORE: "file" });
       const r = await u.run(["profiles", "add", "p", "--issuer", issuer, "--client-id", "c"]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain("issuer");
@@ -349,7 +380,7 @@ describe("issuer and MCP server URLs", () => {
   });
 
   it("MCP server URLs: userinfo and fragments refused, a query accepted", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const add = (...extra: string[]) => u.run(["profiles", "add", "p", "--issuer", idp.issuer, "--client-id", "c", "--force", ...extra]);
     for (const bad of [["--mcp-url", `https://u:${PW}@mcp.example.com/mcp`], ["--mcp-url", "https://mcp.example.com/mcp#frag"], ["--resource", `https://u:${PW}@mcp.example.com/`], ["--resource", "https://mcp.example.com/#f"]]) {
       const r = await add(...bad);
@@ -417,7 +448,8 @@ describe.skipIf(!hasChromium)("the loopback redirect ignores redirects that are 
   const FORGING = `${process.execPath} ${join(ROOT, "test", "helpers", "forging-browser.mjs")}`;
   async function loginWith(forge: string) {
     u = user({ MCP_AUTH_STORE: "file" });
-    const add = await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", sb.mcpUrl]);
+    // The profile is written in-process; the login is the real process with the real browser command.
+    const add = await runInProcess(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code", "--scope", "openid", "mcp:read", "--resource", sb.mcpUrl], u.env);
     expect(add.code, add.stderr).toBe(0);
     const log = join(u.home, "forge.log");
     const r = await u.run(["login", "dev", "--browser-command", FORGING], { env: { FORGE: forge, FORGE_LOG: log } });
@@ -441,7 +473,7 @@ describe.skipIf(!hasChromium)("the loopback redirect ignores redirects that are 
 
   it("a forged redirect alone leaves the login waiting, and the timeout says what was ignored", async () => {
     u = user({ MCP_AUTH_STORE: "file" });
-    await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"]);
+    await runInProcess(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-cli", "--grant", "authorization_code"], u.env);
     const r = await u.run(["login", "dev", "--browser-command", FORGING, "--login-timeout", "3"], { env: { FORGE: "wrong-iss-error", FORGE_ONLY: "1" } });
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toContain("timed out");

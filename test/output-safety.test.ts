@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 import { useSandbox } from "./helpers/sandbox.js";
 
 /**
@@ -60,7 +61,7 @@ afterAll(() => new Promise((r) => server.close(r)));
 describe("a hostile server's words reach the terminal without escapes or secrets", () => {
   it.each(["json", "www-authenticate", "html"])("%s error, with and without --debug", async (m) => {
     mode = m;
-    u = user({ MCP_AUTH_CLIENT_SECRET: SECRET });
+    u = inProcessUser({ MCP_AUTH_CLIENT_SECRET: SECRET });
     for (const debug of [[], ["--debug"]]) {
       for (const auth of [[], ["--auth-method", "client_secret_post"]]) {
         if (auth.length) {
@@ -71,6 +72,7 @@ describe("a hostile server's words reach the terminal without escapes or secrets
         const r = await u.run(args);
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(/^error: /m);
+        if (debug.length) expect(r.stderr).toMatch(/^debug > (GET|POST) /m); // the trace is in what is checked below
         // eslint-disable-next-line no-control-regex
         expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
         for (const f of FORMS) expect(r.stderr, `${m} ${args.join(" ")}: ${f}`).not.toContain(f);
@@ -86,7 +88,7 @@ describe("mistyped flags", () => {
     ["token", "--client-secret=Hunter2-pw"],
     ["profiles", "add", "x", "--issuer", "https://i.mcp-auth.invalid", "--client-id", "c", "--secret=Hunter2-pw"],
   ])("never echo the value: %s %s", async (...argv) => {
-    u = user();
+    u = inProcessUser();
     const r = await u.run(argv);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown option '--[a-z-]+=…'/);

@@ -6,11 +6,13 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { useSandbox } from "./helpers/sandbox.js";
 import { user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 
 /**
  * private_key_jwt (RFC 7523 §2.2) against the real oidc-provider: the public JWK mcp-auth prints is
  * registered as the client's JWKS (DCR), and oidc-provider verifies every assertion (signature, aud,
- * exp, and a jti it has not seen before).
+ * exp, and a jti it has not seen before). The first test runs the CLI as a process, end to end; the
+ * others in-process (inProcessUser).
  */
 const sb = useSandbox();
 let u: Sandboxed;
@@ -66,7 +68,7 @@ describe("private_key_jwt", () => {
   });
 
   it("refuses with exit 4 when the IdP has another key", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addKeyProfile(u, ["--generate-key", "--alg", "RS256"]);
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" });
     const { client_id } = await keyClient([{ ...other, alg: "ES256", use: "sig" }]);
@@ -77,7 +79,7 @@ describe("private_key_jwt", () => {
   });
 
   it("imports a PEM key file into the secret store", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const pem = join(u.home, "key.pem");
     writeFileSync(pem, privateKey.export({ format: "pem", type: "pkcs8" }));
@@ -100,7 +102,7 @@ describe("private_key_jwt", () => {
   });
 
   it("rotate-key: the new key is used, the old one serves until the IdP knows the new one, then is retired; a rotated-away key gets exit 4", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const first = (await addKeyProfile(u, ["--generate-key"])).jwk;
     const c1 = await keyClient([first]);
     await u.run(["profiles", "set", "ci", "--client-id", c1.client_id]);
@@ -135,7 +137,7 @@ describe("private_key_jwt", () => {
   });
 
   it("removing the profile removes its private key", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const { jwk } = await addKeyProfile(u, ["--generate-key"]);
     expect(allFiles(u.configDir)).toContain(`private-key:ci:${jwk.kid}`);
     expect((await u.run(["profiles", "remove", "ci"])).code).toBe(0);
@@ -159,7 +161,7 @@ describe("private_key_jwt", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      u = user({ MCP_AUTH_STORE: "file" });
+      u = inProcessUser({ MCP_AUTH_STORE: "file" });
       for (const [name, extra] of [["plain", []], ["okta", ["--key-audience", "token-endpoint"]]] as const) {
         const add = await u.run(["profiles", "add", name, "--issuer", issuer, "--client-id", "c1", "--client-auth", "private-key-jwt", "--generate-key", ...extra]);
         expect(add.code, add.stderr).toBe(0);

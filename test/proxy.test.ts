@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, user, type Sandboxed } from "./helpers/cli.js";
+import { runInProcess } from "./helpers/in-process.js";
 import { startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
 import { useSandbox } from "./helpers/sandbox.js";
 
@@ -22,8 +23,9 @@ let u: Sandboxed;
 beforeAll(async () => {
   k8s = await startKubernetesMcp({ issuer: sb.issuer, audience: KCP_AUDIENCE });
   u = user({ MCP_AUTH_STORE: "file" });
+  // The profiles are written in-process; every proxy below is the real process, as an MCP client starts it.
   const add = (name: string, resource: string, mcpUrl: string) =>
-    u.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", resource, "--mcp-url", mcpUrl], { input: "sandbox-secret\n" });
+    runInProcess(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", resource, "--mcp-url", mcpUrl], u.env, "sandbox-secret\n");
   for (const r of [await add("kcp", KCP_AUDIENCE, k8s.url), await add("sb", sb.mcpUrl, sb.mcpUrl), await add("wrong", sb.mcpUrl, k8s.url)]) expect(r.code, r.stderr).toBe(0);
 }, 60_000);
 afterAll(async () => {
@@ -203,7 +205,7 @@ describe("mcp-auth proxy, other servers and options", () => {
     const legacy = await legacySseServer();
     try {
       // A profile for this server: another profile's token never goes to it.
-      const add = await u.run(["profiles", "add", "legacy", "--force", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", sb.mcpUrl, "--mcp-url", legacy.url], { input: "sandbox-secret\n" });
+      const add = await runInProcess(["profiles", "add", "legacy", "--force", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", sb.mcpUrl, "--mcp-url", legacy.url], u.env, "sandbox-secret\n");
       expect(add.code, add.stderr).toBe(0);
       const p = launch(["--profile", "legacy", ...(extra as string[])]);
       const init = await p.initialize();
@@ -232,16 +234,16 @@ describe("mcp-auth proxy, other servers and options", () => {
     [["--profile", "kcp", "--url", "http://mcp.example.invalid/mcp"], /refusing plain http:\/\//],
     [["--profile", "kcp", "--url", "ftp://127.0.0.1/mcp"], /must be an https:\/\/ URL/],
   ])("refuses %j with exit 2 before reading stdin", async (args, message) => {
-    const r = await u.run(["proxy", ...args]);
+    const r = await runInProcess(["proxy", ...args], u.env);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(message);
   });
 
   it("a profile without an MCP URL and no --url is a usage error", async () => {
-    const add = await u.run(["profiles", "add", "nourl", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin"], { input: "sandbox-secret\n" });
+    const add = await runInProcess(["profiles", "add", "nourl", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin"], u.env, "sandbox-secret\n");
     expect(add.code, add.stderr).toBe(0);
-    const r = await u.run(["proxy", "--profile", "nourl"]);
+    const r = await runInProcess(["proxy", "--profile", "nourl"], u.env);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--url");
   });

@@ -4,7 +4,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { expireTokens, useSandbox } from "./helpers/sandbox.js";
-import { BIN, runProcess, user, type Sandboxed } from "./helpers/cli.js";
+import { BIN, runCli, runProcess, user, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser, runInProcess } from "./helpers/in-process.js";
 import { createTestContext } from "./helpers/context.js";
 
 const sb = useSandbox();
@@ -14,8 +15,11 @@ afterEach(() => {
   u?.cleanup();
 });
 
+// Most cases run in-process (inProcessUser: the launcher's fast paths, then the command tree). The real
+// process stays where it is the point: the cached fast path of the binary, parallel processes on one
+// lock or one config file, a closed pipe, $GITHUB_ENV written by the real process.
 async function addM2m(s: Sandboxed, name = "m2m", extra: string[] = []) {
-  const r = await s.run(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl, ...extra], { input: "sandbox-secret\n" });
+  const r = await runInProcess(["profiles", "add", name, "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-stdin", "--resource", sb.mcpUrl, ...extra], s.env, "sandbox-secret\n");
   expect(r.stderr).toContain(`Saved profile "${name}"`);
   expect(r.code).toBe(0);
 }
@@ -61,7 +65,7 @@ describe("client credentials", () => {
   });
 
   it("prints every format", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const raw = (await u.run(["token"])).stdout.trim();
     const json = JSON.parse((await u.run(["token", "--format", "json"])).stdout);
@@ -73,7 +77,7 @@ describe("client credentials", () => {
     expect((await u.run(["token", "--format", "env", "--env-name", "K8S_TOKEN"])).stdout).toBe(`export K8S_TOKEN='${raw}'\n`);
     const ghEnv = join(u.home, "github_env");
     writeFileSync(ghEnv, "EXISTING=1\n");
-    const gh = await u.run(["token", "--format", "github"], { env: { GITHUB_ENV: ghEnv } });
+    const gh = await runCli(["token", "--format", "github"], { ...u.env, GITHUB_ENV: ghEnv }); // the real process
     expect(gh.stdout).toBe(`::add-mask::${raw}\n`);
     expect(readFileSync(ghEnv, "utf8")).toBe(`EXISTING=1\nMCP_AUTH_TOKEN=${raw}\n`);
     const bad = await u.run(["token", "--format", "yaml"]);
@@ -81,7 +85,7 @@ describe("client credentials", () => {
   });
 
   it("works without any profile (CI mode) and caches unless --no-cache", async () => {
-    u = user({ MCP_AUTH_STORE: "file", CI_SECRET: "sandbox-secret" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", CI_SECRET: "sandbox-secret" });
     const args = ["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "CI_SECRET", "--resource", sb.mcpUrl];
     sb.resetCounts();
     const first = await u.run(args);
@@ -107,7 +111,7 @@ describe("client credentials", () => {
   });
 
   it("refuses a wrong secret with exit 4 and one line, no stack", async () => {
-    u = user({ MCP_AUTH_STORE: "file", BAD: "nope" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", BAD: "nope" });
     const r = await u.run(["token", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "BAD"]);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^error: token request to .* refused: invalid_client/);
@@ -170,7 +174,7 @@ describe("client credentials", () => {
   });
 
   it("a lock left by a crashed process does not block anyone", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     await u.run(["token"]);
     expireTokens(u);
@@ -181,7 +185,7 @@ describe("client credentials", () => {
   });
 
   it("--force-refresh gets a new token; --min-ttl decides what counts as fresh", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     const a = await u.run(["token"]);
     sb.resetCounts();
@@ -194,7 +198,7 @@ describe("client credentials", () => {
   });
 
   it("keeps the cache private: 0600 files in a 0700 directory, no secret in the config", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     await addM2m(u);
     await u.run(["token"]);
     expect(statSync(u.configDir).mode & 0o777).toBe(0o700);
@@ -207,7 +211,7 @@ describe("client credentials", () => {
 
 describe("profiles", () => {
   it("adds, lists, shows (without secrets), selects by provider, and removes with its secrets", async () => {
-    u = user({ MCP_AUTH_STORE: "file", SECRET_VAR: "sandbox-secret" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", SECRET_VAR: "sandbox-secret" });
     await addM2m(u, "one");
     const two = await u.run(["profiles", "add", "two", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--client-secret-env", "SECRET_VAR", "--kind", "thunder"]);
     expect(two.code).toBe(0);
@@ -238,7 +242,7 @@ describe("profiles", () => {
   });
 
   it("never accepts a secret on the command line and rejects bad input with exit 2", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     const r = await u.run(["profiles", "add", "x", "--issuer", sb.issuer, "--client-id", "c", "--client-secret", "s3cret"]);
     expect(r.code).toBe(2);
     const http = await u.run(["profiles", "add", "x", "--issuer", "http://idp.example.com", "--client-id", "c", "--grant", "authorization_code"]);
@@ -262,7 +266,7 @@ describe("profiles", () => {
   });
 
   it("refuses a config whose profile lacks required fields (exit 5), and closed pipes are fine", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     mkdirSync(u.configDir, { recursive: true });
     writeFileSync(join(u.configDir, "config.json"), JSON.stringify({ profiles: { a: { issuer: "https://x", clientId: "c" } } }));
     const r = await u.run(["profiles", "list"]);
@@ -274,7 +278,7 @@ describe("profiles", () => {
   });
 
   it("refuses an unparsable config with exit 5 and leaves it untouched", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" });
     mkdirSync(u.configDir, { recursive: true });
     const file = join(u.configDir, "config.json");
     writeFileSync(file, "{ this is not json");

@@ -3,14 +3,17 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:
 import { join } from "node:path";
 import { createLocalJWKSet, decodeJwt, jwtVerify } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
 import { user, type Sandboxed } from "../helpers/cli.js";
+import { inProcessUser } from "../helpers/in-process.js";
 import { IDCS_ISSUER, startOci, type OciSim } from "../simulators/oci.js";
 import { freePort } from "../helpers/util.js";
 
 /**
  * `mcp-auth token --exchange oci-upst` end to end against the OCI IAM simulator, as seed 003 does it:
  * a user signs in with the app `bootstrap oci --token-exchange` made (authorization code + PKCE), and
- * that user's access token is exchanged for a UPST (docs/idp/oci.md §6).
+ * that user's access token is exchanged for a UPST (docs/idp/oci.md §6). One test runs the CLI as a
+ * process; the others run it in-process (the simulator's browser is still its own process).
  */
 let s: OciSim | undefined;
 let u: Sandboxed | undefined;
@@ -22,9 +25,13 @@ afterEach(async () => {
 
 
 /** The app with the trust (or not), and a profile "oci" whose user (alice) has logged in. */
-async function setup(trust = true, upstTtlSec?: number) {
+async function setup(trust = true, upstTtlSec?: number, asProcess = false) {
   s = await startOci({ adminClientId: "admin-app", adminClientSecret: "admin-app-secret", upstTtlSec });
-  u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET: "admin-app-secret", ...s.env });
+  const env = { MCP_AUTH_STORE: "file", ADMIN_SECRET: "admin-app-secret", ...s.env };
+  // In-process, the browser command is run as the real opener runs it: the URL as its last argument.
+  const [cmd, ...args] = s.browserCommand.split(" ");
+  const onBrowse = (url: string) => new Promise<void>((resolve, reject) => execFile(cmd!, [...args, url], { env: u!.env }, (e) => (e ? reject(e) : resolve())));
+  u = asProcess ? user(env) : inProcessUser(env, { onBrowse });
   const port = await freePort();
   const r = await u.run(["bootstrap", "oci", "--domain-url", s.url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "ADMIN_SECRET", "--name", "MCP server", "--profile", "app", "--redirect-uri", `http://127.0.0.1:${port}/callback`, ...(trust ? ["--token-exchange"] : [])]);
   expect(r.code, r.stderr).toBe(0);
@@ -57,7 +64,7 @@ describe("token --exchange oci-upst", () => {
   });
 
   it("exchanges the signed-in user's token for a UPST bound to a key kept in the secret store, caches it, exchanges again only when asked for more life", async () => {
-    const app = await setup();
+    const app = await setup(true, undefined, true); // the CLI as a process, end to end
     const r = await exchange();
     expect(r.code, r.stderr).toBe(0);
     const upst = r.stdout.trim();

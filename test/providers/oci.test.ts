@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mergeEnv } from "../../src/providers/oci/env-file.js";
 import { oci } from "../../src/providers/oci/index.js";
 import { user, type Sandboxed } from "../helpers/cli.js";
+import { inProcessUser } from "../helpers/in-process.js";
 import { createTestContext, type TestContext } from "../helpers/context.js";
 import { IDCS_ISSUER, startOci, type OciSim } from "../simulators/oci.js";
 
@@ -19,9 +20,10 @@ afterEach(async () => {
   s = u = undefined;
 });
 
-async function setup() {
+/** In-process (inProcessUser) unless asked: the first test runs bootstrap and token as the real process. */
+async function setup(asProcess = false) {
   s = await startOci({ adminClientId: "admin-app", adminClientSecret: ADMIN_SECRET });
-  u = user({ MCP_AUTH_STORE: "file", ADMIN_SECRET, ...s.env });
+  u = (asProcess ? user : inProcessUser)({ MCP_AUTH_STORE: "file", ADMIN_SECRET, ...s.env });
 }
 function bootstrap(args: string[], env: NodeJS.ProcessEnv = {}) {
   return u!.run(["bootstrap", "oci", "--domain-url", s!.url, "--admin-client-id", "admin-app", "--admin-client-secret-env", "ADMIN_SECRET", "--name", "MCP server", ...args], { env });
@@ -32,7 +34,7 @@ function storedSecret(profile = "oci"): string | undefined {
 
 describe("bootstrap oci", () => {
   it("creates and activates the confidential app, makes the JWKS public, and the first token verifies", async () => {
-    await setup();
+    await setup(true);
     expect(s!.settings.signingCertPublicAccess).toBe(false);
     expect((await s!.fetch(`${s!.url}/admin/v1/SigningCert/jwk`)).status).toBe(401);
 
@@ -221,7 +223,7 @@ describe("bootstrap oci --env-file", () => {
   });
 
   it("--dotenv writes a .env that does not exist yet; Node itself stops `--env-file <missing file>` (exit 9)", async () => {
-    await setup();
+    await setup(true); // what Node does with the real binary's argv
     const env = join(u!.home, ".env");
     // Node (20 to at least 26) reads `--env-file X` anywhere in argv, after the script path too, and
     // exits 9 before mcp-auth runs when X does not exist (nodejs/node#54232): no such flag can work.
