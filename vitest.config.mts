@@ -16,6 +16,7 @@ const E2E = [
   "test/mcp-login-e2e.test.ts", // Chromium + kubernetes-mcp-server
   "test/enterprise-proxy.test.ts", // the proxy across a real token expiry (ID-JAG)
   "test/exec-e2e.test.ts", // a real SDK stdio server under exec across two token expiries, signals
+  "test/exec.test.ts", // exec's restarts, each a new stdio server process
   "test/serve-e2e.test.ts", // serve as a process, with the SDK client
   "test/clients-stdio.test.ts", // exec entries, and the real Claude Code connecting to one
   "test/helpers/helpers.test.ts", // the test helpers' own Chromium/server checks
