@@ -1,6 +1,6 @@
 import { UsageError } from "../errors.js";
 import { defineInput } from "../core/inputs.js";
-import { definePreset, originOf, scopeList, withScopes } from "./preset.js";
+import { definePreset, presetInputs, originOf, scopeList, withScopes } from "./preset.js";
 
 /**
  * Auth0. Facts: docs/presets.md#auth0.
@@ -19,10 +19,10 @@ export const auth0 = definePreset({
   inputs: [
     defineInput({ name: "domain", flag: "--domain <host>", kind: "string", description: "Auth0: the tenant's (or custom) domain", prompt: "Auth0 domain (TENANT.us.auth0.com)", required: true }),
     defineInput({ name: "audience", flag: "--audience <aud>", kind: "string", description: "Auth0: the API Identifier of the MCP server", prompt: "API Identifier (audience) of the MCP server", required: true }),
-    defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the application's client id", prompt: "Client ID", required: true }),
-    defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "scopes to request", prompt: "Scopes (space-separated)", default: ["openid", "offline_access"] }),
-    defineInput({ name: "grant", flag: "--grant <grant>", kind: "choice", choices: ["authorization_code", "device_code"], description: "how tokens are obtained", prompt: "How do you sign in", default: "authorization_code" }),
-    defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL (empty: none)" }),
+    presetInputs.clientId("the application's client id", "Client ID"),
+    presetInputs.scope(["openid", "offline_access"]),
+    presetInputs.grant(),
+    presetInputs.mcpUrl(),
   ],
   grants: ["authorization_code", "device_code", "client_credentials"],
   secret: (grant) => (grant === "client_credentials" ? "required" : "optional"),

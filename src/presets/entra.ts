@@ -1,6 +1,6 @@
 import { UsageError } from "../errors.js";
 import { defineInput } from "../core/inputs.js";
-import { definePreset, OIDC_SCOPES, originOf, scopeList, withScopes, type PresetAnswers } from "./preset.js";
+import { definePreset, presetInputs, OIDC_SCOPES, originOf, scopeList, withScopes, type PresetAnswers } from "./preset.js";
 
 /**
  * Microsoft Entra ID (the Microsoft identity platform, v2.0 endpoints). Facts: docs/presets.md#entra.
@@ -41,10 +41,10 @@ export const entra = definePreset({
   docs: "docs/presets.md#entra",
   inputs: [
     defineInput({ name: "tenant", flag: "--tenant <id>", kind: "string", description: "Entra: the Directory (tenant) ID", prompt: "Directory (tenant) ID", required: true }),
-    defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the Application (client) ID", prompt: "Application (client) ID", required: true }),
+    presetInputs.clientId("the Application (client) ID", "Application (client) ID"),
     defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "the API's scope", prompt: "Scope of the MCP server's API (api://APP/.default)", required: true }),
-    defineInput({ name: "grant", flag: "--grant <grant>", kind: "choice", choices: ["authorization_code", "device_code"], description: "how tokens are obtained", prompt: "How do you sign in", default: "authorization_code" }),
-    defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL (empty: none)" }),
+    presetInputs.grant(),
+    presetInputs.mcpUrl(),
   ],
   grants: ["authorization_code", "device_code", "client_credentials"],
   secret: (grant) => (grant === "client_credentials" ? "required" : "optional"),

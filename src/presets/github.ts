@@ -1,7 +1,7 @@
 import { UsageError } from "../errors.js";
 import { defineInput } from "../core/inputs.js";
 import type { Fetch } from "../oauth/http.js";
-import { definePreset, originOf, scopeList } from "./preset.js";
+import { definePreset, presetInputs, originOf, scopeList } from "./preset.js";
 
 /**
  * GitHub (OAuth apps and GitHub Apps acting for a user). Facts: docs/presets.md#github.
@@ -23,11 +23,11 @@ export const github = definePreset({
   summary: "an OAuth app or GitHub App (not OIDC): --client-id ID, device flow or browser with its secret",
   docs: "docs/presets.md#github",
   inputs: [
-    defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the app's client id", prompt: "Client ID of the OAuth app or GitHub App", required: true }),
+    presetInputs.clientId("the app's client id", "Client ID of the OAuth app or GitHub App"),
     defineInput({ name: "grant", flag: "--grant <grant>", kind: "choice", choices: ["device_code", "authorization_code"], description: "how tokens are obtained", prompt: "How do you sign in (device_code needs no secret)", default: "device_code" }),
     defineInput({ name: "clientSecret", flag: "--client-secret", kind: "string", secret: true, required: true, description: "the app's client secret (the browser flow needs it)", askIf: (a) => a.grant === "authorization_code" }),
     defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "OAuth app scopes (a GitHub App has permissions instead)", prompt: "Scopes (OAuth apps; empty for a GitHub App)" }),
-    defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL (empty: none)" }),
+    presetInputs.mcpUrl(),
   ],
   grants: ["device_code", "authorization_code"],
   secret: (grant) => (grant === "authorization_code" ? "required" : "optional"),

@@ -1,6 +1,6 @@
 import { UsageError } from "../errors.js";
 import { defineInput } from "../core/inputs.js";
-import { definePreset, originOf, scopeList } from "./preset.js";
+import { definePreset, presetInputs, originOf, scopeList } from "./preset.js";
 
 /**
  * Google (OAuth 2.0 for desktop apps, and for TVs and limited-input devices). Facts: docs/presets.md#google.
@@ -21,10 +21,10 @@ export const google = definePreset({
   summary: "a Desktop app OAuth client: --client-id ID --client-secret-env VAR (refresh via access_type=offline)",
   docs: "docs/presets.md#google",
   inputs: [
-    defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the OAuth client id", prompt: "OAuth client ID (…apps.googleusercontent.com)", required: true }),
+    presetInputs.clientId("the OAuth client id", "OAuth client ID (…apps.googleusercontent.com)"),
     defineInput({ name: "clientSecret", flag: "--client-secret", kind: "string", secret: true, required: true, description: "the Desktop app client's secret (Google's token endpoint wants it)" }),
-    defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "scopes to request", prompt: "Scopes (space-separated)", default: ["openid", "email"] }),
-    defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL (empty: none)" }),
+    presetInputs.scope(["openid", "email"]),
+    presetInputs.mcpUrl(),
   ],
   grants: ["authorization_code", "device_code"],
   secret: () => "required",

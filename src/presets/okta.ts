@@ -1,6 +1,6 @@
 import { UsageError } from "../errors.js";
 import { defineInput } from "../core/inputs.js";
-import { definePreset, originOf, scopeList, withScopes } from "./preset.js";
+import { definePreset, presetInputs, originOf, scopeList, withScopes } from "./preset.js";
 
 /**
  * Okta. Facts: docs/presets.md#okta.
@@ -24,10 +24,10 @@ export const okta = definePreset({
   inputs: [
     defineInput({ name: "domain", flag: "--domain <host>", kind: "string", description: "Okta: your org's domain (dev-123.okta.com)", prompt: "Okta domain (dev-123.okta.com)", required: true }),
     defineInput({ name: "authServer", flag: "--auth-server <id>", kind: "string", description: "Okta: the custom authorization server id, or org", prompt: "Authorization server id (default, or org)", default: "default" }),
-    defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description: "the app's client id", prompt: "Client ID", required: true }),
-    defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "scopes to request", prompt: "Scopes (space-separated)", default: ["openid", "offline_access"] }),
-    defineInput({ name: "grant", flag: "--grant <grant>", kind: "choice", choices: ["authorization_code", "device_code"], description: "how tokens are obtained", prompt: "How do you sign in", default: "authorization_code" }),
-    defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL (empty: none)" }),
+    presetInputs.clientId("the app's client id", "Client ID"),
+    presetInputs.scope(["openid", "offline_access"]),
+    presetInputs.grant(),
+    presetInputs.mcpUrl(),
   ],
   grants: ["authorization_code", "device_code", "client_credentials"],
   secret: (grant) => (grant === "client_credentials" ? "required" : "optional"),

@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import type { InputSpec } from "../core/inputs.js";
+import { defineInput, type InputSpec } from "../core/inputs.js";
 import type { Fetch } from "../oauth/http.js";
 import type { Grant } from "../profile.js";
 
@@ -130,3 +130,11 @@ export function withScopes(base: string[], add: readonly string[]): string[] {
 }
 
 export const OIDC_SCOPES = ["openid", "profile", "email", "offline_access", "address", "phone"];
+
+/** The questions every preset asks alike: the client id (in the vendor's words), the scopes, how to sign in, the MCP server. */
+export const presetInputs = {
+  clientId: (description: string, prompt: string) => defineInput({ name: "clientId", flag: "--client-id <id>", kind: "string", description, prompt, required: true }),
+  scope: (dflt: string[]) => defineInput({ name: "scope", flag: "--scope <scope...>", kind: "list", description: "scopes to request", prompt: "Scopes (space-separated)", default: dflt }),
+  grant: () => defineInput({ name: "grant", flag: "--grant <grant>", kind: "choice", choices: ["authorization_code", "device_code"], description: "how tokens are obtained", prompt: "How do you sign in", default: "authorization_code" }),
+  mcpUrl: () => defineInput({ name: "mcpUrl", flag: "--mcp-url <url>", kind: "url", description: "the MCP server URL", prompt: "MCP server URL (empty: none)" }),
+};
