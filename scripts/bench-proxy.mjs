@@ -6,6 +6,7 @@
 // and the restart gap of `mcp-auth exec`: how long a stdio server's client is held while exec replaces
 // the server with one holding a fresh token.
 // Prints a report; asserts nothing (timings depend on the machine). BENCH_PROXY_CASES picks cases.
+import { setMaxListeners } from "node:events";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +20,10 @@ import { startSandboxProcess } from "./bench-sandbox.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "mcp-auth.js");
+// The MCP SDK's client transport (this benchmark's client, not mcp-auth) adds an abort listener to its
+// one signal per request, which undici drops only when that request is collected: 10,000 requests
+// would print a MaxListenersExceededWarning about the benchmark itself.
+setMaxListeners(0);
 const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 200);
 const volume = Number(process.env.BENCH_PROXY_REQUESTS ?? 10_000);
 const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "bench", version: "0" } };
