@@ -116,41 +116,7 @@ for (const c of cases) {
       proxied = modernStdioClient(proxyEnv);
       pid = proxied.pid;
     }
-    const roundTrip = async (client) => {
-      const t = process.hrtime.bigint();
-      const r = await client.list();
-      if (!r.tools.length) throw new Error("no tools");
-      return Number(process.hrtime.bigint() - t) / 1e6;
-    };
-    // Warm both paths, then alternate them so that load from elsewhere on the machine hits both alike.
-    for (let i = 0; i < 20; i++) {
-      await roundTrip(direct);
-      await roundTrip(proxied);
-    }
-    const d = [];
-    const p = [];
-    for (let i = 0; i < rounds; i++) {
-      d.push(await roundTrip(direct));
-      p.push(await roundTrip(proxied));
-    }
-    const md = median(d);
-    const mp = median(p);
-    // Memory: VmRSS of the proxy process while it carries `volume` requests (8 in flight at a time).
-    const samples = [rssOf(pid).rss];
-    const started = Date.now();
-    for (let done = 0; done < volume; ) {
-      const batch = Math.min(8, volume - done);
-      await Promise.all(Array.from({ length: batch }, () => proxied.list()));
-      done += batch;
-      if (done % 2000 === 0) samples.push(rssOf(pid).rss);
-    }
-    const seconds = (Date.now() - started) / 1000;
-    const { peak } = rssOf(pid);
-    const ok = mp - md <= 2 && peak <= 80;
-    met &&= ok;
-    console.log(`\n${c.name}`);
-    console.log(`  median: direct ${md.toFixed(2)} ms, via proxy ${mp.toFixed(2)} ms → overhead ${(mp - md).toFixed(2)} ms (ratio ${(mp / md).toFixed(2)}x)`);
-    console.log(`  ${volume} requests in ${seconds.toFixed(1)} s: RSS ${samples.map((s) => s.toFixed(0)).join(" → ")} MB, peak ${peak.toFixed(1)} MB → ${ok ? "within" : "NOT within"} the budget`);
+    if (!(await measure(c.name, "proxy", direct, proxied, pid))) met = false;
     await direct.close();
     await proxied.close();
   } finally {
@@ -158,6 +124,47 @@ for (const c of cases) {
     rmSync(home, { recursive: true, force: true });
   }
 }
+/**
+ * One case: the median round trip direct and via mcp-auth (warmed, then alternated so load from
+ * elsewhere on the machine hits both alike), then `volume` requests 8 in flight with the VmRSS of
+ * mcp-auth's process (`pid`) sampled. Prints the report; true when within the budget.
+ */
+async function measure(name, via, direct, relayed, pid) {
+  const roundTrip = async (client) => {
+    const t = process.hrtime.bigint();
+    const r = await client.list();
+    if (!r.tools.length) throw new Error("no tools");
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  };
+  for (let i = 0; i < 20; i++) {
+    await roundTrip(direct);
+    await roundTrip(relayed);
+  }
+  const d = [];
+  const p = [];
+  for (let i = 0; i < rounds; i++) {
+    d.push(await roundTrip(direct));
+    p.push(await roundTrip(relayed));
+  }
+  const md = median(d);
+  const mp = median(p);
+  const samples = [rssOf(pid).rss];
+  const started = Date.now();
+  for (let done = 0; done < volume; ) {
+    const batch = Math.min(8, volume - done);
+    await Promise.all(Array.from({ length: batch }, () => relayed.list()));
+    done += batch;
+    if (done % 2000 === 0) samples.push(rssOf(pid).rss);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const { peak } = rssOf(pid);
+  const ok = mp - md <= 2 && peak <= 80;
+  console.log(`\n${name}`);
+  console.log(`  median: direct ${md.toFixed(2)} ms, via ${via} ${mp.toFixed(2)} ms → overhead ${(mp - md).toFixed(2)} ms (ratio ${(mp / md).toFixed(2)}x)`);
+  console.log(`  ${volume} requests in ${seconds.toFixed(1)} s: RSS ${samples.map((s) => s.toFixed(0)).join(" → ")} MB, peak ${peak.toFixed(1)} MB → ${ok ? "within" : "NOT within"} the budget`);
+  return ok;
+}
+
 // ---- mcp-auth serve: the same comparison, the client speaking HTTP with only the printed header ----
 
 const serveCases = [
@@ -186,39 +193,7 @@ for (const c of serveCases) {
     // Direct: the same server by a client of its own era; via serve: the case's client.
     const direct = await open(info.mcpUrl, token, c.server === "legacy" ? "legacy" : "modern");
     const served = await open(printed.url, secret, c.client);
-    const roundTrip = async (client) => {
-      const t = process.hrtime.bigint();
-      const r = await client.list();
-      if (!r.tools.length) throw new Error("no tools");
-      return Number(process.hrtime.bigint() - t) / 1e6;
-    };
-    for (let i = 0; i < 20; i++) {
-      await roundTrip(direct);
-      await roundTrip(served);
-    }
-    const d = [];
-    const p = [];
-    for (let i = 0; i < rounds; i++) {
-      d.push(await roundTrip(direct));
-      p.push(await roundTrip(served));
-    }
-    const md = median(d);
-    const mp = median(p);
-    const samples = [rssOf(serve.pid).rss];
-    const started = Date.now();
-    for (let done = 0; done < volume; ) {
-      const batch = Math.min(8, volume - done);
-      await Promise.all(Array.from({ length: batch }, () => served.list()));
-      done += batch;
-      if (done % 2000 === 0) samples.push(rssOf(serve.pid).rss);
-    }
-    const seconds = (Date.now() - started) / 1000;
-    const { peak } = rssOf(serve.pid);
-    const ok = mp - md <= 2 && peak <= 80;
-    met &&= ok;
-    console.log(`\n${c.name}`);
-    console.log(`  median: direct ${md.toFixed(2)} ms, via serve ${mp.toFixed(2)} ms → overhead ${(mp - md).toFixed(2)} ms (ratio ${(mp / md).toFixed(2)}x)`);
-    console.log(`  ${volume} requests in ${seconds.toFixed(1)} s: RSS ${samples.map((s) => s.toFixed(0)).join(" → ")} MB, peak ${peak.toFixed(1)} MB → ${ok ? "within" : "NOT within"} the budget`);
+    if (!(await measure(c.name, "serve", direct, served, serve.pid))) met = false;
     await direct.close();
     await served.close();
   } finally {
