@@ -130,241 +130,297 @@ function lineSplitter(onLine: (line: Buffer) => void) {
   };
 }
 
-export async function runExec(o: ExecOptions): Promise<ExecHandle> {
-  const timer = o.timer ?? ((ms, fn) => {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  });
-  const graceMs = o.graceMs ?? 3000;
-  const replayTimeoutMs = o.replayTimeoutMs ?? 30_000;
+/** The id a notifications/cancelled names (basic/utilities/cancellation). */
+const cancelledId = (m: Msg) => (m.params as { requestId?: unknown } | undefined)?.requestId;
+
+/** ExecOptions.timer's default. */
+function setTimer(ms: number, fn: () => void): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+}
+
+/** A server started with a fresh token and brought up to the client's state, waiting for an idle moment. */
+interface Prepared {
+  child: ChildLike;
+  token: BearerToken;
+  /** The session state it was brought up to (see `stateVersion`). */
+  version: number;
+  /** When it was ready, and how long that took (ms). */
+  since: number;
+  preparedMs: number;
+}
+
+/**
+ * The state of one `mcp-auth exec` run. Its methods, in order: the run's life (run, inputEnd,
+ * closed), the bytes passing through (fromClient, fromServer), starting and stopping a server
+ * (start, stop), then the restart (schedule, prepare, replay, failed, maybeSwap).
+ */
+class ExecSupervisor {
+  private readonly timer: (ms: number, fn: () => void) => () => void;
+  private readonly graceMs: number;
+  private readonly replayTimeoutMs: number;
 
   /** Client requests the server has not answered, and server requests the client has not. */
-  const clientOwed = new Set<string>();
-  const serverOwed = new Set<string>();
+  private readonly clientOwed = new Set<string>();
+  private readonly serverOwed = new Set<string>();
   /** The legacy handshake and session state, to replay: the messages as the client sent them. */
-  let initialize: Msg | undefined;
-  let initialized: Buffer | undefined;
-  let logLevel: Msg | undefined;
+  private initialize: Msg | undefined;
+  private initialized: Buffer | undefined;
+  private logLevel: Msg | undefined;
   /** Answers to replayed requests: id → resolve (they never reach the client). */
-  const replies = new Map<string, (m: Msg) => void>();
-  let replaySeq = 0;
+  private readonly replies = new Map<string, (m: Msg) => void>();
+  private replaySeq = 0;
 
   /** Bumped whenever the state to replay changes: a server prepared before that is out of date. */
-  let stateVersion = 0;
-  let preparing = false;
-  /** A server started with a fresh token and brought up to the client's state, waiting for an idle moment. */
-  let ready: { child: ChildLike; token: BearerToken; version: number; since: number; preparedMs: number } | undefined;
-  let inputEnded = false;
-  let cancelRenewal: (() => void) | undefined;
-  const restarts: ExecHandle["restarts"] = [];
+  private stateVersion = 0;
+  private preparing = false;
+  private ready: Prepared | undefined;
+  private inputEnded = false;
+  private cancelRenewal: (() => void) | undefined;
+  private readonly restarts: ExecHandle["restarts"] = [];
 
-  let resolveDone!: (r: ExecResult) => void;
-  const done = new Promise<ExecResult>((res) => (resolveDone = res));
-  let finished = false;
+  private resolveDone!: (r: ExecResult) => void;
+  private readonly done = new Promise<ExecResult>((res) => (this.resolveDone = res));
+  private finished = false;
 
-  let current: ChildLike;
-  let currentToken: string;
+  /** The server the client talks to, and the token it was started with. */
+  private current!: ChildLike;
+  private currentToken!: string;
 
-  const write = (child: ChildLike, b: Buffer) => {
-    if (!child.stdin.destroyed) child.stdin.write(b);
-  };
+  private readonly input = lineSplitter((l) => this.fromClient(l));
+  /** Kept as one function so that `closed` can take it off the input again. */
+  private readonly onInput = (d: Buffer | string) => this.input.feed(typeof d === "string" ? Buffer.from(d) : d);
+
+  constructor(private readonly o: ExecOptions) {
+    this.timer = o.timer ?? setTimer;
+    this.graceMs = o.graceMs ?? 3000;
+    this.replayTimeoutMs = o.replayTimeoutMs ?? 30_000;
+  }
+
+  // ── The run's life ──────────────────────────────────────────────────────────────────────────
+
+  /** Starts the first server; the client's bytes flow only once it runs. */
+  async run(): Promise<ExecHandle> {
+    const first = await this.o.token({ forceRefresh: false });
+    this.currentToken = first.access_token;
+    this.current = await this.start(first.access_token);
+    this.schedule(first);
+    this.o.input.on("data", this.onInput);
+    this.o.input.once("end", () => this.inputEnd());
+    return {
+      done: this.done,
+      restarts: this.restarts,
+      kill: (signal) => {
+        this.current.kill(signal);
+      },
+    };
+  }
+
+  /** The client is gone: the server gets EOF as the stdio transport asks, and none takes over any more. */
+  private inputEnd(): void {
+    const r = this.input.rest();
+    if (r) this.fromClient(r);
+    this.inputEnded = true;
+    this.current.stdin.end();
+    if (this.ready) this.stop(this.ready.child);
+    this.ready = undefined;
+  }
+
+  /** A server exited: the current one ends the run; a prepared one is a failed restart. */
+  private closed(child: ChildLike, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child === this.ready?.child) {
+      this.ready = undefined;
+      return this.failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
+    }
+    if (child !== this.current || this.finished) return; // a replaced server
+    this.finished = true;
+    this.cancelRenewal?.();
+    if (this.ready) this.stop(this.ready.child);
+    this.o.input.off("data", this.onInput);
+    this.resolveDone({ code, signal });
+  }
+
+  // ── The bytes passing through ───────────────────────────────────────────────────────────────
 
   /** A line from the client: always to the current server (a new one takes over only between exchanges). */
-  const fromClient = (line: Buffer) => {
+  private fromClient(line: Buffer): void {
     for (const m of messages(line)) {
       if (isRequest(m)) {
-        clientOwed.add(key(m.id));
-        if (m.method === "initialize") (initialize = m), stateVersion++;
-        if (m.method === "logging/setLevel") (logLevel = m), stateVersion++;
-      } else if (isAnswer(m)) serverOwed.delete(key(m.id));
-      else if (m.method === "notifications/initialized") (initialized = line), stateVersion++;
-      // A cancelled request may never be answered (basic/utilities/cancellation).
-      else if (m.method === "notifications/cancelled") clientOwed.delete(key((m.params as { requestId?: unknown } | undefined)?.requestId));
+        this.clientOwed.add(key(m.id));
+        if (m.method === "initialize") this.initialize = m;
+        if (m.method === "logging/setLevel") this.logLevel = m;
+        if (m.method === "initialize" || m.method === "logging/setLevel") this.stateVersion++;
+      } else if (isAnswer(m)) this.serverOwed.delete(key(m.id));
+      else if (m.method === "notifications/initialized") {
+        this.initialized = line;
+        this.stateVersion++;
+      }
+      // A cancelled request may never be answered.
+      else if (m.method === "notifications/cancelled") this.clientOwed.delete(key(cancelledId(m)));
     }
-    write(current, line);
-    maybeSwap();
-  };
+    this.write(this.current, line);
+    this.maybeSwap();
+  }
 
   /** A line from a server: the current one's go to the client; a new one's only answer the replay. */
-  const fromServer = (child: ChildLike, line: Buffer) => {
+  private fromServer(child: ChildLike, line: Buffer): void {
     const ms = messages(line);
-    if (ms.length === 1 && isAnswer(ms[0]!) && replies.has(key(ms[0]!.id))) {
-      const k = key(ms[0]!.id);
-      const r = replies.get(k)!;
-      replies.delete(k);
-      return r(ms[0]!);
+    const only = ms.length === 1 ? ms[0]! : undefined;
+    const reply = only && isAnswer(only) ? this.replies.get(key(only.id)) : undefined;
+    if (only && reply) {
+      this.replies.delete(key(only.id));
+      return reply(only);
     }
-    if (child !== current) return; // a server being prepared, or a replaced one's last words
+    if (child !== this.current) return; // a server being prepared, or a replaced one's last words
     for (const m of ms) {
-      if (isAnswer(m)) clientOwed.delete(key(m.id));
-      else if (isRequest(m)) serverOwed.add(key(m.id));
-      else if (m.method === "notifications/cancelled") serverOwed.delete(key((m.params as { requestId?: unknown } | undefined)?.requestId));
+      if (isAnswer(m)) this.clientOwed.delete(key(m.id));
+      else if (isRequest(m)) this.serverOwed.add(key(m.id));
+      else if (m.method === "notifications/cancelled") this.serverOwed.delete(key(cancelledId(m)));
     }
-    o.output.write(line);
-    maybeSwap();
-  };
+    this.o.output.write(line);
+    this.maybeSwap();
+  }
+
+  private write(child: ChildLike, b: Buffer): void {
+    if (!child.stdin.destroyed) child.stdin.write(b);
+  }
+
+  // ── Starting and stopping a server ──────────────────────────────────────────────────────────
 
   /** Starts a server with `token`; resolves once it runs (rejects with SpawnError if it cannot start). */
-  const start = (token: string): Promise<ChildLike> =>
-    new Promise((resolve, reject) => {
+  private start(token: string): Promise<ChildLike> {
+    return new Promise((resolve, reject) => {
       let child: ChildLike;
       try {
-        child = o.spawn(token);
+        child = this.o.spawn(token);
       } catch (e) {
         return reject(new SpawnError((e as Error).message, 126));
       }
-      const lines = lineSplitter((l) => fromServer(child, l));
+      const lines = lineSplitter((l) => this.fromServer(child, l));
       // A server that exited has a closed stdin: its close event ends the run, not an EPIPE.
       (child.stdin as NodeJS.EventEmitter).on("error", () => {});
       child.stdout.on("data", (d: Buffer) => lines.feed(d));
       child.stdout.on("end", () => {
         const r = lines.rest();
-        if (r) fromServer(child, r);
+        if (r) this.fromServer(child, r);
       });
       child.on("error", (e: NodeJS.ErrnoException) => reject(new SpawnError(e.message, e.code === "ENOENT" ? 127 : 126)));
-      child.on("close", (code, signal) => closed(child, code, signal));
+      child.on("close", (code, signal) => this.closed(child, code, signal));
       // A command that cannot be started reports "error" instead of "spawn".
       child.once("spawn", () => resolve(child));
     });
+  }
 
-  const closed = (child: ChildLike, code: number | null, signal: NodeJS.Signals | null) => {
-    if (child === ready?.child) {
-      ready = undefined;
-      return failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
-    }
-    if (child !== current || finished) return;
-    finished = true;
-    cancelRenewal?.();
-    if (ready) stop(ready.child);
-    o.input.off("data", onInput);
-    resolveDone({ code, signal });
-  };
+  /** Ends a replaced server as the stdio transport asks: close its stdin, then SIGTERM, then SIGKILL. */
+  private stop(child: ChildLike): void {
+    let exited = false;
+    child.on("close", () => (exited = true));
+    child.stdin.end();
+    this.timer(this.graceMs, () => {
+      if (exited) return;
+      child.kill("SIGTERM");
+      this.timer(this.graceMs, () => void (exited || child.kill("SIGKILL")));
+    });
+  }
 
-  const schedule = (t: BearerToken) => {
-    cancelRenewal?.();
+  // ── The restart ─────────────────────────────────────────────────────────────────────────────
+
+  /** Prepares the next server when `t` is about to expire; timers re-arm past setTimeout's longest delay. */
+  private schedule(t: BearerToken): void {
+    this.cancelRenewal?.();
     if (!Number.isFinite(t.expires_at) || t.expires_at <= 0) return; // no expiry: nothing to renew
-    const at = renewAt(t, o.now());
+    const at = renewAt(t, this.o.now());
     const arm = () => {
-      const wait = at - o.now();
-      if (wait > 0) cancelRenewal = timer(Math.min(wait, MAX_TIMER_MS), arm);
-      else void prepare();
+      const wait = at - this.o.now();
+      if (wait > 0) this.cancelRenewal = this.timer(Math.min(wait, MAX_TIMER_MS), arm);
+      else void this.prepare();
     };
     arm();
-  };
-
-  const idle = () => clientOwed.size === 0 && serverOwed.size === 0;
-
-  /** Sends a request to `child` with an id of its own and waits for its answer. */
-  const replay = (child: ChildLike, m: Msg): Promise<Msg> =>
-    new Promise((resolve, reject) => {
-      const id = `mcp-auth-replay-${++replaySeq}`;
-      const cancel = timer(replayTimeoutMs, () => {
-        replies.delete(key(id));
-        reject(new Error(`the restarted MCP server did not answer ${String(m.method)} within ${replayTimeoutMs / 1000} s`));
-      });
-      replies.set(key(id), (a) => {
-        cancel();
-        resolve(a);
-      });
-      child.on("close", () => {
-        cancel();
-        replies.delete(key(id));
-        reject(new Error(`the restarted MCP server exited during ${String(m.method)}`));
-      });
-      write(child, Buffer.from(JSON.stringify({ ...m, id }) + "\n"));
-    });
-
-  const failed = (e: unknown) => {
-    o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again in ${RETRY_MS / 1000} s`);
-    cancelRenewal?.();
-    cancelRenewal = timer(RETRY_MS, () => void prepare());
-  };
+  }
 
   /**
    * Before the token expires: a new server with a fresh token, brought up to the client's state (the
    * replayed handshake), while the current one keeps serving. It takes over at the next moment when
    * neither side owes the other an answer, so the client's messages are never held.
    */
-  const prepare = async () => {
-    if (preparing || ready || finished || inputEnded) return;
-    preparing = true;
-    const began = o.now();
+  private async prepare(): Promise<void> {
+    if (this.preparing || this.ready || this.finished || this.inputEnded) return;
+    this.preparing = true;
+    const began = this.o.now();
     let next: ChildLike | undefined;
     try {
-      let t = await o.token({ forceRefresh: false });
-      if (t.access_token === currentToken) t = await o.token({ forceRefresh: true });
-      next = await start(t.access_token);
-      const version = stateVersion;
-      if (initialize) {
-        const a = await replay(next, initialize);
+      // The cache may still hold the token the current server got: that one is about to expire.
+      let t = await this.o.token({ forceRefresh: false });
+      if (t.access_token === this.currentToken) t = await this.o.token({ forceRefresh: true });
+      next = await this.start(t.access_token);
+      const version = this.stateVersion;
+      if (this.initialize) {
+        const a = await this.replay(next, this.initialize);
         if (!("result" in a)) throw new Error(`the restarted MCP server refused the replayed initialize: ${JSON.stringify(a.error).slice(0, 300)}`);
-        if (initialized) write(next, initialized);
+        if (this.initialized) this.write(next, this.initialized);
       }
-      if (logLevel) await replay(next, logLevel);
-      if (finished || inputEnded) return void stop(next);
-      ready = { child: next, token: t, version, since: o.now(), preparedMs: o.now() - began };
+      if (this.logLevel) await this.replay(next, this.logLevel);
+      if (this.finished || this.inputEnded) return void this.stop(next);
+      this.ready = { child: next, token: t, version, since: this.o.now(), preparedMs: this.o.now() - began };
     } catch (e) {
-      if (next) stop(next);
-      failed(e);
+      if (next) this.stop(next);
+      this.failed(e);
     } finally {
-      preparing = false;
-      maybeSwap();
+      this.preparing = false;
+      this.maybeSwap();
     }
-  };
+  }
+
+  /** Sends a request to `child` with an id of its own and waits for its answer. */
+  private replay(child: ChildLike, m: Msg): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      const id = `mcp-auth-replay-${++this.replaySeq}`;
+      const cancel = this.timer(this.replayTimeoutMs, () => {
+        this.replies.delete(key(id));
+        reject(new Error(`the restarted MCP server did not answer ${String(m.method)} within ${this.replayTimeoutMs / 1000} s`));
+      });
+      this.replies.set(key(id), (a) => {
+        cancel();
+        resolve(a);
+      });
+      child.on("close", () => {
+        cancel();
+        this.replies.delete(key(id));
+        reject(new Error(`the restarted MCP server exited during ${String(m.method)}`));
+      });
+      this.write(child, Buffer.from(JSON.stringify({ ...m, id }) + "\n"));
+    });
+  }
+
+  /** A restart that did not work out: the running server continues, and it is tried again later. */
+  private failed(e: unknown): void {
+    this.o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again in ${RETRY_MS / 1000} s`);
+    this.cancelRenewal?.();
+    this.cancelRenewal = this.timer(RETRY_MS, () => void this.prepare());
+  }
 
   /** The prepared server takes over, if neither side owes the other an answer now. */
-  const maybeSwap = () => {
-    if (!ready || preparing || finished || inputEnded || !idle()) return;
-    const next = ready;
-    ready = undefined;
-    if (next.version !== stateVersion) {
+  private maybeSwap(): void {
+    const idle = this.clientOwed.size === 0 && this.serverOwed.size === 0;
+    if (!this.ready || this.preparing || this.finished || this.inputEnded || !idle) return;
+    const next = this.ready;
+    this.ready = undefined;
+    if (next.version !== this.stateVersion) {
       // The client changed its session state (initialize, log level) meanwhile: prepare again.
-      stop(next.child);
-      return void prepare();
+      this.stop(next.child);
+      return void this.prepare();
     }
-    const old = current;
-    current = next.child;
-    currentToken = next.token.access_token;
-    stop(old);
-    schedule(next.token);
-    restarts.push({ preparedMs: next.preparedMs, waitedMs: o.now() - next.since });
-    o.debug?.(`the MCP server runs with a fresh token now (pid ${old.pid} → ${next.child.pid}; started in ${next.preparedMs} ms while the old one served, took over ${o.now() - next.since} ms later, between exchanges)`);
-  };
+    const old = this.current;
+    this.current = next.child;
+    this.currentToken = next.token.access_token;
+    this.stop(old);
+    this.schedule(next.token);
+    const waitedMs = this.o.now() - next.since;
+    this.restarts.push({ preparedMs: next.preparedMs, waitedMs });
+    this.o.debug?.(`the MCP server runs with a fresh token now (pid ${old.pid} → ${next.child.pid}; started in ${next.preparedMs} ms while the old one served, took over ${waitedMs} ms later, between exchanges)`);
+  }
+}
 
-  /** Ends a replaced server as the stdio transport asks: close its stdin, then SIGTERM, then SIGKILL. */
-  const stop = (child: ChildLike) => {
-    let exited = false;
-    child.on("close", () => (exited = true));
-    child.stdin.end();
-    timer(graceMs, () => {
-      if (exited) return;
-      child.kill("SIGTERM");
-      timer(graceMs, () => void (exited || child.kill("SIGKILL")));
-    });
-  };
-
-  const input = lineSplitter(fromClient);
-  const onInput = (d: Buffer | string) => input.feed(typeof d === "string" ? Buffer.from(d) : d);
-
-  const first = await o.token({ forceRefresh: false });
-  currentToken = first.access_token;
-  current = await start(first.access_token);
-  schedule(first);
-  o.input.on("data", onInput);
-  o.input.once("end", () => {
-    const r = input.rest();
-    if (r) fromClient(r);
-    inputEnded = true;
-    current.stdin.end();
-    if (ready) stop(ready.child);
-    ready = undefined;
-  });
-
-  return {
-    done,
-    restarts,
-    kill: (signal) => {
-      current.kill(signal);
-    },
-  };
+export async function runExec(o: ExecOptions): Promise<ExecHandle> {
+  return new ExecSupervisor(o).run();
 }
