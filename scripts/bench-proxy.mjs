@@ -179,7 +179,7 @@ for (const c of serveCases) {
   const env = { ...process.env, HOME: home, MCP_AUTH_CONFIG_DIR: join(home, "cfg"), MCP_AUTH_STORE: "file", NO_COLOR: "1" };
   delete env.DBUS_SESSION_BUS_ADDRESS;
   const { sandbox, info } = await startSandboxProcess(bin, env, c.server);
-  const serve = spawn(process.execPath, [bin, "serve", "--profile", "sandbox"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const serve = spawn(process.execPath, [bin, "serve", "--profile", "sandbox"], { env: { ...env, NODE_OPTIONS: process.env.BENCH_PROXY_NODE_OPTIONS ?? env.NODE_OPTIONS ?? "" }, stdio: ["ignore", "pipe", "inherit"] });
   try {
     const tok = spawnSync(process.execPath, [bin, "token", "--profile", "sandbox"], { env, encoding: "utf8" });
     if (tok.status !== 0) throw new Error(tok.stderr);

@@ -1,7 +1,35 @@
 import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** Tests run the built CLI: build it first (esbuild, well under a second), so a test never runs stale code. */
-export default function setup(): void {
-  execFileSync(process.execPath, [join(__dirname, "..", "scripts", "build.mjs")], { stdio: "inherit" });
+const ROOT = join(__dirname, "..");
+/** Where test/helpers/browser.mjs finds the run's shared Chromium. */
+const SHARED_CHROMIUM = join(ROOT, ".vitest", "chromium.json");
+
+/**
+ * Tests run the built CLI: build it first (esbuild, well under a second), so a test never runs stale
+ * code. Then one headless Chromium for the whole run, which every browser sign-in connects to with a
+ * context of its own (test/helpers/browser.mjs): launching one per sign-in cost about 1.5 s each.
+ */
+export default async function setup(): Promise<() => Promise<void>> {
+  execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs")], { stdio: "inherit" });
+  if (!existsSync("/usr/bin/chromium") || process.env.BROWSER_SHARED === "0") return async () => {};
+  const { chromium } = await import("playwright-core");
+  const server = await chromium.launchServer({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  const wsEndpoint = server.wsEndpoint();
+  mkdirSync(join(ROOT, ".vitest"), { recursive: true });
+  writeFileSync(SHARED_CHROMIUM, JSON.stringify({ wsEndpoint, pid: process.pid }));
+  return async () => {
+    // Another run in this checkout may have replaced the file with its own browser: leave that one.
+    try {
+      if (JSON.parse(readFileSync(SHARED_CHROMIUM, "utf8")).wsEndpoint === wsEndpoint) rmSync(SHARED_CHROMIUM, { force: true });
+    } catch {
+      /* already gone */
+    }
+    await server.close();
+  };
 }

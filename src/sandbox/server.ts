@@ -26,6 +26,11 @@ export interface SandboxOptions {
   tokenTtl?: number;
   clientSecret?: string;
   quiet?: boolean;
+  /**
+   * The device flow's polling interval in seconds, sent as `interval` (RFC 8628 §3.2). oidc-provider
+   * sends none, which means 5 s; tests ask for 1 so an approved device login is not held 5 s.
+   */
+  deviceInterval?: number;
   /** The MCP server's era (default legacy; `mcp-auth sandbox` defaults to both). */
   protocol?: import("./mcp.js").SandboxProtocol;
 }
@@ -143,6 +148,8 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed("refresh_token"),
     rotateRefreshToken: true,
   } as never);
+
+  if (o.deviceInterval) provider.on("device_authorization.success", (ctx: { body: Record<string, unknown> }) => void (ctx.body.interval = o.deviceInterval));
 
   const counts = zero();
   const grants: Record<string, number> = {};

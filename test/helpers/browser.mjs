@@ -27,6 +27,7 @@
 //   BROWSER_SCREENSHOT   path: save a full-page PNG of the final page (also on failure, if possible)
 //   BROWSER_DEBUG=1      log every step (with ms since start) to stderr
 //   BROWSER_EXECUTABLE   Chromium binary (default /usr/bin/chromium)
+//   BROWSER_SHARED=0     always launch a Chromium of its own, even when the test run shares one
 //   BROWSER_PASTE=1      a browser on another machine (`mcp-auth login --paste`): the callback is
 //                        expected not to load; print the address the browser was sent to on
 //                        stdout (what the person copies from the address bar) and exit 0
@@ -36,12 +37,13 @@
 // Exit codes: 0 reached the callback (any result, including error=access_denied) or a device
 // end page; 1 timeout / error / unexpected page / callback unreachable / bad usage;
 // 130/143/129 after SIGINT/SIGTERM/SIGHUP.
-// Always closes the browser and removes its temporary directory (which holds the
+// Always closes the browser (or, connected to the run's shared one, its own context) and removes its temporary directory (which holds the
 // Chromium --user-data-dir: TMPDIR is pointed at it before launch).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const t0 = Date.now();
 const url = process.argv[process.argv.length - 1];
@@ -54,6 +56,7 @@ const SCREENSHOT = process.env.BROWSER_SCREENSHOT || '';
 const DEBUG = /^(1|true|yes)$/i.test(process.env.BROWSER_DEBUG || '');
 const EXECUTABLE = process.env.BROWSER_EXECUTABLE || '/usr/bin/chromium';
 const PASTE = /^(1|true|yes)$/i.test(process.env.BROWSER_PASTE || '');
+const SHARED_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.vitest', 'chromium.json');
 const CHROMIUM_ARGS = [
   // --headless and --user-data-dir are added by playwright (headless: true; profile under TMPDIR)
   '--no-sandbox',
@@ -186,9 +189,33 @@ async function classify() {
   return 'unknown';
 }
 
+/**
+ * The test run's shared Chromium (test/global-setup.ts starts one and names it in
+ * .vitest/chromium.json), so a sign-in costs a new context instead of a new browser: about 1.5 s
+ * and most of the CPU of each login. Each run still gets its own context (its own cookies and
+ * storage), as a fresh profile would. Without one, or when it is gone, Chromium is launched here.
+ */
+async function sharedBrowser(chromium) {
+  if (process.env.BROWSER_SHARED === '0' || process.env.BROWSER_EXECUTABLE) return undefined;
+  let endpoint;
+  try {
+    endpoint = JSON.parse(readFileSync(SHARED_FILE, 'utf8')).wsEndpoint;
+  } catch {
+    return undefined;
+  }
+  try {
+    const b = await chromium.connect(endpoint, { timeout: 5000 });
+    debug(`connected to the shared Chromium ${b.version()}`);
+    return b;
+  } catch (e) {
+    debug(`shared Chromium unavailable (${e.message.split('\n')[0]}); launching one`);
+    return undefined;
+  }
+}
+
 async function run() {
   const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
+  browser = (await sharedBrowser(chromium)) ?? await chromium.launch({
     executablePath: EXECUTABLE,
     headless: true,
     args: CHROMIUM_ARGS,

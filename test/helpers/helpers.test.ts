@@ -87,6 +87,21 @@ const keyringMissing = ['/usr/bin/gnome-keyring-daemon', '/usr/bin/secret-tool',
   .filter((p) => !existsSync(p));
 
 describe('sandbox IdP, as the helpers use it', () => {
+  it.each([
+    [undefined, undefined],
+    [1, 1],
+  ])('deviceInterval %s: the device authorization answer carries interval %s (absent: RFC 8628 default of 5 s)', async (deviceInterval, interval) => {
+    const sb = await startSandbox({ deviceInterval });
+    try {
+      const cli = await client.discovery(new URL(sb.issuer), sb.clients.cli.clientId, undefined, client.None(), insecure);
+      const d = await client.initiateDeviceAuthorization(cli, { scope: 'openid' });
+      expect(d.interval).toBe(interval);
+      expect(d.device_code).toBeTruthy();
+    } finally {
+      await sb.close();
+    }
+  });
+
   it('issues client_credentials JWTs for the MCP URL by default, honours tokenTtl, and counts requests', async () => {
     const sb = await startSandbox({ tokenTtl: 120 });
     try {

@@ -6,12 +6,14 @@ import type { Sandboxed } from "./cli.js";
 
 /**
  * The product's sandbox (a real oidc-provider + a protected MCP server) for one test file: started
- * before its tests, stopped after, repaired after each test that broke it on purpose.
+ * before its tests, stopped after, repaired after each test that broke it on purpose. Its device flow
+ * asks clients to poll every second (oidc-provider's silence means 5 s), so approved device logins
+ * end promptly.
  */
 export function useSandbox(opts: SandboxOptions = {}): Sandbox {
   let current: Sandbox | undefined;
   beforeAll(async () => {
-    current = await startSandbox(opts);
+    current = await startSandbox({ deviceInterval: 1, ...opts });
   });
   afterAll(async () => {
     await current?.close();
