@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { SignJWT, createLocalJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload } from "jose";
+import { SignJWT, createLocalJWKSet, decodeJwt, exportJWK, jwtVerify, type JWK, type JWTPayload } from "jose";
+import { pooledKeyPair } from "../simulators/common.js";
 
 /**
  * Identity federation, both sides, for tests:
@@ -67,7 +68,7 @@ export async function startCiIssuer(): Promise<CiIssuer> {
   const server = createServer();
   const port = await listen(server);
   const issuer = `http://127.0.0.1:${port}`;
-  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const { privateKey, publicKey } = await pooledKeyPair("RS256");
   const kid = randomUUID();
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] };
   const requestToken = randomBytes(24).toString("base64url");

@@ -102,9 +102,23 @@ export interface RsaKey {
   jwk: JWK;
 }
 
+/**
+ * RSA key pairs for the simulators, from a small pool per process: generating an RSA-2048 key takes
+ * about 200 ms, and a suite starts simulators hundreds of times. The pool hands its keys out in turn,
+ * so the next POOL_SIZE simulators started (say, two IdPs a test tells apart) never share a key.
+ */
+const POOL_SIZE = 8;
+const pools = new Map<string, { next: number; keys: Array<Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }>> }>();
+export function pooledKeyPair(alg: "RS256" | "RSA-OAEP"): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> {
+  let pool = pools.get(alg);
+  if (!pool) pools.set(alg, (pool = { next: 0, keys: [] }));
+  const i = pool.next++ % POOL_SIZE;
+  return (pool.keys[i] ??= generateKeyPair(alg, { extractable: true }));
+}
+
 /** An RS256 signing key; `kid` defaults to the RFC 7638 thumbprint (what Thunder and Keycloak use). */
 export async function rsaKey(o: { kid?: string } = {}): Promise<RsaKey> {
-  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const { privateKey, publicKey } = await pooledKeyPair("RS256");
   const pub = await exportJWK(publicKey);
   const kid = o.kid ?? (await calculateJwkThumbprint(pub));
   return { privateKey, publicKey, kid, jwk: { kid, kty: "RSA", use: "sig", alg: "RS256", n: pub.n, e: pub.e } };

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from "jose";
+import { createRemoteJWKSet, exportJWK, importJWK, jwtVerify, SignJWT, type JWK } from "jose";
+import { pooledKeyPair } from "./common.js";
 
 /**
  * Enterprise-managed authorization (ID-JAG) on both sides of the MCP client, for tests:
@@ -58,7 +59,7 @@ export async function startEnterprise(o: { mcpUrl: string; asClientSecret?: stri
   const asServer = createServer();
   const idpIssuer = `http://127.0.0.1:${await listen(idpServer)}`;
   const asIssuer = `http://127.0.0.1:${await listen(asServer)}`;
-  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const { privateKey, publicKey } = await pooledKeyPair("RS256");
   const signing: JWK = { ...(await exportJWK(privateKey)), kid: "idp-1", alg: "RS256", use: "sig" };
   const jagKey = await importJWK(signing, "RS256");
   const policy: EnterpriseSetup["policy"] = {};

@@ -52,9 +52,9 @@
  * is made from there).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseBody, rsaKey, sendJson, serve } from './common.js';
+import { parseBody, pooledKeyPair, rsaKey, sendJson, serve } from './common.js';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { SignJWT, calculateJwkThumbprint, compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, jwtVerify, type JWK, type JWTPayload, type CryptoKey } from 'jose';
 
 // ------------------------------------------------------------------------------------------------
 // Public types
@@ -492,7 +492,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     };
     realms.set(name, realm);
     const { privateKey, publicKey, kid: sigKid, jwk: sigJwk } = await rsaKey();
-    const enc = await generateKeyPair('RSA-OAEP', { extractable: true });
+    const enc = await pooledKeyPair('RSA-OAEP');
     const encPub = await exportJWK(enc.publicKey);
     // gloak observed "Certificate endpoint": an RS256/sig key and an RSA-OAEP/enc key; key order is
     // not stable across starts - the enc key is listed first here so clients must select by kid/use
