@@ -45,12 +45,13 @@ const E2E = [
 export default defineConfig({
   test: {
     globalSetup: ["test/global-setup.ts"],
+    setupFiles: ["test/setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
     // A worker keeps its loaded modules from one file to the next: re-importing src/ for each of 100
-    // files cost a fifth of the run. Tests share no module state (no module mocks or global stubs;
-    // src/store/trust.ts's cache is reset by the helpers that need it; a chdir is undone after each).
+    // files cost a fifth of the run. Tests share no module state: no module mocks or global stubs, a
+    // chdir is undone after each test, and the CLI's per-process state is reset per file (test/setup.ts).
     isolate: false,
     // Three workers on two cores: the end-to-end files spend much of their time waiting on other
     // processes (real clients, browsers, tokens that must really expire), which a third worker fills.

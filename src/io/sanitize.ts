@@ -108,7 +108,9 @@ export function sanitizeOutput(text: string): string {
     .join("");
 }
 
-/** For tests: forget everything registered. */
+/** For tests, where one process runs many commands: forget everything registered. */
 export function resetSecrets(): void {
   known.clear();
+  secretEnvNames.clear();
+  secretEnvNames.add("MCP_AUTH_CLIENT_SECRET");
 }

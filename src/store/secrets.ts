@@ -349,6 +349,10 @@ class FileStore implements SecretStore {
 // memory: nothing outlives the process (CI steps that must leave no trace).
 
 const memory = new Map<string, string>();
+/** For tests, where one process runs many commands: empty the memory store. */
+export function resetMemoryStore(): void {
+  memory.clear();
+}
 class MemoryStore implements SecretStore {
   readonly kind = "memory" as const;
   readonly description = "memory (nothing persisted)";
