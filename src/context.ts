@@ -1,6 +1,6 @@
 import { paths as resolvePaths, type Paths } from "./paths.js";
 import { UsageError } from "./errors.js";
-import { createFetch, withAddressPolicy, type Fetch, type Resolver, type Timers } from "./oauth/http.js";
+import { createFetch, createRelay, relayFromFetch, withAddressPolicy, type Fetch, type Relay, type Resolver, type Timers } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
 import type { Plugins } from "./core/provider.js";
 import { chooseStore, openStore, parseStoreKind, type SecretStore, type StoreKind } from "./store/secrets.js";
@@ -56,6 +56,8 @@ export interface Context {
   readonly nonInteractive: boolean;
   readonly allowHttp: boolean;
   fetch: Fetch;
+  /** Requests `mcp-auth serve` passes through to the profile's MCP server (src/oauth/http.ts createRelay). */
+  relay: Relay;
   /**
    * The fetch for URLs a server sent (metadata, endpoints, issuers): each may lead no further into
    * the user's network than `userUrls`, the URLs the user gave (src/oauth/address-policy.ts).
@@ -106,7 +108,10 @@ export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`${timeoutSource} must be a positive number of seconds, got "${timeoutRaw}"`);
   const debug = g.debug ? (m: string) => io.err.write(`${io.paint.dim("debug")} ${sanitize(m)}\n`) : undefined;
   if (g.insecure) io.warn("--insecure: TLS certificates are NOT verified; anyone on the path can read your tokens");
-  const fetchFn = deps.fetch ?? createFetch({ timeoutMs: timeoutSec * 1000, debug, warn: (m) => io.warn(m), caFile: g.caFile, insecure: g.insecure, env, resolve: deps.resolve, timers: deps.waits });
+  const httpOptions = { timeoutMs: timeoutSec * 1000, debug, warn: (m: string) => io.warn(m), caFile: g.caFile, insecure: g.insecure, env, resolve: deps.resolve, timers: deps.waits };
+  const fetchFn = deps.fetch ?? createFetch(httpOptions);
+  // A test's own fetch carries the relayed requests too.
+  const relay = deps.fetch ? relayFromFetch(deps.fetch) : createRelay(httpOptions);
   // One policy per set of URLs, so a long-running proxy that refreshes often reuses its connections.
   const policies = new Map<string, Fetch>();
   const fetchFrom = (userUrls: readonly string[]): Fetch => {
@@ -131,6 +136,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
     nonInteractive: !io.interactive,
     allowHttp: Boolean(g.allowHttp),
     fetch: fetchFn,
+    relay,
     fetchFrom,
     oauthEnv: (userUrls) => ({ plugins: deps.plugins, fetch: userUrls?.length ? fetchFrom(userUrls) : fetchFn, discoveryDir: p.discovery, discoveryTtl: Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600), allowHttp: Boolean(g.allowHttp), now: ctx.now, timeoutMs: timeoutSec * 1000 }),
     config: () => (cfg ??= readConfigSync(p.config)),

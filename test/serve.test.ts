@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loopbackHost, loopbackOrigin, startServe, type Serving } from "../src/mcp/serve.js";
 import type { BearerToken } from "../src/mcp/proxy.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+import { createRelay, relayFromFetch } from "../src/oauth/http.js";
+
+const realRelay = createRelay({ timeoutMs: 30_000, env: {} });
 
 /**
  * `mcp-auth serve`'s endpoint (src/mcp/serve.ts), in-process, in front of the sandbox's real MCP
@@ -48,6 +51,11 @@ async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch
     fetch: async (u, init) => {
       upstream.push(new Headers(init?.headers));
       return (o.fetch ?? fetch)(u, init);
+    },
+    // Passed-through requests: the real relay, or the test's fetch when it plays the server.
+    relay: async (u, init) => {
+      upstream.push(new Headers(init.headers));
+      return (o.fetch ? relayFromFetch(o.fetch) : realRelay)(u, init);
     },
     now: () => Date.now(),
     error: (l) => errors.push(l),

@@ -141,6 +141,7 @@ export function relayUpstream(ctx: Context, profile: Profile, o: { minTtl?: stri
     stepUp: tokens.stepUp,
     covers: tokens.covers,
     fetch: ctx.fetch,
+    relay: ctx.relay,
     now: () => ctx.now(),
     error: notice,
     debug: o.debug ? (line: string) => ctx.debug(line) : undefined,

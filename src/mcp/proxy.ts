@@ -110,11 +110,21 @@ export function bearerCache(o: ProxyOptions) {
   };
 }
 
+/** What the token side needs to know of an answer, whatever carried the request (fetch, serve's relay). */
+export interface Answered {
+  status: number;
+  /** The WWW-Authenticate header, if any. */
+  challenge: string | null;
+  /** Drops the body of an answer about to be retried. */
+  discard(): void | Promise<void>;
+}
+
 /**
- * ctx.fetch with the bearer token on every request; a 401 gets one renewal and one retry, a 403
- * insufficient_scope a step-up (at most MAX_STEP_UPS per session) and one retry.
+ * The token side of each request: `send` carries the bearer token; a 401 gets one renewal and one
+ * retry, a 403 insufficient_scope a step-up (at most MAX_STEP_UPS per session) and one retry.
+ * Returns `authorized(url, send, view)`, for any transport (`view` says what an answer is).
  */
-export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
+export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>) {
   let stepUps = 0;
   let guardShown = false;
   let badShown = false;
@@ -125,9 +135,9 @@ export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof beare
    * The scopes a 403 insufficient_scope challenge asks for: none for any other answer, without a
    * step-up, for a URL the profile does not cover, or when the challenge is not a list of scope-tokens.
    */
-  const stepUpScopes = (res: Response, url: URL): string[] => {
+  const stepUpScopes = (res: Answered, url: URL): string[] => {
     if (res.status !== 403 || !o.stepUp) return [];
-    const c = parseWwwAuthenticate(res.headers.get("www-authenticate"));
+    const c = parseWwwAuthenticate(res.challenge);
     if (c?.params.error !== "insufficient_scope") return [];
     if (!mayStepUp(url)) {
       if (!outsideShown) o.error(`the MCP server asks for more scope at ${url.origin}${url.pathname}, outside ${o.owner}'s server: no step-up there; passing its refusal on`);
@@ -142,6 +152,47 @@ export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof beare
     }
     return [...new Set(scopes)];
   };
+  /** The token after a step-up for `scopes`: requests refused together share one. */
+  const steppedUp = async (scopes: string[], used: string): Promise<string | undefined> => {
+    const current = await bearer.get();
+    if (current !== used) return current; // someone stepped up meanwhile
+    if (!stepping) {
+      if (stepUps >= MAX_STEP_UPS) {
+        if (!guardShown) o.error(`the MCP server ${o.url.host} still asks for more scope (${scopes.join(" ")}) after ${MAX_STEP_UPS} step-ups; passing its refusal on`);
+        guardShown = true;
+        return undefined;
+      }
+      stepUps++;
+      o.error(`the MCP server ${o.url.host} needs scope ${scopes.join(" ")}: getting a token that has it (step-up ${stepUps} of ${MAX_STEP_UPS})`);
+      stepping = o.stepUp!(scopes).then((t) => bearer.set(t)).finally(() => (stepping = undefined));
+    }
+    return stepping;
+  };
+  return async function authorized<R>(url: URL, send: (token: string) => Promise<R>, view: (r: R) => Answered): Promise<R> {
+    // The transports stay on the server's origin; should one ever stray, the token does not follow.
+    if (url.origin !== o.url.origin) throw new McpAuthError(`refusing to send the token of ${o.owner} to ${url.origin}, which is not the MCP server's origin ${o.url.origin}`);
+    let used = await bearer.get();
+    let res = await send(used);
+    for (let scopes = stepUpScopes(view(res), url); scopes.length; scopes = stepUpScopes(view(res), url)) {
+      const next = await steppedUp(scopes, used);
+      if (next === undefined) break;
+      used = next;
+      await view(res).discard();
+      res = await send(used);
+    }
+    if (view(res).status !== 401) return res;
+    await view(res).discard();
+    o.debug?.("the server answered 401: getting a new token and retrying once");
+    const again = await send(await bearer.refused(used));
+    if (view(again).status !== 401) return again;
+    await view(again).discard();
+    throw new TokenRefusedError(`the MCP server ${o.url.host} refused the token of ${o.owner} (HTTP 401, also after getting a new one)`, { hint: o.loginHint });
+  };
+}
+
+/** ctx.fetch with the bearer token on every request, through the token gate. */
+export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
+  const authorized = tokenGate(o, bearer);
   const withToken = (init: RequestInit | undefined, token: string): RequestInit => {
     const headers = new Headers(init?.headers);
     // Extra headers first, then the token: a name the transport or the token owns is refused earlier (src/headers.ts), and never wins here.
@@ -149,39 +200,6 @@ export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof beare
     headers.set("authorization", `Bearer ${token}`);
     return { ...init, headers };
   };
-  return async (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    // The transports stay on the server's origin; should one ever stray, the token does not follow.
-    if (url.origin !== o.url.origin) throw new McpAuthError(`refusing to send the token of ${o.owner} to ${url.origin}, which is not the MCP server's origin ${o.url.origin}`);
-    const token = await bearer.get();
-    let res = await o.fetch(input, withToken(init, token));
-    let used = token;
-    for (let scopes = stepUpScopes(res, url); scopes.length; scopes = stepUpScopes(res, url)) {
-      const current = await bearer.get();
-      if (current === used) {
-        // Requests refused together share one step-up.
-        if (!stepping) {
-          if (stepUps >= MAX_STEP_UPS) {
-            if (!guardShown) o.error(`the MCP server ${o.url.host} still asks for more scope (${scopes.join(" ")}) after ${MAX_STEP_UPS} step-ups; passing its refusal on`);
-            guardShown = true;
-            break;
-          }
-          stepUps++;
-          o.error(`the MCP server ${o.url.host} needs scope ${scopes.join(" ")}: getting a token that has it (step-up ${stepUps} of ${MAX_STEP_UPS})`);
-          stepping = o.stepUp!(scopes).then((t) => bearer.set(t)).finally(() => (stepping = undefined));
-        }
-        used = await stepping;
-      } else used = current; // someone stepped up meanwhile
-      await res.body?.cancel().catch(() => {});
-      res = await o.fetch(input, withToken(init, used));
-    }
-    if (res.status !== 401) return res;
-    await res.body?.cancel().catch(() => {});
-    o.debug?.("the server answered 401: getting a new token and retrying once");
-    const fresh = await bearer.refused(used);
-    const again = await o.fetch(input, withToken(init, fresh));
-    if (again.status !== 401) return again;
-    await again.body?.cancel().catch(() => {});
-    throw new TokenRefusedError(`the MCP server ${o.url.host} refused the token of ${o.owner} (HTTP 401, also after getting a new one)`, { hint: o.loginHint });
-  };
+  const view = (res: Response): Answered => ({ status: res.status, challenge: res.headers.get("www-authenticate"), discard: () => res.body?.cancel().catch(() => {}) });
+  return (input, init) => authorized(new URL(input instanceof Request ? input.url : String(input)), (token) => o.fetch(input, withToken(init, token)), view);
 }

@@ -2,9 +2,9 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
-import { isLoopbackHost, redact } from "../oauth/http.js";
+import { isLoopbackHost, redact, type Relay, type RelayAnswer } from "../oauth/http.js";
 import { probeEra } from "./era.js";
-import { authorizedFetch, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
+import { authorizedFetch, bearerCache, PROXY_ERROR, tokenGate, type Answered, type ProxyOptions } from "./proxy.js";
 import { clientEra, eraBridges } from "./serve-bridge.js";
 import { MAX_SSE_EVENT_BYTES } from "./transport.js";
 
@@ -12,7 +12,7 @@ import { MAX_SSE_EVENT_BYTES } from "./transport.js";
  * The loopback endpoint behind `mcp-auth serve`, for MCP clients that can only be given a URL and a
  * static header. It forwards each Streamable HTTP request (POST, the GET stream, DELETE) to the
  * profile's MCP server with a fresh token in place of the static header, and streams the answer back
- * unchanged, so a client of the server's protocol era (docs/mcp-2026-07-28.md) speaks to it directly:
+ * unchanged (through a relay made for it, not fetch: ./../oauth/http.ts createRelay), so a client of the server's protocol era (docs/mcp-2026-07-28.md) speaks to it directly:
  * session ids, MCP-Protocol-Version and the 2026-07-28 request-metadata headers (Mcp-Method, Mcp-Name,
  * Mcp-Param-*) pass through. A client of the other era goes through the proxy's bridge instead
  * (./serve-bridge.ts). Tokens come from the proxy's token source and fetch (./proxy.ts: renewal before
@@ -23,6 +23,11 @@ import { MAX_SSE_EVENT_BYTES } from "./transport.js";
  * Origin, when present, is a loopback one (the Streamable HTTP transport's DNS-rebinding defence).
  */
 export type ServeOptions = Pick<ProxyOptions, "url" | "token" | "stepUp" | "covers" | "fetch" | "now" | "error" | "debug" | "owner" | "loginHint"> & {
+  /**
+   * What a request passed through goes by (src/oauth/http.ts createRelay): the answer is streamed to
+   * the client as it arrives. The era probe and the bridges use `fetch`.
+   */
+  relay: Relay;
   /** 0: any free port. */
   port: number;
   /** The secret clients must send as `Authorization: Bearer <secret>` (default: 32 random bytes). */
@@ -76,12 +81,15 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const secret = o.secret ?? newSecret();
   const expected = Buffer.from(`Bearer ${secret}`);
   // Constant time over the secret's bytes; only a length that differs (a public 50) returns early.
-  const authorized = (h: string | undefined) => {
+  const authorized_ = (h: string | undefined) => {
     const got = h === undefined ? undefined : Buffer.from(h);
     return got !== undefined && got.length === expected.length && timingSafeEqual(got, expected);
   };
   const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
-  const upstream = authorizedFetch(opts, bearerCache(opts));
+  const bearer = bearerCache(opts);
+  const upstream = authorizedFetch(opts, bearer);
+  const authorized = tokenGate(opts, bearer);
+  const view = (a: RelayAnswer): Answered => ({ status: a.status, challenge: headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard });
   let port = o.port;
   let shown = false;
   const bridges = eraBridges({ ...o, fetch: o.fetch });
@@ -97,19 +105,22 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+  /** Why a request is not served (status and text), or undefined when it may go on. */
+  const guard = (req: IncomingMessage): [number, string] | undefined => {
     const origin = req.headers.origin;
-    if (origin !== undefined && !loopbackOrigin(origin)) return refuse(res, 403, "Forbidden: this endpoint takes requests from loopback origins only");
-    if (!loopbackHost(req.headers.host, port)) return refuse(res, 403, "Forbidden: Host must be this loopback endpoint");
-    if (!authorized(req.headers.authorization)) return refuse(res, 401, "Unauthorized: send the header mcp-auth serve printed when it started");
-    if ((req.url ?? "/").split("?")[0] !== SERVE_PATH) return refuse(res, 404, `Not found: the MCP endpoint is ${SERVE_PATH}`);
+    if (origin !== undefined && !loopbackOrigin(origin)) return [403, "Forbidden: this endpoint takes requests from loopback origins only"];
+    if (!loopbackHost(req.headers.host, port)) return [403, "Forbidden: Host must be this loopback endpoint"];
+    if (!authorized_(req.headers.authorization)) return [401, "Unauthorized: send the header mcp-auth serve printed when it started"];
+    if ((req.url ?? "/").split("?")[0] !== SERVE_PATH) return [404, `Not found: the MCP endpoint is ${SERVE_PATH}`];
+    return undefined;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const refused = guard(req);
+    if (refused) return refuse(res, ...refused);
     if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
       res.setHeader("allow", "GET, POST, DELETE");
       return refuse(res, 405, "Method not allowed");
-    }
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (typeof v === "string" && (REQUEST_HEADERS.has(k) || k.startsWith("mcp-"))) headers.set(k, v);
     }
     let body: Buffer | undefined;
     if (req.method === "POST") {
@@ -124,53 +135,53 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
       if (client === "legacy" && m.method === "initialize" && (await serverEra()) === "modern") return bridges.legacy(req, res, m);
       if (client === "modern" && (await serverEra()) === "legacy") return bridges.modern(res, m);
     }
+    await passThrough(req, res, body);
+  };
+
+  /** The request as the client sent it (its MCP headers, its body), with a fresh token; the answer streamed back. */
+  const passThrough = async (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (typeof v === "string" && (REQUEST_HEADERS.has(k) || k.startsWith("mcp-"))) headers[k] = v;
+    }
     // A client that goes away ends its request upstream too: the stream it was reading is closed (in
-    // 2026-07-28, how a request is cancelled). Without a fetch signal: a per-request AbortSignal.any
-    // below costs every request more than the rare early leave saves.
+    // 2026-07-28, how a request is cancelled).
+    let answer: RelayAnswer | undefined;
     let gone = false;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     res.on("close", () => {
       if (res.writableFinished) return;
       gone = true;
-      void reader?.cancel().catch(() => {});
+      answer?.discard();
     });
     const began = o.now();
-    let answer: Response;
     try {
-      answer = await upstream(o.url, { method: req.method, headers, ...(body ? { body: new Uint8Array(body) } : {}) });
+      answer = await authorized(o.url, (token) => o.relay(o.url, { method: req.method!, headers: { ...headers, authorization: `Bearer ${token}` }, body }), view);
     } catch (e) {
       if (gone) return;
       const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
       const line = `${redact(err.message).slice(0, 300)}${err.hint ? ` (${err.hint})` : ""}`;
       if (!shown) o.error(line);
       shown = true;
-      const id = requestId(body);
       res.writeHead(502, { "content-type": "application/json" });
-      return void res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } }));
+      return void res.end(JSON.stringify({ jsonrpc: "2.0", id: requestId(body), error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } }));
     }
     shown = false;
-    if (gone) return void (await answer.body?.cancel().catch(() => {}));
+    if (gone) return answer.discard();
     const out: Record<string, string> = {};
-    answer.headers.forEach((v, k) => {
-      if (RESPONSE_HEADERS.has(k)) out[k] = v;
-    });
-    o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
-    if (!answer.body) return void res.writeHead(answer.status, out).end();
-    // Anything but an event stream was read whole below the token layer (src/oauth/http.ts): one write, with its length.
-    if (!(answer.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
-      const bytes = Buffer.from(await answer.arrayBuffer());
-      return void res.writeHead(answer.status, { ...out, "content-length": String(bytes.length) }).end(bytes);
+    for (const k of RESPONSE_HEADERS) {
+      const v = headerOf(answer.headers, k);
+      if (v !== undefined) out[k] = v;
     }
+    o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
     res.writeHead(answer.status, out);
-    reader = answer.body.getReader();
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done || gone) break;
-        if (!res.write(value)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
+      for await (const chunk of answer.body) {
+        if (gone) break;
+        if (!res.write(chunk)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
       }
     } catch {
-      /* the server or the client went away mid-stream */
+      /* the server or the client went away mid-stream, or the body passed its cap or its time */
+      return void res.destroy();
     }
     res.end();
   };
@@ -205,15 +216,23 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
 }
 
 /** A request body of at most `cap` bytes (undefined past that). */
-async function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    n += chunk.length;
-    if (n > cap) return undefined;
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
+function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on("data", (chunk: Buffer) => {
+      n += chunk.length;
+      if (n <= cap) parts.push(chunk);
+    });
+    req.on("end", () => resolve(n > cap ? undefined : parts.length === 1 ? parts[0] : Buffer.concat(parts)));
+    req.on("error", reject);
+  });
+}
+
+/** A response header's value (several are joined as HTTP joins them). */
+function headerOf(headers: RelayAnswer["headers"], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
 }
 
 /** The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). */

@@ -438,13 +438,14 @@ function addressBook(o: HttpOptions) {
 }
 
 type DispatchFetch = (input: string | URL | Request, init: RequestInit, policy?: AddressPolicy) => Promise<Response>;
+type Undici = typeof import("undici");
 
 /**
- * npm undici: a direct agent for loopback, a proxy-aware one (HTTP(S)_PROXY, NO_PROXY) for the rest,
- * per AddressPolicy (so a connection judged under one policy is never reused under another), each
- * resolving names through `lookupFor`. Its Response is re-wrapped as a global Response for openid-client.
+ * npm undici's dispatchers: a direct agent for loopback, a proxy-aware one (HTTP(S)_PROXY, NO_PROXY)
+ * for the rest, per AddressPolicy (so a connection judged under one policy is never reused under
+ * another), each resolving names through `lookupFor`.
  */
-async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<DispatchFetch> {
+async function undiciDispatchers(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<{ undici: Undici; dispatcherFor: (url: URL, policy?: AddressPolicy) => object }> {
   const undici = await import("undici");
   const tls = await import("node:tls");
   let ca: string[] | undefined;
@@ -480,13 +481,129 @@ async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | u
     agents.set(policy, (a = { direct, proxied }));
     return a;
   };
+  return { undici, dispatcherFor: (url, policy) => (isLoopbackHost(url.hostname) ? agentsFor(policy).direct : agentsFor(policy).proxied) };
+}
+
+/** npm undici's fetch over those dispatchers; its Response is re-wrapped as a global Response for openid-client. */
+async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<DispatchFetch> {
+  const { undici, dispatcherFor } = await undiciDispatchers(o, lookupFor);
   return async (input, init, policy) => {
-    const url = new URL(urlOf(input));
-    const a = agentsFor(policy);
-    const dispatcher = isLoopbackHost(url.hostname) ? a.direct : a.proxied;
+    const dispatcher = dispatcherFor(new URL(urlOf(input)), policy);
     const res = await undici.fetch(input as never, { ...(init as object), dispatcher } as never);
     return new Response(res.body as never, { status: res.status, statusText: res.statusText, headers: res.headers as never });
   };
+}
+
+/** An MCP server's answer as `mcp-auth serve` hands it on: as it arrives, without WHATWG Request/Response objects. */
+export interface RelayAnswer {
+  status: number;
+  /** Lower-case names, as the server sent them. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The body as it arrives: an event stream stays open; anything else is capped at MAX_BODY_BYTES and ends within the timeout. */
+  body: AsyncIterable<Uint8Array>;
+  /** Drops the rest of the body (a refused answer about to be retried, a client that left). */
+  discard(): void;
+}
+export type Relay = (url: URL, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<RelayAnswer>;
+
+/**
+ * Requests to the MCP server for `mcp-auth serve`, on undici's request API: the same dispatchers,
+ * names, CA, proxy and timeout as createFetch, no redirect followed (a 3xx fails naming its
+ * Location: the request carries the token), and `--debug` traces with secrets redacted. Made for a
+ * relay that runs for hours: fetch's Request, Headers, Response and web streams cost serve more CPU
+ * per request than everything else it does, and their garbage most of its memory growth.
+ */
+export function createRelay(o: HttpOptions): Relay {
+  const addresses = addressBook(o);
+  const timers = o.timers ?? realTimers;
+  let dispatchers: ReturnType<typeof undiciDispatchers> | undefined;
+  return async (url, init) => {
+    const { undici, dispatcherFor } = await (dispatchers ??= undiciDispatchers(o, (p) => addresses.lookup(p)));
+    if (o.debug) {
+      o.debug(`> ${init.method} ${redactUrl(url.href)}`);
+      o.debug(`>   ${redactHeaders(new Headers(init.headers))}`);
+    }
+    const started = Date.now();
+    // Until the headers are in, and for anything but an event stream until its body has ended.
+    const abort = new AbortController();
+    let timedOut = false;
+    let timer: unknown = timers.setTimeout(() => ((timedOut = true), abort.abort()), o.timeoutMs);
+    const stop = () => {
+      if (timer !== undefined) timers.clearTimeout(timer);
+      timer = undefined;
+    };
+    let res: Awaited<ReturnType<Undici["request"]>>;
+    try {
+      res = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal: abort.signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
+    } catch (e) {
+      stop();
+      throw toNetworkError(e, url.href, timedOut, o.timeoutMs);
+    }
+    // Destroying an unread body (discard, a refused redirect) emits an error nobody else may be listening for.
+    res.body.on("error", () => {});
+    const header = (name: string) => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v.join(", ") : v;
+    };
+    const ct = header("content-type") ?? "";
+    o.debug?.(`< ${res.statusCode} ${init.method} ${redactUrl(url.href)} (${Date.now() - started} ms) ${ct.replace(CONTROL, " ")}`);
+    if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304) {
+      stop();
+      res.body.destroy();
+      throw new NetworkError(`${url.host} answered HTTP ${res.statusCode}, redirecting to ${safeLocation(header("location") ?? null, url.href)}; mcp-auth does not follow redirects of requests that carry credentials`, { hint: "use the URL it points to, if you trust it" });
+    }
+    const stream = ct.startsWith("text/event-stream");
+    if (stream) stop();
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body: stream ? res.body : capped(res.body, url.href, stop),
+      discard: () => {
+        stop();
+        res.body.destroy();
+      },
+    };
+  };
+}
+
+/** A relay over a fetch (a test's own fetch): the same answers, through Response objects. */
+export function relayFromFetch(fetch: Fetch): Relay {
+  return async (url, init) => {
+    const res = await fetch(url, { method: init.method, headers: init.headers, ...(init.body ? { body: init.body as BodyInit } : {}), redirect: "manual" });
+    const headers: RelayAnswer["headers"] = {};
+    res.headers.forEach((v, k) => (headers[k] = v));
+    // Its own reader, so discard() can end a read that is waiting (the stream stays locked to it).
+    const reader = res.body?.getReader();
+    return {
+      status: res.status,
+      headers,
+      body: (async function* () {
+        for (;;) {
+          const next = await reader?.read();
+          if (!next || next.done) return;
+          yield next.value;
+        }
+      })(),
+      discard: () => void reader?.cancel().catch(() => {}),
+    };
+  };
+}
+
+/** A body refused once it passes MAX_BODY_BYTES; `done` when it ends either way. */
+async function* capped(body: AsyncIterable<Uint8Array> & { destroy(): void }, url: string, done: () => void): AsyncIterable<Uint8Array> {
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        body.destroy();
+        throw new NetworkError(`the response from ${safeHost(url)} is too large (over ${MAX_BODY_BYTES / 1024 / 1024} MB)`);
+      }
+      yield chunk;
+    }
+  } finally {
+    done();
+  }
 }
 
 /**
