@@ -10,7 +10,6 @@
  * doubt, before or after the request — and it returns false: the full CLI then runs and says what
  * went wrong. It never prints an error itself.
  */
-import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { isIP, type LookupFunction } from "node:net";
@@ -18,7 +17,7 @@ import { join } from "node:path";
 import { parseTokenCall, writeOut, type TokenCall } from "./fast.js";
 import { formatToken, isBearer, tokenProblem } from "./format.js";
 import { classifyAddress, judge, reachOf, resolveByName, type Reach } from "./oauth/address-policy.js";
-import { checkMetadata, checkResource, checkUrl, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
+import { checkMetadata, checkResource, checkUrl, discoveryFile, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
 import { isLoopbackHost, MAX_BODY_BYTES, type ResolvedAddress, type Resolver } from "./oauth/http.js";
 import { writeFileAtomic } from "./store/fsutil.js";
 import { acquire } from "./store/lock.js";
@@ -141,8 +140,7 @@ function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
 
 /** The issuer's metadata as the full path cached it (src/oauth/client.ts discover()), if still fresh. */
 function cachedMetadata(call: TokenCall, issuer: string, env: NodeJS.ProcessEnv): ServerMetadata | null {
-  const file = join(call.paths.discovery, createHash("sha256").update(issuer).digest("hex").slice(0, 32) + ".json");
-  const rec = JSON.parse(readPrivateFile(file) ?? "null") as { fetched_at?: unknown; issuer?: unknown; metadata?: ServerMetadata } | null;
+  const rec = JSON.parse(readPrivateFile(discoveryFile(call.paths.discovery, issuer)) ?? "null") as { fetched_at?: unknown; issuer?: unknown; metadata?: ServerMetadata } | null;
   const ttl = Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600);
   if (!rec || rec.issuer !== issuer || typeof rec.fetched_at !== "number" || !(Date.now() - rec.fetched_at < ttl * 1000)) return null;
   if (!rec.metadata || typeof rec.metadata !== "object") return null;
@@ -356,6 +354,9 @@ async function post(url: URL, headers: Record<string, string>, body: string, pin
     const timer = setTimeout(() => req.destroy(new Error("timed out")), timeoutMs);
     req.on("error", reject);
     req.on("close", () => clearTimeout(timer));
+    // Once the request is out, the wait for the IdP's answer is idle: load node:crypto then, which the
+    // atomic writes after the answer need (src/store/fsutil.ts randomHex), rather than before the request.
+    req.on("finish", () => setImmediate(() => process.getBuiltinModule("node:crypto")));
     req.end(body);
   });
 }
