@@ -17,15 +17,18 @@ try {
 }
 if (!fast.tryCachedToken(process.argv.slice(2), process.env)) {
   // A miss that needs one request to the IdP (client credentials, a refresh) is tried with node:https
-  // alone (dist/fast-fetch.cjs); anything unusual, and any error, goes to the full CLI, which reports it.
+  // alone (dist/fast-fetch.cjs), on the call dist/fast.cjs parsed (no second read of the config);
+  // anything unusual, and any error, goes to the full CLI, which reports it. Not a call for the fast
+  // paths at all (another command): straight to the full CLI.
+  const call = fast.lastCall;
   let fresh;
   try {
-    fresh = require("../dist/fast-fetch.cjs");
+    fresh = call ? require("../dist/fast-fetch.cjs") : undefined;
   } catch {
     fresh = undefined;
   }
   const info = (line) => process.stderr.write(`${line}\n`);
-  Promise.resolve(fresh ? fresh.tryFreshToken(process.argv.slice(2), process.env, { info }) : false)
+  Promise.resolve(fresh ? fresh.tryFreshToken(process.argv.slice(2), process.env, { info, call }) : false)
     .catch(() => false)
     .then((served) => served || runCli());
 }

@@ -32,6 +32,8 @@ export interface FreshOptions {
   info?: (line: string) => void;
   /** Name resolution. Only a caller in the same process can pass one (tests); default dns.lookup. */
   resolve?: Resolver;
+  /** parseTokenCall() of the same argv and env, done already by src/fast.ts (its lastCall); parsed here when absent. */
+  call?: TokenCall | null;
 }
 
 /** What the fast path did, for tests: a global only code in this process can read. */
@@ -65,7 +67,7 @@ interface Plan {
 export async function tryFreshToken(argv: string[], env: NodeJS.ProcessEnv, o: FreshOptions = {}): Promise<boolean> {
   let text: { text: string; kind: Kind | "cache" } | null;
   try {
-    const plan = prepare(argv, env);
+    const plan = prepare(o.call !== undefined ? o.call : parseTokenCall(argv, env), env);
     if (!plan) return false;
     text = await fetchUnderLock(plan, env, o);
   } catch {
@@ -80,8 +82,7 @@ export async function tryFreshToken(argv: string[], env: NodeJS.ProcessEnv, o: F
 const PROXY_VARS = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"];
 
 /** Everything decided before any lock or request: null when this call is not one for the fast path. */
-function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
-  const call = parseTokenCall(argv, env);
+function prepare(call: TokenCall | null, env: NodeJS.ProcessEnv): Plan | null {
   // --min-ttl on a miss: the full CLI warns when the IdP's tokens live shorter than asked.
   if (!call || call.minTtlGiven) return null;
   const timeoutRaw = env.MCP_AUTH_TIMEOUT ?? "30";
