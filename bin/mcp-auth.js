@@ -15,19 +15,28 @@ try {
   process.stderr.write("mcp-auth: not built yet; run `npm install` (or `npm run build`) in the mcp-auth folder\n");
   process.exit(1);
 }
-if (!fast.tryCachedToken(process.argv.slice(2), process.env)) {
+// A token served by a fast path is already written (synchronously, fs.writeSync): exit at once rather
+// than let Node tear the heap down and wait for the IdP to close its connection; stderr, if a notice
+// went there, is flushed first.
+let noticed = false;
+const served = () => (noticed ? process.stderr.write("", () => process.exit(0)) : process.exit(0));
+if (fast.tryCachedToken(process.argv.slice(2), process.env)) served();
+else {
   // A miss that needs one request to the IdP (client credentials, a refresh) is tried with node:https
-  // alone (dist/fast-fetch.cjs); anything unusual, and any error, goes to the full CLI, which reports it.
+  // alone (dist/fast-fetch.cjs), on the call dist/fast.cjs parsed (no second read of the config);
+  // anything unusual, and any error, goes to the full CLI, which reports it. Not a call for the fast
+  // paths at all (another command): straight to the full CLI.
+  const call = fast.lastCall;
   let fresh;
   try {
-    fresh = require("../dist/fast-fetch.cjs");
+    fresh = call ? require("../dist/fast-fetch.cjs") : undefined;
   } catch {
     fresh = undefined;
   }
-  const info = (line) => process.stderr.write(`${line}\n`);
-  Promise.resolve(fresh ? fresh.tryFreshToken(process.argv.slice(2), process.env, { info }) : false)
+  const info = (line) => ((noticed = true), process.stderr.write(`${line}\n`));
+  Promise.resolve(fresh ? fresh.tryFreshToken(process.argv.slice(2), process.env, { info, call }) : false)
     .catch(() => false)
-    .then((served) => served || runCli());
+    .then((ok) => (ok ? served() : runCli()));
 }
 
 function runCli() {

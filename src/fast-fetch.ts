@@ -10,7 +10,6 @@
  * doubt, before or after the request — and it returns false: the full CLI then runs and says what
  * went wrong. It never prints an error itself.
  */
-import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { isIP, type LookupFunction } from "node:net";
@@ -18,7 +17,7 @@ import { join } from "node:path";
 import { parseTokenCall, writeOut, type TokenCall } from "./fast.js";
 import { formatToken, isBearer, tokenProblem } from "./format.js";
 import { classifyAddress, judge, reachOf, resolveByName, type Reach } from "./oauth/address-policy.js";
-import { checkMetadata, checkResource, checkUrl, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
+import { checkMetadata, checkResource, checkUrl, discoveryFile, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
 import { isLoopbackHost, MAX_BODY_BYTES, type ResolvedAddress, type Resolver } from "./oauth/http.js";
 import { writeFileAtomic } from "./store/fsutil.js";
 import { acquire } from "./store/lock.js";
@@ -33,6 +32,8 @@ export interface FreshOptions {
   info?: (line: string) => void;
   /** Name resolution. Only a caller in the same process can pass one (tests); default dns.lookup. */
   resolve?: Resolver;
+  /** parseTokenCall() of the same argv and env, done already by src/fast.ts (its lastCall); parsed here when absent. */
+  call?: TokenCall | null;
 }
 
 /** What the fast path did, for tests: a global only code in this process can read. */
@@ -66,7 +67,7 @@ interface Plan {
 export async function tryFreshToken(argv: string[], env: NodeJS.ProcessEnv, o: FreshOptions = {}): Promise<boolean> {
   let text: { text: string; kind: Kind | "cache" } | null;
   try {
-    const plan = prepare(argv, env);
+    const plan = prepare(o.call !== undefined ? o.call : parseTokenCall(argv, env), env);
     if (!plan) return false;
     text = await fetchUnderLock(plan, env, o);
   } catch {
@@ -81,8 +82,7 @@ export async function tryFreshToken(argv: string[], env: NodeJS.ProcessEnv, o: F
 const PROXY_VARS = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"];
 
 /** Everything decided before any lock or request: null when this call is not one for the fast path. */
-function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
-  const call = parseTokenCall(argv, env);
+function prepare(call: TokenCall | null, env: NodeJS.ProcessEnv): Plan | null {
   // --min-ttl on a miss: the full CLI warns when the IdP's tokens live shorter than asked.
   if (!call || call.minTtlGiven) return null;
   const timeoutRaw = env.MCP_AUTH_TIMEOUT ?? "30";
@@ -141,8 +141,7 @@ function prepare(argv: string[], env: NodeJS.ProcessEnv): Plan | null {
 
 /** The issuer's metadata as the full path cached it (src/oauth/client.ts discover()), if still fresh. */
 function cachedMetadata(call: TokenCall, issuer: string, env: NodeJS.ProcessEnv): ServerMetadata | null {
-  const file = join(call.paths.discovery, createHash("sha256").update(issuer).digest("hex").slice(0, 32) + ".json");
-  const rec = JSON.parse(readPrivateFile(file) ?? "null") as { fetched_at?: unknown; issuer?: unknown; metadata?: ServerMetadata } | null;
+  const rec = JSON.parse(readPrivateFile(discoveryFile(call.paths.discovery, issuer)) ?? "null") as { fetched_at?: unknown; issuer?: unknown; metadata?: ServerMetadata } | null;
   const ttl = Number(env.MCP_AUTH_DISCOVERY_TTL ?? 3600);
   if (!rec || rec.issuer !== issuer || typeof rec.fetched_at !== "number" || !(Date.now() - rec.fetched_at < ttl * 1000)) return null;
   if (!rec.metadata || typeof rec.metadata !== "object") return null;
@@ -356,6 +355,9 @@ async function post(url: URL, headers: Record<string, string>, body: string, pin
     const timer = setTimeout(() => req.destroy(new Error("timed out")), timeoutMs);
     req.on("error", reject);
     req.on("close", () => clearTimeout(timer));
+    // Once the request is out, the wait for the IdP's answer is idle: load node:crypto then, which the
+    // atomic writes after the answer need (src/store/fsutil.ts randomHex), rather than before the request.
+    req.on("finish", () => setImmediate(() => process.getBuiltinModule("node:crypto")));
     req.end(body);
   });
 }

@@ -124,10 +124,18 @@ export function writeOut(text: string, out: (s: string) => void = (s) => void wr
   }
 }
 
+/**
+ * What the last tryCachedToken made of its argv: null when it is no call for the fast paths (or a file
+ * was refused), undefined before any. The launcher hands it to src/fast-fetch.ts on a miss, so that
+ * the config is read, checked and parsed once per process rather than once per bundle.
+ */
+export let lastCall: TokenCall | null | undefined;
+
 export function tryCachedToken(argv: string[], env: NodeJS.ProcessEnv, out?: (s: string) => void): boolean {
   let text: string;
+  lastCall = null;
   try {
-    const call = parseTokenCall(argv, env);
+    const call = (lastCall = parseTokenCall(argv, env));
     if (!call) return false;
     // Trust checks cost a few stat calls: config dir and config.json (readConfigSync), tokens dir and
     // the record, opened without following a symlink and checked by fstat (readCachedToken). Any

@@ -1,12 +1,13 @@
 import { execFile, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { judgeEndpoint, tryFreshToken } from "../src/fast-fetch.js";
+import * as fastCached from "../src/fast.js";
+import { discoveryFile } from "../src/oauth/client.js";
 import type { ResolvedAddress } from "../src/oauth/http.js";
 import { BIN, ROOT } from "./helpers/cli.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
@@ -86,6 +87,28 @@ describe("a token from the IdP without the full CLI", () => {
     expect(rec.identity).toBe(first.identity);
     // the token is the sandbox's, for the MCP server
     expect(JSON.parse(Buffer.from(rec.access_token.split(".")[1], "base64url").toString())).toMatchObject({ iss: sb.issuer, aud: sb.mcpUrl, client_id: "sandbox-m2m" });
+  });
+
+  it("works on the call src/fast.ts parsed (lastCall, handed over by the launcher): the config is not read again", async () => {
+    t = ctx({ S: "sandbox-secret" });
+    await m2m(t);
+    expect(await t.run(["token"])).toBe(0);
+    expire(t);
+    const env = { ...t.env };
+    expect(fastCached.tryCachedToken(["token"], env, () => {})).toBe(false); // expired: a miss
+    const call = fastCached.lastCall;
+    expect(call).toMatchObject({ profile: { name: "m2m" } });
+    rmSync(join(t.configDir, "config.json")); // were it read again, there would be no profile
+    sb.resetCounts();
+    let out = "";
+    expect(await tryFreshToken(["token"], env, { call, out: (s) => void (out += s) })).toBe(true);
+    expect(sb.grants).toEqual({ client_credentials: 1 });
+    expect(out).toMatch(/^ey/);
+    // Not a call for the fast paths (another command): lastCall is null, and nothing is asked.
+    expect(fastCached.tryCachedToken(["status"], env, () => {})).toBe(false);
+    expect(fastCached.lastCall).toBeNull();
+    expect(await tryFreshToken(["token"], env, { call: null })).toBe(false);
+    expect(sb.counts.total).toBe(1);
   });
 
   it("profile-less (--issuer, secret from the environment) is served too, under the same cache entry", async () => {
@@ -270,7 +293,7 @@ describe("the token endpoint the metadata names is held to the issuer's address 
     const dir = join(t.configDir, "cache", "discovery");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const metadata = { issuer, token_endpoint: `https://internal.fast.invalid:${port}/token` };
-    writeFileSync(join(dir, createHash("sha256").update(issuer).digest("hex").slice(0, 32) + ".json"), JSON.stringify({ fetched_at: Date.now(), issuer, metadata }), { mode: 0o600 });
+    writeFileSync(discoveryFile(dir, issuer), JSON.stringify({ fetched_at: Date.now(), issuer, metadata }), { mode: 0o600 });
     await expect(judgeEndpoint(issuer, new URL(metadata.token_endpoint), resolve)).rejects.toThrow(/refused/);
     expect(await fast(t, args, {}, resolve)).toEqual({ served: false, out: "" });
     expect(connections).toBe(0);
@@ -336,5 +359,14 @@ describe("through bin/mcp-auth.js", () => {
     sb.resetCounts();
     expect(await run(t, ["token"])).toMatchObject({ code: 0, served: "grant" });
     expect(sb.grants).toEqual({ client_credentials: 1 });
+  });
+
+  it("loading the bundles costs no node:crypto: it is loaded once the request is out, for the writes after the answer", async () => {
+    // A script, not `node -e`, which loads node:crypto itself before running anything.
+    const probe = join(ctx().env.HOME!, "modules.cjs");
+    writeFileSync(probe, `require(${JSON.stringify(join(ROOT, "dist", "fast.cjs"))}); require(${JSON.stringify(join(ROOT, "dist", "fast-fetch.cjs"))}); process.stdout.write(JSON.stringify(process.moduleLoadList));`);
+    const loaded = await new Promise<string[]>((resolve, reject) => execFile(process.execPath, [probe], (e, out) => (e ? reject(e) : resolve(JSON.parse(out) as string[]))));
+    expect(loaded).toContain("NativeModule net"); // the probe sees what the bundles load
+    expect(loaded.filter((m) => /crypto/.test(m))).toEqual([]);
   });
 });

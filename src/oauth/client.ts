@@ -1,11 +1,10 @@
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type * as OC from "openid-client";
 import { AuthError, McpAuthError, NetworkError, UsageError } from "../errors.js";
 import { isBearer, tokenProblem, tokenTypeName, type TokenField } from "../format.js";
 import { writeFileAtomic } from "../store/fsutil.js";
 import { readPrivateFile } from "../store/trust.js";
-import type { TokenAuthMethod } from "../profile.js";
+import { fnv1a64, type TokenAuthMethod } from "../profile.js";
 import type { Fetch } from "./http.js";
 import type { AuthServerEnv } from "./discovery.js";
 import { checkMetadata, checkResource, checkUrl, ENDPOINTS, type ServerMetadata } from "./urls.js";
@@ -71,8 +70,13 @@ interface DiscoveryRecord {
   metadata: ServerMetadata;
 }
 
-function discoveryFile(env: OAuthEnv, issuer: string): string {
-  return join(env.discoveryDir, createHash("sha256").update(issuer).digest("hex").slice(0, 32) + ".json");
+/**
+ * The discovery cache file of an issuer, also read by the token fast path (src/fast-fetch.ts). Named by
+ * a non-cryptographic hash, as cacheKey() names token records: node:crypto would cost that path ~3 ms
+ * before its request, and a collision could only cause a miss, since the stored issuer is checked on read.
+ */
+export function discoveryFile(dir: string, issuer: string): string {
+  return join(dir, `i-${fnv1a64(issuer)}.json`);
 }
 
 /**
@@ -81,7 +85,7 @@ function discoveryFile(env: OAuthEnv, issuer: string): string {
  */
 export async function discover(issuer: string, env: OAuthEnv, opts: { refresh?: boolean } = {}): Promise<ServerMetadata> {
   const url = checkUrl(issuer, "the issuer", env.allowHttp, "issuer");
-  const file = discoveryFile(env, issuer);
+  const file = discoveryFile(env.discoveryDir, issuer);
   if (!opts.refresh) {
     try {
       const rec = JSON.parse(readPrivateFile(file) ?? "null") as DiscoveryRecord; // a planted or foreign cache is ignored

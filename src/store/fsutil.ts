@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { FileError } from "../errors.js";
@@ -79,7 +78,7 @@ export function writeFileAtomic(file: string, data: string, opts: { mode?: numbe
 }
 
 function replace(file: string, data: string | Buffer, mode: number): void {
-  const tmp = join(dirname(file), `.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dirname(file), `.${randomHex(6)}.tmp`);
   try {
     writeFileSync(tmp, data, { mode, flag: "wx" });
     chmodSync(tmp, mode); // the umask may have narrowed it
@@ -88,6 +87,15 @@ function replace(file: string, data: string | Buffer, mode: number): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Random hex for names only this process uses (temp files, lock claims). node:crypto is loaded on the
+ * first call, not on import: the token fast path (src/fast-fetch.ts) writes only once the IdP has
+ * answered, and loads it while it waits for that answer rather than before its request.
+ */
+export function randomHex(bytes: number): string {
+  return process.getBuiltinModule("node:crypto").randomBytes(bytes).toString("hex");
 }
 
 /**

@@ -1,10 +1,9 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { McpAuthError } from "../errors.js";
 import { onInterrupt } from "../interrupt.js";
-import { ensureDir, writeError } from "./fsutil.js";
+import { ensureDir, randomHex, writeError } from "./fsutil.js";
 
 /**
  * A cross-process lock per cache entry, so N parallel `mcp-auth token` calls on an expired cache make
@@ -171,7 +170,7 @@ export function breakIfStale(file: string, staleMs: number, watch: Watch = {}, n
  * taken again meanwhile, when the newer lock wins). Returns whether we removed it.
  */
 export function removeIf(file: string, expected: string): boolean {
-  const mine = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.claim`;
+  const mine = `${file}.${process.pid}-${randomHex(4)}.claim`;
   try {
     renameSync(file, mine);
   } catch {
