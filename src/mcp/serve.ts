@@ -78,45 +78,98 @@ export function loopbackOrigin(origin: string): boolean {
 }
 
 export async function startServe(o: ServeOptions): Promise<Serving> {
-  const secret = o.secret ?? newSecret();
-  const expected = Buffer.from(`Bearer ${secret}`);
-  // Constant time over the secret's bytes; only a length that differs (a public 50) returns early.
-  const authorized_ = (h: string | undefined) => {
-    const got = h === undefined ? undefined : Buffer.from(h);
-    return got !== undefined && got.length === expected.length && timingSafeEqual(got, expected);
+  const endpoint = new ServeEndpoint(o);
+  const port = await endpoint.listen();
+  return {
+    url: `http://127.0.0.1:${port}${SERVE_PATH}`,
+    port,
+    secret: endpoint.secret,
+    close: () => endpoint.close(),
   };
-  const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
-  const bearer = bearerCache(opts);
-  const upstream = authorizedFetch(opts, bearer);
-  const authorized = tokenGate(opts, bearer);
-  const view = (a: RelayAnswer): Answered => ({ status: a.status, challenge: headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard });
-  let port = o.port;
-  let shown = false;
-  const bridges = eraBridges({ ...o, fetch: o.fetch });
+}
+
+/** What the server's era probe found: "dual" takes both handshakes; undefined, not known (yet). */
+type ServerEra = "modern" | "legacy" | "dual" | undefined;
+
+/**
+ * One `mcp-auth serve` endpoint: the loopback HTTP server, its secret, the token source shared by
+ * every request, and the era bridges. Its methods, in order: the endpoint's life (listen, close),
+ * one request (respond, handle, guard, authorized, passThrough), then the server's era and the
+ * error answers.
+ */
+class ServeEndpoint {
+  readonly secret: string;
+  /** `Bearer <secret>` as bytes, compared with each request's Authorization header. */
+  private readonly expected: Buffer;
+  /** The era probe's fetch and the pass-through's token gate share one token cache: a renewal serves both. */
+  private readonly upstream: ReturnType<typeof authorizedFetch>;
+  private readonly gate: ReturnType<typeof tokenGate>;
+  private readonly bridges: ReturnType<typeof eraBridges>;
+  private readonly server: ReturnType<typeof createServer>;
+  /** The port asked for until the server listens, then the one it got (0 becomes a real port). */
+  private port: number;
+  /** An upstream failure is reported once until a request gets through again. */
+  private shown = false;
   /** The server's era, asked once: "modern" only when it does not also take the initialize handshake. */
-  let era: Promise<"modern" | "legacy" | "dual" | undefined> | undefined;
-  const serverEra = () =>
-    (era ??= probeEra(upstream, o.url, { askLegacy: true }).then(
-      (p) => (p.era === "modern" ? (p.dualEra ? "dual" : "modern") : p.era === "legacy" ? "legacy" : ((era = undefined), undefined)),
-      () => ((era = undefined), undefined),
-    ));
+  private era: Promise<ServerEra> | undefined;
 
-  const refuse = (res: ServerResponse, status: number, message: string) => {
-    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
-  };
+  constructor(private readonly o: ServeOptions) {
+    this.secret = o.secret ?? newSecret();
+    this.expected = Buffer.from(`Bearer ${this.secret}`);
+    const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
+    const bearer = bearerCache(opts);
+    this.upstream = authorizedFetch(opts, bearer);
+    this.gate = tokenGate(opts, bearer);
+    this.port = o.port;
+    this.bridges = eraBridges({ ...o, fetch: o.fetch });
+    // Bound once: the request listener allocates nothing of its own per request.
+    this.server = createServer(this.onRequest);
+    // Idle keep-alive sockets must not hold a stopping server open.
+    this.server.keepAliveTimeout = 5000;
+  }
 
-  /** Why a request is not served (status and text), or undefined when it may go on. */
-  const guard = (req: IncomingMessage): [number, string] | undefined => {
-    const origin = req.headers.origin;
-    if (origin !== undefined && !loopbackOrigin(origin)) return [403, "Forbidden: this endpoint takes requests from loopback origins only"];
-    if (!loopbackHost(req.headers.host, port)) return [403, "Forbidden: Host must be this loopback endpoint"];
-    if (!authorized_(req.headers.authorization)) return [401, "Unauthorized: send the header mcp-auth serve printed when it started"];
-    if ((req.url ?? "/").split("?")[0] !== SERVE_PATH) return [404, `Not found: the MCP endpoint is ${SERVE_PATH}`];
-    return undefined;
-  };
+  // ── The endpoint's life ─────────────────────────────────────────────────────────────────────
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const refused = guard(req);
+  /** Listens on 127.0.0.1 and gives the port; a port in use is the user's to change (UsageError). */
+  async listen(): Promise<number> {
+    const { server, o } = this;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (e: NodeJS.ErrnoException) =>
+        reject(e.code === "EADDRINUSE" ? new UsageError(`port ${o.port} on 127.0.0.1 is already in use`, { hint: "pick another with --port N, or leave --port out for a free port" }) : e),
+      );
+      server.listen(o.port, "127.0.0.1", () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    return this.port;
+  }
+
+  /** Ends the bridges' sessions and every open connection (streams included), then the server. */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.bridges.close();
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+
+  // ── One request ─────────────────────────────────────────────────────────────────────────────
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => void this.respond(req, res);
+
+  /** Serves a request; whatever escapes `handle` is a 500, or a cut connection once the answer began. */
+  private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.handle(req, res);
+    } catch (e) {
+      this.o.debug?.(`serve: ${(e as Error)?.message ?? e}`);
+      if (!res.headersSent) refuse(res, 500, "Internal error");
+      else res.destroy();
+    }
+  }
+
+  /** Checks the request, then sends it where its session and the two eras say: a bridge, or straight through. */
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refused = this.guard(req);
     if (refused) return refuse(res, ...refused);
     if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
       res.setHeader("allow", "GET, POST, DELETE");
@@ -129,21 +182,36 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     }
     const sid = req.headers["mcp-session-id"];
     const m = body ? oneMessage(body) : undefined;
-    if (bridges.owns(typeof sid === "string" ? sid : undefined)) return bridges.legacy(req, res, m);
+    if (this.bridges.owns(typeof sid === "string" ? sid : undefined)) return this.bridges.legacy(req, res, m);
     if (m) {
+      // A bridge is needed only when the two eras differ; the server is probed at the first message that could tell.
       const client = clientEra(req.headers, m);
-      if (client === "legacy" && m.method === "initialize" && (await serverEra()) === "modern") return bridges.legacy(req, res, m);
-      if (client === "modern" && (await serverEra()) === "legacy") return bridges.modern(res, m);
+      if (client === "legacy" && m.method === "initialize" && (await this.serverEra()) === "modern") return this.bridges.legacy(req, res, m);
+      if (client === "modern" && (await this.serverEra()) === "legacy") return this.bridges.modern(res, m);
     }
-    await passThrough(req, res, body);
-  };
+    await this.passThrough(req, res, body);
+  }
+
+  /** Why a request is not served (status and text), or undefined when it may go on. */
+  private guard(req: IncomingMessage): [number, string] | undefined {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !loopbackOrigin(origin)) return [403, "Forbidden: this endpoint takes requests from loopback origins only"];
+    if (!loopbackHost(req.headers.host, this.port)) return [403, "Forbidden: Host must be this loopback endpoint"];
+    if (!this.authorized(req.headers.authorization)) return [401, "Unauthorized: send the header mcp-auth serve printed when it started"];
+    if ((req.url ?? "/").split("?")[0] !== SERVE_PATH) return [404, `Not found: the MCP endpoint is ${SERVE_PATH}`];
+    return undefined;
+  }
+
+  /** Does the Authorization header carry the secret: constant time over the secret's bytes; only a length that differs (a public 50) returns early. */
+  private authorized(h: string | undefined): boolean {
+    const got = h === undefined ? undefined : Buffer.from(h);
+    return got !== undefined && got.length === this.expected.length && timingSafeEqual(got, this.expected);
+  }
 
   /** The request as the client sent it (its MCP headers, its body), with a fresh token; the answer streamed back. */
-  const passThrough = async (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => {
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (typeof v === "string" && (REQUEST_HEADERS.has(k) || k.startsWith("mcp-"))) headers[k] = v;
-    }
+  private async passThrough(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<void> {
+    const { o } = this;
+    const headers = requestHeaders(req);
     // A client that goes away ends its request upstream too: the stream it was reading is closed (in
     // 2026-07-28, how a request is cancelled).
     let answer: RelayAnswer | undefined;
@@ -155,25 +223,15 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     });
     const began = o.now();
     try {
-      answer = await authorized(o.url, (token) => o.relay(o.url, { method: req.method!, headers: { ...headers, authorization: `Bearer ${token}` }, body }), view);
+      answer = await this.gate(o.url, (token) => o.relay(o.url, { method: req.method!, headers: { ...headers, authorization: `Bearer ${token}` }, body }), view);
     } catch (e) {
-      if (gone) return;
-      const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
-      const line = `${redact(err.message).slice(0, 300)}${err.hint ? ` (${err.hint})` : ""}`;
-      if (!shown) o.error(line);
-      shown = true;
-      res.writeHead(502, { "content-type": "application/json" });
-      return void res.end(JSON.stringify({ jsonrpc: "2.0", id: requestId(body), error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } }));
+      if (!gone) this.answerError(res, body, e);
+      return;
     }
-    shown = false;
+    this.shown = false;
     if (gone) return answer.discard();
-    const out: Record<string, string> = {};
-    for (const k of RESPONSE_HEADERS) {
-      const v = headerOf(answer.headers, k);
-      if (v !== undefined) out[k] = v;
-    }
     o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
-    res.writeHead(answer.status, out);
+    res.writeHead(answer.status, responseHeaders(answer));
     try {
       for await (const chunk of answer.body) {
         if (gone) break;
@@ -184,35 +242,59 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
       return void res.destroy();
     }
     res.end();
-  };
+  }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((e) => {
-      o.debug?.(`serve: ${(e as Error)?.message ?? e}`);
-      if (!res.headersSent) refuse(res, 500, "Internal error");
-      else res.destroy();
-    });
-  });
-  // Idle keep-alive sockets must not hold a stopping server open.
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "EADDRINUSE" ? new UsageError(`port ${o.port} on 127.0.0.1 is already in use`, { hint: "pick another with --port N, or leave --port out for a free port" }) : e),
-    );
-    server.listen(o.port, "127.0.0.1", () => resolve());
-  });
-  port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}${SERVE_PATH}`,
-    port,
-    secret,
-    close: () =>
-      new Promise<void>((resolve) => {
-        bridges.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  // ── The server's era, and errors ────────────────────────────────────────────────────────────
+
+  /** The server's era, probed once and shared; a failed or inconclusive probe is asked again next time. */
+  private serverEra(): Promise<ServerEra> {
+    return (this.era ??= probeEra(this.upstream, this.o.url, { askLegacy: true }).then(
+      (p) => (p.era === "modern" ? (p.dualEra ? "dual" : "modern") : p.era === "legacy" ? "legacy" : ((this.era = undefined), undefined)),
+      () => ((this.era = undefined), undefined),
+    ));
+  }
+
+  /**
+   * The server could not be reached or would not take a token: a JSON-RPC error for the client (so it
+   * shows the cause), and one line for the user until a request gets through again.
+   */
+  private answerError(res: ServerResponse, body: Buffer | undefined, e: unknown): void {
+    const err = e instanceof McpAuthError ? e : new McpAuthError((e as Error)?.message ?? String(e));
+    const line = `${redact(err.message).slice(0, 300)}${err.hint ? ` (${err.hint})` : ""}`;
+    if (!this.shown) this.o.error(line);
+    this.shown = true;
+    res.writeHead(502, { "content-type": "application/json" });
+    res.end(JSON.stringify({ jsonrpc: "2.0", id: requestId(body), error: { code: PROXY_ERROR, message: `mcp-auth: ${line}` } }));
+  }
+}
+
+/** A refusal the endpoint itself gives: status and one line of text. */
+function refuse(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
+}
+
+/** What the token gate needs of a relayed answer: its status, its challenge, and how to drop its body. */
+function view(a: RelayAnswer): Answered {
+  return { status: a.status, challenge: headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard };
+}
+
+/** The client's headers the server gets: the MCP ones (REQUEST_HEADERS, mcp-*), nothing else. */
+function requestHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (typeof v === "string" && (REQUEST_HEADERS.has(k) || k.startsWith("mcp-"))) headers[k] = v;
+  }
+  return headers;
+}
+
+/** The server's headers the client gets (RESPONSE_HEADERS). */
+function responseHeaders(answer: RelayAnswer): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of RESPONSE_HEADERS) {
+    const v = headerOf(answer.headers, k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }
 
 /** A request body of at most `cap` bytes (undefined past that). */
