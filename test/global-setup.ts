@@ -12,6 +12,10 @@ const SHARED_CHROMIUM = join(ROOT, ".vitest", "chromium.json");
  * context of its own (test/helpers/browser.mjs): launching one per sign-in cost about 1.5 s each.
  */
 export default async function setup(): Promise<() => Promise<void>> {
+  // Some machines set NODE_EXTRA_CA_CERTS to the system bundle, which Node then parses at every start
+  // (about 55 ms each, for hundreds of processes). The tests connect to loopback only, and a test that
+  // needs a CA names its own.
+  delete process.env.NODE_EXTRA_CA_CERTS;
   execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs")], { stdio: "inherit" });
   if (!existsSync("/usr/bin/chromium") || process.env.BROWSER_SHARED === "0") return async () => {};
   const { chromium } = await import("playwright-core");
