@@ -180,7 +180,7 @@ async function setFileSecret(call: TokenCall, account: string, value: string): P
   try {
     const current = readSecrets(call); // a fresh read under the lock
     current[account] = value;
-    writeFileAtomic(p.secretsFile, JSON.stringify({ version: 1, secrets: current }, null, 2) + "\n", { mode: 0o600, root: p.dir });
+    writeFileAtomic(p.secretsFile, JSON.stringify({ version: 1, secrets: current }, null, 2) + "\n", { mode: 0o600, root: p.dir, durable: true });
   } finally {
     release();
   }

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { FileError } from "../errors.js";
 import { assertPrivateDir } from "./trust.js";
@@ -54,7 +54,7 @@ export function ensureDir(dir: string, root?: string): void {
  * optionally keeps the previous version as `<file>.bak` (also by temp file + rename: a symlink
  * planted at the backup's name is replaced, never followed).
  */
-export function writeFileAtomic(file: string, data: string, opts: { mode?: number; backup?: boolean; root?: string } = {}): void {
+export function writeFileAtomic(file: string, data: string, opts: { mode?: number; backup?: boolean; root?: string; durable?: boolean } = {}): void {
   const dir = dirname(file);
   ensureDir(dir, opts.root);
   let mode = opts.mode;
@@ -69,23 +69,49 @@ export function writeFileAtomic(file: string, data: string, opts: { mode?: numbe
   try {
     if (existed && opts.backup) {
       const st = statSync(file);
-      replace(`${file}.bak`, readFileSync(file), st.mode & 0o777);
+      replace(`${file}.bak`, readFileSync(file), st.mode & 0o777, opts.durable);
     }
-    replace(file, data, mode ?? 0o600);
+    replace(file, data, mode ?? 0o600, opts.durable);
   } catch (e) {
     throw writeError(e, dir);
   }
 }
 
-function replace(file: string, data: string | Buffer, mode: number): void {
+/**
+ * `durable`: the bytes reach the disk before the rename, and the rename before we return, so a power
+ * loss leaves the old file or the new one, never an empty one (some filesystems commit a rename
+ * before the data it points to). For what exists nowhere else, a rotated refresh token above all;
+ * a cached access token can simply be fetched again and skips the cost.
+ */
+function replace(file: string, data: string | Buffer, mode: number, durable = false): void {
   const tmp = join(dirname(file), `.${randomHex(6)}.tmp`);
   try {
-    writeFileSync(tmp, data, { mode, flag: "wx" });
+    const fd = openSync(tmp, "wx", mode);
+    try {
+      writeFileSync(fd, data);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     chmodSync(tmp, mode); // the umask may have narrowed it
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+  if (durable) syncDir(dirname(file));
+}
+
+/** The directory's entries (a rename) on disk; a filesystem that cannot fsync a directory is left as it is. */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    /* e.g. EISDIR/EINVAL on some platforms */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

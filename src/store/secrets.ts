@@ -323,7 +323,7 @@ class FileStore implements SecretStore {
     return withLock(this.p.locks, "secrets", async () => {
       const s = this.read();
       const changed = fn(s);
-      if (changed) writeFileAtomic(this.p.secretsFile, JSON.stringify({ version: 1, secrets: s }, null, 2) + "\n", { mode: 0o600, root: this.p.dir });
+      if (changed) writeFileAtomic(this.p.secretsFile, JSON.stringify({ version: 1, secrets: s }, null, 2) + "\n", { mode: 0o600, root: this.p.dir, durable: true });
       return changed;
     });
   }
