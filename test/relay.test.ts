@@ -41,7 +41,11 @@ function manualTimers() {
 }
 
 describe("serve's relay", () => {
-  it("sends the method, headers and body as given, and hands back the status, headers and body", async () => {
+  // node:http(s) for a direct connection; npm undici when a proxy, a CA file or --insecure is in play.
+  it.each([
+    ["node:http", {}],
+    ["undici", { insecure: true }],
+  ])("over %s: sends the method, headers and body as given, and hands back the status, headers and body", async (_carrier, extra) => {
     let seen: { method?: string; auth?: string; mcp?: string; body?: string } = {};
     const url = await serveWith((req, res) => {
       let body = "";
@@ -52,7 +56,7 @@ describe("serve's relay", () => {
       });
     });
     const debug: string[] = [];
-    const relay = createRelay({ timeoutMs: 30_000, env: {}, debug: (l) => debug.push(l) });
+    const relay = createRelay({ timeoutMs: 30_000, env: {}, debug: (l) => debug.push(l), ...extra });
     const a = await relay(url, { method: "POST", headers: { authorization: "Bearer secret-token-value", "content-type": "application/json", "mcp-method": "tools/list" }, body: Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/list"}') });
     expect(a.status).toBe(200);
     expect(a.headers["mcp-session-id"]).toBe("s1");
@@ -63,12 +67,26 @@ describe("serve's relay", () => {
     expect(debug.join("\n")).not.toContain("secret-token-value");
   });
 
-  it("refuses a redirect, naming where it points: the request carried the token", async () => {
+  it.each([
+    ["node:http", {}],
+    ["undici", { insecure: true }],
+  ])("over %s: refuses a redirect, naming where it points: the request carried the token", async (_carrier, extra) => {
     const url = await serveWith((_req, res) => res.writeHead(307, { location: "https://elsewhere.example.invalid/mcp" }).end());
-    const relay = createRelay({ timeoutMs: 30_000, env: {} });
+    const relay = createRelay({ timeoutMs: 30_000, env: {}, ...extra });
     const err = await relay(url, { method: "POST", headers: { authorization: "Bearer t" }, body: Buffer.from("{}") }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as Error).message).toMatch(/answered HTTP 307, redirecting to https:\/\/elsewhere\.example\.invalid\/mcp; mcp-auth does not follow redirects/);
+  });
+
+  it("a localhost name reaches loopback without asking a resolver, its Host header kept", async () => {
+    let host: string | undefined;
+    const url = await serveWith((req, res) => ((host = req.headers.host), res.writeHead(200, { "content-type": "application/json" }).end("{}")));
+    const named = new URL(url.href.replace("127.0.0.1", "mcp.localhost"));
+    const relay = createRelay({ timeoutMs: 30_000, env: {}, resolve: async () => Promise.reject(new Error("no resolver may be asked")) });
+    const a = await relay(named, { method: "POST", headers: {}, body: Buffer.from("{}") });
+    expect(a.status).toBe(200);
+    expect(await text(a)).toBe("{}");
+    expect(host).toBe(named.host);
   });
 
   it("cuts a JSON body off past MAX_BODY_BYTES", async () => {

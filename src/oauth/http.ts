@@ -507,18 +507,19 @@ export interface RelayAnswer {
 export type Relay = (url: URL, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<RelayAnswer>;
 
 /**
- * Requests to the MCP server for `mcp-auth serve`, on undici's request API: the same dispatchers,
- * names, CA, proxy and timeout as createFetch, no redirect followed (a 3xx fails naming its
- * Location: the request carries the token), and `--debug` traces with secrets redacted. Made for a
- * relay that runs for hours: fetch's Request, Headers, Response and web streams cost serve more CPU
- * per request than everything else it does, and their garbage most of its memory growth.
+ * Requests to the MCP server for `mcp-auth serve`: the same names, CA, proxy and timeout as
+ * createFetch, no redirect followed (a 3xx fails naming its Location: the request carries the token),
+ * and `--debug` traces with secrets redacted. Made for a relay that runs for hours: fetch's Request,
+ * Headers, Response and web streams cost serve more CPU per request than everything else it does,
+ * and their garbage most of its memory growth. A direct connection goes by node:http(s); npm undici
+ * (about 19 MB once loaded) only when a proxy, a CA file or --insecure is in play.
  */
 export function createRelay(o: HttpOptions): Relay {
   const addresses = addressBook(o);
   const timers = o.timers ?? realTimers;
-  let dispatchers: ReturnType<typeof undiciDispatchers> | undefined;
+  let sender: Promise<Send> | undefined;
   return async (url, init) => {
-    const { undici, dispatcherFor } = await (dispatchers ??= undiciDispatchers(o, (p) => addresses.lookup(p)));
+    const send = await (sender ??= relaySender(o, (p) => addresses.lookup(p)));
     if (o.debug) {
       o.debug(`> ${init.method} ${redactUrl(url.href)}`);
       o.debug(`>   ${redactHeaders(new Headers(init.headers))}`);
@@ -532,9 +533,9 @@ export function createRelay(o: HttpOptions): Relay {
       if (timer !== undefined) timers.clearTimeout(timer);
       timer = undefined;
     };
-    let res: Awaited<ReturnType<Undici["request"]>>;
+    let res: Sent;
     try {
-      res = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal: abort.signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
+      res = await send(url, init, abort.signal);
     } catch (e) {
       stop();
       throw toNetworkError(e, url.href, timedOut, o.timeoutMs);
@@ -564,6 +565,32 @@ export function createRelay(o: HttpOptions): Relay {
       },
     };
   };
+}
+
+type RelayInit = Parameters<Relay>[1];
+type Sent = { statusCode: number; headers: RelayAnswer["headers"]; body: AsyncIterable<Uint8Array> & { on(event: "error", fn: () => void): unknown; destroy(): void } };
+type Send = (url: URL, init: RelayInit, signal: AbortSignal) => Promise<Sent>;
+
+/** What carries a relayed request: node:http(s) with keep-alive, or npm undici's request API when a proxy, a CA file or --insecure needs it. */
+async function relaySender(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<Send> {
+  if (needsUndici(o)) {
+    const { undici, dispatcherFor } = await undiciDispatchers(o, lookupFor);
+    return async (url, init, signal) => {
+      const r = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
+      return { statusCode: r.statusCode, headers: r.headers, body: r.body };
+    };
+  }
+  const [http, https] = await Promise.all([import("node:http"), import("node:https")]);
+  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  const lookup = lookupFor(undefined);
+  return (url, init, signal) =>
+    new Promise((resolve, reject) => {
+      const tls = url.protocol === "https:";
+      const headers = init.body ? { ...init.headers, "content-length": String(init.body.byteLength) } : init.headers;
+      const req = (tls ? https : http).request(url, { method: init.method, headers, agent: tls ? agents.https : agents.http, lookup, signal }, (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
+      req.on("error", reject);
+      req.end(init.body);
+    });
 }
 
 /** A relay over a fetch (a test's own fetch): the same answers, through Response objects. */
