@@ -356,7 +356,7 @@ async function post(url: URL, headers: Record<string, string>, body: string, pin
     req.on("error", reject);
     req.on("close", () => clearTimeout(timer));
     // Once the request is out, the wait for the IdP's answer is idle: load node:crypto then, which the
-    // atomic writes after the answer need (src/store/fsutil.ts randomHex), rather than before the request.
+    // atomic writes after the answer need (src/store/atomic.ts randomHex), rather than before the request.
     req.on("finish", () => setImmediate(() => process.getBuiltinModule("node:crypto")));
     req.end(body);
   });

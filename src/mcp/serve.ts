@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
-import { isLoopbackHost, redact, type Relay, type RelayAnswer } from "../oauth/http.js";
+import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer } from "../oauth/http.js";
 import { probeEra } from "./era.js";
 import { authorizedFetch, bearerCache, PROXY_ERROR, tokenGate, type Answered, type ProxyOptions } from "./proxy.js";
 import { clientEra, eraBridges } from "./serve-bridge.js";
@@ -311,11 +311,6 @@ function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined
   });
 }
 
-/** A response header's value (several are joined as HTTP joins them). */
-function headerOf(headers: RelayAnswer["headers"], name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(", ") : v;
-}
 
 /** The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). */
 function oneMessage(body: Buffer): ({ jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown } & Record<string, unknown>) | undefined {

@@ -219,9 +219,7 @@ export function createFetch(o: HttpOptions): Fetch {
     }
     if (res.status >= 300 && res.status < 400 && res.status !== 304 && !(init as FetchInit).returnRedirects && (credentialed || init.redirect !== "manual")) {
       await res.body?.cancel().catch(() => {});
-      throw new NetworkError(`${safeHost(url)} answered HTTP ${res.status}, redirecting to ${safeLocation(res.headers.get("location"), url)}; mcp-auth does not follow redirects${credentialed ? " of requests that carry credentials" : ""}`, {
-        hint: "use the URL it points to, if you trust it",
-      });
+      throw redirectRefused(url, res.status, res.headers.get("location"), credentialed);
     }
     // An event stream is handed on as it comes (its reader, the MCP transport, parses it message by
     // message); everything else is read whole, capped, under the timeout.
@@ -248,12 +246,11 @@ export function createFetch(o: HttpOptions): Fetch {
 
 /** The whole body, refused as soon as it passes MAX_BODY_BYTES (by Content-Length or by bytes read). */
 async function readCapped(res: Response, url: string): Promise<Uint8Array | null> {
-  const tooLarge = () => new NetworkError(`the response from ${safeHost(url)} is too large (over ${MAX_BODY_BYTES / 1024 / 1024} MB)`, { hint: "is this the right URL?" });
   if (!res.body) return null;
   const declared = Number(res.headers.get("content-length") ?? "");
   if (declared > MAX_BODY_BYTES) {
     await res.body.cancel().catch(() => {});
-    throw tooLarge();
+    throw tooLarge(url);
   }
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -264,11 +261,29 @@ async function readCapped(res: Response, url: string): Promise<Uint8Array | null
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
       await reader.cancel().catch(() => {});
-      throw tooLarge();
+      throw tooLarge(url);
     }
     chunks.push(value);
   }
   return Buffer.concat(chunks);
+}
+
+/** A 3xx answer mcp-auth does not follow (the next hop would get the same credentials, unchecked). */
+function redirectRefused(url: string, status: number, location: string | null, credentialed: boolean): NetworkError {
+  return new NetworkError(`${safeHost(url)} answered HTTP ${status}, redirecting to ${safeLocation(location, url)}; mcp-auth does not follow redirects${credentialed ? " of requests that carry credentials" : ""}`, {
+    hint: "use the URL it points to, if you trust it",
+  });
+}
+
+/** A body past MAX_BODY_BYTES. */
+function tooLarge(url: string): NetworkError {
+  return new NetworkError(`the response from ${safeHost(url)} is too large (over ${MAX_BODY_BYTES / 1024 / 1024} MB)`, { hint: "is this the right URL?" });
+}
+
+/** A header of a relayed answer as one value (several are joined as HTTP joins them). */
+export function headerOf(headers: RelayAnswer["headers"], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
 }
 
 function toNetworkError(e: unknown, url: string, timedOut: boolean, timeoutMs: number): NetworkError {
@@ -542,16 +557,12 @@ export function createRelay(o: HttpOptions): Relay {
     }
     // Destroying an unread body (discard, a refused redirect) emits an error nobody else may be listening for.
     res.body.on("error", () => {});
-    const header = (name: string) => {
-      const v = res.headers[name];
-      return Array.isArray(v) ? v.join(", ") : v;
-    };
-    const ct = header("content-type") ?? "";
+    const ct = headerOf(res.headers, "content-type") ?? "";
     o.debug?.(`< ${res.statusCode} ${init.method} ${redactUrl(url.href)} (${Date.now() - started} ms) ${ct.replace(CONTROL, " ")}`);
     if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304) {
       stop();
       res.body.destroy();
-      throw new NetworkError(`${url.host} answered HTTP ${res.statusCode}, redirecting to ${safeLocation(header("location") ?? null, url.href)}; mcp-auth does not follow redirects of requests that carry credentials`, { hint: "use the URL it points to, if you trust it" });
+      throw redirectRefused(url.href, res.statusCode, headerOf(res.headers, "location") ?? null, true);
     }
     const stream = ct.startsWith("text/event-stream");
     if (stream) stop();
@@ -624,7 +635,7 @@ async function* capped(body: AsyncIterable<Uint8Array> & { destroy(): void }, ur
       size += chunk.byteLength;
       if (size > MAX_BODY_BYTES) {
         body.destroy();
-        throw new NetworkError(`the response from ${safeHost(url)} is too large (over ${MAX_BODY_BYTES / 1024 / 1024} MB)`);
+        throw tooLarge(url);
       }
       yield chunk;
     }

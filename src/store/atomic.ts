@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
@@ -19,7 +18,7 @@ const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
  * rename of this file is a complete, durable replacement.
  */
 export function writeTemp(dir: string, base: string, data: string, mode: number, owner?: Owner): string {
-  const tmp = join(dir, `.${base.slice(0, 100)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dir, `.${base.slice(0, 100)}.${randomHex(6)}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, mode & 0o777);
   try {
     const bytes = Buffer.from(data, "utf8");
@@ -40,6 +39,15 @@ export function writeTemp(dir: string, base: string, data: string, mode: number,
   }
   closeSync(fd);
   return tmp;
+}
+
+/**
+ * Random hex for names only this process uses (temp files, lock claims). node:crypto is loaded on the
+ * first call, not on import: the token fast path (src/fast-fetch.ts) writes only once the IdP has
+ * answered, and loads it while it waits for that answer rather than before its request.
+ */
+export function randomHex(bytes: number): string {
+  return process.getBuiltinModule("node:crypto").randomBytes(bytes).toString("hex");
 }
 
 /** Makes a rename or unlink in `dir` durable; best effort (Windows cannot open a directory). */

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { FileError } from "../errors.js";
+import { fsyncDir, randomHex } from "./atomic.js";
 import { assertPrivateDir } from "./trust.js";
 
 const WHY: Record<string, string> = {
@@ -99,30 +100,9 @@ function replace(file: string, data: string | Buffer, mode: number, durable = fa
     rmSync(tmp, { force: true });
     throw e;
   }
-  if (durable) syncDir(dirname(file));
+  if (durable) fsyncDir(dirname(file));
 }
 
-/** The directory's entries (a rename) on disk; a filesystem that cannot fsync a directory is left as it is. */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    /* e.g. EISDIR/EINVAL on some platforms */
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/**
- * Random hex for names only this process uses (temp files, lock claims). node:crypto is loaded on the
- * first call, not on import: the token fast path (src/fast-fetch.ts) writes only once the IdP has
- * answered, and loads it while it waits for that answer rather than before its request.
- */
-export function randomHex(bytes: number): string {
-  return process.getBuiltinModule("node:crypto").randomBytes(bytes).toString("hex");
-}
 
 /**
  * Config files are read whole, and some are not ours (a client's mcp.json, a cloned project's

@@ -3,7 +3,8 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { McpAuthError } from "../errors.js";
 import { onInterrupt } from "../interrupt.js";
-import { ensureDir, randomHex, writeError } from "./fsutil.js";
+import { randomHex } from "./atomic.js";
+import { ensureDir, writeError } from "./fsutil.js";
 
 /**
  * A cross-process lock per cache entry, so N parallel `mcp-auth token` calls on an expired cache make
