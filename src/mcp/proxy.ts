@@ -113,8 +113,8 @@ export function bearerCache(o: ProxyOptions) {
 /** What the token side needs to know of an answer, whatever carried the request (fetch, serve's relay). */
 export interface Answered {
   status: number;
-  /** The WWW-Authenticate header, if any. */
-  challenge: string | null;
+  /** The WWW-Authenticate header, if any (read only for a 403). */
+  challenge(): string | null;
   /** Drops the body of an answer about to be retried. */
   discard(): void | Promise<void>;
 }
@@ -137,7 +137,7 @@ export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache
    */
   const stepUpScopes = (res: Answered, url: URL): string[] => {
     if (res.status !== 403 || !o.stepUp) return [];
-    const c = parseWwwAuthenticate(res.challenge);
+    const c = parseWwwAuthenticate(res.challenge());
     if (c?.params.error !== "insufficient_scope") return [];
     if (!mayStepUp(url)) {
       if (!outsideShown) o.error(`the MCP server asks for more scope at ${url.origin}${url.pathname}, outside ${o.owner}'s server: no step-up there; passing its refusal on`);
@@ -173,19 +173,22 @@ export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache
     if (url.origin !== o.url.origin) throw new McpAuthError(`refusing to send the token of ${o.owner} to ${url.origin}, which is not the MCP server's origin ${o.url.origin}`);
     let used = await bearer.get();
     let res = await send(used);
-    for (let scopes = stepUpScopes(view(res), url); scopes.length; scopes = stepUpScopes(view(res), url)) {
+    let seen = view(res);
+    for (let scopes = stepUpScopes(seen, url); scopes.length; scopes = stepUpScopes(seen, url)) {
       const next = await steppedUp(scopes, used);
       if (next === undefined) break;
       used = next;
-      await view(res).discard();
+      await seen.discard();
       res = await send(used);
+      seen = view(res);
     }
-    if (view(res).status !== 401) return res;
-    await view(res).discard();
+    if (seen.status !== 401) return res;
+    await seen.discard();
     o.debug?.("the server answered 401: getting a new token and retrying once");
     const again = await send(await bearer.refused(used));
-    if (view(again).status !== 401) return again;
-    await view(again).discard();
+    const seenAgain = view(again);
+    if (seenAgain.status !== 401) return again;
+    await seenAgain.discard();
     throw new TokenRefusedError(`the MCP server ${o.url.host} refused the token of ${o.owner} (HTTP 401, also after getting a new one)`, { hint: o.loginHint });
   };
 }
@@ -200,6 +203,6 @@ export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof beare
     headers.set("authorization", `Bearer ${token}`);
     return { ...init, headers };
   };
-  const view = (res: Response): Answered => ({ status: res.status, challenge: res.headers.get("www-authenticate"), discard: () => res.body?.cancel().catch(() => {}) });
+  const view = (res: Response): Answered => ({ status: res.status, challenge: () => res.headers.get("www-authenticate"), discard: () => res.body?.cancel().catch(() => {}) });
   return (input, init) => authorized(new URL(input instanceof Request ? input.url : String(input)), (token) => o.fetch(input, withToken(init, token)), view);
 }

@@ -275,7 +275,7 @@ function refuse(res: ServerResponse, status: number, message: string): void {
 
 /** What the token gate needs of a relayed answer: its status, its challenge, and how to drop its body. */
 function view(a: RelayAnswer): Answered {
-  return { status: a.status, challenge: headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard };
+  return { status: a.status, challenge: () => headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard };
 }
 
 /** The client's headers the server gets: the MCP ones (REQUEST_HEADERS, mcp-*), nothing else. */
