@@ -7,6 +7,7 @@ import { parseToml, loadToml } from "../src/store/toml.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { ROOT, runProcess, user, type Sandboxed } from "./helpers/cli.js";
+import { addSandboxClient } from "./helpers/sandbox.js";
 
 /**
  * add-client --stdio-command: every client that takes a stdio entry gets one running the stdio server
@@ -108,8 +109,7 @@ describe("a --stdio-command entry started by the real Claude Code CLI", () => {
     sb = await startSandbox({ protocol: "legacy" });
     // The server checks its token against the sandbox before it serves: a refused token fails the connection.
     u = user({ MCP_AUTH_STORE: "file", UPSTREAM_MCP_URL: sb.mcpUrl, CHECK_AT_START: "1" });
-    const r = await u.run(["profiles", "add", "sb", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", sb.mcpUrl], { input: "sandbox-secret\n" });
-    expect(r.code, r.stderr).toBe(0);
+    await addSandboxClient(u, sb, { mcpUrl: null });
   }, 60_000);
   afterAll(async () => {
     u?.cleanup();

@@ -4,7 +4,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, ROOT, user, type Sandboxed } from "./helpers/cli.js";
-import { useSandbox } from "./helpers/sandbox.js";
+import { addSandboxClient, useSandbox } from "./helpers/sandbox.js";
 
 /**
  * `mcp-auth exec` as an MCP client launches it: the official SDK's Client over stdio, in front of a real
@@ -19,10 +19,7 @@ let u: Sandboxed;
 
 beforeAll(async () => {
   u = user({ MCP_AUTH_STORE: "file" });
-  const r = await u.run(["profiles", "add", "sb", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", sb.mcpUrl, "--mcp-url", sb.mcpUrl], {
-    input: "sandbox-secret\n",
-  });
-  expect(r.code, r.stderr).toBe(0);
+  await addSandboxClient(u, sb);
 }, 60_000);
 afterAll(() => u?.cleanup());
 

@@ -4,7 +4,7 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, user, type Sandboxed } from "./helpers/cli.js";
-import { useSandbox } from "./helpers/sandbox.js";
+import { addSandboxClient, useSandbox } from "./helpers/sandbox.js";
 
 /**
  * `mcp-auth proxy` as a process, in front of a hostile MCP server on 127.0.0.1 that answers one tool
@@ -53,8 +53,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
   u = user({ MCP_AUTH_STORE: "file" });
-  const add = await u.run(["profiles", "add", "hostile", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", url, "--mcp-url", url], { input: "sandbox-secret\n" });
-  expect(add.code, add.stderr).toBe(0);
+  await addSandboxClient(u, sb, { name: "hostile", resource: url, mcpUrl: url });
 }, 60_000);
 afterAll(async () => {
   server.closeAllConnections();

@@ -4,7 +4,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, user, type Sandboxed } from "./helpers/cli.js";
-import { useSandbox } from "./helpers/sandbox.js";
+import { addSandboxClient, useSandbox } from "./helpers/sandbox.js";
 
 /**
  * `mcp-auth serve` as a process: it prints the URL and header once on stdout, an MCP client given only
@@ -16,10 +16,7 @@ let u: Sandboxed;
 
 beforeAll(async () => {
   u = user({ MCP_AUTH_STORE: "file" });
-  const r = await u.run(["profiles", "add", "sb", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--resource", sb.mcpUrl, "--mcp-url", sb.mcpUrl], {
-    input: "sandbox-secret\n",
-  });
-  expect(r.code, r.stderr).toBe(0);
+  await addSandboxClient(u, sb);
 }, 60_000);
 afterAll(() => u?.cleanup());
 

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { startSandbox, type Sandbox, type SandboxOptions } from "../../src/sandbox/server.js";
 import type { Sandboxed } from "./cli.js";
 
@@ -36,4 +36,16 @@ export function expireTokens(u: Sandboxed, nowMs = Date.now()): void {
     rec.expires_at = Math.floor(nowMs / 1000) - 1;
     writeFileSync(join(dir, f), JSON.stringify(rec));
   }
+}
+
+/**
+ * Saves a client-credentials profile for the sandbox's machine client in `u` (the secret through
+ * stdin, as a user would), for `resource` and, unless null, the MCP server at `mcpUrl`.
+ */
+export async function addSandboxClient(u: Sandboxed, sb: Sandbox, o: { name?: string; resource?: string; mcpUrl?: string | null } = {}): Promise<void> {
+  const resource = o.resource ?? sb.mcpUrl;
+  const mcpUrl = o.mcpUrl === undefined ? sb.mcpUrl : o.mcpUrl;
+  const args = ["profiles", "add", o.name ?? "sb", "--issuer", sb.issuer, "--client-id", sb.clients.m2m.clientId, "--grant", "client_credentials", "--client-secret-stdin", "--resource", resource, ...(mcpUrl ? ["--mcp-url", mcpUrl] : [])];
+  const r = await u.run(args, { input: `${sb.clients.m2m.clientSecret}\n` });
+  expect(r.code, r.stderr).toBe(0);
 }
