@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CHROMIUM_ARGS } from "./helpers/chromium-args.mjs";
 
 const ROOT = join(__dirname, "..");
 /** Where test/helpers/browser.mjs finds the run's shared Chromium. */
@@ -22,7 +23,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const server = await chromium.launchServer({
     executablePath: "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+    args: CHROMIUM_ARGS,
   });
   const wsEndpoint = server.wsEndpoint();
   mkdirSync(join(ROOT, ".vitest"), { recursive: true });

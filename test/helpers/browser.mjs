@@ -44,6 +44,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_ARGS } from './chromium-args.mjs';
 
 const t0 = Date.now();
 const url = process.argv[process.argv.length - 1];
@@ -57,17 +58,6 @@ const DEBUG = /^(1|true|yes)$/i.test(process.env.BROWSER_DEBUG || '');
 const EXECUTABLE = process.env.BROWSER_EXECUTABLE || '/usr/bin/chromium';
 const PASTE = /^(1|true|yes)$/i.test(process.env.BROWSER_PASTE || '');
 const SHARED_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.vitest', 'chromium.json');
-const CHROMIUM_ARGS = [
-  // --headless and --user-data-dir are added by playwright (headless: true; profile under TMPDIR)
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
 
 const log = (msg) => process.stderr.write(`[browser] ${msg}\n`);
 const debug = (msg) => { if (DEBUG) log(`+${Date.now() - t0}ms ${msg}`); };

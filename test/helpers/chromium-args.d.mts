@@ -1,0 +1,2 @@
+/** test/helpers/chromium-args.mjs */
+export declare const CHROMIUM_ARGS: string[];
