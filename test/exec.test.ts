@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -73,8 +73,13 @@ async function rig(o: { command?: string[]; env?: NodeJS.ProcessEnv; format?: "r
       return { access_token: t.access_token, expires_at: Math.floor((Date.now() + skew) / 1000) + t.expires_in };
     });
   const [cmd, ...args] = o.command ?? [process.execPath, SERVER];
+  const children: ChildProcess[] = [];
   const handle = await runExec({
-    spawn: (tok) => spawn(cmd!, args, { env: { ...process.env, UPSTREAM_MCP_URL: sb.mcpUrl, ...o.env, MCP_AUTH_TOKEN: o.format === "header" ? `Bearer ${tok}` : tok }, stdio: ["pipe", "pipe", "inherit"] }),
+    spawn: (tok) => {
+      const child = spawn(cmd!, args, { env: { ...process.env, UPSTREAM_MCP_URL: sb.mcpUrl, ...o.env, MCP_AUTH_TOKEN: o.format === "header" ? `Bearer ${tok}` : tok }, stdio: ["pipe", "pipe", "inherit"] });
+      children.push(child);
+      return child;
+    },
     token,
     input,
     output,
@@ -121,7 +126,7 @@ async function rig(o: { command?: string[]; env?: NodeJS.ProcessEnv; format?: "r
     input.end();
     return handle.done;
   };
-  return { input, output, handle, errors, timers, tokens, messages, raw: () => raw, request, notify, initialize, whoami, due, restarted, close };
+  return { input, output, handle, children, errors, timers, tokens, messages, raw: () => raw, request, notify, initialize, whoami, due, restarted, close };
 }
 
 describe("exec: the server's environment and the pass-through", () => {
@@ -248,6 +253,28 @@ describe("exec: restarts before the token expires", () => {
     r.input.write('{"jsonrpc":"2.0","id":"a","method":"tools/list","params":{"_meta":{}}}\n');
     await r.close();
     expect(r.raw().toString()).toBe('{"jsonrpc":"2.0","id":"a","method":"tools/list","params":{"_meta":{}}}\n');
+  }, 30_000);
+
+  it("a server still being prepared when the client leaves is stopped and waited for: exec ends with no process left behind", async () => {
+    // Answers initialize; the one started with the token "slow" answers after 500 ms, and lives until it has.
+    const script = `require("node:readline").createInterface({ input: process.stdin }).on("line", (l) => {
+      const m = JSON.parse(l);
+      if (m.method !== "initialize") return;
+      const answer = JSON.stringify({ jsonrpc: "2.0", id: m.id, result: { protocolVersion: "2025-06-18", capabilities: {}, serverInfo: { name: "s", version: "0" } } });
+      setTimeout(() => process.stdout.write(answer + "\\n"), process.env.MCP_AUTH_TOKEN === "slow" ? 500 : 0);
+    });`;
+    let calls = 0;
+    const r = await rig({ command: [process.execPath, "-e", script], token: async () => ({ access_token: ++calls === 1 ? "first" : "slow", expires_at: Math.floor(Date.now() / 1000) + 3600 }) });
+    await r.initialize();
+    r.due();
+    // The new server runs and has been sent the replayed initialize; it has not answered yet.
+    for (let i = 0; i < 500 && !(r.children[1]?.pid && r.children[1].stdin?.writableLength === 0); i++) await new Promise((res) => setTimeout(res, 5));
+    expect(r.children).toHaveLength(2);
+    expect(await r.close()).toEqual({ code: 0, signal: null });
+    // Both servers had exited when exec was done: none is left to write to a pipe nobody reads.
+    expect(r.children.map((c) => c.exitCode ?? c.signalCode)).toEqual([0, 0]);
+    expect(r.handle.restarts).toHaveLength(0);
+    expect(r.errors).toEqual([]);
   }, 30_000);
 
   it("a restart that cannot get a token keeps the running server and says so once", async () => {

@@ -182,6 +182,11 @@ class ExecSupervisor {
   private resolveDone!: (r: ExecResult) => void;
   private readonly done = new Promise<ExecResult>((res) => (this.resolveDone = res));
   private finished = false;
+  /** How the current server ended, kept until every other server has exited too. */
+  private result: ExecResult | undefined;
+  /** Every server process not yet exited: the current one, one being prepared or ready, replaced ones shutting down. */
+  private readonly alive = new Set<ChildLike>();
+  private readonly stopping = new Set<ChildLike>();
 
   /** The server the client talks to, and the token it was started with. */
   private current!: ChildLike;
@@ -226,18 +231,25 @@ class ExecSupervisor {
     this.ready = undefined;
   }
 
-  /** A server exited: the current one ends the run; a prepared one is a failed restart. */
+  /**
+   * A server exited: the current one ends the run; a prepared one is a failed restart. The run is done
+   * once every server has exited: one still starting or shutting down when the current one ends is
+   * stopped and waited for, so none is left writing to a pipe nobody reads (it would die of EPIPE,
+   * onto the client's stderr).
+   */
   private closed(child: ChildLike, code: number | null, signal: NodeJS.Signals | null): void {
+    this.alive.delete(child);
     if (child === this.ready?.child) {
       this.ready = undefined;
-      return this.failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
+      if (!this.finished) this.failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
+    } else if (child === this.current && !this.finished) {
+      this.finished = true;
+      this.result = { code, signal };
+      this.cancelRenewal?.();
+      this.o.input.off("data", this.onInput);
+      for (const other of this.alive) this.stop(other);
     }
-    if (child !== this.current || this.finished) return; // a replaced server
-    this.finished = true;
-    this.cancelRenewal?.();
-    if (this.ready) this.stop(this.ready.child);
-    this.o.input.off("data", this.onInput);
-    this.resolveDone({ code, signal });
+    if (this.result && this.alive.size === 0) this.resolveDone(this.result);
   }
 
   // ── The bytes passing through ───────────────────────────────────────────────────────────────
@@ -307,14 +319,22 @@ class ExecSupervisor {
       child.on("error", (e: NodeJS.ErrnoException) => reject(new SpawnError(e.message, e.code === "ENOENT" ? 127 : 126)));
       child.on("close", (code, signal) => this.closed(child, code, signal));
       // A command that cannot be started reports "error" instead of "spawn".
-      child.once("spawn", () => resolve(child));
+      child.once("spawn", () => {
+        this.alive.add(child);
+        resolve(child);
+      });
     });
   }
 
   /** Ends a replaced server as the stdio transport asks: close its stdin, then SIGTERM, then SIGKILL. */
   private stop(child: ChildLike): void {
+    if (this.stopping.has(child)) return;
+    this.stopping.add(child);
     let exited = false;
-    child.on("close", () => (exited = true));
+    child.on("close", () => {
+      exited = true;
+      this.stopping.delete(child);
+    });
     child.stdin.end();
     this.timer(this.graceMs, () => {
       if (exited) return;
@@ -364,7 +384,8 @@ class ExecSupervisor {
       this.ready = { child: next, token: t, version, since: this.o.now(), preparedMs: this.o.now() - began };
     } catch (e) {
       if (next) this.stop(next);
-      this.failed(e);
+      // A server stopped because the run ended is no failed restart.
+      if (!this.finished && !this.inputEnded) this.failed(e);
     } finally {
       this.preparing = false;
       this.maybeSwap();
