@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHROMIUM_ARGS } from "./helpers/chromium-args.mjs";
 
@@ -57,9 +57,23 @@ function memoryTmpdir(): { remove(): void } | undefined {
   } catch {
     return undefined;
   }
-  const dir = mkdtempSync(join(SHM, "mcp-auth-test-"));
+  // A run that was killed left its directory: remove those whose run is gone.
+  for (const name of readdirSync(SHM)) {
+    const pid = /^mcp-auth-test-(\d+)-/.exec(name)?.[1];
+    if (pid && !running(Number(pid))) rmSync(join(SHM, name), { recursive: true, force: true });
+  }
+  const dir = mkdtempSync(join(SHM, `mcp-auth-test-${process.pid}-`));
   // As /tmp is: the tests that run the CLI as another account (uid 65534) make their homes in it too.
   chmodSync(dir, 0o1777);
   process.env.TMPDIR = dir;
   return { remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
