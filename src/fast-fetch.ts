@@ -10,7 +10,7 @@
  * doubt, before or after the request — and it returns false: the full CLI then runs and says what
  * went wrong. It never prints an error itself.
  */
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { isIP, type LookupFunction } from "node:net";
 import { join } from "node:path";
@@ -19,10 +19,10 @@ import { formatToken, isBearer, tokenProblem } from "./format.js";
 import { classifyAddress, judge, reachOf, resolveByName, type Reach } from "./oauth/address-policy.js";
 import { checkMetadata, checkResource, checkUrl, discoveryFile, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
 import { isLoopbackHost, MAX_BODY_BYTES, type ResolvedAddress, type Resolver } from "./oauth/http.js";
-import { writeFileAtomic } from "./store/fsutil.js";
 import { acquire } from "./store/lock.js";
+import { editSecretsFile, readSecretsFile } from "./store/secrets-file.js";
 import { accounts, readCachedToken, writeCachedToken, type CachedToken } from "./store/tokens.js";
-import { assertPrivateDir, assertTrustedFd, readPrivateFile } from "./store/trust.js";
+import { readPrivateFile } from "./store/trust.js";
 import { stripControl } from "./io/sanitize.js";
 import { cacheKey, normalizeIssuer, type CacheIdentity, type TokenAuthMethod } from "./profile.js";
 
@@ -148,42 +148,10 @@ function cachedMetadata(call: TokenCall, issuer: string, env: NodeJS.ProcessEnv)
   return rec.metadata;
 }
 
-/** The file store's secrets as src/store/secrets.ts FileStore reads them: ours and private (checked on the opened file), own properties only; none when there is no file. */
-function readSecrets(call: TokenCall): Record<string, unknown> {
-  const p = call.paths;
-  assertPrivateDir(p.dir);
-  let fd: number;
-  try {
-    fd = openSync(p.secretsFile, "r");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return Object.create(null) as Record<string, unknown>;
-    throw e;
-  }
-  try {
-    assertTrustedFd(p.secretsFile, fd);
-    return Object.assign(Object.create(null) as Record<string, unknown>, (JSON.parse(readFileSync(fd, "utf8")) as { secrets?: Record<string, unknown> }).secrets ?? {});
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A secret from the file store. */
+/** A secret from the file store (src/store/secrets-file.ts, as the file store reads it). */
 function fileSecret(call: TokenCall, account: string): string | undefined {
-  const v = readSecrets(call)[account];
+  const v = readSecretsFile(call.paths)[account];
   return typeof v === "string" ? v : undefined;
-}
-
-/** Writes a secret to the file store as FileStore.set does: under its lock, on a fresh read, atomically. */
-async function setFileSecret(call: TokenCall, account: string, value: string): Promise<void> {
-  const p = call.paths;
-  const release = await acquire(p.locks, "secrets");
-  try {
-    const current = readSecrets(call); // a fresh read under the lock
-    current[account] = value;
-    writeFileAtomic(p.secretsFile, JSON.stringify({ version: 1, secrets: current }, null, 2) + "\n", { mode: 0o600, root: p.dir, durable: true });
-  } finally {
-    release();
-  }
 }
 
 /** getToken() from src/core/tokens.ts, for the cases this path takes; null = let the full CLI do it. */
@@ -244,7 +212,10 @@ async function fetchUnderLock(plan: Plan, env: NodeJS.ProcessEnv, o: FreshOption
     const result: TokenSet = kind === "refresh" ? { ...ts, refresh_token: ts.refresh_token ?? rt } : ts;
     if (result.refresh_token && plan.newSecrets !== "file") return null;
     // As TokenCache.save: the secret first, then the record that points at it (both atomic).
-    if (result.refresh_token) await setFileSecret(call, accounts.refreshToken(cacheKey(plan.id)), result.refresh_token);
+    if (result.refresh_token) {
+      const kept = result.refresh_token;
+      await editSecretsFile(call.paths, (s) => ((s[accounts.refreshToken(cacheKey(plan.id))] = kept), true));
+    }
     saveRecord(call, plan, result);
     return { text: formatToken({ ...result, profile: plan.id.profile }, call.format, { envName: call.envName, now: Math.floor(Date.now() / 1000), env, headers: call.headers }), kind };
   } finally {

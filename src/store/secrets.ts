@@ -1,13 +1,12 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, realpathSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
-import { FileError, McpAuthError, UsageError } from "../errors.js";
+import { McpAuthError, UsageError } from "../errors.js";
 import type { Paths } from "../paths.js";
-import { ensureDir, writeFileAtomic } from "./fsutil.js";
-import { withLock } from "./lock.js";
-import { assertPrivateDir, assertTrustedFd } from "./trust.js";
+import { ensureDir } from "./fsutil.js";
+import { editSecretsFile, readSecretsFile } from "./secrets-file.js";
 
 /**
  * Where long-lived secrets (client secrets, refresh tokens) live: the OS keychain when one is
@@ -286,7 +285,7 @@ function runProbe(script: string, env: NodeJS.ProcessEnv): Promise<{ ok: true } 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// file: one JSON map in a 0600 file inside the 0700 config dir, edited under a lock.
+// file: one JSON map in a 0600 file inside the 0700 config dir, edited under a lock (./secrets-file.ts).
 
 class FileStore implements SecretStore {
   readonly kind = "file" as const;
@@ -294,50 +293,18 @@ class FileStore implements SecretStore {
   constructor(private readonly p: Paths) {
     this.description = `file (${p.secretsFile})`;
   }
-  /** Secrets are only read from a file that is ours and private (fstat on the opened fd), in a dir that is too. */
-  private read(): Record<string, string> {
-    assertPrivateDir(this.p.dir);
-    let fd: number;
-    try {
-      fd = openSync(this.p.secretsFile, "r");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return Object.create(null) as Record<string, string>;
-      throw new FileError(`cannot read ${this.p.secretsFile}: ${(e as Error).message}`);
-    }
-    let text: string;
-    try {
-      assertTrustedFd(this.p.secretsFile, fd);
-      text = readFileSync(fd, "utf8");
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      const data = JSON.parse(text) as { secrets?: Record<string, string> };
-      // Own properties only: an account name is never looked up on Object.prototype.
-      return Object.assign(Object.create(null) as Record<string, string>, data.secrets ?? {});
-    } catch (e) {
-      throw new FileError(`cannot parse ${this.p.secretsFile}: ${(e as Error).message}`, { hint: "fix or move the file; mcp-auth left it untouched" });
-    }
-  }
-  private edit(fn: (s: Record<string, string>) => boolean): Promise<boolean> {
-    return withLock(this.p.locks, "secrets", async () => {
-      const s = this.read();
-      const changed = fn(s);
-      if (changed) writeFileAtomic(this.p.secretsFile, JSON.stringify({ version: 1, secrets: s }, null, 2) + "\n", { mode: 0o600, root: this.p.dir, durable: true });
-      return changed;
-    });
-  }
   async get(account: string) {
-    return this.read()[account] ?? null;
+    const v = readSecretsFile(this.p)[account];
+    return typeof v === "string" ? v : null;
   }
   async set(account: string, value: string) {
-    await this.edit((s) => {
+    await editSecretsFile(this.p, (s) => {
       s[account] = value;
       return true;
     });
   }
   async delete(account: string) {
-    return this.edit((s) => {
+    return editSecretsFile(this.p, (s) => {
       if (!Object.hasOwn(s, account)) return false;
       delete s[account];
       return true;
