@@ -106,57 +106,100 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
   // quiet: false, to stderr).
   const restoreConsole = quietOidcProvider(o.quiet === false);
   const { default: Provider } = await import("oidc-provider");
-  const provider = new Provider(issuer, {
-    clients: [
-      { client_id: "sandbox-m2m", client_secret: secret, grant_types: ["client_credentials"], response_types: [], redirect_uris: [], scope: "mcp:read mcp:write" },
-      {
-        client_id: "sandbox-cli",
-        application_type: "native",
-        token_endpoint_auth_method: "none",
-        grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
-        response_types: ["code"],
-        redirect_uris: ["http://127.0.0.1/callback"], // native loopback: any port matches (RFC 8252 §7.3)
-        scope: "openid offline_access mcp:read mcp:write",
-      },
-    ],
-    scopes: ["openid", "offline_access", "mcp:read", "mcp:write"],
-    pkce: { required: () => true },
-    cookies: { keys: [randomBytes(16).toString("hex")] },
-    findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub, name: sub }) }),
-    ttl: { AccessToken: ttl, ClientCredentials: ttl, RefreshToken: 14 * 86400, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 14 * 86400 },
-    features: {
-      devInteractions: { enabled: true },
-      clientCredentials: { enabled: true },
-      deviceFlow: { enabled: true },
-      registration: { enabled: true },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string[]) => oneOf ?? mcpUrl,
-        useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx: unknown, resource: string) => ({
-          scope: "mcp:read mcp:write",
-          audience: resource,
-          accessTokenTTL: ttl,
-          accessTokenFormat: "jwt",
-          jwt: { sign: { alg: "RS256" } },
-        }),
-      },
-    },
-    // MCP clients do not ask for offline_access; give public clients refresh tokens anyway.
-    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed("refresh_token"),
-    rotateRefreshToken: true,
-  } as never);
+  const provider = new Provider(issuer, providerConfig({ ttl, secret, mcpUrl }) as never);
 
   if (o.deviceInterval) provider.on("device_authorization.success", (ctx: { body: Record<string, unknown> }) => void (ctx.body.interval = o.deviceInterval));
 
+  const idp = serveIdp(idpServer, provider, issuer);
+
+  const { mountMcp } = await import("./mcp.js");
+  mountMcp(mcpServer, { issuer, mcpUrl, counts: idp.counts, protocol: o.protocol ?? "legacy" });
+
+  return {
+    issuer,
+    mcpUrl,
+    clients: { m2m: { clientId: "sandbox-m2m", clientSecret: secret }, cli: { clientId: "sandbox-cli" } },
+    counts: idp.counts,
+    grants: idp.grants,
+    async registerClient(metadata) {
+      const res = await fetch(`${issuer}/reg`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(metadata) });
+      const body = (await res.json()) as { client_id: string } & Record<string, unknown>;
+      if (res.status !== 201) throw new Error(`client registration failed: HTTP ${res.status} ${JSON.stringify(body)}`);
+      return body;
+    },
+    resetCounts: idp.resetCounts,
+    breakIdp: idp.breakIdp,
+    async close() {
+      restoreConsole();
+      idp.breakIdp(undefined);
+      for (const s of [idpServer, mcpServer]) {
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+    },
+  };
+}
+
+/** oidc-provider's configuration for the sandbox: a machine client, a native (public) client, and tokens for the MCP server. */
+function providerConfig({ ttl, secret, mcpUrl }: { ttl: number; secret: string; mcpUrl: string }) {
+  return {
+  clients: [
+    { client_id: "sandbox-m2m", client_secret: secret, grant_types: ["client_credentials"], response_types: [], redirect_uris: [], scope: "mcp:read mcp:write" },
+    {
+      client_id: "sandbox-cli",
+      application_type: "native",
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+      response_types: ["code"],
+      redirect_uris: ["http://127.0.0.1/callback"], // native loopback: any port matches (RFC 8252 §7.3)
+      scope: "openid offline_access mcp:read mcp:write",
+    },
+  ],
+  scopes: ["openid", "offline_access", "mcp:read", "mcp:write"],
+  pkce: { required: () => true },
+  cookies: { keys: [randomBytes(16).toString("hex")] },
+  findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub, name: sub }) }),
+  ttl: { AccessToken: ttl, ClientCredentials: ttl, RefreshToken: 14 * 86400, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 14 * 86400 },
+  features: {
+    devInteractions: { enabled: true },
+    clientCredentials: { enabled: true },
+    deviceFlow: { enabled: true },
+    registration: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string[]) => oneOf ?? mcpUrl,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx: unknown, resource: string) => ({
+        scope: "mcp:read mcp:write",
+        audience: resource,
+        accessTokenTTL: ttl,
+        accessTokenFormat: "jwt",
+        jwt: { sign: { alg: "RS256" } },
+      }),
+    },
+  },
+  // MCP clients do not ask for offline_access; give public clients refresh tokens anyway.
+  issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed("refresh_token"),
+  rotateRefreshToken: true,
+};
+}
+
+/** What the sandbox uses of an oidc-provider instance (the package ships no types: src/oidc-provider.d.ts). */
+interface OidcApp {
+  use(fn: (ctx: { oidc?: { route?: string; params?: { grant_type?: string } } }, next: () => Promise<void>) => Promise<void>): unknown;
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** The IdP's HTTP side: oidc-provider behind counters per endpoint and grant, and the failures a test can switch on. */
+function serveIdp(idpServer: Server, provider: OidcApp, issuer: string) {
   const counts = zero();
   const grants: Record<string, number> = {};
   let broken: "500" | "html" | "bad-json" | "stall" | undefined;
   const stalled = new Set<ServerResponse>();
   // Count token requests per grant type once oidc-provider has parsed the body.
-  provider.use(async (ctx: { oidc?: { route?: string; params?: { grant_type?: string } } }, next: () => Promise<void>) => {
+  provider.use(async (ctx, next) => {
     await next();
     const g = ctx.oidc?.route === "token" ? ctx.oidc.params?.grant_type : undefined;
     if (g) grants[g] = (grants[g] ?? 0) + 1;
@@ -176,37 +219,17 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
     if (broken === "stall") return void stalled.add(res);
     handler(req, res);
   });
-
-  const { mountMcp } = await import("./mcp.js");
-  mountMcp(mcpServer, { issuer, mcpUrl, counts, protocol: o.protocol ?? "legacy" });
-
   return {
-    issuer,
-    mcpUrl,
-    clients: { m2m: { clientId: "sandbox-m2m", clientSecret: secret }, cli: { clientId: "sandbox-cli" } },
     counts,
     grants,
-    async registerClient(metadata) {
-      const res = await fetch(`${issuer}/reg`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(metadata) });
-      const body = (await res.json()) as { client_id: string } & Record<string, unknown>;
-      if (res.status !== 201) throw new Error(`client registration failed: HTTP ${res.status} ${JSON.stringify(body)}`);
-      return body;
-    },
     resetCounts() {
       Object.assign(counts, zero());
       for (const k of Object.keys(grants)) delete grants[k];
     },
-    breakIdp(mode) {
+    /** Switches a failure on, or (undefined) off again: a stalled request is then cut. */
+    breakIdp(mode: typeof broken) {
       broken = mode;
       if (!mode) for (const r of stalled) r.destroy();
-    },
-    async close() {
-      restoreConsole();
-      for (const r of stalled) r.destroy();
-      for (const s of [idpServer, mcpServer]) {
-        s.closeAllConnections();
-        await new Promise<void>((r) => s.close(() => r()));
-      }
     },
   };
 }
