@@ -274,46 +274,7 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
   const r = { ...RUNS, ...runs };
   const profiles = program.command("profiles").description("manage saved profiles (issuer, client, grant, scopes)");
 
-  profiles
-    .command("add <name>")
-    .description("save a profile; its client secret goes to the secret store")
-    .option("--issuer <url>", "the authorization server's issuer URL (omit it with --mcp-url to discover it)")
-    .option("--client-id <id>", "the OAuth client id (omit it with --mcp-url to register one, or for a key profile whose id the IdP assigns later)")
-    .option("--client-secret-stdin", "read the client secret from stdin (a hidden prompt on a terminal)")
-    .option("--client-secret-env <VAR>", "read the client secret from $VAR now and store it")
-    .option("--client-secret-cmd <command>", "get the client secret from this command at each token request (run without a shell, never stored), e.g. 'op read op://vault/item/secret'")
-    .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
-    .option("--scope <scope...>", "scopes to request")
-    .option("--resource <uri>", "RFC 8707 resource indicator (usually the MCP server URL)")
-    .option("--audience <aud>", "audience parameter, for IdPs that use one")
-    .option("--mcp-url <url>", "the MCP server this profile is for; alone, its authorization server is discovered")
-    .option("--no-resource", "with discovery: do not send RFC 8707 resource (for servers that reject it)")
-    .option("--client-metadata-url <url>", "with discovery: your https Client ID Metadata Document, used when the server supports it")
-    .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
-    .option("--redirect-port <port>", "fixed loopback port for browser logins")
-    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
-    .option("--use-id-token", "hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); adds the openid scope")
-    .option("--enterprise <idp-profile>", "enterprise-managed authorization: tokens through that IdP profile's sign-in (ID-JAG), no browser per server")
-    .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
-    .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
-    .option("--default", "make it the default profile")
-    .option("--force", "replace an existing profile of that name")
-    // private_key_jwt (RFC 7523) and identity federation
-    .addOption(choice("--client-auth <method>", "private-key-jwt: sign assertions with a key instead of a secret", ["private-key-jwt"] as const))
-    .option("--generate-key", "with private-key-jwt: make a key pair (private half in the secret store); prints the public JWK")
-    .option("--key-file <path>", "with private-key-jwt: import a PEM or JWK private key into the secret store")
-    .addOption(choice("--alg <alg>", "key algorithm (default ES256)", KEY_ALGS))
-    .addOption(choice("--key-audience <aud>", "aud of the signed assertion: issuer (default) or token-endpoint (Okta)", ["issuer", "token-endpoint"] as const))
-    .option("--key-id <kid>", "with private-key-jwt: the kid the IdP registered the key under (default: a generated key's thumbprint, an imported JWK's own kid, none for a PEM)")
-    .option("--no-key-id", "with private-key-jwt: send no kid header")
-    .option("--assertion-from <source>", "use the CI's own token: github-actions[:AUDIENCE] | env:VAR | file:PATH")
-    .addOption(choice("--federation <how>", "how the CI token is used (default client-assertion)", FEDERATIONS))
-    .option("--subject-token-type <type>", "token exchange: jwt (default) | id_token | a literal the IdP wants")
-    .option("--json", "print {profile, jwk} as JSON")
-    .addOption(authorizeParamOption())
-    .action((name: string, o: Omit<ProfilesAddOptions, "name">) => r.add(getCtx(), { ...o, name }));
-  const add = profiles.commands.find((c) => c.name() === "add")!;
-  for (const opt of presetOptions()) add.addOption(opt);
+  registerAdd(profiles, getCtx, r.add);
 
   profiles
     .command("list")
@@ -354,6 +315,56 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .description("rename a profile, moving its client secret, cached tokens, default status and the client entries using it")
     .action((from: string, to: string) => r.rename(getCtx(), { from, to }));
 
+  registerSet(profiles, getCtx, r.set);
+
+}
+
+/** `profiles add`: every way a profile can be set up (a secret, discovery, a key, federation, a preset). */
+function registerAdd(profiles: Command, getCtx: () => Context, run: ProfilesRuns["add"]): void {
+  profiles
+    .command("add <name>")
+    .description("save a profile; its client secret goes to the secret store")
+    .option("--issuer <url>", "the authorization server's issuer URL (omit it with --mcp-url to discover it)")
+    .option("--client-id <id>", "the OAuth client id (omit it with --mcp-url to register one, or for a key profile whose id the IdP assigns later)")
+    .option("--client-secret-stdin", "read the client secret from stdin (a hidden prompt on a terminal)")
+    .option("--client-secret-env <VAR>", "read the client secret from $VAR now and store it")
+    .option("--client-secret-cmd <command>", "get the client secret from this command at each token request (run without a shell, never stored), e.g. 'op read op://vault/item/secret'")
+    .addOption(choice("--grant <grant>", "how tokens are obtained", GRANTS))
+    .option("--scope <scope...>", "scopes to request")
+    .option("--resource <uri>", "RFC 8707 resource indicator (usually the MCP server URL)")
+    .option("--audience <aud>", "audience parameter, for IdPs that use one")
+    .option("--mcp-url <url>", "the MCP server this profile is for; alone, its authorization server is discovered")
+    .option("--no-resource", "with discovery: do not send RFC 8707 resource (for servers that reject it)")
+    .option("--client-metadata-url <url>", "with discovery: your https Client ID Metadata Document, used when the server supports it")
+    .option("--allow-missing-pkce-metadata", "with discovery: proceed although the server does not advertise PKCE S256")
+    .option("--redirect-port <port>", "fixed loopback port for browser logins")
+    .option("--redirect-uri <uri>", "the exact loopback redirect URI registered at the IdP (http://localhost|127.0.0.1|[::1]:PORT/PATH)")
+    .option("--use-id-token", "hand out the ID token instead of the access token (servers behind AWS Cognito / AgentCore); adds the openid scope")
+    .option("--enterprise <idp-profile>", "enterprise-managed authorization: tokens through that IdP profile's sign-in (ID-JAG), no browser per server")
+    .addOption(choice("--auth-method <method>", "token endpoint client authentication", AUTH_METHODS))
+    .addOption(choice("--kind <provider>", "provider kind", PROFILE_KINDS).default("oidc"))
+    .option("--default", "make it the default profile")
+    .option("--force", "replace an existing profile of that name")
+    // private_key_jwt (RFC 7523) and identity federation
+    .addOption(choice("--client-auth <method>", "private-key-jwt: sign assertions with a key instead of a secret", ["private-key-jwt"] as const))
+    .option("--generate-key", "with private-key-jwt: make a key pair (private half in the secret store); prints the public JWK")
+    .option("--key-file <path>", "with private-key-jwt: import a PEM or JWK private key into the secret store")
+    .addOption(choice("--alg <alg>", "key algorithm (default ES256)", KEY_ALGS))
+    .addOption(choice("--key-audience <aud>", "aud of the signed assertion: issuer (default) or token-endpoint (Okta)", ["issuer", "token-endpoint"] as const))
+    .option("--key-id <kid>", "with private-key-jwt: the kid the IdP registered the key under (default: a generated key's thumbprint, an imported JWK's own kid, none for a PEM)")
+    .option("--no-key-id", "with private-key-jwt: send no kid header")
+    .option("--assertion-from <source>", "use the CI's own token: github-actions[:AUDIENCE] | env:VAR | file:PATH")
+    .addOption(choice("--federation <how>", "how the CI token is used (default client-assertion)", FEDERATIONS))
+    .option("--subject-token-type <type>", "token exchange: jwt (default) | id_token | a literal the IdP wants")
+    .option("--json", "print {profile, jwk} as JSON")
+    .addOption(authorizeParamOption())
+    .action((name: string, o: Omit<ProfilesAddOptions, "name">) => run(getCtx(), { ...o, name }));
+  const add = profiles.commands.find((c) => c.name() === "add")!;
+  for (const opt of presetOptions()) add.addOption(opt);
+}
+
+/** `profiles set`: the fields of a saved profile that can change in place. */
+function registerSet(profiles: Command, getCtx: () => Context, run: ProfilesRuns["set"]): void {
   profiles
     .command("set <name>")
     .description("change fields of a saved profile, keeping its stored client secret; \"\" clears a field")
@@ -376,5 +387,5 @@ export function registerProfiles(program: Command, getCtx: () => Context, runs: 
     .option("--key-id <kid>", "private_key_jwt: the kid the IdP registered the key under")
     .option("--no-key-id", "private_key_jwt: send no kid header (the IdP registered the key without one)")
     .addOption(authorizeParamOption("an extra authorization-request parameter (repeatable; replaces the stored ones; \"\" clears them)"))
-    .action((name: string, o: Omit<ProfilesSetOptions, "name">) => r.set(getCtx(), { ...o, name }));
+    .action((name: string, o: Omit<ProfilesSetOptions, "name">) => run(getCtx(), { ...o, name }));
 }
