@@ -1,5 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { relayFromFetch } from "../src/oauth/http.js";
 import { runProxy } from "../src/mcp/proxy.js";
 
 /**
@@ -36,7 +37,7 @@ function rig(fetch: (init: RequestInit, h: Headers) => Response | Promise<Respon
     input,
     output,
     token: async () => ({ access_token: "T", expires_at: 4_000_000_000 }),
-    fetch: async (_u, init) => fetch(init ?? {}, new Headers(init?.headers)),
+    relay: relayFromFetch(async (_u, init) => fetch(init ?? {}, new Headers(init?.headers))),
     now: () => Date.now(),
     error: (l) => errors.push(l),
     owner: 'profile "p"',

@@ -140,7 +140,6 @@ export function relayUpstream(ctx: Context, profile: Profile, o: { minTtl?: stri
     token: tokens.token,
     stepUp: tokens.stepUp,
     covers: tokens.covers,
-    fetch: ctx.fetch,
     relay: ctx.relay,
     now: () => ctx.now(),
     error: notice,
