@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AuthError } from "../src/errors.js";
-import { runProxy, type BearerToken } from "../src/mcp/proxy.js";
+import { authorizedRelay, bearerCache, runProxy, type BearerToken } from "../src/mcp/proxy.js";
 import { relayFromFetch } from "../src/oauth/http.js";
 
 /**
@@ -348,3 +348,25 @@ function scriptedSession(fetch: typeof globalThis.fetch) {
   };
   return { input, got, errors, done, send, until };
 }
+
+describe("authorizedRelay", () => {
+  it("extra headers never replace one the transport set (any case), the first of a name wins, and the token is always the profile's", async () => {
+    const sent: Array<Record<string, string>> = [];
+    const o = {
+      url: new URL("https://mcp.example.invalid/mcp"),
+      input: new PassThrough(),
+      output: new PassThrough(),
+      token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }),
+      relay: relayFromFetch(async (_u, init) => (sent.push({ ...(init?.headers as Record<string, string>) }), new Response("{}", { headers: { "content-type": "application/json" } }))),
+      now: () => 1_700_000_000_000,
+      error: () => {},
+      owner: 'profile "p"',
+      loginHint: "",
+      headers: [["Accept", "text/plain"], ["X-Tenant", "acme"], ["x-tenant", "other"], ["Authorization", "Bearer planted"]] as const,
+    };
+    const relay = authorizedRelay(o, bearerCache(o));
+    const a = await relay(o.url, { method: "POST", headers: { accept: "application/json, text/event-stream", "content-type": "application/json" }, body: "{}" });
+    a.discard();
+    expect(sent).toEqual([{ accept: "application/json, text/event-stream", "content-type": "application/json", "x-tenant": "acme", authorization: "Bearer T" }]);
+  });
+});
