@@ -558,11 +558,11 @@ export function createRelay(o: HttpOptions): Relay {
     }
     const started = Date.now();
     // Ended by the timeout (until the headers are in, and for anything but an event stream until its
-    // body has ended) or by the caller's signal.
-    const abort = new AbortController();
+    // body has ended) or by the caller's signal; the carrier says how (no AbortController per request).
+    const stop: Stop = {};
     let timedOut = false;
-    let timer: unknown = timers.setTimeout(() => ((timedOut = true), abort.abort()), o.timeoutMs);
-    const onAbort = () => abort.abort();
+    let timer: unknown = timers.setTimeout(() => ((timedOut = true), stop.cut?.()), o.timeoutMs);
+    const onAbort = () => stop.cut?.();
     signal?.addEventListener("abort", onAbort, { once: true });
     const stopTimer = () => {
       if (timer !== undefined) timers.clearTimeout(timer);
@@ -575,7 +575,7 @@ export function createRelay(o: HttpOptions): Relay {
     };
     let res: Sent;
     try {
-      res = await send(url, init, abort.signal);
+      res = await send(url, init, stop);
     } catch (e) {
       release();
       if (signal?.aborted) throw signal.reason;
@@ -620,28 +620,34 @@ type Sent = {
   /** `complete`: node:http's IncomingMessage has received the whole body. */
   body: AsyncIterable<Uint8Array> & { on(event: "error", fn: () => void): unknown; destroy(): void; resume(): void; complete?: boolean };
 };
-type Send = (url: URL, init: RelayInit, signal: AbortSignal) => Promise<Sent>;
+/** How a request in flight is ended (its timeout, the caller's signal): set by the carrier as it sends. */
+type Stop = { cut?: () => void };
+type Send = (url: URL, init: RelayInit, stop: Stop) => Promise<Sent>;
 
 /** What carries a relayed request: node:http(s) with keep-alive, or npm undici's request API when a proxy, a CA file or --insecure needs it. */
 async function relaySender(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<Send> {
   if (needsUndici(o)) {
     const { undici, dispatcherFor } = await undiciDispatchers(o, lookupFor);
-    return async (url, init, signal) => {
-      const r = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
+    return async (url, init, stop) => {
+      const abort = new AbortController();
+      stop.cut = () => abort.abort();
+      const r = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal: abort.signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
       return { statusCode: r.statusCode, statusText: r.statusText, headers: r.headers, body: r.body };
     };
   }
   const [http, https] = await Promise.all([import("node:http"), import("node:https")]);
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   const lookup = lookupFor(undefined);
-  return (url, init, signal) =>
+  return (url, init, stop) =>
     new Promise((resolve, reject) => {
       const tls = url.protocol === "https:";
       const { body } = init;
       const headers = body === undefined ? init.headers : { ...init.headers, "content-length": String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength) };
-      const req = (tls ? https : http).request(url, { method: init.method, headers, agent: tls ? agents.https : agents.http, lookup, signal }, (res) =>
+      const req = (tls ? https : http).request(url, { method: init.method, headers, agent: tls ? agents.https : agents.http, lookup }, (res) =>
         resolve({ statusCode: res.statusCode ?? 0, statusText: res.statusMessage, headers: res.headers, body: res }),
       );
+      // Destroying the request ends its response too, mid-body (IncomingMessage "aborted").
+      stop.cut = () => req.destroy(new Error("aborted"));
       req.on("error", reject);
       req.end(body);
     });
