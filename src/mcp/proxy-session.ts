@@ -65,7 +65,7 @@ interface Held {
 }
 
 export class ProxySession {
-  private readonly down: StdioTransport;
+  private readonly down: Transport;
   private up!: Transport;
   private readonly trace?: (dir: string, m: unknown) => void;
   /** Requests sent upstream and not answered yet: id → method. */
@@ -124,7 +124,8 @@ export class ProxySession {
     private readonly o: ProxyOptions,
     private readonly authRelay: Relay,
   ) {
-    this.down = new StdioTransport(o.input, o.output);
+    if (!o.client && !(o.input && o.output)) throw new Error("a proxy session needs its client: input and output, or client");
+    this.down = o.client?.transport ?? new StdioTransport(o.input!, o.output!);
     this.trace = o.debug ? (dir, m) => o.debug!(`${dir} ${short(redact(JSON.stringify(m)))}`) : undefined;
     this.serverEra = o.protocol === "2026-07-28" ? "modern" : o.protocol === "legacy" || o.transport === "sse" ? "legacy" : undefined;
   }
@@ -135,10 +136,12 @@ export class ProxySession {
   async run(): Promise<void> {
     this.down.onmessage = (m) => this.onClientMessage(m);
     this.down.onerror = (e) => this.o.error(`ignored a line from the MCP client that is not JSON-RPC: ${short(e.message)}`);
-    const closed = new Promise<void>((resolve) => {
-      this.o.input.once("end", resolve);
-      this.o.input.once("close", resolve);
-    });
+    const closed =
+      this.o.client?.closed ??
+      new Promise<void>((resolve) => {
+        this.o.input!.once("end", resolve);
+        this.o.input!.once("close", resolve);
+      });
     await this.down.start();
     await closed;
     await this.drain();

@@ -3,6 +3,7 @@ import { McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
 import { headerOf, type Relay, type RelayAnswer } from "../oauth/http.js";
 import { ProxySession, TokenRefusedError } from "./proxy-session.js";
+import type { MemoryTransport } from "./transport.js";
 
 export { PROXY_ERROR, TokenRefusedError } from "./proxy-session.js";
 
@@ -28,9 +29,14 @@ export interface BearerToken {
 export interface ProxyOptions {
   url: URL;
   /** From the MCP client: newline-delimited JSON-RPC. */
-  input: NodeJS.ReadableStream;
+  input?: NodeJS.ReadableStream;
   /** To the MCP client: JSON-RPC only. */
-  output: NodeJS.WritableStream;
+  output?: NodeJS.WritableStream;
+  /**
+   * The MCP client in memory instead of `input` and `output` (serve's era bridges): messages as
+   * objects, with no JSON text or stream in between; the session drains and ends once `closed` settles.
+   */
+  client?: { transport: MemoryTransport; closed: Promise<void> };
   /** A token from the cache or the IdP; `forceRefresh` when the server refused the last one. */
   token: (o: { forceRefresh: boolean }) => Promise<BearerToken>;
   /** What carries every request to the server (src/oauth/http.ts createRelay; a test's server through relayFromFetch). */

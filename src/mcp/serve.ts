@@ -114,9 +114,7 @@ class ServeEndpoint {
   constructor(private readonly o: ServeOptions) {
     this.secret = o.secret ?? newSecret();
     this.expected = Buffer.from(`Bearer ${this.secret}`);
-    const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
-    const bearer = bearerCache(opts);
-    this.upstream = authorizedRelay(opts, bearer);
+    this.upstream = authorizedRelay(o, bearerCache(o));
     this.port = o.port;
     this.bridges = eraBridges(o);
     // Bound once: the request listener allocates nothing of its own per request.

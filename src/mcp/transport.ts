@@ -114,6 +114,36 @@ export class StdioTransport implements Transport {
   }
 }
 
+/**
+ * The MCP client's side in memory (serve's era bridges): `deliver` hands the session a message as the
+ * stdio transport would (an envelope that is not JSON-RPC goes to onerror), and what the session sends
+ * goes to `onsend`, as objects: no JSON text, buffer or stream per message.
+ */
+export class MemoryTransport implements Transport {
+  onmessage?: (m: JSONRPCMessage) => void;
+  onerror?: (e: Error) => void;
+
+  constructor(private readonly onsend: (m: JSONRPCMessage) => void) {}
+
+  async start(): Promise<void> {}
+
+  async send(m: JSONRPCMessage): Promise<void> {
+    this.onsend(m);
+  }
+
+  async close(): Promise<void> {}
+
+  deliver(v: unknown): void {
+    let m: JSONRPCMessage;
+    try {
+      m = asMessage(v);
+    } catch (e) {
+      return void this.onerror?.(e as Error);
+    }
+    this.onmessage?.(m);
+  }
+}
+
 interface SseEvent {
   event: string;
   data: string;
