@@ -6,7 +6,7 @@ import { NetworkError } from "../src/errors.js";
 import { answerText, createRelay, MAX_BODY_BYTES, relayFromFetch, type RelayAnswer } from "../src/oauth/http.js";
 
 /**
- * serve's relay (src/oauth/http.ts createRelay) against small local servers: what it hands on, and
+ * The relay of proxy and serve (src/oauth/http.ts createRelay) against small local servers: what it hands on, and
  * where it stops as createFetch does (a redirect, a body past the cap, a server that never answers).
  */
 let server: Server | undefined;
@@ -41,7 +41,7 @@ function manualTimers() {
   };
 }
 
-describe("serve's relay", () => {
+describe("the relay", () => {
   // node:http(s) for a direct connection; npm undici when a proxy, a CA file or --insecure is in play.
   it.each([
     ["node:http", {}],
