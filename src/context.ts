@@ -56,7 +56,7 @@ export interface Context {
   readonly nonInteractive: boolean;
   readonly allowHttp: boolean;
   fetch: Fetch;
-  /** Requests `mcp-auth serve` passes through to the profile's MCP server (src/oauth/http.ts createRelay). */
+  /** Requests `mcp-auth proxy` and `mcp-auth serve` send to the profile's MCP server (src/oauth/http.ts createRelay). */
   relay: Relay;
   /**
    * The fetch for URLs a server sent (metadata, endpoints, issuers): each may lead no further into

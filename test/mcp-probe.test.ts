@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { describeEra, eraCache, eraReachable, probeEra } from "../src/mcp/era.js";
+import { relayFromFetch } from "../src/oauth/http.js";
 import { discoverMcp } from "../src/core/mcp-login.js";
 import { octoperf } from "../src/providers/octoperf.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
@@ -62,7 +63,7 @@ describe("probeEra", () => {
       const [status, text, h] = body?.method === "server/discover" ? c.discover : (c.initialize ?? [500, "unexpected"]);
       return new Response(text || null, { status, headers: { ...(text.startsWith("{") ? json : {}), ...h } });
     };
-    const p = await probeEra(fetch, new URL("https://mcp.example.invalid/mcp"));
+    const p = await probeEra(relayFromFetch(fetch), new URL("https://mcp.example.invalid/mcp"));
     expect(p.era, p.detail).toBe(c.era);
     if ("version" in c) expect(p.version).toBe(c.version);
     else if (c.era === "modern") expect(p.version).toBeUndefined();
@@ -87,7 +88,7 @@ describe("probeEra", () => {
   it("server text is stripped of control characters and bounded", async () => {
     eraCache.clear();
     const evil = rpcResult({ supportedVersions: ["2026-07-28", "2025-11-25\u001b[2J", 7], _meta: { "io.modelcontextprotocol/serverInfo": { name: `evil\u0007${"x".repeat(500)}` } } });
-    const p = await probeEra(async () => new Response(evil, { status: 200, headers: json }), new URL("https://mcp.example.invalid/mcp"));
+    const p = await probeEra(relayFromFetch(async () => new Response(evil, { status: 200, headers: json })), new URL("https://mcp.example.invalid/mcp"));
     const line = describeEra(p);
     expect(line).not.toMatch(/[\u0000-\u001f]/);
     expect(line.length).toBeLessThan(600);

@@ -1,7 +1,8 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AuthError } from "../src/errors.js";
-import { runProxy, type BearerToken } from "../src/mcp/proxy.js";
+import { authorizedRelay, bearerCache, runProxy, type BearerToken } from "../src/mcp/proxy.js";
+import { relayFromFetch } from "../src/oauth/http.js";
 
 /**
  * The bridge in-process: streams for stdin/stdout, a scripted token source, a movable clock, and a
@@ -49,7 +50,7 @@ function rig(o: { accept: (token: string) => boolean; tokens: string[]; lifetime
     input,
     output,
     token,
-    fetch,
+    relay: relayFromFetch(fetch),
     now: () => now,
     error: (l) => errors.push(l),
     owner: 'profile "p"',
@@ -175,7 +176,7 @@ describe("runProxy: -32020 on tools/call", () => {
         if (m.id !== undefined) answers.get(m.id)?.(m);
       }
     });
-    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch: server.fetch, now: () => 1_700_000_000_000, error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), relay: relayFromFetch(server.fetch), now: () => 1_700_000_000_000, error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
     let n = 0;
     const request = (method: string, params: unknown) => {
       const id = ++n;
@@ -340,10 +341,32 @@ function scriptedSession(fetch: typeof globalThis.fetch) {
       out = out.slice(nl + 1);
     }
   });
-  const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), fetch, now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+  const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }), relay: relayFromFetch(fetch), now: () => 1_700_000_000_000, error: (l) => errors.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
   const send = (m: object) => input.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
   const until = async (f: () => unknown) => {
     for (let i = 0; i < 300 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
   };
   return { input, got, errors, done, send, until };
 }
+
+describe("authorizedRelay", () => {
+  it("extra headers never replace one the transport set (any case), the first of a name wins, and the token is always the profile's", async () => {
+    const sent: Array<Record<string, string>> = [];
+    const o = {
+      url: new URL("https://mcp.example.invalid/mcp"),
+      input: new PassThrough(),
+      output: new PassThrough(),
+      token: async () => ({ access_token: "T", expires_at: 2_000_000_000 }),
+      relay: relayFromFetch(async (_u, init) => (sent.push({ ...(init?.headers as Record<string, string>) }), new Response("{}", { headers: { "content-type": "application/json" } }))),
+      now: () => 1_700_000_000_000,
+      error: () => {},
+      owner: 'profile "p"',
+      loginHint: "",
+      headers: [["Accept", "text/plain"], ["X-Tenant", "acme"], ["x-tenant", "other"], ["Authorization", "Bearer planted"]] as const,
+    };
+    const relay = authorizedRelay(o, bearerCache(o));
+    const a = await relay(o.url, { method: "POST", headers: { accept: "application/json, text/event-stream", "content-type": "application/json" }, body: "{}" });
+    a.discard();
+    expect(sent).toEqual([{ accept: "application/json, text/event-stream", "content-type": "application/json", "x-tenant": "acme", authorization: "Bearer T" }]);
+  });
+});

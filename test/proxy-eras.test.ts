@@ -2,6 +2,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eraCache, headerParams, headerValue, probeEra } from "../src/mcp/era.js";
 import { PROXY_ERROR, runProxy, type BearerToken } from "../src/mcp/proxy.js";
+import { createRelay, relayFromFetch, type RelayInit } from "../src/oauth/http.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
 import { startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
 
@@ -13,6 +14,8 @@ import { startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
  * token it gets is one the server refuses, so both the renewal and the refresh on 401 happen.
  */
 const KCP_AUDIENCE = "urn:kcp:mcp";
+/** The relay `mcp-auth proxy` uses, to the real servers. */
+const realRelay = createRelay({ timeoutMs: 30_000, env: {} });
 let modern: Sandbox;
 let both: Sandbox;
 let k8s: KubernetesMcp;
@@ -73,10 +76,10 @@ function rig(url: string, audience: string) {
     input,
     output,
     token,
-    fetch: async (u, init) => {
-      const body = typeof init?.body === "string" ? (JSON.parse(init.body) as Msg) : undefined;
-      upstream.push({ method: init?.method ?? "GET", headers: new Headers(init?.headers), body });
-      return fetch(u, init);
+    relay: async (u, init) => {
+      const body = typeof init.body === "string" ? (JSON.parse(init.body) as Msg) : undefined;
+      upstream.push({ method: init.method, headers: new Headers(init.headers), body });
+      return realRelay(u, init);
     },
     now: () => now,
     error: (l) => errors.push(l),
@@ -168,11 +171,7 @@ describe("era probe (server/discover, then initialize)", () => {
     eraCache.clear();
     const url = which === "k8s" ? k8s.url : which === "both" ? both.mcpUrl : modern.mcpUrl;
     const t = await realToken(which === "both" ? both : modern, which === "k8s" ? KCP_AUDIENCE : url);
-    const authed = (u: string | URL | Request, init?: RequestInit) => {
-      const h = new Headers(init?.headers);
-      h.set("authorization", `Bearer ${t.access_token}`);
-      return fetch(u, { ...init, headers: h });
-    };
+    const authed = (u: URL, init: RelayInit) => realRelay(u, { ...init, headers: { ...init.headers, authorization: `Bearer ${t.access_token}` } });
     const p = await probeEra(authed, new URL(url));
     expect(p.era, p.detail).toBe(era);
     if (era === "modern") expect(p).toMatchObject({ version: "2026-07-28", dualEra: dual });
@@ -187,11 +186,7 @@ describe("era probe (server/discover, then initialize)", () => {
     eraCache.clear();
     const sb = which === "both" ? both : modern;
     const t = await realToken(sb, sb.mcpUrl);
-    const authed = (u: string | URL | Request, init?: RequestInit) => {
-      const h = new Headers(init?.headers);
-      h.set("authorization", `Bearer ${t.access_token}`);
-      return fetch(u, { ...init, headers: h });
-    };
+    const authed = (u: URL, init: RelayInit) => realRelay(u, { ...init, headers: { ...init.headers, authorization: `Bearer ${t.access_token}` } });
     const p = await probeEra(authed, new URL(sb.mcpUrl), { fresh: true, askLegacy: true });
     expect(p).toMatchObject({ era: "modern", version: "2026-07-28", dualEra: dual });
   }, 30_000);
@@ -243,7 +238,7 @@ describe("input_required for a legacy client (basic/patterns/mrtr)", () => {
         out = out.slice(nl + 1);
       }
     });
-    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), fetch: fetchImpl as never, now: () => Date.now(), error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const done = runProxy({ url: new URL("https://mcp.example.invalid/mcp"), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), relay: relayFromFetch(fetchImpl as never), now: () => Date.now(), error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
     const until = async (f: () => unknown) => {
       for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
     };
@@ -357,11 +352,11 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
         out = out.slice(nl + 1);
       }
     });
-    const fetchImpl = (u: string | URL | Request, init?: RequestInit) => {
-      if (typeof init?.body === "string") posted.push(JSON.parse(init.body));
-      return fetch(u, init);
+    const relay = (u: URL, init: RelayInit) => {
+      if (typeof init.body === "string") posted.push(JSON.parse(init.body));
+      return realRelay(u, init);
     };
-    const done = runProxy({ url: new URL(url), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), fetch: fetchImpl, now: () => Date.now(), error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const done = runProxy({ url: new URL(url), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), relay, now: () => Date.now(), error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
     const answer = async (id: number): Promise<Msg> => {
       for (let i = 0; i < 500 && !got.some((m) => m.id === id && !m.method); i++) await new Promise((r) => setTimeout(r, 10));
       return got.find((m) => m.id === id && !m.method)!;

@@ -1,5 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { relayFromFetch } from "../src/oauth/http.js";
 import { runProxy } from "../src/mcp/proxy.js";
 import { MAX_SSE_EVENT_BYTES, MAX_SSE_LINE_BYTES, sseParser, StreamError } from "../src/mcp/transport.js";
 import { rng } from "./helpers/random.js";
@@ -61,7 +62,7 @@ function rig(fetch: (init: RequestInit) => Response | Promise<Response>, transpo
     input,
     output,
     token: async () => ({ access_token: "T", expires_at: 4_000_000_000 }),
-    fetch: async (_u, init) => fetch(init ?? {}),
+    relay: relayFromFetch(async (_u, init) => fetch(init ?? {})),
     now: () => Date.now(),
     error: (l) => errors.push(l),
     owner: 'profile "p"',

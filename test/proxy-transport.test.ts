@@ -1,6 +1,8 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { relayFromFetch } from "../src/oauth/http.js";
 import { runProxy } from "../src/mcp/proxy.js";
+import { MemoryTransport } from "../src/mcp/transport.js";
 
 /**
  * The proxy's own transports in-process, against a fetch that plays a Streamable HTTP server whose
@@ -36,7 +38,7 @@ function rig(fetch: (init: RequestInit, h: Headers) => Response | Promise<Respon
     input,
     output,
     token: async () => ({ access_token: "T", expires_at: 4_000_000_000 }),
-    fetch: async (_u, init) => fetch(init ?? {}, new Headers(init?.headers)),
+    relay: relayFromFetch(async (_u, init) => fetch(init ?? {}, new Headers(init?.headers))),
     now: () => Date.now(),
     error: (l) => errors.push(l),
     owner: 'profile "p"',
@@ -106,5 +108,36 @@ describe("proxy transports (in-process)", () => {
     r.input.end();
     await r.done;
     expect(r.messages[0]).toMatchObject({ id: 1, error: { code: -31000, message: expect.stringContaining("Unexpected content type: text/html") } });
+  });
+
+  it("a client in memory (serve's era bridges): messages as objects both ways, the same envelope check, the session ends when told", async () => {
+    const errors: string[] = [];
+    const got: unknown[] = [];
+    const client = new MemoryTransport((m) => got.push(m));
+    let end!: () => void;
+    const closed = new Promise<void>((r) => (end = r));
+    const done = runProxy({
+      url: new URL("https://mcp.example.invalid/mcp"),
+      client: { transport: client, closed },
+      token: async () => ({ access_token: "T", expires_at: 4_000_000_000 }),
+      relay: relayFromFetch(async (_u, init) => {
+        const m = JSON.parse(String(init?.body));
+        return new Response(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {} }), { headers: { "content-type": "application/json" } });
+      }),
+      now: () => Date.now(),
+      error: (l) => errors.push(l),
+      owner: 'profile "p"',
+      loginHint: "",
+      drainMs: 2000,
+      protocol: "legacy",
+    });
+    for (const bad of [{ jsonrpc: "1.0", id: 1, method: "x" }, [1, 2], { jsonrpc: "2.0", id: {}, method: "x" }]) client.deliver(bad);
+    client.deliver({ jsonrpc: "2.0", id: 7, method: "initialize" });
+    for (let i = 0; i < 200 && !got.length; i++) await new Promise((r) => setTimeout(r, 10));
+    end();
+    await done;
+    expect(got).toEqual([{ jsonrpc: "2.0", id: 7, result: {} }]);
+    expect(errors).toHaveLength(3);
+    for (const e of errors) expect(e).toContain("not JSON-RPC");
   });
 });

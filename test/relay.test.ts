@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { getEventListeners } from "node:events";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { NetworkError } from "../src/errors.js";
-import { createRelay, MAX_BODY_BYTES, type RelayAnswer } from "../src/oauth/http.js";
+import { answerText, createRelay, MAX_BODY_BYTES, relayFromFetch, type RelayAnswer } from "../src/oauth/http.js";
 
 /**
- * serve's relay (src/oauth/http.ts createRelay) against small local servers: what it hands on, and
+ * The relay of proxy and serve (src/oauth/http.ts createRelay) against small local servers: what it hands on, and
  * where it stops as createFetch does (a redirect, a body past the cap, a server that never answers).
  */
 let server: Server | undefined;
@@ -40,7 +41,7 @@ function manualTimers() {
   };
 }
 
-describe("serve's relay", () => {
+describe("the relay", () => {
   // node:http(s) for a direct connection; npm undici when a proxy, a CA file or --insecure is in play.
   it.each([
     ["node:http", {}],
@@ -137,3 +138,184 @@ describe("serve's relay", () => {
     await expect.poll(() => closed).toBe(true);
   });
 });
+
+describe("a relay request's signal", () => {
+  const carriers = [
+    ["node:http", {}],
+    ["undici", { insecure: true }],
+  ] as const;
+
+  /** What a request ended by its signal fails with: the signal's reason, never a NetworkError. */
+  const abortedBy = (e: unknown, reason: unknown) => {
+    expect(e).not.toBeInstanceOf(NetworkError);
+    expect(e).toBe(reason);
+  };
+
+  it.each(carriers)("over %s: aborting before the headers ends the request with the signal's reason", async (_carrier, extra) => {
+    let reached = false;
+    let closed = false;
+    const url = await serveWith((req) => ((reached = true), req.socket.on("close", () => (closed = true)))); // never answers
+    const relay = createRelay({ timeoutMs: 30_000, env: {}, ...extra });
+    const abort = new AbortController();
+    const asked = relay(url, { method: "POST", headers: {}, body: "{}", signal: abort.signal }).catch((e: unknown) => e);
+    await expect.poll(() => reached).toBe(true);
+    abort.abort();
+    abortedBy(await asked, abort.signal.reason);
+    await expect.poll(() => closed).toBe(true);
+    expect(getEventListeners(abort.signal, "abort")).toHaveLength(0);
+  });
+
+  it.each(carriers)("over %s: aborting mid event-stream ends the read waiting for it, and the server's stream", async (_carrier, extra) => {
+    let closed = false;
+    const url = await serveWith((req, res) => {
+      req.socket.on("close", () => (closed = true));
+      res.writeHead(200, { "content-type": "text/event-stream" }).write("event: message\ndata: 1\n\n");
+    });
+    const relay = createRelay({ timeoutMs: 30_000, env: {}, ...extra });
+    const abort = new AbortController();
+    const a = await relay(url, { method: "GET", headers: {}, signal: abort.signal });
+    const it = a.body[Symbol.asyncIterator]();
+    expect(Buffer.from((await it.next()).value!).toString()).toBe("event: message\ndata: 1\n\n");
+    const waiting = it.next().catch((e: unknown) => e);
+    abort.abort();
+    abortedBy(await waiting, abort.signal.reason);
+    await expect.poll(() => closed).toBe(true);
+    expect(getEventListeners(abort.signal, "abort")).toHaveLength(0);
+  });
+
+  it.each(carriers)("over %s: a signal already aborted sends nothing", async (_carrier, extra) => {
+    let asked = 0;
+    const url = await serveWith((_req, res) => (asked++, res.end("{}")));
+    const abort = new AbortController();
+    abort.abort();
+    abortedBy(await createRelay({ timeoutMs: 30_000, env: {}, ...extra })(url, { method: "GET", headers: {}, signal: abort.signal }).catch((e: unknown) => e), abort.signal.reason);
+    expect(asked).toBe(0);
+  });
+
+  it.each(carriers)("over %s: requests sharing a long-lived signal leave nothing on it, however each ended", async (_carrier, extra) => {
+    const url = await serveWith((req, res) => {
+      const path = req.url!;
+      if (path === "/json") return res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+      if (path === "/sse-ends") return res.writeHead(200, { "content-type": "text/event-stream" }).end("data: 1\n\n");
+      if (path === "/sse-open") return void res.writeHead(200, { "content-type": "text/event-stream" }).write("data: 1\n\n");
+      if (path === "/redirect") return res.writeHead(307, { location: "https://elsewhere.example.invalid/" }).end();
+      if (path === "/accepted") return res.writeHead(202).end();
+      // /silent: never answers (the timeout ends it)
+    });
+    const timers = manualTimers();
+    const relay = createRelay({ timeoutMs: 5_000, env: {}, timers, ...extra });
+    const shared = new AbortController();
+    const signal = shared.signal;
+    const at = (p: string) => new URL(p, url);
+    const listeners = () => getEventListeners(signal, "abort").length;
+
+    expect(await text(await relay(at("/json"), { method: "GET", headers: {}, signal }))).toBe('{"ok":true}');
+    expect(listeners()).toBe(0);
+    expect(await text(await relay(at("/sse-ends"), { method: "GET", headers: {}, signal }))).toBe("data: 1\n\n");
+    expect(listeners()).toBe(0);
+    (await relay(at("/sse-open"), { method: "GET", headers: {}, signal })).discard();
+    expect(listeners()).toBe(0);
+    (await relay(at("/accepted"), { method: "POST", headers: {}, body: "{}", signal })).discard();
+    expect(listeners()).toBe(0);
+    await expect(relay(at("/redirect"), { method: "POST", headers: {}, body: "{}", signal })).rejects.toThrow(/does not follow redirects/);
+    expect(listeners()).toBe(0);
+    const silent = relay(at("/silent"), { method: "POST", headers: {}, body: "{}", signal });
+    await expect.poll(() => timers.pending).toBe(1);
+    expect(listeners()).toBe(1); // while it runs
+    timers.fire();
+    await expect(silent).rejects.toThrow(/timed out after 5s/);
+    expect(listeners()).toBe(0);
+    const refused = new URL(url.href);
+    refused.port = String(await closedPort());
+    await expect(relay(refused, { method: "GET", headers: {}, signal })).rejects.toThrow(NetworkError);
+    expect(listeners()).toBe(0);
+    expect(signal.aborted).toBe(false);
+  });
+
+  it("relayFromFetch hands the signal to the fetch, and ends a read its fetch would leave waiting", async () => {
+    const seen: Array<AbortSignal | null | undefined> = [];
+    let cancelled = false;
+    const relay = relayFromFetch(async (_u, init) => {
+      seen.push(init?.signal);
+      // A body that never ends and ignores the signal, as a test's server may.
+      const body = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode("data: 1\n\n")), cancel: () => void (cancelled = true) });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    });
+    const abort = new AbortController();
+    const a = await relay(new URL("https://mcp.example.invalid/mcp"), { method: "GET", headers: {}, signal: abort.signal });
+    expect(seen).toEqual([abort.signal]);
+    expect(getEventListeners(abort.signal, "abort")).toHaveLength(1);
+    const it = a.body[Symbol.asyncIterator]();
+    await it.next();
+    const waiting = it.next().catch((e: unknown) => e);
+    abort.abort();
+    expect(await waiting).toBe(abort.signal.reason);
+    expect(cancelled).toBe(true);
+    expect(getEventListeners(abort.signal, "abort")).toHaveLength(0);
+
+    // A body read to its end, or dropped, leaves nothing on a long-lived signal.
+    const shared = new AbortController();
+    const plain = relayFromFetch(async () => new Response("{}", { headers: { "content-type": "application/json" } }));
+    expect(await text(await plain(new URL("https://mcp.example.invalid/mcp"), { method: "GET", headers: {}, signal: shared.signal }))).toBe("{}");
+    (await plain(new URL("https://mcp.example.invalid/mcp"), { method: "GET", headers: {}, signal: shared.signal })).discard();
+    expect(getEventListeners(shared.signal, "abort")).toHaveLength(0);
+  });
+
+  it("relayFromFetch: a signal aborted while the fetch ran fails with its reason", async () => {
+    const abort = new AbortController();
+    const relay = relayFromFetch(async () => (abort.abort(), new Response("{}")));
+    expect(await relay(new URL("https://mcp.example.invalid/mcp"), { method: "GET", headers: {}, signal: abort.signal }).catch((e: unknown) => e)).toBe(abort.signal.reason);
+  });
+});
+
+describe("answerText", () => {
+  const answer = (chunks: string[]): RelayAnswer & { discarded: boolean } => {
+    const a = {
+      status: 200,
+      headers: {},
+      discarded: false,
+      body: (async function* () {
+        for (const c of chunks) yield new TextEncoder().encode(c);
+      })(),
+      discard: () => void (a.discarded = true),
+    };
+    return a;
+  };
+  const url = new URL("https://mcp.example.invalid/mcp");
+
+  it("reads the whole body as UTF-8 text", async () => {
+    expect(await answerText(answer(['{"a":', '"é"}']), { url })).toBe('{"a":"é"}');
+  });
+
+  it("past its cap: drops the rest and fails naming the host, or gives what came first when partial", async () => {
+    const over = answer(["12345", "67890"]);
+    await expect(answerText(over, { url, cap: 8 })).rejects.toThrow(/the response from mcp\.example\.invalid is too large/);
+    expect(over.discarded).toBe(true);
+    const cut = answer(["12345", "67890"]);
+    expect(await answerText(cut, { url, cap: 8, partial: true })).toBe("12345678");
+    expect(cut.discarded).toBe(true);
+  });
+
+  it("a body that breaks off fails, or gives what came when partial", async () => {
+    const broken = () => ({
+      status: 200,
+      headers: {},
+      body: (async function* () {
+        yield new TextEncoder().encode("data: ");
+        throw new Error("reset");
+      })(),
+      discard: () => {},
+    });
+    await expect(answerText(broken(), { url })).rejects.toThrow("reset");
+    expect(await answerText(broken(), { url, partial: true })).toBe("data: ");
+  });
+});
+
+/** A port on 127.0.0.1 nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}

@@ -298,7 +298,7 @@ describe("a server's 403 insufficient_scope widens a profile only at a covered U
     let out = "";
     output.on("data", (d) => (out += d));
     const before = sb.grants.client_credentials ?? 0;
-    const done = runProxy({ url: new URL(`${evil.base}${path}`), input, output, ...tokens, fetch: t.ctx.fetch, now: () => Date.now(), error: (l) => notices.push(l), owner: 'profile "dev"', transport, drainMs: 10_000 });
+    const done = runProxy({ url: new URL(`${evil.base}${path}`), input, output, ...tokens, relay: t.ctx.relay, now: () => Date.now(), error: (l) => notices.push(l), owner: 'profile "dev"', transport, drainMs: 10_000 });
     input.end([INIT, initialized, call(2)].join("\n") + "\n");
     await done;
     const answers = out.trim().split("\n").map((l) => JSON.parse(l) as { id: number; result?: { content: Array<{ text: string }> }; error?: { message: string; data?: unknown } });

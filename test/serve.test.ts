@@ -48,11 +48,7 @@ async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch
     url: new URL(sb.mcpUrl),
     port: 0,
     token: o.token ?? (() => realToken(sb)),
-    fetch: async (u, init) => {
-      upstream.push(new Headers(init?.headers));
-      return (o.fetch ?? fetch)(u, init);
-    },
-    // Passed-through requests: the real relay, or the test's fetch when it plays the server.
+    // Every request to the server (passed through, the era probe, the bridges): the real relay, or the test's fetch when it plays the server.
     relay: async (u, init) => {
       upstream.push(new Headers(init.headers));
       return (o.fetch ? relayFromFetch(o.fetch) : realRelay)(u, init);

@@ -127,8 +127,9 @@ export function askClientId(ctx: Context): ((issuer: string) => Promise<string>)
  * step-up, HTTP, the clock, and where notices and the --debug trace go. Also sets V8 for a long-lived
  * process that relays many requests (measured by `npm run bench`, scripts/bench-proxy.mjs): the young
  * generation stays at its starting size and the old one is collected sooner (peak RSS ~135 → ~95 MB);
- * fetch's llhttp (WebAssembly) stays on the baseline tier, whose one-off optimising recompile would
- * briefly take ~25 MB (~96 → ~75 MB). Set before the first fetch.
+ * fetch's llhttp (WebAssembly; the token requests still go by fetch, the MCP server's by the relay)
+ * stays on the baseline tier, whose one-off optimising recompile would briefly take ~25 MB
+ * (~96 → ~75 MB). Set before the first request.
  */
 export function relayUpstream(ctx: Context, profile: Profile, o: { minTtl?: string; debug?: boolean }) {
   const notice = (line: string) => ctx.io.info(`mcp-auth: ${line}`);
@@ -140,7 +141,6 @@ export function relayUpstream(ctx: Context, profile: Profile, o: { minTtl?: stri
     token: tokens.token,
     stepUp: tokens.stepUp,
     covers: tokens.covers,
-    fetch: ctx.fetch,
     relay: ctx.relay,
     now: () => ctx.now(),
     error: notice,

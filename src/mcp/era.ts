@@ -1,4 +1,4 @@
-import type { Fetch } from "../oauth/http.js";
+import { answerText, headerOf, type Relay, type RelayAnswer } from "../oauth/http.js";
 import { markControl } from "../io/sanitize.js";
 import { responseIn } from "./probe.js";
 
@@ -152,38 +152,20 @@ export const eraCache = new Map<string, EraProbe>();
 const MAX_BODY = 1024 * 1024;
 const CLIENT_INFO = { name: "mcp-auth", version: "0" };
 
-/** A body read up to a cap: a server's answer is hostile and may never end. */
-async function boundedText(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for (;;) {
-    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-    if (done || !value) break;
-    parts.push(value);
-    n += value.length;
-    if (n > MAX_BODY) {
-      await reader.cancel().catch(() => {});
-      break;
-    }
-  }
-  return Buffer.concat(parts).toString("utf8");
-}
-
-async function post(fetch: Fetch, url: URL, body: unknown, headers: Record<string, string>) {
-  const res = await fetch(url, {
+async function post(relay: Relay, url: URL, body: unknown, headers: Record<string, string>) {
+  const res = await relay(url, {
     method: "POST",
     headers: { accept: "application/json, text/event-stream", "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: await boundedText(res) };
+  // Read up to a cap, and only for what it says: a server's answer is hostile and may never end.
+  return { status: res.status, headers: res.headers, body: await answerText(res, { url, cap: MAX_BODY, partial: true }) };
 }
 
 /** What the deciding answer's headers say that a report or a sign-in needs. */
-function heard(h: Headers): Pick<EraProbe, "wwwAuthenticate" | "date"> {
-  const www = h.get("www-authenticate");
-  const date = Date.parse(h.get("date") ?? "");
+function heard(h: RelayAnswer["headers"]): Pick<EraProbe, "wwwAuthenticate" | "date"> {
+  const www = headerOf(h, "www-authenticate");
+  const date = Date.parse(headerOf(h, "date") ?? "");
   return { ...(www ? { wwwAuthenticate: markControl(www).slice(0, 2000) } : {}), ...(Number.isFinite(date) ? { date: Math.floor(date / 1000) } : {}) };
 }
 
@@ -203,28 +185,28 @@ export function discoverRequest(id: string | number, version = MODERN_VERSION, c
  * Decided answers are cached per origin; refusals (401/403) are not.
  */
 /** A legacy `initialize`; a session it opened is ended again (405: the server keeps sessions its own way). */
-async function initialize(fetch: Fetch, url: URL) {
+async function initialize(relay: Relay, url: URL) {
   const init = { jsonrpc: "2.0", id: "mcp-auth-init", method: "initialize", params: { protocolVersion: LEGACY_VERSIONS[0], capabilities: {}, clientInfo: CLIENT_INFO } };
-  const r = await post(fetch, url, init, { "mcp-protocol-version": LEGACY_VERSIONS[0]! });
+  const r = await post(relay, url, init, { "mcp-protocol-version": LEGACY_VERSIONS[0]! });
   const m = responseIn(r.body);
-  const sid = r.headers.get("mcp-session-id");
+  const sid = headerOf(r.headers, "mcp-session-id");
   if (sid) {
-    await fetch(url, { method: "DELETE", headers: { "mcp-session-id": sid } })
-      .then((res) => res.body?.cancel())
+    await relay(url, { method: "DELETE", headers: { "mcp-session-id": sid } })
+      .then((res) => res.discard())
       .catch(() => {});
   }
   const result = m?.result && typeof m.result === "object" && r.status < 300 ? (m.result as Record<string, unknown>) : undefined;
   return { r, m, result };
 }
 
-export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean; fresh?: boolean; askLegacy?: boolean } = {}): Promise<EraProbe> {
+export async function probeEra(relay: Relay, url: URL, o: { initialize?: boolean; fresh?: boolean; askLegacy?: boolean } = {}): Promise<EraProbe> {
   const cached = o.fresh ? undefined : eraCache.get(url.origin);
   if (cached && (cached.era === "modern" || o.initialize === false || cached.version)) return cached;
   const keep = (p: EraProbe) => (p.era !== "unknown" && eraCache.set(url.origin, p), p);
   let version = MODERN_VERSION;
   let supported: string[] | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const r = await post(fetch, url, discoverRequest("mcp-auth-discover", version), modernHeaders({ method: "server/discover" }, version));
+    const r = await post(relay, url, discoverRequest("mcp-auth-discover", version), modernHeaders({ method: "server/discover" }, version));
     if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, ...heard(r.headers), detail: `server/discover answered ${r.status}` };
     const m = responseIn(r.body);
     const result = m?.result as Record<string, unknown> | undefined;
@@ -235,7 +217,7 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
         const info = (result._meta as Record<string, unknown> | undefined)?.[META_SERVER_INFO] as Record<string, unknown> | undefined;
         // A dual-era server built on the official SDK 2.x lists only 2026-07-28 in server/discover, so
         // `askLegacy` (doctor's report) asks directly whether older clients still get in.
-        const dualEra = supported.some((v) => !isModernVersion(v)) || (o.askLegacy === true && (await initialize(fetch, url)).result !== undefined);
+        const dualEra = supported.some((v) => !isModernVersion(v)) || (o.askLegacy === true && (await initialize(relay, url)).result !== undefined);
         return keep({
           era: "modern",
           status: r.status,
@@ -273,7 +255,7 @@ export async function probeEra(fetch: Fetch, url: URL, o: { initialize?: boolean
     break;
   }
   if (o.initialize === false) return keep({ era: "legacy", status: 0, ...(supported?.length ? { supported } : {}), detail: "server/discover got no modern answer" });
-  const { r, m, result } = await initialize(fetch, url);
+  const { r, m, result } = await initialize(relay, url);
   if (r.status === 401 || r.status === 403) return { era: "unknown", status: r.status, refused: true, ...heard(r.headers), detail: `initialize answered ${r.status}` };
   if (result) {
     const v = typeof result.protocolVersion === "string" ? markControl(result.protocolVersion).slice(0, 40) : undefined;

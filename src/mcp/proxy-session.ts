@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { AuthError, McpAuthError } from "../errors.js";
-import { redact, type Fetch } from "../oauth/http.js";
+import { redact, type Relay } from "../oauth/http.js";
 import { checkTools, discoverFromInitialize, initializeFromDiscover, INPUT_CAPABILITY, legacyParams, legacyResult, modernResult } from "./bridge.js";
 import { HEADER_MISMATCH, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID, MODERN_VERSION, MODERN_VERSIONS, modernHeaders, paramHeaders, probeEra, UNSUPPORTED_PROTOCOL_VERSION, withModernMeta, type HeaderParam } from "./era.js";
 import type { ProxyOptions } from "./proxy.js";
@@ -9,7 +9,7 @@ import { HttpTransportError, isRequest, SseTransport, StdioTransport, StreamErro
 /**
  * One `mcp-auth proxy` session: the MCP client on stdio (`down`), the server over HTTP (`up`), and
  * the translation between their protocol eras (docs/mcp-2026-07-28.md). src/mcp/proxy.ts gives it
- * the authorized fetch; this class owns the JSON-RPC bookkeeping. Its methods, in order: the
+ * the authorized relay; this class owns the JSON-RPC bookkeeping. Its methods, in order: the
  * session's life (run, drain, close), messages to the client, the upstream transport, requests of
  * the proxy's own, then each era pairing (a legacy client at a modern server, a modern client at a
  * legacy server).
@@ -65,7 +65,7 @@ interface Held {
 }
 
 export class ProxySession {
-  private readonly down: StdioTransport;
+  private readonly down: Transport;
   private up!: Transport;
   private readonly trace?: (dir: string, m: unknown) => void;
   /** Requests sent upstream and not answered yet: id → method. */
@@ -122,9 +122,10 @@ export class ProxySession {
 
   constructor(
     private readonly o: ProxyOptions,
-    private readonly authFetch: Fetch,
+    private readonly authRelay: Relay,
   ) {
-    this.down = new StdioTransport(o.input, o.output);
+    if (!o.client && !(o.input && o.output)) throw new Error("a proxy session needs its client: input and output, or client");
+    this.down = o.client?.transport ?? new StdioTransport(o.input!, o.output!);
     this.trace = o.debug ? (dir, m) => o.debug!(`${dir} ${short(redact(JSON.stringify(m)))}`) : undefined;
     this.serverEra = o.protocol === "2026-07-28" ? "modern" : o.protocol === "legacy" || o.transport === "sse" ? "legacy" : undefined;
   }
@@ -135,10 +136,12 @@ export class ProxySession {
   async run(): Promise<void> {
     this.down.onmessage = (m) => this.onClientMessage(m);
     this.down.onerror = (e) => this.o.error(`ignored a line from the MCP client that is not JSON-RPC: ${short(e.message)}`);
-    const closed = new Promise<void>((resolve) => {
-      this.o.input.once("end", resolve);
-      this.o.input.once("close", resolve);
-    });
+    const closed =
+      this.o.client?.closed ??
+      new Promise<void>((resolve) => {
+        this.o.input!.once("end", resolve);
+        this.o.input!.once("close", resolve);
+      });
     await this.down.start();
     await closed;
     await this.drain();
@@ -338,7 +341,7 @@ export class ProxySession {
   }
 
   private streamable(): Transport {
-    return this.serverEra === "modern" ? new StreamableHttpTransport(this.o.url, this.authFetch, (m) => this.modernHeadersOf(m)) : new StreamableHttpTransport(this.o.url, this.authFetch);
+    return this.serverEra === "modern" ? new StreamableHttpTransport(this.o.url, this.authRelay, (m) => this.modernHeadersOf(m)) : new StreamableHttpTransport(this.o.url, this.authRelay);
   }
 
   private async startTransport(t: Transport): Promise<void> {
@@ -351,14 +354,14 @@ export class ProxySession {
   private open(): Promise<void> {
     return (this.opened ??= (async () => {
       if (!this.serverEra) await this.probeServerEra();
-      await this.startTransport(this.o.transport === "sse" && this.serverEra === "legacy" ? new SseTransport(this.o.url, this.authFetch) : this.streamable());
+      await this.startTransport(this.o.transport === "sse" && this.serverEra === "legacy" ? new SseTransport(this.o.url, this.authRelay) : this.streamable());
       this.mayFallBack = this.serverEra === "legacy" && (this.o.transport ?? "auto") === "auto";
     })());
   }
 
   /** server/discover; the client's own initialize settles a legacy server, so the probe stops before its fallback. */
   private async probeServerEra(): Promise<void> {
-    const p = await probeEra(this.authFetch, this.o.url, { initialize: false, fresh: true });
+    const p = await probeEra(this.authRelay, this.o.url, { initialize: false, fresh: true });
     this.serverEra = p.era === "modern" ? "modern" : "legacy";
     if (p.era === "modern") {
       // A modern server that lists no version we speak: no fallback to initialize (basic/versioning).
@@ -378,7 +381,7 @@ export class ProxySession {
       this.o.debug?.(`upstream answered ${e.code} to a Streamable HTTP POST; trying the HTTP+SSE transport`);
       this.mayFallBack = false;
       await this.up.close().catch(() => {});
-      await this.startTransport(new SseTransport(this.o.url, this.authFetch));
+      await this.startTransport(new SseTransport(this.o.url, this.authRelay));
       await this.up.send(m);
     } finally {
       this.mayFallBack = false;

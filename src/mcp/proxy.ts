@@ -1,8 +1,9 @@
 import { covers } from "../core/covers.js";
 import { McpAuthError } from "../errors.js";
 import { parseWwwAuthenticate } from "../oauth/discovery.js";
-import type { Fetch } from "../oauth/http.js";
+import { headerOf, type Relay, type RelayAnswer } from "../oauth/http.js";
 import { ProxySession, TokenRefusedError } from "./proxy-session.js";
+import type { MemoryTransport } from "./transport.js";
 
 export { PROXY_ERROR, TokenRefusedError } from "./proxy-session.js";
 
@@ -28,12 +29,18 @@ export interface BearerToken {
 export interface ProxyOptions {
   url: URL;
   /** From the MCP client: newline-delimited JSON-RPC. */
-  input: NodeJS.ReadableStream;
+  input?: NodeJS.ReadableStream;
   /** To the MCP client: JSON-RPC only. */
-  output: NodeJS.WritableStream;
+  output?: NodeJS.WritableStream;
+  /**
+   * The MCP client in memory instead of `input` and `output` (serve's era bridges): messages as
+   * objects, with no JSON text or stream in between; the session drains and ends once `closed` settles.
+   */
+  client?: { transport: MemoryTransport; closed: Promise<void> };
   /** A token from the cache or the IdP; `forceRefresh` when the server refused the last one. */
   token: (o: { forceRefresh: boolean }) => Promise<BearerToken>;
-  fetch: Fetch;
+  /** What carries every request to the server (src/oauth/http.ts createRelay; a test's server through relayFromFetch). */
+  relay: Relay;
   now: () => number; // ms
   /** One line to the user (stderr); the caller strips control characters and known secrets. */
   error: (line: string) => void;
@@ -79,7 +86,7 @@ const MAX_SKEW_MS = 60_000;
 
 /** Runs until the input closes; resolves once the session is closed upstream. */
 export async function runProxy(o: ProxyOptions): Promise<void> {
-  await new ProxySession(o, authorizedFetch(o, bearerCache(o))).run();
+  await new ProxySession(o, authorizedRelay(o, bearerCache(o))).run();
 }
 
 /** The current token, renewed shortly before it expires; concurrent callers share one renewal. */
@@ -110,7 +117,7 @@ export function bearerCache(o: ProxyOptions) {
   };
 }
 
-/** What the token side needs to know of an answer, whatever carried the request (fetch, serve's relay). */
+/** What the token side needs to know of an answer. */
 export interface Answered {
   status: number;
   /** The WWW-Authenticate header, if any (read only for a 403). */
@@ -193,16 +200,25 @@ export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache
   };
 }
 
-/** ctx.fetch with the bearer token on every request, through the token gate. */
-export function authorizedFetch(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Fetch {
+/** What the token gate needs of a relayed answer: its status, its challenge, and how to drop its body. */
+export function answered(a: RelayAnswer): Answered {
+  return { status: a.status, challenge: () => headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard };
+}
+
+/** `o.relay` with the bearer token on every request, through the token gate. */
+export function authorizedRelay(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Relay {
   const authorized = tokenGate(o, bearer);
-  const withToken = (init: RequestInit | undefined, token: string): RequestInit => {
-    const headers = new Headers(init?.headers);
-    // Extra headers first, then the token: a name the transport or the token owns is refused earlier (src/headers.ts), and never wins here.
-    for (const [k, v] of o.headers ?? []) if (!headers.has(k)) headers.set(k, v);
-    headers.set("authorization", `Bearer ${token}`);
-    return { ...init, headers };
-  };
-  const view = (res: Response): Answered => ({ status: res.status, challenge: () => res.headers.get("www-authenticate"), discard: () => res.body?.cancel().catch(() => {}) });
-  return (input, init) => authorized(new URL(input instanceof Request ? input.url : String(input)), (token) => o.fetch(input, withToken(init, token)), view);
+  const extra = (o.headers ?? []).map(([k, v]) => [k.toLowerCase(), v] as const);
+  return (url, init) =>
+    authorized(
+      url,
+      (token) => {
+        // Extra headers first, then the token: a name the transport or the token owns is refused earlier (src/headers.ts), and never wins here.
+        const headers: Record<string, string> = Object.assign(Object.create(null), init.headers);
+        for (const [k, v] of extra) if (!(k in headers)) headers[k] = v;
+        headers.authorization = `Bearer ${token}`;
+        return o.relay(url, { ...init, headers });
+      },
+      answered,
+    );
 }

@@ -1,20 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { PassThrough } from "node:stream";
 import { isModernVersion, META_PROTOCOL_VERSION } from "./era.js";
 import { runProxy, type ProxyOptions } from "./proxy.js";
+import { MemoryTransport } from "./transport.js";
 
 /**
  * `mcp-auth serve` across protocol eras (docs/mcp-2026-07-28.md): when the client's era is one the
  * server does not speak, the request is not passed through but handed to the proxy's own bridge
- * (./proxy.ts, runProxy), fed through in-memory streams, and its answer sent back as JSON. A legacy
+ * (./proxy.ts, runProxy), handed to it as a message object (a MemoryTransport: no JSON text or stream
+ * in between), and its answer sent back as JSON. A legacy
  * client in front of a 2026-07-28-only server gets a session of its own (Mcp-Session-Id, one bridge per
  * session; what the server sends unasked goes to the session's GET stream); 2026-07-28 clients in front
  * of a legacy server share one bridge, their request ids made unique on the way in and restored on the
  * way out.
  */
 type Msg = { jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown; result?: unknown; error?: unknown };
-type ProxyBase = Omit<ProxyOptions, "input" | "output" | "protocol">;
+type ProxyBase = Omit<ProxyOptions, "input" | "output" | "client" | "protocol">;
 
 /** Bridged legacy sessions at most; a new one past that ends the oldest (a client that never says DELETE). */
 const MAX_SESSIONS = 32;
@@ -29,29 +30,23 @@ interface Bridge {
 }
 
 function startBridge(base: ProxyBase, protocol: "legacy" | "2026-07-28"): Bridge {
-  const input = new PassThrough();
-  const output = new PassThrough();
   const waiting = new Map<string | number, (m: Msg) => void>();
-  const bridge: Bridge = {
-    send: (m) => void input.write(JSON.stringify(m) + "\n"),
-    waiting,
-    close: () => void input.end(),
-  };
-  let buf = "";
-  output.on("data", (d: Buffer) => {
-    buf += d.toString("utf8");
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) !== -1) {
-      const m = JSON.parse(buf.slice(0, nl)) as Msg;
-      buf = buf.slice(nl + 1);
-      const answer = m.method === undefined && m.id !== undefined ? waiting.get(m.id) : undefined;
-      if (answer) {
-        waiting.delete(m.id!);
-        answer(m);
-      } else bridge.unasked?.(m);
-    }
+  // What the session sends the client: an answer someone waits for, or something unasked.
+  const client = new MemoryTransport((m) => {
+    const answer = m.method === undefined && m.id !== undefined ? waiting.get(m.id) : undefined;
+    if (answer) {
+      waiting.delete(m.id!);
+      answer(m);
+    } else bridge.unasked?.(m);
   });
-  void runProxy({ ...base, input, output, protocol, transport: "streamable-http" }).catch((e: unknown) => base.error(`the era bridge stopped: ${(e as Error)?.message ?? e}`));
+  let end!: () => void;
+  const closed = new Promise<void>((resolve) => (end = resolve));
+  const bridge: Bridge = {
+    send: (m) => client.deliver(m),
+    waiting,
+    close: () => end(),
+  };
+  void runProxy({ ...base, client: { transport: client, closed }, protocol, transport: "streamable-http" }).catch((e: unknown) => base.error(`the era bridge stopped: ${(e as Error)?.message ?? e}`));
   return bridge;
 }
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
 import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer } from "../oauth/http.js";
 import { probeEra } from "./era.js";
-import { authorizedFetch, bearerCache, PROXY_ERROR, tokenGate, type Answered, type ProxyOptions } from "./proxy.js";
+import { authorizedRelay, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
 import { clientEra, eraBridges } from "./serve-bridge.js";
 import { MAX_SSE_EVENT_BYTES } from "./transport.js";
 
@@ -12,22 +12,21 @@ import { MAX_SSE_EVENT_BYTES } from "./transport.js";
  * The loopback endpoint behind `mcp-auth serve`, for MCP clients that can only be given a URL and a
  * static header. It forwards each Streamable HTTP request (POST, the GET stream, DELETE) to the
  * profile's MCP server with a fresh token in place of the static header, and streams the answer back
- * unchanged (through a relay made for it, not fetch: ./../oauth/http.ts createRelay), so a client of the server's protocol era (docs/mcp-2026-07-28.md) speaks to it directly:
+ * unchanged (through a relay, not fetch: ../oauth/http.ts createRelay), so a client of the server's protocol era (docs/mcp-2026-07-28.md) speaks to it directly:
  * session ids, MCP-Protocol-Version and the 2026-07-28 request-metadata headers (Mcp-Method, Mcp-Name,
  * Mcp-Param-*) pass through. A client of the other era goes through the proxy's bridge instead
- * (./serve-bridge.ts). Tokens come from the proxy's token source and fetch (./proxy.ts: renewal before
+ * (./serve-bridge.ts). Tokens come from the proxy's token source and gate (./proxy.ts: renewal before
  * expiry, one retry on 401, step-up on 403 insufficient_scope).
  *
  * Any local process, and any web page through the browser, can reach a loopback port, so a request is
  * served only when it carries the per-serve secret, its Host is this loopback endpoint, and its
  * Origin, when present, is a loopback one (the Streamable HTTP transport's DNS-rebinding defence).
  */
-export type ServeOptions = Pick<ProxyOptions, "url" | "token" | "stepUp" | "covers" | "fetch" | "now" | "error" | "debug" | "owner" | "loginHint"> & {
-  /**
-   * What a request passed through goes by (src/oauth/http.ts createRelay): the answer is streamed to
-   * the client as it arrives. The era probe and the bridges use `fetch`.
-   */
-  relay: Relay;
+/**
+ * `relay` carries every request to the server (src/oauth/http.ts createRelay): a passed-through
+ * answer is streamed to the client as it arrives; the era probe and the bridges use it too.
+ */
+export type ServeOptions = Pick<ProxyOptions, "url" | "token" | "stepUp" | "covers" | "relay" | "now" | "error" | "debug" | "owner" | "loginHint"> & {
   /** 0: any free port. */
   port: number;
   /** The secret clients must send as `Authorization: Bearer <secret>` (default: 32 random bytes). */
@@ -101,9 +100,8 @@ class ServeEndpoint {
   readonly secret: string;
   /** `Bearer <secret>` as bytes, compared with each request's Authorization header. */
   private readonly expected: Buffer;
-  /** The era probe's fetch and the pass-through's token gate share one token cache: a renewal serves both. */
-  private readonly upstream: ReturnType<typeof authorizedFetch>;
-  private readonly gate: ReturnType<typeof tokenGate>;
+  /** The era probe and the pass-through: one token cache and gate, so a renewal or a step-up serves both. */
+  private readonly upstream: Relay;
   private readonly bridges: ReturnType<typeof eraBridges>;
   private readonly server: ReturnType<typeof createServer>;
   /** The port asked for until the server listens, then the one it got (0 becomes a real port). */
@@ -116,12 +114,9 @@ class ServeEndpoint {
   constructor(private readonly o: ServeOptions) {
     this.secret = o.secret ?? newSecret();
     this.expected = Buffer.from(`Bearer ${this.secret}`);
-    const opts: ProxyOptions = { ...o, input: undefined as never, output: undefined as never };
-    const bearer = bearerCache(opts);
-    this.upstream = authorizedFetch(opts, bearer);
-    this.gate = tokenGate(opts, bearer);
+    this.upstream = authorizedRelay(o, bearerCache(o));
     this.port = o.port;
-    this.bridges = eraBridges({ ...o, fetch: o.fetch });
+    this.bridges = eraBridges(o);
     // Bound once: the request listener allocates nothing of its own per request.
     this.server = createServer(this.onRequest);
     // Idle keep-alive sockets must not hold a stopping server open.
@@ -223,7 +218,7 @@ class ServeEndpoint {
     });
     const began = o.now();
     try {
-      answer = await this.gate(o.url, (token) => o.relay(o.url, { method: req.method!, headers: { ...headers, authorization: `Bearer ${token}` }, body }), view);
+      answer = await this.upstream(o.url, { method: req.method!, headers, body });
     } catch (e) {
       if (!gone) this.answerError(res, body, e);
       return;
@@ -271,11 +266,6 @@ class ServeEndpoint {
 /** A refusal the endpoint itself gives: status and one line of text. */
 function refuse(res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${message}\n`);
-}
-
-/** What the token gate needs of a relayed answer: its status, its challenge, and how to drop its body. */
-function view(a: RelayAnswer): Answered {
-  return { status: a.status, challenge: () => headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard };
 }
 
 /** The client's headers the server gets: the MCP ones (REQUEST_HEADERS, mcp-*), nothing else. */

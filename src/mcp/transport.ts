@@ -1,8 +1,10 @@
-import type { Fetch } from "../oauth/http.js";
+import { answerText, headerOf, type Relay, type RelayAnswer } from "../oauth/http.js";
 
 /**
  * The transports behind `mcp-auth proxy`: newline-delimited JSON-RPC on stdio, and MCP's two HTTP
- * transports (Streamable HTTP, the older HTTP+SSE) over a fetch. They follow the MCP SDK's client
+ * transports (Streamable HTTP, the older HTTP+SSE) over a relay (src/oauth/http.ts createRelay:
+ * node:http(s) keep-alive, no WHATWG Request/Headers/Response or web streams, whose per-request
+ * garbage and CPU would dominate a proxy that runs for hours). They follow the MCP SDK's client
  * transports (@modelcontextprotocol/sdk client/streamableHttp.js and client/sse.js: same requests,
  * headers, session handling and errors) but do not use them: those validate every message with the
  * SDK's zod schemas, and loading those schemas alone costs a long-lived proxy ~20 MB of its 80 MB RSS
@@ -109,6 +111,36 @@ export class StdioTransport implements Transport {
     this.input.off("data", this.onData);
     this.input.off("error", this.onError);
     this.buf = "";
+  }
+}
+
+/**
+ * The MCP client's side in memory (serve's era bridges): `deliver` hands the session a message as the
+ * stdio transport would (an envelope that is not JSON-RPC goes to onerror), and what the session sends
+ * goes to `onsend`, as objects: no JSON text, buffer or stream per message.
+ */
+export class MemoryTransport implements Transport {
+  onmessage?: (m: JSONRPCMessage) => void;
+  onerror?: (e: Error) => void;
+
+  constructor(private readonly onsend: (m: JSONRPCMessage) => void) {}
+
+  async start(): Promise<void> {}
+
+  async send(m: JSONRPCMessage): Promise<void> {
+    this.onsend(m);
+  }
+
+  async close(): Promise<void> {}
+
+  deliver(v: unknown): void {
+    let m: JSONRPCMessage;
+    try {
+      m = asMessage(v);
+    } catch (e) {
+      return void this.onerror?.(e as Error);
+    }
+    this.onmessage?.(m);
   }
 }
 
@@ -223,17 +255,15 @@ export function sseParser(onEvent: (e: SseEvent) => void, onRetry?: (ms: number)
   };
 }
 
-/** Reads a response body as server-sent events until it ends; a cap exceeded cancels the body and throws. */
-async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => void, onRetry?: (ms: number) => void): Promise<void> {
-  const reader = body.getReader();
+/** Reads an answer's body as server-sent events until it ends; a cap exceeded discards the body and throws. */
+async function readSse(answer: RelayAnswer, onEvent: (e: SseEvent) => void, onRetry?: (ms: number) => void): Promise<void> {
   const parser = sseParser(onEvent, onRetry);
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return; // an unfinished last event is dropped, as the standard says
+  // An unfinished last event is dropped, as the standard says.
+  for await (const chunk of answer.body) {
     try {
-      parser.feed(value);
+      parser.feed(chunk);
     } catch (e) {
-      await reader.cancel().catch(() => {});
+      answer.discard();
       throw e;
     }
   }
@@ -250,7 +280,8 @@ function jsonRpcErrorFor(text: string, id: string | number): JSONRPCMessage | un
   return undefined;
 }
 
-const mediaType = (h: string | null) => (h ?? "").split(";")[0]!.trim().toLowerCase();
+const mediaType = (h: string | undefined) => (h ?? "").split(";")[0]!.trim().toLowerCase();
+const ok = (a: RelayAnswer) => a.status >= 200 && a.status < 300;
 
 /** Parses the JSON-RPC messages of one SSE event or JSON body and hands each on. */
 function deliver(data: unknown, t: Transport) {
@@ -283,7 +314,7 @@ export class StreamableHttpTransport implements Transport {
    */
   constructor(
     private readonly url: URL,
-    private readonly fetch: Fetch,
+    private readonly relay: Relay,
     private readonly modern?: (m: JSONRPCMessage) => Record<string, string>,
   ) {}
 
@@ -293,18 +324,18 @@ export class StreamableHttpTransport implements Transport {
     this.protocolVersion = v;
   }
 
-  private headers(): Headers {
-    const h = new Headers();
-    if (this.sessionId && !this.modern) h.set("mcp-session-id", this.sessionId);
-    if (this.protocolVersion) h.set("mcp-protocol-version", this.protocolVersion);
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (this.sessionId && !this.modern) h["mcp-session-id"] = this.sessionId;
+    if (this.protocolVersion) h["mcp-protocol-version"] = this.protocolVersion;
     return h;
   }
 
   async send(m: JSONRPCMessage): Promise<void> {
     const headers = this.headers();
-    if (this.modern) for (const [k, v] of Object.entries(this.modern(m))) headers.set(k, v);
-    headers.set("content-type", "application/json");
-    headers.set("accept", "application/json, text/event-stream");
+    if (this.modern) for (const [k, v] of Object.entries(this.modern(m))) headers[k.toLowerCase()] = v;
+    headers["content-type"] = "application/json";
+    headers.accept = "application/json, text/event-stream";
     // 2026-07-28: closing a request's answer stream is how a client cancels it (basic/patterns/cancellation).
     const own = this.modern && isRequest(m) ? new AbortController() : undefined;
     if (own) {
@@ -336,12 +367,12 @@ export class StreamableHttpTransport implements Transport {
     return true;
   }
 
-  private async post(m: JSONRPCMessage, headers: Headers, signal: AbortSignal): Promise<void> {
-    const res = await this.fetch(this.url, { method: "POST", headers, body: JSON.stringify(m), signal });
-    const sid = res.headers.get("mcp-session-id");
+  private async post(m: JSONRPCMessage, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+    const res = await this.relay(this.url, { method: "POST", headers, body: JSON.stringify(m), signal });
+    const sid = headerOf(res.headers, "mcp-session-id");
     if (sid && !this.modern) this.sessionId = sid;
-    if (!res.ok) {
-      const text = await res.text().catch(() => null);
+    if (!ok(res)) {
+      const text = await answerText(res, { url: this.url }).catch(() => null);
       if (this.modern && isRequest(m) && res.status >= 400 && res.status < 500 && text) {
         const answer = jsonRpcErrorFor(text.slice(0, MAX_SSE_EVENT_BYTES), m.id);
         if (answer) return void this.onmessage?.(answer);
@@ -349,36 +380,36 @@ export class StreamableHttpTransport implements Transport {
       throw new HttpTransportError(res.status, `Error POSTing to endpoint: ${text}`);
     }
     if (res.status === 202 || !isRequest(m)) {
-      await res.body?.cancel().catch(() => {});
+      res.discard();
       if (res.status === 202 && m.method === "notifications/initialized") this.openStream().catch(() => {});
       return;
     }
-    const type = mediaType(res.headers.get("content-type"));
-    if (type === "application/json") return deliver(await res.json(), this);
-    if (type === "text/event-stream" && res.body) {
+    const type = mediaType(headerOf(res.headers, "content-type"));
+    if (type === "application/json") return deliver(JSON.parse(await answerText(res, { url: this.url })), this);
+    if (type === "text/event-stream") {
       if (this.inflight.has(m.id!)) this.streaming.add(m.id!);
-      return void this.readStream(res.body, false, 0, m);
+      return void this.readStream(res, false, 0, m);
     }
-    await res.body?.cancel().catch(() => {});
-    throw new HttpTransportError(-1, `Unexpected content type: ${res.headers.get("content-type")}`);
+    res.discard();
+    throw new HttpTransportError(-1, `Unexpected content type: ${headerOf(res.headers, "content-type") ?? null}`);
   }
 
   /** The GET stream for what the server sends unasked, or to resume a POST stream that still owes `request` its answer. */
   private async openStream(lastEventId?: string, attempt = 0, request?: JSONRPCMessage): Promise<void> {
     try {
       const headers = this.headers();
-      headers.set("accept", "text/event-stream");
-      if (lastEventId) headers.set("last-event-id", lastEventId);
-      const res = await this.fetch(this.url, { method: "GET", headers, signal: this.abort.signal });
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => {});
+      headers.accept = "text/event-stream";
+      if (lastEventId) headers["last-event-id"] = lastEventId;
+      const res = await this.relay(this.url, { method: "GET", headers, signal: this.abort.signal });
+      if (!ok(res)) {
+        res.discard();
         if (res.status === 405) {
           if (request) this.onrequesterror?.(request, new StreamError("the MCP server's event stream ended before its answer, and the server offers no stream to resume it on"));
           return;
         }
-        throw new HttpTransportError(res.status, `Failed to open SSE stream: ${res.statusText}`);
+        throw new HttpTransportError(res.status, `Failed to open SSE stream: ${res.statusText ?? ""}`);
       }
-      if (res.body) void this.readStream(res.body, true, attempt, request);
+      void this.readStream(res, true, attempt, request);
     } catch (e) {
       if (request) this.onrequesterror?.(request, e as Error);
       else this.onerror?.(e as Error);
@@ -392,14 +423,14 @@ export class StreamableHttpTransport implements Transport {
    * reader's caps is not (it would send the same again). A request whose answer can no longer come is
    * handed to onrequesterror.
    */
-  private async readStream(body: ReadableStream<Uint8Array>, isGet: boolean, attempt = 0, request?: JSONRPCMessage): Promise<void> {
+  private async readStream(answer: RelayAnswer, isGet: boolean, attempt = 0, request?: JSONRPCMessage): Promise<void> {
     let lastId: string | undefined;
     let answered = false;
     let failed: Error | undefined;
     const giveUp = (e: Error) => (request && !answered ? this.onrequesterror?.(request, e) : this.onerror?.(e));
     try {
       await readSse(
-        body,
+        answer,
         (e) => {
           if (e.id) lastId = e.id;
           if (!e.data || e.event !== "message") return;
@@ -437,9 +468,9 @@ export class StreamableHttpTransport implements Transport {
   /** DELETE the session (405: the server keeps sessions its own way). */
   async terminateSession(): Promise<void> {
     if (!this.sessionId) return;
-    const res = await this.fetch(this.url, { method: "DELETE", headers: this.headers(), signal: this.abort.signal });
-    await res.body?.cancel().catch(() => {});
-    if (!res.ok && res.status !== 405) throw new HttpTransportError(res.status, `Failed to terminate session: ${res.statusText}`);
+    const res = await this.relay(this.url, { method: "DELETE", headers: this.headers(), signal: this.abort.signal });
+    res.discard();
+    if (!ok(res) && res.status !== 405) throw new HttpTransportError(res.status, `Failed to terminate session: ${res.statusText ?? ""}`);
     this.sessionId = undefined;
   }
 
@@ -469,34 +500,34 @@ export class SseTransport implements Transport {
 
   constructor(
     private readonly url: URL,
-    private readonly fetch: Fetch,
+    private readonly relay: Relay,
   ) {}
 
   setProtocolVersion(v: string): void {
     this.protocolVersion = v;
   }
 
-  private headers(): Headers {
-    const h = new Headers();
-    if (this.protocolVersion) h.set("mcp-protocol-version", this.protocolVersion);
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (this.protocolVersion) h["mcp-protocol-version"] = this.protocolVersion;
     return h;
   }
 
   async start(): Promise<void> {
     const headers = this.headers();
-    headers.set("accept", "text/event-stream");
-    headers.set("cache-control", "no-store");
-    const res = await this.fetch(this.url, { method: "GET", headers, signal: this.abort.signal });
-    if (!res.ok || !res.body) {
-      await res.body?.cancel().catch(() => {});
+    headers.accept = "text/event-stream";
+    headers["cache-control"] = "no-store";
+    const res = await this.relay(this.url, { method: "GET", headers, signal: this.abort.signal });
+    if (!ok(res)) {
+      res.discard();
       throw new Error(`SSE error: Non-200 status code (${res.status})`);
     }
-    if (mediaType(res.headers.get("content-type")) !== "text/event-stream") {
-      await res.body.cancel().catch(() => {});
-      throw new Error(`SSE error: Invalid content type, expected "text/event-stream" (got ${res.headers.get("content-type")})`);
+    if (mediaType(headerOf(res.headers, "content-type")) !== "text/event-stream") {
+      res.discard();
+      throw new Error(`SSE error: Invalid content type, expected "text/event-stream" (got ${headerOf(res.headers, "content-type") ?? null})`);
     }
     await new Promise<void>((resolve, reject) => {
-      readSse(res.body!, (e) => {
+      readSse(res, (e) => {
         if (e.event === "endpoint") {
           try {
             const endpoint = new URL(e.data, this.url);
@@ -546,16 +577,16 @@ export class SseTransport implements Transport {
     if (!this.endpoint) throw new Error("Not connected");
     if (this.ended) throw this.ended;
     const headers = this.headers();
-    headers.set("content-type", "application/json");
+    headers["content-type"] = "application/json";
     // Owed before the POST: the answer may come on the stream before the POST's own response.
     if (isRequest(m)) this.owed.set(m.id, m);
     try {
-      const res = await this.fetch(this.endpoint, { method: "POST", headers, body: JSON.stringify(m), signal: this.abort.signal });
-      if (!res.ok) {
-        const text = await res.text().catch(() => null);
+      const res = await this.relay(this.endpoint, { method: "POST", headers, body: JSON.stringify(m), signal: this.abort.signal });
+      if (!ok(res)) {
+        const text = await answerText(res, { url: this.endpoint }).catch(() => null);
         throw new Error(`Error POSTing to endpoint (HTTP ${res.status}): ${text}`);
       }
-      await res.body?.cancel().catch(() => {});
+      res.discard();
     } catch (e) {
       // Already answered with the stream's end: one error per request is enough.
       if (isRequest(m) && !this.owed.delete(m.id)) return;

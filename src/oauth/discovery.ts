@@ -1,6 +1,6 @@
 import { NetworkError } from "../errors.js";
 import { checkMetadata, checkUrl, type ServerMetadata } from "./urls.js";
-import type { Fetch } from "./http.js";
+import { relayFromFetch, type Fetch } from "./http.js";
 import { markControl } from "../io/sanitize.js";
 import { probeEra, type EraProbe } from "../mcp/era.js";
 
@@ -117,7 +117,8 @@ export async function probeServer(env: DiscoveryEnv, mcpUrl: string, authorizati
         return env.fetch(u, { ...init, headers: h });
       }
     : env.fetch;
-  const era = await probeEra(fetch, url, { fresh: true, askLegacy: o.askLegacy });
+  // The era probe speaks the relay's terms; this one goes through the address-checked fetch.
+  const era = await probeEra(relayFromFetch(fetch), url, { fresh: true, askLegacy: o.askLegacy });
   return {
     url: mcpUrl,
     status: era.status,

@@ -275,9 +275,9 @@ function redirectRefused(url: string, status: number, location: string | null, c
   });
 }
 
-/** A body past MAX_BODY_BYTES. */
-function tooLarge(url: string): NetworkError {
-  return new NetworkError(`the response from ${safeHost(url)} is too large (over ${MAX_BODY_BYTES / 1024 / 1024} MB)`, { hint: "is this the right URL?" });
+/** A body past its cap (MAX_BODY_BYTES). */
+function tooLarge(url: string, cap = MAX_BODY_BYTES): NetworkError {
+  return new NetworkError(`the response from ${safeHost(url)} is too large (over ${cap / 1024 / 1024} MB)`, { hint: "is this the right URL?" });
 }
 
 /** A header of a relayed answer as one value (several are joined as HTTP joins them). */
@@ -509,9 +509,11 @@ async function undiciFetch(o: HttpOptions, lookupFor: (policy: AddressPolicy | u
   };
 }
 
-/** An MCP server's answer as `mcp-auth serve` hands it on: as it arrives, without WHATWG Request/Response objects. */
+/** An MCP server's answer as a relay hands it on: as it arrives, without WHATWG Request/Response objects. */
 export interface RelayAnswer {
   status: number;
+  /** The reason phrase the server sent, for messages. */
+  statusText?: string;
   /** Lower-case names, as the server sent them. */
   headers: Record<string, string | string[] | undefined>;
   /** The body as it arrives: an event stream stays open; anything else is capped at MAX_BODY_BYTES and ends within the timeout. */
@@ -519,15 +521,28 @@ export interface RelayAnswer {
   /** Drops the rest of the body (a refused answer about to be retried, a client that left). */
   discard(): void;
 }
-export type Relay = (url: URL, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<RelayAnswer>;
+
+export interface RelayInit {
+  method: string;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body?: Uint8Array | string;
+  /**
+   * Aborting ends the request, or the body being read, with the signal's reason (an AbortError, never a
+   * NetworkError): how the MCP transports cancel one request or close. One signal may serve many
+   * requests: what a request adds to it is removed once that request's body ends or is dropped.
+   */
+  signal?: AbortSignal;
+}
+export type Relay = (url: URL, init: RelayInit) => Promise<RelayAnswer>;
 
 /**
- * Requests to the MCP server for `mcp-auth serve`: the same names, CA, proxy and timeout as
- * createFetch, no redirect followed (a 3xx fails naming its Location: the request carries the token),
- * and `--debug` traces with secrets redacted. Made for a relay that runs for hours: fetch's Request,
- * Headers, Response and web streams cost serve more CPU per request than everything else it does,
- * and their garbage most of its memory growth. A direct connection goes by node:http(s); npm undici
- * (about 19 MB once loaded) only when a proxy, a CA file or --insecure is in play.
+ * Requests to the MCP server, for `mcp-auth proxy` and `mcp-auth serve`: the same names, CA, proxy and
+ * timeout as createFetch, no redirect followed (a 3xx fails naming its Location: the request carries
+ * the token), and `--debug` traces with secrets redacted. Made for a relay that runs for hours:
+ * fetch's Request, Headers, Response and web streams cost it more CPU per request than everything else
+ * it does, and their garbage most of its memory growth. A direct connection goes by node:http(s); npm
+ * undici (about 19 MB once loaded) only when a proxy, a CA file or --insecure is in play.
  */
 export function createRelay(o: HttpOptions): Relay {
   const addresses = addressBook(o);
@@ -535,114 +550,204 @@ export function createRelay(o: HttpOptions): Relay {
   let sender: Promise<Send> | undefined;
   return async (url, init) => {
     const send = await (sender ??= relaySender(o, (p) => addresses.lookup(p)));
+    const { signal } = init;
+    if (signal?.aborted) throw signal.reason;
     if (o.debug) {
       o.debug(`> ${init.method} ${redactUrl(url.href)}`);
       o.debug(`>   ${redactHeaders(new Headers(init.headers))}`);
     }
     const started = Date.now();
-    // Until the headers are in, and for anything but an event stream until its body has ended.
-    const abort = new AbortController();
+    // Ended by the timeout (until the headers are in, and for anything but an event stream until its
+    // body has ended) or by the caller's signal; the carrier says how (no AbortController per request).
+    const stop: Stop = {};
     let timedOut = false;
-    let timer: unknown = timers.setTimeout(() => ((timedOut = true), abort.abort()), o.timeoutMs);
-    const stop = () => {
+    let timer: unknown = timers.setTimeout(() => ((timedOut = true), stop.cut?.()), o.timeoutMs);
+    const onAbort = () => stop.cut?.();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopTimer = () => {
       if (timer !== undefined) timers.clearTimeout(timer);
       timer = undefined;
     };
+    // The request is over (failed, refused, its body ended or dropped): nothing of it stays on the caller's signal.
+    const release = () => {
+      stopTimer();
+      signal?.removeEventListener("abort", onAbort);
+    };
     let res: Sent;
     try {
-      res = await send(url, init, abort.signal);
+      res = await send(url, init, stop);
     } catch (e) {
-      stop();
+      release();
+      if (signal?.aborted) throw signal.reason;
       throw toNetworkError(e, url.href, timedOut, o.timeoutMs);
     }
     // Destroying an unread body (discard, a refused redirect) emits an error nobody else may be listening for.
     res.body.on("error", () => {});
     const ct = headerOf(res.headers, "content-type") ?? "";
-    o.debug?.(`< ${res.statusCode} ${init.method} ${redactUrl(url.href)} (${Date.now() - started} ms) ${ct.replace(CONTROL, " ")}`);
+    if (o.debug) {
+      o.debug(`< ${res.statusCode} ${init.method} ${redactUrl(url.href)} (${Date.now() - started} ms) ${ct.replace(CONTROL, " ")}`);
+      const www = headerOf(res.headers, "www-authenticate");
+      if (www) o.debug(`<   www-authenticate: ${www.replace(CONTROL, " ")}`);
+    }
     if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304) {
-      stop();
+      release();
       res.body.destroy();
       throw redirectRefused(url.href, res.statusCode, headerOf(res.headers, "location") ?? null, true);
     }
     const stream = ct.startsWith("text/event-stream");
-    if (stream) stop();
+    if (stream) stopTimer();
     return {
       status: res.statusCode,
+      statusText: res.statusText,
       headers: res.headers,
-      body: stream ? res.body : capped(res.body, url.href, stop),
+      // An event stream nobody can abort is handed on as it is (serve's pass-through); anything else is watched to its end.
+      body: stream && !signal ? res.body : watched(res.body, { url: url.href, cap: !stream, signal, timedOut: () => timedOut, timeoutMs: o.timeoutMs, done: release }),
       discard: () => {
-        stop();
-        res.body.destroy();
+        release();
+        // A body already in whole (a 202, a refused 401) is drained, so its keep-alive connection is
+        // reused; anything still arriving is cut off with its connection.
+        if (res.body.complete) res.body.resume();
+        else res.body.destroy();
       },
     };
   };
 }
 
-type RelayInit = Parameters<Relay>[1];
-type Sent = { statusCode: number; headers: RelayAnswer["headers"]; body: AsyncIterable<Uint8Array> & { on(event: "error", fn: () => void): unknown; destroy(): void } };
-type Send = (url: URL, init: RelayInit, signal: AbortSignal) => Promise<Sent>;
+type Sent = {
+  statusCode: number;
+  statusText?: string;
+  headers: RelayAnswer["headers"];
+  /** `complete`: node:http's IncomingMessage has received the whole body. */
+  body: AsyncIterable<Uint8Array> & { on(event: "error", fn: () => void): unknown; destroy(): void; resume(): void; complete?: boolean };
+};
+/** How a request in flight is ended (its timeout, the caller's signal): set by the carrier as it sends. */
+type Stop = { cut?: () => void };
+type Send = (url: URL, init: RelayInit, stop: Stop) => Promise<Sent>;
 
 /** What carries a relayed request: node:http(s) with keep-alive, or npm undici's request API when a proxy, a CA file or --insecure needs it. */
 async function relaySender(o: HttpOptions, lookupFor: (policy: AddressPolicy | undefined) => LookupFunction): Promise<Send> {
   if (needsUndici(o)) {
     const { undici, dispatcherFor } = await undiciDispatchers(o, lookupFor);
-    return async (url, init, signal) => {
-      const r = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
-      return { statusCode: r.statusCode, headers: r.headers, body: r.body };
+    return async (url, init, stop) => {
+      const abort = new AbortController();
+      stop.cut = () => abort.abort();
+      const r = await undici.request(url, { method: init.method as "POST", headers: init.headers, body: init.body ?? null, signal: abort.signal, dispatcher: dispatcherFor(url) as never, headersTimeout: 0, bodyTimeout: 0 });
+      return { statusCode: r.statusCode, statusText: r.statusText, headers: r.headers, body: r.body };
     };
   }
   const [http, https] = await Promise.all([import("node:http"), import("node:https")]);
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   const lookup = lookupFor(undefined);
-  return (url, init, signal) =>
+  return (url, init, stop) =>
     new Promise((resolve, reject) => {
       const tls = url.protocol === "https:";
-      const headers = init.body ? { ...init.headers, "content-length": String(init.body.byteLength) } : init.headers;
-      const req = (tls ? https : http).request(url, { method: init.method, headers, agent: tls ? agents.https : agents.http, lookup, signal }, (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
+      const { body } = init;
+      const headers = body === undefined ? init.headers : { ...init.headers, "content-length": String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength) };
+      const req = (tls ? https : http).request(url, { method: init.method, headers, agent: tls ? agents.https : agents.http, lookup }, (res) =>
+        resolve({ statusCode: res.statusCode ?? 0, statusText: res.statusMessage, headers: res.headers, body: res }),
+      );
+      // Destroying the request ends its response too, mid-body (IncomingMessage "aborted").
+      stop.cut = () => req.destroy(new Error("aborted"));
       req.on("error", reject);
-      req.end(init.body);
+      req.end(body);
     });
 }
 
-/** A relay over a fetch (a test's own fetch): the same answers, through Response objects. */
+/** A relay over a fetch (a test's own fetch, discovery's address-checked one): the same answers, through Response objects. */
 export function relayFromFetch(fetch: Fetch): Relay {
   return async (url, init) => {
-    const res = await fetch(url, { method: init.method, headers: init.headers, ...(init.body ? { body: init.body as BodyInit } : {}), redirect: "manual" });
+    const { signal } = init;
+    const res = await fetch(url, { method: init.method, headers: init.headers, ...(init.body !== undefined ? { body: init.body as BodyInit } : {}), ...(signal ? { signal } : {}), redirect: "manual" });
     const headers: RelayAnswer["headers"] = {};
     res.headers.forEach((v, k) => (headers[k] = v));
-    // Its own reader, so discard() can end a read that is waiting (the stream stays locked to it).
+    // Its own reader, so discard() and the signal can end a read that is waiting (the stream stays locked to it).
     const reader = res.body?.getReader();
+    let ended = !reader;
+    const drop = () => {
+      if (ended) return;
+      ended = true;
+      signal?.removeEventListener("abort", drop);
+      void reader!.cancel().catch(() => {});
+    };
+    if (signal?.aborted) {
+      drop();
+      throw signal.reason;
+    }
+    if (!ended) signal?.addEventListener("abort", drop, { once: true });
     return {
       status: res.status,
+      statusText: res.statusText,
       headers,
       body: (async function* () {
-        for (;;) {
-          const next = await reader?.read();
-          if (!next || next.done) return;
-          yield next.value;
+        try {
+          for (;;) {
+            const next = await reader?.read();
+            if (signal?.aborted) throw signal.reason;
+            if (!next || next.done) return;
+            yield next.value;
+          }
+        } finally {
+          drop();
         }
       })(),
-      discard: () => void reader?.cancel().catch(() => {}),
+      discard: drop,
     };
   };
 }
 
-/** A body refused once it passes MAX_BODY_BYTES; `done` when it ends either way. */
-async function* capped(body: AsyncIterable<Uint8Array> & { destroy(): void }, url: string, done: () => void): AsyncIterable<Uint8Array> {
+/**
+ * A relayed body watched to its end: past MAX_BODY_BYTES (`cap`) it is refused; aborted by the
+ * caller's signal it fails with the signal's reason, by the timeout with the timeout's own words;
+ * `done` when it ends either way.
+ */
+async function* watched(
+  body: Sent["body"],
+  o: { url: string; cap: boolean; signal?: AbortSignal; timedOut: () => boolean; timeoutMs: number; done: () => void },
+): AsyncIterable<Uint8Array> {
   let size = 0;
   try {
     for await (const chunk of body) {
-      size += chunk.byteLength;
-      if (size > MAX_BODY_BYTES) {
+      if (o.cap && (size += chunk.byteLength) > MAX_BODY_BYTES) {
         body.destroy();
-        throw tooLarge(url);
+        throw tooLarge(o.url);
       }
       yield chunk;
     }
+  } catch (e) {
+    if (o.signal?.aborted) throw o.signal.reason;
+    if (o.timedOut() && !(e instanceof NetworkError)) throw toNetworkError(e, o.url, true, o.timeoutMs);
+    throw e;
   } finally {
-    done();
+    o.done();
   }
 }
+
+/**
+ * A relayed answer's whole body as text, at most `cap` bytes (default MAX_BODY_BYTES): past that the
+ * rest is dropped and the read fails as too large. `partial`: a body past the cap, or one that breaks
+ * off, gives what came before instead (an answer looked at for what it says, not passed on).
+ */
+export async function answerText(a: RelayAnswer, o: { url: URL; cap?: number; partial?: boolean }): Promise<string> {
+  const cap = o.cap ?? MAX_BODY_BYTES;
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of a.body) {
+      size += chunk.byteLength;
+      if (size > cap) {
+        a.discard();
+        if (!o.partial) throw tooLarge(o.url.href, cap);
+        parts.push(chunk.subarray(0, chunk.byteLength - (size - cap)));
+        break;
+      }
+      parts.push(chunk);
+    }
+  } catch (e) {
+    if (!o.partial) throw e;
+  }
+  return utf8.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+}
+const utf8 = new TextDecoder();
 
 /**
  * undici 7 retries a CONNECT whose socket the proxy dropped forever (UND_ERR_SOCKET counts as
