@@ -1,7 +1,8 @@
 // The page flow of test/helpers/browser.mjs: a person at oidc-provider's devInteractions pages, in a
-// context of its own in a playwright Browser, with browser.mjs's settings as data and its output
-// through callbacks, so that it can run in another process than browser.mjs. browser.mjs's header
-// describes the pages, options and output; this module imports nothing.
+// context of its own in a playwright Browser. browser.mjs (the process the CLI starts) runs it itself
+// only when the test run's browser driver (test/helpers/browser-driver.ts) is not there; in a test run
+// the driver runs it next to the shared Chromium, so a sign-in does not pay for loading playwright.
+// browser.mjs's header describes the pages, options and output; this module imports nothing.
 
 /** BROWSER_ACTION's values. */
 export const ACTIONS = ['approve', 'deny', 'deny-consent'];

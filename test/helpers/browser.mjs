@@ -37,10 +37,19 @@
 // Exit codes: 0 reached the callback (any result, including error=access_denied) or a device
 // end page; 1 timeout / error / unexpected page / callback unreachable / bad usage;
 // 130/143/129 after SIGINT/SIGTERM/SIGHUP.
-// Always closes the browser (or, connected to the run's shared one, its own context) and removes its temporary directory (which holds the
+//
+// Where the flow runs: in a test run, test/global-setup.ts starts one Chromium and a browser driver
+// (test/helpers/browser-driver.ts) beside it, both named in .vitest/chromium.json. This process then
+// only sends the URL and settings to the driver over loopback HTTP and writes out what comes back,
+// so a sign-in does not load playwright; the driver runs the flow in a context of its own and
+// closes it at the end, or as soon as this process goes away (killed included). Without a
+// reachable driver, with BROWSER_SHARED=0 or BROWSER_EXECUTABLE, it runs the flow itself: connected
+// to the run's shared Chromium (a context of its own), else with a Chromium it launches. Then it
+// always closes its context or browser and removes its temporary directory (which holds the
 // Chromium --user-data-dir: TMPDIR is pointed at it before launch).
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +71,7 @@ const options = {
   action: ACTION,
   userCode: process.env.BROWSER_USER_CODE || '',
   timeoutMs: TIMEOUT_MS,
+  // the driver has another working directory
   screenshot: process.env.BROWSER_SCREENSHOT ? resolve(process.env.BROWSER_SCREENSHOT) : '',
   debug: DEBUG,
   paste: /^(1|true|yes)$/i.test(process.env.BROWSER_PASTE || ''),
@@ -82,7 +92,7 @@ if (!ACTIONS.includes(ACTION)) {
 }
 
 let signalExit; // exit code when a signal arrived
-let onSignal = () => process.exit(signalExit); // what a signal must stop; set by runHere
+let onSignal = () => process.exit(signalExit); // what a signal must stop; set by the paths below
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
   process.on(sig, () => {
     if (signalExit !== undefined) return;
@@ -102,15 +112,91 @@ function withTimeout(promise, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** .vitest/chromium.json: the run's shared Chromium ({wsEndpoint}). */
+/** .vitest/chromium.json: the run's shared Chromium ({wsEndpoint}) and browser driver ({driver}). */
 function sharedRun() {
   if (!SHARED) return {};
   try {
-    const { wsEndpoint } = JSON.parse(readFileSync(SHARED_FILE, 'utf8'));
-    return { wsEndpoint };
+    const { wsEndpoint, driver } = JSON.parse(readFileSync(SHARED_FILE, 'utf8'));
+    return { wsEndpoint, driver };
   } catch {
     return {};
   }
+}
+
+/**
+ * The flow run by the test run's browser driver: POST /flow, then its NDJSON answer ({stderr},
+ * {stdout} lines, then {exit}) written out as it comes. Resolves the exit code, or undefined when
+ * the driver did not take the request (gone, or something else answers there): then nothing ran,
+ * and the caller runs the flow itself. Closing the connection (a signal) makes the driver abort
+ * the flow and close its context.
+ */
+function viaDriver(driverUrl) {
+  return new Promise((done) => {
+    let req;
+    try {
+      req = http.request(new URL('/flow', driverUrl), { method: 'POST', headers: { 'content-type': 'application/json' } });
+    } catch (e) {
+      debug(`browser driver ${driverUrl} unusable (${e.message}); running the flow here`);
+      return done(undefined);
+    }
+    let taken = false;
+    let exit;
+    let settled = false;
+    const finish = (code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(guard);
+      done(code);
+    };
+    const lost = (why) => {
+      if (settled || signalExit !== undefined) return;
+      log(`FAILED after ${Date.now() - t0} ms: ${why}`);
+      req.destroy();
+      finish(1);
+    };
+    // The flow keeps its own deadline; this one only ends a wait on a driver that went silent.
+    const guard = setTimeout(() => lost(`no answer from the browser driver after ${Date.now() - t0} ms`), TIMEOUT_MS + 30_000);
+    onSignal = () => {
+      req.destroy();
+      process.exit(signalExit);
+    };
+    req.on('error', (e) => {
+      if (taken) return lost(`lost the browser driver (${e.message})`);
+      if (settled || signalExit !== undefined) return;
+      debug(`browser driver ${driverUrl} unreachable (${e.message}); running the flow here`);
+      onSignal = () => process.exit(signalExit);
+      finish(undefined);
+    });
+    req.on('response', (res) => {
+      if (res.statusCode !== 200 || !/^application\/x-ndjson\b/.test(res.headers['content-type'] ?? '')) {
+        debug(`browser driver ${driverUrl} answered ${res.statusCode}; running the flow here`);
+        res.resume();
+        onSignal = () => process.exit(signalExit);
+        return finish(undefined);
+      }
+      taken = true;
+      debug(`flow running in the browser driver ${driverUrl}`);
+      res.setEncoding('utf8');
+      let buf = '';
+      res.on('data', (chunk) => {
+        buf += chunk;
+        for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) {
+          let line;
+          try {
+            line = JSON.parse(buf.slice(0, i));
+          } catch {
+            return lost('the browser driver sent a line that is not JSON');
+          }
+          if (typeof line.stderr === 'string') process.stderr.write(line.stderr);
+          if (typeof line.stdout === 'string') process.stdout.write(line.stdout);
+          if (typeof line.exit === 'number') exit = line.exit;
+        }
+      });
+      res.on('error', () => {}); // 'close' below reports it
+      res.on('close', () => (exit === undefined ? lost('the browser driver closed the connection before the flow ended') : finish(exit)));
+    });
+    req.end(JSON.stringify({ url, options }));
+  });
 }
 
 /** The flow run here: on the shared Chromium if it answers at `wsEndpoint`, else on one launched now. */
@@ -193,4 +279,6 @@ async function sharedBrowser(chromium, endpoint) {
   }
 }
 
-process.exit(await runHere(sharedRun().wsEndpoint));
+const { wsEndpoint, driver } = sharedRun();
+const code = (driver ? await viaDriver(driver) : undefined) ?? await runHere(wsEndpoint);
+process.exit(code);
