@@ -1,16 +1,19 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { startBrowserDriver } from "./helpers/browser-driver.js";
 import { CHROMIUM_ARGS } from "./helpers/chromium-args.mjs";
 
 const ROOT = join(__dirname, "..");
-/** Where test/helpers/browser.mjs finds the run's shared Chromium. */
+/** Where test/helpers/browser.mjs finds the run's shared Chromium and browser driver. */
 const SHARED_CHROMIUM = join(ROOT, ".vitest", "chromium.json");
 
 /**
  * Tests run the built CLI: build it first (esbuild, well under a second), so a test never runs stale
- * code. Then one headless Chromium for the whole run, which every browser sign-in connects to with a
- * context of its own (test/helpers/browser.mjs): launching one per sign-in cost about 1.5 s each.
+ * code. Then one headless Chromium for the whole run, in which every browser sign-in gets a context of
+ * its own (test/helpers/browser.mjs): launching one per sign-in cost about 1.5 s each. The sign-ins'
+ * page flows run here, in the browser driver (test/helpers/browser-driver.ts), on one connection:
+ * loading playwright in each browser.mjs cost about 0.5 s of CPU more.
  */
 export default async function setup(): Promise<() => Promise<void>> {
   // Some machines set NODE_EXTRA_CA_CERTS to the system bundle, which Node then parses at every start
@@ -27,8 +30,9 @@ export default async function setup(): Promise<() => Promise<void>> {
     args: CHROMIUM_ARGS,
   });
   const wsEndpoint = server.wsEndpoint();
+  const driver = await startBrowserDriver(chromium, wsEndpoint);
   mkdirSync(join(ROOT, ".vitest"), { recursive: true });
-  writeFileSync(SHARED_CHROMIUM, JSON.stringify({ wsEndpoint, pid: process.pid }));
+  writeFileSync(SHARED_CHROMIUM, JSON.stringify({ wsEndpoint, driver: driver.url, pid: process.pid }));
   return async () => {
     // Another run in this checkout may have replaced the file with its own browser: leave that one.
     try {
@@ -36,6 +40,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     } catch {
       /* already gone */
     }
+    await driver.close();
     await server.close();
     tmp?.remove();
   };

@@ -3,8 +3,8 @@
 //
 //   node test/helpers/browser.mjs <authorization-url>
 //
-// Launches Debian's headless Chromium through playwright-core, opens the URL and
-// behaves like a person on oidc-provider's devInteractions pages:
+// Opens the URL in headless Chromium (Debian's, through playwright-core) and behaves like a
+// person on oidc-provider's devInteractions pages (the page flow is test/helpers/browser-flow.mjs):
 //   login page   -> fills login/password, clicks "Sign-in"
 //   consent page -> clicks "Continue"
 // until the browser lands on http://127.0.0.1:<port>/callback... (or localhost / [::1]).
@@ -37,27 +37,47 @@
 // Exit codes: 0 reached the callback (any result, including error=access_denied) or a device
 // end page; 1 timeout / error / unexpected page / callback unreachable / bad usage;
 // 130/143/129 after SIGINT/SIGTERM/SIGHUP.
-// Always closes the browser (or, connected to the run's shared one, its own context) and removes its temporary directory (which holds the
+//
+// Where the flow runs: in a test run, test/global-setup.ts starts one Chromium and a browser driver
+// (test/helpers/browser-driver.ts) beside it, both named in .vitest/chromium.json. This process then
+// only sends the URL and settings to the driver over loopback HTTP and writes out what comes back,
+// so a sign-in does not load playwright; the driver runs the flow in a context of its own and
+// closes it at the end, or as soon as this process goes away (killed included). Without a
+// reachable driver, with BROWSER_SHARED=0 or BROWSER_EXECUTABLE, it runs the flow itself: connected
+// to the run's shared Chromium (a context of its own), else with a Chromium it launches. Then it
+// always closes its context or browser and removes its temporary directory (which holds the
 // Chromium --user-data-dir: TMPDIR is pointed at it before launch).
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ACTIONS, runFlow } from './browser-flow.mjs';
 import { CHROMIUM_ARGS } from './chromium-args.mjs';
 
 const t0 = Date.now();
 const url = process.argv[process.argv.length - 1];
-const LOGIN = process.env.BROWSER_LOGIN || 'alice';
-const PASSWORD = process.env.BROWSER_PASSWORD || 'pass';
 const ACTION = (process.env.BROWSER_ACTION || 'approve').toLowerCase();
-const USER_CODE = process.env.BROWSER_USER_CODE || '';
 const TIMEOUT_MS = Number(process.env.BROWSER_TIMEOUT_MS) > 0 ? Number(process.env.BROWSER_TIMEOUT_MS) : 30_000;
-const SCREENSHOT = process.env.BROWSER_SCREENSHOT || '';
 const DEBUG = /^(1|true|yes)$/i.test(process.env.BROWSER_DEBUG || '');
 const EXECUTABLE = process.env.BROWSER_EXECUTABLE || '/usr/bin/chromium';
-const PASTE = /^(1|true|yes)$/i.test(process.env.BROWSER_PASTE || '');
+const SHARED = process.env.BROWSER_SHARED !== '0' && !process.env.BROWSER_EXECUTABLE;
 const SHARED_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.vitest', 'chromium.json');
+/** The flow's settings (browser-flow.d.mts), wherever it runs. */
+const options = {
+  login: process.env.BROWSER_LOGIN || 'alice',
+  password: process.env.BROWSER_PASSWORD || 'pass',
+  action: ACTION,
+  userCode: process.env.BROWSER_USER_CODE || '',
+  timeoutMs: TIMEOUT_MS,
+  // the driver has another working directory
+  screenshot: process.env.BROWSER_SCREENSHOT ? resolve(process.env.BROWSER_SCREENSHOT) : '',
+  debug: DEBUG,
+  paste: /^(1|true|yes)$/i.test(process.env.BROWSER_PASTE || ''),
+  startedAt: t0,
+};
+const output = { stderr: (text) => process.stderr.write(text), stdout: (text) => process.stdout.write(text) };
 
 const log = (msg) => process.stderr.write(`[browser] ${msg}\n`);
 const debug = (msg) => { if (DEBUG) log(`+${Date.now() - t0}ms ${msg}`); };
@@ -66,49 +86,19 @@ if (process.argv.length < 3 || !/^https?:\/\//i.test(url)) {
   log('usage: node test/helpers/browser.mjs <http(s) authorization url>');
   process.exit(1);
 }
-if (!['approve', 'deny', 'deny-consent'].includes(ACTION)) {
+if (!ACTIONS.includes(ACTION)) {
   log(`BROWSER_ACTION must be approve, deny or deny-consent (got ${JSON.stringify(ACTION)})`);
   process.exit(1);
 }
 
-// Everything Chromium/playwright writes (profile dir, artifacts, Chromium's own temp
-// files) goes below this directory, which we always delete.
-const tempRoot = mkdtempSync(join(tmpdir(), 'mcp-auth-browser-'));
-process.env.TMPDIR = tempRoot;
-
-let browser;
-let page;
-let cleanupPromise;
 let signalExit; // exit code when a signal arrived
-let callbackFailure; // set when the navigation to the loopback callback fails
-let callbackUrl; // the callback address the browser was sent to (BROWSER_PASTE)
-/** Close the browser and delete the temp dir; every caller awaits the same run. */
-function cleanup() {
-  cleanupPromise ??= (async () => {
-    try {
-      if (browser) await withTimeout(browser.close(), 5000, 'browser.close');
-    } catch (e) {
-      debug(`browser.close failed: ${e.message}`);
-    }
-    removeTemp();
-  })();
-  return cleanupPromise;
-}
-function removeTemp() {
-  try {
-    rmSync(tempRoot, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
-  } catch (e) {
-    log(`could not remove ${tempRoot}: ${e.message}`);
-  }
-}
-// Last resort (e.g. process.exit elsewhere): playwright kills Chromium on 'exit' itself.
-process.on('exit', removeTemp);
+let onSignal = () => process.exit(signalExit); // what a signal must stop; set by the paths below
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
   process.on(sig, () => {
     if (signalExit !== undefined) return;
     signalExit = code;
     log(`got ${sig}, closing browser`);
-    cleanup().finally(() => process.exit(code));
+    onSignal();
   });
 }
 
@@ -122,61 +112,153 @@ function withTimeout(promise, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-function isLoopbackHost(hostname) {
-  return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
-}
-function isCallback(href) {
+/** .vitest/chromium.json: the run's shared Chromium ({wsEndpoint}) and browser driver ({driver}). */
+function sharedRun() {
+  if (!SHARED) return {};
   try {
-    const u = new URL(href);
-    return u.protocol === 'http:' && isLoopbackHost(u.hostname) && u.pathname.startsWith('/callback');
+    const { wsEndpoint, driver } = JSON.parse(readFileSync(SHARED_FILE, 'utf8'));
+    return { wsEndpoint, driver };
   } catch {
-    return false;
-  }
-}
-
-async function visibleText() {
-  try {
-    return (await page.locator('body').innerText({ timeout: 2000 })).trim();
-  } catch {
-    return '';
-  }
-}
-
-async function screenshot() {
-  if (!SCREENSHOT || !page) return;
-  try {
-    await page.screenshot({ path: SCREENSHOT, fullPage: true, timeout: 5000 });
-    debug(`screenshot saved to ${SCREENSHOT}`);
-  } catch (e) {
-    log(`screenshot failed: ${e.message}`);
+    return {};
   }
 }
 
 /**
- * Click `locator` and wait until the main frame has committed a new document. (Not "until the
- * URL changes": the device flow's code-input form POSTs to /device and the confirm page comes
- * back at the same URL.)
+ * The flow run by the test run's browser driver: POST /flow, then its NDJSON answer ({stderr},
+ * {stdout} lines, then {exit}) written out as it comes. Resolves the exit code, or undefined when
+ * the driver did not take the request (gone, or something else answers there): then nothing ran,
+ * and the caller runs the flow itself. Closing the connection (a signal) makes the driver abort
+ * the flow and close its context.
  */
-async function clickAndWait(locator, fromHref, what) {
-  debug(`click ${what} on ${fromHref}`);
-  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 0 });
-  navigated.catch(() => {}); // avoid an unhandled rejection if the click fails or the browser closes
-  await locator.click({ timeout: 0 });
-  await navigated;
+function viaDriver(driverUrl) {
+  return new Promise((done) => {
+    let req;
+    try {
+      req = http.request(new URL('/flow', driverUrl), { method: 'POST', headers: { 'content-type': 'application/json' } });
+    } catch (e) {
+      debug(`browser driver ${driverUrl} unusable (${e.message}); running the flow here`);
+      return done(undefined);
+    }
+    let taken = false;
+    let exit;
+    let settled = false;
+    const finish = (code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(guard);
+      done(code);
+    };
+    const lost = (why) => {
+      if (settled || signalExit !== undefined) return;
+      log(`FAILED after ${Date.now() - t0} ms: ${why}`);
+      req.destroy();
+      finish(1);
+    };
+    // The flow keeps its own deadline; this one only ends a wait on a driver that went silent.
+    const guard = setTimeout(() => lost(`no answer from the browser driver after ${Date.now() - t0} ms`), TIMEOUT_MS + 30_000);
+    onSignal = () => {
+      req.destroy();
+      process.exit(signalExit);
+    };
+    req.on('error', (e) => {
+      if (taken) return lost(`lost the browser driver (${e.message})`);
+      if (settled || signalExit !== undefined) return;
+      debug(`browser driver ${driverUrl} unreachable (${e.message}); running the flow here`);
+      onSignal = () => process.exit(signalExit);
+      finish(undefined);
+    });
+    req.on('response', (res) => {
+      if (res.statusCode !== 200 || !/^application\/x-ndjson\b/.test(res.headers['content-type'] ?? '')) {
+        debug(`browser driver ${driverUrl} answered ${res.statusCode}; running the flow here`);
+        res.resume();
+        onSignal = () => process.exit(signalExit);
+        return finish(undefined);
+      }
+      taken = true;
+      debug(`flow running in the browser driver ${driverUrl}`);
+      res.setEncoding('utf8');
+      let buf = '';
+      res.on('data', (chunk) => {
+        buf += chunk;
+        for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) {
+          let line;
+          try {
+            line = JSON.parse(buf.slice(0, i));
+          } catch {
+            return lost('the browser driver sent a line that is not JSON');
+          }
+          if (typeof line.stderr === 'string') process.stderr.write(line.stderr);
+          if (typeof line.stdout === 'string') process.stdout.write(line.stdout);
+          if (typeof line.exit === 'number') exit = line.exit;
+        }
+      });
+      res.on('error', () => {}); // 'close' below reports it
+      res.on('close', () => (exit === undefined ? lost('the browser driver closed the connection before the flow ended') : finish(exit)));
+    });
+    req.end(JSON.stringify({ url, options }));
+  });
 }
 
-// Identify the current page. Order matters: the device confirm page also has forms.
-async function classify() {
-  const href = page.url();
-  if (isCallback(href)) return 'callback';
-  if (await page.locator('input[name="prompt"][value="login"]').count()) return 'login';
-  if (await page.locator('input[name="prompt"][value="consent"]').count()) return 'consent';
-  if (await page.locator('form[id="op.deviceInputForm"]').count()) return 'device-input';
-  if (await page.locator('form[id="op.deviceConfirmForm"]').count()) return 'device-confirm';
-  const title = await page.title().catch(() => '');
-  if (/sign-in success/i.test(title)) return 'device-success';
-  if (/oops! something went wrong/i.test(title)) return 'op-error';
-  return 'unknown';
+/** The flow run here: on the shared Chromium if it answers at `wsEndpoint`, else on one launched now. */
+async function runHere(wsEndpoint) {
+  // Everything Chromium/playwright writes (profile dir, artifacts, Chromium's own temp
+  // files) goes below this directory, which we always delete.
+  const tempRoot = mkdtempSync(join(tmpdir(), 'mcp-auth-browser-'));
+  process.env.TMPDIR = tempRoot;
+  const removeTemp = () => {
+    try {
+      rmSync(tempRoot, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+    } catch (e) {
+      log(`could not remove ${tempRoot}: ${e.message}`);
+    }
+  };
+  // Last resort (e.g. process.exit elsewhere): playwright kills Chromium on 'exit' itself.
+  process.on('exit', removeTemp);
+
+  let browser;
+  let cleanupPromise;
+  /** Close the browser (disconnect, for the shared one) and delete the temp dir; every caller awaits the same run. */
+  const cleanup = () => {
+    cleanupPromise ??= (async () => {
+      try {
+        if (browser) await withTimeout(browser.close(), 5000, 'browser.close');
+      } catch (e) {
+        debug(`browser.close failed: ${e.message}`);
+      }
+      removeTemp();
+    })();
+    return cleanupPromise;
+  };
+  const ac = new AbortController();
+  onSignal = () => {
+    ac.abort();
+    cleanup().finally(() => process.exit(signalExit));
+  };
+
+  let exitCode = 1;
+  try {
+    const { chromium } = await import('playwright-core');
+    browser = (await sharedBrowser(chromium, wsEndpoint)) ?? await chromium.launch({
+      executablePath: EXECUTABLE,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      // our own handlers above close the browser and remove the temp dir
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+      timeout: TIMEOUT_MS,
+    }).then((b) => {
+      debug(`launched Chromium ${b.version()}`);
+      return b;
+    });
+    if (signalExit === undefined) exitCode = await runFlow(browser, url, options, output, ac.signal);
+  } catch (e) {
+    // playwright appends a "=== logs ===" block to its messages; keep the first lines only
+    if (signalExit === undefined) log(`FAILED after ${Date.now() - t0} ms: ${String(e?.message ?? e).split('\n=====')[0]}`);
+  } finally {
+    await cleanup();
+  }
+  return signalExit ?? exitCode;
 }
 
 /**
@@ -185,14 +267,8 @@ async function classify() {
  * and most of the CPU of each login. Each run still gets its own context (its own cookies and
  * storage), as a fresh profile would. Without one, or when it is gone, Chromium is launched here.
  */
-async function sharedBrowser(chromium) {
-  if (process.env.BROWSER_SHARED === '0' || process.env.BROWSER_EXECUTABLE) return undefined;
-  let endpoint;
-  try {
-    endpoint = JSON.parse(readFileSync(SHARED_FILE, 'utf8')).wsEndpoint;
-  } catch {
-    return undefined;
-  }
+async function sharedBrowser(chromium, endpoint) {
+  if (!endpoint) return undefined;
   try {
     const b = await chromium.connect(endpoint, { timeout: 5000 });
     debug(`connected to the shared Chromium ${b.version()}`);
@@ -203,143 +279,6 @@ async function sharedBrowser(chromium) {
   }
 }
 
-async function run() {
-  const { chromium } = await import('playwright-core');
-  browser = (await sharedBrowser(chromium)) ?? await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    // our own handlers above close the browser and remove the temp dir
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-    timeout: TIMEOUT_MS,
-  });
-  debug(`launched Chromium ${browser.version()}`);
-  const context = await browser.newContext({ viewport: { width: 800, height: 700 } });
-  // The machine's network is closed: drop everything that is not loopback (oidc-provider's
-  // pages @import Google Fonts) so nothing waits on a dead connection.
-  await context.route(
-    (u) => !(u.protocol === 'data:' || isLoopbackHost(u.hostname)),
-    (route) => route.abort('blockedbyclient'),
-  );
-  page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT_MS);
-
-  // Record main-frame navigation failures to the callback (e.g. loopback server already gone).
-  page.on('requestfailed', (req) => {
-    if (req.isNavigationRequest() && req.frame() === page.mainFrame() && isCallback(req.url())) {
-      callbackUrl = req.url();
-      callbackFailure = `${req.failure()?.errorText ?? 'failed'} (${req.url()})`;
-    }
-  });
-
-  debug(`goto ${url}`);
-  try {
-    await page.goto(url, { waitUntil: 'commit' });
-  } catch (e) {
-    // A direct redirect to a dead callback surfaces here; report it below.
-    if (!callbackFailure) throw e;
-  }
-  if (PASTE && callbackUrl) return { kind: 'callback', href: callbackUrl };
-
-  let denied = false;
-  let steps = 0;
-  for (;;) {
-    if (++steps > 20) throw new Error(`too many steps; stuck at ${page.url()}`);
-    await page.waitForLoadState('domcontentloaded');
-    const href = page.url();
-    const kind = await classify();
-    debug(`page ${kind}: ${href}`);
-    switch (kind) {
-      case 'callback': {
-        if (PASTE) return { kind, href };
-        await page.waitForLoadState('load');
-        if (callbackFailure) throw new Error(`callback request failed: ${callbackFailure}`);
-        return { kind, href };
-      }
-      case 'device-success':
-        return { kind, href };
-      case 'login': {
-        if (ACTION === 'deny' && !denied) {
-          denied = true;
-          await clickAndWait(page.getByRole('link', { name: /cancel/i }), href, '[ Cancel ] (login)');
-          break;
-        }
-        await page.locator('input[name="login"]').fill(LOGIN);
-        await page.locator('input[name="password"]').fill(PASSWORD);
-        await clickAndWait(page.locator('form button[type="submit"]').first(), href, 'Sign-in');
-        break;
-      }
-      case 'consent': {
-        if ((ACTION === 'deny' || ACTION === 'deny-consent') && !denied) {
-          denied = true;
-          await clickAndWait(page.getByRole('link', { name: /cancel/i }), href, '[ Cancel ] (consent)');
-          break;
-        }
-        await clickAndWait(page.locator('form button[type="submit"]').first(), href, 'Continue (consent)');
-        break;
-      }
-      case 'device-input': {
-        // after [ Abort ] oidc-provider shows the code-input page again ("interrupted"): done
-        if (denied) return { kind: 'device-aborted', href };
-        const input = page.locator('form[id="op.deviceInputForm"] input[name="user_code"]');
-        if (!USER_CODE && !(await input.inputValue().catch(() => ''))) {
-          throw new Error('device code input page shown but BROWSER_USER_CODE is not set');
-        }
-        if (USER_CODE) await input.fill(USER_CODE);
-        await clickAndWait(page.locator('button[form="op.deviceInputForm"]').first(), href, 'Continue (user code)');
-        break;
-      }
-      case 'device-confirm': {
-        if (ACTION === 'deny' && !denied) {
-          denied = true;
-          await clickAndWait(page.locator('button[name="abort"]'), href, '[ Abort ] (device)');
-          break;
-        }
-        await clickAndWait(page.locator('button[form="op.deviceConfirmForm"]:not([name="abort"])').first(), href, 'Continue (device)');
-        break;
-      }
-      case 'op-error':
-        if (denied && /access_denied/.test(await visibleText())) return { kind: 'device-aborted', href };
-        throw new Error(`authorization server error page at ${href}:\n${await visibleText()}`);
-      default: {
-        if (PASTE && callbackUrl) return { kind: 'callback', href: callbackUrl };
-        if (callbackFailure) throw new Error(`callback request failed: ${callbackFailure}`);
-        throw new Error(`unexpected page at ${href} (title ${JSON.stringify(await page.title().catch(() => ''))}):\n${(await visibleText()).slice(0, 2000)}`);
-      }
-    }
-  }
-}
-
-let exitCode = 1;
-let deadline;
-try {
-  const result = await Promise.race([
-    run(),
-    new Promise((_, reject) => {
-      deadline = setTimeout(
-        () => reject(new Error(`timed out after ${TIMEOUT_MS} ms${page ? ` (last page: ${page.url()})` : ''}`)),
-        TIMEOUT_MS,
-      );
-    }),
-  ]);
-  const text = await visibleText();
-  await screenshot();
-  log(`reached ${result.kind} page in ${Date.now() - t0} ms${PASTE ? '' : `: ${result.href}`}`);
-  if (PASTE) process.stdout.write(`${result.href}\n`);
-  process.stderr.write(`${text}\n`);
-  exitCode = 0;
-} catch (e) {
-  if (signalExit === undefined) {
-    // playwright appends a "=== logs ===" block to its messages; keep the first lines only
-    const msg = String(e?.message ?? e).split('\n=====')[0];
-    const reason = callbackFailure ? `callback request failed: ${callbackFailure}` : msg;
-    log(`FAILED after ${Date.now() - t0} ms: ${reason}`);
-    await screenshot();
-  }
-} finally {
-  clearTimeout(deadline);
-  await cleanup();
-}
-process.exit(signalExit ?? exitCode);
+const { wsEndpoint, driver } = sharedRun();
+const code = (driver ? await viaDriver(driver) : undefined) ?? await runHere(wsEndpoint);
+process.exit(code);

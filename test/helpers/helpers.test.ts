@@ -1,6 +1,7 @@
-// Self-tests for the test helpers: the headless browser command (browser.mjs), driven against the
-// sandbox IdP (src/sandbox/server.ts, the suite's one oidc-provider fixture), and the keyring
-// wrapper (with-keyring.sh).
+// Self-tests for the test helpers: the headless browser command (browser.mjs) and the run's browser
+// driver it hands its page flows to (browser-driver.ts), driven against the sandbox IdP
+// (src/sandbox/server.ts, the suite's one oidc-provider fixture), and the keyring wrapper
+// (with-keyring.sh).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,18 +17,29 @@ import { startSandbox, type Sandbox } from '../../src/sandbox/server.js';
 const here = __dirname;
 const BROWSER = join(here, 'browser.mjs');
 const WITH_KEYRING = join(here, 'with-keyring.sh');
+/** The run's browser driver, as test/global-setup.ts names it (it starts none when BROWSER_SHARED=0). */
+const DRIVER: string | undefined = (() => {
+  try {
+    return JSON.parse(readFileSync(join(here, '..', '..', '.vitest', 'chromium.json'), 'utf8')).driver;
+  } catch {
+    return undefined;
+  }
+})();
 const insecure = { execute: [client.allowInsecureRequests] };
 
 interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; onStderr?: (all: string, child: import('node:child_process').ChildProcess) => void } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      opts.onStderr?.(stderr, child);
+    });
     const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 45_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -270,6 +282,73 @@ describe.skipIf(chromiumMissing)('browser.mjs against the sandbox IdP', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unexpected page at http:\/\/127\.0\.0\.1:\d+\/\.well-known\/openid-configuration/);
   }, 30_000);
+});
+
+/** The page flows the driver runs now (each one's URL) and the contexts open on its connection. */
+async function driverFlows(): Promise<{ flows: string[]; contexts: number }> {
+  return (await fetch(new URL('/flows', DRIVER))).json() as Promise<{ flows: string[]; contexts: number }>;
+}
+
+describe.skipIf(chromiumMissing || process.env.BROWSER_SHARED === '0')('browser.mjs and the run\'s browser driver', () => {
+  let sb: Sandbox;
+  beforeAll(async () => { sb = await startSandbox(); });
+  afterAll(async () => { await sb?.close(); });
+
+  it.each([
+    ['through the driver', {}, /flow running in the browser driver http:\/\/127\.0\.0\.1:\d+/],
+    ['BROWSER_SHARED=0: with a Chromium of its own', { BROWSER_SHARED: '0' }, /launched Chromium/],
+  ])('%s, a sign-in completes', async (_name, env, how) => {
+    const loopback = await startLoopback();
+    try {
+      const { url, state } = await pkceStart(sb, loopback.redirectUri);
+      const r = await run(process.execPath, [BROWSER, url.href], { env: { ...env, BROWSER_DEBUG: '1' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(how);
+      expect(r.stderr).toMatch(/\[browser\] reached callback page in \d+ ms: http:\/\/127\.0\.0\.1:\d+\/callback\?code=/);
+      expect(r.stderr).toContain('Login complete');
+      expect(r.stdout).toBe('');
+      expect(loopback.hits.map((u) => u.searchParams.get('state'))).toEqual([state]);
+    } finally {
+      await loopback.close();
+    }
+  }, 60_000);
+
+  it('SIGTERM mid-flow: browser.mjs exits 143 and the driver closes the flow\'s context', async () => {
+    expect(DRIVER, '.vitest/chromium.json names no browser driver').toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // a server that accepts the request and never answers: the page waits on it until its context closes
+    const sockets = new Set<import('node:net').Socket>();
+    let connected!: () => void;
+    const reached = new Promise<void>((r) => { connected = r; });
+    const hang = http.createServer(() => connected());
+    hang.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    try {
+      const target = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/authorize?hang=1`;
+      let killed = false;
+      let open: { flows: string[]; contexts: number } | undefined;
+      const r = await run(process.execPath, [BROWSER, target], {
+        env: { BROWSER_DEBUG: '1' },
+        onStderr: async (all, child) => {
+          if (killed || !all.includes('flow running in the browser driver')) return;
+          killed = true;
+          await reached; // the page is waiting on the server
+          open = await driverFlows().catch(() => undefined);
+          child.kill('SIGTERM');
+        },
+      });
+      expect(r.code, r.stderr).toBe(143);
+      expect(r.stderr).toContain('[browser] got SIGTERM, closing browser');
+      expect(r.stderr).not.toContain('FAILED');
+      expect(open?.flows).toContain(target);
+      expect(open?.contexts).toBeGreaterThan(0);
+      // The closed context drops the page's connection; the driver lists a flow until its context is closed.
+      await expect.poll(() => [...sockets].every((s) => s.destroyed), { timeout: 10_000, interval: 50 }).toBe(true);
+      await expect.poll(async () => (await driverFlows()).flows, { timeout: 10_000, interval: 50 }).not.toContain(target);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hang.close(r));
+    }
+  }, 60_000);
 });
 
 describe('with-keyring.sh', () => {
