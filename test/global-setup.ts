@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBrowserDriver } from "./helpers/browser-driver.js";
-import { CHROMIUM_ARGS } from "./helpers/chromium-args.mjs";
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from "./helpers/chromium-args.mjs";
 
 const ROOT = join(__dirname, "..");
 /** Where test/helpers/browser.mjs finds the run's shared Chromium and browser driver. */
@@ -22,10 +22,10 @@ export default async function setup(): Promise<() => Promise<void>> {
   delete process.env.NODE_EXTRA_CA_CERTS;
   const tmp = memoryTmpdir();
   execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs")], { stdio: "inherit" });
-  if (!existsSync("/usr/bin/chromium") || process.env.BROWSER_SHARED === "0") return async () => tmp?.remove();
+  if (!existsSync(CHROMIUM_EXECUTABLE) || process.env.BROWSER_SHARED === "0") return async () => tmp?.remove();
   const { chromium } = await import("playwright-core");
   const server = await chromium.launchServer({
-    executablePath: "/usr/bin/chromium",
+    executablePath: CHROMIUM_EXECUTABLE,
     headless: true,
     args: CHROMIUM_ARGS,
   });

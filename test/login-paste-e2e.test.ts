@@ -58,7 +58,7 @@ describe.skipIf(!hasChromium)("login --paste end to end: Chromium signs in elsew
     sb.resetCounts();
     const r = await pasteLogin(["login", "dev", "--paste"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.browserLog).toContain("refused to connect"); // nothing answers the redirect on the browser's machine
+    expect(r.browserLog).toContain("the callback address did not load: net::ERR_CONNECTION_REFUSED"); // nothing answers the redirect on the browser's machine
     expect(`${r.landed.origin}${r.landed.pathname}`).toBe("http://127.0.0.1/callback");
     expect(r.landed.searchParams.get("iss")).toBe(sb.issuer);
     expect(r.stderr).toContain('Logged in: profile "dev"');

@@ -213,6 +213,8 @@ export async function runFlow(browser, url, o, out, signal) {
     const text = await visibleText();
     await screenshot();
     log(`reached ${result.kind} page in ${Date.now() - t0} ms${o.paste ? '' : `: ${result.href}`}`);
+    // Pasted elsewhere: nothing on this machine answers the callback, as on a person's other machine.
+    if (o.paste && callbackFailure) log(`the callback address did not load: ${callbackFailure}`);
     if (o.paste) out.stdout(`${result.href}\n`);
     out.stderr(`${text}\n`);
     return 0;

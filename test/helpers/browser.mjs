@@ -26,11 +26,12 @@
 //   BROWSER_TIMEOUT_MS   overall deadline in ms (default 30000)
 //   BROWSER_SCREENSHOT   path: save a full-page PNG of the final page (also on failure, if possible)
 //   BROWSER_DEBUG=1      log every step (with ms since start) to stderr
-//   BROWSER_EXECUTABLE   Chromium binary (default /usr/bin/chromium)
+//   BROWSER_EXECUTABLE   Chromium binary (default: chromium-headless-shell if installed, else /usr/bin/chromium)
 //   BROWSER_SHARED=0     always launch a Chromium of its own, even when the test run shares one
 //   BROWSER_PASTE=1      a browser on another machine (`mcp-auth login --paste`): the callback is
 //                        expected not to load; print the address the browser was sent to on
-//                        stdout (what the person copies from the address bar) and exit 0
+//                        stdout (what the person copies from the address bar) and exit 0;
+//                        stderr says "[browser] the callback address did not load: <net error>"
 //
 // stdout stays empty (but for BROWSER_PASTE). stderr gets "[browser] reached <kind> page in N ms: <url>" followed by the
 // final page's visible text (or "[browser] FAILED after N ms: <reason>").
@@ -54,14 +55,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ACTIONS, runFlow } from './browser-flow.mjs';
-import { CHROMIUM_ARGS } from './chromium-args.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium-args.mjs';
 
 const t0 = Date.now();
 const url = process.argv[process.argv.length - 1];
 const ACTION = (process.env.BROWSER_ACTION || 'approve').toLowerCase();
 const TIMEOUT_MS = Number(process.env.BROWSER_TIMEOUT_MS) > 0 ? Number(process.env.BROWSER_TIMEOUT_MS) : 30_000;
 const DEBUG = /^(1|true|yes)$/i.test(process.env.BROWSER_DEBUG || '');
-const EXECUTABLE = process.env.BROWSER_EXECUTABLE || '/usr/bin/chromium';
+const EXECUTABLE = process.env.BROWSER_EXECUTABLE || CHROMIUM_EXECUTABLE;
 const SHARED = process.env.BROWSER_SHARED !== '0' && !process.env.BROWSER_EXECUTABLE;
 const SHARED_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.vitest', 'chromium.json');
 /** The flow's settings (browser-flow.d.mts), wherever it runs. */

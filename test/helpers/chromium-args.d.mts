@@ -1,2 +1,3 @@
 /** test/helpers/chromium-args.mjs */
 export declare const CHROMIUM_ARGS: string[];
+export declare const CHROMIUM_EXECUTABLE: string;
