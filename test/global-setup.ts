@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBrowserDriver } from "./helpers/browser-driver.js";
+import { isAlive } from "../src/store/lock.js";
 import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from "./helpers/chromium-args.mjs";
 
 const ROOT = join(__dirname, "..");
@@ -65,20 +66,11 @@ function memoryTmpdir(): { remove(): void } | undefined {
   // A run that was killed left its directory: remove those whose run is gone.
   for (const name of readdirSync(SHM)) {
     const pid = /^mcp-auth-test-(\d+)-/.exec(name)?.[1];
-    if (pid && !running(Number(pid))) rmSync(join(SHM, name), { recursive: true, force: true });
+    if (pid && !isAlive(Number(pid))) rmSync(join(SHM, name), { recursive: true, force: true });
   }
   const dir = mkdtempSync(join(SHM, `mcp-auth-test-${process.pid}-`));
   // As /tmp is: the tests that run the CLI as another account (uid 65534) make their homes in it too.
   chmodSync(dir, 0o1777);
   process.env.TMPDIR = dir;
   return { remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -113,7 +113,8 @@ export async function acquire(dir: string, name: string, opts: LockOptions = {})
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Is process `pid` running (on this machine)? One we may not signal is. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -24,3 +24,4 @@ export interface FlowOutput {
 
 export declare const ACTIONS: readonly string[];
 export declare function runFlow(browser: Browser, url: string, options: FlowOptions, out: FlowOutput, signal?: AbortSignal): Promise<number>;
+export declare function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T>;

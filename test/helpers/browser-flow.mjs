@@ -239,7 +239,8 @@ export async function runFlow(browser, url, o, out, signal) {
   }
 }
 
-function withTimeout(promise, ms, what) {
+/** `promise`, or a rejection naming `what` after `ms`. */
+export function withTimeout(promise, ms, what) {
   let timer;
   return Promise.race([
     promise,

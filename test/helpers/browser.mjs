@@ -54,7 +54,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ACTIONS, runFlow } from './browser-flow.mjs';
+import { ACTIONS, runFlow, withTimeout } from './browser-flow.mjs';
 import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium-args.mjs';
 
 const t0 = Date.now();
@@ -101,16 +101,6 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) 
     log(`got ${sig}, closing browser`);
     onSignal();
   });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** .vitest/chromium.json: the run's shared Chromium ({wsEndpoint}) and browser driver ({driver}). */
