@@ -57,6 +57,9 @@ export default defineConfig({
     // processes (real clients, browsers, tokens that must really expire), which the others fill. (With
     // the temp files in memory and the headless shell, four beat three: 160-172 s against 186-194 s.)
     maxWorkers: 4,
+    // The suite is CPU-bound on two cores: a worker's garbage collector helping itself with more
+    // threads only competes with the other workers (CI=true runs: 351 -> 334 CPU seconds).
+    execArgv: ["--single-threaded-gc"],
     projects: [
       { extends: true, test: { name: "fast", include: ["test/**/*.test.ts"], exclude: E2E } },
       { extends: true, test: { name: "e2e", include: E2E } },
