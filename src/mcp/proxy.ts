@@ -117,21 +117,11 @@ export function bearerCache(o: ProxyOptions) {
   };
 }
 
-/** What the token side needs to know of an answer. */
-export interface Answered {
-  status: number;
-  /** The WWW-Authenticate header, if any (read only for a 403). */
-  challenge(): string | null;
-  /** Drops the body of an answer about to be retried. */
-  discard(): void | Promise<void>;
-}
-
 /**
  * The token side of each request: `send` carries the bearer token; a 401 gets one renewal and one
  * retry, a 403 insufficient_scope a step-up (at most MAX_STEP_UPS per session) and one retry.
- * Returns `authorized(url, send, view)`, for any transport (`view` says what an answer is).
  */
-export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>) {
+function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>) {
   let stepUps = 0;
   let guardShown = false;
   let badShown = false;
@@ -142,9 +132,9 @@ export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache
    * The scopes a 403 insufficient_scope challenge asks for: none for any other answer, without a
    * step-up, for a URL the profile does not cover, or when the challenge is not a list of scope-tokens.
    */
-  const stepUpScopes = (res: Answered, url: URL): string[] => {
+  const stepUpScopes = (res: RelayAnswer, url: URL): string[] => {
     if (res.status !== 403 || !o.stepUp) return [];
-    const c = parseWwwAuthenticate(res.challenge());
+    const c = parseWwwAuthenticate(headerOf(res.headers, "www-authenticate") ?? null);
     if (c?.params.error !== "insufficient_scope") return [];
     if (!mayStepUp(url)) {
       if (!outsideShown) o.error(`the MCP server asks for more scope at ${url.origin}${url.pathname}, outside ${o.owner}'s server: no step-up there; passing its refusal on`);
@@ -175,34 +165,26 @@ export function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache
     }
     return stepping;
   };
-  return async function authorized<R>(url: URL, send: (token: string) => Promise<R>, view: (r: R) => Answered): Promise<R> {
+  return async function authorized(url: URL, send: (token: string) => Promise<RelayAnswer>): Promise<RelayAnswer> {
     // The transports stay on the server's origin; should one ever stray, the token does not follow.
     if (url.origin !== o.url.origin) throw new McpAuthError(`refusing to send the token of ${o.owner} to ${url.origin}, which is not the MCP server's origin ${o.url.origin}`);
     let used = await bearer.get();
     let res = await send(used);
-    let seen = view(res);
-    for (let scopes = stepUpScopes(seen, url); scopes.length; scopes = stepUpScopes(seen, url)) {
+    for (let scopes = stepUpScopes(res, url); scopes.length; scopes = stepUpScopes(res, url)) {
       const next = await steppedUp(scopes, used);
       if (next === undefined) break;
       used = next;
-      await seen.discard();
+      res.discard();
       res = await send(used);
-      seen = view(res);
     }
-    if (seen.status !== 401) return res;
-    await seen.discard();
+    if (res.status !== 401) return res;
+    res.discard();
     o.debug?.("the server answered 401: getting a new token and retrying once");
     const again = await send(await bearer.refused(used));
-    const seenAgain = view(again);
-    if (seenAgain.status !== 401) return again;
-    await seenAgain.discard();
+    if (again.status !== 401) return again;
+    again.discard();
     throw new TokenRefusedError(`the MCP server ${o.url.host} refused the token of ${o.owner} (HTTP 401, also after getting a new one)`, { hint: o.loginHint });
   };
-}
-
-/** What the token gate needs of a relayed answer: its status, its challenge, and how to drop its body. */
-export function answered(a: RelayAnswer): Answered {
-  return { status: a.status, challenge: () => headerOf(a.headers, "www-authenticate") ?? null, discard: a.discard };
 }
 
 /** `o.relay` with the bearer token on every request, through the token gate. */
@@ -219,6 +201,5 @@ export function authorizedRelay(o: ProxyOptions, bearer: ReturnType<typeof beare
         headers.authorization = `Bearer ${token}`;
         return o.relay(url, { ...init, headers });
       },
-      answered,
     );
 }
