@@ -5,78 +5,31 @@
 // Beside it, the same for `mcp-auth serve` (a client that can only send a static header, over HTTP),
 // and the restart gap of `mcp-auth exec`: how long a stdio server's client is held while exec replaces
 // the server with one holding a fresh token.
+// Both sides of a comparison use the same minimal clients (./bench-clients.mjs), so the difference is
+// mcp-auth's alone: the SDK's client costs about 0.2 ms more per round trip than a bare fetch, which
+// would otherwise count against whichever side used it.
 // Prints a report; asserts nothing (timings depend on the machine). BENCH_PROXY_CASES picks cases.
-import { setMaxListeners } from "node:events";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { httpClient, stdioClient } from "./bench-clients.mjs";
 import { startSandboxProcess } from "./bench-sandbox.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "mcp-auth.js");
-// The MCP SDK's client transport (this benchmark's client, not mcp-auth) adds an abort listener to its
-// one signal per request, which undici drops only when that request is collected: 10,000 requests
-// would print a MaxListenersExceededWarning about the benchmark itself.
-setMaxListeners(0);
 const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 200);
 const volume = Number(process.env.BENCH_PROXY_REQUESTS ?? 10_000);
-const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "bench", version: "0" } };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** A legacy client: the official SDK 1.x Client (initialize, then tools/list). */
+/** exec's client: the official SDK 1.x Client (initialize, then tools/list), as an editor runs it. */
 async function legacyClient(transport) {
   const c = new Client({ name: "bench-legacy", version: "0" });
   await c.connect(transport);
   return { list: () => c.listTools(), close: () => c.close() };
-}
-
-/** A 2026-07-28 client straight to the server over HTTP: `_meta` and the request-metadata headers. */
-function modernHttpClient(url, token) {
-  let id = 0;
-  return {
-    async list() {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method: "tools/list", params: { _meta: META } }),
-      });
-      const text = await res.text();
-      const json = text.trimStart().startsWith("{") ? text : text.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
-      return JSON.parse(json).result;
-    },
-    close: async () => {},
-  };
-}
-
-/** A 2026-07-28 client of `mcp-auth proxy` over stdio: one JSON-RPC message per line, `_meta` on each. */
-function modernStdioClient(env) {
-  const child = spawn(process.execPath, [bin, "proxy", "--profile", "sandbox"], { env, stdio: ["pipe", "pipe", "inherit"] });
-  const owed = new Map();
-  createInterface({ input: child.stdout }).on("line", (l) => {
-    const m = JSON.parse(l);
-    owed.get(m.id)?.(m);
-    owed.delete(m.id);
-  });
-  let id = 0;
-  return {
-    pid: child.pid,
-    list() {
-      const n = ++id;
-      const p = new Promise((resolve, reject) => owed.set(n, (m) => (m.result ? resolve(m.result) : reject(new Error(JSON.stringify(m.error))))));
-      child.stdin.write(JSON.stringify({ jsonrpc: "2.0", id: n, method: "tools/list", params: { _meta: META } }) + "\n");
-      return p;
-    },
-    close: async () => {
-      child.stdin.end();
-      await new Promise((r) => child.once("exit", r));
-    },
-  };
 }
 
 const rssOf = (pid) => {
@@ -104,19 +57,10 @@ for (const c of cases) {
     if (tok.status !== 0) throw new Error(tok.stderr);
     const token = tok.stdout.trim();
     // Direct: the same server, without the proxy, by a client of the server's own era.
-    const direct = c.server === "legacy" ? await legacyClient(new StreamableHTTPClientTransport(new URL(info.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${token}` } } })) : modernHttpClient(info.mcpUrl, token);
+    const direct = await httpClient(info.mcpUrl, token, c.server === "legacy" ? "legacy" : "modern");
     const proxyEnv = { ...env, NODE_OPTIONS: process.env.BENCH_PROXY_NODE_OPTIONS ?? env.NODE_OPTIONS ?? "" };
-    let proxied;
-    let pid;
-    if (c.client === "legacy") {
-      const t = new StdioClientTransport({ command: process.execPath, args: [bin, "proxy", "--profile", "sandbox"], env: proxyEnv, stderr: "inherit" });
-      proxied = await legacyClient(t);
-      pid = t.pid;
-    } else {
-      proxied = modernStdioClient(proxyEnv);
-      pid = proxied.pid;
-    }
-    if (!(await measure(c.name, "proxy", direct, proxied, pid))) met = false;
+    const proxied = await stdioClient(process.execPath, [bin, "proxy", "--profile", "sandbox"], proxyEnv, c.client);
+    if (!(await measure(c.name, "proxy", direct, proxied, proxied.pid))) met = false;
     await direct.close();
     await proxied.close();
   } finally {
@@ -189,10 +133,9 @@ for (const c of serveCases) {
       serve.stdout.on("data", (d) => ((buf += d), buf.includes("\n") && resolve(JSON.parse(buf))));
     });
     const secret = printed.headers.Authorization.slice("Bearer ".length);
-    const open = (url, bearer, era) => (era === "legacy" ? legacyClient(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${bearer}` } } })) : modernHttpClient(url, bearer));
     // Direct: the same server by a client of its own era; via serve: the case's client.
-    const direct = await open(info.mcpUrl, token, c.server === "legacy" ? "legacy" : "modern");
-    const served = await open(printed.url, secret, c.client);
+    const direct = await httpClient(info.mcpUrl, token, c.server === "legacy" ? "legacy" : "modern");
+    const served = await httpClient(printed.url, secret, c.client);
     if (!(await measure(c.name, "serve", direct, served, serve.pid))) met = false;
     await direct.close();
     await served.close();
