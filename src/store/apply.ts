@@ -60,7 +60,7 @@ export function applyPlan(changes: FileChange[], opts: ApplyOptions): Applied[] 
       if (s.change.after === null) continue;
       const dir = dirname(s.target);
       if (s.change.before === null) makeDir(dir, opts.configDir);
-      s.tmp = writeTemp(dir, basename(s.target), s.change.after, s.change.mode ?? (s.st ? s.st.mode & 0o777 : 0o600), s.owner);
+      s.tmp = writeTemp(dir, basename(s.target), s.change.after, s.change.mode ?? (s.st ? s.st.mode & 0o777 : 0o600), { owner: s.owner });
     }
     for (const s of todo) {
       current = s;

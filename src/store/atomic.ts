@@ -14,24 +14,25 @@ const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 /**
  * Writes `data` to a fresh, randomly named temp file in `dir` and returns its path. O_EXCL|O_NOFOLLOW:
  * a symlink or file planted at that name makes it fail rather than write through it. The mode is set
- * with fchmod (the umask does not apply), the owner with fchown, and the bytes are fsynced, so a
- * rename of this file is a complete, durable replacement.
+ * with fchmod (the umask does not apply) and the owner with fchown. The bytes are fsynced unless
+ * `sync` is false (what can simply be fetched again, a cached access token), so a rename of this file
+ * is a complete, durable replacement. Every writer of the store and of config files goes through here.
  */
-export function writeTemp(dir: string, base: string, data: string, mode: number, owner?: Owner): string {
+export function writeTemp(dir: string, base: string, data: string | Buffer, mode: number, o: { owner?: Owner; sync?: boolean } = {}): string {
   const tmp = join(dir, `.${base.slice(0, 100)}.${randomHex(6)}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, mode & 0o777);
   try {
-    const bytes = Buffer.from(data, "utf8");
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-    if (owner) {
+    if (o.owner) {
       try {
-        fchownSync(fd, owner.uid, owner.gid);
+        fchownSync(fd, o.owner.uid, o.owner.gid);
       } catch (e) {
-        if (!owner.bestEffort) throw e;
+        if (!o.owner.bestEffort) throw e;
       }
     }
     fchmodSync(fd, mode & 0o777); // after chown, which may clear bits
-    fsyncSync(fd);
+    if (o.sync !== false) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });

@@ -112,7 +112,7 @@ export function writeBackup(file: string, content: string, mode: number, owner: 
   const s = stamp((policy.now ?? Date.now)());
   let dest = join(loc.dir, loc.name(s));
   for (let i = 1; lstatExists(dest); i++) dest = join(loc.dir, loc.name(`${s}-${i}`));
-  const tmp = writeTemp(loc.dir, basename(dest), content, mode, loc.nextToFile ? owner : undefined);
+  const tmp = writeTemp(loc.dir, basename(dest), content, mode, { owner: loc.nextToFile ? owner : undefined });
   try {
     renameSync(tmp, dest); // replaces whatever appeared at `dest` meanwhile, a symlink included, never its target
   } catch (e) {

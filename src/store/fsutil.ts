@@ -1,7 +1,7 @@
-import { chmodSync, closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { FileError } from "../errors.js";
-import { fsyncDir, randomHex } from "./atomic.js";
+import { fsyncDir, writeTemp } from "./atomic.js";
 import { assertPrivateDir } from "./trust.js";
 
 const WHY: Record<string, string> = {
@@ -85,24 +85,16 @@ export function writeFileAtomic(file: string, data: string, opts: { mode?: numbe
  * a cached access token can simply be fetched again and skips the cost.
  */
 function replace(file: string, data: string | Buffer, mode: number, durable = false): void {
-  const tmp = join(dirname(file), `.${randomHex(6)}.tmp`);
+  const dir = dirname(file);
+  const tmp = writeTemp(dir, basename(file), data, mode, { sync: durable });
   try {
-    const fd = openSync(tmp, "wx", mode);
-    try {
-      writeFileSync(fd, data);
-      if (durable) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(tmp, mode); // the umask may have narrowed it
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
   }
-  if (durable) fsyncDir(dirname(file));
+  if (durable) fsyncDir(dir);
 }
-
 
 /**
  * Config files are read whole, and some are not ours (a client's mcp.json, a cloned project's
