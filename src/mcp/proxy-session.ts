@@ -124,8 +124,7 @@ export class ProxySession {
     private readonly o: ProxyOptions,
     private readonly authRelay: Relay,
   ) {
-    if (!o.client && !(o.input && o.output)) throw new Error("a proxy session needs its client: input and output, or client");
-    this.down = o.client?.transport ?? new StdioTransport(o.input!, o.output!);
+    this.down = o.client ? o.client.transport : new StdioTransport(o.input, o.output);
     this.trace = o.debug ? (dir, m) => o.debug!(`${dir} ${short(redact(JSON.stringify(m)))}`) : undefined;
     this.serverEra = o.protocol === "2026-07-28" ? "modern" : o.protocol === "legacy" || o.transport === "sse" ? "legacy" : undefined;
   }
@@ -136,12 +135,13 @@ export class ProxySession {
   async run(): Promise<void> {
     this.down.onmessage = (m) => this.onClientMessage(m);
     this.down.onerror = (e) => this.o.error(`ignored a line from the MCP client that is not JSON-RPC: ${short(e.message)}`);
-    const closed =
-      this.o.client?.closed ??
-      new Promise<void>((resolve) => {
-        this.o.input!.once("end", resolve);
-        this.o.input!.once("close", resolve);
-      });
+    const { o } = this;
+    const closed = o.client
+      ? o.client.closed
+      : new Promise<void>((resolve) => {
+          o.input.once("end", resolve);
+          o.input.once("close", resolve);
+        });
     await this.down.start();
     await closed;
     await this.drain();

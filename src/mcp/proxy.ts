@@ -26,17 +26,28 @@ export interface BearerToken {
   expires_at: number;
 }
 
-export interface ProxyOptions {
+/** The proxy's MCP client: over stdio (`mcp-auth proxy`), or in memory (serve's era bridges). */
+export type ProxyClient =
+  | {
+      /** From the MCP client: newline-delimited JSON-RPC. */
+      input: NodeJS.ReadableStream;
+      /** To the MCP client: JSON-RPC only. */
+      output: NodeJS.WritableStream;
+      client?: undefined;
+    }
+  | {
+      /**
+       * Messages as objects, with no JSON text or stream in between; the session drains and ends
+       * once `closed` settles.
+       */
+      client: { transport: MemoryTransport; closed: Promise<void> };
+      input?: undefined;
+      output?: undefined;
+    };
+
+/** Everything but the client: the server, its token, how requests reach it. */
+export interface ProxyUpstream {
   url: URL;
-  /** From the MCP client: newline-delimited JSON-RPC. */
-  input?: NodeJS.ReadableStream;
-  /** To the MCP client: JSON-RPC only. */
-  output?: NodeJS.WritableStream;
-  /**
-   * The MCP client in memory instead of `input` and `output` (serve's era bridges): messages as
-   * objects, with no JSON text or stream in between; the session drains and ends once `closed` settles.
-   */
-  client?: { transport: MemoryTransport; closed: Promise<void> };
   /** A token from the cache or the IdP; `forceRefresh` when the server refused the last one. */
   token: (o: { forceRefresh: boolean }) => Promise<BearerToken>;
   /** What carries every request to the server (src/oauth/http.ts createRelay; a test's server through relayFromFetch). */
@@ -73,6 +84,8 @@ export interface ProxyOptions {
   headers?: ReadonlyArray<readonly [string, string]>;
 }
 
+export type ProxyOptions = ProxyClient & ProxyUpstream;
+
 /** Step-ups per proxy session: the spec's "no more than a few times", so a server that is never satisfied cannot loop us. */
 export const MAX_STEP_UPS = 2;
 
@@ -90,7 +103,7 @@ export async function runProxy(o: ProxyOptions): Promise<void> {
 }
 
 /** The current token, renewed shortly before it expires; concurrent callers share one renewal. */
-export function bearerCache(o: ProxyOptions) {
+export function bearerCache(o: ProxyUpstream) {
   let current: { token: string; renewAt: number } | undefined;
   let pending: Promise<string> | undefined;
   const renew = (forceRefresh: boolean) =>
@@ -121,7 +134,7 @@ export function bearerCache(o: ProxyOptions) {
  * The token side of each request: `send` carries the bearer token; a 401 gets one renewal and one
  * retry, a 403 insufficient_scope a step-up (at most MAX_STEP_UPS per session) and one retry.
  */
-function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>) {
+function tokenGate(o: ProxyUpstream, bearer: ReturnType<typeof bearerCache>) {
   let stepUps = 0;
   let guardShown = false;
   let badShown = false;
@@ -188,7 +201,7 @@ function tokenGate(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>) {
 }
 
 /** `o.relay` with the bearer token on every request, through the token gate. */
-export function authorizedRelay(o: ProxyOptions, bearer: ReturnType<typeof bearerCache>): Relay {
+export function authorizedRelay(o: ProxyUpstream, bearer: ReturnType<typeof bearerCache>): Relay {
   const authorized = tokenGate(o, bearer);
   const extra = (o.headers ?? []).map(([k, v]) => [k.toLowerCase(), v] as const);
   return (url, init) =>
