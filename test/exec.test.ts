@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renewAt, runExec, SpawnError, type ExecOptions } from "../src/mcp/exec.js";
+import { renewAt, runExec, SpawnError, type ChildLike, type ExecOptions } from "../src/mcp/exec.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
 import { ROOT } from "./helpers/cli.js";
 
@@ -294,4 +295,124 @@ describe("exec: restarts before the token expires", () => {
     expect((await r.whoami()).pid).toBe(a.pid);
     await r.close();
   }, 30_000);
+});
+
+/**
+ * Scripted in-process servers, for the framing and restart cases where what matters is exactly which
+ * message reaches which process: each `FakeServer` is a ChildLike whose stdin the test reads as
+ * JSON-RPC and whose stdout it writes, and which exits when its stdin is closed, as a stdio server does.
+ */
+class FakeServer extends EventEmitter {
+  readonly stdin = new PassThrough();
+  readonly stdout = new PassThrough();
+  readonly received: Msg[] = [];
+  private exited = false;
+  constructor(
+    readonly token: string,
+    readonly pid: number,
+    behave: (s: FakeServer, m: Msg) => void,
+  ) {
+    super();
+    let buf = "";
+    this.stdin.on("data", (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) !== -1) {
+        const v = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        for (const m of Array.isArray(v) ? v : [v]) {
+          this.received.push(m);
+          behave(this, m);
+        }
+      }
+    });
+    this.stdin.on("finish", () => this.exit(0, null));
+    setImmediate(() => this.emit("spawn"));
+  }
+  send(m: Msg): void {
+    this.stdout.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+  }
+  kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
+    this.exit(null, signal);
+    return true;
+  }
+  private exit(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.stdout.end();
+    setImmediate(() => this.emit("close", code, signal));
+  }
+}
+
+/** Answers initialize, logging/setLevel and any other request; `extra` adds a server's own behaviour. */
+const answering = (extra?: (s: FakeServer, m: Msg) => void) => (s: FakeServer, m: Msg) => {
+  extra?.(s, m);
+  if (m.method === "initialize") s.send({ id: m.id, result: { protocolVersion: "2025-06-18", capabilities: {}, serverInfo: { name: "fake", version: "0" } } });
+  else if (typeof m.method === "string" && m.id !== undefined) s.send({ id: m.id, result: { pid: s.pid } });
+};
+
+async function fakeRig(behave: (s: FakeServer, m: Msg) => void) {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const servers: FakeServer[] = [];
+  const errors: string[] = [];
+  const timers: Array<{ fn: () => void; cancelled: boolean }> = [];
+  const messages: Msg[] = [];
+  let pending = "";
+  output.on("data", (d: Buffer) => {
+    pending += d.toString();
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) !== -1) {
+      messages.push(JSON.parse(pending.slice(0, nl)));
+      pending = pending.slice(nl + 1);
+    }
+  });
+  let now = 1_000_000;
+  let n = 0;
+  const handle = await runExec({
+    spawn: (token) => {
+      const s = new FakeServer(token, 100 + servers.length, behave);
+      servers.push(s);
+      return s as unknown as ChildLike;
+    },
+    token: async () => ({ access_token: `token-${++n}`, expires_at: now / 1000 + 3600 }),
+    input,
+    output,
+    now: () => now,
+    timer: (ms, fn) => {
+      const t = { fn, cancelled: false };
+      timers.push(t);
+      return () => void (t.cancelled = true);
+    },
+    error: (l) => errors.push(l),
+  });
+  const send = (m: Msg | Msg[]) => input.write(JSON.stringify(Array.isArray(m) ? m.map((x) => ({ jsonrpc: "2.0", ...x })) : { jsonrpc: "2.0", ...m }) + "\n");
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  /** The token is due: the clock moves past the renewal time and the renewal timer fires. */
+  const due = async () => {
+    now += 3600_000;
+    const t = timers.filter((x) => !x.cancelled).at(-1)!;
+    t.cancelled = true;
+    t.fn();
+    await settle();
+  };
+  return { input, servers, errors, messages, handle, send, settle, due };
+}
+
+describe("exec: what each scripted server receives around a restart", () => {
+  it("a notifications/initialized sent in a batch is replayed alone: the batch's requests are not run again on the new server", async () => {
+    const r = await fakeRig(answering());
+    r.send({ id: 1, method: "initialize", params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "c", version: "0" } } });
+    await r.settle();
+    // A 2025-03-26 client may batch; a tool call with side effects rides along with the notification.
+    r.send([{ method: "notifications/initialized" }, { id: 2, method: "tools/call", params: { name: "create_issue", arguments: {} } }]);
+    await r.settle();
+    await r.due();
+    expect(r.handle.restarts).toHaveLength(1);
+    expect(r.servers[1]!.received.map((m) => m.method)).toEqual(["initialize", "notifications/initialized"]);
+    r.input.end();
+    await r.handle.done;
+  });
 });

@@ -264,7 +264,8 @@ class ExecSupervisor {
         if (m.method === "initialize" || m.method === "logging/setLevel") this.stateVersion++;
       } else if (isAnswer(m)) this.serverOwed.delete(key(m.id));
       else if (m.method === "notifications/initialized") {
-        this.initialized = line;
+        // The notification alone: a 2025-03-26 batch may carry requests that must not run twice.
+        this.initialized = Buffer.from(JSON.stringify(m) + "\n");
         this.stateVersion++;
       }
       // A cancelled request may never be answered.
