@@ -415,4 +415,27 @@ describe("exec: what each scripted server receives around a restart", () => {
     r.input.end();
     await r.handle.done;
   });
+  it("a request the new server makes while it is prepared (roots/list after initialized) reaches the client once it takes over, and the answer reaches it", async () => {
+    // As the reference filesystem server does: once initialized, it asks a client with roots for them.
+    const r = await fakeRig(answering((s, m) => m.method === "notifications/initialized" && s.send({ id: 0, method: "roots/list" })));
+    r.send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: { roots: {} }, clientInfo: { name: "c", version: "0" } } });
+    await r.settle();
+    r.send({ method: "notifications/initialized" });
+    await r.settle();
+    expect(r.messages.filter((m) => m.method === "roots/list")).toHaveLength(1);
+    r.send({ id: 0, result: { roots: [{ uri: "file:///work" }] } });
+    await r.settle();
+    await r.due();
+    expect(r.handle.restarts).toHaveLength(1);
+    // The new server's roots/list went to the client, after the switch; the client's answer went to the new server.
+    expect(r.messages.filter((m) => m.method === "roots/list")).toHaveLength(2);
+    r.send({ id: 0, result: { roots: [{ uri: "file:///work" }] } });
+    await r.settle();
+    expect(r.servers[1]!.received.at(-1)).toMatchObject({ id: 0, result: { roots: [{ uri: "file:///work" }] } });
+    r.send({ id: 2, method: "tools/list" });
+    await r.settle();
+    expect(r.messages.at(-1)).toMatchObject({ id: 2, result: { pid: 101 } });
+    r.input.end();
+    await r.handle.done;
+  });
 });

@@ -170,6 +170,11 @@ class ExecSupervisor {
   /** Answers to replayed requests: id → resolve (they never reach the client). */
   private readonly replies = new Map<string, (m: Msg) => void>();
   private replaySeq = 0;
+  /**
+   * Requests a server made while it was prepared, such as the roots/list a server sends once
+   * initialized: nobody could answer them then, so they go to the client when that server takes over.
+   */
+  private readonly held = new Map<ChildLike, Buffer[]>();
 
   /** Bumped whenever the state to replay changes: a server prepared before that is out of date. */
   private stateVersion = 0;
@@ -239,6 +244,7 @@ class ExecSupervisor {
    */
   private closed(child: ChildLike, code: number | null, signal: NodeJS.Signals | null): void {
     this.alive.delete(child);
+    this.held.delete(child);
     if (child === this.ready?.child) {
       this.ready = undefined;
       if (!this.finished) this.failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
@@ -284,7 +290,11 @@ class ExecSupervisor {
       this.replies.delete(key(only.id));
       return reply(only);
     }
-    if (child !== this.current) return; // a server being prepared, or a replaced one's last words
+    if (child !== this.current) {
+      // A server being prepared: its requests wait for the switch; the rest, and a replaced one's last words, are dropped.
+      if (!this.stopping.has(child) && ms.some(isRequest)) this.held.set(child, [...(this.held.get(child) ?? []), line]);
+      return;
+    }
     for (const m of ms) {
       if (isAnswer(m)) this.clientOwed.delete(key(m.id));
       else if (isRequest(m)) this.serverOwed.add(key(m.id));
@@ -331,6 +341,7 @@ class ExecSupervisor {
   private stop(child: ChildLike): void {
     if (this.stopping.has(child)) return;
     this.stopping.add(child);
+    this.held.delete(child);
     let exited = false;
     child.on("close", () => {
       exited = true;
@@ -437,6 +448,9 @@ class ExecSupervisor {
     this.currentToken = next.token.access_token;
     this.stop(old);
     this.schedule(next.token);
+    const held = this.held.get(next.child) ?? [];
+    this.held.delete(next.child);
+    for (const line of held) this.fromServer(next.child, line);
     const waitedMs = this.o.now() - next.since;
     this.restarts.push({ preparedMs: next.preparedMs, waitedMs });
     this.o.debug?.(`the MCP server runs with a fresh token now (pid ${old.pid} → ${next.child.pid}; started in ${next.preparedMs} ms while the old one served, took over ${waitedMs} ms later, between exchanges)`);
