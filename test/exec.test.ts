@@ -351,7 +351,8 @@ const answering = (extra?: (s: FakeServer, m: Msg) => void) => (s: FakeServer, m
   else if (typeof m.method === "string" && m.id !== undefined) s.send({ id: m.id, result: { pid: s.pid } });
 };
 
-async function fakeRig(behave: (s: FakeServer, m: Msg) => void) {
+/** `o.token(n)`: the n-th token request's outcome instead of a fresh token, when it returns one. */
+async function fakeRig(behave: (s: FakeServer, m: Msg) => void, o: { token?: (n: number) => Promise<never> | undefined } = {}) {
   const input = new PassThrough();
   const output = new PassThrough();
   const servers: FakeServer[] = [];
@@ -375,7 +376,7 @@ async function fakeRig(behave: (s: FakeServer, m: Msg) => void) {
       servers.push(s);
       return s as unknown as ChildLike;
     },
-    token: async () => ({ access_token: `token-${++n}`, expires_at: now / 1000 + 3600 }),
+    token: async () => (await o.token?.(++n)) ?? { access_token: `token-${n}`, expires_at: now / 1000 + 3600 },
     input,
     output,
     now: () => now,
@@ -435,6 +436,22 @@ describe("exec: what each scripted server receives around a restart", () => {
     r.send({ id: 2, method: "tools/list" });
     await r.settle();
     expect(r.messages.at(-1)).toMatchObject({ id: 2, result: { pid: 101 } });
+    r.input.end();
+    await r.handle.done;
+  });
+  it("a restart that keeps failing says so once, not at every retry; a later failure after a restart that worked says so again", async () => {
+    let down = true;
+    const r = await fakeRig(answering(), { token: (n) => (n > 1 && down ? Promise.reject(new Error("the IdP is down")) : undefined) });
+    await r.due();
+    for (let i = 0; i < 3; i++) await r.due(); // the retries, 5 s apart
+    expect(r.errors).toEqual([expect.stringContaining("could not restart the MCP server with a fresh token: the IdP is down")]);
+    expect(r.handle.restarts).toHaveLength(0);
+    down = false;
+    await r.due();
+    expect(r.handle.restarts).toHaveLength(1);
+    down = true;
+    await r.due();
+    expect(r.errors).toHaveLength(2);
     r.input.end();
     await r.handle.done;
   });

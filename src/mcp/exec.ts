@@ -182,6 +182,8 @@ class ExecSupervisor {
   private ready: Prepared | undefined;
   private inputEnded = false;
   private cancelRenewal: (() => void) | undefined;
+  /** A failed restart was reported and none has worked since: the retries stay quiet. */
+  private failing = false;
   private readonly restarts: ExecHandle["restarts"] = [];
 
   private resolveDone!: (r: ExecResult) => void;
@@ -425,9 +427,10 @@ class ExecSupervisor {
     });
   }
 
-  /** A restart that did not work out: the running server continues, and it is tried again later. */
+  /** A restart that did not work out: the running server continues, and it is tried again later (said once). */
   private failed(e: unknown): void {
-    this.o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again in ${RETRY_MS / 1000} s`);
+    if (!this.failing) this.o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again every ${RETRY_MS / 1000} s`);
+    this.failing = true;
     this.cancelRenewal?.();
     this.cancelRenewal = this.timer(RETRY_MS, () => void this.prepare());
   }
@@ -446,6 +449,7 @@ class ExecSupervisor {
     const old = this.current;
     this.current = next.child;
     this.currentToken = next.token.access_token;
+    this.failing = false;
     this.stop(old);
     this.schedule(next.token);
     const held = this.held.get(next.child) ?? [];
