@@ -111,12 +111,15 @@ async function rig(o: { command?: string[]; env?: NodeJS.ProcessEnv; format?: "r
     expect(r.result?.isError, JSON.stringify(r)).toBeFalsy();
     return JSON.parse(r.result.content[0].text) as { pid: number; initializations: number; upstream: { client_id: string } };
   };
-  /** The token is due: the clock moves to the renewal time and its timer (the latest armed) fires. */
+  /** The token is due: the clock moves on with the renewal timer (the latest armed) until it no longer re-arms. */
   const due = () => {
-    const t = timers.filter((x) => !x.cancelled).at(-1)!;
-    t.cancelled = true;
-    skew += t.ms;
-    t.fn();
+    for (let armed = timers.length; ; armed = timers.length) {
+      const t = timers.filter((x) => !x.cancelled).at(-1)!;
+      t.cancelled = true;
+      skew += t.ms;
+      t.fn();
+      if (timers.length === armed) return;
+    }
   };
   /** Resolves once a restart has completed. */
   const restarted = async (n: number) => {
@@ -357,8 +360,10 @@ async function fakeRig(behave: (s: FakeServer, m: Msg) => void, o: { token?: (n:
   const output = new PassThrough();
   const servers: FakeServer[] = [];
   const errors: string[] = [];
-  const timers: Array<{ fn: () => void; cancelled: boolean }> = [];
+  const timers: Array<{ ms: number; at: number; fn: () => void; cancelled: boolean }> = [];
   const messages: Msg[] = [];
+  /** Time awake (ms), which timers count. */
+  let awakeMs = 0;
   let pending = "";
   output.on("data", (d: Buffer) => {
     pending += d.toString();
@@ -381,7 +386,7 @@ async function fakeRig(behave: (s: FakeServer, m: Msg) => void, o: { token?: (n:
     output,
     now: () => now,
     timer: (ms, fn) => {
-      const t = { fn, cancelled: false };
+      const t = { ms, at: awakeMs + ms, fn, cancelled: false };
       timers.push(t);
       return () => void (t.cancelled = true);
     },
@@ -399,7 +404,24 @@ async function fakeRig(behave: (s: FakeServer, m: Msg) => void, o: { token?: (n:
     t.fn();
     await settle();
   };
-  return { input, servers, errors, messages, handle, send, settle, due };
+  /** The machine slept for `ms`: the wall clock moved on, timers did not (they count only time awake). */
+  const sleep = (ms: number) => void (now += ms);
+  /** `ms` awake: both clocks move on, and the timers that come due meanwhile fire, in order. */
+  const awake = async (ms: number) => {
+    const end = awakeMs + ms;
+    for (;;) {
+      const t = timers.filter((x) => !x.cancelled && x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!t) break;
+      now += t.at - awakeMs;
+      awakeMs = t.at;
+      t.cancelled = true;
+      t.fn();
+      await settle();
+    }
+    now += end - awakeMs;
+    awakeMs = end;
+  };
+  return { input, servers, errors, messages, handle, send, settle, due, sleep, awake };
 }
 
 describe("exec: what each scripted server receives around a restart", () => {
@@ -452,6 +474,17 @@ describe("exec: what each scripted server receives around a restart", () => {
     down = true;
     await r.due();
     expect(r.errors).toHaveLength(2);
+    r.input.end();
+    await r.handle.done;
+  });
+  it("after the machine slept past the renewal time, the restart comes within a minute of waking, not when the timer's own count runs out", async () => {
+    // Timers stop while a laptop sleeps (macOS, Windows: nodejs/node#20661, #6763); the token's expiry does not.
+    const r = await fakeRig(answering());
+    r.send({ id: 1, method: "tools/list" });
+    await r.settle();
+    r.sleep(2 * 3600_000);
+    await r.awake(60_000);
+    expect(r.handle.restarts).toHaveLength(1);
     r.input.end();
     await r.handle.done;
   });

@@ -79,8 +79,12 @@ export class SpawnError extends Error {
 const MAX_SKEW_MS = 60_000;
 /** After a failed restart, try again this much later (the old server keeps running meanwhile). */
 const RETRY_MS = 5_000;
-/** setTimeout's longest delay; a later renewal is checked again when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The renewal timer looks at the wall clock again at least this often: timers stop while a laptop
+ * sleeps (macOS, Windows: nodejs/node#20661, #6763) and the token's expiry does not, so one timer
+ * for the whole wait would wake a server that has run on an expired token since the lid opened.
+ */
+const CHECK_MS = 60_000;
 
 export function renewAt(t: BearerToken, now: number): number {
   const expires = t.expires_at * 1000;
@@ -359,14 +363,14 @@ class ExecSupervisor {
 
   // ── The restart ─────────────────────────────────────────────────────────────────────────────
 
-  /** Prepares the next server when `t` is about to expire; timers re-arm past setTimeout's longest delay. */
+  /** Prepares the next server when `t` is about to expire, by the wall clock (see CHECK_MS). */
   private schedule(t: BearerToken): void {
     this.cancelRenewal?.();
     if (!Number.isFinite(t.expires_at) || t.expires_at <= 0) return; // no expiry: nothing to renew
     const at = renewAt(t, this.o.now());
     const arm = () => {
       const wait = at - this.o.now();
-      if (wait > 0) this.cancelRenewal = this.timer(Math.min(wait, MAX_TIMER_MS), arm);
+      if (wait > 0) this.cancelRenewal = this.timer(Math.min(wait, CHECK_MS), arm);
       else void this.prepare();
     };
     arm();
