@@ -335,11 +335,14 @@ class FakeServer extends EventEmitter {
   send(m: Msg): void {
     this.stdout.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
   }
+  /** What the server does on a signal; by default it dies of it. */
+  onSignal?: (signal: NodeJS.Signals) => void;
   kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
-    this.exit(null, signal);
+    if (this.onSignal) this.onSignal(signal);
+    else this.exit(null, signal);
     return true;
   }
-  private exit(code: number | null, signal: NodeJS.Signals | null): void {
+  exit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.exited) return;
     this.exited = true;
     this.stdout.end();
@@ -487,5 +490,24 @@ describe("exec: what each scripted server receives around a restart", () => {
     expect(r.handle.restarts).toHaveLength(1);
     r.input.end();
     await r.handle.done;
+  });
+  it("a signal passed on to the server ends the run even when the server answers what it owes before it exits: no new server takes over", async () => {
+    // The request is answered only at shutdown, as a server that finishes its work on SIGTERM does.
+    const held: Msg[] = [];
+    const r = await fakeRig(answering(), {});
+    r.servers[0]!.onSignal = () => {
+      for (const m of held) r.servers[0]!.send({ id: m.id, result: {} });
+      setImmediate(() => r.servers[0]!.exit(0, null));
+    };
+    r.servers[0]!.stdin.removeAllListeners("data");
+    r.servers[0]!.stdin.on("data", (d: Buffer) => held.push(JSON.parse(d.toString())));
+    r.send({ id: 1, method: "tools/call", params: { name: "slow" } });
+    await r.settle();
+    await r.due(); // a new server is ready, waiting for the request to be answered
+    expect(r.servers).toHaveLength(2);
+    r.handle.kill("SIGTERM");
+    expect(await r.handle.done).toEqual({ code: 0, signal: null });
+    expect(r.handle.restarts).toHaveLength(0);
+    expect(r.messages).toEqual([{ jsonrpc: "2.0", id: 1, result: {} }]);
   });
 });

@@ -184,7 +184,8 @@ class ExecSupervisor {
   private stateVersion = 0;
   private preparing = false;
   private ready: Prepared | undefined;
-  private inputEnded = false;
+  /** The run is ending (the client left, or a signal was passed on): no server takes over any more. */
+  private ending = false;
   private cancelRenewal: (() => void) | undefined;
   /** A failed restart was reported and none has worked since: the retries stay quiet. */
   private failing = false;
@@ -227,6 +228,8 @@ class ExecSupervisor {
       done: this.done,
       restarts: this.restarts,
       kill: (signal) => {
+        // The server decides how to exit, and exec exits as it did: no new one may take over meanwhile.
+        this.endRestarts();
         this.current.kill(signal);
       },
     };
@@ -236,8 +239,12 @@ class ExecSupervisor {
   private inputEnd(): void {
     const r = this.input.rest();
     if (r) this.fromClient(r);
-    this.inputEnded = true;
+    this.endRestarts();
     this.current.stdin.end();
+  }
+
+  private endRestarts(): void {
+    this.ending = true;
     if (this.ready) this.stop(this.ready.child);
     this.ready = undefined;
   }
@@ -382,7 +389,7 @@ class ExecSupervisor {
    * neither side owes the other an answer, so the client's messages are never held.
    */
   private async prepare(): Promise<void> {
-    if (this.preparing || this.ready || this.finished || this.inputEnded) return;
+    if (this.preparing || this.ready || this.finished || this.ending) return;
     this.preparing = true;
     const began = this.o.now();
     let next: ChildLike | undefined;
@@ -398,12 +405,12 @@ class ExecSupervisor {
         if (this.initialized) this.write(next, this.initialized);
       }
       if (this.logLevel) await this.replay(next, this.logLevel);
-      if (this.finished || this.inputEnded) return void this.stop(next);
+      if (this.finished || this.ending) return void this.stop(next);
       this.ready = { child: next, token: t, version, since: this.o.now(), preparedMs: this.o.now() - began };
     } catch (e) {
       if (next) this.stop(next);
       // A server stopped because the run ended is no failed restart.
-      if (!this.finished && !this.inputEnded) this.failed(e);
+      if (!this.finished && !this.ending) this.failed(e);
     } finally {
       this.preparing = false;
       this.maybeSwap();
@@ -442,7 +449,7 @@ class ExecSupervisor {
   /** The prepared server takes over, if neither side owes the other an answer now. */
   private maybeSwap(): void {
     const idle = this.clientOwed.size === 0 && this.serverOwed.size === 0;
-    if (!this.ready || this.preparing || this.finished || this.inputEnded || !idle) return;
+    if (!this.ready || this.preparing || this.finished || this.ending || !idle) return;
     const next = this.ready;
     this.ready = undefined;
     if (next.version !== this.stateVersion) {
