@@ -95,7 +95,7 @@ describe("splitCommand: a command line as an argv, without a shell", () => {
     expect(splitCommand(line)).toEqual(argv);
   });
 
-  it.each(["a && b", "a; b", "a > f", "a `b`", 'a "$HOME"', "a *.js", "~/bin/srv", "a #comment", "(a)", "a\\"])("%s is refused", (line) => {
+  it.each(["a && b", "a; b", "a > f", "a `b`", 'a "$HOME"', "a *.js", "~/bin/srv", "a #comment", "(a)", "a\\", "a\nb", "a\r\nb"])("%j is refused", (line) => {
     expect(() => splitCommand(line)).toThrow(/--stdio-command: /);
   });
 });

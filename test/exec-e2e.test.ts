@@ -79,4 +79,11 @@ describe("mcp-auth exec", () => {
     expect(r.stderr).toContain(message);
     expect(r.stdout).toBe("");
   }, 30_000);
+  it("the server's environment has the token and the user's variables, but not mcp-auth's own secrets", async () => {
+    const script = "const e = process.env; process.stdout.write(JSON.stringify({ token: Boolean(e.MCP_AUTH_TOKEN), kept: e.KEPT_VAR ?? null, client: e.MCP_AUTH_CLIENT_SECRET ?? null, admin: e.MCP_AUTH_ADMIN_CLIENT_SECRET ?? null }) + '\\n')";
+    const env = { KEPT_VAR: "kept", MCP_AUTH_CLIENT_SECRET: "client-secret-from-env", MCP_AUTH_ADMIN_CLIENT_SECRET: "admin-secret-from-env" };
+    const r = await u.run(["exec", "--profile", "sb", "--", process.execPath, "-e", script], { env, input: "" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ token: true, kept: "kept", client: null, admin: null });
+  }, 30_000);
 });

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renewAt, runExec, SpawnError, type ExecOptions } from "../src/mcp/exec.js";
+import { renewAt, runExec, SpawnError, type ChildLike, type ExecOptions } from "../src/mcp/exec.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
 import { ROOT } from "./helpers/cli.js";
 
@@ -110,12 +111,15 @@ async function rig(o: { command?: string[]; env?: NodeJS.ProcessEnv; format?: "r
     expect(r.result?.isError, JSON.stringify(r)).toBeFalsy();
     return JSON.parse(r.result.content[0].text) as { pid: number; initializations: number; upstream: { client_id: string } };
   };
-  /** The token is due: the clock moves to the renewal time and its timer (the latest armed) fires. */
+  /** The token is due: the clock moves on with the renewal timer (the latest armed) until it no longer re-arms. */
   const due = () => {
-    const t = timers.filter((x) => !x.cancelled).at(-1)!;
-    t.cancelled = true;
-    skew += t.ms;
-    t.fn();
+    for (let armed = timers.length; ; armed = timers.length) {
+      const t = timers.filter((x) => !x.cancelled).at(-1)!;
+      t.cancelled = true;
+      skew += t.ms;
+      t.fn();
+      if (timers.length === armed) return;
+    }
   };
   /** Resolves once a restart has completed. */
   const restarted = async (n: number) => {
@@ -294,4 +298,216 @@ describe("exec: restarts before the token expires", () => {
     expect((await r.whoami()).pid).toBe(a.pid);
     await r.close();
   }, 30_000);
+});
+
+/**
+ * Scripted in-process servers, for the framing and restart cases where what matters is exactly which
+ * message reaches which process: each `FakeServer` is a ChildLike whose stdin the test reads as
+ * JSON-RPC and whose stdout it writes, and which exits when its stdin is closed, as a stdio server does.
+ */
+class FakeServer extends EventEmitter {
+  readonly stdin = new PassThrough();
+  readonly stdout = new PassThrough();
+  readonly received: Msg[] = [];
+  private exited = false;
+  constructor(
+    readonly token: string,
+    readonly pid: number,
+    behave: (s: FakeServer, m: Msg) => void,
+  ) {
+    super();
+    let buf = "";
+    this.stdin.on("data", (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) !== -1) {
+        const v = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        for (const m of Array.isArray(v) ? v : [v]) {
+          this.received.push(m);
+          behave(this, m);
+        }
+      }
+    });
+    this.stdin.on("finish", () => this.exit(0, null));
+    setImmediate(() => this.emit("spawn"));
+  }
+  send(m: Msg): void {
+    this.stdout.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\n");
+  }
+  /** What the server does on a signal; by default it dies of it. */
+  onSignal?: (signal: NodeJS.Signals) => void;
+  kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
+    if (this.onSignal) this.onSignal(signal);
+    else this.exit(null, signal);
+    return true;
+  }
+  exit(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.stdout.end();
+    setImmediate(() => this.emit("close", code, signal));
+  }
+}
+
+/** Answers initialize, logging/setLevel and any other request; `extra` adds a server's own behaviour. */
+const answering = (extra?: (s: FakeServer, m: Msg) => void) => (s: FakeServer, m: Msg) => {
+  extra?.(s, m);
+  if (m.method === "initialize") s.send({ id: m.id, result: { protocolVersion: "2025-06-18", capabilities: {}, serverInfo: { name: "fake", version: "0" } } });
+  else if (typeof m.method === "string" && m.id !== undefined) s.send({ id: m.id, result: { pid: s.pid } });
+};
+
+/** `o.token(n)`: the n-th token request's outcome instead of a fresh token, when it returns one. */
+async function fakeRig(behave: (s: FakeServer, m: Msg) => void, o: { token?: (n: number) => Promise<never> | undefined } = {}) {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const servers: FakeServer[] = [];
+  const errors: string[] = [];
+  const timers: Array<{ ms: number; at: number; fn: () => void; cancelled: boolean }> = [];
+  const messages: Msg[] = [];
+  /** Time awake (ms), which timers count. */
+  let awakeMs = 0;
+  let pending = "";
+  output.on("data", (d: Buffer) => {
+    pending += d.toString();
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) !== -1) {
+      messages.push(JSON.parse(pending.slice(0, nl)));
+      pending = pending.slice(nl + 1);
+    }
+  });
+  let now = 1_000_000;
+  let n = 0;
+  const handle = await runExec({
+    spawn: (token) => {
+      const s = new FakeServer(token, 100 + servers.length, behave);
+      servers.push(s);
+      return s as unknown as ChildLike;
+    },
+    token: async () => (await o.token?.(++n)) ?? { access_token: `token-${n}`, expires_at: now / 1000 + 3600 },
+    input,
+    output,
+    now: () => now,
+    timer: (ms, fn) => {
+      const t = { ms, at: awakeMs + ms, fn, cancelled: false };
+      timers.push(t);
+      return () => void (t.cancelled = true);
+    },
+    error: (l) => errors.push(l),
+  });
+  const send = (m: Msg | Msg[]) => input.write(JSON.stringify(Array.isArray(m) ? m.map((x) => ({ jsonrpc: "2.0", ...x })) : { jsonrpc: "2.0", ...m }) + "\n");
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  /** The token is due: the clock moves past the renewal time and the renewal timer fires. */
+  const due = async () => {
+    now += 3600_000;
+    const t = timers.filter((x) => !x.cancelled).at(-1)!;
+    t.cancelled = true;
+    t.fn();
+    await settle();
+  };
+  /** The machine slept for `ms`: the wall clock moved on, timers did not (they count only time awake). */
+  const sleep = (ms: number) => void (now += ms);
+  /** `ms` awake: both clocks move on, and the timers that come due meanwhile fire, in order. */
+  const awake = async (ms: number) => {
+    const end = awakeMs + ms;
+    for (;;) {
+      const t = timers.filter((x) => !x.cancelled && x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!t) break;
+      now += t.at - awakeMs;
+      awakeMs = t.at;
+      t.cancelled = true;
+      t.fn();
+      await settle();
+    }
+    now += end - awakeMs;
+    awakeMs = end;
+  };
+  return { input, servers, errors, messages, handle, send, settle, due, sleep, awake };
+}
+
+describe("exec: what each scripted server receives around a restart", () => {
+  it("a notifications/initialized sent in a batch is replayed alone: the batch's requests are not run again on the new server", async () => {
+    const r = await fakeRig(answering());
+    r.send({ id: 1, method: "initialize", params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "c", version: "0" } } });
+    await r.settle();
+    // A 2025-03-26 client may batch; a tool call with side effects rides along with the notification.
+    r.send([{ method: "notifications/initialized" }, { id: 2, method: "tools/call", params: { name: "create_issue", arguments: {} } }]);
+    await r.settle();
+    await r.due();
+    expect(r.handle.restarts).toHaveLength(1);
+    expect(r.servers[1]!.received.map((m) => m.method)).toEqual(["initialize", "notifications/initialized"]);
+    r.input.end();
+    await r.handle.done;
+  });
+  it("a request the new server makes while it is prepared (roots/list after initialized) reaches the client once it takes over, and the answer reaches it", async () => {
+    // As the reference filesystem server does: once initialized, it asks a client with roots for them.
+    const r = await fakeRig(answering((s, m) => m.method === "notifications/initialized" && s.send({ id: 0, method: "roots/list" })));
+    r.send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: { roots: {} }, clientInfo: { name: "c", version: "0" } } });
+    await r.settle();
+    r.send({ method: "notifications/initialized" });
+    await r.settle();
+    expect(r.messages.filter((m) => m.method === "roots/list")).toHaveLength(1);
+    r.send({ id: 0, result: { roots: [{ uri: "file:///work" }] } });
+    await r.settle();
+    await r.due();
+    expect(r.handle.restarts).toHaveLength(1);
+    // The new server's roots/list went to the client, after the switch; the client's answer went to the new server.
+    expect(r.messages.filter((m) => m.method === "roots/list")).toHaveLength(2);
+    r.send({ id: 0, result: { roots: [{ uri: "file:///work" }] } });
+    await r.settle();
+    expect(r.servers[1]!.received.at(-1)).toMatchObject({ id: 0, result: { roots: [{ uri: "file:///work" }] } });
+    r.send({ id: 2, method: "tools/list" });
+    await r.settle();
+    expect(r.messages.at(-1)).toMatchObject({ id: 2, result: { pid: 101 } });
+    r.input.end();
+    await r.handle.done;
+  });
+  it("a restart that keeps failing says so once, not at every retry; a later failure after a restart that worked says so again", async () => {
+    let down = true;
+    const r = await fakeRig(answering(), { token: (n) => (n > 1 && down ? Promise.reject(new Error("the IdP is down")) : undefined) });
+    await r.due();
+    for (let i = 0; i < 3; i++) await r.due(); // the retries, 5 s apart
+    expect(r.errors).toEqual([expect.stringContaining("could not restart the MCP server with a fresh token: the IdP is down")]);
+    expect(r.handle.restarts).toHaveLength(0);
+    down = false;
+    await r.due();
+    expect(r.handle.restarts).toHaveLength(1);
+    down = true;
+    await r.due();
+    expect(r.errors).toHaveLength(2);
+    r.input.end();
+    await r.handle.done;
+  });
+  it("after the machine slept past the renewal time, the restart comes within a minute of waking, not when the timer's own count runs out", async () => {
+    // Timers stop while a laptop sleeps (macOS, Windows: nodejs/node#20661, #6763); the token's expiry does not.
+    const r = await fakeRig(answering());
+    r.send({ id: 1, method: "tools/list" });
+    await r.settle();
+    r.sleep(2 * 3600_000);
+    await r.awake(60_000);
+    expect(r.handle.restarts).toHaveLength(1);
+    r.input.end();
+    await r.handle.done;
+  });
+  it("a signal passed on to the server ends the run even when the server answers what it owes before it exits: no new server takes over", async () => {
+    // The request is answered only at shutdown, as a server that finishes its work on SIGTERM does.
+    const held: Msg[] = [];
+    const r = await fakeRig(answering(), {});
+    r.servers[0]!.onSignal = () => {
+      for (const m of held) r.servers[0]!.send({ id: m.id, result: {} });
+      setImmediate(() => r.servers[0]!.exit(0, null));
+    };
+    r.servers[0]!.stdin.removeAllListeners("data");
+    r.servers[0]!.stdin.on("data", (d: Buffer) => held.push(JSON.parse(d.toString())));
+    r.send({ id: 1, method: "tools/call", params: { name: "slow" } });
+    await r.settle();
+    await r.due(); // a new server is ready, waiting for the request to be answered
+    expect(r.servers).toHaveLength(2);
+    r.handle.kill("SIGTERM");
+    expect(await r.handle.done).toEqual({ code: 0, signal: null });
+    expect(r.handle.restarts).toHaveLength(0);
+    expect(r.messages).toEqual([{ jsonrpc: "2.0", id: 1, result: {} }]);
+  });
 });

@@ -129,6 +129,17 @@ describe("running a secret command", () => {
     expect(e.hint).toBeTruthy();
   });
 
+  it("a command that exited leaving a helper that holds its stdout (op's daemon, lpass's agent) is done when it exits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mcp-auth-daemon-"));
+    const pidFile = join(dir, "pid");
+    try {
+      expect(await run(["daemon"], { timeoutMs: 15_000, env: { HELPER_DAEMON_PID: pidFile } })).toBe(SECRET);
+    } finally {
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it.each([
     ["a name not on PATH", ["mcp-auth-no-such-secret-cli", "read", "x"]],
     ["a path that does not exist", ["/nonexistent/bin/op", "read", "x"]],

@@ -5,6 +5,7 @@ import type { Context } from "../context.js";
 import { ENV_NAME } from "../core/argv.js";
 import { proxyTokens } from "../core/proxy-tokens.js";
 import { SilentError, UsageError } from "../errors.js";
+import { envWithoutSecrets } from "../io/sanitize.js";
 import { choice, profileFor, seconds, withProfileOptions, type Run } from "./shared.js";
 
 export interface ExecCommandOptions {
@@ -41,7 +42,8 @@ export async function runExecCommand(ctx: Context, o: ExecCommandOptions): Promi
   try {
     handle = await runExec({
       // The token goes to the child in its environment only: never on its command line (visible in ps).
-      spawn: (token) => spawn(cmd, args, { env: { ...ctx.env, [envName]: value(token) }, stdio: ["pipe", "pipe", "inherit"] }),
+      // The server is someone else's code: mcp-auth's own secrets (MCP_AUTH_CLIENT_SECRET, …) stay out.
+      spawn: (token) => spawn(cmd, args, { env: { ...envWithoutSecrets(ctx.env), [envName]: value(token) }, stdio: ["pipe", "pipe", "inherit"] }),
       token: tokens.token,
       input: ctx.io.in,
       output: ctx.io.out,

@@ -17,6 +17,8 @@ export function splitCommand(line: string, flag = "--stdio-command"): string[] {
   };
   while (i < line.length) {
     const c = line[i]!;
+    // A shell ends a command at a line break, as at ";": the next line would be a second command.
+    if (c === "\n" || c === "\r") fail("a line break would end the command in a shell");
     if (/\s/.test(c)) {
       if (inWord) words.push(word);
       word = "";

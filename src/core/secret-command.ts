@@ -14,6 +14,12 @@ import { commandSourceProblem } from "../store/trust.js";
 export const SECRET_COMMAND_MAX_BYTES = 64 * 1024;
 /** Default time a secret manager gets (a 1Password or Vault round trip, maybe a biometric unlock). */
 export const SECRET_COMMAND_TIMEOUT_S = 30;
+/**
+ * How long output may still arrive once the command has exited. A helper it started may keep its
+ * stdout open for good (`op` starts a background daemon, `lpass` an agent), so the pipes' end is not
+ * waited for beyond this: what the command printed before it exited is in the pipe by then.
+ */
+const AFTER_EXIT_MS = 500;
 
 /** Characters a shell would give meaning to: refused unquoted, since no shell runs the command. */
 const SHELL_ONLY = /[|&;<>()$`\n\r]/;
@@ -111,10 +117,12 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
     let outBytes = 0;
     let err = "";
     let settled = false;
+    let drained: NodeJS.Timeout | undefined;
     const finish = (e: Error | null, value?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(drained);
       if (e) reject(e);
       else resolve(value!);
     };
@@ -134,6 +142,8 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
       if (err.length < 4096) err += d.toString("utf8");
     });
     child.on("error", (e: NodeJS.ErrnoException) => finish(cannotStart(e)));
+    // Closing the pipes ourselves lets "close" below come, with what was read.
+    child.on("exit", () => (drained = setTimeout(() => [child.stdout, child.stderr].forEach((s) => s!.destroy()), AFTER_EXIT_MS)));
     child.on("close", (code, signal) => {
       const text = Buffer.concat(out).toString("utf8");
       // Whatever it printed may be (part of) the secret: never let it reach a message.

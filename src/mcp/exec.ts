@@ -79,8 +79,12 @@ export class SpawnError extends Error {
 const MAX_SKEW_MS = 60_000;
 /** After a failed restart, try again this much later (the old server keeps running meanwhile). */
 const RETRY_MS = 5_000;
-/** setTimeout's longest delay; a later renewal is checked again when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The renewal timer looks at the wall clock again at least this often: timers stop while a laptop
+ * sleeps (macOS, Windows: nodejs/node#20661, #6763) and the token's expiry does not, so one timer
+ * for the whole wait would wake a server that has run on an expired token since the lid opened.
+ */
+const CHECK_MS = 60_000;
 
 export function renewAt(t: BearerToken, now: number): number {
   const expires = t.expires_at * 1000;
@@ -170,13 +174,21 @@ class ExecSupervisor {
   /** Answers to replayed requests: id → resolve (they never reach the client). */
   private readonly replies = new Map<string, (m: Msg) => void>();
   private replaySeq = 0;
+  /**
+   * Requests a server made while it was prepared, such as the roots/list a server sends once
+   * initialized: nobody could answer them then, so they go to the client when that server takes over.
+   */
+  private readonly held = new Map<ChildLike, Buffer[]>();
 
   /** Bumped whenever the state to replay changes: a server prepared before that is out of date. */
   private stateVersion = 0;
   private preparing = false;
   private ready: Prepared | undefined;
-  private inputEnded = false;
+  /** The run is ending (the client left, or a signal was passed on): no server takes over any more. */
+  private ending = false;
   private cancelRenewal: (() => void) | undefined;
+  /** A failed restart was reported and none has worked since: the retries stay quiet. */
+  private failing = false;
   private readonly restarts: ExecHandle["restarts"] = [];
 
   private resolveDone!: (r: ExecResult) => void;
@@ -216,6 +228,8 @@ class ExecSupervisor {
       done: this.done,
       restarts: this.restarts,
       kill: (signal) => {
+        // The server decides how to exit, and exec exits as it did: no new one may take over meanwhile.
+        this.endRestarts();
         this.current.kill(signal);
       },
     };
@@ -225,8 +239,12 @@ class ExecSupervisor {
   private inputEnd(): void {
     const r = this.input.rest();
     if (r) this.fromClient(r);
-    this.inputEnded = true;
+    this.endRestarts();
     this.current.stdin.end();
+  }
+
+  private endRestarts(): void {
+    this.ending = true;
     if (this.ready) this.stop(this.ready.child);
     this.ready = undefined;
   }
@@ -239,6 +257,7 @@ class ExecSupervisor {
    */
   private closed(child: ChildLike, code: number | null, signal: NodeJS.Signals | null): void {
     this.alive.delete(child);
+    this.held.delete(child);
     if (child === this.ready?.child) {
       this.ready = undefined;
       if (!this.finished) this.failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
@@ -264,7 +283,8 @@ class ExecSupervisor {
         if (m.method === "initialize" || m.method === "logging/setLevel") this.stateVersion++;
       } else if (isAnswer(m)) this.serverOwed.delete(key(m.id));
       else if (m.method === "notifications/initialized") {
-        this.initialized = line;
+        // The notification alone: a 2025-03-26 batch may carry requests that must not run twice.
+        this.initialized = Buffer.from(JSON.stringify(m) + "\n");
         this.stateVersion++;
       }
       // A cancelled request may never be answered.
@@ -283,7 +303,11 @@ class ExecSupervisor {
       this.replies.delete(key(only.id));
       return reply(only);
     }
-    if (child !== this.current) return; // a server being prepared, or a replaced one's last words
+    if (child !== this.current) {
+      // A server being prepared: its requests wait for the switch; the rest, and a replaced one's last words, are dropped.
+      if (!this.stopping.has(child) && ms.some(isRequest)) this.held.set(child, [...(this.held.get(child) ?? []), line]);
+      return;
+    }
     for (const m of ms) {
       if (isAnswer(m)) this.clientOwed.delete(key(m.id));
       else if (isRequest(m)) this.serverOwed.add(key(m.id));
@@ -330,6 +354,7 @@ class ExecSupervisor {
   private stop(child: ChildLike): void {
     if (this.stopping.has(child)) return;
     this.stopping.add(child);
+    this.held.delete(child);
     let exited = false;
     child.on("close", () => {
       exited = true;
@@ -345,14 +370,14 @@ class ExecSupervisor {
 
   // ── The restart ─────────────────────────────────────────────────────────────────────────────
 
-  /** Prepares the next server when `t` is about to expire; timers re-arm past setTimeout's longest delay. */
+  /** Prepares the next server when `t` is about to expire, by the wall clock (see CHECK_MS). */
   private schedule(t: BearerToken): void {
     this.cancelRenewal?.();
     if (!Number.isFinite(t.expires_at) || t.expires_at <= 0) return; // no expiry: nothing to renew
     const at = renewAt(t, this.o.now());
     const arm = () => {
       const wait = at - this.o.now();
-      if (wait > 0) this.cancelRenewal = this.timer(Math.min(wait, MAX_TIMER_MS), arm);
+      if (wait > 0) this.cancelRenewal = this.timer(Math.min(wait, CHECK_MS), arm);
       else void this.prepare();
     };
     arm();
@@ -364,7 +389,7 @@ class ExecSupervisor {
    * neither side owes the other an answer, so the client's messages are never held.
    */
   private async prepare(): Promise<void> {
-    if (this.preparing || this.ready || this.finished || this.inputEnded) return;
+    if (this.preparing || this.ready || this.finished || this.ending) return;
     this.preparing = true;
     const began = this.o.now();
     let next: ChildLike | undefined;
@@ -380,12 +405,12 @@ class ExecSupervisor {
         if (this.initialized) this.write(next, this.initialized);
       }
       if (this.logLevel) await this.replay(next, this.logLevel);
-      if (this.finished || this.inputEnded) return void this.stop(next);
+      if (this.finished || this.ending) return void this.stop(next);
       this.ready = { child: next, token: t, version, since: this.o.now(), preparedMs: this.o.now() - began };
     } catch (e) {
       if (next) this.stop(next);
       // A server stopped because the run ended is no failed restart.
-      if (!this.finished && !this.inputEnded) this.failed(e);
+      if (!this.finished && !this.ending) this.failed(e);
     } finally {
       this.preparing = false;
       this.maybeSwap();
@@ -413,9 +438,10 @@ class ExecSupervisor {
     });
   }
 
-  /** A restart that did not work out: the running server continues, and it is tried again later. */
+  /** A restart that did not work out: the running server continues, and it is tried again later (said once). */
   private failed(e: unknown): void {
-    this.o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again in ${RETRY_MS / 1000} s`);
+    if (!this.failing) this.o.error(`could not restart the MCP server with a fresh token: ${(e as Error)?.message ?? e}; the running one continues, trying again every ${RETRY_MS / 1000} s`);
+    this.failing = true;
     this.cancelRenewal?.();
     this.cancelRenewal = this.timer(RETRY_MS, () => void this.prepare());
   }
@@ -423,7 +449,7 @@ class ExecSupervisor {
   /** The prepared server takes over, if neither side owes the other an answer now. */
   private maybeSwap(): void {
     const idle = this.clientOwed.size === 0 && this.serverOwed.size === 0;
-    if (!this.ready || this.preparing || this.finished || this.inputEnded || !idle) return;
+    if (!this.ready || this.preparing || this.finished || this.ending || !idle) return;
     const next = this.ready;
     this.ready = undefined;
     if (next.version !== this.stateVersion) {
@@ -434,8 +460,12 @@ class ExecSupervisor {
     const old = this.current;
     this.current = next.child;
     this.currentToken = next.token.access_token;
+    this.failing = false;
     this.stop(old);
     this.schedule(next.token);
+    const held = this.held.get(next.child) ?? [];
+    this.held.delete(next.child);
+    for (const line of held) this.fromServer(next.child, line);
     const waitedMs = this.o.now() - next.since;
     this.restarts.push({ preparedMs: next.preparedMs, waitedMs });
     this.o.debug?.(`the MCP server runs with a fresh token now (pid ${old.pid} → ${next.child.pid}; started in ${next.preparedMs} ms while the old one served, took over ${waitedMs} ms later, between exchanges)`);
