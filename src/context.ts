@@ -1,5 +1,5 @@
 import { paths as resolvePaths, type Paths } from "./paths.js";
-import { UsageError } from "./errors.js";
+import { timeoutSeconds } from "./core/inputs.js";
 import { createFetch, createRelay, relayFromFetch, withAddressPolicy, type Fetch, type Relay, type Resolver, type Timers } from "./oauth/http.js";
 import type { OAuthEnv } from "./oauth/client.js";
 import type { Plugins } from "./core/provider.js";
@@ -104,8 +104,7 @@ export function createContext(g: GlobalOptions, deps: ContextDeps): Context {
   const io = deps.terminal ?? createTerminal({ env, nonInteractive: g.nonInteractive });
   const clock = deps.clock ?? { now: () => Date.now() };
   const [timeoutRaw, timeoutSource] = g.timeout !== undefined ? [g.timeout, "--timeout"] : env.MCP_AUTH_TIMEOUT !== undefined ? [env.MCP_AUTH_TIMEOUT, "MCP_AUTH_TIMEOUT"] : ["30", ""];
-  const timeoutSec = Number(timeoutRaw);
-  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`${timeoutSource} must be a positive number of seconds, got "${timeoutRaw}"`);
+  const timeoutSec = timeoutSeconds(timeoutSource, timeoutRaw);
   const debug = g.debug ? (m: string) => io.err.write(`${io.paint.dim("debug")} ${sanitize(m)}\n`) : undefined;
   if (g.insecure) io.warn("--insecure: TLS certificates are NOT verified; anyone on the path can read your tokens");
   const httpOptions = { timeoutMs: timeoutSec * 1000, debug, warn: (m: string) => io.warn(m), caFile: g.caFile, insecure: g.insecure, env, resolve: deps.resolve, timers: deps.waits };

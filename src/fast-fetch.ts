@@ -15,6 +15,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { isIP, type LookupFunction } from "node:net";
 import { join } from "node:path";
 import { parseTokenCall, writeOut, type TokenCall } from "./fast.js";
+import { MAX_TIMEOUT_S } from "./core/inputs.js";
 import { formatToken, isBearer, tokenProblem } from "./format.js";
 import { classifyAddress, judge, reachOf, resolveByName, type Reach } from "./oauth/address-policy.js";
 import { checkMetadata, checkResource, checkUrl, discoveryFile, toTokenSet, type ServerMetadata, type TokenSet } from "./oauth/client.js";
@@ -87,7 +88,7 @@ function prepare(call: TokenCall | null, env: NodeJS.ProcessEnv): Plan | null {
   if (!call || call.minTtlGiven) return null;
   const timeoutRaw = env.MCP_AUTH_TIMEOUT ?? "30";
   const timeoutSec = Number(timeoutRaw);
-  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) return null;
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0 || timeoutSec > MAX_TIMEOUT_S) return null; // the full CLI says why
   const settings = call.config.settings;
   if ((env.MCP_AUTH_ACCESS_TOKEN_STORE ?? settings?.accessTokenStore) === "keychain") return null;
 

@@ -142,6 +142,21 @@ describe("bad input", () => {
     expectOneLine(r, /no profile configured.*mcp-auth init, or .*mcp-auth login <mcp-url>/);
   });
 
+  // Node's timers fire at once past 2^31 ms (24.8 days): an hour meant as "very long" must not become "now".
+  it.each<[string, string[], NodeJS.ProcessEnv]>([
+    ["--timeout past a day", ["--timeout", "99999999"], {}],
+    ["--timeout 0", ["--timeout", "0"], {}],
+    ["MCP_AUTH_TIMEOUT past a day", [], { MCP_AUTH_TIMEOUT: "1e9" }],
+    ["MCP_AUTH_TIMEOUT empty", [], { MCP_AUTH_TIMEOUT: " " }],
+    ["MCP_AUTH_SECRET_COMMAND_TIMEOUT past a day", [], { MCP_AUTH_SECRET_COMMAND_TIMEOUT: "3000000" }],
+  ])("%s: exit 2, one line naming the bound", async (_, flags, env) => {
+    // The test context reads MCP_AUTH_TIMEOUT as it is made, so a bad value goes through the real binary.
+    u = env.MCP_AUTH_TIMEOUT === undefined ? inProcessUser() : user();
+    const r = await u.run([...flags, "token", "--issuer", sb.issuer, "--client-id", "x", "--client-secret-cmd", "/nonexistent/op read x"], { env });
+    expect(r.code).toBe(2);
+    expectOneLine(r, /must be a positive number of seconds, at most 86400 \(a day\)/);
+  });
+
   it("--help and --version exit 0 and document the exit codes", async () => {
     u = user();
     const h = await u.run(["--help"]);

@@ -118,6 +118,9 @@ describe("running a secret command", () => {
     ["oversized output", ["big"], { maxBytes: 64 * 1024 }, /printed more than 64 KiB/],
     ["more than one line (a table, not a field)", ["table"], {}, /printed more than one line/],
     ["killed by a signal", ["killed"], {}, /was killed by SIGTERM/],
+    ["a NUL with the value", ["nul"], {}, /printed control characters/],
+    ["a colour code around the value", ["color"], {}, /printed control characters/],
+    ["bytes that are not UTF-8", ["latin1"], {}, /printed bytes that are not UTF-8 text/],
   ])("%s fails with exit 4 and never shows the secret", async (_, args, o, message) => {
     const e = (await run(args, o).catch((x: unknown) => x)) as Error & { exitCode: number; hint?: string };
     expect(e).toBeInstanceOf(Error);

@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { oneLine } from "../io/sanitize.js";
 
 /**
  * What a plug-in (an IdP provider today) needs from the user, described as data: the bootstrap
@@ -244,5 +245,17 @@ export function portNumber(flag: string, text: string, o: { allowZero?: boolean 
   const n = Number(text);
   const min = o.allowZero ? 0 : 1;
   if (!/^\d+$/.test(text) || n < min || n > 65535) throw new UsageError(`${flag} must be ${min}-65535, got "${text}"`);
+  return n;
+}
+
+/** The longest timeout taken: a day. Node's timers take at most 2^31 ms (24.8 days) and fire at once past that. */
+export const MAX_TIMEOUT_S = 86_400;
+
+/** A timeout in seconds from a flag or a variable (`source` names it): positive, at most MAX_TIMEOUT_S. */
+export function timeoutSeconds(source: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n <= 0 || n > MAX_TIMEOUT_S) {
+    throw new UsageError(`${source} must be a positive number of seconds, at most ${MAX_TIMEOUT_S} (a day), got "${oneLine(text).slice(0, 40)}"`);
+  }
   return n;
 }

@@ -1,7 +1,9 @@
+import { isUtf8 } from "node:buffer";
 import { spawn } from "node:child_process";
 import { AuthError, FileError, UsageError } from "../errors.js";
 import { envWithoutSecrets, oneLine, registerSecret, scrubSecrets } from "../io/sanitize.js";
 import { commandSourceProblem } from "../store/trust.js";
+import { timeoutSeconds } from "./inputs.js";
 
 /**
  * `--client-secret-cmd 'op read op://vault/ci/secret'`: the client secret comes from a secret manager
@@ -20,6 +22,8 @@ export const SECRET_COMMAND_TIMEOUT_S = 30;
  * waited for beyond this: what the command printed before it exited is in the pipe by then.
  */
 const AFTER_EXIT_MS = 500;
+
+const ONE_FIELD = "make it print the secret alone (one field, e.g. vault kv get -field=NAME, op read, --query … --output text)";
 
 /** Characters a shell would give meaning to: refused unquoted, since no shell runs the command. */
 const SHELL_ONLY = /[|&;<>()$`\n\r]/;
@@ -134,7 +138,7 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
       outBytes += d.length;
       if (outBytes > maxBytes) {
         child.kill("SIGKILL");
-        return finish(fail(`printed more than ${Math.round(maxBytes / 1024)} KiB`, "make it print the secret alone (one field, e.g. vault kv get -field=NAME, op read, --query … --output text)"));
+        return finish(fail(`printed more than ${Math.round(maxBytes / 1024)} KiB`, ONE_FIELD));
       }
       out.push(d);
     });
@@ -145,7 +149,8 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
     // Closing the pipes ourselves lets "close" below come, with what was read.
     child.on("exit", () => (drained = setTimeout(() => [child.stdout, child.stderr].forEach((s) => s!.destroy()), AFTER_EXIT_MS)));
     child.on("close", (code, signal) => {
-      const text = Buffer.concat(out).toString("utf8");
+      const bytes = Buffer.concat(out);
+      const text = bytes.toString("utf8");
       // Whatever it printed may be (part of) the secret: never let it reach a message.
       registerSecret(text.trim());
       const firstLine = err.split(/\r?\n/).map((l) => l.trim()).find(Boolean);
@@ -154,7 +159,10 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
       if (code !== 0) return finish(fail(`exited with status ${code}${said}`));
       const value = text.trim();
       if (!value) return finish(fail("printed nothing", "check the path of the secret it reads"));
-      if (/[\r\n]/.test(value)) return finish(fail("printed more than one line", "make it print the secret alone (one field, e.g. vault kv get -field=NAME, op read, --query … --output text)"));
+      if (/[\r\n]/.test(value)) return finish(fail("printed more than one line", ONE_FIELD));
+      // A secret is text: bytes that are not UTF-8 would be sent as U+FFFD, a colour code as part of it.
+      if (!isUtf8(bytes)) return finish(fail("printed bytes that are not UTF-8 text", ONE_FIELD));
+      if (/[\x00-\x1f\x7f]/.test(value)) return finish(fail("printed control characters (a NUL, a tab, a colour code) with the secret", ONE_FIELD));
       finish(null, value);
     });
   });
@@ -164,9 +172,7 @@ export function runSecretCommand(argv: readonly string[], o: SecretCommandOption
 export function secretCommandTimeoutMs(env: NodeJS.ProcessEnv): number {
   const raw = env.MCP_AUTH_SECRET_COMMAND_TIMEOUT;
   if (raw === undefined || raw === "") return SECRET_COMMAND_TIMEOUT_S * 1000;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`MCP_AUTH_SECRET_COMMAND_TIMEOUT must be a positive number of seconds, got "${oneLine(raw)}"`);
-  return n * 1000;
+  return timeoutSeconds("MCP_AUTH_SECRET_COMMAND_TIMEOUT", raw) * 1000;
 }
 
 /**
