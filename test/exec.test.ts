@@ -424,8 +424,52 @@ async function fakeRig(behave: (s: FakeServer, m: Msg) => void, o: { token?: (n:
     now += end - awakeMs;
     awakeMs = end;
   };
-  return { input, servers, errors, messages, handle, send, settle, due, sleep, awake };
+  return { input, output, servers, errors, messages, handle, send, settle, due, sleep, awake };
 }
+
+describe("exec: backpressure, as a pipe applies it", () => {
+  const LINE = "x".repeat(1024);
+  it("a client that does not read yet holds the server's output in the server, not in exec; all of it arrives, in order, once it reads", async () => {
+    // A tools/call whose answer comes as 2,000 progress notifications of 1 KiB and then the result.
+    const r = await fakeRig(
+      answering((s, m) => {
+        if (m.method !== "tools/call") return;
+        for (let i = 0; i < 2000; i++) s.send({ method: "notifications/progress", params: { progressToken: 1, progress: i, message: LINE } });
+      }),
+    );
+    r.output.pause();
+    r.send({ id: 1, method: "tools/call", params: { name: "big", _meta: { progressToken: 1 } } });
+    await r.settle();
+    // exec wrote until the client's side was full, then paused the server: the rest waits in the server's pipe.
+    expect(r.output.writableLength + r.output.readableLength).toBeLessThan(64 * 1024);
+    const waiting = r.servers[0]!.stdout;
+    expect(waiting.readableLength + waiting.writableLength).toBeGreaterThan(1024 * 1024);
+    r.output.resume();
+    await r.settle();
+    while (r.messages.length < 2001) await new Promise((res) => setImmediate(res));
+    expect(r.messages.filter((m) => m.method === "notifications/progress").map((m) => m.params.progress)).toEqual([...Array(2000).keys()]);
+    expect(r.messages.at(-1)).toMatchObject({ id: 1, result: { pid: 100 } });
+    r.input.end();
+    await r.handle.done;
+  });
+  it("a server that does not read its stdin yet pauses the client; the client goes on once the server reads", async () => {
+    const r = await fakeRig(answering());
+    const server = r.servers[0]!;
+    server.stdin.pause();
+    for (let i = 0; i < 200; i++) r.send({ method: "notifications/message", params: { data: LINE } });
+    await r.settle();
+    expect(r.input.isPaused()).toBe(true);
+    expect(server.stdin.writableLength + server.stdin.readableLength).toBeLessThan(64 * 1024);
+    server.stdin.resume();
+    await r.settle();
+    expect(r.input.isPaused()).toBe(false);
+    r.send({ id: 1, method: "tools/list" });
+    while (!r.messages.some((m) => m.id === 1)) await new Promise((res) => setImmediate(res));
+    expect(server.received.filter((m) => m.method === "notifications/message")).toHaveLength(200);
+    r.input.end();
+    await r.handle.done;
+  });
+});
 
 describe("exec: what each scripted server receives around a restart", () => {
   it("a notifications/initialized sent in a batch is replayed alone: the batch's requests are not run again on the new server", async () => {

@@ -204,6 +204,14 @@ class ExecSupervisor {
   private current!: ChildLike;
   private currentToken!: string;
 
+  /**
+   * Backpressure, as a pipe would apply it: a server whose output the client does not read yet is
+   * paused until the client's side drains, and the client is paused while the current server's stdin
+   * is full (until it drains, exits or is replaced). Without it, either side could fill exec's memory.
+   */
+  private serverPaused: ChildLike | undefined;
+  private clientPausedFor: ChildLike | undefined;
+
   private readonly input = lineSplitter((l) => this.fromClient(l));
   /** Kept as one function so that `closed` can take it off the input again. */
   private readonly onInput = (d: Buffer | string) => this.input.feed(typeof d === "string" ? Buffer.from(d) : d);
@@ -258,6 +266,7 @@ class ExecSupervisor {
   private closed(child: ChildLike, code: number | null, signal: NodeJS.Signals | null): void {
     this.alive.delete(child);
     this.held.delete(child);
+    this.resumeClient(child);
     if (child === this.ready?.child) {
       this.ready = undefined;
       if (!this.finished) this.failed(new Error(`the new MCP server exited (${signal ?? `code ${code}`}) before it took over`));
@@ -290,7 +299,7 @@ class ExecSupervisor {
       // A cancelled request may never be answered.
       else if (m.method === "notifications/cancelled") this.clientOwed.delete(key(cancelledId(m)));
     }
-    this.write(this.current, line);
+    if (!this.write(this.current, line)) this.pauseClient(this.current);
     this.maybeSwap();
   }
 
@@ -313,12 +322,37 @@ class ExecSupervisor {
       else if (isRequest(m)) this.serverOwed.add(key(m.id));
       else if (m.method === "notifications/cancelled") this.serverOwed.delete(key(cancelledId(m)));
     }
-    this.o.output.write(line);
+    if (!this.o.output.write(line)) this.pauseServer(child);
     this.maybeSwap();
   }
 
-  private write(child: ChildLike, b: Buffer): void {
-    if (!child.stdin.destroyed) child.stdin.write(b);
+  /** Writes to a server's stdin; false when it is full (the bytes are queued, not lost). */
+  private write(child: ChildLike, b: Buffer): boolean {
+    return child.stdin.destroyed ? true : child.stdin.write(b);
+  }
+
+  private pauseServer(child: ChildLike): void {
+    if (this.serverPaused) return;
+    this.serverPaused = child;
+    child.stdout.pause();
+    this.o.output.once("drain", () => {
+      this.serverPaused = undefined;
+      child.stdout.resume();
+    });
+  }
+
+  private pauseClient(child: ChildLike): void {
+    if (this.clientPausedFor) return;
+    this.clientPausedFor = child;
+    this.o.input.pause();
+    child.stdin.once("drain", () => this.resumeClient(child));
+  }
+
+  /** The client may send again: the server it waited for drained, exited or was replaced. */
+  private resumeClient(child: ChildLike): void {
+    if (this.clientPausedFor !== child) return;
+    this.clientPausedFor = undefined;
+    if (!this.finished) this.o.input.resume();
   }
 
   // ── Starting and stopping a server ──────────────────────────────────────────────────────────
@@ -462,6 +496,7 @@ class ExecSupervisor {
     this.currentToken = next.token.access_token;
     this.failing = false;
     this.stop(old);
+    this.resumeClient(old);
     this.schedule(next.token);
     const held = this.held.get(next.child) ?? [];
     this.held.delete(next.child);
