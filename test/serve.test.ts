@@ -1,4 +1,4 @@
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,12 +63,12 @@ async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch
 }
 
 /** A raw request with the Host, Origin and Authorization the test picks (fetch would set Host itself). */
-function raw(s: Serving, headers: Record<string, string>, o: { method?: string; path?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
+function raw(s: Serving, headers: Record<string, string>, o: { method?: string; path?: string; body?: string } = {}): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: "127.0.0.1", port: s.port, method: o.method ?? "POST", path: o.path ?? "/mcp", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (res) => {
       let body = "";
       res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on("error", reject);
     req.end(o.body ?? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }));
@@ -249,4 +249,40 @@ describe("serve: both eras pass through with a fresh token", () => {
     expect(bad.errors).toHaveLength(1);
     await bad.s.close();
   }, 30_000);
+});
+
+/** The endpoint's secret, for raw requests. */
+const auth = (s: Serving) => ({ authorization: `Bearer ${s.secret}` });
+
+/** A legacy client's initialize through raw requests: the session id serve's bridge gave it. */
+async function legacySession(s: Serving): Promise<string> {
+  const r = await raw(s, auth(s));
+  expect(r.status, r.body).toBe(200);
+  const sid = r.headers["mcp-session-id"];
+  expect(typeof sid).toBe("string");
+  return sid as string;
+}
+
+describe("serve: the era bridges", () => {
+  it.each([
+    ["a method that is not a string", '{"jsonrpc":"2.0","id":2,"method":5}'],
+    ["an id that is not an integer", '{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}'],
+    ["an id that is an object", '{"jsonrpc":"2.0","id":{"a":1},"method":"tools/list"}'],
+    ["a null id on a request", '{"jsonrpc":"2.0","id":null,"method":"tools/list"}'],
+  ])("a bridged session answers a body that is not a JSON-RPC message (%s) with 400, at once", async (_what, body) => {
+    const rig = await serve(modern);
+    const sid = await legacySession(rig.s);
+    const r = await raw(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" }, { body });
+    expect(r.status).toBe(400);
+    expect(rig.errors).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client's body that is not a JSON-RPC message is not bridged: the legacy server answers it", async () => {
+    const rig = await serve(legacy);
+    const r = await raw(rig.s, { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" }, { body: '{"jsonrpc":"2.0","id":1,"method":5}' });
+    expect(r.status).toBe(400);
+    expect(rig.errors).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
 });

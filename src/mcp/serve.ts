@@ -6,7 +6,7 @@ import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer } from "
 import { probeEra } from "./era.js";
 import { authorizedRelay, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
 import { clientEra, eraBridges } from "./serve-bridge.js";
-import { MAX_SSE_EVENT_BYTES } from "./transport.js";
+import { asMessage, MAX_SSE_EVENT_BYTES } from "./transport.js";
 
 /**
  * The loopback endpoint behind `mcp-auth serve`, for MCP clients that can only be given a URL and a
@@ -302,11 +302,13 @@ function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined
 }
 
 
-/** The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). */
+/**
+ * The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). A
+ * bridge takes only what its session takes (asMessage): anything else would never be answered.
+ */
 function oneMessage(body: Buffer): ({ jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown } & Record<string, unknown>) | undefined {
   try {
-    const v = JSON.parse(body.toString("utf8")) as unknown;
-    return v && typeof v === "object" && !Array.isArray(v) && (v as { jsonrpc?: unknown }).jsonrpc === "2.0" ? (v as never) : undefined;
+    return asMessage(JSON.parse(body.toString("utf8"))) as never;
   } catch {
     return undefined;
   }
