@@ -71,6 +71,8 @@ function raw(s: Serving, headers: Record<string, string>, o: { method?: string; 
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on("error", reject);
+    // GET and DELETE carry no body, as clients send them.
+    if (o.method === "GET" || o.method === "DELETE") return void req.end();
     req.end(o.body ?? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }));
   });
 }
@@ -275,6 +277,22 @@ describe("serve: the era bridges", () => {
     const r = await raw(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" }, { body });
     expect(r.status).toBe(400);
     expect(rig.errors).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
+
+  it("a bridged session ended by DELETE, or one serve never gave, is 404 (the client then starts a new session)", async () => {
+    const rig = await serve(modern);
+    const sid = await legacySession(rig.s);
+    const list = '{"jsonrpc":"2.0","id":2,"method":"tools/list"}';
+    const h = (id: string) => ({ ...auth(rig.s), "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" });
+    expect((await raw(rig.s, h(sid), { body: list })).status).toBe(200);
+    expect((await raw(rig.s, h(sid), { method: "DELETE" })).status).toBe(200);
+    expect((await raw(rig.s, h(sid), { body: list })).status).toBe(404);
+    expect((await raw(rig.s, h("never-given"), { body: list })).status).toBe(404);
+    // A new initialize, even one that still carries the old id, starts a new session.
+    const again = await raw(rig.s, h(sid));
+    expect(again.status, again.body).toBe(200);
+    expect(again.headers["mcp-session-id"]).not.toBe(sid);
     await rig.s.close();
   }, 10_000);
 

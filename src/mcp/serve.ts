@@ -175,13 +175,16 @@ class ServeEndpoint {
       body = await readBody(req, MAX_SSE_EVENT_BYTES);
       if (!body) return refuse(res, 413, `Request body over ${MAX_SSE_EVENT_BYTES / 1024 / 1024} MB`);
     }
-    const sid = req.headers["mcp-session-id"];
+    const header = req.headers["mcp-session-id"];
+    const sid = typeof header === "string" ? header : undefined;
     const m = body ? oneMessage(body) : undefined;
-    if (this.bridges.owns(typeof sid === "string" ? sid : undefined)) return this.bridges.legacy(req, res, m);
+    if (this.bridges.owns(sid)) return this.bridges.legacy(req, res, m);
     if (m) {
       // A bridge is needed only when the two eras differ; the server is probed at the first message that could tell.
       const client = clientEra(req.headers, m);
-      if (client === "legacy" && m.method === "initialize" && (await this.serverEra()) === "modern") return this.bridges.legacy(req, res, m);
+      // A modern-only server has no sessions: a legacy client's session id is one of the bridge's that
+      // ended (DELETE, MAX_SESSIONS), which the bridge answers 404 so that the client starts a new one.
+      if (client === "legacy" && (m.method === "initialize" || sid !== undefined) && (await this.serverEra()) === "modern") return this.bridges.legacy(req, res, m);
       if (client === "modern" && (await this.serverEra()) === "legacy") return this.bridges.modern(res, m);
     }
     await this.passThrough(req, res, body);
