@@ -77,6 +77,18 @@ function raw(s: Serving, headers: Record<string, string>, o: { method?: string; 
   });
 }
 
+/** The endpoint's secret, for raw requests. */
+const auth = (s: Serving) => ({ authorization: `Bearer ${s.secret}` });
+
+/** A legacy client's initialize through raw requests: the session id serve's bridge gave it. */
+async function legacySession(s: Serving): Promise<string> {
+  const r = await raw(s, auth(s));
+  expect(r.status, r.body).toBe(200);
+  const sid = r.headers["mcp-session-id"];
+  expect(typeof sid).toBe("string");
+  return sid as string;
+}
+
 describe("serve: who may use the endpoint", () => {
   let rig: Awaited<ReturnType<typeof serve>>;
   beforeAll(async () => {
@@ -227,6 +239,35 @@ describe("serve: both eras pass through with a fresh token", () => {
     await rig.s.close();
   });
 
+  it("a long answer streamed back leaves no listener behind for each chunk the client had to drain", async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x3a); // ':' an event-stream comment
+    const rig = await serve(legacy, {
+      token: async () => ({ access_token: "t", expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+      fetch: async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start: (c) => {
+              for (let i = 0; i < 40; i++) c.enqueue(chunk);
+              c.close();
+            },
+          }),
+          { status: 200, headers: { "content-type": "text/event-stream" } },
+        ),
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      const r = await raw(rig.s, auth(rig.s), { body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big"}}' });
+      expect(r.body.length).toBe(40 * chunk.length);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+      await rig.s.close();
+    }
+  });
+
   it("a token the server refuses is renewed once; one still refused is a JSON-RPC error for the client, reported once", async () => {
     let calls = 0;
     const rig = await serve(legacy, {
@@ -252,18 +293,6 @@ describe("serve: both eras pass through with a fresh token", () => {
     await bad.s.close();
   }, 30_000);
 });
-
-/** The endpoint's secret, for raw requests. */
-const auth = (s: Serving) => ({ authorization: `Bearer ${s.secret}` });
-
-/** A legacy client's initialize through raw requests: the session id serve's bridge gave it. */
-async function legacySession(s: Serving): Promise<string> {
-  const r = await raw(s, auth(s));
-  expect(r.status, r.body).toBe(200);
-  const sid = r.headers["mcp-session-id"];
-  expect(typeof sid).toBe("string");
-  return sid as string;
-}
 
 describe("serve: the era bridges", () => {
   it.each([

@@ -233,7 +233,7 @@ class ServeEndpoint {
     try {
       for await (const chunk of answer.body) {
         if (gone) break;
-        if (!res.write(chunk)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
+        if (!res.write(chunk)) await drained(res);
       }
     } catch {
       /* the server or the client went away mid-stream, or the body passed its cap or its time */
@@ -288,6 +288,19 @@ function responseHeaders(answer: RelayAnswer): Record<string, string> {
     if (v !== undefined) out[k] = v;
   }
   return out;
+}
+
+/** The client has taken what was written, or has gone; neither listener stays behind (a stream may wait thousands of times). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }
 
 /** A request body of at most `cap` bytes (undefined past that). */
