@@ -77,6 +77,20 @@ function raw(s: Serving, headers: Record<string, string>, o: { method?: string; 
   });
 }
 
+/** A GET event stream: resolves once its headers are in; `data` is what came so far; `close` leaves it. */
+function openStream(s: Serving, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; data: () => string; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port: s.port, method: "GET", path: "/mcp", headers: { accept: "text/event-stream", ...headers } }, (res) => {
+      let data = "";
+      res.on("data", (d) => (data += d));
+      res.on("error", () => {});
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, data: () => data, close: () => req.destroy() });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** The endpoint's secret, for raw requests. */
 const auth = (s: Serving) => ({ authorization: `Bearer ${s.secret}` });
 
@@ -239,6 +253,18 @@ describe("serve: both eras pass through with a fresh token", () => {
     await rig.s.close();
   });
 
+  it("a server's event stream reaches the client as soon as its headers do, before any event", async () => {
+    const rig = await serve(legacy, {
+      token: async () => ({ access_token: "t", expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+      fetch: async () => new Response(new ReadableStream<Uint8Array>(), { status: 200, headers: { "content-type": "text/event-stream", "mcp-session-id": "s1" } }),
+    });
+    const stream = await openStream(rig.s, { ...auth(rig.s), "mcp-session-id": "s1" });
+    expect(stream.status).toBe(200);
+    expect(stream.headers["content-type"]).toBe("text/event-stream");
+    stream.close();
+    await rig.s.close();
+  }, 10_000);
+
   it("a long answer streamed back leaves no listener behind for each chunk the client had to drain", async () => {
     const chunk = new Uint8Array(64 * 1024).fill(0x3a); // ':' an event-stream comment
     const rig = await serve(legacy, {
@@ -322,6 +348,17 @@ describe("serve: the era bridges", () => {
     const again = await raw(rig.s, h(sid));
     expect(again.status, again.body).toBe(200);
     expect(again.headers["mcp-session-id"]).not.toBe(sid);
+    await rig.s.close();
+  }, 10_000);
+
+  it("a bridged session's GET stream answers at once, before the server has anything to send", async () => {
+    const rig = await serve(modern);
+    const sid = await legacySession(rig.s);
+    const stream = await openStream(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
+    expect(stream.status).toBe(200);
+    expect(stream.headers["content-type"]).toBe("text/event-stream");
+    expect(stream.headers["mcp-session-id"]).toBe(sid);
+    stream.close();
     await rig.s.close();
   }, 10_000);
 

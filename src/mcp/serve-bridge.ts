@@ -100,7 +100,8 @@ export function eraBridges(base: ProxyBase) {
         const session = s;
         session.stream = res;
         res.on("close", () => void (session.stream === res && (session.stream = undefined)));
-        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "mcp-session-id": sid! });
+        // Sent now: the client learns the stream is open before the server has anything for it.
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "mcp-session-id": sid! }).flushHeaders();
         return;
       }
       if (!m) return void res.writeHead(400, { "content-type": "text/plain" }).end("Bad request\n");

@@ -229,7 +229,10 @@ class ServeEndpoint {
     this.shown = false;
     if (gone) return answer.discard();
     o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
-    res.writeHead(answer.status, responseHeaders(answer));
+    const back = responseHeaders(answer);
+    res.writeHead(answer.status, back);
+    // An event stream may stay quiet for long (a GET stream): its client learns at once that it is open.
+    if (back["content-type"]?.startsWith("text/event-stream")) res.flushHeaders();
     try {
       for await (const chunk of answer.body) {
         if (gone) break;
