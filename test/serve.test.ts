@@ -91,6 +91,41 @@ function openStream(s: Serving, headers: Record<string, string>): Promise<{ stat
   });
 }
 
+/** A POST the client gives up on: `leave` closes its connection before the answer. */
+function leaving(s: Serving, headers: Record<string, string>, body: string): { leave: () => void } {
+  const req = httpRequest({ host: "127.0.0.1", port: s.port, method: "POST", path: "/mcp", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } });
+  req.on("error", () => {});
+  req.end(body);
+  return { leave: () => req.destroy() };
+}
+
+/**
+ * The server's fetch, with each `method` request held until `release`: `reached` once one is on its
+ * way, `answered` once the server's answer to it is in.
+ */
+function holding(method: string) {
+  let release!: () => void;
+  let reached!: () => void;
+  let answered!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const hold = {
+    release: () => release(),
+    reached: new Promise<void>((r) => (reached = r)),
+    answered: new Promise<void>((r) => (answered = r)),
+    fetch: (async (u, init) => {
+      const body = init?.body instanceof Uint8Array ? Buffer.from(init.body).toString() : String(init?.body ?? "");
+      if (!body.includes(`"method":"${method}"`)) return fetch(u, init);
+      reached();
+      await held;
+      const res = await fetch(u, { ...init, signal: undefined });
+      const text = await res.text();
+      answered();
+      return new Response(text, { status: res.status, headers: res.headers });
+    }) as typeof fetch,
+  };
+  return hold;
+}
+
 /** The endpoint's secret, for raw requests. */
 const auth = (s: Serving) => ({ authorization: `Bearer ${s.secret}` });
 
@@ -358,6 +393,25 @@ describe("serve: the era bridges", () => {
     expect(stream.status).toBe(200);
     expect(stream.headers["content-type"]).toBe("text/event-stream");
     expect(stream.headers["mcp-session-id"]).toBe(sid);
+    stream.close();
+    await rig.s.close();
+  }, 10_000);
+
+  it("the answer to a request its client left is not sent on the session's GET stream (2025-11-25 sends no response there)", async () => {
+    const hold = holding("tools/call");
+    const rig = await serve(modern, { fetch: hold.fetch });
+    const sid = await legacySession(rig.s);
+    const h = { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
+    expect((await raw(rig.s, h, { body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' })).status).toBe(202);
+    const stream = await openStream(rig.s, h);
+    const call = leaving(rig.s, h, '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}');
+    await hold.reached;
+    call.leave();
+    hold.release();
+    await hold.answered;
+    // A request after it: by its answer, the left one's has long been through the bridge.
+    expect((await raw(rig.s, h, { body: '{"jsonrpc":"2.0","id":4,"method":"tools/list"}' })).status).toBe(200);
+    expect(stream.data()).not.toContain('"result"');
     stream.close();
     await rig.s.close();
   }, 10_000);

@@ -31,13 +31,13 @@ interface Bridge {
 
 function startBridge(base: ProxyBase, protocol: "legacy" | "2026-07-28"): Bridge {
   const waiting = new Map<string | number, (m: Msg) => void>();
-  // What the session sends the client: an answer someone waits for, or something unasked.
+  // What the session sends the client: an answer someone waits for, or something unasked. An answer
+  // nobody waits for (its client left) is dropped: a GET stream carries no responses (2025-11-25).
   const client = new MemoryTransport((m) => {
-    const answer = m.method === undefined && m.id !== undefined ? waiting.get(m.id) : undefined;
-    if (answer) {
-      waiting.delete(m.id!);
-      answer(m);
-    } else bridge.unasked?.(m);
+    if (m.method !== undefined) return bridge.unasked?.(m);
+    const answer = m.id === undefined ? undefined : waiting.get(m.id);
+    waiting.delete(m.id!);
+    answer?.(m);
   });
   let end!: () => void;
   const closed = new Promise<void>((resolve) => (end = resolve));
