@@ -99,6 +99,9 @@ function leaving(s: Serving, headers: Record<string, string>, body: string): { l
   return { leave: () => req.destroy() };
 }
 
+/** A request body as text. */
+const textOf = (init: RequestInit | undefined): string => (init?.body instanceof Uint8Array ? Buffer.from(init.body).toString() : String(init?.body ?? ""));
+
 /**
  * The server's fetch, with each `method` request held until `release`: `reached` once one is on its
  * way, `answered` once the server's answer to it is in.
@@ -113,8 +116,7 @@ function holding(method: string) {
     reached: new Promise<void>((r) => (reached = r)),
     answered: new Promise<void>((r) => (answered = r)),
     fetch: (async (u, init) => {
-      const body = init?.body instanceof Uint8Array ? Buffer.from(init.body).toString() : String(init?.body ?? "");
-      if (!body.includes(`"method":"${method}"`)) return fetch(u, init);
+      if (!textOf(init).includes(`"method":"${method}"`)) return fetch(u, init);
       reached();
       await held;
       const res = await fetch(u, { ...init, signal: undefined });
@@ -413,6 +415,25 @@ describe("serve: the era bridges", () => {
     expect((await raw(rig.s, h, { body: '{"jsonrpc":"2.0","id":4,"method":"tools/list"}' })).status).toBe(200);
     expect(stream.data()).not.toContain('"result"');
     stream.close();
+    await rig.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client that leaves its bridged request cancels it at the legacy server (2026-07-28: leaving is cancelling)", async () => {
+    const hold = holding("tools/call");
+    const sent: string[] = [];
+    const rig = await serve(legacy, { fetch: (async (u, init) => (sent.push(textOf(init)), hold.fetch(u, init))) as typeof fetch });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    const discover = await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) });
+    expect(discover.status).toBe(200);
+    const call = leaving(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }));
+    await hold.reached;
+    call.leave();
+    await expect.poll(() => sent.find((b) => b.includes('"notifications/cancelled"'))).toBeDefined();
+
+    const upstreamId = JSON.parse(sent.find((b) => b.includes('"tools/call"'))!).id;
+    expect(JSON.parse(sent.find((b) => b.includes('"notifications/cancelled"'))!).params.requestId).toBe(upstreamId);
+    hold.release();
     await rig.s.close();
   }, 10_000);
 

@@ -68,15 +68,15 @@ export function eraBridges(base: ProxyBase) {
   };
   const accepted = (res: ServerResponse, headers: Record<string, string> = {}) => void res.writeHead(202, headers).end();
 
-  /** One message through a bridge; a request waits for its answer. */
-  const relay = (b: Bridge, m: Msg, res: ServerResponse, headers: Record<string, string> = {}, restore?: string | number) => {
+  /** One message through a bridge; a request waits for its answer, and `left` runs if its client leaves first. */
+  const relay = (b: Bridge, m: Msg, res: ServerResponse, headers: Record<string, string> = {}, restore?: string | number, left?: () => void) => {
     if (m.method === undefined || m.id === undefined) {
       b.send(m);
       return accepted(res, headers);
     }
     const id = m.id;
     b.waiting.set(id, (a) => json(res, restore === undefined ? a : { ...a, id: restore }, headers));
-    res.on("close", () => b.waiting.delete(id));
+    res.on("close", () => void (b.waiting.delete(id) && left?.()));
     b.send(m);
   };
 
@@ -128,7 +128,10 @@ export function eraBridges(base: ProxyBase) {
     modern(res: ServerResponse, m: Msg): void {
       modern ??= startBridge(base, "legacy");
       if (m.id === undefined || m.method === undefined) return relay(modern, m, res);
-      relay(modern, { ...m, id: `serve-${++seq}` }, res, {}, m.id);
+      const id = `serve-${++seq}`;
+      const bridge = modern;
+      // On Streamable HTTP 2026-07-28 a client that leaves cancels its request (basic/patterns/cancellation); a legacy server is told so.
+      relay(bridge, { ...m, id }, res, {}, m.id, () => bridge.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id } }));
     },
 
     close(): void {
