@@ -388,6 +388,19 @@ describe("serve: the era bridges", () => {
     await rig.s.close();
   }, 10_000);
 
+  it("past 32 bridged sessions the one left unused longest ends, not the oldest one still in use", async () => {
+    const rig = await serve(modern);
+    const list = '{"jsonrpc":"2.0","id":2,"method":"tools/list"}';
+    const h = (id: string) => ({ ...auth(rig.s), "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" });
+    const sessions: string[] = [];
+    for (let i = 0; i < 32; i++) sessions.push(await legacySession(rig.s));
+    expect((await raw(rig.s, h(sessions[0]!), { body: list })).status).toBe(200);
+    await legacySession(rig.s); // the 33rd
+    expect((await raw(rig.s, h(sessions[0]!), { body: list })).status).toBe(200);
+    expect((await raw(rig.s, h(sessions[1]!), { body: list })).status).toBe(404);
+    await rig.s.close();
+  }, 30_000);
+
   it("a bridged session's GET stream answers at once, before the server has anything to send", async () => {
     const rig = await serve(modern);
     const sid = await legacySession(rig.s);

@@ -17,7 +17,7 @@ import { MemoryTransport } from "./transport.js";
 type Msg = { jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown; result?: unknown; error?: unknown };
 type ProxyBase = Omit<ProxyOptions, "input" | "output" | "client" | "protocol">;
 
-/** Bridged legacy sessions at most; a new one past that ends the oldest (a client that never says DELETE). */
+/** Bridged legacy sessions at most; a new one past that ends the one unused longest (a client that never says DELETE). */
 const MAX_SESSIONS = 32;
 
 interface Bridge {
@@ -88,6 +88,11 @@ export function eraBridges(base: ProxyBase) {
     legacy(req: IncomingMessage, res: ServerResponse, m: Msg | undefined): void {
       const sid = req.headers["mcp-session-id"] as string | undefined;
       let s = sid === undefined ? undefined : sessions.get(sid);
+      // Used now: it moves to the end of the map's order, the last to be ended past MAX_SESSIONS.
+      if (s) {
+        sessions.delete(sid!);
+        sessions.set(sid!, s);
+      }
       if (req.method === "DELETE" && s) {
         s.close();
         s.stream?.end();
@@ -109,7 +114,7 @@ export function eraBridges(base: ProxyBase) {
         if (m.method !== "initialize") return void res.writeHead(404, { "content-type": "text/plain" }).end("Session not found\n");
         const id = randomUUID();
         if (sessions.size >= MAX_SESSIONS) {
-          const [oldest, old] = sessions.entries().next().value!;
+          const [oldest, old] = sessions.entries().next().value!; // unused longest
           old.close();
           old.stream?.end();
           sessions.delete(oldest);
