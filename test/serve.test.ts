@@ -77,17 +77,18 @@ function raw(s: Serving, headers: Record<string, string>, o: { method?: string; 
   });
 }
 
-/** A GET event stream: resolves once its headers are in; `data` is what came so far; `close` leaves it. */
-function openStream(s: Serving, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; data: () => string; close: () => void }> {
+/** An event stream (GET, or a POST of `body`): resolves once its headers are in; `data` is what came so far; `close` leaves it. */
+function openStream(s: Serving, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: IncomingHttpHeaders; data: () => string; close: () => void }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port: s.port, method: "GET", path: "/mcp", headers: { accept: "text/event-stream", ...headers } }, (res) => {
+    const post = body === undefined ? {} : { "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const req = httpRequest({ host: "127.0.0.1", port: s.port, method: body === undefined ? "GET" : "POST", path: "/mcp", headers: { accept: "text/event-stream", ...post, ...headers } }, (res) => {
       let data = "";
       res.on("data", (d) => (data += d));
       res.on("error", () => {});
       resolve({ status: res.statusCode ?? 0, headers: res.headers, data: () => data, close: () => req.destroy() });
     });
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -447,6 +448,23 @@ describe("serve: the era bridges", () => {
     const upstreamId = JSON.parse(sent.find((b) => b.includes('"tools/call"'))!).id;
     expect(JSON.parse(sent.find((b) => b.includes('"notifications/cancelled"'))!).params.requestId).toBe(upstreamId);
     hold.release();
+    await rig.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client's subscriptions/listen at a legacy server is an event stream: acknowledged under the client's id; leaving it cancels it", async () => {
+    const rig = await serve(legacy);
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const listen = await openStream(rig.s, { ...h, "mcp-method": "subscriptions/listen" }, JSON.stringify({ jsonrpc: "2.0", id: "sub-1", method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: META } }));
+    expect(listen.status).toBe(200);
+    expect(listen.headers["content-type"]).toBe("text/event-stream");
+    await expect.poll(() => listen.data()).toContain("\n\n");
+    const ack = JSON.parse(/^data: (.*)$/m.exec(listen.data())![1]!);
+    expect(ack).toMatchObject({ method: "notifications/subscriptions/acknowledged", params: { notifications: { toolsListChanged: true }, _meta: { "io.modelcontextprotocol/subscriptionId": "sub-1" } } });
+    listen.close();
+    // The bridge is told, under the id it gave the request (its trace), and ends the subscription.
+    await expect.poll(() => rig.debug.find((l) => l.includes('"notifications/cancelled"'))).toMatch(/"requestId":"serve-\d+"/);
     await rig.s.close();
   }, 10_000);
 

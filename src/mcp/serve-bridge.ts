@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isModernVersion, META_PROTOCOL_VERSION } from "./era.js";
+import { isModernVersion, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID } from "./era.js";
 import { runProxy, type ProxyOptions } from "./proxy.js";
 import { MemoryTransport } from "./transport.js";
 
@@ -8,7 +8,7 @@ import { MemoryTransport } from "./transport.js";
  * `mcp-auth serve` across protocol eras (docs/mcp-2026-07-28.md): when the client's era is one the
  * server does not speak, the request is not passed through but handed to the proxy's own bridge
  * (./proxy.ts, runProxy), handed to it as a message object (a MemoryTransport: no JSON text or stream
- * in between), and its answer sent back as JSON. A legacy
+ * in between), and its answer sent back as JSON (a subscriptions/listen: an event stream). A legacy
  * client in front of a 2026-07-28-only server gets a session of its own (Mcp-Session-Id, one bridge per
  * session; what the server sends unasked goes to the session's GET stream); 2026-07-28 clients in front
  * of a legacy server share one bridge, their request ids made unique on the way in and restored on the
@@ -67,6 +67,10 @@ export function eraBridges(base: ProxyBase) {
     res.writeHead(200, { "content-type": "application/json", ...headers }).end(JSON.stringify(m));
   };
   const accepted = (res: ServerResponse, headers: Record<string, string> = {}) => void res.writeHead(202, headers).end();
+  /** A message as one event of an event stream. */
+  const event = (m: Msg) => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
+  /** 2026-07-28 clients' open subscriptions/listen streams, by the id the bridge gave the request; `id`: the client's. */
+  const listens = new Map<string, { res: ServerResponse; id: string | number }>();
 
   /** One message through a bridge; a request waits for its answer, and `left` runs if its client leaves first. */
   const relay = (b: Bridge, m: Msg, res: ServerResponse, headers: Record<string, string> = {}, restore?: string | number, left?: () => void) => {
@@ -122,7 +126,7 @@ export function eraBridges(base: ProxyBase) {
         const b = startBridge(base, "2026-07-28");
         s = Object.assign(b, { stream: undefined as ServerResponse | undefined });
         const session = s;
-        b.unasked = (x) => void session.stream?.write(`event: message\ndata: ${JSON.stringify(x)}\n\n`);
+        b.unasked = (x) => void session.stream?.write(event(x));
         sessions.set(id, s);
         return relay(s, m, res, { "mcp-session-id": id });
       }
@@ -131,12 +135,32 @@ export function eraBridges(base: ProxyBase) {
 
     /** A 2026-07-28 client's request for a legacy server: one shared bridge, ids made unique. */
     modern(res: ServerResponse, m: Msg): void {
-      modern ??= startBridge(base, "legacy");
+      if (!modern) {
+        modern = startBridge(base, "legacy");
+        // What the bridge sends unasked is a subscription's notification, tagged with the listen request's id: to that stream, under the client's id.
+        modern.unasked = (x) => {
+          const params = x.params as { _meta?: Record<string, unknown> } | undefined;
+          const sub = params?._meta?.[META_SUBSCRIPTION_ID];
+          const l = typeof sub === "string" ? listens.get(sub) : undefined;
+          l?.res.write(event({ ...x, params: { ...params, _meta: { ...params!._meta, [META_SUBSCRIPTION_ID]: l.id } } }));
+        };
+      }
       if (m.id === undefined || m.method === undefined) return relay(modern, m, res);
       const id = `serve-${++seq}`;
       const bridge = modern;
       // On Streamable HTTP 2026-07-28 a client that leaves cancels its request (basic/patterns/cancellation); a legacy server is told so.
-      relay(bridge, { ...m, id }, res, {}, m.id, () => bridge.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id } }));
+      const cancel = () => bridge.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id } });
+      if (m.method !== "subscriptions/listen") return relay(bridge, { ...m, id }, res, {}, m.id, cancel);
+      // A subscription is an event stream (basic/patterns/subscriptions): its notifications until the client leaves it.
+      const client = m.id;
+      listens.set(id, { res, id: client });
+      bridge.waiting.set(id, (a) => res.end(event({ ...a, id: client })));
+      res.on("close", () => {
+        listens.delete(id);
+        if (bridge.waiting.delete(id)) cancel();
+      });
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" }).flushHeaders();
+      bridge.send({ ...m, id });
     },
 
     close(): void {
