@@ -303,6 +303,17 @@ describe("serve: both eras pass through with a fresh token", () => {
     await rig.s.close();
   }, 10_000);
 
+  it("a server's 405 to GET and DELETE (2026-07-28 has neither) comes back with its Allow header", async () => {
+    const rig = await serve(modern);
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    for (const method of ["GET", "DELETE"]) {
+      const r = await raw(rig.s, h, { method });
+      expect(r.status, r.body).toBe(405);
+      expect(r.headers.allow).toContain("POST");
+    }
+    await rig.s.close();
+  });
+
   it("a long answer streamed back leaves no listener behind for each chunk the client had to drain", async () => {
     const chunk = new Uint8Array(64 * 1024).fill(0x3a); // ':' an event-stream comment
     const rig = await serve(legacy, {

@@ -46,8 +46,11 @@ export const SERVE_PATH = "/mcp";
 
 /** Request headers passed to the server: the MCP ones; never cookies, the secret, Host or Origin. */
 const REQUEST_HEADERS = new Set(["content-type", "accept", "last-event-id"]);
-/** Response headers passed to the client; not WWW-Authenticate (the client's credential is the secret, not an OAuth token). */
-const RESPONSE_HEADERS = new Set(["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after"]);
+/**
+ * Response headers passed to the client; not WWW-Authenticate (the client's credential is the secret,
+ * not an OAuth token). Allow: a 405 must name what the endpoint takes (RFC 9110 §15.5.6).
+ */
+const RESPONSE_HEADERS = new Set(["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after", "allow"]);
 
 /** The per-serve secret: 256 random bits, URL-safe. */
 export function newSecret(): string {
