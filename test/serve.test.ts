@@ -462,6 +462,25 @@ describe("serve: the era bridges", () => {
     await rig.s.close();
   }, 10_000);
 
+  it("a 2026-07-28 client's notifications/cancelled cannot cancel another client's bridged request", async () => {
+    const hold = holding("tools/call");
+    const sent: string[] = [];
+    const rig = await serve(legacy, { fetch: (async (u, init) => (sent.push(textOf(init)), hold.fetch(u, init))) as typeof fetch });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const call = raw(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }) });
+    await hold.reached;
+    const theirs = JSON.parse(sent.find((b) => b.includes('"tools/call"'))!).id;
+    // Another client names the id the bridge gave the first one's request.
+    const cancel = await raw(rig.s, { ...h, "mcp-method": "notifications/cancelled" }, { body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: theirs } }) });
+    expect(cancel.status).toBe(202);
+    hold.release();
+    expect((await call).status).toBe(200);
+    expect(sent.filter((b) => b.includes('"notifications/cancelled"'))).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
+
   it("a 2026-07-28 client's subscriptions/listen at a legacy server is an event stream: acknowledged under the client's id; leaving it cancels it", async () => {
     const rig = await serve(legacy);
     const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };

@@ -145,6 +145,9 @@ export function eraBridges(base: ProxyBase) {
           l?.res.write(event({ ...x, params: { ...params, _meta: { ...params!._meta, [META_SUBSCRIPTION_ID]: l.id } } }));
         };
       }
+      // On HTTP a 2026-07-28 client cancels by leaving (below), never by notification: the id one would
+      // name is its own, unknown to the shared bridge, or one the bridge gave another client's request.
+      if (m.method === "notifications/cancelled") return accepted(res);
       if (m.id === undefined || m.method === undefined) return relay(modern, m, res);
       const id = `serve-${++seq}`;
       const bridge = modern;
