@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loopbackHost, loopbackOrigin, startServe, type Serving } from "../src/mcp/serve.js";
 import type { BearerToken } from "../src/mcp/proxy.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
-import { createRelay, relayFromFetch } from "../src/oauth/http.js";
+import { createRelay, relayFromFetch, type Timers } from "../src/oauth/http.js";
 
 const realRelay = createRelay({ timeoutMs: 30_000, env: {} });
 
@@ -40,7 +40,7 @@ async function realToken(sb: Sandbox): Promise<BearerToken> {
   return { access_token: t.access_token, expires_at: Math.floor(Date.now() / 1000) + t.expires_in };
 }
 
-async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch?: typeof fetch } = {}) {
+async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch?: typeof fetch; timers?: Timers } = {}) {
   const errors: string[] = [];
   const debug: string[] = [];
   const upstream: Headers[] = [];
@@ -58,6 +58,7 @@ async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch
     debug: (l) => debug.push(l),
     owner: 'profile "sb"',
     loginHint: "run: mcp-auth login sb",
+    timers: o.timers,
   });
   return { s, errors, debug, upstream };
 }
@@ -127,6 +128,21 @@ function holding(method: string) {
     }) as typeof fetch,
   };
   return hold;
+}
+
+/** Timers the test fires (`fire`: everything due, as if the time had come). */
+function manualTimers() {
+  const due = new Map<number, () => void>();
+  let n = 0;
+  return {
+    setTimeout: (fn: () => void) => (due.set(++n, fn), n),
+    clearTimeout: (t: unknown) => void due.delete(t as number),
+    fire: () => {
+      const now = [...due];
+      due.clear();
+      for (const [, fn] of now) fn();
+    },
+  };
 }
 
 /** The endpoint's secret, for raw requests. */
@@ -496,6 +512,30 @@ describe("serve: the era bridges", () => {
     // The bridge is told, under the id it gave the request (its trace), and ends the subscription.
     await expect.poll(() => rig.debug.find((l) => l.includes('"notifications/cancelled"'))).toMatch(/"requestId":"serve-\d+"/);
     await rig.s.close();
+  }, 10_000);
+
+  it("the event streams serve holds open itself carry a keep-alive comment while quiet (a client's idle timeout would end them)", async () => {
+    const timers = manualTimers();
+    const rig = await serve(modern, { timers });
+    const sid = await legacySession(rig.s);
+    const stream = await openStream(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
+    timers.fire();
+    await expect.poll(() => stream.data()).toContain(": keepalive\n\n");
+    timers.fire();
+    await expect.poll(() => stream.data().split(": keepalive").length - 1).toBe(2);
+    stream.close();
+    await rig.s.close();
+
+    const timers2 = manualTimers();
+    const rig2 = await serve(legacy, { timers: timers2 });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig2.s), "mcp-protocol-version": "2026-07-28" };
+    expect((await raw(rig2.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const listen = await openStream(rig2.s, { ...h, "mcp-method": "subscriptions/listen" }, JSON.stringify({ jsonrpc: "2.0", id: "sub-1", method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: META } }));
+    timers2.fire();
+    await expect.poll(() => listen.data()).toContain(": keepalive\n\n");
+    listen.close();
+    await rig2.s.close();
   }, 10_000);
 
   it("a 2026-07-28 client's body that is not a JSON-RPC message is not bridged: the legacy server answers it", async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Timers } from "../oauth/http.js";
 import { isModernVersion, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID } from "./era.js";
 import { runProxy, type ProxyOptions } from "./proxy.js";
 import { MemoryTransport } from "./transport.js";
@@ -16,6 +17,14 @@ import { MemoryTransport } from "./transport.js";
  */
 type Msg = { jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown; result?: unknown; error?: unknown };
 type ProxyBase = Omit<ProxyOptions, "input" | "output" | "client" | "protocol">;
+
+/**
+ * Between keep-alive comments on the event streams serve holds open itself (a session's GET stream, a
+ * subscription): a stream quiet for long is not ended by a client's idle timeout (Node's fetch: 5
+ * minutes). The SDK's server transport sends one every 15 s; 2026-07-28 encourages them on long streams.
+ */
+const KEEP_ALIVE_MS = 15_000;
+const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
 
 /** Bridged legacy sessions at most; a new one past that ends the one unused longest (a client that never says DELETE). */
 const MAX_SESSIONS = 32;
@@ -58,7 +67,7 @@ export function clientEra(headers: IncomingMessage["headers"], m: Msg): "modern"
   return "legacy";
 }
 
-export function eraBridges(base: ProxyBase) {
+export function eraBridges(base: ProxyBase, timers: Timers = realTimers) {
   const sessions = new Map<string, Bridge & { stream?: ServerResponse }>();
   let modern: Bridge | undefined;
   let seq = 0;
@@ -69,6 +78,20 @@ export function eraBridges(base: ProxyBase) {
   const accepted = (res: ServerResponse, headers: Record<string, string> = {}) => void res.writeHead(202, headers).end();
   /** A message as one event of an event stream. */
   const event = (m: Msg) => `event: message\ndata: ${JSON.stringify(m)}\n\n`;
+  /** Onto a stream, unless serve has ended it (replaced, DELETE, answered): a write after end would be thrown, uncaught. */
+  const write = (res: ServerResponse, text: string) => void (res.writableEnded || res.write(text));
+  /** An event stream serve holds open: its headers now, then a comment every KEEP_ALIVE_MS until it closes. */
+  const openStream = (res: ServerResponse, headers: Record<string, string> = {}) => {
+    let timer: unknown;
+    const tick = () => {
+      write(res, ": keepalive\n\n");
+      timer = timers.setTimeout(tick, KEEP_ALIVE_MS);
+    };
+    timer = timers.setTimeout(tick, KEEP_ALIVE_MS);
+    res.on("close", () => timers.clearTimeout(timer));
+    // Sent now: the client learns the stream is open before the server has anything for it.
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...headers }).flushHeaders();
+  };
   /** 2026-07-28 clients' open subscriptions/listen streams, by the id the bridge gave the request; `id`: the client's. */
   const listens = new Map<string, { res: ServerResponse; id: string | number }>();
 
@@ -109,9 +132,7 @@ export function eraBridges(base: ProxyBase) {
         const session = s;
         session.stream = res;
         res.on("close", () => void (session.stream === res && (session.stream = undefined)));
-        // Sent now: the client learns the stream is open before the server has anything for it.
-        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "mcp-session-id": sid! }).flushHeaders();
-        return;
+        return openStream(res, { "mcp-session-id": sid! });
       }
       if (!m) return void res.writeHead(400, { "content-type": "text/plain" }).end("Bad request\n");
       if (!s) {
@@ -126,7 +147,7 @@ export function eraBridges(base: ProxyBase) {
         const b = startBridge(base, "2026-07-28");
         s = Object.assign(b, { stream: undefined as ServerResponse | undefined });
         const session = s;
-        b.unasked = (x) => void session.stream?.write(event(x));
+        b.unasked = (x) => session.stream && write(session.stream, event(x));
         sessions.set(id, s);
         return relay(s, m, res, { "mcp-session-id": id });
       }
@@ -142,7 +163,7 @@ export function eraBridges(base: ProxyBase) {
           const params = x.params as { _meta?: Record<string, unknown> } | undefined;
           const sub = params?._meta?.[META_SUBSCRIPTION_ID];
           const l = typeof sub === "string" ? listens.get(sub) : undefined;
-          l?.res.write(event({ ...x, params: { ...params, _meta: { ...params!._meta, [META_SUBSCRIPTION_ID]: l.id } } }));
+          if (l) write(l.res, event({ ...x, params: { ...params, _meta: { ...params!._meta, [META_SUBSCRIPTION_ID]: l.id } } }));
         };
       }
       // On HTTP a 2026-07-28 client cancels by leaving (below), never by notification: the id one would
@@ -162,7 +183,7 @@ export function eraBridges(base: ProxyBase) {
         listens.delete(id);
         if (bridge.waiting.delete(id)) cancel();
       });
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" }).flushHeaders();
+      openStream(res);
       bridge.send({ ...m, id });
     },
 

@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
-import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer } from "../oauth/http.js";
+import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer, type Timers } from "../oauth/http.js";
 import { probeEra } from "./era.js";
 import { authorizedRelay, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
 import { clientEra, eraBridges } from "./serve-bridge.js";
@@ -31,6 +31,8 @@ export type ServeOptions = Pick<ProxyOptions, "url" | "token" | "stepUp" | "cove
   port: number;
   /** The secret clients must send as `Authorization: Bearer <secret>` (default: 32 random bytes). */
   secret?: string;
+  /** The clock of the event streams' keep-alive comments (default: the process's). */
+  timers?: Timers;
 };
 
 export interface Serving {
@@ -119,7 +121,7 @@ class ServeEndpoint {
     this.expected = Buffer.from(`Bearer ${this.secret}`);
     this.upstream = authorizedRelay(o, bearerCache(o));
     this.port = o.port;
-    this.bridges = eraBridges(o);
+    this.bridges = eraBridges(o, o.timers);
     // Bound once: the request listener allocates nothing of its own per request.
     this.server = createServer(this.onRequest);
     // Idle keep-alive sockets must not hold a stopping server open.
