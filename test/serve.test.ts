@@ -1,11 +1,11 @@
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loopbackHost, loopbackOrigin, startServe, type Serving } from "../src/mcp/serve.js";
 import type { BearerToken } from "../src/mcp/proxy.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
-import { createRelay, relayFromFetch } from "../src/oauth/http.js";
+import { createRelay, relayFromFetch, type Timers } from "../src/oauth/http.js";
 
 const realRelay = createRelay({ timeoutMs: 30_000, env: {} });
 
@@ -40,7 +40,7 @@ async function realToken(sb: Sandbox): Promise<BearerToken> {
   return { access_token: t.access_token, expires_at: Math.floor(Date.now() / 1000) + t.expires_in };
 }
 
-async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch?: typeof fetch } = {}) {
+async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch?: typeof fetch; timers?: Timers } = {}) {
   const errors: string[] = [];
   const debug: string[] = [];
   const upstream: Headers[] = [];
@@ -58,21 +58,103 @@ async function serve(sb: Sandbox, o: { token?: () => Promise<BearerToken>; fetch
     debug: (l) => debug.push(l),
     owner: 'profile "sb"',
     loginHint: "run: mcp-auth login sb",
+    timers: o.timers,
   });
   return { s, errors, debug, upstream };
 }
 
 /** A raw request with the Host, Origin and Authorization the test picks (fetch would set Host itself). */
-function raw(s: Serving, headers: Record<string, string>, o: { method?: string; path?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
+function raw(s: Serving, headers: Record<string, string>, o: { method?: string; path?: string; body?: string } = {}): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: "127.0.0.1", port: s.port, method: o.method ?? "POST", path: o.path ?? "/mcp", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (res) => {
       let body = "";
       res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on("error", reject);
+    // GET and DELETE carry no body, as clients send them.
+    if (o.method === "GET" || o.method === "DELETE") return void req.end();
     req.end(o.body ?? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }));
   });
+}
+
+/** An event stream (GET, or a POST of `body`): resolves once its headers are in; `data` is what came so far; `close` leaves it. */
+function openStream(s: Serving, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: IncomingHttpHeaders; data: () => string; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const post = body === undefined ? {} : { "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const req = httpRequest({ host: "127.0.0.1", port: s.port, method: body === undefined ? "GET" : "POST", path: "/mcp", headers: { accept: "text/event-stream", ...post, ...headers } }, (res) => {
+      let data = "";
+      res.on("data", (d) => (data += d));
+      res.on("error", () => {});
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, data: () => data, close: () => req.destroy() });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A POST the client gives up on: `leave` closes its connection before the answer. */
+function leaving(s: Serving, headers: Record<string, string>, body: string): { leave: () => void } {
+  const req = httpRequest({ host: "127.0.0.1", port: s.port, method: "POST", path: "/mcp", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } });
+  req.on("error", () => {});
+  req.end(body);
+  return { leave: () => req.destroy() };
+}
+
+/** A request body as text. */
+const textOf = (init: RequestInit | undefined): string => (init?.body instanceof Uint8Array ? Buffer.from(init.body).toString() : String(init?.body ?? ""));
+
+/**
+ * The server's fetch, with each `method` request held until `release`: `reached` once one is on its
+ * way, `answered` once the server's answer to it is in.
+ */
+function holding(method: string) {
+  let release!: () => void;
+  let reached!: () => void;
+  let answered!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const hold = {
+    release: () => release(),
+    reached: new Promise<void>((r) => (reached = r)),
+    answered: new Promise<void>((r) => (answered = r)),
+    fetch: (async (u, init) => {
+      if (!textOf(init).includes(`"method":"${method}"`)) return fetch(u, init);
+      reached();
+      await held;
+      const res = await fetch(u, { ...init, signal: undefined });
+      const text = await res.text();
+      answered();
+      return new Response(text, { status: res.status, headers: res.headers });
+    }) as typeof fetch,
+  };
+  return hold;
+}
+
+/** Timers the test fires (`fire`: everything due, as if the time had come). */
+function manualTimers() {
+  const due = new Map<number, () => void>();
+  let n = 0;
+  return {
+    setTimeout: (fn: () => void) => (due.set(++n, fn), n),
+    clearTimeout: (t: unknown) => void due.delete(t as number),
+    fire: () => {
+      const now = [...due];
+      due.clear();
+      for (const [, fn] of now) fn();
+    },
+  };
+}
+
+/** The endpoint's secret, for raw requests. */
+const auth = (s: Serving) => ({ authorization: `Bearer ${s.secret}` });
+
+/** A legacy client's initialize through raw requests: the session id serve's bridge gave it. */
+async function legacySession(s: Serving): Promise<string> {
+  const r = await raw(s, auth(s));
+  expect(r.status, r.body).toBe(200);
+  const sid = r.headers["mcp-session-id"];
+  expect(typeof sid).toBe("string");
+  return sid as string;
 }
 
 describe("serve: who may use the endpoint", () => {
@@ -225,6 +307,58 @@ describe("serve: both eras pass through with a fresh token", () => {
     await rig.s.close();
   });
 
+  it("a server's event stream reaches the client as soon as its headers do, before any event", async () => {
+    const rig = await serve(legacy, {
+      token: async () => ({ access_token: "t", expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+      fetch: async () => new Response(new ReadableStream<Uint8Array>(), { status: 200, headers: { "content-type": "text/event-stream", "mcp-session-id": "s1" } }),
+    });
+    const stream = await openStream(rig.s, { ...auth(rig.s), "mcp-session-id": "s1" });
+    expect(stream.status).toBe(200);
+    expect(stream.headers["content-type"]).toBe("text/event-stream");
+    stream.close();
+    await rig.s.close();
+  }, 10_000);
+
+  it("a server's 405 to GET and DELETE (2026-07-28 has neither) comes back with its Allow header", async () => {
+    const rig = await serve(modern);
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    for (const method of ["GET", "DELETE"]) {
+      const r = await raw(rig.s, h, { method });
+      expect(r.status, r.body).toBe(405);
+      expect(r.headers.allow).toContain("POST");
+    }
+    await rig.s.close();
+  });
+
+  it("a long answer streamed back leaves no listener behind for each chunk the client had to drain", async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x3a); // ':' an event-stream comment
+    const rig = await serve(legacy, {
+      token: async () => ({ access_token: "t", expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+      fetch: async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start: (c) => {
+              for (let i = 0; i < 40; i++) c.enqueue(chunk);
+              c.close();
+            },
+          }),
+          { status: 200, headers: { "content-type": "text/event-stream" } },
+        ),
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      const r = await raw(rig.s, auth(rig.s), { body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big"}}' });
+      expect(r.body.length).toBe(40 * chunk.length);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+      await rig.s.close();
+    }
+  });
+
   it("a token the server refuses is renewed once; one still refused is a JSON-RPC error for the client, reported once", async () => {
     let calls = 0;
     const rig = await serve(legacy, {
@@ -249,4 +383,166 @@ describe("serve: both eras pass through with a fresh token", () => {
     expect(bad.errors).toHaveLength(1);
     await bad.s.close();
   }, 30_000);
+});
+
+describe("serve: the era bridges", () => {
+  it.each([
+    ["a method that is not a string", '{"jsonrpc":"2.0","id":2,"method":5}'],
+    ["an id that is not an integer", '{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}'],
+    ["an id that is an object", '{"jsonrpc":"2.0","id":{"a":1},"method":"tools/list"}'],
+    ["a null id on a request", '{"jsonrpc":"2.0","id":null,"method":"tools/list"}'],
+  ])("a bridged session answers a body that is not a JSON-RPC message (%s) with 400, at once", async (_what, body) => {
+    const rig = await serve(modern);
+    const sid = await legacySession(rig.s);
+    const r = await raw(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" }, { body });
+    expect(r.status).toBe(400);
+    expect(rig.errors).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
+
+  it("a bridged session ended by DELETE, or one serve never gave, is 404 (the client then starts a new session)", async () => {
+    const rig = await serve(modern);
+    const sid = await legacySession(rig.s);
+    const list = '{"jsonrpc":"2.0","id":2,"method":"tools/list"}';
+    const h = (id: string) => ({ ...auth(rig.s), "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" });
+    expect((await raw(rig.s, h(sid), { body: list })).status).toBe(200);
+    expect((await raw(rig.s, h(sid), { method: "DELETE" })).status).toBe(200);
+    expect((await raw(rig.s, h(sid), { body: list })).status).toBe(404);
+    expect((await raw(rig.s, h("never-given"), { body: list })).status).toBe(404);
+    // A new initialize, even one that still carries the old id, starts a new session.
+    const again = await raw(rig.s, h(sid));
+    expect(again.status, again.body).toBe(200);
+    expect(again.headers["mcp-session-id"]).not.toBe(sid);
+    await rig.s.close();
+  }, 10_000);
+
+  it("past 32 bridged sessions the one left unused longest ends, not the oldest one still in use", async () => {
+    const rig = await serve(modern);
+    const list = '{"jsonrpc":"2.0","id":2,"method":"tools/list"}';
+    const h = (id: string) => ({ ...auth(rig.s), "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" });
+    const sessions: string[] = [];
+    for (let i = 0; i < 32; i++) sessions.push(await legacySession(rig.s));
+    expect((await raw(rig.s, h(sessions[0]!), { body: list })).status).toBe(200);
+    await legacySession(rig.s); // the 33rd
+    expect((await raw(rig.s, h(sessions[0]!), { body: list })).status).toBe(200);
+    expect((await raw(rig.s, h(sessions[1]!), { body: list })).status).toBe(404);
+    await rig.s.close();
+  }, 30_000);
+
+  it("a bridged session's GET stream answers at once, before the server has anything to send", async () => {
+    const rig = await serve(modern);
+    const sid = await legacySession(rig.s);
+    const stream = await openStream(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
+    expect(stream.status).toBe(200);
+    expect(stream.headers["content-type"]).toBe("text/event-stream");
+    expect(stream.headers["mcp-session-id"]).toBe(sid);
+    stream.close();
+    await rig.s.close();
+  }, 10_000);
+
+  it("the answer to a request its client left is not sent on the session's GET stream (2025-11-25 sends no response there)", async () => {
+    const hold = holding("tools/call");
+    const rig = await serve(modern, { fetch: hold.fetch });
+    const sid = await legacySession(rig.s);
+    const h = { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
+    expect((await raw(rig.s, h, { body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' })).status).toBe(202);
+    const stream = await openStream(rig.s, h);
+    const call = leaving(rig.s, h, '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}');
+    await hold.reached;
+    call.leave();
+    hold.release();
+    await hold.answered;
+    // A request after it: by its answer, the left one's has long been through the bridge.
+    expect((await raw(rig.s, h, { body: '{"jsonrpc":"2.0","id":4,"method":"tools/list"}' })).status).toBe(200);
+    expect(stream.data()).not.toContain('"result"');
+    stream.close();
+    await rig.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client that leaves its bridged request cancels it at the legacy server (2026-07-28: leaving is cancelling)", async () => {
+    const hold = holding("tools/call");
+    const sent: string[] = [];
+    const rig = await serve(legacy, { fetch: (async (u, init) => (sent.push(textOf(init)), hold.fetch(u, init))) as typeof fetch });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    const discover = await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) });
+    expect(discover.status).toBe(200);
+    const call = leaving(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }));
+    await hold.reached;
+    call.leave();
+    await expect.poll(() => sent.find((b) => b.includes('"notifications/cancelled"'))).toBeDefined();
+
+    const upstreamId = JSON.parse(sent.find((b) => b.includes('"tools/call"'))!).id;
+    expect(JSON.parse(sent.find((b) => b.includes('"notifications/cancelled"'))!).params.requestId).toBe(upstreamId);
+    hold.release();
+    await rig.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client's notifications/cancelled cannot cancel another client's bridged request", async () => {
+    const hold = holding("tools/call");
+    const sent: string[] = [];
+    const rig = await serve(legacy, { fetch: (async (u, init) => (sent.push(textOf(init)), hold.fetch(u, init))) as typeof fetch });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const call = raw(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }) });
+    await hold.reached;
+    const theirs = JSON.parse(sent.find((b) => b.includes('"tools/call"'))!).id;
+    // Another client names the id the bridge gave the first one's request.
+    const cancel = await raw(rig.s, { ...h, "mcp-method": "notifications/cancelled" }, { body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: theirs } }) });
+    expect(cancel.status).toBe(202);
+    hold.release();
+    expect((await call).status).toBe(200);
+    expect(sent.filter((b) => b.includes('"notifications/cancelled"'))).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client's subscriptions/listen at a legacy server is an event stream: acknowledged under the client's id; leaving it cancels it", async () => {
+    const rig = await serve(legacy);
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const listen = await openStream(rig.s, { ...h, "mcp-method": "subscriptions/listen" }, JSON.stringify({ jsonrpc: "2.0", id: "sub-1", method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: META } }));
+    expect(listen.status).toBe(200);
+    expect(listen.headers["content-type"]).toBe("text/event-stream");
+    await expect.poll(() => listen.data()).toContain("\n\n");
+    const ack = JSON.parse(/^data: (.*)$/m.exec(listen.data())![1]!);
+    expect(ack).toMatchObject({ method: "notifications/subscriptions/acknowledged", params: { notifications: { toolsListChanged: true }, _meta: { "io.modelcontextprotocol/subscriptionId": "sub-1" } } });
+    listen.close();
+    // The bridge is told, under the id it gave the request (its trace), and ends the subscription.
+    await expect.poll(() => rig.debug.find((l) => l.includes('"notifications/cancelled"'))).toMatch(/"requestId":"serve-\d+"/);
+    await rig.s.close();
+  }, 10_000);
+
+  it("the event streams serve holds open itself carry a keep-alive comment while quiet (a client's idle timeout would end them)", async () => {
+    const timers = manualTimers();
+    const rig = await serve(modern, { timers });
+    const sid = await legacySession(rig.s);
+    const stream = await openStream(rig.s, { ...auth(rig.s), "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
+    timers.fire();
+    await expect.poll(() => stream.data()).toContain(": keepalive\n\n");
+    timers.fire();
+    await expect.poll(() => stream.data().split(": keepalive").length - 1).toBe(2);
+    stream.close();
+    await rig.s.close();
+
+    const timers2 = manualTimers();
+    const rig2 = await serve(legacy, { timers: timers2 });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig2.s), "mcp-protocol-version": "2026-07-28" };
+    expect((await raw(rig2.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const listen = await openStream(rig2.s, { ...h, "mcp-method": "subscriptions/listen" }, JSON.stringify({ jsonrpc: "2.0", id: "sub-1", method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: META } }));
+    timers2.fire();
+    await expect.poll(() => listen.data()).toContain(": keepalive\n\n");
+    listen.close();
+    await rig2.s.close();
+  }, 10_000);
+
+  it("a 2026-07-28 client's body that is not a JSON-RPC message is not bridged: the legacy server answers it", async () => {
+    const rig = await serve(legacy);
+    const r = await raw(rig.s, { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" }, { body: '{"jsonrpc":"2.0","id":1,"method":5}' });
+    expect(r.status).toBe(400);
+    expect(rig.errors).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
 });

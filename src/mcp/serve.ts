@@ -2,11 +2,11 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpAuthError, UsageError } from "../errors.js";
-import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer } from "../oauth/http.js";
+import { headerOf, isLoopbackHost, redact, type Relay, type RelayAnswer, type Timers } from "../oauth/http.js";
 import { probeEra } from "./era.js";
 import { authorizedRelay, bearerCache, PROXY_ERROR, type ProxyOptions } from "./proxy.js";
 import { clientEra, eraBridges } from "./serve-bridge.js";
-import { MAX_SSE_EVENT_BYTES } from "./transport.js";
+import { asMessage, MAX_SSE_EVENT_BYTES } from "./transport.js";
 
 /**
  * The loopback endpoint behind `mcp-auth serve`, for MCP clients that can only be given a URL and a
@@ -31,6 +31,8 @@ export type ServeOptions = Pick<ProxyOptions, "url" | "token" | "stepUp" | "cove
   port: number;
   /** The secret clients must send as `Authorization: Bearer <secret>` (default: 32 random bytes). */
   secret?: string;
+  /** The clock of the event streams' keep-alive comments (default: the process's). */
+  timers?: Timers;
 };
 
 export interface Serving {
@@ -46,8 +48,11 @@ export const SERVE_PATH = "/mcp";
 
 /** Request headers passed to the server: the MCP ones; never cookies, the secret, Host or Origin. */
 const REQUEST_HEADERS = new Set(["content-type", "accept", "last-event-id"]);
-/** Response headers passed to the client; not WWW-Authenticate (the client's credential is the secret, not an OAuth token). */
-const RESPONSE_HEADERS = new Set(["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after"]);
+/**
+ * Response headers passed to the client; not WWW-Authenticate (the client's credential is the secret,
+ * not an OAuth token). Allow: a 405 must name what the endpoint takes (RFC 9110 §15.5.6).
+ */
+const RESPONSE_HEADERS = new Set(["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after", "allow"]);
 
 /** The per-serve secret: 256 random bits, URL-safe. */
 export function newSecret(): string {
@@ -116,7 +121,7 @@ class ServeEndpoint {
     this.expected = Buffer.from(`Bearer ${this.secret}`);
     this.upstream = authorizedRelay(o, bearerCache(o));
     this.port = o.port;
-    this.bridges = eraBridges(o);
+    this.bridges = eraBridges(o, o.timers);
     // Bound once: the request listener allocates nothing of its own per request.
     this.server = createServer(this.onRequest);
     // Idle keep-alive sockets must not hold a stopping server open.
@@ -175,13 +180,16 @@ class ServeEndpoint {
       body = await readBody(req, MAX_SSE_EVENT_BYTES);
       if (!body) return refuse(res, 413, `Request body over ${MAX_SSE_EVENT_BYTES / 1024 / 1024} MB`);
     }
-    const sid = req.headers["mcp-session-id"];
+    const header = req.headers["mcp-session-id"];
+    const sid = typeof header === "string" ? header : undefined;
     const m = body ? oneMessage(body) : undefined;
-    if (this.bridges.owns(typeof sid === "string" ? sid : undefined)) return this.bridges.legacy(req, res, m);
+    if (this.bridges.owns(sid)) return this.bridges.legacy(req, res, m);
     if (m) {
       // A bridge is needed only when the two eras differ; the server is probed at the first message that could tell.
       const client = clientEra(req.headers, m);
-      if (client === "legacy" && m.method === "initialize" && (await this.serverEra()) === "modern") return this.bridges.legacy(req, res, m);
+      // A modern-only server has no sessions: a legacy client's session id is one of the bridge's that
+      // ended (DELETE, MAX_SESSIONS), which the bridge answers 404 so that the client starts a new one.
+      if (client === "legacy" && (m.method === "initialize" || sid !== undefined) && (await this.serverEra()) === "modern") return this.bridges.legacy(req, res, m);
       if (client === "modern" && (await this.serverEra()) === "legacy") return this.bridges.modern(res, m);
     }
     await this.passThrough(req, res, body);
@@ -226,11 +234,14 @@ class ServeEndpoint {
     this.shown = false;
     if (gone) return answer.discard();
     o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
-    res.writeHead(answer.status, responseHeaders(answer));
+    const back = responseHeaders(answer);
+    res.writeHead(answer.status, back);
+    // An event stream may stay quiet for long (a GET stream): its client learns at once that it is open.
+    if (back["content-type"]?.startsWith("text/event-stream")) res.flushHeaders();
     try {
       for await (const chunk of answer.body) {
         if (gone) break;
-        if (!res.write(chunk)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
+        if (!res.write(chunk)) await drained(res);
       }
     } catch {
       /* the server or the client went away mid-stream, or the body passed its cap or its time */
@@ -287,6 +298,19 @@ function responseHeaders(answer: RelayAnswer): Record<string, string> {
   return out;
 }
 
+/** The client has taken what was written, or has gone; neither listener stays behind (a stream may wait thousands of times). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
 /** A request body of at most `cap` bytes (undefined past that). */
 function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
@@ -302,11 +326,13 @@ function readBody(req: IncomingMessage, cap: number): Promise<Buffer | undefined
 }
 
 
-/** The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). */
+/**
+ * The one JSON-RPC message of a body (a batch or anything else: undefined, and it passes through). A
+ * bridge takes only what its session takes (asMessage): anything else would never be answered.
+ */
 function oneMessage(body: Buffer): ({ jsonrpc: "2.0"; id?: string | number; method?: string; params?: unknown } & Record<string, unknown>) | undefined {
   try {
-    const v = JSON.parse(body.toString("utf8")) as unknown;
-    return v && typeof v === "object" && !Array.isArray(v) && (v as { jsonrpc?: unknown }).jsonrpc === "2.0" ? (v as never) : undefined;
+    return asMessage(JSON.parse(body.toString("utf8"))) as never;
   } catch {
     return undefined;
   }
