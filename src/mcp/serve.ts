@@ -236,7 +236,9 @@ class ServeEndpoint {
     o.debug?.(`${req.method} ${SERVE_PATH} → ${answer.status} (${o.now() - began} ms to headers)`);
     const back = responseHeaders(answer);
     res.writeHead(answer.status, back);
-    // An event stream may stay quiet for long (a GET stream): its client learns at once that it is open.
+    // An event stream may stay quiet for long (a GET stream, a long tool call's answer): its client
+    // learns at once that it is open, as from the server itself, before its fetch gives up waiting for
+    // headers (undici: 5 minutes).
     if (back["content-type"]?.startsWith("text/event-stream")) res.flushHeaders();
     try {
       for await (const chunk of answer.body) {
