@@ -171,6 +171,10 @@ describe("serve: who may use the endpoint", () => {
     ["no secret", { authorization: "" }, 401],
     ["a wrong secret", { authorization: "Bearer nope" }, 401],
     ["the secret under another scheme", { authorization: "Basic SECRET" }, 401],
+    // The scheme is case-insensitive (RFC 9110 §11.1); the secret is not.
+    ["the scheme in lower case", { authorization: "bearer SECRET" }, 200],
+    ["the secret in another case", { authorization: "Bearer SECRET_UPPER" }, 401],
+    ["the secret with a second blank before it", { authorization: "Bearer  SECRET" }, 401],
     ["a foreign Origin (DNS rebinding)", { origin: "http://evil.example" }, 403],
     ["Origin null", { origin: "null" }, 403],
     ["an https Origin on a look-alike name", { origin: "https://127.0.0.1.evil.example" }, 403],
@@ -179,7 +183,7 @@ describe("serve: who may use the endpoint", () => {
     ["a foreign Origin even with the secret and a good Host", { origin: "http://attacker.invalid" }, 403],
   ])("%s → %s", async (_what, h: Record<string, string>, status) => {
     const headers: Record<string, string> = { host: `127.0.0.1:${rig.s.port}`, authorization: `Bearer ${rig.s.secret}` };
-    for (const [k, v] of Object.entries(h)) headers[k] = v.replace("PORT", String(rig.s.port)).replace("SECRET", rig.s.secret);
+    for (const [k, v] of Object.entries(h)) headers[k] = v.replace("PORT", String(rig.s.port)).replace("SECRET_UPPER", rig.s.secret.toUpperCase()).replace("SECRET", rig.s.secret);
     if (headers.authorization === "") delete headers.authorization;
     const r = await raw(rig.s, headers);
     expect(r.status, r.body).toBe(status);

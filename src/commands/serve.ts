@@ -22,7 +22,7 @@ const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
  * A loopback Streamable HTTP endpoint in front of the profile's MCP server (src/mcp/serve.ts). Prints
- * the URL and the header to send once, on stdout, and runs until SIGINT/SIGTERM (then exits 0).
+ * the URL and the header to send once, on stdout, and runs until SIGINT, SIGTERM or SIGHUP (then exits 0).
  */
 export async function runServeCommand(ctx: Context, o: ServeCommandOptions, stopped: (stop: () => void) => void = untilSignal): Promise<void> {
   const profile = profileFor(ctx, o);
@@ -80,7 +80,7 @@ export function registerServe(program: Command, getCtx: () => Context, run: Run<
     .option("--min-ttl <seconds>", "renew a cached token with less life than this", "60")
     .addHelpText(
       "after",
-      '\nPrints {"url": …, "headers": {"Authorization": "Bearer <secret>"}} once on stdout: the secret is new on every start.\nRequests need that header, a loopback Host, and no Origin or a loopback one (403 otherwise).\nExits 0 when stopped (SIGINT, SIGTERM), 2 when the port is taken, 4 when there is no token.\n\nExamples:\n  mcp-auth serve --profile dev\n  mcp-auth serve --profile dev --port 8931 --client cursor',
+      '\nPrints {"url": …, "headers": {"Authorization": "Bearer <secret>"}} once on stdout: the secret is new on every start.\nRequests need that header, a loopback Host, and no Origin or a loopback one (403 otherwise).\nExits 0 when stopped (SIGINT, SIGTERM, SIGHUP), 2 when the port is taken, 4 when there is no token.\n\nExamples:\n  mcp-auth serve --profile dev\n  mcp-auth serve --profile dev --port 8931 --client cursor',
     );
   withProfileOptions(cmd);
   cmd.action((o: ServeCommandOptions, c: Command) => run(getCtx(), { ...o, debug: Boolean(c.optsWithGlobals().debug) }));

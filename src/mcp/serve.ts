@@ -103,7 +103,7 @@ type ServerEra = "modern" | "legacy" | "dual" | undefined;
  */
 class ServeEndpoint {
   readonly secret: string;
-  /** `Bearer <secret>` as bytes, compared with each request's Authorization header. */
+  /** The secret as bytes, compared with each request's bearer credential. */
   private readonly expected: Buffer;
   /** The era probe and the pass-through: one token cache and gate, so a renewal or a step-up serves both. */
   private readonly upstream: Relay;
@@ -118,7 +118,7 @@ class ServeEndpoint {
 
   constructor(private readonly o: ServeOptions) {
     this.secret = o.secret ?? newSecret();
-    this.expected = Buffer.from(`Bearer ${this.secret}`);
+    this.expected = Buffer.from(this.secret);
     this.upstream = authorizedRelay(o, bearerCache(o));
     this.port = o.port;
     this.bridges = eraBridges(o, o.timers);
@@ -205,10 +205,14 @@ class ServeEndpoint {
     return undefined;
   }
 
-  /** Does the Authorization header carry the secret: constant time over the secret's bytes; only a length that differs (a public 50) returns early. */
+  /**
+   * Does the Authorization header carry the secret: the scheme in any case (RFC 9110 §11.1), then
+   * constant time over the secret's bytes; only a length that differs (a public 50) returns early.
+   */
   private authorized(h: string | undefined): boolean {
-    const got = h === undefined ? undefined : Buffer.from(h);
-    return got !== undefined && got.length === this.expected.length && timingSafeEqual(got, this.expected);
+    if (h === undefined || h.slice(0, 7).toLowerCase() !== "bearer ") return false;
+    const got = Buffer.from(h.slice(7));
+    return got.length === this.expected.length && timingSafeEqual(got, this.expected);
   }
 
   /** The request as the client sent it (its MCP headers, its body), with a fresh token; the answer streamed back. */
