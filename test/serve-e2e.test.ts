@@ -1,15 +1,20 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, user, type Sandboxed } from "./helpers/cli.js";
+import { startSandbox } from "../src/sandbox/server.js";
+import { BIN, ROOT, runProcess, user, type Sandboxed } from "./helpers/cli.js";
 import { addSandboxClient, useSandbox } from "./helpers/sandbox.js";
 
 /**
  * `mcp-auth serve` as a process: it prints the URL and header once on stdout, an MCP client given only
  * those reaches the sandbox's server through it, and a signal stops it with exit 0. The secret is on
- * stdout only, never on stderr (with --debug too).
+ * stdout only, never on stderr (with --debug too). Then real MCP clients (Claude Code, Gemini CLI),
+ * given only the entry `serve --client` wrote (a URL and a static header), connect to the sandbox's
+ * server through it, in front of a server of either protocol era (a 2026-07-28-only one is bridged).
  */
 const sb = useSandbox({ protocol: "legacy" });
 let u: Sandboxed;
@@ -53,4 +58,48 @@ describe("mcp-auth serve", () => {
     expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
     expect(r.stdout).toBe("");
   }, 30_000);
+});
+
+describe("a static-header entry written by serve --client, used by a real MCP client", () => {
+  const BINS = join(ROOT, "node_modules", ".bin");
+  /** How each client lists its servers, connecting to each (docs/clients.md), and where serve --client wrote. */
+  const CLIENTS = {
+    claude: { argv: [join(BINS, "claude"), "mcp", "list"], env: {}, config: ".claude.json", servers: "mcpServers" },
+    // The folder is trusted for the session (docs/cli/trusted-folders.md), else Gemini CLI disables every server.
+    gemini: { argv: [process.execPath, join(BINS, "gemini"), "mcp", "list"], env: { GEMINI_CLI_TRUST_WORKSPACE: "true" }, config: join(".gemini", "settings.json"), servers: "mcpServers" },
+  } as const;
+  it.each([
+    ["claude", "legacy"],
+    ["claude", "2026-07-28"],
+    ["gemini", "2026-07-28"],
+  ] as const)("%s's server list connects through serve to a %s server", async (name, protocol) => {
+    const c = CLIENTS[name];
+    const server = await startSandbox({ protocol });
+    const v = user({ MCP_AUTH_STORE: "file", NO_COLOR: "1", ...c.env });
+    await addSandboxClient(v, server);
+    const child = spawn(process.execPath, [BIN, "serve", "--profile", "sb", "--client", name, "--scope", "user", "--name", "served"], { env: v.env, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      let out = "";
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      await new Promise<void>((r, j) => {
+        child.stdout.on("data", (d) => ((out += d), out.includes("\n") && r()));
+        child.on("close", (code) => j(new Error(`serve exited with ${code}: ${err}`)));
+      });
+      const printed = JSON.parse(out) as { url: string; headers: { Authorization: string } };
+      // The entry holds the endpoint and its secret, not a token: only serve turns it into one the server takes.
+      const entry = (JSON.parse(readFileSync(join(v.home, c.config), "utf8")) as Record<string, Record<string, { headers: Record<string, string> }>>)[c.servers]!.served!;
+      expect(entry.headers).toEqual(printed.headers);
+      expect(JSON.stringify(entry)).toContain(printed.url);
+      const list = await runProcess(c.argv[0], c.argv.slice(1), v.env, undefined, 90_000, v.home);
+      const line = (list.stdout + list.stderr).split("\n").find((l) => l.includes("served:")) ?? "";
+      expect(line, list.stdout + list.stderr + err).toMatch(/- \S* ?Connected/);
+      expect(err).not.toContain(printed.headers.Authorization.slice(7));
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("close", r)));
+      v.cleanup();
+      await server.close();
+    }
+  }, 120_000);
 });
