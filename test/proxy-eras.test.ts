@@ -338,12 +338,17 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  const start = () => {
+  /** `hold`: a POST of that method is held at the relay until `release` (a server slow to answer it, with JSON). */
+  const start = (hold?: string) => {
     eraCache.clear();
     const input = new PassThrough();
     const output = new PassThrough();
     const got: Msg[] = [];
     const posted: Msg[] = [];
+    /** The session's trace: a line for each client message as soon as it is read. */
+    const traced: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
     let out = "";
     output.on("data", (d) => {
       out += d;
@@ -352,11 +357,13 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
         out = out.slice(nl + 1);
       }
     });
-    const relay = (u: URL, init: RelayInit) => {
-      if (typeof init.body === "string") posted.push(JSON.parse(init.body));
+    const relay = async (u: URL, init: RelayInit) => {
+      const m = typeof init.body === "string" ? (JSON.parse(init.body) as Msg) : undefined;
+      if (m) posted.push(m);
+      if (hold && m?.method === hold) await held;
       return realRelay(u, init);
     };
-    const done = runProxy({ url: new URL(url), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), relay, now: () => Date.now(), error: () => {}, owner: 'profile "p"', loginHint: "", drainMs: 2000 });
+    const done = runProxy({ url: new URL(url), input, output, token: async () => ({ access_token: "T", expires_at: 4e9 }), relay, now: () => Date.now(), error: () => {}, debug: (l) => traced.push(l), owner: 'profile "p"', loginHint: "", drainMs: 2000 });
     const answer = async (id: number): Promise<Msg> => {
       for (let i = 0; i < 500 && !got.some((m) => m.id === id && !m.method); i++) await new Promise((r) => setTimeout(r, 10));
       return got.find((m) => m.id === id && !m.method)!;
@@ -365,7 +372,7 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
     const until = async (f: () => unknown) => {
       for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
     };
-    return { send, answer, until, got, posted, close: async () => (input.end(), await done) };
+    return { send, answer, until, got, posted, traced, release, close: async () => (input.end(), await done) };
   };
   const caps = { elicitation: {}, sampling: {}, roots: {} };
   const metaWith = (clientCapabilities: object) => ({ ...meta, "io.modelcontextprotocol/clientCapabilities": clientCapabilities });
@@ -390,6 +397,40 @@ describe("a legacy server's requests for a 2026-07-28 client (input_required)", 
     // The retry stays with the proxy: the legacy server saw one tools/call, and the answer to its request.
     expect(p.posted.filter((m) => m.method === "tools/call")).toHaveLength(1);
     expect(p.posted.filter((m) => !m.method && m.result).map((m) => m.result)).toEqual([input]);
+  }, 30_000);
+
+  it("a long tools/call first does not hold the client's next request: that waits for the proxy's handshake only", async () => {
+    const p = start("tools/call");
+    p.send({ id: 1, method: "tools/call", params: { name: "change", arguments: {}, _meta: metaWith({}) } });
+    p.send({ method: "notifications/cancelled", params: { requestId: 99 } }); // nothing the server knows: it ignores it
+    p.send({ id: 2, method: "tools/list", params: { _meta: metaWith({}) } });
+    const list = await p.answer(2);
+    expect(list?.result?.tools?.map((t: Msg) => t.name), JSON.stringify(list)).toContain("change");
+    expect(p.got.some((m) => m.id === 1)).toBe(false); // still held
+    p.release();
+    expect((await p.answer(1))?.result?.content?.[0]?.text).toBe("subscribed: ");
+    await p.close();
+    // One handshake, before anything of the client's.
+    const methods = p.posted.map((m) => m.method).filter((m) => m !== "server/discover");
+    expect(methods.slice(0, 2)).toEqual(["initialize", "notifications/initialized"]);
+    expect(methods.slice(2).sort()).toEqual(["notifications/cancelled", "tools/call", "tools/list"]);
+  }, 30_000);
+
+  it("a legacy client's initialize holds what it sends next until the handshake is answered", async () => {
+    const p = start("initialize");
+    p.send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "legacy", version: "1" } } });
+    p.send({ method: "notifications/initialized" });
+    p.send({ id: 2, method: "tools/list" });
+    // initialize is on its way and held; the session has read the rest (and had every chance to send it on).
+    await p.until(() => p.posted.some((m) => m.method === "initialize") && p.traced.some((l) => l.startsWith("stdio >") && l.includes('"tools/list"')));
+    await new Promise((r) => setImmediate(r));
+    expect(p.posted.map((m) => m.method).filter((m) => m !== "server/discover")).toEqual(["initialize"]);
+    p.release();
+    expect((await p.answer(1))?.result?.protocolVersion).toBe("2025-06-18");
+    const list = await p.answer(2);
+    expect(list?.result?.tools?.length, JSON.stringify(list)).toBeGreaterThan(0);
+    await p.close();
+    expect(p.posted.map((m) => m.method).filter((m) => m !== "server/discover")).toEqual(["initialize", "notifications/initialized", "tools/list"]);
   }, 30_000);
 
   it("two requests in a row: two input_required rounds, each retry under a new id", async () => {

@@ -501,6 +501,25 @@ describe("serve: the era bridges", () => {
     await rig.s.close();
   }, 10_000);
 
+  it("2026-07-28 clients share the bridge to a legacy server: one's long tools/call, its first request, does not hold another's", async () => {
+    const hold = holding("tools/call");
+    const rig = await serve(legacy, { fetch: hold.fetch });
+    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
+    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
+    const call = raw(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }) });
+    await hold.reached;
+    // Another client, while the server still works on the call.
+    const list = await raw(rig.s, { ...h, "mcp-method": "tools/list" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: META } }) });
+    expect(list.status, list.body).toBe(200);
+    expect(JSON.parse(list.body)).toMatchObject({ id: 1, result: { tools: expect.arrayContaining([expect.objectContaining({ name: "whoami" })]) } });
+    hold.release();
+    const answer = await call;
+    expect(answer.status, answer.body).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ id: 1, result: { content: [{ type: "text", text: expect.stringContaining(legacy.clients.m2m.clientId) }] } });
+    expect(rig.errors).toEqual([]);
+    await rig.s.close();
+  }, 10_000);
+
   it("a 2026-07-28 client's subscriptions/listen at a legacy server is an event stream: acknowledged under the client's id; leaving it cancels it", async () => {
     const rig = await serve(legacy);
     const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };

@@ -149,9 +149,14 @@ export class ProxySession {
   }
 
   /**
-   * Nothing goes up before the first message has settled the era and the transport; notifications
-   * keep their order relative to what follows them (initialized before the next request); requests
-   * then run side by side.
+   * Nothing goes up before the server's era is known and the transport open. A first `initialize`
+   * holds everything after it until answered: the legacy session (Mcp-Session-Id) comes with that
+   * answer. Any other first message holds the rest only until the session is ready, not until its
+   * own answer: a 2026-07-28 client's long tools/call must not stall its other requests (nor, in
+   * `mcp-auth serve`, other clients' on the shared bridge). Ready, for a 2026-07-28 client at a
+   * legacy server, is the proxy's own handshake, which `handle` of the first request (run first on
+   * `opened`) has started. Notifications keep their order relative to what follows them
+   * (initialized before the next request); requests then run side by side.
    */
   private onClientMessage(m: JSONRPCMessage): void {
     this.trace?.("stdio >", m);
@@ -159,12 +164,21 @@ export class ProxySession {
       this.owed.set(m.id, m.method);
       this.cancelled.delete(m.id); // an id used again after its cancellation
     }
-    const sent = this.barrier
-      .then(() => this.open())
-      .then(() => this.handle(m))
-      .catch((e) => this.fail(m, e));
-    if (this.first || !isRequest(m)) this.barrier = sent;
+    // On arrival, not when handled: a request that overtakes the first one is routed by the same era.
+    this.settleClientEra(m);
+    const opened = this.barrier.then(() => this.open());
+    const sent = opened.then(() => this.handle(m)).catch((e) => this.fail(m, e));
+    if (this.first) this.barrier = m.method === "initialize" ? sent : opened.then(() => this.legacyInit).catch(() => {});
+    else if (!isRequest(m)) this.barrier = sent;
     this.first = false;
+  }
+
+  /** The client's era, from its first request that tells: initialize, or server/discover or a protocol version in `_meta`. */
+  private settleClientEra(m: JSONRPCMessage): void {
+    if (!isRequest(m) || this.clientEra) return;
+    const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+    if (m.method === "initialize") this.clientEra = "legacy";
+    else if (m.method === "server/discover" || typeof meta?.[META_PROTOCOL_VERSION] === "string") this.clientEra = "modern";
   }
 
   /** stdin is closed: answer what is still owed (a piped batch wants its results). */
@@ -187,9 +201,6 @@ export class ProxySession {
   /** One message from the client, once the server's era is known. */
   private async handle(m: JSONRPCMessage): Promise<void> {
     if (this.serverEra === "modern" && m.method === "notifications/cancelled" && m.id === undefined) return this.cancelUpstream(m);
-    if (isRequest(m) && m.method === "initialize") this.clientEra ??= "legacy";
-    const meta = (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
-    if (isRequest(m) && (m.method === "server/discover" || typeof meta?.[META_PROTOCOL_VERSION] === "string")) this.clientEra ??= "modern";
     // Answers to requests of the proxy's own (input requests put to a legacy client).
     if (!m.method && m.id !== undefined && m.id !== null && this.internal.has(m.id as Id)) {
       const done = this.internal.get(m.id as Id)!;
