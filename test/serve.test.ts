@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loopbackHost, loopbackOrigin, startServe, type Serving } from "../src/mcp/serve.js";
 import type { BearerToken } from "../src/mcp/proxy.js";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
+
+/** The `_meta` a 2026-07-28 client sends on each request. */
+const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
 import { createRelay, relayFromFetch, type Timers } from "../src/oauth/http.js";
 
 const realRelay = createRelay({ timeoutMs: 30_000, env: {} });
@@ -241,7 +244,6 @@ describe("serve: both eras pass through with a fresh token", () => {
 
   it("a 2026-07-28 client's request-metadata headers and _meta reach the 2026-07-28 server", async () => {
     const rig = await serve(modern);
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
     const res = await fetch(rig.s.url, {
       method: "POST",
       headers: { authorization: `Bearer ${rig.s.secret}`, accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "whoami" },
@@ -272,7 +274,6 @@ describe("serve: both eras pass through with a fresh token", () => {
 
   it("a 2026-07-28 client in front of a legacy server is bridged; its own request ids come back", async () => {
     const rig = await serve(legacy);
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
     const post = async (id: number | string, method: string, params: Record<string, unknown>) => {
       const res = await fetch(rig.s.url, {
         method: "POST",
@@ -463,14 +464,18 @@ describe("serve: the era bridges", () => {
     await rig.s.close();
   }, 10_000);
 
-  it("a 2026-07-28 client that leaves its bridged request cancels it at the legacy server (2026-07-28: leaving is cancelling)", async () => {
+  /** serve in front of the legacy server, a tools/call held there, every body sent upstream; a 2026-07-28 client has discovered it. */
+  async function discoveredWithHeldCall() {
     const hold = holding("tools/call");
     const sent: string[] = [];
     const rig = await serve(legacy, { fetch: (async (u, init) => (sent.push(textOf(init)), hold.fetch(u, init))) as typeof fetch });
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
     const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
-    const discover = await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) });
-    expect(discover.status).toBe(200);
+    expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    return { hold, sent, rig, h };
+  }
+
+  it("a 2026-07-28 client that leaves its bridged request cancels it at the legacy server (2026-07-28: leaving is cancelling)", async () => {
+    const { hold, sent, rig, h } = await discoveredWithHeldCall();
     const call = leaving(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }));
     await hold.reached;
     call.leave();
@@ -483,12 +488,7 @@ describe("serve: the era bridges", () => {
   }, 10_000);
 
   it("a 2026-07-28 client's notifications/cancelled cannot cancel another client's bridged request", async () => {
-    const hold = holding("tools/call");
-    const sent: string[] = [];
-    const rig = await serve(legacy, { fetch: (async (u, init) => (sent.push(textOf(init)), hold.fetch(u, init))) as typeof fetch });
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
-    const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
-    expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
+    const { hold, sent, rig, h } = await discoveredWithHeldCall();
     const call = raw(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }) });
     await hold.reached;
     const theirs = JSON.parse(sent.find((b) => b.includes('"tools/call"'))!).id;
@@ -504,7 +504,6 @@ describe("serve: the era bridges", () => {
   it("2026-07-28 clients share the bridge to a legacy server: one's long tools/call, its first request, does not hold another's", async () => {
     const hold = holding("tools/call");
     const rig = await serve(legacy, { fetch: hold.fetch });
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
     const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
     const call = raw(rig.s, { ...h, "mcp-method": "tools/call", "mcp-name": "whoami" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: META } }) });
     await hold.reached;
@@ -522,7 +521,6 @@ describe("serve: the era bridges", () => {
 
   it("a 2026-07-28 client's subscriptions/listen at a legacy server is an event stream: acknowledged under the client's id; leaving it cancels it", async () => {
     const rig = await serve(legacy);
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
     const h = { ...auth(rig.s), "mcp-protocol-version": "2026-07-28" };
     expect((await raw(rig.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
     const listen = await openStream(rig.s, { ...h, "mcp-method": "subscriptions/listen" }, JSON.stringify({ jsonrpc: "2.0", id: "sub-1", method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: META } }));
@@ -551,7 +549,6 @@ describe("serve: the era bridges", () => {
 
     const timers2 = manualTimers();
     const rig2 = await serve(legacy, { timers: timers2 });
-    const META = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "modern", version: "0" } };
     const h = { ...auth(rig2.s), "mcp-protocol-version": "2026-07-28" };
     expect((await raw(rig2.s, { ...h, "mcp-method": "server/discover" }, { body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }) })).status).toBe(200);
     const listen = await openStream(rig2.s, { ...h, "mcp-method": "subscriptions/listen" }, JSON.stringify({ jsonrpc: "2.0", id: "sub-1", method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: META } }));
