@@ -69,6 +69,24 @@ describe("mcp-auth exec", () => {
     expect(await exited, err).toBe(code);
   }, 30_000);
 
+  it("exits as the server did, also when a helper the server started keeps its stdout open (a daemon, an agent)", async () => {
+    // The server starts a detached helper that inherits its stdout and outlives it, as npx or a wrapper script's child may.
+    const script = "const h = require('node:child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { stdio: 'inherit', detached: true }); h.unref(); process.stdout.write('helper ' + h.pid + '\\n'); process.stdin.resume(); process.stdin.on('end', () => process.exit(5))";
+    const child = spawn(process.execPath, [BIN, "exec", "--profile", "sb", "--", process.execPath, "-e", script], { env: u.env, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    await new Promise<void>((r) => child.stdout.on("data", (d) => ((out += d), out.includes("\n") && r())));
+    const helper = Number(/helper (\d+)/.exec(out)![1]);
+    try {
+      child.stdin.end();
+      expect(await exited, err).toBe(5);
+    } finally {
+      process.kill(helper, "SIGKILL");
+    }
+  }, 30_000);
+
   it.each([
     ["a command that is not found: exit 127", ["/nonexistent/server"], 127, "cannot start /nonexistent/server"],
     ["no command: exit 2", [], 2, "error: missing required argument 'command'"],

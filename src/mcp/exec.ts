@@ -20,7 +20,7 @@ export interface ChildLike {
   stdout: NodeJS.ReadableStream;
   pid?: number;
   kill(signal?: NodeJS.Signals): boolean;
-  on(event: "close", fn: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  on(event: "close" | "exit", fn: (code: number | null, signal: NodeJS.Signals | null) => void): this;
   on(event: "error", fn: (e: Error) => void): this;
   once(event: "spawn", fn: () => void): this;
 }
@@ -77,6 +77,8 @@ export class SpawnError extends Error {
 
 /** Restart this long before the token expires: a minute, or half its remaining life if that is shorter. */
 const MAX_SKEW_MS = 60_000;
+/** How long a server's output is still read once it has exited (see `start`). */
+const AFTER_EXIT_MS = 500;
 /** After a failed restart, try again this much later (the old server keeps running meanwhile). */
 const RETRY_MS = 5_000;
 /**
@@ -376,6 +378,10 @@ class ExecSupervisor {
       });
       child.on("error", (e: NodeJS.ErrnoException) => reject(new SpawnError(e.message, e.code === "ENOENT" ? 127 : 126)));
       child.on("close", (code, signal) => this.closed(child, code, signal));
+      // "close" waits for stdout to close, which a helper the server started may hold open for good (a
+      // daemon, an agent): once the server has exited, what it wrote is read a little longer, then its
+      // stdout is closed by us, so that the run ends as the server did.
+      child.on("exit", () => void setTimeout(() => (child.stdout as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(), AFTER_EXIT_MS).unref());
       // A command that cannot be started reports "error" instead of "spawn".
       child.once("spawn", () => {
         this.alive.add(child);
