@@ -20,6 +20,7 @@ const E2E = [
   "test/exec-e2e.test.ts", // a real SDK stdio server under exec across two token expiries, signals
   "test/exec.test.ts", // exec's restarts, each a new stdio server process
   "test/serve-e2e.test.ts", // serve as a process, with the SDK client
+  "test/one-refresher.test.ts", // serve, exec, proxy and token on one rotating refresh token, across three expiries
   "test/clients-stdio.test.ts", // exec entries, and the real Claude Code connecting to one
   "test/helpers/helpers.test.ts", // the test helpers' own Chromium/server checks
   "test/keychain.test.ts", // the real Secret Service
@@ -58,6 +59,7 @@ const SLOWEST = [
   "test/keychain.test.ts",
   "test/action.test.ts",
   "test/exec-e2e.test.ts",
+  "test/one-refresher.test.ts",
   "test/providers/keycloak.test.ts",
   "test/login.test.ts",
   "test/proxy.test.ts",

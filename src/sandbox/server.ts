@@ -44,6 +44,8 @@ export interface Sandbox {
   counts: Counts;
   /** Token endpoint requests by grant_type. */
   grants: Record<string, number>;
+  /** Token endpoint error answers, by "grant_type error" (e.g. "refresh_token invalid_grant"). */
+  grantErrors: Record<string, number>;
   resetCounts(): void;
   /**
    * Registers a client through the open DCR endpoint (RFC 7591), e.g. a private_key_jwt client with
@@ -121,6 +123,7 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<Sandbox> {
     clients: { m2m: { clientId: "sandbox-m2m", clientSecret: secret }, cli: { clientId: "sandbox-cli" } },
     counts: idp.counts,
     grants: idp.grants,
+    grantErrors: idp.grantErrors,
     async registerClient(metadata) {
       const res = await fetch(`${issuer}/reg`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(metadata) });
       const body = (await res.json()) as { client_id: string } & Record<string, unknown>;
@@ -188,7 +191,7 @@ function providerConfig({ ttl, secret, mcpUrl }: { ttl: number; secret: string; 
 
 /** What the sandbox uses of an oidc-provider instance (the package ships no types: src/oidc-provider.d.ts). */
 interface OidcApp {
-  use(fn: (ctx: { oidc?: { route?: string; params?: { grant_type?: string } } }, next: () => Promise<void>) => Promise<void>): unknown;
+  use(fn: (ctx: { status: number; body?: unknown; oidc?: { route?: string; params?: { grant_type?: string } } }, next: () => Promise<void>) => Promise<void>): unknown;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
 }
 
@@ -196,6 +199,7 @@ interface OidcApp {
 function serveIdp(idpServer: Server, provider: OidcApp, issuer: string) {
   const counts = zero();
   const grants: Record<string, number> = {};
+  const grantErrors: Record<string, number> = {};
   let broken: "500" | "html" | "bad-json" | "stall" | undefined;
   const stalled = new Set<ServerResponse>();
   // Count token requests per grant type once oidc-provider has parsed the body.
@@ -203,6 +207,11 @@ function serveIdp(idpServer: Server, provider: OidcApp, issuer: string) {
     await next();
     const g = ctx.oidc?.route === "token" ? ctx.oidc.params?.grant_type : undefined;
     if (g) grants[g] = (grants[g] ?? 0) + 1;
+    // oidc-provider has turned a refusal into its answer by now (its error handler runs inside the route).
+    if (g && ctx.status >= 400) {
+      const k = `${g} ${String((ctx.body as { error?: unknown } | undefined)?.error)}`;
+      grantErrors[k] = (grantErrors[k] ?? 0) + 1;
+    }
   });
   const handler = provider.callback();
   idpServer.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -222,9 +231,11 @@ function serveIdp(idpServer: Server, provider: OidcApp, issuer: string) {
   return {
     counts,
     grants,
+    grantErrors,
     resetCounts() {
       Object.assign(counts, zero());
       for (const k of Object.keys(grants)) delete grants[k];
+      for (const k of Object.keys(grantErrors)) delete grantErrors[k];
     },
     /** Switches a failure on, or (undefined) off again: a stalled request is then cut. */
     breakIdp(mode: typeof broken) {
