@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -102,10 +103,19 @@ describe("one refresher for the whole machine", () => {
       };
       const signedIn = (w: Record<string, unknown>) => expect(w).toMatchObject(SIGNED_IN);
       // token: bursts of parallel calls, as scripts and several CLIs at once would make; each token is
-      // then shown to the MCP server, which must accept it.
+      // then shown to the MCP server, which must accept it. Every eighth burst has two calls with the
+      // default --min-ttl, longer than these tokens live: they refresh on the launcher's own path
+      // (src/fast-fetch.ts, with its own take of the lock) rather than the full CLI's, one after the
+      // other, or the second takes the first one's token. A preloaded probe records what that path served each of them
+      // (its SERVED marker), one file per process.
+      const served = join(u.home, "served");
+      mkdirSync(served);
+      const probe = join(u.home, "probe.cjs");
+      writeFileSync(probe, `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(served)} + "/" + process.pid, String(globalThis[Symbol.for("mcp-auth.fast-fetch.served")])));`);
       const tokens = async () => {
-        while (running()) {
-          const burst = await Promise.all([1, 2, 3].map(() => u.run(["token", "--profile", "me", "--min-ttl", MIN_TTL])));
+        for (let i = 0; running(); i++) {
+          const plain = i % 8 === 0;
+          const burst = await Promise.all([1, 2, 3].map((n) => (plain && n < 3 ? u.run(["token", "--profile", "me"], { env: { NODE_OPTIONS: `--require ${probe}` } }) : u.run(["token", "--profile", "me", "--min-ttl", MIN_TTL]))));
           for (const r of burst) stderr.token += r.stderr;
           const bad = burst.find((r) => r.code !== 0 || !/^ey[\w.-]+\n$/.test(r.stdout));
           if (bad) return void failures.push(`token exited ${bad.code} after ${calls.token} calls, ${Date.now() - began} ms in: ${bad.stderr}`);
@@ -133,10 +143,17 @@ describe("one refresher for the whole machine", () => {
         tokens(),
       ]);
       const elapsed = Date.now() - began;
-      const report = JSON.stringify({ failures, calls, grants: sb.grants, grantErrors: sb.grantErrors, execPids: execPids.size, elapsed, stderr });
+      const fast = readdirSync(served).map((f) => readFileSync(join(served, f), "utf8"));
+      const report = JSON.stringify({ failures, calls, grants: sb.grants, grantErrors: sb.grantErrors, execPids: execPids.size, fast, elapsed, stderr });
 
       expect(failures, report).toEqual([]);
       for (const n of Object.values(calls)) expect(n, report).toBeGreaterThan(0);
+      // Each call with the default --min-ttl was the fast path's: a refresh of its own, or the token
+      // another process got while it waited for the lock.
+      expect(fast.length, report).toBeGreaterThan(0);
+      for (const f of fast) expect(["refresh", "cache"], report).toContain(f);
+      // … and not the only one that refreshed: the others' renewals came between its calls.
+      expect(sb.grants.refresh_token, report).toBeGreaterThan(fast.filter((f) => f === "refresh").length);
       // exec served from a new process with a new token at least twice: it renewed during the run too.
       expect(execPids.size, report).toBeGreaterThanOrEqual(3);
       // The IdP was asked for refreshes only, and never answered one with an error (a refresh token
@@ -150,7 +167,6 @@ describe("one refresher for the whole machine", () => {
       expect(sb.grants.refresh_token, report).toBeLessThan(consumers * lifetimes);
       // Nobody was told to sign in again, or saw the IdP refuse.
       for (const e of Object.values(stderr)) expect(e, report).not.toMatch(/login|invalid_grant|error/i);
-      console.log(`one refresher: ${JSON.stringify({ calls, grants: sb.grants, execProcesses: execPids.size, elapsedMs: elapsed })}`);
     } finally {
       await Promise.all(clients.map((c) => c.close().catch(() => {})));
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
