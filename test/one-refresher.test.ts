@@ -19,12 +19,12 @@ import { useSandbox } from "./helpers/sandbox.js";
  * Real time, not an injected clock: the IdP's own clock decides when its tokens expire, and the
  * consumers are separate processes, each reading the wall clock.
  */
-const TTL = 8;
+const TTL = 6;
 /**
  * The life a consumer wants from a token, scaled down with the tokens' own (the default, 60 s, is
  * longer than these tokens live: every renewal would then ask the IdP, which is correct but shares nothing).
  */
-const MIN_TTL = "4";
+const MIN_TTL = "3";
 /** How long everything runs side by side: three token lifetimes. */
 const RUN_MS = 3 * TTL * 1000;
 const SERVER = join(ROOT, "test", "fixtures", "stdio", "token-server.mjs");
@@ -98,7 +98,7 @@ describe("one refresher for the whole machine", () => {
             failures.push(`${name} after ${calls[name]} calls, ${Date.now() - began} ms in: ${(e as Error).message}`);
             return;
           }
-          await sleep(200);
+          await sleep(300);
         }
       };
       const signedIn = (w: Record<string, unknown>) => expect(w).toMatchObject(SIGNED_IN);
@@ -133,7 +133,7 @@ describe("one refresher for the whole machine", () => {
             return void failures.push(`a token printed by token, ${Date.now() - began} ms in: ${(e as Error).message}`);
           }
           calls.token! += burst.length;
-          await sleep(700);
+          await sleep(2000);
         }
       };
       await Promise.all([
