@@ -13,7 +13,7 @@ import { useSandbox } from "./helpers/sandbox.js";
  * `exec`, `proxy` and bursts of `token` calls, each its own process, all on ONE signed-in profile
  * whose refresh token rotates (the sandbox's oidc-provider, rotateRefreshToken: true, which revokes
  * the whole grant when a rotated-away refresh token comes back). They run side by side across
- * several token expiries, each driven as a real client drives it; the cross-process lock around
+ * several token expiries (two lifetimes of 6 s tokens), each driven as a real client drives it; the cross-process lock around
  * read → refresh → save (src/store/lock.ts) is what keeps them from spending one refresh token twice.
  *
  * Real time, not an injected clock: the IdP's own clock decides when its tokens expire, and the
@@ -25,8 +25,8 @@ const TTL = 6;
  * longer than these tokens live: every renewal would then ask the IdP, which is correct but shares nothing).
  */
 const MIN_TTL = "3";
-/** How long everything runs side by side: three token lifetimes. */
-const RUN_MS = 3 * TTL * 1000;
+/** How long everything runs side by side: two token lifetimes, four or five refreshes. */
+const RUN_MS = 2 * TTL * 1000;
 const SERVER = join(ROOT, "test", "fixtures", "stdio", "token-server.mjs");
 const BROWSER = `${process.execPath} ${join(ROOT, "scripts", "bench-browser.mjs")}`;
 const sb = useSandbox({ tokenTtl: TTL, protocol: "legacy" });
