@@ -13,8 +13,9 @@ import { useSandbox } from "./helpers/sandbox.js";
  * `exec`, `proxy` and bursts of `token` calls, each its own process, all on ONE signed-in profile
  * whose refresh token rotates (the sandbox's oidc-provider, rotateRefreshToken: true, which revokes
  * the whole grant when a rotated-away refresh token comes back). They run side by side across
- * several token expiries (two lifetimes of 6 s tokens), each driven as a real client drives it; the cross-process lock around
- * read → refresh → save (src/store/lock.ts) is what keeps them from spending one refresh token twice.
+ * several token expiries (two lifetimes of 6 s tokens), each driven as a real client drives it; the
+ * cross-process lock around read → refresh → save (src/store/lock.ts) is what keeps them from
+ * spending one refresh token twice.
  *
  * Real time, not an injected clock: the IdP's own clock decides when its tokens expire, and the
  * consumers are separate processes, each reading the wall clock.
