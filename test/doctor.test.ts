@@ -2,10 +2,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSandbox, type Sandbox } from "../src/sandbox/server.js";
-import { user, type Sandboxed } from "./helpers/cli.js";
+import type { Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 import { startKubernetesMcp, type KubernetesMcp } from "./helpers/k8s-mcp.js";
 
-/** `mcp-auth doctor` end to end: the real CLI against the sandbox IdP and the real kubernetes-mcp-server. */
+/**
+ * `mcp-auth doctor` against the sandbox IdP and the real kubernetes-mcp-server, the CLI in this process
+ * (the way bin/mcp-auth.js goes: the exit codes are the same map, src/cli.ts).
+ */
 const KCP_AUDIENCE = "urn:kcp:mcp";
 let sb: Sandbox;
 let k8s: KubernetesMcp;
@@ -16,7 +20,7 @@ let openUrl: string;
 beforeAll(async () => {
   sb = await startSandbox();
   k8s = await startKubernetesMcp({ issuer: sb.issuer, audience: KCP_AUDIENCE });
-  u = user({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
+  u = inProcessUser({ MCP_AUTH_STORE: "file", MCP_AUTH_CLIENT_SECRET: "sandbox-secret" });
   // An MCP server that needs no auth at all.
   open = createServer((req, res) => {
     req.resume();
