@@ -2,11 +2,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startKeycloak, type KeycloakSim } from "./simulators/keycloak.js";
-import { user, type Sandboxed } from "./helpers/cli.js";
+import type { Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 
 /**
  * `bootstrap keycloak --client-auth private-key-jwt`: the client gets Keycloak's "Signed JWT"
- * authenticator with the public key as its JWKS; no client secret exists anywhere.
+ * authenticator with the public key as its JWKS; no client secret exists anywhere. The CLI runs in this
+ * process (test/private-key-jwt.test.ts runs a key-signed token through the real binary).
  */
 let k: KeycloakSim | undefined;
 let u: Sandboxed | undefined;
@@ -23,7 +25,7 @@ const bootstrap = (extra: string[] = []) =>
 describe("bootstrap keycloak --client-auth private-key-jwt", () => {
   it("registers the public key on a Signed JWT client, stores no secret, and gets tokens with the key", async () => {
     k = await startKeycloak({ realms: ["kcp"] });
-    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
     const r = await bootstrap();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("Signed JWT with key");
@@ -72,7 +74,7 @@ describe("bootstrap keycloak --client-auth private-key-jwt", () => {
 
   it("switches an existing client-secret client to Signed JWT", async () => {
     k = await startKeycloak({ realms: ["kcp"] });
-    u = user({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", ADMIN_PW: "admin" });
     const first = await u.run(["bootstrap", "keycloak", "--url", k.url, "--admin-password-env", "ADMIN_PW", "--realm", "kcp", "--create-client", "mcp-ci"]);
     expect(first.code, first.stderr).toBe(0);
     expect(client("mcp-ci").clientAuthenticatorType).toBe("client-secret");
