@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,7 +10,8 @@ import { covers } from "../src/core/covers.js";
 import { proxyTokens } from "../src/core/proxy-tokens.js";
 import { runProxy } from "../src/mcp/proxy.js";
 import { readConfigSync, selectProfile } from "../src/profile.js";
-import { BIN, user, type Sandboxed } from "./helpers/cli.js";
+import { BIN, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 
@@ -359,7 +360,7 @@ describe("a cloned repository's .cursor/mcp.json, run as Cursor runs it", () => 
   });
 
   it("`mcp-auth proxy --url <hostile>` with a default profile for another server: exit 2, one line, the hostile server never sees a token", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" }); // the setup in this process; the entry runs the real binary
     const add = await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--mcp-url", "https://mcp.example.invalid/mcp"], { input: "sandbox-secret" });
     expect(add.code, add.stderr).toBe(0);
     expect((await u.run(["token"])).code).toBe(0); // the profile has a token to give
@@ -410,7 +411,7 @@ describe("a cloned repository's .mcp.json headersHelper, run as Claude Code runs
   }
 
   it("a URL the profile does not cover gets no token, cached or not (exit 2, one line); the profile's own URL still does", async () => {
-    u = user({ MCP_AUTH_STORE: "file" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file" }); // the setup in this process; the entry runs the real binary
     const own = "https://mcp.example.invalid/mcp";
     const add = await u.run(["profiles", "add", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-stdin", "--mcp-url", own], { input: "sandbox-secret" });
     expect(add.code, add.stderr).toBe(0);
@@ -421,7 +422,10 @@ describe("a cloned repository's .mcp.json headersHelper, run as Claude Code runs
 
     // Before any token is cached (the full CLI answers), and after (the fast path would have).
     for (const cached of [false, true]) {
-      if (cached) expect((await u.run(["token"])).code).toBe(0);
+      if (cached) {
+        expect((await u.run(["token"])).code).toBe(0);
+        expect(readdirSync(join(u.configDir, "tokens"))).toEqual(["p-dev.json"]); // what the launcher's fast path reads
+      }
       const r = await runHelper(entry.headersHelper, entry.url);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stdout).toBe("");
