@@ -6,13 +6,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLIENTS } from "../src/plugins.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { BIN, user, type Sandboxed } from "./helpers/cli.js";
+import { BIN, type Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
 import { createTestContext, type TestContext } from "./helpers/context.js";
 import { useSandbox } from "./helpers/sandbox.js";
 import { startThunder, type ThunderSim } from "./simulators/thunder.js";
 import { until } from "./helpers/util.js";
 
-/** `mcp-auth init`: the wizard's questions answered by a script, then by a person on a real pty (tmux). */
+/**
+ * `mcp-auth init`: the wizard's questions answered by a script (in-process), then by a person on a
+ * real pty (tmux), where the real binary runs.
+ */
 const sb = useSandbox();
 let t: TestContext | undefined;
 let u: Sandboxed | undefined;
@@ -99,7 +103,7 @@ describe("init, answered by a script", () => {
 
   it("--yes runs unattended against Thunder (the simulator)", async () => {
     th = await startThunder({});
-    u = user({ MCP_AUTH_STORE: "file", PW: "admin" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", PW: "admin" });
     const r = await u.run(["init", "--provider", "thunder", "--url", th.url, "--admin-password-env", "PW", "--yes"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("Thunder: created");
@@ -109,7 +113,7 @@ describe("init, answered by a script", () => {
   });
 
   it("--yes --clients claude configures Claude Code for the new profile", async () => {
-    u = user({ MCP_AUTH_STORE: "file", S: "sandbox-secret", PATH: "/usr/bin:/bin" });
+    u = inProcessUser({ MCP_AUTH_STORE: "file", S: "sandbox-secret", PATH: "/usr/bin:/bin" });
     const r = await u.run(["init", "--provider", "oidc", "--profile", "dev", "--issuer", sb.issuer, "--client-id", "sandbox-m2m", "--grant", "client_credentials", "--client-secret-env", "S", "--scope", "mcp:read", "--mcp-url", sb.mcpUrl, "--clients", "claude", "--yes"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/Claude Code: configured \(.*\.claude\.json\)/);
