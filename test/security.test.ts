@@ -4,13 +4,24 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { useSandbox } from "./helpers/sandbox.js";
-import { user, type Sandboxed } from "./helpers/cli.js";
+import type { Sandboxed } from "./helpers/cli.js";
+import { inProcessUser } from "./helpers/in-process.js";
+import { resetSecrets } from "../src/io/sanitize.js";
 
 /** Secrets stay secret in traces; proxies are honoured; the memory store leaves nothing behind. */
 const SECRET = "very-secret-client-secret-0451";
 const sb = useSandbox({ clientSecret: SECRET });
 let u: Sandboxed;
 afterEach(() => u?.cleanup());
+
+/**
+ * The CLI in this process. Each run starts with no secret registered for scrubbing, as a new process
+ * does: one registered by an earlier run would hide a leak in the next.
+ */
+function user(env: NodeJS.ProcessEnv): Sandboxed {
+  const s = inProcessUser(env);
+  return { ...s, run: (args, opts) => (resetSecrets(), s.run(args, opts)) };
+}
 
 describe("--debug", () => {
   it("traces every exchange but never a secret or a token", async () => {
